@@ -1,0 +1,154 @@
+"""Every error seqnb raises, each saying what to do next. None of them ever carries the token.
+
+SeqnbError
+├── RequestInvalid        the request breaks the model's rules; nothing was sent (.report)
+├── BudgetExceeded        a sweep would cost more than its budget; nothing was sent
+├── APIError              the service answered with an error (.status_code, .error_code, .request_id)
+│   ├── AuthError             401/403, error_code 400004 / 403001: token missing, wrong or expired
+│   ├── InputRejected         400/422: the service rejected the input (.fields)
+│   ├── ModelNotFound         error_code 400001: no such model id
+│   ├── InsufficientBalance   error_code 400002: top up before submitting
+│   ├── NotFound              404, error_code 404001: request id unknown or expired
+│   ├── RateLimited           429 (.retry_after seconds)
+│   └── ServerError           5xx, or an error_code the client does not know
+├── TransportError        no complete answer from the service (.maybe_sent: the request may have arrived)
+│   └── ConnectError          the connection was never made: the request certainly did not arrive
+└── Timeout               a deadline passed (waiting for a run, or one HTTP call)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .validation import Report
+
+__all__ = [
+    "APIError",
+    "AuthError",
+    "BudgetExceeded",
+    "ConnectError",
+    "InputRejected",
+    "InsufficientBalance",
+    "ModelNotFound",
+    "NotFound",
+    "RateLimited",
+    "RequestInvalid",
+    "SeqnbError",
+    "ServerError",
+    "Timeout",
+    "TransportError",
+]
+
+
+class SeqnbError(Exception):
+    """Base of every seqnb error."""
+
+
+class RequestInvalid(SeqnbError, ValueError):
+    """The request breaks the model's rules; it was not sent."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        lines = "\n".join(f"  - {p}" for p in report.errors)
+        super().__init__(f"request for {report.model} not sent, fix these first:\n{lines}")
+
+
+class BudgetExceeded(SeqnbError):
+    """The estimated cost is above the budget; nothing was sent."""
+
+
+class APIError(SeqnbError):
+    """The service answered with an error."""
+
+    hint = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        error_code: int | None = None,
+        request_id: str | None = None,
+        body: Any = None,
+    ) -> None:
+        self.message = message
+        self.status_code = status_code
+        self.error_code = error_code
+        self.request_id = request_id
+        self.body = body
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        codes = ", ".join(
+            x
+            for x in (
+                f"HTTP {self.status_code}" if self.status_code else "",
+                f"error_code {self.error_code}" if self.error_code else "",
+            )
+            if x
+        )
+        if codes:
+            parts.append(f"({codes})")
+        if self.request_id:
+            parts.append(f"[request {self.request_id}]")
+        if self.hint:
+            parts.append(f"- {self.hint}")
+        return " ".join(parts)
+
+
+class AuthError(APIError):
+    hint = "check the token (argument, RUNCOMFY_TOKEN or `runcomfy login`); tokens are managed in your RunComfy profile"
+
+
+class InputRejected(APIError):
+    hint = "fix the listed fields; seqnb.validate_payload() shows every problem before you send"
+
+    def __init__(self, message: str, *, fields: list[str] | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.fields = fields or []
+
+
+class ModelNotFound(APIError):
+    hint = "use a model id from seqnb.models()"
+
+
+class InsufficientBalance(APIError):
+    hint = "top up your RunComfy balance; nothing was charged for this request"
+
+
+class NotFound(APIError):
+    hint = "the request id is unknown or has expired on the service"
+
+
+class RateLimited(APIError):
+    hint = "slow down; seqnb retries status calls by itself"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class ServerError(APIError):
+    hint = "the service had a problem; try again later"
+
+
+class TransportError(SeqnbError):
+    """No complete answer came back."""
+
+    maybe_sent = True
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        self.url = url
+        super().__init__(message)
+
+
+class ConnectError(TransportError):
+    """The connection was never made; the request certainly did not arrive."""
+
+    maybe_sent = False
+
+
+class Timeout(SeqnbError, TimeoutError):
+    """A deadline passed."""

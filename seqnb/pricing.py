@@ -1,0 +1,99 @@
+"""Cost estimates: price per image x requested count, as Decimal money with its currency.
+
+Defaults are the official per-image list prices (API-NOTES); RunComfy's own prices are not
+published, so users set theirs with ``prices=`` or the ``SEQNB_PRICES`` environment variable,
+e.g. ``SEQNB_PRICES="seedream-4.0=0.035,seedream-4.5=0.05 EUR"``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from .spec import ModelSpec, get_model
+
+__all__ = ["Cost", "Price", "PriceInput", "format_money", "price_for", "prices_from_env"]
+
+PriceInput = Mapping[str, "Decimal | str | int | Price"]
+
+
+@dataclass(frozen=True)
+class Price:
+    """What one image costs on one model, and where that figure comes from."""
+
+    per_image: Decimal
+    currency: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Cost:
+    """An estimate: count x price per image."""
+
+    amount: Decimal
+    currency: str
+    count: int
+    per_image: Decimal
+    source: str
+
+    def __str__(self) -> str:
+        return format_money(self.amount, self.currency)
+
+    def __add__(self, other: Cost) -> Cost:
+        if other.currency != self.currency:
+            raise ValueError(f"cannot add {other.currency} to {self.currency}")
+        return Cost(self.amount + other.amount, self.currency, self.count + other.count, Decimal(0), "sum")
+
+
+def format_money(amount: Decimal, currency: str) -> str:
+    """``USD 0.12``; more decimals only when the amount has them (``USD 0.105``)."""
+    shown = amount.quantize(Decimal("0.01")) if amount == amount.quantize(Decimal("0.01")) else amount.normalize()
+    return f"{currency} {shown:f}"
+
+
+def _parse_price(text: str, where: str) -> tuple[Decimal, str | None]:
+    amount, _, currency = text.strip().partition(" ")
+    try:
+        value = Decimal(amount)
+    except InvalidOperation:
+        raise ValueError(f"{where}: {text!r} is not a price; write e.g. 0.04 or '0.04 USD'") from None
+    if value < 0 or not value.is_finite():
+        raise ValueError(f"{where}: price must be zero or more, got {text!r}")
+    return value, (currency.strip().upper() or None)
+
+
+def prices_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Price]:
+    """Per-model prices from ``SEQNB_PRICES`` (``model=amount[ CURRENCY]``, comma-separated)."""
+    env = os.environ if environ is None else environ
+    raw = env.get("SEQNB_PRICES", "").strip()
+    out: dict[str, Price] = {}
+    if not raw:
+        return out
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"SEQNB_PRICES: {item!r} needs the form model=price, e.g. seedream-4.5=0.04")
+        spec = get_model(name.strip())
+        amount, currency = _parse_price(value, "SEQNB_PRICES")
+        out[spec.id] = Price(amount, currency or spec.currency, "SEQNB_PRICES")
+    return out
+
+
+def price_for(model: str | ModelSpec, prices: PriceInput | None = None) -> Price:
+    """The price per image of a model: argument, then ``SEQNB_PRICES``, then the spec's default."""
+    spec = get_model(model)
+    for key, value in (prices or {}).items():
+        if get_model(key).id != spec.id:
+            continue
+        if isinstance(value, Price):
+            return value
+        amount, currency = _parse_price(str(value), f"prices[{key!r}]")
+        return Price(amount, currency or spec.currency, "argument")
+    env = prices_from_env()
+    if spec.id in env:
+        return env[spec.id]
+    return Price(spec.price_per_image, spec.currency, spec.price_source)

@@ -1,0 +1,285 @@
+"""Check a wire payload against a model spec and report every problem at once.
+
+Each problem is tied to a field, is an error or a warning, says how to fix it, and may carry
+one-call fixes. Only the rules of the model pages are enforced: their input schemas, plus what
+the pages state in words (the prompt states the image count; the 4.5 prompt is under 600
+characters). Unknown fields are also errors: the service would ignore them silently.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .prompt_count import find_counts, prefix_count, rewrite_count
+from .spec import COUNT_RANGE, FieldSpec, ModelSpec, get_model, models
+
+__all__ = ["SERVER_ENFORCED", "Fix", "Problem", "Report", "validate_payload"]
+
+Severity = Literal["error", "warning"]
+Code = Literal[
+    "unknown_field",
+    "type",
+    "enum",
+    "required",
+    "too_long",
+    "count_mismatch",
+    "count_missing",
+    "count_ambiguous",
+    "seed_range",
+]
+
+SERVER_ENFORCED: frozenset[str] = frozenset({"type", "enum", "required", "too_long"})
+"""Codes the service itself rejects a request for; the rest are seqnb's guards."""
+
+SEED_RANGE = range(-1, 2**31)
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A one-call repair: the changes to apply, in the user vocabulary (``count``, ``prompt``...)."""
+
+    label: str
+    changes: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a request, tied to a field."""
+
+    field: str
+    """The user-facing name: the role (``prompt``, ``count``...) when the field has one, else the wire name."""
+    message: str
+    severity: Severity = "error"
+    code: Code = "type"
+    wire: str = ""
+    fixes: tuple[Fix, ...] = ()
+
+    def __str__(self) -> str:
+        where = self.field if not self.wire or self.wire == self.field else f"{self.field} ({self.wire})"
+        return f"{self.severity}: {where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Report:
+    """The outcome of validating one request: every problem, errors and warnings."""
+
+    model: str
+    problems: tuple[Problem, ...] = ()
+    checked: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing blocks sending the request (warnings may remain)."""
+        return not self.errors
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    def for_field(self, name: str) -> list[Problem]:
+        """The problems of one field, by user name or wire name."""
+        return [p for p in self.problems if name in (p.field, p.wire)]
+
+    def __iter__(self) -> Iterator[Problem]:
+        return iter(self.problems)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __str__(self) -> str:
+        if not self.problems:
+            return f"{self.model}: ok"
+        return "\n".join(str(p) for p in self.problems)
+
+    def _repr_markdown_(self) -> str:
+        if not self.problems:
+            return f"**{self.model}**: ok"
+        return "\n".join(f"- **{p.severity}** `{p.field}`: {p.message}" for p in self.problems)
+
+
+def _describe_enum(spec: FieldSpec) -> str:
+    values = list(spec.enum or ())
+    if values and all(isinstance(v, int) for v in values) and values == list(range(values[0], values[-1] + 1)):
+        return f"a whole number from {values[0]} to {values[-1]}"
+    return "one of " + ", ".join(repr(v) for v in values)
+
+
+def _closest(value: str, choices: tuple[Any, ...]) -> str | None:
+    strings = [c for c in choices if isinstance(c, str)]
+    lowered = {c.lower(): c for c in strings}
+    if value.lower() in lowered:
+        return lowered[value.lower()]
+    # "2560x1440" for "2560:1440 (16:9)", "16:9" for either spelling
+    key = value.replace("x", ":").replace("×", ":").replace(" ", "").lower()
+    for c in strings:
+        dims, _, ratio = c.partition(" ")
+        if key and (key == dims.replace("x", ":").lower() or f"({key})" == ratio):
+            return c
+    match = difflib.get_close_matches(value, strings, n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def _unknown_field(spec: ModelSpec, key: str) -> Problem:
+    hint = ""
+    same_role = None
+    for other in models():
+        f = other.field(key)
+        if other is not spec and f and f.role and spec.role(f.role):
+            same_role = spec.role(f.role)
+            break
+    if same_role is not None:
+        hint = f"; {spec.short_name} calls it {same_role.wire!r}"
+    else:
+        names = [f.wire for f in spec]
+        close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+        if close:
+            hint = f"; did you mean {close[0]!r}?"
+        else:
+            owners = [m.short_name for m in models() if m.field(key)]
+            if owners:
+                hint = f"; only {', '.join(owners)} accept(s) it"
+    return Problem(
+        field=key,
+        wire=key,
+        code="unknown_field",
+        message=f"{spec.short_name} has no field {key!r}{hint}. Remove it or rename it; "
+        f"accepted fields: {', '.join(f.wire for f in spec)}",
+    )
+
+
+def _check_field(spec: FieldSpec, value: Any) -> list[Problem]:
+    name, wire = spec.name, spec.wire
+    if spec.kind == "integer":
+        # JSON Schema counts 3.0 as an integer; a bool never is one
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+            shown = f"{value!r} ({type(value).__name__})"
+            return [Problem(name, f"must be a whole number, got {shown}", code="type", wire=wire)]
+    elif not isinstance(value, str):
+        shown = f"{value!r} ({type(value).__name__})"
+        return [Problem(name, f"must be text, got {shown}", code="type", wire=wire)]
+    problems: list[Problem] = []
+    if spec.enum is not None and value not in spec.enum:
+        closest = _closest(value, spec.enum) if isinstance(value, str) else None
+        hint = f" Did you mean {closest!r}?" if closest else ""
+        fixes = (Fix(f"use {closest!r}", {name: closest}),) if closest else ()
+        problems.append(
+            Problem(
+                name,
+                f"{value!r} is not allowed: use {_describe_enum(spec)}.{hint}",
+                code="enum",
+                wire=wire,
+                fixes=fixes,
+            )
+        )
+    if spec.max_length is not None and isinstance(value, str) and len(value) > spec.max_length:
+        over = len(value) - spec.max_length
+        limit = f"under {spec.max_length + 1}" if spec.max_length_origin == "page" else f"at most {spec.max_length}"
+        problems.append(
+            Problem(
+                name,
+                f"is {len(value)} characters; it must be {limit}: shorten it by {over} character{'s' * (over != 1)}",
+                code="too_long",
+                wire=wire,
+            )
+        )
+    return problems
+
+
+def _check_prompt_count(spec: ModelSpec, prompt: str, count: Any) -> list[Problem]:
+    if isinstance(count, bool) or not isinstance(count, int) or count not in COUNT_RANGE:
+        return []
+    pf = spec.prompt_field
+    mentions = find_counts(prompt)
+    if not mentions:
+        fixed = prefix_count(prompt, count)
+        return [
+            Problem(
+                pf.name,
+                f"does not say how many images to make; the page asks the prompt to state it "
+                f"(count is {count}). Add e.g. 'Generate {count} images of ...'",
+                severity="warning",
+                code="count_missing",
+                wire=pf.wire,
+                fixes=(Fix(f"prefix 'Generate {count} image{'s' * (count != 1)} of'", {"prompt": fixed}),),
+            )
+        ]
+    values = sorted({m.value for m in mentions})
+    if count in values:
+        if len(values) == 1:
+            return []
+        return [
+            Problem(
+                pf.name,
+                f"states several image counts ({', '.join(map(str, values))}); the model may follow "
+                f"any of them. Keep only {count}",
+                severity="warning",
+                code="count_ambiguous",
+                wire=pf.wire,
+                fixes=(Fix(f"rewrite every count as {count}", {"prompt": rewrite_count(prompt, count)}),),
+            )
+        ]
+    said = mentions[0]
+    fixes = []
+    if said.value in COUNT_RANGE:
+        fixes.append(Fix(f"set count to {said.value}", {"count": said.value}))
+    fixes.append(Fix(f"rewrite the prompt to say {count}", {"prompt": rewrite_count(prompt, count)}))
+    cf = spec.count_field
+    return [
+        Problem(
+            cf.name,
+            f"is {count} but the prompt asks for {said.value} ({said.text!r}); they must agree, and you pay "
+            f"for {count}. Set count to {said.value} or change the prompt",
+            code="count_mismatch",
+            wire=cf.wire,
+            fixes=tuple(fixes),
+        )
+    ]
+
+
+def validate_payload(model: str | ModelSpec, payload: Mapping[str, Any] | object) -> Report:
+    """Validate raw wire JSON for a model; every problem at once."""
+    spec = get_model(model)
+    problems: list[Problem] = []
+    if not isinstance(payload, Mapping):
+        return Report(
+            spec.id,
+            (Problem("payload", f"must be a JSON object, got {type(payload).__name__}", code="type"),),
+        )
+    for key in payload:
+        if spec.field(key) is None:
+            problems.append(_unknown_field(spec, str(key)))
+    for f in spec:
+        if f.wire not in payload:
+            if f.required:
+                how = {
+                    "count": "a whole number from 1 to 15",
+                    "prompt": "the prompt text, stating the number of images",
+                }.get(f.role or "", f"a {f.kind}")
+                problems.append(Problem(f.name, f"is required: give {how}", code="required", wire=f.wire))
+            continue
+        problems.extend(_check_field(f, payload[f.wire]))
+    seed_field = spec.role("seed")
+    seed = payload.get(seed_field.wire) if seed_field else None
+    if isinstance(seed, int) and not isinstance(seed, bool) and seed not in SEED_RANGE:
+        problems.append(
+            Problem(
+                "seed",
+                f"{seed} is outside {SEED_RANGE.start}..{SEED_RANGE.stop - 1}, the range the upstream "
+                "model documents; it may be rejected or wrapped",
+                severity="warning",
+                code="seed_range",
+                wire="seed",
+            )
+        )
+    prompt = payload.get(spec.prompt_field.wire)
+    if isinstance(prompt, str):
+        count = payload.get(spec.count_field.wire, spec.count_field.default)
+        problems.extend(_check_prompt_count(spec, prompt, count))
+    return Report(spec.id, tuple(problems), dict(payload))

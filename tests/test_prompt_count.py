@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import pytest
+
+from seqnb.prompt_count import find_counts, prefix_count, rewrite_count
+
+
+@pytest.mark.parametrize(
+    ("prompt", "value"),
+    [
+        ("Generate 3 images of a beautiful sunset over a calm ocean.", 3),
+        ("three pictures of a fox in the snow", 3),
+        ("A series of 4 frames showing a robot waking up", 4),
+        ("a set of five stills from a noir film", 5),
+        ("Make a 6-panel comic about a cat", 6),
+        ("Create twelve cinematic wide-angle shots of Tokyo", 12),
+        ("Generate 2 cute cat images", 2),
+        ("A single image of a lighthouse", 1),
+        ("1 cat shown in 3 images", 3),
+        ("고양이 사진 3장", 3),
+        ("고양이가 나오는 세 장의 그림", 3),
+        ("바다 풍경 열다섯 장", 15),
+        ("네 장면으로 이루어진 이야기", 4),
+        ("이미지 5개를 만들어줘", 5),
+        ("生成3张日落图片", 3),
+        ("生成三张日落图片", 3),
+        ("两张海边的照片", 2),
+        ("十五张连续的画面", 15),
+        ("画四幅山水画", 4),
+        ("夕焼けの画像を3枚", 3),
+        ("夕焼けの画像を三枚", 3),
+        ("４コマ漫画", 4),
+        ("１５枚の連続画像", 15),
+    ],
+)
+def test_finds_the_stated_count(prompt: str, value: int) -> None:
+    mentions = find_counts(prompt)
+    assert mentions, prompt
+    assert mentions[0].value == value
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "a beautiful sunset over a calm ocean",
+        "a 3-day trip through the Alps",
+        "2 cats and 1 dog on a sofa",
+        "第3张是夜景",
+        "the year 2024 in review",
+        "세 번째 장소",
+    ],
+)
+def test_no_count_where_none_is_stated(prompt: str) -> None:
+    assert find_counts(prompt) == []
+
+
+@pytest.mark.parametrize(
+    ("prompt", "n", "expected"),
+    [
+        ("Generate 3 images of a fox", 5, "Generate 5 images of a fox"),
+        ("Generate 3 images of a fox", 1, "Generate 1 image of a fox"),
+        ("Three sketches of a fox", 1, "One sketch of a fox"),
+        ("A single image of a fox", 4, "Four images of a fox"),
+        ("Make a 4-panel comic", 2, "Make a 2-panel comic"),
+        ("고양이 세 장", 2, "고양이 두 장"),
+        ("고양이 사진 3장", 7, "고양이 사진 7장"),
+        ("生成三张图片", 2, "生成两张图片"),
+        ("生成三张图片", 12, "生成十二张图片"),
+        ("画像を三枚", 2, "画像を二枚"),
+        ("４コマ漫画", 3, "3コマ漫画"),
+    ],
+)
+def test_rewrite_keeps_the_style(prompt: str, n: int, expected: str) -> None:
+    assert rewrite_count(prompt, n) == expected
+    assert find_counts(expected)[0].value == n
+
+
+def test_prefix() -> None:
+    assert prefix_count("  a fox in the snow ", 3) == "Generate 3 images of a fox in the snow"
+    assert prefix_count("a fox", 1) == "Generate 1 image of a fox"
