@@ -56,6 +56,59 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_emulator(args: argparse.Namespace) -> int:
+    """Serve the emulator in the foreground until Ctrl-C."""
+    from decimal import Decimal
+
+    import uvicorn
+
+    from .emulator import EmulatorConfig, Faults, QueueConfig, create_app, is_loopback
+
+    if not is_loopback(args.host):
+        print(
+            f"warning: listening on {args.host}, beyond loopback: other machines can reach this emulator",
+            file=sys.stderr,
+        )
+    faults = Faults(
+        rate_limit=args.rate_limit,
+        server_error=args.server_error,
+        drop=args.drop,
+        drop_after=args.drop_after,
+        slow=args.slow,
+        slow_seconds=args.slow_seconds,
+        error_200=args.error_200,
+        fail=args.fail,
+        short=args.short,
+        expire=args.expire,
+        retry_after=args.retry_after,
+        seed=args.fault_seed,
+        routes=tuple(args.fault_routes.split(",")),
+    )
+    config = EmulatorConfig(
+        token=args.token,
+        queue=QueueConfig(
+            workers=args.workers,
+            queue_wait=args.queue_wait,
+            base_seconds=args.base_seconds,
+            seconds_per_image=args.seconds_per_image,
+            service_time=args.service_time,
+            speed=args.speed,
+        ),
+        faults=faults,
+        image_ttl=args.image_ttl,
+        image_format=args.image_format,
+        balance=Decimal(args.balance) if args.balance is not None else None,
+    )
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"seqnb emulator of RunComfy's Model API on http://{host}:{args.port}", file=sys.stderr)
+    print(
+        "token: " + ("any Bearer token is accepted" if args.token is None else "the one given with --token"),
+        file=sys.stderr,
+    )
+    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seqnb", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -67,6 +120,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list the models, their fields and prices")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("emulator", help="serve the local emulator of RunComfy's Model API (for curl and other tools)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--token", default=None, help="the one token to accept (default: any Bearer token)")
+    g = p.add_argument_group("pacing")
+    g.add_argument("--workers", type=int, default=4, help="jobs run at once")
+    g.add_argument("--speed", type=float, default=1.0, help="divide every duration by this")
+    g.add_argument("--queue-wait", type=float, default=0.5, help="least seconds a job stays queued")
+    g.add_argument("--base-seconds", type=float, default=0.5, help="seconds per job before its images")
+    g.add_argument("--seconds-per-image", type=float, default=1.0)
+    g.add_argument("--service-time", type=float, default=None, help="fixed seconds per job, whatever its count")
+    g.add_argument("--image-ttl", type=float, default=3600.0, help="seconds image URLs stay valid")
+    g.add_argument("--image-format", choices=["jpeg", "png"], default="jpeg")
+    g.add_argument("--balance", default=None, help="account balance in USD (default: unlimited)")
+    g = p.add_argument_group("fault injection (probabilities from 0 to 1)")
+    for name in ("rate-limit", "server-error", "drop", "drop-after", "slow", "error-200", "fail", "short", "expire"):
+        g.add_argument(f"--{name}", type=float, default=0.0)
+    g.add_argument("--slow-seconds", type=float, default=3.0)
+    g.add_argument("--retry-after", type=float, default=1.0, help="Retry-After of injected 429s")
+    g.add_argument("--fault-seed", type=int, default=0)
+    g.add_argument("--fault-routes", default="submit,status,result,cancel", help="API calls that faults apply to")
+    p.set_defaults(func=cmd_emulator)
     return parser
 
 

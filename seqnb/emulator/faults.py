@@ -1,0 +1,115 @@
+"""Switchable, deterministic fault injection for the emulator.
+
+Per-call faults (429, 5xx, dropped connections, slow answers, HTTP 200 with an ``error_code``)
+are drawn from one stream seeded by ``seed``, in the order calls arrive; per-job faults (failed
+jobs, short batches, expired image URLs) from the job's sequence number, so job N behaves the
+same in every run with the same seed.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, fields
+from typing import Literal
+
+__all__ = ["CallFault", "FaultDice", "Faults", "JobFaults"]
+
+Route = Literal["submit", "status", "result", "cancel"]
+CallFault = Literal["rate_limit", "server_error", "drop", "drop_after", "slow", "error_200"]
+ALL_ROUTES: tuple[Route, ...] = ("submit", "status", "result", "cancel")
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Probabilities (0..1) of each fault; all zero by default."""
+
+    rate_limit: float = 0.0
+    """429 with a Retry-After header."""
+    server_error: float = 0.0
+    """500, 502 or 503."""
+    drop: float = 0.0
+    """The connection closes before the call is handled (nothing happened on the server)."""
+    drop_after: float = 0.0
+    """The call is handled, then the connection closes before the answer is complete."""
+    slow: float = 0.0
+    """The answer is held back ``slow_seconds``."""
+    error_200: float = 0.0
+    """HTTP 200 whose body carries an ``error_code`` instead of the answer."""
+    fail: float = 0.0
+    """A job ends ``failed``."""
+    short: float = 0.0
+    """A job returns fewer images than asked."""
+    expire: float = 0.0
+    """A job's image URLs expire as soon as it completes."""
+    retry_after: float = 1.0
+    slow_seconds: float = 3.0
+    routes: tuple[Route, ...] = ALL_ROUTES
+    """The API calls that per-call faults apply to."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _PROBABILITIES and not 0.0 <= value <= 1.0:
+                raise ValueError(f"Faults.{f.name} is a probability: give a number from 0 to 1, got {value}")
+        unknown = set(self.routes) - set(ALL_ROUTES)
+        if unknown:
+            raise ValueError(f"Faults.routes: unknown route(s) {sorted(unknown)}; use {', '.join(ALL_ROUTES)}")
+
+    @property
+    def any(self) -> bool:
+        return any(getattr(self, name) > 0 for name in _PROBABILITIES)
+
+
+_PROBABILITIES = ("rate_limit", "server_error", "drop", "drop_after", "slow", "error_200", "fail", "short", "expire")
+_CALL_FAULTS: tuple[CallFault, ...] = ("rate_limit", "server_error", "drop", "drop_after", "slow", "error_200")
+
+
+@dataclass(frozen=True)
+class JobFaults:
+    """What goes wrong with one job."""
+
+    fail: bool = False
+    returned: int | None = None
+    expire: bool = False
+
+
+class FaultDice:
+    """Draws fault decisions deterministically from the configured seed."""
+
+    def __init__(self, faults: Faults) -> None:
+        self.faults = faults
+        self._rng = random.Random(faults.seed)
+        self._lock = threading.Lock()
+
+    def for_call(self, route: Route) -> CallFault | None:
+        """The fault for this call, if any (at most one per call)."""
+        f = self.faults
+        if route not in f.routes or not f.any:
+            return None
+        with self._lock:
+            roll = self._rng.random()
+        edge = 0.0
+        for name in _CALL_FAULTS:
+            edge += getattr(f, name)
+            if roll < edge:
+                return name
+        return None
+
+    def pick(self, choices: tuple[int, ...]) -> int:
+        with self._lock:
+            return self._rng.choice(choices)
+
+    def for_job(self, seq: int, count: int) -> JobFaults:
+        f = self.faults
+        if not (f.fail or f.short or f.expire):
+            return JobFaults()
+        rng = random.Random(f"{f.seed}:{seq}")
+        fail = rng.random() < f.fail
+        short = rng.random() < f.short and count > 1
+        return JobFaults(
+            fail=fail,
+            returned=rng.randint(1, count - 1) if short else None,
+            expire=rng.random() < f.expire,
+        )

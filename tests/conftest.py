@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from seqnb.emulator import EmulatorServer
+from seqnb.testing import emulator
+
+M40 = "bytedance/seedream-4-0/sequential"
+M45 = "bytedance/seedream-4-5/sequential"
+
+
+@pytest.fixture
+def emu() -> Iterator[EmulatorServer]:
+    """A fast emulator: jobs queue for 0.05 s and run 0.1 s + 0.05 s per image."""
+    with emulator(queue_wait=0.05, base_seconds=0.1, seconds_per_image=0.05) as server:
+        yield server
+
+
+@pytest.fixture
+def http(emu: EmulatorServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.token}"}, timeout=10) as client:
+        yield client
