@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .auth import Secret
+from .client import AsyncClient, Backend, Client, DuplicateSubmitWarning, Sweep, connect
 from .errors import (
     APIError,
     AuthError,
@@ -18,20 +20,29 @@ from .errors import (
     Timeout,
     TransportError,
 )
+from .poller import PollPolicy
 from .pricing import Cost, Price, price_for
 from .prompt_count import find_counts
 from .request import Request
+from .runs import AsyncRun, Run, RunEvent, RunStatus
 from .spec import FieldSpec, ModelSpec, UnknownModelError, get_model, models, register, size_dimensions
+from .sweep import SweepInvalid, SweepPlan, plan_sweep
+from .transport import RetryPolicy
 from .validation import Fix, Problem, Report, validate_payload
 
 __version__ = "0.1.0"
 
 __all__ = [
     "APIError",
+    "AsyncClient",
+    "AsyncRun",
     "AuthError",
+    "Backend",
     "BudgetExceeded",
+    "Client",
     "ConnectError",
     "Cost",
+    "DuplicateSubmitWarning",
     "FieldSpec",
     "Fix",
     "InputRejected",
@@ -39,21 +50,32 @@ __all__ = [
     "ModelNotFound",
     "ModelSpec",
     "NotFound",
+    "PollPolicy",
     "Price",
     "Problem",
     "RateLimited",
     "Report",
     "Request",
     "RequestInvalid",
+    "RetryPolicy",
+    "Run",
+    "RunEvent",
+    "RunStatus",
+    "Secret",
     "SeqnbError",
     "ServerError",
+    "Sweep",
+    "SweepInvalid",
+    "SweepPlan",
     "Timeout",
     "TransportError",
     "UnknownModelError",
     "__version__",
+    "connect",
     "find_counts",
     "get_model",
     "models",
+    "plan_sweep",
     "price_for",
     "register",
     "size_dimensions",

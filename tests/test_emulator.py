@@ -264,6 +264,7 @@ def test_fault_429_with_retry_after() -> None:
         )
         assert r.status_code == 429 and r.headers["Retry-After"] == "2.5"
         assert emu.counters.submits == 0 and emu.counters.faults["rate_limit"] == 1
+        assert emu.counters.faults["submit.rate_limit"] == 1
 
 
 def test_fault_5xx() -> None:
@@ -342,7 +343,7 @@ def test_faults_switch_at_run_time_over_http(emu: EmulatorServer, http: httpx.Cl
     httpx.post(emu.base_url + "/_emulator/faults", json={})
     assert http.get("/v1/requests/x/status").status_code == 404
     counters = httpx.get(emu.base_url + "/_emulator/counters").json()
-    assert counters["status_calls"] == 2 and counters["faults"] == {"rate_limit": 1}
+    assert counters["status_calls"] == 2 and counters["faults"] == {"rate_limit": 1, "status.rate_limit": 1}
 
 
 def test_listens_on_loopback_only_by_default(emu: EmulatorServer) -> None:

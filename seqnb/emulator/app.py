@@ -124,6 +124,7 @@ class EmulatorState:
         self.queue = JobQueue(self.config.queue)
         self.counters = Counters()
         self.dice = FaultDice(self.config.faults)
+        self.route_dice: dict[str, FaultDice] = {}
         self.balance = Decimal(str(self.config.balance)) if self.config.balance is not None else None
         self.files: dict[str, tuple[str, int]] = {}
         self._cache: OrderedDict[str, bytes] = OrderedDict()
@@ -133,9 +134,16 @@ class EmulatorState:
     def faults(self) -> Faults:
         return self.dice.faults
 
-    def set_faults(self, faults: Faults) -> None:
-        """Switch fault injection at run time."""
-        self.dice = FaultDice(faults)
+    def set_faults(self, faults: Faults, route: ApiRoute | None = None) -> None:
+        """Switch fault injection at run time, for every call or for one route (``submit``...)."""
+        if route is None:
+            self.dice = FaultDice(faults)
+            self.route_dice.clear()
+        else:
+            self.route_dice[route] = FaultDice(faults)
+
+    def dice_for(self, route: ApiRoute) -> FaultDice:
+        return self.route_dice.get(route, self.dice)
 
     def restart(self) -> None:
         """Forget every job and file, as a restarted server would."""
@@ -212,24 +220,26 @@ def create_app(config: EmulatorConfig | None = None, state: EmulatorState | None
         if not authorized(request):
             emu.counters.unauthorized += 1
             return _error(401, "Missing, invalid or expired token: send Authorization: Bearer <token>", 400004), False
-        fault = emu.dice.for_call(route)
+        dice = emu.dice_for(route)
+        fault = dice.for_call(route)
         if fault is None:
             return None, False
         emu.counters.faults[fault] += 1
+        emu.counters.faults[f"{route}.{fault}"] += 1
         if fault == "rate_limit":
-            retry = emu.faults.retry_after
+            retry = dice.faults.retry_after
             response = _error(429, "Too many requests (emulated)", None)
             response.headers["Retry-After"] = f"{retry:g}"
             return response, False
         if fault == "server_error":
-            code = emu.dice.pick((500, 502, 503))
+            code = dice.pick((500, 502, 503))
             return _error(code, f"Upstream error {code} (emulated)"), False
         if fault == "drop":
             return _Drop(), False
         if fault == "error_200":
             return JSONResponse({"error_code": 500001, "error_message": "Internal error (emulated)"}), False
         if fault == "slow":
-            await asyncio.sleep(emu.faults.slow_seconds)
+            await asyncio.sleep(dice.faults.slow_seconds)
             return None, False
         return None, True  # drop_after
 

@@ -14,7 +14,7 @@ from typing import Any
 import uvicorn
 
 from .app import Counters, EmulatorConfig, EmulatorState, create_app
-from .faults import Faults
+from .faults import Faults, Route
 from .queue import QueueConfig
 
 __all__ = ["EmulatorServer", "embedded", "is_loopback", "serve"]
@@ -71,9 +71,9 @@ class EmulatorServer:
     def counters(self) -> Counters:
         return self.state.counters
 
-    def set_faults(self, faults: Faults | None = None, **probabilities: Any) -> None:
-        """Switch fault injection on or off while serving."""
-        self.state.set_faults(faults or Faults(**probabilities))
+    def set_faults(self, faults: Faults | None = None, *, route: Route | None = None, **probabilities: Any) -> None:
+        """Switch fault injection on or off while serving, for every call or one route."""
+        self.state.set_faults(faults or Faults(**probabilities), route)
 
     def start(self) -> EmulatorServer:
         if self._thread is not None:

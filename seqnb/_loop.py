@@ -1,0 +1,97 @@
+"""Where async work runs when called from synchronous code.
+
+In Jupyter (or any code with a loop running in this thread) work goes onto that loop, so cells
+return at once and widgets are updated on the kernel's loop. Elsewhere a shared daemon thread
+runs a loop (the portal). Blocking on a result from inside the running loop needs a re-entrant
+loop: nest-asyncio is applied then, lazily, and never at import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+__all__ = ["LoopRunner"]
+
+_portal_loop: asyncio.AbstractEventLoop | None = None
+_portal_lock = threading.Lock()
+
+
+def _portal() -> asyncio.AbstractEventLoop:
+    global _portal_loop
+    with _portal_lock:
+        if _portal_loop is None:
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            threading.Thread(target=run, name="seqnb-loop", daemon=True).start()
+            ready.wait()
+            _portal_loop = loop
+        return _portal_loop
+
+
+def _make_reentrant(loop: asyncio.AbstractEventLoop) -> None:
+    if getattr(loop, "_nest_patched", False):
+        return
+    try:  # ipykernel's maintained fork, when present
+        import nest_asyncio2 as nest
+    except ImportError:
+        import nest_asyncio as nest
+    nest.apply(loop)
+
+
+class LoopRunner:
+    """Runs coroutines on one home loop: the caller's running loop, else the shared portal thread."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        if loop is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = _portal()
+        self.loop = loop
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+    @property
+    def attached(self) -> bool:
+        """True when the home loop is the caller's own (Jupyter), not the portal."""
+        return self.loop is not _portal_loop
+
+    def _in_loop_thread(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            return False
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run to completion and return the result, blocking the caller."""
+        if self._in_loop_thread():
+            _make_reentrant(self.loop)
+            return self.loop.run_until_complete(asyncio.wait_for(coro, timeout))
+        if not self.loop.is_running() and not self.loop.is_closed():
+            return self.loop.run_until_complete(asyncio.wait_for(coro, timeout))
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError from None
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Start in the background and return at once."""
+        if self._in_loop_thread():
+            task = self.loop.create_task(coro)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            asyncio.run_coroutine_threadsafe(coro, self.loop)

@@ -1,0 +1,104 @@
+"""The API token: where it comes from, and a type that never shows it.
+
+Precedence, as RunComfy's own CLI: the ``token=`` argument, then ``RUNCOMFY_TOKEN``, then the
+``access_token`` of the ``token.json`` that ``runcomfy login`` writes, in ``$RUNCOMFY_CONFIG_DIR``,
+else ``$XDG_CONFIG_HOME/runcomfy/``, else ``~/.config/runcomfy/``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+from collections.abc import Generator, Mapping
+from pathlib import Path
+from typing import Any, NoReturn
+
+import httpx
+
+__all__ = ["BearerAuth", "Secret", "resolve_token", "token_file"]
+
+
+class Secret:
+    """A token. Its repr and str are masked, it refuses pickling, and ``reveal()`` is the only way in."""
+
+    __slots__ = ("_value", "source")
+    _value: str
+    source: str
+
+    def __init__(self, value: str, source: str = "argument") -> None:
+        value = value.strip()
+        if not value:
+            raise ValueError("the token is empty")
+        object.__setattr__(self, "_value", value)
+        object.__setattr__(self, "source", source)
+
+    def reveal(self) -> str:
+        return str(self._value)
+
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
+        raise AttributeError("Secret is immutable")
+
+    def __repr__(self) -> str:
+        return f"Secret('********', source={self.source!r})"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(self.reveal(), other.reveal())
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self.source))
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a seqnb Secret cannot be pickled: tokens never leave the process")
+
+    def __getstate__(self) -> NoReturn:
+        raise TypeError("a seqnb Secret cannot be pickled: tokens never leave the process")
+
+
+def token_file(environ: Mapping[str, str] | None = None) -> Path:
+    """Where ``runcomfy login`` keeps its token."""
+    env = os.environ if environ is None else environ
+    if env.get("RUNCOMFY_CONFIG_DIR"):
+        return Path(env["RUNCOMFY_CONFIG_DIR"]) / "token.json"
+    if env.get("XDG_CONFIG_HOME"):
+        return Path(env["XDG_CONFIG_HOME"]) / "runcomfy" / "token.json"
+    return Path(env.get("HOME", str(Path.home()))) / ".config" / "runcomfy" / "token.json"
+
+
+def resolve_token(token: str | Secret | None = None, environ: Mapping[str, str] | None = None) -> Secret | None:
+    """The token to use, or None when none is configured anywhere."""
+    if isinstance(token, Secret):
+        return token
+    if token is not None and token.strip():
+        return Secret(token, "argument")
+    env = os.environ if environ is None else environ
+    if env.get("RUNCOMFY_TOKEN", "").strip():
+        return Secret(env["RUNCOMFY_TOKEN"], "RUNCOMFY_TOKEN")
+    path = token_file(env)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = data.get("access_token") if isinstance(data, dict) else None
+    if isinstance(value, str) and value.strip():
+        return Secret(value, "runcomfy login")
+    return None
+
+
+class BearerAuth(httpx.Auth):
+    """Adds ``Authorization: Bearer`` to each request, reading the secret only then."""
+
+    def __init__(self, secret: Secret) -> None:
+        self._secret = secret
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._secret.reveal()}"
+        yield request
+
+    def __repr__(self) -> str:
+        return f"BearerAuth({self._secret!r})"

@@ -1,0 +1,293 @@
+"""Runs: one request's life, as an explicit state machine that tells its subscribers every change.
+
+    created ──► submitting ──► in_queue ──► in_progress ──► completed
+                    │              │  └──────────┬────────► failed
+                    │              └──► cancelled │
+                    ├──► failed    (rejected: input, auth, balance; certainly not charged)
+                    └──► unknown   (the submit may or may not have reached the service)
+    in_queue / in_progress ──► lost   (the service no longer knows the request id)
+
+``RunCore`` is the I/O-free part (fields, transitions, events); ``AsyncRun`` adds the async
+calls; ``Run`` is the synchronous mirror with the same method names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from .errors import SeqnbError, Timeout
+from .request import Request
+
+if TYPE_CHECKING:
+    from ._loop import LoopRunner
+    from .client import AsyncClient
+
+__all__ = [
+    "ACTIVE",
+    "TERMINAL",
+    "AsyncRun",
+    "Run",
+    "RunCore",
+    "RunEvent",
+    "RunStatus",
+    "normalize_status",
+]
+
+log = logging.getLogger("seqnb.runs")
+
+RunStatus = Literal[
+    "created", "submitting", "in_queue", "in_progress", "completed", "failed", "cancelled", "unknown", "lost"
+]
+TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled", "unknown", "lost"})
+ACTIVE: frozenset[str] = frozenset({"in_queue", "in_progress"})
+"""States the service is working on: the poller watches these."""
+
+_ALLOWED: dict[str, frozenset[str]] = {
+    "created": frozenset({"submitting", "failed", "cancelled"}),
+    "submitting": frozenset({"in_queue", "in_progress", "completed", "failed", "cancelled", "unknown"}),
+    "in_queue": frozenset({"in_progress", "completed", "failed", "cancelled", "lost"}),
+    "in_progress": frozenset({"completed", "failed", "lost"}),
+    "unknown": frozenset({"in_queue", "in_progress", "completed", "failed", "cancelled", "lost"}),
+}
+
+_SERVER_STATUS: dict[str, RunStatus] = {
+    "in_queue": "in_queue",
+    "queued": "in_queue",
+    "pending": "in_queue",
+    "in_progress": "in_progress",
+    "running": "in_progress",
+    "processing": "in_progress",
+    "completed": "completed",
+    "succeeded": "completed",
+    "success": "completed",
+    "failed": "failed",
+    "error": "failed",
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+}
+
+
+def normalize_status(value: Any) -> RunStatus | None:
+    """A service status in seqnb's words (RunComfy's variants included), or None if unknown."""
+    return _SERVER_STATUS.get(str(value).strip().lower()) if value is not None else None
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One change of a run, as subscribers receive it."""
+
+    run: RunCore
+    old: RunStatus
+    new: RunStatus
+    at: float
+    """Wall-clock time of the change."""
+    detail: str = ""
+
+
+Subscriber = Callable[[RunEvent], None]
+
+
+@dataclass(eq=False)
+class RunCore:
+    """What seqnb knows of one run. No I/O here."""
+
+    request: Request
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    request_id: str | None = None
+    status: RunStatus = "created"
+    queue_position: int | None = None
+    error: str | None = None
+    images: list[str] = field(default_factory=list)
+    created_at: float = field(default_factory=time.time)
+    submitted_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    server_created_at: str | None = None
+    server_finished_at: str | None = None
+    sweep_id: str | None = None
+    parent_id: str | None = None
+    cancel_outcome: str | None = None
+    note: str = ""
+    watching: bool = False
+    polls: int = 0
+    _subscribers: list[Subscriber] = field(default_factory=list, repr=False)
+
+    @property
+    def model(self) -> str:
+        return self.request.model.id
+
+    @property
+    def requested(self) -> int:
+        return self.request.count
+
+    @property
+    def returned(self) -> int | None:
+        """Images the service returned (None until completed)."""
+        return len(self.images) if self.status == "completed" else None
+
+    @property
+    def short(self) -> bool:
+        """Completed with fewer images than asked (the model may do that; you pay for the count asked)."""
+        return self.status == "completed" and len(self.images) < self.requested
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def cancellable(self) -> bool:
+        """Whether a cancel can still work: only while queued (or not yet sent)."""
+        return self.status in ("created", "submitting", "in_queue")
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(event)`` on every change; returns a function that unsubscribes."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+
+    def emit(self, event: RunEvent) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:  # a subscriber must never break the poller
+                log.exception("run subscriber failed on %s -> %s", event.old, event.new)
+
+    def transition(self, new: RunStatus, detail: str = "", **info: Any) -> bool:
+        """Move to ``new`` if the state machine allows it; record ``info``; tell subscribers. Returns whether it moved."""
+        for key, value in info.items():
+            setattr(self, key, value)
+        old = self.status
+        if new == old:
+            if info:
+                self.emit(RunEvent(self, old, new, time.time(), detail))
+            return False
+        if new not in _ALLOWED.get(old, frozenset()):
+            log.debug("ignored %s -> %s for run %s", old, new, self.id)
+            return False
+        now = time.time()
+        self.status = new
+        if new == "in_progress" and self.started_at is None:
+            self.started_at = now
+        if new in TERMINAL and self.finished_at is None:
+            self.finished_at = now
+        if new != "in_queue":
+            self.queue_position = None
+        self.emit(RunEvent(self, old, new, now, detail))
+        return True
+
+    def summary(self) -> str:
+        parts = [f"{self.request.model.short_name}", self.status]
+        if self.status == "in_queue" and self.queue_position is not None:
+            parts.append(f"#{self.queue_position}")
+        if self.status == "completed":
+            parts.append(f"{len(self.images)}/{self.requested} images")
+        if self.error:
+            parts.append(self.error)
+        return " ".join(parts)
+
+
+class AsyncRun(RunCore):
+    """A run with its async calls (wait, cancel, refresh)."""
+
+    _client: AsyncClient | None = None
+    _changed: asyncio.Event | None = None
+
+    def bind(self, client: AsyncClient) -> AsyncRun:
+        self._client = client
+        return self
+
+    @property
+    def client(self) -> AsyncClient:
+        if self._client is None:
+            raise SeqnbError("this run is not attached to a client")
+        return self._client
+
+    def emit(self, event: RunEvent) -> None:
+        super().emit(event)
+        if self._changed is not None:
+            self._changed.set()
+
+    async def wait(self, timeout: float | None = None) -> AsyncRun:
+        """Until the run ends (completed, failed, cancelled, unknown, lost). A timeout stops waiting, not the run."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self.done and not self.watching and self.request_id:
+            self.client.watch(self)
+        while not self.done:
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            self._changed.clear()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise Timeout(
+                    f"run {self.id} still {self.status} after {timeout} s (it keeps running; wait again or cancel)"
+                )
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                continue
+        return self
+
+    async def cancel(self) -> str:
+        """Cancel if the service still can; returns the outcome: ``cancelled`` or ``not_cancellable``."""
+        return await self.client.cancel(self)
+
+    async def refresh(self) -> AsyncRun:
+        """Ask the service for the current state now."""
+        await self.client.refresh(self)
+        return self
+
+
+class Run:
+    """The synchronous mirror of ``AsyncRun``: same names, blocking where the async one awaits."""
+
+    def __init__(self, core: AsyncRun, runner: LoopRunner) -> None:
+        self.aio = core
+        self._runner = runner
+
+    # state, read through
+    id = property(lambda self: self.aio.id)
+    request = property(lambda self: self.aio.request)
+    request_id = property(lambda self: self.aio.request_id)
+    status = property(lambda self: self.aio.status)
+    queue_position = property(lambda self: self.aio.queue_position)
+    error = property(lambda self: self.aio.error)
+    images = property(lambda self: list(self.aio.images))
+    model = property(lambda self: self.aio.model)
+    requested = property(lambda self: self.aio.requested)
+    returned = property(lambda self: self.aio.returned)
+    short = property(lambda self: self.aio.short)
+    done = property(lambda self: self.aio.done)
+    cancellable = property(lambda self: self.aio.cancellable)
+    cancel_outcome = property(lambda self: self.aio.cancel_outcome)
+    sweep_id = property(lambda self: self.aio.sweep_id)
+    created_at = property(lambda self: self.aio.created_at)
+    submitted_at = property(lambda self: self.aio.submitted_at)
+    started_at = property(lambda self: self.aio.started_at)
+    finished_at = property(lambda self: self.aio.finished_at)
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        return self.aio.subscribe(callback)
+
+    def wait(self, timeout: float | None = None) -> Run:
+        """Block until the run ends; ``Timeout`` after ``timeout`` seconds (the run goes on)."""
+        self._runner.run(self.aio.wait(timeout))
+        return self
+
+    def cancel(self) -> str:
+        """Cancel while queued; returns ``cancelled`` or ``not_cancellable`` (already running)."""
+        return self._runner.run(self.aio.cancel())
+
+    def refresh(self) -> Run:
+        self._runner.run(self.aio.refresh())
+        return self
+
+    def summary(self) -> str:
+        return self.aio.summary()
+
+    def __repr__(self) -> str:
+        return f"<Run {self.id} {self.summary()}>"
