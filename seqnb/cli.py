@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from .errors import SeqnbError
 from .spec import get_model, models
@@ -109,6 +110,129 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(runs: list[Any], label: str) -> None:
+    """A tqdm bar over finished runs, its postfix counting the states, until every run has ended."""
+    import time
+
+    from tqdm import tqdm
+
+    with tqdm(total=len(runs), desc=label, unit="run", leave=True) as bar:
+        while True:
+            done = sum(r.done for r in runs)
+            bar.n = done
+            states: dict[str, int] = {}
+            for r in runs:
+                states[r.status] = states.get(r.status, 0) + 1
+            bar.set_postfix_str(", ".join(f"{k} {v}" for k, v in sorted(states.items())), refresh=False)
+            bar.refresh()
+            if done == len(runs):
+                return
+            time.sleep(0.1)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Submit one request, show its progress, print the image URLs."""
+    import time
+
+    from .client import connect
+    from .errors import Timeout
+    from .request import Request
+
+    request = Request(args.model, args.prompt, count=args.count, size=args.size, seed=args.seed)
+    report = request.validate()
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    if not report.ok:
+        return 2
+    client = connect(base_url=args.base_url)
+    print(f"backend: {client.backend}", file=sys.stderr)
+    print(f"estimated cost: {request.cost()} ({request.count} images)", file=sys.stderr)
+    run = client.submit(request)
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    try:
+        while not run.done:
+            if deadline is not None and time.monotonic() > deadline:
+                raise Timeout("")
+            _progress_once(run)
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        outcome = run.cancel()
+        if outcome == "cancelled":
+            print(f"\ncancelled run {run.id} (request {run.request_id}); nothing is charged for it", file=sys.stderr)
+        else:
+            print(
+                f"\nrequest {run.request_id} is already running: the service cannot cancel it; it will finish and be charged",
+                file=sys.stderr,
+            )
+        return 130
+    except Timeout:
+        print(f"\nstopped watching after {args.timeout} s; request {run.request_id} was NOT cancelled", file=sys.stderr)
+        return 3
+    print(file=sys.stderr)
+    if run.status != "completed":
+        print(f"run {run.id} {run.status}: {run.error or ''}", file=sys.stderr)
+        return 1
+    if run.short:
+        print(f"note: the model returned {len(run.images)} of {run.requested} images", file=sys.stderr)
+    for url in run.images:
+        print(url)
+    return 0
+
+
+def _progress_once(run: Any) -> None:
+    position = f" (position {run.queue_position})" if run.queue_position is not None else ""
+    print(f"\r{run.status}{position}        ", end="", file=sys.stderr, flush=True)
+
+
+DEMO_PROMPTS = [
+    "Generate 3 images of a lighthouse keeper's day, dawn to night",
+    "Generate 4 images of a paper boat drifting down a rainy street, storyboard",
+]
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """A small sweep on the embedded emulator, with progress, ending in a table of the runs."""
+    from .client import Client
+    from .emulator import embedded
+
+    emu = embedded()
+    client = Client(emu.token, emu.base_url)
+    print(f"backend: {client.backend}")
+    runs = client.sweep(
+        prompts=DEMO_PROMPTS, seeds=[11, 22, 33], models=["seedream-4.0", "seedream-4.5"], budget=args.budget
+    )
+    _progress(list(runs), "runs")
+    table = runs_table(list(runs))
+    print()
+    print(table.to_string(index=False))
+    print(f"\n{sum(r.status == 'completed' for r in runs)}/{len(runs)} completed, estimated {runs.plan.total_text()}")
+    return 0
+
+
+def runs_table(runs: list[Any]) -> Any:
+    """A compact pandas table of runs, for terminals."""
+    import pandas as pd
+
+    rows = []
+    for r in runs:
+        rows.append(
+            {
+                "run": r.id[:8],
+                "model": r.request.model.short_name,
+                "prompt": (r.request.prompt or "")[:34] + ("…" if len(r.request.prompt or "") > 34 else ""),
+                "seed": r.request.seed,
+                "size": r.request.size,
+                "images": f"{len(r.images)}/{r.requested}" if r.status == "completed" else f"-/{r.requested}",
+                "status": r.status,
+                "seconds": round((r.finished_at or 0) - (r.submitted_at or 0), 1)
+                if r.finished_at and r.submitted_at
+                else None,
+                "est_cost": str(r.request.cost()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seqnb", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -120,6 +244,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list the models, their fields and prices")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("run", help="submit one request, show progress, print the image URLs")
+    p.add_argument("prompt")
+    p.add_argument("--model", "-m", default="seedream-4.5")
+    p.add_argument("--count", "-n", type=int, default=None, help="images (1-15); default: the number in the prompt")
+    p.add_argument("--size", "-s", default=None, help="size option, or e.g. 16:9 / 2560x1440")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument(
+        "--timeout", type=float, default=None, help="stop watching (without cancelling) after this many seconds"
+    )
+    p.add_argument("--base-url", default=None, help="API base URL (default: RUNCOMFY_BASE_URL or RunComfy's)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="a small sweep on the embedded emulator, ending in a table of the runs")
+    p.add_argument("--budget", default="2.00", help="refuse the sweep above this estimated cost (default 2.00)")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("emulator", help="serve the local emulator of RunComfy's Model API (for curl and other tools)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")

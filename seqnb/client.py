@@ -126,7 +126,7 @@ class AsyncClient:
     ) -> None:
         self.backend, secret, api = resolve_backend(token, base_url)
         self.transport = Transport(
-            api, secret, timeout=timeout, retry=retry, http=http, max_connections=max_concurrency * 2
+            api, secret, timeout=timeout, retry=retry, http=http, max_concurrency=max_concurrency
         )
         self.poller = Poller(self, poll)
         self.prices = prices
@@ -316,6 +316,7 @@ class AsyncClient:
     async def aclose(self) -> None:
         for run in self.runs.values():
             self.poller.unwatch(run)
+        await self.poller.stop()
         await self.transport.aclose()
 
     def __repr__(self) -> str:

@@ -45,27 +45,33 @@ class PollPolicy:
     """Keep polling fast this long past an expected finish."""
     cap_far: float = 30.0
     """Longest sleep towards a far expected finish."""
+    group_rate: float = 50.0
+    """Status calls per second that all runs of one kind may share while their duration is unknown."""
     jitter: float = 0.15
     """+- this fraction, so that many runs do not poll in lockstep."""
 
 
-def next_delay(policy: PollPolicy, status: str, quiet_polls: int, until_expected: float | None) -> float:
+def next_delay(
+    policy: PollPolicy, status: str, quiet_polls: int, until_expected: float | None, siblings: int = 1
+) -> float:
     """Seconds until the next status call.
 
     ``quiet_polls``: polls since the state last changed; ``until_expected``: seconds until the run
-    should end, from the durations learned so far (None when nothing is known yet).
+    should end, from the durations learned so far (None when nothing is known yet); ``siblings``:
+    runs of the same kind in flight. While their duration is unknown they share a budget of
+    ``group_rate`` calls per second: together they still notice the first completion at once,
+    and that completion teaches every one of them when to look next.
     """
     cap = policy.cap_queued if status == "in_queue" else policy.cap_running
     backoff = min(cap, policy.fast * policy.growth**quiet_polls)
+    spread = random.uniform(1 - policy.jitter, 1 + policy.jitter)
     if until_expected is None:
-        delay = backoff
-    elif until_expected > policy.margin:
-        delay = min(until_expected - policy.margin, policy.cap_far)  # aim just before the expected end
-    elif until_expected > -policy.overdue_fast:
-        delay = policy.fast  # around the expected end: poll fast
-    else:
-        delay = backoff  # the estimate was wrong: back off as if nothing were known
-    return max(0.02, delay * random.uniform(1 - policy.jitter, 1 + policy.jitter))
+        return max(backoff, siblings / policy.group_rate) * spread
+    if until_expected > policy.fast:  # aim just before the expected end (no jitter: it would blur the aim)
+        return min(until_expected - policy.margin, policy.cap_far)
+    if until_expected > -policy.overdue_fast:
+        return policy.fast  # around the expected end: look often
+    return backoff * spread  # the estimate was wrong: back off as if nothing were known
 
 
 def _parse_time(value: str | None) -> float | None:
@@ -83,22 +89,24 @@ class DurationModel:
     def __init__(self) -> None:
         self._seconds: dict[tuple[str, int], float] = {}
 
-    def learn(self, run: AsyncRun) -> None:
+    def learn(self, run: AsyncRun) -> bool:
+        """Fold in a completed run; returns whether the estimate is new or moved by more than 10%."""
         start, end = _parse_time(run.server_created_at), _parse_time(run.server_finished_at)
         if start is None or end is None:
             if run.submitted_at is None or run.finished_at is None:
-                return
+                return False
             start, end = run.submitted_at, run.finished_at
         seconds = end - start
         if seconds <= 0:
-            return
-        key = (run.model, run.requested)
-        old = self._seconds.get(key)
-        self._seconds[key] = seconds if old is None else 0.7 * old + 0.3 * seconds
+            return False
+        old = self._seconds.get(run.kind)
+        new = seconds if old is None else 0.7 * old + 0.3 * seconds
+        self._seconds[run.kind] = new
+        return old is None or abs(new - old) > 0.1 * old
 
     def expected_end(self, run: AsyncRun) -> float | None:
         """Wall-clock time the run should end, or None."""
-        seconds = self._seconds.get((run.model, run.requested))
+        seconds = self._seconds.get(run.kind)
         if seconds is None or run.submitted_at is None:
             return None
         return run.submitted_at + seconds
@@ -119,24 +127,49 @@ class Poller:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._by_kind: dict[tuple[str, int], set[AsyncRun]] = {}
 
     def watch(self, run: AsyncRun, delay: float | None = None, deadline: float | None = None) -> None:
         """Start (or keep) watching a run; must be called on the client's loop."""
         if run.done:
             return
         run.watching = True
+        self._by_kind.setdefault(run.kind, set()).add(run)
         if deadline is not None:
             self._deadlines[run.id] = time.monotonic() + deadline
-        self._schedule(run, self.policy.first if delay is None else delay)
+        if delay is None:  # many runs in flight spread their first looks over their shared budget
+            spread = self._siblings(run) / self.policy.group_rate
+            delay = random.uniform(self.policy.first, max(self.policy.first, spread))
+        self._schedule(run, delay)
         if self._task is None or self._task.done():
             self._wake = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run(), name="seqnb-poller")
         assert self._wake is not None
         self._wake.set()
 
+    async def stop(self) -> None:
+        """Stop polling (runs keep their state; ``watch`` starts again)."""
+        tasks = [t for t in (self._task, *self._inflight) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = None
+
     def unwatch(self, run: AsyncRun) -> None:
         run.watching = False
         self._gen[run.id] = self._gen.get(run.id, 0) + 1
+        self._forget(run)
+
+    def _forget(self, run: AsyncRun) -> None:
+        self._deadlines.pop(run.id, None)
+        self._quiet.pop(run.id, None)
+        siblings = self._by_kind.get(run.kind)
+        if siblings is not None:
+            siblings.discard(run)
+
+    def _siblings(self, run: AsyncRun) -> int:
+        """Runs of the same kind being watched (itself included)."""
+        return max(1, len(self._by_kind.get(run.kind, ())))
 
     @property
     def watched(self) -> int:
@@ -172,18 +205,20 @@ class Poller:
 
     def _stop_watching(self, run: AsyncRun) -> None:
         run.watching = False
-        self._deadlines.pop(run.id, None)
+        self._forget(run)
         run.note = f"stopped watching at its deadline while {run.status}; it was not cancelled"
         run.emit(RunEvent(run, run.status, run.status, time.time(), "deadline"))
 
     async def _poll(self, run: AsyncRun) -> None:
+        expected = self.durations.expected_end(run)
+        due = expected is not None and time.time() >= expected - self.policy.margin
         try:
-            changed = await self.poll_once(run)
+            changed = await self.poll_once(run, via_result=due)
         except errors.SeqnbError as exc:
             log.warning("status of run %s failed after retries: %s", run.id, exc)
             changed = False
         if run.done:
-            self._deadlines.pop(run.id, None)
+            self._forget(run)
             return
         if not run.watching:
             return
@@ -191,17 +226,23 @@ class Poller:
         self._quiet[run.id] = quiet
         expected = self.durations.expected_end(run)
         until = None if expected is None else expected - time.time()
-        self._schedule(run, next_delay(self.policy, run.status, quiet, until))
+        self._schedule(run, next_delay(self.policy, run.status, quiet, until, self._siblings(run)))
         assert self._wake is not None
         self._wake.set()
 
-    async def poll_once(self, run: AsyncRun) -> bool:
-        """One status call (and the result on completion); returns whether the state changed."""
+    async def poll_once(self, run: AsyncRun, *, via_result: bool = False) -> bool:
+        """Ask the service about a run; returns whether its state changed.
+
+        Normally a status call, then the result once it has ended. When the run is expected to have
+        ended (``via_result``), the result call alone: it answers the current state while the job
+        is not finished, and saves a round trip when it is.
+        """
         assert run.request_id is not None
         rid = run.request_id
         run.polls += 1
+        path = f"/requests/{rid}/result" if via_result else f"/requests/{rid}/status"
         try:
-            body = await self.client.transport.call("GET", f"/requests/{rid}/status", request_id=rid)
+            body = await self.client.transport.call("GET", path, request_id=rid)
         except errors.NotFound:
             return run.transition("lost", error=f"the service no longer knows request {rid}")
         status = normalize_status(body.get("status") if isinstance(body, dict) else None)
@@ -209,24 +250,21 @@ class Poller:
             log.warning("run %s: unrecognised status %r", run.id, body)
             return False
         if status in ("completed", "failed"):
-            return await self.fetch_result(run)
+            if not via_result:
+                body = await self.client.transport.call("GET", f"/requests/{rid}/result", request_id=rid)
+                status = normalize_status(body.get("status"))
+            if status in ("completed", "failed", "cancelled"):
+                return self._record_result(run, body)
+            return False  # the result lags the status: ask again soon
         position = body.get("queue_position") if status == "in_queue" else None
         if status == run.status and position == run.queue_position:
             return False
-        moved = run.transition(status, queue_position=position)
-        return moved
+        return run.transition(status, queue_position=position)
 
-    async def fetch_result(self, run: AsyncRun) -> bool:
-        """Fetch the result of an ended run and record it; returns whether the state changed."""
-        assert run.request_id is not None
-        rid = run.request_id
-        try:
-            body = await self.client.transport.call("GET", f"/requests/{rid}/result", request_id=rid)
-        except errors.NotFound:
-            return run.transition("lost", error=f"the service no longer knows request {rid}")
+    def _record_result(self, run: AsyncRun, body: dict[str, Any]) -> bool:
+        """Record an ended run's result body; returns whether the state changed."""
         status = normalize_status(body.get("status"))
-        if status not in ("completed", "failed", "cancelled"):
-            return False  # the result lags the status: ask again soon
+        assert status is not None
         info: dict[str, Any] = {
             "server_created_at": body.get("created_at"),
             "server_finished_at": body.get("finished_at"),
@@ -245,21 +283,15 @@ class Poller:
             error = body.get("error")
             info["error"] = (error.get("message") or str(error)) if isinstance(error, dict) else str(error or "failed")
         moved = run.transition(status, **info)
-        if status == "completed":
-            self.durations.learn(run)
-            self._replan(run)
+        if status == "completed" and self.durations.learn(run):
+            self._replan(run.kind)
         return moved
 
-    def _replan(self, finished: AsyncRun) -> None:
-        """A new duration is known: bring forward the runs of the same kind that should already be ending."""
-        key = (finished.model, finished.requested)
+    def _replan(self, kind: tuple[str, int]) -> None:
+        """The duration of this kind of run changed: bring forward the runs that should end sooner."""
         now = time.time()
-        for due, _, gen, run in list(self._heap):
-            if run.done or gen != self._gen.get(run.id) or (run.model, run.requested) != key:
-                continue
+        for run in list(self._by_kind.get(kind, ())):
             expected = self.durations.expected_end(run)
-            if expected is None:
+            if run.done or expected is None:
                 continue
-            at = time.monotonic() + max(0.0, expected - now - self.policy.margin)
-            if at < due - 0.05:
-                self._schedule(run, max(0.0, at - time.monotonic()))
+            self._schedule(run, max(0.0, expected - now - self.policy.margin))

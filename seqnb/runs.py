@@ -14,6 +14,7 @@ calls; ``Run`` is the synchronous mirror with the same method names.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -124,7 +125,12 @@ class RunCore:
 
     @property
     def requested(self) -> int:
-        return self.request.count
+        return self.kind[1]
+
+    @functools.cached_property
+    def kind(self) -> tuple[str, int]:
+        """(model id, requested count): runs of one kind take about as long."""
+        return (self.request.model.id, self.request.count)
 
     @property
     def returned(self) -> int | None:

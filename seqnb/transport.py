@@ -17,6 +17,7 @@ import random
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -119,14 +120,15 @@ class Transport:
         token: Secret,
         *,
         timeout: float | httpx.Timeout = 30.0,
-        max_connections: int = 64,
+        max_concurrency: int = 32,
         retry: RetryPolicy | None = None,
         http: httpx.AsyncClient | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout, connect=10.0)
-        self._max_connections = max_connections
+        self.max_concurrency = max_concurrency
+        self._limit: asyncio.Semaphore | None = None
         self._token = token
         self._http = http
         self._gate_until = 0.0
@@ -135,9 +137,12 @@ class Transport:
     def _client(self) -> httpx.AsyncClient:
         # Made on first use, so it belongs to the loop that uses it.
         if self._http is None:
-            limits = httpx.Limits(
-                max_connections=self._max_connections, max_keepalive_connections=self._max_connections
-            )
+            # httpcore probes every idle keep-alive connection on each request (a poll() syscall and
+            # more), which tripled client CPU per call at 32 idle connections. On loopback a new
+            # connection is nearly free, so keep few; to a remote service keep them all (TLS handshakes).
+            local = (urlsplit(self.base_url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+            keep = min(8, self.max_concurrency) if local else self.max_concurrency
+            limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=keep)
             self._http = httpx.AsyncClient(
                 base_url=self.base_url,
                 auth=BearerAuth(self._token),
@@ -163,9 +168,14 @@ class Transport:
 
     async def _send(self, method: str, path: str, json: Any, request_id: str | None) -> Any:
         await self._pass_gate()
-        self.calls += 1
+        if self._limit is None:
+            self._limit = asyncio.Semaphore(self.max_concurrency)
         try:
-            response = await self._client().request(method, path, json=json)
+            # At most max_concurrency calls in flight: the service is spared bursts, and httpcore's
+            # pool (whose queue handling grows with the square of waiting requests) never queues.
+            async with self._limit:
+                self.calls += 1
+                response = await self._client().request(method, path, json=json)
         except httpx.ConnectError as exc:
             raise errors.ConnectError(f"cannot reach {self.base_url}: {exc}", url=self.base_url) from exc
         except httpx.ConnectTimeout as exc:

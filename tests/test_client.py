@@ -392,7 +392,10 @@ def test_faults_in_a_sweep_of_200_runs_never_cost_twice() -> None:
         assert sum(r.status == "unknown" for r in runs) == in_doubt
         assert {r.status for r in runs} <= {"completed", "failed", "cancelled", "unknown"}
         assert any(r.short for r in runs) and any(r.status == "failed" and r.request_id for r in runs)
-        assert in_doubt > 0 and sum(f[f"status.{k}"] for k in ("server_error", "drop", "drop_after", "slow")) > 20
+        read_faults = sum(
+            f[f"{route}.{k}"] for route in ("status", "result") for k in ("server_error", "drop", "drop_after", "slow")
+        )
+        assert in_doubt > 0 and read_faults > 20
 
 
 # --- sweeps -------------------------------------------------------------------------------------
@@ -466,3 +469,6 @@ def test_next_delay_backs_off_caps_and_aims_at_the_expected_end() -> None:
     assert next_delay(p, "in_progress", 0, 7.0) == pytest.approx(7.0 - p.margin)
     assert next_delay(p, "in_progress", 9, -0.5) == p.fast
     assert next_delay(p, "in_progress", 9, 500.0) == p.cap_far
+    # a thousand runs of one kind with no duration known yet share group_rate calls per second
+    assert next_delay(p, "in_progress", 0, None, siblings=1000) == pytest.approx(1000 / p.group_rate)
+    assert next_delay(p, "in_progress", 0, None, siblings=3) == p.fast

@@ -1,0 +1,205 @@
+"""The poller against the naive baseline, on the emulator with a fixed 10 s service time.
+
+    python benchmarks/poller.py [--runs 1000] [--service-time 10]
+
+The emulator runs in its own process with a worker for every run, so every job takes exactly the
+service time. This process measures, for seqnb's poller and then, in the same run, for what users
+write today (a thread per run polling every second with a blocking client):
+- time until every result is in / (service time + time to submit them all)   goal <= 1.10
+- status calls per run                                                       goal <= 15
+- median delay between a job completing on the server and the client seeing it   goal <= 0.5 s
+- client CPU seconds per 1,000 status calls, and per 1,000 API calls of any kind: seqnb makes so
+  few status calls (a poll at a run's expected end asks for the result directly, which the API
+  answers with the current state while the job runs) that the first figure alone would mislead
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+
+import httpx
+
+from seqnb import AsyncClient, RetryPolicy
+
+MODEL = "bytedance/seedream-4-0/sequential"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_emulator(service_time: float, runs: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "seqnb.cli",
+            "emulator",
+            "--port",
+            str(port),
+            "--token",
+            "bench",
+            "--workers",
+            str(runs * 2),
+            "--queue-wait",
+            "0",
+            "--service-time",
+            str(service_time),
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url + "/")
+            return proc, url
+        except httpx.ConnectError:
+            time.sleep(0.05)
+    raise SystemExit("emulator did not start")
+
+
+def parse(ts: str) -> float:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+def report(
+    name: str,
+    total: float,
+    submit: float,
+    service: float,
+    calls: dict[str, int],
+    runs: int,
+    delays: list[float],
+    cpu: float,
+) -> dict[str, float]:
+    api = calls["status"] + calls["result"] + calls["submit"]
+    figures = {
+        "ratio": total / (service + submit),
+        "calls_per_run": calls["status"] / runs,
+        "median_delay": statistics.median(delays),
+        "cpu_per_1000_calls": cpu / (calls["status"] / 1000) if calls["status"] else float("nan"),
+        "cpu_per_1000_api": cpu / (api / 1000),
+        "api_per_run": api / runs,
+        "cpu": cpu,
+    }
+    print(
+        f"{name:<20} total {total:6.2f} s  submit {submit:5.2f} s  ratio {figures['ratio']:.3f}  "
+        f"status calls/run {figures['calls_per_run']:5.2f}  result calls/run {calls['result'] / runs:4.2f}  "
+        f"median delay {figures['median_delay']:.3f} s  p90 {sorted(delays)[int(len(delays) * 0.9)]:.3f} s\n"
+        f"{'':<20} client CPU {cpu:5.2f} s: {figures['cpu_per_1000_calls']:.2f} s per 1000 status calls, "
+        f"{figures['cpu_per_1000_api']:.2f} s per 1000 API calls (all {figures['api_per_run']:.2f} per run)"
+    )
+    return figures
+
+
+def counters(url: str) -> dict[str, int]:
+    c = httpx.get(url + "/_emulator/counters").json()
+    return {"status": c["status_calls"], "result": c["result_calls"], "submit": c["submits"]}
+
+
+def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: after[k] - before[k] for k in after}
+
+
+def bench_seqnb(url: str, runs: int, service: float) -> dict[str, float]:
+    async def go() -> tuple[float, float, list[float]]:
+        client = AsyncClient("bench", url, retry=RetryPolicy(), max_concurrency=64)
+        start = time.time()
+        sweep = client.prepare_sweep(
+            prompts=["Generate 2 images of a lighthouse"], seeds=range(runs), models=["seedream-4.0"]
+        )
+        await client.send_all(sweep, concurrency=32)
+        submitted = time.time() - start
+        await client.wait_all(sweep)
+        total = time.time() - start
+        delays = [r.finished_at - parse(r.server_finished_at) for r in sweep if r.finished_at and r.server_finished_at]
+        await client.aclose()
+        return total, submitted, delays
+
+    before = counters(url)
+    cpu = time.process_time()
+    total, submitted, delays = asyncio.run(go())
+    cpu = time.process_time() - cpu
+    calls = delta(counters(url), before)
+    return report("seqnb poller", total, submitted, service, calls, runs, delays, cpu)
+
+
+def bench_threads(url: str, runs: int, service: float) -> dict[str, float]:
+    """What users write today: a thread per run, a blocking client, status every second."""
+    http = httpx.Client(
+        base_url=url + "/v1",
+        headers={"Authorization": "Bearer bench"},
+        limits=httpx.Limits(max_connections=200),
+        timeout=60,
+    )
+    delays: list[float] = []
+    submitted_at: list[float] = []
+    lock = threading.Lock()
+
+    def one(seed: int) -> None:
+        body = http.post(
+            f"/models/{MODEL}",
+            json={"text": "Generate 2 images of a lighthouse", "seed": seed, "sequential_image_generation_options": 2},
+        ).json()
+        with lock:
+            submitted_at.append(time.time())
+        rid = body["request_id"]
+        while True:
+            time.sleep(1.0)
+            if http.get(f"/requests/{rid}/status").json()["status"] == "completed":
+                break
+        seen = time.time()
+        result = http.get(f"/requests/{rid}/result").json()
+        with lock:
+            delays.append(seen - parse(result["finished_at"]))
+
+    before = counters(url)
+    cpu = time.process_time()
+    start = time.time()
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(runs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    total = time.time() - start
+    cpu = time.process_time() - cpu
+    calls = delta(counters(url), before)
+    return report("thread per run, 1 s", total, max(submitted_at) - start, service, calls, runs, delays, cpu)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--service-time", type=float, default=10.0)
+    args = parser.parse_args()
+    proc, url = start_emulator(args.service_time, args.runs)
+    try:
+        ours = bench_seqnb(url, args.runs, args.service_time)
+        base = bench_threads(url, args.runs, args.service_time)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    print(
+        f"seqnb / baseline: status calls {ours['calls_per_run'] / base['calls_per_run']:.2f}x, "
+        f"API calls {ours['api_per_run'] / base['api_per_run']:.2f}x, "
+        f"median delay {ours['median_delay'] / base['median_delay']:.2f}x, "
+        f"client CPU {ours['cpu'] / base['cpu']:.2f}x, CPU per API call {ours['cpu_per_1000_api'] / base['cpu_per_1000_api']:.2f}x"
+    )
+    goals = ours["ratio"] <= 1.10 and ours["calls_per_run"] <= 15 and ours["median_delay"] <= 0.5
+    print("goals (ratio <= 1.10, calls/run <= 15, median delay <= 0.5 s):", "met" if goals else "NOT met")
+
+
+if __name__ == "__main__":
+    main()
