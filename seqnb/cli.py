@@ -136,9 +136,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from .client import connect
     from .errors import Timeout
+    from .prompt_count import stated_count
     from .request import Request
 
-    request = Request(args.model, args.prompt, count=args.count, size=args.size, seed=args.seed)
+    count = args.count if args.count is not None else stated_count(args.prompt)
+    request = Request(args.model, args.prompt, count=count, size=args.size, seed=args.seed)
     report = request.validate()
     for problem in report.problems:
         print(problem, file=sys.stderr)

@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["CountMention", "find_counts", "prefix_count", "rewrite_count"]
+__all__ = ["CountMention", "find_counts", "prefix_count", "rewrite_count", "stated_count"]
 
 Style = Literal["digits", "en", "ko", "zh", "ja"]
 
@@ -196,6 +196,11 @@ def find_counts(prompt: str) -> list[CountMention]:
             add(m, "digits" if n.isdigit() else style, _cjk_value(n))
     found.sort(key=lambda m: m.start)
     return found
+
+
+def stated_count(prompt: str, allowed: range = range(1, 16)) -> int | None:
+    """The first image count the prompt states that is allowed, or None."""
+    return next((m.value for m in find_counts(prompt) if m.value in allowed), None)
 
 
 def _spell(n: int, mention: CountMention) -> str:

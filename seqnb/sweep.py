@@ -11,7 +11,7 @@ from typing import Any
 
 from .errors import BudgetExceeded, RequestInvalid
 from .pricing import Cost, PriceInput, format_money
-from .prompt_count import find_counts
+from .prompt_count import stated_count
 from .request import Request
 from .spec import COUNT_RANGE
 from .validation import Problem, Report
@@ -126,8 +126,7 @@ def plan_sweep(
         )
         for model, prompt, size, count, seed in grid:
             if count is None:
-                stated = [m.value for m in find_counts(prompt) if m.value in COUNT_RANGE]
-                count = stated[0] if stated else None
+                count = stated_count(prompt, COUNT_RANGE)
             built.append(Request(model, prompt, count=count, size=size, seed=seed, **options))
     reports = [r.validate() for r in built]
     costs = [r.cost(prices) for r, rep in zip(built, reports, strict=True) if rep.ok]
