@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .auth import Secret
-from .client import AsyncClient, Backend, Client, DuplicateSubmitWarning, Sweep, connect
+from .client import AsyncClient, Backend, Client, DuplicateSubmitWarning, Sweep
 from .errors import (
     APIError,
     AuthError,
@@ -20,11 +20,13 @@ from .errors import (
     Timeout,
     TransportError,
 )
+from .ledger import Ledger
 from .poller import PollPolicy
 from .pricing import Cost, Price, price_for
 from .prompt_count import find_counts
 from .request import Request
 from .runs import AsyncRun, Run, RunEvent, RunStatus
+from .session import connect
 from .spec import FieldSpec, ModelSpec, UnknownModelError, get_model, models, register, size_dimensions
 from .sweep import SweepInvalid, SweepPlan, plan_sweep
 from .transport import RetryPolicy
@@ -47,6 +49,7 @@ __all__ = [
     "Fix",
     "InputRejected",
     "InsufficientBalance",
+    "Ledger",
     "ModelNotFound",
     "ModelSpec",
     "NotFound",

@@ -134,7 +134,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Submit one request, show its progress, print the image URLs."""
     import time
 
-    from .client import connect
     from .errors import Timeout
     from .prompt_count import stated_count
     from .request import Request
@@ -146,6 +145,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(problem, file=sys.stderr)
     if not report.ok:
         return 2
+    from .session import connect
+
     client = connect(base_url=args.base_url)
     print(f"backend: {client.backend}", file=sys.stderr)
     print(f"estimated cost: {request.cost()} ({request.count} images)", file=sys.stderr)
@@ -193,46 +194,71 @@ DEMO_PROMPTS = [
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """A small sweep on the embedded emulator, with progress, ending in a table of the runs."""
-    from .client import Client
+    """A small sweep on the embedded emulator, with progress, ending in a table of the runs from the ledger."""
     from .emulator import embedded
+    from .session import connect
 
     emu = embedded()
-    client = Client(emu.token, emu.base_url)
+    client = connect(emu.token, emu.base_url, ledger=args.ledger or True)
+    assert client.ledger is not None
     print(f"backend: {client.backend}")
+    print(f"ledger:  {client.ledger.path}")
     runs = client.sweep(
         prompts=DEMO_PROMPTS, seeds=[11, 22, 33], models=["seedream-4.0", "seedream-4.5"], budget=args.budget
     )
     _progress(list(runs), "runs")
-    table = runs_table(list(runs))
     print()
-    print(table.to_string(index=False))
+    print(runs_table(client.ledger.runs(sweep=runs.id)).to_string(index=False))
     print(f"\n{sum(r.status == 'completed' for r in runs)}/{len(runs)} completed, estimated {runs.plan.total_text()}")
     return 0
 
 
-def runs_table(runs: list[Any]) -> Any:
-    """A compact pandas table of runs, for terminals."""
+def runs_table(frame: Any) -> Any:
+    """The ledger's runs, compact enough for a terminal."""
     import pandas as pd
 
-    rows = []
-    for r in runs:
-        rows.append(
-            {
-                "run": r.id[:8],
-                "model": r.request.model.short_name,
-                "prompt": (r.request.prompt or "")[:34] + ("…" if len(r.request.prompt or "") > 34 else ""),
-                "seed": r.request.seed,
-                "size": r.request.size,
-                "images": f"{len(r.images)}/{r.requested}" if r.status == "completed" else f"-/{r.requested}",
-                "status": r.status,
-                "seconds": round((r.finished_at or 0) - (r.submitted_at or 0), 1)
-                if r.finished_at and r.submitted_at
-                else None,
-                "est_cost": str(r.request.cost()),
-            }
-        )
-    return pd.DataFrame(rows)
+    def cut(text: Any, n: int) -> str:
+        shown = "" if pd.isna(text) else str(text)
+        return shown if len(shown) <= n else shown[: n - 1] + "…"
+
+    return pd.DataFrame(
+        {
+            "run": frame["id"].str.slice(0, 8),
+            "model": [get_model(str(m)).short_name for m in frame["model"]],
+            "prompt": [cut(p, 34) for p in frame["prompt"]],
+            "seed": frame["seed"],
+            "size": frame["size"],
+            "images": [
+                f"{r if pd.notna(r) else '-'}/{q}" for r, q in zip(frame["returned"], frame["requested"], strict=True)
+            ],
+            "status": frame["status"],
+            "queue_s": frame["queue_s"].round(1),
+            "run_s": frame["run_s"].round(1),
+            "est_cost": [f"{c} {a:.2f}" for c, a in zip(frame["currency"], frame["est_cost"], strict=True)],
+        }
+    )
+
+
+def cmd_ledger(args: argparse.Namespace) -> int:
+    """Print the recent runs and the spend, or export the ledger."""
+    from .ledger import Ledger
+
+    ledger = Ledger(args.path)
+    filters = {k: v for k, v in {"sweep": args.sweep, "status": args.status, "model": args.model}.items() if v}
+    if args.export:
+        target = ledger.export(args.export, **filters)
+        print(f"wrote {len(ledger.runs(**filters))} runs to {target}")
+        return 0
+    frame = ledger.runs(limit=args.limit, **filters)
+    print(
+        f"{ledger.path}: {len(ledger.runs(**filters))} runs"
+        + (f" ({args.limit} most recent shown)" if len(frame) == args.limit else "")
+    )
+    if not frame.empty:
+        print(runs_table(frame).to_string(index=False))
+        print()
+        print(ledger.spend(args.by, **filters).to_string(index=False))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -261,7 +287,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="a small sweep on the embedded emulator, ending in a table of the runs")
     p.add_argument("--budget", default="2.00", help="refuse the sweep above this estimated cost (default 2.00)")
+    p.add_argument("--ledger", default=None, help="ledger file (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("ledger", help="print the recent runs and the spend, or export them")
+    p.add_argument("--path", default=None, help="ledger file (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)")
+    p.add_argument("--export", default=None, help="write the runs to FILE (.csv, .json or .parquet)")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--sweep", default=None)
+    p.add_argument("--status", default=None)
+    p.add_argument("--model", default=None)
+    p.add_argument("--by", default="model", choices=["model", "day", "sweep", "status"], help="group the spend by")
+    p.set_defaults(func=cmd_ledger)
 
     p = sub.add_parser("emulator", help="serve the local emulator of RunComfy's Model API (for curl and other tools)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -30,7 +30,10 @@ from .runs import AsyncRun, Run, RunEvent, Subscriber, normalize_status
 from .sweep import SweepPlan, plan_sweep
 from .transport import RetryPolicy, Transport
 
-__all__ = ["AsyncClient", "Backend", "Client", "DuplicateSubmitWarning", "Sweep", "connect"]
+if TYPE_CHECKING:
+    from .ledger import Ledger
+
+__all__ = ["AsyncClient", "Backend", "Client", "DuplicateSubmitWarning", "Sweep"]
 
 DEFAULT_BASE_URL = "https://model-api.runcomfy.net"
 
@@ -342,6 +345,8 @@ class Client:
         self._runner = LoopRunner()
         self.aio = AsyncClient(token, base_url, **kw)
         self._wrappers: dict[str, Run] = {}
+        self.ledger: Ledger | None = None
+        """The ledger recording this client's runs, when ``seqnb.connect`` attached one."""
 
     @property
     def backend(self) -> Backend:
@@ -421,8 +426,3 @@ async def _quietly(coro: Any) -> None:
 
 async def _call(fn: Callable[..., Any], *args: Any) -> Any:
     return fn(*args)
-
-
-def connect(token: str | Secret | None = None, base_url: str | None = None, **kw: Any) -> Client:
-    """A client for RunComfy (with a token) or the embedded emulator (without one). See ``Client``."""
-    return Client(token, base_url, **kw)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["DurationModel", "PollPolicy", "Poller", "next_delay"]
 
 log = logging.getLogger("seqnb.poller")
+_random = random.Random()  # jitter; the global generator belongs to the user
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def next_delay(
     """
     cap = policy.cap_queued if status == "in_queue" else policy.cap_running
     backoff = min(cap, policy.fast * policy.growth**quiet_polls)
-    spread = random.uniform(1 - policy.jitter, 1 + policy.jitter)
+    spread = _random.uniform(1 - policy.jitter, 1 + policy.jitter)
     if until_expected is None:
         return max(backoff, siblings / policy.group_rate) * spread
     if until_expected > policy.fast:  # aim just before the expected end (no jitter: it would blur the aim)
@@ -139,7 +140,7 @@ class Poller:
             self._deadlines[run.id] = time.monotonic() + deadline
         if delay is None:  # many runs in flight spread their first looks over their shared budget
             spread = self._siblings(run) / self.policy.group_rate
-            delay = random.uniform(self.policy.first, max(self.policy.first, spread))
+            delay = _random.uniform(self.policy.first, max(self.policy.first, spread))
         self._schedule(run, delay)
         if self._task is None or self._task.done():
             self._wake = asyncio.Event()

@@ -27,6 +27,7 @@ from .auth import BearerAuth, Secret
 __all__ = ["RetryPolicy", "Transport", "map_error"]
 
 log = logging.getLogger("seqnb.transport")
+_random = random.Random()  # backoff jitter; the global generator belongs to the user
 
 _AUTH_CODES = {400004, 403001}
 _CODE_CLASSES: dict[int, type[errors.APIError]] = {
@@ -49,7 +50,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
-        return random.uniform(0, min(self.cap, self.base * 2**attempt))
+        return _random.uniform(0, min(self.cap, self.base * 2**attempt))
 
 
 def _message(body: Any) -> str:

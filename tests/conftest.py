@@ -12,6 +12,12 @@ M40 = "bytedance/seedream-4-0/sequential"
 M45 = "bytedance/seedream-4-5/sequential"
 
 
+@pytest.fixture(autouse=True)
+def _ledger_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """seqnb.connect() records to $SEQNB_LEDGER; keep test runs out of the working directory."""
+    monkeypatch.setenv("SEQNB_LEDGER", str(tmp_path_factory.mktemp("ledger") / "ledger.sqlite"))
+
+
 @pytest.fixture
 def emu() -> Iterator[EmulatorServer]:
     """A fast emulator: jobs queue for 0.05 s and run 0.1 s + 0.05 s per image."""
