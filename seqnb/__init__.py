@@ -20,6 +20,7 @@ from .errors import (
     Timeout,
     TransportError,
 )
+from .gallery import Gallery, ImageCache, ImageRefused, compare_grid, consistency, contact_sheet
 from .ledger import Ledger
 from .poller import PollPolicy
 from .pricing import Cost, Price, price_for
@@ -47,6 +48,9 @@ __all__ = [
     "DuplicateSubmitWarning",
     "FieldSpec",
     "Fix",
+    "Gallery",
+    "ImageCache",
+    "ImageRefused",
     "InputRejected",
     "InsufficientBalance",
     "Ledger",
@@ -74,7 +78,10 @@ __all__ = [
     "TransportError",
     "UnknownModelError",
     "__version__",
+    "compare_grid",
     "connect",
+    "consistency",
+    "contact_sheet",
     "find_counts",
     "get_model",
     "models",

@@ -31,6 +31,7 @@ from .sweep import SweepPlan, plan_sweep
 from .transport import RetryPolicy, Transport
 
 if TYPE_CHECKING:
+    from .gallery import Gallery
     from .ledger import Ledger
 
 __all__ = ["AsyncClient", "Backend", "Client", "DuplicateSubmitWarning", "Sweep"]
@@ -347,6 +348,8 @@ class Client:
         self._wrappers: dict[str, Run] = {}
         self.ledger: Ledger | None = None
         """The ledger recording this client's runs, when ``seqnb.connect`` attached one."""
+        self.gallery: Gallery | None = None
+        """The gallery downloading this client's images, when ``seqnb.connect`` attached one."""
 
     @property
     def backend(self) -> Backend:

@@ -84,6 +84,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT '';
     ALTER TABLE images ADD COLUMN state TEXT NOT NULL DEFAULT 'remote';
     """,
+    # 3: the gallery's consistency score per series
+    """
+    ALTER TABLE runs ADD COLUMN consistency REAL;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -209,6 +213,10 @@ class Ledger:
             raise ValueError(f"unknown image fields {sorted(unknown)}; use {sorted(allowed)}")
         sets = ", ".join(f"{k}=?" for k in fields)
         self._connect().execute(f"UPDATE images SET {sets} WHERE run_id=? AND idx=?", (*fields.values(), run_id, idx))
+
+    def set_consistency(self, run_id: str, score: float | None) -> None:
+        """Store a series' consistency score (see ``seqnb.gallery.consistency``)."""
+        self._connect().execute("UPDATE runs SET consistency=? WHERE id=?", (score, run_id))
 
     def annotate(self, run_id: str, *, note: str | None = None, tags: Iterable[str] | None = None) -> None:
         """Attach a free-text note and tags to a run."""
@@ -462,6 +470,7 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     ):
         frame[col] = frame[col].astype("string")
     frame["est_cost"] = pd.to_numeric(frame["est_cost"]).astype("float64")
+    frame["consistency"] = pd.to_numeric(frame["consistency"]).astype("float64")
     frame["queue_s"] = (frame["started_at"].fillna(frame["finished_at"]) - frame["submitted_at"]).dt.total_seconds()
     frame["run_s"] = (frame["finished_at"] - frame["started_at"]).dt.total_seconds()
     return frame

@@ -295,5 +295,11 @@ class Run:
     def summary(self) -> str:
         return self.aio.summary()
 
+    def grid(self, size: int | None = None) -> Any:
+        """This series as an ipywidgets grid (see ``seqnb.gallery``); images come from the local cache."""
+        from .gallery import default_gallery  # the gallery is a later layer; imported only when asked
+
+        return default_gallery().grid(self, size)
+
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.summary()}>"

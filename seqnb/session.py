@@ -7,6 +7,7 @@ from typing import Any
 
 from .auth import Secret
 from .client import Client
+from .gallery import Gallery, ImageCache
 from .ledger import Ledger
 
 __all__ = ["connect"]
@@ -17,12 +18,15 @@ def connect(
     base_url: str | None = None,
     *,
     ledger: Ledger | str | os.PathLike[str] | bool | None = True,
+    download: bool | ImageCache = True,
     **kw: Any,
 ) -> Client:
     """A client for RunComfy (with a token) or the embedded emulator (without one); see ``Client``.
 
     Every run is recorded in the ledger: ``ledger=True`` opens ``$SEQNB_LEDGER`` or
-    ./seqnb-ledger.sqlite; pass a path, a ``Ledger``, or ``False`` for none.
+    ./seqnb-ledger.sqlite; pass a path, a ``Ledger``, or ``False`` for none. With ``download``
+    (the default) each run's images are fetched into the image cache (``$SEQNB_CACHE`` or
+    ~/.cache/seqnb/images, or the ``ImageCache`` given) as soon as it completes.
     """
     client = Client(token, base_url, **kw)
     if ledger is True:
@@ -31,4 +35,7 @@ def connect(
         ledger = Ledger(ledger)
     if isinstance(ledger, Ledger):
         client.ledger = ledger.attach(client)
+    if download:
+        cache = download if isinstance(download, ImageCache) else ImageCache()
+        client.gallery = Gallery(cache, client.ledger).attach(client)
     return client

@@ -13,9 +13,10 @@ M45 = "bytedance/seedream-4-5/sequential"
 
 
 @pytest.fixture(autouse=True)
-def _ledger_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """seqnb.connect() records to $SEQNB_LEDGER; keep test runs out of the working directory."""
+def _state_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """seqnb.connect() records to $SEQNB_LEDGER and caches in $SEQNB_CACHE: keep tests out of the user's files."""
     monkeypatch.setenv("SEQNB_LEDGER", str(tmp_path_factory.mktemp("ledger") / "ledger.sqlite"))
+    monkeypatch.setenv("SEQNB_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
 @pytest.fixture

@@ -139,9 +139,10 @@ def test_migrates_a_first_release_file(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     ledger = Ledger(path)
-    assert ledger.version == SCHEMA_VERSION == 2
+    assert ledger.version == SCHEMA_VERSION == len(MIGRATIONS)
     frame = ledger.runs()
     assert frame.loc[0, "id"] == "r1" and frame.loc[0, "tags"] == "[]" and frame.loc[0, "note"] == ""
+    assert pd.isna(frame.loc[0, "consistency"])  # added by migration 3
     ledger.annotate("r1", note="the good one", tags=["keeper"])
     assert ledger.runs().loc[0, "note"] == "the good one"
     sqlite3.connect(path).execute("PRAGMA user_version=99").connection.commit()
