@@ -31,9 +31,24 @@ from .session import connect
 from .spec import FieldSpec, ModelSpec, UnknownModelError, get_model, models, register, size_dimensions
 from .sweep import SweepInvalid, SweepPlan, plan_sweep
 from .transport import RetryPolicy
+from .ui import Studio
 from .validation import Fix, Problem, Report, validate_payload
 
 __version__ = "0.1.0"
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .ui import Studio
+
+
+def __getattr__(name: str) -> object:
+    # The widgets load only when asked for: scripts and the CLI do without ipywidgets.
+    if name == "Studio":
+        from .ui import Studio
+
+        return Studio
+    raise AttributeError(f"module 'seqnb' has no attribute {name!r}")
+
 
 __all__ = [
     "APIError",
@@ -71,6 +86,7 @@ __all__ = [
     "Secret",
     "SeqnbError",
     "ServerError",
+    "Studio",
     "Sweep",
     "SweepInvalid",
     "SweepPlan",

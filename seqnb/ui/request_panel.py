@@ -1,0 +1,286 @@
+"""The request panel: compose one request or a sweep; nothing invalid or over budget can leave.
+
+State lives in the widgets; every action is a plain method (``request``, ``check``, ``apply_fix``,
+``roll_seed``, ``submit``, ``plan``, ``sweep``) that a button merely calls, and that tests call too.
+"""
+
+from __future__ import annotations
+
+import html
+import random
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import ipywidgets as w
+
+from ..client import Client, Sweep
+from ..errors import SeqnbError
+from ..pricing import format_money
+from ..request import Request
+from ..runs import Run
+from ..spec import get_model, models
+from ..sweep import SweepPlan
+from ..validation import Fix, Report
+
+__all__ = ["RequestPanel", "parse_seeds"]
+
+_SEED_MAX = 2**31 - 1
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"1, 2, 5-8"`` -> [1, 2, 5, 6, 7, 8]; raises ValueError with the bad part."""
+    seeds: list[int] = []
+    for part in text.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-") if not part.startswith("-") else (part, "", "")
+        try:
+            if sep:
+                start, end = int(lo), int(hi)
+                if end < start or end - start > 999:
+                    raise ValueError
+                seeds.extend(range(start, end + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise ValueError(f"seeds: {part!r} is not a number or a range like 1-5") from None
+    return seeds
+
+
+class RequestPanel(w.VBox):
+    """Compose a request for one model (or a sweep), see every problem as you type, and send it."""
+
+    def __init__(self, client: Client, *, on_sent: Any = None) -> None:
+        self.client = client
+        self.on_sent = on_sent
+        self.last_report: Report | None = None
+        self.last_plan: SweepPlan | None = None
+        self.message = w.HTML()
+
+        names = [m.short_name for m in models()]
+        self.model = w.Dropdown(options=names, value=names[-1], description="Model")
+        self.prompt = w.Textarea(
+            value="Generate 3 images of a lighthouse keeper's day, from dawn to night",
+            description="Prompt",
+            layout=w.Layout(width="100%", height="80px"),
+            continuous_update=True,
+        )
+        self.counter = w.HTML()
+        self.count = w.BoundedIntText(value=3, min=1, max=15, description="Images")
+        self.size = w.Dropdown(description="Size")
+        self.optimize = w.ToggleButtons(options=["fast", "standard"], description="Optimize")
+        self.seed = w.IntText(value=1, description="Seed")
+        self.dice = w.Button(description="🎲", tooltip="roll a new seed", layout=w.Layout(width="44px"))
+        self.lock = w.Checkbox(value=False, description="lock seed", indent=False)
+        self.problems = w.VBox()
+        self.cost = w.HTML()
+        self.submit_button = w.Button(description="Submit", button_style="primary", icon="paper-plane")
+
+        self.sweep_mode = w.Checkbox(value=False, description="Sweep", indent=False)
+        self.sweep_prompts = w.Textarea(
+            placeholder="one prompt per line", description="Prompts", layout=w.Layout(width="100%")
+        )
+        self.sweep_seeds = w.Text(value="1-3", description="Seeds")
+        self.sweep_sizes = w.SelectMultiple(description="Sizes", rows=4)
+        self.sweep_models = w.SelectMultiple(options=names, value=[names[-1]], description="Models", rows=2)
+        self.budget = w.Text(value="5.00", description="Budget")
+        self.sweep_summary = w.HTML()
+        self.sweep_button = w.Button(description="Run sweep", button_style="warning", icon="th")
+        self.sweep_box = w.VBox(
+            [
+                self.sweep_prompts,
+                w.HBox([self.sweep_seeds, self.budget]),
+                w.HBox([self.sweep_models, self.sweep_sizes]),
+                self.sweep_summary,
+                self.sweep_button,
+            ],
+            layout=w.Layout(display="none"),
+        )
+
+        self.dice.on_click(lambda _: self.roll_seed())
+        self.submit_button.on_click(lambda _: self.submit())
+        self.sweep_button.on_click(lambda _: self.sweep())
+        for widget in (self.prompt, self.count, self.size, self.optimize, self.seed):
+            widget.observe(lambda _: self.check(), "value")
+        self.model.observe(lambda _: self._model_changed(), "value")
+        for widget in (
+            self.sweep_prompts,
+            self.sweep_seeds,
+            self.sweep_sizes,
+            self.sweep_models,
+            self.budget,
+            self.sweep_mode,
+        ):
+            widget.observe(lambda _: self.check(), "value")
+        self.sweep_mode.observe(
+            lambda c: setattr(self.sweep_box.layout, "display", "" if c["new"] else "none"), "value"
+        )
+
+        super().__init__(
+            [
+                self.model,
+                self.prompt,
+                self.counter,
+                w.HBox([self.count, self.size]),
+                self.optimize,
+                w.HBox([self.seed, self.dice, self.lock]),
+                self.problems,
+                w.HBox([self.cost, self.submit_button]),
+                self.sweep_mode,
+                self.sweep_box,
+                self.message,
+            ]
+        )
+        self._model_changed()
+
+    # --- state -> request ---------------------------------------------------------------------
+
+    def _model_changed(self) -> None:
+        spec = get_model(self.model.value)
+        sizes = list(spec.sizes)
+        keep = self.size.value if self.size.value in sizes else spec.default("size")
+        self.size.options = sizes
+        self.size.value = keep
+        self.optimize.layout.display = "" if spec.role("optimize") else "none"
+        union = sorted({s for name in self.sweep_models.value for s in get_model(name).sizes} or sizes)
+        self.sweep_sizes.options = union
+        self.check()
+
+    def request(self) -> Request:
+        """The request the fields describe."""
+        spec = get_model(self.model.value)
+        options: dict[str, Any] = {}
+        if spec.role("optimize"):
+            options["optimize"] = self.optimize.value
+        return Request(
+            spec, self.prompt.value, count=self.count.value, size=self.size.value, seed=self.seed.value, **options
+        )
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def check(self) -> Report:
+        """Validate and show every problem next to the fields, with one-click fixes; price it."""
+        request = self.request()
+        report = request.validate()
+        self.last_report = report
+        spec = request.model
+        limit = spec.prompt_field.max_length
+        length = len(self.prompt.value)
+        over = limit is not None and length > limit
+        colour = "#b00020" if over else "#555"
+        self.counter.value = f"<span style='color:{colour}'>{length}{f' / {limit}' if limit else ''} characters</span>"
+        rows = []
+        for problem in report.problems:
+            colour = "#b00020" if problem.severity == "error" else "#8a6d00"
+            text = w.HTML(f"<span style='color:{colour}'><b>{problem.field}</b>: {html.escape(problem.message)}</span>")
+            buttons = []
+            for fix in problem.fixes:
+                button = w.Button(description=fix.label[:40], tooltip=fix.label, layout=w.Layout(width="auto"))
+                button.on_click(lambda _, fix=fix: self.apply_fix(fix))
+                buttons.append(button)
+            rows.append(w.HBox([text, *buttons]))
+        self.problems.children = rows
+        try:
+            cost = request.cost()
+            self.cost.value = f"estimated <b>{cost}</b> ({cost.count} x {cost.per_image} {cost.currency})"
+        except ValueError:
+            self.cost.value = "estimated: -"
+        self.submit_button.disabled = not report.ok
+        if self.sweep_mode.value:
+            self._check_sweep()
+        return report
+
+    def apply_fix(self, fix: Fix) -> None:
+        """Apply a one-click fix from a problem to the fields."""
+        for key, value in fix.changes.items():
+            if key == "prompt":
+                self.prompt.value = value
+            elif key == "count":
+                self.count.value = value
+            elif key == "size":
+                self.size.value = value
+        self.check()
+
+    def roll_seed(self) -> int:
+        """A new random seed (unless locked)."""
+        if not self.lock.value:
+            self.seed.value = random.randint(0, _SEED_MAX)
+        return int(self.seed.value)
+
+    def submit(self) -> Run | None:
+        """Send the request if it is valid; returns the run (None when refused)."""
+        report = self.check()
+        if not report.ok:
+            self.message.value = "<span style='color:#b00020'>not sent: fix the problems above first</span>"
+            return None
+        run = self.client.submit(self.request())
+        self.message.value = f"sent run <code>{run.id}</code>"
+        if self.on_sent is not None:
+            self.on_sent([run])
+        self.roll_seed()
+        return run
+
+    # --- sweeps --------------------------------------------------------------------------------
+
+    def plan(self) -> SweepPlan:
+        """The sweep the sweep fields describe, validated and priced (nothing sent)."""
+        prompts = [p.strip() for p in self.sweep_prompts.value.splitlines() if p.strip()] or [self.prompt.value]
+        seeds = parse_seeds(self.sweep_seeds.value) or [self.seed.value]
+        chosen_models = list(self.sweep_models.value) or [self.model.value]
+        sizes = list(self.sweep_sizes.value) or None
+        return self.client.plan(prompts=prompts, seeds=seeds, sizes=sizes, models=chosen_models)
+
+    def _budget(self) -> Decimal | None:
+        text = self.budget.value.strip()
+        if not text:
+            return None
+        try:
+            return Decimal(text)
+        except InvalidOperation:
+            raise ValueError(f"budget: {text!r} is not an amount; write e.g. 5.00") from None
+
+    def _check_sweep(self) -> SweepPlan | None:
+        try:
+            plan = self.plan()
+            budget = self._budget()
+        except (ValueError, SeqnbError) as exc:
+            self.sweep_summary.value = f"<span style='color:#b00020'>{html.escape(str(exc))}</span>"
+            self.sweep_button.disabled = True
+            return None
+        self.last_plan = plan
+        total = plan.total
+        spent = next(iter(total.values()), Decimal(0))
+        over = budget is not None and (len(total) > 1 or spent > budget)
+        problems = plan.errors
+        text = f"{plan.runs} runs, {plan.images} images, estimated <b>{plan.total_text()}</b>"
+        if budget is not None:
+            text += f" (budget {format_money(budget, next(iter(total), 'USD'))})"
+        if problems:
+            first = problems[0]
+            text += f"<br><span style='color:#b00020'>{len(problems)} problem(s), e.g. run {first[0] + 1}: {html.escape(str(first[1]))}</span>"
+        if over:
+            text += "<br><span style='color:#b00020'>over budget: raise it or shrink the grid</span>"
+        self.sweep_summary.value = text
+        self.sweep_button.disabled = bool(problems) or over
+        return plan
+
+    def sweep(self) -> Sweep | None:
+        """Send the sweep if it is valid and within budget; returns its runs (None when refused)."""
+        plan = self._check_sweep()
+        if plan is None or self.sweep_button.disabled:
+            self.message.value = "<span style='color:#b00020'>sweep not sent: see the summary above</span>"
+            return None
+        prompts = [p.strip() for p in self.sweep_prompts.value.splitlines() if p.strip()] or [self.prompt.value]
+        runs = self.client.sweep(
+            prompts=prompts,
+            seeds=parse_seeds(self.sweep_seeds.value) or [self.seed.value],
+            sizes=list(self.sweep_sizes.value) or None,
+            models=list(self.sweep_models.value) or [self.model.value],
+            budget=self._budget(),
+            quiet=True,
+        )
+        self.message.value = f"sent {runs.plan.summary()}"
+        if self.on_sent is not None:
+            self.on_sent(list(runs))
+        return runs
