@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing
+
 from .auth import Secret
 from .client import AsyncClient, Backend, Client, DuplicateSubmitWarning, Sweep
 from .errors import (
@@ -36,8 +38,7 @@ from .validation import Fix, Problem, Report, validate_payload
 
 __version__ = "0.1.0"
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from .ui import Studio
 
 
