@@ -516,30 +516,27 @@ class Gallery:
     # --- widgets ---------------------------------------------------------------------------
 
     def grid(self, runs: Any, size: int | None = None, enlarge: int = 1024) -> ipywidgets.VBox:
-        """An ipywidgets grid: one row per run, frames in order; click a frame to enlarge it."""
+        """An ipywidgets grid: one row per run (label above, frames in order, aligned by index); click to enlarge.
+
+        Returns ``VBox([rows, caption, viewer])``; each row is ``VBox([label, HBox(cells)])``.
+        """
         import ipywidgets as w
 
         cores = _cores(runs)
         size = size or self.thumb
-        columns = max((r.requested for r in cores), default=1)
         viewer = w.Image(format="jpeg", layout=w.Layout(max_width=f"{enlarge}px", display="none"))
         viewer_caption = w.HTML()
-        cells: list[w.Widget] = []
+        rows: list[w.Widget] = []
         for run, label in zip(cores, differing_labels(cores), strict=True):
             frames = self.frames(run)
             score = self._score(run)
             bits = [label] + ([f"consistency {score:.2f}"] if score is not None else [])
             if run.short:
                 bits.append(f"{len(run.images)} of {run.requested} returned")
-            cells.append(
-                w.HTML(f"<b>{_escape(' · '.join(bits))}</b>", layout=w.Layout(grid_column=f"1 / span {columns}"))
-            )
-            for frame in frames:
-                cells.append(self._cell(run, frame, size, viewer, viewer_caption, enlarge))
-        grid = w.GridBox(
-            cells, layout=w.Layout(grid_template_columns=f"repeat({columns}, {size + 8}px)", grid_gap="4px")
-        )
-        return w.VBox([grid, viewer_caption, viewer])
+            header = w.HTML(f"<b>{_escape(' · '.join(bits))}</b>")
+            cells = [self._cell(run, frame, size, viewer, viewer_caption, enlarge) for frame in frames]
+            rows.append(w.VBox([header, w.HBox(cells, layout=w.Layout(grid_gap="4px"))]))
+        return w.VBox([w.VBox(rows), viewer_caption, viewer])
 
     def _cell(self, run: RunCore, frame: Frame, size: int, viewer: Any, caption: Any, enlarge: int) -> Any:
         import ipywidgets as w
@@ -563,7 +560,7 @@ class Gallery:
             caption.value = f"<b>{_escape(text)}</b> · {frame.image.width}x{frame.image.height} · run {run.id}"
 
         button.on_click(show)
-        cell = w.VBox([image, button])
+        cell = w.VBox([image, button], layout=w.Layout(width=f"{size + 8}px", align_items="center"))
         cell.show = show  # the click action, callable from tests and scripts
         return cell
 

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import ipywidgets as w
 import pytest
 from PIL import Image
 
@@ -140,18 +139,20 @@ def test_widget_grid_and_click_to_enlarge(emu: EmulatorServer, tmp_path: Path) -
     runs = client.sweep(prompts=["Generate 3 images of a boat"], seeds=[1, 2], models=["seedream-4.0"], quiet=True)
     client.wait_all(runs, timeout=30)
     box = runs[0].grid(size=96)
-    grid, caption, viewer = box.children
-    assert isinstance(grid, w.GridBox) and len(grid.children) == 1 + 3
-    assert "consistency" in grid.children[0].value
-    cells = grid.children[1:]
+    rows, caption, viewer = box.children
+    assert len(rows.children) == 1
+    header, strip = rows.children[0].children
+    assert "consistency" in header.value and len(strip.children) == 3
+    cells = strip.children
     assert [c.children[1].description.split(" ")[0] for c in cells] == ["1/3", "2/3", "3/3"]
     assert viewer.layout.display == "none"
     cells[1].children[1].click()  # the user clicks frame 2
     assert viewer.layout.display == "" and len(viewer.value) > 1000 and "2/3" in caption.value
     assert Image.open(io.BytesIO(viewer.value)).size[0] <= 1024
     compared = seqnb.compare_grid(runs, size=64).children[0]
-    labels = [c.value for c in compared.children if isinstance(c, w.HTML)]
+    labels = [row.children[0].value for row in compared.children]
     assert len(labels) == 2 and "seed=1" in labels[0] and "seed=2" in labels[1] and "model" not in labels[0]
+    assert [len(row.children[1].children) for row in compared.children] == [3, 3]  # frames aligned by index
 
 
 def test_saved_files_carry_provenance_never_the_token(emu: EmulatorServer, tmp_path: Path) -> None:

@@ -134,7 +134,7 @@ def test_ledger_view_filters_compares_and_reruns(client: seqnb.Client, emu: Emul
     view.selection.value = tuple(value for _, value in view.selection.options)
     assert "seed" in view.compare_table.value and "prompt" not in view.compare_table.value
     grid = view.compare_box.children[0]
-    assert isinstance(grid, w.VBox) and len(grid.children[0].children) == 2 * (1 + 2)
+    assert [len(row.children[1].children) for row in grid.children[0].children] == [2, 2]
     assert view.rerun_button.disabled  # two selected
     view.selection.value = (view.selection.options[0][1],)
     view.rerun_button.click()
@@ -166,5 +166,5 @@ def test_studio_gallery_tab_shows_completed_runs(client: seqnb.Client) -> None:
     client._runner.run(client.gallery.settle())  # type: ignore[union-attr]
     studio.show_recent()
     grid = studio.gallery_box.children[0]
-    assert len(grid.children[0].children) == 1 + 2
+    assert [len(row.children[1].children) for row in grid.children[0].children] == [2]
     assert run.id in [r.id for r in client.runs()]

@@ -1,0 +1,57 @@
+"""Binder's environment, rebuilt with pip in a fresh virtual environment, runs the quickstart."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+
+
+def names(requirements: list[str]) -> set[str]:
+    return {
+        re.split(r"[<>=\[; ]", r.strip(), maxsplit=1)[0].lower()
+        for r in requirements
+        if r.strip() and not r.startswith("#")
+    }
+
+
+def test_binder_requirements_cover_the_package_dependencies() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    binder = (ROOT / "binder" / "requirements.txt").read_text().splitlines()
+    assert names(project["dependencies"]) <= names(binder)
+    assert {"jupyterlab", "ipykernel", "matplotlib"} <= names(binder)
+    assert os.access(ROOT / "binder" / "postBuild", os.X_OK)
+
+
+@pytest.mark.slow
+def test_binder_environment_runs_the_quickstart(tmp_path: Path) -> None:
+    venv = tmp_path / "binder-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k not in ("RUNCOMFY_TOKEN", "VIRTUAL_ENV", "PYTHONPATH")}
+    env["PATH"] = f"{venv / 'bin'}:{env['PATH']}"
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "-r", str(ROOT / "binder" / "requirements.txt")], check=True, env=env, timeout=900)
+    subprocess.run(["bash", str(ROOT / "binder" / "postBuild")], check=True, env=env, cwd=ROOT, timeout=300)
+    run = f"""
+import nbformat
+from nbclient import NotebookClient
+nb = nbformat.read({str(ROOT / "notebooks" / "quickstart.ipynb")!r}, as_version=4)
+NotebookClient(nb, timeout=300, kernel_name="python3", resources={{"metadata": {{"path": {str(tmp_path)!r}}}}}).execute()
+import seqnb, sys
+print("seqnb from", seqnb.__file__)
+print(nb.cells[-2].outputs[0]["data"]["text/plain"])
+"""
+    proc = subprocess.run(
+        [str(python), "-c", run], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert str(venv) in proc.stdout  # seqnb came from the Binder environment, not this checkout's
+    assert proc.stdout.count("'completed', 3") == 2
