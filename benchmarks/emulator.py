@@ -23,6 +23,8 @@ import textwrap
 import time
 
 import httpx
+from _emulator import free_port
+from _emulator import start as start_emulator
 
 from seqnb.emulator.images import render
 
@@ -37,12 +39,6 @@ BARE_APP = textwrap.dedent(
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
     """
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_up(port: int) -> None:
@@ -80,18 +76,9 @@ async def hammer(port: int, path: str, token: str, connections: int, seconds: fl
     return sum(counts)
 
 
-def status_rate(cmd: list[str], port: int, path_for: str, args: argparse.Namespace) -> float:
-    proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+def status_rate(proc: subprocess.Popen[bytes], port: int, path: str, args: argparse.Namespace) -> float:
+    """Status calls per second that the server in ``proc`` answers on ``path``."""
     try:
-        wait_up(port)
-        path = path_for
-        if path_for == "emulator":
-            r = httpx.post(
-                f"http://127.0.0.1:{port}/v1/models/bytedance/seedream-4-0/sequential",
-                json={"text": "Generate 3 images of a calm ocean"},
-                headers={"Authorization": "Bearer bench"},
-            )
-            path = f"/v1/requests/{r.json()['request_id']}/status"
         asyncio.run(hammer(port, path, "bench", args.connections, 1.0))  # warm-up
         n = asyncio.run(hammer(port, path, "bench", args.connections, args.seconds))
         return n / args.seconds
@@ -106,26 +93,17 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
 
+    proc, url = start_emulator("--queue-wait", "100000")
+    submitted = httpx.post(
+        f"{url}/v1/models/bytedance/seedream-4-0/sequential",
+        json={"text": "Generate 3 images of a calm ocean"},
+        headers={"Authorization": "Bearer bench"},
+    ).json()
+    emulator = status_rate(proc, int(url.rsplit(":", 1)[1]), f"/v1/requests/{submitted['request_id']}/status", args)
     port = free_port()
-    emulator = status_rate(
-        [
-            sys.executable,
-            "-m",
-            "seqnb.cli",
-            "emulator",
-            "--port",
-            str(port),
-            "--token",
-            "bench",
-            "--queue-wait",
-            "100000",
-        ],
-        port,
-        "emulator",
-        args,
-    )
-    port = free_port()
-    bare = status_rate([sys.executable, "-c", BARE_APP, str(port)], port, "/", args)
+    bare_proc = subprocess.Popen([sys.executable, "-c", BARE_APP, str(port)], stderr=subprocess.DEVNULL)
+    wait_up(port)
+    bare = status_rate(bare_proc, port, "/", args)
     print(
         f"status calls/s   emulator {emulator:8.0f}   bare uvicorn baseline {bare:8.0f}   ratio {emulator / bare:.2f}   goal >= 2000/s: {'met' if emulator >= 2000 else 'NOT met'}"
     )

@@ -19,7 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from seqnb import Request
-from seqnb.ledger import _RUN_COLUMNS, Ledger, _Backend
+from seqnb.client import Backend
+from seqnb.ledger import _RUN_COLUMNS, Ledger
 from seqnb.runs import RunCore
 
 
@@ -74,7 +75,7 @@ def main() -> None:
             f"runs() of {args.runs:,} runs into a typed DataFrame: {ours:.3f} s   untyped read_sql baseline {raw:.3f} s   ratio {ours / raw:.2f}   goal < 1 s: {'met' if ours < 1 else 'NOT met'}"
         )
 
-        backend = _Backend("emulator", "http://127.0.0.1:1")
+        backend = Backend("emulator", "http://127.0.0.1:1", "test")
         runs = [RunCore(Request("seedream-4.5", "Generate 3 images of a heron", count=3, seed=i)) for i in range(1000)]
         for run in runs:
             ledger.record(run, backend)

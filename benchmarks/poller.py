@@ -17,57 +17,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from datetime import datetime
 
 import httpx
+from _emulator import start as start_emulator
 
 from seqnb import AsyncClient, RetryPolicy
 
 MODEL = "bytedance/seedream-4-0/sequential"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_emulator(service_time: float, runs: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "seqnb.cli",
-            "emulator",
-            "--port",
-            str(port),
-            "--token",
-            "bench",
-            "--workers",
-            str(runs * 2),
-            "--queue-wait",
-            "0",
-            "--service-time",
-            str(service_time),
-        ],
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url + "/")
-            return proc, url
-        except httpx.ConnectError:
-            time.sleep(0.05)
-    raise SystemExit("emulator did not start")
 
 
 def parse(ts: str) -> float:
@@ -184,7 +144,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--service-time", type=float, default=10.0)
     args = parser.parse_args()
-    proc, url = start_emulator(args.service_time, args.runs)
+    proc, url = start_emulator(
+        "--workers", str(args.runs * 2), "--queue-wait", "0", "--service-time", str(args.service_time)
+    )
     try:
         ours = bench_seqnb(url, args.runs, args.service_time)
         base = bench_threads(url, args.runs, args.service_time)

@@ -15,6 +15,8 @@ from .validation import validate_payload
 __all__ = ["main"]
 
 Command = Callable[[argparse.Namespace], int]
+FAULT_FLAGS = ("rate-limit", "server-error", "drop", "drop-after", "slow", "error-200", "fail", "short", "expire")
+"""The emulator's fault probabilities, as command-line flags (each names a ``Faults`` field)."""
 
 
 def _read_json(text: str) -> object:
@@ -71,16 +73,8 @@ def cmd_emulator(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     faults = Faults(
-        rate_limit=args.rate_limit,
-        server_error=args.server_error,
-        drop=args.drop,
-        drop_after=args.drop_after,
-        slow=args.slow,
+        **{flag.replace("-", "_"): getattr(args, flag.replace("-", "_")) for flag in FAULT_FLAGS},
         slow_seconds=args.slow_seconds,
-        error_200=args.error_200,
-        fail=args.fail,
-        short=args.short,
-        expire=args.expire,
         retry_after=args.retry_after,
         seed=args.fault_seed,
         routes=tuple(args.fault_routes.split(",")),
@@ -315,8 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--image-format", choices=["jpeg", "png"], default="jpeg")
     g.add_argument("--balance", default=None, help="account balance in USD (default: unlimited)")
     g = p.add_argument_group("fault injection (probabilities from 0 to 1)")
-    for name in ("rate-limit", "server-error", "drop", "drop-after", "slow", "error-200", "fail", "short", "expire"):
-        g.add_argument(f"--{name}", type=float, default=0.0)
+    for flag in FAULT_FLAGS:
+        g.add_argument(f"--{flag}", type=float, default=0.0)
     g.add_argument("--slow-seconds", type=float, default=3.0)
     g.add_argument("--retry-after", type=float, default=1.0, help="Retry-After of injected 429s")
     g.add_argument("--fault-seed", type=int, default=0)

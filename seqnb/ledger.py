@@ -15,13 +15,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .client import AsyncClient, Client
+from .client import AsyncClient, Backend, Client
 from .request import Request
 from .runs import ACTIVE, AsyncRun, RunCore, RunEvent
 
@@ -103,12 +102,6 @@ _UPSERT = (
 _RESUMABLE = ("created", "submitting", *ACTIVE)
 
 
-@dataclass(frozen=True)
-class _Backend:
-    kind: str
-    base_url: str
-
-
 class Ledger:
     """An SQLite file of every run; ``Ledger()`` opens ``$SEQNB_LEDGER`` or ``./seqnb-ledger.sqlite``."""
 
@@ -165,7 +158,7 @@ class Ledger:
     def attach(self, client: Client | AsyncClient) -> Ledger:
         """Record every run of this client from now on (and the ones it already has)."""
         aio = client.aio if isinstance(client, Client) else client
-        backend = _Backend(aio.backend.kind, aio.backend.base_url)
+        backend = aio.backend
         self._clients.append(client)
 
         def on_event(event: RunEvent) -> None:
@@ -176,7 +169,7 @@ class Ledger:
             self.record(run, backend)
         return self
 
-    def record(self, run: RunCore, backend: Any) -> None:
+    def record(self, run: RunCore, backend: Backend) -> None:
         """Write the run's row (and its images once completed); idempotent."""
         request = run.request
         resolved = request.resolved()

@@ -155,11 +155,12 @@ def test_two_processes_write_one_file_at_once(tmp_path: Path) -> None:
     Ledger(path)
     writer = f"""
         import sys
-        from seqnb.ledger import Ledger, _Backend
+        from seqnb.client import Backend
+        from seqnb.ledger import Ledger
         from seqnb.runs import RunCore
         from seqnb import Request
         ledger = Ledger({str(path)!r})
-        backend = _Backend("emulator", "http://127.0.0.1:1")
+        backend = Backend("emulator", "http://127.0.0.1:1", "test")
         for i in range(150):
             run = RunCore(Request("seedream-4.5", "Generate 2 images of a", count=2, seed=i))
             ledger.record(run, backend)

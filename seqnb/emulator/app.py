@@ -246,6 +246,17 @@ def create_app(config: EmulatorConfig | None = None, state: EmulatorState | None
     def answer(response: Response, drop_after: bool) -> Response:
         return _Drop() if drop_after else response
 
+    async def open_job(request: Request, route: ApiRoute) -> tuple[Job | None, Response, bool]:
+        """Auth, faults and the request id of a status/result/cancel call: (job, or the answer instead)."""
+        early, drop_after = await guard(request, route)
+        if early is not None:
+            return None, early, False
+        job = emu.queue.get(request.path_params["request_id"])
+        if job is None:
+            rid = request.path_params["request_id"]
+            return None, _error(404, f"Request {rid!r} not found or expired", 404001), False
+        return job, Response(), drop_after
+
     async def submit(request: Request) -> Response:
         early, drop_after = await guard(request, "submit")
         if early is not None:
@@ -286,20 +297,11 @@ def create_app(config: EmulatorConfig | None = None, state: EmulatorState | None
         }
         return answer(JSONResponse(body), drop_after)
 
-    def find(request: Request) -> Job | None:
-        return emu.queue.get(request.path_params["request_id"])
-
-    def not_found(request: Request) -> Response:
-        return _error(404, f"Request {request.path_params['request_id']!r} not found or expired", 404001)
-
     async def status(request: Request) -> Response:
         emu.counters.status_calls += 1
-        early, drop_after = await guard(request, "status")
-        if early is not None:
-            return early
-        job = find(request)
+        job, instead, drop_after = await open_job(request, "status")
         if job is None:
-            return not_found(request)
+            return instead
         state = emu.status_of(job)
         body: dict[str, Any] = {"request_id": job.id, "status": state}
         if state == "in_queue":
@@ -309,12 +311,9 @@ def create_app(config: EmulatorConfig | None = None, state: EmulatorState | None
 
     async def result(request: Request) -> Response:
         emu.counters.result_calls += 1
-        early, drop_after = await guard(request, "result")
-        if early is not None:
-            return early
-        job = find(request)
+        job, instead, drop_after = await open_job(request, "result")
         if job is None:
-            return not_found(request)
+            return instead
         state = emu.status_of(job)
         finished = None
         output = None
@@ -339,12 +338,9 @@ def create_app(config: EmulatorConfig | None = None, state: EmulatorState | None
 
     async def cancel(request: Request) -> Response:
         emu.counters.cancel_calls += 1
-        early, drop_after = await guard(request, "cancel")
-        if early is not None:
-            return early
-        job = find(request)
+        job, instead, drop_after = await open_job(request, "cancel")
         if job is None:
-            return not_found(request)
+            return instead
         already = job.cancelled_at is not None
         if emu.queue.cancel(job):
             if not already:
