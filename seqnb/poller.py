@@ -172,10 +172,6 @@ class Poller:
         """Runs of the same kind being watched (itself included)."""
         return max(1, len(self._by_kind.get(run.kind, ())))
 
-    @property
-    def watched(self) -> int:
-        return len({entry[3].id for entry in self._heap if entry[3].watching})
-
     def _schedule(self, run: AsyncRun, delay: float) -> None:
         gen = self._gen.get(run.id, 0) + 1
         self._gen[run.id] = gen

@@ -133,7 +133,6 @@ class Transport:
         self._token = token
         self._http = http
         self._gate_until = 0.0
-        self.calls = 0
 
     def _client(self) -> httpx.AsyncClient:
         # Made on first use, so it belongs to the loop that uses it.
@@ -175,7 +174,6 @@ class Transport:
             # At most max_concurrency calls in flight: the service is spared bursts, and httpcore's
             # pool (whose queue handling grows with the square of waiting requests) never queues.
             async with self._limit:
-                self.calls += 1
                 response = await self._client().request(method, path, json=json)
         except httpx.ConnectError as exc:
             raise errors.ConnectError(f"cannot reach {self.base_url}: {exc}", url=self.base_url) from exc
