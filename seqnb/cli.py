@@ -128,6 +128,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Submit one request, show its progress, print the image URLs."""
     import time
 
+    from tqdm import tqdm
+
     from .errors import Timeout
     from .prompt_count import stated_count
     from .request import Request
@@ -146,24 +148,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"estimated cost: {request.cost()} ({request.count} images)", file=sys.stderr)
     run = client.submit(request)
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    stages = {"created": 0, "submitting": 1, "in_queue": 2, "in_progress": 3}
     try:
-        while not run.done:
-            if deadline is not None and time.monotonic() > deadline:
-                raise Timeout("")
-            _progress_once(run)
-            time.sleep(0.2)
+        with tqdm(
+            total=4, desc=f"run {run.id[:8]}", unit="step", file=sys.stderr, bar_format="{desc} {bar} {postfix}"
+        ) as bar:
+            while not run.done:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise Timeout("")
+                bar.n = stages.get(run.status, 4)
+                where = f" #{run.queue_position + 1}" if run.queue_position is not None else ""
+                bar.set_postfix_str(f"{run.status.replace('_', ' ')}{where}", refresh=False)
+                bar.refresh()
+                time.sleep(0.2)
+            bar.n = 4
+            bar.set_postfix_str(run.status)
     except KeyboardInterrupt:
         outcome = run.cancel()
         if outcome == "cancelled":
-            print(f"\ncancelled run {run.id} (request {run.request_id}); nothing is charged for it", file=sys.stderr)
+            print(f"cancelled run {run.id} (request {run.request_id}); nothing is charged for it", file=sys.stderr)
         else:
             print(
-                f"\nrequest {run.request_id} is already running: the service cannot cancel it; it will finish and be charged",
+                f"request {run.request_id} is already running: the service cannot cancel it; it will finish and be charged",
                 file=sys.stderr,
             )
         return 130
     except Timeout:
-        print(f"\nstopped watching after {args.timeout} s; request {run.request_id} was NOT cancelled", file=sys.stderr)
+        print(f"stopped watching after {args.timeout} s; request {run.request_id} was NOT cancelled", file=sys.stderr)
         return 3
     print(file=sys.stderr)
     if run.status != "completed":
@@ -174,11 +185,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     for url in run.images:
         print(url)
     return 0
-
-
-def _progress_once(run: Any) -> None:
-    position = f" (position {run.queue_position})" if run.queue_position is not None else ""
-    print(f"\r{run.status}{position}        ", end="", file=sys.stderr, flush=True)
 
 
 DEMO_PROMPTS = [

@@ -471,7 +471,9 @@ class Gallery:
             score = self._score(run)
             extra = f"  consistency {score:.2f}" if score is not None else ""
             short = f"  ({len(run.images)} of {run.requested} returned)" if run.short else ""
-            draw.text((pad, y), f"{label}{short}{extra}", fill=(20, 20, 20), font=label_font)
+            size_name = run.request.resolved().get("size")
+            size_text = f"  {size_name}" if size_name and "size=" not in label else ""
+            draw.text((pad, y), f"{label}{size_text}{short}{extra}", fill=(20, 20, 20), font=label_font)
             for frame in self.frames(run):
                 x = pad + frame.index * (size + pad)
                 tile = self._tile(frame, size)
@@ -530,7 +532,9 @@ class Gallery:
         for run, label in zip(cores, differing_labels(cores), strict=True):
             frames = self.frames(run)
             score = self._score(run)
-            bits = [label] + ([f"consistency {score:.2f}"] if score is not None else [])
+            size_name = run.request.resolved().get("size")
+            bits = [label] + ([str(size_name)] if size_name and "size=" not in label else [])
+            bits += [f"consistency {score:.2f}"] if score is not None else []
             if run.short:
                 bits.append(f"{len(run.images)} of {run.requested} returned")
             header = w.HTML(f"<b>{_escape(' · '.join(bits))}</b>")

@@ -51,7 +51,7 @@ def test_run_prints_the_image_urls(emu: EmulatorServer) -> None:
     assert proc.returncode == 0, proc.stderr
     urls = proc.stdout.split()
     assert len(urls) == 2 and all(httpx.get(u).status_code == 200 for u in urls)
-    assert "estimated cost: USD 0.06" in proc.stderr
+    assert "estimated cost: USD 0.06" in proc.stderr and "completed" in proc.stderr  # the tqdm bar's last state
     assert emu.token not in proc.stdout + proc.stderr
 
 
