@@ -199,6 +199,7 @@ class AsyncClient:
             return run
         done = self._submitted.setdefault(run.id, asyncio.Event())
         run.transition("submitting")
+        sent_at = time.time()  # when the submit left: the job's clock starts about then, not when the answer came back
         try:
             body = await self.transport.submit(run.model, run.request.payload())
         except _REJECTED as exc:
@@ -221,7 +222,7 @@ class AsyncClient:
         if not request_id:
             run.transition("unknown", error=f"the service answered without a request_id: {str(body)[:200]}")
             raise errors.ServerError("submit answer has no request_id", body=body)
-        run.transition("in_queue", request_id=str(request_id), submitted_at=time.time())
+        run.transition("in_queue", request_id=str(request_id), submitted_at=sent_at)
         self.poller.watch(run, deadline=deadline)
         return run
 
