@@ -270,6 +270,13 @@ class Ledger:
         frame = pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
         return _typed(frame)
 
+    def sweeps(self) -> list[str]:
+        """The sweep ids in the ledger, newest first."""
+        rows = self._connect().execute(
+            "SELECT sweep_id FROM runs WHERE sweep_id IS NOT NULL GROUP BY sweep_id ORDER BY MAX(created_at) DESC"
+        )
+        return [r[0] for r in rows]
+
     def images(self, run_id: str | None = None) -> pd.DataFrame:
         """One row per image (in frame order), for one run or all."""
         sql = "SELECT * FROM images" + (" WHERE run_id = ?" if run_id else "") + " ORDER BY run_id, idx"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import html
 import time
+from collections import Counter
 
 import ipywidgets as w
 
@@ -74,6 +75,7 @@ class JobBoard(w.VBox):
     def __init__(self, client: Client) -> None:
         self.client = client
         self.rows: dict[str, _Row] = {}
+        self._counts: Counter[str] = Counter()
         self.summary = w.HTML()
         self.message = w.HTML()
         self.cancel_all = w.Button(description="Cancel all queued", icon="ban")
@@ -91,6 +93,9 @@ class JobBoard(w.VBox):
         if row is None:
             self.add(run)
         else:
+            if event.old != event.new:
+                self._counts[event.old] -= 1
+                self._counts[event.new] += 1
             row.update()
         self._summarise()
         self._ensure_ticker()
@@ -101,16 +106,15 @@ class JobBoard(w.VBox):
             return
         row = _Row(self, run)
         self.rows[run.id] = row
+        self._counts[run.status] += 1
         self.list.children = (row.box, *self.list.children)
         self._summarise()
 
     def _summarise(self) -> None:
-        counts: dict[str, int] = {}
-        for row in self.rows.values():
-            counts[row.run.status] = counts.get(row.run.status, 0) + 1
-        parts = [f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items())]
+        # Counts are kept up to date from the events (see _on_event): no pass over every row per event.
+        parts = [f"{n} {s.replace('_', ' ')}" for s, n in sorted(self._counts.items()) if n]
         self.summary.value = f"<b>{len(self.rows)} runs</b>: " + (", ".join(parts) or "none yet")
-        self.cancel_all.disabled = not any(r.run.cancellable for r in self.rows.values())
+        self.cancel_all.disabled = not any(self._counts[s] for s in ("created", "submitting", "in_queue"))
 
     def _ensure_ticker(self) -> None:
         """Keep elapsed times moving, on the loop, while any run is active."""

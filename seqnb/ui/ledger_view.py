@@ -74,9 +74,8 @@ class LedgerView(w.VBox):
 
     def refresh(self) -> pd.DataFrame:
         """Re-read the ledger with the current filters."""
-        sweeps = [s for s in self.ledger.runs()["sweep_id"].dropna().unique()]
         current = self.sweep.value
-        self.sweep.options = [_ANY, *sorted(str(s) for s in sweeps)]
+        self.sweep.options = [_ANY, *self.ledger.sweeps()]
         self.sweep.value = current if current in self.sweep.options else _ANY
         frame = self.ledger.runs(**self.filters(), limit=500)
         self.frame = frame

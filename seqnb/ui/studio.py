@@ -40,6 +40,7 @@ class Studio(w.VBox):
         self.gallery_box = w.VBox([w.HTML("<i>completed runs appear here</i>")])
         self.tabs = w.Tab()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._ledger_refresh_pending = False
         super().__init__([w.HBox([self.backend, self.token, self.connect_button]), self.message, self.tabs])
         self.use(client or connect(ledger=ledger if ledger is not None else True))
 
@@ -90,7 +91,22 @@ class Studio(w.VBox):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         if event.new in ("completed", "failed", "cancelled", "lost", "unknown"):
+            self._refresh_ledger_soon()
+
+    def _refresh_ledger_soon(self) -> None:
+        """Re-read the ledger view at most once a second, however many runs end meanwhile."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
             self.ledger_view.refresh()
+            return
+        if not self._ledger_refresh_pending:
+            self._ledger_refresh_pending = True
+            loop.call_later(1.0, self._refresh_ledger_now)
+
+    def _refresh_ledger_now(self) -> None:
+        self._ledger_refresh_pending = False
+        self.ledger_view.refresh()
 
     async def show_recent_async(self) -> None:
         gallery = self.client.gallery
