@@ -25,7 +25,7 @@ import httpx
 from PIL import Image
 
 import seqnb
-from seqnb.gallery import Gallery, ImageCache
+from seqnb import Gallery, ImageCache
 from seqnb.testing import emulator
 
 

@@ -6,23 +6,29 @@ import typing
 
 from .auth import Secret
 from .client import AsyncClient, Backend, Client, DuplicateSubmitWarning, Sweep
+from .consistency import consistency
 from .errors import (
     APIError,
     AuthError,
     BudgetExceeded,
     ConnectError,
+    ImageRefused,
     InputRejected,
     InsufficientBalance,
+    LedgerError,
     ModelNotFound,
     NotFound,
     RateLimited,
     RequestInvalid,
     SeqnbError,
     ServerError,
+    SweepInvalid,
     Timeout,
     TransportError,
+    UnknownModelError,
 )
-from .gallery import Gallery, ImageCache, ImageRefused, compare_grid, consistency, contact_sheet
+from .gallery import Gallery, compare_grid, contact_sheet
+from .image_cache import ImageCache
 from .ledger import Ledger
 from .poller import PollPolicy
 from .pricing import Cost, Price, price_for
@@ -30,8 +36,8 @@ from .prompt_count import find_counts
 from .request import Request
 from .runs import AsyncRun, Run, RunEvent, RunStatus
 from .session import connect
-from .spec import FieldSpec, ModelSpec, UnknownModelError, get_model, models, register, size_dimensions
-from .sweep import SweepInvalid, SweepPlan, plan_sweep
+from .spec import FieldSpec, ModelSpec, get_model, models, register, size_dimensions
+from .sweep import SweepPlan, plan_sweep
 from .transport import RetryPolicy
 from .ui import Studio
 from .validation import Fix, Problem, Report, validate_payload
@@ -70,6 +76,7 @@ __all__ = [
     "InputRejected",
     "InsufficientBalance",
     "Ledger",
+    "LedgerError",
     "ModelNotFound",
     "ModelSpec",
     "NotFound",

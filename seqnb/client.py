@@ -12,10 +12,10 @@ import contextlib
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -26,7 +26,7 @@ from .auth import Secret, resolve_token
 from .poller import Poller, PollPolicy
 from .pricing import PriceInput
 from .request import Request
-from .runs import AsyncRun, Run, RunEvent, Subscriber, normalize_status
+from .runs import AsyncRun, Run, RunCore, RunEvent, Subscriber, normalize_status
 from .sweep import SweepPlan, plan_sweep
 from .transport import RetryPolicy, Transport
 
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["AsyncClient", "Backend", "Client", "DuplicateSubmitWarning", "Sweep"]
 
 DEFAULT_BASE_URL = "https://model-api.runcomfy.net"
+
+T = TypeVar("T")
 
 # Rejections that mean the service certainly made no job (nothing charged).
 _REJECTED = (errors.InputRejected, errors.AuthError, errors.ModelNotFound, errors.InsufficientBalance, errors.NotFound)
@@ -135,26 +137,37 @@ class AsyncClient:
         self.poller = Poller(self, poll)
         self.prices = prices
         self.max_concurrency = max_concurrency
-        self.runs: dict[str, AsyncRun] = {}
+        self._runs: dict[str, AsyncRun] = {}
+        self.ledger: Ledger | None = None
+        """The ledger recording this client's runs (``Ledger.attach`` sets it)."""
+        self.gallery: Gallery | None = None
+        """The gallery downloading this client's images (``Gallery.attach`` sets it)."""
         self._by_key: dict[str, list[AsyncRun]] = {}
         self._subscribers: list[Subscriber] = []
         self._submitted: dict[str, asyncio.Event] = {}
+
+    def runs(self) -> list[AsyncRun]:
+        """Every run of this client, oldest first."""
+        return list(self._runs.values())
+
+    def run(self, run_id: str) -> AsyncRun:
+        """The run with this seqnb id (``KeyError`` if this client has none)."""
+        return self._runs[run_id]
 
     # --- observers --------------------------------------------------------------------------
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(event)`` for every change of every run of this client (created included)."""
         self._subscribers.append(callback)
-        for run in self.runs.values():
+        for run in self._runs.values():
             run.subscribe(callback)
         return lambda: self._unsubscribe(callback)
 
     def _unsubscribe(self, callback: Subscriber) -> None:
         if callback in self._subscribers:
             self._subscribers.remove(callback)
-        for run in self.runs.values():
-            if callback in run._subscribers:
-                run._subscribers.remove(callback)
+        for run in self._runs.values():
+            run.unsubscribe(callback)
 
     # --- building runs (no I/O) ------------------------------------------------------------
 
@@ -172,7 +185,7 @@ class AsyncClient:
     def adopt(self, run: AsyncRun) -> AsyncRun:
         """Take charge of a run (a new one, or one restored from a ledger)."""
         run.bind(self)
-        self.runs[run.id] = run
+        self._runs[run.id] = run
         self._by_key.setdefault(run.request.key(), []).append(run)
         for callback in self._subscribers:
             run.subscribe(callback)
@@ -227,16 +240,23 @@ class AsyncClient:
         return run
 
     async def submit(
-        self, request: Request | str, prompt: str | None = None, *, deadline: float | None = None, **kw: Any
+        self,
+        request: Request | str,
+        prompt: str | None = None,
+        *,
+        deadline: float | None = None,
+        parent_id: str | None = None,
+        sweep_id: str | None = None,
+        **kw: Any,
     ) -> AsyncRun:
         """Validate, record and submit one request; returns once the service has accepted it."""
-        run = self.prepare(_as_request(request, prompt, kw))
+        run = self.prepare(_as_request(request, prompt, kw), parent_id=parent_id, sweep_id=sweep_id)
         await self.send(run, deadline)
         return run
 
     def watch(self, run: AsyncRun, deadline: float | None = None) -> None:
         """Watch a run that has a request id (again), e.g. after a deadline or a restart."""
-        if run.id not in self.runs:
+        if run.id not in self._runs:
             self.adopt(run)
         self.poller.watch(run, delay=0, deadline=deadline)
 
@@ -270,6 +290,47 @@ class AsyncClient:
             await self.poller.poll_once(run)
         run.emit(RunEvent(run, run.status, run.status, time.time(), "not_cancellable"))
         return "not_cancellable"
+
+    async def resume(self, ledger: Ledger | None = None) -> list[AsyncRun]:
+        """Watch again every run of ``ledger`` (default: this client's) still in flight when its session ended.
+
+        Queued and running runs are watched again (an id the service no longer knows becomes
+        ``lost``); runs whose submit was in flight become ``unknown``, never resubmitted; runs
+        written but never sent become ``failed`` ("not sent"). Returns the runs watched again.
+        """
+        store = self._ledger_for(ledger)
+        resumed: list[AsyncRun] = []
+        for restored in store.pending_runs():
+            if restored.id in self._runs:
+                continue  # already this client's: nothing to adopt twice
+            run = self.adopt(restored)  # its changes are recorded from here on
+            if run.status == "created":  # written, never sent: nothing to watch, nothing charged
+                run.transition("failed", error="not sent: the session ended before its submit; rerun it")
+            elif run.status == "submitting":
+                run.transition(
+                    "unknown",
+                    error="the session ended while its submit was in flight: it may or may not have reached "
+                    "the service. Check your RunComfy requests before you submit it again",
+                )
+            else:
+                self.watch(run)
+                resumed.append(run)
+        return resumed
+
+    def prepare_rerun(self, run: RunCore | Any | str, **changes: Any) -> AsyncRun:
+        """A new prepared run with a recorded run's request and ``changes``, linked to it as its parent."""
+        run_id = run if isinstance(run, str) else str(run.id)
+        parent = self._runs.get(run_id) or self._ledger_for(None).restore(run_id)
+        return self.prepare(parent.request.replace(**changes), parent_id=parent.id, sweep_id=parent.sweep_id)
+
+    def _ledger_for(self, ledger: Ledger | None) -> Ledger:
+        if ledger is not None:
+            if ledger is not self.ledger:
+                ledger.attach(self)
+            return ledger
+        if self.ledger is None:
+            raise errors.LedgerError("this client has no ledger: pass one, or use seqnb.connect() (it attaches one)")
+        return self.ledger
 
     def plan(self, *args: Any, **kw: Any) -> SweepPlan:
         """The sweep that ``sweep()`` would send, validated and priced (nothing is sent)."""
@@ -308,18 +369,18 @@ class AsyncClient:
         return runs
 
     async def wait_all(self, runs: Iterable[AsyncRun] | None = None, timeout: float | None = None) -> list[AsyncRun]:
-        targets = list(self.runs.values() if runs is None else runs)
+        targets = list(self._runs.values() if runs is None else runs)
         await asyncio.wait_for(asyncio.gather(*(r.wait() for r in targets)), timeout)
         return targets
 
     async def cancel_queued(self, runs: Iterable[AsyncRun] | None = None) -> dict[str, str]:
         """Cancel every run still queued (or not yet sent); returns outcome per run id."""
-        targets = [r for r in (self.runs.values() if runs is None else runs) if r.cancellable]
+        targets = [r for r in (self._runs.values() if runs is None else runs) if r.cancellable]
         outcomes = await asyncio.gather(*(self.cancel(r) for r in targets), return_exceptions=True)
         return {r.id: (o if isinstance(o, str) else f"error: {o}") for r, o in zip(targets, outcomes, strict=True)}
 
     async def aclose(self) -> None:
-        for run in self.runs.values():
+        for run in self._runs.values():
             self.poller.unwatch(run)
         await self.poller.stop()
         await self.transport.aclose()
@@ -347,39 +408,66 @@ class Client:
         self._runner = LoopRunner()
         self.aio = AsyncClient(token, base_url, **kw)
         self._wrappers: dict[str, Run] = {}
-        self.ledger: Ledger | None = None
-        """The ledger recording this client's runs, when ``seqnb.connect`` attached one."""
-        self.gallery: Gallery | None = None
-        """The gallery downloading this client's images, when ``seqnb.connect`` attached one."""
 
     @property
     def backend(self) -> Backend:
         return self.aio.backend
 
     @property
+    def ledger(self) -> Ledger | None:
+        """The ledger recording this client's runs (``seqnb.connect`` attaches one)."""
+        return self.aio.ledger
+
+    @property
+    def gallery(self) -> Gallery | None:
+        """The gallery downloading this client's images (``seqnb.connect`` attaches one)."""
+        return self.aio.gallery
+
+    @property
     def attached(self) -> bool:
         """True when work runs on the caller's loop (Jupyter), False on seqnb's background thread."""
         return self._runner.attached
 
-    def _wrap(self, run: AsyncRun) -> Run:
+    def wrap(self, run: AsyncRun) -> Run:
+        """The synchronous ``Run`` of one of this client's async runs (always the same object)."""
         wrapper = self._wrappers.get(run.id)
         if wrapper is None:
-            wrapper = self._wrappers[run.id] = Run(run, self._runner)
+            wrapper = self._wrappers[run.id] = Run(run, self)
         return wrapper
 
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run a coroutine of this client's async core to completion, from synchronous code."""
+        return self._runner.run(coro, timeout)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Start a coroutine on this client's loop and return at once (in Jupyter: the kernel's loop)."""
+        self._runner.spawn(coro)
+
     def runs(self) -> list[Run]:
-        return [self._wrap(r) for r in self.aio.runs.values()]
+        """Every run of this client, oldest first."""
+        return [self.wrap(r) for r in self.aio.runs()]
+
+    def run(self, run_id: str) -> Run:
+        """The run with this seqnb id."""
+        return self.wrap(self.aio.run(run_id))
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         return self.aio.subscribe(callback)
 
     def submit(
-        self, request: Request | str, prompt: str | None = None, *, deadline: float | None = None, **kw: Any
+        self,
+        request: Request | str,
+        prompt: str | None = None,
+        *,
+        deadline: float | None = None,
+        parent_id: str | None = None,
+        sweep_id: str | None = None,
+        **kw: Any,
     ) -> Run:
         """Validate and record the run now, submit it in the background, and return at once."""
-        run = self.aio.prepare(_as_request(request, prompt, kw))
+        run = self.aio.prepare(_as_request(request, prompt, kw), parent_id=parent_id, sweep_id=sweep_id)
         self._runner.spawn(_quietly(self.aio.send(run, deadline)))
-        return self._wrap(run)
+        return self.wrap(run)
 
     def plan(self, *args: Any, **kw: Any) -> SweepPlan:
         return self.aio.plan(*args, **kw)
@@ -397,18 +485,42 @@ class Client:
         if not quiet:
             print(runs.plan.summary())
         self._runner.spawn(self.aio.send_all(list(runs), concurrency))
-        return Sweep([self._wrap(r) for r in runs], runs.plan)
+        return Sweep([self.wrap(r) for r in runs], runs.plan)
 
     def wait_all(self, runs: Iterable[Run] | None = None, timeout: float | None = None) -> list[Run]:
         targets = list(self.runs() if runs is None else runs)
         self._runner.run(self.aio.wait_all([r.aio for r in targets]), timeout)
         return targets
 
+    def settle(self, timeout: float | None = None) -> None:
+        """Wait until the images of every completed run are downloaded and scored (see ``Gallery``)."""
+        if self.gallery is not None:
+            self._runner.run(self.gallery.settle(), timeout)
+
+    def cancel(self, run: Run) -> str:
+        """Cancel a run while it is queued; returns ``cancelled`` or ``not_cancellable``."""
+        return self._runner.run(self.aio.cancel(run.aio))
+
+    def refresh(self, run: Run) -> Run:
+        """Ask the service for a run's state now."""
+        self._runner.run(self.aio.refresh(run.aio))
+        return run
+
     def cancel_queued(self, runs: Iterable[Run] | None = None) -> dict[str, str]:
         return self._runner.run(self.aio.cancel_queued(None if runs is None else [r.aio for r in runs]))
 
     def watch(self, run: Run, deadline: float | None = None) -> None:
         self._runner.run(_call(self.aio.watch, run.aio, deadline))
+
+    def resume(self, ledger: Ledger | None = None) -> list[Run]:
+        """Watch again every run of the ledger still in flight when its last session ended (see ``AsyncClient.resume``)."""
+        return [self.wrap(r) for r in self._runner.run(self.aio.resume(ledger))]
+
+    def rerun(self, run: Run | AsyncRun | str, **changes: Any) -> Run:
+        """Submit a recorded run's request again with ``changes`` (e.g. ``seed=7``), linked to it as its parent."""
+        core = self.aio.prepare_rerun(run, **changes)
+        self._runner.spawn(_quietly(self.aio.send(core)))
+        return self.wrap(core)
 
     def close(self) -> None:
         self._runner.run(self.aio.aclose())

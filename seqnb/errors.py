@@ -2,7 +2,11 @@
 
 SeqnbError
 ├── RequestInvalid        the request breaks the model's rules; nothing was sent (.report)
+│   └── SweepInvalid          some requests of a sweep break them; nothing was sent (.plan)
+├── UnknownModelError     no model has that id or alias (also a KeyError)
 ├── BudgetExceeded        a sweep would cost more than its budget; nothing was sent
+├── LedgerError           the ledger cannot record or read (disk full, read-only, corrupt, value out of range)
+├── ImageRefused          an image URL gave nothing usable (.reason); the run's other images are kept
 ├── APIError              the service answered with an error (.status_code, .error_code, .request_id)
 │   ├── AuthError             401/403, error_code 400004 / 403001: token missing, wrong or expired
 │   ├── InputRejected         400/422: the service rejected the input (.fields)
@@ -21,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .sweep import SweepPlan
     from .validation import Report
 
 __all__ = [
@@ -28,16 +33,20 @@ __all__ = [
     "AuthError",
     "BudgetExceeded",
     "ConnectError",
+    "ImageRefused",
     "InputRejected",
     "InsufficientBalance",
+    "LedgerError",
     "ModelNotFound",
     "NotFound",
     "RateLimited",
     "RequestInvalid",
     "SeqnbError",
     "ServerError",
+    "SweepInvalid",
     "Timeout",
     "TransportError",
+    "UnknownModelError",
 ]
 
 
@@ -54,8 +63,47 @@ class RequestInvalid(SeqnbError, ValueError):
         super().__init__(f"request for {report.model} not sent, fix these first:\n{lines}")
 
 
+class SweepInvalid(RequestInvalid):
+    """Some requests of a sweep break the rules; nothing was sent."""
+
+    def __init__(self, plan: SweepPlan) -> None:
+        from .validation import Report
+
+        self.plan = plan
+        self.report = Report("sweep", tuple(p for _, p in plan.errors))
+        lines = "\n".join(f"  - run {i + 1} ({plan.requests[i].model.short_name}): {p}" for i, p in plan.errors[:20])
+        more = f"\n  ... and {len(plan.errors) - 20} more" if len(plan.errors) > 20 else ""
+        Exception.__init__(self, f"sweep not sent: {len(plan.errors)} problem(s)\n{lines}{more}")
+
+
+class UnknownModelError(SeqnbError, KeyError):
+    """No model has that id or alias."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(name)
+        self.name = name
+        self.known = known
+
+    def __str__(self) -> str:
+        return f"unknown model {self.name!r}: use one of {', '.join(self.known)}"
+
+
 class BudgetExceeded(SeqnbError):
     """The estimated cost is above the budget; nothing was sent."""
+
+
+class LedgerError(SeqnbError):
+    """The ledger could not record or read; when recording a new run, its submit was not sent."""
+
+
+class ImageRefused(SeqnbError):
+    """An image URL gave nothing usable; ``reason`` is expired, too_large, not_an_image, bomb, blocked or unreachable."""
+
+    def __init__(self, url: str, reason: str, detail: str) -> None:
+        self.url = url
+        self.reason = reason
+        shown = url if not url.startswith("data:") else url[:40] + "..."
+        super().__init__(f"image {shown}: {detail}")
 
 
 class APIError(SeqnbError):

@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .client import AsyncClient, Backend, Client
 from .request import Request
 from .runs import ACTIVE, AsyncRun, RunCore, RunEvent
 
 if TYPE_CHECKING:
-    from .runs import Run
+    from .client import AsyncClient, Backend, Client
 
 __all__ = ["DEFAULT_LEDGER", "SCHEMA_VERSION", "Ledger"]
 
@@ -108,7 +107,6 @@ class Ledger:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path or os.environ.get("SEQNB_LEDGER") or DEFAULT_LEDGER).expanduser()
         self._local = threading.local()
-        self._clients: list[Any] = []
         self._migrate()
 
     # --- storage -----------------------------------------------------------------------------
@@ -157,15 +155,15 @@ class Ledger:
 
     def attach(self, client: Client | AsyncClient) -> Ledger:
         """Record every run of this client from now on (and the ones it already has)."""
-        aio = client.aio if isinstance(client, Client) else client
+        aio: AsyncClient = client.aio if hasattr(client, "aio") else client
         backend = aio.backend
-        self._clients.append(client)
+        aio.ledger = self
 
         def on_event(event: RunEvent) -> None:
             self.record(event.run, backend)
 
         aio.subscribe(on_event)
-        for run in aio.runs.values():
+        for run in aio.runs():
             self.record(run, backend)
         return self
 
@@ -232,8 +230,37 @@ class Ledger:
         until: Any = None,
         ids: Sequence[str] | None = None,
         limit: int | None = None,
+        offset: int = 0,
     ) -> pd.DataFrame:
-        """One row per run, newest first, with proper dtypes; filters combine with AND."""
+        """One row per run, newest first, with proper dtypes; filters combine with AND; ``limit``/``offset`` page."""
+        where, args = self._where(model=model, status=status, sweep=sweep, text=text, since=since, until=until, ids=ids)
+        sql = "SELECT * FROM runs" + where + " ORDER BY created_at DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        elif offset:
+            sql += f" LIMIT -1 OFFSET {int(offset)}"
+        cursor = self._connect().execute(sql, args)
+        columns = [d[0] for d in cursor.description]
+        frame = pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
+        return _typed(frame)
+
+    def count(self, **filters: Any) -> int:
+        """How many runs match the filters of ``runs`` (one query, no rows loaded)."""
+        where, args = self._where(**filters)
+        return int(self._connect().execute("SELECT COUNT(*) FROM runs" + where, args).fetchone()[0])
+
+    def _where(
+        self,
+        *,
+        model: str | Sequence[str] | None = None,
+        status: str | Sequence[str] | None = None,
+        sweep: str | None = None,
+        text: str | None = None,
+        since: Any = None,
+        until: Any = None,
+        ids: Sequence[str] | None = None,
+    ) -> tuple[str, list[Any]]:
+        """The WHERE clause (with its leading space, or empty) and its arguments, for the ``runs`` filters."""
         from .spec import get_model
 
         where: list[str] = []
@@ -262,13 +289,7 @@ class Ledger:
         if until is not None:
             where.append("created_at < ?")
             args.append(_epoch(until))
-        sql = "SELECT * FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY created_at DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        cursor = self._connect().execute(sql, args)
-        columns = [d[0] for d in cursor.description]
-        frame = pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
-        return _typed(frame)
+        return (f" WHERE {' AND '.join(where)}" if where else ""), args
 
     def sweeps(self) -> list[str]:
         """The sweep ids in the ledger, newest first."""
@@ -392,45 +413,9 @@ class Ledger:
             note=record["note"] or "",
         )
 
-    async def resume_async(self, client: AsyncClient) -> list[AsyncRun]:
-        """Re-attach the poller to every run not yet ended; see ``resume``."""
-        if client not in self._clients:
-            self.attach(client)
-        resumed: list[AsyncRun] = []
-        for run_id in self.pending()["id"]:
-            run = client.adopt(self.restore(str(run_id)))  # its changes are recorded from here on
-            if run.status == "created":  # written, never sent: nothing to watch, nothing charged
-                run.transition("failed", error="not sent: the session ended before its submit; rerun it")
-            elif run.status == "submitting":
-                run.transition(
-                    "unknown",
-                    error="the session ended while its submit was in flight: it may or may not have reached "
-                    "the service. Check your RunComfy requests before you submit it again",
-                )
-            else:
-                client.watch(run)
-                resumed.append(run)
-        return resumed
-
-    def resume(self, client: Client) -> list[Run]:
-        """Re-attach ``client``'s poller to every run in flight when the last session ended.
-
-        Queued and running runs are watched again (an id the service no longer knows becomes
-        ``lost``); runs whose submit was in flight become ``unknown``, never resubmitted.
-        """
-        cores = client._runner.run(self.resume_async(client.aio))
-        return [client._wrap(c) for c in cores]
-
-    def rerun(self, run: Any, client: Client | None = None, **changes: Any) -> Run:
-        """Submit a run's request again, with ``changes`` (e.g. ``seed=7``), linked to its parent."""
-        parent = self.restore(run if isinstance(run, str) else run.id)
-        target = client or next((c for c in self._clients if isinstance(c, Client)), None)
-        if target is None:
-            raise RuntimeError("rerun needs a client: pass client=, or ledger.attach(client) first")
-        request = parent.request.replace(**changes)
-        core = target.aio.prepare(request, parent_id=parent.id, sweep_id=parent.sweep_id)
-        target._runner.spawn(target.aio.send(core))
-        return target._wrap(core)
+    def pending_runs(self) -> list[AsyncRun]:
+        """The runs not yet ended, rebuilt from their rows (what ``Client.resume`` takes up)."""
+        return [self.restore(str(run_id)) for run_id in self.pending()["id"]]
 
     def __repr__(self) -> str:
         return f"<seqnb.Ledger {self.path}>"

@@ -26,8 +26,7 @@ from .errors import SeqnbError, Timeout
 from .request import Request
 
 if TYPE_CHECKING:
-    from ._loop import LoopRunner
-    from .client import AsyncClient
+    from .client import AsyncClient, Client
 
 __all__ = [
     "ACTIVE",
@@ -154,7 +153,11 @@ class RunCore:
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(event)`` on every change; returns a function that unsubscribes."""
         self._subscribers.append(callback)
-        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+        return lambda: self.unsubscribe(callback)
+
+    def unsubscribe(self, callback: Subscriber) -> None:
+        if callback in self._subscribers:
+            self._subscribers.remove(callback)
 
     def emit(self, event: RunEvent) -> None:
         for callback in list(self._subscribers):
@@ -208,6 +211,11 @@ class AsyncRun(RunCore):
         return self
 
     @property
+    def bound(self) -> bool:
+        """Whether the run belongs to a client."""
+        return self._client is not None
+
+    @property
     def client(self) -> AsyncClient:
         if self._client is None:
             raise SeqnbError("this run is not attached to a client")
@@ -249,57 +257,55 @@ class AsyncRun(RunCore):
 
 
 class Run:
-    """The synchronous mirror of ``AsyncRun``: same names, blocking where the async one awaits."""
+    """The synchronous mirror of ``AsyncRun``: the same state (read through) and methods, blocking where it awaits."""
 
-    def __init__(self, core: AsyncRun, runner: LoopRunner) -> None:
+    READ_THROUGH: tuple[str, ...] = (
+        "id", "request", "request_id", "status", "queue_position", "error", "model", "requested", "returned",
+        "short", "done", "cancellable", "cancel_outcome", "sweep_id", "parent_id", "note", "created_at",
+        "submitted_at", "started_at", "finished_at", "server_created_at", "server_finished_at",
+    )  # fmt: skip
+    """The ``AsyncRun`` attributes a ``Run`` reads through (``images`` is read as a copy)."""
+
+    def __init__(self, core: AsyncRun, client: Client) -> None:
         self.aio = core
-        self._runner = runner
+        self.client = client
 
-    # state, read through
-    id = property(lambda self: self.aio.id)
-    request = property(lambda self: self.aio.request)
-    request_id = property(lambda self: self.aio.request_id)
-    status = property(lambda self: self.aio.status)
-    queue_position = property(lambda self: self.aio.queue_position)
-    error = property(lambda self: self.aio.error)
-    images = property(lambda self: list(self.aio.images))
-    model = property(lambda self: self.aio.model)
-    requested = property(lambda self: self.aio.requested)
-    returned = property(lambda self: self.aio.returned)
-    short = property(lambda self: self.aio.short)
-    done = property(lambda self: self.aio.done)
-    cancellable = property(lambda self: self.aio.cancellable)
-    cancel_outcome = property(lambda self: self.aio.cancel_outcome)
-    sweep_id = property(lambda self: self.aio.sweep_id)
-    created_at = property(lambda self: self.aio.created_at)
-    submitted_at = property(lambda self: self.aio.submitted_at)
-    started_at = property(lambda self: self.aio.started_at)
-    finished_at = property(lambda self: self.aio.finished_at)
+    def __getattr__(self, name: str) -> Any:
+        if name in Run.READ_THROUGH:
+            return getattr(self.aio, name)
+        raise AttributeError(f"'Run' object has no attribute {name!r}")
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *Run.READ_THROUGH})
+
+    @property
+    def images(self) -> list[str]:
+        return list(self.aio.images)
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         return self.aio.subscribe(callback)
 
     def wait(self, timeout: float | None = None) -> Run:
         """Block until the run ends; ``Timeout`` after ``timeout`` seconds (the run goes on)."""
-        self._runner.run(self.aio.wait(timeout))
+        self.client.call(self.aio.wait(timeout))
         return self
 
     def cancel(self) -> str:
         """Cancel while queued; returns ``cancelled`` or ``not_cancellable`` (already running)."""
-        return self._runner.run(self.aio.cancel())
+        return self.client.call(self.aio.cancel())
 
     def refresh(self) -> Run:
-        self._runner.run(self.aio.refresh())
+        self.client.call(self.aio.refresh())
         return self
 
     def summary(self) -> str:
         return self.aio.summary()
 
     def grid(self, size: int | None = None) -> Any:
-        """This series as an ipywidgets grid (see ``seqnb.gallery``); images come from the local cache."""
-        from .gallery import default_gallery  # the gallery is a later layer; imported only when asked
+        """This series as an ipywidgets grid, from its client's gallery (images come from the local cache)."""
+        from .gallery import gallery_of  # the gallery is a later layer; imported only when asked
 
-        return default_gallery().grid(self, size)
+        return gallery_of(self).grid(self, size)
 
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.summary()}>"

@@ -7,7 +7,8 @@ from typing import Any
 
 from .auth import Secret
 from .client import Client
-from .gallery import Gallery, ImageCache
+from .gallery import Gallery
+from .image_cache import ImageCache
 from .ledger import Ledger
 
 __all__ = ["connect"]
@@ -34,8 +35,8 @@ def connect(
     elif isinstance(ledger, str | os.PathLike):
         ledger = Ledger(ledger)
     if isinstance(ledger, Ledger):
-        client.ledger = ledger.attach(client)
+        ledger.attach(client)
     if download:
         cache = download if isinstance(download, ImageCache) else ImageCache()
-        client.gallery = Gallery(cache, client.ledger).attach(client)
+        Gallery(cache, client.ledger).attach(client)
     return client

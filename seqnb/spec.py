@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from .errors import SeqnbError
+from .errors import UnknownModelError
 
 __all__ = [
     "COUNT_RANGE",
@@ -116,18 +116,6 @@ class ModelSpec:
 
     def __iter__(self) -> Iterator[FieldSpec]:
         return iter(self.fields)
-
-
-class UnknownModelError(SeqnbError, KeyError):
-    """No model has that id or alias."""
-
-    def __init__(self, name: str, known: list[str]) -> None:
-        super().__init__(name)
-        self.name = name
-        self.known = known
-
-    def __str__(self) -> str:
-        return f"unknown model {self.name!r}: use one of {', '.join(self.known)}"
 
 
 _COUNT_DESCRIPTION = (

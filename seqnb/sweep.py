@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .errors import BudgetExceeded, RequestInvalid
+from .errors import BudgetExceeded, SweepInvalid
 from .pricing import Cost, PriceInput, format_money
 from .prompt_count import stated_count
 from .request import Request
@@ -25,17 +25,6 @@ def _listify(value: Any, default: Sequence[Any]) -> list[Any]:
     if isinstance(value, str | int) or not isinstance(value, Iterable):
         return [value]
     return list(value)
-
-
-class SweepInvalid(RequestInvalid):
-    """Some requests of a sweep break the rules; nothing was sent."""
-
-    def __init__(self, plan: SweepPlan) -> None:
-        self.plan = plan
-        self.report = Report("sweep", tuple(p for _, p in plan.errors))
-        lines = "\n".join(f"  - run {i + 1} ({plan.requests[i].model.short_name}): {p}" for i, p in plan.errors[:20])
-        more = f"\n  ... and {len(plan.errors) - 20} more" if len(plan.errors) > 20 else ""
-        Exception.__init__(self, f"sweep not sent: {len(plan.errors)} problem(s)\n{lines}{more}")
 
 
 @dataclass

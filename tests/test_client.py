@@ -422,7 +422,7 @@ def test_sweep_validates_prices_and_respects_the_budget(emu: EmulatorServer) -> 
             prompts=["Generate 2 images of a cat"], counts=[2, 3], sizes=["2K", "16:9"], models=["seedream-4.0"]
         )
     assert "run 1" in str(info.value) and "size" in str(info.value)
-    assert not client.runs and emu.counters.submits == 0
+    assert not client.runs() and emu.counters.submits == 0
 
 
 def test_sweep_stops_sending_after_an_auth_failure(emu: EmulatorServer) -> None:

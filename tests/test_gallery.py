@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 import seqnb
+from seqnb import Gallery, ImageCache, ImageRefused, consistency
 from seqnb.emulator import EmulatorServer, Faults
-from seqnb.gallery import Gallery, ImageCache, ImageRefused, consistency
 from seqnb.testing import emulator
 
 
@@ -59,7 +59,7 @@ def host() -> Iterator[FileHost]:
     h.server.shutdown()
 
 
-def fetch(cache: ImageCache, url: str) -> seqnb.gallery.CachedImage:
+def fetch(cache: ImageCache, url: str) -> seqnb.image_cache.CachedImage:
     return asyncio.run(cache.fetch(url))
 
 
@@ -105,7 +105,7 @@ def test_runs_download_on_completion_into_the_ledger(emu: EmulatorServer, tmp_pa
         seqnb.Request("seedream-4.5", "Generate 3 images of a heron, widescreen", count=3, size="2K", seed=4)
     ).wait(30)
     assert client.gallery is not None and client.ledger is not None
-    client._runner.run(client.gallery.settle())
+    client.settle()
     images = client.ledger.images(run.id)
     assert list(images["idx"]) == [0, 1, 2] and set(images["state"]) == {"cached"}
     assert list(images["width"]) == [2560] * 3 and list(images["height"]) == [1440] * 3

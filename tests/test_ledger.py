@@ -206,7 +206,7 @@ def test_kill_mid_sweep_then_resume_from_a_new_process(tmp_path: Path) -> None:
             f"""
             import seqnb
             client = seqnb.connect({emu.token!r}, {emu.base_url!r}, ledger={str(path)!r})
-            runs = client.ledger.resume(client)
+            runs = client.resume()
             client.wait_all(runs, timeout=90)
             print(len(runs), sorted({{r.status for r in runs}}))
             """
@@ -239,12 +239,12 @@ def test_resume_marks_forgotten_ids_lost_and_in_flight_submits_unknown(tmp_path:
         emu.state.restart()  # the service forgot its queue
         fresh = connected(emu, path)
         assert fresh.ledger is not None
-        resumed = fresh.ledger.resume(fresh)
+        resumed = fresh.resume()
         fresh.wait_all(resumed, timeout=20)
         by_id = fresh.ledger.runs().set_index("id")["status"]
         assert by_id[run.id] == "lost" and by_id["s1"] == "unknown" and by_id["c1"] == "failed"
         assert emu.counters.submits == 1
-        assert fresh.ledger.resume(fresh) == []  # nothing left to pick up; a second resume changes nothing
+        assert fresh.resume() == []  # nothing left to pick up; a second resume changes nothing
 
 
 def test_rerun_with_a_new_seed_links_the_parent(emu: EmulatorServer, tmp_path: Path) -> None:
@@ -253,7 +253,7 @@ def test_rerun_with_a_new_seed_links_the_parent(emu: EmulatorServer, tmp_path: P
         seqnb.Request("seedream-4.0", "Generate 2 images of a crab", count=2, seed=1, optimize="standard")
     ).wait(20)
     assert client.ledger is not None
-    child = client.ledger.rerun(parent, seed=2).wait(20)
+    child = client.rerun(parent, seed=2).wait(20)
     assert child.status == "completed" and child.request.seed == 2
     assert child.request.get("optimize") == "standard"
     frame = client.ledger.runs().set_index("id")

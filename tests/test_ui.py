@@ -12,7 +12,7 @@ import pytest
 
 import seqnb
 from seqnb.emulator import EmulatorServer
-from seqnb.gallery import ImageCache
+from seqnb.image_cache import ImageCache
 from seqnb.testing import emulator
 from seqnb.ui import JobBoard, LedgerView, RequestPanel, Studio, parse_seeds
 
@@ -163,7 +163,7 @@ def test_studio_shows_the_backend_and_never_keeps_a_typed_token(
 def test_studio_gallery_tab_shows_completed_runs(client: seqnb.Client) -> None:
     studio = Studio(client)
     run = client.submit(seqnb.Request("seedream-4.0", "Generate 2 images of a heron", count=2, seed=5)).wait(20)
-    client._runner.run(client.gallery.settle())  # type: ignore[union-attr]
+    client.settle()
     studio.show_recent()
     grid = studio.gallery_box.children[0]
     assert [len(row.children[1].children) for row in grid.children[0].children] == [2]

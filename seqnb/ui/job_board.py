@@ -88,7 +88,7 @@ class JobBoard(w.VBox):
             self.add(run)
 
     def _on_event(self, event: RunEvent) -> None:
-        run = self.client._wrap(event.run)  # type: ignore[arg-type]
+        run = self.client.wrap(event.run)  # type: ignore[arg-type]
         row = self.rows.get(run.id)
         if row is None:
             self.add(run)

@@ -10,7 +10,7 @@ import ipywidgets as w
 import pandas as pd
 
 from ..client import Client
-from ..gallery import Gallery, default_gallery
+from ..gallery import Gallery
 from ..ledger import Ledger
 from ..runs import Run
 from ..spec import models
@@ -105,7 +105,7 @@ class LedgerView(w.VBox):
         runs = [self.ledger.restore(i) for i in ids]
         completed = [r for r in runs if r.status == "completed"]
         if completed:
-            gallery = self.gallery or default_gallery()
+            gallery = self.gallery or Gallery(ledger=self.ledger)
             self.compare_box.children = [gallery.grid(completed, size=128)]
         else:
             self.compare_box.children = [w.HTML("<i>no completed run selected: nothing to show yet</i>")]
@@ -117,7 +117,7 @@ class LedgerView(w.VBox):
             self.message.value = "select exactly one run to re-run"
             return None
         new_seed = seed if seed is not None else random.randint(0, 2**31 - 1)
-        run = self.ledger.rerun(ids[0], client=self.client, seed=new_seed)
+        run = self.client.rerun(ids[0], seed=new_seed)
         self.message.value = (
             f"re-running <code>{html.escape(ids[0][:8])}</code> with seed {new_seed} as <code>{run.id[:8]}</code>"
         )

@@ -14,7 +14,8 @@ from typing import Any
 import ipywidgets as w
 
 from ..client import Client
-from ..gallery import Gallery, ImageCache
+from ..gallery import Gallery
+from ..image_cache import ImageCache
 from ..ledger import Ledger
 from ..runs import RunEvent
 from ..session import connect
@@ -47,12 +48,13 @@ class Studio(w.VBox):
     def use(self, client: Client) -> None:
         """Build every panel around ``client`` (its ledger and gallery, attached here if missing)."""
         if client.ledger is None:
-            client.ledger = Ledger().attach(client)
+            Ledger().attach(client)
         if client.gallery is None:
-            client.gallery = Gallery(ImageCache(), client.ledger).attach(client)
+            Gallery(ImageCache(), client.ledger).attach(client)
         self.client = client
         self.panel = RequestPanel(client, on_sent=lambda runs: self._show_tab(1))
         self.board = JobBoard(client)
+        assert client.ledger is not None
         self.ledger_view = LedgerView(client.ledger, client, client.gallery)
         client.subscribe(self._on_event)
         self.tabs.children = [self.panel, self.board, self.gallery_box, self.ledger_view]
