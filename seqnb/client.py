@@ -32,7 +32,7 @@ from .transport import RetryPolicy, Transport
 
 if TYPE_CHECKING:
     from .gallery import Gallery
-    from .ledger import Ledger
+    from .ledger import Ledger, Recorder
 
 __all__ = ["AsyncClient", "Backend", "Client", "DuplicateSubmitWarning", "Sweep"]
 
@@ -142,6 +142,8 @@ class AsyncClient:
         """The ledger recording this client's runs (``Ledger.attach`` sets it)."""
         self.gallery: Gallery | None = None
         """The gallery downloading this client's images (``Gallery.attach`` sets it)."""
+        self.recorder: Recorder | None = None
+        """This client's session in its ledger: writes each run before its submit may leave."""
         self._by_key: dict[str, list[AsyncRun]] = {}
         self._subscribers: list[Subscriber] = []
         self._submitted: dict[str, asyncio.Event] = {}
@@ -178,6 +180,8 @@ class AsyncClient:
             raise errors.RequestInvalid(report)
         self._warn_if_duplicate(request)
         run = AsyncRun(request=request, **meta).bind(self)
+        if self.recorder is not None:
+            self.recorder.record(run)  # write-or-refuse: a run that cannot be recorded is never sent
         self.adopt(run)
         run.emit(RunEvent(run, "created", "created", run.created_at, "created"))
         return run
@@ -211,6 +215,13 @@ class AsyncClient:
         if run.status != "created":
             return run
         done = self._submitted.setdefault(run.id, asyncio.Event())
+        if self.recorder is not None:
+            try:  # write-ahead: the ledger says "submitting" before the POST may leave
+                self.recorder.record(run, status="submitting")
+            except errors.LedgerError as exc:
+                run.transition("failed", detail="not sent", error=f"not sent: {exc}")
+                done.set()
+                raise
         run.transition("submitting")
         sent_at = time.time()  # when the submit left: the job's clock starts about then, not when the answer came back
         try:
@@ -299,8 +310,9 @@ class AsyncClient:
         written but never sent become ``failed`` ("not sent"). Returns the runs watched again.
         """
         store = self._ledger_for(ledger)
+        assert self.recorder is not None
         resumed: list[AsyncRun] = []
-        for restored in store.pending_runs():
+        for restored in store.claim(self.recorder.session.id):  # only runs no live session owns
             if restored.id in self._runs:
                 continue  # already this client's: nothing to adopt twice
             run = self.adopt(restored)  # its changes are recorded from here on
@@ -339,7 +351,15 @@ class AsyncClient:
 
     def prepare_sweep(self, *args: Any, budget: Decimal | str | float | None = None, **kw: Any) -> Sweep:
         plan = self.plan(*args, **kw).check(budget)
-        return Sweep([self.prepare(r, sweep_id=plan.id) for r in plan.requests], plan)
+        runs: list[AsyncRun] = []
+        try:
+            for request in plan.requests:
+                runs.append(self.prepare(request, sweep_id=plan.id))
+        except errors.LedgerError as exc:  # nothing of the sweep leaves: the runs already written never will
+            for run in runs:
+                run.transition("failed", detail="not sent", error=f"not sent: the sweep stopped: {exc}")
+            raise
+        return Sweep(runs, plan)
 
     async def send_all(self, runs: Iterable[AsyncRun], concurrency: int = 8, deadline: float | None = None) -> None:
         """Submit prepared runs, ``concurrency`` at a time; stop sending after an auth or balance failure."""
@@ -384,6 +404,8 @@ class AsyncClient:
             self.poller.unwatch(run)
         await self.poller.stop()
         await self.transport.aclose()
+        if self.recorder is not None:
+            self.recorder.end()  # its runs in flight may be resumed by another session from now on
 
     def __repr__(self) -> str:
         return f"<seqnb.AsyncClient {self.backend}>"

@@ -93,7 +93,8 @@ def test_compare_shows_only_what_differs_and_spend_totals(emu: EmulatorServer, t
     assert client.ledger.compare(runs.id).shape == table.shape
     spend = client.ledger.spend("model")
     assert spend.loc[0, "runs"] == 3 and spend.loc[0, "images"] == 9
-    assert spend.loc[0, "charged"] == pytest.approx(0.36) and spend.loc[0, "in_doubt"] == 0
+    assert spend.loc[0, "simulated"] == pytest.approx(0.36) and spend.loc[0, "in_doubt"] == 0
+    assert spend.loc[0, "charged"] == 0  # emulator runs are simulated: nothing was charged
     assert set(client.ledger.spend(["day", "status"]).columns) >= {"day", "status", "charged"}
     with pytest.raises(ValueError, match="spend"):
         client.ledger.spend("colour")
@@ -111,9 +112,9 @@ def test_export_csv_json_and_a_clear_parquet_message(emu: EmulatorServer, tmp_pa
 
         assert len(pd.read_parquet(client.ledger.export(tmp_path / "runs.parquet"))) == 1
     except ImportError:
-        with pytest.raises(RuntimeError, match="pip install pyarrow"):
+        with pytest.raises(seqnb.LedgerError, match="pip install pyarrow"):
             client.ledger.export(tmp_path / "runs.parquet")
-    with pytest.raises(ValueError, match=r"\.csv, \.json or \.parquet"):
+    with pytest.raises(seqnb.LedgerError, match=r"\.csv, \.json or \.parquet"):
         client.ledger.export(tmp_path / "runs.xlsx")
 
 
@@ -146,7 +147,7 @@ def test_migrates_a_first_release_file(tmp_path: Path) -> None:
     ledger.annotate("r1", note="the good one", tags=["keeper"])
     assert ledger.runs().loc[0, "note"] == "the good one"
     sqlite3.connect(path).execute("PRAGMA user_version=99").connection.commit()
-    with pytest.raises(RuntimeError, match="newer than this seqnb"):
+    with pytest.raises(seqnb.LedgerError, match="newer than this seqnb"):
         Ledger(path)
 
 
@@ -236,6 +237,7 @@ def test_resume_marks_forgotten_ids_lost_and_in_flight_submits_unknown(tmp_path:
                 (rid, status, run.id),
             )
         conn.commit()
+        client.close()  # this session ends: its run in flight may be taken over
         emu.state.restart()  # the service forgot its queue
         fresh = connected(emu, path)
         assert fresh.ledger is not None
