@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import time
 import warnings
 from collections.abc import Callable, Coroutine, Iterable
@@ -39,6 +40,9 @@ __all__ = ["AsyncClient", "Backend", "Client", "DuplicateSubmitWarning", "Sweep"
 DEFAULT_BASE_URL = "https://model-api.runcomfy.net"
 
 T = TypeVar("T")
+FRESH_SEED_MAX = 2**31 - 1
+"""Fresh seeds are drawn from 0 to this (the range the upstream API documents)."""
+_seeds = random.Random()  # the global generator belongs to the user
 
 # Rejections that mean the service certainly made no job (nothing charged).
 _REJECTED = (errors.InputRejected, errors.AuthError, errors.ModelNotFound, errors.InsufficientBalance, errors.NotFound)
@@ -179,6 +183,9 @@ class AsyncClient:
         if not report.ok:
             raise errors.RequestInvalid(report)
         self._warn_if_duplicate(request)
+        if request.sent_seed is None and not request.uses_model_seed and request.model.role("seed"):
+            # A fresh seed, sent and recorded (as -1 does in A1111): a seedless run is never a silent repeat.
+            request = request.replace(seed=_seeds.randint(0, FRESH_SEED_MAX))
         run = AsyncRun(request=request, **meta).bind(self)
         if self.recorder is not None:
             self.recorder.record(run)  # write-or-refuse: a run that cannot be recorded is never sent

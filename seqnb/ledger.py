@@ -110,6 +110,7 @@ MIGRATIONS: list[str] = [
     # 4: who watches a run (a session: one client attached to this ledger, in one process on one host)
     """
     ALTER TABLE runs ADD COLUMN owner TEXT;
+    ALTER TABLE runs ADD COLUMN default_seed INTEGER;
     CREATE INDEX runs_owner ON runs(owner);
     CREATE TABLE sessions (
         id TEXT PRIMARY KEY,
@@ -130,7 +131,7 @@ _RUN_COLUMNS = (
     "id", "request_id", "backend", "base_url", "model", "prompt", "seed", "size", "requested", "returned",
     "options", "payload", "status", "error", "created_at", "submitted_at", "started_at", "finished_at",
     "server_created_at", "server_finished_at", "est_cost", "currency", "sweep_id", "updated_at", "parent_id", "note",
-    "owner",
+    "owner", "default_seed",
 )  # fmt: skip
 _UPSERT = (
     f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))}) "
@@ -371,7 +372,8 @@ class Ledger:
         request = run.request
         resolved = request.resolved()
         cost = request.cost()
-        seed = resolved.get("seed")
+        seed = request.sent_seed  # the seed sent; the model's default goes apart, when none was sent
+        default_seed = resolved.get("seed") if seed is None else None
         if isinstance(seed, int) and seed not in _INT64:
             raise LedgerError(
                 f"ledger {self.path}: cannot record run {run.id}: seed {seed} does not fit a 64-bit integer; "
@@ -384,7 +386,7 @@ class Ledger:
             json.dumps(request.payload(), sort_keys=True, ensure_ascii=False),
             status or run.status, run.error, run.created_at, run.submitted_at, run.started_at, run.finished_at,
             run.server_created_at, run.server_finished_at, str(cost.amount), cost.currency, run.sweep_id,
-            time.time(), run.parent_id, run.note, owner,
+            time.time(), run.parent_id, run.note, owner, default_seed,
         )  # fmt: skip
         with self._guard(f"record run {run.id}"), self._transaction() as conn:
             conn.execute(_UPSERT, row)

@@ -54,7 +54,7 @@ def frame_of(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
         )
     for col in ("model", "status", "backend", "size", "currency"):
         frame[col] = frame[col].astype("category")
-    for col in ("seed", "requested", "returned"):
+    for col in ("seed", "default_seed", "requested", "returned"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
     for col in _STRINGS:
         if col in frame:

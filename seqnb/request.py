@@ -33,7 +33,7 @@ class Request:
     Raw wire fields may be passed as keyword options too (``optimize_prompt_options="standard"``).
     """
 
-    __slots__ = ("_extra", "_model", "_values")
+    __slots__ = ("_extra", "_model", "_model_seed", "_values")
 
     def __init__(
         self,
@@ -42,11 +42,14 @@ class Request:
         *,
         count: int | None = None,
         size: str | None = None,
-        seed: int | None = None,
+        seed: int | str | None = None,
         optimize: str | None = None,
         **options: Any,
     ) -> None:
         spec = get_model(model)
+        self._model_seed = seed == "default"
+        if self._model_seed:
+            seed = None  # nothing sent: the model uses its own default
         values: dict[str, Any] = {}
         extra: list[Problem] = []
         given = {"prompt": prompt, "count": count, "size": size, "seed": seed, "optimize": optimize}
@@ -113,6 +116,16 @@ class Request:
         return self.get("size") if self.get("size") is not None else self._model.default("size")  # type: ignore[no-any-return]
 
     @property
+    def sent_seed(self) -> int | None:
+        """The seed the payload carries, or None when none is sent."""
+        return self.get("seed")  # type: ignore[no-any-return]
+
+    @property
+    def uses_model_seed(self) -> bool:
+        """True when the user asked for the model's own default seed (``seed="default"``)."""
+        return self._model_seed
+
+    @property
     def seed(self) -> int | None:
         """The seed, or the model's default (None when the model picks one at random)."""
         return self.get("seed") if self.get("seed") is not None else self._model.default("seed")  # type: ignore[no-any-return]
@@ -173,6 +186,7 @@ class Request:
             else:
                 values[wire] = value
         clone = Request(self._model, **values)
+        clone._model_seed = self._model_seed and "seed" not in changes
         clone._extra = tuple(p for p in self._extra if p.field not in changes)
         return clone
 

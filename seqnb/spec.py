@@ -253,6 +253,8 @@ def get_model(name: str | ModelSpec) -> ModelSpec:
     """Look a model up by full id or alias (case-insensitive)."""
     if isinstance(name, ModelSpec):
         return name
+    if not isinstance(name, str):
+        raise UnknownModelError(repr(name), [m.short_name for m in MODELS] + [m.id for m in MODELS])
     wanted = name.strip().strip("/").lower()
     for spec in MODELS:
         if wanted == spec.id or wanted in spec.aliases:

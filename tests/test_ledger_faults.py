@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import seqnb
@@ -277,3 +278,18 @@ def test_a_ledger_that_cannot_open_says_why(make: str, cause: str, tmp_path: Pat
     assert str(path) in str(caught.value)
     if make == "garbage":
         assert path.read_bytes() == b"this is not a database" * 100  # left untouched
+
+
+def test_a_seedless_run_gets_a_fresh_seed_sent_and_recorded_unless_the_default_is_asked(
+    emu: EmulatorServer, tmp_path: Path
+) -> None:
+    client = connected(emu, tmp_path / "l.sqlite")
+    one = client.submit(seqnb.Request("seedream-4.5", "Generate 1 image of a kiwi", count=1)).wait(20)
+    two = client.submit(seqnb.Request("seedream-4.5", "Generate 1 image of a kiwi", count=1)).wait(20)
+    model = client.submit(seqnb.Request("seedream-4.5", "Generate 1 image of a kiwi", count=1, seed="default")).wait(20)
+    assert one.request.sent_seed is not None and one.request.sent_seed != two.request.sent_seed
+    assert "seed" not in model.request.payload() and model.request.seed == 41722289
+    assert client.ledger is not None
+    frame = client.ledger.runs().set_index("id")
+    assert frame.loc[one.id, "seed"] == one.request.sent_seed and pd.isna(frame.loc[one.id, "default_seed"])
+    assert pd.isna(frame.loc[model.id, "seed"]) and frame.loc[model.id, "default_seed"] == 41722289
