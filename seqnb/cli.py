@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import SeqnbError
 from .spec import get_model, models
@@ -17,6 +19,74 @@ __all__ = ["main"]
 Command = Callable[[argparse.Namespace], int]
 FAULT_FLAGS = ("rate-limit", "server-error", "drop", "drop-after", "slow", "error-200", "fail", "short", "expire")
 """The emulator's fault probabilities, as command-line flags (each names a ``Faults`` field)."""
+
+
+def probability(text: str) -> float:
+    """An argparse type: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number; give a probability from 0 to 1, e.g. 0.1"
+        ) from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not from 0 to 1; give a probability, e.g. 0.1")
+    return value
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, zero or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds, e.g. 2.5") from None
+    if not (0.0 <= value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number of seconds, zero or more")
+    return value
+
+
+def positive(text: str) -> float:
+    """An argparse type: a finite number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (0.0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number above zero")
+    return value
+
+
+def count(text: str) -> int:
+    """An argparse type: a whole number above zero."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be above zero")
+    return value
+
+
+def amount(text: str) -> str:
+    """An argparse type: an amount of money (checked, kept as text for Decimal)."""
+    from .pricing import parse_amount
+
+    try:
+        parse_amount(text, "amount")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("amount: ")) from None
+    return text
+
+
+def port(text: str) -> int:
+    """An argparse type: a TCP port (0 picks a free one)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number, e.g. 8765") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a port from 0 to 65535")
+    return value
 
 
 def _read_json(text: str) -> object:
@@ -95,6 +165,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         balance=Decimal(args.balance) if args.balance is not None else None,
     )
     host = f"[{args.host}]" if ":" in args.host else args.host
+    _check_port_free(args.host, args.port)
     print(f"seqnb emulator of RunComfy's Model API on http://{host}:{args.port}", file=sys.stderr)
     print(
         "token: " + ("any Bearer token is accepted" if args.token is None else "the one given with --token"),
@@ -102,6 +173,31 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     )
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
+
+
+def _check_port_free(host: str, number: int) -> None:
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, number))
+        except OSError as exc:
+            raise CommandError(
+                f"cannot listen on {host}:{number}: {exc.strerror or exc}; choose another --port or --host"
+            ) from None
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: what is wrong, and where the usage is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class CommandError(SeqnbError):
+    """A command cannot do what was asked; the message says what to change."""
 
 
 def _progress(runs: list[Any], label: str) -> None:
@@ -143,9 +239,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     from .session import connect
 
+    cost = request.cost()  # before connecting: a bad price setting fails here, alone
     client = connect(base_url=args.base_url)
     print(f"backend: {client.backend}", file=sys.stderr)
-    print(f"estimated cost: {request.cost()} ({request.count} images)", file=sys.stderr)
+    print(f"estimated cost: {cost} ({request.count} images)", file=sys.stderr)
     run = client.submit(request)
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     stages = {"created": 0, "submitting": 1, "in_queue": 2, "in_progress": 3}
@@ -184,6 +281,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"note: the model returned {len(run.images)} of {run.requested} images", file=sys.stderr)
     for url in run.images:
         print(url)
+    client.settle(timeout=120)
+    with contextlib.redirect_stdout(sys.stderr):
+        _where_next(client)
     return 0
 
 
@@ -207,10 +307,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
         prompts=DEMO_PROMPTS, seeds=[11, 22, 33], models=["seedream-4.0", "seedream-4.5"], budget=args.budget
     )
     _progress(list(runs), "runs")
+    client.settle(timeout=120)  # the images are downloaded and scored before the table is read
     print()
     print(runs_table(client.ledger.runs(sweep=runs.id)).to_string(index=False))
     print(f"\n{sum(r.status == 'completed' for r in runs)}/{len(runs)} completed, estimated {runs.plan.total_text()}")
+    _where_next(client)
     return 0
+
+
+def _where_next(client: Any) -> None:
+    """Where the images and the ledger are, and what to try next."""
+    if client.gallery is not None:
+        print(f"images:  {client.gallery.cache.directory}")
+    if client.ledger is not None:
+        print(f"ledger:  {client.ledger.path}  (seqnb ledger --path {client.ledger.path})")
+    print("next:    in JupyterLab, `import seqnb; seqnb.Studio()` (or open notebooks/quickstart.ipynb);")
+    print("         with a RunComfy token (RUNCOMFY_TOKEN=... or `runcomfy login`), the same calls run on RunComfy")
 
 
 def runs_table(frame: Any) -> Any:
@@ -262,8 +374,8 @@ def cmd_ledger(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="seqnb", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="seqnb", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("validate", help="check a wire payload against a model's rules")
     p.add_argument("--model", "-m", required=True, help="model id or alias, e.g. seedream-4.5")
@@ -280,20 +392,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", "-s", default=None, help="size option, or e.g. 16:9 / 2560x1440")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument(
-        "--timeout", type=float, default=None, help="stop watching (without cancelling) after this many seconds"
+        "--timeout", type=seconds, default=None, help="stop watching (without cancelling) after this many seconds"
     )
     p.add_argument("--base-url", default=None, help="API base URL (default: RUNCOMFY_BASE_URL or RunComfy's)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="a small sweep on the embedded emulator, ending in a table of the runs")
-    p.add_argument("--budget", default="2.00", help="refuse the sweep above this estimated cost (default 2.00)")
+    p.add_argument(
+        "--budget", type=amount, default="2.00", help="refuse the sweep above this estimated cost (default 2.00)"
+    )
     p.add_argument("--ledger", default=None, help="ledger file (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("ledger", help="print the recent runs and the spend, or export them")
     p.add_argument("--path", default=None, help="ledger file (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)")
     p.add_argument("--export", default=None, help="write the runs to FILE (.csv, .json or .parquet)")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=count, default=20)
     p.add_argument("--sweep", default=None)
     p.add_argument("--status", default=None)
     p.add_argument("--model", default=None)
@@ -302,23 +416,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("emulator", help="serve the local emulator of RunComfy's Model API (for curl and other tools)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--port", type=port, default=8765)
     p.add_argument("--token", default=None, help="the one token to accept (default: any Bearer token)")
     g = p.add_argument_group("pacing")
-    g.add_argument("--workers", type=int, default=4, help="jobs run at once")
-    g.add_argument("--speed", type=float, default=1.0, help="divide every duration by this")
-    g.add_argument("--queue-wait", type=float, default=0.5, help="least seconds a job stays queued")
-    g.add_argument("--base-seconds", type=float, default=0.5, help="seconds per job before its images")
-    g.add_argument("--seconds-per-image", type=float, default=1.0)
-    g.add_argument("--service-time", type=float, default=None, help="fixed seconds per job, whatever its count")
-    g.add_argument("--image-ttl", type=float, default=3600.0, help="seconds image URLs stay valid")
+    g.add_argument("--workers", type=count, default=4, help="jobs run at once")
+    g.add_argument("--speed", type=positive, default=1.0, help="divide every duration by this")
+    g.add_argument("--queue-wait", type=seconds, default=0.5, help="least seconds a job stays queued")
+    g.add_argument("--base-seconds", type=seconds, default=0.5, help="seconds per job before its images")
+    g.add_argument("--seconds-per-image", type=seconds, default=1.0)
+    g.add_argument("--service-time", type=seconds, default=None, help="fixed seconds per job, whatever its count")
+    g.add_argument("--image-ttl", type=seconds, default=3600.0, help="seconds image URLs stay valid")
     g.add_argument("--image-format", choices=["jpeg", "png"], default="jpeg")
-    g.add_argument("--balance", default=None, help="account balance in USD (default: unlimited)")
+    g.add_argument("--balance", type=amount, default=None, help="account balance in USD (default: unlimited)")
     g = p.add_argument_group("fault injection (probabilities from 0 to 1)")
     for flag in FAULT_FLAGS:
-        g.add_argument(f"--{flag}", type=float, default=0.0)
-    g.add_argument("--slow-seconds", type=float, default=3.0)
-    g.add_argument("--retry-after", type=float, default=1.0, help="Retry-After of injected 429s")
+        g.add_argument(f"--{flag}", type=probability, default=0.0)
+    g.add_argument("--slow-seconds", type=seconds, default=3.0)
+    g.add_argument("--retry-after", type=seconds, default=1.0, help="Retry-After of injected 429s")
     g.add_argument("--fault-seed", type=int, default=0)
     g.add_argument("--fault-routes", default="submit,status,result,cancel", help="API calls that faults apply to")
     p.set_defaults(func=cmd_emulator)
@@ -326,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; every failure is one line on stderr that names the fix, with exit status 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Command = args.func
@@ -333,9 +448,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except SeqnbError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"error:{where} {exc.strerror or exc}; check the path and its permissions", file=sys.stderr)
+    except Exception as exc:  # a bug of seqnb's: still one line, the traceback only on request
+        if os.environ.get("SEQNB_DEBUG"):
+            raise
+        print(
+            f"error: unexpected {type(exc).__name__}: {exc} (a seqnb bug: rerun with SEQNB_DEBUG=1 and report the "
+            "traceback)",
+            file=sys.stderr,
+        )
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,6 +4,7 @@ SeqnbError
 ├── RequestInvalid        the request breaks the model's rules; nothing was sent (.report)
 │   └── SweepInvalid          some requests of a sweep break them; nothing was sent (.plan)
 ├── UnknownModelError     no model has that id or alias (also a KeyError)
+├── SettingInvalid        a setting has a bad value (budget, prices, SEQNB_* variables; also a ValueError)
 ├── BudgetExceeded        a sweep would cost more than its budget; nothing was sent
 ├── LedgerError           the ledger cannot record or read (disk full, read-only, corrupt, value out of range)
 ├── ImageRefused          an image URL gave nothing usable (.reason); the run's other images are kept
@@ -43,6 +44,7 @@ __all__ = [
     "RequestInvalid",
     "SeqnbError",
     "ServerError",
+    "SettingInvalid",
     "SweepInvalid",
     "Timeout",
     "TransportError",
@@ -86,6 +88,10 @@ class UnknownModelError(SeqnbError, KeyError):
 
     def __str__(self) -> str:
         return f"unknown model {self.name!r}: use one of {', '.join(self.known)}"
+
+
+class SettingInvalid(SeqnbError, ValueError):
+    """A setting or argument has a bad value; the message names it and gives an example."""
 
 
 class BudgetExceeded(SeqnbError):

@@ -223,7 +223,7 @@ class Ledger:
             raise
         except _FILE_ERRORS as exc:
             cause, fix = _cause(exc)
-            raise LedgerError(f"ledger {self.path}: cannot {doing}: {cause}. {fix}") from exc
+            raise LedgerError(f"ledger {self.path}: cannot {doing}: {cause}; {fix}") from exc
 
     def _connect(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)

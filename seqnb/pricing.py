@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from .errors import SettingInvalid
 from .spec import ModelSpec, get_model
 
-__all__ = ["Cost", "Price", "PriceInput", "format_money", "price_for", "prices_from_env"]
+__all__ = ["Cost", "Price", "PriceInput", "format_money", "parse_amount", "price_for", "prices_from_env"]
 
 PriceInput = Mapping[str, "Decimal | str | int | Price"]
 
@@ -41,11 +42,6 @@ class Cost:
     def __str__(self) -> str:
         return format_money(self.amount, self.currency)
 
-    def __add__(self, other: Cost) -> Cost:
-        if other.currency != self.currency:
-            raise ValueError(f"cannot add {other.currency} to {self.currency}")
-        return Cost(self.amount + other.amount, self.currency, self.count + other.count, Decimal(0), "sum")
-
 
 def format_money(amount: Decimal, currency: str) -> str:
     """``USD 0.12``; more decimals only when the amount has them (``USD 0.105``)."""
@@ -53,14 +49,20 @@ def format_money(amount: Decimal, currency: str) -> str:
     return f"{currency} {shown:f}"
 
 
+def parse_amount(value: object, where: str, example: str = "5.00") -> Decimal:
+    """A finite amount of money of zero or more, or ``SettingInvalid`` naming ``where`` and an example."""
+    try:
+        amount = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise SettingInvalid(f"{where}: {value!r} is not an amount; write e.g. {example}") from None
+    if not amount.is_finite() or amount < 0:
+        raise SettingInvalid(f"{where}: {value!r} must be a finite amount of zero or more, e.g. {example}")
+    return amount
+
+
 def _parse_price(text: str, where: str) -> tuple[Decimal, str | None]:
     amount, _, currency = text.strip().partition(" ")
-    try:
-        value = Decimal(amount)
-    except InvalidOperation:
-        raise ValueError(f"{where}: {text!r} is not a price; write e.g. 0.04 or '0.04 USD'") from None
-    if value < 0 or not value.is_finite():
-        raise ValueError(f"{where}: price must be zero or more, got {text!r}")
+    value = parse_amount(amount, where, "0.04 or '0.04 USD'")
     return value, (currency.strip().upper() or None)
 
 
@@ -76,7 +78,7 @@ def prices_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Price
             continue
         name, sep, value = item.partition("=")
         if not sep:
-            raise ValueError(f"SEQNB_PRICES: {item!r} needs the form model=price, e.g. seedream-4.5=0.04")
+            raise SettingInvalid(f"SEQNB_PRICES: {item!r} needs the form model=price, e.g. seedream-4.5=0.04")
         spec = get_model(name.strip())
         amount, currency = _parse_price(value, "SEQNB_PRICES")
         out[spec.id] = Price(amount, currency or spec.currency, "SEQNB_PRICES")

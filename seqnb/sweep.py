@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from .errors import BudgetExceeded, SweepInvalid
-from .pricing import Cost, PriceInput, format_money
+from .pricing import Cost, PriceInput, format_money, parse_amount
 from .prompt_count import stated_count
 from .request import Request
 from .spec import COUNT_RANGE
@@ -69,7 +69,7 @@ class SweepPlan:
         if self.errors:
             raise SweepInvalid(self)
         if budget is not None:
-            limit = Decimal(str(budget))
+            limit = parse_amount(budget, "budget")
             totals = self.total
             if len(totals) > 1:
                 raise BudgetExceeded(f"the sweep mixes currencies ({self.total_text()}); give one budget per currency")

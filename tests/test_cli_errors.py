@@ -1,0 +1,80 @@
+"""Every way a CLI command can fail ends in one line of seqnb's own on stderr, naming the fix, with exit status 2."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from seqnb.cli import main
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield int(s.getsockname()[1])
+
+
+def fails_in_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], *expected: str) -> str:
+    try:
+        status = main(argv)
+    except SystemExit as exit_:  # argparse's own exit
+        status = int(exit_.code or 0)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert status == 2, err
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for text in expected:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["emulator", "--rate-limit", "7"], ["--rate-limit", "from 0 to 1"]),
+        (["emulator", "--drop", "often"], ["--drop", "not a number"]),
+        (["emulator", "--balance", "NaN"], ["--balance", "finite amount"]),
+        (["emulator", "--speed", "0"], ["--speed", "above zero"]),
+        (["emulator", "--port", "70000"], ["--port", "0 to 65535"]),
+        (["emulator", "--queue-wait", "-1"], ["--queue-wait", "zero or more"]),
+        (["demo", "--budget", "NaN"], ["--budget", "finite amount"]),
+        (["demo", "--budget", "five"], ["--budget", "not an amount"]),
+        (["run", "Generate 2 images of a cat", "--timeout", "soon"], ["--timeout", "seconds"]),
+        (["ledger", "--limit", "-3"], ["--limit", "above zero"]),
+        (["nothing"], ["invalid choice"]),
+        (["validate", "--model", "seedream-9", "--json", "{}"], ["unknown model", "seedream-4.5"]),
+        (["validate", "--model", "4.5", "--json", "{nope"], ["--json", "not readable JSON"]),
+    ],
+)
+def test_bad_arguments(capsys: pytest.CaptureFixture[str], argv: list[str], expected: list[str]) -> None:
+    fails_in_one_line(capsys, argv, *expected)
+
+
+def test_a_busy_port(capsys: pytest.CaptureFixture[str], busy_port: int) -> None:
+    fails_in_one_line(capsys, ["emulator", "--port", str(busy_port)], "cannot listen", "another --port")
+
+
+@pytest.mark.parametrize(("make", "cause"), [("directory", "cannot be opened"), ("garbage", "corrupt")])
+def test_a_ledger_that_cannot_open(capsys: pytest.CaptureFixture[str], tmp_path: Path, make: str, cause: str) -> None:
+    path = tmp_path / "l.sqlite"
+    if make == "directory":
+        path.mkdir()
+    else:
+        path.write_bytes(b"not a database" * 500)
+    fails_in_one_line(capsys, ["ledger", "--path", str(path)], str(path), cause)
+
+
+def test_an_export_to_an_unknown_format(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    fails_in_one_line(capsys, ["ledger", "--path", str(path), "--export", str(tmp_path / "x.xlsx")], ".csv, .json")
+
+
+def test_bad_prices_in_the_environment(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEQNB_PRICES", "seedream-4.5=NaN")
+    line = fails_in_one_line(capsys, ["run", "Generate 2 images of a cat"], "SEQNB_PRICES", "finite amount")
+    assert "0.04" in line  # an example of what to write
