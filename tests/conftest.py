@@ -6,7 +6,6 @@ import httpx
 import pytest
 
 from seqnb.emulator import EmulatorServer
-from seqnb.testing import emulator
 
 M40 = "bytedance/seedream-4-0/sequential"
 M45 = "bytedance/seedream-4-5/sequential"
@@ -20,10 +19,9 @@ def _state_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 
 
 @pytest.fixture
-def emu() -> Iterator[EmulatorServer]:
-    """A fast emulator: jobs queue for 0.05 s and run 0.1 s + 0.05 s per image."""
-    with emulator(queue_wait=0.05, base_seconds=0.1, seconds_per_image=0.05) as server:
-        yield server
+def emu(seqnb_emulator: EmulatorServer) -> EmulatorServer:
+    """The seqnb.testing plugin's fast emulator (jobs queue 0.05 s, run 0.1 s + 0.05 s per image)."""
+    return seqnb_emulator
 
 
 @pytest.fixture
