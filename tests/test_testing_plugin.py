@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 USER_TESTS = """
+import time
 import pytest
 import seqnb
 
