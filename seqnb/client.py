@@ -17,13 +17,14 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from . import errors
 from ._loop import LoopRunner
 from .auth import Secret, resolve_token
+from .netaddr import is_local_address
 from .poller import Poller, PollPolicy
 from .pricing import PriceInput
 from .request import Request
@@ -74,16 +75,37 @@ def _api_base(url: str) -> str:
     return url if urlsplit(url).path not in ("", "/") else url + "/v1"
 
 
-def _is_local(url: str) -> bool:
-    from .emulator.server import is_loopback
+EMULATOR_HEADER = "x-seqnb-emulator"
+"""Every answer of seqnb's emulator carries this header (its value: seqnb's version)."""
 
-    return is_loopback(urlsplit(url).hostname or "")
+
+def _is_local(url: str) -> bool:
+    return is_local_address(urlsplit(url).hostname or "")
+
+
+def is_seqnb_emulator(url: str, timeout: float = 3.0) -> bool:
+    """Whether the server at ``url`` says it is seqnb's emulator (one unauthenticated GET of its root)."""
+    parts = urlsplit(url)
+    try:
+        answer = httpx.get(urlunsplit((parts.scheme, parts.netloc, "/", "", "")), timeout=timeout)
+    except httpx.HTTPError:
+        return False
+    return EMULATOR_HEADER in answer.headers
+
+
+def configured_base_url() -> str | None:
+    """The Model API base from the environment: ``RUNCOMFY_BASE_URL``, else RunComfy CLI's ``RUNCOMFY_MODEL_API_BASE``."""
+    return os.environ.get("RUNCOMFY_BASE_URL") or os.environ.get("RUNCOMFY_MODEL_API_BASE") or None
 
 
 def resolve_backend(token: str | Secret | None, base_url: str | None) -> tuple[Backend, Secret, str]:
-    """(backend, secret, API base URL) for the given or configured token and base URL."""
+    """(backend, secret, API base URL) for the given or configured token and base URL.
+
+    The backend is called the emulator only when the server says it is seqnb's emulator (or is
+    the embedded one), never because its host is local: a tunnel to RunComfy on loopback is RunComfy.
+    """
     secret = resolve_token(token)
-    url = base_url or os.environ.get("RUNCOMFY_BASE_URL") or None
+    url = base_url or configured_base_url()
     if secret is None and url is None:
         from .emulator import embedded
 
@@ -100,7 +122,7 @@ def resolve_backend(token: str | Secret | None, base_url: str | None) -> tuple[B
                 f"no RunComfy token for {url}: pass token=..., set RUNCOMFY_TOKEN, or run `runcomfy login`"
             )
         secret = Secret("local", "none (local server)")
-    kind = "emulator" if _is_local(url) else "runcomfy"
+    kind = "emulator" if _is_local(url) and is_seqnb_emulator(url) else "runcomfy"
     return Backend(kind, url.rstrip("/"), secret.source), secret, _api_base(url)
 
 
