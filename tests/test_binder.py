@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.specifiers import SpecifierSet
 
 ROOT = Path(__file__).parents[1]
 
@@ -22,6 +24,23 @@ def names(requirements: list[str]) -> set[str]:
     }
 
 
+def repo2docker_python() -> str:
+    """The Python version repo2docker would build this repository's Binder image with (no Docker needed)."""
+    repo2docker = shutil.which("repo2docker") or str(Path(sys.executable).parent / "repo2docker")
+    done = subprocess.run(
+        [repo2docker, "--no-build", "--debug", str(ROOT)], capture_output=True, text=True, timeout=120, check=False
+    )
+    found = re.search(r"python=(\d+\.\d+)", done.stdout + done.stderr)
+    assert found, f"repo2docker did not say which Python it uses:\n{(done.stdout + done.stderr)[-2000:]}"
+    return found.group(1)
+
+
+def test_binder_builds_with_a_python_seqnb_supports() -> None:
+    version = repo2docker_python()
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert SpecifierSet(requires).contains(version), f"repo2docker picks Python {version}, seqnb needs {requires}"
+
+
 def test_binder_requirements_cover_the_package_dependencies() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     binder = (ROOT / "binder" / "requirements.txt").read_text().splitlines()
@@ -32,8 +51,15 @@ def test_binder_requirements_cover_the_package_dependencies() -> None:
 
 @pytest.mark.slow
 def test_binder_environment_runs_the_quickstart(tmp_path: Path) -> None:
+    version = repo2docker_python()  # rebuild with the very Python Binder would use
+    interpreter = (
+        sys.executable
+        if f"{sys.version_info[0]}.{sys.version_info[1]}" == version
+        else shutil.which(f"python{version}")
+    )
+    assert interpreter, f"Binder builds with Python {version}, which is not installed here"
     venv = tmp_path / "binder-venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([interpreter, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k not in ("RUNCOMFY_TOKEN", "VIRTUAL_ENV", "PYTHONPATH")}
     env["PATH"] = f"{venv / 'bin'}:{env['PATH']}"
