@@ -73,8 +73,8 @@ class InvalidImageURL(Exception):
 
 
 def _embedded(ip: IPAddress) -> list[IPAddress]:
-    """The address and any IPv4 address an IPv6 one carries (mapped, 6to4, NAT64)."""
-    found: list[IPAddress] = [ip]
+    """Any IPv4 address an IPv6 one carries (mapped, 6to4, NAT64), then the address itself."""
+    found: list[IPAddress] = []
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             found.append(ip.ipv4_mapped)
@@ -82,7 +82,7 @@ def _embedded(ip: IPAddress) -> list[IPAddress]:
             found.append(ip.sixtofour)
         if ip in _NAT64:
             found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
-    return found
+    return [*found, ip]
 
 
 def address_problem(ip: IPAddress) -> str | None:
@@ -93,8 +93,8 @@ def address_problem(ip: IPAddress) -> str | None:
             ("loopback", candidate.is_loopback),
             ("link-local", candidate.is_link_local),
             ("multicast", candidate.is_multicast),
-            ("private", candidate.is_private),
             ("reserved", candidate.is_reserved),
+            ("private", candidate.is_private),
             ("non-public", not candidate.is_global),
         ):
             if flag:
