@@ -284,9 +284,12 @@ class ImageCache:
             if not self._touch(path):
                 self._atomic_write(path, data)
                 self._added(len(data), keep=path)
-            self._atomic_write(self._url_key(url), json.dumps(record).encode())
         except OSError as exc:
             raise self._disk_refusal(url, exc) from None
+        try:
+            self._atomic_write(self._url_key(url), json.dumps(record).encode())
+        except OSError as exc:  # the image is kept and shown; a later session downloads it again
+            log.warning("image cache: %s not indexed (%s)", url if not url.startswith("data:") else "data: URI", exc)
         return CachedImage(url, path, sha, width, height, len(data), fmt)
 
     # --- fetching ---------------------------------------------------------------------------
