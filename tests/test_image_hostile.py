@@ -296,3 +296,31 @@ def test_a_full_disk_gives_disk_placeholders_and_loses_nothing_written(
     assert "ENOSPC" in frames[1].reason
     assert list(ledger.images(run.id)["state"].str.split(":").str[0]) == ["cached", "disk", "disk"]
     assert not list((tmp_path / "c").rglob(".tmp-*"))  # no half-written files left behind
+
+
+def test_a_failing_download_task_is_logged_and_kept_never_raised_into_the_poller(
+    emu: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = seqnb.connect(emu.token, emu.base_url, ledger=tmp_path / "l.sqlite", download=ImageCache(tmp_path / "c"))
+    assert client.ledger is not None and client.gallery is not None
+
+    def disk_full(*args: object, **kw: object) -> None:
+        raise seqnb.LedgerError("the ledger cannot record: database or disk is full")
+
+    monkeypatch.setattr(client.ledger, "record_image", disk_full)  # what a full disk makes the real ledger say
+    first = client.submit(seqnb.Request("seedream-4.0", "Generate 2 images of a crane", count=2, seed=1)).wait(30)
+    client.settle(30)
+    assert [f.state for f in client.gallery.frames(first)] == ["cached", "cached"]  # kept and shown all the same
+    assert "disk is full" in client.gallery.errors[first.id] and "not recorded in the ledger" in caplog.text
+
+    def crash(run: RunCore) -> None:
+        raise RuntimeError("a bug in the gallery")
+
+    monkeypatch.setattr(client.gallery, "download", crash)
+    second = client.submit(seqnb.Request("seedream-4.0", "Generate 2 images of a crane", count=2, seed=2)).wait(30)
+    client.settle(30)
+    assert client.gallery.errors[second.id] == "download failed: RuntimeError: a bug in the gallery"
+    assert "images of run" in caplog.text and "a bug in the gallery" in caplog.text
+    third = client.submit(seqnb.Request("seedream-4.0", "Generate 2 images of a crane", count=2, seed=3)).wait(30)
+    assert third.status == "completed"  # the poller carried on
+    client.close()
