@@ -52,8 +52,9 @@ def measure(fn: Callable[[], Any]) -> tuple[float, float, Any]:
 
 
 def widget_bytes(box: Any) -> int:
-    grid = box.children[0]
-    return sum(len(c.children[0].value) for c in grid.children if hasattr(c, "children") and c.children)
+    """The image bytes the grid puts into the notebook: ``VBox([rows, caption, viewer])``, rows of ``[label, cells]``."""
+    rows = box.children[0].children
+    return sum(len(cell.children[0].value) for row in rows for cell in row.children[1].children)
 
 
 def naive(urls: list[str]) -> int:

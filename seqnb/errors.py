@@ -103,7 +103,8 @@ class LedgerError(SeqnbError):
 
 
 class ImageRefused(SeqnbError):
-    """An image URL gave nothing usable; ``reason`` is expired, too_large, not_an_image, bomb, blocked or unreachable."""
+    """An image URL gave nothing usable; ``reason``: expired, too_large, not_an_image, bomb, blocked, invalid,
+    unreachable, timeout, disk (or error)."""
 
     def __init__(self, url: str, reason: str, detail: str) -> None:
         self.url = url

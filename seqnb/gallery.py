@@ -3,11 +3,16 @@
 A ``Gallery`` ties the parts together for one client: ``image_cache`` (downloads and storage),
 ``consistency`` (the score), ``render`` (sheets and provenance) and, for widgets,
 ``seqnb.ui.gallery_view``. Every display is made from local bytes.
+
+One bad image never costs the others: a URL that gives nothing becomes a placeholder frame whose
+``state`` and ``reason`` say why, recorded in the ledger's image row too. A download started at
+completion never raises into the poller: a failure is logged and kept in ``Gallery.errors``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,7 +23,8 @@ from PIL import Image
 from . import render
 from ._loop import LoopRunner
 from .consistency import consistency
-from .image_cache import CachedImage, ImageCache
+from .image_cache import CachedImage, ImageCache, ImageRefused
+from .image_hosts import host_entry
 from .render import Frame
 from .runs import AsyncRun, RunCore, RunEvent
 
@@ -29,6 +35,19 @@ if TYPE_CHECKING:
     from .ledger import Ledger
 
 __all__ = ["Gallery", "compare_grid", "contact_sheet", "gallery_of"]
+
+log = logging.getLogger(__name__)
+
+SETTLE_MARGIN = 60.0
+"""Seconds ``settle()`` allows past the cache's run deadline for scoring and recording."""
+
+
+def frame_of(index: int, count: int, result: CachedImage | ImageRefused) -> Frame:
+    """The frame of one fetched URL: its image, or a placeholder with the refusal's reason."""
+    if isinstance(result, CachedImage):
+        return Frame(index, count, result, "cached")
+    detail = str(result).partition(": ")[2] or str(result)  # "image <url>: <detail>"
+    return Frame(index, count, None, result.reason, detail)
 
 
 class Gallery:
@@ -42,24 +61,47 @@ class Gallery:
         self._scores: dict[str, float | None] = {}
         self._runner: LoopRunner | None = None
         self._pending: set[asyncio.Task[Any]] = set()
+        self._allowed: set[str] = set()
+        self.errors: dict[str, str] = {}
+        """Run id -> what went wrong beyond single images (download crashed, ledger not written)."""
 
     # --- getting images --------------------------------------------------------------------
 
     async def download(self, run: RunCore) -> list[Frame]:
-        """Fetch a completed run's images, record them in the ledger, and score the series."""
-        results = await self.cache.fetch_all(run.images)
-        frames: list[Frame] = []
-        for index, result in enumerate(results):
-            if isinstance(result, CachedImage):
-                frames.append(Frame(index, run.requested, result, "cached"))
-            else:
-                frames.append(Frame(index, run.requested, None, "missing"))
+        """Fetch a completed run's images, record them in the ledger, and score the series.
+
+        Never raises for a bad image: each URL that gives nothing is a placeholder frame with its
+        reason, and the good frames of the run are kept and recorded.
+        """
+        results = await self.cache.fetch_all(run.images, allow=self._allowed_for(run))
+        frames = [frame_of(index, run.requested, result) for index, result in enumerate(results)]
         frames += [Frame(i, run.requested, None, "not_returned") for i in range(len(results), run.requested)]
-        score = await asyncio.to_thread(consistency, [f.image.path for f in frames if f.image])
+        score = await asyncio.to_thread(self._score, frames)
         self._scores[run.id] = score
         self._frames[run.id] = frames
-        if self.ledger is not None:
-            for frame in frames[: len(results)]:
+        self._record(run, frames[: len(results)], score)
+        return frames
+
+    def _allowed_for(self, run: RunCore) -> set[str]:
+        """Hosts this run's images may come from although not public: the attached clients' and its own client's."""
+        allowed = set(self._allowed)
+        if isinstance(run, AsyncRun) and run.bound:
+            allowed.add(host_entry(run.client.backend.base_url))
+        return allowed
+
+    @staticmethod
+    def _score(frames: list[Frame]) -> float | None:
+        try:
+            return consistency([f.image.path for f in frames if f.image])
+        except Exception as exc:  # a file evicted or unreadable since: no score, not a lost run
+            log.warning("consistency not scored: %s: %s", type(exc).__name__, exc)
+            return None
+
+    def _record(self, run: RunCore, frames: list[Frame], score: float | None) -> None:
+        if self.ledger is None:
+            return
+        try:
+            for frame in frames:
                 image = frame.image
                 if image is not None:
                     self.ledger.record_image(
@@ -67,14 +109,17 @@ class Gallery:
                         bytes=image.bytes, sha256=image.sha256, state="cached",
                     )  # fmt: skip
                 else:
-                    self.ledger.record_image(run.id, frame.index, state="missing")
+                    self.ledger.record_image(run.id, frame.index, state=f"{frame.state}: {frame.reason}")
             self.ledger.set_consistency(run.id, score)
-        return frames
+        except Exception as exc:  # the frames are kept in memory and shown; the ledger says nothing new
+            log.warning("images of run %s not recorded in the ledger: %s", run.id, exc)
+            self.errors[run.id] = f"images not recorded in the ledger: {exc}"
 
     def frames(self, run: RunCore | Any) -> list[Frame]:
-        """The run's frames in order, downloading what is not cached yet."""
+        """The run's frames in order, downloading what is not cached yet (or was evicted since)."""
         core: RunCore = getattr(run, "aio", run)
-        if core.id not in self._frames:
+        known = self._frames.get(core.id)
+        if known is None or any(f.image is not None and not f.image.path.exists() for f in known):
             self._run(self.download(core))
         return self._frames[core.id]
 
@@ -84,12 +129,22 @@ class Gallery:
         return self._runner.run(coro)
 
     def attach(self, client: Client | AsyncClient) -> Gallery:
-        """Download every run of this client as soon as it completes (on the client's loop)."""
+        """Download every run of this client as soon as it completes (on the client's loop).
+
+        The client's own host (the emulator serves its images itself) may be downloaded from
+        although it is not public.
+        """
         aio: AsyncClient = client.aio if hasattr(client, "aio") else client
+        self._allowed.add(host_entry(aio.backend.base_url))
 
         def on_event(event: RunEvent) -> None:
             if event.new == "completed" and event.old != "completed":
-                task = asyncio.get_running_loop().create_task(self.download(event.run))
+                try:
+                    task = asyncio.get_running_loop().create_task(self._download_logged(event.run))
+                except Exception as exc:  # never into the poller
+                    log.error("images of run %s not downloaded: %s", event.run.id, exc)
+                    self.errors[event.run.id] = f"download not started: {exc}"
+                    return
                 self._pending.add(task)
                 task.add_done_callback(self._pending.discard)
 
@@ -97,10 +152,27 @@ class Gallery:
         aio.gallery = self
         return self
 
-    async def settle(self) -> None:
-        """Wait for downloads started by ``attach`` to finish."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+    async def _download_logged(self, run: RunCore) -> None:
+        try:
+            await self.download(run)
+        except Exception as exc:  # a bug, not a bad image: logged and kept, the poller carries on
+            log.exception("images of run %s not downloaded", run.id)
+            self.errors[run.id] = f"download failed: {type(exc).__name__}: {exc}"
+
+    async def settle(self, timeout: float | None = None) -> None:
+        """Wait for downloads started by ``attach`` to finish; always returns.
+
+        Each download is bounded by the cache's deadlines; ``timeout`` (default: the run deadline
+        plus a minute) bounds the wait itself, after which the stragglers are left running and logged.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (timeout if timeout is not None else self.cache.run_deadline + SETTLE_MARGIN)
+        while running := [t for t in self._pending if not t.done()]:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                log.warning("settle(): %d image download(s) still running; not waiting longer", len(running))
+                return
+            await asyncio.wait(running, timeout=remaining)
 
     def consistency(self, run: RunCore | Any) -> float | None:
         """The run's consistency score (downloading its images first if needed)."""

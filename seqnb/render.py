@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,17 +16,56 @@ from .image_cache import CachedImage, ImageCache
 from .runs import RunCore
 from .spec import get_model
 
-__all__ = ["Frame", "differing_labels", "placeholder", "png_info", "provenance", "row_caption", "sheet", "tile"]
+__all__ = [
+    "Frame",
+    "differing_labels",
+    "frame_label",
+    "placeholder",
+    "png_info",
+    "provenance",
+    "row_caption",
+    "sheet",
+    "tile",
+]
+
+log = logging.getLogger(__name__)
+
+LABELS = {
+    "expired": "expired",
+    "not_returned": "not returned",
+    "blocked": "blocked host",
+    "invalid": "invalid URL",
+    "unreachable": "unreachable",
+    "timeout": "timed out",
+    "too_large": "too large",
+    "not_an_image": "not an image",
+    "bomb": "refused (bomb)",
+    "disk": "disk error",
+    "evicted": "not in cache",
+    "error": "failed",
+}
+"""What a placeholder tile says for each frame state (the ``ImageRefused`` reasons and the gallery's own)."""
 
 
 @dataclass(frozen=True)
 class Frame:
-    """One place in a series: its image if there is one, else why not (missing, not_returned)."""
+    """One place in a series: its image if there is one, else why not.
+
+    ``state`` is ``cached``, ``not_returned`` (the service sent fewer images than asked), or the
+    reason an image URL gave nothing (an ``ImageRefused`` reason: expired, blocked, timeout, disk,
+    ...); ``reason`` says it in words, for the tile and the ledger.
+    """
 
     index: int
     count: int
     image: CachedImage | None = None
     state: str = "cached"
+    reason: str = ""
+
+
+def frame_label(frame: Frame) -> str:
+    """A short word or two for a frame without an image (``timed out``, ``blocked host``)."""
+    return LABELS.get(frame.state, frame.state.replace("_", " "))
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -33,11 +75,24 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
-def placeholder(size: int, text: str) -> Image.Image:
+def placeholder(size: int, text: str, detail: str = "") -> Image.Image:
+    """A grey tile saying ``text``, and below it as much of ``detail`` as fits."""
     tile = Image.new("RGB", (size, size), (236, 236, 236))
     draw = ImageDraw.Draw(tile)
     draw.rectangle((0, 0, size - 1, size - 1), outline=(190, 190, 190), width=2)
-    draw.text((size / 2, size / 2), text, fill=(120, 120, 120), font=_font(max(11, size // 14)), anchor="mm")
+    big = max(11, size // 14)
+    if not detail:
+        draw.text((size / 2, size / 2), text, fill=(120, 120, 120), font=_font(big), anchor="mm")
+        return tile
+    draw.text((size / 2, size / 5), text, fill=(110, 110, 110), font=_font(big), anchor="mm")
+    small = max(9, size // 22)
+    width = max(8, int((size - 8) / (small * 0.55)))
+    room = max(1, int((size - size / 5 - big) / (small + 2)))
+    lines = textwrap.wrap(detail, width)[:room]
+    draw.multiline_text(
+        (size / 2, size / 5 + big), "\n".join(lines), fill=(130, 130, 130), font=_font(small), anchor="ma",
+        align="center", spacing=2,
+    )  # fmt: skip
     return tile
 
 
@@ -98,11 +153,27 @@ def row_caption(run: RunCore, label: str, score: float | None, sep: str = "  ") 
 
 
 def tile(cache: ImageCache, frame: Frame, size: int) -> Image.Image:
-    """A frame's thumbnail, or a grey placeholder saying why there is none."""
+    """A frame's thumbnail, or a grey placeholder saying why there is none.
+
+    A thumbnail the cache cannot store (disk full, read-only) is made in memory; an original that
+    vanished (evicted by another process since) gives a placeholder, never an exception.
+    """
     if frame.image is None:
-        return placeholder(size, "expired" if frame.state == "missing" else "not returned")
-    with Image.open(cache.thumbnail(frame.image, size)) as thumb:
-        return thumb.convert("RGB")
+        return placeholder(size, frame_label(frame), frame.reason)
+    try:
+        try:
+            with Image.open(cache.thumbnail(frame.image, size)) as thumb:
+                return thumb.convert("RGB")
+        except OSError as exc:
+            if not frame.image.path.exists():
+                raise
+            log.warning("thumbnail of %s not cached (%s); made in memory", frame.image.path, exc)
+            with Image.open(io.BytesIO(cache.render_thumbnail(frame.image, size))) as thumb:
+                return thumb.convert("RGB")
+    except FileNotFoundError:
+        return placeholder(size, LABELS["evicted"], "evicted from the image cache; show the run again to refetch it")
+    except Exception as exc:  # an unreadable file must not cost the other tiles
+        return placeholder(size, LABELS["error"], f"{type(exc).__name__}: {exc}")
 
 
 def sheet(cache: ImageCache, rows: Sequence[tuple[RunCore, Sequence[Frame], float | None]], size: int) -> Image.Image:
@@ -124,7 +195,6 @@ def sheet(cache: ImageCache, rows: Sequence[tuple[RunCore, Sequence[Frame], floa
             x = pad + frame.index * (size + pad)
             picture = tile(cache, frame, size)
             out.paste(picture, (x + (size - picture.width) // 2, y + label_h + (size - picture.height) // 2))
-            draw.text(
-                (x, y + label_h + size + 1), f"{frame.index + 1}/{frame.count}", fill=(90, 90, 90), font=caption_font
-            )
+            caption = f"{frame.index + 1}/{frame.count}" + ("" if frame.image else f" {frame_label(frame)}")
+            draw.text((x, y + label_h + size + 1), caption, fill=(90, 90, 90), font=caption_font)
     return out

@@ -49,7 +49,8 @@ class FileHost:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.netloc = f"127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"http://{self.netloc}"
 
 
 @pytest.fixture
@@ -65,17 +66,17 @@ def fetch(cache: ImageCache, url: str) -> seqnb.image_cache.CachedImage:
 
 def test_download_is_verified_cached_and_tokenless(host: FileHost, tmp_path: Path) -> None:
     host.routes["/a.png"] = (200, "image/png", png(), {})
-    cache = ImageCache(tmp_path)
+    cache = ImageCache(tmp_path, allow_hosts=[host.netloc])
     image = fetch(cache, host.url + "/a.png")
     assert (image.width, image.height, image.format) == (64, 48, "png") and image.path.exists()
     assert image.path.parent.parent.name == "objects" and image.sha256 in image.path.name
     assert all("authorization" not in h for h in host.headers)
-    again = fetch(ImageCache(tmp_path), host.url + "/a.png")  # a new session, the same cache
+    again = fetch(ImageCache(tmp_path, allow_hosts=[host.netloc]), host.url + "/a.png")  # a new session, the same cache
     assert again == image and len(host.headers) == 1  # served from the cache: no second download
 
 
 def test_refusals_are_clear(host: FileHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cache = ImageCache(tmp_path, max_bytes=10_000, retries=1)
+    cache = ImageCache(tmp_path, max_bytes=10_000, retries=1, allow_hosts=[host.netloc])
     host.routes["/page"] = (200, "text/html", b"<html>login</html>", {})
     host.routes["/big.png"] = (200, "image/png", png((400, 400)), {"Content-Length": "999999999"})
     host.routes["/liar.png"] = (200, "image/png", b"not really a png", {})
@@ -128,8 +129,10 @@ def test_grid_order_count_short_batches_and_missing_images(tmp_path: Path) -> No
         assert [f.index for f in frames] == [0, 1, 2, 3, 4]
         returned = len(short.images)
         assert [f.state for f in frames] == ["cached"] * returned + ["not_returned"] * (5 - returned)
-        assert [f.state for f in gallery.frames(expired)] == ["missing"] * 3
-        assert client.ledger is not None and set(client.ledger.images(expired.id)["state"]) == {"missing"}
+        assert [f.state for f in gallery.frames(expired)] == ["expired"] * 3
+        assert all("HTTP 404" in f.reason or "HTTP 410" in f.reason for f in gallery.frames(expired))
+        assert client.ledger is not None
+        assert all(s.startswith("expired: is gone (HTTP") for s in client.ledger.images(expired.id)["state"])
         sheet = gallery.sheet([short, expired], size=96)
         assert sheet.width >= 5 * 96 and sheet.height >= 2 * 96  # five columns, two rows, nothing crashed
 

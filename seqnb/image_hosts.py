@@ -1,0 +1,226 @@
+"""Where image downloads may go: public hosts only, unless a host is allowed; checked at every connection.
+
+A result image URL is whatever the service (or a hostile host it redirects to) says it is. The
+kernel fetching it must not become a way into the machine's own network: loopback services,
+cloud metadata (169.254.169.254), the LAN. So every request the image client sends, redirect
+hops included, goes through ``PublicOnlyTransport``, which
+
+1. accepts only ``http``/``https`` URLs with a host and a port in 1..65535;
+2. lets an allowed host through as is (``allow_hosts``, ``$SEQNB_ALLOW_IMAGE_HOSTS``, and the
+   client's own base URL host, which serves the emulator's images);
+3. otherwise resolves the host once, refuses it if *any* address is not public (loopback,
+   link-local, private, unspecified, multicast, reserved, or one of those inside an IPv4-mapped,
+   6to4 or NAT64 IPv6 address; decimal and hex spellings such as ``2130706433`` resolve to the
+   address they mean and are judged by it), and
+4. connects to the very address it checked: the request's URL host is replaced by that address,
+   while the ``Host`` header and the TLS server name (``sni_hostname``) stay the original name,
+   so certificates are still verified against it.
+
+Resolving once and connecting to what was checked (rather than checking the peer of a connection
+already made) means nothing is ever sent to an address that was not checked, and a DNS answer
+that changes between the check and the connect (rebinding) cannot matter: there is no second
+lookup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import socket
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+__all__ = [
+    "ALLOW_ENV",
+    "HostBlocked",
+    "HostPolicy",
+    "InvalidImageURL",
+    "PublicOnlyTransport",
+    "address_problem",
+    "host_entry",
+    "system_resolve",
+]
+
+ALLOW_ENV = "SEQNB_ALLOW_IMAGE_HOSTS"
+"""Comma-separated hosts (``name`` or ``name:port``) image downloads may reach although not public."""
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class HostBlocked(Exception):
+    """A URL's host is not public and not allowed (turned into ``ImageRefused(reason="blocked")``)."""
+
+    def __init__(self, url: str, detail: str) -> None:
+        self.url = url
+        self.detail = detail
+        super().__init__(detail)
+
+
+class InvalidImageURL(Exception):
+    """A URL no download can be made from: bad scheme, no host, bad port (``ImageRefused(reason="invalid")``)."""
+
+    def __init__(self, url: str, detail: str) -> None:
+        self.url = url
+        self.detail = detail
+        super().__init__(detail)
+
+
+def _embedded(ip: IPAddress) -> list[IPAddress]:
+    """Any IPv4 address an IPv6 one carries (mapped, 6to4, NAT64), then the address itself."""
+    found: list[IPAddress] = []
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            found.append(ip.ipv4_mapped)
+        if ip.sixtofour is not None:
+            found.append(ip.sixtofour)
+        if ip in _NAT64:
+            found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return [*found, ip]
+
+
+def address_problem(ip: IPAddress) -> str | None:
+    """Why ``ip`` is not a public address (``"loopback"``, ``"private"``, ...), or None if it is one."""
+    for candidate in _embedded(ip):
+        for kind, flag in (
+            ("unspecified", candidate.is_unspecified),
+            ("loopback", candidate.is_loopback),
+            ("link-local", candidate.is_link_local),
+            ("multicast", candidate.is_multicast),
+            ("reserved", candidate.is_reserved),
+            ("private", candidate.is_private),
+            ("non-public", not candidate.is_global),
+        ):
+            if flag:
+                return kind
+    return None
+
+
+def _entry(host: str, port: int | None) -> str:
+    host = host.lower().rstrip(".")
+    shown = f"[{host}]" if ":" in host else host
+    return shown if port is None else f"{shown}:{port}"
+
+
+def host_entry(url: str) -> str:
+    """The ``host:port`` allow entry of a URL (``http://127.0.0.1:8000/v1`` -> ``127.0.0.1:8000``)."""
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return _entry(parts.hostname or "", port)
+
+
+def _normalise(entry: str) -> str:
+    entry = entry.strip()
+    if "://" in entry:
+        return host_entry(entry)
+    parts = urlsplit("//" + entry)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"allowed image host {entry!r} has a bad port: write 'name' or 'name:port'") from None
+    if not parts.hostname:
+        raise ValueError(f"allowed image host {entry!r} names no host: write 'name' or 'name:port'")
+    return _entry(parts.hostname, port)
+
+
+@dataclass(frozen=True)
+class HostPolicy:
+    """Hosts image downloads may reach although they are not public: ``name`` (any port) or ``name:port``."""
+
+    allowed: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, hosts: Iterable[str] = (), *, env: bool = True) -> HostPolicy:
+        """The given hosts, plus those of ``$SEQNB_ALLOW_IMAGE_HOSTS`` when ``env``."""
+        entries = list(hosts)
+        if env:
+            entries += [e for e in os.environ.get(ALLOW_ENV, "").split(",") if e.strip()]
+        return cls(frozenset(_normalise(e) for e in entries))
+
+    def including(self, hosts: Iterable[str]) -> HostPolicy:
+        extra = frozenset(_normalise(h) for h in hosts)
+        return self if extra <= self.allowed else HostPolicy(self.allowed | extra)
+
+    def allows(self, host: str, port: int) -> bool:
+        return _entry(host, None) in self.allowed or _entry(host, port) in self.allowed
+
+
+async def system_resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to, in the resolver's order (first is the one connected to)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def check_url(url: httpx.URL) -> tuple[str, int]:
+    """(host, port) of a URL a download may be made from; raises ``InvalidImageURL`` otherwise."""
+    shown = str(url)
+    if url.scheme not in ("http", "https"):
+        raise InvalidImageURL(shown, f"has the unsupported scheme {url.scheme!r}: image URLs must be http(s) or data:")
+    if not url.host:
+        raise InvalidImageURL(shown, "names no host")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    if not 1 <= port <= 65535:
+        raise InvalidImageURL(shown, f"has the impossible port {port} (ports run from 1 to 65535)")
+    return url.host, port
+
+
+class PublicOnlyTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that sends each request only to a checked public address (or an allowed host)."""
+
+    def __init__(
+        self,
+        policy: HostPolicy,
+        *,
+        resolve: Resolver | None = None,
+        problem: Callable[[IPAddress], str | None] = address_problem,
+        inner: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.policy = policy
+        self._resolve = resolve or system_resolve
+        self._problem = problem
+        # trust_env=False: a proxy from the environment would make the connection (and the
+        # resolution) somewhere this check cannot see.
+        self._inner = inner or httpx.AsyncHTTPTransport(trust_env=False)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host, port = check_url(request.url)
+        if self.policy.allows(host, port):
+            return await self._inner.handle_async_request(request)
+        address = await self._checked_address(request, host, port)
+        pinned = httpx.Request(
+            request.method,
+            request.url.copy_with(host=address),
+            headers=request.headers,  # keeps Host: the original name
+            stream=request.stream,
+            extensions={**request.extensions, "sni_hostname": host},  # TLS verified against the name
+        )
+        return await self._inner.handle_async_request(pinned)
+
+    async def _checked_address(self, request: httpx.Request, host: str, port: int) -> str:
+        try:
+            answers = await self._resolve(host, port)
+        except OSError as exc:
+            raise httpx.ConnectError(f"cannot resolve {host!r}: {exc}", request=request) from None
+        if not answers:
+            raise httpx.ConnectError(f"{host!r} resolves to no address", request=request)
+        for answer in answers:
+            ip = ipaddress.ip_address(answer.split("%", 1)[0])  # fe80::1%eth0: the scope is not part of it
+            kind = self._problem(ip)
+            if kind is not None:
+                entry = _entry(host, port)
+                said = "is" if str(ip) == host else f"resolves to {ip},"
+                raise HostBlocked(
+                    str(request.url),
+                    f"host {host} {said} a {kind} address, and images are fetched from public hosts only. "
+                    f"If you trust it, allow it: ImageCache(allow_hosts=[{entry!r}]) or {ALLOW_ENV}={entry}",
+                )
+        return answers[0].split("%", 1)[0]
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
