@@ -373,6 +373,20 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    """Show the image cache (files, size, limit, recency), or prune it to a size."""
+    from .image_cache import ImageCache, parse_size
+
+    try:
+        cache = ImageCache(args.dir)
+        limit = parse_size(args.max_bytes, "--max-bytes") if args.action == "prune" and args.max_bytes else None
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    lines = cache.prune(limit).lines() if args.action == "prune" else cache.usage().lines()
+    print("\n".join(lines))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="seqnb", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -413,6 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None)
     p.add_argument("--by", default="model", choices=["model", "day", "sweep", "status"], help="group the spend by")
     p.set_defaults(func=cmd_ledger)
+
+    p = sub.add_parser("cache", help="show the image cache, or prune it (least recently used first)")
+    p.add_argument("action", nargs="?", choices=["show", "prune"], default="show")
+    p.add_argument("--dir", default=None, help="cache folder (default: $SEQNB_CACHE or ~/.cache/seqnb/images)")
+    p.add_argument("--max-bytes", default=None, help="with prune: the size to prune to, e.g. 500M (default: the limit)")
+    p.set_defaults(func=cmd_cache)
 
     p = sub.add_parser("emulator", help="serve the local emulator of RunComfy's Model API (for curl and other tools)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
