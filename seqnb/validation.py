@@ -222,14 +222,14 @@ def _check_prompt_count(spec: ModelSpec, prompt: str, count: Any) -> list[Proble
                 severity="warning",
                 code="count_ambiguous",
                 wire=pf.wire,
-                fixes=(Fix(f"rewrite every count as {count}", {"prompt": rewrite_count(prompt, count)}),),
+                fixes=(Fix(f"rewrite every count as {count}", {"prompt": rewrite_count(prompt, count, mentions)}),),
             )
         ]
     said = mentions[0]
     fixes = []
     if said.value in COUNT_RANGE:
         fixes.append(Fix(f"set count to {said.value}", {"count": said.value}))
-    fixes.append(Fix(f"rewrite the prompt to say {count}", {"prompt": rewrite_count(prompt, count)}))
+    fixes.append(Fix(f"rewrite the prompt to say {count}", {"prompt": rewrite_count(prompt, count, mentions)}))
     cf = spec.count_field
     return [
         Problem(
