@@ -116,13 +116,14 @@ class FaultDice:
 
     def __init__(self, faults: Faults) -> None:
         self.faults = faults
+        self._active = faults.any
         self._rng = random.Random(faults.seed)
         self._lock = threading.Lock()
 
     def for_call(self, route: Route) -> CallFault | None:
         """The fault for this call, if any (at most one per call)."""
         f = self.faults
-        if route not in f.routes or not f.any:
+        if not self._active or route not in f.routes:
             return None
         with self._lock:
             roll = self._rng.random()
