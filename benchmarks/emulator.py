@@ -8,6 +8,8 @@
    body; the ratio says what starlette routing, auth and the queue cost. Goal: >= 2,000/s.
 2. Draw + encode a 3-image 2560x1440 series on one core (JPEG, what the emulator serves; PNG for
    comparison). Goal: < 1 s.
+3. Validate a prompt that states its count 10,000 and 20,000 times (seqnb.validate_payload, the
+   client's check): the time ratio says how the work grows; linear is 2 (it was ~4: quadratic).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from _emulator import free_port
 from _emulator import start as start_emulator
 
 from seqnb.emulator.images import render
+from seqnb.validation import validate_payload
 
 BARE_APP = textwrap.dedent(
     """
@@ -121,9 +124,28 @@ def main() -> None:
     print(
         f"jpeg / png time ratio {timings['jpeg'] / timings['png']:.2f}   goal jpeg < 1 s: {'met' if timings['jpeg'] < 1 else 'NOT met'}"
     )
+    validation = {}
+    for mentions in (10_000, 20_000):
+        payload = {"prompt": "Generate 3 images of a cat. " * mentions, "sequential_image_generation_options": 4}
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            validate_payload("seedream-4.5", payload)
+            best = min(best, time.perf_counter() - start)
+        validation[mentions] = best
+    growth = validation[20_000] / validation[10_000]
+    print(
+        f"validate a prompt stating its count 10k / 20k times: {validation[10_000]:.3f} s / {validation[20_000]:.3f} s"
+        f"   ratio {growth:.2f}   goal linear (about 2): {'met' if growth < 2.6 else 'NOT met'}"
+    )
     print(
         json.dumps(
-            {"status_per_s": round(emulator), "bare_per_s": round(bare), "series_jpeg_s": round(timings["jpeg"], 3)}
+            {
+                "status_per_s": round(emulator),
+                "bare_per_s": round(bare),
+                "series_jpeg_s": round(timings["jpeg"], 3),
+                "validate_20k_over_10k": round(growth, 2),
+            }
         )
     )
 

@@ -65,7 +65,7 @@ def report(
 
 
 def counters(url: str) -> dict[str, int]:
-    c = httpx.get(url + "/_emulator/counters").json()
+    c = httpx.get(url + "/_emulator/counters", headers={"Authorization": "Bearer bench"}).json()
     return {"status": c["status_calls"], "result": c["result_calls"], "submit": c["submits"]}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -166,16 +167,21 @@ def _normalise(prompt: str) -> str:
 
 
 def find_counts(prompt: str) -> list[CountMention]:
-    """Every image count stated in the prompt, in order of appearance."""
+    """Every image count stated in the prompt, in order of appearance; time linear in the prompt's length."""
     text = _normalise(prompt)
     found: list[CountMention] = []
+    # Which characters a mention already covers: a later pattern's match that overlaps one is
+    # dropped. Each check reads only its own span, and one pattern's spans never overlap, so
+    # the whole search stays linear however many mentions the prompt holds.
+    taken = bytearray(len(text))
 
     def add(match: re.Match[str], style: Style, value: int | None) -> None:
         if value is None:
             return
         start, end = match.span("n")
-        if any(m.start < end and start < m.end for m in found):
+        if any(taken[start:end]):
             return
+        taken[start:end] = b"\x01" * (end - start)
         noun = match.span("noun") if "noun" in match.re.groupindex else (-1, -1)
         found.append(CountMention(value, start, end, style, prompt[start:end], *noun))
 
@@ -226,15 +232,25 @@ def _inflect(noun: str, n: int) -> str:
     return noun
 
 
-def rewrite_count(prompt: str, n: int) -> str:
-    """The prompt with every stated image count replaced by ``n``, each in its own style."""
-    out = prompt
-    for mention in sorted(find_counts(prompt), key=lambda m: m.start, reverse=True):
-        if mention.noun_start >= 0 and out[mention.end : mention.end + 1] != "-":  # "4-panel" stays singular
-            noun = out[mention.noun_start : mention.noun_end]
-            out = out[: mention.noun_start] + _inflect(noun, n) + out[mention.noun_end :]
-        out = out[: mention.start] + _spell(n, mention) + out[mention.end :]
-    return out
+def rewrite_count(prompt: str, n: int, mentions: Sequence[CountMention] | None = None) -> str:
+    """The prompt with every stated image count replaced by ``n``, each in its own style.
+
+    ``mentions``: ``find_counts(prompt)`` when the caller has it already.
+    """
+    edits: list[tuple[int, int, str]] = []  # (start, end, replacement); spans never overlap
+    for mention in find_counts(prompt) if mentions is None else mentions:
+        edits.append((mention.start, mention.end, _spell(n, mention)))
+        if mention.noun_start >= 0 and prompt[mention.end : mention.end + 1] != "-":  # "4-panel" stays singular
+            noun = prompt[mention.noun_start : mention.noun_end]
+            edits.append((mention.noun_start, mention.noun_end, _inflect(noun, n)))
+    edits.sort()
+    pieces: list[str] = []
+    done = 0  # prompt[:done] is in pieces already
+    for start, end, replacement in edits:
+        pieces += (prompt[done:start], replacement)
+        done = end
+    pieces.append(prompt[done:])
+    return "".join(pieces)
 
 
 def prefix_count(prompt: str, n: int) -> str:

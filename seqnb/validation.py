@@ -16,7 +16,7 @@ from typing import Any, Literal
 from .prompt_count import find_counts, prefix_count, rewrite_count
 from .spec import COUNT_RANGE, FieldSpec, ModelSpec, get_model, models
 
-__all__ = ["SERVER_ENFORCED", "Fix", "Problem", "Report", "validate_payload"]
+__all__ = ["SERVER_ENFORCED", "Fix", "Problem", "Report", "server_problems", "validate_payload"]
 
 Severity = Literal["error", "warning"]
 Code = Literal[
@@ -222,14 +222,14 @@ def _check_prompt_count(spec: ModelSpec, prompt: str, count: Any) -> list[Proble
                 severity="warning",
                 code="count_ambiguous",
                 wire=pf.wire,
-                fixes=(Fix(f"rewrite every count as {count}", {"prompt": rewrite_count(prompt, count)}),),
+                fixes=(Fix(f"rewrite every count as {count}", {"prompt": rewrite_count(prompt, count, mentions)}),),
             )
         ]
     said = mentions[0]
     fixes = []
     if said.value in COUNT_RANGE:
         fixes.append(Fix(f"set count to {said.value}", {"count": said.value}))
-    fixes.append(Fix(f"rewrite the prompt to say {count}", {"prompt": rewrite_count(prompt, count)}))
+    fixes.append(Fix(f"rewrite the prompt to say {count}", {"prompt": rewrite_count(prompt, count, mentions)}))
     cf = spec.count_field
     return [
         Problem(
@@ -243,15 +243,9 @@ def _check_prompt_count(spec: ModelSpec, prompt: str, count: Any) -> list[Proble
     ]
 
 
-def validate_payload(model: str | ModelSpec, payload: Mapping[str, Any] | object) -> Report:
-    """Validate raw wire JSON for a model; every problem at once."""
-    spec = get_model(model)
+def _schema_problems(spec: ModelSpec, payload: Mapping[str, Any]) -> list[Problem]:
+    """What the page's input schema says about the payload, plus unknown fields; linear in its size."""
     problems: list[Problem] = []
-    if not isinstance(payload, Mapping):
-        return Report(
-            spec.id,
-            (Problem("payload", f"must be a JSON object, got {type(payload).__name__}", code="type"),),
-        )
     for key in payload:
         if spec.field(key) is None:
             problems.append(_unknown_field(spec, str(key)))
@@ -265,6 +259,24 @@ def validate_payload(model: str | ModelSpec, payload: Mapping[str, Any] | object
                 problems.append(Problem(f.name, f"is required: give {how}", code="required", wire=f.wire))
             continue
         problems.extend(_check_field(f, payload[f.wire]))
+    return problems
+
+
+def server_problems(model: str | ModelSpec, payload: Mapping[str, Any]) -> list[Problem]:
+    """Only what the service itself rejects (``SERVER_ENFORCED``): what the emulator answers 422 for."""
+    spec = get_model(model)
+    return [p for p in _schema_problems(spec, payload) if p.code in SERVER_ENFORCED]
+
+
+def validate_payload(model: str | ModelSpec, payload: Mapping[str, Any] | object) -> Report:
+    """Validate raw wire JSON for a model; every problem at once, in time linear in the payload's size."""
+    spec = get_model(model)
+    if not isinstance(payload, Mapping):
+        return Report(
+            spec.id,
+            (Problem("payload", f"must be a JSON object, got {type(payload).__name__}", code="type"),),
+        )
+    problems = _schema_problems(spec, payload)
     seed_field = spec.role("seed")
     seed = payload.get(seed_field.wire) if seed_field else None
     if isinstance(seed, int) and not isinstance(seed, bool) and seed not in SEED_RANGE:

@@ -201,7 +201,8 @@ def test_failed_short_and_lost_runs() -> None:
             client = client_for(emu)
             run = await client.submit(req())
             await asyncio.sleep(0.1)
-            httpx.post(emu.base_url + "/_emulator/restart")  # the service forgets its queue
+            # the service forgets its queue (a control route: it needs the token)
+            httpx.post(emu.base_url + "/_emulator/restart", headers={"Authorization": f"Bearer {emu.token}"})
             await run.wait(10)
             await client.aclose()
             return run

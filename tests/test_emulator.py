@@ -1,4 +1,9 @@
-"""The emulator over real loopback HTTP: routes, states, errors, cancel outcomes, images, faults, expiry."""
+"""The emulator over real loopback HTTP: routes, states, errors, cancel outcomes, images, faults, expiry.
+
+Most tests run the emulator on a ``ManualClock``: jobs move on when the test advances it, so
+nothing sleeps and nothing depends on the machine's speed. A few keep the real clock, to prove
+the emulator's own clock drives it end to end.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +22,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from seqnb.emulator import EmulatorServer, Faults, is_loopback
+from seqnb.emulator import EmulatorServer, Faults, ManualClock, is_loopback
 from seqnb.testing import emulator
 
 from .conftest import M40, M45
@@ -30,14 +37,19 @@ def submit(http: httpx.Client, model: str = M40, **payload: Any) -> str:
     return str(r.json()["request_id"])
 
 
-def wait_for(http: httpx.Client, rid: str, states: set[str], timeout: float = 10) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body: dict[str, Any] = http.get(f"/v1/requests/{rid}/status").json()
-        if body["status"] in states:
-            return body
-        time.sleep(0.02)
-    raise AssertionError(f"{rid} never reached {states}")
+@contextmanager
+def on_clock(**overrides: Any) -> Iterator[tuple[EmulatorServer, ManualClock, httpx.Client]]:
+    """An emulator on a ManualClock, and a client that sends its token."""
+    clock = ManualClock()
+    with (
+        emulator(clock=clock, **overrides) as emu,
+        httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.token}"}, timeout=10) as http,
+    ):
+        yield emu, clock, http
+
+
+def state_of(http: httpx.Client, rid: str) -> str:
+    return str(http.get(f"/v1/requests/{rid}/status").json()["status"])
 
 
 def seed_curls(page: str) -> list[str]:
@@ -50,7 +62,8 @@ def seed_curls(page: str) -> list[str]:
 @pytest.mark.parametrize("page", ["seedream-4-0-sequential.txt", "seedream-4-5-sequential.txt"])
 def test_seed_page_curl_commands_work_verbatim(page: str) -> None:
     submit_cmd, status_cmd, result_cmd, cancel_cmd = seed_curls(page)
-    with emulator(token=None, workers=1, queue_wait=0.05, service_time=0.3) as emu:
+    clock = ManualClock()
+    with emulator(token=None, workers=1, queue_wait=0.05, service_time=0.3, clock=clock) as emu:
 
         def run(cmd: str, rid: str = "") -> dict[str, Any]:
             cmd = cmd.replace("https://model-api.runcomfy.net", emu.base_url).replace("{request_id}", rid)
@@ -68,14 +81,14 @@ def test_seed_page_curl_commands_work_verbatim(page: str) -> None:
             "status": "cancelled",
             "outcome": "cancelled",
         }
-        time.sleep(0.5)
+        clock.advance(0.5)
         assert run(status_cmd, first["request_id"])["status"] == "completed"
         result = run(result_cmd, first["request_id"])
         assert result["status"] == "completed" and len(result["output"]["images"]) == 3
         assert emu.counters.submits == 2 and emu.counters.cancels == 1
 
 
-def test_lifecycle_moves_forward_only(http: httpx.Client) -> None:
+def test_lifecycle_on_the_real_clock_moves_forward_only(http: httpx.Client) -> None:
     rid = submit(http)
     seen: list[str] = []
     deadline = time.monotonic() + 10
@@ -91,11 +104,26 @@ def test_lifecycle_moves_forward_only(http: httpx.Client) -> None:
     assert seen == ["in_queue", "in_progress", "completed"]
 
 
+def test_lifecycle_changes_state_exactly_on_schedule() -> None:
+    with on_clock(workers=1, queue_wait=1, base_seconds=1, seconds_per_image=1) as (_, clock, http):
+        rid = submit(http)  # 3 images: queued 1 s, then runs 1 + 3 s
+        body = http.get(f"/v1/requests/{rid}/status").json()
+        assert body["status"] == "in_queue" and body["queue_position"] == 0
+        clock.advance(0.999)
+        assert state_of(http, rid) == "in_queue"
+        clock.advance(0.001)
+        body = http.get(f"/v1/requests/{rid}/status").json()
+        assert body["status"] == "in_progress" and "queue_position" not in body
+        clock.advance(3.999)
+        assert state_of(http, rid) == "in_progress"
+        clock.advance(0.001)
+        assert state_of(http, rid) == "completed"
+        result = http.get(f"/v1/requests/{rid}/result").json()
+        assert result["status"] == "completed" and len(result["output"]["images"]) == 3
+
+
 def test_result_before_completion_gives_the_current_state() -> None:
-    with (
-        emulator(queue_wait=5) as emu,
-        httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.token}"}) as http,
-    ):
+    with on_clock(queue_wait=5) as (_, _clock, http):
         rid = submit(http)
         body = http.get(f"/v1/requests/{rid}/result").json()
         assert body["status"] == "in_queue" and body["output"] is None and body["finished_at"] is None
@@ -103,20 +131,19 @@ def test_result_before_completion_gives_the_current_state() -> None:
 
 
 def test_queue_position_counts_down() -> None:
-    with emulator(workers=1, queue_wait=0, service_time=0.4) as emu:
-        http = httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.token}"})
+    with on_clock(workers=1, queue_wait=0, service_time=10) as (_, clock, http):
         ids = [submit(http) for _ in range(4)]
         positions = [http.get(f"/v1/requests/{rid}/status").json().get("queue_position") for rid in ids]
         assert positions == [None, 0, 1, 2]  # the first is already running
-        wait_for(http, ids[1], {"in_progress"})
+        clock.advance(10)
+        assert state_of(http, ids[1]) == "in_progress"
         assert [http.get(f"/v1/requests/{rid}/status").json().get("queue_position") for rid in ids[2:]] == [0, 1]
 
 
 def test_cancel_outcomes() -> None:
-    with emulator(workers=1, queue_wait=0, service_time=0.5) as emu:
-        http = httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.token}"})
+    with on_clock(workers=1, queue_wait=0, service_time=10) as (emu, clock, http):
         running, queued = submit(http), submit(http)
-        wait_for(http, running, {"in_progress"})
+        assert state_of(http, running) == "in_progress"
         assert http.post(f"/v1/requests/{running}/cancel").json() == {
             "request_id": running,
             "status": "in_progress",
@@ -126,7 +153,7 @@ def test_cancel_outcomes() -> None:
         assert http.post(f"/v1/requests/{queued}/cancel").json()["outcome"] == "cancelled"  # idempotent
         result = http.get(f"/v1/requests/{queued}/result").json()
         assert result["status"] == "cancelled" and result["output"] is None and result["finished_at"]
-        wait_for(http, running, {"completed"})
+        clock.advance(10)
         done = http.post(f"/v1/requests/{running}/cancel").json()
         assert done["outcome"] == "not_cancellable" and done["status"] == "completed"
         assert emu.counters.cancels == 1 and emu.counters.cancel_calls == 4
@@ -185,30 +212,36 @@ def test_insufficient_balance() -> None:
         assert r.status_code == 400 and r.json()["error_code"] == 400002
 
 
-def fetch_images(http: httpx.Client, rid: str) -> list[bytes]:
-    wait_for(http, rid, {"completed"})
+def fetch_images(http: httpx.Client, clock: ManualClock, rid: str) -> list[bytes]:
+    clock.advance(60)  # past any job's end
     urls = http.get(f"/v1/requests/{rid}/result").json()["output"]["images"]
     plain = httpx.Client()  # image URLs need no token
     return [plain.get(u).raise_for_status().content for u in urls]
 
 
-def test_images_are_real_deterministic_and_sized(http: httpx.Client) -> None:
+def test_images_are_real_deterministic_and_sized() -> None:
+    with on_clock() as (_, clock, http):
+        check_images(http, clock)
+
+
+def check_images(http: httpx.Client, clock: ManualClock) -> None:
     payload = {
         "text": "Generate 3 images of a lighthouse",
         "image_size": "1664:2496 (2:3)",
         "seed": 5,
         "sequential_image_generation_options": 3,
     }
-    a = fetch_images(http, submit(http, **payload))
-    b = fetch_images(http, submit(http, **payload))
+    a = fetch_images(http, clock, submit(http, **payload))
+    b = fetch_images(http, clock, submit(http, **payload))
     assert a == b and len(set(a)) == 3  # same series twice; frames differ
     for data in a:
         img = Image.open(io.BytesIO(data))
         assert img.format == "JPEG" and img.size == (1664, 2496)
-    other = fetch_images(http, submit(http, **{**payload, "seed": 6}))
+    other = fetch_images(http, clock, submit(http, **{**payload, "seed": 6}))
     assert other[0] != a[0]
     wide = fetch_images(
         http,
+        clock,
         submit(
             http,
             M45,
@@ -220,33 +253,34 @@ def test_images_are_real_deterministic_and_sized(http: httpx.Client) -> None:
     assert Image.open(io.BytesIO(wide[0])).size == (2560, 1440)
     square = fetch_images(
         http,
+        clock,
         submit(http, M45, prompt="Generate 1 image of a cat", resolution="2K", sequential_image_generation_options=1),
     )
     assert Image.open(io.BytesIO(square[0])).size == (2048, 2048)
 
 
 def test_image_urls_expire() -> None:
-    with emulator(queue_wait=0, service_time=0.05, image_ttl=0.4) as emu:
-        http = httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.token}"})
+    with on_clock(queue_wait=0, service_time=1, image_ttl=100) as (emu, clock, http):
         rid = submit(http)
-        wait_for(http, rid, {"completed"})
+        clock.advance(1)
         url = http.get(f"/v1/requests/{rid}/result").json()["output"]["images"][0]
-        assert httpx.get(url).status_code == 200
-        time.sleep(0.5)
+        clock.advance(100)
+        assert httpx.get(url).status_code == 200  # the last moment of its life
+        clock.advance(0.001)
         assert httpx.get(url).status_code == 404
         assert emu.counters.files_expired == 1
         assert httpx.get(emu.base_url + "/files/unguessable.jpg").status_code == 404
 
 
 def test_request_ids_expire_and_restart_forgets() -> None:
-    with emulator(queue_wait=0, service_time=0.05, request_ttl=0.2) as emu:
-        http = httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.token}"})
+    with on_clock(queue_wait=0, service_time=1, request_ttl=50) as (_, clock, http):
         rid = submit(http)
-        wait_for(http, rid, {"completed"})
-        time.sleep(0.35)
+        clock.advance(51)
+        assert state_of(http, rid) == "completed"  # 50 s after its end: still known
+        clock.advance(0.001)
         assert http.get(f"/v1/requests/{rid}/status").json()["error_code"] == 404001
         other = submit(http)
-        httpx.post(emu.base_url + "/_emulator/restart")
+        assert http.post("/_emulator/restart").status_code == 200
         assert http.get(f"/v1/requests/{other}/result").status_code == 404
 
 
@@ -254,11 +288,12 @@ def test_request_ids_expire_and_restart_forgets() -> None:
 
 
 def faulty(**faults: Any) -> Any:
-    return emulator(queue_wait=0, service_time=0.05, faults=Faults(**faults))
+    """An emulator on a ManualClock with these faults: yields (emu, clock, http)."""
+    return on_clock(queue_wait=0, service_time=1, faults=Faults(**faults))
 
 
 def test_fault_429_with_retry_after() -> None:
-    with faulty(rate_limit=1.0, retry_after=2.5) as emu:
+    with faulty(rate_limit=1.0, retry_after=2.5) as (emu, _, _http):
         r = httpx.post(
             f"{emu.base_url}/v1/models/{M40}", json={"text": "a"}, headers={"Authorization": f"Bearer {emu.token}"}
         )
@@ -268,15 +303,13 @@ def test_fault_429_with_retry_after() -> None:
 
 
 def test_fault_5xx() -> None:
-    with faulty(server_error=1.0) as emu:
-        http = httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.token}"})
+    with faulty(server_error=1.0) as (_, _clock, http):
         codes = {http.get("/v1/requests/x/status").status_code for _ in range(30)}
         assert codes == {500, 502, 503}
 
 
 def test_fault_dropped_connections() -> None:
-    with faulty(drop=1.0, routes=("submit",)) as emu:
-        http = httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.token}"})
+    with faulty(drop=1.0, routes=("submit",)) as (emu, _, http):
         with pytest.raises(httpx.RemoteProtocolError):
             http.post(f"/v1/models/{M40}", json={"text": "Generate 3 images of a"})
         assert emu.counters.submits == 0  # dropped before it was handled
@@ -287,8 +320,7 @@ def test_fault_dropped_connections() -> None:
 
 
 def test_fault_slow_answers() -> None:
-    with faulty(slow=1.0, slow_seconds=0.6, routes=("status",)) as emu:
-        http = httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.token}"})
+    with faulty(slow=1.0, slow_seconds=0.6, routes=("status",)) as (_, _clock, http):  # real seconds
         with pytest.raises(httpx.ReadTimeout):
             http.get("/v1/requests/x/status", timeout=0.2)
         start = time.monotonic()
@@ -297,35 +329,33 @@ def test_fault_slow_answers() -> None:
 
 
 def test_fault_http_200_with_error_code() -> None:
-    with faulty(error_200=1.0, routes=("status",)) as emu:
+    with faulty(error_200=1.0, routes=("status",)) as (emu, _, _http):
         r = httpx.get(f"{emu.base_url}/v1/requests/x/status", headers={"Authorization": f"Bearer {emu.token}"})
         assert r.status_code == 200 and r.json()["error_code"] == 500001
 
 
 def test_fault_failed_short_and_expired_jobs() -> None:
-    with faulty(fail=1.0) as emu:
-        http = httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.token}"})
+    with faulty(fail=1.0) as (_, clock, http):
         rid = submit(http)
-        assert wait_for(http, rid, {"failed", "completed"})["status"] == "failed"
+        clock.advance(1)
+        assert state_of(http, rid) == "failed"
         body = http.get(f"/v1/requests/{rid}/result").json()
         assert body["output"] is None and "failed" in body["error"]
-    with faulty(short=1.0) as emu:
-        http = httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.token}"})
+    with faulty(short=1.0) as (_, clock, http):
         rid = submit(http, text="Generate 6 images of a", sequential_image_generation_options=6)
-        wait_for(http, rid, {"completed"})
+        clock.advance(1)
         assert 1 <= len(http.get(f"/v1/requests/{rid}/result").json()["output"]["images"]) < 6
-    with faulty(expire=1.0) as emu:
-        http = httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.token}"})
+    with faulty(expire=1.0) as (_, clock, http):
         rid = submit(http)
-        wait_for(http, rid, {"completed"})
+        clock.advance(1)
         url = http.get(f"/v1/requests/{rid}/result").json()["output"]["images"][0]
+        clock.advance(0.001)  # any moment after completion
         assert httpx.get(url).status_code == 404
 
 
 def test_faults_are_deterministic_from_their_seed() -> None:
     def outcomes(seed: int) -> list[int]:
-        with faulty(rate_limit=0.2, server_error=0.2, error_200=0.2, seed=seed) as emu:
-            http = httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.token}"})
+        with faulty(rate_limit=0.2, server_error=0.2, error_200=0.2, seed=seed) as (_, _clock, http):
             return [
                 http.get("/v1/requests/x/status").status_code * 1000 + len(http.get("/v1/requests/y/status").content)
                 for _ in range(40)
@@ -335,14 +365,14 @@ def test_faults_are_deterministic_from_their_seed() -> None:
     assert outcomes(7) != outcomes(8)
 
 
-def test_faults_switch_at_run_time_over_http(emu: EmulatorServer, http: httpx.Client) -> None:
-    r = httpx.post(emu.base_url + "/_emulator/faults", json={"rate_limit": 1.0, "routes": ["status"]})
+def test_faults_switch_at_run_time_over_http(http: httpx.Client) -> None:
+    r = http.post("/_emulator/faults", json={"rate_limit": 1.0, "routes": ["status"]})
     assert r.status_code == 200
     assert http.get("/v1/requests/x/status").status_code == 429
-    assert httpx.post(emu.base_url + "/_emulator/faults", json={"rate_limit": 2}).status_code == 400
-    httpx.post(emu.base_url + "/_emulator/faults", json={})
+    assert http.post("/_emulator/faults", json={"rate_limit": 2}).status_code == 400
+    http.post("/_emulator/faults", json={})
     assert http.get("/v1/requests/x/status").status_code == 404
-    counters = httpx.get(emu.base_url + "/_emulator/counters").json()
+    counters = http.get("/_emulator/counters").json()
     assert counters["status_calls"] == 2 and counters["faults"] == {"rate_limit": 1, "status.rate_limit": 1}
 
 

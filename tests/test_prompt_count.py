@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
 import pytest
 
 from seqnb.prompt_count import find_counts, prefix_count, rewrite_count
+from seqnb.validation import validate_payload
 
 
 @pytest.mark.parametrize(
@@ -78,3 +84,55 @@ def test_rewrite_keeps_the_style(prompt: str, n: int, expected: str) -> None:
 def test_prefix() -> None:
     assert prefix_count("  a fox in the snow ", 3) == "Generate 3 images of a fox in the snow"
     assert prefix_count("a fox", 1) == "Generate 1 image of a fox"
+
+
+def python_lines_run(fn: Callable[[], object], modules: tuple[str, ...]) -> int:
+    """How many lines of Python in ``modules`` ``fn`` executes: a measure of work that no clock can skew."""
+    lines = 0
+
+    def local(frame: FrameType, event: str, arg: object) -> Any:
+        nonlocal lines
+        if event == "line":
+            lines += 1
+        return local
+
+    def calls(frame: FrameType, event: str, arg: object) -> Any:
+        return local if frame.f_code.co_filename.endswith(modules) else None
+
+    previous = sys.gettrace()
+    sys.settrace(calls)
+    try:
+        fn()
+    finally:
+        sys.settrace(previous)
+    return lines
+
+
+@pytest.mark.parametrize(
+    "unit",
+    ["Generate 3 images of a cat, ", "고양이 사진 3장, ", "生成三张图片，", "Generate 2 images, then 3 images. "],
+)
+def test_work_grows_linearly_with_the_number_of_mentions(unit: str) -> None:
+    """Validating a prompt that states its count n times was quadratic in n (11 s for 20,000)."""
+    modules = ("prompt_count.py", "validation.py")
+
+    def work(n: int) -> int:
+        payload = {"prompt": unit * n, "sequential_image_generation_options": 4}
+        return python_lines_run(lambda: validate_payload("seedream-4.5", payload), modules)
+
+    small, large = work(500), work(1000)
+    assert large <= 2.1 * small, (small, large)
+
+
+def test_a_megabyte_prompt_is_read_and_rewritten_correctly() -> None:
+    unit = "Generate 3 images of a cat. 고양이 사진 3장. 三张图片. "
+    n = 1_000_000 // len(unit.encode())
+    prompt = unit * n
+    assert len(prompt.encode()) > 990_000
+    mentions = find_counts(prompt)
+    assert len(mentions) == 3 * n and {m.value for m in mentions} == {3}
+    assert rewrite_count(prompt, 1) == "Generate 1 image of a cat. 고양이 사진 1장. 一张图片. " * n
+    report = validate_payload("seedream-4.5", {"prompt": prompt, "sequential_image_generation_options": 2})
+    assert {p.code for p in report.errors} == {"too_long", "count_mismatch"}
+    fixed = next(f for p in report.errors for f in p.fixes if "prompt" in f.changes)
+    assert fixed.changes["prompt"] == "Generate 2 images of a cat. 고양이 사진 2장. 两张图片. " * n

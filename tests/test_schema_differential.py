@@ -84,9 +84,7 @@ def mixed_payloads(draw: st.DrawFn, model: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("model", list(SCHEMAS))
 def test_schema_fixture_is_the_seed_page_schema(model: str) -> None:
-    page = Path(__file__).parents[2] / "shared" / "seeds" / SCHEMAS[model].replace(".input.json", ".txt")
-    if not page.exists():
-        pytest.skip("shared/seeds not beside the checkout")
+    page = FIXTURES / "seeds" / SCHEMAS[model].replace(".input.json", ".txt")  # shared/seeds, copied
     text = page.read_text(encoding="utf-8")
     block = text[text.index("Input schema") + len("Input schema") : text.index("Output schema")]
     assert json.loads(block) == schema_for(model)

@@ -1,18 +1,30 @@
-"""A local emulator of RunComfy's Model API: the offline default backend and the target of the tests."""
+"""A local emulator of RunComfy's Model API: the offline default backend and the target of the tests.
+
+Every answer carries ``x-seqnb-emulator: <seqnb version>`` (``VERSION_HEADER``), so a client can
+tell it from the real service. See ``app`` for its routes.
+"""
 
 from __future__ import annotations
 
-from .app import Counters, EmulatorConfig, EmulatorState, create_app
-from .faults import Faults
+from .app import VERSION_HEADER, Emulator, create_app
+from .clock import ManualClock
+from .config import BODY_LIMIT, EmulatorConfig, is_loopback
+from .faults import PROBABILITIES, Faults
 from .queue import QueueConfig
-from .server import EmulatorServer, embedded, is_loopback, serve
+from .server import EmulatorServer, embedded, serve
+from .state import Counters, EmulatorState
 
 __all__ = [
+    "BODY_LIMIT",
+    "PROBABILITIES",
+    "VERSION_HEADER",
     "Counters",
+    "Emulator",
     "EmulatorConfig",
     "EmulatorServer",
     "EmulatorState",
     "Faults",
+    "ManualClock",
     "QueueConfig",
     "create_app",
     "embedded",

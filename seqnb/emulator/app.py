@@ -1,12 +1,23 @@
-"""The emulator's ASGI app: RunComfy's Model API routes over the queue, with auth, errors and faults.
+"""The emulator's ASGI app: RunComfy's routes over the emulator's state, with auth, errors and faults.
 
-Routes (as in shared/seeds and API-NOTES):
+Routes (as in shared/seeds and API-NOTES; ``/v1`` is part of RunComfy's ``model_api_base``):
     POST /v1/models/{model_id}              submit   -> {request_id, status_url, result_url, cancel_url}
     GET  /v1/requests/{request_id}/status   status   -> {request_id, status, queue_position?, status_url, result_url}
     GET  /v1/requests/{request_id}/result   result   -> {request_id, status, output, created_at, finished_at, error}
     POST /v1/requests/{request_id}/cancel   cancel   -> {request_id, status, outcome}
+    GET  /v1/models?search=&category=&kind=&include_schema=&limit=&offset=   catalog -> {models, total}
+    GET  /v1/models/categories              catalog  -> {categories}
+    GET  /v1/models/{model_id}              catalog  -> one entry, with its input_schema
+    GET  /prod/v2/balance                   balance  -> {balance_usd, currency}  (api.runcomfy.net on the real service)
     GET  /files/{name}                      images, no token needed, until they expire
-    GET  /_emulator/counters, POST /_emulator/faults, POST /_emulator/restart   (emulator only)
+    GET  /_emulator/counters, POST /_emulator/faults[?route=], POST /_emulator/restart   (emulator only)
+
+Every answer carries ``x-seqnb-emulator: <seqnb version>``, so a client can tell this emulator
+from the real service (behind a loopback tunnel, say). Request bodies are read up to
+``EmulatorConfig.body_limit`` (1 MB) and refused with 413 as soon as they pass it; JSON parsing and
+validation run in a worker thread, so no request holds up the event loop. The control routes
+(``/_emulator/*``) need the token whenever one is set, and answer only on loopback unless
+``EmulatorConfig.controls`` is True.
 """
 
 from __future__ import annotations
@@ -15,66 +26,35 @@ import asyncio
 import json
 import logging
 import secrets
-import threading
-from collections import Counter, OrderedDict
-from dataclasses import asdict, dataclass, field, fields
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, cast, get_args
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from ..spec import COUNT_RANGE, get_model, models, size_dimensions
-from ..validation import SERVER_ENFORCED, validate_payload
-from .faults import FaultDice, Faults
+from ..spec import COUNT_RANGE, ModelSpec, models
+from ..validation import server_problems
+from . import catalog
+from .config import EmulatorConfig
+from .faults import Faults
 from .faults import Route as ApiRoute
-from .images import render
-from .queue import Job, JobQueue, QueueConfig
+from .queue import Job
+from .state import EmulatorState
 
-__all__ = ["Counters", "EmulatorConfig", "EmulatorState", "create_app"]
+__all__ = ["VERSION_HEADER", "Emulator", "create_app"]
 
+VERSION_HEADER = "x-seqnb-emulator"
+"""Header on every answer of the emulator; its value is seqnb's version."""
 
-@dataclass(frozen=True)
-class EmulatorConfig:
-    """Everything that shapes the emulated service."""
-
-    token: str | None = None
-    """The one token accepted; None accepts any non-empty Bearer token."""
-    queue: QueueConfig = field(default_factory=QueueConfig)
-    faults: Faults = field(default_factory=Faults)
-    image_ttl: float = 3600.0
-    """Seconds an image URL stays valid after its job completes."""
-    image_format: Literal["jpeg", "png"] = "jpeg"
-    balance: Decimal | None = None
-    """Account balance in USD; submits that would overdraw it fail with 400002. None: unlimited."""
-
-
-@dataclass
-class Counters:
-    """What the emulator has seen, for tests that must prove nothing happened twice."""
-
-    submits: int = 0
-    """Submits accepted (jobs created)."""
-    submits_rejected: int = 0
-    status_calls: int = 0
-    result_calls: int = 0
-    cancel_calls: int = 0
-    cancels: int = 0
-    """Cancels that took effect."""
-    files_served: int = 0
-    files_expired: int = 0
-    unauthorized: int = 0
-    faults: Counter[str] = field(default_factory=Counter)
-
-    def snapshot(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "faults"}
-        out["faults"] = dict(self.faults)
-        return out
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 class DroppedConnection(Exception):
@@ -108,128 +88,125 @@ def _iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _error(status: int, message: str, error_code: int | None = None, **extra: Any) -> JSONResponse:
+def _error(status: int, message: str, error_code: int | None = None) -> JSONResponse:
     body: dict[str, Any] = {"error_message": message}
     if error_code is not None:
         body = {"error_code": error_code, **body}
-    body.update(extra)
     return JSONResponse(body, status_code=status)
 
 
-class EmulatorState:
-    """The service's memory: queue, image files, counters, faults."""
+def _parse_submit(spec: ModelSpec, body: bytes) -> tuple[dict[str, Any], int] | JSONResponse:
+    """The payload and its count, or the answer refusing it. CPU-bound: runs in a worker thread."""
+    try:
+        payload = json.loads(body or b"null")
+    except json.JSONDecodeError as exc:
+        return _error(400, f"Body is not valid JSON: {exc}")
+    except (ValueError, RecursionError) as exc:  # numbers past int's digit limit, nesting past the stack
+        return _error(400, f"Body is not JSON this service can read: {type(exc).__name__}")
+    if not isinstance(payload, dict):
+        return _error(400, "Body must be a JSON object with the model's input fields")
+    rejected = server_problems(spec, payload)
+    if rejected:
+        detail = [{"loc": ["body", p.wire], "msg": p.message, "type": p.code} for p in rejected]
+        return JSONResponse({"detail": detail}, status_code=422)
+    count = int(payload.get(spec.count_field.wire, spec.count_field.default))
+    if count not in COUNT_RANGE:  # pragma: no cover - the enum check already refused it
+        return _error(422, "bad count")
+    return payload, count
 
-    def __init__(self, config: EmulatorConfig | None = None) -> None:
-        self.config = config or EmulatorConfig()
-        self.queue = JobQueue(self.config.queue)
-        self.counters = Counters()
-        self.dice = FaultDice(self.config.faults)
-        self.route_dice: dict[str, FaultDice] = {}
-        self.balance = Decimal(str(self.config.balance)) if self.config.balance is not None else None
-        self.files: dict[str, tuple[str, int]] = {}
-        self._cache: OrderedDict[str, bytes] = OrderedDict()
-        self._cache_lock = threading.Lock()
+
+def _base(request: Request) -> str:
+    host = request.headers.get("host") or "127.0.0.1"
+    return f"{request.scope.get('scheme', 'http')}://{host}"
+
+
+def _urls(request: Request, request_id: str) -> dict[str, str]:
+    root = f"{_base(request)}/v1/requests/{request_id}"
+    return {"status_url": f"{root}/status", "result_url": f"{root}/result"}
+
+
+class Emulator:
+    """The emulated service over HTTP: one handler per route, sharing auth, faults and body reading.
+
+    ``Emulator(state).app`` is the Starlette app; ``app.state.emulator`` is the ``EmulatorState``.
+    """
+
+    def __init__(self, state: EmulatorState) -> None:
+        from .. import __version__
+
+        self.state = state
+        self.token = state.config.token
+        self.stamp = (VERSION_HEADER.encode(), __version__.encode())
+        routes = [  # the calls made most often first: the router tries them in order
+            ("/v1/requests/{request_id}/status", self.status, ["GET"]),
+            ("/v1/requests/{request_id}/result", self.result, ["GET"]),
+            ("/files/{name}", self.file, ["GET"]),
+            ("/v1/requests/{request_id}/cancel", self.cancel, ["POST"]),
+            ("/v1/models", self.catalog_list, ["GET"]),
+            ("/v1/models/categories", self.catalog_categories, ["GET"]),
+            ("/v1/models/{model_id:path}", self.submit, ["POST"]),
+            ("/v1/models/{model_id:path}", self.catalog_entry, ["GET"]),
+            ("/prod/v2/balance", self.balance, ["GET"]),
+            ("/", self.index, ["GET"]),
+            ("/_emulator/counters", self.counters, ["GET"]),
+            ("/_emulator/faults", self.set_faults, ["POST"]),
+            ("/_emulator/restart", self.restart, ["POST"]),
+        ]
+        self.app = Starlette(
+            routes=[Route(path, self.stamped(handler), methods=methods) for path, handler, methods in routes],
+            exception_handlers={HTTPException: self.http_error},
+        )
+        self.app.state.emulator = state
+
+    def stamped(self, handler: Handler) -> Handler:
+        """The handler, its answers carrying the version header (cheaper per call than a middleware)."""
+
+        async def endpoint(request: Request) -> Response:
+            response = await handler(request)
+            response.raw_headers.append(self.stamp)
+            return response
+
+        endpoint.__name__ = handler.__name__
+        return endpoint
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        """Starlette's own answers (no such route, method not allowed), stamped like the rest."""
+        assert isinstance(exc, HTTPException)
+        response = PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+        response.raw_headers.append(self.stamp)
+        return response
 
     @property
-    def faults(self) -> Faults:
-        return self.dice.faults
+    def config(self) -> EmulatorConfig:
+        return self.state.config
 
-    def set_faults(self, faults: Faults, route: ApiRoute | None = None) -> None:
-        """Switch fault injection at run time, for every call or for one route (``submit``...)."""
-        if route is None:
-            self.dice = FaultDice(faults)
-            self.route_dice.clear()
-        else:
-            self.route_dice[route] = FaultDice(faults)
+    # --- shared preambles ----------------------------------------------------------------------
 
-    def dice_for(self, route: ApiRoute) -> FaultDice:
-        return self.route_dice.get(route, self.dice)
-
-    def restart(self) -> None:
-        """Forget every job and file, as a restarted server would."""
-        self.queue.forget_all()
-        self.files.clear()
-
-    # --- jobs --------------------------------------------------------------------------------
-
-    def status_of(self, job: Job) -> str:
-        now = self.queue.advance()
-        return job.state(now)
-
-    def accept(self, model: str, payload: dict[str, Any], count: int) -> Job:
-        """Queue a job, deciding now (deterministically) what will go wrong with it."""
-        job = self.queue.submit(model, payload, count)
-        planned = self.dice.for_job(job.seq, count)
-        if planned.fail:
-            job.fail_message = "Generation failed upstream (emulated failure)"
-        job.returned = planned.returned if planned.returned is not None else count
-        job.image_ttl = 0.0 if planned.expire else self.config.image_ttl
-        self.counters.submits += 1
-        return job
-
-    def image_urls(self, job: Job, root: str) -> list[str]:
-        """The job's image URLs, minted on first sight of its completion."""
-        if not job.files:
-            ext = ".png" if self.config.image_format == "png" else ".jpg"
-            for index in range(job.returned):
-                name = secrets.token_urlsafe(18) + ext
-                self.files[name] = (job.id, index)
-                job.files.append(name)
-        return [f"{root}/files/{name}" for name in job.files]
-
-    def image_bytes(self, job: Job, index: int, name: str) -> bytes:
-        with self._cache_lock:
-            if name in self._cache:
-                self._cache.move_to_end(name)
-                return self._cache[name]
-        spec = get_model(job.model)
-        prompt = str(job.payload.get(spec.prompt_field.wire, ""))
-        size = job.payload.get(spec.size_field.wire) if spec.size_field else None
-        size = size or spec.default("size") or "2048x2048"
-        seed = job.payload.get("seed", spec.default("seed"))
-        width, height = size_dimensions(str(size), prompt)
-        data = render(job.model, prompt, seed, width, height, index, job.count, self.config.image_format)
-        with self._cache_lock:
-            self._cache[name] = data
-            while len(self._cache) > 48:
-                self._cache.popitem(last=False)
-        return data
-
-
-def create_app(config: EmulatorConfig | None = None, state: EmulatorState | None = None) -> Starlette:
-    """The ASGI app; ``app.state.emulator`` is its ``EmulatorState``."""
-    emu = state or EmulatorState(config)
-
-    def base(request: Request) -> str:
-        host = request.headers.get("host") or "127.0.0.1"
-        return f"{request.scope.get('scheme', 'http')}://{host}"
-
-    def urls(request: Request, request_id: str) -> dict[str, str]:
-        root = f"{base(request)}/v1/requests/{request_id}"
-        return {"status_url": f"{root}/status", "result_url": f"{root}/result"}
-
-    def authorized(request: Request) -> bool:
+    def authorized(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return False
-        return emu.config.token is None or secrets.compare_digest(token.strip(), emu.config.token)
+        return self.token is None or secrets.compare_digest(token.strip(), self.token)
 
-    async def guard(request: Request, route: ApiRoute) -> tuple[Response | None, bool]:
+    def unauthorized(self) -> Response:
+        self.state.counters.unauthorized += 1
+        return _error(401, "Missing, invalid or expired token: send Authorization: Bearer <token>", 400004)
+
+    async def guard(self, request: Request, route: ApiRoute) -> tuple[Response | None, bool]:
         """Auth and per-call faults. Returns (a response to send instead, drop-after flag)."""
-        if not authorized(request):
-            emu.counters.unauthorized += 1
-            return _error(401, "Missing, invalid or expired token: send Authorization: Bearer <token>", 400004), False
-        dice = emu.dice_for(route)
+        if not self.authorized(request):
+            return self.unauthorized(), False
+        dice = self.state.dice_for(route)
         fault = dice.for_call(route)
         if fault is None:
             return None, False
-        emu.counters.faults[fault] += 1
-        emu.counters.faults[f"{route}.{fault}"] += 1
+        counters = self.state.counters
+        counters.faults[fault] += 1
+        counters.faults[f"{route}.{fault}"] += 1
         if fault == "rate_limit":
-            retry = dice.faults.retry_after
-            response = _error(429, "Too many requests (emulated)", None)
-            response.headers["Retry-After"] = f"{retry:g}"
+            response = _error(429, "Too many requests (emulated)")
+            response.headers["Retry-After"] = f"{dice.faults.retry_after:g}"
             return response, False
         if fault == "server_error":
             code = dice.pick((500, 502, 503))
@@ -243,78 +220,104 @@ def create_app(config: EmulatorConfig | None = None, state: EmulatorState | None
             return None, False
         return None, True  # drop_after
 
-    def answer(response: Response, drop_after: bool) -> Response:
-        return _Drop() if drop_after else response
-
-    async def open_job(request: Request, route: ApiRoute) -> tuple[Job | None, Response, bool]:
+    async def open_job(self, request: Request, route: ApiRoute) -> tuple[Job | None, Response, bool]:
         """Auth, faults and the request id of a status/result/cancel call: (job, or the answer instead)."""
-        early, drop_after = await guard(request, route)
+        early, drop_after = await self.guard(request, route)
         if early is not None:
             return None, early, False
-        job = emu.queue.get(request.path_params["request_id"])
+        rid = request.path_params["request_id"]
+        job = self.state.queue.get(rid)
         if job is None:
-            rid = request.path_params["request_id"]
             return None, _error(404, f"Request {rid!r} not found or expired", 404001), False
         return job, Response(), drop_after
 
-    async def submit(request: Request) -> Response:
-        early, drop_after = await guard(request, "submit")
+    async def read_body(self, request: Request) -> bytes | Response:
+        """The body, read while it stays within ``body_limit``; past it, the 413 answer (the rest is never read)."""
+        limit = self.config.body_limit
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return self.too_large()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return self.too_large()
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def too_large(self) -> Response:
+        self.state.counters.too_large += 1
+        limit = self.config.body_limit
+        response = _error(413, f"Request body is larger than {limit} bytes: send at most {limit // 1024} KB", 413001)
+        response.headers["Connection"] = "close"
+        return response
+
+    def controls_refusal(self, request: Request) -> Response | None:
+        """Why a control route will not answer this call (404 when off here, 401 without the token), or None."""
+        server = request.scope.get("server")
+        if not self.config.controls_for(server[0] if server else None):
+            return PlainTextResponse("Not Found", status_code=404)
+        if self.config.token is not None and not self.authorized(request):
+            return self.unauthorized()
+        return None
+
+    @staticmethod
+    def answer(response: Response, drop_after: bool) -> Response:
+        return _Drop() if drop_after else response
+
+    # --- the request lifecycle -----------------------------------------------------------------
+
+    async def submit(self, request: Request) -> Response:
+        early, drop_after = await self.guard(request, "submit")
         if early is not None:
             return early
+        counters = self.state.counters
         model_id = request.path_params["model_id"].strip("/")
         spec = next((m for m in models() if m.id == model_id), None)
         if spec is None:
-            emu.counters.submits_rejected += 1
+            counters.submits_rejected += 1
             return _error(400, f"Invalid model id {model_id!r}", 400001)
-        try:
-            payload = json.loads(await request.body() or b"null")
-        except json.JSONDecodeError as exc:
-            emu.counters.submits_rejected += 1
-            return _error(400, f"Body is not valid JSON: {exc}")
-        if not isinstance(payload, dict):
-            emu.counters.submits_rejected += 1
-            return _error(400, "Body must be a JSON object with the model's input fields")
-        report = validate_payload(spec, payload)
-        rejected = [p for p in report.errors if p.code in SERVER_ENFORCED]
-        if rejected:
-            emu.counters.submits_rejected += 1
-            detail = [{"loc": ["body", p.wire], "msg": p.message, "type": p.code} for p in rejected]
-            return JSONResponse({"detail": detail}, status_code=422)
-        count = int(payload.get(spec.count_field.wire, spec.count_field.default))
-        if count not in COUNT_RANGE:  # pragma: no cover - the enum check already refused it
-            return _error(422, "bad count")
-        if emu.balance is not None:
-            price = spec.price_per_image * count
-            if price > emu.balance:
-                emu.counters.submits_rejected += 1
-                return _error(400, f"Insufficient balance: {emu.balance} left, {price} needed", 400002)
-            emu.balance -= price
-        job = emu.accept(spec.id, payload, count)
-        body = {
+        body = await self.read_body(request)
+        if isinstance(body, Response):
+            counters.submits_rejected += 1
+            return body
+        parsed = await run_in_threadpool(_parse_submit, spec, body)
+        if isinstance(parsed, Response):
+            counters.submits_rejected += 1
+            return parsed
+        payload, count = parsed
+        price = self.state.overdraws(spec.id, count)
+        if price is not None:
+            counters.submits_rejected += 1
+            left = self.state.account.available(self.state.clock())
+            return _error(400, f"Insufficient balance: {left} left, {price} needed", 400002)
+        job = self.state.accept(spec.id, payload, count)
+        body_out = {
             "request_id": job.id,
-            **urls(request, job.id),
-            "cancel_url": f"{base(request)}/v1/requests/{job.id}/cancel",
+            **_urls(request, job.id),
+            "cancel_url": f"{_base(request)}/v1/requests/{job.id}/cancel",
         }
-        return answer(JSONResponse(body), drop_after)
+        return self.answer(JSONResponse(body_out), drop_after)
 
-    async def status(request: Request) -> Response:
-        emu.counters.status_calls += 1
-        job, instead, drop_after = await open_job(request, "status")
+    async def status(self, request: Request) -> Response:
+        self.state.counters.status_calls += 1
+        job, instead, drop_after = await self.open_job(request, "status")
         if job is None:
             return instead
-        state = emu.status_of(job)
+        state = self.state.status_of(job)
         body: dict[str, Any] = {"request_id": job.id, "status": state}
         if state == "in_queue":
-            body["queue_position"] = emu.queue.position(job)
-        body.update(urls(request, job.id))
-        return answer(JSONResponse(body), drop_after)
+            body["queue_position"] = self.state.queue.position(job)
+        body.update(_urls(request, job.id))
+        return self.answer(JSONResponse(body), drop_after)
 
-    async def result(request: Request) -> Response:
-        emu.counters.result_calls += 1
-        job, instead, drop_after = await open_job(request, "result")
+    async def result(self, request: Request) -> Response:
+        self.state.counters.result_calls += 1
+        job, instead, drop_after = await self.open_job(request, "result")
         if job is None:
             return instead
-        state = emu.status_of(job)
+        state = self.state.status_of(job)
         finished = None
         output = None
         error = None
@@ -323,7 +326,7 @@ def create_app(config: EmulatorConfig | None = None, state: EmulatorState | None
             assert end is not None
             finished = job.created_at + (end - job.submitted)
         if state == "completed":
-            output = {"images": emu.image_urls(job, base(request))}
+            output = {"images": self.state.image_urls(job, _base(request))}
         elif state == "failed":
             error = job.fail_message
         body = {
@@ -334,77 +337,122 @@ def create_app(config: EmulatorConfig | None = None, state: EmulatorState | None
             "finished_at": _iso(finished),
             "error": error,
         }
-        return answer(JSONResponse(body), drop_after)
+        return self.answer(JSONResponse(body), drop_after)
 
-    async def cancel(request: Request) -> Response:
-        emu.counters.cancel_calls += 1
-        job, instead, drop_after = await open_job(request, "cancel")
+    async def cancel(self, request: Request) -> Response:
+        self.state.counters.cancel_calls += 1
+        job, instead, drop_after = await self.open_job(request, "cancel")
         if job is None:
             return instead
         already = job.cancelled_at is not None
-        if emu.queue.cancel(job):
+        if self.state.queue.cancel(job):
             if not already:
-                emu.counters.cancels += 1
+                self.state.counters.cancels += 1
             body = {"request_id": job.id, "status": "cancelled", "outcome": "cancelled"}
         else:
-            body = {"request_id": job.id, "status": emu.status_of(job), "outcome": "not_cancellable"}
-        return answer(JSONResponse(body), drop_after)
+            body = {"request_id": job.id, "status": self.state.status_of(job), "outcome": "not_cancellable"}
+        return self.answer(JSONResponse(body), drop_after)
 
-    async def file(request: Request) -> Response:
+    async def file(self, request: Request) -> Response:
         name = request.path_params["name"]
-        where = emu.files.get(name)
-        job = emu.queue.jobs.get(where[0]) if where else None
+        where = self.state.files.get(name)
+        job = self.state.queue.jobs.get(where[0]) if where else None
         if where is None or job is None or job.finished is None:
             return _error(404, "No such file")
-        if emu.queue.clock() > job.finished + job.image_ttl:
-            emu.counters.files_expired += 1
+        if self.state.clock() > job.finished + job.image_ttl:
+            self.state.counters.files_expired += 1
             return _error(404, "This image URL has expired")
-        data = await run_in_threadpool(emu.image_bytes, job, where[1], name)
-        emu.counters.files_served += 1
+        data = await run_in_threadpool(self.state.image_bytes, job, where[1], name)
+        self.state.counters.files_served += 1
         media = "image/png" if name.endswith(".png") else "image/jpeg"
         return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=3600"})
 
-    async def counters(request: Request) -> Response:
-        snap = emu.counters.snapshot()
-        snap["queue_depth"] = emu.queue.depth()
+    # --- catalog and balance -------------------------------------------------------------------
+
+    async def catalog_list(self, request: Request) -> Response:
+        if not self.authorized(request):
+            return self.unauthorized()
+        self.state.counters.catalog_calls += 1
+        try:
+            query = catalog.CatalogQuery.parse(request.query_params)
+        except ValueError as exc:
+            return _error(400, f"Bad query: {exc}")
+        return JSONResponse(catalog.page(models(), query, self.config.price))
+
+    async def catalog_categories(self, request: Request) -> Response:
+        if not self.authorized(request):
+            return self.unauthorized()
+        self.state.counters.catalog_calls += 1
+        return JSONResponse({"categories": catalog.categories(models())})
+
+    async def catalog_entry(self, request: Request) -> Response:
+        if not self.authorized(request):
+            return self.unauthorized()
+        self.state.counters.catalog_calls += 1
+        model_id = request.path_params["model_id"].strip("/")
+        spec = next((m for m in models() if m.id == model_id), None)
+        if spec is None:
+            known = ", ".join(m.id for m in models())
+            return _error(404, f"Invalid model id {model_id!r}: this service has {known}", 400001)
+        return JSONResponse(catalog.entry(spec, self.config.price(spec.id), include_schema=True))
+
+    async def balance(self, request: Request) -> Response:
+        if not self.authorized(request):
+            return self.unauthorized()
+        self.state.counters.balance_calls += 1
+        left = self.state.account.balance(self.state.queue.advance())
+        return JSONResponse({"balance_usd": float(left), "currency": "USD"})
+
+    # --- the emulator's own controls -----------------------------------------------------------
+
+    async def counters(self, request: Request) -> Response:
+        refused = self.controls_refusal(request)
+        if refused is not None:
+            return refused
+        snap = self.state.counters.snapshot()
+        snap["queue_depth"] = self.state.queue.depth()
         return JSONResponse(snap)
 
-    async def set_faults(request: Request) -> Response:
+    async def set_faults(self, request: Request) -> Response:
+        refused = self.controls_refusal(request)
+        if refused is not None:
+            return refused
+        route = request.query_params.get("route") or None
+        if route is not None and route not in get_args(ApiRoute):
+            return _error(400, f"Bad route {route!r}: use one of {', '.join(get_args(ApiRoute))}, or none for all")
+        route_name = cast("ApiRoute | None", route)
+        body = await self.read_body(request)
+        if isinstance(body, Response):
+            return body
         try:
-            raw = json.loads(await request.body() or b"{}")
-            if "routes" in raw:
-                raw["routes"] = tuple(raw["routes"])
-            faults = Faults(**raw)
-        except (TypeError, ValueError) as exc:
+            faults = Faults.from_json(json.loads(body or b"{}"))
+        except (ValueError, TypeError, RecursionError) as exc:
             return _error(400, f"Bad faults: {exc}")
-        emu.set_faults(faults)
+        self.state.set_faults(faults, route_name)
         return JSONResponse(asdict(faults))
 
-    async def restart(request: Request) -> Response:
-        emu.restart()
+    async def restart(self, request: Request) -> Response:
+        refused = self.controls_refusal(request)
+        if refused is not None:
+            return refused
+        self.state.restart()
         return JSONResponse({"restarted": True})
 
-    async def index(request: Request) -> Response:
+    async def index(self, request: Request) -> Response:
         return JSONResponse(
             {
                 "service": "seqnb emulator of RunComfy's Model API",
                 "models": [m.id for m in models()],
-                "submit": f"POST {base(request)}/v1/models/{{model_id}}",
+                "submit": f"POST {_base(request)}/v1/models/{{model_id}}",
             }
         )
 
-    app = Starlette(
-        routes=[
-            Route("/", index),
-            Route("/v1/models/{model_id:path}", submit, methods=["POST"]),
-            Route("/v1/requests/{request_id}/status", status, methods=["GET"]),
-            Route("/v1/requests/{request_id}/result", result, methods=["GET"]),
-            Route("/v1/requests/{request_id}/cancel", cancel, methods=["POST"]),
-            Route("/files/{name}", file, methods=["GET"]),
-            Route("/_emulator/counters", counters),
-            Route("/_emulator/faults", set_faults, methods=["POST"]),
-            Route("/_emulator/restart", restart, methods=["POST"]),
-        ]
-    )
-    app.state.emulator = emu
-    return app
+
+def create_app(
+    config: EmulatorConfig | None = None,
+    state: EmulatorState | None = None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> Starlette:
+    """The ASGI app; ``app.state.emulator`` is its ``EmulatorState`` (made from ``config`` and ``clock`` unless given)."""
+    return Emulator(state or EmulatorState(config, clock=clock)).app

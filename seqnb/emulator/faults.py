@@ -8,12 +8,14 @@ same in every run with the same seed.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Literal
+from typing import Any, Literal
 
-__all__ = ["CallFault", "FaultDice", "Faults", "JobFaults"]
+__all__ = ["ALL_ROUTES", "PROBABILITIES", "CallFault", "FaultDice", "Faults", "JobFaults"]
 
 Route = Literal["submit", "status", "result", "cancel"]
 CallFault = Literal["rate_limit", "server_error", "drop", "drop_after", "slow", "error_200"]
@@ -49,20 +51,54 @@ class Faults:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in _PROBABILITIES and not 0.0 <= value <= 1.0:
-                raise ValueError(f"Faults.{f.name} is a probability: give a number from 0 to 1, got {value}")
+        for name in PROBABILITIES:
+            value = getattr(self, name)
+            if not _is_number(value) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"Faults.{name} is a probability: give a number from 0 to 1, got {value!r}")
+        for name in ("retry_after", "slow_seconds"):
+            value = getattr(self, name)
+            if not _is_number(value) or not 0.0 <= value <= _MAX_SECONDS:
+                raise ValueError(
+                    f"Faults.{name} is in seconds: give a number from 0 to {_MAX_SECONDS:g}, got {value!r}"
+                )
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"Faults.seed must be a whole number, got {self.seed!r}")
+        routes: object = self.routes  # from JSON or a caller, it may be anything
+        if isinstance(routes, list):
+            routes = tuple(routes)
+            object.__setattr__(self, "routes", routes)
+        if not isinstance(routes, tuple) or not all(isinstance(r, str) for r in routes):
+            raise ValueError(f"Faults.routes must be a list of route names ({', '.join(ALL_ROUTES)}), got {routes!r}")
         unknown = set(self.routes) - set(ALL_ROUTES)
         if unknown:
             raise ValueError(f"Faults.routes: unknown route(s) {sorted(unknown)}; use {', '.join(ALL_ROUTES)}")
 
+    @classmethod
+    def from_json(cls, raw: object) -> Faults:
+        """Faults from a decoded JSON object (the control route's body); ValueError names what is wrong."""
+        if not isinstance(raw, Mapping):
+            raise ValueError(f"give a JSON object of fault settings, got {type(raw).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(str(k) for k in raw if k not in known)
+        if unknown:
+            raise ValueError(f"unknown fault setting(s) {unknown}; use {', '.join(f.name for f in fields(cls))}")
+        settings: dict[str, Any] = dict(raw)
+        return cls(**settings)
+
     @property
     def any(self) -> bool:
-        return any(getattr(self, name) > 0 for name in _PROBABILITIES)
+        return any(getattr(self, name) > 0 for name in PROBABILITIES)
 
 
-_PROBABILITIES = ("rate_limit", "server_error", "drop", "drop_after", "slow", "error_200", "fail", "short", "expire")
+PROBABILITIES = ("rate_limit", "server_error", "drop", "drop_after", "slow", "error_200", "fail", "short", "expire")
+"""The fault probabilities, by ``Faults`` field name: the one list (the CLI makes its flags from it)."""
+_MAX_SECONDS = 3600.0
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 _CALL_FAULTS: tuple[CallFault, ...] = ("rate_limit", "server_error", "drop", "drop_after", "slow", "error_200")
 
 
@@ -80,13 +116,14 @@ class FaultDice:
 
     def __init__(self, faults: Faults) -> None:
         self.faults = faults
+        self._active = faults.any
         self._rng = random.Random(faults.seed)
         self._lock = threading.Lock()
 
     def for_call(self, route: Route) -> CallFault | None:
         """The fault for this call, if any (at most one per call)."""
         f = self.faults
-        if route not in f.routes or not f.any:
+        if not self._active or route not in f.routes:
             return None
         with self._lock:
             roll = self._rng.random()

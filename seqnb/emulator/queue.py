@@ -12,6 +12,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 
 __all__ = ["Job", "JobQueue", "QueueConfig"]
@@ -57,6 +58,8 @@ class Job:
     returned: int = 0
     image_ttl: float = 3600.0
     files: list[str] = field(default_factory=list)
+    cost: Decimal = Decimal(0)
+    """What the run costs when it completes (price x requested count)."""
 
     def state(self, now: float) -> JobState:
         if self.cancelled_at is not None:

@@ -3,50 +3,49 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
+import dataclasses
 import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 import uvicorn
 
-from .app import Counters, EmulatorConfig, EmulatorState, create_app
+from .app import create_app
+from .config import EmulatorConfig, is_loopback
 from .faults import Faults, Route
 from .queue import QueueConfig
+from .state import Counters, EmulatorState
 
 __all__ = ["EmulatorServer", "embedded", "is_loopback", "serve"]
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class EmulatorServer:
     """The emulator served by uvicorn in a daemon thread; a context manager.
 
-    ``with EmulatorServer() as emu: emu.base_url, emu.token, emu.counters``
+    ``with EmulatorServer() as emu: emu.base_url, emu.token, emu.counters``; with
+    ``clock=ManualClock()`` its jobs and URLs age only when the test advances that clock.
     """
 
     def __init__(
         self,
         config: EmulatorConfig | None = None,
         *,
-        host: str = "127.0.0.1",
+        host: str | None = None,
         port: int = 0,
+        clock: Callable[[], float] = time.monotonic,
         **overrides: Any,
     ) -> None:
-        self.config = config or _config_from(**overrides)
-        self.state = EmulatorState(self.config)
+        config = config or _config_from(**overrides)
+        if host is not None and host != config.host:
+            config = dataclasses.replace(config, host=host)
+        self.config = config
+        self.state = EmulatorState(self.config, clock=clock)
         self.app = create_app(state=self.state)
-        self.host = host
+        self.host = config.host
         self._requested_port = port
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -137,7 +136,8 @@ def _config_from(**overrides: Any) -> EmulatorConfig:
     """An EmulatorConfig from flat keyword arguments (queue and fault settings included).
 
     Without ``token`` a random one is made, so that a test proves the client sends it;
-    ``token=None`` accepts any Bearer token.
+    ``token=None`` accepts any Bearer token; ``controls=True`` serves the ``/_emulator/*`` routes
+    beyond loopback too (with the token).
     """
     overrides.setdefault("token", "emu-" + secrets.token_urlsafe(16))
     queue_keys = QueueConfig.__dataclass_fields__.keys()

@@ -1,0 +1,125 @@
+"""The model catalog RunComfy serves at ``{model_api_base}/models``: entries, search and pages, as pure functions.
+
+Shapes (RunComfy's docs and its CLI): an entry carries ``model_id``, ``display_name``,
+``categories``, ``base_price_usd`` and ``price_unit`` (the CLI shows ``$<price>/<unit>``), plus
+``input_schema`` when asked (RunComfy's own integrations read that name). The list answers
+``{"models": [...], "total": N}``. UNCONFIRMED, and so the emulator's choice: the ``kind`` values
+(``image`` here), the default and largest ``limit`` (20 and 100), and that ``search`` is a
+case-insensitive substring match on id, name and categories.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from ..spec import ModelSpec
+from .schemas import INPUT_SCHEMAS
+
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "CatalogQuery", "categories", "entry", "input_schema", "page"]
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+_CATEGORIES = ("text-to-image",)
+_KIND = "image"
+
+
+def input_schema(spec: ModelSpec) -> dict[str, Any]:
+    """The model's input JSON schema: the page's own when known, else one drawn from the spec."""
+    published = INPUT_SCHEMAS.get(spec.id)
+    if published is not None:
+        return published
+    properties: dict[str, Any] = {}
+    for f in spec:
+        prop: dict[str, Any] = {"title": f.title, "description": f.description, "type": f.kind}
+        if f.enum is not None:
+            prop["enum"] = list(f.enum)
+        if f.default is not None:
+            prop["default"] = f.default
+        if f.max_length is not None:
+            prop["maxLength"] = f.max_length
+        properties[f.wire] = prop
+    return {
+        "type": "object",
+        "title": "Input",
+        "required": [f.wire for f in spec if f.required],
+        "properties": properties,
+    }
+
+
+def entry(spec: ModelSpec, price: Decimal, *, include_schema: bool) -> dict[str, Any]:
+    """One catalog entry; ``price`` is USD per image."""
+    out: dict[str, Any] = {
+        "model_id": spec.id,
+        "display_name": spec.title,
+        "categories": list(_CATEGORIES),
+        "kind": _KIND,
+        "base_price_usd": float(price),
+        "price_unit": "image",
+    }
+    if include_schema:
+        out["input_schema"] = input_schema(spec)
+    return out
+
+
+def categories(specs: list[ModelSpec]) -> list[str]:
+    """Every category some model is in."""
+    return sorted(set(_CATEGORIES)) if specs else []
+
+
+@dataclass(frozen=True)
+class CatalogQuery:
+    """The list route's query parameters, checked: ``CatalogQuery.parse`` raises ValueError naming the bad one."""
+
+    search: str = ""
+    category: str = ""
+    kind: str = ""
+    include_schema: bool = False
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str]) -> CatalogQuery:
+        def whole(name: str, default: int, low: int, high: int | None) -> int:
+            raw = params.get(name, "").strip()
+            if not raw:
+                return default
+            if not raw.isdigit() or int(raw) < low or (high is not None and int(raw) > high):
+                top = f" to {high}" if high is not None else " or more"
+                raise ValueError(f"{name} must be a whole number from {low}{top}, got {raw!r}")
+            return int(raw)
+
+        flag = params.get("include_schema", "").strip().lower()
+        if flag not in ("", "true", "false", "1", "0"):
+            raise ValueError(f"include_schema must be true or false, got {flag!r}")
+        return cls(
+            search=params.get("search", "").strip(),
+            category=params.get("category", "").strip(),
+            kind=params.get("kind", "").strip(),
+            include_schema=flag in ("true", "1"),
+            limit=whole("limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+            offset=whole("offset", 0, 0, None),
+        )
+
+    def matches(self, spec: ModelSpec) -> bool:
+        if self.category and self.category not in _CATEGORIES:
+            return False
+        if self.kind and self.kind != _KIND:
+            return False
+        if self.search:
+            needle = self.search.lower()
+            haystack = (spec.id, spec.title, *spec.aliases, *_CATEGORIES)
+            return any(needle in text.lower() for text in haystack)
+        return True
+
+
+def page(specs: list[ModelSpec], query: CatalogQuery, price: Callable[[str], Decimal]) -> dict[str, Any]:
+    """``{"models": [...], "total": N}``: the entries matching ``query``, one page of them."""
+    found = [s for s in specs if query.matches(s)]
+    shown = found[query.offset : query.offset + query.limit]
+    return {
+        "models": [entry(s, price(s.id), include_schema=query.include_schema) for s in shown],
+        "total": len(found),
+    }

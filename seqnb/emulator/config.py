@@ -1,0 +1,82 @@
+"""What shapes the emulated service: its token, pacing, faults, prices, balance and where it listens."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Literal
+
+from ..spec import get_model
+from .faults import Faults
+from .queue import QueueConfig
+
+__all__ = ["BODY_LIMIT", "EmulatorConfig", "is_loopback"]
+
+BODY_LIMIT = 1024 * 1024
+"""Largest request body the emulator reads (1 MB); a larger one is answered 413 before it is read."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1): nothing beyond this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """Everything that shapes the emulated service."""
+
+    token: str | None = None
+    """The one token accepted; None accepts any non-empty Bearer token."""
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    faults: Faults = field(default_factory=Faults)
+    image_ttl: float = 3600.0
+    """Seconds an image URL stays valid after its job completes."""
+    image_format: Literal["jpeg", "png"] = "jpeg"
+    balance: Decimal | None = None
+    """Account balance in USD, charged as runs complete; a submit that would overdraw it (counting
+    the runs still pending) fails with 400002. None: unlimited (the balance route then counts down
+    from ``UNLIMITED_BALANCE``)."""
+    prices: Mapping[str, Decimal | str | float] = field(default_factory=dict)
+    """USD per image by model id or alias, for the catalog and the charges; default: the spec's list price."""
+    host: str = "127.0.0.1"
+    """Where the emulator listens; beyond loopback its control routes are off unless ``controls``."""
+    controls: bool | None = None
+    """The ``/_emulator/*`` routes: None serves them only on loopback, True everywhere, False nowhere."""
+    body_limit: int = BODY_LIMIT
+
+    def __post_init__(self) -> None:
+        balance: object = self.balance  # "0.10" and 5 are welcome too
+        if balance is not None and not isinstance(balance, Decimal):
+            object.__setattr__(self, "balance", Decimal(str(balance)))
+        resolved: dict[str, Decimal] = {}
+        for name, given in self.prices.items():
+            try:
+                price = Decimal(str(given))
+            except InvalidOperation:
+                price = Decimal("NaN")
+            if not price.is_finite() or price < 0:
+                raise ValueError(f"EmulatorConfig.prices[{name!r}]: give a price of 0 or more USD, got {given!r}")
+            resolved[get_model(name).id] = price
+        object.__setattr__(self, "prices", resolved)
+
+    def price(self, model_id: str) -> Decimal:
+        """USD per image on this model."""
+        found = self.prices.get(model_id)
+        return Decimal(found) if found is not None else get_model(model_id).price_per_image
+
+    def controls_for(self, local_address: str | None) -> bool:
+        """Whether the ``/_emulator/*`` routes answer a call that arrived on ``local_address``.
+
+        With ``controls=None`` they answer only when the emulator listens on loopback and the call
+        came in over loopback (the second check guards a server started without telling ``host``).
+        """
+        if self.controls is not None:
+            return self.controls
+        return is_loopback(self.host) and local_address is not None and is_loopback(local_address)

@@ -1,0 +1,186 @@
+"""The emulated service's memory: its queue, image files, account, counters and faults; no HTTP here."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from typing import Any
+
+from ..spec import get_model, size_dimensions
+from .config import EmulatorConfig
+from .faults import FaultDice, Faults, Route
+from .images import render
+from .queue import Job, JobQueue
+
+__all__ = ["UNLIMITED_BALANCE", "Account", "Counters", "EmulatorState"]
+
+UNLIMITED_BALANCE = Decimal("1000000")
+"""What the balance route counts down from when the emulator has no balance set (submits are never refused)."""
+
+
+@dataclass
+class Counters:
+    """What the emulator has seen, for tests that must prove nothing happened twice."""
+
+    submits: int = 0
+    """Submits accepted (jobs created)."""
+    submits_rejected: int = 0
+    status_calls: int = 0
+    result_calls: int = 0
+    cancel_calls: int = 0
+    cancels: int = 0
+    """Cancels that took effect."""
+    files_served: int = 0
+    files_expired: int = 0
+    unauthorized: int = 0
+    catalog_calls: int = 0
+    balance_calls: int = 0
+    too_large: int = 0
+    """Request bodies refused for their size (413)."""
+    faults: Counter[str] = field(default_factory=Counter)
+
+    def snapshot(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "faults"}
+        out["faults"] = dict(self.faults)
+        return out
+
+
+class Account:
+    """The wallet: runs are charged (price x requested count) when they complete; cancelled or failed ones cost nothing.
+
+    A run's fate is fixed when it is accepted (faults are drawn then), so charges are settled lazily
+    from each pending run's schedule, whenever the balance is asked for.
+    """
+
+    def __init__(self, start: Decimal | None) -> None:
+        self.limited = start is not None
+        self.start = start if start is not None else UNLIMITED_BALANCE
+        self.spent = Decimal(0)
+        self._pending: list[Job] = []
+
+    def settle(self, now: float) -> None:
+        """Charge every pending run that has completed by ``now``; drop the ones that ended otherwise."""
+        still = []
+        for job in self._pending:
+            state = job.state(now)
+            if state == "completed":
+                self.spent += job.cost
+            elif state in ("in_queue", "in_progress"):
+                still.append(job)
+        self._pending = still
+
+    def balance(self, now: float) -> Decimal:
+        self.settle(now)
+        return self.start - self.spent
+
+    def available(self, now: float) -> Decimal:
+        """What a new submit may still commit: the balance less the runs not yet ended."""
+        self.settle(now)
+        return self.start - self.spent - sum((job.cost for job in self._pending), Decimal(0))
+
+    def commit(self, job: Job) -> None:
+        self._pending.append(job)
+
+    def forget_unfinished(self, now: float) -> None:
+        """A restart loses the runs that had not finished: they are never charged."""
+        self.settle(now)
+        self._pending.clear()
+
+
+class EmulatorState:
+    """The service's memory: queue, image files, account, counters, faults; ``clock`` drives the queue and expiry."""
+
+    def __init__(self, config: EmulatorConfig | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config or EmulatorConfig()
+        self.queue = JobQueue(self.config.queue, clock)
+        self.counters = Counters()
+        self.dice = FaultDice(self.config.faults)
+        self.route_dice: dict[str, FaultDice] = {}
+        self.account = Account(self.config.balance)
+        self.files: dict[str, tuple[str, int]] = {}
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self.queue.clock
+
+    @property
+    def faults(self) -> Faults:
+        return self.dice.faults
+
+    def set_faults(self, faults: Faults, route: Route | None = None) -> None:
+        """Switch fault injection at run time, for every call or for one route (``submit``...)."""
+        if route is None:
+            self.dice = FaultDice(faults)
+            self.route_dice.clear()
+        else:
+            self.route_dice[route] = FaultDice(faults)
+
+    def dice_for(self, route: Route) -> FaultDice:
+        return self.route_dice.get(route, self.dice)
+
+    def restart(self) -> None:
+        """Forget every job and file, as a restarted server would."""
+        self.account.forget_unfinished(self.queue.advance())
+        self.queue.forget_all()
+        self.files.clear()
+
+    # --- jobs --------------------------------------------------------------------------------
+
+    def status_of(self, job: Job) -> str:
+        now = self.queue.advance()
+        return job.state(now)
+
+    def overdraws(self, model: str, count: int) -> Decimal | None:
+        """The price of this submit if it would overdraw a set balance, else None."""
+        if not self.account.limited:
+            return None
+        price = self.config.price(model) * count
+        return price if price > self.account.available(self.queue.advance()) else None
+
+    def accept(self, model: str, payload: dict[str, Any], count: int) -> Job:
+        """Queue a job, deciding now (deterministically) what will go wrong with it, and commit its price."""
+        job = self.queue.submit(model, payload, count)
+        job.cost = self.config.price(model) * count
+        planned = self.dice.for_job(job.seq, count)
+        if planned.fail:
+            job.fail_message = "Generation failed upstream (emulated failure)"
+        job.returned = planned.returned if planned.returned is not None else count
+        job.image_ttl = 0.0 if planned.expire else self.config.image_ttl
+        self.account.commit(job)
+        self.counters.submits += 1
+        return job
+
+    def image_urls(self, job: Job, root: str) -> list[str]:
+        """The job's image URLs, minted on first sight of its completion."""
+        if not job.files:
+            ext = ".png" if self.config.image_format == "png" else ".jpg"
+            for index in range(job.returned):
+                name = secrets.token_urlsafe(18) + ext
+                self.files[name] = (job.id, index)
+                job.files.append(name)
+        return [f"{root}/files/{name}" for name in job.files]
+
+    def image_bytes(self, job: Job, index: int, name: str) -> bytes:
+        with self._cache_lock:
+            if name in self._cache:
+                self._cache.move_to_end(name)
+                return self._cache[name]
+        spec = get_model(job.model)
+        prompt = str(job.payload.get(spec.prompt_field.wire, ""))
+        size = job.payload.get(spec.size_field.wire) if spec.size_field else None
+        size = size or spec.default("size") or "2048x2048"
+        seed = job.payload.get("seed", spec.default("seed"))
+        width, height = size_dimensions(str(size), prompt)
+        data = render(job.model, prompt, seed, width, height, index, job.count, self.config.image_format)
+        with self._cache_lock:
+            self._cache[name] = data
+            while len(self._cache) > 48:
+                self._cache.popitem(last=False)
+        return data
