@@ -17,8 +17,6 @@ from .validation import validate_payload
 __all__ = ["main"]
 
 Command = Callable[[argparse.Namespace], int]
-FAULT_FLAGS = ("rate-limit", "server-error", "drop", "drop-after", "slow", "error-200", "fail", "short", "expire")
-"""The emulator's fault probabilities, as command-line flags (each names a ``Faults`` field)."""
 
 
 def probability(text: str) -> float:
@@ -135,7 +133,8 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from .emulator import EmulatorConfig, Faults, QueueConfig, create_app, is_loopback
+    from .emulator import EmulatorConfig, Faults, QueueConfig, create_app
+    from .netaddr import is_loopback
 
     if not is_loopback(args.host):
         print(
@@ -143,7 +142,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     faults = Faults(
-        **{flag.replace("-", "_"): getattr(args, flag.replace("-", "_")) for flag in FAULT_FLAGS},
+        **{name: getattr(args, name) for name in _fault_names()},
         slow_seconds=args.slow_seconds,
         retry_after=args.retry_after,
         seed=args.fault_seed,
@@ -162,6 +161,8 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         faults=faults,
         image_ttl=args.image_ttl,
         image_format=args.image_format,
+        host=args.host,
+        controls=args.controls,
         balance=Decimal(args.balance) if args.balance is not None else None,
     )
     host = f"[{args.host}]" if ":" in args.host else args.host
@@ -387,6 +388,13 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fault_names() -> tuple[str, ...]:
+    """The emulator's fault probabilities (each a ``Faults`` field, a ``--flag`` here)."""
+    from .emulator.faults import PROBABILITIES
+
+    return tuple(PROBABILITIES)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="seqnb", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -448,9 +456,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--image-ttl", type=seconds, default=3600.0, help="seconds image URLs stay valid")
     g.add_argument("--image-format", choices=["jpeg", "png"], default="jpeg")
     g.add_argument("--balance", type=amount, default=None, help="account balance in USD (default: unlimited)")
+    p.add_argument(
+        "--controls",
+        action="store_true",
+        default=None,
+        help="serve the /_emulator/* control routes beyond loopback too (they need the token whenever one is set)",
+    )
     g = p.add_argument_group("fault injection (probabilities from 0 to 1)")
-    for flag in FAULT_FLAGS:
-        g.add_argument(f"--{flag}", type=probability, default=0.0)
+    for name in _fault_names():
+        g.add_argument(f"--{name.replace('_', '-')}", type=probability, default=0.0)
     g.add_argument("--slow-seconds", type=seconds, default=3.0)
     g.add_argument("--retry-after", type=seconds, default=1.0, help="Retry-After of injected 429s")
     g.add_argument("--fault-seed", type=int, default=0)

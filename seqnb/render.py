@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
+from PIL import Image, ImageDraw, PngImagePlugin
 
+from .fonts import font
 from .image_cache import CachedImage, ImageCache
 from .runs import RunCore
 from .spec import get_model
@@ -68,13 +69,6 @@ def frame_label(frame: Frame) -> str:
     return LABELS.get(frame.state, frame.state.replace("_", " "))
 
 
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except (OSError, TypeError):
-        return ImageFont.load_default()
-
-
 def placeholder(size: int, text: str, detail: str = "") -> Image.Image:
     """A grey tile saying ``text``, and below it as much of ``detail`` as fits."""
     tile = Image.new("RGB", (size, size), (236, 236, 236))
@@ -82,15 +76,15 @@ def placeholder(size: int, text: str, detail: str = "") -> Image.Image:
     draw.rectangle((0, 0, size - 1, size - 1), outline=(190, 190, 190), width=2)
     big = max(11, size // 14)
     if not detail:
-        draw.text((size / 2, size / 2), text, fill=(120, 120, 120), font=_font(big), anchor="mm")
+        draw.text((size / 2, size / 2), text, fill=(120, 120, 120), font=font(big), anchor="mm")
         return tile
-    draw.text((size / 2, size / 5), text, fill=(110, 110, 110), font=_font(big), anchor="mm")
+    draw.text((size / 2, size / 5), text, fill=(110, 110, 110), font=font(big), anchor="mm")
     small = max(9, size // 22)
     width = max(8, int((size - 8) / (small * 0.55)))
     room = max(1, int((size - size / 5 - big) / (small + 2)))
     lines = textwrap.wrap(detail, width)[:room]
     draw.multiline_text(
-        (size / 2, size / 5 + big), "\n".join(lines), fill=(130, 130, 130), font=_font(small), anchor="ma",
+        (size / 2, size / 5 + big), "\n".join(lines), fill=(130, 130, 130), font=font(small), anchor="ma",
         align="center", spacing=2,
     )  # fmt: skip
     return tile
@@ -187,7 +181,7 @@ def sheet(cache: ImageCache, rows: Sequence[tuple[RunCore, Sequence[Frame], floa
     width = pad + columns * (size + pad)
     out = Image.new("RGB", (width, pad + row_h * len(cores)), "white")
     draw = ImageDraw.Draw(out)
-    label_font, caption_font = _font(max(11, label_h - 4)), _font(max(10, caption_h - 3))
+    label_font, caption_font = font(max(11, label_h - 4)), font(max(10, caption_h - 3))
     for row, ((run, frames, score), label) in enumerate(zip(rows, differing_labels(cores), strict=True)):
         y = pad + row * row_h
         draw.text((pad, y), row_caption(run, label, score), fill=(20, 20, 20), font=label_font)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
+from ..netaddr import is_loopback
 from ..spec import get_model
 from .faults import Faults
 from .queue import QueueConfig
@@ -16,16 +16,6 @@ __all__ = ["BODY_LIMIT", "EmulatorConfig", "is_loopback"]
 
 BODY_LIMIT = 1024 * 1024
 """Largest request body the emulator reads (1 MB); a larger one is answered 413 before it is read."""
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1): nothing beyond this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)

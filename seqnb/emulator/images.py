@@ -11,9 +11,10 @@ import hashlib
 import io
 import math
 import random
-from functools import lru_cache
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from ..fonts import font
 
 __all__ = ["draw_frame", "encode", "render"]
 
@@ -38,14 +39,6 @@ def _palette(rng: random.Random) -> list[tuple[int, int, int]]:
         r, g, b = colorsys.hsv_to_rgb((base + shift) % 1.0, sat, val)
         colours.append((int(r * 255), int(g * 255), int(b * 255)))
     return colours
-
-
-@lru_cache(maxsize=32)
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except (OSError, TypeError):  # Pillow built without FreeType
-        return ImageFont.load_default()
 
 
 def draw_frame(
@@ -117,11 +110,11 @@ def draw_frame(
 
     # Caption: frame i/N, seed and size, so a viewer can tell frames and series apart.
     text = f"{index + 1}/{count}  seed {seed if seed is not None else 'random'}  {width}x{height}"
-    font = _font(max(12, s // 40))
+    caption_font = font(max(12, s // 40))
     pad = max(4, s // 120)
-    box = draw.textbbox((pad * 2, height - pad * 2), text, font=font, anchor="ld")
+    box = draw.textbbox((pad * 2, height - pad * 2), text, font=caption_font, anchor="ld")
     draw.rectangle((box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad), fill=(0, 0, 0))
-    draw.text((pad * 2, height - pad * 2), text, fill=(255, 255, 255), font=font, anchor="ld")
+    draw.text((pad * 2, height - pad * 2), text, fill=(255, 255, 255), font=caption_font, anchor="ld")
     return img
 
 
