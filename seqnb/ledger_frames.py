@@ -123,6 +123,7 @@ def export(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     suffix = target.suffix.lower()
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".csv":
             frame.to_csv(target, index=False)
         elif suffix == ".json":

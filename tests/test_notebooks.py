@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
+ROOT = Path(__file__).parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 def test_the_notebooks_are_there_and_carry_no_outputs() -> None:
@@ -38,7 +40,20 @@ def test_notebook_runs_offline(path: Path, tmp_path: Path, monkeypatch: pytest.M
         last = nb.cells[-2].outputs[0]["data"]["text/plain"]
         assert last.count("'completed', 3") == 2
     if path.stem == "sweep_and_compare":
-        assert (tmp_path / "boat-contact-sheet.png").exists()
+        assert (tmp_path / "seqnb-output" / "boat-contact-sheet.png").exists()
     if path.stem == "ledger_analysis":
-        assert (tmp_path / "runs.csv").exists()
+        assert (tmp_path / "seqnb-output" / "runs.csv").exists()
         assert sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", [])) == 2
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p != work and "no-login" not in p.parts]
+    assert any(p.name == f"{path.stem}-ledger.sqlite" for p in written)  # its own ledger, apart from the others'
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", "--stdin"],
+        input="\n".join(str(p.relative_to(tmp_path)) for p in written),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    ).stdout.split()
+    assert sorted(ignored) == sorted(
+        str(p.relative_to(tmp_path)) for p in written
+    )  # run in the repo: no untracked files
