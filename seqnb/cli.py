@@ -19,50 +19,29 @@ __all__ = ["main"]
 Command = Callable[[argparse.Namespace], int]
 
 
-def probability(text: str) -> float:
-    """An argparse type: a number from 0 to 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a number; give a probability from 0 to 1, e.g. 0.1"
-        ) from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not from 0 to 1; give a probability, e.g. 0.1")
-    return value
+def number(
+    kind: type[float] | type[int], low: float, high: float, what: str, example: str, *, above: bool = False
+) -> Callable[[str], Any]:
+    """An argparse type: a number of ``kind`` from ``low`` (excluded when ``above``) to ``high``, or a one-line error."""
+
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}, e.g. {example}") from None
+        if not ((low < value if above else low <= value) and value <= high and value == value):
+            bound = f"above {low:g}" if above else f"from {low:g}"
+            raise argparse.ArgumentTypeError(f"{text} must be {what} {bound} to {high:g}, e.g. {example}")
+        return value
+
+    return parse
 
 
-def seconds(text: str) -> float:
-    """An argparse type: a finite number of seconds, zero or more."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds, e.g. 2.5") from None
-    if not (0.0 <= value < float("inf")):
-        raise argparse.ArgumentTypeError(f"{text} must be a finite number of seconds, zero or more")
-    return value
-
-
-def positive(text: str) -> float:
-    """An argparse type: a finite number above zero."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (0.0 < value < float("inf")):
-        raise argparse.ArgumentTypeError(f"{text} must be a finite number above zero")
-    return value
-
-
-def count(text: str) -> int:
-    """An argparse type: a whole number above zero."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be above zero")
-    return value
+probability = number(float, 0.0, 1.0, "a probability", "0.1")
+seconds = number(float, 0.0, 1e9, "a number of seconds", "2.5")
+positive = number(float, 0.0, 1e9, "a number", "10", above=True)
+count = number(int, 0, 10**9, "a whole number", "20", above=True)
+port = number(int, 0, 65535, "a port number", "8765")
 
 
 def amount(text: str) -> str:
@@ -74,17 +53,6 @@ def amount(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("amount: ")) from None
     return text
-
-
-def port(text: str) -> int:
-    """An argparse type: a TCP port (0 picks a free one)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number, e.g. 8765") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text} is not a port from 0 to 65535")
-    return value
 
 
 def _read_json(text: str) -> object:
