@@ -516,6 +516,8 @@ class AsyncClient:
             unknown.append(f"count (estimated at {request.count})")
         note = "attached: submitted outside seqnb" + (f"; unknown: {', '.join(unknown)}" if unknown else "")
         run = AsyncRun(request=request, request_id=rid, status="in_queue", note=note).bind(self)
+        if unknown:
+            run.subscribe(_AttachedNote(note))  # before the ledger's and the gallery's: they record the note it sets
         if self.recorder is not None:
             self.recorder.record(run)  # write-or-refuse: a run the ledger cannot hold is not attached
         self.adopt(run)
@@ -821,6 +823,20 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<seqnb.Client {self.backend}>"
+
+
+class _AttachedNote:
+    """Keeps an attached run's note honest: what was not known stays said, and a short-batch note that assumed a count is replaced."""
+
+    def __init__(self, note: str) -> None:
+        self.note = note
+
+    def __call__(self, event: RunEvent) -> None:
+        run = event.run
+        if event.new == "completed":
+            run.note = f"{self.note}; the service returned {len(run.images)} image(s)"
+        elif not run.note.startswith(self.note) and not run.note.startswith("NOT YET IN THE LEDGER"):
+            run.note = f"{self.note}; {run.note}" if run.note else self.note
 
 
 async def _quietly(coro: Any) -> None:

@@ -244,14 +244,12 @@ def diagnose(
     else:
         emulated = backend.kind == "emulator"
         account = account_base_for(backend, account_base_url)
-        if emulated:
-            checks.append(
-                Check("token", "info", str(backend), {"source": backend.token_source})
-            )
+        source = {"source": backend.token_source}
+        if backend.token_source == "embedded emulator":
+            checks.append(Check("token", "info", f"none in use: {backend}", source))
         else:
-            checks.append(
-                Check("token", "ok", f"from {backend.token_source} (never shown)", {"source": backend.token_source})
-            )
+            where = "; the server is seqnb's offline emulator: nothing is charged" if emulated else ""
+            checks.append(Check("token", "ok", f"from {backend.token_source} (never shown){where}", source))
         checks.append(
             Check(
                 "urls",
