@@ -63,6 +63,7 @@ __all__ = [
     "run_detached",
     "schema_drift",
     "spec_from_schema",
+    "why_unavailable",
 ]
 
 TTL = 24 * 3600.0
@@ -506,7 +507,8 @@ async def fetch_entries(
     return out
 
 
-def _why(exc: errors.SeqnbError) -> str:
+def why_unavailable(exc: errors.SeqnbError) -> str:
+    """Why a catalog read failed, in a few words for a price's source."""
     if isinstance(exc, errors.AuthError):
         return "the catalog refused the token"
     if isinstance(exc, errors.ModelNotFound | errors.NotFound):
@@ -560,7 +562,7 @@ class Catalog:
         fresh: list[CatalogEntry] = []
         for model_id, result in results.items():
             if isinstance(result, errors.SeqnbError):
-                self.problems[model_id] = _why(result)
+                self.problems[model_id] = why_unavailable(result)
                 self._failed_at[model_id] = time.time()
                 continue
             first = model_id not in self.drift

@@ -70,6 +70,9 @@ class BalanceUnchecked(UserWarning):
     """A sweep goes out without the balance check: the balance could not be read or compared."""
 
 
+BALANCE_FRESH = 5.0
+"""Seconds a balance read counts as "now" for a sweep's balance check."""
+
 REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 """What a request id may look like before it goes into a URL path (RunComfy's are UUIDs)."""
 
@@ -257,6 +260,11 @@ class AsyncClient:
     def prices(self, value: PriceInput | None) -> None:
         self.user_prices = value
 
+    async def load_prices(self) -> None:
+        """Read what the catalog has not told yet (nothing when every price is the user's); never raises."""
+        if any(user_price(m, self.user_prices) is None for m in models()):
+            await self.catalog.aload([m.id for m in models()])
+
     async def refresh_prices(self, refresh: bool = True) -> dict[str, Price]:
         """Read the catalog again now (``refresh=False``: only what is not known yet); returns ``prices``."""
         await self.catalog.aload([m.id for m in models()], refresh=refresh)
@@ -305,13 +313,20 @@ class AsyncClient:
     def check_balance(self, plan: SweepPlan) -> None:
         """Refuse (``InsufficientBalance``) a plan whose estimate is over the balance read now.
 
+        "Now": read by this call (a bounded blocking call), or by ``balance()`` within the last
+        ``BALANCE_FRESH`` seconds, so async code can ``await client.balance()`` first and not block.
+
         When the balance cannot be read, or the plan is priced in another currency, the sweep is
         not refused: a ``BalanceUnchecked`` warning says so (the service refuses what it cannot charge).
         """
         if not plan.requests:
             return
+        recent = self.last_balance
         try:
-            found = self.read_balance()
+            if recent is not None and 0 <= time.time() - recent.fetched_at < BALANCE_FRESH:
+                found = recent  # read a moment ago (e.g. awaited by an async sweep just before)
+            else:
+                found = self.read_balance()
         except errors.SeqnbError as exc:
             warnings.warn(
                 f"sweep {plan.id} is sent without a balance check: the balance at {self.account_base} could not "
@@ -424,6 +439,7 @@ class AsyncClient:
         **kw: Any,
     ) -> AsyncRun:
         """Validate, record and submit one request; returns once the service has accepted it."""
+        await self.load_prices()  # awaited here, so that pricing it below never waits on the loop
         run = self.prepare(_as_request(request, prompt, kw), parent_id=parent_id, sweep_id=sweep_id)
         await self.send(run, deadline)
         return run

@@ -82,7 +82,7 @@ def _ledger(path: str | None) -> Check:
     where = Path(path or os.environ.get("SEQNB_LEDGER") or DEFAULT_LEDGER).expanduser()
     details: dict[str, Any] = {"path": str(where.resolve()), "schema_supported": SCHEMA_VERSION}
     if not where.exists():
-        return Check("ledger", "info", f"none yet at {where} (made on the first run)", details)
+        return Check("ledger", "info", f"none yet at {where.resolve()} (made on the first run)", details)
     try:  # read-only: the doctor never creates or migrates a ledger
         conn = sqlite3.connect(f"{where.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
         try:
@@ -141,6 +141,31 @@ async def _probe(api: str, account: str, secret: Secret, account_source: str) ->
     return entries, balance
 
 
+def _user_note(spec: Any) -> str:
+    """``; SEQNB_PRICES sets USD 0.05 (it wins)`` when the environment overrides the price."""
+    from .pricing import prices_from_env
+
+    try:
+        mine = prices_from_env().get(spec.id)
+    except errors.SettingInvalid:
+        return ""  # the "user prices" check says what is wrong
+    return f"; SEQNB_PRICES sets {mine.currency} {mine.per_image} (it wins)" if mine is not None else ""
+
+
+def _user_prices() -> Check | None:
+    """``SEQNB_PRICES``, when set: the prices it sets win over the catalog's."""
+    from .pricing import prices_from_env
+
+    if not os.environ.get("SEQNB_PRICES", "").strip():
+        return None
+    try:
+        found = prices_from_env()
+    except errors.SettingInvalid as exc:
+        return Check("user prices", "fail", str(exc), {"SEQNB_PRICES": os.environ["SEQNB_PRICES"]})
+    shown = {k: f"{p.currency} {p.per_image}" for k, p in found.items()}
+    return Check("user prices", "info", "SEQNB_PRICES sets " + ", ".join(f"{k} {v}" for k, v in shown.items()), shown)
+
+
 def _network(api: str, account: str, secret: Secret, emulated: bool) -> list[Check]:
     from . import catalog
     from .account import DEADLINE as BALANCE_DEADLINE
@@ -173,7 +198,8 @@ def _network(api: str, account: str, secret: Secret, emulated: bool) -> list[Che
         builtin = f"{spec.currency} {spec.price_per_image}"
         if not isinstance(result, catalog.CatalogEntry):
             rows[spec.id] = {"catalog": None, "builtin": builtin, "error": str(result)}
-            lines.append(f"{spec.short_name}: catalog unavailable, built-in {builtin}")
+            why = catalog.why_unavailable(result) if isinstance(result, errors.SeqnbError) else "catalog unavailable"
+            lines.append(f"{spec.short_name}: {why}; built-in {builtin}{_user_note(spec)}")
             status = "warn"
             continue
         price = catalog.price_of(result, label)
@@ -185,6 +211,7 @@ def _network(api: str, account: str, secret: Secret, emulated: bool) -> list[Che
         same = isinstance(price, Price) and price.per_image == spec.price_per_image
         lines.append(
             f"{spec.short_name}: {result.price_text()} in the catalog, built-in {builtin}{' (same)' if same else ''}"
+            + _user_note(spec)
         )
         if isinstance(price, str):
             status = "warn"
@@ -259,7 +286,8 @@ def diagnose(
             )
         )
         checks += _network(api, account, secret, emulated)
-    checks += [_ledger(ledger), _cache(cache_dir), _versions()]
+    user = _user_prices()
+    checks += [*([user] if user is not None else []), _ledger(ledger), _cache(cache_dir), _versions()]
     if secret is not None:
         checks = [_scrub(c, secret.reveal()) for c in checks]
     return DoctorReport(tuple(checks))

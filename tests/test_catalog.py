@@ -287,3 +287,19 @@ def test_a_priced_request_keeps_its_price_and_an_explicit_one_wins() -> None:
     assert request.replace(seed=2).cost().amount == Decimal("0.15")
     assert request.cost({"seedream-4.5": "0.10"}).amount == Decimal("0.30")
     assert request == seqnb.Request("seedream-4.5", FOX, count=3, seed=1)
+
+
+def test_the_async_client_reads_the_catalog_before_it_prices_a_submit() -> None:
+    with emulator(**FAST, prices={"seedream-4.5": "0.06"}) as emu:
+
+        async def go() -> seqnb.AsyncRun:
+            client = seqnb.AsyncClient(emu.token, emu.base_url)
+            run = await client.submit(seqnb.Request("seedream-4.5", FOX, count=3, seed=1))
+            await run.wait(30)
+            await client.aclose()
+            return run
+
+        run = asyncio.run(go())
+        cost = run.request.cost()
+        assert cost.amount == Decimal("0.18") and cost.source.startswith("emulator catalog, fetched")
+        assert emu.counters.catalog_calls == 2

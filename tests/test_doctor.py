@@ -83,6 +83,7 @@ def test_a_wrong_token_exits_non_zero_and_is_never_printed(
     assert status == 1
     assert wrong not in text
     assert "fail  model api" in text and "the token is refused" in text
+    assert "the catalog refused the token; built-in USD 0.04" in text
     assert "fail  balance" in text
     assert "result: 2 problem(s): model api, balance" in text
     status, text = doctor(capsys, "--json", "--base-url", emu.base_url)
@@ -119,3 +120,16 @@ def test_without_a_token_it_describes_the_embedded_emulator(
     status, text = doctor(capsys)
     assert status == 0, text
     assert "info  token" in text and "offline emulator" in text and "nothing is charged" in text
+
+
+def test_user_prices_are_shown_and_a_bad_setting_is_a_problem(
+    emu: EmulatorServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNCOMFY_TOKEN", emu.token)
+    monkeypatch.setenv("SEQNB_PRICES", "seedream-4.5=0.05")
+    status, text = doctor(capsys, "--base-url", emu.base_url)
+    assert status == 0, text
+    assert "SEQNB_PRICES sets USD 0.05 (it wins)" in text and "info  user prices" in text
+    monkeypatch.setenv("SEQNB_PRICES", "seedream-4.5=cheap")
+    status, text = doctor(capsys, "--base-url", emu.base_url)
+    assert status == 1 and "fail  user prices" in text and "'cheap'" in text
