@@ -356,6 +356,17 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Report what seqnb would use and whether it works; exit 1 when a check fails."""
+    from .doctor import diagnose
+
+    report = diagnose(
+        args.base_url, account_base_url=args.account_base_url, ledger=args.ledger, cache_dir=args.cache_dir
+    )
+    print(json.dumps(report.to_json(), indent=2) if args.json else report.text())
+    return 0 if report.ok else 1
+
+
 def _fault_names() -> tuple[str, ...]:
     """The emulator's fault probabilities (each a ``Faults`` field, a ``--flag`` here)."""
     from .emulator.faults import PROBABILITIES
@@ -409,6 +420,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default=None, help="cache folder (default: $SEQNB_CACHE or ~/.cache/seqnb/images)")
     p.add_argument("--max-bytes", default=None, help="with prune: the size to prune to, e.g. 500M (default: the limit)")
     p.set_defaults(func=cmd_cache)
+
+    p = sub.add_parser("doctor", help="check the token, URLs, catalog, balance, ledger and cache (exit 1 on a problem)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--base-url", default=None, help="Model API base (default: RUNCOMFY_BASE_URL or RunComfy's)")
+    p.add_argument(
+        "--account-base-url", default=None, help="account API base (default: RUNCOMFY_API_BASE or RunComfy's)"
+    )
+    p.add_argument("--ledger", default=None, help="ledger file (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)")
+    p.add_argument("--cache-dir", default=None, help="image cache (default: $SEQNB_CACHE or ~/.cache/seqnb/images)")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("emulator", help="serve the local emulator of RunComfy's Model API (for curl and other tools)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")

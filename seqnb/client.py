@@ -3,6 +3,11 @@
 ``seqnb.connect()`` picks the backend: with a token (argument, ``RUNCOMFY_TOKEN`` or the RunComfy
 CLI's login), RunComfy's Model API at ``RUNCOMFY_BASE_URL`` or https://model-api.runcomfy.net;
 without one, the embedded emulator. The code path is the same either way.
+
+Prices come from the service's catalog (``seqnb.catalog``: read once, cached on disk for a day,
+never blocking a submit for more than a short deadline) unless ``prices=`` or ``SEQNB_PRICES``
+set them; the balance from the account API (``seqnb.account``: ``account_base_url=``,
+``RUNCOMFY_API_BASE`` or https://api.runcomfy.net; the emulator itself for the emulator).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import time
 import warnings
 from collections.abc import Callable, Coroutine, Iterable
@@ -23,20 +29,25 @@ import httpx
 
 from . import errors
 from ._loop import LoopRunner
+from .account import DEADLINE as BALANCE_DEADLINE
+from .account import Balance, account_base_for, check_balance, fetch_balance
 from .auth import Secret, resolve_token
+from .catalog import Catalog, CatalogCache, PricedRequest, run_detached
 from .netaddr import is_local_address
 from .poller import Poller, PollPolicy
-from .pricing import PriceInput
+from .pricing import Cost, Price, PriceInput, user_price
 from .request import Request
 from .runs import AsyncRun, Run, RunCore, RunEvent, Subscriber, normalize_status
+from .spec import ModelSpec, get_model, models
 from .sweep import SweepPlan, plan_sweep
 from .transport import RetryPolicy, Transport
+from .validation import Report, validate_payload
 
 if TYPE_CHECKING:
     from .gallery import Gallery
     from .ledger import Ledger, Recorder
 
-__all__ = ["AsyncClient", "Backend", "Client", "DuplicateSubmitWarning", "Sweep"]
+__all__ = ["AsyncClient", "Backend", "BalanceUnchecked", "Client", "DuplicateSubmitWarning", "Sweep"]
 
 DEFAULT_BASE_URL = "https://model-api.runcomfy.net"
 
@@ -53,6 +64,17 @@ _FATAL = (errors.AuthError, errors.InsufficientBalance, errors.ModelNotFound)
 
 class DuplicateSubmitWarning(UserWarning):
     """An identical request is already in flight, in doubt, or done with the same seed."""
+
+
+class BalanceUnchecked(UserWarning):
+    """A sweep goes out without the balance check: the balance could not be read or compared."""
+
+
+BALANCE_FRESH = 5.0
+"""Seconds a balance read counts as "now" for a sweep's balance check."""
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+"""What a request id may look like before it goes into a URL path (RunComfy's are UUIDs)."""
 
 
 @dataclass(frozen=True)
@@ -155,13 +177,29 @@ class AsyncClient:
         retry: RetryPolicy | None = None,
         prices: PriceInput | None = None,
         http: httpx.AsyncClient | None = None,
+        account_base_url: str | None = None,
+        catalog_cache: CatalogCache | None = None,
+        live_schema: bool = False,
     ) -> None:
         self.backend, secret, api = resolve_backend(token, base_url)
         self.transport = Transport(
             api, secret, timeout=timeout, retry=retry, http=http, max_concurrency=max_concurrency
         )
         self.poller = Poller(self, poll)
-        self.prices = prices
+        self.user_prices: PriceInput | None = prices
+        """Prices the user set (``prices=``); with ``SEQNB_PRICES`` they win over the catalog's."""
+        emulated = self.backend.kind == "emulator"
+        self.catalog = Catalog(
+            api, secret, label="emulator catalog" if emulated else "RunComfy catalog", cache=catalog_cache
+        )
+        self.live_schema = live_schema
+        """Validate with the catalog's live input schema instead of the built-in spec (see ``validate``)."""
+        self.account_base = account_base_for(self.backend, account_base_url)
+        """Where the balance is read (``account_base_url=``, ``RUNCOMFY_API_BASE``, or RunComfy's account API)."""
+        self._account_source = f"{'offline emulator' if emulated else 'RunComfy account'} at {self.account_base}"
+        self._secret = secret
+        self.last_balance: Balance | None = None
+        """The balance as last read (``balance()``, or a sweep's balance check)."""
         self.max_concurrency = max_concurrency
         self._runs: dict[str, AsyncRun] = {}
         self.ledger: Ledger | None = None
@@ -197,18 +235,128 @@ class AsyncClient:
         for run in self._runs.values():
             run.unsubscribe(callback)
 
+    # --- prices, balance, validation ----------------------------------------------------------
+
+    def price(self, model: str | ModelSpec) -> Price:
+        """What one image of ``model`` costs and where that figure comes from.
+
+        ``prices=`` or ``SEQNB_PRICES`` first; else the catalog's ``base_price_usd`` (read once,
+        cached for a day; this call waits for it at most ``seqnb.catalog.DEADLINE`` seconds);
+        else the built-in list price, its source saying why the catalog's is not used.
+        """
+        spec = get_model(model)
+        mine = user_price(spec, self.user_prices)
+        if mine is not None:
+            return mine
+        self.catalog.load([m.id for m in models()])
+        return self.catalog.price(spec)
+
+    @property
+    def prices(self) -> dict[str, Price]:
+        """Every model's price per image, as this client's estimates use it (see ``price``)."""
+        return {spec.id: self.price(spec) for spec in models()}
+
+    @prices.setter
+    def prices(self, value: PriceInput | None) -> None:
+        self.user_prices = value
+
+    async def load_prices(self) -> None:
+        """Read what the catalog has not told yet (nothing when every price is the user's); never raises."""
+        if any(user_price(m, self.user_prices) is None for m in models()):
+            await self.catalog.aload([m.id for m in models()])
+
+    async def refresh_prices(self, refresh: bool = True) -> dict[str, Price]:
+        """Read the catalog again now (``refresh=False``: only what is not known yet); returns ``prices``."""
+        await self.catalog.aload([m.id for m in models()], refresh=refresh)
+        return self.prices
+
+    def cost(self, request: Request) -> Cost:
+        """A request's estimated cost at this client's prices (what the ledger records for it)."""
+        return request.cost({request.model.id: self.price(request.model)})
+
+    def _priced(self, request: Request) -> PricedRequest:
+        return request if isinstance(request, PricedRequest) else PricedRequest.of(request, self.price(request.model))
+
+    def validate(self, request: Request) -> Report:
+        """Every problem of a request: by the built-in spec or, with ``live_schema=True``, by the catalog's live schema.
+
+        The live schema replaces only the schema rules (fields, types, enums, limits, required);
+        seqnb's own checks (the prompt's image count, the seed range) still apply. When the live
+        schema is unknown or unusable, the built-in spec is used (with a warning saying why).
+        """
+        builtin = request.validate()
+        if not self.live_schema:
+            return builtin
+        self.catalog.load([request.model.id])
+        live = self.catalog.live_spec(request.model)
+        if live is None:
+            return builtin
+        payload = request.payload()
+        unset = tuple(p for p in builtin.problems if p.code == "unknown_field" and p.wire not in payload)
+        report = validate_payload(live, payload)
+        return Report(report.model, unset + report.problems, report.checked)
+
+    async def balance(self) -> Balance:
+        """The account's balance now (``RunComfy account at ...`` or the emulator's), also kept as ``last_balance``."""
+        found = await fetch_balance(self.account_base, self._secret, self._account_source)
+        self.last_balance = found
+        return found
+
+    def read_balance(self) -> Balance:
+        """``balance()`` for synchronous code: blocks at most ``seqnb.account.DEADLINE`` seconds."""
+        found = run_detached(
+            lambda: fetch_balance(self.account_base, self._secret, self._account_source), BALANCE_DEADLINE + 1.0
+        )
+        self.last_balance = found
+        return found
+
+    def check_balance(self, plan: SweepPlan) -> None:
+        """Refuse (``InsufficientBalance``) a plan whose estimate is over the balance read now.
+
+        "Now": read by this call (a bounded blocking call), or by ``balance()`` within the last
+        ``BALANCE_FRESH`` seconds, so async code can ``await client.balance()`` first and not block.
+
+        When the balance cannot be read, or the plan is priced in another currency, the sweep is
+        not refused: a ``BalanceUnchecked`` warning says so (the service refuses what it cannot charge).
+        """
+        if not plan.requests:
+            return
+        recent = self.last_balance
+        try:
+            if recent is not None and 0 <= time.time() - recent.fetched_at < BALANCE_FRESH:
+                found = recent  # read a moment ago (e.g. awaited by an async sweep just before)
+            else:
+                found = self.read_balance()
+        except errors.SeqnbError as exc:
+            warnings.warn(
+                f"sweep {plan.id} is sent without a balance check: the balance at {self.account_base} could not "
+                f"be read ({str(exc).split(' - ')[0]}); the service refuses what the balance cannot pay",
+                BalanceUnchecked,
+                stacklevel=4,
+            )
+            return
+        others = [c for c in plan.total if c != found.currency]
+        if others:
+            warnings.warn(
+                f"sweep {plan.id}: the part priced in {', '.join(others)} cannot be checked against a balance in "
+                f"{found.currency}",
+                BalanceUnchecked,
+                stacklevel=4,
+            )
+        check_balance(plan, found)
+
     # --- building runs (no I/O) ------------------------------------------------------------
 
     def prepare(self, request: Request, **meta: Any) -> AsyncRun:
         """Validate, create and announce a run, before anything is sent (so it can be recorded first)."""
-        report = request.validate()
+        report = self.validate(request)
         if not report.ok:
             raise errors.RequestInvalid(report)
         self._warn_if_duplicate(request)
         if request.sent_seed is None and not request.uses_model_seed and request.model.role("seed"):
             # A fresh seed, sent and recorded (as -1 does in A1111): a seedless run is never a silent repeat.
             request = request.replace(seed=_seeds.randint(0, FRESH_SEED_MAX))
-        run = AsyncRun(request=request, **meta).bind(self)
+        run = AsyncRun(request=self._priced(request), **meta).bind(self)
         if self.recorder is not None:
             self.recorder.record(run)  # write-or-refuse: a run that cannot be recorded is never sent
         self.adopt(run)
@@ -216,7 +364,8 @@ class AsyncClient:
         return run
 
     def adopt(self, run: AsyncRun) -> AsyncRun:
-        """Take charge of a run (a new one, or one restored from a ledger)."""
+        """Take charge of a run (a new one, or one restored from a ledger); it is priced at this client's prices."""
+        run.request = self._priced(run.request)
         run.bind(self)
         self._runs[run.id] = run
         self._by_key.setdefault(run.request.key(), []).append(run)
@@ -290,6 +439,7 @@ class AsyncClient:
         **kw: Any,
     ) -> AsyncRun:
         """Validate, record and submit one request; returns once the service has accepted it."""
+        await self.load_prices()  # awaited here, so that pricing it below never waits on the loop
         run = self.prepare(_as_request(request, prompt, kw), parent_id=parent_id, sweep_id=sweep_id)
         await self.send(run, deadline)
         return run
@@ -358,6 +508,56 @@ class AsyncClient:
                 resumed.append(run)
         return resumed
 
+    def prepare_attach(
+        self, request_id: str, model: str | ModelSpec, prompt: str | None = None, **known: Any
+    ) -> AsyncRun:
+        """Adopt a job submitted elsewhere (RunComfy's CLI or playground), recorded before it is watched.
+
+        ``known``: whatever is known of its request (``count=``, ``size=``, ``seed=``, wire fields);
+        the rest stays unknown (the estimate assumes the model's default count). Raises
+        ``SettingInvalid`` for a malformed request id, ``LedgerError`` when the ledger cannot record it.
+        """
+        rid = request_id.strip() if isinstance(request_id, str) else ""
+        if not REQUEST_ID.fullmatch(rid):
+            raise errors.SettingInvalid(
+                f"request_id {request_id!r} is not a RunComfy request id: give the id the service answered "
+                "(letters, digits, '-', '_', '.' or ':', at most 128 characters), e.g. from `runcomfy` or the playground"
+            )
+        for run in self._runs.values():
+            if run.request_id == rid:
+                return run  # attached (or submitted) here already
+        request = self._priced(Request(model, prompt, **known))
+        unknown = [] if prompt is not None else ["prompt"]
+        if "count" not in known and request.model.count_field.wire not in known:
+            unknown.append(f"count (estimated at {request.count})")
+        note = "attached: submitted outside seqnb" + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+        run = AsyncRun(request=request, request_id=rid, status="in_queue", note=note).bind(self)
+        if unknown:
+            run.subscribe(_AttachedNote(note))  # before the ledger's and the gallery's: they record the note it sets
+        if self.recorder is not None:
+            self.recorder.record(run)  # write-or-refuse: a run the ledger cannot hold is not attached
+        self.adopt(run)
+        run.emit(RunEvent(run, run.status, run.status, run.created_at, "created"))
+        return run
+
+    async def attach(
+        self,
+        request_id: str,
+        model: str | ModelSpec,
+        prompt: str | None = None,
+        *,
+        deadline: float | None = None,
+        **known: Any,
+    ) -> AsyncRun:
+        """Adopt a job submitted elsewhere and watch it: its images are downloaded and it is recorded like any run.
+
+        An id the service does not know becomes ``lost``. See ``prepare_attach``.
+        """
+        run = self.prepare_attach(request_id, model, prompt, **known)
+        if not run.done and not run.watching:
+            self.watch(run, deadline)
+        return run
+
     def prepare_rerun(self, run: RunCore | Any | str, **changes: Any) -> AsyncRun:
         """A new prepared run with a recorded run's request and ``changes``, linked to it as its parent."""
         run_id = run if isinstance(run, str) else str(run.id)
@@ -374,16 +574,31 @@ class AsyncClient:
         return self.ledger
 
     def plan(self, *args: Any, **kw: Any) -> SweepPlan:
-        """The sweep that ``sweep()`` would send, validated and priced (nothing is sent)."""
-        kw.setdefault("prices", self.prices)
-        return plan_sweep(*args, **kw)
+        """The sweep that ``sweep()`` would send, validated and priced at this client's prices (nothing is sent)."""
+        if kw.get("prices") is None:
+            kw["prices"] = self.prices
+        plan = plan_sweep(*args, **kw)
+        if self.live_schema:
+            plan.reports = [self.validate(r) for r in plan.requests]
+            plan.costs = [r.cost(kw["prices"]) for r, rep in zip(plan.requests, plan.reports, strict=True) if rep.ok]
+        return plan
 
-    def prepare_sweep(self, *args: Any, budget: Decimal | str | float | None = None, **kw: Any) -> Sweep:
+    def prepare_sweep(
+        self,
+        *args: Any,
+        budget: Decimal | str | float | None = None,
+        allow_over_balance: bool = False,
+        **kw: Any,
+    ) -> Sweep:
+        """Plan, check (rules, ``budget``, and the balance unless ``allow_over_balance``), then prepare every run."""
         plan = self.plan(*args, **kw).check(budget)
+        if not allow_over_balance:
+            self.check_balance(plan)
         runs: list[AsyncRun] = []
         try:
-            for request in plan.requests:
-                runs.append(self.prepare(request, sweep_id=plan.id))
+            for request, cost in zip(plan.requests, plan.costs, strict=True):
+                price = Price(cost.per_image, cost.currency, cost.source)
+                runs.append(self.prepare(PricedRequest.of(request, price), sweep_id=plan.id))
         except errors.LedgerError as exc:  # nothing of the sweep leaves: the runs already written never will
             for run in runs:
                 run.transition("failed", detail="not sent", error=f"not sent: the sweep stopped: {exc}")
@@ -523,6 +738,43 @@ class Client:
     def plan(self, *args: Any, **kw: Any) -> SweepPlan:
         return self.aio.plan(*args, **kw)
 
+    @property
+    def prices(self) -> dict[str, Price]:
+        """Every model's price per image, as this client's estimates use it (see ``AsyncClient.price``)."""
+        return self.aio.prices
+
+    def price(self, model: str | ModelSpec) -> Price:
+        """What one image of ``model`` costs here, and where that figure comes from."""
+        return self.aio.price(model)
+
+    def cost(self, request: Request) -> Cost:
+        """A request's estimated cost at this client's prices (the request panel's estimate)."""
+        return self.aio.cost(request)
+
+    def refresh_prices(self, refresh: bool = True) -> dict[str, Price]:
+        """Read the catalog again now; returns ``prices`` (blocks at most the catalog's short deadline)."""
+        self.aio.catalog.load([m.id for m in models()], refresh=refresh)
+        return self.aio.prices
+
+    def balance(self) -> Balance:
+        """The account's balance now, with its currency, source and when it was read."""
+        return self.aio.read_balance()
+
+    def attach(
+        self,
+        request_id: str,
+        model: str | ModelSpec,
+        prompt: str | None = None,
+        *,
+        deadline: float | None = None,
+        **known: Any,
+    ) -> Run:
+        """Adopt a job submitted elsewhere: recorded now, watched in the background (see ``AsyncClient.attach``)."""
+        run = self.aio.prepare_attach(request_id, model, prompt, **known)
+        if not run.done and not run.watching:
+            self._runner.spawn(_call(self.aio.watch, run, deadline))
+        return self.wrap(run)
+
     def sweep(
         self,
         *args: Any,
@@ -531,7 +783,10 @@ class Client:
         quiet: bool = False,
         **kw: Any,
     ) -> Sweep:
-        """Build, validate and price the grid, refuse it over ``budget``, then submit in the background."""
+        """Build, validate and price the grid, refuse it over ``budget`` or the balance, then submit in the background.
+
+        ``allow_over_balance=True`` sends a sweep whose estimate is over the balance anyway.
+        """
         runs = self.aio.prepare_sweep(*args, budget=budget, **kw)
         if not quiet:
             print(runs.plan.summary())
@@ -584,6 +839,20 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<seqnb.Client {self.backend}>"
+
+
+class _AttachedNote:
+    """Keeps an attached run's note honest: what was not known stays said, and a short-batch note that assumed a count is replaced."""
+
+    def __init__(self, note: str) -> None:
+        self.note = note
+
+    def __call__(self, event: RunEvent) -> None:
+        run = event.run
+        if event.new == "completed":
+            run.note = f"{self.note}; the service returned {len(run.images)} image(s)"
+        elif not run.note.startswith(self.note) and not run.note.startswith("NOT YET IN THE LEDGER"):
+            run.note = f"{self.note}; {run.note}" if run.note else self.note
 
 
 async def _quietly(coro: Any) -> None:

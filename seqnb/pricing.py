@@ -1,8 +1,9 @@
 """Cost estimates: price per image x requested count, as Decimal money with its currency.
 
-Defaults are the official per-image list prices (API-NOTES); RunComfy's own prices are not
-published, so users set theirs with ``prices=`` or the ``SEQNB_PRICES`` environment variable,
-e.g. ``SEQNB_PRICES="seedream-4.0=0.035,seedream-4.5=0.05 EUR"``.
+Where a price comes from, first found wins: the ``prices=`` argument, the ``SEQNB_PRICES``
+environment variable (e.g. ``SEQNB_PRICES="seedream-4.0=0.035,seedream-4.5=0.05 EUR"``), the
+``fallback`` a client passes (RunComfy's catalog price, read by ``seqnb.catalog``), then the
+spec's built-in list price (BytePlus's, API-NOTES). Every ``Price`` says its source.
 """
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ from decimal import Decimal, InvalidOperation
 from .errors import SettingInvalid
 from .spec import ModelSpec, get_model
 
-__all__ = ["Cost", "Price", "PriceInput", "format_money", "parse_amount", "price_for", "prices_from_env"]
+__all__ = [
+    "Cost",
+    "Price",
+    "PriceInput",
+    "format_money",
+    "parse_amount",
+    "price_for",
+    "prices_from_env",
+    "user_price",
+]
 
 PriceInput = Mapping[str, "Decimal | str | int | Price"]
 
@@ -85,8 +95,8 @@ def prices_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Price
     return out
 
 
-def price_for(model: str | ModelSpec, prices: PriceInput | None = None) -> Price:
-    """The price per image of a model: argument, then ``SEQNB_PRICES``, then the spec's default."""
+def user_price(model: str | ModelSpec, prices: PriceInput | None = None) -> Price | None:
+    """The price the user set for a model: the ``prices`` argument, then ``SEQNB_PRICES``; None when neither does."""
     spec = get_model(model)
     for key, value in (prices or {}).items():
         if get_model(key).id != spec.id:
@@ -95,7 +105,10 @@ def price_for(model: str | ModelSpec, prices: PriceInput | None = None) -> Price
             return value
         amount, currency = _parse_price(str(value), f"prices[{key!r}]")
         return Price(amount, currency or spec.currency, "argument")
-    env = prices_from_env()
-    if spec.id in env:
-        return env[spec.id]
-    return Price(spec.price_per_image, spec.currency, spec.price_source)
+    return prices_from_env().get(spec.id)
+
+
+def price_for(model: str | ModelSpec, prices: PriceInput | None = None, *, fallback: Price | None = None) -> Price:
+    """The price per image of a model: argument, then ``SEQNB_PRICES``, then ``fallback``, then the spec's default."""
+    spec = get_model(model)
+    return user_price(spec, prices) or fallback or Price(spec.price_per_image, spec.currency, spec.price_source)

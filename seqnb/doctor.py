@@ -1,0 +1,293 @@
+"""``seqnb doctor``: what seqnb would use and whether it works, as data (``diagnose``), shown as text or JSON.
+
+It reports the token's source (never the token), the base URLs, one authenticated call to the
+Model API (the catalog entry of one model: it proves the token where requests are sent), the
+catalog's prices against the built-in ones and its schema against the built-in spec, the balance
+(a second authenticated call, to the account API), the ledger, the image cache and the versions.
+A check that fails makes ``DoctorReport.ok`` false (the command's exit status 1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from . import errors
+from .auth import Secret
+from .pricing import Price
+
+__all__ = ["Check", "DoctorReport", "diagnose"]
+
+Status = Literal["ok", "info", "warn", "fail"]
+PROBE_MODEL = "bytedance/seedream-4-5/sequential"
+"""The model whose catalog entry is the authenticated call that proves the token."""
+PACKAGES = ("httpx", "ipywidgets", "pandas", "pillow", "starlette", "uvicorn", "nest-asyncio", "ipykernel")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report: what was looked at, how it went, and the facts behind it."""
+
+    name: str
+    status: Status
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when no check failed (warnings are allowed)."""
+        return all(c.status != "fail" for c in self.checks)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checks": [asdict(c) for c in self.checks]}
+
+    def text(self) -> str:
+        width = max(len(c.name) for c in self.checks)
+        lines = [f"{c.status:<5} {c.name:<{width}}  {c.summary}" for c in self.checks]
+        failed = [c.name for c in self.checks if c.status == "fail"]
+        lines.append("result: " + ("ok" if not failed else f"{len(failed)} problem(s): {', '.join(failed)}"))
+        return "\n".join(lines)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).split(" - ")[0]
+
+
+def _versions() -> Check:
+    from . import __version__
+
+    found = {"seqnb": __version__, "python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return Check("versions", "info", ", ".join(f"{k} {v}" for k, v in found.items()), found)
+
+
+def _ledger(path: str | None) -> Check:
+    from .ledger import DEFAULT_LEDGER, SCHEMA_VERSION
+
+    where = Path(path or os.environ.get("SEQNB_LEDGER") or DEFAULT_LEDGER).expanduser()
+    details: dict[str, Any] = {"path": str(where.resolve()), "schema_supported": SCHEMA_VERSION}
+    if not where.exists():
+        return Check("ledger", "info", f"none yet at {where.resolve()} (made on the first run)", details)
+    try:  # read-only: the doctor never creates or migrates a ledger
+        conn = sqlite3.connect(f"{where.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            runs = int(conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]) if version else 0
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        details["error"] = str(exc)
+        return Check(
+            "ledger", "fail", f"{where} cannot be read ({exc}); check the file or point SEQNB_LEDGER elsewhere", details
+        )
+    size = sum(p.stat().st_size for p in (where, Path(f"{where}-wal")) if p.exists())
+    details.update(size_bytes=size, schema_version=version, runs=runs)
+    summary = f"{where}: {runs} runs, {size / 1024:.0f} KiB, schema {version}"
+    if version > SCHEMA_VERSION:
+        return Check("ledger", "fail", f"{summary}, newer than this seqnb's {SCHEMA_VERSION}: upgrade seqnb", details)
+    if version < SCHEMA_VERSION:
+        return Check("ledger", "info", f"{summary} (migrated to {SCHEMA_VERSION} when next opened)", details)
+    return Check("ledger", "ok", summary, details)
+
+
+def _cache(directory: str | None) -> Check:
+    from .image_cache import ImageCache
+
+    try:
+        usage = ImageCache(directory).usage()
+    except (OSError, ValueError) as exc:
+        return Check("image cache", "fail", f"cannot be read: {exc}", {"path": str(directory)})
+    details = {
+        "path": str(usage.directory),
+        "files": usage.files,
+        "size_bytes": usage.bytes,
+        "limit_bytes": usage.limit,
+    }
+    summary = (
+        f"{usage.directory}: {usage.files} files, {usage.bytes / 1024**2:.1f} MiB of {usage.limit / 1024**3:.1f} GiB"
+    )
+    return Check("image cache", "ok", summary, details)
+
+
+async def _probe(api: str, account: str, secret: Secret, account_source: str) -> tuple[dict[str, Any], Any]:
+    import asyncio
+
+    from .account import fetch_balance
+    from .catalog import fetch_entries
+    from .spec import models
+
+    entries, balance = await asyncio.gather(
+        fetch_entries(api, secret, [m.id for m in models()]),
+        fetch_balance(account, secret, account_source),
+        return_exceptions=True,
+    )
+    if isinstance(entries, BaseException):  # pragma: no cover - fetch_entries keeps failures in place
+        raise entries
+    return entries, balance
+
+
+def _user_note(spec: Any) -> str:
+    """``; SEQNB_PRICES sets USD 0.05 (it wins)`` when the environment overrides the price."""
+    from .pricing import prices_from_env
+
+    try:
+        mine = prices_from_env().get(spec.id)
+    except errors.SettingInvalid:
+        return ""  # the "user prices" check says what is wrong
+    return f"; SEQNB_PRICES sets {mine.currency} {mine.per_image} (it wins)" if mine is not None else ""
+
+
+def _user_prices() -> Check | None:
+    """``SEQNB_PRICES``, when set: the prices it sets win over the catalog's."""
+    from .pricing import prices_from_env
+
+    if not os.environ.get("SEQNB_PRICES", "").strip():
+        return None
+    try:
+        found = prices_from_env()
+    except errors.SettingInvalid as exc:
+        return Check("user prices", "fail", str(exc), {"SEQNB_PRICES": os.environ["SEQNB_PRICES"]})
+    shown = {k: f"{p.currency} {p.per_image}" for k, p in found.items()}
+    return Check("user prices", "info", "SEQNB_PRICES sets " + ", ".join(f"{k} {v}" for k, v in shown.items()), shown)
+
+
+def _network(api: str, account: str, secret: Secret, emulated: bool) -> list[Check]:
+    from . import catalog
+    from .account import DEADLINE as BALANCE_DEADLINE
+    from .account import Balance
+    from .spec import get_model, models
+
+    account_source = f"{'offline emulator' if emulated else 'RunComfy account'} at {account}"
+    label = "emulator catalog" if emulated else "RunComfy catalog"
+    entries, balance = catalog.run_detached(
+        lambda: _probe(api, account, secret, account_source), max(catalog.DEADLINE, BALANCE_DEADLINE) + 2.0
+    )
+    out: list[Check] = []
+    probe = entries[PROBE_MODEL]
+    path = f"GET {api}/models/{PROBE_MODEL}"
+    if isinstance(probe, catalog.CatalogEntry):
+        out.append(
+            Check("model api", "ok", f"the token is accepted: {path} answered its catalog entry", {"call": path})
+        )
+    else:
+        why = "the token is refused" if isinstance(probe, errors.AuthError) else "the call failed"
+        out.append(
+            Check("model api", "fail", f"{why}: {path}: {_first_line(probe)}", {"call": path, "error": str(probe)})
+        )
+    rows: dict[str, Any] = {}
+    lines: list[str] = []
+    status: Status = "ok"
+    drift: list[str] = []
+    for spec in models():
+        result = entries.get(spec.id)
+        builtin = f"{spec.currency} {spec.price_per_image}"
+        if not isinstance(result, catalog.CatalogEntry):
+            rows[spec.id] = {"catalog": None, "builtin": builtin, "error": str(result)}
+            why = catalog.why_unavailable(result) if isinstance(result, errors.SeqnbError) else "catalog unavailable"
+            lines.append(f"{spec.short_name}: {why}; built-in {builtin}{_user_note(spec)}")
+            status = "warn"
+            continue
+        price = catalog.price_of(result, label)
+        rows[spec.id] = {
+            "catalog": result.price_text(),
+            "builtin": builtin,
+            "used": str(price.per_image) if isinstance(price, Price) else None,
+        }
+        same = isinstance(price, Price) and price.per_image == spec.price_per_image
+        lines.append(
+            f"{spec.short_name}: {result.price_text()} in the catalog, built-in {builtin}{' (same)' if same else ''}"
+            + _user_note(spec)
+        )
+        if isinstance(price, str):
+            status = "warn"
+            rows[spec.id]["problem"] = price
+        if result.input_schema is not None:
+            drift += [str(d) for d in catalog.schema_drift(get_model(spec.id), result.input_schema)]
+    out.append(Check("prices", status, "; ".join(lines), rows))
+    if drift:
+        out.append(Check("schema", "warn", f"{len(drift)} difference(s): " + " | ".join(drift), {"drift": drift}))
+    elif all(isinstance(e, catalog.CatalogEntry) for e in entries.values()):
+        out.append(Check("schema", "ok", "the live input schemas match the built-in specs", {"drift": []}))
+    call = f"GET {account}/prod/v2/balance"
+    if isinstance(balance, Balance):
+        out.append(
+            Check(
+                "balance",
+                "ok",
+                f"{balance} ({account_source}; {call} also accepts the token)",
+                {"amount": str(balance.amount), "currency": balance.currency, "source": balance.source, "call": call},
+            )
+        )
+    else:
+        why = "the token is refused" if isinstance(balance, errors.AuthError) else "cannot be read"
+        out.append(
+            Check("balance", "fail", f"{why}: {call}: {_first_line(balance)}", {"call": call, "error": str(balance)})
+        )
+    return out
+
+
+def _scrub(check: Check, secret: str) -> Check:
+    """Defence in depth: no field of the report may hold the token."""
+    text = json.dumps(asdict(check))
+    if secret not in text:
+        return check
+    clean = json.loads(text.replace(secret, "********"))
+    return Check(clean["name"], clean["status"], clean["summary"], clean["details"])
+
+
+def diagnose(
+    base_url: str | None = None,
+    *,
+    account_base_url: str | None = None,
+    token: str | Secret | None = None,
+    ledger: str | None = None,
+    cache_dir: str | None = None,
+) -> DoctorReport:
+    """Look at everything seqnb would use; never raises for what it finds (it reports it)."""
+    from .account import account_base_for
+    from .client import resolve_backend
+
+    checks: list[Check] = []
+    secret: Secret | None = None
+    try:
+        backend, secret, api = resolve_backend(token, base_url)
+    except errors.SeqnbError as exc:
+        checks.append(Check("token", "fail", _first_line(exc), {}))
+    else:
+        emulated = backend.kind == "emulator"
+        account = account_base_for(backend, account_base_url)
+        source = {"source": backend.token_source}
+        if backend.token_source == "embedded emulator":
+            checks.append(Check("token", "info", f"none in use: {backend}", source))
+        else:
+            where = "; the server is seqnb's offline emulator: nothing is charged" if emulated else ""
+            checks.append(Check("token", "ok", f"from {backend.token_source} (never shown){where}", source))
+        checks.append(
+            Check(
+                "urls",
+                "info",
+                f"Model API {api}; account API {account}",
+                {"backend": backend.kind, "model_api": api, "account_api": account},
+            )
+        )
+        checks += _network(api, account, secret, emulated)
+    user = _user_prices()
+    checks += [*([user] if user is not None else []), _ledger(ledger), _cache(cache_dir), _versions()]
+    if secret is not None:
+        checks = [_scrub(c, secret.reveal()) for c in checks]
+    return DoctorReport(tuple(checks))

@@ -1,0 +1,114 @@
+"""The balance over real HTTP: read with its source, going down as runs complete, and a sweep refused over it."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import seqnb
+from seqnb.account import DEFAULT_ACCOUNT_BASE, Balance, account_base_for, balance_text, parse_balance
+from seqnb.client import AsyncClient, Backend, BalanceUnchecked
+from seqnb.testing import FAST, emulator
+
+FOX2 = "Generate 2 images of a fox"
+
+
+def connected(emu: Any, tmp_path: Path, **kw: Any) -> seqnb.Client:
+    return seqnb.connect(emu.token, emu.base_url, ledger=tmp_path / "ledger.sqlite", download=False, **kw)
+
+
+def test_the_balance_is_read_with_its_source_and_goes_down_as_runs_complete(tmp_path: Path) -> None:
+    with emulator(**FAST, balance="1.00") as emu:
+        client = connected(emu, tmp_path)
+        before = client.balance()
+        assert (before.amount, before.currency) == (Decimal("1.0"), "USD")
+        assert before.source == f"offline emulator at {emu.base_url}" and time.time() - before.fetched_at < 60
+        assert str(before) == "USD 1.00" and before.describe().startswith("USD 1.00 (offline emulator at http")
+        client.submit(seqnb.Request("seedream-4.5", FOX2, count=2, seed=1)).wait(30)
+        after = asyncio.run(_async_balance(emu))
+        assert after.amount == Decimal("0.92")  # 2 images at USD 0.04
+        assert client.aio.last_balance == before
+        client.close()
+
+
+async def _async_balance(emu: Any) -> Balance:
+    client = AsyncClient(emu.token, emu.base_url)
+    try:
+        return await client.balance()
+    finally:
+        await client.aclose()
+
+
+def test_a_sweep_over_the_balance_is_refused_and_nothing_is_sent(tmp_path: Path) -> None:
+    with emulator(**FAST, balance="0.10") as emu:
+        client = connected(emu, tmp_path)
+        with pytest.raises(seqnb.InsufficientBalance) as refused:
+            client.sweep(prompts=[FOX2], seeds=[1, 2, 3], quiet=True)  # 6 images: USD 0.24
+        message = str(refused.value)
+        assert "estimated USD 0.24" in message and "balance of USD 0.10" in message
+        assert "allow_over_balance=True" in message
+        assert emu.counters.submits == 0 and client.runs() == []
+        assert client.ledger is not None and client.ledger.count() == 0
+        # within the balance: sent
+        runs = client.sweep(prompts=[FOX2], seeds=[4], quiet=True)
+        client.wait_all(runs, timeout=30)
+        assert [r.status for r in runs] == ["completed"]
+        client.close()
+
+
+def test_the_override_sends_it_anyway_and_the_service_refuses_what_it_cannot_charge(tmp_path: Path) -> None:
+    with emulator(**FAST, balance="0.10") as emu:
+        client = connected(emu, tmp_path)
+        runs = client.sweep(prompts=[FOX2], seeds=[1, 2], quiet=True, allow_over_balance=True, concurrency=1)
+        client.wait_all(runs, timeout=30)
+        assert sorted(r.status for r in runs) == ["completed", "failed"]
+        failed = next(r for r in runs if r.status == "failed")
+        assert "not charged" in (failed.error or "") and emu.counters.submits == 1
+        client.close()
+
+
+def test_a_balance_that_cannot_be_read_is_said_and_does_not_stop_the_sweep(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    with emulator(**FAST) as emu:
+        client = connected(emu, tmp_path, account_base_url=closed)
+        assert client.aio.account_base == closed
+        with pytest.raises(seqnb.ConnectError):
+            client.balance()
+        with pytest.warns(BalanceUnchecked, match="without a balance check"):
+            runs = client.sweep(prompts=[FOX2], seeds=[1], quiet=True)
+        client.wait_all(runs, timeout=30)
+        assert runs[0].status == "completed"
+        client.close()
+
+
+def test_the_account_base_is_configurable_like_the_model_api_base(monkeypatch: pytest.MonkeyPatch) -> None:
+    runcomfy = Backend("runcomfy", "https://model-api.runcomfy.net", "RUNCOMFY_TOKEN")
+    emulated = Backend("emulator", "http://127.0.0.1:8765/v1", "embedded emulator")
+    monkeypatch.delenv("RUNCOMFY_API_BASE", raising=False)
+    assert account_base_for(runcomfy) == DEFAULT_ACCOUNT_BASE == "https://api.runcomfy.net"
+    assert account_base_for(emulated) == "http://127.0.0.1:8765"  # the emulator answers the balance itself
+    monkeypatch.setenv("RUNCOMFY_API_BASE", "https://account.example/")
+    assert account_base_for(runcomfy) == "https://account.example"
+    assert account_base_for(emulated) == "http://127.0.0.1:8765"
+    assert account_base_for(runcomfy, "https://given.example") == "https://given.example"
+
+
+@pytest.mark.parametrize("body", [{}, {"balance_usd": "lots"}, {"balance_usd": True}, [], {"balance_usd": "Infinity"}])
+def test_an_unreadable_balance_answer_is_a_server_error(body: Any) -> None:
+    with pytest.raises(seqnb.ServerError, match="balance_usd"):
+        parse_balance(body, "test", 0.0)
+
+
+def test_the_header_line_never_raises() -> None:
+    balance = parse_balance({"balance_usd": 12.345, "currency": "usd"}, "RunComfy account", 0.0)
+    assert balance_text(balance) == "balance USD 12.345"
+    assert balance_text(None) == "balance not read yet"
+    assert balance_text(seqnb.AuthError("Missing token", status_code=401)).startswith("balance unknown (Missing token")

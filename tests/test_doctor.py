@@ -1,0 +1,135 @@
+"""``seqnb doctor`` against the emulator: what it reports, its exit status, and that the token never shows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import seqnb
+from seqnb.cli import main
+from seqnb.emulator import EmulatorServer
+from seqnb.ledger import SCHEMA_VERSION, Ledger
+from seqnb.testing import FAST, emulator
+
+
+def doctor(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    status = main(["doctor", *args])
+    out, err = capsys.readouterr()
+    return status, out + err
+
+
+def test_doctor_reports_everything_and_exits_0(
+    emu: EmulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNCOMFY_TOKEN", emu.token)
+    ledger = Ledger(tmp_path / "runs.sqlite")
+    client = seqnb.connect(emu.token, emu.base_url, ledger=ledger, download=False)
+    client.submit(seqnb.Request("seedream-4.5", "Generate 2 images of a fox", count=2, seed=1)).wait(30)
+    client.close()
+
+    status, text = doctor(capsys, "--base-url", emu.base_url, "--ledger", str(ledger.path))
+    assert status == 0, text
+    assert emu.token not in text
+    lines = {line.split()[1]: line for line in text.splitlines() if not line.startswith("result")}
+    assert "from RUNCOMFY_TOKEN" in lines["token"] and lines["token"].startswith("ok")
+    assert f"Model API {emu.base_url}/v1; account API {emu.base_url}" in lines["urls"]
+    assert lines["model"].startswith("ok") and "the token is accepted" in lines["model"]
+    assert "$0.04/image in the catalog, built-in USD 0.04 (same)" in lines["prices"]
+    assert lines["schema"].startswith("ok")
+    assert lines["balance"].startswith("ok") and "USD" in lines["balance"]
+    assert "1 runs" in lines["ledger"] and f"schema {SCHEMA_VERSION}" in lines["ledger"]
+    assert "files" in lines["image"]
+    assert f"seqnb {seqnb.__version__}" in lines["versions"] and "httpx" in lines["versions"]
+    assert text.rstrip().endswith("result: ok")
+
+
+def test_doctor_json_is_the_same_report_as_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with emulator(**FAST, prices={"seedream-4.0": "0.025"}, balance="3.50") as emu:
+        monkeypatch.setenv("RUNCOMFY_TOKEN", emu.token)
+        status, text = doctor(capsys, "--json", "--base-url", emu.base_url, "--ledger", str(tmp_path / "none.sqlite"))
+    assert status == 0, text
+    report = json.loads(text)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert report["ok"] is True
+    assert list(checks) == [
+        "token",
+        "urls",
+        "model api",
+        "prices",
+        "schema",
+        "balance",
+        "ledger",
+        "image cache",
+        "versions",
+    ]
+    assert checks["token"]["details"] == {"source": "RUNCOMFY_TOKEN"}
+    assert checks["prices"]["details"]["bytedance/seedream-4-0/sequential"]["catalog"] == "$0.025/image"
+    assert checks["prices"]["details"]["bytedance/seedream-4-0/sequential"]["builtin"] == "USD 0.03"
+    assert checks["balance"]["details"]["amount"] == "3.5" and checks["balance"]["details"]["currency"] == "USD"
+    assert checks["ledger"]["status"] == "info" and "none yet" in checks["ledger"]["summary"]
+    assert emu.token not in text
+
+
+def test_a_wrong_token_exits_non_zero_and_is_never_printed(
+    emu: EmulatorServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = "wrong-token-d0ct0r-7f3a9"
+    monkeypatch.setenv("RUNCOMFY_TOKEN", wrong)
+    status, text = doctor(capsys, "--base-url", emu.base_url)
+    assert status == 1
+    assert wrong not in text
+    assert "fail  model api" in text and "the token is refused" in text
+    assert "the catalog refused the token; built-in USD 0.04" in text
+    assert "fail  balance" in text
+    assert "result: 2 problem(s): model api, balance" in text
+    status, text = doctor(capsys, "--json", "--base-url", emu.base_url)
+    assert status == 1 and json.loads(text)["ok"] is False and wrong not in text
+
+
+def test_an_unreachable_account_api_and_a_newer_ledger_are_problems(
+    emu: EmulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+    import sqlite3
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    newer = tmp_path / "newer.sqlite"
+    with sqlite3.connect(newer) as conn:
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+        conn.execute("CREATE TABLE runs (id TEXT)")
+    monkeypatch.setenv("RUNCOMFY_TOKEN", emu.token)
+    status, text = doctor(capsys, "--base-url", emu.base_url, "--account-base-url", closed, "--ledger", str(newer))
+    assert status == 1
+    assert "fail  balance" in text and closed in text
+    assert "fail  ledger" in text and "upgrade seqnb" in text
+    assert "ok    model api" in text
+
+
+def test_without_a_token_it_describes_the_embedded_emulator(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("RUNCOMFY_TOKEN", "RUNCOMFY_BASE_URL", "RUNCOMFY_MODEL_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RUNCOMFY_CONFIG_DIR", str(tmp_path))  # no `runcomfy login` token either
+    status, text = doctor(capsys)
+    assert status == 0, text
+    assert "info  token" in text and "offline emulator" in text and "nothing is charged" in text
+
+
+def test_user_prices_are_shown_and_a_bad_setting_is_a_problem(
+    emu: EmulatorServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNCOMFY_TOKEN", emu.token)
+    monkeypatch.setenv("SEQNB_PRICES", "seedream-4.5=0.05")
+    status, text = doctor(capsys, "--base-url", emu.base_url)
+    assert status == 0, text
+    assert "SEQNB_PRICES sets USD 0.05 (it wins)" in text and "info  user prices" in text
+    monkeypatch.setenv("SEQNB_PRICES", "seedream-4.5=cheap")
+    status, text = doctor(capsys, "--base-url", emu.base_url)
+    assert status == 1 and "fail  user prices" in text and "'cheap'" in text
