@@ -6,12 +6,17 @@ fast: the widgets, pandas and the HTTP client come in only when something needs 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    "Balance": ".account",
+    "BalanceUnchecked": ".client",
+    "CatalogWarning": ".catalog",
+    "SchemaDriftWarning": ".catalog",
     "APIError": ".errors",
     "AsyncClient": ".client",
     "AsyncRun": ".runs",
@@ -22,7 +27,7 @@ _EXPORTS: dict[str, str] = {
     "compare_grid": ".gallery",
     "connect": ".session",
     "ConnectError": ".errors",
-    "consistency": ".consistency",
+    "consistency": ".scoring",
     "contact_sheet": ".gallery",
     "Cost": ".pricing",
     "DuplicateSubmitWarning": ".client",
@@ -72,9 +77,10 @@ _EXPORTS: dict[str, str] = {
 """Each public name and the module that defines it."""
 
 if TYPE_CHECKING:
+    from .account import Balance
     from .auth import Secret
-    from .client import AsyncClient, Backend, Client, DuplicateSubmitWarning, Sweep
-    from .consistency import consistency
+    from .catalog import CatalogWarning, SchemaDriftWarning
+    from .client import AsyncClient, Backend, BalanceUnchecked, Client, DuplicateSubmitWarning, Sweep
     from .errors import (
         APIError,
         AuthError,
@@ -104,6 +110,7 @@ if TYPE_CHECKING:
     from .prompt_count import find_counts
     from .request import Request
     from .runs import AsyncRun, Run, RunEvent, RunStatus
+    from .scoring import consistency
     from .session import connect
     from .spec import FieldSpec, ModelSpec, get_model, models, register, size_dimensions
     from .sweep import SweepPlan, plan_sweep
@@ -112,18 +119,7 @@ if TYPE_CHECKING:
     from .validation import Fix, Problem, Report, validate_payload
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'seqnb' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value  # the next access is a plain lookup
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "APIError",
@@ -131,7 +127,10 @@ __all__ = [
     "AsyncRun",
     "AuthError",
     "Backend",
+    "Balance",
+    "BalanceUnchecked",
     "BudgetExceeded",
+    "CatalogWarning",
     "Client",
     "ConnectError",
     "Cost",
@@ -159,6 +158,7 @@ __all__ = [
     "Run",
     "RunEvent",
     "RunStatus",
+    "SchemaDriftWarning",
     "Secret",
     "SeqnbError",
     "ServerError",

@@ -22,11 +22,11 @@ from PIL import Image
 
 from . import render
 from ._loop import LoopRunner
-from .consistency import consistency
 from .image_cache import CachedImage, ImageCache, ImageRefused
 from .image_hosts import host_entry
 from .render import Frame
 from .runs import AsyncRun, RunCore, RunEvent
+from .scoring import consistency
 
 if TYPE_CHECKING:
     import ipywidgets

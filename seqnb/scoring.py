@@ -1,4 +1,4 @@
-"""How alike the frames of one series are: a deterministic score from 0 to 1, pure functions."""
+"""Consistency scoring: how alike the frames of one series are, a deterministic score from 0 to 1 (pure functions)."""
 
 from __future__ import annotations
 
