@@ -14,6 +14,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from .errors import Timeout
+
 T = TypeVar("T")
 
 __all__ = ["LoopRunner"]
@@ -38,6 +40,31 @@ def _portal() -> asyncio.AbstractEventLoop:
             ready.wait()
             _portal_loop = loop
         return _portal_loop
+
+
+_GRACE = 5.0
+"""Seconds past a sync call's timeout before the calling thread gives up on a busy loop."""
+
+
+def _name(coro: Coroutine[Any, Any, Any]) -> str:
+    return str(getattr(coro, "__qualname__", None) or type(coro).__name__)
+
+
+def _timeout(what: str, timeout: float | None) -> Timeout:
+    return Timeout(
+        f"{what} did not finish within {timeout} s: seqnb stopped waiting; runs go on (wait again, or cancel them)"
+    )
+
+
+async def _bounded(coro: Coroutine[Any, Any, T], timeout: float | None, what: str) -> T:
+    """``coro`` under a deadline that raises ``seqnb.Timeout`` (not a bare TimeoutError)."""
+    try:
+        async with asyncio.timeout(timeout) as scope:
+            return await coro
+    except TimeoutError:
+        if scope.expired():
+            raise _timeout(what, timeout) from None
+        raise
 
 
 def _make_reentrant(loop: asyncio.AbstractEventLoop) -> None:
@@ -74,18 +101,27 @@ class LoopRunner:
             return False
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run to completion and return the result, blocking the caller."""
+        """Run to completion and return the result, blocking the caller.
+
+        After ``timeout`` seconds, ``seqnb.Timeout`` (a ``SeqnbError``) saying what timed out; only
+        the waiting stops: runs go on.
+        """
+        what = _name(coro)
+        bounded = _bounded(coro, timeout, what)
         if self._in_loop_thread():
             _make_reentrant(self.loop)
-            return self.loop.run_until_complete(asyncio.wait_for(coro, timeout))
+            return self.loop.run_until_complete(bounded)
         if not self.loop.is_running() and not self.loop.is_closed():
-            return self.loop.run_until_complete(asyncio.wait_for(coro, timeout))
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+            return self.loop.run_until_complete(bounded)
+        future = asyncio.run_coroutine_threadsafe(bounded, self.loop)
         try:
-            return future.result(timeout)
+            # The deadline runs on the loop; this one only guards against a loop that never gets to it.
+            return future.result(None if timeout is None else timeout + _GRACE)
         except concurrent.futures.TimeoutError:
+            if future.done():
+                raise  # the coroutine's own TimeoutError (or seqnb.Timeout): it speaks for itself
             future.cancel()
-            raise TimeoutError from None
+            raise _timeout(what, timeout) from None
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Start in the background and return at once."""

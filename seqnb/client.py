@@ -27,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from . import errors
+from . import errors, protocol
 from ._loop import LoopRunner
 from .account import DEADLINE as BALANCE_DEADLINE
 from .account import Balance, account_base_for, check_balance, fetch_balance
@@ -37,7 +37,7 @@ from .netaddr import is_local_address
 from .poller import Poller, PollPolicy
 from .pricing import Cost, Price, PriceInput, user_price
 from .request import Request
-from .runs import AsyncRun, Run, RunCore, RunEvent, Subscriber, normalize_status
+from .runs import AsyncRun, Run, RunCore, RunEvent, Subscriber
 from .spec import ModelSpec, get_model, models
 from .sweep import SweepPlan, plan_sweep
 from .transport import RetryPolicy, Transport
@@ -57,9 +57,18 @@ FRESH_SEED_MAX = 2**31 - 1
 _seeds = random.Random()  # the global generator belongs to the user
 
 # Rejections that mean the service certainly made no job (nothing charged).
-_REJECTED = (errors.InputRejected, errors.AuthError, errors.ModelNotFound, errors.InsufficientBalance, errors.NotFound)
+_REJECTED = (
+    errors.InputRejected,
+    errors.AuthError,
+    errors.PermissionDenied,
+    errors.ModelNotFound,
+    errors.InsufficientBalance,
+    errors.NotFound,
+    errors.RequestRefused,
+)
 # After one of these, the rest of a sweep would fail the same way: stop sending.
-_FATAL = (errors.AuthError, errors.InsufficientBalance, errors.ModelNotFound)
+_FATAL = (errors.AuthError, errors.PermissionDenied, errors.InsufficientBalance, errors.ModelNotFound)
+_IN_DOUBT = "Check your RunComfy requests before you submit it again, or you may pay twice"
 
 
 class DuplicateSubmitWarning(UserWarning):
@@ -389,7 +398,7 @@ class AsyncClient:
     # --- I/O ---------------------------------------------------------------------------------
 
     async def send(self, run: AsyncRun, deadline: float | None = None) -> AsyncRun:
-        """Submit a prepared run and start watching it."""
+        """Submit a prepared run and start watching it. Whatever happens, the run ends up in a state that says so."""
         if run.status != "created":
             return run
         done = self._submitted.setdefault(run.id, asyncio.Event())
@@ -402,29 +411,47 @@ class AsyncClient:
                 raise
         run.transition("submitting")
         sent_at = time.time()  # when the submit left: the job's clock starts about then, not when the answer came back
+        payload = run.request.payload()
         try:
-            body = await self.transport.submit(run.model, run.request.payload())
+            body = await self.transport.submit(run.model, payload)
         except _REJECTED as exc:
             run.transition("failed", detail="rejected", error=f"not accepted, not charged: {exc}")
             raise
         except (errors.ConnectError, errors.RateLimited) as exc:
             run.transition("failed", detail="not sent", error=f"not sent: {exc}")
             raise
+        except errors.Unsendable as exc:
+            run.transition("failed", detail="not sent", error=f"not sent: {_unsendable(run, payload, exc)}")
+            raise
         except errors.SeqnbError as exc:
             run.transition(
                 "unknown",
                 detail="in doubt",
-                error=f"the submit may or may not have reached the service ({exc}). Check your RunComfy "
-                "requests before you submit it again, or you may pay twice",
+                error=f"the submit may or may not have reached the service ({exc}). {_IN_DOUBT}",
             )
             raise
+        except BaseException as exc:  # cancelled, or something nothing foresaw: the POST may have left
+            run.transition(
+                "unknown",
+                detail="in doubt",
+                error=f"the submit was interrupted ({type(exc).__name__}: {exc}); it may have reached the "
+                f"service. {_IN_DOUBT}",
+            )
+            if not isinstance(exc, Exception):
+                raise
+            raise errors.TransportError(f"submit interrupted: {type(exc).__name__}: {exc}") from exc
         finally:
             done.set()
-        request_id = body.get("request_id") if isinstance(body, dict) else None
-        if not request_id:
-            run.transition("unknown", error=f"the service answered without a request_id: {str(body)[:200]}")
-            raise errors.ServerError("submit answer has no request_id", body=body)
-        run.transition("in_queue", request_id=str(request_id), submitted_at=sent_at)
+        request_id = protocol.request_id(body.get("request_id") if isinstance(body, dict) else None)
+        if request_id is None:
+            run.transition(
+                "unknown",
+                detail="in doubt",
+                error=f"the service accepted the submit but answered no usable request_id ({protocol.quote(body)}): "
+                f"seqnb cannot follow it. {_IN_DOUBT}",
+            )
+            raise errors.ServerError("submit answer has no usable request_id", body=body)
+        run.transition("in_queue", request_id=request_id, submitted_at=sent_at)
         self.poller.watch(run, deadline=deadline)
         return run
 
@@ -456,7 +483,12 @@ class AsyncClient:
         return run
 
     async def cancel(self, run: AsyncRun) -> str:
-        """Cancel a run while it is queued. Returns ``cancelled`` or ``not_cancellable``."""
+        """Cancel a run while it is queued. Returns ``cancelled`` or ``not_cancellable``.
+
+        The cancel goes out at once, even while a 429 slows the client down. A refusal (any 4xx)
+        is ``not_cancellable`` with the service's words in ``run.note``; 5xx and transport errors
+        are retried, and raise once retries run out (the note says so).
+        """
         if run.status == "created":
             run.transition("cancelled", detail="never sent", cancel_outcome="cancelled")
             return "cancelled"
@@ -464,22 +496,61 @@ class AsyncClient:
             await self._submitted.setdefault(run.id, asyncio.Event()).wait()
         if run.status == "cancelled":
             return "cancelled"
-        if run.done or run.request_id is None:
-            run.cancel_outcome = "not_cancellable"
+        rid = protocol.request_id(run.request_id)
+        if run.done or rid is None:
+            run.cancel_outcome = "not_cancellable"  # its note keeps what it says about the run
             return "not_cancellable"
-        rid = run.request_id
-        body = await self.transport.call("POST", f"/requests/{rid}/cancel", request_id=rid)
-        outcome = str(body.get("outcome") or "")
-        status = normalize_status(body.get("status"))
-        if outcome == "cancelled" or status == "cancelled":
-            run.transition("cancelled", detail="cancelled", cancel_outcome="cancelled")
+        try:
+            body = await self.transport.call(
+                "POST", f"/requests/{rid}/cancel", request_id=rid, route="cancel", gate=False
+            )
+        except (errors.RateLimited, errors.ServerError, errors.TransportError, errors.Timeout) as exc:
+            self._say(run, f"cancel failed ({exc}); try again")
+            raise
+        except errors.APIError as exc:
+            codes = ", ".join(
+                x
+                for x in (
+                    f"HTTP {exc.status_code}" if exc.status_code else "",
+                    f"error_code {exc.error_code}" if exc.error_code else "",
+                )
+                if x
+            )
+            outcome = self._not_cancellable(run, f"the service refused the cancel: {exc.message} ({codes})")
+            if isinstance(exc, errors.NotFound):
+                with contextlib.suppress(errors.SeqnbError):
+                    await self.poller.poll_once(run)
+            return outcome
+        except errors.SeqnbError as exc:
+            self._say(run, f"cancel failed ({exc}); try again")
+            raise
+        except Exception as exc:
+            self._say(run, f"cancel failed ({type(exc).__name__}: {exc}); try again")
+            raise errors.TransportError(f"cancel interrupted: {type(exc).__name__}: {exc}") from exc
+        answer = protocol.read_cancel(body)
+        if answer.outcome == "cancelled":
+            if not run.transition("cancelled", detail="cancelled", cancel_outcome="cancelled") and not run.done:
+                run.cancel_outcome = "cancelled"
+                self._say(run, f"the service says cancelled while seqnb saw {run.status}; seqnb keeps watching the run")
             return "cancelled"
+        if answer.outcome is None:
+            why = f"{answer.problem}; seqnb keeps watching the run"
+        else:
+            why = "the service says it is already running: it cannot be cancelled and will be charged"
+        if answer.outcome is None or (answer.status is not None and answer.status != run.status):
+            with contextlib.suppress(errors.SeqnbError):
+                await self.poller.poll_once(run)
+        return self._not_cancellable(run, why)
+
+    def _not_cancellable(self, run: AsyncRun, why: str) -> str:
         run.cancel_outcome = "not_cancellable"
-        run.note = "the service says it is already running: it cannot be cancelled and will be charged"
-        if status is not None and status != run.status:
-            await self.poller.poll_once(run)
-        run.emit(RunEvent(run, run.status, run.status, time.time(), "not_cancellable"))
+        self._say(run, why, "not_cancellable")
         return "not_cancellable"
+
+    @staticmethod
+    def _say(run: AsyncRun, note: str, detail: str = "cancel") -> None:
+        run.note = note
+        run.emit(RunEvent(run, run.status, run.status, time.time(), detail))
 
     async def resume(self, ledger: Ledger | None = None) -> list[AsyncRun]:
         """Watch again every run of ``ledger`` (default: this client's) still in flight when its session ended.
@@ -633,8 +704,19 @@ class AsyncClient:
         return runs
 
     async def wait_all(self, runs: Iterable[AsyncRun] | None = None, timeout: float | None = None) -> list[AsyncRun]:
+        """Until every run ends; ``seqnb.Timeout`` after ``timeout`` seconds (the runs go on)."""
         targets = list(self._runs.values() if runs is None else runs)
-        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in targets)), timeout)
+        try:
+            async with asyncio.timeout(timeout) as scope:
+                await asyncio.gather(*(r.wait() for r in targets))
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            left = sum(not r.done for r in targets)
+            raise errors.Timeout(
+                f"{left} of {len(targets)} runs still running after {timeout} s: seqnb stopped waiting, the runs "
+                "go on (wait again, or cancel them)"
+            ) from None
         return targets
 
     async def cancel_queued(self, runs: Iterable[AsyncRun] | None = None) -> dict[str, str]:
@@ -853,6 +935,18 @@ class _AttachedNote:
             run.note = f"{self.note}; the service returned {len(run.images)} image(s)"
         elif not run.note.startswith(self.note) and not run.note.startswith("NOT YET IN THE LEDGER"):
             run.note = f"{self.note}; {run.note}" if run.note else self.note
+
+
+def _unsendable(run: AsyncRun, payload: dict[str, Any], exc: errors.Unsendable) -> str:
+    where = protocol.unsendable(payload)
+    if where is None:
+        return str(exc)
+    field, position, char = where
+    what = "the prompt" if field == run.request.model.prompt_field.wire else f"field {field!r}"
+    return (
+        f"{what} ({field!r}) holds a character that cannot be sent at position {position} "
+        f"({char!r}, a lone surrogate): remove it and submit again"
+    )
 
 
 async def _quietly(coro: Any) -> None:

@@ -9,16 +9,19 @@ SeqnbError
 ├── LedgerError           the ledger cannot record or read (disk full, read-only, corrupt, value out of range)
 ├── ImageRefused          an image URL gave nothing usable (.reason); the run's other images are kept
 ├── APIError              the service answered with an error (.status_code, .error_code, .request_id)
-│   ├── AuthError             401/403, error_code 400004 / 403001: token missing, wrong or expired
+│   ├── AuthError             401/403, error_code 400004: token missing, wrong or expired
+│   ├── PermissionDenied      error_code 403001: the request belongs to another account (not a token problem)
 │   ├── InputRejected         400/422: the service rejected the input (.fields)
-│   ├── ModelNotFound         error_code 400001: no such model id
+│   ├── ModelNotFound         error_code 400001, or 404 on submit: no such model id (or a retired one)
 │   ├── InsufficientBalance   error_code 400002: top up before submitting
 │   ├── NotFound              404, error_code 404001: request id unknown or expired
+│   ├── RequestRefused        another 4xx, or an HTTP 200 with an error_code on submit: refused, nothing charged
 │   ├── RateLimited           429 (.retry_after seconds)
 │   └── ServerError           5xx, or an error_code the client does not know
+├── Unsendable            the request cannot be encoded (a lone surrogate): it never left (.field)
 ├── TransportError        no complete answer from the service (.maybe_sent: the request may have arrived)
 │   └── ConnectError          the connection was never made: the request certainly did not arrive
-└── Timeout               a deadline passed (waiting for a run, or one HTTP call)
+└── Timeout               a deadline passed (waiting for a run, a sync call, or one HTTP call); the run goes on
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ __all__ = [
     "LedgerError",
     "ModelNotFound",
     "NotFound",
+    "PermissionDenied",
     "RateLimited",
     "RequestInvalid",
+    "RequestRefused",
     "SeqnbError",
     "ServerError",
     "SettingInvalid",
@@ -49,6 +54,7 @@ __all__ = [
     "Timeout",
     "TransportError",
     "UnknownModelError",
+    "Unsendable",
 ]
 
 
@@ -157,6 +163,10 @@ class AuthError(APIError):
     hint = "check the token (argument, RUNCOMFY_TOKEN or `runcomfy login`); tokens are managed in your RunComfy profile"
 
 
+class PermissionDenied(APIError):
+    hint = "the request belongs to another RunComfy account, or this account may not use it: use that account's token"
+
+
 class InputRejected(APIError):
     hint = "fix the listed fields; seqnb.validate_payload() shows every problem before you send"
 
@@ -177,6 +187,10 @@ class NotFound(APIError):
     hint = "the request id is unknown or has expired on the service"
 
 
+class RequestRefused(APIError):
+    hint = "the service refused this request and charged nothing; read its message before you send it again"
+
+
 class RateLimited(APIError):
     hint = "slow down; seqnb retries status calls by itself"
 
@@ -187,6 +201,14 @@ class RateLimited(APIError):
 
 class ServerError(APIError):
     hint = "the service had a problem; try again later"
+
+
+class Unsendable(SeqnbError, ValueError):
+    """The request cannot be encoded for sending (a lone surrogate in a text field); it never left."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
 
 
 class TransportError(SeqnbError):

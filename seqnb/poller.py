@@ -1,5 +1,8 @@
 """One poller for all runs of a client, on one event loop.
 
+Nothing that happens inside a poll ends it silently: an error or an answer seqnb cannot read
+becomes a note on the run, and the run is asked about again later, with backoff.
+
 Intervals adapt: fast right after a change, backing off while nothing moves (capped), and, once
 a run of the same model and count has completed, aimed at the moment this one should end (the
 service's ``created_at``/``finished_at`` tell how long a job takes). Deadlines stop watching a run
@@ -17,10 +20,10 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from . import errors
-from .runs import AsyncRun, RunEvent, normalize_status
+from . import errors, protocol
+from .runs import AsyncRun, RunEvent
 
 if TYPE_CHECKING:
     from .client import AsyncClient
@@ -128,6 +131,8 @@ class Poller:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._polling: set[str] = set()
+        self._problems: dict[str, str] = {}
         self._by_kind: dict[tuple[str, int], set[AsyncRun]] = {}
 
     def watch(self, run: AsyncRun, delay: float | None = None, deadline: float | None = None) -> None:
@@ -161,9 +166,17 @@ class Poller:
         self._gen[run.id] = self._gen.get(run.id, 0) + 1
         self._forget(run)
 
+    def scheduled(self, run: AsyncRun) -> bool:
+        """Whether a poll of this run is under way or due (what "watched" promises)."""
+        if run.id in self._polling:
+            return True
+        gen = self._gen.get(run.id)
+        return run.watching and any(g == gen and r is run for _, _, g, r in self._heap)
+
     def _forget(self, run: AsyncRun) -> None:
         self._deadlines.pop(run.id, None)
         self._quiet.pop(run.id, None)
+        self._problems.pop(run.id, None)
         siblings = self._by_kind.get(run.kind)
         if siblings is not None:
             siblings.discard(run)
@@ -180,25 +193,34 @@ class Poller:
     async def _run(self) -> None:
         assert self._wake is not None
         while True:
-            now = time.monotonic()
-            while self._heap and self._heap[0][0] <= now:
-                _, _, gen, run = heapq.heappop(self._heap)
-                if gen != self._gen.get(run.id) or run.done or not run.watching:
-                    continue
-                deadline = self._deadlines.get(run.id)
-                if deadline is not None and now >= deadline:
-                    self._stop_watching(run)
-                    continue
-                task = asyncio.get_running_loop().create_task(self._poll(run))
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
-            self._wake.clear()
-            timeout = (self._heap[0][0] - time.monotonic()) if self._heap else None
-            if timeout is None and not self._inflight:
-                await self._wake.wait()
+            try:
+                await self._step()
+            except Exception:  # never let the one poll task end: every watched run depends on it
+                log.exception("seqnb poller step failed; carrying on")
+                await asyncio.sleep(self.policy.fast)
+
+    async def _step(self) -> None:
+        assert self._wake is not None
+        now = time.monotonic()
+        while self._heap and self._heap[0][0] <= now:
+            _, _, gen, run = heapq.heappop(self._heap)
+            if gen != self._gen.get(run.id) or run.done or not run.watching:
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout if timeout is not None else 1.0)
+            deadline = self._deadlines.get(run.id)
+            if deadline is not None and now >= deadline:
+                self._stop_watching(run)
+                continue
+            self._polling.add(run.id)
+            task = asyncio.get_running_loop().create_task(self._poll(run))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        self._wake.clear()
+        timeout = (self._heap[0][0] - time.monotonic()) if self._heap else None
+        if timeout is None and not self._inflight:
+            await self._wake.wait()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout if timeout is not None else 1.0)
 
     def _stop_watching(self, run: AsyncRun) -> None:
         run.watching = False
@@ -207,78 +229,103 @@ class Poller:
         run.emit(RunEvent(run, run.status, run.status, time.time(), "deadline"))
 
     async def _poll(self, run: AsyncRun) -> None:
-        expected = self.durations.expected_end(run)
-        due = expected is not None and time.time() >= expected - self.policy.margin
         try:
-            changed = await self.poll_once(run, via_result=due)
-        except errors.SeqnbError as exc:
-            log.warning("status of run %s failed after retries: %s", run.id, exc)
             changed = False
-        if run.done:
-            self._forget(run)
+            try:
+                expected = self.durations.expected_end(run)
+                due = expected is not None and time.time() >= expected - self.policy.margin
+                changed = await self.poll_once(run, via_result=due)
+            except errors.SeqnbError as exc:
+                log.warning("status of run %s failed after retries: %s", run.id, exc)
+                self._problem(run, f"status calls fail ({exc}); seqnb keeps asking")
+            except Exception as exc:  # a bug or an answer nothing foresaw: keep the run watched, say so
+                log.exception("polling run %s failed", run.id)
+                self._problem(
+                    run, f"seqnb could not follow the service's answer ({type(exc).__name__}: {exc}); it keeps asking"
+                )
+            if run.done:
+                self._forget(run)
+                return
+            if not run.watching:
+                return
+            quiet = 0 if changed else self._quiet.get(run.id, 0) + 1
+            self._quiet[run.id] = quiet
+            try:
+                expected = self.durations.expected_end(run)
+                until = None if expected is None else expected - time.time()
+                delay = next_delay(self.policy, run.status, quiet, until, self._siblings(run))
+            except Exception:
+                log.exception("planning the next poll of run %s failed", run.id)
+                delay = self.policy.cap_queued
+            self._schedule(run, delay)
+            assert self._wake is not None
+            self._wake.set()
+        finally:
+            self._polling.discard(run.id)
+
+    def _problem(self, run: AsyncRun, text: str) -> None:
+        """Show on the run why polling is not getting through (once per distinct problem)."""
+        text = text if len(text) <= 400 else text[:397] + "..."
+        if self._problems.get(run.id) == text:
             return
-        if not run.watching:
-            return
-        quiet = 0 if changed else self._quiet.get(run.id, 0) + 1
-        self._quiet[run.id] = quiet
-        expected = self.durations.expected_end(run)
-        until = None if expected is None else expected - time.time()
-        self._schedule(run, next_delay(self.policy, run.status, quiet, until, self._siblings(run)))
-        assert self._wake is not None
-        self._wake.set()
+        self._problems[run.id] = text
+        run.note = text
+        run.emit(RunEvent(run, run.status, run.status, time.time(), "poll problem"))
+
+    def _solved(self, run: AsyncRun) -> None:
+        problem = self._problems.pop(run.id, None)
+        if problem is not None and run.note == problem:
+            run.note = ""
 
     async def poll_once(self, run: AsyncRun, *, via_result: bool = False) -> bool:
         """Ask the service about a run; returns whether its state changed.
 
         Normally a status call, then the result once it has ended. When the run is expected to have
         ended (``via_result``), the result call alone: it answers the current state while the job
-        is not finished, and saves a round trip when it is.
+        is not finished, and saves a round trip when it is. An answer seqnb cannot read changes
+        nothing (the caller asks again later) and is shown in ``run.note``.
         """
-        assert run.request_id is not None
-        rid = run.request_id
-        run.polls += 1
-        path = f"/requests/{rid}/result" if via_result else f"/requests/{rid}/status"
+        rid = protocol.request_id(run.request_id)
+        if rid is None:
+            return run.transition(
+                "lost", error=f"request id {protocol.quote(run.request_id)} cannot be asked about (not URL-safe)"
+            )
+        route: Literal["status", "result"] = "result" if via_result else "status"
         try:
-            body = await self.client.transport.call("GET", path, request_id=rid)
+            body = await self.client.transport.call("GET", f"/requests/{rid}/{route}", request_id=rid, route=route)
         except errors.NotFound:
             return run.transition("lost", error=f"the service no longer knows request {rid}")
-        status = normalize_status(body.get("status") if isinstance(body, dict) else None)
-        if status is None:
-            log.warning("run %s: unrecognised status %r", run.id, body)
+        seen = protocol.read_result(body) if via_result else protocol.read_status(body)
+        if seen.status in ("completed", "failed") and not via_result:
+            body = await self.client.transport.call("GET", f"/requests/{rid}/result", request_id=rid, route="result")
+            seen = protocol.read_result(body)
+            if seen.status not in ("completed", "failed", "cancelled"):
+                if seen.status is None:
+                    self._problem(run, seen.problem or "unreadable result")
+                return False  # the result lags the status: ask again soon
+        if seen.status is None:
+            self._problem(run, seen.problem or "unreadable answer")
             return False
-        if status in ("completed", "failed"):
-            if not via_result:
-                body = await self.client.transport.call("GET", f"/requests/{rid}/result", request_id=rid)
-                status = normalize_status(body.get("status"))
-            if status in ("completed", "failed", "cancelled"):
-                return self._record_result(run, body)
-            return False  # the result lags the status: ask again soon
-        position = body.get("queue_position") if status == "in_queue" else None
-        if status == run.status and position == run.queue_position:
+        self._solved(run)
+        if seen.status in ("completed", "failed", "cancelled"):
+            return self._record_result(run, seen)
+        if seen.status == run.status and seen.queue_position == run.queue_position:
             return False
-        return run.transition(status, queue_position=position)
+        return run.transition(seen.status, queue_position=seen.queue_position)
 
-    def _record_result(self, run: AsyncRun, body: dict[str, Any]) -> bool:
-        """Record an ended run's result body; returns whether the state changed."""
-        status = normalize_status(body.get("status"))
+    def _record_result(self, run: AsyncRun, seen: protocol.Observation) -> bool:
+        """Record an ended run's result; returns whether the state changed."""
+        status = seen.status
         assert status is not None
-        info: dict[str, Any] = {
-            "server_created_at": body.get("created_at"),
-            "server_finished_at": body.get("finished_at"),
-        }
+        info: dict[str, Any] = {"server_created_at": seen.created_at, "server_finished_at": seen.finished_at}
         if status == "completed":
-            output = body.get("output") or {}
-            images = list(output.get("images") or [])
-            if not images and output.get("image"):
-                images = [output["image"]]
-            info["images"] = [str(u) for u in images]
-            if len(images) < run.requested:
+            info["images"] = list(seen.images)
+            if len(seen.images) < run.requested:
                 info["note"] = (
-                    f"the model returned {len(images)} of {run.requested} images (you pay for {run.requested})"
+                    f"the model returned {len(seen.images)} of {run.requested} images (you pay for {run.requested})"
                 )
         elif status == "failed":
-            error = body.get("error")
-            info["error"] = (error.get("message") or str(error)) if isinstance(error, dict) else str(error or "failed")
+            info["error"] = seen.error or "failed"
         moved = run.transition(status, **info)
         if status == "completed" and self.durations.learn(run):
             self._replan(run.kind)

@@ -20,9 +20,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from .errors import SeqnbError, Timeout
+from .protocol import RunStatus, normalize_status
 from .request import Request
 
 if TYPE_CHECKING:
@@ -41,9 +42,6 @@ __all__ = [
 
 log = logging.getLogger("seqnb.runs")
 
-RunStatus = Literal[
-    "created", "submitting", "in_queue", "in_progress", "completed", "failed", "cancelled", "unknown", "lost"
-]
 TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled", "unknown", "lost"})
 ACTIVE: frozenset[str] = frozenset({"in_queue", "in_progress"})
 """States the service is working on: the poller watches these."""
@@ -55,27 +53,6 @@ _ALLOWED: dict[str, frozenset[str]] = {
     "in_progress": frozenset({"completed", "failed", "lost"}),
     "unknown": frozenset({"in_queue", "in_progress", "completed", "failed", "cancelled", "lost"}),
 }
-
-_SERVER_STATUS: dict[str, RunStatus] = {
-    "in_queue": "in_queue",
-    "queued": "in_queue",
-    "pending": "in_queue",
-    "in_progress": "in_progress",
-    "running": "in_progress",
-    "processing": "in_progress",
-    "completed": "completed",
-    "succeeded": "completed",
-    "success": "completed",
-    "failed": "failed",
-    "error": "failed",
-    "cancelled": "cancelled",
-    "canceled": "cancelled",
-}
-
-
-def normalize_status(value: Any) -> RunStatus | None:
-    """A service status in seqnb's words (RunComfy's variants included), or None if unknown."""
-    return _SERVER_STATUS.get(str(value).strip().lower()) if value is not None else None
 
 
 @dataclass(frozen=True)
@@ -115,7 +92,6 @@ class RunCore:
     cancel_outcome: str | None = None
     note: str = ""
     watching: bool = False
-    polls: int = 0
     _subscribers: list[Subscriber] = field(default_factory=list, repr=False)
 
     @property
@@ -167,16 +143,19 @@ class RunCore:
                 log.exception("run subscriber failed on %s -> %s", event.old, event.new)
 
     def transition(self, new: RunStatus, detail: str = "", **info: Any) -> bool:
-        """Move to ``new`` if the state machine allows it; record ``info``; tell subscribers. Returns whether it moved."""
+        """Move to ``new`` if the state machine allows it, then record ``info`` and tell subscribers; returns whether it moved.
+
+        A move the state machine refuses writes nothing: a late ``failed`` cannot overwrite a completed run.
+        """
+        old = self.status
+        if new != old and new not in _ALLOWED.get(old, frozenset()):
+            log.debug("ignored %s -> %s for run %s", old, new, self.id)
+            return False
         for key, value in info.items():
             setattr(self, key, value)
-        old = self.status
         if new == old:
             if info:
                 self.emit(RunEvent(self, old, new, time.time(), detail))
-            return False
-        if new not in _ALLOWED.get(old, frozenset()):
-            log.debug("ignored %s -> %s for run %s", old, new, self.id)
             return False
         now = time.time()
         self.status = new

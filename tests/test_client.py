@@ -9,6 +9,7 @@ import pickle
 import time
 import warnings
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -230,7 +231,7 @@ def response(status: int, body: Any, headers: dict[str, str] | None = None) -> h
     ("status", "body", "kind"),
     [
         (401, {"error_code": 400004, "error_message": "bad token"}, errors.AuthError),
-        (403, {"error_code": 403001, "message": "no"}, errors.AuthError),
+        (403, {"error_code": 403001, "message": "no"}, errors.PermissionDenied),
         (400, {"error_code": 400001, "error_message": "bad model"}, errors.ModelNotFound),
         (400, {"error_code": 400002, "error_message": "top up"}, errors.InsufficientBalance),
         (404, {"error_code": 404001, "error_message": "gone"}, errors.NotFound),
@@ -389,8 +390,10 @@ def test_faults_in_a_sweep_of_200_runs_never_cost_twice() -> None:
         f = emu.counters.faults
         # jobs made = runs that know their job + submits whose answer was lost after the job was made
         assert emu.counters.submits == len(with_id) + f["submit.drop_after"]
-        in_doubt = f["submit.drop_after"] + f["submit.drop"] + f["submit.server_error"] + f["submit.error_200"]
+        in_doubt = f["submit.drop_after"] + f["submit.drop"] + f["submit.server_error"]
         assert sum(r.status == "unknown" for r in runs) == in_doubt
+        refused = [r for r in runs if (r.error or "").startswith("not accepted, not charged") and "HTTP 200" in r.error]
+        assert len(refused) == f["submit.error_200"]  # the service answered: nothing charged, nothing in doubt
         assert {r.status for r in runs} <= {"completed", "failed", "cancelled", "unknown"}
         assert any(r.short for r in runs) and any(r.status == "failed" and r.request_id for r in runs)
         read_faults = sum(
@@ -476,3 +479,93 @@ def test_next_delay_backs_off_caps_and_aims_at_the_expected_end() -> None:
     # a thousand runs of one kind with no duration known yet share group_rate calls per second
     assert next_delay(p, "in_progress", 0, None, siblings=1000) == pytest.approx(1000 / p.group_rate)
     assert next_delay(p, "in_progress", 0, None, siblings=3) == p.fast
+
+
+# --- regressions of issue #11 (emulator) ----------------------------------------------------------
+
+
+def test_a_prompt_that_cannot_be_encoded_fails_not_sent_naming_the_prompt(emu: EmulatorServer) -> None:
+    async def go() -> seqnb.AsyncRun:
+        client = client_for(emu)
+        run = client.prepare(seqnb.Request("seedream-4.5", "Generate 2 images of a fox \ud800", count=2, seed=1))
+        with pytest.raises(errors.SeqnbError):
+            await client.send(run)
+        await asyncio.wait_for(run.wait(), 5)
+        await client.aclose()
+        return run
+
+    run = arun(go())
+    assert run.status == "failed" and (run.error or "").startswith("not sent")
+    assert "prompt" in (run.error or "") and emu.counters.submits == 0
+
+
+def test_http_200_with_an_error_code_on_submit_is_a_refusal_not_a_doubt(emu: EmulatorServer) -> None:
+    emu.set_faults(Faults(error_200=1.0), route="submit")
+
+    async def go() -> seqnb.AsyncRun:
+        client = client_for(emu)
+        run = client.prepare(req())
+        with pytest.raises(errors.APIError):
+            await client.send(run)
+        await client.aclose()
+        return run
+
+    run = arun(go())
+    assert run.status == "failed" and (run.error or "").startswith("not accepted, not charged")
+    assert emu.counters.faults["submit.error_200"] == 1  # not retried
+
+
+def test_a_cancel_goes_out_at_once_while_the_client_is_slowed_down() -> None:
+    with emulator(queue_wait=30) as emu:
+        emu.set_faults(Faults(rate_limit=1.0, retry_after=3600), route="status")
+
+        async def go() -> str:
+            client = client_for(emu)  # Retry-After capped at the default 60 s
+            run = await client.submit(req())
+            while emu.counters.faults["status.rate_limit"] == 0:
+                await asyncio.sleep(0.02)
+            outcome = await asyncio.wait_for(run.cancel(), 10)  # not behind the 429 gate
+            assert run.status == "cancelled"
+            await client.aclose()
+            return outcome
+
+        assert arun(go()) == "cancelled" and emu.counters.cancels == 1
+
+
+def test_retry_after_is_capped_and_read_in_both_forms() -> None:
+    from email.utils import format_datetime
+
+    policy = RetryPolicy(max_retry_after=60)
+    now = time.time()
+    assert policy.retry_after("3600") == 60 and policy.retry_after("2.5") == 2.5 and policy.retry_after("-1") == 0
+    date = format_datetime(datetime.fromtimestamp(now + 30, UTC), usegmt=True)
+    assert 25 <= (policy.retry_after(date) or 0) <= 31
+    assert policy.retry_after("soon") is None and policy.retry_after(None) is None
+
+
+def test_sync_waits_raise_seqnb_timeout_saying_the_run_goes_on() -> None:
+    with emulator(queue_wait=30) as emu:
+        client = seqnb.connect(emu.token, emu.base_url, retry=FAST_RETRY)
+        run = client.submit(req())
+        with pytest.raises(seqnb.SeqnbError) as info:
+            run.wait(0.2)
+        assert isinstance(info.value, seqnb.Timeout) and "keeps running" in str(info.value)
+        with pytest.raises(seqnb.Timeout, match="go on"):
+            client.wait_all(timeout=0.2)
+        with pytest.raises(seqnb.Timeout, match="go on"):
+            client.call(asyncio.sleep(5), timeout=0.1)
+        assert not run.done
+        client.close()
+
+
+def test_wait_all_raises_seqnb_timeout() -> None:
+    with emulator(queue_wait=30) as emu:
+
+        async def go() -> None:
+            client = client_for(emu)
+            run = await client.submit(req())
+            with pytest.raises(seqnb.Timeout, match="1 of 1 runs"):
+                await client.wait_all([run], timeout=0.2)
+            await client.aclose()
+
+        arun(go())

@@ -1,0 +1,289 @@
+"""What the service answers, read tolerantly into seqnb's model. No I/O here.
+
+Every reader takes any JSON value and never raises: what it can read becomes plain values
+(statuses in seqnb's words, image URLs, ISO 8601 UTC timestamps, checked request ids); what it
+cannot becomes a ``problem`` (keep polling) or a ``failed`` state quoting the raw answer, cut short.
+Unknown fields are ignored.
+
+- output: ``{"images": [...]}``, ``{"image": ...}``, a list, or one string; entries are URLs or
+  ``{"url": ...}``;
+- timestamps: ISO strings (naive means UTC) or epoch numbers in seconds or milliseconds;
+- request ids: printable URL-path characters only (no whitespace, ``/``, ``%``, ``?``, ``#``), at
+  most ``MAX_REQUEST_ID`` long, before they go into a URL path.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+__all__ = [
+    "MAX_REQUEST_ID",
+    "CancelAnswer",
+    "Observation",
+    "RunStatus",
+    "error_code",
+    "error_fields",
+    "error_message",
+    "image_urls",
+    "iso_time",
+    "normalize_status",
+    "quote",
+    "read_cancel",
+    "read_result",
+    "read_status",
+    "request_id",
+    "unsendable",
+]
+
+RunStatus = Literal[
+    "created", "submitting", "in_queue", "in_progress", "completed", "failed", "cancelled", "unknown", "lost"
+]
+
+MAX_REQUEST_ID = 128
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._~:@!$&'()*+,;=-]+")
+_URL = re.compile(r"[^\s\x00-\x1f\x7f]+")
+# What the ledger (pandas datetime64[ns]) can hold, with room: anything outside is no real job time.
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
+_LATEST = datetime(2200, 1, 1, tzinfo=UTC).timestamp()
+
+_SERVER_STATUS: dict[str, RunStatus] = {
+    "in_queue": "in_queue",
+    "queued": "in_queue",
+    "pending": "in_queue",
+    "in_progress": "in_progress",
+    "running": "in_progress",
+    "processing": "in_progress",
+    "completed": "completed",
+    "succeeded": "completed",
+    "success": "completed",
+    "failed": "failed",
+    "error": "failed",
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+}
+
+
+def normalize_status(value: Any) -> RunStatus | None:
+    """A service status in seqnb's words (RunComfy's variants included), or None if unknown."""
+    return _SERVER_STATUS.get(value.strip().lower()) if isinstance(value, str) else None
+
+
+def quote(value: Any, limit: int = 200) -> str:
+    """The raw answer as text, cut to ``limit`` characters, for messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def request_id(value: Any) -> str | None:
+    """The request id as a string when it is safe in a URL path, else None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_REQUEST_ID or value in (".", ".."):
+        return None
+    return value if _REQUEST_ID.fullmatch(value) else None
+
+
+def iso_time(value: Any) -> str | None:
+    """A timestamp as ISO 8601 UTC with milliseconds (``2025-01-02T03:04:05.000Z``), or None if unreadable."""
+    seconds: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            try:
+                stamp = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            except ValueError:
+                return None
+            if stamp.tzinfo is None:
+                stamp = stamp.replace(tzinfo=UTC)
+            try:
+                seconds = stamp.timestamp()
+            except (OverflowError, ValueError, OSError):
+                return None
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    if seconds > _LATEST:  # milliseconds since the epoch
+        seconds /= 1000.0
+    if not _EARLIEST <= seconds < _LATEST:
+        return None
+    text = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def _url(entry: Any) -> str | None:
+    if isinstance(entry, dict):
+        entry = entry.get("url")
+    if isinstance(entry, str):
+        url = entry.strip()
+        if _URL.fullmatch(url):
+            return url
+    return None
+
+
+def _urls(value: Any) -> list[str] | None:
+    entries = value if isinstance(value, list) else [value]
+    urls = [u for u in map(_url, entries) if u is not None]
+    return urls if urls or not entries else None
+
+
+def image_urls(output: Any) -> list[str] | None:
+    """The image URLs of a completed job's ``output``; None when it holds something that is no URL at all.
+
+    An absent output or an empty list is an empty list (the model returned nothing); unreadable
+    entries inside a list are skipped as long as one entry is a URL.
+    """
+    if output is None:
+        return []
+    if isinstance(output, dict):
+        images = output.get("images")
+        if images is not None and images != []:
+            return _urls(images)
+        image = output.get("image")
+        if image is not None:
+            return _urls(image)
+        return [] if "images" in output else None
+    if isinstance(output, list | str):
+        return _urls(output)
+    return None
+
+
+def _text(value: Any, limit: int = 300) -> str:
+    if isinstance(value, dict):
+        for key in ("message", "error_message", "detail", "error"):
+            if value.get(key):
+                return _text(value[key], limit)
+    if isinstance(value, list):
+        return "; ".join(_text(v, limit) for v in value[:5])[:limit]
+    text = value if isinstance(value, str) else quote(value, limit)
+    return text[:limit]
+
+
+def error_message(body: Any) -> str:
+    """The service's words in an error answer (``error_message``, ``message``, ``error`` or ``detail``)."""
+    if isinstance(body, dict):
+        for key in ("error_message", "message", "error", "detail"):
+            value = body.get(key)
+            if isinstance(value, list):
+                parts = []
+                for item in value[:20]:
+                    if isinstance(item, dict):
+                        loc = item.get("loc")
+                        where = ".".join(str(x) for x in loc if x != "body") if isinstance(loc, list) else ""
+                        msg = _text(item.get("msg", item))
+                        parts.append(f"{where}: {msg}" if where else msg)
+                    else:
+                        parts.append(_text(item))
+                return "; ".join(parts)[:1000]
+            if value:
+                return _text(value, 1000)
+    return quote(body, 300) if body else "no details"
+
+
+def error_fields(body: Any) -> list[str]:
+    """The input fields a validation error names (``detail[].loc``)."""
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if not isinstance(detail, list):
+        return []
+    return [str(d["loc"][-1]) for d in detail if isinstance(d, dict) and isinstance(d.get("loc"), list) and d["loc"]]
+
+
+def error_code(body: Any) -> tuple[bool, int | None]:
+    """(whether the answer carries an ``error_code``, its number if it is one)."""
+    value = body.get("error_code") if isinstance(body, dict) else None
+    if not value:
+        return False, None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return True, value
+    if isinstance(value, str) and value.strip().isdigit():
+        return True, int(value.strip())
+    return True, None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one status or result answer says about a run."""
+
+    status: RunStatus | None
+    """None: the answer could not be read (see ``problem``); ask again later."""
+    queue_position: int | None = None
+    images: tuple[str, ...] = ()
+    error: str | None = None
+    created_at: str | None = None
+    finished_at: str | None = None
+    problem: str | None = None
+
+
+def _position(value: Any) -> int | None:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def read_status(body: Any) -> Observation:
+    """A status answer: ``{status, queue_position?}``."""
+    status = normalize_status(body.get("status")) if isinstance(body, dict) else None
+    if status is None:
+        return Observation(None, problem=f"the service answered a status seqnb does not know: {quote(body)}")
+    assert isinstance(body, dict)
+    position = _position(body.get("queue_position")) if status == "in_queue" else None
+    return Observation(status, queue_position=position)
+
+
+def read_result(body: Any) -> Observation:
+    """A result answer: ``{status, output, created_at, finished_at, error}`` (the current state before the end)."""
+    seen = read_status(body)
+    if seen.status is None:
+        return seen
+    assert isinstance(body, dict)
+    created, finished = iso_time(body.get("created_at")), iso_time(body.get("finished_at"))
+    if seen.status == "completed":
+        urls = image_urls(body.get("output"))
+        if urls is None:
+            output = quote(body.get("output"))
+            error = f"the service says completed, but its output holds no image URL seqnb can read: {output}"
+            return Observation("failed", error=error, created_at=created, finished_at=finished)
+        return Observation("completed", images=tuple(urls), created_at=created, finished_at=finished)
+    if seen.status == "failed":
+        error = _text(body.get("error")) if body.get("error") else "failed"
+        return Observation("failed", error=error, created_at=created, finished_at=finished)
+    return Observation(seen.status, queue_position=seen.queue_position, created_at=created, finished_at=finished)
+
+
+@dataclass(frozen=True)
+class CancelAnswer:
+    """What a cancel answer says: ``cancelled``, ``not_cancellable``, or None when it cannot be read."""
+
+    outcome: Literal["cancelled", "not_cancellable"] | None
+    status: RunStatus | None = None
+    problem: str | None = None
+
+
+def read_cancel(body: Any) -> CancelAnswer:
+    """A cancel answer: ``{status, outcome}``."""
+    if not isinstance(body, dict):
+        return CancelAnswer(None, problem=f"the service's answer to cancel was not understood: {quote(body)}")
+    outcome = body.get("outcome")
+    status = normalize_status(body.get("status"))
+    if outcome in ("cancelled", "canceled") or status == "cancelled":
+        return CancelAnswer("cancelled", "cancelled")
+    if outcome == "not_cancellable" or status in ("in_progress", "completed", "failed"):
+        return CancelAnswer("not_cancellable", status)
+    return CancelAnswer(None, status, problem=f"the service's answer to cancel was not understood: {quote(body)}")
+
+
+def unsendable(payload: dict[str, Any]) -> tuple[str, int, str] | None:
+    """(field, position, character) of the first string value that cannot be encoded as UTF-8 (a lone surrogate)."""
+    for key, value in payload.items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return key, exc.start, value[exc.start]
+    return None

@@ -1,0 +1,151 @@
+"""A hostile stand-in for the service: a raw ASGI app on loopback that answers whatever a test scripts.
+
+Only for answers the emulator cannot give (odd shapes, odd statuses). One server can be reused
+across many examples: ``server.play(script)`` swaps what it answers and resets its counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+ROUTES = ("submit", "status", "result", "cancel")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One answer: an HTTP status, a JSON body (or raw bytes) and headers."""
+
+    status: int = 200
+    body: Any = None
+    headers: tuple[tuple[str, str], ...] = ()
+    raw: bytes | None = None
+
+
+@dataclass
+class Script:
+    """The answers per route, in order; the last one repeats."""
+
+    submit: list[Reply] = field(default_factory=list)
+    status: list[Reply] = field(default_factory=list)
+    result: list[Reply] = field(default_factory=list)
+    cancel: list[Reply] = field(default_factory=list)
+
+
+def accepted(request_id: str = "req-1") -> Reply:
+    return Reply(200, {"request_id": request_id, "status_url": "x", "result_url": "y", "cancel_url": "z"})
+
+
+class HostileServer:
+    """Serves a ``Script`` over loopback HTTP, counting calls and remembering every submit's body."""
+
+    def __init__(self) -> None:
+        self.script = Script()
+        self.calls: Counter[str] = Counter()
+        self.submits: list[tuple[dict[str, Any] | None, int]] = []
+        """(submitted JSON body, status answered) for every POST to a model."""
+        self.paths: list[str] = []
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self._sock is not None
+        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+
+    def play(self, script: Script) -> None:
+        with self._lock:
+            self.script = script
+            self.calls = Counter()
+            self.submits = []
+            self.paths = []
+
+    def _route(self, method: str, path: str) -> str | None:
+        if method == "POST" and path.startswith("/v1/models/"):
+            return "submit"
+        if path.startswith("/v1/requests/"):
+            tail = path.rsplit("/", 1)[-1]
+            if method == "GET" and tail in ("status", "result"):
+                return tail
+            if method == "POST" and tail == "cancel":
+                return "cancel"
+        return None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        route = self._route(scope["method"], scope["path"])
+        with self._lock:
+            self.paths.append(scope["path"])
+            if route is None:
+                reply = Reply(404, {"error_message": "no such route"})
+            else:
+                n = self.calls[route]
+                self.calls[route] += 1
+                replies: list[Reply] = getattr(self.script, route)
+                reply = replies[min(n, len(replies) - 1)] if replies else Reply(500, {"error_message": "unscripted"})
+                if route == "submit":
+                    try:
+                        sent = json.loads(body)
+                    except ValueError:
+                        sent = None
+                    self.submits.append((sent if isinstance(sent, dict) else None, reply.status))
+        data = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+        headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+
+    def start(self) -> HostileServer:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(256)
+        sock.setblocking(False)
+        self._sock = sock
+        config = uvicorn.Config(self, log_level="warning", access_log=False, lifespan="off")
+        server = self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not server.started:
+            assert self._thread.is_alive() and time.monotonic() < deadline, "hostile server did not start"
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+        if self._sock is not None:
+            self._sock.close()
+
+
+@contextmanager
+def hostile(script: Script | None = None) -> Iterator[HostileServer]:
+    server = HostileServer().start()
+    if script is not None:
+        server.play(script)
+    try:
+        yield server
+    finally:
+        server.stop()
