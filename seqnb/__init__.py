@@ -13,6 +13,9 @@ from ._lazy import lazy_exports
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    "PermissionDenied": ".errors",
+    "RequestRefused": ".errors",
+    "Unsendable": ".errors",
     "Balance": ".account",
     "BalanceUnchecked": ".client",
     "CatalogWarning": ".catalog",
@@ -92,8 +95,10 @@ if TYPE_CHECKING:
         LedgerError,
         ModelNotFound,
         NotFound,
+        PermissionDenied,
         RateLimited,
         RequestInvalid,
+        RequestRefused,
         SeqnbError,
         ServerError,
         SettingInvalid,
@@ -101,6 +106,7 @@ if TYPE_CHECKING:
         Timeout,
         TransportError,
         UnknownModelError,
+        Unsendable,
     )
     from .gallery import Gallery, compare_grid, contact_sheet
     from .image_cache import ImageCache
@@ -147,6 +153,7 @@ __all__ = [
     "ModelNotFound",
     "ModelSpec",
     "NotFound",
+    "PermissionDenied",
     "PollPolicy",
     "Price",
     "Problem",
@@ -154,6 +161,7 @@ __all__ = [
     "Report",
     "Request",
     "RequestInvalid",
+    "RequestRefused",
     "RetryPolicy",
     "Run",
     "RunEvent",
@@ -170,6 +178,7 @@ __all__ = [
     "Timeout",
     "TransportError",
     "UnknownModelError",
+    "Unsendable",
     "__version__",
     "compare_grid",
     "connect",

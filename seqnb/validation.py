@@ -29,12 +29,14 @@ Code = Literal[
     "count_missing",
     "count_ambiguous",
     "seed_range",
+    "unencodable",
 ]
 
 SERVER_ENFORCED: frozenset[str] = frozenset({"type", "enum", "required", "too_long"})
 """Codes the service itself rejects a request for; the rest are seqnb's guards."""
 
 SEED_RANGE = range(-1, 2**31)
+INT64_RANGE = range(-(2**63), 2**63)
 
 
 @dataclass(frozen=True)
@@ -280,16 +282,36 @@ def validate_payload(model: str | ModelSpec, payload: Mapping[str, Any] | object
     seed_field = spec.role("seed")
     seed = payload.get(seed_field.wire) if seed_field else None
     if isinstance(seed, int) and not isinstance(seed, bool) and seed not in SEED_RANGE:
+        beyond = seed not in INT64_RANGE  # no API takes it, and no ledger column holds it
         problems.append(
             Problem(
                 "seed",
-                f"{seed} is outside {SEED_RANGE.start}..{SEED_RANGE.stop - 1}, the range the upstream "
-                "model documents; it may be rejected or wrapped",
-                severity="warning",
+                f"{seed} is outside {SEED_RANGE.start}..{SEED_RANGE.stop - 1}, the range the upstream model "
+                + (
+                    "documents, and beyond any 64-bit integer: use a seed in that range"
+                    if beyond
+                    else "documents; it may be rejected or wrapped"
+                ),
+                severity="error" if beyond else "warning",
                 code="seed_range",
                 wire="seed",
             )
         )
+    for wire, value in payload.items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                f = spec.field(str(wire))
+                problems.append(
+                    Problem(
+                        (f.role or f.wire) if f else str(wire),
+                        f"holds a character that cannot be sent at position {exc.start} ({value[exc.start]!r}, a lone "
+                        "surrogate, often left by a bad copy-paste): remove it",
+                        code="unencodable",
+                        wire=str(wire),
+                    )
+                )
     prompt = payload.get(spec.prompt_field.wire)
     if isinstance(prompt, str):
         count = payload.get(spec.count_field.wire, spec.count_field.default)

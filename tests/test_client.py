@@ -487,7 +487,10 @@ def test_next_delay_backs_off_caps_and_aims_at_the_expected_end() -> None:
 def test_a_prompt_that_cannot_be_encoded_fails_not_sent_naming_the_prompt(emu: EmulatorServer) -> None:
     async def go() -> seqnb.AsyncRun:
         client = client_for(emu)
-        run = client.prepare(seqnb.Request("seedream-4.5", "Generate 2 images of a fox \ud800", count=2, seed=1))
+        request = seqnb.Request("seedream-4.5", "Generate 2 images of a fox \ud800", count=2, seed=1)
+        with pytest.raises(seqnb.RequestInvalid, match="lone surrogate"):  # validation names it first
+            client.prepare(request)
+        run = client.adopt(seqnb.AsyncRun(request=request))  # and past validation, the transport still refuses it
         with pytest.raises(errors.SeqnbError):
             await client.send(run)
         await asyncio.wait_for(run.wait(), 5)

@@ -84,8 +84,8 @@ def corrupt(path: Path) -> None:
         ("full", "the disk is full"),
         ("readonly", "read-only"),
         ("corrupt", "corrupt"),
-        ("seed", "does not fit a 64-bit integer"),
-        ("float seed", "does not fit a 64-bit integer"),
+        ("seed", "beyond any 64-bit integer"),
+        ("float seed", "beyond any 64-bit integer"),
         ("surrogate", "lone surrogate"),
     ],
 )
@@ -117,10 +117,12 @@ def test_a_run_the_ledger_cannot_record_is_never_sent(
         prompt = "Generate 2 images of a \ud800 fox"
         request = request.replace(prompt=prompt)
     submits = emu.counters.submits
-    with pytest.raises(seqnb.LedgerError, match=cause) as caught:
+    # a disk fault is the ledger's to refuse; a value no ledger or API takes, the validation's (before the ledger)
+    refusal = seqnb.LedgerError if fault in ("full", "readonly", "corrupt") else seqnb.RequestInvalid
+    with pytest.raises(refusal, match=cause) as caught:
         client.submit(request)
-    assert str(path) in str(caught.value)  # the message names the file and the fix
-    with pytest.raises(seqnb.LedgerError, match=cause):
+    assert str(path) in str(caught.value) or refusal is seqnb.RequestInvalid  # it names the file, or the field
+    with pytest.raises(refusal, match=cause):
         client.sweep(prompts=[prompt], seeds=seeds, quiet=True)
     time.sleep(0.2)
     assert emu.counters.submits == submits  # nothing left for the service
@@ -293,3 +295,19 @@ def test_a_seedless_run_gets_a_fresh_seed_sent_and_recorded_unless_the_default_i
     frame = client.ledger.runs().set_index("id")
     assert frame.loc[one.id, "seed"] == one.request.sent_seed and pd.isna(frame.loc[one.id, "default_seed"])
     assert pd.isna(frame.loc[model.id, "seed"]) and frame.loc[model.id, "default_seed"] == 41722289
+
+
+def test_the_ledger_itself_refuses_values_that_do_not_fit(tmp_path: Path) -> None:
+    """Defence in depth: a run that skipped validation still cannot put a value the file cannot hold."""
+    from seqnb.client import Backend
+    from seqnb.runs import RunCore
+
+    ledger = Ledger(tmp_path / "l.sqlite")
+    backend = Backend("emulator", "http://127.0.0.1:1", "test")
+    big = RunCore(seqnb.Request("seedream-4.5", "Generate 1 image of a fox", count=1, seed=2**64))
+    with pytest.raises(seqnb.LedgerError, match="64-bit integer"):
+        ledger.record(big, backend)
+    odd = RunCore(seqnb.Request("seedream-4.5", "Generate 1 image of a \udc00 fox", count=1, seed=1))
+    with pytest.raises(seqnb.LedgerError, match="lone surrogate"):
+        ledger.record(odd, backend)
+    assert ledger.count() == 0
