@@ -9,7 +9,9 @@ loop: nest-asyncio is applied then, lazily, and never at import.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -39,7 +41,28 @@ def _portal() -> asyncio.AbstractEventLoop:
             threading.Thread(target=run, name="seqnb-loop", daemon=True).start()
             ready.wait()
             _portal_loop = loop
+            atexit.register(_stop_portal, loop)
         return _portal_loop
+
+
+def _stop_portal(loop: asyncio.AbstractEventLoop, grace: float = 2.0) -> None:
+    """At exit, cancel the portal's tasks (pollers, downloads) and stop it, so none is destroyed while pending.
+
+    The runs themselves go on at the service; the ledger still says they are in flight, and
+    ``Client.resume()`` in the next session watches them again.
+    """
+    if loop.is_closed() or not loop.is_running():
+        return
+
+    async def cancel_all() -> None:
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    with contextlib.suppress(Exception):  # a stuck task: the interpreter is going away anyway
+        asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(grace)
+    loop.call_soon_threadsafe(loop.stop)
 
 
 _GRACE = 5.0

@@ -311,3 +311,23 @@ def test_the_ledger_itself_refuses_values_that_do_not_fit(tmp_path: Path) -> Non
     with pytest.raises(seqnb.LedgerError, match="lone surrogate"):
         ledger.record(odd, backend)
     assert ledger.count() == 0
+
+
+def test_no_task_is_destroyed_pending_at_exit_after_resume(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    with emulator(queue_wait=30) as emu:
+        code = f"""
+            import time, seqnb
+            first = seqnb.connect({emu.token!r}, {emu.base_url!r}, ledger={str(path)!r}, download=False)
+            run = first.submit(seqnb.Request("seedream-4.5", "Generate 2 images of a cat", count=2, seed=1))
+            while run.status != "in_queue":
+                time.sleep(0.01)
+            first.close()
+            second = seqnb.connect({emu.token!r}, {emu.base_url!r}, ledger={str(path)!r})
+            print(len(second.resume()))
+        """
+        done = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 0 and done.stdout.strip() == "1", done.stderr
+    assert "Task was destroyed" not in done.stderr and "Traceback" not in done.stderr
