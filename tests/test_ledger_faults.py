@@ -313,21 +313,31 @@ def test_the_ledger_itself_refuses_values_that_do_not_fit(tmp_path: Path) -> Non
     assert ledger.count() == 0
 
 
-def test_no_task_is_destroyed_pending_at_exit_after_resume(tmp_path: Path) -> None:
+def test_at_exit_the_background_loop_stops_with_no_task_left_pending(tmp_path: Path) -> None:
+    """After a resume, exiting the interpreter cancels the poller and stops seqnb's loop thread cleanly."""
     path = tmp_path / "l.sqlite"
     with emulator(queue_wait=30) as emu:
         code = f"""
-            import time, seqnb
+            import atexit, threading, time
+
+            def last():  # registered first, so it runs after seqnb's own exit handler
+                for thread in threading.enumerate():
+                    if thread.name == "seqnb-loop":
+                        thread.join(3)
+                alive = [t.name for t in threading.enumerate() if t.name == "seqnb-loop" and t.is_alive()]
+                print("loop thread alive at exit:", alive, flush=True)
+
+            atexit.register(last)
+            import seqnb
             first = seqnb.connect({emu.token!r}, {emu.base_url!r}, ledger={str(path)!r}, download=False)
             run = first.submit(seqnb.Request("seedream-4.5", "Generate 2 images of a cat", count=2, seed=1))
             while run.status != "in_queue":
                 time.sleep(0.01)
             first.close()
             second = seqnb.connect({emu.token!r}, {emu.base_url!r}, ledger={str(path)!r})
-            print(len(second.resume()))
+            print(len(second.resume()), flush=True)
         """
-        done = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60
-        )
-    assert done.returncode == 0 and done.stdout.strip() == "1", done.stderr
+        done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["1", "loop thread alive at exit: []"]  # resumed one run; the loop stopped
     assert "Task was destroyed" not in done.stderr and "Traceback" not in done.stderr
