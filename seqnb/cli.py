@@ -223,7 +223,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 if deadline is not None and time.monotonic() > deadline:
                     raise Timeout("")
                 bar.n = stages.get(run.status, 4)
-                where = f" #{run.queue_position + 1}" if run.queue_position is not None else ""
+                where = f" ({run.queue_text})" if run.queue_text else ""
                 bar.set_postfix_str(f"{run.status.replace('_', ' ')}{where}", refresh=False)
                 bar.refresh()
                 time.sleep(0.2)

@@ -168,10 +168,18 @@ class RunCore:
         self.emit(RunEvent(self, old, new, now, detail))
         return True
 
+    @property
+    def queue_text(self) -> str:
+        """Where a queued run stands, the one way seqnb says it everywhere: ``"3 ahead"`` (the service's
+        ``queue_position``, which counts the jobs ahead), ``"next"`` at 0; empty when not queued or unknown."""
+        if self.status != "in_queue" or self.queue_position is None:
+            return ""
+        return "next" if self.queue_position == 0 else f"{self.queue_position} ahead"
+
     def summary(self) -> str:
         parts = [f"{self.request.model.short_name}", self.status]
-        if self.status == "in_queue" and self.queue_position is not None:
-            parts.append(f"#{self.queue_position}")
+        if self.queue_text:
+            parts.append(self.queue_text)
         if self.status == "completed":
             parts.append(f"{len(self.images)}/{self.requested} images")
         if self.error:
@@ -240,7 +248,7 @@ class Run:
 
     READ_THROUGH: tuple[str, ...] = (
         "id", "request", "request_id", "status", "queue_position", "error", "model", "requested", "returned",
-        "short", "done", "cancellable", "cancel_outcome", "sweep_id", "parent_id", "note", "created_at",
+        "short", "done", "cancellable", "queue_text", "cancel_outcome", "sweep_id", "parent_id", "note", "created_at",
         "submitted_at", "started_at", "finished_at", "server_created_at", "server_finished_at",
     )  # fmt: skip
     """The ``AsyncRun`` attributes a ``Run`` reads through (``images`` is read as a copy)."""
