@@ -91,7 +91,8 @@ class GalleryView(w.VBox):
         self.page = 0
         self.visible = visible
         self.stale = True
-        self.completed: dict[str, None] = {r.id: None for r in client.runs() if r.status == "completed"}
+        done = sorted((r for r in client.runs() if r.status == "completed"), key=lambda r: r.finished_at or 0)
+        self.completed: dict[str, None] = {r.id: None for r in done}
         """Completed run ids in the order they completed (a ``dict`` as an ordered set)."""
         self._scheduled = False
         self.prev_button = w.Button(description="newer", icon="chevron-left", layout=w.Layout(width="90px"))
