@@ -76,7 +76,7 @@ function render({ model, el }) {
       <tr><td><code>${esc(w.id)}</code></td><td>${bar(w.counts, w.runs)}</td>
       <td>${w.runs} runs: ${tally(w.counts)}</td>
       <td>${w.images}/${w.requested} images &middot; charged ${esc(w.spend)}</td>
-      <td class="seqnb-eta" ${w.eta ? `data-eta="${w.eta}"` : ""}>${w.eta ? "" : "done"}</td>
+      <td class="seqnb-eta" ${w.eta ? `data-eta="${w.eta}"` : ""}>${w.eta ? "" : (w.counts.queued + w.counts.in_progress ? "estimating…" : "done")}</td>
       <td><button data-sweep="${esc(w.id)}" ${w.cancellable ? "" : "disabled"}>Cancel the rest</button></td></tr>`).join("")
       + (s.sweeps_hidden ? `<tr><td colspan="6">and ${s.sweeps_hidden} earlier sweeps (see the Ledger)</td></tr>` : "");
     const select = $(".seqnb-filter");
@@ -148,6 +148,7 @@ CSS = """
 .seqnb-board .seqnb-seg { display: block; height: 100%; }
 .seqnb-board table { border-collapse: collapse; margin: 4px 0; }
 .seqnb-board td { padding: 2px 8px; vertical-align: top; border-bottom: 1px solid #eee; }
+.seqnb-board .seqnb-sweeps td:first-child, .seqnb-board .seqnb-sweeps td:last-child { white-space: nowrap; }
 .seqnb-board .seqnb-controls { display: flex; gap: 6px; align-items: center; margin-top: 8px; }
 .seqnb-board .seqnb-prompt { color: #666; }
 .seqnb-board .seqnb-note { color: #8a6d00; font-size: smaller; }

@@ -58,7 +58,6 @@ class SweepTally:
     """Estimated spend of the completed runs, per currency."""
     latest: dict[tuple[str, int], RunCore] = field(default_factory=dict)
     """Per kind of run, the one submitted last: it should end last (the ETA)."""
-    first_started: float | None = None
 
 
 @dataclass
@@ -103,8 +102,6 @@ class BoardState:
                 latest = tally.latest.get(run.kind)
                 if latest is None or (latest.submitted_at or 0) <= run.submitted_at:
                     tally.latest[run.kind] = run
-            if run.started_at is not None and (tally.first_started is None or run.started_at < tally.first_started):
-                tally.first_started = run.started_at
             tally.images += images - self._images.get(run.id, 0)
         self._images[run.id] = images
         if old == new:
@@ -254,10 +251,10 @@ class BoardState:
     @staticmethod
     def _eta(tally: SweepTally, now: float, expected_end: Callable[[RunCore], float | None] | None) -> float | None:
         """When the sweep should end: the later of the duration model's end for its last-sent run of each kind,
-        and the pace its runs have ended at so far."""
+        and the pace its runs have ended at since it was sent."""
         ends = [e for e in (expected_end(r) for r in tally.latest.values()) if e is not None] if expected_end else []
         ended = sum(tally.counts[b] for b in BUCKETS if b not in _ACTIVE_BUCKETS)
         left = len(tally.runs) - ended
-        if ended >= 3 and tally.first_started is not None and now > tally.first_started:
-            ends.append(now + left * (now - tally.first_started) / ended)
+        if ended >= 3 and now > tally.created_at:
+            ends.append(now + left * (now - tally.created_at) / ended)
         return max(ends) if ends else None
