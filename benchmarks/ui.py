@@ -40,8 +40,11 @@ def install_recording_comm() -> None:
     from comm import DummyComm
 
     class RecordingComm(DummyComm):  # type: ignore[misc]
-        def publish_msg(self, msg_type: str, *args: Any, **kw: Any) -> None:
-            SENT[msg_type] += 1
+        def publish_msg(
+            self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any
+        ) -> None:
+            SENT[msg_type] += 1  # and serialise it, as a kernel would, so that its cost is counted
+            SENT["bytes"] += len(json.dumps(data)) + sum(len(memoryview(b).cast("B")) for b in buffers or ())
 
     comm.create_comm = RecordingComm
 
@@ -94,6 +97,7 @@ async def measure(runs: int, studio: bool, workers: int) -> dict[str, Any]:
         stop.set()
         await probe
         sent = dict(SENT)
+        sent_bytes = sent.pop("bytes", 0)
         completed = sum(r.status == "completed" for r in sweep)
         result = {
             "runs": runs,
@@ -103,6 +107,7 @@ async def measure(runs: int, studio: bool, workers: int) -> dict[str, Any]:
             "wall": wall,
             "messages": sum(sent.values()),
             "by_type": sent,
+            "bytes": sent_bytes,
             "widgets_before": widgets_before,
             "widgets_after": live_widgets(),
             "lag_max": max(lags),
@@ -141,7 +146,7 @@ def main() -> None:
         child(args.runs[0], args.studio, args.workers)
         return
     print(f"{'runs':>5} {'studio':>7} {'kernel s':>9} {'wall s':>7} {'msgs':>6} {'msgs/run':>8} "
-          f"{'widgets':>8} {'lag p99':>8} {'lag max':>8} {'board lag':>9}")  # fmt: skip
+          f"{'MB sent':>8} {'widgets':>8} {'lag p99':>8} {'lag max':>8} {'board lag':>9}")  # fmt: skip
     for runs in args.runs:
         results = {}
         for studio in (False, True):
@@ -150,7 +155,7 @@ def main() -> None:
             board = f"{r['board_lag']:.2f} s" if r["board_lag"] is not None else "-"
             print(
                 f"{runs:>5} {'with' if studio else 'without':>7} {r['kernel_cpu']:>9.2f} {r['wall']:>7.2f} "
-                f"{r['messages']:>6} {r['messages'] / runs:>8.2f} {r['widgets_after']:>8} "
+                f"{r['messages']:>6} {r['messages'] / runs:>8.2f} {r['bytes'] / 1e6:>8.2f} {r['widgets_after']:>8} "
                 f"{r['lag_p99'] * 1000:>6.1f}ms {r['lag_max'] * 1000:>6.1f}ms {board:>9}",
                 flush=True,
             )
