@@ -140,6 +140,7 @@ def test_ledger_view_filters_compares_and_reruns(client: seqnb.Client, emu: Emul
     assert len(view.selection.options) == 2 and "charged" in view.spend.value
     view.selection.value = tuple(value for _, value in view.selection.options)
     assert "seed" in view.compare_table.value and "prompt" not in view.compare_table.value
+    until(lambda: isinstance(view.compare_box.children[0], w.VBox))  # images still downloading are fetched first
     grid = view.compare_box.children[0]
     assert [len(row.children[1].children) for row in grid.children[0].children] == [2, 2]
     assert view.rerun_button.disabled  # two selected
