@@ -179,6 +179,10 @@ class Gallery:
         self.frames(run)
         return self._scores.get(getattr(run, "aio", run).id)
 
+    def ready(self, run: RunCore | Any) -> bool:
+        """Whether the run's frames are known, so ``frames`` answers without a download."""
+        return getattr(run, "aio", run).id in self._frames
+
     def score(self, run: RunCore | Any) -> float | None:
         """The consistency score already known for a run (no download), or None."""
         return self._scores.get(getattr(run, "aio", run).id)

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import ipywidgets as w
 import pytest
@@ -98,6 +99,11 @@ def test_sweep_mode_counts_prices_and_respects_the_budget(client: seqnb.Client, 
     assert parse_seeds("1, 4-6") == [1, 4, 5, 6]
 
 
+def row(board: JobBoard, run_id: str) -> dict[str, Any]:
+    """The board's row for a run, as the last snapshot sent to the browser has it."""
+    return next((r for r in board.snapshot["rows"] if r["id"] == run_id), {})
+
+
 def test_job_board_moves_and_cancels_honestly(tmp_path: Path) -> None:
     with emulator(workers=1, queue_wait=0, service_time=0.8) as emu:
         client = seqnb.connect(emu.token, emu.base_url, ledger=tmp_path / "l.sqlite", download=False)
@@ -105,22 +111,23 @@ def test_job_board_moves_and_cancels_honestly(tmp_path: Path) -> None:
         running = client.submit(seqnb.Request("seedream-4.5", "Generate 2 images of a kite", count=2, seed=1))
         queued = client.submit(seqnb.Request("seedream-4.5", "Generate 2 images of a kite", count=2, seed=2))
         until(lambda: running.status == "in_progress" and queued.status == "in_queue")
-        until(lambda: "in progress" in board.rows[running.id].state.value)
-        until(lambda: "in queue (#1)" in board.rows[queued.id].state.value)  # its position comes with its first poll
-        board.rows[queued.id].cancel.click()
-        assert "cancelled; nothing is charged" in board.message.value and queued.status == "cancelled"
+        until(lambda: row(board, running.id).get("status") == "in_progress")  # sent by the coalesced flush
+        until(lambda: row(board, queued.id).get("position") == 0)  # its position comes with its first poll
+        assert row(board, queued.id)["cancellable"] and not row(board, running.id)["cancellable"]
+        assert row(board, running.id)["started"] is not None and row(board, running.id)["finished"] is None
+        board.handle_message({"action": "cancel", "run": queued.id})  # what a click on its Cancel sends
+        assert "cancelled; nothing is charged" in board.message and queued.status == "cancelled"
         assert board.cancel(running.id) == "not_cancellable"
-        assert "cannot cancel it" in board.message.value
+        assert "cannot cancel it" in board.message
         until(lambda: running.status == "completed")
-        until(lambda: board.rows[running.id].bar.bar_style == "success")
-        row = board.rows[running.id]
-        assert row.bar.value == 1.0 and row.cancel.disabled and "2/2 images" in row.state.value
-        assert (
-            "2 runs" in board.summary.value
-            and "1 cancelled" in board.summary.value
-            and "1 completed" in board.summary.value
-        )
-        assert board.cancel_all.disabled
+        until(lambda: row(board, running.id).get("images") == 2)
+        done = row(board, running.id)
+        assert done["bucket"] == "completed" and not done["cancellable"] and done["finished"] >= done["created"]
+        assert board.snapshot["summary"] == "2 runs: 1 completed, 1 cancelled"
+        assert board.snapshot["cancellable"] == 0
+        board.handle_message({"action": "dance"})
+        assert "does not know the action" in board.message
+        client.close()
 
 
 def test_ledger_view_filters_compares_and_reruns(client: seqnb.Client, emu: EmulatorServer) -> None:
@@ -133,6 +140,7 @@ def test_ledger_view_filters_compares_and_reruns(client: seqnb.Client, emu: Emul
     assert len(view.selection.options) == 2 and "charged" in view.spend.value
     view.selection.value = tuple(value for _, value in view.selection.options)
     assert "seed" in view.compare_table.value and "prompt" not in view.compare_table.value
+    until(lambda: isinstance(view.compare_box.children[0], w.VBox))  # images still downloading are fetched first
     grid = view.compare_box.children[0]
     assert [len(row.children[1].children) for row in grid.children[0].children] == [2, 2]
     assert view.rerun_button.disabled  # two selected
@@ -164,7 +172,8 @@ def test_studio_gallery_tab_shows_completed_runs(client: seqnb.Client) -> None:
     studio = Studio(client)
     run = client.submit(seqnb.Request("seedream-4.0", "Generate 2 images of a heron", count=2, seed=5)).wait(20)
     client.settle()
+    studio.show_tab("Gallery")
     studio.show_recent()
-    grid = studio.gallery_box.children[0]
+    grid = studio.gallery_view.body.children[0]
     assert [len(row.children[1].children) for row in grid.children[0].children] == [2]
     assert run.id in [r.id for r in client.runs()]

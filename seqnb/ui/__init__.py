@@ -1,10 +1,11 @@
-"""ipywidgets panels: request panel, job board, ledger view, and the Studio that composes them."""
+"""Widgets: request panel, job board, gallery and ledger views, and the Studio that composes them."""
 
 from __future__ import annotations
 
+from .gallery_view import GalleryView
 from .job_board import JobBoard
 from .ledger_view import LedgerView
 from .request_panel import RequestPanel, parse_seeds
 from .studio import Studio
 
-__all__ = ["JobBoard", "LedgerView", "RequestPanel", "Studio", "parse_seeds"]
+__all__ = ["GalleryView", "JobBoard", "LedgerView", "RequestPanel", "Studio", "parse_seeds"]

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import io
+import itertools
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
 from ..render import Frame, differing_labels, row_caption, tile
-from ..runs import RunCore
+from ..runs import RunCore, RunEvent
+from .closing import close_tree, replace_children
 
 if TYPE_CHECKING:
+    from ..client import Client
     from ..gallery import Gallery
 
-__all__ = ["grid"]
+__all__ = ["GalleryView", "grid"]
 
 
 def grid(gallery: Gallery, runs: Any, size: int | None = None, enlarge: int = 1024) -> w.VBox:
@@ -60,3 +64,117 @@ def _cell(gallery: Gallery, run: RunCore, frame: Frame, size: int, viewer: Any, 
     cell = w.VBox([image, button], layout=w.Layout(width=f"{size + 8}px", align_items="center"))
     cell.show = show  # the click action, callable from tests and scripts
     return cell
+
+
+class GalleryView(w.VBox):
+    """A client's completed runs, newest first, a page at a time: only the shown page's thumbnails are made and sent.
+
+    Runs are listed as they complete (O(1) per event). The page is rebuilt (the old one closed)
+    when it is turned, when the view is shown, and, while shown on the first page, at most once
+    per ``interval`` as runs complete; a hidden view only notes that it is stale. Runs whose images
+    are still downloading show up on a later rebuild: the view never downloads, so it never blocks.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        page_size: int = 4,
+        size: int | None = None,
+        interval: float = 1.0,
+        visible: bool = True,
+    ) -> None:
+        self.client = client
+        self.page_size = page_size
+        self.size = size
+        self.interval = interval
+        self.page = 0
+        self.visible = visible
+        self.stale = True
+        done = sorted((r for r in client.runs() if r.status == "completed"), key=lambda r: r.finished_at or 0)
+        self.completed: dict[str, None] = {r.id: None for r in done}
+        """Completed run ids in the order they completed (a ``dict`` as an ordered set)."""
+        self._scheduled = False
+        self.prev_button = w.Button(description="newer", icon="chevron-left", layout=w.Layout(width="90px"))
+        self.next_button = w.Button(description="older", icon="chevron-right", layout=w.Layout(width="90px"))
+        self.label = w.HTML()
+        self.body = w.VBox([w.HTML("<i>completed runs appear here</i>")])
+        self.prev_button.on_click(lambda _: self.turn(-1))
+        self.next_button.on_click(lambda _: self.turn(1))
+        super().__init__([w.HBox([self.prev_button, self.label, self.next_button]), self.body])
+        self._unsubscribe = client.subscribe(self._on_event)
+        if visible:
+            self.refresh()
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-len(self.completed) // self.page_size))
+
+    def page_ids(self) -> list[str]:
+        """The run ids on the current page, newest first."""
+        start = self.page * self.page_size
+        return list(itertools.islice(reversed(self.completed), start, start + self.page_size))
+
+    def _on_event(self, event: RunEvent) -> None:
+        if event.new != "completed" or event.old == "completed":
+            return
+        self.completed[event.run.id] = None
+        self.stale = True
+        if self.visible and self.page == 0:
+            self._refresh_soon()
+
+    def _refresh_soon(self) -> None:
+        if self._scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not on a loop (a script): call refresh() when you want the page
+        self._scheduled = True
+        loop.call_later(self.interval, self._refresh_due)
+
+    def _refresh_due(self) -> None:
+        self._scheduled = False
+        if self.visible and self.stale:
+            self.refresh()
+
+    def show(self, visible: bool = True) -> None:
+        """Say whether the view is on screen; a view shown again catches up once."""
+        self.visible = visible
+        if visible and self.stale:
+            self.refresh()
+
+    def turn(self, step: int) -> None:
+        """Go ``step`` pages older (negative: newer)."""
+        self.page = min(max(0, self.page + step), self.pages - 1)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Rebuild the current page from the runs whose images are in (the previous page is closed)."""
+        self.stale = False
+        gallery = self.client.gallery
+        self.page = min(self.page, self.pages - 1)
+        runs = [self.client.run(i) for i in self.page_ids()]
+        ready = [r for r in runs if gallery is not None and gallery.ready(r)]
+        waiting = len(runs) - len(ready)
+        self.label.value = f"page {self.page + 1} of {self.pages} · {len(self.completed)} completed runs" + (
+            f" · {waiting} still downloading" if waiting and gallery is not None else ""
+        )
+        self.prev_button.disabled = self.page == 0
+        self.next_button.disabled = self.page + 1 >= self.pages
+        if gallery is None:
+            replace_children(self.body, [w.HTML("<i>this client downloads no images (connect with download=True)</i>")])
+            return
+        if waiting:
+            self.stale = True
+            self._refresh_soon()
+        if ready:
+            replace_children(self.body, [grid(gallery, ready, self.size)])
+        elif not runs:
+            replace_children(self.body, [w.HTML("<i>completed runs appear here</i>")])
+
+    def close(self) -> None:
+        """Stop following the client and close the view and everything it shows."""
+        self._unsubscribe()
+        close_tree(list(self.children))
+        super().close()

@@ -1,139 +1,137 @@
-"""The job board: a live row per run, moved by the poller's events on the kernel's own loop.
+"""The job board: one widget whose cost does not grow with the number of runs.
 
-Rows change widget values only, from event callbacks that run on the client's loop (the kernel's,
-in Jupyter): never by printing into an Output from a background task, never from another thread.
+The kernel keeps the counts per event (``BoardState``, O(1) each) and sends a snapshot of bounded
+size (recent sweeps with aggregate bars, one page of runs) at most ``1 / interval`` times a second,
+coalescing every change in between; the browser draws it and runs the clocks itself. Clicks come
+back as custom messages handled by plain methods (``cancel``, ``cancel_sweep``, ``cancel_queued``)
+that tests and scripts call too. Everything happens on the client's loop (the kernel's, in Jupyter).
 """
 
 from __future__ import annotations
 
 import asyncio
 import html
+import threading
 import time
-from collections import Counter
+from typing import Any
 
-import ipywidgets as w
+import anywidget
+import traitlets
 
 from ..client import Client
-from ..runs import Run, RunEvent
+from ..errors import SeqnbError
+from ..runs import AsyncRun, Run, RunCore, RunEvent
+from .board_front import CSS, ESM
+from .board_state import FILTERS, BoardState
 
 __all__ = ["JobBoard"]
 
-_BAR = {
-    "created": (0.05, "info"),
-    "submitting": (0.1, "info"),
-    "in_queue": (0.25, "info"),
-    "in_progress": (0.6, ""),
-    "completed": (1.0, "success"),
-    "failed": (1.0, "danger"),
-    "cancelled": (1.0, "warning"),
-    "unknown": (1.0, "warning"),
-    "lost": (1.0, "danger"),
-}
 
+class JobBoard(anywidget.AnyWidget):
+    """Every run of a client: a row per sweep with its aggregate bar and ETA, then a page of runs, Cancel."""
 
-class _Row:
-    def __init__(self, board: JobBoard, run: Run) -> None:
-        self.run = run
-        request = run.request
-        label = f"<code>{run.id[:8]}</code> {request.model.short_name} · seed {request.seed} · {request.count} img"
-        prompt = html.escape((request.prompt or "")[:60])
-        self.label = w.HTML(f"{label}<br><span style='color:#666'>{prompt}</span>", layout=w.Layout(width="360px"))
-        self.bar = w.FloatProgress(min=0, max=1, layout=w.Layout(width="180px"))
-        self.state = w.HTML(layout=w.Layout(width="260px"))
-        self.elapsed = w.HTML(layout=w.Layout(width="60px"))
-        self.cancel = w.Button(description="Cancel", layout=w.Layout(width="80px"))
-        self.cancel.on_click(lambda _: board.cancel(run.id))
-        self.box = w.HBox([self.label, self.bar, self.state, self.elapsed, self.cancel])
-        self.update()
+    _esm = ESM
+    _css = CSS
 
-    def update(self) -> None:
-        run = self.run
-        fraction, style = _BAR.get(run.status, (0.0, ""))
-        self.bar.value = fraction
-        self.bar.bar_style = style
-        text = run.status.replace("_", " ")
-        if run.status == "in_queue" and run.queue_position is not None:
-            text += f" (#{run.queue_position + 1})"
-        if run.status == "completed":
-            text += f" · {len(run.images)}/{run.requested} images"
-        note = run.error or run.aio.note
-        if note:
-            text += f"<br><span style='color:#8a6d00;font-size:smaller'>{html.escape(note[:160])}</span>"
-        self.state.value = text
-        self.cancel.disabled = not run.cancellable
-        self.tick()
+    snapshot = traitlets.Dict(help="what the board shows: summary, counts, recent sweeps, one page of runs").tag(
+        sync=True
+    )
+    page = traitlets.Int(0, help="the page of runs shown, from 0").tag(sync=True)
+    page_size = traitlets.Int(20, help="runs per page").tag(sync=True)
+    status_filter = traitlets.Unicode("all", help="all, active, or one of the groups of BUCKETS").tag(sync=True)
+    text_filter = traitlets.Unicode("", help="show runs whose prompt or id contains this").tag(sync=True)
+    message = traitlets.Unicode("", help="the outcome of the last action, as HTML").tag(sync=True)
 
-    def tick(self) -> None:
-        run = self.run
-        end = run.finished_at or time.time()
-        self.elapsed.value = f"{end - run.created_at:5.1f} s"
-
-
-class JobBoard(w.VBox):
-    """Every run of a client, with status bars, elapsed time, Cancel, and a session summary."""
-
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, *, interval: float = 0.25, page_size: int = 20) -> None:
         self.client = client
-        self.rows: dict[str, _Row] = {}
-        self._counts: Counter[str] = Counter()
-        self.summary = w.HTML()
-        self.message = w.HTML()
-        self.cancel_all = w.Button(description="Cancel all queued", icon="ban")
-        self.cancel_all.on_click(lambda _: self.cancel_queued())
-        self.list = w.VBox()
-        super().__init__([w.HBox([self.summary, self.cancel_all]), self.list, self.message])
-        self._ticker: asyncio.Task[None] | None = None
-        client.subscribe(self._on_event)
+        self.interval = interval
+        """Least time between two snapshots: changes in between are sent together."""
+        self.state = BoardState(prices=client.aio.prices)
+        self._lock = threading.Lock()  # events may come from the caller's thread and from the client's loop
+        self._scheduled = False
+        self._dirty = False
+        self._closed = False
+        self.snapshots_sent = 0
         for run in client.runs():
-            self.add(run)
+            self.state.update(run.aio)
+        super().__init__(page_size=page_size, snapshot=self._build(page_size))
+        self._unsubscribe = client.subscribe(self._on_event)
+        self.observe(self._view_changed, ["page", "page_size", "status_filter", "text_filter"])
+        self.on_msg(self._on_message)
+
+    # --- kernel -> browser ------------------------------------------------------------------------
 
     def _on_event(self, event: RunEvent) -> None:
-        run = self.client.wrap(event.run)  # type: ignore[arg-type]
-        row = self.rows.get(run.id)
-        if row is None:
-            self.add(run)
-        else:
-            if event.old != event.new:
-                self._counts[event.old] -= 1
-                self._counts[event.new] += 1
-            row.update()
-        self._summarise()
-        self._ensure_ticker()
-
-    def add(self, run: Run) -> None:
-        """Show a run (idempotent)."""
-        if run.id in self.rows:
-            return
-        row = _Row(self, run)
-        self.rows[run.id] = row
-        self._counts[run.status] += 1
-        self.list.children = (row.box, *self.list.children)
-        self._summarise()
-
-    def _summarise(self) -> None:
-        # Counts are kept up to date from the events (see _on_event): no pass over every row per event.
-        parts = [f"{n} {s.replace('_', ' ')}" for s, n in sorted(self._counts.items()) if n]
-        self.summary.value = f"<b>{len(self.rows)} runs</b>: " + (", ".join(parts) or "none yet")
-        self.cancel_all.disabled = not any(self._counts[s] for s in ("created", "submitting", "in_queue"))
-
-    def _ensure_ticker(self) -> None:
-        """Keep elapsed times moving, on the loop, while any run is active."""
-        if self._ticker is not None and not self._ticker.done():
-            return
+        with self._lock:
+            self.state.update(event.run)
+            self._dirty = True
+            if self._scheduled or self._closed:
+                return
+            self._scheduled = True
         try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+            asyncio.get_running_loop().call_later(self.interval, self.flush)
+        except RuntimeError:  # an event from synchronous code (a run created in the caller's thread)
+            self.client.spawn(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self.interval)
+        self.flush()
+
+    def _build(self, page_size: int | None = None) -> dict[str, Any]:
+        durations = self.client.aio.poller.durations
+
+        def expected_end(run: RunCore) -> float | None:
+            return durations.expected_end(run) if isinstance(run, AsyncRun) else None
+
+        return self.state.snapshot(
+            page=self.page,
+            page_size=page_size or self.page_size,
+            status=self.status_filter,
+            text=self.text_filter,
+            now=time.time(),
+            expected_end=expected_end,
+        )
+
+    def flush(self) -> dict[str, Any]:
+        """Send the board's state now (pending changes included); returns it. Tests and scripts may call it."""
+        with self._lock:
+            self._scheduled = False
+            self._dirty = False
+            snapshot = self._build()
+        if not self._closed:
+            self.snapshot = snapshot
+            self.snapshots_sent += 1
+        return snapshot
+
+    def _view_changed(self, change: dict[str, Any]) -> None:
+        if change["name"] == "status_filter" and change["new"] not in FILTERS:
+            self.message = f"no status filter {html.escape(str(change['new']))!r}: showing all"
+            self.status_filter = "all"
             return
-        self._ticker = loop.create_task(self._tick())
+        if change["name"] != "page" and self.page:
+            self.page = 0  # a new filter starts on its first page (and flushes through this observer)
+            return
+        self.flush()
 
-    async def _tick(self) -> None:
-        while any(not r.run.done for r in self.rows.values()):
-            for row in self.rows.values():
-                if not row.run.done:
-                    row.tick()
-            await asyncio.sleep(1.0)
+    # --- browser -> kernel ------------------------------------------------------------------------
 
-    # --- actions ----------------------------------------------------------------------------
+    def _on_message(self, _: Any, content: Any, buffers: Any) -> None:
+        self.handle_message(content)
+
+    def handle_message(self, content: dict[str, Any]) -> Any:
+        """Act on a message from the front end: ``{"action": "cancel", "run": id}``, ``cancel_sweep`` with
+        ``"sweep"``, or ``cancel_queued``."""
+        action = content.get("action") if isinstance(content, dict) else None
+        if action == "cancel":
+            return self.cancel(str(content.get("run")))
+        if action == "cancel_sweep":
+            return self.cancel_sweep(str(content.get("sweep")))
+        if action == "cancel_queued":
+            return self.cancel_queued()
+        self.message = f"the board does not know the action {html.escape(str(action))!r}"
+        return None
+
+    # --- actions ----------------------------------------------------------------------------------
 
     def cancel(self, run_id: str) -> str:
         """Cancel one run; says plainly when the service can no longer cancel it.
@@ -141,34 +139,76 @@ class JobBoard(w.VBox):
         Clicked in Jupyter, this runs on the kernel's loop, which must not block: the cancel is
         scheduled there and ``requested`` returned. Called from a script, it waits for the outcome.
         """
-        row = self.rows[run_id]
-        row.cancel.disabled = True
+        try:
+            run = self.client.run(run_id)
+        except KeyError:
+            self.message = f"no run <code>{html.escape(run_id[:12])}</code> on this board"
+            return "unknown_run"
         if _loop_running():
-
-            async def go() -> None:
-                self._report(row, await row.run.aio.cancel())
-
-            asyncio.get_running_loop().create_task(go())
+            self.client.spawn(self._cancel_async([run]))
             return "requested"
-        outcome = row.run.cancel()
-        self._report(row, outcome)
+        outcome = run.cancel()
+        self._report({run.id: outcome})
         return outcome
 
-    def _report(self, row: _Row, outcome: str) -> None:
-        if outcome == "not_cancellable":
-            self.message.value = (
-                f"run <code>{row.run.id[:8]}</code> is already running: the service cannot cancel it; "
-                "it will finish and be charged"
-            )
-        elif outcome == "cancelled":
-            self.message.value = f"run <code>{row.run.id[:8]}</code> cancelled; nothing is charged for it"
-        row.update()
-        self._summarise()
+    def cancel_sweep(self, sweep_id: str) -> dict[str, str]:
+        """Cancel every run of a sweep that is still queued (the rest finish and are charged)."""
+        runs = [self.client.wrap(r) for r in self.state.sweep_runs(sweep_id) if isinstance(r, AsyncRun)]
+        return self._cancel_many([r for r in runs if r.cancellable], f"sweep <code>{html.escape(sweep_id)}</code>")
 
     def cancel_queued(self) -> dict[str, str]:
-        """Cancel every run that is still queued or not yet sent."""
-        targets = [row for row in self.rows.values() if row.run.cancellable]
-        return {row.run.id: self.cancel(row.run.id) for row in targets}
+        """Cancel every run still queued or not yet sent."""
+        runs = [self.client.wrap(r) for r in self.state.in_bucket("queued") if isinstance(r, AsyncRun)]
+        return self._cancel_many(runs, "all queued runs")
+
+    def _cancel_many(self, runs: list[Run], what: str) -> dict[str, str]:
+        if not runs:
+            self.message = f"{what}: nothing left to cancel"
+            return {}
+        if _loop_running():
+            self.client.spawn(self._cancel_async(runs, what))
+            return {r.id: "requested" for r in runs}
+        outcomes = self.client.cancel_queued(runs)
+        self._report(outcomes, what)
+        return outcomes
+
+    async def _cancel_async(self, runs: list[Run], what: str = "") -> None:
+        try:
+            outcomes = await self.client.aio.cancel_queued([r.aio for r in runs])
+        except SeqnbError as exc:
+            self.message = f"cancel failed: {html.escape(str(exc))}"
+            return
+        self._report(outcomes, what)
+
+    def _report(self, outcomes: dict[str, str], what: str = "") -> None:
+        if not what and len(outcomes) == 1:
+            ((run_id, outcome),) = outcomes.items()
+            label = f"run <code>{html.escape(run_id[:8])}</code>"
+            if outcome == "cancelled":
+                self.message = f"{label} cancelled; nothing is charged for it"
+            elif outcome == "not_cancellable":
+                self.message = (
+                    f"{label} is already running: the service cannot cancel it; it will finish and be charged"
+                )
+            else:
+                self.message = f"{label}: {html.escape(outcome)}"
+        else:
+            cancelled = sum(o == "cancelled" for o in outcomes.values())
+            running = sum(o == "not_cancellable" for o in outcomes.values())
+            failed = len(outcomes) - cancelled - running
+            text = f"{what}: {cancelled} cancelled (not charged)"
+            if running:
+                text += f", {running} already running (they will finish and be charged)"
+            if failed:
+                text += f", {failed} could not be cancelled (see their rows)"
+            self.message = text
+        self.flush()
+
+    def close(self) -> None:
+        """Stop following the client and close the widget."""
+        self._closed = True
+        self._unsubscribe()
+        super().close()
 
 
 def _loop_running() -> bool:

@@ -1,9 +1,16 @@
-"""The ledger view: filter the runs, select some to compare (grid and table), re-run with a new seed."""
+"""The ledger view: filter the runs, a page at a time, select some to compare (grid and table), re-run with a new seed.
+
+The table comes from one query with a limit and an offset (and one count), never the whole ledger,
+so it opens at once on a ledger of any size. Images of selected runs that are not downloaded yet are
+fetched on the client's loop; the view shows them when they are in, and never blocks.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as w
@@ -12,22 +19,40 @@ import pandas as pd
 from ..client import Client
 from ..gallery import Gallery
 from ..ledger import Ledger
-from ..runs import Run
+from ..runs import Run, RunCore
 from ..spec import models
+from .closing import close_tree, replace_children
 
 __all__ = ["LedgerView"]
 
 _ANY = "(any)"
+SPEND_LIMIT = 5000
+"""Above this many matching runs the spend is totalled only when asked (it reads every matching row)."""
 
 
 class LedgerView(w.VBox):
-    """Filters over the ledger, a selectable list of runs, and their comparison."""
+    """Filters over the ledger, a page of runs to select from, and their comparison."""
 
-    def __init__(self, ledger: Ledger, client: Client | None = None, gallery: Gallery | None = None) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        client: Client | None = None,
+        gallery: Gallery | None = None,
+        *,
+        page_size: int = 50,
+        visible: bool = True,
+    ) -> None:
         self.ledger = ledger
         self.client = client
         self.gallery = gallery
+        self.page_size = page_size
+        self.page = 0
+        self.matching = 0
+        self.visible = visible
+        self.stale = True
         self.frame = pd.DataFrame()
+        self._refreshing = False
+        self._shown = 0  # bumped per selection: a grid fetched for an older selection is dropped
         self.model = w.Dropdown(options=[_ANY] + [m.short_name for m in models()], description="Model")
         self.status = w.Dropdown(
             options=[_ANY, "completed", "in_queue", "in_progress", "failed", "cancelled", "unknown", "lost"],
@@ -36,29 +61,38 @@ class LedgerView(w.VBox):
         self.text = w.Text(description="Prompt has", continuous_update=False)
         self.sweep = w.Dropdown(options=[_ANY], description="Sweep")
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
-        self.selection = w.SelectMultiple(rows=10, layout=w.Layout(width="100%"))
+        self.prev_button = w.Button(description="newer", icon="chevron-left", layout=w.Layout(width="90px"))
+        self.next_button = w.Button(description="older", icon="chevron-right", layout=w.Layout(width="90px"))
+        self.page_label = w.HTML()
+        self.selection = w.SelectMultiple(rows=12, layout=w.Layout(width="100%"))
         self.compare_table = w.HTML()
         self.compare_box = w.VBox()
         self.spend = w.HTML()
+        self.spend_button = w.Button(description="Total the spend", icon="calculator", layout=w.Layout(display="none"))
         self.rerun_button = w.Button(description="Re-run with a new seed", icon="random", disabled=True)
         self.message = w.HTML()
         for control in (self.model, self.status, self.text, self.sweep):
-            control.observe(lambda _: self.refresh(), "value")
+            control.observe(lambda _: self._filters_changed(), "value")
         self.refresh_button.on_click(lambda _: self.refresh())
+        self.prev_button.on_click(lambda _: self.turn(-1))
+        self.next_button.on_click(lambda _: self.turn(1))
+        self.spend_button.on_click(lambda _: self.show_spend())
         self.selection.observe(lambda _: self.show_selected(), "value")
         self.rerun_button.on_click(lambda _: self.rerun_selected())
         super().__init__(
             [
                 w.HBox([self.model, self.status]),
                 w.HBox([self.text, self.sweep, self.refresh_button]),
-                self.spend,
+                w.HBox([self.spend, self.spend_button]),
+                w.HBox([self.prev_button, self.page_label, self.next_button]),
                 self.selection,
                 w.HBox([self.rerun_button, self.message]),
                 self.compare_table,
                 self.compare_box,
             ]
         )
-        self.refresh()
+        if visible:
+            self.refresh()
 
     def filters(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -72,13 +106,45 @@ class LedgerView(w.VBox):
             out["text"] = self.text.value.strip()
         return out
 
-    def refresh(self) -> pd.DataFrame:
-        """Re-read the ledger with the current filters."""
-        current = self.sweep.value
-        self.sweep.options = [_ANY, *self.ledger.sweeps()]
-        self.sweep.value = current if current in self.sweep.options else _ANY
-        frame = self.ledger.runs(**self.filters(), limit=500)
+    def _filters_changed(self) -> None:
+        if not self._refreshing:
+            self.page = 0
+            self.refresh()
+
+    def show(self, visible: bool = True) -> None:
+        """Say whether the view is on screen; a view shown again catches up once."""
+        self.visible = visible
+        if visible and self.stale:
+            self.refresh()
+
+    def turn(self, step: int) -> pd.DataFrame:
+        """Go ``step`` pages older (negative: newer)."""
+        self.page = max(0, self.page + step)
+        return self.refresh(full=False)
+
+    def refresh(self, full: bool = True) -> pd.DataFrame:
+        """Re-read the current page with the current filters (``full``: the sweep list and the spend too)."""
+        self.stale = False
+        self._refreshing = True
+        try:
+            if full:
+                current = self.sweep.value
+                self.sweep.options = [_ANY, *self.ledger.sweeps()]
+                self.sweep.value = current if current in self.sweep.options else _ANY
+            filters = self.filters()
+            self.matching = self.ledger.count(**filters)
+            pages = max(1, -(-self.matching // self.page_size))
+            self.page = min(self.page, pages - 1)
+            frame = self.ledger.runs(**filters, limit=self.page_size, offset=self.page * self.page_size)
+        finally:
+            self._refreshing = False
         self.frame = frame
+        first = self.page * self.page_size
+        self.page_label.value = (
+            f"runs {first + 1}–{first + len(frame)} of {self.matching:,}" if len(frame) else "no runs match"
+        )
+        self.prev_button.disabled = self.page == 0
+        self.next_button.disabled = self.page + 1 >= pages
         options = []
         records: list[dict[Any, Any]] = frame.to_dict("records")
         for row in records:
@@ -87,28 +153,64 @@ class LedgerView(w.VBox):
             prompt = str(row["prompt"])[:50]
             label = f"{str(row['id'])[:8]} {row['status']} · seed {seed} · {row['size']} · {prompt}{score}"
             options.append((label, str(row["id"])))
-        self.selection.options = options
-        spend = self.ledger.spend("model", **self.filters()) if len(frame) else pd.DataFrame()
-        self.spend.value = spend.to_html(index=False, float_format=lambda x: f"{x:.2f}") if len(spend) else "no runs"
+        before = tuple(self.selection.value)
+        keep = tuple(v for v in before if v in {value for _, value in options})
+        if options != list(self.selection.options):
+            self._refreshing = True
+            try:
+                self.selection.options = options
+                self.selection.value = keep
+            finally:
+                self._refreshing = False
+            if keep != before:
+                self.show_selected()
+        if full:
+            if self.matching <= SPEND_LIMIT:
+                self.show_spend()
+            else:
+                self.spend.value = f"{self.matching:,} runs match: their spend is totalled when you ask"
+                self.spend_button.layout.display = ""
         return frame
+
+    def show_spend(self) -> pd.DataFrame:
+        """Total the estimated spend of the runs that match the filters (reads every matching row)."""
+        spend = self.ledger.spend("model", **self.filters()) if self.matching else pd.DataFrame()
+        self.spend.value = spend.to_html(index=False, float_format=lambda x: f"{x:.2f}") if len(spend) else "no runs"
+        self.spend_button.layout.display = "none"
+        return spend
 
     def show_selected(self) -> None:
         """Compare the selected runs: the parameters that differ and the outcomes, then their grid."""
+        if self._refreshing:
+            return
+        self._shown += 1
         ids = list(self.selection.value)
         self.rerun_button.disabled = len(ids) != 1 or self.client is None
         if not ids:
             self.compare_table.value = ""
-            self.compare_box.children = []
+            replace_children(self.compare_box, [])
             return
         table = self.ledger.compare(ids)
         self.compare_table.value = table.to_html(float_format=lambda x: f"{x:.2f}")
-        runs = [self.ledger.restore(i) for i in ids]
-        completed = [r for r in runs if r.status == "completed"]
-        if completed:
-            gallery = self.gallery or Gallery(ledger=self.ledger)
-            self.compare_box.children = [gallery.grid(completed, size=128)]
+        completed = [r for r in (self.ledger.restore(i) for i in ids) if r.status == "completed"]
+        if not completed:
+            replace_children(self.compare_box, [w.HTML("<i>no completed run selected: nothing to show yet</i>")])
+            return
+        gallery = self.gallery or Gallery(ledger=self.ledger)
+        missing = [r for r in completed if not gallery.ready(r)]
+        if not missing or self.client is None:
+            replace_children(self.compare_box, [gallery.grid(completed, size=128)])
         else:
-            self.compare_box.children = [w.HTML("<i>no completed run selected: nothing to show yet</i>")]
+            replace_children(self.compare_box, [w.HTML(f"<i>fetching the images of {len(missing)} run(s)…</i>")])
+            self.client.spawn(self._fetch_then_show(gallery, completed, missing, self._shown))
+
+    async def _fetch_then_show(
+        self, gallery: Gallery, runs: Sequence[RunCore], missing: Sequence[RunCore], shown: int
+    ) -> None:
+        await asyncio.gather(*(gallery.download(r) for r in missing), return_exceptions=True)
+        if shown != self._shown:
+            return  # the selection changed meanwhile
+        replace_children(self.compare_box, [gallery.grid(runs, size=128)])
 
     def rerun_selected(self, seed: int | None = None) -> Run | None:
         """Submit the selected run again with a new seed, linked to it in the ledger."""
@@ -122,3 +224,8 @@ class LedgerView(w.VBox):
             f"re-running <code>{html.escape(ids[0][:8])}</code> with seed {new_seed} as <code>{run.id[:8]}</code>"
         )
         return run
+
+    def close(self) -> None:
+        """Close the view and everything it shows."""
+        close_tree(list(self.children))
+        super().close()

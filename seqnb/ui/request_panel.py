@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import random
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -20,7 +21,8 @@ from ..request import Request
 from ..runs import Run
 from ..spec import get_model, models
 from ..sweep import SweepPlan
-from ..validation import Fix, Report
+from ..validation import Fix, Problem, Report
+from .closing import close_tree
 
 __all__ = ["RequestPanel", "parse_seeds"]
 
@@ -46,6 +48,36 @@ def parse_seeds(text: str) -> list[int]:
         except ValueError:
             raise ValueError(f"seeds: {part!r} is not a number or a range like 1-5") from None
     return seeds
+
+
+class _ProblemRow:
+    """One problem next to the fields, with its one-click fixes: a fixed set of widgets whose values change."""
+
+    def __init__(self, apply: Callable[[Fix], None]) -> None:
+        self.apply = apply
+        self.text = w.HTML()
+        self.buttons: list[w.Button] = []
+        self.fixes: tuple[Fix, ...] = ()
+        self.box = w.HBox([self.text])
+
+    def _button(self, index: int) -> w.Button:
+        button = w.Button(layout=w.Layout(width="auto"))
+        button.on_click(lambda _: self.apply(self.fixes[index]))
+        return button
+
+    def show(self, problem: Problem) -> w.HBox:
+        colour = "#b00020" if problem.severity == "error" else "#8a6d00"
+        self.text.value = f"<span style='color:{colour}'><b>{problem.field}</b>: {html.escape(problem.message)}</span>"
+        self.fixes = problem.fixes
+        while len(self.buttons) < len(self.fixes):
+            self.buttons.append(self._button(len(self.buttons)))
+        for button, fix in zip(self.buttons, self.fixes, strict=False):
+            button.description = fix.label[:40]
+            button.tooltip = fix.label
+        children = (self.text, *self.buttons[: len(self.fixes)])
+        if children != self.box.children:
+            self.box.children = children
+        return self.box
 
 
 class RequestPanel(w.VBox):
@@ -74,6 +106,7 @@ class RequestPanel(w.VBox):
         self.dice = w.Button(description="🎲", tooltip="roll a new seed", layout=w.Layout(width="44px"))
         self.lock = w.Checkbox(value=False, description="lock seed", indent=False)
         self.problems = w.VBox()
+        self._problem_rows: list[_ProblemRow] = []  # reused from keystroke to keystroke, never replaced
         self.cost = w.HTML()
         self.submit_button = w.Button(description="Submit", button_style="primary", icon="paper-plane")
 
@@ -134,6 +167,11 @@ class RequestPanel(w.VBox):
         )
         self._model_changed()
 
+    def close(self) -> None:
+        """Close the panel and every widget it made (problem rows not on screen included)."""
+        close_tree([*self.children, *(row.box for row in self._problem_rows)])
+        super().close()
+
     # --- state -> request ---------------------------------------------------------------------
 
     def _model_changed(self) -> None:
@@ -170,17 +208,11 @@ class RequestPanel(w.VBox):
         over = limit is not None and length > limit
         colour = "#b00020" if over else "#555"
         self.counter.value = f"<span style='color:{colour}'>{length}{f' / {limit}' if limit else ''} characters</span>"
-        rows = []
-        for problem in report.problems:
-            colour = "#b00020" if problem.severity == "error" else "#8a6d00"
-            text = w.HTML(f"<span style='color:{colour}'><b>{problem.field}</b>: {html.escape(problem.message)}</span>")
-            buttons = []
-            for fix in problem.fixes:
-                button = w.Button(description=fix.label[:40], tooltip=fix.label, layout=w.Layout(width="auto"))
-                button.on_click(lambda _, fix=fix: self.apply_fix(fix))
-                buttons.append(button)
-            rows.append(w.HBox([text, *buttons]))
-        self.problems.children = rows
+        while len(self._problem_rows) < len(report.problems):
+            self._problem_rows.append(_ProblemRow(self.apply_fix))
+        rows = [row.show(problem) for row, problem in zip(self._problem_rows, report.problems, strict=False)]
+        if tuple(rows) != self.problems.children:
+            self.problems.children = rows
         try:
             cost = request.cost()
             self.cost.value = f"estimated <b>{cost}</b> ({cost.count} x {cost.per_image} {cost.currency})"

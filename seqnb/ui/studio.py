@@ -2,6 +2,10 @@
 
 import seqnb
 seqnb.Studio()
+
+Its cost does not grow with the session: the board is one widget sending a bounded snapshot a few
+times a second; the gallery and the ledger show a page each, and only while their tab is shown (a
+hidden tab notes that it is stale and catches up when shown); every widget replaced is closed.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import html
 import os
-from typing import Any
+from collections.abc import Callable
 
 import ipywidgets as w
 
@@ -17,55 +21,87 @@ from ..client import Client
 from ..gallery import Gallery
 from ..image_cache import ImageCache
 from ..ledger import Ledger
-from ..runs import RunEvent
+from ..runs import TERMINAL, RunEvent
 from ..session import connect
+from .closing import close_tree
+from .gallery_view import GalleryView
 from .job_board import JobBoard
 from .ledger_view import LedgerView
 from .request_panel import RequestPanel
 
 __all__ = ["Studio"]
 
+TITLES = ("Compose", "Runs", "Gallery", "Ledger")
+RUNS, GALLERY, LEDGER = 1, 2, 3
+
 
 class Studio(w.VBox):
     """Everything for a prompt session in one widget; every button calls a plain method."""
 
     def __init__(
-        self, client: Client | None = None, *, ledger: Ledger | str | os.PathLike[str] | None = None, recent: int = 4
+        self,
+        client: Client | None = None,
+        *,
+        ledger: Ledger | str | os.PathLike[str] | None = None,
+        recent: int = 4,
+        interval: float = 1.0,
     ) -> None:
         self.recent = recent
+        self.interval = interval
+        """Least time between two live refreshes of the gallery and ledger tabs while they are shown."""
         self.backend = w.HTML()
         self.token = w.Password(placeholder="RunComfy token (kept in the kernel only)", continuous_update=False)
         self.connect_button = w.Button(description="Connect", icon="plug")
         self.connect_button.on_click(lambda _: self.connect_token())
         self.message = w.HTML()
-        self.gallery_box = w.VBox([w.HTML("<i>completed runs appear here</i>")])
         self.tabs = w.Tab()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.tabs.observe(lambda _: self._tab_changed(), "selected_index")
+        self._parts: list[w.Widget] = []
+        self._unsubscribe: Callable[[], None] | None = None
         self._ledger_refresh_pending = False
         super().__init__([w.HBox([self.backend, self.token, self.connect_button]), self.message, self.tabs])
         self.use(client or connect(ledger=ledger if ledger is not None else True))
 
     def use(self, client: Client) -> None:
-        """Build every panel around ``client`` (its ledger and gallery, attached here if missing)."""
+        """Build every panel around ``client`` (its ledger and gallery, attached here if missing); the panels
+        built for the previous client are closed."""
         if client.ledger is None:
             Ledger().attach(client)
         if client.gallery is None:
             Gallery(ImageCache(), client.ledger).attach(client)
-        self.client = client
-        self.panel = RequestPanel(client, on_sent=lambda runs: self._show_tab(1))
-        self.board = JobBoard(client)
         assert client.ledger is not None
-        self.ledger_view = LedgerView(client.ledger, client, client.gallery)
-        client.subscribe(self._on_event)
-        self.tabs.children = [self.panel, self.board, self.gallery_box, self.ledger_view]
-        for i, title in enumerate(["Compose", "Runs", "Gallery", "Ledger"]):
+        old, unsubscribe = self._parts, self._unsubscribe
+        self.client = client
+        shown = self.tabs.selected_index or 0
+        self.panel = RequestPanel(client, on_sent=lambda runs: self._sent())
+        self.board = JobBoard(client)
+        self.gallery_view = GalleryView(client, page_size=self.recent, interval=self.interval, visible=shown == GALLERY)
+        self.ledger_view = LedgerView(client.ledger, client, client.gallery, visible=shown == LEDGER)
+        self._parts = [self.panel, self.board, self.gallery_view, self.ledger_view]
+        self._unsubscribe = client.subscribe(self._on_event)
+        self.tabs.children = self._parts
+        for i, title in enumerate(TITLES):
             self.tabs.set_title(i, title)
+        if unsubscribe is not None:
+            unsubscribe()
+        for part in old:
+            part.close()
         kind = client.backend.kind
         colour = "#2e7d32" if kind == "emulator" else "#1565c0"
         self.backend.value = f"<span style='color:{colour}'><b>{html.escape(str(client.backend))}</b></span>"
 
-    def _show_tab(self, index: int) -> None:
-        self.tabs.selected_index = index
+    def show_tab(self, title: str) -> None:
+        """Bring a tab to the front by its title (Compose, Runs, Gallery, Ledger)."""
+        self.tabs.selected_index = TITLES.index(title)
+
+    def _sent(self) -> None:
+        self.ledger_view.stale = True  # a new sweep for its list: caught up when the tab is shown
+        self.tabs.selected_index = RUNS
+
+    def _tab_changed(self) -> None:
+        shown = self.tabs.selected_index
+        self.gallery_view.show(shown == GALLERY)
+        self.ledger_view.show(shown == LEDGER)
 
     def connect_token(self, token: str | None = None) -> Client:
         """Connect to RunComfy with a typed token (or RUNCOMFY_TOKEN / the RunComfy CLI login).
@@ -84,43 +120,40 @@ class Studio(w.VBox):
         return client
 
     def _on_event(self, event: RunEvent) -> None:
-        if event.new == "completed" and event.old != "completed":
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                return
-            task = loop.create_task(self.show_recent_async())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        if event.new in ("completed", "failed", "cancelled", "lost", "unknown"):
-            self._refresh_ledger_soon()
-
-    def _refresh_ledger_soon(self) -> None:
-        """Re-read the ledger view at most once a second, however many runs end meanwhile."""
+        if event.new not in TERMINAL or event.old == event.new:
+            return
+        if not self.ledger_view.visible:
+            self.ledger_view.stale = True
+            return
+        if self._ledger_refresh_pending:
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self.ledger_view.refresh()
+            self.ledger_view.stale = True
             return
-        if not self._ledger_refresh_pending:
-            self._ledger_refresh_pending = True
-            loop.call_later(1.0, self._refresh_ledger_now)
+        self._ledger_refresh_pending = True
+        loop.call_later(self.interval, self._refresh_ledger_now)
 
     def _refresh_ledger_now(self) -> None:
+        """Re-read the ledger's page at most once per ``interval``, however many runs end meanwhile."""
         self._ledger_refresh_pending = False
-        self.ledger_view.refresh()
-
-    async def show_recent_async(self) -> None:
-        gallery = self.client.gallery
-        if gallery is not None:
-            await gallery.settle()
-        self.show_recent()
+        if self.ledger_view.visible:
+            self.ledger_view.refresh(full=False)
 
     def show_recent(self) -> None:
-        """Show the most recent completed runs in the Gallery tab."""
-        gallery = self.client.gallery
-        done = [r for r in self.client.runs() if r.status == "completed"]
-        done.sort(key=lambda r: r.finished_at or 0, reverse=True)
-        if gallery is None or not done:
-            return
-        self.gallery_box.children = [gallery.grid(done[: self.recent])]
+        """Show the most recent completed runs in the Gallery tab (its first page, rebuilt now)."""
+        self.gallery_view.page = 0
+        self.gallery_view.refresh()
+
+    def close(self) -> None:
+        """Stop following the client and close every widget of the Studio."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        for part in self._parts:
+            part.close()
+        close_tree(list(self.children))
+        super().close()
+
+    def __repr__(self) -> str:
+        return f"<seqnb.Studio {self.client.backend}>"
