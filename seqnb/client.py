@@ -194,7 +194,9 @@ class AsyncClient:
         self.transport = Transport(
             api, secret, timeout=timeout, retry=retry, http=http, max_concurrency=max_concurrency
         )
-        self.poller = Poller(self, poll)
+        # seqnb's own emulator is polled as fast as is useful; anything else at RunComfy's own tools' pace
+        pace = PollPolicy() if self.backend.kind == "emulator" else PollPolicy.for_service()
+        self.poller = Poller(self, poll or pace)
         self.user_prices: PriceInput | None = prices
         """Prices the user set (``prices=``); with ``SEQNB_PRICES`` they win over the catalog's."""
         emulated = self.backend.kind == "emulator"

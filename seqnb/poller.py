@@ -53,6 +53,26 @@ class PollPolicy:
     """Status calls per second that all runs of one kind may share while their duration is unknown."""
     jitter: float = 0.15
     """+- this fraction, so that many runs do not poll in lockstep."""
+    min_interval: float = 0.0
+    """At least this long between two polls of one run."""
+    max_rate: float | None = None
+    """Polls per second for the whole client (a token bucket of one second's worth); None: no cap."""
+
+    @classmethod
+    def for_service(cls, min_interval: float = 1.0, max_rate: float = 10.0) -> PollPolicy:
+        """The pace for RunComfy itself: like its own CLI, at most one status call per run per second, and
+        ``max_rate`` calls per second for the whole client. It still aims at each run's expected end,
+        a moment after it (``margin`` < 0), so that one call most often finds the run done."""
+        return cls(
+            first=min_interval,
+            fast=min_interval,
+            min_interval=min_interval,
+            max_rate=max_rate,
+            group_rate=max_rate / 2,
+            margin=-0.05,
+            cap_queued=max(5.0, min_interval),
+            cap_running=max(3.0, min_interval),
+        )
 
 
 def next_delay(
@@ -134,6 +154,10 @@ class Poller:
         self._polling: set[str] = set()
         self._problems: dict[str, str] = {}
         self._by_kind: dict[tuple[str, int], set[AsyncRun]] = {}
+        self._last: dict[str, float] = {}
+        rate = self.policy.max_rate
+        self._tokens = rate or 0.0
+        self._refilled = time.monotonic()
 
     def watch(self, run: AsyncRun, delay: float | None = None, deadline: float | None = None) -> None:
         """Start (or keep) watching a run; must be called on the client's loop."""
@@ -174,6 +198,7 @@ class Poller:
         return run.watching and any(g == gen and r is run for _, _, g, r in self._heap)
 
     def _forget(self, run: AsyncRun) -> None:
+        self._last.pop(run.id, None)
         self._deadlines.pop(run.id, None)
         self._quiet.pop(run.id, None)
         self._problems.pop(run.id, None)
@@ -188,7 +213,23 @@ class Poller:
     def _schedule(self, run: AsyncRun, delay: float) -> None:
         gen = self._gen.get(run.id, 0) + 1
         self._gen[run.id] = gen
-        heapq.heappush(self._heap, (time.monotonic() + delay, next(self._counter), gen, run))
+        at = time.monotonic() + delay
+        last = self._last.get(run.id)
+        if last is not None:
+            at = max(at, last + self.policy.min_interval)
+        heapq.heappush(self._heap, (at, next(self._counter), gen, run))
+
+    def _take_token(self, now: float) -> float:
+        """0 when a poll may go now (and takes a token), else seconds until the client-wide cap allows one."""
+        rate = self.policy.max_rate
+        if rate is None:
+            return 0.0
+        self._tokens = min(rate, self._tokens + (now - self._refilled) * rate)
+        self._refilled = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) / rate
 
     async def _run(self) -> None:
         assert self._wake is not None
@@ -202,20 +243,28 @@ class Poller:
     async def _step(self) -> None:
         assert self._wake is not None
         now = time.monotonic()
+        held = 0.0
         while self._heap and self._heap[0][0] <= now:
-            _, _, gen, run = heapq.heappop(self._heap)
+            _, _, gen, run = self._heap[0]
             if gen != self._gen.get(run.id) or run.done or not run.watching:
+                heapq.heappop(self._heap)
                 continue
             deadline = self._deadlines.get(run.id)
             if deadline is not None and now >= deadline:
+                heapq.heappop(self._heap)
                 self._stop_watching(run)
                 continue
+            held = self._take_token(now)
+            if held:  # the client-wide cap: the earliest due poll waits for the next token
+                break
+            heapq.heappop(self._heap)
+            self._last[run.id] = now
             self._polling.add(run.id)
             task = asyncio.get_running_loop().create_task(self._poll(run))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
         self._wake.clear()
-        timeout = (self._heap[0][0] - time.monotonic()) if self._heap else None
+        timeout = held or ((self._heap[0][0] - time.monotonic()) if self._heap else None)
         if timeout is None and not self._inflight:
             await self._wake.wait()
             return
