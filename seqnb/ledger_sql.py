@@ -128,6 +128,7 @@ class Store:
                 self._local.depth -= 1
             return
         self._begin(conn, lock)
+        conn = self.connection()  # the same one, or a new one if the old one was found broken
         self._local.depth = 1
         try:
             yield conn
@@ -313,8 +314,25 @@ class PostgresStore(Store):
     def sql(self, statement: str) -> str:
         return statement.replace("?", "%s")
 
+    def execute(self, statement: str, args: Sequence[Any] = ()) -> Any:
+        try:
+            return super().execute(statement, args)
+        except self._psycopg.OperationalError:
+            # A connection the server dropped (a restart, an idle timeout) is seen broken only when used:
+            # outside a transaction, open a new one and try once more (every statement here is idempotent).
+            conn = getattr(self._local, "conn", None)
+            if self.in_transaction or conn is None or not self._unusable(conn):
+                raise
+            return super().execute(statement, args)
+
     def _begin(self, conn: Any, lock: bool) -> None:
-        conn.execute("BEGIN")
+        try:
+            conn.execute("BEGIN")
+        except self._psycopg.OperationalError:
+            if not self._unusable(conn):
+                raise
+            conn = self.connection()  # nothing was done yet: begin again on a new connection
+            conn.execute("BEGIN")
         if lock:
             self._lock_held(conn)
 

@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
@@ -26,6 +27,21 @@ import pytest
 from seqnb.ledger_sql import Store, open_store
 
 HOW = "install Debian's postgresql package (apt-get install postgresql) and psycopg (pip install 'seqnb[postgresql]')"
+
+
+WATCHDOG = """
+import os, shutil, subprocess, sys, time
+parent, root = int(sys.argv[1]), sys.argv[2]
+while True:
+    try:
+        os.kill(parent, 0)
+    except ProcessLookupError:
+        break
+    time.sleep(1)
+subprocess.run(sys.argv[3:], check=False)
+shutil.rmtree(root, ignore_errors=True)
+"""
+"""Runs beside the test run: when the test process is gone, stop its server (``pg_ctl stop``) and remove its files."""
 
 
 def bindir() -> Path | None:
@@ -61,11 +77,14 @@ class Cluster:
         self.as_root = os.geteuid() == 0
         self.running = False
 
-    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def _command(self, *args: str) -> list[str]:
         command = [str(self.bin / args[0]), *args[1:]]
-        if self.as_root:
-            command = ["runuser", "-u", "postgres", "--", *command]
-        return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120, cwd=self.root)
+        return ["runuser", "-u", "postgres", "--", *command] if self.as_root else command
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self._command(*args), capture_output=True, text=True, check=False, timeout=120, cwd=self.root
+        )
 
     def start(self) -> Cluster:
         if self.as_root:
@@ -88,12 +107,28 @@ class Cluster:
             log = self.log.read_text(errors="replace") if self.log.exists() else ""
             raise RuntimeError(f"pg_ctl start failed: {done.stderr or done.stdout}\n{log[-2000:]}")
         self.running = True
+        self.watchdog = subprocess.Popen(  # stops the server even if this process is killed before its teardown
+            [
+                sys.executable,
+                "-c",
+                WATCHDOG,
+                str(os.getpid()),
+                str(self.root),
+                *self._command("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop"),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         return self
 
     def stop(self) -> None:
         if self.running:
             self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
             self.running = False
+            self.watchdog.kill()
+            self.watchdog.wait()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def url(self, database: str = "postgres") -> str:
