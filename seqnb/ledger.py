@@ -517,8 +517,7 @@ class Ledger:
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> tuple[list[tuple[Any, ...]], list[str]]:
         with self._guard("read"):
-            cursor = self.store.execute(sql, args)
-            return [tuple(r) for r in cursor.fetchall()], [d[0] for d in cursor.description]
+            return self.store.fetch(sql, args)
 
     def runs(
         self,

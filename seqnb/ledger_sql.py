@@ -106,6 +106,11 @@ class Store:
         """Run one statement on this thread's connection; returns the cursor."""
         return self.connection().execute(self.sql(statement), list(args))
 
+    def fetch(self, statement: str, args: Sequence[Any] = ()) -> tuple[list[tuple[Any, ...]], list[str]]:
+        """A query's rows and column names (the fastest way this driver has to read many rows)."""
+        cursor = self.execute(statement, args)
+        return cursor.fetchall(), [d[0] for d in cursor.description]
+
     def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             self.connection().cursor().executemany(self.sql(statement), [list(r) for r in rows])
@@ -324,6 +329,19 @@ class PostgresStore(Store):
             if self.in_transaction or conn is None or not self._unusable(conn):
                 raise
             return super().execute(statement, args)
+
+    def fetch(self, statement: str, args: Sequence[Any] = ()) -> tuple[list[tuple[Any, ...]], list[str]]:
+        if self.in_transaction:
+            return super().fetch(statement, args)
+        # binary rows: a fifth faster to read than text for 100,000 runs (numbers arrive unparsed)
+        conn = self.connection()
+        try:
+            cursor = conn.cursor(binary=True).execute(self.sql(statement), list(args))
+        except self._psycopg.OperationalError:
+            if not self._unusable(conn):
+                raise
+            cursor = self.connection().cursor(binary=True).execute(self.sql(statement), list(args))
+        return cursor.fetchall(), [d[0] for d in cursor.description or ()]
 
     def _begin(self, conn: Any, lock: bool) -> None:
         try:
