@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -554,8 +554,10 @@ class AsyncClient:
         run.note = note
         run.emit(RunEvent(run, run.status, run.status, time.time(), detail))
 
-    async def resume(self, ledger: Ledger | None = None) -> list[AsyncRun]:
+    async def resume(self, ledger: Ledger | None = None, *, scope: Literal["mine", "team"] = "mine") -> list[AsyncRun]:
         """Watch again every run of ``ledger`` (default: this client's) still in flight when its session ended.
+
+        ``scope="mine"``: only runs of your own (same user) sessions; ``"team"``: anyone's (see ``Ledger.claim``).
 
         Queued and running runs are watched again (an id the service no longer knows becomes
         ``lost``); runs whose submit was in flight become ``unknown``, never resubmitted; runs
@@ -564,7 +566,7 @@ class AsyncClient:
         store = self._ledger_for(ledger)
         assert self.recorder is not None
         resumed: list[AsyncRun] = []
-        for restored in store.claim(self.recorder.session.id):  # only runs no live session owns
+        for restored in store.claim(self.recorder.session.id, scope):  # only runs no live session owns
             if restored.id in self._runs:
                 continue  # already this client's: nothing to adopt twice
             run = self.adopt(restored)  # its changes are recorded from here on
@@ -668,10 +670,12 @@ class AsyncClient:
         if not allow_over_balance:
             self.check_balance(plan)
         runs: list[AsyncRun] = []
+        reserve = self.recorder.reserve(plan) if self.recorder is not None else contextlib.nullcontext()
         try:
-            for request, cost in zip(plan.requests, plan.costs, strict=True):
-                price = Price(cost.per_image, cost.currency, cost.source)
-                runs.append(self.prepare(PricedRequest.of(request, price), sweep_id=plan.id))
+            with reserve:  # all rows or none, within the ledger's team budget (checked atomically)
+                for request, cost in zip(plan.requests, plan.costs, strict=True):
+                    price = Price(cost.per_image, cost.currency, cost.source)
+                    runs.append(self.prepare(PricedRequest.of(request, price), sweep_id=plan.id))
         except errors.LedgerError as exc:  # nothing of the sweep leaves: the runs already written never will
             for run in runs:
                 run.transition("failed", detail="not sent", error=f"not sent: the sweep stopped: {exc}")
@@ -902,9 +906,9 @@ class Client:
     def watch(self, run: Run, deadline: float | None = None) -> None:
         self._runner.run(_call(self.aio.watch, run.aio, deadline))
 
-    def resume(self, ledger: Ledger | None = None) -> list[Run]:
+    def resume(self, ledger: Ledger | None = None, *, scope: Literal["mine", "team"] = "mine") -> list[Run]:
         """Watch again every run of the ledger still in flight when its last session ended (see ``AsyncClient.resume``)."""
-        return [self.wrap(r) for r in self._runner.run(self.aio.resume(ledger))]
+        return [self.wrap(r) for r in self._runner.run(self.aio.resume(ledger, scope=scope))]
 
     def rerun(self, run: Run | AsyncRun | str, **changes: Any) -> Run:
         """Submit a recorded run's request again with ``changes`` (e.g. ``seed=7``), linked to it as its parent."""

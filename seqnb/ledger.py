@@ -1,40 +1,46 @@
-"""The ledger: every run in an SQLite file, pandas views over it, sessions that own the runs they watch.
+"""The ledger: every run in one database, pandas views over it, sessions that own the runs they watch.
 
-The file is the store (WAL mode, one row per run, one per image); DataFrames are views
+The store is an SQLite file (WAL mode; the embedded default, nothing to install) or, for a team,
+a PostgreSQL database: ``Ledger("postgresql://user@host/db")`` (``seqnb.ledger_sql`` holds the
+little that differs). One row per run, one per image; DataFrames are views
 (``seqnb.ledger_frames``, pandas loads on first use). Write-ahead means write-or-refuse: a new
 run's row is written before its submit may leave, and if it cannot be written (disk full,
-read-only or corrupt file, a value that does not fit) the submit does not leave and the caller
-gets a ``LedgerError`` naming the cause. Later writes that fail are kept and retried, and shown
-on the run (``run.note``) and by ``Ledger.health()``; they are never swallowed.
+read-only or corrupt file, server gone, a value that does not fit) the submit does not leave and
+the caller gets a ``LedgerError`` naming the cause. Later writes that fail are kept and retried,
+and shown on the run (``run.note``) and by ``Ledger.health()``; they are never swallowed.
 
-Each client attached to a ledger is a *session* (a row in ``sessions`` with user, host, pid and
-a heartbeat); it owns the runs it records. ``Client.resume`` takes over only runs whose session
-is gone (ended, its process dead, or its heartbeat stale), so two live kernels never watch one
-run, and a run that another live kernel has not sent yet is never called "not sent".
-The token is never stored: only the backend's kind and base URL.
+Each client attached to a ledger is a *session* (a row in ``sessions``: user, host, pid, kernel
+and a heartbeat on the database's clock); every run says which session made it (``user``,
+``host``, ``kernel`` in ``runs()``) and which one watches it now (``owner``). ``Client.resume``
+takes over only runs whose session is gone (ended, its process dead, or its heartbeat stale),
+by default only the user's own (``scope="mine"``); a session whose run was taken over can no
+longer write it, and stops watching it. A team budget (``set_budget``) is checked atomically
+before any run or sweep is recorded, against the spend of everyone. The token is never
+stored: only the backend's kind and base URL.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import errno
 import getpass
 import json
 import logging
 import os
 import socket
-import sqlite3
 import threading
 import time
 import uuid
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import LedgerError
+from .errors import BudgetExceeded, LedgerError
+from .ledger_sql import SqliteStore, Store, open_store
+from .pricing import format_money
 from .request import Request
 from .runs import ACTIVE, AsyncRun, RunCore, RunEvent
 
@@ -42,6 +48,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .client import AsyncClient, Backend, Client
+    from .sweep import SweepPlan
 
 __all__ = ["DEFAULT_LEDGER", "SCHEMA_VERSION", "Ledger", "Recorder", "SessionInfo"]
 
@@ -51,7 +58,11 @@ DEFAULT_LEDGER = "seqnb-ledger.sqlite"
 HEARTBEAT_SECONDS = 10.0
 """How often a session says it is alive; one silent for three beats is taken as gone."""
 
-# Each entry moves the schema one version up; never edit a released one, append.
+Scope = Literal["mine", "team"]
+SCOPES = ("mine", "team")
+
+# Each entry moves the schema one version up; never edit a released one, append. Written for
+# SQLite; PostgreSQL reads REAL and INTEGER as their 8-byte kinds (``Store.ddl``).
 MIGRATIONS: list[str] = [
     # 1: the first release
     """
@@ -107,20 +118,29 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE runs ADD COLUMN consistency REAL;
     """,
-    # 4: who watches a run (a session: one client attached to this ledger, in one process on one host)
+    # 4: who made a run and who watches it (a session: one client attached to this ledger, in one
+    # process on one host), and a budget shared by everyone writing to the ledger
     """
+    ALTER TABLE runs ADD COLUMN session TEXT;
     ALTER TABLE runs ADD COLUMN owner TEXT;
     ALTER TABLE runs ADD COLUMN default_seed INTEGER;
+    CREATE INDEX runs_session ON runs(session);
     CREATE INDEX runs_owner ON runs(owner);
     CREATE TABLE sessions (
         id TEXT PRIMARY KEY,
-        user TEXT,
+        username TEXT,
         host TEXT,
         pid INTEGER,
         kernel TEXT,
         started_at REAL NOT NULL,
         heartbeat_at REAL NOT NULL,
         ended_at REAL
+    );
+    CREATE TABLE budgets (
+        currency TEXT PRIMARY KEY,
+        amount TEXT NOT NULL,
+        set_at REAL NOT NULL,
+        set_by TEXT
     );
     """,
 ]
@@ -131,41 +151,24 @@ _RUN_COLUMNS = (
     "id", "request_id", "backend", "base_url", "model", "prompt", "seed", "size", "requested", "returned",
     "options", "payload", "status", "error", "created_at", "submitted_at", "started_at", "finished_at",
     "server_created_at", "server_finished_at", "est_cost", "currency", "sweep_id", "updated_at", "parent_id", "note",
-    "owner", "default_seed",
+    "session", "owner", "default_seed",
 )  # fmt: skip
+# A run's maker (session) never changes; its watcher (owner) changes only by a claim, and a session
+# that lost its run to a claim can no longer write it (the WHERE): the lease is the row itself.
 _UPSERT = (
     f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))}) "
-    f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c}=excluded.{c}' for c in _RUN_COLUMNS if c != 'id')}"
+    f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c}=excluded.{c}' for c in _RUN_COLUMNS if c not in ('id', 'session', 'owner'))}, "
+    "owner=COALESCE(runs.owner, excluded.owner) "
+    "WHERE runs.owner IS NULL OR runs.owner = excluded.owner"
+)
+_SELECT_RUNS = (
+    'SELECT runs.*, s.username AS "user", s.host AS host, s.kernel AS kernel '
+    "FROM runs LEFT JOIN sessions s ON s.id = runs.session"
 )
 _RESUMABLE = ("created", "submitting", *ACTIVE)
+_COMMITTED = ("completed", "created", "submitting", *ACTIVE, "unknown")
+"""Statuses whose cost counts against a budget: charged, or may yet be (in flight, in doubt)."""
 _INT64 = range(-(2**63), 2**63)
-
-
-def _cause(exc: BaseException) -> tuple[str, str]:
-    """(what went wrong, what to do) for an error met while using the ledger file."""
-    text = str(exc).lower()
-    number = getattr(exc, "errno", None)
-    if isinstance(exc, OverflowError) or "too large" in text:
-        return "a value does not fit the ledger (an integer beyond 64 bits)", "use a seed from -1 to 2147483647"
-    if isinstance(exc, UnicodeError) or "surrogates not allowed" in text:
-        return "the text holds characters that cannot be stored (a lone surrogate)", "remove them from the prompt"
-    if "disk is full" in text or number == errno.ENOSPC:
-        return "the disk is full", "free space on that disk, or point SEQNB_LEDGER at another disk"
-    if "readonly" in text or "read-only" in text or number in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return "the file is read-only", "make it writable, or open another path (SEQNB_LEDGER)"
-    if "malformed" in text or "not a database" in text or "file is encrypted" in text:
-        return (
-            "the file is corrupt or not a seqnb ledger",
-            "restore it from a backup or open another path; seqnb leaves the damaged file untouched",
-        )
-    if "locked" in text or "busy" in text:
-        return "another process held the file locked too long", "try again; close other kernels writing to it"
-    if "unable to open" in text or number in (errno.ENOENT, errno.ENOTDIR, errno.EISDIR):
-        return "the file cannot be opened", "check that its folder exists and is writable, or open another path"
-    return f"{type(exc).__name__}: {exc}", "check the file, or open another path (SEQNB_LEDGER)"
-
-
-_FILE_ERRORS = (sqlite3.Error, OSError, OverflowError, UnicodeError)
 
 
 @dataclass(frozen=True)
@@ -180,10 +183,13 @@ class SessionInfo:
 
     @classmethod
     def here(cls) -> SessionInfo:
-        try:
-            user = getpass.getuser()
-        except Exception:  # no user name in some containers
-            user = "unknown"
+        """This process: the user is ``$SEQNB_USER``, else JupyterHub's user, else the login name."""
+        user = os.environ.get("SEQNB_USER") or os.environ.get("JUPYTERHUB_USER")
+        if not user:
+            try:
+                user = getpass.getuser()
+            except Exception:  # no user name in some containers
+                user = "unknown"
         kernel = os.environ.get("JPY_SESSION_NAME") or None
         return cls("se-" + uuid.uuid4().hex[:12], user, socket.gethostname(), os.getpid(), kernel)
 
@@ -198,11 +204,34 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-class Ledger:
-    """An SQLite file of every run; ``Ledger()`` opens ``$SEQNB_LEDGER`` or ``./seqnb-ledger.sqlite``."""
+def _money(value: Any) -> Decimal:
+    """A sum from the database as an exact amount (SQLite sums in floating point: round to micro-units)."""
+    if value is None:
+        return Decimal(0)
+    return Decimal(str(round(float(value), 6))) if isinstance(value, float) else Decimal(str(value))
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, heartbeat: float = HEARTBEAT_SECONDS) -> None:
-        self.path = Path(path or os.environ.get("SEQNB_LEDGER") or DEFAULT_LEDGER).expanduser()
+
+class Ledger:
+    """Every run in one database; ``Ledger()`` opens ``$SEQNB_LEDGER`` or ``./seqnb-ledger.sqlite``.
+
+    ``target`` is a file path (SQLite) or a ``postgresql://user@host:port/db`` URL (a team's
+    shared ledger; put the password in ``PGPASSWORD`` or ``~/.pgpass``, not in a notebook).
+    ``budget`` stores a team budget in the ledger for everyone (see ``set_budget``).
+    """
+
+    def __init__(
+        self,
+        target: str | os.PathLike[str] | None = None,
+        *,
+        heartbeat: float = HEARTBEAT_SECONDS,
+        budget: Decimal | str | float | None = None,
+        currency: str = "USD",
+    ) -> None:
+        self.store: Store = open_store(target or os.environ.get("SEQNB_LEDGER") or DEFAULT_LEDGER)
+        self.location = self.store.location
+        """Where the runs are, fit to print: the file, or the database URL without its password."""
+        self.path: Path | None = self.store.path if isinstance(self.store, SqliteStore) else None
+        """The SQLite file (None for a database server)."""
         self.heartbeat = heartbeat
         self._local = threading.local()
         self._recorders: list[Recorder] = []
@@ -211,85 +240,54 @@ class Ledger:
         with self._guard("open"):
             self._migrate()
         _OPEN.add(self)
+        if budget is not None:
+            self.set_budget(budget, currency)
 
     # --- storage -----------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def _guard(self, doing: str) -> Iterator[None]:
-        """Turn any failure of the file into a ``LedgerError`` that names the cause and the fix."""
+        """Turn any failure of the store into a ``LedgerError`` that names the cause and the fix."""
         try:
             yield
-        except LedgerError:
+        except (LedgerError, BudgetExceeded):
             raise
-        except _FILE_ERRORS as exc:
-            cause, fix = _cause(exc)
-            raise LedgerError(f"ledger {self.path}: cannot {doing}: {cause}; {fix}") from exc
-
-    def _connect(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=True)
-            try:
-                conn.execute("PRAGMA busy_timeout=30000")
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-            except BaseException:
-                conn.close()
-                raise
-            self._local.conn = conn
-        return conn
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        except self.store.errors as exc:
+            cause, fix = self.store.cause(exc)
+            raise LedgerError(f"ledger {self.location}: cannot {doing}: {cause}; {fix}") from exc
 
     def _migrate(self, target: int = SCHEMA_VERSION) -> None:
-        with self._transaction() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise LedgerError(
-                    f"ledger {self.path} has schema {version}, newer than this seqnb's {SCHEMA_VERSION}: "
-                    "upgrade seqnb (pip install -U seqnb), or open another path"
-                )
-            for number in range(version, target):
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={number + 1}")
+        version = self.store.version()
+        if version > SCHEMA_VERSION:
+            raise LedgerError(
+                f"ledger {self.location} has schema {version}, newer than this seqnb's {SCHEMA_VERSION}: "
+                "upgrade seqnb (pip install -U seqnb), or open another ledger"
+            )
+        if version < target:
+            self.store.migrate(MIGRATIONS, target)
 
     @property
     def version(self) -> int:
         with self._guard("read"):
-            return int(self._connect().execute("PRAGMA user_version").fetchone()[0])
+            return self.store.version()
 
     def close(self) -> None:
-        """End this ledger's sessions (their runs may then be resumed elsewhere) and close the file."""
+        """End this ledger's sessions (their runs may then be resumed elsewhere) and close its connections."""
         for recorder in list(self._recorders):
             recorder.end()
         self._beat_stop.set()
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        with contextlib.suppress(*self.store.errors):
+            self.store.close()
 
     # --- sessions ----------------------------------------------------------------------------
 
     def open_session(self) -> SessionInfo:
         """Register a new session (one client attached here) and keep its heartbeat going."""
         info = SessionInfo.here()
-        now = time.time()
-        with self._guard("register a session"), self._transaction() as conn:
-            conn.execute(
-                "INSERT INTO sessions (id, user, host, pid, kernel, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        with self._guard("register a session"), self.store.transaction():
+            now = self.store.now()
+            self.store.execute(
+                "INSERT INTO sessions (id, username, host, pid, kernel, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (info.id, info.user, info.host, info.pid, info.kernel, now, now),
             )
         self._start_heartbeat()
@@ -297,8 +295,8 @@ class Ledger:
 
     def end_session(self, session: str) -> None:
         with contextlib.suppress(LedgerError), self._guard("end a session"):
-            self._connect().execute(
-                "UPDATE sessions SET ended_at=? WHERE id=? AND ended_at IS NULL", (time.time(), session)
+            self.store.execute(
+                "UPDATE sessions SET ended_at=? WHERE id=? AND ended_at IS NULL", (self.store.now(), session)
             )
 
     def _start_heartbeat(self) -> None:
@@ -324,22 +322,21 @@ class Ledger:
         if not ids:
             return
         try:
-            self._connect().execute(
-                f"UPDATE sessions SET heartbeat_at=? WHERE id IN ({', '.join('?' * len(ids))})", (time.time(), *ids)
+            self.store.execute(
+                f"UPDATE sessions SET heartbeat_at=? WHERE id IN ({', '.join('?' * len(ids))})",
+                (self.store.now(), *ids),
             )
-        except _FILE_ERRORS as exc:  # a missed beat only makes this session look older; the next one may pass
+        except self.store.errors as exc:  # a missed beat only makes this session look older; the next one may pass
             log.debug("ledger heartbeat failed: %s", exc)
 
     def live_sessions(self) -> set[str]:
         """The sessions that are still alive: not ended, and on this host with a live process or else beating."""
         here = socket.gethostname()
-        stale = time.time() - 3 * self.heartbeat
         with self._guard("read sessions"):
-            rows = (
-                self._connect()
-                .execute("SELECT id, host, pid, heartbeat_at FROM sessions WHERE ended_at IS NULL")
-                .fetchall()
-            )
+            stale = self.store.now() - 3 * self.heartbeat
+            rows = self.store.execute(
+                "SELECT id, host, pid, heartbeat_at FROM sessions WHERE ended_at IS NULL"
+            ).fetchall()
         live = set()
         for session, host, pid, beat in rows:
             if host == here and pid is not None:
@@ -358,7 +355,7 @@ class Ledger:
     def attach(self, client: Client | AsyncClient) -> Ledger:
         """Record every run of this client from now on (and the ones it already has), as a new session."""
         aio: AsyncClient = client.aio if hasattr(client, "aio") else client
-        recorder = Recorder(self, aio.backend, self.open_session())
+        recorder = Recorder(self, aio.backend, self.open_session(), aio)
         self._recorders.append(recorder)
         aio.ledger = self
         aio.recorder = recorder
@@ -367,8 +364,13 @@ class Ledger:
             recorder.record(run)
         return self
 
-    def record(self, run: RunCore, backend: Backend, owner: str | None = None, status: str | None = None) -> None:
-        """Write the run's row (with ``status`` instead of its own, if given); idempotent. Raises ``LedgerError``."""
+    def record(self, run: RunCore, backend: Backend, owner: str | None = None, status: str | None = None) -> bool:
+        """Write the run's row (with ``status`` instead of its own, if given); idempotent. Raises ``LedgerError``.
+
+        A new run (status ``created``) is first checked against the team budget, if the ledger
+        has one (``BudgetExceeded``). Returns False, writing nothing, when another session has
+        taken the run over (``claim``): this session no longer owns it.
+        """
         request = run.request
         resolved = request.resolved()
         cost = request.cost()
@@ -376,26 +378,104 @@ class Ledger:
         default_seed = resolved.get("seed") if seed is None else None
         if isinstance(seed, int) and seed not in _INT64:
             raise LedgerError(
-                f"ledger {self.path}: cannot record run {run.id}: seed {seed} does not fit a 64-bit integer; "
+                f"ledger {self.location}: cannot record run {run.id}: seed {seed} does not fit a 64-bit integer; "
                 "use a seed from -1 to 2147483647"
             )
+        state = status or run.status
         row = (
             run.id, run.request_id, backend.kind, backend.base_url, run.model, request.prompt,
             seed, resolved.get("size"), run.requested, run.returned,
             json.dumps({k: v for k, v in resolved.items() if k not in ("model", "prompt", "seed", "size", "count")}, sort_keys=True, default=str),
             json.dumps(request.payload(), sort_keys=True, ensure_ascii=False),
-            status or run.status, run.error, run.created_at, run.submitted_at, run.started_at, run.finished_at,
+            state, run.error, run.created_at, run.submitted_at, run.started_at, run.finished_at,
             run.server_created_at, run.server_finished_at, str(cost.amount), cost.currency, run.sweep_id,
-            time.time(), run.parent_id, run.note, owner, default_seed,
+            time.time(), run.parent_id, run.note, owner, owner, default_seed,
         )  # fmt: skip
-        with self._guard(f"record run {run.id}"), self._transaction() as conn:
-            conn.execute(_UPSERT, row)
-            if run.status == "completed" and run.images:
-                conn.executemany(
+        with self._guard(f"record run {run.id}"), self.store.transaction():
+            if state == "created" and not getattr(self._local, "reserved", False):
+                self._within_budget({cost.currency: cost.amount}, backend.kind, f"run {run.id}", exclude=run.id)
+            written = bool(self.store.execute(_UPSERT, row).rowcount)
+            if written and run.status == "completed" and run.images:
+                self.store.executemany(
                     "INSERT INTO images (run_id, idx, url) VALUES (?, ?, ?) "
                     "ON CONFLICT(run_id, idx) DO UPDATE SET url=excluded.url WHERE images.path IS NULL",
                     [(run.id, i, url) for i, url in enumerate(run.images)],
                 )
+        return written
+
+    @contextlib.contextmanager
+    def reserve(self, plan: SweepPlan, backend: Backend) -> Iterator[None]:
+        """Record a sweep's runs (``record`` calls in the block, on this thread) in one transaction, all or none.
+
+        With a team budget, the committed spend of everyone plus the sweep's estimate is checked
+        first, under a lock every other check waits for (in any process, on any host), and the
+        sweep's rows are written before that lock is let go: two kernels racing cannot both pass.
+        Raises ``BudgetExceeded`` with nothing written.
+        """
+        with self._guard(f"record sweep {plan.id}"), self.store.transaction():
+            self._within_budget(plan.total, backend.kind, f"sweep {plan.id}")
+            self._local.reserved = True
+            try:
+                yield
+            finally:
+                self._local.reserved = False
+
+    def _within_budget(self, estimate: dict[str, Decimal], kind: str, what: str, exclude: str | None = None) -> None:
+        """Raise ``BudgetExceeded`` if the shared spend plus ``estimate`` goes over a team budget (in a transaction)."""
+        for currency, amount in estimate.items():
+            limit = self.budget(currency)
+            if limit is None:
+                continue
+            with self.store.transaction(lock=True):  # held until the outer transaction ends
+                spent = self.committed(currency, kind, exclude=exclude)
+            if spent + amount > limit:
+                runs = "simulated (emulator) runs" if kind == "emulator" else "runs on RunComfy"
+                raise BudgetExceeded(
+                    f"{what} not sent: the team's committed spend on ledger {self.location} is "
+                    f"{format_money(spent, currency)} ({runs}, everyone's: completed, in flight and in doubt), "
+                    f"plus its estimate of {format_money(amount, currency)} is over the team budget of "
+                    f"{format_money(limit, currency)}. Shrink it, or raise the budget with ledger.set_budget(...)"
+                )
+
+    def committed(self, currency: str = "USD", backend: str = "runcomfy", *, exclude: str | None = None) -> Decimal:
+        """Everyone's spend that counts against a budget: completed, in flight and in doubt runs of one backend kind."""
+        marks = ", ".join("?" * len(_COMMITTED))
+        with self._guard("read the spend"):
+            row = self.store.execute(
+                f"SELECT SUM(CAST(est_cost AS NUMERIC)) FROM runs WHERE currency = ? AND backend = ? "
+                f"AND status IN ({marks}) AND id <> ?",
+                (currency, backend, *_COMMITTED, exclude or ""),
+            ).fetchone()
+        return _money(row[0])
+
+    def set_budget(self, amount: Decimal | str | float | None, currency: str = "USD") -> None:
+        """Store a budget for everyone writing to this ledger (``None`` removes it).
+
+        From then on no run or sweep is recorded, so none is sent, if the committed spend of
+        everyone (completed, in flight and in doubt runs of the same backend kind: RunComfy's
+        spend, or the emulator's simulated spend) plus its estimate would go over it.
+        """
+        with self._guard("set the budget"), self.store.transaction():
+            if amount is None:
+                self.store.execute("DELETE FROM budgets WHERE currency = ?", (currency,))
+                return
+            try:
+                value = Decimal(str(amount))
+            except InvalidOperation:
+                raise ValueError(f"budget {amount!r} is not an amount: give e.g. '50.00'") from None
+            if not value.is_finite() or value < 0:
+                raise ValueError(f"budget {amount!r} must be a positive amount, e.g. '50.00'")
+            self.store.execute(
+                "INSERT INTO budgets (currency, amount, set_at, set_by) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(currency) DO UPDATE SET amount=excluded.amount, set_at=excluded.set_at, set_by=excluded.set_by",
+                (currency, str(value), time.time(), SessionInfo.here().user),
+            )
+
+    def budget(self, currency: str = "USD") -> Decimal | None:
+        """The team budget stored in this ledger for ``currency``, if any."""
+        with self._guard("read the budget"):
+            row = self.store.execute("SELECT amount FROM budgets WHERE currency = ?", (currency,)).fetchone()
+        return Decimal(row[0]) if row else None
 
     def record_image(self, run_id: str, idx: int, **fields: Any) -> None:
         """Update one image row (local path, size, hash, state) after the gallery fetched it."""
@@ -405,22 +485,20 @@ class Ledger:
             raise ValueError(f"unknown image fields {sorted(unknown)}; use {sorted(allowed)}")
         sets = ", ".join(f"{k}=?" for k in fields)
         with self._guard(f"record an image of run {run_id}"):
-            self._connect().execute(
-                f"UPDATE images SET {sets} WHERE run_id=? AND idx=?", (*fields.values(), run_id, idx)
-            )
+            self.store.execute(f"UPDATE images SET {sets} WHERE run_id=? AND idx=?", (*fields.values(), run_id, idx))
 
     def set_consistency(self, run_id: str, score: float | None) -> None:
         """Store a series' consistency score (see ``seqnb.consistency``)."""
         with self._guard(f"record the consistency of run {run_id}"):
-            self._connect().execute("UPDATE runs SET consistency=? WHERE id=?", (score, run_id))
+            self.store.execute("UPDATE runs SET consistency=? WHERE id=?", (score, run_id))
 
     def annotate(self, run_id: str, *, note: str | None = None, tags: Iterable[str] | None = None) -> None:
         """Attach a free-text note and tags to a run."""
-        with self._guard(f"annotate run {run_id}"), self._transaction() as conn:
+        with self._guard(f"annotate run {run_id}"), self.store.transaction():
             if note is not None:
-                conn.execute("UPDATE runs SET note=? WHERE id=?", (note, run_id))
+                self.store.execute("UPDATE runs SET note=? WHERE id=?", (note, run_id))
             if tags is not None:
-                conn.execute("UPDATE runs SET tags=? WHERE id=?", (json.dumps(sorted(set(tags))), run_id))
+                self.store.execute("UPDATE runs SET tags=? WHERE id=?", (json.dumps(sorted(set(tags))), run_id))
 
     def health(self) -> str | None:
         """None when every run this ledger was told about is written; else what is not, and why."""
@@ -439,8 +517,7 @@ class Ledger:
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> tuple[list[tuple[Any, ...]], list[str]]:
         with self._guard("read"):
-            cursor = self._connect().execute(sql, list(args))
-            return cursor.fetchall(), [d[0] for d in cursor.description]
+            return self.store.fetch(sql, args)
 
     def runs(
         self,
@@ -452,24 +529,29 @@ class Ledger:
         since: Any = None,
         until: Any = None,
         ids: Sequence[str] | None = None,
+        by: str | Sequence[str] | None = None,
         limit: int | None = None,
         offset: int = 0,
     ) -> pd.DataFrame:
-        """One row per run, newest first, with proper dtypes; filters combine with AND; ``limit``/``offset`` page."""
+        """One row per run, newest first, with proper dtypes; filters combine with AND; ``limit``/``offset`` page.
+
+        Each row says who made the run and where (``user``, ``host``, ``kernel``, ``session``)
+        and which session watches it now (``owner``). ``by`` keeps the runs of a user
+        (``"alice"``), of a user on a host (``"alice@hub-3"``) or of one session (``"se-..."``);
+        give a list for several.
+        """
         from .ledger_frames import frame_of
 
-        where, args = self._where(model=model, status=status, sweep=sweep, text=text, since=since, until=until, ids=ids)
-        sql = "SELECT * FROM runs" + where + " ORDER BY created_at DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
-        elif offset:
-            sql += f" LIMIT -1 OFFSET {int(offset)}"
+        where, args = self._where(
+            model=model, status=status, sweep=sweep, text=text, since=since, until=until, ids=ids, by=by
+        )
+        sql = _SELECT_RUNS + where + " ORDER BY runs.created_at DESC" + self.store.page(limit, offset)
         return frame_of(*self._query(sql, args))
 
     def count(self, **filters: Any) -> int:
         """How many runs match the filters of ``runs`` (one query, no rows loaded)."""
         where, args = self._where(**filters)
-        rows, _ = self._query("SELECT COUNT(*) FROM runs" + where, args)
+        rows, _ = self._query("SELECT COUNT(*) FROM runs LEFT JOIN sessions s ON s.id = runs.session" + where, args)
         return int(rows[0][0])
 
     def _where(
@@ -482,6 +564,7 @@ class Ledger:
         since: Any = None,
         until: Any = None,
         ids: Sequence[str] | None = None,
+        by: str | Sequence[str] | None = None,
     ) -> tuple[str, list[Any]]:
         """The WHERE clause (with its leading space, or empty) and its arguments, for the ``runs`` filters."""
         from .ledger_frames import epoch
@@ -492,26 +575,39 @@ class Ledger:
 
         def among(column: str, values: str | Sequence[str]) -> None:
             items = [values] if isinstance(values, str) else list(values)
-            where.append(f"{column} IN ({', '.join('?' * len(items))})" if items else "0")
+            where.append(f"{column} IN ({', '.join('?' * len(items))})" if items else "1 = 0")
             args.extend(items)
 
         if model is not None:
-            among("model", [get_model(m).id for m in ([model] if isinstance(model, str) else model)])
+            among("runs.model", [get_model(m).id for m in ([model] if isinstance(model, str) else model)])
         if status is not None:
-            among("status", status)
+            among("runs.status", status)
         if sweep is not None:
-            where.append("sweep_id = ?")
+            where.append("runs.sweep_id = ?")
             args.append(sweep)
         if ids is not None:
-            among("id", ids)
+            among("runs.id", ids)
+        if by is not None:
+            who: list[str] = []
+            for item in [by] if isinstance(by, str) else list(by):
+                if item.startswith("se-"):
+                    who.append("runs.session = ?")
+                    args.append(item)
+                elif "@" in item:
+                    who.append("(s.username = ? AND s.host = ?)")
+                    args.extend(item.rsplit("@", 1))
+                else:
+                    who.append("s.username = ?")
+                    args.append(item)
+            where.append(f"({' OR '.join(who)})" if who else "1 = 0")
         if text:
-            where.append("prompt LIKE ? ESCAPE '\\'")
+            where.append(f"runs.prompt {self.store.like} ? ESCAPE '\\'")
             args.append("%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
         if since is not None:
-            where.append("created_at >= ?")
+            where.append("runs.created_at >= ?")
             args.append(epoch(since))
         if until is not None:
-            where.append("created_at < ?")
+            where.append("runs.created_at < ?")
             args.append(epoch(until))
         return (f" WHERE {' AND '.join(where)}" if where else ""), args
 
@@ -521,6 +617,17 @@ class Ledger:
             "SELECT sweep_id FROM runs WHERE sweep_id IS NOT NULL GROUP BY sweep_id ORDER BY MAX(created_at) DESC"
         )
         return [r[0] for r in rows]
+
+    def sessions(self) -> pd.DataFrame:
+        """Every session that wrote to this ledger (user, host, pid, kernel, times), with ``live`` now."""
+        from .ledger_frames import sessions_frame
+
+        live = self.live_sessions()
+        rows, columns = self._query(
+            'SELECT id, username AS "user", host, pid, kernel, started_at, heartbeat_at, ended_at FROM sessions '
+            "ORDER BY started_at DESC"
+        )
+        return sessions_frame(rows, columns, live)
 
     def images(self, run_id: str | None = None) -> pd.DataFrame:
         """One row per image (in frame order), for one run or all."""
@@ -535,16 +642,19 @@ class Ledger:
 
         return compare(self._select(runs))
 
-    def spend(self, by: str | Sequence[str] = "model", **filters: Any) -> pd.DataFrame:
-        """Estimated spend grouped by model, day, sweep, status, currency or backend (any combination).
+    def spend(
+        self, by: str | Sequence[str] = "model", *, who: str | Sequence[str] | None = None, **filters: Any
+    ) -> pd.DataFrame:
+        """Estimated spend of everyone, grouped by model, day, sweep, status, currency, backend, user or host.
 
         ``charged``: completed runs on RunComfy (billed on the count asked); ``simulated``: completed
         runs on seqnb's emulator (nothing charged); ``in_flight``: not yet ended; ``in_doubt``:
-        submits that may have reached the service (``unknown``).
+        submits that may have reached the service (``unknown``). ``who`` keeps some people's runs
+        (as ``runs(by=...)``); the other filters are those of ``runs``.
         """
         from .ledger_frames import spend
 
-        return spend(self.runs(**filters), by)
+        return spend(self.runs(by=who, **filters), by)
 
     def export(self, path: str | os.PathLike[str], **filters: Any) -> Path:
         """Write the runs to CSV, JSON or Parquet, chosen by the file's extension."""
@@ -574,13 +684,13 @@ class Ledger:
         """A run object rebuilt from its row (not attached to any client)."""
         rows, columns = self._query("SELECT * FROM runs WHERE id=?", (run_id,))
         if not rows:
-            raise LedgerError(f"no run {run_id!r} in ledger {self.path}: check the id (ledger.runs() lists them)")
+            raise LedgerError(f"no run {run_id!r} in ledger {self.location}: check the id (ledger.runs() lists them)")
         record = dict(zip(columns, rows[0], strict=True))
         images, _ = self._query("SELECT url FROM images WHERE run_id=? ORDER BY idx", (run_id,))
         try:
             request = Request.from_payload(record["model"], json.loads(record["payload"]))
         except (ValueError, TypeError, KeyError) as exc:
-            raise LedgerError(f"ledger {self.path}: run {run_id} has an unreadable request ({exc})") from exc
+            raise LedgerError(f"ledger {self.location}: run {run_id} has an unreadable request ({exc})") from exc
         return AsyncRun(
             request=request,
             id=record["id"],
@@ -599,33 +709,49 @@ class Ledger:
             note=record["note"] or "",
         )
 
-    def claim(self, session: str) -> list[AsyncRun]:
+    def claim(self, session: str, scope: Scope = "mine") -> list[AsyncRun]:
         """Take over the runs not yet ended whose session is gone; returns them rebuilt, now owned by ``session``.
 
         A run another live session owns is left alone (it is being watched, or its submit is
-        being sent); the claim is atomic, so two resuming sessions never both take one run.
+        being sent). ``scope="mine"`` (the default) takes only runs last watched by a session
+        of the same user (on any host: a kernel restarted on another JupyterHub pod is still
+        you), and runs that no session ever owned; ``scope="team"`` takes anyone's. The claim
+        is atomic (one at a time, across processes and hosts), so two resuming sessions never
+        both take one run; the session that lost a run can no longer write it.
         """
-        live = self.live_sessions()
-        with self._guard("claim runs to resume"), self._transaction() as conn:
-            rows = conn.execute(
-                f"SELECT id, owner FROM runs WHERE status IN ({', '.join('?' * len(_RESUMABLE))}) ORDER BY created_at",
+        if scope not in SCOPES:
+            raise ValueError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
+        with self._guard("claim runs to resume"), self.store.transaction(lock=True):
+            live = self.live_sessions()
+            me = self.store.execute("SELECT username FROM sessions WHERE id=?", (session,)).fetchone()
+            rows = self.store.execute(
+                "SELECT runs.id, runs.owner, o.username FROM runs LEFT JOIN sessions o ON o.id = runs.owner "
+                f"WHERE runs.status IN ({', '.join('?' * len(_RESUMABLE))}) ORDER BY runs.created_at",
                 _RESUMABLE,
             ).fetchall()
-            taken = [run_id for run_id, owner in rows if owner is None or (owner not in live and owner != session)]
-            conn.executemany("UPDATE runs SET owner=? WHERE id=?", [(session, run_id) for run_id in taken])
+            taken = [
+                run_id
+                for run_id, owner, user in rows
+                if owner is None
+                or (owner not in live and owner != session and (scope == "team" or (me is not None and user == me[0])))
+            ]
+            self.store.executemany("UPDATE runs SET owner=? WHERE id=?", [(session, run_id) for run_id in taken])
         return [self.restore(run_id) for run_id in taken]
 
     def __repr__(self) -> str:
-        return f"<seqnb.Ledger {self.path}>"
+        return f"<seqnb.Ledger {self.location}>"
 
 
 class Recorder:
     """What one client writes into a ledger: its session, and its runs' rows (see ``Ledger.attach``)."""
 
-    def __init__(self, ledger: Ledger, backend: Backend, session: SessionInfo) -> None:
+    def __init__(
+        self, ledger: Ledger, backend: Backend, session: SessionInfo, client: AsyncClient | None = None
+    ) -> None:
         self.ledger = ledger
         self.backend = backend
         self.session = session
+        self.client = client
         self.unsaved: dict[str, RunCore] = {}
         """Runs whose latest change could not be written yet (retried on every later change and by ``flush``)."""
         self.last_error: LedgerError | None = None
@@ -633,7 +759,18 @@ class Recorder:
 
     def record(self, run: RunCore, status: str | None = None) -> None:
         """Write a run's row now; raises ``LedgerError`` (the caller must then not send its submit)."""
-        self.ledger.record(run, self.backend, self.session.id, status)
+        if not self.ledger.record(run, self.backend, self.session.id, status):
+            self._lost(run)
+
+    def reserve(self, plan: SweepPlan) -> contextlib.AbstractContextManager[None]:
+        """Record a sweep's runs all or none, within the team budget if the ledger has one (``Ledger.reserve``)."""
+        return self.ledger.reserve(plan, self.backend)
+
+    def _lost(self, run: RunCore) -> None:
+        """Another session took this run over (this one was taken for gone): stop watching it here."""
+        run.note = "taken over by another session, which watches it now; this kernel stopped watching it"
+        if self.client is not None and isinstance(run, AsyncRun):
+            self.client.poller.unwatch(run)
 
     def on_event(self, event: RunEvent) -> None:
         """Write every change after the submit; a failure is kept, retried and shown, never lost or raised."""

@@ -12,15 +12,15 @@ import pandas as pd
 
 from .errors import LedgerError
 
-__all__ = ["IN_FLIGHT", "compare", "epoch", "export", "frame_of", "images_frame", "spend"]
+__all__ = ["IN_FLIGHT", "compare", "epoch", "export", "frame_of", "images_frame", "sessions_frame", "spend"]
 
 IN_FLIGHT = ("created", "submitting", "in_queue", "in_progress")
-SPEND_KEYS = ("model", "day", "sweep", "status", "currency", "backend")
+SPEND_KEYS = ("model", "day", "sweep", "status", "currency", "backend", "user", "host")
 
 _TIMES = ("created_at", "submitted_at", "started_at", "finished_at", "updated_at")
 _STRINGS = (
     "id", "request_id", "base_url", "prompt", "options", "payload", "error", "sweep_id", "parent_id", "tags", "note",
-    "owner",
+    "session", "owner", "user", "host", "kernel",
 )  # fmt: skip
 
 
@@ -76,6 +76,19 @@ def images_frame(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFram
     return frame
 
 
+def sessions_frame(rows: list[tuple[Any, ...]], columns: list[str], live: set[str]) -> pd.DataFrame:
+    """The sessions' rows as a typed frame, with ``live``: whether each one is alive now."""
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    for col in ("started_at", "heartbeat_at", "ended_at"):
+        seconds = pd.to_numeric(frame[col], errors="coerce")
+        frame[col] = pd.to_datetime(seconds, unit="s", utc=True).astype("datetime64[ns, UTC]")
+    for col in ("id", "user", "host", "kernel"):
+        frame[col] = frame[col].astype("string")
+    frame["pid"] = pd.to_numeric(frame["pid"], errors="coerce").astype("Int64")
+    frame["live"] = frame["id"].isin(live).astype("bool")
+    return frame
+
+
 def compare(frame: pd.DataFrame) -> pd.DataFrame:
     """Runs side by side: only the parameters that differ between them, then the outcomes."""
     params = ["model", "prompt", "seed", "size", "requested", "options"]
@@ -85,7 +98,7 @@ def compare(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def spend(frame: pd.DataFrame, by: str | Sequence[str] = "model") -> pd.DataFrame:
-    """Estimated spend grouped by ``by`` (model, day, sweep, status, currency, backend; any combination).
+    """Estimated spend grouped by ``by`` (model, day, sweep, status, currency, backend, user, host; any combination).
 
     ``charged``: completed runs on RunComfy (billed on the count asked); ``simulated``: completed
     runs on seqnb's emulator (nothing was charged); ``in_flight``: not yet ended; ``in_doubt``:

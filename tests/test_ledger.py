@@ -1,11 +1,13 @@
-"""The ledger: a real SQLite file, real processes, the emulator over loopback."""
+"""The ledger on both stores: a real SQLite file and a real PostgreSQL database, real processes, the emulator over loopback.
+
+Every test takes ``target`` and runs twice, once per store (see ``tests/postgres.py``).
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -19,10 +21,14 @@ import seqnb
 from seqnb.emulator import EmulatorServer
 from seqnb.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger
 from seqnb.testing import emulator
+from tests import postgres
+from tests.postgres import Target
+
+pg_cluster, target = postgres.pg_cluster, postgres.target  # fixtures: each test runs on SQLite, then PostgreSQL
 
 
-def connected(emu: EmulatorServer, path: Path) -> seqnb.Client:
-    return seqnb.connect(emu.token, emu.base_url, ledger=path)
+def connected(emu: EmulatorServer, target: Target) -> seqnb.Client:
+    return seqnb.connect(emu.token, emu.base_url, ledger=target.url)
 
 
 def python(code: str, **kw: object) -> subprocess.Popen[str]:
@@ -37,16 +43,15 @@ def python(code: str, **kw: object) -> subprocess.Popen[str]:
     )  # type: ignore[call-overload]
 
 
-def test_runs_are_written_before_their_submit_leaves(emu: EmulatorServer, tmp_path: Path) -> None:
-    path = tmp_path / "l.sqlite"
+def test_runs_are_written_before_their_submit_leaves(emu: EmulatorServer, target: Target) -> None:
     client = seqnb.Client(emu.token, emu.base_url)
-    ledger = Ledger(path).attach(client)
+    ledger = Ledger(target.url).attach(client)
     seen_in_file: list[str] = []
 
     def on_event(event: seqnb.RunEvent) -> None:
         if event.new == "submitting":  # the POST has not left yet: the service has seen nothing
-            row = sqlite3.connect(path).execute("SELECT status FROM runs WHERE id=?", (event.run.id,)).fetchone()
-            seen_in_file.append(f"{row[0] if row else 'missing'} / service saw {emu.counters.submits}")
+            rows = target.execute("SELECT status FROM runs WHERE id=?", (event.run.id,))
+            seen_in_file.append(f"{rows[0][0] if rows else 'missing'} / service saw {emu.counters.submits}")
 
     client.subscribe(on_event)
     run = client.submit(seqnb.Request("seedream-4.5", "Generate 2 images of a fox", count=2, seed=1)).wait(20)
@@ -56,8 +61,8 @@ def test_runs_are_written_before_their_submit_leaves(emu: EmulatorServer, tmp_pa
     assert list(ledger.images(run.id)["url"]) == run.images
 
 
-def test_views_have_proper_dtypes_and_filters(emu: EmulatorServer, tmp_path: Path) -> None:
-    client = connected(emu, tmp_path / "l.sqlite")
+def test_views_have_proper_dtypes_and_filters(emu: EmulatorServer, target: Target) -> None:
+    client = connected(emu, target)
     runs = client.sweep(
         prompts=["Generate 2 images of a 100% cotton_shirt", "Generate 3 images of a dog"],
         seeds=[1, 2],
@@ -82,8 +87,8 @@ def test_views_have_proper_dtypes_and_filters(emu: EmulatorServer, tmp_path: Pat
     assert len(ledger.runs(limit=3)) == 3
 
 
-def test_compare_shows_only_what_differs_and_spend_totals(emu: EmulatorServer, tmp_path: Path) -> None:
-    client = connected(emu, tmp_path / "l.sqlite")
+def test_compare_shows_only_what_differs_and_spend_totals(emu: EmulatorServer, target: Target) -> None:
+    client = connected(emu, target)
     runs = client.sweep(prompts=["Generate 3 images of an owl"], seeds=[5, 6, 7], models=["seedream-4.5"], quiet=True)
     client.wait_all(runs, timeout=60)
     assert client.ledger is not None
@@ -100,8 +105,8 @@ def test_compare_shows_only_what_differs_and_spend_totals(emu: EmulatorServer, t
         client.ledger.spend("colour")
 
 
-def test_export_csv_json_and_a_clear_parquet_message(emu: EmulatorServer, tmp_path: Path) -> None:
-    client = connected(emu, tmp_path / "l.sqlite")
+def test_export_csv_json_and_a_clear_parquet_message(emu: EmulatorServer, target: Target, tmp_path: Path) -> None:
+    client = connected(emu, target)
     client.submit(seqnb.Request("seedream-4.0", "Generate 2 images of a bee", count=2, seed=3)).wait(20)
     assert client.ledger is not None
     assert len(pd.read_csv(client.ledger.export(tmp_path / "runs.csv"))) == 1
@@ -118,49 +123,47 @@ def test_export_csv_json_and_a_clear_parquet_message(emu: EmulatorServer, tmp_pa
         client.ledger.export(tmp_path / "runs.xlsx")
 
 
-def test_the_token_never_reaches_the_file(emu: EmulatorServer, tmp_path: Path) -> None:
-    path = tmp_path / "l.sqlite"
-    client = connected(emu, path)
+def test_the_token_never_reaches_the_store(emu: EmulatorServer, target: Target) -> None:
+    client = connected(emu, target)
     client.submit(seqnb.Request("seedream-4.0", "Generate 1 image of a moth", count=1)).wait(20)
     client.close()
-    blob = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    blob = target.dump()
     assert emu.token.encode() not in blob
     assert b"bytedance/seedream-4-0/sequential" in blob  # the file does hold the runs
 
 
-def test_migrates_a_first_release_file(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite"
-    conn = sqlite3.connect(path)
-    conn.executescript(MIGRATIONS[0] + "; PRAGMA user_version=1;")
-    conn.execute(
+def test_migrates_a_first_release_ledger(target: Target) -> None:
+    store = target.store()
+    assert store.migrate(MIGRATIONS, 1) == 0  # the first release's schema, as it made it
+    store.close()
+    target.execute(
         "INSERT INTO runs (id, backend, base_url, model, prompt, requested, payload, status, created_at, updated_at, est_cost, currency) "
         "VALUES ('r1', 'emulator', 'http://127.0.0.1:1', 'bytedance/seedream-4-5/sequential', 'Generate 2 images of a', 2, "
         "'{\"prompt\": \"Generate 2 images of a\", \"sequential_image_generation_options\": 2}', 'completed', 1.0, 1.0, '0.08', 'USD')"
     )
-    conn.commit()
-    conn.close()
-    ledger = Ledger(path)
+    ledger = Ledger(target.url)
     assert ledger.version == SCHEMA_VERSION == len(MIGRATIONS)
     frame = ledger.runs()
     assert frame.loc[0, "id"] == "r1" and frame.loc[0, "tags"] == "[]" and frame.loc[0, "note"] == ""
     assert pd.isna(frame.loc[0, "consistency"])  # added by migration 3
     ledger.annotate("r1", note="the good one", tags=["keeper"])
     assert ledger.runs().loc[0, "note"] == "the good one"
-    sqlite3.connect(path).execute("PRAGMA user_version=99").connection.commit()
+    newer = target.store()
+    newer.set_version(99)
+    newer.close()
     with pytest.raises(seqnb.LedgerError, match="newer than this seqnb"):
-        Ledger(path)
+        Ledger(target.url)
 
 
-def test_two_processes_write_one_file_at_once(tmp_path: Path) -> None:
-    path = tmp_path / "shared.sqlite"
-    Ledger(path)
+def test_three_processes_write_one_ledger_at_once(target: Target) -> None:
+    Ledger(target.url)
     writer = f"""
         import sys
         from seqnb.client import Backend
         from seqnb.ledger import Ledger
         from seqnb.runs import RunCore
         from seqnb import Request
-        ledger = Ledger({str(path)!r})
+        ledger = Ledger({target.url!r})
         backend = Backend("emulator", "http://127.0.0.1:1", "test")
         for i in range(150):
             run = RunCore(Request("seedream-4.5", "Generate 2 images of a", count=2, seed=i))
@@ -172,18 +175,18 @@ def test_two_processes_write_one_file_at_once(tmp_path: Path) -> None:
     procs = [python(writer) for _ in range(3)]
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
-    frame = Ledger(path).runs()
+    frame = Ledger(target.url).runs()
     assert len(frame) == 450 and set(frame["status"]) == {"in_queue"}
 
 
-def test_kill_mid_sweep_then_resume_from_a_new_process(tmp_path: Path) -> None:
+def test_kill_mid_sweep_then_resume_from_a_new_process(target: Target) -> None:
     """SIGKILL while runs are queued and in progress; a new process resumes; nothing is submitted twice."""
-    path = tmp_path / "l.sqlite"
+    path = target.url
     with emulator(workers=2, queue_wait=0.1, service_time=1.2) as emu:
         first = python(
             f"""
             import time, seqnb
-            client = seqnb.connect({emu.token!r}, {emu.base_url!r}, ledger={str(path)!r})
+            client = seqnb.connect({emu.token!r}, {emu.base_url!r}, ledger={path!r})
             runs = client.sweep(prompts=["Generate 2 images of a kite over dunes"], seeds=range(10), quiet=True)
             while any(r.status in ("created", "submitting") for r in runs):
                 time.sleep(0.02)
@@ -206,7 +209,7 @@ def test_kill_mid_sweep_then_resume_from_a_new_process(tmp_path: Path) -> None:
         second = python(
             f"""
             import seqnb
-            client = seqnb.connect({emu.token!r}, {emu.base_url!r}, ledger={str(path)!r})
+            client = seqnb.connect({emu.token!r}, {emu.base_url!r}, ledger={path!r})
             runs = client.resume()
             client.wait_all(runs, timeout=90)
             print(len(runs), sorted({{r.status for r in runs}}))
@@ -222,24 +225,22 @@ def test_kill_mid_sweep_then_resume_from_a_new_process(tmp_path: Path) -> None:
         assert emu.counters.submits == 10  # nothing was submitted twice
 
 
-def test_resume_marks_forgotten_ids_lost_and_in_flight_submits_unknown(tmp_path: Path) -> None:
-    path = tmp_path / "l.sqlite"
+def test_resume_marks_forgotten_ids_lost_and_in_flight_submits_unknown(target: Target) -> None:
     with emulator(queue_wait=30) as emu:
-        client = connected(emu, path)
+        client = connected(emu, target)
         run = client.submit(seqnb.Request("seedream-4.5", "Generate 2 images of a gull", count=2, seed=1))
         while run.status != "in_queue":
             time.sleep(0.01)
-        conn = sqlite3.connect(path)  # a session that died mid-submit, and one that died before sending
+        # a session that died mid-submit, and one that died before sending (rows of an older seqnb: no owner)
         for rid, status in (("s1", "submitting"), ("c1", "created")):
-            conn.execute(
+            target.execute(
                 "INSERT INTO runs (id, backend, base_url, model, prompt, requested, payload, status, created_at, updated_at) "
                 "SELECT ?, backend, base_url, model, prompt, requested, payload, ?, created_at, updated_at FROM runs WHERE id=?",
                 (rid, status, run.id),
             )
-        conn.commit()
         client.close()  # this session ends: its run in flight may be taken over
         emu.state.restart()  # the service forgot its queue
-        fresh = connected(emu, path)
+        fresh = connected(emu, target)
         assert fresh.ledger is not None
         resumed = fresh.resume()
         fresh.wait_all(resumed, timeout=20)
@@ -249,8 +250,8 @@ def test_resume_marks_forgotten_ids_lost_and_in_flight_submits_unknown(tmp_path:
         assert fresh.resume() == []  # nothing left to pick up; a second resume changes nothing
 
 
-def test_rerun_with_a_new_seed_links_the_parent(emu: EmulatorServer, tmp_path: Path) -> None:
-    client = connected(emu, tmp_path / "l.sqlite")
+def test_rerun_with_a_new_seed_links_the_parent(emu: EmulatorServer, target: Target) -> None:
+    client = connected(emu, target)
     parent = client.submit(
         seqnb.Request("seedream-4.0", "Generate 2 images of a crab", count=2, seed=1, optimize="standard")
     ).wait(20)
@@ -262,17 +263,17 @@ def test_rerun_with_a_new_seed_links_the_parent(emu: EmulatorServer, tmp_path: P
     assert frame.loc[child.id, "parent_id"] == parent.id and pd.isna(frame.loc[parent.id, "parent_id"])
 
 
-def test_cli_ledger_prints_and_exports(emu: EmulatorServer, tmp_path: Path) -> None:
-    path = tmp_path / "l.sqlite"
-    client = connected(emu, path)
+def test_cli_ledger_prints_and_exports(emu: EmulatorServer, target: Target, tmp_path: Path) -> None:
+    path = target.url
+    client = connected(emu, target)
     client.submit(seqnb.Request("seedream-4.5", "Generate 2 images of a wren", count=2, seed=8)).wait(20)
     client.close()
     shown = subprocess.run(
-        [sys.executable, "-m", "seqnb.cli", "ledger", "--path", str(path)], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "seqnb.cli", "ledger", "--path", path], capture_output=True, text=True, check=True
     )
     assert "1 runs" in shown.stdout and "completed" in shown.stdout and "charged" in shown.stdout
     subprocess.run(
-        [sys.executable, "-m", "seqnb.cli", "ledger", "--path", str(path), "--export", str(tmp_path / "x.csv")],
+        [sys.executable, "-m", "seqnb.cli", "ledger", "--path", path, "--export", str(tmp_path / "x.csv")],
         check=True,
         capture_output=True,
     )

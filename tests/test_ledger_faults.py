@@ -1,7 +1,7 @@
 """The ledger under failing disks and odd rows: write-or-refuse before a submit, kept-and-retried after, sessions on resume.
 
 Full and read-only files are made by SQLite itself (``max_page_count``, ``query_only``) on the
-ledger's own connections; a corrupt file is a real file with a page overwritten.
+ledger's own connections (so these cases are SQLite's; the team store's are in ``test_ledger_team``); a corrupt file is a real file with a page overwritten.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 import seqnb
 from seqnb.emulator import EmulatorServer
 from seqnb.ledger import Ledger
+from seqnb.ledger_sql import SqliteStore
 from seqnb.testing import emulator
 
 
@@ -28,10 +29,10 @@ class DiskTrouble:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.mode: str | None = None
-        original = Ledger._connect
+        original = SqliteStore.connection
 
-        def connect(ledger: Ledger) -> sqlite3.Connection:
-            conn = original(ledger)
+        def connect(store: SqliteStore) -> sqlite3.Connection:
+            conn: sqlite3.Connection = original(store)
             if self.mode == "full":
                 pages = conn.execute("PRAGMA page_count").fetchone()[0]
                 conn.execute(f"PRAGMA max_page_count={pages}")
@@ -42,7 +43,7 @@ class DiskTrouble:
                 conn.execute("PRAGMA max_page_count=1073741823")
             return conn
 
-        monkeypatch.setattr(Ledger, "_connect", connect)
+        monkeypatch.setattr(SqliteStore, "connection", connect)
 
 
 @pytest.fixture
@@ -142,15 +143,15 @@ def test_a_ledger_that_fills_up_mid_sweep_sends_nothing(
     assert ledger is not None
     with sqlite3.connect(path) as conn:  # room for a few more rows, not for a 300-run sweep
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
-    original = Ledger._connect
+    original = SqliteStore.connection
 
-    def nearly_full(self: Ledger) -> sqlite3.Connection:
-        conn = original(self)
+    def nearly_full(self: SqliteStore) -> sqlite3.Connection:
+        conn: sqlite3.Connection = original(self)
         conn.execute(f"PRAGMA max_page_count={pages + 3}")
         return conn
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(Ledger, "_connect", nearly_full)
+        mp.setattr(SqliteStore, "connection", nearly_full)
         with pytest.raises(seqnb.LedgerError, match="the disk is full"):
             client.sweep(prompts=["Generate 1 image of a heron"], seeds=range(300), quiet=True)
     time.sleep(0.3)
