@@ -271,7 +271,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     client = connect(emu.token, emu.base_url, ledger=args.ledger or True)
     assert client.ledger is not None
     print(f"backend: {client.backend}")
-    print(f"ledger:  {client.ledger.path}")
+    print(f"ledger:  {client.ledger.location}")
     runs = client.sweep(
         prompts=DEMO_PROMPTS, seeds=[11, 22, 33], models=["seedream-4.0", "seedream-4.5"], budget=args.budget
     )
@@ -289,7 +289,7 @@ def _where_next(client: Any) -> None:
     if client.gallery is not None:
         print(f"images:  {client.gallery.cache.directory}")
     if client.ledger is not None:
-        print(f"ledger:  {client.ledger.path}  (seqnb ledger --path {client.ledger.path})")
+        print(f"ledger:  {client.ledger.location}  (seqnb ledger --path {client.ledger.location})")
     print("next:    in JupyterLab, `import seqnb; seqnb.Studio()` (or open notebooks/quickstart.ipynb);")
     print("         with a RunComfy token (RUNCOMFY_TOKEN=... or `runcomfy login`), the same calls run on RunComfy")
 
@@ -328,11 +328,11 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     filters = {k: v for k, v in {"sweep": args.sweep, "status": args.status, "model": args.model}.items() if v}
     if args.export:
         target = ledger.export(args.export, **filters)
-        print(f"wrote {len(ledger.runs(**filters))} runs to {target}")
+        print(f"wrote {ledger.count(**filters)} runs to {target}")
         return 0
     frame = ledger.runs(limit=args.limit, **filters)
     print(
-        f"{ledger.path}: {len(ledger.runs(**filters))} runs"
+        f"{ledger.location}: {ledger.count(**filters)} runs"
         + (f" ({args.limit} most recent shown)" if len(frame) == args.limit else "")
     )
     if not frame.empty:
@@ -402,11 +402,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--budget", type=amount, default="2.00", help="refuse the sweep above this estimated cost (default 2.00)"
     )
-    p.add_argument("--ledger", default=None, help="ledger file (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)")
+    p.add_argument(
+        "--ledger",
+        default=None,
+        help="ledger file or postgresql:// URL (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)",
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("ledger", help="print the recent runs and the spend, or export them")
-    p.add_argument("--path", default=None, help="ledger file (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)")
+    p.add_argument(
+        "--path",
+        default=None,
+        help="ledger file or postgresql:// URL (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)",
+    )
     p.add_argument("--export", default=None, help="write the runs to FILE (.csv, .json or .parquet)")
     p.add_argument("--limit", type=count, default=20)
     p.add_argument("--sweep", default=None)
@@ -427,7 +435,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--account-base-url", default=None, help="account API base (default: RUNCOMFY_API_BASE or RunComfy's)"
     )
-    p.add_argument("--ledger", default=None, help="ledger file (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)")
+    p.add_argument(
+        "--ledger",
+        default=None,
+        help="ledger file or postgresql:// URL (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)",
+    )
     p.add_argument("--cache-dir", default=None, help="image cache (default: $SEQNB_CACHE or ~/.cache/seqnb/images)")
     p.set_defaults(func=cmd_doctor)
 

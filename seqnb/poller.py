@@ -268,8 +268,11 @@ class Poller:
         if timeout is None and not self._inflight:
             await self._wake.wait()
             return
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands as the event is set,
+        # and stop() (so close()) would then wait for this task forever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout if timeout is not None else 1.0)
+            async with asyncio.timeout(timeout if timeout is not None else 1.0):
+                await self._wake.wait()
 
     def _stop_watching(self, run: AsyncRun) -> None:
         run.watching = False
