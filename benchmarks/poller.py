@@ -73,7 +73,7 @@ def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: after[k] - before[k] for k in after}
 
 
-def bench_seqnb(url: str, runs: int, service: float, pacing: str) -> dict[str, float]:
+def bench_seqnb(url: str, runs: int, service: float, pacing: str, spread: float = 0.0) -> dict[str, float]:
     async def go() -> tuple[float, float, list[float]]:
         poll = PollPolicy.for_service() if pacing == "service" else PollPolicy()
         client = AsyncClient("bench", url, retry=RetryPolicy(), max_concurrency=64, poll=poll)
@@ -89,7 +89,14 @@ def bench_seqnb(url: str, runs: int, service: float, pacing: str) -> dict[str, f
         sweep = client.prepare_sweep(
             prompts=["Generate 2 images of a lighthouse"], seeds=range(runs), models=["seedream-4.0"]
         )
-        await client.send_all(sweep, concurrency=32)
+        if spread:  # a sweep trickling in, as a user's does: one submit every spread/runs seconds
+            sends = []
+            for run in sweep:
+                sends.append(asyncio.create_task(client.send(run)))
+                await asyncio.sleep(spread / runs)
+            await asyncio.gather(*sends)
+        else:
+            await client.send_all(sweep, concurrency=32)
         submitted = time.time() - start
         await client.wait_all(sweep)
         total = time.time() - start
@@ -119,7 +126,7 @@ def bench_seqnb(url: str, runs: int, service: float, pacing: str) -> dict[str, f
     return figures
 
 
-def bench_threads(url: str, runs: int, service: float) -> dict[str, float]:
+def bench_threads(url: str, runs: int, service: float, spread: float = 0.0) -> dict[str, float]:
     """What users write today: a thread per run, a blocking client, status every second."""
     http = httpx.Client(
         base_url=url + "/v1",
@@ -132,6 +139,7 @@ def bench_threads(url: str, runs: int, service: float) -> dict[str, float]:
     lock = threading.Lock()
 
     def one(seed: int) -> None:
+        time.sleep(seed * spread / runs)
         body = http.post(
             f"/models/{MODEL}",
             json={"text": "Generate 2 images of a lighthouse", "seed": seed, "sequential_image_generation_options": 2},
@@ -173,17 +181,22 @@ def main() -> None:
         help="seqnb's pace: as fast as useful (its emulator), or RunComfy's (1 call per run per second, 10/s in all)",
     )
     parser.add_argument("--workers", type=int, default=None, help="jobs the service runs at once (default: all)")
+    parser.add_argument(
+        "--spread", type=float, default=None, help="submit over this many seconds (default: 0; 20 at the service pace)"
+    )
     args = parser.parse_args()
-    runs = args.runs or (100 if args.pacing == "service" else 1000)
-    workers = args.workers or (runs * 2 if args.pacing == "emulator" else max(1, runs // 10))
+    spread = args.spread if args.spread is not None else (20.0 if args.pacing == "service" else 0.0)
+    runs = args.runs or (50 if args.pacing == "service" else 1000)
+    workers = args.workers or runs * 2
     proc, url = start_emulator("--workers", str(workers), "--queue-wait", "0", "--service-time", str(args.service_time))
     args.runs = runs
     print(
-        f"{runs} runs, {workers} at a time on the service, {args.service_time} s each; seqnb at the {args.pacing} pace"
+        f"{runs} runs submitted over {spread:g} s, {workers} at a time on the service, {args.service_time:g} s each; "
+        f"seqnb at the {args.pacing} pace"
     )
     try:
-        ours = bench_seqnb(url, args.runs, args.service_time, args.pacing)
-        base = bench_threads(url, args.runs, args.service_time)
+        ours = bench_seqnb(url, args.runs, args.service_time, args.pacing, spread)
+        base = bench_threads(url, args.runs, args.service_time, spread)
     finally:
         proc.terminate()
         proc.wait(10)

@@ -76,7 +76,12 @@ class PollPolicy:
 
 
 def next_delay(
-    policy: PollPolicy, status: str, quiet_polls: int, until_expected: float | None, siblings: int = 1
+    policy: PollPolicy,
+    status: str,
+    quiet_polls: int,
+    until_expected: float | None,
+    siblings: int = 1,
+    position: int | None = None,
 ) -> float:
     """Seconds until the next status call.
 
@@ -84,8 +89,11 @@ def next_delay(
     should end, from the durations learned so far (None when nothing is known yet); ``siblings``:
     runs of the same kind in flight. While their duration is unknown they share a budget of
     ``group_rate`` calls per second: together they still notice the first completion at once,
-    and that completion teaches every one of them when to look next.
+    and that completion teaches every one of them when to look next. ``position``: jobs ahead of a
+    queued run; the one next in line is looked at often, so that its start is seen soon.
     """
+    if status == "in_queue" and position == 0 and until_expected is None:
+        return policy.fast
     cap = policy.cap_queued if status == "in_queue" else policy.cap_running
     backoff = min(cap, policy.fast * policy.growth**quiet_polls)
     spread = _random.uniform(1 - policy.jitter, 1 + policy.jitter)
@@ -113,9 +121,15 @@ class DurationModel:
     def __init__(self) -> None:
         self._seconds: dict[tuple[str, int], float] = {}
 
-    def learn(self, run: AsyncRun) -> bool:
-        """Fold in a completed run; returns whether the estimate is new or moved by more than 10%."""
+    def learn(self, run: AsyncRun, started: float | None = None) -> bool:
+        """Fold in a completed run; returns whether the estimate is new or moved by more than 10%.
+
+        ``started``: when a run that waited in the queue was seen to start (its wait is no part of
+        how long a job takes); else the service's ``created_at`` (or the submit) is the start.
+        """
         start, end = _parse_time(run.server_created_at), _parse_time(run.server_finished_at)
+        if started is not None:
+            start, end = started, end if end is not None else run.finished_at
         if start is None or end is None:
             if run.submitted_at is None or run.finished_at is None:
                 return False
@@ -128,12 +142,13 @@ class DurationModel:
         self._seconds[run.kind] = new
         return old is None or abs(new - old) > 0.1 * old
 
-    def expected_end(self, run: AsyncRun) -> float | None:
-        """Wall-clock time the run should end, or None."""
+    def expected_end(self, run: AsyncRun, started: float | None = None) -> float | None:
+        """Wall-clock time the run should end (counted from ``started``, else its submit), or None."""
         seconds = self._seconds.get(run.kind)
-        if seconds is None or run.submitted_at is None:
+        start = started if started is not None else run.submitted_at
+        if seconds is None or start is None:
             return None
-        return run.submitted_at + seconds
+        return start + seconds
 
 
 class Poller:
@@ -155,9 +170,19 @@ class Poller:
         self._problems: dict[str, str] = {}
         self._by_kind: dict[tuple[str, int], set[AsyncRun]] = {}
         self._last: dict[str, float] = {}
-        rate = self.policy.max_rate
-        self._tokens = rate or 0.0
+        self._tokens = 1.0
         self._refilled = time.monotonic()
+        self._queued_seen: dict[str, float] = {}
+        """Runs a poll saw waiting in the queue, and when it last did (wall clock)."""
+        self._started: dict[str, float] = {}
+        """For those runs: when they were seen to start (the middle of the two polls around it)."""
+
+    def expected_end(self, run: AsyncRun) -> float | None:
+        """When the run should end: from its submit, or, for one that waited in the queue, from its start."""
+        if run.id in self._queued_seen:
+            started = self._started.get(run.id)
+            return None if started is None else self.durations.expected_end(run, started)
+        return self.durations.expected_end(run)
 
     def watch(self, run: AsyncRun, delay: float | None = None, deadline: float | None = None) -> None:
         """Start (or keep) watching a run; must be called on the client's loop."""
@@ -199,6 +224,8 @@ class Poller:
 
     def _forget(self, run: AsyncRun) -> None:
         self._last.pop(run.id, None)
+        self._queued_seen.pop(run.id, None)
+        self._started.pop(run.id, None)
         self._deadlines.pop(run.id, None)
         self._quiet.pop(run.id, None)
         self._problems.pop(run.id, None)
@@ -219,12 +246,16 @@ class Poller:
             at = max(at, last + self.policy.min_interval)
         heapq.heappush(self._heap, (at, next(self._counter), gen, run))
 
+    async def _await_token(self) -> None:
+        while wait := self._take_token(time.monotonic()):
+            await asyncio.sleep(wait)
+
     def _take_token(self, now: float) -> float:
         """0 when a poll may go now (and takes a token), else seconds until the client-wide cap allows one."""
         rate = self.policy.max_rate
         if rate is None:
             return 0.0
-        self._tokens = min(rate, self._tokens + (now - self._refilled) * rate)
+        self._tokens = min(1.0, self._tokens + (now - self._refilled) * rate)  # no bursts: evenly spaced
         self._refilled = now
         if self._tokens >= 1.0:
             self._tokens -= 1.0
@@ -284,9 +315,12 @@ class Poller:
         try:
             changed = False
             try:
-                expected = self.durations.expected_end(run)
+                expected = self.expected_end(run)
                 due = expected is not None and time.time() >= expected - self.policy.margin
-                changed = await self.poll_once(run, via_result=due)
+                # At RunComfy's pace a running job is asked with the result call alone: it answers the
+                # current state until the end, then the result, so each look is one call.
+                paced = self.policy.max_rate is not None and run.status == "in_progress"
+                changed = await self.poll_once(run, via_result=due or paced)
             except errors.SeqnbError as exc:
                 log.warning("status of run %s failed after retries: %s", run.id, exc)
                 self._problem(run, f"status calls fail ({exc}); seqnb keeps asking")
@@ -303,9 +337,9 @@ class Poller:
             quiet = 0 if changed else self._quiet.get(run.id, 0) + 1
             self._quiet[run.id] = quiet
             try:
-                expected = self.durations.expected_end(run)
+                expected = self.expected_end(run)
                 until = None if expected is None else expected - time.time()
-                delay = next_delay(self.policy, run.status, quiet, until, self._siblings(run))
+                delay = next_delay(self.policy, run.status, quiet, until, self._siblings(run), run.queue_position)
             except Exception:
                 log.exception("planning the next poll of run %s failed", run.id)
                 delay = self.policy.cap_queued
@@ -349,6 +383,7 @@ class Poller:
             return run.transition("lost", error=f"the service no longer knows request {rid}")
         seen = protocol.read_result(body) if via_result else protocol.read_status(body)
         if seen.status in ("completed", "failed") and not via_result:
+            await self._await_token()  # the follow-up call counts against the client-wide cap too
             body = await self.client.transport.call("GET", f"/requests/{rid}/result", request_id=rid, route="result")
             seen = protocol.read_result(body)
             if seen.status not in ("completed", "failed", "cancelled"):
@@ -361,6 +396,11 @@ class Poller:
         self._solved(run)
         if seen.status in ("completed", "failed", "cancelled"):
             return self._record_result(run, seen)
+        now = time.time()
+        if seen.status == "in_queue" and seen.queue_position:
+            self._queued_seen[run.id] = now  # it waits behind other jobs: its clock starts when it starts
+        elif seen.status == "in_progress" and run.id in self._queued_seen and run.id not in self._started:
+            self._started[run.id] = (self._queued_seen[run.id] + now) / 2
         if seen.status == run.status and seen.queue_position == run.queue_position:
             return False
         return run.transition(seen.status, queue_position=seen.queue_position)
@@ -379,7 +419,9 @@ class Poller:
         elif status == "failed":
             info["error"] = seen.error or "failed"
         moved = run.transition(status, **info)
-        if status == "completed" and self.durations.learn(run):
+        started = self._started.get(run.id) if run.id in self._queued_seen else None
+        learnable = started is not None or run.id not in self._queued_seen
+        if status == "completed" and learnable and self.durations.learn(run, started):
             self._replan(run.kind)
         return moved
 
@@ -387,7 +429,7 @@ class Poller:
         """The duration of this kind of run changed: bring forward the runs that should end sooner."""
         now = time.time()
         for run in list(self._by_kind.get(kind, ())):
-            expected = self.durations.expected_end(run)
+            expected = self.expected_end(run)
             if run.done or expected is None:
                 continue
             self._schedule(run, max(0.0, expected - now - self.policy.margin))

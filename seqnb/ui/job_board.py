@@ -78,10 +78,10 @@ class JobBoard(anywidget.AnyWidget):
         self.flush()
 
     def _build(self, page_size: int | None = None) -> dict[str, Any]:
-        durations = self.client.aio.poller.durations
+        poller = self.client.aio.poller
 
         def expected_end(run: RunCore) -> float | None:
-            return durations.expected_end(run) if isinstance(run, AsyncRun) else None
+            return poller.expected_end(run) if isinstance(run, AsyncRun) else None
 
         return self.state.snapshot(
             page=self.page,

@@ -1,0 +1,52 @@
+"""RunComfy's pace: at most one poll per run per second and a client-wide cap, chosen for anything but the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import seqnb
+from seqnb import AsyncClient, PollPolicy
+from seqnb.emulator import EmulatorServer
+from seqnb.testing import emulator
+
+
+def test_the_pace_follows_the_backend(emu: EmulatorServer) -> None:
+    assert seqnb.Client(emu.token, emu.base_url).aio.poller.policy.min_interval == 0.0  # the emulator: fast
+    service = AsyncClient("tok", "https://model-api.runcomfy.net").poller.policy
+    assert service.min_interval == 1.0 and service.max_rate == 10.0
+    mine = AsyncClient("tok", "https://model-api.runcomfy.net", poll=PollPolicy.for_service(2.0, 4.0)).poller.policy
+    assert mine.min_interval == 2.0 and mine.max_rate == 4.0
+
+
+def test_one_poll_per_run_per_second_and_a_cap_for_the_client() -> None:
+    polls: list[tuple[float, str, str]] = []
+
+    async def go(url: str, token: str) -> list[seqnb.AsyncRun]:
+        client = AsyncClient(token, url, poll=PollPolicy.for_service(min_interval=1.0, max_rate=4.0))
+        call = client.transport.call
+
+        async def counted(method: str, path: str, **kw: object) -> object:
+            if "/requests/" in path:
+                polls.append((time.monotonic(), path.split("/")[2], path.rsplit("/", 1)[1]))
+            return await call(method, path, **kw)  # type: ignore[arg-type]
+
+        client.transport.call = counted  # type: ignore[method-assign]
+        sweep = client.prepare_sweep(prompts=["Generate 1 image of a fox"], seeds=range(12), models=["seedream-4.5"])
+        await client.send_all(sweep)
+        await client.wait_all(sweep, timeout=120)
+        await client.aclose()
+        return list(sweep)
+
+    with emulator(workers=12, queue_wait=0.0, service_time=2.5) as emu:
+        runs = asyncio.run(go(emu.base_url, emu.token))
+    assert {r.status for r in runs} == {"completed"}
+    last: dict[str, float] = {}
+    for at, rid, route in polls:
+        if route != "status":
+            continue  # a result call follows a status call that saw the end
+        if rid in last:
+            assert at - last[rid] >= 0.99, "two status calls of one run less than a second apart"
+        last[rid] = at
+    times = [at for at, _, _ in polls]
+    assert max(sum(1 for u in times if t <= u < t + 1.0) for t in times) <= 5  # 4 calls/s, one more at an edge
