@@ -88,7 +88,7 @@ function render({ model, el }) {
     $(".seqnb-next").disabled = (s.page || 0) + 1 >= (s.pages || 1);
     $(".seqnb-runs").innerHTML = (s.rows || []).map((r) => {
       let state = words(r.status);
-      if (r.status === "in_queue" && r.position != null) state += ` (#${r.position + 1})`;
+      if (r.queue) state += ` (${esc(r.queue)})`;
       if (r.status === "completed") state += ` · ${r.images}/${r.count} images`;
       const clock = `data-start="${r.created}"` + (r.finished ? ` data-end="${r.finished}"` : "");
       return `<tr class="seqnb-run" data-run="${esc(r.id)}">

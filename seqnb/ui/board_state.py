@@ -221,6 +221,7 @@ class BoardState:
             "status": run.status,
             "bucket": bucket_of(run.status),
             "position": run.queue_position,
+            "queue": run.queue_text,
             "images": len(run.images) if run.status == "completed" else None,
             "note": note[:160] if note else "",
             "created": run.created_at,

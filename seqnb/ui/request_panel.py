@@ -214,8 +214,11 @@ class RequestPanel(w.VBox):
         if tuple(rows) != self.problems.children:
             self.problems.children = rows
         try:
-            cost = request.cost()
-            self.cost.value = f"estimated <b>{cost}</b> ({cost.count} x {cost.per_image} {cost.currency})"
+            cost = self.client.cost(request)  # the client's prices: the catalog's, yours, or the built-in list
+            self.cost.value = (
+                f"estimated <b>{cost}</b> ({cost.count} x {cost.per_image} {cost.currency}; "
+                f"<span style='color:#666'>{html.escape(cost.source)}</span>)"
+            )
         except ValueError:
             self.cost.value = "estimated: -"
         self.submit_button.disabled = not report.ok

@@ -17,7 +17,9 @@ from collections.abc import Callable
 
 import ipywidgets as w
 
+from ..account import Balance, balance_text
 from ..client import Client
+from ..errors import SeqnbError
 from ..gallery import Gallery
 from ..image_cache import ImageCache
 from ..ledger import Ledger
@@ -50,6 +52,9 @@ class Studio(w.VBox):
         self.interval = interval
         """Least time between two live refreshes of the gallery and ledger tabs while they are shown."""
         self.backend = w.HTML()
+        self.balance = w.HTML()
+        """The account's balance, read when the Studio connects and after each sweep is sent."""
+        self._balance_task: asyncio.Task[None] | None = None
         self.token = w.Password(placeholder="RunComfy token (kept in the kernel only)", continuous_update=False)
         self.connect_button = w.Button(description="Connect", icon="plug")
         self.connect_button.on_click(lambda _: self.connect_token())
@@ -59,7 +64,9 @@ class Studio(w.VBox):
         self._parts: list[w.Widget] = []
         self._unsubscribe: Callable[[], None] | None = None
         self._ledger_refresh_pending = False
-        super().__init__([w.HBox([self.backend, self.token, self.connect_button]), self.message, self.tabs])
+        super().__init__(
+            [w.HBox([self.backend, self.balance, self.token, self.connect_button]), self.message, self.tabs]
+        )
         self.use(client or connect(ledger=ledger if ledger is not None else True))
 
     def use(self, client: Client) -> None:
@@ -89,6 +96,31 @@ class Studio(w.VBox):
         kind = client.backend.kind
         colour = "#2e7d32" if kind == "emulator" else "#1565c0"
         self.backend.value = f"<span style='color:{colour}'><b>{html.escape(str(client.backend))}</b></span>"
+        self.refresh_balance()
+
+    def refresh_balance(self) -> None:
+        """Read the balance into the header: on the kernel's loop when there is one (never blocking it), else now."""
+        aio = self.client.aio
+
+        def show(found: Balance | BaseException) -> None:
+            self.balance.value = f"<span style='color:#555'>&nbsp;· {html.escape(balance_text(found))}</span>"
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            try:
+                show(self.client.balance())
+            except SeqnbError as exc:
+                show(exc)
+            return
+
+        async def read() -> None:
+            try:
+                show(await aio.balance())
+            except SeqnbError as exc:
+                show(exc)
+
+        self._balance_task = loop.create_task(read())
 
     def show_tab(self, title: str) -> None:
         """Bring a tab to the front by its title (Compose, Runs, Gallery, Ledger)."""
@@ -96,6 +128,7 @@ class Studio(w.VBox):
 
     def _sent(self) -> None:
         self.ledger_view.stale = True  # a new sweep for its list: caught up when the tab is shown
+        self.refresh_balance()
         self.tabs.selected_index = RUNS
 
     def _tab_changed(self) -> None:
