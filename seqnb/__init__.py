@@ -24,9 +24,9 @@ _EXPORTS: dict[str, str] = {
     "AsyncClient": ".client",
     "AsyncRun": ".runs",
     "AuthError": ".errors",
-    "Backend": ".client",
+    "Backend": ".backend",
     "BudgetExceeded": ".errors",
-    "Client": ".client",
+    "Client": ".sync_client",
     "compare_grid": ".gallery",
     "connect": ".session",
     "ConnectError": ".errors",
@@ -82,8 +82,9 @@ _EXPORTS: dict[str, str] = {
 if TYPE_CHECKING:
     from .account import Balance
     from .auth import Secret
+    from .backend import Backend
     from .catalog import CatalogWarning, SchemaDriftWarning
-    from .client import AsyncClient, Backend, BalanceUnchecked, Client, DuplicateSubmitWarning, Sweep
+    from .client import AsyncClient, BalanceUnchecked, DuplicateSubmitWarning, Sweep
     from .errors import (
         APIError,
         AuthError,
@@ -120,6 +121,7 @@ if TYPE_CHECKING:
     from .session import connect
     from .spec import FieldSpec, ModelSpec, get_model, models, register, size_dimensions
     from .sweep import SweepPlan, plan_sweep
+    from .sync_client import Client
     from .transport import RetryPolicy
     from .ui import Studio
     from .validation import Fix, Problem, Report, validate_payload

@@ -26,7 +26,7 @@ from .pricing import format_money
 from .transport import RetryPolicy, Transport
 
 if TYPE_CHECKING:
-    from .client import Backend
+    from .backend import Backend
     from .sweep import SweepPlan
 
 __all__ = [

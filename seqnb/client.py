@@ -14,30 +14,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import re
 import time
 import warnings
-from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from . import errors, protocol
-from ._loop import LoopRunner
 from .account import DEADLINE as BALANCE_DEADLINE
 from .account import Balance, account_base_for, check_balance, fetch_balance
-from .auth import Secret, resolve_token
+from .auth import Secret
+from .backend import Backend, resolve_backend
 from .catalog import Catalog, CatalogCache, PricedRequest, run_detached
-from .netaddr import is_local_address
 from .poller import Poller, PollPolicy
 from .pricing import Cost, Price, PriceInput, user_price
 from .request import Request
-from .runs import AsyncRun, Run, RunCore, RunEvent, Subscriber
+from .runs import AsyncRun, RunCore, RunEvent, Subscriber
 from .spec import ModelSpec, get_model, models
 from .sweep import SweepPlan, plan_sweep
 from .transport import RetryPolicy, Transport
@@ -47,9 +43,7 @@ if TYPE_CHECKING:
     from .gallery import Gallery
     from .ledger import Ledger, Recorder
 
-__all__ = ["AsyncClient", "Backend", "BalanceUnchecked", "Client", "DuplicateSubmitWarning", "Sweep"]
-
-DEFAULT_BASE_URL = "https://model-api.runcomfy.net"
+__all__ = ["AsyncClient", "Backend", "BalanceUnchecked", "DuplicateSubmitWarning", "Sweep", "as_request"]
 
 T = TypeVar("T")
 FRESH_SEED_MAX = 2**31 - 1
@@ -84,77 +78,6 @@ BALANCE_FRESH = 5.0
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 """What a request id may look like before it goes into a URL path (RunComfy's are UUIDs)."""
-
-
-@dataclass(frozen=True)
-class Backend:
-    """Which service a client talks to. Never holds the token."""
-
-    kind: str
-    """``emulator`` (offline, local) or ``runcomfy``."""
-    base_url: str
-    token_source: str
-
-    def __str__(self) -> str:
-        if self.kind == "emulator":
-            return f"offline emulator at {self.base_url} (no RunComfy token in use; nothing is charged)"
-        return f"RunComfy Model API at {self.base_url} (token from {self.token_source})"
-
-
-def _api_base(url: str) -> str:
-    url = url.rstrip("/")
-    return url if urlsplit(url).path not in ("", "/") else url + "/v1"
-
-
-EMULATOR_HEADER = "x-seqnb-emulator"
-"""Every answer of seqnb's emulator carries this header (its value: seqnb's version)."""
-
-
-def _is_local(url: str) -> bool:
-    return is_local_address(urlsplit(url).hostname or "")
-
-
-def is_seqnb_emulator(url: str, timeout: float = 3.0) -> bool:
-    """Whether the server at ``url`` says it is seqnb's emulator (one unauthenticated GET of its root)."""
-    parts = urlsplit(url)
-    try:
-        answer = httpx.get(urlunsplit((parts.scheme, parts.netloc, "/", "", "")), timeout=timeout)
-    except httpx.HTTPError:
-        return False
-    return EMULATOR_HEADER in answer.headers
-
-
-def configured_base_url() -> str | None:
-    """The Model API base from the environment: ``RUNCOMFY_BASE_URL``, else RunComfy CLI's ``RUNCOMFY_MODEL_API_BASE``."""
-    return os.environ.get("RUNCOMFY_BASE_URL") or os.environ.get("RUNCOMFY_MODEL_API_BASE") or None
-
-
-def resolve_backend(token: str | Secret | None, base_url: str | None) -> tuple[Backend, Secret, str]:
-    """(backend, secret, API base URL) for the given or configured token and base URL.
-
-    The backend is called the emulator only when the server says it is seqnb's emulator (or is
-    the embedded one), never because its host is local: a tunnel to RunComfy on loopback is RunComfy.
-    """
-    secret = resolve_token(token)
-    url = base_url or configured_base_url()
-    if secret is None and url is None:
-        from .emulator import embedded
-
-        emu = embedded()
-        return (
-            Backend("emulator", emu.base_url, "embedded emulator"),
-            Secret(emu.token, "embedded emulator"),
-            emu.base_url + "/v1",
-        )
-    url = url or DEFAULT_BASE_URL
-    if secret is None:
-        if not _is_local(url):
-            raise errors.AuthError(
-                f"no RunComfy token for {url}: pass token=..., set RUNCOMFY_TOKEN, or run `runcomfy login`"
-            )
-        secret = Secret("local", "none (local server)")
-    kind = "emulator" if _is_local(url) and is_seqnb_emulator(url) else "runcomfy"
-    return Backend(kind, url.rstrip("/"), secret.source), secret, _api_base(url)
 
 
 class Sweep(list[Any]):
@@ -469,7 +392,7 @@ class AsyncClient:
     ) -> AsyncRun:
         """Validate, record and submit one request; returns once the service has accepted it."""
         await self.load_prices()  # awaited here, so that pricing it below never waits on the loop
-        run = self.prepare(_as_request(request, prompt, kw), parent_id=parent_id, sweep_id=sweep_id)
+        run = self.prepare(as_request(request, prompt, kw), parent_id=parent_id, sweep_id=sweep_id)
         await self.send(run, deadline)
         return run
 
@@ -743,190 +666,12 @@ class AsyncClient:
         return f"<seqnb.AsyncClient {self.backend}>"
 
 
-def _as_request(request: Request | str, prompt: str | None, kw: dict[str, Any]) -> Request:
+def as_request(request: Request | str, prompt: str | None, kw: dict[str, Any]) -> Request:
     if isinstance(request, Request):
         if prompt is not None or kw:
             return request.replace(**({"prompt": prompt} if prompt is not None else {}), **kw)
         return request
     return Request(request, prompt, **kw)
-
-
-class Client:
-    """The synchronous facade: same names as ``AsyncClient``; it never blocks the notebook except in ``wait``.
-
-    In Jupyter its work runs on the kernel's own loop, so ``submit`` and ``sweep`` return at once
-    and runs move on while you work in other cells.
-    """
-
-    def __init__(self, token: str | Secret | None = None, base_url: str | None = None, **kw: Any) -> None:
-        self._runner = LoopRunner()
-        self.aio = AsyncClient(token, base_url, **kw)
-        self._wrappers: dict[str, Run] = {}
-
-    @property
-    def backend(self) -> Backend:
-        return self.aio.backend
-
-    @property
-    def ledger(self) -> Ledger | None:
-        """The ledger recording this client's runs (``seqnb.connect`` attaches one)."""
-        return self.aio.ledger
-
-    @property
-    def gallery(self) -> Gallery | None:
-        """The gallery downloading this client's images (``seqnb.connect`` attaches one)."""
-        return self.aio.gallery
-
-    @property
-    def attached(self) -> bool:
-        """True when work runs on the caller's loop (Jupyter), False on seqnb's background thread."""
-        return self._runner.attached
-
-    def wrap(self, run: AsyncRun) -> Run:
-        """The synchronous ``Run`` of one of this client's async runs (always the same object)."""
-        wrapper = self._wrappers.get(run.id)
-        if wrapper is None:
-            wrapper = self._wrappers[run.id] = Run(run, self)
-        return wrapper
-
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run a coroutine of this client's async core to completion, from synchronous code."""
-        return self._runner.run(coro, timeout)
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Start a coroutine on this client's loop and return at once (in Jupyter: the kernel's loop)."""
-        self._runner.spawn(coro)
-
-    def runs(self) -> list[Run]:
-        """Every run of this client, oldest first."""
-        return [self.wrap(r) for r in self.aio.runs()]
-
-    def run(self, run_id: str) -> Run:
-        """The run with this seqnb id."""
-        return self.wrap(self.aio.run(run_id))
-
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        return self.aio.subscribe(callback)
-
-    def submit(
-        self,
-        request: Request | str,
-        prompt: str | None = None,
-        *,
-        deadline: float | None = None,
-        parent_id: str | None = None,
-        sweep_id: str | None = None,
-        **kw: Any,
-    ) -> Run:
-        """Validate and record the run now, submit it in the background, and return at once."""
-        run = self.aio.prepare(_as_request(request, prompt, kw), parent_id=parent_id, sweep_id=sweep_id)
-        self._runner.spawn(_quietly(self.aio.send(run, deadline)))
-        return self.wrap(run)
-
-    def plan(self, *args: Any, **kw: Any) -> SweepPlan:
-        return self.aio.plan(*args, **kw)
-
-    @property
-    def prices(self) -> dict[str, Price]:
-        """Every model's price per image, as this client's estimates use it (see ``AsyncClient.price``)."""
-        return self.aio.prices
-
-    def price(self, model: str | ModelSpec) -> Price:
-        """What one image of ``model`` costs here, and where that figure comes from."""
-        return self.aio.price(model)
-
-    def cost(self, request: Request) -> Cost:
-        """A request's estimated cost at this client's prices (the request panel's estimate)."""
-        return self.aio.cost(request)
-
-    def refresh_prices(self, refresh: bool = True) -> dict[str, Price]:
-        """Read the catalog again now; returns ``prices`` (blocks at most the catalog's short deadline)."""
-        self.aio.catalog.load([m.id for m in models()], refresh=refresh)
-        return self.aio.prices
-
-    def balance(self) -> Balance:
-        """The account's balance now, with its currency, source and when it was read."""
-        return self.aio.read_balance()
-
-    def attach(
-        self,
-        request_id: str,
-        model: str | ModelSpec,
-        prompt: str | None = None,
-        *,
-        deadline: float | None = None,
-        **known: Any,
-    ) -> Run:
-        """Adopt a job submitted elsewhere: recorded now, watched in the background (see ``AsyncClient.attach``)."""
-        run = self.aio.prepare_attach(request_id, model, prompt, **known)
-        if not run.done and not run.watching:
-            self._runner.spawn(_call(self.aio.watch, run, deadline))
-        return self.wrap(run)
-
-    def sweep(
-        self,
-        *args: Any,
-        budget: Decimal | str | float | None = None,
-        concurrency: int = 8,
-        quiet: bool = False,
-        **kw: Any,
-    ) -> Sweep:
-        """Build, validate and price the grid, refuse it over ``budget`` or the balance, then submit in the background.
-
-        ``allow_over_balance=True`` sends a sweep whose estimate is over the balance anyway.
-        """
-        runs = self.aio.prepare_sweep(*args, budget=budget, **kw)
-        if not quiet:
-            print(runs.plan.summary())
-        self._runner.spawn(self.aio.send_all(list(runs), concurrency))
-        return Sweep([self.wrap(r) for r in runs], runs.plan)
-
-    def wait_all(self, runs: Iterable[Run] | None = None, timeout: float | None = None) -> list[Run]:
-        targets = list(self.runs() if runs is None else runs)
-        self._runner.run(self.aio.wait_all([r.aio for r in targets]), timeout)
-        return targets
-
-    def settle(self, timeout: float | None = None) -> None:
-        """Wait until the images of every completed run are downloaded and scored (see ``Gallery``)."""
-        if self.gallery is not None:
-            self._runner.run(self.gallery.settle(), timeout)
-
-    def cancel(self, run: Run) -> str:
-        """Cancel a run while it is queued; returns ``cancelled`` or ``not_cancellable``."""
-        return self._runner.run(self.aio.cancel(run.aio))
-
-    def refresh(self, run: Run) -> Run:
-        """Ask the service for a run's state now."""
-        self._runner.run(self.aio.refresh(run.aio))
-        return run
-
-    def cancel_queued(self, runs: Iterable[Run] | None = None) -> dict[str, str]:
-        return self._runner.run(self.aio.cancel_queued(None if runs is None else [r.aio for r in runs]))
-
-    def watch(self, run: Run, deadline: float | None = None) -> None:
-        self._runner.run(_call(self.aio.watch, run.aio, deadline))
-
-    def resume(self, ledger: Ledger | None = None, *, scope: Literal["mine", "team"] = "mine") -> list[Run]:
-        """Watch again every run of the ledger still in flight when its last session ended (see ``AsyncClient.resume``)."""
-        return [self.wrap(r) for r in self._runner.run(self.aio.resume(ledger, scope=scope))]
-
-    def rerun(self, run: Run | AsyncRun | str, **changes: Any) -> Run:
-        """Submit a recorded run's request again with ``changes`` (e.g. ``seed=7``), linked to it as its parent."""
-        core = self.aio.prepare_rerun(run, **changes)
-        self._runner.spawn(_quietly(self.aio.send(core)))
-        return self.wrap(core)
-
-    def close(self) -> None:
-        self._runner.run(self.aio.aclose())
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"<seqnb.Client {self.backend}>"
 
 
 class _AttachedNote:
@@ -953,12 +698,3 @@ def _unsendable(run: AsyncRun, payload: dict[str, Any], exc: errors.Unsendable) 
         f"{what} ({field!r}) holds a character that cannot be sent at position {position} "
         f"({char!r}, a lone surrogate): remove it and submit again"
     )
-
-
-async def _quietly(coro: Any) -> None:
-    with contextlib.suppress(errors.SeqnbError):  # recorded on the run; run.error and the board show it
-        await coro
-
-
-async def _call(fn: Callable[..., Any], *args: Any) -> Any:
-    return fn(*args)

@@ -260,7 +260,7 @@ def diagnose(
 ) -> DoctorReport:
     """Look at everything seqnb would use; never raises for what it finds (it reports it)."""
     from .account import account_base_for
-    from .client import resolve_backend
+    from .backend import resolve_backend
 
     checks: list[Check] = []
     secret: Secret | None = None

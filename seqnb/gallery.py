@@ -31,8 +31,9 @@ from .scoring import consistency
 if TYPE_CHECKING:
     import ipywidgets
 
-    from .client import AsyncClient, Client
+    from .client import AsyncClient
     from .ledger import Ledger
+    from .sync_client import Client
 
 __all__ = ["Gallery", "compare_grid", "contact_sheet", "gallery_of"]
 

@@ -47,8 +47,10 @@ from .runs import ACTIVE, AsyncRun, RunCore, RunEvent
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .client import AsyncClient, Backend, Client
+    from .backend import Backend
+    from .client import AsyncClient
     from .sweep import SweepPlan
+    from .sync_client import Client
 
 __all__ = ["DEFAULT_LEDGER", "SCHEMA_VERSION", "Ledger", "Recorder", "SessionInfo"]
 

@@ -27,7 +27,8 @@ from .protocol import RunStatus, normalize_status
 from .request import Request
 
 if TYPE_CHECKING:
-    from .client import AsyncClient, Client
+    from .client import AsyncClient
+    from .sync_client import Client
 
 __all__ = [
     "ACTIVE",

@@ -6,10 +6,10 @@ import os
 from typing import Any
 
 from .auth import Secret
-from .client import Client
 from .gallery import Gallery
 from .image_cache import ImageCache
 from .ledger import Ledger
+from .sync_client import Client
 
 __all__ = ["connect"]
 

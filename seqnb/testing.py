@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .client import Client
     from .emulator import EmulatorServer
     from .ledger import Ledger
+    from .sync_client import Client
 
 __all__ = ["FAST", "emulator", "seqnb_client", "seqnb_emulator", "seqnb_ledger"]
 

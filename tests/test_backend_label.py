@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 
 import seqnb
-from seqnb.client import EMULATOR_HEADER
+from seqnb.backend import EMULATOR_HEADER
 from seqnb.emulator import EmulatorServer
 from seqnb.testing import emulator
 

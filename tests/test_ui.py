@@ -181,7 +181,9 @@ def test_studio_gallery_tab_shows_completed_runs(client: seqnb.Client) -> None:
 
 def test_the_studio_header_shows_the_balance_and_the_panel_the_price_source(tmp_path: Path) -> None:
     with emulator(balance="25.00", prices={"seedream-4.5": "0.035"}) as emu:
-        client = seqnb.connect(emu.token, emu.base_url, ledger=tmp_path / "l.sqlite", download=ImageCache(tmp_path / "c"))
+        client = seqnb.connect(
+            emu.token, emu.base_url, ledger=tmp_path / "l.sqlite", download=ImageCache(tmp_path / "c")
+        )
         studio = seqnb.Studio(client)
         assert "balance USD 25.00" in studio.balance.value
         studio.panel.model.value = "seedream-4.5"

@@ -15,8 +15,8 @@ from ..runs import RunCore, RunEvent
 from .closing import close_tree, replace_children
 
 if TYPE_CHECKING:
-    from ..client import Client
     from ..gallery import Gallery
+    from ..sync_client import Client
 
 __all__ = ["GalleryView", "grid"]
 

@@ -18,9 +18,9 @@ from typing import Any
 import anywidget
 import traitlets
 
-from ..client import Client
 from ..errors import SeqnbError
 from ..runs import AsyncRun, Run, RunCore, RunEvent
+from ..sync_client import Client
 from .board_front import CSS, ESM
 from .board_state import FILTERS, BoardState
 

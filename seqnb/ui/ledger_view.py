@@ -16,11 +16,11 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
-from ..client import Client
 from ..gallery import Gallery
 from ..ledger import Ledger
 from ..runs import Run, RunCore
 from ..spec import models
+from ..sync_client import Client
 from .closing import close_tree, replace_children
 
 __all__ = ["LedgerView"]

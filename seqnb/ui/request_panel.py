@@ -14,13 +14,14 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..client import Client, Sweep
+from ..client import Sweep
 from ..errors import SeqnbError
 from ..pricing import format_money
 from ..request import Request
 from ..runs import Run
 from ..spec import get_model, models
 from ..sweep import SweepPlan
+from ..sync_client import Client
 from ..validation import Fix, Problem, Report
 from .closing import close_tree
 

@@ -18,13 +18,13 @@ from collections.abc import Callable
 import ipywidgets as w
 
 from ..account import Balance, balance_text
-from ..client import Client
 from ..errors import SeqnbError
 from ..gallery import Gallery
 from ..image_cache import ImageCache
 from ..ledger import Ledger
 from ..runs import TERMINAL, RunEvent
 from ..session import connect
+from ..sync_client import Client
 from .closing import close_tree
 from .gallery_view import GalleryView
 from .job_board import JobBoard
