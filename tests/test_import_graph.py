@@ -1,0 +1,127 @@
+"""The import graph is the one docs/DESIGN.md draws: every module in a layer, no upward import unlisted, no cycle."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+PACKAGE = ROOT / "seqnb"
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def imports(name: str, path: Path, known: dict[str, Path]) -> tuple[set[str], set[str]]:
+    """(module-level imports, imports inside functions) of seqnb modules, TYPE_CHECKING blocks left out."""
+    tree = ast.parse(path.read_text())
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    top: set[str] = set()
+    inner: set[str] = set()
+
+    def target(node: ast.ImportFrom, alias: ast.alias) -> str:
+        base = node.module or ""
+        if node.level:
+            parts = package.split(".")
+            base = ".".join(parts[: len(parts) - node.level + 1] + ([node.module] if node.module else []))
+        full = f"{base}.{alias.name}"
+        return full if full in known else base
+
+    def visit(node: ast.AST, into: set[str]) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                continue
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                visit(child, inner)
+                continue
+            if isinstance(child, ast.ImportFrom):
+                into.update(t for a in child.names if (t := target(child, a)).split(".")[0] == "seqnb")
+            elif isinstance(child, ast.Import):
+                into.update(a.name for a in child.names if a.name.split(".")[0] == "seqnb")
+            visit(child, into)
+
+    visit(tree, top)
+    return top - {name}, inner - {name} - top
+
+
+def design() -> tuple[dict[str, int], set[tuple[str, str]]]:
+    text = (ROOT / "docs" / "DESIGN.md").read_text()
+    layers_block = re.search(r"```layers\n(.*?)```", text, re.S)
+    allowed_block = re.search(r"```allowed-upward\n(.*?)```", text, re.S)
+    assert layers_block and allowed_block, "docs/DESIGN.md lost its layers or allowed-upward block"
+    layers = {}
+    for line in layers_block.group(1).strip().splitlines():
+        number, _, rest = line.partition(" ")
+        for entry in rest.partition(":")[2].split():
+            layers[entry if entry == "seqnb" else f"seqnb.{entry}"] = int(number)
+    allowed = set()
+    for line in allowed_block.group(1).strip().splitlines():
+        source, _, rest = line.partition("->")
+        allowed.add((f"seqnb.{source.strip()}", f"seqnb.{rest.split()[0]}"))
+    return layers, allowed
+
+
+def layer_of(name: str, layers: dict[str, int]) -> int | None:
+    """The layer of a module: its own entry, else its package's (``seqnb.ui.studio`` is in ``ui``)."""
+    while name:
+        if name in layers:
+            return layers[name]
+        name = name.rpartition(".")[0]
+    return None
+
+
+def test_every_module_is_placed_and_no_import_goes_up_unlisted() -> None:
+    known = modules()
+    layers, allowed = design()
+    unplaced = sorted(n for n in known if layer_of(n, layers) is None)
+    assert not unplaced, f"add these modules to the layers in docs/DESIGN.md: {unplaced}"
+    upward = []
+    for name, path in known.items():
+        top, inner = imports(name, path, known)
+        for dep in top | inner:
+            mine, theirs = layer_of(name, layers), layer_of(dep, layers)
+            assert mine is not None and theirs is not None, dep
+            if theirs > mine and not any(name.startswith(src) and dep.startswith(dst) for src, dst in allowed):
+                upward.append(f"{name} -> {dep}" + ("" if dep in inner else " (at module level)"))
+            if theirs > mine and dep in top:
+                upward.append(f"{name} -> {dep} at module level (allowed only inside a function)")
+    assert not upward, "imports that go up, not listed in docs/DESIGN.md:\n" + "\n".join(sorted(upward))
+
+
+def test_no_cycle_at_module_level() -> None:
+    known = modules()
+    graph = {name: imports(name, path, known)[0] for name, path in known.items()}
+    done: set[str] = set()
+
+    def visit(name: str, trail: list[str]) -> None:
+        if name in trail:
+            raise AssertionError("import cycle: " + " -> ".join([*trail[trail.index(name) :], name]))
+        if name in done:
+            return
+        for dep in sorted(graph.get(name, ())):
+            visit(dep, [*trail, name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])
+
+
+def test_the_graph_test_sees_upward_and_circular_imports(tmp_path: Path) -> None:
+    """The checks above can fail: fed a made-up package with a cycle and an upward import, they find both."""
+    pkg = tmp_path / "seqnb"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "spec.py").write_text("from .cli import main\n")
+    (pkg / "cli.py").write_text("from .spec import x\n")
+    known = {"seqnb.spec": pkg / "spec.py", "seqnb.cli": pkg / "cli.py"}
+    top, _ = imports("seqnb.spec", pkg / "spec.py", known)
+    assert top == {"seqnb.cli"}  # spec (layer 1) importing cli (layer 12): upward, and a cycle with cli -> spec
+    layers, _ = design()
+    assert layer_of("seqnb.cli", layers) > layer_of("seqnb.spec", layers)  # type: ignore[operator]
