@@ -79,7 +79,10 @@ def _versions() -> Check:
 def _ledger(path: str | None) -> Check:
     from .ledger import DEFAULT_LEDGER, SCHEMA_VERSION
 
-    where = Path(path or os.environ.get("SEQNB_LEDGER") or DEFAULT_LEDGER).expanduser()
+    target = path or os.environ.get("SEQNB_LEDGER") or DEFAULT_LEDGER
+    if target.startswith(("postgresql://", "postgres://")):
+        return _server_ledger(target)
+    where = Path(target).expanduser()
     details: dict[str, Any] = {"path": str(where.resolve()), "schema_supported": SCHEMA_VERSION}
     if not where.exists():
         return Check("ledger", "info", f"none yet at {where.resolve()} (made on the first run)", details)
@@ -103,6 +106,19 @@ def _ledger(path: str | None) -> Check:
     if version < SCHEMA_VERSION:
         return Check("ledger", "info", f"{summary} (migrated to {SCHEMA_VERSION} when next opened)", details)
     return Check("ledger", "ok", summary, details)
+
+
+def _server_ledger(url: str) -> Check:
+    """A PostgreSQL ledger: opened (which migrates it, as any kernel would), counted, named without its password."""
+    from .errors import LedgerError
+    from .ledger import Ledger
+
+    try:
+        ledger = Ledger(url)
+        summary = f"{ledger.location}: {ledger.count()} runs, schema {ledger.version}"
+    except LedgerError as exc:
+        return Check("ledger", "fail", str(exc), {"error": str(exc)})
+    return Check("ledger", "ok", summary, {"location": str(ledger.location), "schema_version": ledger.version})
 
 
 def _cache(directory: str | None) -> Check:

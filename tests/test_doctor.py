@@ -133,3 +133,16 @@ def test_user_prices_are_shown_and_a_bad_setting_is_a_problem(
     monkeypatch.setenv("SEQNB_PRICES", "seedream-4.5=cheap")
     status, text = doctor(capsys, "--base-url", emu.base_url)
     assert status == 1 and "fail  user prices" in text and "'cheap'" in text
+
+
+from tests import postgres  # noqa: E402
+
+pg_cluster, pg_url = postgres.pg_cluster, postgres.pg_url  # fixtures: a throwaway PostgreSQL cluster
+
+
+def test_doctor_reads_a_team_ledger_on_postgresql(pg_url: str) -> None:
+    from seqnb.doctor import _ledger
+
+    check = _ledger(pg_url)
+    assert check.status == "ok" and "0 runs" in check.summary and "schema" in check.summary
+    assert "password" not in check.summary
