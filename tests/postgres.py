@@ -225,7 +225,7 @@ class Target:
         return f"<ledger on {self.kind}>"
 
 
-STORES = ["sqlite", "postgresql"]
+STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)]  # the fast path: SQLite only
 
 
 @pytest.fixture(params=STORES)

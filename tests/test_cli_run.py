@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 from seqnb.emulator import EmulatorServer
 
@@ -24,6 +25,7 @@ def seqnb_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 12
     )
 
 
+@pytest.mark.slow
 def test_demo_runs_a_sweep_and_prints_the_table() -> None:
     proc = seqnb_cli("demo")
     assert proc.returncode == 0, proc.stderr

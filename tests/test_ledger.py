@@ -179,6 +179,7 @@ def test_three_processes_write_one_ledger_at_once(target: Target) -> None:
     assert len(frame) == 450 and set(frame["status"]) == {"in_queue"}
 
 
+@pytest.mark.slow
 def test_kill_mid_sweep_then_resume_from_a_new_process(target: Target) -> None:
     """SIGKILL while runs are queued and in progress; a new process resumes; nothing is submitted twice."""
     path = target.url

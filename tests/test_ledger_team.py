@@ -27,6 +27,7 @@ from tests import postgres
 from tests.postgres import Cluster, Target
 
 pg_cluster, target = postgres.pg_cluster, postgres.target  # fixtures: a test taking ``target`` runs on both stores
+pytestmark = pytest.mark.slow  # several processes and kernels at once
 
 
 def python(code: str, user: str, **kw: object) -> subprocess.Popen[str]:

@@ -27,9 +27,11 @@ def test_the_emulator_counts_the_jobs_ahead() -> None:
             client.submit(seqnb.Request("seedream-4.5", "Generate 1 image of a fox", count=1, seed=i)) for i in range(3)
         ]
         end = time.monotonic() + 20
-        while runs[2].queue_text != "1 ahead":  # one job running, one ahead of it in the queue
+        # one job running; of the two queued (in whatever order they arrived), one is next, one has one ahead
+        while sorted(r.queue_text for r in runs) != ["", "1 ahead", "next"]:
             assert time.monotonic() < end, [r.summary() for r in runs]
             time.sleep(0.05)
-            client.refresh(runs[2])
+            for run in runs:
+                client.refresh(run)
         client.cancel_queued()
         client.close()

@@ -7,6 +7,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 USER_TESTS = """
 import time
 import pytest
@@ -31,6 +33,7 @@ def test_the_marker_sets_the_pacing(seqnb_client):
 """
 
 
+@pytest.mark.slow
 def test_a_users_own_tests_get_the_fixtures(tmp_path: Path) -> None:
     (tmp_path / "test_user.py").write_text(textwrap.dedent(USER_TESTS))
     done = subprocess.run(

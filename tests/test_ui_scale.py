@@ -145,6 +145,7 @@ def test_board_state_is_bounded_and_moves_per_event() -> None:
         state.snapshot(status="bogus", now=0)
 
 
+@pytest.mark.slow
 def test_live_widgets_stay_flat_through_a_long_session(fast: EmulatorServer, tmp_path: Path) -> None:
     client = seqnb.connect(
         fast.token, fast.base_url, ledger=tmp_path / "l.sqlite", download=ImageCache(tmp_path / "cache")
