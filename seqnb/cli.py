@@ -169,31 +169,37 @@ class CommandError(SeqnbError):
     """A command cannot do what was asked; the message says what to change."""
 
 
-def _progress(runs: list[Any], label: str) -> None:
-    """A tqdm bar over finished runs, its postfix counting the states, until every run has ended."""
+def _progress(runs: list[Any], label: str, timeout: float | None = None, file: Any = None) -> None:
+    """A tqdm bar over finished runs, its postfix counting the states (and where a lone run stands in the
+    queue), until every run has ended; ``seqnb.Timeout`` after ``timeout`` seconds (the runs go on)."""
     import time
 
     from tqdm import tqdm
 
-    with tqdm(total=len(runs), desc=label, unit="run", leave=True) as bar:
+    from .errors import Timeout
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with tqdm(total=len(runs), desc=label, unit="run", leave=True, file=file) as bar:
         while True:
             done = sum(r.done for r in runs)
             bar.n = done
             states: dict[str, int] = {}
             for r in runs:
                 states[r.status] = states.get(r.status, 0) + 1
-            bar.set_postfix_str(", ".join(f"{k} {v}" for k, v in sorted(states.items())), refresh=False)
+            postfix = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(states.items()))
+            if len(runs) == 1 and runs[0].queue_text:
+                postfix += f" ({runs[0].queue_text})"
+            bar.set_postfix_str(postfix, refresh=False)
             bar.refresh()
             if done == len(runs):
                 return
+            if deadline is not None and time.monotonic() > deadline:
+                raise Timeout(f"stopped watching after {timeout} s")
             time.sleep(0.1)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Submit one request, show its progress, print the image URLs."""
-    import time
-
-    from tqdm import tqdm
 
     from .errors import Timeout
     from .prompt_count import stated_count
@@ -213,22 +219,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"backend: {client.backend}", file=sys.stderr)
     print(f"estimated cost: {cost} ({request.count} images)", file=sys.stderr)
     run = client.submit(request)
-    deadline = None if args.timeout is None else time.monotonic() + args.timeout
-    stages = {"created": 0, "submitting": 1, "in_queue": 2, "in_progress": 3}
     try:
-        with tqdm(
-            total=4, desc=f"run {run.id[:8]}", unit="step", file=sys.stderr, bar_format="{desc} {bar} {postfix}"
-        ) as bar:
-            while not run.done:
-                if deadline is not None and time.monotonic() > deadline:
-                    raise Timeout("")
-                bar.n = stages.get(run.status, 4)
-                where = f" ({run.queue_text})" if run.queue_text else ""
-                bar.set_postfix_str(f"{run.status.replace('_', ' ')}{where}", refresh=False)
-                bar.refresh()
-                time.sleep(0.2)
-            bar.n = 4
-            bar.set_postfix_str(run.status)
+        _progress([run], f"run {run.id[:8]}", args.timeout, file=sys.stderr)
     except KeyboardInterrupt:
         outcome = run.cancel()
         if outcome == "cancelled":

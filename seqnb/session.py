@@ -11,7 +11,7 @@ from .image_cache import ImageCache
 from .ledger import Ledger
 from .sync_client import Client
 
-__all__ = ["connect"]
+__all__ = ["connect", "equip"]
 
 
 def connect(
@@ -29,14 +29,24 @@ def connect(
     (the default) each run's images are fetched into the image cache (``$SEQNB_CACHE`` or
     ~/.cache/seqnb/images, or the ``ImageCache`` given) as soon as it completes.
     """
-    client = Client(token, base_url, **kw)
-    if ledger is True:
-        ledger = Ledger()
-    elif isinstance(ledger, str | os.PathLike):
-        ledger = Ledger(ledger)
-    if isinstance(ledger, Ledger):
-        ledger.attach(client)
-    if download:
+    return equip(Client(token, base_url, **kw), ledger=ledger, download=download)
+
+
+def equip(
+    client: Client,
+    *,
+    ledger: Ledger | str | os.PathLike[str] | bool | None = True,
+    download: bool | ImageCache = True,
+) -> Client:
+    """Attach a ledger and a gallery to ``client`` where it has none yet (``connect`` and the Studio use this)."""
+    if client.ledger is None:
+        if ledger is True:
+            ledger = Ledger()
+        elif isinstance(ledger, str | os.PathLike):
+            ledger = Ledger(ledger)
+        if isinstance(ledger, Ledger):
+            ledger.attach(client)
+    if download and client.gallery is None:
         cache = download if isinstance(download, ImageCache) else ImageCache()
         Gallery(cache, client.ledger).attach(client)
     return client

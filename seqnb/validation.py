@@ -85,10 +85,6 @@ class Report:
     def warnings(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == "warning"]
 
-    def for_field(self, name: str) -> list[Problem]:
-        """The problems of one field, by user name or wire name."""
-        return [p for p in self.problems if name in (p.field, p.wire)]
-
     def __iter__(self) -> Iterator[Problem]:
         return iter(self.problems)
 

@@ -78,3 +78,14 @@ def test_bad_prices_in_the_environment(capsys: pytest.CaptureFixture[str], monke
     monkeypatch.setenv("SEQNB_PRICES", "seedream-4.5=NaN")
     line = fails_in_one_line(capsys, ["run", "Generate 2 images of a cat"], "SEQNB_PRICES", "finite amount")
     assert "0.04" in line  # an example of what to write
+
+
+def test_python_callers_get_seqnb_messages_too() -> None:
+    import seqnb
+
+    with pytest.raises(seqnb.UnknownModelError, match="seedream-4.5"):
+        seqnb.Request(None)  # type: ignore[arg-type]
+    plan = seqnb.plan_sweep(prompts=["Generate 2 images of a fox"], seeds=[1])
+    for bad in ("NaN", "Infinity", "-1", "five"):
+        with pytest.raises(seqnb.SettingInvalid, match="budget"):
+            plan.check(budget=bad)

@@ -19,11 +19,9 @@ import ipywidgets as w
 
 from ..account import Balance, balance_text
 from ..errors import SeqnbError
-from ..gallery import Gallery
-from ..image_cache import ImageCache
 from ..ledger import Ledger
 from ..runs import TERMINAL, RunEvent
-from ..session import connect
+from ..session import connect, equip
 from ..sync_client import Client
 from .closing import close_tree
 from .gallery_view import GalleryView
@@ -72,10 +70,7 @@ class Studio(w.VBox):
     def use(self, client: Client) -> None:
         """Build every panel around ``client`` (its ledger and gallery, attached here if missing); the panels
         built for the previous client are closed."""
-        if client.ledger is None:
-            Ledger().attach(client)
-        if client.gallery is None:
-            Gallery(ImageCache(), client.ledger).attach(client)
+        equip(client)
         assert client.ledger is not None
         old, unsubscribe = self._parts, self._unsubscribe
         self.client = client
