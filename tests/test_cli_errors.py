@@ -83,7 +83,7 @@ def test_bad_prices_in_the_environment(capsys: pytest.CaptureFixture[str], monke
 def test_python_callers_get_seqnb_messages_too() -> None:
     import seqnb
 
-    with pytest.raises(seqnb.UnknownModelError, match="seedream-4.5"):
+    with pytest.raises(seqnb.UnknownModelError, match=r"seedream-4\.5"):
         seqnb.Request(None)  # type: ignore[arg-type]
     plan = seqnb.plan_sweep(prompts=["Generate 2 images of a fox"], seeds=[1])
     for bad in ("NaN", "Infinity", "-1", "five"):
