@@ -9,7 +9,6 @@ API base is configurable like the Model API base: the ``account_base_url=`` argu
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from dataclasses import dataclass
@@ -17,13 +16,11 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 from . import errors
 from .auth import Secret
 from .catalog import fetched_text
 from .pricing import format_money
-from .transport import RetryPolicy, Transport
+from .transport import get_once
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -91,15 +88,9 @@ def parse_balance(body: Any, source: str, fetched_at: float) -> Balance:
 
 async def fetch_balance(account_base: str, secret: Secret, source: str, deadline: float = DEADLINE) -> Balance:
     """The balance, in one call (retried once) within ``deadline`` seconds."""
-    transport = Transport(
-        account_base, secret, timeout=httpx.Timeout(deadline), retry=RetryPolicy(attempts=2, base=0.1, cap=0.5)
+    body = await get_once(
+        account_base, secret, BALANCE_PATH, deadline, what=f"{account_base}{BALANCE_PATH}", attempts=2
     )
-    try:
-        body = await asyncio.wait_for(transport.call("GET", BALANCE_PATH), deadline)
-    except TimeoutError:
-        raise errors.Timeout(f"{account_base}{BALANCE_PATH} gave no answer within {deadline:g} s") from None
-    finally:
-        await transport.aclose()
     return parse_balance(body, source, time.time())
 
 

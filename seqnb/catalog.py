@@ -37,14 +37,12 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
-import httpx
-
 from . import errors
 from .auth import Secret
 from .pricing import Cost, Price
 from .request import Request
 from .spec import FieldSpec, ModelSpec, get_model
-from .transport import RetryPolicy, Transport
+from .transport import get_once
 
 __all__ = [
     "DEADLINE",
@@ -475,15 +473,8 @@ def run_detached(make: Callable[[], Coroutine[Any, Any, T]], timeout: float) -> 
 
 async def fetch_entry(api_base: str, secret: Secret, model_id: str, deadline: float = DEADLINE) -> CatalogEntry:
     """One model's entry, in one call within ``deadline`` seconds (no retries: a slow catalog is skipped)."""
-    transport = Transport(api_base, secret, timeout=httpx.Timeout(deadline), retry=RetryPolicy(attempts=1))
-    try:
-        path = f"/models/{quote(model_id, safe='/')}?include_schema=true"
-        try:
-            body = await asyncio.wait_for(transport.call("GET", path), deadline)
-        except TimeoutError:
-            raise errors.Timeout(f"the catalog gave no answer within {deadline:g} s") from None
-    finally:
-        await transport.aclose()
+    path = f"/models/{quote(model_id, safe='/')}?include_schema=true"
+    body = await get_once(api_base, secret, path, deadline, what="the catalog")
     try:
         return CatalogEntry.from_json(body, api_base=api_base, fetched_at=time.time())
     except ValueError as exc:

@@ -31,10 +31,19 @@ if TYPE_CHECKING:
     from .ledger import Ledger
     from .sync_client import Client
 
-__all__ = ["FAST", "emulator", "seqnb_client", "seqnb_emulator", "seqnb_ledger"]
+__all__ = ["FAST", "emulator", "seqnb_client", "seqnb_emulator", "seqnb_ledger", "serving"]
 
 FAST: dict[str, Any] = {"queue_wait": 0.05, "base_seconds": 0.1, "seconds_per_image": 0.05}
 """The plugin's default pacing: jobs queue 0.05 s and run 0.1 s + 0.05 s per image."""
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Any ASGI app of your own (a stub of another service, a proxy) on a free loopback port; yields its base URL."""
+    from .emulator.server import ThreadedApp
+
+    with ThreadedApp(app, name="seqnb-testing-app") as served:
+        yield served.base_url
 
 
 @contextmanager

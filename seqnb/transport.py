@@ -263,3 +263,19 @@ class Transport:
                 if attempt >= self.retry.submit_attempts:
                     raise
                 await asyncio.sleep(self.retry.backoff(attempt))
+
+
+async def get_once(base_url: str, token: Secret, path: str, deadline: float, *, what: str, attempts: int = 1) -> Any:
+    """One GET on a short-lived transport, answered within ``deadline`` seconds or ``seqnb.Timeout`` naming ``what``.
+
+    For side calls that must never hold a user up (the catalog, the balance).
+    """
+    transport = Transport(
+        base_url, token, timeout=httpx.Timeout(deadline), retry=RetryPolicy(attempts=attempts, base=0.1, cap=0.5)
+    )
+    try:
+        return await asyncio.wait_for(transport.call("GET", path), deadline)
+    except TimeoutError:
+        raise errors.Timeout(f"{what} gave no answer within {deadline:g} s") from None
+    finally:
+        await transport.aclose()

@@ -6,18 +6,15 @@ across many examples: ``server.play(script)`` swaps what it answers and resets i
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
+from seqnb.emulator.server import ThreadedApp
 
 ROUTES = ("submit", "status", "result", "cancel")
 
@@ -56,14 +53,12 @@ class HostileServer:
         """(submitted JSON body, status answered) for every POST to a model."""
         self.paths: list[str] = []
         self._lock = threading.Lock()
-        self._sock: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ThreadedApp | None = None
 
     @property
     def base_url(self) -> str:
-        assert self._sock is not None
-        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        assert self._serving is not None
+        return self._serving.base_url
 
     def play(self, script: Script) -> None:
         with self._lock:
@@ -115,29 +110,13 @@ class HostileServer:
         await send({"type": "http.response.body", "body": data})
 
     def start(self) -> HostileServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(256)
-        sock.setblocking(False)
-        self._sock = sock
-        config = uvicorn.Config(self, log_level="warning", access_log=False, lifespan="off")
-        server = self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            assert self._thread.is_alive() and time.monotonic() < deadline, "hostile server did not start"
-            time.sleep(0.005)
+        self._serving = ThreadedApp(self, name="hostile-server").start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(10)
-        if self._sock is not None:
-            self._sock.close()
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
 
 
 @contextmanager

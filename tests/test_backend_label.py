@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
 import pytest
-import uvicorn
 
 import seqnb
 from seqnb.backend import EMULATOR_HEADER
 from seqnb.emulator import EmulatorServer
-from seqnb.testing import emulator
+from seqnb.testing import emulator, serving
 
 
 @contextmanager
@@ -43,18 +39,8 @@ def stripping_proxy(target: str) -> Iterator[str]:
         await send({"type": "http.response.start", "status": answer.status_code, "headers": kept})  # type: ignore[operator]
         await send({"type": "http.response.body", "body": answer.content})  # type: ignore[operator]
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    while not server.started:
-        threading.Event().wait(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving(app) as url:
+        yield url
 
 
 def test_the_embedded_and_a_named_emulator_are_the_emulator(emu: EmulatorServer) -> None:

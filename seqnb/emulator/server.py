@@ -20,7 +20,69 @@ from .faults import Faults, Route
 from .queue import QueueConfig
 from .state import Counters, EmulatorState
 
-__all__ = ["EmulatorServer", "embedded", "is_loopback", "serve"]
+__all__ = ["EmulatorServer", "ThreadedApp", "embedded", "is_loopback", "serve"]
+
+
+class ThreadedApp:
+    """Any ASGI app served by uvicorn in a daemon thread on its own socket; a context manager.
+
+    The emulator runs on it, and so can a test's own server (``seqnb.testing.serving(app)``).
+    """
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, *, name: str = "seqnb-asgi") -> None:
+        self.app = app
+        self.host = host
+        self.name = name
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # proto must be IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only then, and
+        # without it every answer waits ~40 ms for a delayed ACK.
+        self._sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self._sock.listen(2048)
+        self._sock.setblocking(False)
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30, backlog=2048
+        )
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._sock.getsockname()[1])
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> ThreadedApp:
+        if self._thread is not None:
+            return self
+        server, sock = self._server, self._sock
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(server.serve(sockets=[sock])), name=self.name, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not start")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._sock.close()
+        self._thread = None
+
+    def __enter__(self) -> ThreadedApp:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 class EmulatorServer:
@@ -47,9 +109,7 @@ class EmulatorServer:
         self.app = create_app(state=self.state)
         self.host = config.host
         self._requested_port = port
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._sock: socket.socket | None = None
+        self._serving: ThreadedApp | None = None
 
     @property
     def token(self) -> str:
@@ -58,13 +118,13 @@ class EmulatorServer:
 
     @property
     def port(self) -> int:
-        assert self._sock is not None, "not started"
-        return int(self._sock.getsockname()[1])
+        assert self._serving is not None, "not started"
+        return self._serving.port
 
     @property
     def base_url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        assert self._serving is not None, "not started"
+        return self._serving.base_url
 
     @property
     def counters(self) -> Counters:
@@ -75,49 +135,14 @@ class EmulatorServer:
         self.state.set_faults(faults or Faults(**probabilities), route)
 
     def start(self) -> EmulatorServer:
-        if self._thread is not None:
-            return self
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        # proto must be IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only then, and
-        # without it every answer waits ~40 ms for a delayed ACK.
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self._requested_port))
-        sock.listen(2048)
-        sock.setblocking(False)
-        self._sock = sock
-        config = uvicorn.Config(
-            self.app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_keep_alive=30,
-            backlog=2048,
-        )
-        server = uvicorn.Server(config)
-        self._server = server
-
-        def run() -> None:
-            asyncio.run(server.serve(sockets=[sock]))
-
-        self._thread = threading.Thread(target=run, name="seqnb-emulator", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the seqnb emulator did not start")
-            time.sleep(0.005)
+        if self._serving is None:
+            self._serving = ThreadedApp(self.app, self.host, self._requested_port, name="seqnb-emulator").start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self._sock is not None:
-            self._sock.close()
-        self._thread = None
-        self._server = None
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
 
     def __enter__(self) -> EmulatorServer:
         return self.start()
@@ -128,7 +153,7 @@ class EmulatorServer:
         self.stop()
 
     def __repr__(self) -> str:
-        where = self.base_url if self._sock is not None else "not started"
+        where = self.base_url if self._serving is not None else "not started"
         return f"<EmulatorServer {where}>"
 
 
