@@ -362,11 +362,20 @@ class PostgresStore(Store):
         return re.sub(r"\bINTEGER\b", "BIGINT", re.sub(r"\bREAL\b", "DOUBLE PRECISION", script))
 
     def version(self) -> int:
-        self.execute("CREATE TABLE IF NOT EXISTS seqnb_schema (version INTEGER NOT NULL)")
+        # No CREATE here: this runs outside the migration lock, and PostgreSQL's CREATE TABLE IF NOT
+        # EXISTS is not safe against another session doing the same (a unique violation in pg_type).
+        # pg_tables is read with this statement's snapshot; to_regclass would read a catalog cache that a
+        # session waiting on the migration lock may not have refreshed, and see no schema yet.
+        exists = (
+            "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'seqnb_schema')"
+        )
+        if not self.execute(exists).fetchone()[0]:
+            return 0
         row = self.execute("SELECT version FROM seqnb_schema").fetchone()
         return int(row[0]) if row else 0
 
-    def set_version(self, number: int) -> None:
+    def set_version(self, number: int) -> None:  # only inside migrate(), under the lock
+        self.execute("CREATE TABLE IF NOT EXISTS seqnb_schema (version INTEGER NOT NULL)")
         self.execute("DELETE FROM seqnb_schema")
         self.execute("INSERT INTO seqnb_schema (version) VALUES (?)", [int(number)])
 

@@ -21,7 +21,7 @@ import pytest
 
 import seqnb
 from seqnb.emulator import EmulatorServer
-from seqnb.ledger import Ledger
+from seqnb.ledger import SCHEMA_VERSION, Ledger
 from seqnb.testing import emulator
 from tests import postgres
 from tests.postgres import Cluster, Target
@@ -326,3 +326,26 @@ def test_two_processes_filling_one_shared_image_cache_never_corrupt_it(tmp_path:
     for i in range(40):
         one, other = cache.lookup(f"https://files.example/{i}.png"), cache.lookup(f"https://mirror.example/{i}.png?r=1")
         assert one is not None and other is not None and one.path == other.path and one.width == 64 + i
+
+
+def test_many_kernels_opening_a_new_team_ledger_at_once_all_get_it(pg: str) -> None:
+    """The first open creates the schema; a dozen at the same instant must not race on it (CI once saw them do)."""
+    import threading
+
+    start = threading.Barrier(12)
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            Ledger(pg).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors[0]
+    assert Ledger(pg).version == SCHEMA_VERSION
