@@ -59,6 +59,7 @@ def test_board_pages_and_filters_a_sweep(fast: EmulatorServer) -> None:
     assert [s["id"] for s in snap["sweeps"]] == [bats.id, owls.id]  # newest sweep first
     assert snap["sweeps"][1]["counts"]["completed"] == 30 and snap["sweeps"][1]["images"] == 30
     assert snap["sweeps"][1]["spend"] == "USD 1.20" and snap["sweeps"][1]["eta"] is None
+    assert snap["sweeps"][1]["spend_label"] == "simulated"  # the emulator charges nothing
     finished = [r["finished"] for r in snap["rows"]]
     assert finished == sorted(finished, reverse=True)  # last ended first
     board.page = 2

@@ -75,7 +75,7 @@ function render({ model, el }) {
     $(".seqnb-sweeps").innerHTML = (s.sweeps || []).map((w) => `
       <tr><td><code>${esc(w.id)}</code></td><td>${bar(w.counts, w.runs)}</td>
       <td>${w.runs} runs: ${tally(w.counts)}</td>
-      <td>${w.images}/${w.requested} images &middot; charged ${esc(w.spend)}</td>
+      <td>${w.images}/${w.requested} images &middot; ${esc(w.spend_label || "charged")} ${esc(w.spend)}</td>
       <td class="seqnb-eta" ${w.eta ? `data-eta="${w.eta}"` : ""}>${w.eta ? "" : (w.counts.queued + w.counts.in_progress ? "estimating…" : "done")}</td>
       <td><button data-sweep="${esc(w.id)}" ${w.cancellable ? "" : "disabled"}>Cancel the rest</button></td></tr>`).join("")
       + (s.sweeps_hidden ? `<tr><td colspan="6">and ${s.sweeps_hidden} earlier sweeps (see the Ledger)</td></tr>` : "");

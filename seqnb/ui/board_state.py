@@ -69,9 +69,11 @@ class Costed:
 class BoardState:
     """Every run of a session, grouped for a board that shows a bounded page of them."""
 
-    def __init__(self, *, sweeps_shown: int = 5, prices: Any = None) -> None:
+    def __init__(self, *, sweeps_shown: int = 5, prices: Any = None, simulated: bool = False) -> None:
         self.sweeps_shown = sweeps_shown
         self.prices = prices
+        self.simulated = simulated
+        """True on seqnb's emulator: the spend is simulated, nothing is charged."""
         self.runs: dict[str, RunCore] = {}
         self.counts: Counter[str] = Counter()
         self.sweeps: dict[str, SweepTally] = {}
@@ -244,6 +246,7 @@ class BoardState:
             "images": tally.images,
             "requested": tally.requested,
             "spend": " + ".join(format_money(v, c) for c, v in tally.charged.items()) or "nothing yet",
+            "spend_label": "simulated" if self.simulated else "charged",
             "eta": self._eta(tally, now, expected_end) if left else None,
             "cancellable": tally.counts["queued"],
             "created": tally.created_at,

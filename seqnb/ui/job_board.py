@@ -46,7 +46,7 @@ class JobBoard(anywidget.AnyWidget):
         self.client = client
         self.interval = interval
         """Least time between two snapshots: changes in between are sent together."""
-        self.state = BoardState(prices=client.aio.prices)
+        self.state = BoardState(prices=client.aio.prices, simulated=client.backend.kind == "emulator")
         self._lock = threading.Lock()  # events may come from the caller's thread and from the client's loop
         self._scheduled = False
         self._dirty = False
