@@ -50,7 +50,7 @@ _EXPORTS: dict[str, str] = {
     "ModelSpec": ".spec",
     "NotFound": ".errors",
     "plan_sweep": ".sweep",
-    "PollPolicy": ".poller",
+    "PollPolicy": ".poll_pacing",
     "Price": ".pricing",
     "price_for": ".pricing",
     "Problem": ".validation",
@@ -112,7 +112,7 @@ if TYPE_CHECKING:
     from .gallery import Gallery, compare_grid, contact_sheet
     from .image_cache import ImageCache
     from .ledger import Ledger
-    from .poller import PollPolicy
+    from .poll_pacing import PollPolicy
     from .pricing import Cost, Price, price_for
     from .prompt_count import find_counts
     from .request import Request

@@ -30,7 +30,8 @@ from .account import Balance, account_base_for, check_balance, fetch_balance
 from .auth import Secret
 from .backend import Backend, resolve_backend
 from .catalog import Catalog, CatalogCache, PricedRequest, run_detached
-from .poller import Poller, PollPolicy
+from .poll_pacing import PollPolicy
+from .poller import Poller
 from .pricing import Cost, Price, PriceInput, user_price
 from .request import Request
 from .runs import AsyncRun, RunCore, RunEvent, Subscriber

@@ -21,7 +21,7 @@ from seqnb import errors
 from seqnb.auth import Secret, resolve_token
 from seqnb.client import AsyncClient, DuplicateSubmitWarning
 from seqnb.emulator import EmulatorServer, Faults
-from seqnb.poller import PollPolicy, next_delay
+from seqnb.poll_pacing import PollPolicy, next_delay
 from seqnb.runs import RunEvent
 from seqnb.testing import emulator
 from seqnb.transport import RetryPolicy, map_error

@@ -12,7 +12,7 @@ import pytest
 import seqnb
 from seqnb import errors
 from seqnb.client import AsyncClient
-from seqnb.poller import PollPolicy
+from seqnb.poll_pacing import PollPolicy
 from seqnb.transport import RetryPolicy
 
 from .hostile import HostileServer, Reply, Script, accepted

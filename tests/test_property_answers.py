@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import seqnb
 from seqnb import errors, protocol
 from seqnb.client import AsyncClient
-from seqnb.poller import PollPolicy
+from seqnb.poll_pacing import PollPolicy
 from seqnb.runs import TERMINAL
 from seqnb.transport import RetryPolicy
 

@@ -19,7 +19,7 @@ import seqnb
 from seqnb import errors
 from seqnb.client import AsyncClient
 from seqnb.emulator import EmulatorServer
-from seqnb.poller import PollPolicy
+from seqnb.poll_pacing import PollPolicy
 from seqnb.runs import TERMINAL
 from seqnb.testing import emulator
 from seqnb.transport import RetryPolicy

@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any, cast, get_args
 
 from starlette.applications import Starlette
@@ -38,11 +36,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
-from ..spec import COUNT_RANGE, ModelSpec, models
-from ..validation import server_problems
+from ..spec import models
 from . import catalog
+from .answers import Drop, error_answer, iso_time, parse_submit, request_urls, service_root
 from .config import EmulatorConfig
 from .faults import Faults
 from .faults import Route as ApiRoute
@@ -55,74 +52,6 @@ VERSION_HEADER = "x-seqnb-emulator"
 """Header on every answer of the emulator; its value is seqnb's version."""
 
 Handler = Callable[[Request], Awaitable[Response]]
-
-
-class DroppedConnection(Exception):
-    """Raised after a response has started, so the server closes the connection mid-answer."""
-
-
-class _QuietDrops(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        while exc is not None:
-            if isinstance(exc, DroppedConnection):
-                return False
-            exc = exc.__cause__ or exc.__context__
-        return True
-
-
-logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
-
-
-class _Drop(Response):
-    """Starts an answer, then drops the connection."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"64")]})
-        raise DroppedConnection
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _error(status: int, message: str, error_code: int | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"error_message": message}
-    if error_code is not None:
-        body = {"error_code": error_code, **body}
-    return JSONResponse(body, status_code=status)
-
-
-def _parse_submit(spec: ModelSpec, body: bytes) -> tuple[dict[str, Any], int] | JSONResponse:
-    """The payload and its count, or the answer refusing it. CPU-bound: runs in a worker thread."""
-    try:
-        payload = json.loads(body or b"null")
-    except json.JSONDecodeError as exc:
-        return _error(400, f"Body is not valid JSON: {exc}")
-    except (ValueError, RecursionError) as exc:  # numbers past int's digit limit, nesting past the stack
-        return _error(400, f"Body is not JSON this service can read: {type(exc).__name__}")
-    if not isinstance(payload, dict):
-        return _error(400, "Body must be a JSON object with the model's input fields")
-    rejected = server_problems(spec, payload)
-    if rejected:
-        detail = [{"loc": ["body", p.wire], "msg": p.message, "type": p.code} for p in rejected]
-        return JSONResponse({"detail": detail}, status_code=422)
-    count = int(payload.get(spec.count_field.wire, spec.count_field.default))
-    if count not in COUNT_RANGE:  # pragma: no cover - the enum check already refused it
-        return _error(422, "bad count")
-    return payload, count
-
-
-def _base(request: Request) -> str:
-    host = request.headers.get("host") or "127.0.0.1"
-    return f"{request.scope.get('scheme', 'http')}://{host}"
-
-
-def _urls(request: Request, request_id: str) -> dict[str, str]:
-    root = f"{_base(request)}/v1/requests/{request_id}"
-    return {"status_url": f"{root}/status", "result_url": f"{root}/result"}
 
 
 class Emulator:
@@ -191,7 +120,7 @@ class Emulator:
 
     def unauthorized(self) -> Response:
         self.state.counters.unauthorized += 1
-        return _error(401, "Missing, invalid or expired token: send Authorization: Bearer <token>", 400004)
+        return error_answer(401, "Missing, invalid or expired token: send Authorization: Bearer <token>", 400004)
 
     async def guard(self, request: Request, route: ApiRoute) -> tuple[Response | None, bool]:
         """Auth and per-call faults. Returns (a response to send instead, drop-after flag)."""
@@ -205,14 +134,14 @@ class Emulator:
         counters.faults[fault] += 1
         counters.faults[f"{route}.{fault}"] += 1
         if fault == "rate_limit":
-            response = _error(429, "Too many requests (emulated)")
+            response = error_answer(429, "Too many requests (emulated)")
             response.headers["Retry-After"] = f"{dice.faults.retry_after:g}"
             return response, False
         if fault == "server_error":
             code = dice.pick((500, 502, 503))
-            return _error(code, f"Upstream error {code} (emulated)"), False
+            return error_answer(code, f"Upstream error {code} (emulated)"), False
         if fault == "drop":
-            return _Drop(), False
+            return Drop(), False
         if fault == "error_200":
             return JSONResponse({"error_code": 500001, "error_message": "Internal error (emulated)"}), False
         if fault == "slow":
@@ -228,7 +157,7 @@ class Emulator:
         rid = request.path_params["request_id"]
         job = self.state.queue.get(rid)
         if job is None:
-            return None, _error(404, f"Request {rid!r} not found or expired", 404001), False
+            return None, error_answer(404, f"Request {rid!r} not found or expired", 404001), False
         return job, Response(), drop_after
 
     async def read_body(self, request: Request) -> bytes | Response:
@@ -249,7 +178,9 @@ class Emulator:
     def too_large(self) -> Response:
         self.state.counters.too_large += 1
         limit = self.config.body_limit
-        response = _error(413, f"Request body is larger than {limit} bytes: send at most {limit // 1024} KB", 413001)
+        response = error_answer(
+            413, f"Request body is larger than {limit} bytes: send at most {limit // 1024} KB", 413001
+        )
         response.headers["Connection"] = "close"
         return response
 
@@ -264,7 +195,7 @@ class Emulator:
 
     @staticmethod
     def answer(response: Response, drop_after: bool) -> Response:
-        return _Drop() if drop_after else response
+        return Drop() if drop_after else response
 
     # --- the request lifecycle -----------------------------------------------------------------
 
@@ -277,12 +208,12 @@ class Emulator:
         spec = next((m for m in models() if m.id == model_id), None)
         if spec is None:
             counters.submits_rejected += 1
-            return _error(400, f"Invalid model id {model_id!r}", 400001)
+            return error_answer(400, f"Invalid model id {model_id!r}", 400001)
         body = await self.read_body(request)
         if isinstance(body, Response):
             counters.submits_rejected += 1
             return body
-        parsed = await run_in_threadpool(_parse_submit, spec, body)
+        parsed = await run_in_threadpool(parse_submit, spec, body)
         if isinstance(parsed, Response):
             counters.submits_rejected += 1
             return parsed
@@ -291,12 +222,12 @@ class Emulator:
         if price is not None:
             counters.submits_rejected += 1
             left = self.state.account.available(self.state.clock())
-            return _error(400, f"Insufficient balance: {left} left, {price} needed", 400002)
+            return error_answer(400, f"Insufficient balance: {left} left, {price} needed", 400002)
         job = self.state.accept(spec.id, payload, count)
         body_out = {
             "request_id": job.id,
-            **_urls(request, job.id),
-            "cancel_url": f"{_base(request)}/v1/requests/{job.id}/cancel",
+            **request_urls(request, job.id),
+            "cancel_url": f"{service_root(request)}/v1/requests/{job.id}/cancel",
         }
         return self.answer(JSONResponse(body_out), drop_after)
 
@@ -309,7 +240,7 @@ class Emulator:
         body: dict[str, Any] = {"request_id": job.id, "status": state}
         if state == "in_queue":
             body["queue_position"] = self.state.queue.position(job)
-        body.update(_urls(request, job.id))
+        body.update(request_urls(request, job.id))
         return self.answer(JSONResponse(body), drop_after)
 
     async def result(self, request: Request) -> Response:
@@ -326,15 +257,15 @@ class Emulator:
             assert end is not None
             finished = job.created_at + (end - job.submitted)
         if state == "completed":
-            output = {"images": self.state.image_urls(job, _base(request))}
+            output = {"images": self.state.image_urls(job, service_root(request))}
         elif state == "failed":
             error = job.fail_message
         body = {
             "request_id": job.id,
             "status": state,
             "output": output,
-            "created_at": _iso(job.created_at),
-            "finished_at": _iso(finished),
+            "created_at": iso_time(job.created_at),
+            "finished_at": iso_time(finished),
             "error": error,
         }
         return self.answer(JSONResponse(body), drop_after)
@@ -358,10 +289,10 @@ class Emulator:
         where = self.state.files.get(name)
         job = self.state.queue.jobs.get(where[0]) if where else None
         if where is None or job is None or job.finished is None:
-            return _error(404, "No such file")
+            return error_answer(404, "No such file")
         if self.state.clock() > job.finished + job.image_ttl:
             self.state.counters.files_expired += 1
-            return _error(404, "This image URL has expired")
+            return error_answer(404, "This image URL has expired")
         data = await run_in_threadpool(self.state.image_bytes, job, where[1], name)
         self.state.counters.files_served += 1
         media = "image/png" if name.endswith(".png") else "image/jpeg"
@@ -376,7 +307,7 @@ class Emulator:
         try:
             query = catalog.CatalogQuery.parse(request.query_params)
         except ValueError as exc:
-            return _error(400, f"Bad query: {exc}")
+            return error_answer(400, f"Bad query: {exc}")
         return JSONResponse(catalog.page(models(), query, self.config.price))
 
     async def catalog_categories(self, request: Request) -> Response:
@@ -393,7 +324,7 @@ class Emulator:
         spec = next((m for m in models() if m.id == model_id), None)
         if spec is None:
             known = ", ".join(m.id for m in models())
-            return _error(404, f"Invalid model id {model_id!r}: this service has {known}", 400001)
+            return error_answer(404, f"Invalid model id {model_id!r}: this service has {known}", 400001)
         return JSONResponse(catalog.entry(spec, self.config.price(spec.id), include_schema=True))
 
     async def balance(self, request: Request) -> Response:
@@ -419,7 +350,9 @@ class Emulator:
             return refused
         route = request.query_params.get("route") or None
         if route is not None and route not in get_args(ApiRoute):
-            return _error(400, f"Bad route {route!r}: use one of {', '.join(get_args(ApiRoute))}, or none for all")
+            return error_answer(
+                400, f"Bad route {route!r}: use one of {', '.join(get_args(ApiRoute))}, or none for all"
+            )
         route_name = cast("ApiRoute | None", route)
         body = await self.read_body(request)
         if isinstance(body, Response):
@@ -427,7 +360,7 @@ class Emulator:
         try:
             faults = Faults.from_json(json.loads(body or b"{}"))
         except (ValueError, TypeError, RecursionError) as exc:
-            return _error(400, f"Bad faults: {exc}")
+            return error_answer(400, f"Bad faults: {exc}")
         self.state.set_faults(faults, route_name)
         return JSONResponse(asdict(faults))
 
@@ -443,7 +376,7 @@ class Emulator:
             {
                 "service": "seqnb emulator of RunComfy's Model API",
                 "models": [m.id for m in models()],
-                "submit": f"POST {_base(request)}/v1/models/{{model_id}}",
+                "submit": f"POST {service_root(request)}/v1/models/{{model_id}}",
             }
         )
 

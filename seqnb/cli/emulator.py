@@ -1,0 +1,80 @@
+"""``seqnb emulator``: the local emulator of RunComfy's Model API, served in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .arguments import CommandError
+
+__all__ = ["cmd_emulator", "fault_names"]
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    """Serve the emulator in the foreground until Ctrl-C."""
+    from decimal import Decimal
+
+    import uvicorn
+
+    from ..emulator import EmulatorConfig, Faults, QueueConfig, create_app
+    from ..netaddr import is_loopback
+
+    if not is_loopback(args.host):
+        print(
+            f"warning: listening on {args.host}, beyond loopback: other machines can reach this emulator",
+            file=sys.stderr,
+        )
+    faults = Faults(
+        **{name: getattr(args, name) for name in fault_names()},
+        slow_seconds=args.slow_seconds,
+        retry_after=args.retry_after,
+        seed=args.fault_seed,
+        routes=tuple(args.fault_routes.split(",")),
+    )
+    config = EmulatorConfig(
+        token=args.token,
+        queue=QueueConfig(
+            workers=args.workers,
+            queue_wait=args.queue_wait,
+            base_seconds=args.base_seconds,
+            seconds_per_image=args.seconds_per_image,
+            service_time=args.service_time,
+            speed=args.speed,
+        ),
+        faults=faults,
+        image_ttl=args.image_ttl,
+        image_format=args.image_format,
+        host=args.host,
+        controls=args.controls,
+        balance=Decimal(args.balance) if args.balance is not None else None,
+    )
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    _check_port_free(args.host, args.port)
+    print(f"seqnb emulator of RunComfy's Model API on http://{host}:{args.port}", file=sys.stderr)
+    print(
+        "token: " + ("any Bearer token is accepted" if args.token is None else "the one given with --token"),
+        file=sys.stderr,
+    )
+    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+def _check_port_free(host: str, number: int) -> None:
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, number))
+        except OSError as exc:
+            raise CommandError(
+                f"cannot listen on {host}:{number}: {exc.strerror or exc}; choose another --port or --host"
+            ) from None
+
+
+def fault_names() -> tuple[str, ...]:
+    """The emulator's fault probabilities (each a ``Faults`` field, a ``--flag`` here)."""
+    from ..emulator.faults import PROBABILITIES
+
+    return tuple(PROBABILITIES)

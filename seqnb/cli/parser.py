@@ -1,0 +1,143 @@
+"""The ``seqnb`` command line: validate, and (in later layers) emulator, run, demo, ledger."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from ..errors import SeqnbError
+from .arguments import Parser, amount, count, port, positive, probability, seconds
+from .emulator import cmd_emulator, fault_names
+from .reports import cmd_cache, cmd_doctor, cmd_ledger, cmd_models, cmd_validate
+from .sweeps import cmd_demo, cmd_run
+
+__all__ = ["build_parser", "main"]
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="seqnb", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    p = sub.add_parser("validate", help="check a wire payload against a model's rules")
+    p.add_argument("--model", "-m", required=True, help="model id or alias, e.g. seedream-4.5")
+    p.add_argument("--json", "-j", required=True, help="payload JSON, @file.json, or - for stdin")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("models", help="list the models, their fields and prices")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("run", help="submit one request, show progress, print the image URLs")
+    p.add_argument("prompt")
+    p.add_argument("--model", "-m", default="seedream-4.5")
+    p.add_argument("--count", "-n", type=int, default=None, help="images (1-15); default: the number in the prompt")
+    p.add_argument("--size", "-s", default=None, help="size option, or e.g. 16:9 / 2560x1440")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument(
+        "--timeout", type=seconds, default=None, help="stop watching (without cancelling) after this many seconds"
+    )
+    p.add_argument("--base-url", default=None, help="API base URL (default: RUNCOMFY_BASE_URL or RunComfy's)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="a small sweep on the embedded emulator, ending in a table of the runs")
+    p.add_argument(
+        "--budget", type=amount, default="2.00", help="refuse the sweep above this estimated cost (default 2.00)"
+    )
+    p.add_argument(
+        "--ledger",
+        default=None,
+        help="ledger file or postgresql:// URL (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)",
+    )
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("ledger", help="print the recent runs and the spend, or export them")
+    p.add_argument(
+        "--path",
+        default=None,
+        help="ledger file or postgresql:// URL (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)",
+    )
+    p.add_argument("--export", default=None, help="write the runs to FILE (.csv, .json or .parquet)")
+    p.add_argument("--limit", type=count, default=20)
+    p.add_argument("--sweep", default=None)
+    p.add_argument("--status", default=None)
+    p.add_argument("--model", default=None)
+    p.add_argument("--by", default="model", choices=["model", "day", "sweep", "status"], help="group the spend by")
+    p.set_defaults(func=cmd_ledger)
+
+    p = sub.add_parser("cache", help="show the image cache, or prune it (least recently used first)")
+    p.add_argument("action", nargs="?", choices=["show", "prune"], default="show")
+    p.add_argument("--dir", default=None, help="cache folder (default: $SEQNB_CACHE or ~/.cache/seqnb/images)")
+    p.add_argument("--max-bytes", default=None, help="with prune: the size to prune to, e.g. 500M (default: the limit)")
+    p.set_defaults(func=cmd_cache)
+
+    p = sub.add_parser("doctor", help="check the token, URLs, catalog, balance, ledger and cache (exit 1 on a problem)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--base-url", default=None, help="Model API base (default: RUNCOMFY_BASE_URL or RunComfy's)")
+    p.add_argument(
+        "--account-base-url", default=None, help="account API base (default: RUNCOMFY_API_BASE or RunComfy's)"
+    )
+    p.add_argument(
+        "--ledger",
+        default=None,
+        help="ledger file or postgresql:// URL (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)",
+    )
+    p.add_argument("--cache-dir", default=None, help="image cache (default: $SEQNB_CACHE or ~/.cache/seqnb/images)")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("emulator", help="serve the local emulator of RunComfy's Model API (for curl and other tools)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument("--port", type=port, default=8765)
+    p.add_argument("--token", default=None, help="the one token to accept (default: any Bearer token)")
+    g = p.add_argument_group("pacing")
+    g.add_argument("--workers", type=count, default=4, help="jobs run at once")
+    g.add_argument("--speed", type=positive, default=1.0, help="divide every duration by this")
+    g.add_argument("--queue-wait", type=seconds, default=0.5, help="least seconds a job stays queued")
+    g.add_argument("--base-seconds", type=seconds, default=0.5, help="seconds per job before its images")
+    g.add_argument("--seconds-per-image", type=seconds, default=1.0)
+    g.add_argument("--service-time", type=seconds, default=None, help="fixed seconds per job, whatever its count")
+    g.add_argument("--image-ttl", type=seconds, default=3600.0, help="seconds image URLs stay valid")
+    g.add_argument("--image-format", choices=["jpeg", "png"], default="jpeg")
+    g.add_argument("--balance", type=amount, default=None, help="account balance in USD (default: unlimited)")
+    p.add_argument(
+        "--controls",
+        action="store_true",
+        default=None,
+        help="serve the /_emulator/* control routes beyond loopback too (they need the token whenever one is set)",
+    )
+    g = p.add_argument_group("fault injection (probabilities from 0 to 1)")
+    for name in fault_names():
+        g.add_argument(f"--{name.replace('_', '-')}", type=probability, default=0.0)
+    g.add_argument("--slow-seconds", type=seconds, default=3.0)
+    g.add_argument("--retry-after", type=seconds, default=1.0, help="Retry-After of injected 429s")
+    g.add_argument("--fault-seed", type=int, default=0)
+    g.add_argument("--fault-routes", default="submit,status,result,cancel", help="API calls that faults apply to")
+    p.set_defaults(func=cmd_emulator)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; every failure is one line on stderr that names the fix, with exit status 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Command = args.func
+    try:
+        return func(args)
+    except SeqnbError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"error:{where} {exc.strerror or exc}; check the path and its permissions", file=sys.stderr)
+    except Exception as exc:  # a bug of seqnb's: still one line, the traceback only on request
+        if os.environ.get("SEQNB_DEBUG"):
+            raise
+        print(
+            f"error: unexpected {type(exc).__name__}: {exc} (a seqnb bug: rerun with SEQNB_DEBUG=1 and report the "
+            "traceback)",
+            file=sys.stderr,
+        )
+    return 2

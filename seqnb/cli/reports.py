@@ -1,0 +1,127 @@
+"""The commands that look and submit nothing: ``validate``, ``models``, ``ledger``, ``cache``, ``doctor``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..spec import get_model, models
+from ..validation import validate_payload
+from .arguments import CommandError
+
+__all__ = ["cmd_cache", "cmd_doctor", "cmd_ledger", "cmd_models", "cmd_validate", "runs_table"]
+
+
+def _read_json(text: str) -> object:
+    if text == "-":
+        text = sys.stdin.read()
+    elif text.startswith("@"):
+        with open(text[1:], encoding="utf-8") as fh:
+            text = fh.read()
+    return json.loads(text)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate a raw wire payload; exit 0 when valid, 2 with one line per problem otherwise."""
+    spec = get_model(args.model)
+    try:
+        payload = _read_json(args.json)
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"error: --json: not readable JSON ({exc})", file=sys.stderr)
+        return 2
+    if not isinstance(payload, dict):
+        print('error: --json: must be a JSON object like \'{"text": "..."}\'', file=sys.stderr)
+        return 2
+    report = validate_payload(spec, payload)
+    for problem in report.problems:
+        print(problem, file=sys.stdout if problem.severity == "error" else sys.stderr)
+    if report.ok:
+        print(f"ok: valid for {spec.id}" + (f" ({len(report.warnings)} warning(s))" if report.warnings else ""))
+        return 0
+    return 2
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """List the known models with their fields and prices."""
+    for spec in models():
+        print(f"{spec.id}  ({', '.join(spec.aliases)})  {spec.currency} {spec.price_per_image}/image")
+        for f in spec:
+            req = " required" if f.required else ""
+            enum = f" one of {len(f.enum)}" if f.enum else ""
+            print(f"    {f.wire:<38} {f.kind}{req}{enum}  [{f.name}]")
+    return 0
+
+
+def runs_table(frame: Any) -> Any:
+    """The ledger's runs, compact enough for a terminal."""
+    import pandas as pd
+
+    def cut(text: Any, n: int) -> str:
+        shown = "" if pd.isna(text) else str(text)
+        return shown if len(shown) <= n else shown[: n - 1] + "…"
+
+    return pd.DataFrame(
+        {
+            "run": frame["id"].str.slice(0, 8),
+            "model": [get_model(str(m)).short_name for m in frame["model"]],
+            "prompt": [cut(p, 34) for p in frame["prompt"]],
+            "seed": frame["seed"],
+            "size": frame["size"],
+            "images": [
+                f"{r if pd.notna(r) else '-'}/{q}" for r, q in zip(frame["returned"], frame["requested"], strict=True)
+            ],
+            "status": frame["status"],
+            "queue_s": frame["queue_s"].round(1),
+            "run_s": frame["run_s"].round(1),
+            "est_cost": [f"{c} {a:.2f}" for c, a in zip(frame["currency"], frame["est_cost"], strict=True)],
+        }
+    )
+
+
+def cmd_ledger(args: argparse.Namespace) -> int:
+    """Print the recent runs and the spend, or export the ledger."""
+    from ..ledger import Ledger
+
+    ledger = Ledger(args.path)
+    filters = {k: v for k, v in {"sweep": args.sweep, "status": args.status, "model": args.model}.items() if v}
+    if args.export:
+        target = ledger.export(args.export, **filters)
+        print(f"wrote {ledger.count(**filters)} runs to {target}")
+        return 0
+    frame = ledger.runs(limit=args.limit, **filters)
+    print(
+        f"{ledger.location}: {ledger.count(**filters)} runs"
+        + (f" ({args.limit} most recent shown)" if len(frame) == args.limit else "")
+    )
+    if not frame.empty:
+        print(runs_table(frame).to_string(index=False))
+        print()
+        print(ledger.spend(args.by, **filters).to_string(index=False))
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    """Show the image cache (files, size, limit, recency), or prune it to a size."""
+    from ..image_cache import ImageCache, parse_size
+
+    try:
+        cache = ImageCache(args.dir)
+        limit = parse_size(args.max_bytes, "--max-bytes") if args.action == "prune" and args.max_bytes else None
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    lines = cache.prune(limit).lines() if args.action == "prune" else cache.usage().lines()
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Report what seqnb would use and whether it works; exit 1 when a check fails."""
+    from ..doctor import diagnose
+
+    report = diagnose(
+        args.base_url, account_base_url=args.account_base_url, ledger=args.ledger, cache_dir=args.cache_dir
+    )
+    print(json.dumps(report.to_json(), indent=2) if args.json else report.text())
+    return 0 if report.ok else 1

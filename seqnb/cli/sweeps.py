@@ -1,0 +1,129 @@
+"""The commands that submit runs: ``run`` (one request) and ``demo`` (a sweep on the embedded emulator)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from typing import Any
+
+from .reports import runs_table
+
+__all__ = ["DEMO_PROMPTS", "cmd_demo", "cmd_run"]
+
+
+def _progress(runs: list[Any], label: str, timeout: float | None = None, file: Any = None) -> None:
+    """A tqdm bar over finished runs, its postfix counting the states (and where a lone run stands in the
+    queue), until every run has ended; ``seqnb.Timeout`` after ``timeout`` seconds (the runs go on)."""
+    import time
+
+    from tqdm import tqdm
+
+    from ..errors import Timeout
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with tqdm(total=len(runs), desc=label, unit="run", leave=True, file=file) as bar:
+        while True:
+            done = sum(r.done for r in runs)
+            bar.n = done
+            states: dict[str, int] = {}
+            for r in runs:
+                states[r.status] = states.get(r.status, 0) + 1
+            postfix = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(states.items()))
+            if len(runs) == 1 and runs[0].queue_text:
+                postfix += f" ({runs[0].queue_text})"
+            bar.set_postfix_str(postfix, refresh=False)
+            bar.refresh()
+            if done == len(runs):
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                raise Timeout(f"stopped watching after {timeout} s")
+            time.sleep(0.1)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Submit one request, show its progress, print the image URLs."""
+
+    from ..errors import Timeout
+    from ..prompt_count import stated_count
+    from ..request import Request
+
+    count = args.count if args.count is not None else stated_count(args.prompt)
+    request = Request(args.model, args.prompt, count=count, size=args.size, seed=args.seed)
+    report = request.validate()
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    if not report.ok:
+        return 2
+    from ..session import connect
+
+    cost = request.cost()  # before connecting: a bad price setting fails here, alone
+    client = connect(base_url=args.base_url)
+    print(f"backend: {client.backend}", file=sys.stderr)
+    print(f"estimated cost: {cost} ({request.count} images)", file=sys.stderr)
+    run = client.submit(request)
+    try:
+        _progress([run], f"run {run.id[:8]}", args.timeout, file=sys.stderr)
+    except KeyboardInterrupt:
+        outcome = run.cancel()
+        if outcome == "cancelled":
+            print(f"cancelled run {run.id} (request {run.request_id}); nothing is charged for it", file=sys.stderr)
+        else:
+            print(
+                f"request {run.request_id} is already running: the service cannot cancel it; it will finish and be charged",
+                file=sys.stderr,
+            )
+        return 130
+    except Timeout:
+        print(f"stopped watching after {args.timeout} s; request {run.request_id} was NOT cancelled", file=sys.stderr)
+        return 3
+    print(file=sys.stderr)
+    if run.status != "completed":
+        print(f"run {run.id} {run.status}: {run.error or ''}", file=sys.stderr)
+        return 1
+    if run.short:
+        print(f"note: the model returned {len(run.images)} of {run.requested} images", file=sys.stderr)
+    for url in run.images:
+        print(url)
+    client.settle(timeout=120)
+    with contextlib.redirect_stdout(sys.stderr):
+        _where_next(client)
+    return 0
+
+
+DEMO_PROMPTS = [
+    "Generate 3 images of a lighthouse keeper's day, dawn to night",
+    "Generate 4 images of a paper boat drifting down a rainy street, storyboard",
+]
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """A small sweep on the embedded emulator, with progress, ending in a table of the runs from the ledger."""
+    from ..emulator import embedded
+    from ..session import connect
+
+    emu = embedded()
+    client = connect(emu.token, emu.base_url, ledger=args.ledger or True)
+    assert client.ledger is not None
+    print(f"backend: {client.backend}")
+    print(f"ledger:  {client.ledger.location}")
+    runs = client.sweep(
+        prompts=DEMO_PROMPTS, seeds=[11, 22, 33], models=["seedream-4.0", "seedream-4.5"], budget=args.budget
+    )
+    _progress(list(runs), "runs")
+    client.settle(timeout=120)  # the images are downloaded and scored before the table is read
+    print()
+    print(runs_table(client.ledger.runs(sweep=runs.id)).to_string(index=False))
+    print(f"\n{sum(r.status == 'completed' for r in runs)}/{len(runs)} completed, estimated {runs.plan.total_text()}")
+    _where_next(client)
+    return 0
+
+
+def _where_next(client: Any) -> None:
+    """Where the images and the ledger are, and what to try next."""
+    if client.gallery is not None:
+        print(f"images:  {client.gallery.cache.directory}")
+    if client.ledger is not None:
+        print(f"ledger:  {client.ledger.location}  (seqnb ledger --path {client.ledger.location})")
+    print("next:    in JupyterLab, `import seqnb; seqnb.Studio()` (or open notebooks/quickstart.ipynb);")
+    print("         with a RunComfy token (RUNCOMFY_TOKEN=... or `runcomfy login`), the same calls run on RunComfy")
