@@ -1,4 +1,4 @@
-"""The ``seqnb`` command line: validate, and (in later layers) emulator, run, demo, ledger."""
+"""The ``seqnb`` command line: the parser and ``main``."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from .sweeps import cmd_demo, cmd_run
 
 __all__ = ["build_parser", "main"]
 
+DESCRIPTION = "seqnb: run sweeps on RunComfy's Seedream sequential models or the local emulator, validate requests, read the ledger and the image cache, check the set-up."
+
 Command = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="seqnb", description=__doc__)
+    parser = Parser(prog="seqnb", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("validate", help="check a wire payload against a model's rules")
