@@ -18,8 +18,8 @@ _EXPORTS: dict[str, str] = {
     "Unsendable": ".errors",
     "Balance": ".account",
     "BalanceUnchecked": ".client",
-    "CatalogWarning": ".catalog",
-    "SchemaDriftWarning": ".catalog",
+    "CatalogWarning": ".catalog_entry",
+    "SchemaDriftWarning": ".schema_drift",
     "APIError": ".errors",
     "AsyncClient": ".client",
     "AsyncRun": ".runs",
@@ -83,7 +83,7 @@ if TYPE_CHECKING:
     from .account import Balance
     from .auth import Secret
     from .backend import Backend
-    from .catalog import CatalogWarning, SchemaDriftWarning
+    from .catalog_entry import CatalogWarning
     from .client import AsyncClient, BalanceUnchecked, DuplicateSubmitWarning, Sweep
     from .errors import (
         APIError,
@@ -117,6 +117,7 @@ if TYPE_CHECKING:
     from .prompt_count import find_counts
     from .request import Request
     from .runs import AsyncRun, Run, RunEvent, RunStatus
+    from .schema_drift import SchemaDriftWarning
     from .scoring import consistency
     from .session import connect
     from .spec import FieldSpec, ModelSpec, get_model, models, register, size_dimensions

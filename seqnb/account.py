@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from . import errors
 from .auth import Secret
-from .catalog import fetched_text
+from .catalog_entry import fetched_text
 from .pricing import format_money
 from .transport import get_once
 

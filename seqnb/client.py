@@ -29,9 +29,11 @@ from .account import DEADLINE as BALANCE_DEADLINE
 from .account import Balance, account_base_for, check_balance, fetch_balance
 from .auth import Secret
 from .backend import Backend, resolve_backend
-from .catalog import Catalog, CatalogCache, PricedRequest, run_detached
+from .catalog import Catalog, run_detached
+from .catalog_cache import CatalogCache
 from .poll_pacing import PollPolicy
 from .poller import Poller
+from .priced_request import PricedRequest
 from .pricing import Cost, Price, PriceInput, user_price
 from .request import Request
 from .runs import AsyncRun, RunCore, RunEvent, Subscriber

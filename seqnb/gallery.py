@@ -22,8 +22,10 @@ from PIL import Image
 
 from . import render
 from ._loop import LoopRunner
-from .image_cache import CachedImage, ImageCache, ImageRefused
+from .errors import ImageRefused
+from .image_cache import ImageCache
 from .image_hosts import host_entry
+from .image_store import CachedImage
 from .render import Frame
 from .runs import AsyncRun, RunCore, RunEvent
 from .scoring import consistency

@@ -13,7 +13,8 @@ from typing import Any
 from PIL import Image, ImageDraw, PngImagePlugin
 
 from .fonts import font
-from .image_cache import CachedImage, ImageCache
+from .image_cache import ImageCache
+from .image_store import CachedImage
 from .runs import RunCore
 from .spec import get_model
 

@@ -104,7 +104,8 @@ def cmd_ledger(args: argparse.Namespace) -> int:
 
 def cmd_cache(args: argparse.Namespace) -> int:
     """Show the image cache (files, size, limit, recency), or prune it to a size."""
-    from ..image_cache import ImageCache, parse_size
+    from ..image_cache import ImageCache
+    from ..image_cache_limit import parse_size
 
     try:
         cache = ImageCache(args.dir)
