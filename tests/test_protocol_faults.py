@@ -43,7 +43,9 @@ SESSION_CALLS = 22  # more than the 17 HTTP calls a faultless session makes here
 
 @pytest.fixture(scope="module")
 def emu() -> Iterator[EmulatorServer]:
-    with emulator(queue_wait=0.3, base_seconds=0.05, seconds_per_image=0.01, workers=4) as server:
+    with emulator(
+        queue_wait=0.3, base_seconds=0.05, seconds_per_image=0.01, workers=64
+    ) as server:  # the sessions run side by side
         yield server
 
 
@@ -64,8 +66,8 @@ class FaultyHTTP(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-def faulty_calls(client: AsyncClient, k: int, fault: BaseException) -> None:
-    """The k-th call of seqnb's transport (submit or call) raises ``fault``."""
+def faulty_calls(client: AsyncClient, k: int, fault: BaseException) -> list[int]:
+    """The k-th call of seqnb's transport (submit or call) raises ``fault``; returns the call counter."""
     transport = client.transport
     count = [0]
 
@@ -80,27 +82,28 @@ def faulty_calls(client: AsyncClient, k: int, fault: BaseException) -> None:
 
     transport.submit = wrap(transport.submit)  # type: ignore[method-assign]
     transport.call = wrap(transport.call)  # type: ignore[method-assign]
+    return count
 
 
 def req(seed: int) -> seqnb.Request:
     return seqnb.Request("seedream-4.5", "Generate 2 images of a fox", count=2, seed=seed)
 
 
-async def session(emu: EmulatorServer, k: int, where: str) -> tuple[list[seqnb.AsyncRun], list[dict[str, Any]]]:
-    stray: list[dict[str, Any]] = []
-    asyncio.get_running_loop().set_exception_handler(lambda loop, context: stray.append(context))
+async def session(emu: EmulatorServer, k: int, where: str) -> tuple[list[seqnb.AsyncRun], int]:
+    """Three runs sent, one cancelled, all awaited, with the k-th call faulty; the runs and how many calls were made."""
     fault = FAULTS[k % len(FAULTS)]
     if where == "http":
         http = httpx.AsyncClient(
             base_url=emu.base_url + "/v1",
-            transport=FaultyHTTP(k, fault),
+            transport=(faulty := FaultyHTTP(k, fault)),
             headers={"Authorization": f"Bearer {emu.token}"},
             timeout=5,
         )
         client = AsyncClient(emu.token, emu.base_url, retry=FAST_RETRY, poll=FAST_POLL, http=http)
+        calls = [0]
     else:
         client = AsyncClient(emu.token, emu.base_url, retry=FAST_RETRY, poll=FAST_POLL)
-        faulty_calls(client, k, fault)
+        calls = faulty_calls(client, k, fault)
     runs = [client.prepare(req(seed=100 * k + i)) for i in range(3)]
     for run in runs:
         try:
@@ -112,17 +115,39 @@ async def session(emu: EmulatorServer, k: int, where: str) -> tuple[list[seqnb.A
     for run in runs:
         await run.wait(20)  # raises seqnb.Timeout if a run were stranded
     await client.aclose()
-    return runs, stray
+    return runs, faulty.n if where == "http" else calls[0]
+
+
+def problems_of(runs: list[seqnb.AsyncRun]) -> list[str]:
+    problems = []
+    for run in runs:
+        if run.status not in TERMINAL:
+            problems.append(f"stranded: {run.summary()}")
+        elif run.request_id is None:  # the fault hit its submit
+            if run.status not in ("failed", "unknown") or not run.error:
+                problems.append(f"unsent but {run.summary()}")
+        elif run.status not in ("completed", "cancelled"):
+            problems.append(f"sent but {run.summary()}")
+    return problems
 
 
 @pytest.mark.parametrize("where", ["http", "calls"])
-@pytest.mark.parametrize("k", range(1, SESSION_CALLS + 1))
-def test_a_fault_at_any_call_leaves_every_run_in_a_documented_state(emu: EmulatorServer, where: str, k: int) -> None:
-    runs, stray = asyncio.run(session(emu, k, where))
-    assert all(r.status in TERMINAL for r in runs), [r.summary() for r in runs]
-    for run in runs:
-        if run.request_id is None:  # the fault hit its submit
-            assert run.status in ("failed", "unknown") and run.error
-        else:
-            assert run.status in ("completed", "cancelled"), run.summary()
+def test_a_fault_at_any_call_leaves_every_run_in_a_documented_state(emu: EmulatorServer, where: str) -> None:
+    """Every k at once: the sessions are independent (a client and a fault each), so they run side by side."""
+
+    stray: list[dict[str, Any]] = []  # exceptions no task retrieved: a fault that escaped into the loop
+
+    async def every_k() -> list[tuple[list[seqnb.AsyncRun], int]]:
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: stray.append(context))
+        return await asyncio.gather(*(session(emu, k, where) for k in range(1, SESSION_CALLS + 1)))
+
+    failures, calls_made = {}, []
+    for k, (runs, calls) in enumerate(asyncio.run(every_k()), start=1):
+        calls_made.append(calls)
+        if problems := problems_of(runs):
+            failures[f"k={k} ({FAULTS[k % len(FAULTS)]!r})"] = problems
+    assert not failures, failures
+    # the faults reached every stage of a session (submit, status, cancel, result): at least 12 of them fired
+    fired = [k for k, calls in enumerate(calls_made, start=1) if calls >= k]
+    assert len(fired) >= 12, calls_made
     assert not stray, stray
