@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 import seqnb
 from seqnb import AsyncClient, PollPolicy
 from seqnb.emulator import EmulatorServer
@@ -19,6 +21,7 @@ def test_the_pace_follows_the_backend(emu: EmulatorServer) -> None:
     assert mine.min_interval == 2.0 and mine.max_rate == 4.0
 
 
+@pytest.mark.slow  # RunComfy's real pace: one poll per run per second
 def test_one_poll_per_run_per_second_and_a_cap_for_the_client() -> None:
     polls: list[tuple[float, str, str]] = []
 

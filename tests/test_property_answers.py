@@ -128,6 +128,7 @@ async def session(server: HostileServer, ledger: seqnb.Ledger) -> tuple[list[seq
     return runs, stray
 
 
+@pytest.mark.slow  # 40 drawn sessions over HTTP (~12 s)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(script=scripts)
 def test_any_answer_ends_in_a_documented_state(server: HostileServer, folder: Path, script: Script) -> None:

@@ -90,6 +90,7 @@ def test_schema_fixture_is_the_seed_page_schema(model: str) -> None:
     assert json.loads(block) == schema_for(model)
 
 
+@pytest.mark.slow  # 600 drawn payloads per model: the full run's search
 @pytest.mark.parametrize("model", list(SCHEMAS))
 @SETTINGS
 @given(data=st.data())
@@ -100,6 +101,7 @@ def test_valid_payloads_are_accepted_by_both(model: str, data: st.DataObject) ->
     assert report.ok, (payload, str(report))
 
 
+@pytest.mark.slow  # 600 drawn payloads per model: the full run's search
 @pytest.mark.parametrize("model", list(SCHEMAS))
 @SETTINGS
 @given(data=st.data())
@@ -116,6 +118,7 @@ def test_seqnb_accepts_only_what_the_schema_accepts(model: str, data: st.DataObj
         assert extra <= {"unknown_field", "count_mismatch", "too_long"}, str(report)
 
 
+@pytest.mark.slow  # 600 drawn payloads per model: the full run's search
 @pytest.mark.parametrize("model", list(SCHEMAS))
 @SETTINGS
 @given(data=st.data())

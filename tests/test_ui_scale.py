@@ -244,6 +244,7 @@ def big_ledger(path: Path, runs: int) -> Ledger:
     return ledger
 
 
+@pytest.mark.slow  # writes a 100,000-row ledger first
 def test_ledger_view_reads_one_page_of_a_big_ledger(tmp_path: Path) -> None:
     ledger = big_ledger(tmp_path / "big.sqlite", 100_000)
     view = LedgerView(ledger, page_size=50)
