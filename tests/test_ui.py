@@ -12,7 +12,7 @@ import ipywidgets as w
 import pytest
 
 import seqnb
-from seqnb.emulator import EmulatorServer
+from seqnb.emulator import EmulatorServer, ManualClock
 from seqnb.image_cache import ImageCache
 from seqnb.testing import emulator
 from seqnb.ui import JobBoard, LedgerView, RequestPanel, Studio, parse_seeds
@@ -105,7 +105,8 @@ def row(board: JobBoard, run_id: str) -> dict[str, Any]:
 
 
 def test_job_board_moves_and_cancels_honestly(tmp_path: Path) -> None:
-    with emulator(workers=1, queue_wait=0, service_time=0.8) as emu:
+    clock = ManualClock()  # the first job runs and the second waits until the test moves the clock
+    with emulator(workers=1, queue_wait=0, service_time=0.8, clock=clock) as emu:
         client = seqnb.connect(emu.token, emu.base_url, ledger=tmp_path / "l.sqlite", download=False)
         board = JobBoard(client)
         running = client.submit(seqnb.Request("seedream-4.5", "Generate 2 images of a kite", count=2, seed=1))
@@ -119,6 +120,7 @@ def test_job_board_moves_and_cancels_honestly(tmp_path: Path) -> None:
         assert "cancelled; nothing is charged" in board.message and queued.status == "cancelled"
         assert board.cancel(running.id) == "not_cancellable"
         assert "cannot cancel it" in board.message
+        clock.advance(1.0)
         until(lambda: running.status == "completed")
         until(lambda: row(board, running.id).get("images") == 2)
         done = row(board, running.id)
