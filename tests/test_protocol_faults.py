@@ -147,7 +147,8 @@ def test_a_fault_at_any_call_leaves_every_run_in_a_documented_state(emu: Emulato
         if problems := problems_of(runs):
             failures[f"k={k} ({FAULTS[k % len(FAULTS)]!r})"] = problems
     assert not failures, failures
-    # the faults reached every stage of a session (submit, status, cancel, result): at least 12 of them fired
+    # the faults reached every stage of a session: three submits, a cancel, a status and a result call per
+    # sent run make at least 9 calls (how many more depends on the pace of polls)
     fired = [k for k, calls in enumerate(calls_made, start=1) if calls >= k]
-    assert len(fired) >= 12, calls_made
+    assert len(fired) >= 9, calls_made
     assert not stray, stray
