@@ -28,6 +28,7 @@ from .backend import Backend, resolve_backend
 from .catalog import CatalogCache
 from .client_cancel import cancel_each, cancel_run
 from .client_money import Money
+from .client_submit import IN_DOUBT, submit_failure
 from .client_sweeps import Sweep
 from .poller import Poller, PollPolicy
 from .pricing import Cost, Price, PriceInput
@@ -47,18 +48,6 @@ __all__ = ["AsyncClient", "Backend", "DuplicateSubmitWarning", "as_request"]
 FRESH_SEED_MAX = 2**31 - 1
 """Fresh seeds are drawn from 0 to this (the range the upstream API documents)."""
 _seeds = random.Random()  # the global generator belongs to the user
-
-# Rejections that mean the service certainly made no job (nothing charged).
-_REJECTED = (
-    errors.InputRejected,
-    errors.AuthError,
-    errors.PermissionDenied,
-    errors.ModelNotFound,
-    errors.InsufficientBalance,
-    errors.NotFound,
-    errors.RequestRefused,
-)
-_IN_DOUBT = "Check your RunComfy requests before you submit it again, or you may pay twice"
 
 
 class DuplicateSubmitWarning(UserWarning):
@@ -265,31 +254,11 @@ class AsyncClient:
         payload = run.request.payload()
         try:
             body = await self.transport.submit(run.model, payload)
-        except _REJECTED as exc:
-            run.transition("failed", detail="rejected", error=f"not accepted, not charged: {exc}")
-            raise
-        except (errors.ConnectError, errors.RateLimited) as exc:
-            run.transition("failed", detail="not sent", error=f"not sent: {exc}")
-            raise
-        except errors.Unsendable as exc:
-            run.transition("failed", detail="not sent", error=f"not sent: {_unsendable(run, payload, exc)}")
-            raise
-        except errors.SeqnbError as exc:
-            run.transition(
-                "unknown",
-                detail="in doubt",
-                error=f"the submit may or may not have reached the service ({exc}). {_IN_DOUBT}",
-            )
-            raise
-        except BaseException as exc:  # cancelled, or something nothing foresaw: the POST may have left
-            run.transition(
-                "unknown",
-                detail="in doubt",
-                error=f"the submit was interrupted ({type(exc).__name__}: {exc}); it may have reached the "
-                f"service. {_IN_DOUBT}",
-            )
-            if not isinstance(exc, Exception):
-                raise
+        except BaseException as exc:  # refused, not sent, or in doubt: the run says which
+            status, detail, error = submit_failure(run, payload, exc)
+            run.transition(status, detail=detail, error=error)
+            if isinstance(exc, errors.SeqnbError) or not isinstance(exc, Exception):
+                raise  # seqnb's own errors, and cancellation, go on as they are
             raise errors.TransportError(f"submit interrupted: {type(exc).__name__}: {exc}") from exc
         finally:
             done.set()
@@ -299,7 +268,7 @@ class AsyncClient:
                 "unknown",
                 detail="in doubt",
                 error=f"the service accepted the submit but answered no usable request_id ({protocol.quote(body)}): "
-                f"seqnb cannot follow it. {_IN_DOUBT}",
+                f"seqnb cannot follow it. {IN_DOUBT}",
             )
             raise errors.ServerError("submit answer has no usable request_id", body=body)
         run.transition("in_queue", request_id=request_id, submitted_at=sent_at)
@@ -444,15 +413,3 @@ def as_request(request: Request | str, prompt: str | None, kw: dict[str, Any]) -
             return request.replace(**({"prompt": prompt} if prompt is not None else {}), **kw)
         return request
     return Request(request, prompt, **kw)
-
-
-def _unsendable(run: AsyncRun, payload: dict[str, Any], exc: errors.Unsendable) -> str:
-    where = protocol.unsendable(payload)
-    if where is None:
-        return str(exc)
-    field, position, char = where
-    what = "the prompt" if field == run.request.model.prompt_field.wire else f"field {field!r}"
-    return (
-        f"{what} ({field!r}) holds a character that cannot be sent at position {position} "
-        f"({char!r}, a lone surrogate): remove it and submit again"
-    )
