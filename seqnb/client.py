@@ -303,12 +303,7 @@ class AsyncClient:
         return run
 
     async def cancel(self, run: AsyncRun) -> str:
-        """Cancel a run while it is queued. Returns ``cancelled`` or ``not_cancellable``.
-
-        The cancel goes out at once, even while a 429 slows the client down. A refusal (any 4xx)
-        is ``not_cancellable`` with the service's words in ``run.note``; 5xx and transport errors
-        are retried, and raise once retries run out (the note says so).
-        """
+        """Cancel a run while it is queued; returns ``cancelled`` or ``not_cancellable`` (see ``client_cancel``)."""
         if run.status == "submitting":  # cancel what the submit made, once the service has answered it
             await self._submitted.setdefault(run.id, asyncio.Event()).wait()
         return await cancel_run(self.transport, self.poller, run)
@@ -322,11 +317,7 @@ class AsyncClient:
     async def resume(self, ledger: Ledger | None = None, *, scope: Literal["mine", "team"] = "mine") -> list[AsyncRun]:
         """Watch again every run of ``ledger`` (default: this client's) still in flight when its session ended.
 
-        ``scope="mine"``: only runs of your own (same user) sessions; ``"team"``: anyone's (see ``Ledger.claim``).
-
-        Queued and running runs are watched again (an id the service no longer knows becomes
-        ``lost``); runs whose submit was in flight become ``unknown``, never resubmitted; runs
-        written but never sent become ``failed`` ("not sent"). Returns the runs watched again.
+        ``scope="mine"``: only runs of your own (same user) sessions; ``"team"``: anyone's. See ``client_adopt.resume``.
         """
         return client_adopt.resume(self, ledger, scope)
 
@@ -335,9 +326,7 @@ class AsyncClient:
     ) -> AsyncRun:
         """Adopt a job submitted elsewhere (RunComfy's CLI or playground), recorded before it is watched.
 
-        ``known``: whatever is known of its request (``count=``, ``size=``, ``seed=``, wire fields);
-        the rest stays unknown (the estimate assumes the model's default count). Raises
-        ``SettingInvalid`` for a malformed request id, ``LedgerError`` when the ledger cannot record it.
+        ``known``: whatever is known of its request (``count=``, ``size=``, ``seed=``, wire fields). See ``client_adopt``.
         """
         return client_adopt.prepare_attach(self, request_id, model, prompt, known)
 

@@ -25,7 +25,13 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
 def resume(client: AsyncClient, ledger: Ledger | None, scope: Literal["mine", "team"]) -> list[AsyncRun]:
-    """Adopt the runs of ``ledger`` no live session owns, and watch again those still in flight (see ``AsyncClient.resume``)."""
+    """Adopt the runs of ``ledger`` (default: the client's) no live session owns; watch again those still in flight.
+
+    ``scope="mine"``: only runs of your own (same user) sessions; ``"team"``: anyone's (see ``Ledger.claim``).
+    Queued and running runs are watched again (an id the service no longer knows becomes
+    ``lost``); runs whose submit was in flight become ``unknown``, never resubmitted; runs
+    written but never sent become ``failed`` ("not sent"). Returns the runs watched again.
+    """
     store = ledger_for(client, ledger)
     assert client.recorder is not None
     known = {run.id for run in client.runs()}
@@ -52,7 +58,12 @@ def resume(client: AsyncClient, ledger: Ledger | None, scope: Literal["mine", "t
 def prepare_attach(
     client: AsyncClient, request_id: str, model: str | ModelSpec, prompt: str | None, known: dict[str, Any]
 ) -> AsyncRun:
-    """Adopt a job submitted elsewhere, recorded before it is watched (see ``AsyncClient.prepare_attach``)."""
+    """Adopt a job submitted elsewhere (RunComfy's CLI or playground), recorded before it is watched.
+
+    ``known``: whatever is known of its request (``count=``, ``size=``, ``seed=``, wire fields);
+    the rest stays unknown (the estimate assumes the model's default count). Raises
+    ``SettingInvalid`` for a malformed request id, ``LedgerError`` when the ledger cannot record it.
+    """
     rid = request_id.strip() if isinstance(request_id, str) else ""
     if not REQUEST_ID.fullmatch(rid):
         raise errors.SettingInvalid(
