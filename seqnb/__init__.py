@@ -17,7 +17,7 @@ _EXPORTS: dict[str, str] = {
     "RequestRefused": ".errors",
     "Unsendable": ".errors",
     "Balance": ".account",
-    "BalanceUnchecked": ".client",
+    "BalanceUnchecked": ".client_money",
     "CatalogWarning": ".catalog_entry",
     "SchemaDriftWarning": ".schema_drift",
     "APIError": ".errors",
@@ -69,7 +69,7 @@ _EXPORTS: dict[str, str] = {
     "SettingInvalid": ".errors",
     "size_dimensions": ".spec",
     "Studio": ".ui",
-    "Sweep": ".client",
+    "Sweep": ".client_sweeps",
     "SweepInvalid": ".errors",
     "SweepPlan": ".sweep",
     "Timeout": ".errors",
@@ -84,7 +84,9 @@ if TYPE_CHECKING:
     from .auth import Secret
     from .backend import Backend
     from .catalog_entry import CatalogWarning
-    from .client import AsyncClient, BalanceUnchecked, DuplicateSubmitWarning, Sweep
+    from .client import AsyncClient, DuplicateSubmitWarning
+    from .client_money import BalanceUnchecked
+    from .client_sweeps import Sweep
     from .errors import (
         APIError,
         AuthError,

@@ -15,7 +15,8 @@ from . import errors
 from ._loop import LoopRunner
 from .auth import Secret
 from .backend import Backend
-from .client import AsyncClient, Sweep, as_request
+from .client import AsyncClient, as_request
+from .client_sweeps import Sweep
 from .pricing import Cost, Price
 from .request import Request
 from .runs import AsyncRun, Run, Subscriber

@@ -13,7 +13,8 @@ import pytest
 
 import seqnb
 from seqnb.account import DEFAULT_ACCOUNT_BASE, Balance, account_base_for, balance_text, parse_balance
-from seqnb.client import AsyncClient, Backend, BalanceUnchecked
+from seqnb.client import AsyncClient, Backend
+from seqnb.client_money import BalanceUnchecked
 from seqnb.testing import FAST, emulator
 
 FOX2 = "Generate 2 images of a fox"
@@ -82,11 +83,22 @@ def test_a_balance_that_cannot_be_read_is_said_and_does_not_stop_the_sweep(tmp_p
         assert client.aio.account_base == closed
         with pytest.raises(seqnb.ConnectError):
             client.balance()
-        with pytest.warns(BalanceUnchecked, match="without a balance check"):
+        with pytest.warns(BalanceUnchecked, match="without a balance check") as said:
             runs = client.sweep(prompts=[FOX2], seeds=[1], quiet=True)
+        assert said[0].filename == __file__  # the warning points at the user's line, not into seqnb
         client.wait_all(runs, timeout=30)
         assert runs[0].status == "completed"
         client.close()
+
+        async def go() -> None:
+            aio = AsyncClient(emu.token, emu.base_url, account_base_url=closed)
+            with pytest.warns(BalanceUnchecked, match="without a balance check") as said:
+                await aio.sweep(prompts=[FOX2], seeds=[2])
+            assert said[0].filename == __file__
+            await aio.wait_all(timeout=30)
+            await aio.aclose()
+
+        asyncio.run(go())
 
 
 def test_the_account_base_is_configurable_like_the_model_api_base(monkeypatch: pytest.MonkeyPatch) -> None:

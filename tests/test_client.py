@@ -299,6 +299,32 @@ def test_submit_is_never_retried_when_it_may_have_arrived() -> None:
         arun(go())
 
 
+def test_a_submit_cancelled_in_flight_is_in_doubt_and_the_cancellation_goes_on(emu: EmulatorServer) -> None:
+    async def go() -> None:
+        arrived = asyncio.Event()
+
+        async def never_answers(request: httpx.Request) -> httpx.Response:
+            arrived.set()  # the POST has left: it may reach the service
+            await asyncio.Event().wait()  # (the emulator's slow answer would keep its server busy after the test)
+            raise AssertionError("unreachable")
+
+        client = client_for(
+            emu, http=httpx.AsyncClient(base_url=emu.base_url, transport=httpx.MockTransport(never_answers))
+        )
+        run = client.prepare(req())
+        sending = asyncio.create_task(client.send(run))
+        await arrived.wait()
+        assert run.status == "submitting"
+        sending.cancel()
+        with pytest.raises(asyncio.CancelledError):  # not wrapped: the caller's cancellation stays one
+            await sending
+        assert run.status == "unknown" and (run.error or "").startswith("the submit was interrupted (CancelledError")
+        assert "before you submit it again" in (run.error or "")
+        await client.aclose()
+
+    arun(go())
+
+
 def test_submit_is_retried_when_it_certainly_did_not_arrive() -> None:
     with emulator(queue_wait=0, service_time=0.1) as emu:
         emu.set_faults(Faults(rate_limit=0.5, retry_after=0.01, seed=11), route="submit")

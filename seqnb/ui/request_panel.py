@@ -14,7 +14,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..client import Sweep
+from ..client_sweeps import Sweep
 from ..errors import SeqnbError
 from ..pricing import format_money
 from ..request import Request
