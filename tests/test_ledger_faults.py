@@ -228,7 +228,7 @@ def test_resume_takes_over_from_a_killed_process_but_not_from_a_live_one(tmp_pat
             import time, seqnb
             client = seqnb.connect({emu.token!r}, {emu.base_url!r}, ledger={str(path)!r}, download=False)
             run = client.submit(seqnb.Request("seedream-4.5", "Generate 2 images of a seal", count=2, seed=3))
-            while run.status != "in_queue":
+            while client.ledger.count(status="in_queue") < 1:  # the queued row written, not only seen
                 time.sleep(0.01)
             print("QUEUED", flush=True)
             time.sleep(600)

@@ -223,7 +223,7 @@ def test_resume_adopts_a_teammates_dead_runs_only_when_asked(target: Target, mon
             import time, seqnb
             client = seqnb.connect({emu.token!r}, {emu.base_url!r}, ledger={target.url!r}, download=False)
             run = client.submit(seqnb.Request("seedream-4.5", "Generate 2 images of a newt", count=2, seed=3))
-            while run.status != "in_queue":
+            while client.ledger.count(status="in_queue") < 1:  # the queued row written, not only seen
                 time.sleep(0.01)
             print("QUEUED", flush=True)
             time.sleep(600)
@@ -255,11 +255,11 @@ def test_a_kernel_taken_for_gone_stops_watching_the_run_another_took_over(target
 def taken_over(target: Target, slow_emu: EmulatorServer) -> None:
     first = seqnb.connect(slow_emu.token, slow_emu.base_url, ledger=target.url, download=False)
     run = first.submit(seqnb.Request("seedream-4.5", "Generate 2 images of a shrew", count=2, seed=5))
-    while run.status != "in_queue":
-        time.sleep(0.01)
     recorder = first.aio.recorder
     ledger = first.ledger
     assert recorder is not None and ledger is not None
+    while ledger.count(status="in_queue") < 1:  # the queued row written, not only seen
+        time.sleep(0.01)
     ledger.end_session(recorder.session.id)  # as a heartbeat gone stale would make it look: taken for gone
     second = seqnb.connect(slow_emu.token, slow_emu.base_url, ledger=target.url, download=False)
     taken = second.resume()
