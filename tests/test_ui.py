@@ -18,10 +18,10 @@ from seqnb.testing import emulator
 from seqnb.ui import JobBoard, LedgerView, RequestPanel, Studio, parse_seeds
 
 
-def until(check: Callable[[], bool], timeout: float = 20) -> None:
+def until(check: Callable[[], bool], timeout: float = 20, state: Callable[[], object] = lambda: None) -> None:
     deadline = time.monotonic() + timeout
     while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
+        assert time.monotonic() < deadline, f"condition not met in time: {state()}"
         time.sleep(0.02)
 
 
@@ -110,8 +110,13 @@ def test_job_board_moves_and_cancels_honestly(tmp_path: Path) -> None:
         client = seqnb.connect(emu.token, emu.base_url, ledger=tmp_path / "l.sqlite", download=False)
         board = JobBoard(client)
         running = client.submit(seqnb.Request("seedream-4.5", "Generate 2 images of a kite", count=2, seed=1))
+        until(lambda: running.request_id is not None)  # sends run side by side: the first must arrive first
         queued = client.submit(seqnb.Request("seedream-4.5", "Generate 2 images of a kite", count=2, seed=2))
-        until(lambda: running.status == "in_progress" and queued.status == "in_queue")
+        until(
+            lambda: running.status == "in_progress" and queued.status == "in_queue",
+            20,
+            lambda: (running.summary(), queued.summary()),
+        )
         until(lambda: row(board, running.id).get("status") == "in_progress")  # sent by the coalesced flush
         until(lambda: row(board, queued.id).get("position") == 0)  # its position comes with its first poll
         assert row(board, queued.id)["cancellable"] and not row(board, running.id)["cancellable"]
