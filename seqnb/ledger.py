@@ -239,24 +239,13 @@ class Ledger:
         self._recorders: list[Recorder] = []
         self._beat_stop = threading.Event()
         self._beat_thread: threading.Thread | None = None
-        with self._guard("open"):
+        with self.store.guard("open"):
             self._migrate()
         _OPEN.add(self)
         if budget is not None:
             self.set_budget(budget, currency)
 
     # --- storage -----------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _guard(self, doing: str) -> Iterator[None]:
-        """Turn any failure of the store into a ``LedgerError`` that names the cause and the fix."""
-        try:
-            yield
-        except (LedgerError, BudgetExceeded):
-            raise
-        except self.store.errors as exc:
-            cause, fix = self.store.cause(exc)
-            raise LedgerError(f"ledger {self.location}: cannot {doing}: {cause}; {fix}") from exc
 
     def _migrate(self, target: int = SCHEMA_VERSION) -> None:
         version = self.store.version()
@@ -270,7 +259,7 @@ class Ledger:
 
     @property
     def version(self) -> int:
-        with self._guard("read"):
+        with self.store.guard("read"):
             return self.store.version()
 
     def close(self) -> None:
@@ -286,7 +275,7 @@ class Ledger:
     def open_session(self) -> SessionInfo:
         """Register a new session (one client attached here) and keep its heartbeat going."""
         info = SessionInfo.here()
-        with self._guard("register a session"), self.store.transaction():
+        with self.store.guard("register a session"), self.store.transaction():
             now = self.store.now()
             self.store.execute(
                 "INSERT INTO sessions (id, username, host, pid, kernel, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -296,7 +285,7 @@ class Ledger:
         return info
 
     def end_session(self, session: str) -> None:
-        with contextlib.suppress(LedgerError), self._guard("end a session"):
+        with contextlib.suppress(LedgerError), self.store.guard("end a session"):
             self.store.execute(
                 "UPDATE sessions SET ended_at=? WHERE id=? AND ended_at IS NULL", (self.store.now(), session)
             )
@@ -334,7 +323,7 @@ class Ledger:
     def live_sessions(self) -> set[str]:
         """The sessions that are still alive: not ended, and on this host with a live process or else beating."""
         here = socket.gethostname()
-        with self._guard("read sessions"):
+        with self.store.guard("read sessions"):
             stale = self.store.now() - 3 * self.heartbeat
             rows = self.store.execute(
                 "SELECT id, host, pid, heartbeat_at FROM sessions WHERE ended_at IS NULL"
@@ -393,7 +382,7 @@ class Ledger:
             run.server_created_at, run.server_finished_at, str(cost.amount), cost.currency, run.sweep_id,
             time.time(), run.parent_id, run.note, owner, owner, default_seed,
         )  # fmt: skip
-        with self._guard(f"record run {run.id}"), self.store.transaction():
+        with self.store.guard(f"record run {run.id}"), self.store.transaction():
             if state == "created" and not getattr(self._local, "reserved", False):
                 self._within_budget({cost.currency: cost.amount}, backend.kind, f"run {run.id}", exclude=run.id)
             written = bool(self.store.execute(_UPSERT, row).rowcount)
@@ -414,7 +403,7 @@ class Ledger:
         sweep's rows are written before that lock is let go: two kernels racing cannot both pass.
         Raises ``BudgetExceeded`` with nothing written.
         """
-        with self._guard(f"record sweep {plan.id}"), self.store.transaction():
+        with self.store.guard(f"record sweep {plan.id}"), self.store.transaction():
             self._within_budget(plan.total, backend.kind, f"sweep {plan.id}")
             self._local.reserved = True
             try:
@@ -442,7 +431,7 @@ class Ledger:
     def committed(self, currency: str = "USD", backend: str = "runcomfy", *, exclude: str | None = None) -> Decimal:
         """Everyone's spend that counts against a budget: completed, in flight and in doubt runs of one backend kind."""
         marks = ", ".join("?" * len(_COMMITTED))
-        with self._guard("read the spend"):
+        with self.store.guard("read the spend"):
             row = self.store.execute(
                 f"SELECT SUM(CAST(est_cost AS NUMERIC)) FROM runs WHERE currency = ? AND backend = ? "
                 f"AND status IN ({marks}) AND id <> ?",
@@ -457,7 +446,7 @@ class Ledger:
         everyone (completed, in flight and in doubt runs of the same backend kind: RunComfy's
         spend, or the emulator's simulated spend) plus its estimate would go over it.
         """
-        with self._guard("set the budget"), self.store.transaction():
+        with self.store.guard("set the budget"), self.store.transaction():
             if amount is None:
                 self.store.execute("DELETE FROM budgets WHERE currency = ?", (currency,))
                 return
@@ -475,7 +464,7 @@ class Ledger:
 
     def budget(self, currency: str = "USD") -> Decimal | None:
         """The team budget stored in this ledger for ``currency``, if any."""
-        with self._guard("read the budget"):
+        with self.store.guard("read the budget"):
             row = self.store.execute("SELECT amount FROM budgets WHERE currency = ?", (currency,)).fetchone()
         return Decimal(row[0]) if row else None
 
@@ -486,17 +475,17 @@ class Ledger:
         if unknown:
             raise ValueError(f"unknown image fields {sorted(unknown)}; use {sorted(allowed)}")
         sets = ", ".join(f"{k}=?" for k in fields)
-        with self._guard(f"record an image of run {run_id}"):
+        with self.store.guard(f"record an image of run {run_id}"):
             self.store.execute(f"UPDATE images SET {sets} WHERE run_id=? AND idx=?", (*fields.values(), run_id, idx))
 
     def set_consistency(self, run_id: str, score: float | None) -> None:
         """Store a series' consistency score (see ``seqnb.consistency``)."""
-        with self._guard(f"record the consistency of run {run_id}"):
+        with self.store.guard(f"record the consistency of run {run_id}"):
             self.store.execute("UPDATE runs SET consistency=? WHERE id=?", (score, run_id))
 
     def annotate(self, run_id: str, *, note: str | None = None, tags: Iterable[str] | None = None) -> None:
         """Attach a free-text note and tags to a run."""
-        with self._guard(f"annotate run {run_id}"), self.store.transaction():
+        with self.store.guard(f"annotate run {run_id}"), self.store.transaction():
             if note is not None:
                 self.store.execute("UPDATE runs SET note=? WHERE id=?", (note, run_id))
             if tags is not None:
@@ -518,7 +507,7 @@ class Ledger:
     # --- reading -----------------------------------------------------------------------------
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> tuple[list[tuple[Any, ...]], list[str]]:
-        with self._guard("read"):
+        with self.store.guard("read"):
             return self.store.fetch(sql, args)
 
     def runs(
@@ -723,7 +712,7 @@ class Ledger:
         """
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
-        with self._guard("claim runs to resume"), self.store.transaction(lock=True):
+        with self.store.guard("claim runs to resume"), self.store.transaction(lock=True):
             live = self.live_sessions()
             me = self.store.execute("SELECT username FROM sessions WHERE id=?", (session,)).fetchone()
             rows = self.store.execute(
