@@ -21,25 +21,20 @@ stored: only the backend's kind and base URL.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import getpass
 import json
 import logging
 import os
-import socket
 import threading
 import time
-import uuid
-import weakref
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import BudgetExceeded, LedgerError
 from .ledger_schema import SCHEMA_VERSION, SELECT_RUNS, UPSERT_RUN, migrate, runs_filter
+from .ledger_sessions import HEARTBEAT_SECONDS, SessionInfo, SessionKeeper
 from .ledger_sql import SqliteStore, Store, open_store
 from .pricing import format_money
 from .request import Request
@@ -58,8 +53,6 @@ __all__ = ["DEFAULT_LEDGER", "SCHEMA_VERSION", "Ledger", "Recorder", "SessionInf
 log = logging.getLogger("seqnb.ledger")
 
 DEFAULT_LEDGER = "seqnb-ledger.sqlite"
-HEARTBEAT_SECONDS = 10.0
-"""How often a session says it is alive; one silent for three beats is taken as gone."""
 
 Scope = Literal["mine", "team"]
 SCOPES = ("mine", "team")
@@ -68,39 +61,6 @@ _RESUMABLE = ("created", "submitting", *ACTIVE)
 _COMMITTED = ("completed", "created", "submitting", *ACTIVE, "unknown")
 """Statuses whose cost counts against a budget: charged, or may yet be (in flight, in doubt)."""
 _INT64 = range(-(2**63), 2**63)
-
-
-@dataclass(frozen=True)
-class SessionInfo:
-    """Who and where a session runs: user, host, process, and the notebook kernel when known."""
-
-    id: str
-    user: str
-    host: str
-    pid: int
-    kernel: str | None
-
-    @classmethod
-    def here(cls) -> SessionInfo:
-        """This process: the user is ``$SEQNB_USER``, else JupyterHub's user, else the login name."""
-        user = os.environ.get("SEQNB_USER") or os.environ.get("JUPYTERHUB_USER")
-        if not user:
-            try:
-                user = getpass.getuser()
-            except Exception:  # no user name in some containers
-                user = "unknown"
-        kernel = os.environ.get("JPY_SESSION_NAME") or None
-        return cls("se-" + uuid.uuid4().hex[:12], user, socket.gethostname(), os.getpid(), kernel)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _money(value: Any) -> Decimal:
@@ -131,18 +91,20 @@ class Ledger:
         """Where the runs are, fit to print: the file, or the database URL without its password."""
         self.path: Path | None = self.store.path if isinstance(self.store, SqliteStore) else None
         """The SQLite file (None for a database server)."""
-        self.heartbeat = heartbeat
         self._local = threading.local()
-        self._recorders: list[Recorder] = []
-        self._beat_stop = threading.Event()
-        self._beat_thread: threading.Thread | None = None
         with self.store.guard("open"):
             migrate(self.store)
-        _OPEN.add(self)
+        self.keeper = SessionKeeper(self.store, heartbeat)
+        """This process's sessions here (one per attached client), their heartbeat, which sessions are live."""
         if budget is not None:
             self.set_budget(budget, currency)
 
     # --- storage -----------------------------------------------------------------------------
+
+    @property
+    def heartbeat(self) -> float:
+        """How often this ledger's sessions say they are alive, in seconds."""
+        return self.keeper.heartbeat
 
     @property
     def version(self) -> int:
@@ -151,9 +113,7 @@ class Ledger:
 
     def close(self) -> None:
         """End this ledger's sessions (their runs may then be resumed elsewhere) and close its connections."""
-        for recorder in list(self._recorders):
-            recorder.end()
-        self._beat_stop.set()
+        self.keeper.close()
         with contextlib.suppress(*self.store.errors):
             self.store.close()
 
@@ -161,72 +121,15 @@ class Ledger:
 
     def open_session(self) -> SessionInfo:
         """Register a new session (one client attached here) and keep its heartbeat going."""
-        info = SessionInfo.here()
-        with self.store.guard("register a session"), self.store.transaction():
-            now = self.store.now()
-            self.store.execute(
-                "INSERT INTO sessions (id, username, host, pid, kernel, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (info.id, info.user, info.host, info.pid, info.kernel, now, now),
-            )
-        self._start_heartbeat()
-        return info
+        return self.keeper.open()
 
     def end_session(self, session: str) -> None:
-        with contextlib.suppress(LedgerError), self.store.guard("end a session"):
-            self.store.execute(
-                "UPDATE sessions SET ended_at=? WHERE id=? AND ended_at IS NULL", (self.store.now(), session)
-            )
-
-    def _start_heartbeat(self) -> None:
-        if self._beat_thread is not None and self._beat_thread.is_alive():
-            return
-        self._beat_stop.clear()
-        ref = weakref.ref(self)
-        stop, interval = self._beat_stop, self.heartbeat
-
-        def beat() -> None:  # holds the ledger only while beating, so an unused one can be collected
-            while not stop.wait(interval):
-                ledger = ref()
-                if ledger is None:
-                    return
-                ledger._beat()
-                del ledger
-
-        self._beat_thread = threading.Thread(target=beat, name="seqnb-ledger-heartbeat", daemon=True)
-        self._beat_thread.start()
-
-    def _beat(self) -> None:
-        ids = [r.session.id for r in self._recorders if not r.ended]
-        if not ids:
-            return
-        try:
-            self.store.execute(
-                f"UPDATE sessions SET heartbeat_at=? WHERE id IN ({', '.join('?' * len(ids))})",
-                (self.store.now(), *ids),
-            )
-        except self.store.errors as exc:  # a missed beat only makes this session look older; the next one may pass
-            log.debug("ledger heartbeat failed: %s", exc)
+        """Mark a session ended: its runs in flight may be resumed by another session from now on."""
+        self.keeper.end(session)
 
     def live_sessions(self) -> set[str]:
         """The sessions that are still alive: not ended, and on this host with a live process or else beating."""
-        here = socket.gethostname()
-        with self.store.guard("read sessions"):
-            stale = self.store.now() - 3 * self.heartbeat
-            rows = self.store.execute(
-                "SELECT id, host, pid, heartbeat_at FROM sessions WHERE ended_at IS NULL"
-            ).fetchall()
-        live = set()
-        for session, host, pid, beat in rows:
-            if host == here and pid is not None:
-                alive = _pid_alive(int(pid)) and (int(pid) != os.getpid() or beat >= stale or self._ours(session))
-            else:
-                alive = beat >= stale
-            if alive:
-                live.add(session)
-        return live
-
-    def _ours(self, session: str) -> bool:
-        return any(r.session.id == session and not r.ended for r in self._recorders)
+        return self.keeper.live()
 
     # --- recording ---------------------------------------------------------------------------
 
@@ -234,7 +137,7 @@ class Ledger:
         """Record every run of this client from now on (and the ones it already has), as a new session."""
         aio: AsyncClient = client.aio if hasattr(client, "aio") else client
         recorder = Recorder(self, aio.backend, self.open_session(), aio)
-        self._recorders.append(recorder)
+        self.keeper.recorders.append(recorder)
         aio.ledger = self
         aio.recorder = recorder
         aio.subscribe(recorder.on_event)
@@ -380,7 +283,7 @@ class Ledger:
 
     def health(self) -> str | None:
         """None when every run this ledger was told about is written; else what is not, and why."""
-        unsaved = [(r, run_id) for r in self._recorders for run_id in r.unsaved]
+        unsaved = [(r, run_id) for r in self.keeper.recorders for run_id in r.unsaved]
         if not unsaved:
             return None
         error = next((r.last_error for r, _ in unsaved if r.last_error is not None), None)
@@ -388,7 +291,7 @@ class Ledger:
 
     def flush(self) -> None:
         """Write again every change a failed write left behind; raises ``LedgerError`` if it still fails."""
-        for recorder in self._recorders:
+        for recorder in self.keeper.recorders:
             recorder.flush(raise_errors=True)
 
     # --- reading -----------------------------------------------------------------------------
@@ -632,16 +535,5 @@ class Recorder:
         self.flush()
         self.ended = True
         self.ledger.end_session(self.session.id)
-        if self in self.ledger._recorders:
-            self.ledger._recorders.remove(self)
-
-
-@atexit.register
-def _end_sessions_at_exit() -> None:
-    for ledger in list(_OPEN):
-        for recorder in list(ledger._recorders):
-            with contextlib.suppress(Exception):
-                recorder.end()
-
-
-_OPEN: weakref.WeakSet[Ledger] = weakref.WeakSet()
+        if self in self.ledger.keeper.recorders:
+            self.ledger.keeper.recorders.remove(self)
