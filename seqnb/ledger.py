@@ -7,7 +7,8 @@ views (``seqnb.ledger_frames``, pandas loads on first use). Write-ahead means wr
 new run's row is written before its submit may leave, and if it cannot be written (disk full,
 read-only or corrupt file, server gone, a value that does not fit) the submit does not leave and
 the caller gets a ``LedgerError`` naming the cause. Later writes that fail are kept and retried,
-and shown on the run (``run.note``) and by ``Ledger.health()``; they are never swallowed.
+and shown on the run (``run.note``) and by ``Ledger.health()``; they are never swallowed
+(``seqnb.ledger_recorder``).
 
 Each client attached to a ledger is a *session* (a row in ``sessions``: user, host, pid, kernel
 and a heartbeat on the database's clock); every run says which session made it (``user``,
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import threading
 import time
@@ -33,12 +33,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import BudgetExceeded, LedgerError
+from .ledger_recorder import Recorder
 from .ledger_schema import SCHEMA_VERSION, SELECT_RUNS, UPSERT_RUN, migrate, runs_filter
 from .ledger_sessions import HEARTBEAT_SECONDS, SessionInfo, SessionKeeper
 from .ledger_sql import SqliteStore, Store, open_store
 from .pricing import format_money
 from .request import Request
-from .runs import ACTIVE, AsyncRun, RunCore, RunEvent
+from .runs import ACTIVE, AsyncRun, RunCore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,8 +50,6 @@ if TYPE_CHECKING:
     from .sync_client import Client
 
 __all__ = ["DEFAULT_LEDGER", "SCHEMA_VERSION", "Ledger", "Recorder", "SessionInfo"]
-
-log = logging.getLogger("seqnb.ledger")
 
 DEFAULT_LEDGER = "seqnb-ledger.sqlite"
 
@@ -472,68 +471,3 @@ class Ledger:
 
     def __repr__(self) -> str:
         return f"<seqnb.Ledger {self.location}>"
-
-
-class Recorder:
-    """What one client writes into a ledger: its session, and its runs' rows (see ``Ledger.attach``)."""
-
-    def __init__(
-        self, ledger: Ledger, backend: Backend, session: SessionInfo, client: AsyncClient | None = None
-    ) -> None:
-        self.ledger = ledger
-        self.backend = backend
-        self.session = session
-        self.client = client
-        self.unsaved: dict[str, RunCore] = {}
-        """Runs whose latest change could not be written yet (retried on every later change and by ``flush``)."""
-        self.last_error: LedgerError | None = None
-        self.ended = False
-
-    def record(self, run: RunCore, status: str | None = None) -> None:
-        """Write a run's row now; raises ``LedgerError`` (the caller must then not send its submit)."""
-        if not self.ledger.record(run, self.backend, self.session.id, status):
-            self._lost(run)
-
-    def reserve(self, plan: SweepPlan) -> contextlib.AbstractContextManager[None]:
-        """Record a sweep's runs all or none, within the team budget if the ledger has one (``Ledger.reserve``)."""
-        return self.ledger.reserve(plan, self.backend)
-
-    def _lost(self, run: RunCore) -> None:
-        """Another session took this run over (this one was taken for gone): stop watching it here."""
-        run.note = "taken over by another session, which watches it now; this kernel stopped watching it"
-        if self.client is not None and isinstance(run, AsyncRun):
-            self.client.poller.unwatch(run)
-
-    def on_event(self, event: RunEvent) -> None:
-        """Write every change after the submit; a failure is kept, retried and shown, never lost or raised."""
-        if event.detail == "created" or (event.new == "submitting" and event.old == "created"):
-            return  # written, or refused, by the client itself before anything may leave
-        self.unsaved[event.run.id] = event.run
-        self.flush()
-
-    def flush(self, raise_errors: bool = False) -> None:
-        for run_id, run in list(self.unsaved.items()):
-            try:
-                self.record(run)
-            except LedgerError as exc:
-                if self.last_error is None or str(exc) != str(self.last_error):
-                    log.error("%s (seqnb keeps it and retries on the next change)", exc)
-                self.last_error = exc
-                run.note = f"NOT YET IN THE LEDGER ({exc}); seqnb retries on every change"
-                if raise_errors:
-                    raise
-                return
-            del self.unsaved[run_id]
-            if run.note.startswith("NOT YET IN THE LEDGER"):
-                run.note = ""
-        self.last_error = None
-
-    def end(self) -> None:
-        """End this session: its runs in flight may be resumed by another session from now on."""
-        if self.ended:
-            return
-        self.flush()
-        self.ended = True
-        self.ledger.end_session(self.session.id)
-        if self in self.ledger.keeper.recorders:
-            self.ledger.keeper.recorders.remove(self)

@@ -25,7 +25,7 @@ from .errors import LedgerError
 from .ledger_sql import Store
 
 if TYPE_CHECKING:
-    from .ledger import Recorder
+    from .ledger_recorder import Recorder
 
 __all__ = ["HEARTBEAT_SECONDS", "SessionInfo", "SessionKeeper", "pid_alive"]
 
