@@ -25,19 +25,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from .errors import BudgetExceeded, LedgerError
+from .errors import LedgerError
+from .ledger_budget import TeamBudget
 from .ledger_recorder import Recorder
 from .ledger_schema import SCHEMA_VERSION, SELECT_RUNS, UPSERT_RUN, migrate, runs_filter
 from .ledger_sessions import HEARTBEAT_SECONDS, SessionInfo, SessionKeeper
 from .ledger_sql import SqliteStore, Store, open_store
-from .pricing import format_money
 from .request import Request
 from .runs import ACTIVE, AsyncRun, RunCore
 
@@ -57,16 +56,7 @@ Scope = Literal["mine", "team"]
 SCOPES = ("mine", "team")
 
 _RESUMABLE = ("created", "submitting", *ACTIVE)
-_COMMITTED = ("completed", "created", "submitting", *ACTIVE, "unknown")
-"""Statuses whose cost counts against a budget: charged, or may yet be (in flight, in doubt)."""
 _INT64 = range(-(2**63), 2**63)
-
-
-def _money(value: Any) -> Decimal:
-    """A sum from the database as an exact amount (SQLite sums in floating point: round to micro-units)."""
-    if value is None:
-        return Decimal(0)
-    return Decimal(str(round(float(value), 6))) if isinstance(value, float) else Decimal(str(value))
 
 
 class Ledger:
@@ -90,11 +80,12 @@ class Ledger:
         """Where the runs are, fit to print: the file, or the database URL without its password."""
         self.path: Path | None = self.store.path if isinstance(self.store, SqliteStore) else None
         """The SQLite file (None for a database server)."""
-        self._local = threading.local()
         with self.store.guard("open"):
             migrate(self.store)
         self.keeper = SessionKeeper(self.store, heartbeat)
         """This process's sessions here (one per attached client), their heartbeat, which sessions are live."""
+        self.team_budget = TeamBudget(self.store)
+        """The budgets stored here, and the check of every run and sweep against them."""
         if budget is not None:
             self.set_budget(budget, currency)
 
@@ -172,8 +163,8 @@ class Ledger:
             time.time(), run.parent_id, run.note, owner, owner, default_seed,
         )  # fmt: skip
         with self.store.guard(f"record run {run.id}"), self.store.transaction():
-            if state == "created" and not getattr(self._local, "reserved", False):
-                self._within_budget({cost.currency: cost.amount}, backend.kind, f"run {run.id}", exclude=run.id)
+            if state == "created" and not self.team_budget.reserving:
+                self.team_budget.check({cost.currency: cost.amount}, backend.kind, f"run {run.id}", exclude=run.id)
             written = bool(self.store.execute(UPSERT_RUN, row).rowcount)
             if written and run.status == "completed" and run.images:
                 self.store.executemany(
@@ -192,41 +183,12 @@ class Ledger:
         sweep's rows are written before that lock is let go: two kernels racing cannot both pass.
         Raises ``BudgetExceeded`` with nothing written.
         """
-        with self.store.guard(f"record sweep {plan.id}"), self.store.transaction():
-            self._within_budget(plan.total, backend.kind, f"sweep {plan.id}")
-            self._local.reserved = True
-            try:
-                yield
-            finally:
-                self._local.reserved = False
-
-    def _within_budget(self, estimate: dict[str, Decimal], kind: str, what: str, exclude: str | None = None) -> None:
-        """Raise ``BudgetExceeded`` if the shared spend plus ``estimate`` goes over a team budget (in a transaction)."""
-        for currency, amount in estimate.items():
-            limit = self.budget(currency)
-            if limit is None:
-                continue
-            with self.store.transaction(lock=True):  # held until the outer transaction ends
-                spent = self.committed(currency, kind, exclude=exclude)
-            if spent + amount > limit:
-                runs = "simulated (emulator) runs" if kind == "emulator" else "runs on RunComfy"
-                raise BudgetExceeded(
-                    f"{what} not sent: the team's committed spend on ledger {self.location} is "
-                    f"{format_money(spent, currency)} ({runs}, everyone's: completed, in flight and in doubt), "
-                    f"plus its estimate of {format_money(amount, currency)} is over the team budget of "
-                    f"{format_money(limit, currency)}. Shrink it, or raise the budget with ledger.set_budget(...)"
-                )
+        with self.team_budget.reserve(plan, backend):
+            yield
 
     def committed(self, currency: str = "USD", backend: str = "runcomfy", *, exclude: str | None = None) -> Decimal:
         """Everyone's spend that counts against a budget: completed, in flight and in doubt runs of one backend kind."""
-        marks = ", ".join("?" * len(_COMMITTED))
-        with self.store.guard("read the spend"):
-            row = self.store.execute(
-                f"SELECT SUM(CAST(est_cost AS NUMERIC)) FROM runs WHERE currency = ? AND backend = ? "
-                f"AND status IN ({marks}) AND id <> ?",
-                (currency, backend, *_COMMITTED, exclude or ""),
-            ).fetchone()
-        return _money(row[0])
+        return self.team_budget.committed(currency, backend, exclude=exclude)
 
     def set_budget(self, amount: Decimal | str | float | None, currency: str = "USD") -> None:
         """Store a budget for everyone writing to this ledger (``None`` removes it).
@@ -235,27 +197,11 @@ class Ledger:
         everyone (completed, in flight and in doubt runs of the same backend kind: RunComfy's
         spend, or the emulator's simulated spend) plus its estimate would go over it.
         """
-        with self.store.guard("set the budget"), self.store.transaction():
-            if amount is None:
-                self.store.execute("DELETE FROM budgets WHERE currency = ?", (currency,))
-                return
-            try:
-                value = Decimal(str(amount))
-            except InvalidOperation:
-                raise ValueError(f"budget {amount!r} is not an amount: give e.g. '50.00'") from None
-            if not value.is_finite() or value < 0:
-                raise ValueError(f"budget {amount!r} must be a positive amount, e.g. '50.00'")
-            self.store.execute(
-                "INSERT INTO budgets (currency, amount, set_at, set_by) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(currency) DO UPDATE SET amount=excluded.amount, set_at=excluded.set_at, set_by=excluded.set_by",
-                (currency, str(value), time.time(), SessionInfo.here().user),
-            )
+        self.team_budget.set(amount, currency)
 
     def budget(self, currency: str = "USD") -> Decimal | None:
         """The team budget stored in this ledger for ``currency``, if any."""
-        with self.store.guard("read the budget"):
-            row = self.store.execute("SELECT amount FROM budgets WHERE currency = ?", (currency,)).fetchone()
-        return Decimal(row[0]) if row else None
+        return self.team_budget.amount(currency)
 
     def record_image(self, run_id: str, idx: int, **fields: Any) -> None:
         """Update one image row (local path, size, hash, state) after the gallery fetched it."""
