@@ -11,13 +11,14 @@ and shown on the run (``run.note``) and by ``Ledger.health()``; they are never s
 (``seqnb.ledger_recorder``).
 
 Each client attached to a ledger is a *session* (a row in ``sessions``: user, host, pid, kernel
-and a heartbeat on the database's clock); every run says which session made it (``user``,
-``host``, ``kernel`` in ``runs()``) and which one watches it now (``owner``). ``Client.resume``
-takes over only runs whose session is gone (ended, its process dead, or its heartbeat stale),
-by default only the user's own (``scope="mine"``); a session whose run was taken over can no
-longer write it, and stops watching it. A team budget (``set_budget``) is checked atomically
-before any run or sweep is recorded, against the spend of everyone. The token is never
-stored: only the backend's kind and base URL.
+and a heartbeat on the database's clock; ``seqnb.ledger_sessions``); every run says which session
+made it (``user``, ``host``, ``kernel`` in ``runs()``) and which one watches it now (``owner``).
+``Client.resume`` takes over only runs whose session is gone (ended, its process dead, or its
+heartbeat stale), by default only the user's own (``scope="mine"``); a session whose run was
+taken over can no longer write it, and stops watching it (``seqnb.ledger_resume``). A team budget
+(``set_budget``, ``seqnb.ledger_budget``) is checked atomically before any run or sweep is
+recorded, against the spend of everyone. The token is never stored: only the backend's kind and
+base URL.
 """
 
 from __future__ import annotations
@@ -29,16 +30,16 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from .errors import LedgerError
 from .ledger_budget import TeamBudget
 from .ledger_recorder import Recorder
+from .ledger_resume import RESUMABLE, Scope, claim_runs, restore_run
 from .ledger_schema import SCHEMA_VERSION, SELECT_RUNS, UPSERT_RUN, migrate, runs_filter
 from .ledger_sessions import HEARTBEAT_SECONDS, SessionInfo, SessionKeeper
 from .ledger_sql import SqliteStore, Store, open_store
-from .request import Request
-from .runs import ACTIVE, AsyncRun, RunCore
+from .runs import AsyncRun, RunCore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,11 +52,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_LEDGER", "SCHEMA_VERSION", "Ledger", "Recorder", "SessionInfo"]
 
 DEFAULT_LEDGER = "seqnb-ledger.sqlite"
-
-Scope = Literal["mine", "team"]
-SCOPES = ("mine", "team")
-
-_RESUMABLE = ("created", "submitting", *ACTIVE)
 _INT64 = range(-(2**63), 2**63)
 
 
@@ -355,36 +351,11 @@ class Ledger:
 
     def pending(self) -> pd.DataFrame:
         """Runs not yet ended (what a resume could pick up, whoever watches them now)."""
-        return self.runs(status=list(_RESUMABLE))
+        return self.runs(status=list(RESUMABLE))
 
     def restore(self, run_id: str) -> AsyncRun:
         """A run object rebuilt from its row (not attached to any client)."""
-        rows, columns = self._query("SELECT * FROM runs WHERE id=?", (run_id,))
-        if not rows:
-            raise LedgerError(f"no run {run_id!r} in ledger {self.location}: check the id (ledger.runs() lists them)")
-        record = dict(zip(columns, rows[0], strict=True))
-        images, _ = self._query("SELECT url FROM images WHERE run_id=? ORDER BY idx", (run_id,))
-        try:
-            request = Request.from_payload(record["model"], json.loads(record["payload"]))
-        except (ValueError, TypeError, KeyError) as exc:
-            raise LedgerError(f"ledger {self.location}: run {run_id} has an unreadable request ({exc})") from exc
-        return AsyncRun(
-            request=request,
-            id=record["id"],
-            request_id=record["request_id"],
-            status=record["status"],
-            error=record["error"],
-            images=[u for (u,) in images if u],
-            created_at=record["created_at"],
-            submitted_at=record["submitted_at"],
-            started_at=record["started_at"],
-            finished_at=record["finished_at"],
-            server_created_at=record["server_created_at"],
-            server_finished_at=record["server_finished_at"],
-            sweep_id=record["sweep_id"],
-            parent_id=record["parent_id"],
-            note=record["note"] or "",
-        )
+        return restore_run(self.store, run_id)
 
     def claim(self, session: str, scope: Scope = "mine") -> list[AsyncRun]:
         """Take over the runs not yet ended whose session is gone; returns them rebuilt, now owned by ``session``.
@@ -396,23 +367,7 @@ class Ledger:
         is atomic (one at a time, across processes and hosts), so two resuming sessions never
         both take one run; the session that lost a run can no longer write it.
         """
-        if scope not in SCOPES:
-            raise ValueError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
-        with self.store.guard("claim runs to resume"), self.store.transaction(lock=True):
-            live = self.live_sessions()
-            me = self.store.execute("SELECT username FROM sessions WHERE id=?", (session,)).fetchone()
-            rows = self.store.execute(
-                "SELECT runs.id, runs.owner, o.username FROM runs LEFT JOIN sessions o ON o.id = runs.owner "
-                f"WHERE runs.status IN ({', '.join('?' * len(_RESUMABLE))}) ORDER BY runs.created_at",
-                _RESUMABLE,
-            ).fetchall()
-            taken = [
-                run_id
-                for run_id, owner, user in rows
-                if owner is None
-                or (owner not in live and owner != session and (scope == "team" or (me is not None and user == me[0])))
-            ]
-            self.store.executemany("UPDATE runs SET owner=? WHERE id=?", [(session, run_id) for run_id in taken])
+        taken = claim_runs(self.store, session, scope, self.keeper.live)
         return [self.restore(run_id) for run_id in taken]
 
     def __repr__(self) -> str:
