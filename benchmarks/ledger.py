@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.postgre
 
 from seqnb import Request
 from seqnb.client import Backend
-from seqnb.ledger import _RUN_COLUMNS, Ledger
+from seqnb.ledger import Ledger
+from seqnb.ledger_schema import RUN_COLUMNS
 from seqnb.runs import RunCore
 
 BACKEND = Backend("emulator", "http://127.0.0.1:1", "benchmark")
@@ -53,8 +54,8 @@ def fill(ledger: Ledger, n: int) -> None:
             "server_finished_at": None, "est_cost": "0.12", "currency": "USD", "sweep_id": f"sw-{i // 100}",
             "updated_at": t + 4, "parent_id": None, "note": "", "session": None, "owner": None, "default_seed": None,
         }  # fmt: skip
-        rows.append(tuple(values[c] for c in _RUN_COLUMNS))
-    insert = f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))})"
+        rows.append(tuple(values[c] for c in RUN_COLUMNS))
+    insert = f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})"
     for start in range(0, n, 10_000):
         with ledger.store.transaction():
             ledger.store.executemany(insert, rows[start : start + 10_000])

@@ -42,7 +42,8 @@ from .validation import Report, validate_payload
 
 if TYPE_CHECKING:
     from .gallery import Gallery
-    from .ledger import Ledger, Recorder
+    from .ledger import Ledger
+    from .ledger_recorder import Recorder
 
 __all__ = ["AsyncClient", "Backend", "DuplicateSubmitWarning", "as_request"]
 

@@ -77,7 +77,8 @@ def _versions() -> Check:
 
 
 def _ledger(path: str | None) -> Check:
-    from .ledger import DEFAULT_LEDGER, SCHEMA_VERSION
+    from .ledger import DEFAULT_LEDGER
+    from .ledger_schema import SCHEMA_VERSION
 
     target = path or os.environ.get("SEQNB_LEDGER") or DEFAULT_LEDGER
     if target.startswith(("postgresql://", "postgres://")):

@@ -2,47 +2,44 @@
 
 The store is an SQLite file (WAL mode; the embedded default, nothing to install) or, for a team,
 a PostgreSQL database: ``Ledger("postgresql://user@host/db")`` (``seqnb.ledger_sql`` holds the
-little that differs). One row per run, one per image; DataFrames are views
-(``seqnb.ledger_frames``, pandas loads on first use). Write-ahead means write-or-refuse: a new
-run's row is written before its submit may leave, and if it cannot be written (disk full,
+little that differs). One row per run, one per image (``seqnb.ledger_schema``); DataFrames are
+views (``seqnb.ledger_frames``, pandas loads on first use). Write-ahead means write-or-refuse: a
+new run's row is written before its submit may leave, and if it cannot be written (disk full,
 read-only or corrupt file, server gone, a value that does not fit) the submit does not leave and
 the caller gets a ``LedgerError`` naming the cause. Later writes that fail are kept and retried,
-and shown on the run (``run.note``) and by ``Ledger.health()``; they are never swallowed.
+and shown on the run (``run.note``) and by ``Ledger.health()``; they are never swallowed
+(``seqnb.ledger_recorder``).
 
 Each client attached to a ledger is a *session* (a row in ``sessions``: user, host, pid, kernel
-and a heartbeat on the database's clock); every run says which session made it (``user``,
-``host``, ``kernel`` in ``runs()``) and which one watches it now (``owner``). ``Client.resume``
-takes over only runs whose session is gone (ended, its process dead, or its heartbeat stale),
-by default only the user's own (``scope="mine"``); a session whose run was taken over can no
-longer write it, and stops watching it. A team budget (``set_budget``) is checked atomically
-before any run or sweep is recorded, against the spend of everyone. The token is never
-stored: only the backend's kind and base URL.
+and a heartbeat on the database's clock; ``seqnb.ledger_sessions``); every run says which session
+made it (``user``, ``host``, ``kernel`` in ``runs()``) and which one watches it now (``owner``).
+``Client.resume`` takes over only runs whose session is gone (ended, its process dead, or its
+heartbeat stale), by default only the user's own (``scope="mine"``); a session whose run was
+taken over can no longer write it, and stops watching it (``seqnb.ledger_resume``). A team budget
+(``set_budget``, ``seqnb.ledger_budget``) is checked atomically before any run or sweep is
+recorded, against the spend of everyone. The token is never stored: only the backend's kind and
+base URL.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import getpass
 import json
-import logging
 import os
-import socket
-import threading
 import time
-import uuid
-import weakref
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from .errors import BudgetExceeded, LedgerError
+from .errors import LedgerError
+from .ledger_budget import TeamBudget
+from .ledger_recorder import Recorder
+from .ledger_resume import RESUMABLE, Scope, claim_runs, restore_run
+from .ledger_schema import SCHEMA_VERSION, SELECT_RUNS, UPSERT_RUN, migrate, runs_filter
+from .ledger_sessions import HEARTBEAT_SECONDS, SessionInfo, SessionKeeper
 from .ledger_sql import SqliteStore, Store, open_store
-from .pricing import format_money
-from .request import Request
-from .runs import ACTIVE, AsyncRun, RunCore, RunEvent
+from .runs import AsyncRun, RunCore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,163 +51,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_LEDGER", "SCHEMA_VERSION", "Ledger", "Recorder", "SessionInfo"]
 
-log = logging.getLogger("seqnb.ledger")
-
 DEFAULT_LEDGER = "seqnb-ledger.sqlite"
-HEARTBEAT_SECONDS = 10.0
-"""How often a session says it is alive; one silent for three beats is taken as gone."""
-
-Scope = Literal["mine", "team"]
-SCOPES = ("mine", "team")
-
-# Each entry moves the schema one version up; never edit a released one, append. Written for
-# SQLite; PostgreSQL reads REAL and INTEGER as their 8-byte kinds (``Store.ddl``).
-MIGRATIONS: list[str] = [
-    # 1: the first release
-    """
-    CREATE TABLE runs (
-        id TEXT PRIMARY KEY,
-        request_id TEXT,
-        backend TEXT NOT NULL,
-        base_url TEXT NOT NULL,
-        model TEXT NOT NULL,
-        prompt TEXT,
-        seed INTEGER,
-        size TEXT,
-        requested INTEGER NOT NULL,
-        returned INTEGER,
-        options TEXT NOT NULL DEFAULT '{}',
-        payload TEXT NOT NULL,
-        status TEXT NOT NULL,
-        error TEXT,
-        created_at REAL NOT NULL,
-        submitted_at REAL,
-        started_at REAL,
-        finished_at REAL,
-        server_created_at TEXT,
-        server_finished_at TEXT,
-        est_cost TEXT,
-        currency TEXT,
-        sweep_id TEXT,
-        updated_at REAL NOT NULL
-    );
-    CREATE INDEX runs_status ON runs(status);
-    CREATE INDEX runs_sweep ON runs(sweep_id);
-    CREATE INDEX runs_created ON runs(created_at);
-    CREATE TABLE images (
-        run_id TEXT NOT NULL REFERENCES runs(id),
-        idx INTEGER NOT NULL,
-        url TEXT,
-        path TEXT,
-        width INTEGER,
-        height INTEGER,
-        bytes INTEGER,
-        sha256 TEXT,
-        PRIMARY KEY (run_id, idx)
-    );
-    """,
-    # 2: annotations and lineage
-    """
-    ALTER TABLE runs ADD COLUMN parent_id TEXT;
-    ALTER TABLE runs ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
-    ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT '';
-    ALTER TABLE images ADD COLUMN state TEXT NOT NULL DEFAULT 'remote';
-    """,
-    # 3: the gallery's consistency score per series
-    """
-    ALTER TABLE runs ADD COLUMN consistency REAL;
-    """,
-    # 4: who made a run and who watches it (a session: one client attached to this ledger, in one
-    # process on one host), and a budget shared by everyone writing to the ledger
-    """
-    ALTER TABLE runs ADD COLUMN session TEXT;
-    ALTER TABLE runs ADD COLUMN owner TEXT;
-    ALTER TABLE runs ADD COLUMN default_seed INTEGER;
-    CREATE INDEX runs_session ON runs(session);
-    CREATE INDEX runs_owner ON runs(owner);
-    CREATE TABLE sessions (
-        id TEXT PRIMARY KEY,
-        username TEXT,
-        host TEXT,
-        pid INTEGER,
-        kernel TEXT,
-        started_at REAL NOT NULL,
-        heartbeat_at REAL NOT NULL,
-        ended_at REAL
-    );
-    CREATE TABLE budgets (
-        currency TEXT PRIMARY KEY,
-        amount TEXT NOT NULL,
-        set_at REAL NOT NULL,
-        set_by TEXT
-    );
-    """,
-]
-
-SCHEMA_VERSION = len(MIGRATIONS)
-
-_RUN_COLUMNS = (
-    "id", "request_id", "backend", "base_url", "model", "prompt", "seed", "size", "requested", "returned",
-    "options", "payload", "status", "error", "created_at", "submitted_at", "started_at", "finished_at",
-    "server_created_at", "server_finished_at", "est_cost", "currency", "sweep_id", "updated_at", "parent_id", "note",
-    "session", "owner", "default_seed",
-)  # fmt: skip
-# A run's maker (session) never changes; its watcher (owner) changes only by a claim, and a session
-# that lost its run to a claim can no longer write it (the WHERE): the lease is the row itself.
-_UPSERT = (
-    f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))}) "
-    f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c}=excluded.{c}' for c in _RUN_COLUMNS if c not in ('id', 'session', 'owner'))}, "
-    "owner=COALESCE(runs.owner, excluded.owner) "
-    "WHERE runs.owner IS NULL OR runs.owner = excluded.owner"
-)
-_SELECT_RUNS = (
-    'SELECT runs.*, s.username AS "user", s.host AS host, s.kernel AS kernel '
-    "FROM runs LEFT JOIN sessions s ON s.id = runs.session"
-)
-_RESUMABLE = ("created", "submitting", *ACTIVE)
-_COMMITTED = ("completed", "created", "submitting", *ACTIVE, "unknown")
-"""Statuses whose cost counts against a budget: charged, or may yet be (in flight, in doubt)."""
 _INT64 = range(-(2**63), 2**63)
-
-
-@dataclass(frozen=True)
-class SessionInfo:
-    """Who and where a session runs: user, host, process, and the notebook kernel when known."""
-
-    id: str
-    user: str
-    host: str
-    pid: int
-    kernel: str | None
-
-    @classmethod
-    def here(cls) -> SessionInfo:
-        """This process: the user is ``$SEQNB_USER``, else JupyterHub's user, else the login name."""
-        user = os.environ.get("SEQNB_USER") or os.environ.get("JUPYTERHUB_USER")
-        if not user:
-            try:
-                user = getpass.getuser()
-            except Exception:  # no user name in some containers
-                user = "unknown"
-        kernel = os.environ.get("JPY_SESSION_NAME") or None
-        return cls("se-" + uuid.uuid4().hex[:12], user, socket.gethostname(), os.getpid(), kernel)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _money(value: Any) -> Decimal:
-    """A sum from the database as an exact amount (SQLite sums in floating point: round to micro-units)."""
-    if value is None:
-        return Decimal(0)
-    return Decimal(str(round(float(value), 6))) if isinstance(value, float) else Decimal(str(value))
 
 
 class Ledger:
@@ -234,50 +76,30 @@ class Ledger:
         """Where the runs are, fit to print: the file, or the database URL without its password."""
         self.path: Path | None = self.store.path if isinstance(self.store, SqliteStore) else None
         """The SQLite file (None for a database server)."""
-        self.heartbeat = heartbeat
-        self._local = threading.local()
-        self._recorders: list[Recorder] = []
-        self._beat_stop = threading.Event()
-        self._beat_thread: threading.Thread | None = None
-        with self._guard("open"):
-            self._migrate()
-        _OPEN.add(self)
+        with self.store.guard("open"):
+            migrate(self.store)
+        self.keeper = SessionKeeper(self.store, heartbeat)
+        """This process's sessions here (one per attached client), their heartbeat, which sessions are live."""
+        self.team_budget = TeamBudget(self.store)
+        """The budgets stored here, and the check of every run and sweep against them."""
         if budget is not None:
             self.set_budget(budget, currency)
 
     # --- storage -----------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _guard(self, doing: str) -> Iterator[None]:
-        """Turn any failure of the store into a ``LedgerError`` that names the cause and the fix."""
-        try:
-            yield
-        except (LedgerError, BudgetExceeded):
-            raise
-        except self.store.errors as exc:
-            cause, fix = self.store.cause(exc)
-            raise LedgerError(f"ledger {self.location}: cannot {doing}: {cause}; {fix}") from exc
-
-    def _migrate(self, target: int = SCHEMA_VERSION) -> None:
-        version = self.store.version()
-        if version > SCHEMA_VERSION:
-            raise LedgerError(
-                f"ledger {self.location} has schema {version}, newer than this seqnb's {SCHEMA_VERSION}: "
-                "upgrade seqnb (pip install -U seqnb), or open another ledger"
-            )
-        if version < target:
-            self.store.migrate(MIGRATIONS, target)
+    @property
+    def heartbeat(self) -> float:
+        """How often this ledger's sessions say they are alive, in seconds."""
+        return self.keeper.heartbeat
 
     @property
     def version(self) -> int:
-        with self._guard("read"):
+        with self.store.guard("read"):
             return self.store.version()
 
     def close(self) -> None:
         """End this ledger's sessions (their runs may then be resumed elsewhere) and close its connections."""
-        for recorder in list(self._recorders):
-            recorder.end()
-        self._beat_stop.set()
+        self.keeper.close()
         with contextlib.suppress(*self.store.errors):
             self.store.close()
 
@@ -285,72 +107,15 @@ class Ledger:
 
     def open_session(self) -> SessionInfo:
         """Register a new session (one client attached here) and keep its heartbeat going."""
-        info = SessionInfo.here()
-        with self._guard("register a session"), self.store.transaction():
-            now = self.store.now()
-            self.store.execute(
-                "INSERT INTO sessions (id, username, host, pid, kernel, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (info.id, info.user, info.host, info.pid, info.kernel, now, now),
-            )
-        self._start_heartbeat()
-        return info
+        return self.keeper.open()
 
     def end_session(self, session: str) -> None:
-        with contextlib.suppress(LedgerError), self._guard("end a session"):
-            self.store.execute(
-                "UPDATE sessions SET ended_at=? WHERE id=? AND ended_at IS NULL", (self.store.now(), session)
-            )
-
-    def _start_heartbeat(self) -> None:
-        if self._beat_thread is not None and self._beat_thread.is_alive():
-            return
-        self._beat_stop.clear()
-        ref = weakref.ref(self)
-        stop, interval = self._beat_stop, self.heartbeat
-
-        def beat() -> None:  # holds the ledger only while beating, so an unused one can be collected
-            while not stop.wait(interval):
-                ledger = ref()
-                if ledger is None:
-                    return
-                ledger._beat()
-                del ledger
-
-        self._beat_thread = threading.Thread(target=beat, name="seqnb-ledger-heartbeat", daemon=True)
-        self._beat_thread.start()
-
-    def _beat(self) -> None:
-        ids = [r.session.id for r in self._recorders if not r.ended]
-        if not ids:
-            return
-        try:
-            self.store.execute(
-                f"UPDATE sessions SET heartbeat_at=? WHERE id IN ({', '.join('?' * len(ids))})",
-                (self.store.now(), *ids),
-            )
-        except self.store.errors as exc:  # a missed beat only makes this session look older; the next one may pass
-            log.debug("ledger heartbeat failed: %s", exc)
+        """Mark a session ended: its runs in flight may be resumed by another session from now on."""
+        self.keeper.end(session)
 
     def live_sessions(self) -> set[str]:
         """The sessions that are still alive: not ended, and on this host with a live process or else beating."""
-        here = socket.gethostname()
-        with self._guard("read sessions"):
-            stale = self.store.now() - 3 * self.heartbeat
-            rows = self.store.execute(
-                "SELECT id, host, pid, heartbeat_at FROM sessions WHERE ended_at IS NULL"
-            ).fetchall()
-        live = set()
-        for session, host, pid, beat in rows:
-            if host == here and pid is not None:
-                alive = _pid_alive(int(pid)) and (int(pid) != os.getpid() or beat >= stale or self._ours(session))
-            else:
-                alive = beat >= stale
-            if alive:
-                live.add(session)
-        return live
-
-    def _ours(self, session: str) -> bool:
-        return any(r.session.id == session and not r.ended for r in self._recorders)
+        return self.keeper.live()
 
     # --- recording ---------------------------------------------------------------------------
 
@@ -358,7 +123,7 @@ class Ledger:
         """Record every run of this client from now on (and the ones it already has), as a new session."""
         aio: AsyncClient = client.aio if hasattr(client, "aio") else client
         recorder = Recorder(self, aio.backend, self.open_session(), aio)
-        self._recorders.append(recorder)
+        self.keeper.recorders.append(recorder)
         aio.ledger = self
         aio.recorder = recorder
         aio.subscribe(recorder.on_event)
@@ -393,10 +158,10 @@ class Ledger:
             run.server_created_at, run.server_finished_at, str(cost.amount), cost.currency, run.sweep_id,
             time.time(), run.parent_id, run.note, owner, owner, default_seed,
         )  # fmt: skip
-        with self._guard(f"record run {run.id}"), self.store.transaction():
-            if state == "created" and not getattr(self._local, "reserved", False):
-                self._within_budget({cost.currency: cost.amount}, backend.kind, f"run {run.id}", exclude=run.id)
-            written = bool(self.store.execute(_UPSERT, row).rowcount)
+        with self.store.guard(f"record run {run.id}"), self.store.transaction():
+            if state == "created" and not self.team_budget.reserving:
+                self.team_budget.check({cost.currency: cost.amount}, backend.kind, f"run {run.id}", exclude=run.id)
+            written = bool(self.store.execute(UPSERT_RUN, row).rowcount)
             if written and run.status == "completed" and run.images:
                 self.store.executemany(
                     "INSERT INTO images (run_id, idx, url) VALUES (?, ?, ?) "
@@ -414,41 +179,12 @@ class Ledger:
         sweep's rows are written before that lock is let go: two kernels racing cannot both pass.
         Raises ``BudgetExceeded`` with nothing written.
         """
-        with self._guard(f"record sweep {plan.id}"), self.store.transaction():
-            self._within_budget(plan.total, backend.kind, f"sweep {plan.id}")
-            self._local.reserved = True
-            try:
-                yield
-            finally:
-                self._local.reserved = False
-
-    def _within_budget(self, estimate: dict[str, Decimal], kind: str, what: str, exclude: str | None = None) -> None:
-        """Raise ``BudgetExceeded`` if the shared spend plus ``estimate`` goes over a team budget (in a transaction)."""
-        for currency, amount in estimate.items():
-            limit = self.budget(currency)
-            if limit is None:
-                continue
-            with self.store.transaction(lock=True):  # held until the outer transaction ends
-                spent = self.committed(currency, kind, exclude=exclude)
-            if spent + amount > limit:
-                runs = "simulated (emulator) runs" if kind == "emulator" else "runs on RunComfy"
-                raise BudgetExceeded(
-                    f"{what} not sent: the team's committed spend on ledger {self.location} is "
-                    f"{format_money(spent, currency)} ({runs}, everyone's: completed, in flight and in doubt), "
-                    f"plus its estimate of {format_money(amount, currency)} is over the team budget of "
-                    f"{format_money(limit, currency)}. Shrink it, or raise the budget with ledger.set_budget(...)"
-                )
+        with self.team_budget.reserve(plan, backend):
+            yield
 
     def committed(self, currency: str = "USD", backend: str = "runcomfy", *, exclude: str | None = None) -> Decimal:
         """Everyone's spend that counts against a budget: completed, in flight and in doubt runs of one backend kind."""
-        marks = ", ".join("?" * len(_COMMITTED))
-        with self._guard("read the spend"):
-            row = self.store.execute(
-                f"SELECT SUM(CAST(est_cost AS NUMERIC)) FROM runs WHERE currency = ? AND backend = ? "
-                f"AND status IN ({marks}) AND id <> ?",
-                (currency, backend, *_COMMITTED, exclude or ""),
-            ).fetchone()
-        return _money(row[0])
+        return self.team_budget.committed(currency, backend, exclude=exclude)
 
     def set_budget(self, amount: Decimal | str | float | None, currency: str = "USD") -> None:
         """Store a budget for everyone writing to this ledger (``None`` removes it).
@@ -457,27 +193,11 @@ class Ledger:
         everyone (completed, in flight and in doubt runs of the same backend kind: RunComfy's
         spend, or the emulator's simulated spend) plus its estimate would go over it.
         """
-        with self._guard("set the budget"), self.store.transaction():
-            if amount is None:
-                self.store.execute("DELETE FROM budgets WHERE currency = ?", (currency,))
-                return
-            try:
-                value = Decimal(str(amount))
-            except InvalidOperation:
-                raise ValueError(f"budget {amount!r} is not an amount: give e.g. '50.00'") from None
-            if not value.is_finite() or value < 0:
-                raise ValueError(f"budget {amount!r} must be a positive amount, e.g. '50.00'")
-            self.store.execute(
-                "INSERT INTO budgets (currency, amount, set_at, set_by) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(currency) DO UPDATE SET amount=excluded.amount, set_at=excluded.set_at, set_by=excluded.set_by",
-                (currency, str(value), time.time(), SessionInfo.here().user),
-            )
+        self.team_budget.set(amount, currency)
 
     def budget(self, currency: str = "USD") -> Decimal | None:
         """The team budget stored in this ledger for ``currency``, if any."""
-        with self._guard("read the budget"):
-            row = self.store.execute("SELECT amount FROM budgets WHERE currency = ?", (currency,)).fetchone()
-        return Decimal(row[0]) if row else None
+        return self.team_budget.amount(currency)
 
     def record_image(self, run_id: str, idx: int, **fields: Any) -> None:
         """Update one image row (local path, size, hash, state) after the gallery fetched it."""
@@ -486,17 +206,17 @@ class Ledger:
         if unknown:
             raise ValueError(f"unknown image fields {sorted(unknown)}; use {sorted(allowed)}")
         sets = ", ".join(f"{k}=?" for k in fields)
-        with self._guard(f"record an image of run {run_id}"):
+        with self.store.guard(f"record an image of run {run_id}"):
             self.store.execute(f"UPDATE images SET {sets} WHERE run_id=? AND idx=?", (*fields.values(), run_id, idx))
 
     def set_consistency(self, run_id: str, score: float | None) -> None:
         """Store a series' consistency score (see ``seqnb.consistency``)."""
-        with self._guard(f"record the consistency of run {run_id}"):
+        with self.store.guard(f"record the consistency of run {run_id}"):
             self.store.execute("UPDATE runs SET consistency=? WHERE id=?", (score, run_id))
 
     def annotate(self, run_id: str, *, note: str | None = None, tags: Iterable[str] | None = None) -> None:
         """Attach a free-text note and tags to a run."""
-        with self._guard(f"annotate run {run_id}"), self.store.transaction():
+        with self.store.guard(f"annotate run {run_id}"), self.store.transaction():
             if note is not None:
                 self.store.execute("UPDATE runs SET note=? WHERE id=?", (note, run_id))
             if tags is not None:
@@ -504,7 +224,7 @@ class Ledger:
 
     def health(self) -> str | None:
         """None when every run this ledger was told about is written; else what is not, and why."""
-        unsaved = [(r, run_id) for r in self._recorders for run_id in r.unsaved]
+        unsaved = [(r, run_id) for r in self.keeper.recorders for run_id in r.unsaved]
         if not unsaved:
             return None
         error = next((r.last_error for r, _ in unsaved if r.last_error is not None), None)
@@ -512,13 +232,13 @@ class Ledger:
 
     def flush(self) -> None:
         """Write again every change a failed write left behind; raises ``LedgerError`` if it still fails."""
-        for recorder in self._recorders:
+        for recorder in self.keeper.recorders:
             recorder.flush(raise_errors=True)
 
     # --- reading -----------------------------------------------------------------------------
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> tuple[list[tuple[Any, ...]], list[str]]:
-        with self._guard("read"):
+        with self.store.guard("read"):
             return self.store.fetch(sql, args)
 
     def runs(
@@ -544,74 +264,25 @@ class Ledger:
         """
         from .ledger_frames import frame_of
 
-        where, args = self._where(
-            model=model, status=status, sweep=sweep, text=text, since=since, until=until, ids=ids, by=by
+        where, args = runs_filter(
+            self.store.like,
+            model=model,
+            status=status,
+            sweep=sweep,
+            text=text,
+            since=since,
+            until=until,
+            ids=ids,
+            by=by,
         )
-        sql = _SELECT_RUNS + where + " ORDER BY runs.created_at DESC" + self.store.page(limit, offset)
+        sql = SELECT_RUNS + where + " ORDER BY runs.created_at DESC" + self.store.page(limit, offset)
         return frame_of(*self._query(sql, args))
 
     def count(self, **filters: Any) -> int:
         """How many runs match the filters of ``runs`` (one query, no rows loaded)."""
-        where, args = self._where(**filters)
+        where, args = runs_filter(self.store.like, **filters)
         rows, _ = self._query("SELECT COUNT(*) FROM runs LEFT JOIN sessions s ON s.id = runs.session" + where, args)
         return int(rows[0][0])
-
-    def _where(
-        self,
-        *,
-        model: str | Sequence[str] | None = None,
-        status: str | Sequence[str] | None = None,
-        sweep: str | None = None,
-        text: str | None = None,
-        since: Any = None,
-        until: Any = None,
-        ids: Sequence[str] | None = None,
-        by: str | Sequence[str] | None = None,
-    ) -> tuple[str, list[Any]]:
-        """The WHERE clause (with its leading space, or empty) and its arguments, for the ``runs`` filters."""
-        from .ledger_frames import epoch
-        from .spec import get_model
-
-        where: list[str] = []
-        args: list[Any] = []
-
-        def among(column: str, values: str | Sequence[str]) -> None:
-            items = [values] if isinstance(values, str) else list(values)
-            where.append(f"{column} IN ({', '.join('?' * len(items))})" if items else "1 = 0")
-            args.extend(items)
-
-        if model is not None:
-            among("runs.model", [get_model(m).id for m in ([model] if isinstance(model, str) else model)])
-        if status is not None:
-            among("runs.status", status)
-        if sweep is not None:
-            where.append("runs.sweep_id = ?")
-            args.append(sweep)
-        if ids is not None:
-            among("runs.id", ids)
-        if by is not None:
-            who: list[str] = []
-            for item in [by] if isinstance(by, str) else list(by):
-                if item.startswith("se-"):
-                    who.append("runs.session = ?")
-                    args.append(item)
-                elif "@" in item:
-                    who.append("(s.username = ? AND s.host = ?)")
-                    args.extend(item.rsplit("@", 1))
-                else:
-                    who.append("s.username = ?")
-                    args.append(item)
-            where.append(f"({' OR '.join(who)})" if who else "1 = 0")
-        if text:
-            where.append(f"runs.prompt {self.store.like} ? ESCAPE '\\'")
-            args.append("%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
-        if since is not None:
-            where.append("runs.created_at >= ?")
-            args.append(epoch(since))
-        if until is not None:
-            where.append("runs.created_at < ?")
-            args.append(epoch(until))
-        return (f" WHERE {' AND '.join(where)}" if where else ""), args
 
     def sweeps(self) -> list[str]:
         """The sweep ids in the ledger, newest first."""
@@ -680,36 +351,11 @@ class Ledger:
 
     def pending(self) -> pd.DataFrame:
         """Runs not yet ended (what a resume could pick up, whoever watches them now)."""
-        return self.runs(status=list(_RESUMABLE))
+        return self.runs(status=list(RESUMABLE))
 
     def restore(self, run_id: str) -> AsyncRun:
         """A run object rebuilt from its row (not attached to any client)."""
-        rows, columns = self._query("SELECT * FROM runs WHERE id=?", (run_id,))
-        if not rows:
-            raise LedgerError(f"no run {run_id!r} in ledger {self.location}: check the id (ledger.runs() lists them)")
-        record = dict(zip(columns, rows[0], strict=True))
-        images, _ = self._query("SELECT url FROM images WHERE run_id=? ORDER BY idx", (run_id,))
-        try:
-            request = Request.from_payload(record["model"], json.loads(record["payload"]))
-        except (ValueError, TypeError, KeyError) as exc:
-            raise LedgerError(f"ledger {self.location}: run {run_id} has an unreadable request ({exc})") from exc
-        return AsyncRun(
-            request=request,
-            id=record["id"],
-            request_id=record["request_id"],
-            status=record["status"],
-            error=record["error"],
-            images=[u for (u,) in images if u],
-            created_at=record["created_at"],
-            submitted_at=record["submitted_at"],
-            started_at=record["started_at"],
-            finished_at=record["finished_at"],
-            server_created_at=record["server_created_at"],
-            server_finished_at=record["server_finished_at"],
-            sweep_id=record["sweep_id"],
-            parent_id=record["parent_id"],
-            note=record["note"] or "",
-        )
+        return restore_run(self.store, run_id)
 
     def claim(self, session: str, scope: Scope = "mine") -> list[AsyncRun]:
         """Take over the runs not yet ended whose session is gone; returns them rebuilt, now owned by ``session``.
@@ -721,100 +367,8 @@ class Ledger:
         is atomic (one at a time, across processes and hosts), so two resuming sessions never
         both take one run; the session that lost a run can no longer write it.
         """
-        if scope not in SCOPES:
-            raise ValueError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
-        with self._guard("claim runs to resume"), self.store.transaction(lock=True):
-            live = self.live_sessions()
-            me = self.store.execute("SELECT username FROM sessions WHERE id=?", (session,)).fetchone()
-            rows = self.store.execute(
-                "SELECT runs.id, runs.owner, o.username FROM runs LEFT JOIN sessions o ON o.id = runs.owner "
-                f"WHERE runs.status IN ({', '.join('?' * len(_RESUMABLE))}) ORDER BY runs.created_at",
-                _RESUMABLE,
-            ).fetchall()
-            taken = [
-                run_id
-                for run_id, owner, user in rows
-                if owner is None
-                or (owner not in live and owner != session and (scope == "team" or (me is not None and user == me[0])))
-            ]
-            self.store.executemany("UPDATE runs SET owner=? WHERE id=?", [(session, run_id) for run_id in taken])
+        taken = claim_runs(self.store, session, scope, self.keeper.live)
         return [self.restore(run_id) for run_id in taken]
 
     def __repr__(self) -> str:
         return f"<seqnb.Ledger {self.location}>"
-
-
-class Recorder:
-    """What one client writes into a ledger: its session, and its runs' rows (see ``Ledger.attach``)."""
-
-    def __init__(
-        self, ledger: Ledger, backend: Backend, session: SessionInfo, client: AsyncClient | None = None
-    ) -> None:
-        self.ledger = ledger
-        self.backend = backend
-        self.session = session
-        self.client = client
-        self.unsaved: dict[str, RunCore] = {}
-        """Runs whose latest change could not be written yet (retried on every later change and by ``flush``)."""
-        self.last_error: LedgerError | None = None
-        self.ended = False
-
-    def record(self, run: RunCore, status: str | None = None) -> None:
-        """Write a run's row now; raises ``LedgerError`` (the caller must then not send its submit)."""
-        if not self.ledger.record(run, self.backend, self.session.id, status):
-            self._lost(run)
-
-    def reserve(self, plan: SweepPlan) -> contextlib.AbstractContextManager[None]:
-        """Record a sweep's runs all or none, within the team budget if the ledger has one (``Ledger.reserve``)."""
-        return self.ledger.reserve(plan, self.backend)
-
-    def _lost(self, run: RunCore) -> None:
-        """Another session took this run over (this one was taken for gone): stop watching it here."""
-        run.note = "taken over by another session, which watches it now; this kernel stopped watching it"
-        if self.client is not None and isinstance(run, AsyncRun):
-            self.client.poller.unwatch(run)
-
-    def on_event(self, event: RunEvent) -> None:
-        """Write every change after the submit; a failure is kept, retried and shown, never lost or raised."""
-        if event.detail == "created" or (event.new == "submitting" and event.old == "created"):
-            return  # written, or refused, by the client itself before anything may leave
-        self.unsaved[event.run.id] = event.run
-        self.flush()
-
-    def flush(self, raise_errors: bool = False) -> None:
-        for run_id, run in list(self.unsaved.items()):
-            try:
-                self.record(run)
-            except LedgerError as exc:
-                if self.last_error is None or str(exc) != str(self.last_error):
-                    log.error("%s (seqnb keeps it and retries on the next change)", exc)
-                self.last_error = exc
-                run.note = f"NOT YET IN THE LEDGER ({exc}); seqnb retries on every change"
-                if raise_errors:
-                    raise
-                return
-            del self.unsaved[run_id]
-            if run.note.startswith("NOT YET IN THE LEDGER"):
-                run.note = ""
-        self.last_error = None
-
-    def end(self) -> None:
-        """End this session: its runs in flight may be resumed by another session from now on."""
-        if self.ended:
-            return
-        self.flush()
-        self.ended = True
-        self.ledger.end_session(self.session.id)
-        if self in self.ledger._recorders:
-            self.ledger._recorders.remove(self)
-
-
-@atexit.register
-def _end_sessions_at_exit() -> None:
-    for ledger in list(_OPEN):
-        for recorder in list(ledger._recorders):
-            with contextlib.suppress(Exception):
-                recorder.end()
-
-
-_OPEN: weakref.WeakSet[Ledger] = weakref.WeakSet()

@@ -4,8 +4,9 @@ The ledger writes one SQL for both (``?`` placeholders, the types of ``MIGRATION
 says only what differs: how to connect, how to open a transaction that serializes the checks
 that must be atomic (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-level advisory
 lock), where the schema version lives, whose clock is "now", and what a driver error means.
-PostgreSQL goes through psycopg 3 (``pip install 'seqnb[postgresql]'``), imported only when a
-``postgresql://`` ledger is opened.
+``Store.guard`` turns any of its failures into a ``LedgerError`` naming the cause and the fix.
+PostgreSQL (``seqnb.ledger_postgres``) goes through psycopg 3 (``pip install 'seqnb[postgresql]'``),
+imported only when a ``postgresql://`` ledger is opened.
 """
 
 from __future__ import annotations
@@ -13,27 +14,16 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
-from .errors import LedgerError
+from .errors import BudgetExceeded, LedgerError
 
-if TYPE_CHECKING:
-    import psycopg
-
-__all__ = ["PostgresStore", "SqliteStore", "Store", "is_url", "open_store"]
-
-LOCK_KEY = 0x5E0_1ED6E
-"""The PostgreSQL advisory lock that serializes migrations, claims and budget checks (one per database)."""
-STATEMENT_TIMEOUT_MS = 30_000
-"""No statement (a lock wait included) runs longer than this on PostgreSQL, as SQLite's busy timeout."""
-CONNECT_TIMEOUT_S = 10
+__all__ = ["SqliteStore", "Store", "common_cause", "is_url", "open_store"]
 
 
 def is_url(target: str | os.PathLike[str]) -> bool:
@@ -43,7 +33,11 @@ def is_url(target: str | os.PathLike[str]) -> bool:
 
 def open_store(target: str | os.PathLike[str]) -> Store:
     """The store for a file path or a ``postgresql://`` URL."""
-    return PostgresStore(str(target)) if is_url(target) else SqliteStore(Path(target).expanduser())
+    if is_url(target):
+        from .ledger_postgres import PostgresStore  # psycopg loads only for a PostgreSQL ledger
+
+        return PostgresStore(str(target))
+    return SqliteStore(Path(target).expanduser())
 
 
 class Store:
@@ -65,25 +59,30 @@ class Store:
 
     def connection(self) -> Any:
         """This thread's connection (opened on first use); a DB-API connection in autocommit mode."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None or self._unusable(conn):
-            conn = self._open()
+        conn = self.thread_connection()
+        if conn is None or self.unusable(conn):
+            conn = self.open_connection()
             self._local.conn = conn
             self._local.depth = 0
             with self._lock:
                 self._all.append(conn)
         return conn
 
-    def _open(self) -> Any:
+    def thread_connection(self) -> Any:
+        """This thread's connection as it is (None if it has none); never opens one."""
+        return getattr(self._local, "conn", None)
+
+    def open_connection(self) -> Any:
+        """A new connection (the store's kind says how)."""
         raise NotImplementedError
 
-    def _unusable(self, conn: Any) -> bool:
+    def unusable(self, conn: Any) -> bool:
         """True for a connection closed (by ``close`` from another thread) or broken (a server restart)."""
         return False
 
     def close(self) -> None:
         """Close this thread's connection (and, where the driver allows it, every other thread's)."""
-        conn = getattr(self._local, "conn", None)
+        conn = self.thread_connection()
         if conn is not None:
             self._local.conn = None
         with self._lock:
@@ -91,9 +90,9 @@ class Store:
         if conn is not None:
             conn.close()
         for other in others:
-            self._close_other(other)
+            self.close_other(other)
 
-    def _close_other(self, conn: Any) -> None:
+    def close_other(self, conn: Any) -> None:
         """Close a connection of another thread, if the driver allows it."""
 
     # --- statements ----------------------------------------------------------------------------
@@ -125,14 +124,14 @@ class Store:
         conn = self.connection()
         if self._local.depth:
             if lock:
-                self._lock_held(conn)
+                self.hold_lock(conn)
             self._local.depth += 1
             try:
                 yield conn
             finally:
                 self._local.depth -= 1
             return
-        self._begin(conn, lock)
+        self.begin(conn, lock)
         conn = self.connection()  # the same one, or a new one if the old one was found broken
         self._local.depth = 1
         try:
@@ -145,10 +144,10 @@ class Store:
         self._local.depth = 0
         conn.execute("COMMIT")
 
-    def _begin(self, conn: Any, lock: bool) -> None:
+    def begin(self, conn: Any, lock: bool) -> None:
         raise NotImplementedError
 
-    def _lock_held(self, conn: Any) -> None:
+    def hold_lock(self, conn: Any) -> None:
         """Make sure the serializing lock is held inside an already open transaction."""
 
     @property
@@ -190,10 +189,22 @@ class Store:
 
     def cause(self, exc: BaseException) -> tuple[str, str]:
         """(what went wrong, what to do) for an error met while using this store."""
-        return _common_cause(exc) or (f"{type(exc).__name__}: {exc}", "check the ledger, or open another one")
+        return common_cause(exc) or (f"{type(exc).__name__}: {exc}", "check the ledger, or open another one")
+
+    @contextlib.contextmanager
+    def guard(self, doing: str) -> Iterator[None]:
+        """Turn any failure of this store into a ``LedgerError`` that names the cause and the fix."""
+        try:
+            yield
+        except (LedgerError, BudgetExceeded):
+            raise
+        except self.errors as exc:
+            cause, fix = self.cause(exc)
+            raise LedgerError(f"ledger {self.location}: cannot {doing}: {cause}; {fix}") from exc
 
 
-def _common_cause(exc: BaseException) -> tuple[str, str] | None:
+def common_cause(exc: BaseException) -> tuple[str, str] | None:
+    """(what went wrong, what to do) for the failures every store meets alike, else None."""
     text = str(exc).lower()
     if isinstance(exc, OverflowError) or "too large" in text or "out of range for type bigint" in text:
         return "a value does not fit the ledger (an integer beyond 64 bits)", "use a seed from -1 to 2147483647"
@@ -215,7 +226,7 @@ class SqliteStore(Store):
         self.path = path
         self.location = str(path)
 
-    def _open(self) -> sqlite3.Connection:
+    def open_connection(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=True)
         try:
@@ -227,7 +238,7 @@ class SqliteStore(Store):
             raise
         return conn
 
-    def _begin(self, conn: Any, lock: bool) -> None:
+    def begin(self, conn: Any, lock: bool) -> None:
         conn.execute("BEGIN IMMEDIATE")  # one writer at a time: every transaction here is serialized
 
     def page(self, limit: int | None, offset: int) -> str:
@@ -242,7 +253,7 @@ class SqliteStore(Store):
         self.execute(f"PRAGMA user_version={int(number)}")
 
     def cause(self, exc: BaseException) -> tuple[str, str]:
-        known = _common_cause(exc)
+        known = common_cause(exc)
         if known is not None:
             return known
         text = str(exc).lower()
@@ -261,149 +272,3 @@ class SqliteStore(Store):
         if "unable to open" in text or number in (errno.ENOENT, errno.ENOTDIR, errno.EISDIR):
             return "the file cannot be opened", "check that its folder exists and is writable, or open another path"
         return f"{type(exc).__name__}: {exc}", "check the file, or open another path (SEQNB_LEDGER)"
-
-
-def redact(url: str) -> str:
-    """The URL without its password (and without query options, which may hold one)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = (f"{parts.username}@" if parts.username else "") + host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-class PostgresStore(Store):
-    """A PostgreSQL database shared by a team: many writers on many machines, through psycopg 3."""
-
-    kind = "postgresql"
-    like = "ILIKE"  # case-insensitive, as SQLite's LIKE is
-
-    def __init__(self, url: str) -> None:
-        super().__init__()
-        try:
-            import psycopg
-        except ImportError as exc:
-            raise LedgerError(
-                f"ledger {redact(url)}: a PostgreSQL ledger needs psycopg 3: pip install 'seqnb[postgresql]' "
-                "(or pip install 'psycopg[binary]')"
-            ) from exc
-        self._psycopg = psycopg
-        self.url = url
-        self.location = redact(url)
-        parts = urlsplit(url)
-        self._secret = parts.password or ""
-        self.errors = (psycopg.Error, OSError, OverflowError, UnicodeError)
-
-    def _open(self) -> psycopg.Connection[Any]:
-        import psycopg
-
-        options: dict[str, Any] = {"autocommit": True, "application_name": "seqnb"}
-        if "connect_timeout" not in self.url:
-            options["connect_timeout"] = CONNECT_TIMEOUT_S  # a deadline on the connection itself
-        conn: psycopg.Connection[Any] = psycopg.connect(self.url, **options)
-        try:
-            conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")  # and on every statement
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _close_other(self, conn: Any) -> None:
-        with contextlib.suppress(Exception):
-            conn.close()
-
-    def _unusable(self, conn: Any) -> bool:
-        return bool(conn.closed or conn.broken)
-
-    def sql(self, statement: str) -> str:
-        return statement.replace("?", "%s")
-
-    def execute(self, statement: str, args: Sequence[Any] = ()) -> Any:
-        try:
-            return super().execute(statement, args)
-        except self._psycopg.OperationalError:
-            # A connection the server dropped (a restart, an idle timeout) is seen broken only when used:
-            # outside a transaction, open a new one and try once more (every statement here is idempotent).
-            conn = getattr(self._local, "conn", None)
-            if self.in_transaction or conn is None or not self._unusable(conn):
-                raise
-            return super().execute(statement, args)
-
-    def fetch(self, statement: str, args: Sequence[Any] = ()) -> tuple[list[tuple[Any, ...]], list[str]]:
-        if self.in_transaction:
-            return super().fetch(statement, args)
-        # binary rows: a fifth faster to read than text for 100,000 runs (numbers arrive unparsed)
-        conn = self.connection()
-        try:
-            cursor = conn.cursor(binary=True).execute(self.sql(statement), list(args))
-        except self._psycopg.OperationalError:
-            if not self._unusable(conn):
-                raise
-            cursor = self.connection().cursor(binary=True).execute(self.sql(statement), list(args))
-        return cursor.fetchall(), [d[0] for d in cursor.description or ()]
-
-    def _begin(self, conn: Any, lock: bool) -> None:
-        try:
-            conn.execute("BEGIN")
-        except self._psycopg.OperationalError:
-            if not self._unusable(conn):
-                raise
-            conn = self.connection()  # nothing was done yet: begin again on a new connection
-            conn.execute("BEGIN")
-        if lock:
-            self._lock_held(conn)
-
-    def _lock_held(self, conn: Any) -> None:
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])  # released at COMMIT or ROLLBACK
-
-    def ddl(self, script: str) -> str:
-        # SQLite's REAL and INTEGER are 8 bytes; PostgreSQL's are 4: spell out the 8-byte ones
-        return re.sub(r"\bINTEGER\b", "BIGINT", re.sub(r"\bREAL\b", "DOUBLE PRECISION", script))
-
-    def version(self) -> int:
-        # No CREATE here: this runs outside the migration lock, and PostgreSQL's CREATE TABLE IF NOT
-        # EXISTS is not safe against another session doing the same (a unique violation in pg_type).
-        # pg_tables is read with this statement's snapshot; to_regclass would read a catalog cache that a
-        # session waiting on the migration lock may not have refreshed, and see no schema yet.
-        exists = (
-            "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'seqnb_schema')"
-        )
-        if not self.execute(exists).fetchone()[0]:
-            return 0
-        row = self.execute("SELECT version FROM seqnb_schema").fetchone()
-        return int(row[0]) if row else 0
-
-    def set_version(self, number: int) -> None:  # only inside migrate(), under the lock
-        self.execute("CREATE TABLE IF NOT EXISTS seqnb_schema (version INTEGER NOT NULL)")
-        self.execute("DELETE FROM seqnb_schema")
-        self.execute("INSERT INTO seqnb_schema (version) VALUES (?)", [int(number)])
-
-    def now(self) -> float:
-        return float(self.execute("SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8").fetchone()[0])
-
-    def cause(self, exc: BaseException) -> tuple[str, str]:
-        known = _common_cause(exc)
-        if known is not None:
-            return known
-        psycopg = self._psycopg
-        text = str(exc).replace(self._secret, "***") if self._secret else str(exc)
-        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-        state = getattr(getattr(exc, "diag", None), "sqlstate", None) or ""
-        if isinstance(exc, psycopg.OperationalError) and not state:
-            return (
-                f"cannot reach the PostgreSQL server ({first})",
-                "check the URL, that the server runs and accepts this host, and the password "
-                "(PGPASSWORD or ~/.pgpass; never in a notebook)",
-            )
-        if state == "53100":
-            return "the database server's disk is full", "ask its administrator to free space"
-        if state == "25006" or "read-only" in text:
-            return "the database is read-only (a standby, or a read-only user)", "point the URL at the primary"
-        if state.startswith("28") or state == "42501":
-            return f"the database refused this user ({first})", "check the user name and its grants"
-        if state in ("57014", "55P03"):
-            return "another session held the ledger locked too long", "try again"
-        if state.startswith("08") or state.startswith("57P"):
-            return f"the connection to the database broke ({first})", "try again; check the server"
-        return f"{type(exc).__name__}: {first}", "check the database, or open another ledger"

@@ -19,7 +19,8 @@ import pytest
 
 import seqnb
 from seqnb.emulator import EmulatorServer
-from seqnb.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger
+from seqnb.ledger import Ledger
+from seqnb.ledger_schema import MIGRATIONS, SCHEMA_VERSION
 from seqnb.testing import emulator
 from tests import postgres
 from tests.postgres import Target
