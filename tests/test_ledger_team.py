@@ -114,7 +114,9 @@ def test_kernels_resuming_at_once_share_out_a_dead_kernels_runs_each_to_one(pg: 
             import time, seqnb
             client = seqnb.connect({emu.token!r}, {emu.base_url!r}, ledger={pg!r}, download=False)
             runs = client.sweep(prompts=["Generate 2 images of a vole"], seeds=range(12), quiet=True)
-            while any(r.status in ("created", "submitting") for r in runs):
+            while any(r.status in ("created", "submitting") for r in runs) or client.ledger.count(
+                status=("created", "submitting")
+            ):  # every answer seen and written
                 time.sleep(0.02)
             print("SUBMITTED", flush=True)
             time.sleep(600)
