@@ -1,4 +1,5 @@
-"""The import graph is the one docs/DESIGN.md draws: every module in a layer, no upward import unlisted, no cycle."""
+"""The code has the shape docs/DESIGN.md draws: every module in a layer and in the table, no upward import unlisted,
+no cycle, no module over about 400 lines."""
 
 from __future__ import annotations
 
@@ -93,6 +94,35 @@ def test_every_module_is_placed_and_no_import_goes_up_unlisted() -> None:
             if theirs > mine and dep in top:
                 upward.append(f"{name} -> {dep} at module level (allowed only inside a function)")
     assert not upward, "imports that go up, not listed in docs/DESIGN.md:\n" + "\n".join(sorted(upward))
+
+
+def test_every_module_has_a_row_in_the_design_table() -> None:
+    table = re.search(r"## Modules\n(.*?)\n## ", (ROOT / "docs" / "DESIGN.md").read_text(), re.S)
+    assert table, "docs/DESIGN.md lost its modules table"
+    named = set(re.findall(r"`([\w/]+(?:\.py|/))`", table.group(1)))
+    top_level = {p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py"}
+    packages = {f"{p.name}/" for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    missing = sorted((top_level | packages) - named)
+    assert not missing, f"say in the modules table of docs/DESIGN.md what these do: {missing}"
+
+
+def test_the_picture_of_the_layers_shows_every_module() -> None:
+    text = (ROOT / "docs" / "DESIGN.md").read_text()
+    picture = re.search(r"```\n( cli ─► .*?)```", text, re.S)
+    assert picture, "docs/DESIGN.md lost its picture of the layers"
+    drawn = set(re.findall(r"[\w]+", picture.group(1)))
+    layers, _ = design()
+    missing = sorted(name.removeprefix("seqnb.") for name in layers if name != "seqnb")
+    missing = [name for name in missing if name not in drawn]
+    assert not missing, f"draw these modules in the picture in docs/DESIGN.md: {missing}"
+
+
+def test_no_module_over_about_400_lines() -> None:
+    """Small modules with one job each: past ~400 lines a module is doing two things (issue #13)."""
+    sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
+    assert sizes and not {path: n for path, n in sizes.items() if n > 420}, sorted(
+        sizes.items(), key=lambda kv: -kv[1]
+    )[:5]
 
 
 def test_no_cycle_at_module_level() -> None:
