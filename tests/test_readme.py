@@ -30,3 +30,10 @@ def test_the_readme_examples_run_as_written(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Task was destroyed" not in done.stderr
+
+
+def test_ci_runs_the_readmes_test_command_verbatim() -> None:
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"# the tests .*\n(.+)\n", readme)
+    assert command, "the README lost its test command"
+    assert command.group(1).strip() in (ROOT / ".ci" / "run").read_text().splitlines()
