@@ -36,7 +36,7 @@ from .errors import LedgerError
 from .ledger_budget import TeamBudget
 from .ledger_recorder import Recorder
 from .ledger_resume import RESUMABLE, Scope, claim_runs, restore_run
-from .ledger_schema import SCHEMA_VERSION, SELECT_RUNS, UPSERT_RUN, migrate, runs_filter
+from .ledger_schema import SCHEMA_VERSION, SELECT_RUNS, SELECT_SPEND, UPSERT_RUN, migrate, runs_filter
 from .ledger_sessions import HEARTBEAT_SECONDS, SessionInfo, SessionKeeper
 from .ledger_sql import SqliteStore, Store, open_store
 from .runs import AsyncRun, RunCore
@@ -325,9 +325,12 @@ class Ledger:
         submits that may have reached the service (``unknown``). ``who`` keeps some people's runs
         (as ``runs(by=...)``); the other filters are those of ``runs``.
         """
-        from .ledger_frames import spend
+        from .ledger_frames import spend, spend_frame
 
-        return spend(self.runs(by=who, **filters), by)
+        page = self.store.page(filters.pop("limit", None), filters.pop("offset", 0))
+        where, args = runs_filter(self.store.like, by=who, **filters)
+        sql = SELECT_SPEND + where + " ORDER BY runs.created_at DESC" + page
+        return spend(spend_frame(*self._query(sql, args)), by)
 
     def export(self, path: str | os.PathLike[str], **filters: Any) -> Path:
         """Write the runs to CSV, JSON or Parquet, chosen by the file's extension."""

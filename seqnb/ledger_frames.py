@@ -12,7 +12,17 @@ import pandas as pd
 
 from .errors import LedgerError
 
-__all__ = ["IN_FLIGHT", "compare", "epoch", "export", "frame_of", "images_frame", "sessions_frame", "spend"]
+__all__ = [
+    "IN_FLIGHT",
+    "compare",
+    "epoch",
+    "export",
+    "frame_of",
+    "images_frame",
+    "sessions_frame",
+    "spend",
+    "spend_frame",
+]
 
 IN_FLIGHT = ("created", "submitting", "in_queue", "in_progress")
 SPEND_KEYS = ("model", "day", "sweep", "status", "currency", "backend", "user", "host")
@@ -97,6 +107,20 @@ def compare(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.set_index("id")[differing + outcomes]
 
 
+def spend_frame(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
+    """The few columns ``spend`` needs, typed as ``frame_of`` types them (the same tolerance for odd values)."""
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    seconds = pd.to_numeric(frame["created_at"], errors="coerce")
+    frame["created_at"] = pd.to_datetime(seconds, unit="s", utc=True).astype("datetime64[ns, UTC]")
+    for col in ("model", "status", "backend", "currency"):
+        frame[col] = frame[col].astype("category")
+    for col in ("id", "sweep_id", "user", "host"):
+        frame[col] = frame[col].astype("string")
+    frame["requested"] = pd.to_numeric(frame["requested"], errors="coerce").astype("Int64")
+    frame["est_cost"] = pd.to_numeric(frame["est_cost"], errors="coerce").astype("float64")
+    return frame
+
+
 def spend(frame: pd.DataFrame, by: str | Sequence[str] = "model") -> pd.DataFrame:
     """Estimated spend grouped by ``by`` (model, day, sweep, status, currency, backend, user, host; any combination).
 
@@ -119,7 +143,7 @@ def spend(frame: pd.DataFrame, by: str | Sequence[str] = "model") -> pd.DataFram
         in_doubt=frame["est_cost"].where(frame["status"] == "unknown", 0.0),
         images=frame["requested"],
     )
-    grouped = frame.groupby([*keys, "currency"], observed=True, dropna=False)
+    grouped = frame.groupby([*keys, *(["currency"] if "currency" not in keys else [])], observed=True, dropna=False)
     out = grouped.agg(
         runs=("id", "size"),
         images=("images", "sum"),

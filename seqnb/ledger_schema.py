@@ -118,6 +118,11 @@ SELECT_RUNS = (
     'SELECT runs.*, s.username AS "user", s.host AS host, s.kernel AS kernel '
     "FROM runs LEFT JOIN sessions s ON s.id = runs.session"
 )
+SELECT_SPEND = (  # only what spend() groups and sums: no prompt, payload or options to read and type
+    "SELECT runs.id, runs.model, runs.created_at, runs.sweep_id, runs.status, runs.currency, runs.backend, "
+    'runs.est_cost, runs.requested, s.username AS "user", s.host AS host '
+    "FROM runs LEFT JOIN sessions s ON s.id = runs.session"
+)
 
 
 def migrate(store: Store, target: int = SCHEMA_VERSION) -> None:

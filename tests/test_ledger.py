@@ -106,6 +106,28 @@ def test_compare_shows_only_what_differs_and_spend_totals(emu: EmulatorServer, t
         client.ledger.spend("colour")
 
 
+def test_spend_reads_only_its_columns_and_totals_what_the_full_rows_total(emu: EmulatorServer, target: Target) -> None:
+    """spend() reads a slim query; its totals are those of spend over every column of runs(), by any key."""
+    from seqnb.ledger_frames import SPEND_KEYS, spend
+
+    client = connected(emu, target)
+    runs = client.sweep(prompts=["Generate 2 images of a wren", "Generate 3 images of a jay"], seeds=[1, 2], quiet=True)
+    client.wait_all(runs, timeout=60)
+    assert client.ledger is not None
+    target.execute("UPDATE runs SET status='unknown' WHERE id=?", (runs[0].id,))  # in doubt
+    target.execute("UPDATE runs SET est_cost='not money' WHERE id=?", (runs[1].id,))  # an odd value: no total
+    target.execute("UPDATE runs SET backend='runcomfy' WHERE id=?", (runs[2].id,))  # charged
+    for by in [*SPEND_KEYS, ["model", "status"], ["user", "host", "backend"]]:
+        slim = client.ledger.spend(by)
+        full = spend(client.ledger.runs(), by)
+        pd.testing.assert_frame_equal(slim, full, check_categorical=False, obj=f"spend({by!r})")
+    paged = client.ledger.spend("status", limit=2, offset=1)
+    assert paged["runs"].sum() == 2
+    user = client.ledger.runs()["user"].iloc[0]
+    assert client.ledger.spend("model", who=user)["runs"].sum() == 4
+    assert client.ledger.spend("model", who="nobody-else").empty
+
+
 def test_export_csv_json_and_a_clear_parquet_message(emu: EmulatorServer, target: Target, tmp_path: Path) -> None:
     client = connected(emu, target)
     client.submit(seqnb.Request("seedream-4.0", "Generate 2 images of a bee", count=2, seed=3)).wait(20)
