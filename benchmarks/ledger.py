@@ -1,11 +1,11 @@
-"""The ledger on both stores: ``runs()`` of 100,000 rows, one state update, and many kernels writing at once.
+"""The ledger on both stores: ``runs()`` and ``spend()`` of 100,000 rows, one state update, many kernels writing at once.
 
     python benchmarks/ledger.py [--runs 100000] [--writers 4] [--per-writer 250] [--url postgresql://...]
 
 SQLite is a temp file; PostgreSQL is ``--url``, else a throwaway cluster started here (Debian's
 ``postgresql`` package: the same one the tests use). Baselines measured in the same run: the
 rows fetched by the bare driver into an untyped DataFrame (for ``runs()``), and a bare
-``UPDATE runs SET status=?`` (for one update). Many writers: ``--writers`` processes each record
+``UPDATE runs SET status=?`` (for one update), spend over every column of ``runs()`` (for ``spend()``). Many writers: ``--writers`` processes each record
 ``--per-writer`` runs at once, every run through five states (created, submitting, in_queue,
 in_progress, completed: five writes, as a client makes them); then no run may be lost or
 written twice, and the latency of each write is reported. Goals: runs() under 1 s; an update
@@ -83,6 +83,18 @@ def bench_runs(ledger: Ledger, n: int) -> None:
     print(
         f"  runs() of {n:,} runs into a typed DataFrame: {ours:.3f} s   untyped fetch baseline {baseline:.3f} s   "
         f"ratio {ours / baseline:.2f}   goal < 1 s: {'met' if ours < 1 else 'NOT met'}"
+    )
+
+
+def bench_spend(ledger: Ledger, n: int) -> None:
+    """spend() reads only the columns it sums; the baseline is the same totals over every column of runs()."""
+    from seqnb.ledger_frames import spend
+
+    ours = best(lambda: ledger.spend("model"))
+    baseline = best(lambda: spend(ledger.runs(), "model"))
+    print(
+        f"  spend() of {n:,} runs: {ours:.3f} s   over runs() (the old way) {baseline:.3f} s   "
+        f"ratio {ours / baseline:.2f}"
     )
 
 
@@ -182,6 +194,7 @@ def main() -> None:
                 print(f"{name}:")
                 ledger = Ledger(target)
                 bench_runs(ledger, args.runs)
+                bench_spend(ledger, args.runs)
                 bench_update(ledger, args.runs)
                 bench_writers(target, args.writers, args.per_writer)
                 ledger.close()
