@@ -13,14 +13,14 @@ import atexit
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from .errors import Timeout
 
 T = TypeVar("T")
 
-__all__ = ["LoopRunner"]
+__all__ = ["LoopRunner", "run_detached"]
 
 _portal_loop: asyncio.AbstractEventLoop | None = None
 _portal_lock = threading.Lock()
@@ -154,3 +154,27 @@ class LoopRunner:
             task.add_done_callback(self._tasks.discard)
         else:
             asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+
+def run_detached(make: Callable[[], Coroutine[Any, Any, T]], timeout: float) -> T:
+    """Run a coroutine on its own loop in a short-lived thread, waiting at most ``timeout`` seconds.
+
+    A bounded blocking call that works from any context: a script, or a running loop such as
+    Jupyter's (which it holds up for at most ``timeout``), without nest-asyncio.
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(make())
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="seqnb-detached", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise Timeout(f"no answer within {timeout:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]

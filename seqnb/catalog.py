@@ -10,7 +10,7 @@ seqnb uses the catalog for two things:
 
 Entries are cached on disk for a day (``seqnb.catalog_cache``). The pure parts (entries, prices,
 drift) do no I/O; this module is the thin shell: ``fetch_entry`` / ``fetch_entries`` (one call
-each, no retries), ``run_detached`` (a bounded blocking call from any context) and ``Catalog``.
+each, no retries) and ``Catalog``.
 The names those modules define are offered here too.
 """
 
@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import math
-import threading
 import time
 import warnings
-from collections.abc import Callable, Coroutine, Iterable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
 from . import errors
+from ._loop import run_detached
 from .auth import Secret
 from .catalog_cache import CatalogCache, catalog_cache_path
 from .catalog_entry import TTL, CatalogEntry, CatalogWarning, builtin_price, fetched_text, price_of
@@ -59,32 +58,6 @@ DEADLINE = 3.0
 """Seconds a catalog read may take in all before seqnb falls back to the built-in price."""
 RETRY_FAILED = 900.0
 """Seconds before a client tries again to read a catalog that failed (unless asked to refresh)."""
-
-T = TypeVar("T")
-
-
-def run_detached(make: Callable[[], Coroutine[Any, Any, T]], timeout: float) -> T:
-    """Run a coroutine on its own loop in a short-lived thread, waiting at most ``timeout`` seconds.
-
-    A bounded blocking call that works from any context: a script, or a running loop such as
-    Jupyter's (which it holds up for at most ``timeout``), without nest-asyncio.
-    """
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(make())
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="seqnb-detached", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise errors.Timeout(f"no answer within {timeout:g} s")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]  # type: ignore[no-any-return]
 
 
 async def fetch_entry(api_base: str, secret: Secret, model_id: str, deadline: float = DEADLINE) -> CatalogEntry:

@@ -12,11 +12,12 @@ import warnings
 from typing import TYPE_CHECKING
 
 from . import errors
+from ._loop import run_detached
 from .account import DEADLINE as BALANCE_DEADLINE
 from .account import Balance, account_base_for, check_balance, fetch_balance
 from .auth import Secret
 from .backend import Backend
-from .catalog import Catalog, run_detached
+from .catalog import Catalog
 from .catalog_cache import CatalogCache
 from .priced_request import PricedRequest
 from .pricing import Cost, Price, PriceInput, user_price

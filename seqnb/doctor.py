@@ -185,13 +185,14 @@ def _user_prices() -> Check | None:
 
 def _network(api: str, account: str, secret: Secret, emulated: bool) -> list[Check]:
     from . import catalog
+    from ._loop import run_detached
     from .account import DEADLINE as BALANCE_DEADLINE
     from .account import Balance
     from .spec import get_model, models
 
     account_source = f"{'offline emulator' if emulated else 'RunComfy account'} at {account}"
     label = "emulator catalog" if emulated else "RunComfy catalog"
-    entries, balance = catalog.run_detached(
+    entries, balance = run_detached(
         lambda: _probe(api, account, secret, account_source), max(catalog.DEADLINE, BALANCE_DEADLINE) + 2.0
     )
     out: list[Check] = []

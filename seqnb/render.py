@@ -13,8 +13,7 @@ from typing import Any
 from PIL import Image, ImageDraw, PngImagePlugin
 
 from .fonts import font
-from .image_cache import ImageCache
-from .image_store import CachedImage
+from .image_store import CachedImage, ImageStore
 from .runs import RunCore
 from .spec import get_model
 
@@ -147,7 +146,7 @@ def row_caption(run: RunCore, label: str, score: float | None, sep: str = "  ") 
     return sep.join(bits)
 
 
-def tile(cache: ImageCache, frame: Frame, size: int) -> Image.Image:
+def tile(cache: ImageStore, frame: Frame, size: int) -> Image.Image:
     """A frame's thumbnail, or a grey placeholder saying why there is none.
 
     A thumbnail the cache cannot store (disk full, read-only) is made in memory; an original that
@@ -171,7 +170,7 @@ def tile(cache: ImageCache, frame: Frame, size: int) -> Image.Image:
         return placeholder(size, LABELS["error"], f"{type(exc).__name__}: {exc}")
 
 
-def sheet(cache: ImageCache, rows: Sequence[tuple[RunCore, Sequence[Frame], float | None]], size: int) -> Image.Image:
+def sheet(cache: ImageStore, rows: Sequence[tuple[RunCore, Sequence[Frame], float | None]], size: int) -> Image.Image:
     """A contact sheet: one row per run (its frames and score), columns aligned by frame index, labelled."""
     cores = [run for run, _, _ in rows]
     columns = max((r.requested for r in cores), default=1)
