@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from . import errors
-from .catalog import PricedRequest
+from .priced_request import PricedRequest
 from .pricing import Price
 from .runs import AsyncRun
 from .sweep import SweepPlan, plan_sweep
