@@ -29,7 +29,7 @@ from _emulator import free_port
 from _emulator import start as start_emulator
 
 from seqnb.emulator.images import render
-from seqnb.validation import validate_payload
+from seqnb.model.validation import validate_payload
 
 BARE_APP = textwrap.dedent(
     """

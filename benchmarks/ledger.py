@@ -30,10 +30,10 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.postgres: the throwaway cluster
 
 from seqnb import Request
-from seqnb.client import Backend
-from seqnb.ledger import Ledger
-from seqnb.ledger_schema import RUN_COLUMNS
-from seqnb.runs import RunCore
+from seqnb.api.backend import Backend
+from seqnb.ledger.facade import Ledger
+from seqnb.ledger.schema import RUN_COLUMNS
+from seqnb.runs.run import RunCore
 
 BACKEND = Backend("emulator", "http://127.0.0.1:1", "benchmark")
 STATES = ("submitting", "in_queue", "in_progress", "completed")
@@ -88,7 +88,7 @@ def bench_runs(ledger: Ledger, n: int) -> None:
 
 def bench_spend(ledger: Ledger, n: int) -> None:
     """spend() reads only the columns it sums; the baseline is the same totals over every column of runs()."""
-    from seqnb.ledger_frames import spend
+    from seqnb.ledger.frames import spend
 
     ours = best(lambda: ledger.spend("model"))
     baseline = best(lambda: spend(ledger.runs(), "model"))

@@ -64,7 +64,7 @@ async def lag_probe(samples: list[float], stop: asyncio.Event, period: float = 0
 
 async def measure(runs: int, studio: bool, workers: int) -> dict[str, Any]:
     import seqnb
-    from seqnb.image_cache import ImageCache
+    from seqnb.images.cache import ImageCache
     from seqnb.testing import emulator
 
     tmp = Path(tempfile.mkdtemp(prefix="seqnb-ui-bench-"))

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from . import errors
-from .auth import Secret
-from .pricing import Price
+from .api.auth import Secret
+from .model.pricing import Price
 
 __all__ = ["Check", "DoctorReport", "diagnose"]
 
@@ -77,8 +77,8 @@ def _versions() -> Check:
 
 
 def _ledger(path: str | None) -> Check:
-    from .ledger import DEFAULT_LEDGER
-    from .ledger_schema import SCHEMA_VERSION
+    from .ledger.facade import DEFAULT_LEDGER
+    from .ledger.schema import SCHEMA_VERSION
 
     target = path or os.environ.get("SEQNB_LEDGER") or DEFAULT_LEDGER
     if target.startswith(("postgresql://", "postgres://")):
@@ -112,7 +112,7 @@ def _ledger(path: str | None) -> Check:
 def _server_ledger(url: str) -> Check:
     """A PostgreSQL ledger: opened (which migrates it, as any kernel would), counted, named without its password."""
     from .errors import LedgerError
-    from .ledger import Ledger
+    from .ledger.facade import Ledger
 
     try:
         ledger = Ledger(url)
@@ -123,7 +123,7 @@ def _server_ledger(url: str) -> Check:
 
 
 def _cache(directory: str | None) -> Check:
-    from .image_cache import ImageCache
+    from .images.cache import ImageCache
 
     try:
         usage = ImageCache(directory).usage()
@@ -144,9 +144,9 @@ def _cache(directory: str | None) -> Check:
 async def _probe(api: str, account: str, secret: Secret, account_source: str) -> tuple[dict[str, Any], Any]:
     import asyncio
 
-    from .account import fetch_balance
-    from .catalog import fetch_entries
-    from .spec import models
+    from .api.account import fetch_balance
+    from .api.catalog.service import fetch_entries
+    from .model.spec import models
 
     entries, balance = await asyncio.gather(
         fetch_entries(api, secret, [m.id for m in models()]),
@@ -160,7 +160,7 @@ async def _probe(api: str, account: str, secret: Secret, account_source: str) ->
 
 def _user_note(spec: Any) -> str:
     """``; SEQNB_PRICES sets USD 0.05 (it wins)`` when the environment overrides the price."""
-    from .pricing import prices_from_env
+    from .model.pricing import prices_from_env
 
     try:
         mine = prices_from_env().get(spec.id)
@@ -171,7 +171,7 @@ def _user_note(spec: Any) -> str:
 
 def _user_prices() -> Check | None:
     """``SEQNB_PRICES``, when set: the prices it sets win over the catalog's."""
-    from .pricing import prices_from_env
+    from .model.pricing import prices_from_env
 
     if not os.environ.get("SEQNB_PRICES", "").strip():
         return None
@@ -184,21 +184,23 @@ def _user_prices() -> Check | None:
 
 
 def _network(api: str, account: str, secret: Secret, emulated: bool) -> list[Check]:
-    from . import catalog
     from ._loop import run_detached
-    from .account import DEADLINE as BALANCE_DEADLINE
-    from .account import Balance
-    from .spec import get_model, models
+    from .api.account import DEADLINE as BALANCE_DEADLINE
+    from .api.account import Balance
+    from .api.catalog import service
+    from .api.catalog.drift import schema_drift
+    from .api.catalog.entry import CatalogEntry, price_of
+    from .model.spec import get_model, models
 
     account_source = f"{'offline emulator' if emulated else 'RunComfy account'} at {account}"
     label = "emulator catalog" if emulated else "RunComfy catalog"
     entries, balance = run_detached(
-        lambda: _probe(api, account, secret, account_source), max(catalog.DEADLINE, BALANCE_DEADLINE) + 2.0
+        lambda: _probe(api, account, secret, account_source), max(service.DEADLINE, BALANCE_DEADLINE) + 2.0
     )
     out: list[Check] = []
     probe = entries[PROBE_MODEL]
     path = f"GET {api}/models/{PROBE_MODEL}"
-    if isinstance(probe, catalog.CatalogEntry):
+    if isinstance(probe, CatalogEntry):
         out.append(
             Check("model api", "ok", f"the token is accepted: {path} answered its catalog entry", {"call": path})
         )
@@ -214,13 +216,13 @@ def _network(api: str, account: str, secret: Secret, emulated: bool) -> list[Che
     for spec in models():
         result = entries.get(spec.id)
         builtin = f"{spec.currency} {spec.price_per_image}"
-        if not isinstance(result, catalog.CatalogEntry):
+        if not isinstance(result, CatalogEntry):
             rows[spec.id] = {"catalog": None, "builtin": builtin, "error": str(result)}
-            why = catalog.why_unavailable(result) if isinstance(result, errors.SeqnbError) else "catalog unavailable"
+            why = service.why_unavailable(result) if isinstance(result, errors.SeqnbError) else "catalog unavailable"
             lines.append(f"{spec.short_name}: {why}; built-in {builtin}{_user_note(spec)}")
             status = "warn"
             continue
-        price = catalog.price_of(result, label)
+        price = price_of(result, label)
         rows[spec.id] = {
             "catalog": result.price_text(),
             "builtin": builtin,
@@ -235,11 +237,11 @@ def _network(api: str, account: str, secret: Secret, emulated: bool) -> list[Che
             status = "warn"
             rows[spec.id]["problem"] = price
         if result.input_schema is not None:
-            drift += [str(d) for d in catalog.schema_drift(get_model(spec.id), result.input_schema)]
+            drift += [str(d) for d in schema_drift(get_model(spec.id), result.input_schema)]
     out.append(Check("prices", status, "; ".join(lines), rows))
     if drift:
         out.append(Check("schema", "warn", f"{len(drift)} difference(s): " + " | ".join(drift), {"drift": drift}))
-    elif all(isinstance(e, catalog.CatalogEntry) for e in entries.values()):
+    elif all(isinstance(e, CatalogEntry) for e in entries.values()):
         out.append(Check("schema", "ok", "the live input schemas match the built-in specs", {"drift": []}))
     call = f"GET {account}/prod/v2/balance"
     if isinstance(balance, Balance):
@@ -277,8 +279,8 @@ def diagnose(
     cache_dir: str | None = None,
 ) -> DoctorReport:
     """Look at everything seqnb would use; never raises for what it finds (it reports it)."""
-    from .account import account_base_for
-    from .backend import resolve_backend
+    from .api.account import account_base_for
+    from .api.backend import resolve_backend
 
     checks: list[Check] = []
     secret: Secret | None = None

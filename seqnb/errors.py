@@ -29,8 +29,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .sweep import SweepPlan
-    from .validation import Report
+    from .model.sweep import SweepPlan
+    from .model.validation import Report
 
 __all__ = [
     "APIError",
@@ -74,11 +74,9 @@ class RequestInvalid(SeqnbError, ValueError):
 class SweepInvalid(RequestInvalid):
     """Some requests of a sweep break the rules; nothing was sent."""
 
-    def __init__(self, plan: SweepPlan) -> None:
-        from .validation import Report
-
+    def __init__(self, plan: SweepPlan, report: Report) -> None:
         self.plan = plan
-        self.report = Report("sweep", tuple(p for _, p in plan.errors))
+        self.report = report
         lines = "\n".join(f"  - run {i + 1} ({plan.requests[i].model.short_name}): {p}" for i, p in plan.errors[:20])
         more = f"\n  ... and {len(plan.errors) - 20} more" if len(plan.errors) > 20 else ""
         Exception.__init__(self, f"sweep not sent: {len(plan.errors)} problem(s)\n{lines}{more}")

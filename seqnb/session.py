@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .auth import Secret
-from .gallery import Gallery
-from .image_cache import ImageCache
-from .ledger import Ledger
-from .sync_client import Client
+from .api.auth import Secret
+from .client.sync import Client
+from .images.cache import ImageCache
+from .images.gallery import Gallery
+from .ledger.facade import Ledger
 
 __all__ = ["connect", "equip"]
 

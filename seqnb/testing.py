@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .client.sync import Client
     from .emulator import EmulatorServer
-    from .ledger import Ledger
-    from .sync_client import Client
+    from .ledger.facade import Ledger
 
 __all__ = ["FAST", "emulator", "seqnb_client", "seqnb_emulator", "seqnb_ledger", "serving"]
 
@@ -78,7 +78,7 @@ if importlib.util.find_spec("pytest") is not None:  # the plugin; the context ma
     @pytest.fixture
     def seqnb_ledger(tmp_path: Path) -> Iterator[Ledger]:
         """A ledger in the test's temporary directory."""
-        from .ledger import Ledger
+        from .ledger.facade import Ledger
 
         ledger = Ledger(tmp_path / "seqnb-ledger.sqlite")
         yield ledger
@@ -87,7 +87,7 @@ if importlib.util.find_spec("pytest") is not None:  # the plugin; the context ma
     @pytest.fixture
     def seqnb_client(seqnb_emulator: EmulatorServer, seqnb_ledger: Ledger, tmp_path: Path) -> Iterator[Client]:
         """A client of the ``seqnb_emulator`` fixture, recording to ``seqnb_ledger``, caching images in ``tmp_path``."""
-        from .image_cache import ImageCache
+        from .images.cache import ImageCache
         from .session import connect
 
         client = connect(

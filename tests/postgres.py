@@ -24,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from seqnb.ledger_sql import Store, open_store
+from seqnb.ledger.stores import open_store
+from seqnb.ledger.stores.base import Store
 
 HOW = "install Debian's postgresql package (apt-get install postgresql) and psycopg (pip install 'seqnb[postgresql]')"
 

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 import seqnb
-from seqnb.account import DEFAULT_ACCOUNT_BASE, Balance, account_base_for, balance_text, parse_balance
-from seqnb.client import AsyncClient, Backend
-from seqnb.client_money import BalanceUnchecked
+from seqnb.api.account import DEFAULT_ACCOUNT_BASE, Balance, account_base_for, balance_text, parse_balance
+from seqnb.api.backend import Backend
+from seqnb.client.core import AsyncClient
+from seqnb.client.money import BalanceUnchecked
 from seqnb.testing import FAST, emulator
 
 FOX2 = "Generate 2 images of a fox"

@@ -10,8 +10,8 @@ import pytest
 
 import seqnb
 from seqnb.emulator import EmulatorServer
-from seqnb.image_cache import ImageCache
-from seqnb.ledger import Ledger
+from seqnb.images.cache import ImageCache
+from seqnb.ledger.facade import Ledger
 
 M45 = "bytedance/seedream-4-5/sequential"
 

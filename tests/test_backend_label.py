@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 import seqnb
-from seqnb.backend import EMULATOR_HEADER
+from seqnb.api.backend import EMULATOR_HEADER
 from seqnb.emulator import EmulatorServer
 from seqnb.testing import emulator, serving
 

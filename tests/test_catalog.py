@@ -19,14 +19,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 import seqnb
-from seqnb.catalog_cache import catalog_cache_path
-from seqnb.catalog_entry import TTL, CatalogEntry, CatalogWarning
+from seqnb.api.catalog.cache import catalog_cache_path
+from seqnb.api.catalog.drift import SchemaDriftWarning, schema_drift, spec_from_schema
+from seqnb.api.catalog.entry import TTL, CatalogEntry, CatalogWarning
 from seqnb.emulator import EmulatorServer
 from seqnb.emulator import catalog as emulated_catalog
 from seqnb.emulator.schemas import INPUT_SCHEMAS
-from seqnb.priced_request import PricedRequest
-from seqnb.pricing import Price
-from seqnb.schema_drift import SchemaDriftWarning, schema_drift, spec_from_schema
+from seqnb.model.priced_request import PricedRequest
+from seqnb.model.pricing import Price
 from seqnb.testing import FAST, emulator
 
 M40 = "bytedance/seedream-4-0/sequential"
@@ -297,20 +297,3 @@ def test_the_async_client_reads_the_catalog_before_it_prices_a_submit() -> None:
         cost = run.request.cost()
         assert cost.amount == Decimal("0.18") and cost.source.startswith("emulator catalog, fetched")
         assert emu.counters.catalog_calls == 2
-
-
-def test_seqnb_catalog_still_offers_every_name_it_offered_before_its_parts_moved_out() -> None:
-    import seqnb.catalog
-    from seqnb import catalog_cache, catalog_entry, priced_request
-    from seqnb import schema_drift as drift
-
-    offered = {
-        "DEADLINE", "TTL", "Catalog", "CatalogCache", "CatalogEntry", "CatalogWarning", "PricedRequest",
-        "SchemaDrift", "SchemaDriftWarning", "builtin_price", "catalog_cache_path", "fetched_text",
-        "price_of", "run_detached", "schema_drift", "spec_from_schema", "why_unavailable",
-    }  # fmt: skip
-    assert set(seqnb.catalog.__all__) == offered
-    moved = {**vars(catalog_cache), **vars(catalog_entry), **vars(priced_request), **vars(drift)}
-    for name in offered & moved.keys():
-        assert getattr(seqnb.catalog, name) is moved[name], name
-    assert seqnb.SchemaDriftWarning is drift.SchemaDriftWarning and seqnb.CatalogWarning is catalog_entry.CatalogWarning

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from seqnb.cli import main
-from seqnb.image_cache import ImageCache
+from seqnb.images.cache import ImageCache
 
 
 def png(seed: int) -> bytes:

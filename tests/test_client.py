@@ -18,13 +18,13 @@ import pytest
 
 import seqnb
 from seqnb import errors
-from seqnb.auth import Secret, resolve_token
-from seqnb.client import AsyncClient, DuplicateSubmitWarning
+from seqnb.api.auth import Secret, resolve_token
+from seqnb.api.transport import RetryPolicy, map_error
+from seqnb.client.core import AsyncClient, DuplicateSubmitWarning
 from seqnb.emulator import EmulatorServer, Faults
-from seqnb.poll_pacing import PollPolicy, next_delay
-from seqnb.runs import RunEvent
+from seqnb.runs.pacing import PollPolicy, next_delay
+from seqnb.runs.run import RunEvent
 from seqnb.testing import emulator
-from seqnb.transport import RetryPolicy, map_error
 
 T = TypeVar("T")
 FAST_RETRY = RetryPolicy(attempts=8, base=0.02, cap=0.2, submit_attempts=4)

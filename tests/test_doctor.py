@@ -10,7 +10,8 @@ import pytest
 import seqnb
 from seqnb.cli import main
 from seqnb.emulator import EmulatorServer
-from seqnb.ledger import SCHEMA_VERSION, Ledger
+from seqnb.ledger.facade import Ledger
+from seqnb.ledger.schema import SCHEMA_VERSION
 from seqnb.testing import FAST, emulator
 
 

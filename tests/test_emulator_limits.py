@@ -14,7 +14,7 @@ import pytest
 
 import seqnb.emulator.answers as emulator_answers
 from seqnb.emulator import BODY_LIMIT, EmulatorServer
-from seqnb.spec import ModelSpec
+from seqnb.model.spec import ModelSpec
 
 from .conftest import M40, M45
 

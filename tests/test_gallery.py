@@ -17,7 +17,7 @@ from PIL import Image
 import seqnb
 from seqnb import Gallery, ImageCache, ImageRefused, consistency
 from seqnb.emulator import EmulatorServer, Faults
-from seqnb.image_store import CachedImage
+from seqnb.images.store import CachedImage
 from seqnb.testing import emulator
 
 
@@ -99,22 +99,6 @@ def test_data_uris_are_accepted(tmp_path: Path) -> None:
     assert fetch(ImageCache(tmp_path), uri).height == 20
     with pytest.raises(ImageRefused, match="base64"):
         fetch(ImageCache(tmp_path), "data:image/png;base64,@@@")
-
-
-def test_seqnb_image_cache_still_offers_every_name_it_offered_before_its_parts_moved_out(tmp_path: Path) -> None:
-    import seqnb.image_cache
-    from seqnb import errors, image_cache_limit, image_store
-
-    offered = {
-        "DEFAULT_MAX_TOTAL_BYTES", "MAX_IMAGE_BYTES", "CacheUsage", "CachedImage", "ImageCache", "ImageRefused",
-        "PruneResult", "default_cache_dir", "parse_size",
-    }  # fmt: skip
-    assert set(seqnb.image_cache.__all__) == offered
-    moved = {**vars(image_cache_limit), **vars(image_store), "ImageRefused": errors.ImageRefused}
-    for name in offered & moved.keys():
-        assert getattr(seqnb.image_cache, name) is moved[name], name
-    cache = ImageCache(tmp_path)
-    assert isinstance(cache, image_store.ImageStore) and cache.max_bytes == image_store.MAX_IMAGE_BYTES
 
 
 def test_runs_download_on_completion_into_the_ledger(emu: EmulatorServer, tmp_path: Path) -> None:

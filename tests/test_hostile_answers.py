@@ -11,9 +11,9 @@ import pytest
 
 import seqnb
 from seqnb import errors
-from seqnb.client import AsyncClient
-from seqnb.poll_pacing import PollPolicy
-from seqnb.transport import RetryPolicy
+from seqnb.api.transport import RetryPolicy
+from seqnb.client.core import AsyncClient
+from seqnb.runs.pacing import PollPolicy
 
 from .hostile import HostileServer, Reply, Script, accepted
 

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from seqnb import Gallery, ImageCache, ImageRefused
-from seqnb.image_cache_limit import parse_size
-from seqnb.runs import RunCore
+from seqnb.images.limit import parse_size
+from seqnb.runs.run import RunCore
 
 from .test_image_hostile import HostileHost, completed_run
 

@@ -21,10 +21,10 @@ from PIL import Image
 
 import seqnb
 from seqnb import Gallery, ImageCache, ImageRefused
-from seqnb.client import Backend
+from seqnb.api.backend import Backend
 from seqnb.emulator import EmulatorServer
-from seqnb.ledger import Ledger
-from seqnb.runs import RunCore, RunEvent
+from seqnb.ledger.facade import Ledger
+from seqnb.runs.run import RunCore, RunEvent
 
 COLOURS = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40), (40, 200, 200)]
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from seqnb import ImageCache, ImageRefused
-from seqnb.image_hosts import HostBlocked, HostPolicy, PublicOnlyTransport, address_problem, host_entry
+from seqnb.images.hosts import HostBlocked, HostPolicy, PublicOnlyTransport, address_problem, host_entry
 
 from .test_image_hostile import HostileHost
 

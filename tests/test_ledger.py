@@ -19,8 +19,8 @@ import pytest
 
 import seqnb
 from seqnb.emulator import EmulatorServer
-from seqnb.ledger import Ledger
-from seqnb.ledger_schema import MIGRATIONS, SCHEMA_VERSION
+from seqnb.ledger.facade import Ledger
+from seqnb.ledger.schema import MIGRATIONS, SCHEMA_VERSION
 from seqnb.testing import emulator
 from tests import postgres
 from tests.postgres import Target
@@ -108,7 +108,7 @@ def test_compare_shows_only_what_differs_and_spend_totals(emu: EmulatorServer, t
 
 def test_spend_reads_only_its_columns_and_totals_what_the_full_rows_total(emu: EmulatorServer, target: Target) -> None:
     """spend() reads a slim query; its totals are those of spend over every column of runs(), by any key."""
-    from seqnb.ledger_frames import SPEND_KEYS, spend
+    from seqnb.ledger.frames import SPEND_KEYS, spend
 
     client = connected(emu, target)
     runs = client.sweep(prompts=["Generate 2 images of a wren", "Generate 3 images of a jay"], seeds=[1, 2], quiet=True)
@@ -182,9 +182,9 @@ def test_three_processes_write_one_ledger_at_once(target: Target) -> None:
     Ledger(target.url)
     writer = f"""
         import sys
-        from seqnb.client import Backend
-        from seqnb.ledger import Ledger
-        from seqnb.runs import RunCore
+        from seqnb.api.backend import Backend
+        from seqnb.ledger.facade import Ledger
+        from seqnb.runs.run import RunCore
         from seqnb import Request
         ledger = Ledger({target.url!r})
         backend = Backend("emulator", "http://127.0.0.1:1", "test")

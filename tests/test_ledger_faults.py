@@ -19,8 +19,8 @@ import pytest
 
 import seqnb
 from seqnb.emulator import EmulatorServer
-from seqnb.ledger import Ledger
-from seqnb.ledger_sql import SqliteStore
+from seqnb.ledger.facade import Ledger
+from seqnb.ledger.stores.sqlite import SqliteStore
 from seqnb.testing import emulator
 
 
@@ -300,8 +300,8 @@ def test_a_seedless_run_gets_a_fresh_seed_sent_and_recorded_unless_the_default_i
 
 def test_the_ledger_itself_refuses_values_that_do_not_fit(tmp_path: Path) -> None:
     """Defence in depth: a run that skipped validation still cannot put a value the file cannot hold."""
-    from seqnb.client import Backend
-    from seqnb.runs import RunCore
+    from seqnb.api.backend import Backend
+    from seqnb.runs.run import RunCore
 
     ledger = Ledger(tmp_path / "l.sqlite")
     backend = Backend("emulator", "http://127.0.0.1:1", "test")

@@ -21,7 +21,8 @@ import pytest
 
 import seqnb
 from seqnb.emulator import EmulatorServer
-from seqnb.ledger import SCHEMA_VERSION, Ledger
+from seqnb.ledger.facade import Ledger
+from seqnb.ledger.schema import SCHEMA_VERSION
 from seqnb.testing import emulator
 from tests import postgres
 from tests.postgres import Cluster, Target
@@ -301,7 +302,7 @@ def test_two_processes_filling_one_shared_image_cache_never_corrupt_it(tmp_path:
     filler = f"""
         import io, sys
         from PIL import Image
-        from seqnb.image_cache import ImageCache
+        from seqnb.images.cache import ImageCache
         cache = ImageCache({str(shared)!r})
         images = []
         for i in range(40):  # the same 40 images in both processes, each under two URLs

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from seqnb.prompt_count import find_counts, prefix_count, rewrite_count
-from seqnb.validation import validate_payload
+from seqnb.model.prompt_count import find_counts, prefix_count, rewrite_count
+from seqnb.model.validation import validate_payload
 
 
 @pytest.mark.parametrize(

@@ -20,11 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import seqnb
-from seqnb import errors, protocol
-from seqnb.client import AsyncClient
-from seqnb.poll_pacing import PollPolicy
-from seqnb.runs import TERMINAL
-from seqnb.transport import RetryPolicy
+from seqnb import errors
+from seqnb.api import protocol
+from seqnb.api.transport import RetryPolicy
+from seqnb.client.core import AsyncClient
+from seqnb.runs.pacing import PollPolicy
+from seqnb.runs.run import TERMINAL
 
 from .hostile import HostileServer, Reply, Script
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 import seqnb
-from seqnb import protocol
-from seqnb.runs import RunCore
+from seqnb.api import protocol
+from seqnb.runs.run import RunCore
 
 
 @pytest.mark.parametrize(

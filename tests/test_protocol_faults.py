@@ -17,12 +17,12 @@ import pytest
 
 import seqnb
 from seqnb import errors
-from seqnb.client import AsyncClient
+from seqnb.api.transport import RetryPolicy
+from seqnb.client.core import AsyncClient
 from seqnb.emulator import EmulatorServer
-from seqnb.poll_pacing import PollPolicy
-from seqnb.runs import TERMINAL
+from seqnb.runs.pacing import PollPolicy
+from seqnb.runs.run import TERMINAL
 from seqnb.testing import emulator
-from seqnb.transport import RetryPolicy
 
 FAST_RETRY = RetryPolicy(attempts=4, base=0.01, cap=0.05, submit_attempts=3, max_retry_after=0.1)
 FAST_POLL = PollPolicy(first=0.02, fast=0.02, cap_queued=0.1, cap_running=0.1, cap_far=0.1)

@@ -1,6 +1,14 @@
 from __future__ import annotations
 
+import ast
+import importlib
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
 import seqnb
+import seqnb.emulator
 
 
 def test_all_is_complete() -> None:
@@ -26,3 +34,38 @@ def test_import_is_light_and_the_cli_answers_without_the_heavy_parts() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     assert seqnb.Studio.__module__ == "seqnb.ui.studio"  # and every name still loads on first use
+
+
+def _type_checking_imports(path: Path) -> dict[str, str]:
+    """name -> relative module, from the ``if TYPE_CHECKING:`` block of a package's ``__init__``."""
+    tree = ast.parse(path.read_text())
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom), ast.unparse(imp)
+                for alias in imp.names:
+                    assert alias.asname == alias.name, f"{alias.name}: write 'import X as X' (an explicit re-export)"
+                    found[alias.name] = "." * imp.level + (imp.module or "")
+    return found
+
+
+@pytest.mark.parametrize("package", [seqnb, seqnb.emulator], ids=["seqnb", "seqnb.emulator"])
+def test_the_public_surface_is_written_once(package: ModuleType) -> None:
+    """``_EXPORTS`` is the list; ``__all__`` is made from it, and the type-checking imports must agree with it."""
+    exports: dict[str, str] = package._EXPORTS
+    assert set(package.__all__) - {"__version__"} == set(exports)
+    assert _type_checking_imports(Path(package.__file__)) == exports  # same names, same modules
+    for name, module in exports.items():
+        value = getattr(package, name)
+        home = importlib.import_module(module, package.__name__)
+        assert getattr(home, name) is value
+        defined = getattr(value, "__module__", None)
+        if defined and defined.startswith("seqnb"):
+            assert defined == home.__name__, f"{name} is defined in {defined}, not in {home.__name__}: no shims"
+
+
+def test_the_agreement_check_sees_a_name_missing_from_the_type_checking_block(tmp_path: Path) -> None:
+    init = tmp_path / "__init__.py"
+    init.write_text("if TYPE_CHECKING:\n    from .a import X as X\n")
+    assert _type_checking_imports(init) == {"X": ".a"} != {"X": ".a", "Y": ".b"}

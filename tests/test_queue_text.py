@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import seqnb
-from seqnb.runs import RunCore
+from seqnb.runs.run import RunCore
 from seqnb.testing import emulator
 
 

@@ -242,7 +242,7 @@ def test_adding_a_model_is_a_data_change() -> None:
         assert r.validate().ok and str(r.cost()) == "USD 0.02"
         assert not Request("acme", "x" * 51).validate().ok
     finally:
-        seqnb.spec.MODELS.remove(spec)
+        seqnb.model.spec.MODELS.remove(spec)
 
 
 def test_replace_and_for_model() -> None:

@@ -13,9 +13,12 @@ import pytest
 
 import seqnb
 from seqnb.emulator import EmulatorServer, ManualClock
-from seqnb.image_cache import ImageCache
+from seqnb.images.cache import ImageCache
 from seqnb.testing import emulator
-from seqnb.ui import JobBoard, LedgerView, RequestPanel, Studio, parse_seeds
+from seqnb.ui.job_board import JobBoard
+from seqnb.ui.ledger_view import LedgerView
+from seqnb.ui.request_panel import RequestPanel, parse_seeds
+from seqnb.ui.studio import Studio
 
 
 def until(check: Callable[[], bool], timeout: float = 20, state: Callable[[], object] = lambda: None) -> None:

@@ -12,14 +12,17 @@ import ipywidgets as w
 import pytest
 
 import seqnb
-from seqnb.client import Backend
+from seqnb.api.backend import Backend
 from seqnb.emulator import EmulatorServer
-from seqnb.image_cache import ImageCache
-from seqnb.ledger import Ledger
-from seqnb.runs import AsyncRun
+from seqnb.images.cache import ImageCache
+from seqnb.ledger.facade import Ledger
+from seqnb.runs.run import AsyncRun
 from seqnb.testing import emulator
-from seqnb.ui import GalleryView, JobBoard, LedgerView, Studio
 from seqnb.ui.board_state import BoardState
+from seqnb.ui.gallery_view import GalleryView
+from seqnb.ui.job_board import JobBoard
+from seqnb.ui.ledger_view import LedgerView
+from seqnb.ui.studio import Studio
 
 
 def until(check: Callable[[], bool], timeout: float = 30) -> None:

@@ -48,7 +48,7 @@ port = number(int, 0, 65535, "a port number", "8765")
 
 def amount(text: str) -> str:
     """An argparse type: an amount of money (checked, kept as text for Decimal)."""
-    from ..pricing import parse_amount
+    from ..model.pricing import parse_amount
 
     try:
         parse_amount(text, "amount")

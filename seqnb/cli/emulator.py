@@ -16,8 +16,8 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from .._netaddr import is_loopback
     from ..emulator import EmulatorConfig, Faults, QueueConfig, create_app
-    from ..netaddr import is_loopback
 
     if not is_loopback(args.host):
         print(

@@ -7,8 +7,8 @@ import json
 import sys
 from typing import Any
 
-from ..spec import get_model, models
-from ..validation import validate_payload
+from ..model.spec import get_model, models
+from ..model.validation import validate_payload
 from .arguments import CommandError
 
 __all__ = ["cmd_cache", "cmd_doctor", "cmd_ledger", "cmd_models", "cmd_validate", "runs_table"]
@@ -82,7 +82,7 @@ def runs_table(frame: Any) -> Any:
 
 def cmd_ledger(args: argparse.Namespace) -> int:
     """Print the recent runs and the spend, or export the ledger."""
-    from ..ledger import Ledger
+    from ..ledger.facade import Ledger
 
     ledger = Ledger(args.path)
     filters = {k: v for k, v in {"sweep": args.sweep, "status": args.status, "model": args.model}.items() if v}
@@ -104,8 +104,8 @@ def cmd_ledger(args: argparse.Namespace) -> int:
 
 def cmd_cache(args: argparse.Namespace) -> int:
     """Show the image cache (files, size, limit, recency), or prune it to a size."""
-    from ..image_cache import ImageCache
-    from ..image_cache_limit import parse_size
+    from ..images.cache import ImageCache
+    from ..images.limit import parse_size
 
     try:
         cache = ImageCache(args.dir)

@@ -45,8 +45,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Submit one request, show its progress, print the image URLs."""
 
     from ..errors import Timeout
-    from ..prompt_count import stated_count
-    from ..request import Request
+    from ..model.prompt_count import stated_count
+    from ..model.request import Request
 
     count = args.count if args.count is not None else stated_count(args.prompt)
     request = Request(args.model, args.prompt, count=count, size=args.size, seed=args.seed)

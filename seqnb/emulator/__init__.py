@@ -24,35 +24,27 @@ _EXPORTS: dict[str, str] = {
     "QueueConfig": ".queue",
     "create_app": ".app",
     "embedded": ".server",
-    "is_loopback": ".config",
+    "is_loopback": ".._netaddr",
     "serve": ".server",
 }
 
-if TYPE_CHECKING:
-    from .app import VERSION_HEADER, Emulator, create_app
-    from .clock import ManualClock
-    from .config import BODY_LIMIT, EmulatorConfig, is_loopback
-    from .faults import PROBABILITIES, Faults
-    from .queue import QueueConfig
-    from .server import EmulatorServer, embedded, serve
-    from .state import Counters, EmulatorState
+if TYPE_CHECKING:  # the same names as _EXPORTS (tests/test_public_api.py)
+    from .._netaddr import is_loopback as is_loopback
+    from .app import VERSION_HEADER as VERSION_HEADER
+    from .app import Emulator as Emulator
+    from .app import create_app as create_app
+    from .clock import ManualClock as ManualClock
+    from .config import BODY_LIMIT as BODY_LIMIT
+    from .config import EmulatorConfig as EmulatorConfig
+    from .faults import PROBABILITIES as PROBABILITIES
+    from .faults import Faults as Faults
+    from .queue import QueueConfig as QueueConfig
+    from .server import EmulatorServer as EmulatorServer
+    from .server import embedded as embedded
+    from .server import serve as serve
+    from .state import Counters as Counters
+    from .state import EmulatorState as EmulatorState
+
+__all__ = sorted(_EXPORTS)
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
-
-__all__ = [
-    "BODY_LIMIT",
-    "PROBABILITIES",
-    "VERSION_HEADER",
-    "Counters",
-    "Emulator",
-    "EmulatorConfig",
-    "EmulatorServer",
-    "EmulatorState",
-    "Faults",
-    "ManualClock",
-    "QueueConfig",
-    "create_app",
-    "embedded",
-    "is_loopback",
-    "serve",
-]

@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from ..spec import COUNT_RANGE, ModelSpec
-from ..validation import server_problems
+from ..model.spec import COUNT_RANGE, ModelSpec
+from ..model.validation import server_problems
 
 __all__ = [
     "Drop",

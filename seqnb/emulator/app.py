@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from ..spec import models
+from ..model.spec import models
 from . import catalog
 from .answers import Drop, error_answer, iso_time, parse_submit, request_urls, service_root
 from .config import EmulatorConfig

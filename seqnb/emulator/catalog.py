@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ..spec import ModelSpec
+from ..model.spec import ModelSpec
 from .schemas import INPUT_SCHEMAS
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "CatalogQuery", "categories", "entry", "input_schema", "page"]

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
-from ..netaddr import is_loopback
-from ..spec import get_model
+from .._netaddr import is_loopback
+from ..model.spec import get_model
 from .faults import Faults
 from .queue import QueueConfig
 
-__all__ = ["BODY_LIMIT", "EmulatorConfig", "is_loopback"]
+__all__ = ["BODY_LIMIT", "EmulatorConfig"]
 
 BODY_LIMIT = 1024 * 1024
 """Largest request body the emulator reads (1 MB); a larger one is answered 413 before it is read."""

@@ -14,7 +14,7 @@ import random
 
 from PIL import Image, ImageDraw
 
-from ..fonts import font
+from .._fonts import font
 
 __all__ = ["draw_frame", "encode", "render"]
 

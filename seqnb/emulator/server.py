@@ -16,12 +16,12 @@ from typing import Any
 import uvicorn
 
 from .app import create_app
-from .config import EmulatorConfig, is_loopback
+from .config import EmulatorConfig
 from .faults import Faults, Route
 from .queue import QueueConfig
 from .state import Counters, EmulatorState
 
-__all__ = ["EmulatorServer", "ThreadedApp", "embedded", "is_loopback", "serve"]
+__all__ = ["EmulatorServer", "ThreadedApp", "embedded", "serve"]
 
 
 class PromptServer(uvicorn.Server):

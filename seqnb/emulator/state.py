@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
-from ..spec import get_model, size_dimensions
+from ..model.spec import get_model, size_dimensions
 from .config import EmulatorConfig
 from .faults import FaultDice, Faults, Route
 from .images import render

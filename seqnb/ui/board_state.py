@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ..pricing import format_money
-from ..runs import RunCore
+from ..model.pricing import format_money
+from ..runs.run import RunCore
 
 __all__ = ["BUCKETS", "BoardState", "bucket_of"]
 

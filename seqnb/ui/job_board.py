@@ -18,9 +18,10 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ..client.run import Run
+from ..client.sync import Client
 from ..errors import SeqnbError
-from ..runs import AsyncRun, Run, RunCore, RunEvent
-from ..sync_client import Client
+from ..runs.run import AsyncRun, RunCore, RunEvent
 from .board_front import CSS, ESM
 from .board_state import FILTERS, BoardState
 

@@ -16,11 +16,12 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
-from ..gallery import Gallery
-from ..ledger import Ledger
-from ..runs import Run, RunCore
-from ..spec import models
-from ..sync_client import Client
+from ..client.run import Run
+from ..client.sync import Client
+from ..images.gallery import Gallery
+from ..ledger.facade import Ledger
+from ..model.spec import models
+from ..runs.run import RunCore
 from .closing import close_tree, replace_children
 
 __all__ = ["LedgerView"]

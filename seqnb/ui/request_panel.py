@@ -14,15 +14,15 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..client_sweeps import Sweep
+from ..client.run import Run
+from ..client.sweeps import Sweep
+from ..client.sync import Client
 from ..errors import SeqnbError
-from ..pricing import format_money
-from ..request import Request
-from ..runs import Run
-from ..spec import get_model, models
-from ..sweep import SweepPlan
-from ..sync_client import Client
-from ..validation import Fix, Problem, Report
+from ..model.pricing import format_money
+from ..model.request import Request
+from ..model.spec import get_model, models
+from ..model.sweep import SweepPlan
+from ..model.validation import Fix, Problem, Report
 from .closing import close_tree
 
 __all__ = ["RequestPanel", "parse_seeds"]

@@ -17,12 +17,12 @@ from collections.abc import Callable
 
 import ipywidgets as w
 
-from ..account import Balance, balance_text
+from ..api.account import Balance, balance_text
+from ..client.sync import Client
 from ..errors import SeqnbError
-from ..ledger import Ledger
-from ..runs import TERMINAL, RunEvent
+from ..ledger.facade import Ledger
+from ..runs.run import TERMINAL, RunEvent
 from ..session import connect, equip
-from ..sync_client import Client
 from .closing import close_tree
 from .gallery_view import GalleryView
 from .job_board import JobBoard

@@ -1,0 +1,101 @@
+"""Which service a client talks to: RunComfy's Model API or seqnb's emulator, the token, the base URL.
+
+With a token (argument, ``RUNCOMFY_TOKEN`` or the RunComfy CLI's login), RunComfy's Model API at
+the argument, ``RUNCOMFY_BASE_URL``, RunComfy CLI's ``RUNCOMFY_MODEL_API_BASE`` or
+https://model-api.runcomfy.net; without one, the embedded emulator. The label is honest: the
+emulator only when the server says it is seqnb's.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from .. import errors
+from .._netaddr import is_local_address
+from .auth import Secret, resolve_token
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "EMULATOR_HEADER",
+    "Backend",
+    "configured_base_url",
+    "is_seqnb_emulator",
+    "resolve_backend",
+]
+
+DEFAULT_BASE_URL = "https://model-api.runcomfy.net"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Which service a client talks to. Never holds the token."""
+
+    kind: str
+    """``emulator`` (offline, local) or ``runcomfy``."""
+    base_url: str
+    token_source: str
+
+    def __str__(self) -> str:
+        if self.kind == "emulator":
+            return f"offline emulator at {self.base_url} (no RunComfy token in use; nothing is charged)"
+        return f"RunComfy Model API at {self.base_url} (token from {self.token_source})"
+
+
+def _api_base(url: str) -> str:
+    url = url.rstrip("/")
+    return url if urlsplit(url).path not in ("", "/") else url + "/v1"
+
+
+EMULATOR_HEADER = "x-seqnb-emulator"
+"""Every answer of seqnb's emulator carries this header (its value: seqnb's version)."""
+
+
+def _is_local(url: str) -> bool:
+    return is_local_address(urlsplit(url).hostname or "")
+
+
+def is_seqnb_emulator(url: str, timeout: float = 3.0) -> bool:
+    """Whether the server at ``url`` says it is seqnb's emulator (one unauthenticated GET of its root)."""
+    parts = urlsplit(url)
+    try:
+        answer = httpx.get(urlunsplit((parts.scheme, parts.netloc, "/", "", "")), timeout=timeout)
+    except httpx.HTTPError:
+        return False
+    return EMULATOR_HEADER in answer.headers
+
+
+def configured_base_url() -> str | None:
+    """The Model API base from the environment: ``RUNCOMFY_BASE_URL``, else RunComfy CLI's ``RUNCOMFY_MODEL_API_BASE``."""
+    return os.environ.get("RUNCOMFY_BASE_URL") or os.environ.get("RUNCOMFY_MODEL_API_BASE") or None
+
+
+def resolve_backend(token: str | Secret | None, base_url: str | None) -> tuple[Backend, Secret, str]:
+    """(backend, secret, API base URL) for the given or configured token and base URL.
+
+    The backend is called the emulator only when the server says it is seqnb's emulator (or is
+    the embedded one), never because its host is local: a tunnel to RunComfy on loopback is RunComfy.
+    """
+    secret = resolve_token(token)
+    url = base_url or configured_base_url()
+    if secret is None and url is None:
+        from ..emulator import embedded
+
+        emu = embedded()
+        return (
+            Backend("emulator", emu.base_url, "embedded emulator"),
+            Secret(emu.token, "embedded emulator"),
+            emu.base_url + "/v1",
+        )
+    url = url or DEFAULT_BASE_URL
+    if secret is None:
+        if not _is_local(url):
+            raise errors.AuthError(
+                f"no RunComfy token for {url}: pass token=..., set RUNCOMFY_TOKEN, or run `runcomfy login`"
+            )
+        secret = Secret("local", "none (local server)")
+    kind = "emulator" if _is_local(url) and is_seqnb_emulator(url) else "runcomfy"
+    return Backend(kind, url.rstrip("/"), secret.source), secret, _api_base(url)

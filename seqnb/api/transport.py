@@ -1,0 +1,281 @@
+"""HTTP to a RunComfy-compatible API: one httpx.AsyncClient, errors mapped in one place, safe retries.
+
+Retry rules (they decide whether money is spent twice):
+- status, result and cancel are idempotent: retried with exponential backoff and full jitter on
+  429, 5xx, an HTTP 200 carrying an ``error_code`` of the server kind, timeouts and transport errors;
+- submit is retried only when the request certainly did not reach the service: the connection
+  was never made, or the service answered 429. Anything else that leaves it in doubt raises an
+  error with ``maybe_sent`` set, and the run becomes ``unknown``; an answer that refuses it (any
+  4xx, or an HTTP 200 with an ``error_code``) is definite: nothing was charged.
+A 429 slows every call of this client down until its Retry-After has passed (capped at
+``RetryPolicy.max_retry_after``), except cancels: they go out at once. Every attempt has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import httpx
+
+from .. import errors
+from .auth import BearerAuth, Secret
+from .protocol import error_code, error_fields, error_message
+
+__all__ = ["RetryPolicy", "Route", "Transport", "map_error", "retry_after_seconds"]
+
+log = logging.getLogger("seqnb.transport")
+_random = random.Random()  # backoff jitter; the global generator belongs to the user
+
+Route = Literal["submit", "status", "result", "cancel"]
+
+_CODE_CLASSES: dict[int, type[errors.APIError]] = {
+    400001: errors.ModelNotFound,
+    400002: errors.InsufficientBalance,
+    400004: errors.AuthError,
+    403001: errors.PermissionDenied,
+    404001: errors.NotFound,
+}
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for: a number, or an HTTP date; None if unreadable."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - time.time()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    """Tries in all for an idempotent call."""
+    base: float = 0.25
+    cap: float = 8.0
+    submit_attempts: int = 4
+    """Tries for a submit that certainly did not arrive (refused connection, 429)."""
+    max_retry_after: float = 60.0
+    """Longest wait a ``Retry-After`` header can impose on this client, in seconds."""
+
+    def backoff(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+        return _random.uniform(0, min(self.cap, self.base * 2**attempt))
+
+    def retry_after(self, value: str | float | None) -> float | None:
+        """A ``Retry-After`` value (header text or seconds) as seconds to wait, at most ``max_retry_after``."""
+        seconds = retry_after_seconds(value) if isinstance(value, str) or value is None else max(0.0, value)
+        return None if seconds is None else min(seconds, self.max_retry_after)
+
+
+def map_error(
+    response: httpx.Response, request_id: str | None = None, route: Route | None = None
+) -> errors.APIError | None:
+    """The error a response stands for, or None. Also catches HTTP 200 bodies with an ``error_code``.
+
+    On submit a 404 means the model id is unknown, and any refusal the service states (another
+    4xx, or an HTTP 200 with an ``error_code``) is definite: nothing was made, nothing charged.
+    """
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text
+    has_code, code = error_code(body)
+    status = response.status_code
+    if status < 400 and not has_code:
+        return None
+    message = error_message(body)
+    kw: dict[str, Any] = {"status_code": status, "error_code": code, "request_id": request_id, "body": body}
+    if code in _CODE_CLASSES:
+        return _CODE_CLASSES[code](message, **kw)
+    if status == 429:
+        return errors.RateLimited(message, retry_after=retry_after_seconds(response.headers.get("Retry-After")), **kw)
+    if status in (401, 403):
+        return errors.AuthError(message, **kw)
+    if status == 404:
+        return errors.ModelNotFound(message, **kw) if route == "submit" else errors.NotFound(message, **kw)
+    if status in (400, 422):
+        return errors.InputRejected(message, fields=error_fields(body), **kw)
+    if 400 <= status < 500 or (route == "submit" and status < 400):
+        return errors.RequestRefused(message, **kw)
+    return errors.ServerError(message, **kw)
+
+
+class Transport:
+    """The client's only door to the network."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: Secret,
+        *,
+        timeout: float | httpx.Timeout = 30.0,
+        max_concurrency: int = 32,
+        retry: RetryPolicy | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout, connect=10.0)
+        self.max_concurrency = max_concurrency
+        self._limit: asyncio.Semaphore | None = None
+        self._token = token
+        self._http = http
+        self._gate_until = 0.0
+
+    def _client(self) -> httpx.AsyncClient:
+        # Made on first use, so it belongs to the loop that uses it.
+        if self._http is None:
+            # httpcore probes every idle keep-alive connection on each request (a poll() syscall and
+            # more), which tripled client CPU per call at 32 idle connections. On loopback a new
+            # connection is nearly free, so keep few; to a remote service keep them all (TLS handshakes).
+            local = (urlsplit(self.base_url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+            keep = min(8, self.max_concurrency) if local else self.max_concurrency
+            limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=keep)
+            self._http = httpx.AsyncClient(
+                base_url=self.base_url,
+                auth=BearerAuth(self._token),
+                timeout=self._timeout,
+                limits=limits,
+                headers={"User-Agent": "seqnb"},
+            )
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    def slow_down(self, seconds: float) -> None:
+        """Hold every call of this client but cancels back for ``seconds`` (a 429 was seen), at most ``max_retry_after``."""
+        seconds = min(seconds, self.retry.max_retry_after)
+        self._gate_until = max(self._gate_until, time.monotonic() + seconds)
+
+    @property
+    def slowed_for(self) -> float:
+        """Seconds the 429 gate still holds calls back."""
+        return max(0.0, self._gate_until - time.monotonic())
+
+    async def _pass_gate(self) -> None:
+        wait = self._gate_until - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    @property
+    def deadline(self) -> float:
+        """Seconds one attempt may take from the moment it leaves, answer included."""
+        t = self._timeout
+        return max(x for x in (t.connect, t.read, t.write, t.pool, 1.0) if x is not None)
+
+    async def _send(
+        self, method: str, path: str, json: Any, request_id: str | None, route: Route | None, gate: bool = True
+    ) -> Any:
+        if gate:
+            await self._pass_gate()
+        if self._limit is None:
+            self._limit = asyncio.Semaphore(self.max_concurrency)
+        http = self._client()
+        try:
+            request = http.build_request(method, path, json=json)
+        except (UnicodeEncodeError, TypeError, ValueError) as exc:
+            raise errors.Unsendable(f"{method} {path}: the request cannot be encoded ({exc}); it was not sent") from exc
+        try:
+            # At most max_concurrency calls in flight: the service is spared bursts, and httpcore's
+            # pool (whose queue handling grows with the square of waiting requests) never queues.
+            async with self._limit, asyncio.timeout(self.deadline):
+                response = await http.send(request)
+        except httpx.ConnectError as exc:
+            raise errors.ConnectError(f"cannot reach {self.base_url}: {exc}", url=self.base_url) from exc
+        except httpx.ConnectTimeout as exc:
+            raise errors.ConnectError(f"timed out connecting to {self.base_url}", url=self.base_url) from exc
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            raise errors.Timeout(f"{method} {path}: no answer within {self.deadline:g} s") from exc
+        except httpx.TransportError as exc:
+            raise errors.TransportError(f"{method} {path}: {type(exc).__name__}: {exc}", url=self.base_url) from exc
+        except Exception as exc:  # anything else from the network stack: no complete answer, it may have arrived
+            raise errors.TransportError(f"{method} {path}: {type(exc).__name__}: {exc}", url=self.base_url) from exc
+        error = map_error(response, request_id, route)
+        if error is not None:
+            if isinstance(error, errors.RateLimited) and gate:
+                self.slow_down(error.retry_after if error.retry_after is not None else 1.0)
+            raise error
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise errors.ServerError(f"{method} {path}: answer is not JSON", status_code=response.status_code) from exc
+
+    @staticmethod
+    def _retryable(exc: errors.SeqnbError) -> bool:
+        return isinstance(exc, errors.RateLimited | errors.ServerError | errors.TransportError | errors.Timeout)
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        request_id: str | None = None,
+        json: Any = None,
+        route: Route | None = None,
+        gate: bool = True,
+    ) -> Any:
+        """An idempotent call, retried on 429, 5xx, timeouts and transport errors.
+
+        ``gate=False`` (cancels) skips the wait a 429 imposed on the client: it goes out at once,
+        and after a 429 of its own waits its own Retry-After (capped) before trying again.
+        """
+        attempt = 0
+        while True:
+            try:
+                return await self._send(method, path, json, request_id, route, gate)
+            except errors.SeqnbError as exc:
+                attempt += 1
+                if not self._retryable(exc) or attempt >= self.retry.attempts:
+                    raise
+                delay = self.retry.backoff(attempt)
+                if not gate and isinstance(exc, errors.RateLimited):
+                    delay = max(delay, self.retry.retry_after(exc.retry_after) or 0.0)
+                log.debug("retrying %s %s in %.2fs after %s", method, path, delay, type(exc).__name__)
+                await asyncio.sleep(delay)
+
+    async def submit(self, model_id: str, payload: dict[str, Any]) -> Any:
+        """POST a new job; retried only while it certainly did not arrive."""
+        attempt = 0
+        while True:
+            try:
+                return await self._send("POST", f"/models/{model_id}", payload, None, "submit")
+            except (errors.ConnectError, errors.RateLimited):
+                attempt += 1
+                if attempt >= self.retry.submit_attempts:
+                    raise
+                await asyncio.sleep(self.retry.backoff(attempt))
+
+
+async def get_once(base_url: str, token: Secret, path: str, deadline: float, *, what: str, attempts: int = 1) -> Any:
+    """One GET on a short-lived transport, answered within ``deadline`` seconds or ``seqnb.Timeout`` naming ``what``.
+
+    For side calls that must never hold a user up (the catalog, the balance).
+    """
+    transport = Transport(
+        base_url, token, timeout=httpx.Timeout(deadline), retry=RetryPolicy(attempts=attempts, base=0.1, cap=0.5)
+    )
+    try:
+        return await asyncio.wait_for(transport.call("GET", path), deadline)
+    except TimeoutError:
+        raise errors.Timeout(f"{what} gave no answer within {deadline:g} s") from None
+    finally:
+        await transport.aclose()

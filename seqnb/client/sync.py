@@ -1,0 +1,221 @@
+"""The synchronous facade: ``Client`` has the names of ``AsyncClient`` and drives it; nothing is implemented twice.
+
+In Jupyter its work runs on the kernel's own loop, so ``submit`` and ``sweep`` return at once
+and runs move on while you work in other cells; elsewhere on one background loop thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Coroutine, Iterable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from .. import errors
+from .._loop import LoopRunner
+from ..api.auth import Secret
+from ..api.backend import Backend
+from ..model.pricing import Cost, Price
+from ..model.request import Request
+from ..model.spec import ModelSpec, models
+from ..model.sweep import SweepPlan
+from ..runs.run import AsyncRun, Subscriber
+from .core import AsyncClient, as_request
+from .run import Run
+from .sweeps import Sweep
+
+if TYPE_CHECKING:
+    from ..api.account import Balance
+    from ..images.gallery import Gallery
+    from ..ledger.facade import Ledger
+
+__all__ = ["Client"]
+
+T = TypeVar("T")
+
+
+class Client:
+    """The synchronous facade: same names as ``AsyncClient``; it never blocks the notebook except in ``wait``.
+
+    In Jupyter its work runs on the kernel's own loop, so ``submit`` and ``sweep`` return at once
+    and runs move on while you work in other cells.
+    """
+
+    def __init__(self, token: str | Secret | None = None, base_url: str | None = None, **kw: Any) -> None:
+        self._runner = LoopRunner()
+        self.aio = AsyncClient(token, base_url, **kw)
+        self._wrappers: dict[str, Run] = {}
+
+    @property
+    def backend(self) -> Backend:
+        return self.aio.backend
+
+    @property
+    def ledger(self) -> Ledger | None:
+        """The ledger recording this client's runs (``seqnb.connect`` attaches one)."""
+        return self.aio.ledger
+
+    @property
+    def gallery(self) -> Gallery | None:
+        """The gallery downloading this client's images (``seqnb.connect`` attaches one)."""
+        return self.aio.gallery
+
+    @property
+    def attached(self) -> bool:
+        """True when work runs on the caller's loop (Jupyter), False on seqnb's background thread."""
+        return self._runner.attached
+
+    def wrap(self, run: AsyncRun) -> Run:
+        """The synchronous ``Run`` of one of this client's async runs (always the same object)."""
+        wrapper = self._wrappers.get(run.id)
+        if wrapper is None:
+            wrapper = self._wrappers[run.id] = Run(run, self)
+        return wrapper
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run a coroutine of this client's async core to completion, from synchronous code."""
+        return self._runner.run(coro, timeout)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Start a coroutine on this client's loop and return at once (in Jupyter: the kernel's loop)."""
+        self._runner.spawn(coro)
+
+    def runs(self) -> list[Run]:
+        """Every run of this client, oldest first."""
+        return [self.wrap(r) for r in self.aio.runs()]
+
+    def run(self, run_id: str) -> Run:
+        """The run with this seqnb id."""
+        return self.wrap(self.aio.run(run_id))
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        return self.aio.subscribe(callback)
+
+    def submit(
+        self,
+        request: Request | str,
+        prompt: str | None = None,
+        *,
+        deadline: float | None = None,
+        parent_id: str | None = None,
+        sweep_id: str | None = None,
+        **kw: Any,
+    ) -> Run:
+        """Validate and record the run now, submit it in the background, and return at once."""
+        run = self.aio.prepare(as_request(request, prompt, kw), parent_id=parent_id, sweep_id=sweep_id)
+        self._runner.spawn(_quietly(self.aio.send(run, deadline)))
+        return self.wrap(run)
+
+    def plan(self, *args: Any, **kw: Any) -> SweepPlan:
+        return self.aio.plan(*args, **kw)
+
+    @property
+    def prices(self) -> dict[str, Price]:
+        """Every model's price per image, as this client's estimates use it (see ``AsyncClient.price``)."""
+        return self.aio.prices
+
+    def price(self, model: str | ModelSpec) -> Price:
+        """What one image of ``model`` costs here, and where that figure comes from."""
+        return self.aio.price(model)
+
+    def cost(self, request: Request) -> Cost:
+        """A request's estimated cost at this client's prices (the request panel's estimate)."""
+        return self.aio.cost(request)
+
+    def refresh_prices(self, refresh: bool = True) -> dict[str, Price]:
+        """Read the catalog again now; returns ``prices`` (blocks at most the catalog's short deadline)."""
+        self.aio.catalog.load([m.id for m in models()], refresh=refresh)
+        return self.aio.prices
+
+    def balance(self) -> Balance:
+        """The account's balance now, with its currency, source and when it was read."""
+        return self.aio.read_balance()
+
+    def attach(
+        self,
+        request_id: str,
+        model: str | ModelSpec,
+        prompt: str | None = None,
+        *,
+        deadline: float | None = None,
+        **known: Any,
+    ) -> Run:
+        """Adopt a job submitted elsewhere: recorded now, watched in the background (see ``AsyncClient.attach``)."""
+        run = self.aio.prepare_attach(request_id, model, prompt, **known)
+        if not run.done and not run.watching:
+            self._runner.spawn(_call(self.aio.watch, run, deadline))
+        return self.wrap(run)
+
+    def sweep(
+        self,
+        *args: Any,
+        budget: Decimal | str | float | None = None,
+        concurrency: int = 8,
+        quiet: bool = False,
+        **kw: Any,
+    ) -> Sweep:
+        """Build, validate and price the grid, refuse it over ``budget`` or the balance, then submit in the background.
+
+        ``allow_over_balance=True`` sends a sweep whose estimate is over the balance anyway.
+        """
+        runs = self.aio.prepare_sweep(*args, budget=budget, **kw)
+        if not quiet:
+            print(runs.plan.summary())
+        self._runner.spawn(self.aio.send_all(list(runs), concurrency))
+        return Sweep([self.wrap(r) for r in runs], runs.plan)
+
+    def wait_all(self, runs: Iterable[Run] | None = None, timeout: float | None = None) -> list[Run]:
+        targets = list(self.runs() if runs is None else runs)
+        self._runner.run(self.aio.wait_all([r.aio for r in targets]), timeout)
+        return targets
+
+    def settle(self, timeout: float | None = None) -> None:
+        """Wait until the images of every completed run are downloaded and scored (see ``Gallery``)."""
+        if self.gallery is not None:
+            self._runner.run(self.gallery.settle(), timeout)
+
+    def cancel(self, run: Run) -> str:
+        """Cancel a run while it is queued; returns ``cancelled`` or ``not_cancellable``."""
+        return self._runner.run(self.aio.cancel(run.aio))
+
+    def refresh(self, run: Run) -> Run:
+        """Ask the service for a run's state now."""
+        self._runner.run(self.aio.refresh(run.aio))
+        return run
+
+    def cancel_queued(self, runs: Iterable[Run] | None = None) -> dict[str, str]:
+        return self._runner.run(self.aio.cancel_queued(None if runs is None else [r.aio for r in runs]))
+
+    def watch(self, run: Run, deadline: float | None = None) -> None:
+        self._runner.run(_call(self.aio.watch, run.aio, deadline))
+
+    def resume(self, ledger: Ledger | None = None, *, scope: Literal["mine", "team"] = "mine") -> list[Run]:
+        """Watch again every run of the ledger still in flight when its last session ended (see ``AsyncClient.resume``)."""
+        return [self.wrap(r) for r in self._runner.run(self.aio.resume(ledger, scope=scope))]
+
+    def rerun(self, run: Run | AsyncRun | str, **changes: Any) -> Run:
+        """Submit a recorded run's request again with ``changes`` (e.g. ``seed=7``), linked to it as its parent."""
+        core = self.aio.prepare_rerun(run, **changes)
+        self._runner.spawn(_quietly(self.aio.send(core)))
+        return self.wrap(core)
+
+    def close(self) -> None:
+        self._runner.run(self.aio.aclose())
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<seqnb.Client {self.backend}>"
+
+
+async def _quietly(coro: Any) -> None:
+    with contextlib.suppress(errors.SeqnbError):  # recorded on the run; run.error and the board show it
+        await coro
+
+
+async def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)

@@ -1,0 +1,142 @@
+"""The image cache: result images downloaded without the API token, verified, kept by content hash.
+
+Result URLs expire, and on Binder the browser cannot reach a URL only the kernel can: images are
+downloaded as soon as a run completes (with an HTTP client that never carries the API token,
+``seqnb.images.download``), checked, and kept on disk under their SHA-256 with small thumbnails
+next to them (``seqnb.images.store``), within a size limit (``seqnb.images.limit``).
+
+Nothing waits forever and one bad URL never costs the others: each file has a total deadline
+(``file_deadline``, against hosts that drip a byte at a time), each run another
+(``run_deadline``), and every failure of one URL comes back as an ``ImageRefused`` with a
+``reason`` in its place (see ``fetch_all``). Downloads go to public hosts only unless a host is
+allowed (see ``seqnb.images.hosts``).
+
+The names the modules above define for users (``CachedImage``, ``CacheUsage``, ``PruneResult``,
+``parse_size``, ...) are offered here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import httpx
+
+from ..errors import ImageRefused
+from .download import data_uri_bytes, download, image_client, refusal
+from .hosts import HostPolicy
+from .store import MAX_IMAGE_BYTES, CachedImage, ImageStore
+
+__all__ = ["ImageCache", "default_cache_dir"]
+
+
+def default_cache_dir() -> Path:
+    """``$SEQNB_CACHE``, else ``~/.cache/seqnb/images``."""
+    return Path(os.environ.get("SEQNB_CACHE") or Path.home() / ".cache" / "seqnb" / "images").expanduser()
+
+
+class ImageCache(ImageStore):
+    """Content-addressed images on disk, downloaded without the API token, within deadlines and a size limit.
+
+    ``timeout`` bounds each network operation (connect, one read); ``file_deadline`` the whole
+    download of one file, retries included; ``run_deadline`` all the files of one ``fetch_all``.
+    ``allow_hosts`` (``name`` or ``name:port``, added to ``$SEQNB_ALLOW_IMAGE_HOSTS``) may be
+    reached although they are not public. ``max_total_bytes`` (default ``$SEQNB_CACHE_MAX_BYTES``
+    or 2 GiB) is the cache's size limit. Storage, thumbnails and pruning are ``ImageStore``'s.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str] | None = None,
+        *,
+        max_bytes: int = MAX_IMAGE_BYTES,
+        timeout: float = 30.0,
+        retries: int = 3,
+        file_deadline: float = 60.0,
+        run_deadline: float = 180.0,
+        concurrency: int = 6,
+        allow_hosts: Iterable[str] = (),
+        max_total_bytes: int | None = None,
+    ) -> None:
+        self.timeout = timeout
+        self.retries = retries
+        self.file_deadline = file_deadline
+        self.run_deadline = run_deadline
+        self.concurrency = concurrency
+        self.policy = HostPolicy.of(allow_hosts)
+        super().__init__(
+            directory if directory is not None else default_cache_dir(),
+            max_bytes=max_bytes,
+            max_total_bytes=max_total_bytes,
+        )
+        self.downloads = 0
+
+    async def _fetch(self, url: str, http: httpx.AsyncClient) -> CachedImage:
+        cached = self.lookup(url)
+        if cached is not None:
+            return cached
+        if url.startswith("data:"):
+            return await asyncio.to_thread(self.store, url, data_uri_bytes(url))
+        data = await download(http, url, max_bytes=self.max_bytes, retries=self.retries)
+        self.downloads += 1
+        return await asyncio.to_thread(self.store, url, data)
+
+    def _refusal(self, url: str, exc: BaseException) -> ImageRefused:
+        """Any failure of one URL as the ``ImageRefused`` that stands in its place."""
+        return refusal(url, exc, file_deadline=self.file_deadline, directory=self.directory)
+
+    async def _fetch_within_deadline(self, url: str, http: httpx.AsyncClient) -> CachedImage:
+        try:
+            async with asyncio.timeout(self.file_deadline):
+                return await self._fetch(url, http)
+        except Exception as exc:  # ExceptionGroup included: one URL's failure is that URL's refusal
+            raise self._refusal(url, exc) from None
+
+    async def fetch(self, url: str, *, allow: Iterable[str] = ()) -> CachedImage:
+        """The image at ``url``: from the cache, a ``data:`` URI, or downloaded (retried on 5xx and network errors).
+
+        Every failure is an ``ImageRefused`` whose ``reason`` says which: expired, too_large,
+        not_an_image, bomb, blocked, invalid, unreachable, timeout, disk (or error, for a bug).
+        ``allow`` adds hosts that may be reached although not public, for this call.
+        """
+        (result,) = await self.fetch_all([url], allow=allow)
+        if isinstance(result, ImageRefused):
+            raise result
+        return result
+
+    async def fetch_all(
+        self, urls: Sequence[str], concurrency: int | None = None, *, allow: Iterable[str] = ()
+    ) -> list[CachedImage | ImageRefused]:
+        """Every URL, ``concurrency`` at a time, within ``run_deadline``; never raises: each failure is returned in place."""
+        results: list[CachedImage | ImageRefused | None] = [self.lookup(url) for url in urls]
+        wanted = [i for i, found in enumerate(results) if found is None]
+        if wanted:
+            gate = asyncio.Semaphore(concurrency or self.concurrency)
+            async with image_client(self.policy, min(self.timeout, self.file_deadline), allow) as http:
+
+                async def one(url: str) -> CachedImage:
+                    async with gate:
+                        return await self._fetch_within_deadline(url, http)
+
+                tasks = {i: asyncio.create_task(one(urls[i])) for i in wanted}
+                try:
+                    await asyncio.wait(tasks.values(), timeout=self.run_deadline)
+                finally:
+                    for task in tasks.values():
+                        task.cancel()  # those still running are past the run's deadline; a no-op for the others
+                await asyncio.wait(tasks.values())
+            for i, task in tasks.items():
+                if task.cancelled():
+                    results[i] = ImageRefused(
+                        urls[i],
+                        "timeout",
+                        f"was not downloaded within the {self.run_deadline:g} s allowed for one run; "
+                        "try again later, or allow more with ImageCache(run_deadline=...)",
+                    )
+                elif (error := task.exception()) is not None:
+                    results[i] = self._refusal(urls[i], error)
+                else:
+                    results[i] = task.result()
+        return [r for r in results if r is not None]

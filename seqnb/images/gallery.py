@@ -1,0 +1,255 @@
+"""The gallery: each completed run's images fetched into the image cache, recorded, scored, and shown.
+
+A ``Gallery`` ties the parts together for one client: ``image_cache`` (downloads and storage),
+``consistency`` (the score), ``render`` (sheets and provenance) and, for widgets,
+``seqnb.images.grid``. Every display is made from local bytes.
+
+One bad image never costs the others: a URL that gives nothing becomes a placeholder frame whose
+``state`` and ``reason`` say why, recorded in the ledger's image row too. A download started at
+completion never raises into the poller: a failure is logged and kept in ``Gallery.errors``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+
+from .._loop import LoopRunner
+from ..errors import ImageRefused
+from ..runs.run import AsyncRun, RunCore, RunEvent
+from . import render
+from .cache import ImageCache
+from .hosts import host_entry
+from .render import Frame
+from .scoring import consistency
+from .store import CachedImage
+
+if TYPE_CHECKING:
+    import ipywidgets
+
+    from ..client.core import AsyncClient
+    from ..client.sync import Client
+    from ..ledger.facade import Ledger
+
+__all__ = ["Gallery", "compare_grid", "contact_sheet", "gallery_of"]
+
+log = logging.getLogger(__name__)
+
+SETTLE_MARGIN = 60.0
+"""Seconds ``settle()`` allows past the cache's run deadline for scoring and recording."""
+
+
+def frame_of(index: int, count: int, result: CachedImage | ImageRefused) -> Frame:
+    """The frame of one fetched URL: its image, or a placeholder with the refusal's reason."""
+    if isinstance(result, CachedImage):
+        return Frame(index, count, result, "cached")
+    detail = str(result).partition(": ")[2] or str(result)  # "image <url>: <detail>"
+    return Frame(index, count, None, result.reason, detail)
+
+
+class Gallery:
+    """Downloads, frames, contact sheets, provenance-tagged saves and consistency scores for runs."""
+
+    def __init__(self, cache: ImageCache | None = None, ledger: Ledger | None = None, thumb: int = 192) -> None:
+        self.cache = cache or ImageCache()
+        self.ledger = ledger
+        self.thumb = thumb
+        self._frames: dict[str, list[Frame]] = {}
+        self._scores: dict[str, float | None] = {}
+        self._runner: LoopRunner | None = None
+        self._pending: set[asyncio.Task[Any]] = set()
+        self._allowed: set[str] = set()
+        self.errors: dict[str, str] = {}
+        """Run id -> what went wrong beyond single images (download crashed, ledger not written)."""
+
+    # --- getting images --------------------------------------------------------------------
+
+    async def download(self, run: RunCore) -> list[Frame]:
+        """Fetch a completed run's images, record them in the ledger, and score the series.
+
+        Never raises for a bad image: each URL that gives nothing is a placeholder frame with its
+        reason, and the good frames of the run are kept and recorded.
+        """
+        results = await self.cache.fetch_all(run.images, allow=self._allowed_for(run))
+        frames = [frame_of(index, run.requested, result) for index, result in enumerate(results)]
+        frames += [Frame(i, run.requested, None, "not_returned") for i in range(len(results), run.requested)]
+        score = await asyncio.to_thread(self._score, frames)
+        self._scores[run.id] = score
+        self._frames[run.id] = frames
+        self._record(run, frames[: len(results)], score)
+        return frames
+
+    def _allowed_for(self, run: RunCore) -> set[str]:
+        """Hosts this run's images may come from although not public: the attached clients' and its own client's."""
+        allowed = set(self._allowed)
+        if isinstance(run, AsyncRun) and run.bound:
+            allowed.add(host_entry(run.client.backend.base_url))
+        return allowed
+
+    @staticmethod
+    def _score(frames: list[Frame]) -> float | None:
+        try:
+            return consistency([f.image.path for f in frames if f.image])
+        except Exception as exc:  # a file evicted or unreadable since: no score, not a lost run
+            log.warning("consistency not scored: %s: %s", type(exc).__name__, exc)
+            return None
+
+    def _record(self, run: RunCore, frames: list[Frame], score: float | None) -> None:
+        if self.ledger is None:
+            return
+        try:
+            for frame in frames:
+                image = frame.image
+                if image is not None:
+                    self.ledger.record_image(
+                        run.id, frame.index, path=str(image.path), width=image.width, height=image.height,
+                        bytes=image.bytes, sha256=image.sha256, state="cached",
+                    )  # fmt: skip
+                else:
+                    self.ledger.record_image(run.id, frame.index, state=f"{frame.state}: {frame.reason}")
+            self.ledger.set_consistency(run.id, score)
+        except Exception as exc:  # the frames are kept in memory and shown; the ledger says nothing new
+            log.warning("images of run %s not recorded in the ledger: %s", run.id, exc)
+            self.errors[run.id] = f"images not recorded in the ledger: {exc}"
+
+    def frames(self, run: RunCore | Any) -> list[Frame]:
+        """The run's frames in order, downloading what is not cached yet (or was evicted since)."""
+        core: RunCore = getattr(run, "aio", run)
+        known = self._frames.get(core.id)
+        if known is None or any(f.image is not None and not f.image.path.exists() for f in known):
+            self._run(self.download(core))
+        return self._frames[core.id]
+
+    def _run(self, coro: Any) -> Any:
+        if self._runner is None:
+            self._runner = LoopRunner()
+        return self._runner.run(coro)
+
+    def attach(self, client: Client | AsyncClient) -> Gallery:
+        """Download every run of this client as soon as it completes (on the client's loop).
+
+        The client's own host (the emulator serves its images itself) may be downloaded from
+        although it is not public.
+        """
+        aio: AsyncClient = client.aio if hasattr(client, "aio") else client
+        self._allowed.add(host_entry(aio.backend.base_url))
+
+        def on_event(event: RunEvent) -> None:
+            if event.new == "completed" and event.old != "completed":
+                try:
+                    task = asyncio.get_running_loop().create_task(self._download_logged(event.run))
+                except Exception as exc:  # never into the poller
+                    log.error("images of run %s not downloaded: %s", event.run.id, exc)
+                    self.errors[event.run.id] = f"download not started: {exc}"
+                    return
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
+
+        aio.subscribe(on_event)
+        aio.gallery = self
+        return self
+
+    async def _download_logged(self, run: RunCore) -> None:
+        try:
+            await self.download(run)
+        except Exception as exc:  # a bug, not a bad image: logged and kept, the poller carries on
+            log.exception("images of run %s not downloaded", run.id)
+            self.errors[run.id] = f"download failed: {type(exc).__name__}: {exc}"
+
+    async def settle(self, timeout: float | None = None) -> None:
+        """Wait for downloads started by ``attach`` to finish; always returns.
+
+        Each download is bounded by the cache's deadlines; ``timeout`` (default: the run deadline
+        plus a minute) bounds the wait itself, after which the stragglers are left running and logged.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (timeout if timeout is not None else self.cache.run_deadline + SETTLE_MARGIN)
+        while running := [t for t in self._pending if not t.done()]:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                log.warning("settle(): %d image download(s) still running; not waiting longer", len(running))
+                return
+            await asyncio.wait(running, timeout=remaining)
+
+    def consistency(self, run: RunCore | Any) -> float | None:
+        """The run's consistency score (downloading its images first if needed)."""
+        self.frames(run)
+        return self._scores.get(getattr(run, "aio", run).id)
+
+    def ready(self, run: RunCore | Any) -> bool:
+        """Whether the run's frames are known, so ``frames`` answers without a download."""
+        return getattr(run, "aio", run).id in self._frames
+
+    def score(self, run: RunCore | Any) -> float | None:
+        """The consistency score already known for a run (no download), or None."""
+        return self._scores.get(getattr(run, "aio", run).id)
+
+    # --- pictures --------------------------------------------------------------------------
+
+    def sheet(self, runs: RunCore | Any | Iterable[Any], size: int | None = None) -> Image.Image:
+        """A contact sheet: one row per run, columns aligned by frame index, labelled."""
+        rows = [(run, self.frames(run), self.score(run)) for run in cores_of(runs)]
+        return render.sheet(self.cache, rows, size or self.thumb)
+
+    def contact_sheet(self, runs: Any, path: str | os.PathLike[str], size: int | None = None) -> Path:
+        """Write the contact sheet of ``runs`` as a PNG carrying each run's provenance."""
+        cores = cores_of(runs)
+        target = Path(path)
+        image = self.sheet(cores, size)
+        info = render.png_info({"runs": [render.provenance(r) for r in cores]})
+        target.parent.mkdir(parents=True, exist_ok=True)
+        image.save(target, format="PNG", pnginfo=info)
+        return target
+
+    def save(self, run: Any, directory: str | os.PathLike[str]) -> list[Path]:
+        """Save a run's frames as PNGs carrying model, prompt, seed, size, request id and run id."""
+        core: RunCore = getattr(run, "aio", run)
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for frame in self.frames(core):
+            if frame.image is None:
+                continue
+            target = out / f"{core.id}-{frame.index + 1:02d}of{frame.count:02d}.png"
+            with Image.open(frame.image.path) as img:
+                img.save(target, format="PNG", pnginfo=render.png_info(render.provenance(core, frame.index)))
+            written.append(target)
+        return written
+
+    def grid(self, runs: Any, size: int | None = None, enlarge: int = 1024) -> ipywidgets.VBox:
+        """The runs as an ipywidgets grid (see ``seqnb.images.grid``)."""
+        from .grid import grid  # ipywidgets loads only when a grid is asked for
+
+        return grid(self, runs, size, enlarge)
+
+
+def cores_of(runs: Any) -> list[RunCore]:
+    """The run cores of a run, a sync ``Run``, or an iterable of either."""
+    if isinstance(runs, RunCore) or hasattr(runs, "aio"):
+        runs = [runs]
+    return [getattr(r, "aio", r) for r in runs]
+
+
+def gallery_of(runs: Any) -> Gallery:
+    """The gallery of the runs' own client (``seqnb.connect`` attaches one), else a new one over the default cache."""
+    for core in cores_of(runs):
+        gallery = core.client.gallery if isinstance(core, AsyncRun) and core.bound else None
+        if isinstance(gallery, Gallery):
+            return gallery
+    return Gallery()
+
+
+def compare_grid(runs: Any, size: int | None = None) -> ipywidgets.VBox:
+    """Several runs as one grid widget: a row per run, frames aligned, labels naming what differs."""
+    return gallery_of(runs).grid(runs, size)
+
+
+def contact_sheet(runs: Any, path: str | os.PathLike[str], size: int | None = None) -> Path:
+    """Several runs as a PNG contact sheet carrying their provenance."""
+    return gallery_of(runs).contact_sheet(runs, path, size)

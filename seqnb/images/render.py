@@ -1,0 +1,194 @@
+"""Pictures of series: tiles, labelled contact sheets, and the provenance saved files carry (no I/O but the cache)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image, ImageDraw, PngImagePlugin
+
+from .._fonts import font
+from ..model.spec import get_model
+from ..runs.run import RunCore
+from .store import CachedImage, ImageStore
+
+__all__ = [
+    "Frame",
+    "differing_labels",
+    "frame_label",
+    "placeholder",
+    "png_info",
+    "provenance",
+    "row_caption",
+    "sheet",
+    "tile",
+]
+
+log = logging.getLogger(__name__)
+
+LABELS = {
+    "expired": "expired",
+    "not_returned": "not returned",
+    "blocked": "blocked host",
+    "invalid": "invalid URL",
+    "unreachable": "unreachable",
+    "timeout": "timed out",
+    "too_large": "too large",
+    "not_an_image": "not an image",
+    "bomb": "refused (bomb)",
+    "disk": "disk error",
+    "evicted": "not in cache",
+    "error": "failed",
+}
+"""What a placeholder tile says for each frame state (the ``ImageRefused`` reasons and the gallery's own)."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One place in a series: its image if there is one, else why not.
+
+    ``state`` is ``cached``, ``not_returned`` (the service sent fewer images than asked), or the
+    reason an image URL gave nothing (an ``ImageRefused`` reason: expired, blocked, timeout, disk,
+    ...); ``reason`` says it in words, for the tile and the ledger.
+    """
+
+    index: int
+    count: int
+    image: CachedImage | None = None
+    state: str = "cached"
+    reason: str = ""
+
+
+def frame_label(frame: Frame) -> str:
+    """A short word or two for a frame without an image (``timed out``, ``blocked host``)."""
+    return LABELS.get(frame.state, frame.state.replace("_", " "))
+
+
+def placeholder(size: int, text: str, detail: str = "") -> Image.Image:
+    """A grey tile saying ``text``, and below it as much of ``detail`` as fits."""
+    tile = Image.new("RGB", (size, size), (236, 236, 236))
+    draw = ImageDraw.Draw(tile)
+    draw.rectangle((0, 0, size - 1, size - 1), outline=(190, 190, 190), width=2)
+    big = max(11, size // 14)
+    if not detail:
+        draw.text((size / 2, size / 2), text, fill=(120, 120, 120), font=font(big), anchor="mm")
+        return tile
+    draw.text((size / 2, size / 5), text, fill=(110, 110, 110), font=font(big), anchor="mm")
+    small = max(9, size // 22)
+    width = max(8, int((size - 8) / (small * 0.55)))
+    room = max(1, int((size - size / 5 - big) / (small + 2)))
+    lines = textwrap.wrap(detail, width)[:room]
+    draw.multiline_text(
+        (size / 2, size / 5 + big), "\n".join(lines), fill=(130, 130, 130), font=font(small), anchor="ma",
+        align="center", spacing=2,
+    )  # fmt: skip
+    return tile
+
+
+def provenance(run: RunCore, frame: int | None = None) -> dict[str, Any]:
+    """What a saved file must say about where it came from (never the token)."""
+    resolved = run.request.resolved()
+    return {
+        "model": run.model,
+        "prompt": run.request.prompt,
+        "seed": resolved.get("seed"),
+        "size": resolved.get("size"),
+        "count": run.requested,
+        "frame": frame,
+        "request_id": run.request_id,
+        "run_id": run.id,
+        "payload": run.request.payload(),
+    }
+
+
+def png_info(meta: dict[str, Any]) -> PngImagePlugin.PngInfo:
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("seqnb", json.dumps(meta, ensure_ascii=False, default=str))
+    if meta.get("prompt") is not None:  # the A1111 convention, read by many image tools
+        info.add_itxt(
+            "parameters",
+            f"{meta['prompt']}\nSeed: {meta.get('seed')}, Size: {meta.get('size')}, Model: {meta.get('model')}, "
+            f"Frame: {meta.get('frame')}, Request: {meta.get('request_id')}",
+        )
+    return info
+
+
+def differing_labels(runs: Sequence[RunCore]) -> list[str]:
+    """Row labels naming only what differs between the runs (model, prompt, seed, size, count)."""
+    keys = ("model", "prompt", "seed", "size", "count")
+    values = [{k: r.request.resolved().get(k) if k != "count" else r.requested for k in keys} for r in runs]
+    differ = [k for k in keys if len({repr(v[k]) for v in values}) > 1] or ["seed"]
+
+    def show(key: str, value: Any) -> str:
+        if key == "model":
+            return get_model(str(value)).short_name
+        text = str(value)
+        return text if len(text) <= 40 else text[:39] + "…"
+
+    return [", ".join(f"{k}={show(k, v[k])}" for k in differ) for v in values]
+
+
+def row_caption(run: RunCore, label: str, score: float | None, sep: str = "  ") -> str:
+    """A series' row caption: what differs, its size, whether it came back short, its consistency."""
+    bits = [label]
+    size_name = run.request.resolved().get("size")
+    if size_name and "size=" not in label:
+        bits.append(str(size_name))
+    if run.short:
+        bits.append(f"{len(run.images)} of {run.requested} returned")
+    if score is not None:
+        bits.append(f"consistency {score:.2f}")
+    return sep.join(bits)
+
+
+def tile(cache: ImageStore, frame: Frame, size: int) -> Image.Image:
+    """A frame's thumbnail, or a grey placeholder saying why there is none.
+
+    A thumbnail the cache cannot store (disk full, read-only) is made in memory; an original that
+    vanished (evicted by another process since) gives a placeholder, never an exception.
+    """
+    if frame.image is None:
+        return placeholder(size, frame_label(frame), frame.reason)
+    try:
+        try:
+            with Image.open(cache.thumbnail(frame.image, size)) as thumb:
+                return thumb.convert("RGB")
+        except OSError as exc:
+            if not frame.image.path.exists():
+                raise
+            log.warning("thumbnail of %s not cached (%s); made in memory", frame.image.path, exc)
+            with Image.open(io.BytesIO(cache.render_thumbnail(frame.image, size))) as thumb:
+                return thumb.convert("RGB")
+    except FileNotFoundError:
+        return placeholder(size, LABELS["evicted"], "evicted from the image cache; show the run again to refetch it")
+    except Exception as exc:  # an unreadable file must not cost the other tiles
+        return placeholder(size, LABELS["error"], f"{type(exc).__name__}: {exc}")
+
+
+def sheet(cache: ImageStore, rows: Sequence[tuple[RunCore, Sequence[Frame], float | None]], size: int) -> Image.Image:
+    """A contact sheet: one row per run (its frames and score), columns aligned by frame index, labelled."""
+    cores = [run for run, _, _ in rows]
+    columns = max((r.requested for r in cores), default=1)
+    label_h = max(16, size // 9)
+    caption_h = max(14, size // 11)
+    pad = max(4, size // 32)
+    row_h = label_h + size + caption_h + pad
+    width = pad + columns * (size + pad)
+    out = Image.new("RGB", (width, pad + row_h * len(cores)), "white")
+    draw = ImageDraw.Draw(out)
+    label_font, caption_font = font(max(11, label_h - 4)), font(max(10, caption_h - 3))
+    for row, ((run, frames, score), label) in enumerate(zip(rows, differing_labels(cores), strict=True)):
+        y = pad + row * row_h
+        draw.text((pad, y), row_caption(run, label, score), fill=(20, 20, 20), font=label_font)
+        for frame in frames:
+            x = pad + frame.index * (size + pad)
+            picture = tile(cache, frame, size)
+            out.paste(picture, (x + (size - picture.width) // 2, y + label_h + (size - picture.height) // 2))
+            caption = f"{frame.index + 1}/{frame.count}" + ("" if frame.image else f" {frame_label(frame)}")
+            draw.text((x, y + label_h + size + 1), caption, fill=(90, 90, 90), font=caption_font)
+    return out

@@ -1,0 +1,228 @@
+"""Images on disk, kept by content hash: verified, written atomically, thumbnailed, within a size limit.
+
+Originals live under their SHA-256 (``objects/``), small JPEG thumbnails next to them
+(``thumbs/``), and an index maps each URL to its image (``urls/``). Bytes are checked before they
+are kept (size cap, a readable image format, Pillow's decompression-bomb guard). Writers never
+corrupt the store: names are content hashes and writes are atomic renames. Each use marks a file
+used; past the size limit the least recently used go (``seqnb.images.limit``).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from ..errors import ImageRefused
+from .limit import CacheUsage, PruneResult, cache_files, default_max_total_bytes, evict_lru, human_size
+
+__all__ = ["MAX_IMAGE_BYTES", "CachedImage", "ImageStore", "disk_refusal", "verify_image"]
+
+log = logging.getLogger(__name__)
+
+MAX_IMAGE_BYTES = 50 * 1024 * 1024
+"""The model pages recommend images of at most 50 MB."""
+
+
+@dataclass(frozen=True)
+class CachedImage:
+    """One downloaded, verified image in the cache."""
+
+    url: str
+    path: Path
+    sha256: str
+    width: int
+    height: int
+    bytes: int
+    format: str
+
+
+def verify_image(url: str, data: bytes) -> tuple[str, int, int]:
+    """Decode with Pillow's decompression-bomb guard on; returns (format, width, height) or raises ``ImageRefused``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                fmt, (width, height) = (img.format or "").lower(), img.size
+                img.verify()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageRefused(url, "bomb", f"refused as a decompression bomb ({exc})") from None
+    except Exception as exc:
+        raise ImageRefused(url, "not_an_image", f"is not a readable image ({type(exc).__name__}: {exc})") from None
+    if fmt not in ("jpeg", "png", "webp", "gif", "bmp", "tiff"):
+        raise ImageRefused(url, "not_an_image", f"has unsupported image format {fmt!r}")
+    return fmt, width, height
+
+
+def disk_refusal(url: str, exc: OSError, directory: Path) -> ImageRefused:
+    """The ``ImageRefused`` (reason ``disk``) of an image that could not be written into ``directory``."""
+    code = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+    return ImageRefused(
+        url,
+        "disk",
+        f"could not be saved in the image cache {directory} ({code}: {exc.strerror or exc}); "
+        "free some disk space, or point $SEQNB_CACHE or ImageCache(directory=...) at a writable place",
+    )
+
+
+class ImageStore:
+    """Content-addressed images in ``directory``: each at most ``max_bytes``, all together at most ``max_total_bytes``.
+
+    ``max_total_bytes`` defaults to ``$SEQNB_CACHE_MAX_BYTES`` or 2 GiB.
+    """
+
+    def __init__(
+        self, directory: str | os.PathLike[str], *, max_bytes: int = MAX_IMAGE_BYTES, max_total_bytes: int | None = None
+    ) -> None:
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self.max_total_bytes = max_total_bytes if max_total_bytes is not None else default_max_total_bytes()
+        self._total: int | None = None  # bytes held, known after the first scan, kept up by this process
+        self._last_use_ns = 0
+
+    # --- layout -----------------------------------------------------------------------------
+
+    def _object(self, sha: str, ext: str) -> Path:
+        return self.directory / "objects" / sha[:2] / f"{sha}.{ext}"
+
+    def _thumb(self, sha: str, size: int) -> Path:
+        return self.directory / "thumbs" / sha[:2] / f"{sha}-{size}.jpg"
+
+    def _url_key(self, url: str) -> Path:
+        key = hashlib.sha256(url.encode()).hexdigest()
+        return self.directory / "urls" / key[:2] / key
+
+    def _touch(self, path: Path) -> bool:
+        """Mark a file used now (its mtime, strictly increasing in this process); False if it is gone."""
+        now = max(time.time_ns(), self._last_use_ns + 1)
+        self._last_use_ns = now
+        try:
+            os.utime(path, ns=(now, now))
+        except FileNotFoundError:
+            return False
+        except OSError:  # a read-only cache still serves what it holds
+            return path.exists()
+        return True
+
+    def lookup(self, url: str) -> CachedImage | None:
+        """The cached image of a URL, if it was fetched before and is still held (marks it used)."""
+        index = self._url_key(url)
+        try:
+            record = json.loads(index.read_text())
+            path = self._object(record["sha256"], record["ext"])
+            image = CachedImage(
+                url, path, record["sha256"], record["width"], record["height"], record["bytes"], record["format"]
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return image if self._touch(path) else None
+
+    def _atomic_write(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self._touch(path)
+
+    # --- storing ----------------------------------------------------------------------------
+
+    def store(self, url: str, data: bytes) -> CachedImage:
+        """Verify bytes and keep them under their hash, indexed by URL; ``ImageRefused`` (disk) if they cannot be written."""
+        if len(data) > self.max_bytes:
+            raise ImageRefused(url, "too_large", f"is {len(data):,} bytes, over the {self.max_bytes:,}-byte cap")
+        fmt, width, height = verify_image(url, data)
+        sha = hashlib.sha256(data).hexdigest()
+        ext = {"jpeg": "jpg"}.get(fmt, fmt)
+        path = self._object(sha, ext)
+        record = {"sha256": sha, "ext": ext, "width": width, "height": height, "bytes": len(data), "format": fmt}
+        try:
+            if not self._touch(path):
+                self._atomic_write(path, data)
+                self._added(len(data), keep=path)
+        except OSError as exc:
+            raise disk_refusal(url, exc, self.directory) from None
+        try:
+            self._atomic_write(self._url_key(url), json.dumps(record).encode())
+        except OSError as exc:  # the image is kept and shown; a later session downloads it again
+            log.warning("image cache: %s not indexed (%s)", url if not url.startswith("data:") else "data: URI", exc)
+        return CachedImage(url, path, sha, width, height, len(data), fmt)
+
+    # --- thumbnails --------------------------------------------------------------------------
+
+    def render_thumbnail(self, image: CachedImage, size: int) -> bytes:
+        """JPEG bytes no larger than ``size`` on the longer side (JPEG originals decode at a reduced scale)."""
+        with Image.open(image.path) as source:
+            source.draft("RGB", (size, size))  # JPEG: decode at 1/2, 1/4 or 1/8 scale directly
+            small = source.convert("RGB")
+            small.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+            buf = io.BytesIO()
+            small.save(buf, format="JPEG", quality=85)
+        return buf.getvalue()
+
+    def thumbnail(self, image: CachedImage, size: int = 256) -> Path:
+        """A JPEG no larger than ``size`` on its longer side, cached next to the originals (marks both used)."""
+        path = self._thumb(image.sha256, size)
+        if self._touch(path):
+            self._touch(image.path)
+            return path
+        data = self.render_thumbnail(image, size)
+        self._atomic_write(path, data)
+        self._added(len(data), keep=path)
+        return path
+
+    # --- size limit --------------------------------------------------------------------------
+
+    def usage(self) -> CacheUsage:
+        """Files, bytes and oldest/newest use of what the cache holds (originals and thumbnails)."""
+        usage = CacheUsage.of(self.directory, cache_files(self.directory), self.max_total_bytes)
+        self._total = usage.bytes
+        return usage
+
+    def _evict(self, target: int, keep: frozenset[Path] = frozenset()) -> tuple[int, int]:
+        """Remove least recently used files until at most ``target`` bytes remain; (files, bytes) removed."""
+        removed, freed, self._total = evict_lru(self.directory, target, keep)
+        return removed, freed
+
+    def _added(self, size: int, keep: Path) -> None:
+        """Account for a file just written; past the limit, evict the least recently used (never ``keep``)."""
+        if self._total is None:
+            self._total = sum(f.size for f in cache_files(self.directory))
+        else:
+            self._total += size
+        if self._total > self.max_total_bytes:
+            removed, freed = self._evict(self.max_total_bytes, frozenset({keep}))
+            if removed:
+                log.info("image cache: evicted %d least recently used file(s), %s", removed, human_size(freed))
+
+    def prune(self, max_bytes: int | None = None) -> PruneResult:
+        """Evict least recently used files down to ``max_bytes`` (default: the limit); drop index entries of evicted images."""
+        removed, freed = self._evict(self.max_total_bytes if max_bytes is None else max_bytes)
+        urls = self.directory / "urls"
+        for index in urls.glob("*/*") if urls.is_dir() else ():
+            if index.name.startswith(".tmp-"):
+                continue  # a writer's, not yet renamed
+            try:
+                record = json.loads(index.read_text())
+                gone = not self._object(record["sha256"], record["ext"]).exists()
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError, KeyError, TypeError):
+                gone = True  # an unreadable record is as good as none
+            if gone:
+                index.unlink(missing_ok=True)
+        return PruneResult(removed, freed, self.usage())

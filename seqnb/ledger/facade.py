@@ -1,0 +1,377 @@
+"""The ledger: every run in one database, pandas views over it, sessions that own the runs they watch.
+
+The store is an SQLite file (WAL mode; the embedded default, nothing to install) or, for a team,
+a PostgreSQL database: ``Ledger("postgresql://user@host/db")`` (``seqnb.ledger.stores.base`` holds the
+little that differs). One row per run, one per image (``seqnb.ledger.schema``); DataFrames are
+views (``seqnb.ledger.frames``, pandas loads on first use). Write-ahead means write-or-refuse: a
+new run's row is written before its submit may leave, and if it cannot be written (disk full,
+read-only or corrupt file, server gone, a value that does not fit) the submit does not leave and
+the caller gets a ``LedgerError`` naming the cause. Later writes that fail are kept and retried,
+and shown on the run (``run.note``) and by ``Ledger.health()``; they are never swallowed
+(``seqnb.ledger.recorder``).
+
+Each client attached to a ledger is a *session* (a row in ``sessions``: user, host, pid, kernel
+and a heartbeat on the database's clock; ``seqnb.ledger.sessions``); every run says which session
+made it (``user``, ``host``, ``kernel`` in ``runs()``) and which one watches it now (``owner``).
+``Client.resume`` takes over only runs whose session is gone (ended, its process dead, or its
+heartbeat stale), by default only the user's own (``scope="mine"``); a session whose run was
+taken over can no longer write it, and stops watching it (``seqnb.ledger.resume``). A team budget
+(``set_budget``, ``seqnb.ledger.budget``) is checked atomically before any run or sweep is
+recorded, against the spend of everyone. The token is never stored: only the backend's kind and
+base URL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import LedgerError
+from ..runs.run import AsyncRun, RunCore
+from .budget import TeamBudget
+from .recorder import Recorder
+from .resume import RESUMABLE, Scope, claim_runs, restore_run
+from .schema import SELECT_RUNS, SELECT_SPEND, UPSERT_RUN, migrate, runs_filter
+from .sessions import HEARTBEAT_SECONDS, SessionInfo, SessionKeeper
+from .stores import SqliteStore, Store, open_store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..api.backend import Backend
+    from ..client.core import AsyncClient
+    from ..client.sync import Client
+    from ..model.sweep import SweepPlan
+
+__all__ = ["DEFAULT_LEDGER", "Ledger"]
+
+DEFAULT_LEDGER = "seqnb-ledger.sqlite"
+_INT64 = range(-(2**63), 2**63)
+
+
+class Ledger:
+    """Every run in one database; ``Ledger()`` opens ``$SEQNB_LEDGER`` or ``./seqnb-ledger.sqlite``.
+
+    ``target`` is a file path (SQLite) or a ``postgresql://user@host:port/db`` URL (a team's
+    shared ledger; put the password in ``PGPASSWORD`` or ``~/.pgpass``, not in a notebook).
+    ``budget`` stores a team budget in the ledger for everyone (see ``set_budget``).
+    """
+
+    def __init__(
+        self,
+        target: str | os.PathLike[str] | None = None,
+        *,
+        heartbeat: float = HEARTBEAT_SECONDS,
+        budget: Decimal | str | float | None = None,
+        currency: str = "USD",
+    ) -> None:
+        self.store: Store = open_store(target or os.environ.get("SEQNB_LEDGER") or DEFAULT_LEDGER)
+        self.location = self.store.location
+        """Where the runs are, fit to print: the file, or the database URL without its password."""
+        self.path: Path | None = self.store.path if isinstance(self.store, SqliteStore) else None
+        """The SQLite file (None for a database server)."""
+        with self.store.guard("open"):
+            migrate(self.store)
+        self.keeper = SessionKeeper(self.store, heartbeat)
+        """This process's sessions here (one per attached client), their heartbeat, which sessions are live."""
+        self.team_budget = TeamBudget(self.store)
+        """The budgets stored here, and the check of every run and sweep against them."""
+        if budget is not None:
+            self.set_budget(budget, currency)
+
+    # --- storage -----------------------------------------------------------------------------
+
+    @property
+    def heartbeat(self) -> float:
+        """How often this ledger's sessions say they are alive, in seconds."""
+        return self.keeper.heartbeat
+
+    @property
+    def version(self) -> int:
+        with self.store.guard("read"):
+            return self.store.version()
+
+    def close(self) -> None:
+        """End this ledger's sessions (their runs may then be resumed elsewhere) and close its connections."""
+        self.keeper.close()
+        with contextlib.suppress(*self.store.errors):
+            self.store.close()
+
+    # --- sessions ----------------------------------------------------------------------------
+
+    def open_session(self) -> SessionInfo:
+        """Register a new session (one client attached here) and keep its heartbeat going."""
+        return self.keeper.open()
+
+    def end_session(self, session: str) -> None:
+        """Mark a session ended: its runs in flight may be resumed by another session from now on."""
+        self.keeper.end(session)
+
+    def live_sessions(self) -> set[str]:
+        """The sessions that are still alive: not ended, and on this host with a live process or else beating."""
+        return self.keeper.live()
+
+    # --- recording ---------------------------------------------------------------------------
+
+    def attach(self, client: Client | AsyncClient) -> Ledger:
+        """Record every run of this client from now on (and the ones it already has), as a new session."""
+        aio: AsyncClient = client.aio if hasattr(client, "aio") else client
+        recorder = Recorder(self, aio.backend, self.open_session(), aio)
+        self.keeper.recorders.append(recorder)
+        aio.ledger = self
+        aio.recorder = recorder
+        aio.subscribe(recorder.on_event)
+        for run in aio.runs():
+            recorder.record(run)
+        return self
+
+    def record(self, run: RunCore, backend: Backend, owner: str | None = None, status: str | None = None) -> bool:
+        """Write the run's row (with ``status`` instead of its own, if given); idempotent. Raises ``LedgerError``.
+
+        A new run (status ``created``) is first checked against the team budget, if the ledger
+        has one (``BudgetExceeded``). Returns False, writing nothing, when another session has
+        taken the run over (``claim``): this session no longer owns it.
+        """
+        request = run.request
+        resolved = request.resolved()
+        cost = request.cost()
+        seed = request.sent_seed  # the seed sent; the model's default goes apart, when none was sent
+        default_seed = resolved.get("seed") if seed is None else None
+        if isinstance(seed, int) and seed not in _INT64:
+            raise LedgerError(
+                f"ledger {self.location}: cannot record run {run.id}: seed {seed} does not fit a 64-bit integer; "
+                "use a seed from -1 to 2147483647"
+            )
+        state = status or run.status
+        row = (
+            run.id, run.request_id, backend.kind, backend.base_url, run.model, request.prompt,
+            seed, resolved.get("size"), run.requested, run.returned,
+            json.dumps({k: v for k, v in resolved.items() if k not in ("model", "prompt", "seed", "size", "count")}, sort_keys=True, default=str),
+            json.dumps(request.payload(), sort_keys=True, ensure_ascii=False),
+            state, run.error, run.created_at, run.submitted_at, run.started_at, run.finished_at,
+            run.server_created_at, run.server_finished_at, str(cost.amount), cost.currency, run.sweep_id,
+            time.time(), run.parent_id, run.note, owner, owner, default_seed,
+        )  # fmt: skip
+        with self.store.guard(f"record run {run.id}"), self.store.transaction():
+            if state == "created" and not self.team_budget.reserving:
+                self.team_budget.check({cost.currency: cost.amount}, backend.kind, f"run {run.id}", exclude=run.id)
+            written = bool(self.store.execute(UPSERT_RUN, row).rowcount)
+            if written and run.status == "completed" and run.images:
+                self.store.executemany(
+                    "INSERT INTO images (run_id, idx, url) VALUES (?, ?, ?) "
+                    "ON CONFLICT(run_id, idx) DO UPDATE SET url=excluded.url WHERE images.path IS NULL",
+                    [(run.id, i, url) for i, url in enumerate(run.images)],
+                )
+        return written
+
+    @contextlib.contextmanager
+    def reserve(self, plan: SweepPlan, backend: Backend) -> Iterator[None]:
+        """Record a sweep's runs (``record`` calls in the block, on this thread) in one transaction, all or none.
+
+        With a team budget, the committed spend of everyone plus the sweep's estimate is checked
+        first, under a lock every other check waits for (in any process, on any host), and the
+        sweep's rows are written before that lock is let go: two kernels racing cannot both pass.
+        Raises ``BudgetExceeded`` with nothing written.
+        """
+        with self.team_budget.reserve(plan, backend):
+            yield
+
+    def committed(self, currency: str = "USD", backend: str = "runcomfy", *, exclude: str | None = None) -> Decimal:
+        """Everyone's spend that counts against a budget: completed, in flight and in doubt runs of one backend kind."""
+        return self.team_budget.committed(currency, backend, exclude=exclude)
+
+    def set_budget(self, amount: Decimal | str | float | None, currency: str = "USD") -> None:
+        """Store a budget for everyone writing to this ledger (``None`` removes it).
+
+        From then on no run or sweep is recorded, so none is sent, if the committed spend of
+        everyone (completed, in flight and in doubt runs of the same backend kind: RunComfy's
+        spend, or the emulator's simulated spend) plus its estimate would go over it.
+        """
+        self.team_budget.set(amount, currency)
+
+    def budget(self, currency: str = "USD") -> Decimal | None:
+        """The team budget stored in this ledger for ``currency``, if any."""
+        return self.team_budget.amount(currency)
+
+    def record_image(self, run_id: str, idx: int, **fields: Any) -> None:
+        """Update one image row (local path, size, hash, state) after the gallery fetched it."""
+        allowed = {"url", "path", "width", "height", "bytes", "sha256", "state"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"unknown image fields {sorted(unknown)}; use {sorted(allowed)}")
+        sets = ", ".join(f"{k}=?" for k in fields)
+        with self.store.guard(f"record an image of run {run_id}"):
+            self.store.execute(f"UPDATE images SET {sets} WHERE run_id=? AND idx=?", (*fields.values(), run_id, idx))
+
+    def set_consistency(self, run_id: str, score: float | None) -> None:
+        """Store a series' consistency score (see ``seqnb.consistency``)."""
+        with self.store.guard(f"record the consistency of run {run_id}"):
+            self.store.execute("UPDATE runs SET consistency=? WHERE id=?", (score, run_id))
+
+    def annotate(self, run_id: str, *, note: str | None = None, tags: Iterable[str] | None = None) -> None:
+        """Attach a free-text note and tags to a run."""
+        with self.store.guard(f"annotate run {run_id}"), self.store.transaction():
+            if note is not None:
+                self.store.execute("UPDATE runs SET note=? WHERE id=?", (note, run_id))
+            if tags is not None:
+                self.store.execute("UPDATE runs SET tags=? WHERE id=?", (json.dumps(sorted(set(tags))), run_id))
+
+    def health(self) -> str | None:
+        """None when every run this ledger was told about is written; else what is not, and why."""
+        unsaved = [(r, run_id) for r in self.keeper.recorders for run_id in r.unsaved]
+        if not unsaved:
+            return None
+        error = next((r.last_error for r, _ in unsaved if r.last_error is not None), None)
+        return f"{len(unsaved)} run(s) not yet written to the ledger (retrying): {error}"
+
+    def flush(self) -> None:
+        """Write again every change a failed write left behind; raises ``LedgerError`` if it still fails."""
+        for recorder in self.keeper.recorders:
+            recorder.flush(raise_errors=True)
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> tuple[list[tuple[Any, ...]], list[str]]:
+        with self.store.guard("read"):
+            return self.store.fetch(sql, args)
+
+    def runs(
+        self,
+        *,
+        model: str | Sequence[str] | None = None,
+        status: str | Sequence[str] | None = None,
+        sweep: str | None = None,
+        text: str | None = None,
+        since: Any = None,
+        until: Any = None,
+        ids: Sequence[str] | None = None,
+        by: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> pd.DataFrame:
+        """One row per run, newest first, with proper dtypes; filters combine with AND; ``limit``/``offset`` page.
+
+        Each row says who made the run and where (``user``, ``host``, ``kernel``, ``session``)
+        and which session watches it now (``owner``). ``by`` keeps the runs of a user
+        (``"alice"``), of a user on a host (``"alice@hub-3"``) or of one session (``"se-..."``);
+        give a list for several.
+        """
+        from .frames import frame_of
+
+        where, args = runs_filter(
+            self.store.like,
+            model=model,
+            status=status,
+            sweep=sweep,
+            text=text,
+            since=since,
+            until=until,
+            ids=ids,
+            by=by,
+        )
+        sql = SELECT_RUNS + where + " ORDER BY runs.created_at DESC" + self.store.page(limit, offset)
+        return frame_of(*self._query(sql, args))
+
+    def count(self, **filters: Any) -> int:
+        """How many runs match the filters of ``runs`` (one query, no rows loaded)."""
+        where, args = runs_filter(self.store.like, **filters)
+        rows, _ = self._query("SELECT COUNT(*) FROM runs LEFT JOIN sessions s ON s.id = runs.session" + where, args)
+        return int(rows[0][0])
+
+    def sweeps(self) -> list[str]:
+        """The sweep ids in the ledger, newest first."""
+        rows, _ = self._query(
+            "SELECT sweep_id FROM runs WHERE sweep_id IS NOT NULL GROUP BY sweep_id ORDER BY MAX(created_at) DESC"
+        )
+        return [r[0] for r in rows]
+
+    def sessions(self) -> pd.DataFrame:
+        """Every session that wrote to this ledger (user, host, pid, kernel, times), with ``live`` now."""
+        from .frames import sessions_frame
+
+        live = self.live_sessions()
+        rows, columns = self._query(
+            'SELECT id, username AS "user", host, pid, kernel, started_at, heartbeat_at, ended_at FROM sessions '
+            "ORDER BY started_at DESC"
+        )
+        return sessions_frame(rows, columns, live)
+
+    def images(self, run_id: str | None = None) -> pd.DataFrame:
+        """One row per image (in frame order), for one run or all."""
+        from .frames import images_frame
+
+        sql = "SELECT * FROM images" + (" WHERE run_id = ?" if run_id else "") + " ORDER BY run_id, idx"
+        return images_frame(*self._query(sql, (run_id,) if run_id else ()))
+
+    def compare(self, runs: Any) -> pd.DataFrame:
+        """Runs side by side: only the parameters that differ between them, then the outcomes."""
+        from .frames import compare
+
+        return compare(self._select(runs))
+
+    def spend(
+        self, by: str | Sequence[str] = "model", *, who: str | Sequence[str] | None = None, **filters: Any
+    ) -> pd.DataFrame:
+        """Estimated spend of everyone, grouped by model, day, sweep, status, currency, backend, user or host.
+
+        ``charged``: completed runs on RunComfy (billed on the count asked); ``simulated``: completed
+        runs on seqnb's emulator (nothing charged); ``in_flight``: not yet ended; ``in_doubt``:
+        submits that may have reached the service (``unknown``). ``who`` keeps some people's runs
+        (as ``runs(by=...)``); the other filters are those of ``runs``.
+        """
+        from .frames import spend, spend_frame
+
+        page = self.store.page(filters.pop("limit", None), filters.pop("offset", 0))
+        where, args = runs_filter(self.store.like, by=who, **filters)
+        sql = SELECT_SPEND + where + " ORDER BY runs.created_at DESC" + page
+        return spend(spend_frame(*self._query(sql, args)), by)
+
+    def export(self, path: str | os.PathLike[str], **filters: Any) -> Path:
+        """Write the runs to CSV, JSON or Parquet, chosen by the file's extension."""
+        from .frames import export
+
+        return export(self.runs(**filters), path)
+
+    def _select(self, runs: Any) -> pd.DataFrame:
+        if isinstance(runs, str):
+            frame = self.runs(sweep=runs)
+            if frame.empty:
+                frame = self.runs(ids=[runs])
+            return frame
+        if hasattr(runs, "columns"):  # already a frame of runs
+            given: pd.DataFrame = runs
+            return given
+        ids = [r if isinstance(r, str) else r.id for r in runs]
+        return self.runs(ids=ids)
+
+    # --- bringing runs back ----------------------------------------------------------------
+
+    def pending(self) -> pd.DataFrame:
+        """Runs not yet ended (what a resume could pick up, whoever watches them now)."""
+        return self.runs(status=list(RESUMABLE))
+
+    def restore(self, run_id: str) -> AsyncRun:
+        """A run object rebuilt from its row (not attached to any client)."""
+        return restore_run(self.store, run_id)
+
+    def claim(self, session: str, scope: Scope = "mine") -> list[AsyncRun]:
+        """Take over the runs not yet ended whose session is gone; returns them rebuilt, now owned by ``session``.
+
+        A run another live session owns is left alone (it is being watched, or its submit is
+        being sent). ``scope="mine"`` (the default) takes only runs last watched by a session
+        of the same user (on any host: a kernel restarted on another JupyterHub pod is still
+        you), and runs that no session ever owned; ``scope="team"`` takes anyone's. The claim
+        is atomic (one at a time, across processes and hosts), so two resuming sessions never
+        both take one run; the session that lost a run can no longer write it.
+        """
+        taken = claim_runs(self.store, session, scope, self.keeper.live)
+        return [self.restore(run_id) for run_id in taken]
+
+    def __repr__(self) -> str:
+        return f"<seqnb.Ledger {self.location}>"

@@ -1,0 +1,80 @@
+"""Bringing runs back: a run rebuilt from its row, and the atomic claim of runs whose session is gone.
+
+The claim is the lease: a run's ``owner`` changes only here, under the store's serializing lock,
+and a session that lost a run can no longer write it (``schema.UPSERT_RUN``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Literal
+
+from ..errors import LedgerError
+from ..model.request import Request
+from ..runs.run import ACTIVE, AsyncRun
+from .stores.base import Store
+
+__all__ = ["RESUMABLE", "SCOPES", "Scope", "claim_runs", "restore_run"]
+
+Scope = Literal["mine", "team"]
+SCOPES = ("mine", "team")
+RESUMABLE = ("created", "submitting", *ACTIVE)
+"""Statuses of runs not yet ended: what a resume may pick up."""
+
+
+def restore_run(store: Store, run_id: str) -> AsyncRun:
+    """A run object rebuilt from its row (not attached to any client)."""
+    with store.guard("read"):
+        rows, columns = store.fetch("SELECT * FROM runs WHERE id=?", (run_id,))
+        if not rows:
+            raise LedgerError(f"no run {run_id!r} in ledger {store.location}: check the id (ledger.runs() lists them)")
+        images, _ = store.fetch("SELECT url FROM images WHERE run_id=? ORDER BY idx", (run_id,))
+    record = dict(zip(columns, rows[0], strict=True))
+    try:
+        request = Request.from_payload(record["model"], json.loads(record["payload"]))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise LedgerError(f"ledger {store.location}: run {run_id} has an unreadable request ({exc})") from exc
+    return AsyncRun(
+        request=request,
+        id=record["id"],
+        request_id=record["request_id"],
+        status=record["status"],
+        error=record["error"],
+        images=[u for (u,) in images if u],
+        created_at=record["created_at"],
+        submitted_at=record["submitted_at"],
+        started_at=record["started_at"],
+        finished_at=record["finished_at"],
+        server_created_at=record["server_created_at"],
+        server_finished_at=record["server_finished_at"],
+        sweep_id=record["sweep_id"],
+        parent_id=record["parent_id"],
+        note=record["note"] or "",
+    )
+
+
+def claim_runs(store: Store, session: str, scope: Scope, live: Callable[[], set[str]]) -> list[str]:
+    """Make ``session`` the owner of the runs not yet ended whose session is gone; returns their ids.
+
+    ``live`` tells the sessions alive now (``SessionKeeper.live``); it is asked inside the lock.
+    The rules are ``Ledger.claim``'s.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
+    with store.guard("claim runs to resume"), store.transaction(lock=True):
+        alive = live()
+        me = store.execute("SELECT username FROM sessions WHERE id=?", (session,)).fetchone()
+        rows = store.execute(
+            "SELECT runs.id, runs.owner, o.username FROM runs LEFT JOIN sessions o ON o.id = runs.owner "
+            f"WHERE runs.status IN ({', '.join('?' * len(RESUMABLE))}) ORDER BY runs.created_at",
+            RESUMABLE,
+        ).fetchall()
+        taken = [
+            run_id
+            for run_id, owner, user in rows
+            if owner is None
+            or (owner not in alive and owner != session and (scope == "team" or (me is not None and user == me[0])))
+        ]
+        store.executemany("UPDATE runs SET owner=? WHERE id=?", [(session, run_id) for run_id in taken])
+    return taken

@@ -1,0 +1,198 @@
+"""The ledger's tables, and the SQL that writes and reads its runs: migrations, the row upsert, the runs query.
+
+Written once for both stores (``seqnb.ledger.stores.base``): ``?`` placeholders and SQLite's types, which
+PostgreSQL reads as their 8-byte kinds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import LedgerError
+from .stores.base import Store
+
+__all__ = ["MIGRATIONS", "RUN_COLUMNS", "SCHEMA_VERSION", "SELECT_RUNS", "UPSERT_RUN", "migrate", "runs_filter"]
+
+# Each entry moves the schema one version up; never edit a released one, append. Written for
+# SQLite; PostgreSQL reads REAL and INTEGER as their 8-byte kinds (``Store.ddl``).
+MIGRATIONS: list[str] = [
+    # 1: the first release
+    """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        request_id TEXT,
+        backend TEXT NOT NULL,
+        base_url TEXT NOT NULL,
+        model TEXT NOT NULL,
+        prompt TEXT,
+        seed INTEGER,
+        size TEXT,
+        requested INTEGER NOT NULL,
+        returned INTEGER,
+        options TEXT NOT NULL DEFAULT '{}',
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL,
+        error TEXT,
+        created_at REAL NOT NULL,
+        submitted_at REAL,
+        started_at REAL,
+        finished_at REAL,
+        server_created_at TEXT,
+        server_finished_at TEXT,
+        est_cost TEXT,
+        currency TEXT,
+        sweep_id TEXT,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX runs_status ON runs(status);
+    CREATE INDEX runs_sweep ON runs(sweep_id);
+    CREATE INDEX runs_created ON runs(created_at);
+    CREATE TABLE images (
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        idx INTEGER NOT NULL,
+        url TEXT,
+        path TEXT,
+        width INTEGER,
+        height INTEGER,
+        bytes INTEGER,
+        sha256 TEXT,
+        PRIMARY KEY (run_id, idx)
+    );
+    """,
+    # 2: annotations and lineage
+    """
+    ALTER TABLE runs ADD COLUMN parent_id TEXT;
+    ALTER TABLE runs ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT '';
+    ALTER TABLE images ADD COLUMN state TEXT NOT NULL DEFAULT 'remote';
+    """,
+    # 3: the gallery's consistency score per series
+    """
+    ALTER TABLE runs ADD COLUMN consistency REAL;
+    """,
+    # 4: who made a run and who watches it (a session: one client attached to this ledger, in one
+    # process on one host), and a budget shared by everyone writing to the ledger
+    """
+    ALTER TABLE runs ADD COLUMN session TEXT;
+    ALTER TABLE runs ADD COLUMN owner TEXT;
+    ALTER TABLE runs ADD COLUMN default_seed INTEGER;
+    CREATE INDEX runs_session ON runs(session);
+    CREATE INDEX runs_owner ON runs(owner);
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        username TEXT,
+        host TEXT,
+        pid INTEGER,
+        kernel TEXT,
+        started_at REAL NOT NULL,
+        heartbeat_at REAL NOT NULL,
+        ended_at REAL
+    );
+    CREATE TABLE budgets (
+        currency TEXT PRIMARY KEY,
+        amount TEXT NOT NULL,
+        set_at REAL NOT NULL,
+        set_by TEXT
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+RUN_COLUMNS = (
+    "id", "request_id", "backend", "base_url", "model", "prompt", "seed", "size", "requested", "returned",
+    "options", "payload", "status", "error", "created_at", "submitted_at", "started_at", "finished_at",
+    "server_created_at", "server_finished_at", "est_cost", "currency", "sweep_id", "updated_at", "parent_id", "note",
+    "session", "owner", "default_seed",
+)  # fmt: skip
+# A run's maker (session) never changes; its watcher (owner) changes only by a claim, and a session
+# that lost its run to a claim can no longer write it (the WHERE): the lease is the row itself.
+UPSERT_RUN = (
+    f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))}) "
+    f"ON CONFLICT(id) DO UPDATE SET {', '.join(f'{c}=excluded.{c}' for c in RUN_COLUMNS if c not in ('id', 'session', 'owner'))}, "
+    "owner=COALESCE(runs.owner, excluded.owner) "
+    "WHERE runs.owner IS NULL OR runs.owner = excluded.owner"
+)
+SELECT_RUNS = (
+    'SELECT runs.*, s.username AS "user", s.host AS host, s.kernel AS kernel '
+    "FROM runs LEFT JOIN sessions s ON s.id = runs.session"
+)
+SELECT_SPEND = (  # only what spend() groups and sums: no prompt, payload or options to read and type
+    "SELECT runs.id, runs.model, runs.created_at, runs.sweep_id, runs.status, runs.currency, runs.backend, "
+    'runs.est_cost, runs.requested, s.username AS "user", s.host AS host '
+    "FROM runs LEFT JOIN sessions s ON s.id = runs.session"
+)
+
+
+def migrate(store: Store, target: int = SCHEMA_VERSION) -> None:
+    """Bring the store's schema up to ``target``; refuse a schema newer than this seqnb knows."""
+    version = store.version()
+    if version > SCHEMA_VERSION:
+        raise LedgerError(
+            f"ledger {store.location} has schema {version}, newer than this seqnb's {SCHEMA_VERSION}: "
+            "upgrade seqnb (pip install -U seqnb), or open another ledger"
+        )
+    if version < target:
+        store.migrate(MIGRATIONS, target)
+
+
+def runs_filter(
+    like: str,
+    *,
+    model: str | Sequence[str] | None = None,
+    status: str | Sequence[str] | None = None,
+    sweep: str | None = None,
+    text: str | None = None,
+    since: Any = None,
+    until: Any = None,
+    ids: Sequence[str] | None = None,
+    by: str | Sequence[str] | None = None,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (with its leading space, or empty) and its arguments, for the ``runs`` filters.
+
+    ``like`` is the store's case-insensitive LIKE (``Store.like``).
+    """
+    from ..model.spec import get_model
+    from .frames import epoch
+
+    where: list[str] = []
+    args: list[Any] = []
+
+    def among(column: str, values: str | Sequence[str]) -> None:
+        items = [values] if isinstance(values, str) else list(values)
+        where.append(f"{column} IN ({', '.join('?' * len(items))})" if items else "1 = 0")
+        args.extend(items)
+
+    if model is not None:
+        among("runs.model", [get_model(m).id for m in ([model] if isinstance(model, str) else model)])
+    if status is not None:
+        among("runs.status", status)
+    if sweep is not None:
+        where.append("runs.sweep_id = ?")
+        args.append(sweep)
+    if ids is not None:
+        among("runs.id", ids)
+    if by is not None:
+        who: list[str] = []
+        for item in [by] if isinstance(by, str) else list(by):
+            if item.startswith("se-"):
+                who.append("runs.session = ?")
+                args.append(item)
+            elif "@" in item:
+                who.append("(s.username = ? AND s.host = ?)")
+                args.extend(item.rsplit("@", 1))
+            else:
+                who.append("s.username = ?")
+                args.append(item)
+        where.append(f"({' OR '.join(who)})" if who else "1 = 0")
+    if text:
+        where.append(f"runs.prompt {like} ? ESCAPE '\\'")
+        args.append("%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+    if since is not None:
+        where.append("runs.created_at >= ?")
+        args.append(epoch(since))
+    if until is not None:
+        where.append("runs.created_at < ?")
+        args.append(epoch(until))
+    return (f" WHERE {' AND '.join(where)}" if where else ""), args

@@ -1,0 +1,114 @@
+"""Cost estimates: price per image x requested count, as Decimal money with its currency.
+
+Where a price comes from, first found wins: the ``prices=`` argument, the ``SEQNB_PRICES``
+environment variable (e.g. ``SEQNB_PRICES="seedream-4.0=0.035,seedream-4.5=0.05 EUR"``), the
+``fallback`` a client passes (RunComfy's catalog price, read by ``seqnb.api.catalog.service``), then the
+spec's built-in list price (BytePlus's, API-NOTES). Every ``Price`` says its source.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from ..errors import SettingInvalid
+from .spec import ModelSpec, get_model
+
+__all__ = [
+    "Cost",
+    "Price",
+    "PriceInput",
+    "format_money",
+    "parse_amount",
+    "price_for",
+    "prices_from_env",
+    "user_price",
+]
+
+PriceInput = Mapping[str, "Decimal | str | int | Price"]
+
+
+@dataclass(frozen=True)
+class Price:
+    """What one image costs on one model, and where that figure comes from."""
+
+    per_image: Decimal
+    currency: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Cost:
+    """An estimate: count x price per image."""
+
+    amount: Decimal
+    currency: str
+    count: int
+    per_image: Decimal
+    source: str
+
+    def __str__(self) -> str:
+        return format_money(self.amount, self.currency)
+
+
+def format_money(amount: Decimal, currency: str) -> str:
+    """``USD 0.12``; more decimals only when the amount has them (``USD 0.105``)."""
+    shown = amount.quantize(Decimal("0.01")) if amount == amount.quantize(Decimal("0.01")) else amount.normalize()
+    return f"{currency} {shown:f}"
+
+
+def parse_amount(value: object, where: str, example: str = "5.00") -> Decimal:
+    """A finite amount of money of zero or more, or ``SettingInvalid`` naming ``where`` and an example."""
+    try:
+        amount = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise SettingInvalid(f"{where}: {value!r} is not an amount; write e.g. {example}") from None
+    if not amount.is_finite() or amount < 0:
+        raise SettingInvalid(f"{where}: {value!r} must be a finite amount of zero or more, e.g. {example}")
+    return amount
+
+
+def _parse_price(text: str, where: str) -> tuple[Decimal, str | None]:
+    amount, _, currency = text.strip().partition(" ")
+    value = parse_amount(amount, where, "0.04 or '0.04 USD'")
+    return value, (currency.strip().upper() or None)
+
+
+def prices_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Price]:
+    """Per-model prices from ``SEQNB_PRICES`` (``model=amount[ CURRENCY]``, comma-separated)."""
+    env = os.environ if environ is None else environ
+    raw = env.get("SEQNB_PRICES", "").strip()
+    out: dict[str, Price] = {}
+    if not raw:
+        return out
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SettingInvalid(f"SEQNB_PRICES: {item!r} needs the form model=price, e.g. seedream-4.5=0.04")
+        spec = get_model(name.strip())
+        amount, currency = _parse_price(value, "SEQNB_PRICES")
+        out[spec.id] = Price(amount, currency or spec.currency, "SEQNB_PRICES")
+    return out
+
+
+def user_price(model: str | ModelSpec, prices: PriceInput | None = None) -> Price | None:
+    """The price the user set for a model: the ``prices`` argument, then ``SEQNB_PRICES``; None when neither does."""
+    spec = get_model(model)
+    for key, value in (prices or {}).items():
+        if get_model(key).id != spec.id:
+            continue
+        if isinstance(value, Price):
+            return value
+        amount, currency = _parse_price(str(value), f"prices[{key!r}]")
+        return Price(amount, currency or spec.currency, "argument")
+    return prices_from_env().get(spec.id)
+
+
+def price_for(model: str | ModelSpec, prices: PriceInput | None = None, *, fallback: Price | None = None) -> Price:
+    """The price per image of a model: argument, then ``SEQNB_PRICES``, then ``fallback``, then the spec's default."""
+    spec = get_model(model)
+    return user_price(spec, prices) or fallback or Price(spec.price_per_image, spec.currency, spec.price_source)

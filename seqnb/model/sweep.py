@@ -1,0 +1,122 @@
+"""Sweeps: the grid of requests (models x prompts x sizes x counts x seeds), validated and priced before anything is sent."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from ..errors import BudgetExceeded, SweepInvalid
+from .pricing import Cost, PriceInput, format_money, parse_amount
+from .prompt_count import stated_count
+from .request import Request
+from .spec import COUNT_RANGE
+from .validation import Problem, Report
+
+__all__ = ["SweepPlan", "plan_sweep"]
+
+
+def _listify(value: Any, default: Sequence[Any]) -> list[Any]:
+    if value is None:
+        return list(default)
+    if isinstance(value, str | int) or not isinstance(value, Iterable):
+        return [value]
+    return list(value)
+
+
+@dataclass
+class SweepPlan:
+    """What a sweep would send and cost."""
+
+    requests: list[Request]
+    reports: list[Report]
+    costs: list[Cost]
+    id: str = field(default_factory=lambda: "sw-" + uuid.uuid4().hex[:8])
+
+    @property
+    def runs(self) -> int:
+        return len(self.requests)
+
+    @property
+    def images(self) -> int:
+        """Images requested in all (the count each run is billed on)."""
+        return sum(r.count for r in self.requests)
+
+    @property
+    def errors(self) -> list[tuple[int, Problem]]:
+        return [(i, p) for i, rep in enumerate(self.reports) for p in rep.errors]
+
+    @property
+    def warnings(self) -> list[tuple[int, Problem]]:
+        return [(i, p) for i, rep in enumerate(self.reports) for p in rep.warnings]
+
+    @property
+    def total(self) -> dict[str, Decimal]:
+        """Estimated cost per currency."""
+        out: dict[str, Decimal] = {}
+        for c in self.costs:
+            out[c.currency] = out.get(c.currency, Decimal(0)) + c.amount
+        return out
+
+    def total_text(self) -> str:
+        return " + ".join(format_money(v, k) for k, v in self.total.items()) or "nothing"
+
+    def check(self, budget: Decimal | str | float | None = None) -> SweepPlan:
+        """Raise ``SweepInvalid`` or ``BudgetExceeded`` unless the sweep can be sent as planned."""
+        if self.errors:
+            raise SweepInvalid(self, Report("sweep", tuple(p for _, p in self.errors)))
+        if budget is not None:
+            limit = parse_amount(budget, "budget")
+            totals = self.total
+            if len(totals) > 1:
+                raise BudgetExceeded(f"the sweep mixes currencies ({self.total_text()}); give one budget per currency")
+            spent = next(iter(totals.values()), Decimal(0))
+            if spent > limit:
+                raise BudgetExceeded(
+                    f"sweep {self.id}: estimated {self.total_text()} is over the budget of {limit} "
+                    f"({self.runs} runs, {self.images} images); nothing was sent. Raise budget= or shrink the grid"
+                )
+        return self
+
+    def summary(self) -> str:
+        return f"sweep {self.id}: {self.runs} runs, {self.images} images, estimated {self.total_text()}"
+
+    def __repr__(self) -> str:
+        return f"<SweepPlan {self.summary()}>"
+
+
+def plan_sweep(
+    prompts: str | Iterable[str] | None = None,
+    seeds: int | Iterable[int] | None = None,
+    sizes: str | Iterable[str] | None = None,
+    counts: int | Iterable[int] | None = None,
+    models: str | Iterable[str] | None = None,
+    *,
+    requests: Iterable[Request] | None = None,
+    prices: PriceInput | None = None,
+    **options: Any,
+) -> SweepPlan:
+    """The grid models x prompts x sizes x counts x seeds as requests, each validated and priced.
+
+    Without ``counts``, each prompt's own stated count is used (else the model's default), so a
+    grid over prompts that say different numbers stays valid.
+    """
+    built: list[Request] = list(requests or [])
+    if prompts is not None or not built:
+        grid: Iterable[tuple[str, str, str | None, int | None, int | None]] = itertools.product(
+            _listify(models, ["seedream-4.5"]),
+            _listify(prompts, []),
+            _listify(sizes, [None]),
+            _listify(counts, [None]),
+            _listify(seeds, [None]),
+        )
+        for model, prompt, size, count, seed in grid:
+            if count is None:
+                count = stated_count(prompt, COUNT_RANGE)
+            built.append(Request(model, prompt, count=count, size=size, seed=seed, **options))
+    reports = [r.validate() for r in built]
+    costs = [r.cost(prices) for r, rep in zip(built, reports, strict=True) if rep.ok]
+    return SweepPlan(built, reports, costs)

@@ -1,0 +1,234 @@
+"""Runs: one request's life, as an explicit state machine that tells its subscribers every change.
+
+    created ──► submitting ──► in_queue ──► in_progress ──► completed
+                    │              │  └──────────┬────────► failed
+                    │              └──► cancelled │
+                    ├──► failed    (rejected: input, auth, balance; certainly not charged)
+                    └──► unknown   (the submit may or may not have reached the service)
+    in_queue / in_progress ──► lost   (the service no longer knows the request id)
+
+``RunCore`` is the I/O-free part (fields, transitions, events); ``AsyncRun`` adds the async
+calls; ``seqnb.client.run.Run`` is the synchronous mirror with the same method names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..api.protocol import RunStatus
+from ..errors import SeqnbError, Timeout
+from ..model.request import Request
+
+if TYPE_CHECKING:
+    from ..client.core import AsyncClient
+
+__all__ = ["ACTIVE", "TERMINAL", "AsyncRun", "RunCore", "RunEvent"]
+
+log = logging.getLogger("seqnb.runs")
+
+TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled", "unknown", "lost"})
+ACTIVE: frozenset[str] = frozenset({"in_queue", "in_progress"})
+"""States the service is working on: the poller watches these."""
+
+_ALLOWED: dict[str, frozenset[str]] = {
+    "created": frozenset({"submitting", "failed", "cancelled"}),
+    "submitting": frozenset({"in_queue", "in_progress", "completed", "failed", "cancelled", "unknown"}),
+    "in_queue": frozenset({"in_progress", "completed", "failed", "cancelled", "lost"}),
+    "in_progress": frozenset({"completed", "failed", "lost"}),
+    "unknown": frozenset({"in_queue", "in_progress", "completed", "failed", "cancelled", "lost"}),
+}
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One change of a run, as subscribers receive it."""
+
+    run: RunCore
+    old: RunStatus
+    new: RunStatus
+    at: float
+    """Wall-clock time of the change."""
+    detail: str = ""
+
+
+Subscriber = Callable[[RunEvent], None]
+
+
+@dataclass(eq=False)
+class RunCore:
+    """What seqnb knows of one run. No I/O here."""
+
+    request: Request
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    request_id: str | None = None
+    status: RunStatus = "created"
+    queue_position: int | None = None
+    error: str | None = None
+    images: list[str] = field(default_factory=list)
+    created_at: float = field(default_factory=time.time)
+    submitted_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    server_created_at: str | None = None
+    server_finished_at: str | None = None
+    sweep_id: str | None = None
+    parent_id: str | None = None
+    cancel_outcome: str | None = None
+    note: str = ""
+    watching: bool = False
+    _subscribers: list[Subscriber] = field(default_factory=list, repr=False)
+
+    @property
+    def model(self) -> str:
+        return self.request.model.id
+
+    @property
+    def requested(self) -> int:
+        return self.kind[1]
+
+    @functools.cached_property
+    def kind(self) -> tuple[str, int]:
+        """(model id, requested count): runs of one kind take about as long."""
+        return (self.request.model.id, self.request.count)
+
+    @property
+    def returned(self) -> int | None:
+        """Images the service returned (None until completed)."""
+        return len(self.images) if self.status == "completed" else None
+
+    @property
+    def short(self) -> bool:
+        """Completed with fewer images than asked (the model may do that; you pay for the count asked)."""
+        return self.status == "completed" and len(self.images) < self.requested
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def cancellable(self) -> bool:
+        """Whether a cancel can still work: only while queued (or not yet sent)."""
+        return self.status in ("created", "submitting", "in_queue")
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(event)`` on every change; returns a function that unsubscribes."""
+        self._subscribers.append(callback)
+        return lambda: self.unsubscribe(callback)
+
+    def unsubscribe(self, callback: Subscriber) -> None:
+        if callback in self._subscribers:
+            self._subscribers.remove(callback)
+
+    def emit(self, event: RunEvent) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception:  # a subscriber must never break the poller
+                log.exception("run subscriber failed on %s -> %s", event.old, event.new)
+
+    def transition(self, new: RunStatus, detail: str = "", **info: Any) -> bool:
+        """Move to ``new`` if the state machine allows it, then record ``info`` and tell subscribers; returns whether it moved.
+
+        A move the state machine refuses writes nothing: a late ``failed`` cannot overwrite a completed run.
+        """
+        old = self.status
+        if new != old and new not in _ALLOWED.get(old, frozenset()):
+            log.debug("ignored %s -> %s for run %s", old, new, self.id)
+            return False
+        for key, value in info.items():
+            setattr(self, key, value)
+        if new == old:
+            if info:
+                self.emit(RunEvent(self, old, new, time.time(), detail))
+            return False
+        now = time.time()
+        self.status = new
+        if new == "in_progress" and self.started_at is None:
+            self.started_at = now
+        if new in TERMINAL and self.finished_at is None:
+            self.finished_at = now
+        if new != "in_queue":
+            self.queue_position = None
+        self.emit(RunEvent(self, old, new, now, detail))
+        return True
+
+    @property
+    def queue_text(self) -> str:
+        """Where a queued run stands, the one way seqnb says it everywhere: ``"3 ahead"`` (the service's
+        ``queue_position``, which counts the jobs ahead), ``"next"`` at 0; empty when not queued or unknown."""
+        if self.status != "in_queue" or self.queue_position is None:
+            return ""
+        return "next" if self.queue_position == 0 else f"{self.queue_position} ahead"
+
+    def summary(self) -> str:
+        parts = [f"{self.request.model.short_name}", self.status]
+        if self.queue_text:
+            parts.append(self.queue_text)
+        if self.status == "completed":
+            parts.append(f"{len(self.images)}/{self.requested} images")
+        if self.error:
+            parts.append(self.error)
+        return " ".join(parts)
+
+
+class AsyncRun(RunCore):
+    """A run with its async calls (wait, cancel, refresh)."""
+
+    _client: AsyncClient | None = None
+    _changed: asyncio.Event | None = None
+
+    def bind(self, client: AsyncClient) -> AsyncRun:
+        self._client = client
+        return self
+
+    @property
+    def bound(self) -> bool:
+        """Whether the run belongs to a client."""
+        return self._client is not None
+
+    @property
+    def client(self) -> AsyncClient:
+        if self._client is None:
+            raise SeqnbError("this run is not attached to a client")
+        return self._client
+
+    def emit(self, event: RunEvent) -> None:
+        super().emit(event)
+        if self._changed is not None:
+            self._changed.set()
+
+    async def wait(self, timeout: float | None = None) -> AsyncRun:
+        """Until the run ends (completed, failed, cancelled, unknown, lost). A timeout stops waiting, not the run."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self.done and not self.watching and self.request_id:
+            self.client.watch(self)
+        while not self.done:
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            self._changed.clear()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise Timeout(
+                    f"run {self.id} still {self.status} after {timeout} s (it keeps running; wait again or cancel)"
+                )
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                continue
+        return self
+
+    async def cancel(self) -> str:
+        """Cancel if the service still can; returns the outcome: ``cancelled`` or ``not_cancellable``."""
+        return await self.client.cancel(self)
+
+    async def refresh(self) -> AsyncRun:
+        """Ask the service for the current state now."""
+        await self.client.refresh(self)
+        return self
