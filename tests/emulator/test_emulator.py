@@ -25,9 +25,9 @@ from PIL import Image
 from seqnb.emulator import EmulatorServer, Faults, ManualClock, is_loopback
 from seqnb.testing import emulator
 
-from .conftest import M40, M45
+from tests.conftest import M40, M45
 
-SEEDS = Path(__file__).parent / "fixtures" / "seeds"
+SEEDS = Path(__file__).parents[1] / "fixtures" / "seeds"
 
 
 def submit(http: httpx.Client, model: str = M40, **payload: Any) -> str:

@@ -16,7 +16,7 @@ import seqnb.emulator.answers as emulator_answers
 from seqnb.emulator import BODY_LIMIT, EmulatorServer
 from seqnb.model.spec import ModelSpec
 
-from .conftest import M40, M45
+from tests.conftest import M40, M45
 
 
 def read_answer(raw: socket.socket) -> str:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import seqnb
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 SCHEMAS = {
     "bytedance/seedream-4-0/sequential": "seedream-4-0-sequential.input.json",
     "bytedance/seedream-4-5/sequential": "seedream-4-5-sequential.input.json",

@@ -158,7 +158,7 @@ WRITER = textwrap.dedent(
 
 
 def test_two_processes_writing_and_evicting_do_not_corrupt_the_cache(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     limit = str(8 * SIZE)
     writers = [
         subprocess.Popen(

@@ -13,10 +13,10 @@ import seqnb
 from seqnb.emulator import VERSION_HEADER, EmulatorServer, Faults
 from seqnb.emulator.schemas import INPUT_SCHEMAS
 
-from .conftest import M40, M45
+from tests.conftest import M40, M45
 from .test_emulator import on_clock
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
 def page_schema(model: str) -> dict[str, Any]:

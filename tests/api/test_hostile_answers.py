@@ -15,7 +15,7 @@ from seqnb.api.transport import RetryPolicy
 from seqnb.client.core import AsyncClient
 from seqnb.runs.pacing import PollPolicy
 
-from .hostile import HostileServer, Reply, Script, accepted
+from tests.hostile import HostileServer, Reply, Script, accepted
 
 FAST_RETRY = RetryPolicy(attempts=4, base=0.01, cap=0.05, submit_attempts=3, max_retry_after=0.2)
 FAST_POLL = PollPolicy(first=0.01, fast=0.01, cap_queued=0.05, cap_running=0.05, cap_far=0.05)

@@ -27,7 +27,7 @@ from seqnb.client.core import AsyncClient
 from seqnb.runs.pacing import PollPolicy
 from seqnb.runs.run import TERMINAL
 
-from .hostile import HostileServer, Reply, Script
+from tests.hostile import HostileServer, Reply, Script
 
 RETRY = RetryPolicy(attempts=3, base=0.001, cap=0.01, submit_attempts=3, max_retry_after=0.02)
 POLL = PollPolicy(first=0.005, fast=0.005, cap_queued=0.02, cap_running=0.02, cap_far=0.02, group_rate=1000)
