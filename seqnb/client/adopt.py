@@ -78,7 +78,7 @@ def prepare_attach(
     if "count" not in known and request.model.count_field.wire not in known:
         unknown.append(f"count (estimated at {request.count})")
     note = "attached: submitted outside seqnb" + (f"; unknown: {', '.join(unknown)}" if unknown else "")
-    run = AsyncRun(request=request, request_id=rid, status="in_queue", note=note).bind(client)
+    run = AsyncRun(request=request, request_id=rid, status="in_queue", notes={"attach": note}).bind(client)
     if unknown:
         run.subscribe(_AttachedNote(note))  # before the ledger's and the gallery's: they record the note it sets
     if client.recorder is not None:
@@ -118,6 +118,5 @@ class _AttachedNote:
     def __call__(self, event: RunEvent) -> None:
         run = event.run
         if event.new == "completed":
-            run.note = f"{self.note}; the service returned {len(run.images)} image(s)"
-        elif not run.note.startswith(self.note) and not run.note.startswith("NOT YET IN THE LEDGER"):
-            run.note = f"{self.note}; {run.note}" if run.note else self.note
+            run.say("attach", f"{self.note}; the service returned {len(run.images)} image(s)")
+            run.say("result", "")  # its count was a guess, so a short-batch note would be too

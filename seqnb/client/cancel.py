@@ -94,5 +94,5 @@ def _not_cancellable(run: AsyncRun, why: str) -> str:
 
 
 def _say(run: AsyncRun, note: str, detail: str = "cancel") -> None:
-    run.note = note
+    run.say("cancel", note)
     run.emit(RunEvent(run, run.status, run.status, time.time(), detail))

@@ -7,7 +7,7 @@ views (``seqnb.ledger.frames``, pandas loads on first use). Write-ahead means wr
 new run's row is written before its submit may leave, and if it cannot be written (disk full,
 read-only or corrupt file, server gone, a value that does not fit) the submit does not leave and
 the caller gets a ``LedgerError`` naming the cause. Later writes that fail are kept and retried,
-and shown on the run (``run.note``) and by ``Ledger.health()``; they are never swallowed
+and shown on the run (``run.notes["ledger"]``, joined into ``run.note``) and by ``Ledger.health()``; they are never swallowed
 (``seqnb.ledger.recorder``).
 
 Each client attached to a ledger is a *session* (a row in ``sessions``: user, host, pid, kernel

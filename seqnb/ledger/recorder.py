@@ -2,7 +2,7 @@
 
 A new run's row is written before its submit may leave (``record`` raises ``LedgerError``, and
 the client then sends nothing). Every later change is written as it happens; one that fails is
-kept, retried on every later change and by ``flush``, and shown on the run (``run.note``) and by
+kept, retried on every later change and by ``flush``, and shown on the run (``run.notes["ledger"]``, joined into ``run.note``) and by
 ``Ledger.health()``, never lost or raised. A run another session took over (``Ledger.claim``) is
 no longer written here, and no longer watched.
 """
@@ -54,7 +54,7 @@ class Recorder:
 
     def _lost(self, run: RunCore) -> None:
         """Another session took this run over (this one was taken for gone): stop watching it here."""
-        run.note = "taken over by another session, which watches it now; this kernel stopped watching it"
+        run.say("watch", "taken over by another session, which watches it now; this kernel stopped watching it")
         if self.client is not None and isinstance(run, AsyncRun):
             self.client.poller.unwatch(run)
 
@@ -74,13 +74,12 @@ class Recorder:
                 if self.last_error is None or str(exc) != str(self.last_error):
                     log.error("%s (seqnb keeps it and retries on the next change)", exc)
                 self.last_error = exc
-                run.note = f"NOT YET IN THE LEDGER ({exc}); seqnb retries on every change"
+                run.say("ledger", f"NOT YET IN THE LEDGER ({exc}); seqnb retries on every change")
                 if raise_errors:
                     raise
                 return
             del self.unsaved[run_id]
-            if run.note.startswith("NOT YET IN THE LEDGER"):
-                run.note = ""
+            run.say("ledger", "")
         self.last_error = None
 
     def end(self) -> None:

@@ -50,7 +50,7 @@ def restore_run(store: Store, run_id: str) -> AsyncRun:
         server_finished_at=record["server_finished_at"],
         sweep_id=record["sweep_id"],
         parent_id=record["parent_id"],
-        note=record["note"] or "",
+        notes={"restored": record["note"]} if record["note"] else {},
     )
 
 

@@ -188,7 +188,7 @@ class Poller:
     def _stop_watching(self, run: AsyncRun) -> None:
         run.watching = False
         self._forget(run)
-        run.note = f"stopped watching at its deadline while {run.status}; it was not cancelled"
+        run.say("watch", f"stopped watching at its deadline while {run.status}; it was not cancelled")
         run.emit(RunEvent(run, run.status, run.status, time.time(), "deadline"))
 
     async def _poll(self, run: AsyncRun) -> None:
@@ -235,13 +235,13 @@ class Poller:
         if self._problems.get(run.id) == text:
             return
         self._problems[run.id] = text
-        run.note = text
+        run.say("poll", text)
         run.emit(RunEvent(run, run.status, run.status, time.time(), "poll problem"))
 
     def _solved(self, run: AsyncRun) -> None:
         problem = self._problems.pop(run.id, None)
-        if problem is not None and run.note == problem:
-            run.note = ""
+        if problem is not None and run.notes.get("poll") == problem:
+            run.say("poll", "")
 
     async def poll_once(self, run: AsyncRun, *, via_result: bool = False) -> bool:
         """Ask the service about a run; returns whether its state changed.
@@ -293,9 +293,9 @@ class Poller:
         if status == "completed":
             info["images"] = list(seen.images)
             if len(seen.images) < run.requested:
-                info["note"] = (
-                    f"the model returned {len(seen.images)} of {run.requested} images (you pay for {run.requested})"
-                )
+                info["notes"] = {
+                    "result": f"the model returned {len(seen.images)} of {run.requested} images (you pay for {run.requested})"
+                }
         elif status == "failed":
             info["error"] = seen.error or "failed"
         moved = run.transition(status, **info)

@@ -17,10 +17,11 @@ import asyncio
 import functools
 import logging
 import time
+import typing
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..api.protocol import RunStatus
 from ..errors import SeqnbError, Timeout
@@ -29,7 +30,7 @@ from ..model.request import Request
 if TYPE_CHECKING:
     from ..client.core import AsyncClient
 
-__all__ = ["ACTIVE", "TERMINAL", "AsyncRun", "RunCore", "RunEvent"]
+__all__ = ["ACTIVE", "TERMINAL", "AsyncRun", "NoteSource", "RunCore", "RunEvent"]
 
 log = logging.getLogger("seqnb.runs")
 
@@ -60,6 +61,12 @@ class RunEvent:
 
 Subscriber = Callable[[RunEvent], None]
 
+NoteSource = Literal["restored", "attach", "result", "poll", "cancel", "watch", "ledger"]
+"""Who notes something on a run: its note from the ledger, what an attach did not know, the result
+(a short batch), a poll problem, a cancel, the watch (deadline, taken over), a ledger write that failed."""
+
+_NOTE_ORDER: tuple[NoteSource, ...] = typing.get_args(NoteSource)
+
 
 @dataclass(eq=False)
 class RunCore:
@@ -81,13 +88,26 @@ class RunCore:
     sweep_id: str | None = None
     parent_id: str | None = None
     cancel_outcome: str | None = None
-    note: str = ""
+    notes: dict[NoteSource, str] = field(default_factory=dict)
+    """What seqnb has to say about this run, by who says it (see ``NoteSource``); ``note`` joins them."""
     watching: bool = False
     _subscribers: list[Subscriber] = field(default_factory=list, repr=False)
 
     @property
     def model(self) -> str:
         return self.request.model.id
+
+    @property
+    def note(self) -> str:
+        """Every note on the run, in the order of ``NoteSource``, joined by "; "."""
+        return "; ".join(self.notes[s] for s in _NOTE_ORDER if self.notes.get(s))
+
+    def say(self, source: NoteSource, text: str) -> None:
+        """Set what ``source`` has to say about this run; an empty ``text`` takes it back."""
+        if text:
+            self.notes[source] = text
+        else:
+            self.notes.pop(source, None)
 
     @property
     def requested(self) -> int:
@@ -133,8 +153,11 @@ class RunCore:
             except Exception:  # a subscriber must never break the poller
                 log.exception("run subscriber failed on %s -> %s", event.old, event.new)
 
-    def transition(self, new: RunStatus, detail: str = "", **info: Any) -> bool:
-        """Move to ``new`` if the state machine allows it, then record ``info`` and tell subscribers; returns whether it moved.
+    def transition(
+        self, new: RunStatus, detail: str = "", notes: dict[NoteSource, str] | None = None, **info: Any
+    ) -> bool:
+        """Move to ``new`` if the state machine allows it, then record ``info`` and ``notes`` and tell subscribers;
+        returns whether it moved.
 
         A move the state machine refuses writes nothing: a late ``failed`` cannot overwrite a completed run.
         """
@@ -144,6 +167,10 @@ class RunCore:
             return False
         for key, value in info.items():
             setattr(self, key, value)
+        for source, text in (notes or {}).items():
+            self.say(source, text)
+        if notes:
+            info["notes"] = notes
         if new == old:
             if info:
                 self.emit(RunEvent(self, old, new, time.time(), detail))
