@@ -14,7 +14,6 @@ from seqnb import errors
 from seqnb.api.transport import RetryPolicy
 from seqnb.client.core import AsyncClient
 from seqnb.runs.pacing import PollPolicy
-
 from tests.hostile import HostileServer, Reply, Script, accepted
 
 FAST_RETRY = RetryPolicy(attempts=4, base=0.01, cap=0.05, submit_attempts=3, max_retry_after=0.2)

@@ -26,7 +26,6 @@ from seqnb.api.transport import RetryPolicy
 from seqnb.client.core import AsyncClient
 from seqnb.runs.pacing import PollPolicy
 from seqnb.runs.run import TERMINAL
-
 from tests.hostile import HostileServer, Reply, Script
 
 RETRY = RetryPolicy(attempts=3, base=0.001, cap=0.01, submit_attempts=3, max_retry_after=0.02)

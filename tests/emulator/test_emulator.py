@@ -24,7 +24,6 @@ from PIL import Image
 
 from seqnb.emulator import EmulatorServer, Faults, ManualClock, is_loopback
 from seqnb.testing import emulator
-
 from tests.conftest import M40, M45
 
 SEEDS = Path(__file__).parents[1] / "fixtures" / "seeds"

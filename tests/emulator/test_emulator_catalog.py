@@ -12,8 +12,8 @@ import pytest
 import seqnb
 from seqnb.emulator import VERSION_HEADER, EmulatorServer, Faults
 from seqnb.emulator.schemas import INPUT_SCHEMAS
-
 from tests.conftest import M40, M45
+
 from .test_emulator import on_clock
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"

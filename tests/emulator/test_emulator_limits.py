@@ -15,7 +15,6 @@ import pytest
 import seqnb.emulator.answers as emulator_answers
 from seqnb.emulator import BODY_LIMIT, EmulatorServer
 from seqnb.model.spec import ModelSpec
-
 from tests.conftest import M40, M45
 
 
