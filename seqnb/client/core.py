@@ -12,7 +12,6 @@ cancelling (``cancel``), resume, attach and rerun (``adopt``), sweeps (``sweeps`
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -30,6 +29,7 @@ from ..api.catalog.cache import CatalogCache
 from ..api.transport import RetryPolicy, Transport
 from ..model.pricing import Cost, Price, PriceInput
 from ..model.request import Request
+from ..model.seeds import fresh_seed
 from ..model.spec import ModelSpec
 from ..model.sweep import SweepPlan
 from ..model.validation import Report, validate_payload
@@ -49,9 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncClient", "DuplicateSubmitWarning", "as_request"]
 
-FRESH_SEED_MAX = 2**31 - 1
 """Fresh seeds are drawn from 0 to this (the range the upstream API documents)."""
-_seeds = random.Random()  # the global generator belongs to the user
 
 
 class DuplicateSubmitWarning(UserWarning):
@@ -208,7 +206,7 @@ class AsyncClient:
         self._warn_if_duplicate(request)
         if request.sent_seed is None and not request.uses_model_seed and request.model.role("seed"):
             # A fresh seed, sent and recorded (as -1 does in A1111): a seedless run is never a silent repeat.
-            request = request.replace(seed=_seeds.randint(0, FRESH_SEED_MAX))
+            request = request.replace(seed=fresh_seed())
         run = AsyncRun(request=self.money.priced(request), **meta).bind(self)
         if self.recorder is not None:
             self.recorder.record(run)  # write-or-refuse: a run that cannot be recorded is never sent

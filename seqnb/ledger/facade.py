@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LedgerError
+from ..model.seeds import SEED_HINT
 from ..runs.run import AsyncRun, RunCore
 from .budget import TeamBudget
 from .recorder import Recorder
@@ -146,7 +147,7 @@ class Ledger:
         if isinstance(seed, int) and seed not in _INT64:
             raise LedgerError(
                 f"ledger {self.location}: cannot record run {run.id}: seed {seed} does not fit a 64-bit integer; "
-                "use a seed from -1 to 2147483647"
+                + SEED_HINT
             )
         state = status or run.status
         row = (

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .prompt_count import find_counts, prefix_count, rewrite_count
+from .seeds import SEED_RANGE
 from .spec import COUNT_RANGE, FieldSpec, ModelSpec, get_model, models
 
 __all__ = ["SERVER_ENFORCED", "Fix", "Problem", "Report", "server_problems", "validate_payload"]
@@ -35,7 +36,6 @@ Code = Literal[
 SERVER_ENFORCED: frozenset[str] = frozenset({"type", "enum", "required", "too_long"})
 """Codes the service itself rejects a request for; the rest are seqnb's guards."""
 
-SEED_RANGE = range(-1, 2**31)
 INT64_RANGE = range(-(2**63), 2**63)
 
 

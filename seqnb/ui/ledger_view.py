@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +19,7 @@ from ..client.run import Run
 from ..client.sync import Client
 from ..images.gallery import Gallery
 from ..ledger.facade import Ledger
+from ..model.seeds import fresh_seed
 from ..model.spec import models
 from ..runs.run import RunCore
 from .closing import close_tree, replace_children
@@ -220,7 +220,7 @@ class LedgerView(w.VBox):
         if len(ids) != 1 or self.client is None:
             self.message.value = "select exactly one run to re-run"
             return None
-        new_seed = seed if seed is not None else random.randint(0, 2**31 - 1)
+        new_seed = seed if seed is not None else fresh_seed()
         run = self.client.rerun(ids[0], seed=new_seed)
         self.message.value = (
             f"re-running <code>{html.escape(ids[0][:8])}</code> with seed {new_seed} as <code>{run.id[:8]}</code>"

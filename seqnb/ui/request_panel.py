@@ -7,7 +7,6 @@ State lives in the widgets; every action is a plain method (``request``, ``check
 from __future__ import annotations
 
 import html
-import random
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -20,14 +19,13 @@ from ..client.sync import Client
 from ..errors import SeqnbError
 from ..model.pricing import format_money
 from ..model.request import Request
+from ..model.seeds import fresh_seed
 from ..model.spec import get_model, models
 from ..model.sweep import SweepPlan
 from ..model.validation import Fix, Problem, Report
 from .closing import close_tree
 
 __all__ = ["RequestPanel", "parse_seeds"]
-
-_SEED_MAX = 2**31 - 1
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -241,7 +239,7 @@ class RequestPanel(w.VBox):
     def roll_seed(self) -> int:
         """A new random seed (unless locked)."""
         if not self.lock.value:
-            self.seed.value = random.randint(0, _SEED_MAX)
+            self.seed.value = fresh_seed()
         return int(self.seed.value)
 
     def submit(self) -> Run | None:

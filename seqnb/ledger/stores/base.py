@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ...errors import BudgetExceeded, LedgerError
+from ...model.seeds import SEED_HINT
 
 __all__ = ["Store", "common_cause"]
 
@@ -189,7 +190,7 @@ def common_cause(exc: BaseException) -> tuple[str, str] | None:
     """(what went wrong, what to do) for the failures every store meets alike, else None."""
     text = str(exc).lower()
     if isinstance(exc, OverflowError) or "too large" in text or "out of range for type bigint" in text:
-        return "a value does not fit the ledger (an integer beyond 64 bits)", "use a seed from -1 to 2147483647"
+        return "a value does not fit the ledger (an integer beyond 64 bits)", SEED_HINT
     if isinstance(exc, UnicodeError) or "surrogates not allowed" in text:
         return "the text holds characters that cannot be stored (a lone surrogate)", "remove them from the prompt"
     if "nul (0x00)" in text:
