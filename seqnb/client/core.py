@@ -354,6 +354,13 @@ class AsyncClient:
         """A new prepared run with a recorded run's request and ``changes``, linked to it as its parent."""
         return adopt.prepare_rerun(self, run, changes)
 
+    async def rerun(self, run: RunCore | Any | str, *, deadline: float | None = None, **changes: Any) -> AsyncRun:
+        """Submit a recorded run again with ``changes`` (e.g. ``seed=2``), linked to it as its parent."""
+        await self.load_prices()
+        child = self.prepare_rerun(run, **changes)
+        await self.send(child, deadline)
+        return child
+
     # --- sweeps ------------------------------------------------------------------------------
 
     def plan(self, *args: Any, **kw: Any) -> SweepPlan:

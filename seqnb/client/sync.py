@@ -17,8 +17,9 @@ from ..api.auth import Secret
 from ..api.backend import Backend
 from ..model.pricing import Cost, Price
 from ..model.request import Request
-from ..model.spec import ModelSpec, models
+from ..model.spec import ModelSpec
 from ..model.sweep import SweepPlan
+from ..model.validation import Report
 from ..runs.run import AsyncRun, Subscriber
 from .core import AsyncClient, as_request
 from .run import Run
@@ -122,10 +123,13 @@ class Client:
         """A request's estimated cost at this client's prices (the request panel's estimate)."""
         return self.aio.cost(request)
 
+    def validate(self, request: Request) -> Report:
+        """Every problem of a request, as ``submit`` would check it (see ``AsyncClient.validate``); sends nothing."""
+        return self.aio.validate(request)
+
     def refresh_prices(self, refresh: bool = True) -> dict[str, Price]:
-        """Read the catalog again now; returns ``prices`` (blocks at most the catalog's short deadline)."""
-        self.aio.catalog.load([m.id for m in models()], refresh=refresh)
-        return self.aio.prices
+        """Read the catalog again now (``refresh=False``: only what is not known yet); returns ``prices``."""
+        return self._runner.run(self.aio.refresh_prices(refresh))
 
     def balance(self) -> Balance:
         """The account's balance now, with its currency, source and when it was read."""
@@ -141,10 +145,7 @@ class Client:
         **known: Any,
     ) -> Run:
         """Adopt a job submitted elsewhere: recorded now, watched in the background (see ``AsyncClient.attach``)."""
-        run = self.aio.prepare_attach(request_id, model, prompt, **known)
-        if not run.done and not run.watching:
-            self._runner.spawn(_call(self.aio.watch, run, deadline))
-        return self.wrap(run)
+        return self.wrap(self._runner.run(self.aio.attach(request_id, model, prompt, deadline=deadline, **known)))
 
     def sweep(
         self,
@@ -193,10 +194,10 @@ class Client:
         """Watch again every run of the ledger still in flight when its last session ended (see ``AsyncClient.resume``)."""
         return [self.wrap(r) for r in self._runner.run(self.aio.resume(ledger, scope=scope))]
 
-    def rerun(self, run: Run | AsyncRun | str, **changes: Any) -> Run:
+    def rerun(self, run: Run | AsyncRun | str, *, deadline: float | None = None, **changes: Any) -> Run:
         """Submit a recorded run's request again with ``changes`` (e.g. ``seed=7``), linked to it as its parent."""
         core = self.aio.prepare_rerun(run, **changes)
-        self._runner.spawn(_quietly(self.aio.send(core)))
+        self._runner.spawn(_quietly(self.aio.send(core, deadline)))
         return self.wrap(core)
 
     def close(self) -> None:
