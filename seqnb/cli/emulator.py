@@ -7,7 +7,7 @@ import sys
 
 from .arguments import CommandError
 
-__all__ = ["cmd_emulator", "fault_names"]
+__all__ = ["FAULT_HELP", "cmd_emulator", "fault_names"]
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
@@ -71,6 +71,20 @@ def _check_port_free(host: str, number: int) -> None:
             raise CommandError(
                 f"cannot listen on {host}:{number}: {exc.strerror or exc}; choose another --port or --host"
             ) from None
+
+
+FAULT_HELP = {
+    "rate_limit": "a 429 with a Retry-After header",
+    "server_error": "a 500, 502 or 503",
+    "drop": "the connection closes before the call is handled",
+    "drop_after": "the call is handled, then the connection closes before the answer",
+    "slow": "the answer is held back --slow-seconds",
+    "error_200": "an HTTP 200 whose body carries an error_code",
+    "fail": "a job ends failed",
+    "short": "a job returns fewer images than asked",
+    "expire": "a job's image URLs expire as soon as it completes",
+}
+"""What each fault does, for ``seqnb emulator --help``."""
 
 
 def fault_names() -> tuple[str, ...]:

@@ -6,23 +6,33 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import get_args
 
+from ..api.protocol import RunStatus
 from ..errors import SeqnbError
 from .arguments import Parser, amount, count, port, positive, probability, seconds
-from .emulator import cmd_emulator, fault_names
+from .emulator import FAULT_HELP, cmd_emulator, fault_names
 from .reports import cmd_cache, cmd_doctor, cmd_ledger, cmd_models, cmd_validate
 from .sweeps import cmd_demo, cmd_run
 
 __all__ = ["build_parser", "main"]
 
 DESCRIPTION = "seqnb: run sweeps on RunComfy's Seedream sequential models or the local emulator, validate requests, read the ledger and the image cache, check the set-up."
+EPILOG = (
+    "The token comes from RUNCOMFY_TOKEN or `runcomfy login`; without one, run and demo use the embedded "
+    "emulator (offline, nothing is charged). `seqnb COMMAND --help` tells more; docs/settings.md lists every setting."
+)
+STATUSES: tuple[str, ...] = get_args(RunStatus)
 
 Command = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="seqnb", description=DESCRIPTION)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    from .. import __version__
+
+    parser = Parser(prog="seqnb", description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"seqnb {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     p = sub.add_parser("validate", help="check a wire payload against a model's rules")
     p.add_argument("--model", "-m", required=True, help="model id or alias, e.g. seedream-4.5")
@@ -32,12 +42,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list the models, their fields and prices")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("run", help="submit one request, show progress, print the image URLs")
-    p.add_argument("prompt")
-    p.add_argument("--model", "-m", default="seedream-4.5")
-    p.add_argument("--count", "-n", type=int, default=None, help="images (1-15); default: the number in the prompt")
+    p = sub.add_parser(
+        "run",
+        help="submit one request, show progress, save the images (print their files, or their URLs on RunComfy)",
+        epilog=EPILOG,
+    )
+    p.add_argument("prompt", help="what to draw; state the number of images, e.g. 'Generate 4 images of a kite'")
+    p.add_argument("--model", "-m", default="seedream-4.5", help="seedream-4.0 or seedream-4.5 (default: %(default)s)")
+    p.add_argument(
+        "--count",
+        "-n",
+        type=int,
+        default=None,
+        help="images (1-15); default: the number the prompt states, else the model's default (3, with a warning)",
+    )
     p.add_argument("--size", "-s", default=None, help="size option, or e.g. 16:9 / 2560x1440")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument(
+        "--seed", type=int, default=None, help="the same seed and prompt give the same images (default: random)"
+    )
+    p.add_argument(
+        "--out",
+        "-o",
+        default=None,
+        metavar="DIR",
+        help="save the images into DIR as <run id>-<frame>of<count>.png with their provenance (default: print the "
+        "URLs; on the embedded emulator, whose URLs end with the command, save into ./seqnb-images)",
+    )
     p.add_argument(
         "--timeout", type=seconds, default=None, help="stop watching (without cancelling) after this many seconds"
     )
@@ -62,15 +92,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="ledger file or postgresql:// URL (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)",
     )
     p.add_argument("--export", default=None, help="write the runs to FILE (.csv, .json or .parquet)")
-    p.add_argument("--limit", type=count, default=20)
-    p.add_argument("--sweep", default=None)
-    p.add_argument("--status", default=None)
-    p.add_argument("--model", default=None)
+    p.add_argument("--limit", type=count, default=20, help="show at most this many recent runs (default: %(default)s)")
+    p.add_argument("--sweep", default=None, help="only the runs of this sweep id (sw-...)")
+    p.add_argument(
+        "--status",
+        default=None,
+        choices=STATUSES,
+        metavar="STATUS",
+        help="only the runs in this state: " + ", ".join(STATUSES),
+    )
+    p.add_argument("--model", default=None, help="only the runs of this model, e.g. seedream-4.5")
     p.add_argument("--by", default="model", choices=["model", "day", "sweep", "status"], help="group the spend by")
     p.set_defaults(func=cmd_ledger)
 
     p = sub.add_parser("cache", help="show the image cache, or prune it (least recently used first)")
-    p.add_argument("action", nargs="?", choices=["show", "prune"], default="show")
+    p.add_argument(
+        "action", nargs="?", choices=["show", "prune"], default="show", help="show (the default) or prune the cache"
+    )
     p.add_argument("--dir", default=None, help="cache folder (default: $SEQNB_CACHE or ~/.cache/seqnb/images)")
     p.add_argument("--max-bytes", default=None, help="with prune: the size to prune to, e.g. 500M (default: the limit)")
     p.set_defaults(func=cmd_cache)
@@ -91,17 +129,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("emulator", help="serve the local emulator of RunComfy's Model API (for curl and other tools)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    p.add_argument("--port", type=port, default=8765)
+    p.add_argument("--port", type=port, default=8765, help="port to listen on (default: %(default)s)")
     p.add_argument("--token", default=None, help="the one token to accept (default: any Bearer token)")
     g = p.add_argument_group("pacing")
     g.add_argument("--workers", type=count, default=4, help="jobs run at once")
     g.add_argument("--speed", type=positive, default=1.0, help="divide every duration by this")
     g.add_argument("--queue-wait", type=seconds, default=0.5, help="least seconds a job stays queued")
     g.add_argument("--base-seconds", type=seconds, default=0.5, help="seconds per job before its images")
-    g.add_argument("--seconds-per-image", type=seconds, default=1.0)
+    g.add_argument(
+        "--seconds-per-image", type=seconds, default=1.0, help="seconds per image of a job (default: %(default)s)"
+    )
     g.add_argument("--service-time", type=seconds, default=None, help="fixed seconds per job, whatever its count")
     g.add_argument("--image-ttl", type=seconds, default=3600.0, help="seconds image URLs stay valid")
-    g.add_argument("--image-format", choices=["jpeg", "png"], default="jpeg")
+    g.add_argument(
+        "--image-format", choices=["jpeg", "png"], default="jpeg", help="format of the images (default: %(default)s)"
+    )
     g.add_argument("--balance", type=amount, default=None, help="account balance in USD (default: unlimited)")
     p.add_argument(
         "--controls",
@@ -111,10 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g = p.add_argument_group("fault injection (probabilities from 0 to 1)")
     for name in fault_names():
-        g.add_argument(f"--{name.replace('_', '-')}", type=probability, default=0.0)
-    g.add_argument("--slow-seconds", type=seconds, default=3.0)
+        g.add_argument(f"--{name.replace('_', '-')}", type=probability, default=0.0, help=FAULT_HELP[name])
+    g.add_argument(
+        "--slow-seconds", type=seconds, default=3.0, help="how long --slow holds an answer (default: %(default)s)"
+    )
     g.add_argument("--retry-after", type=seconds, default=1.0, help="Retry-After of injected 429s")
-    g.add_argument("--fault-seed", type=int, default=0)
+    g.add_argument("--fault-seed", type=int, default=0, help="seed of the fault dice: the same seed, the same faults")
     g.add_argument("--fault-routes", default="submit,status,result,cancel", help="API calls that faults apply to")
     p.set_defaults(func=cmd_emulator)
     return parser
@@ -124,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; every failure is one line on stderr that names the fix, with exit status 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
     func: Command = args.func
     try:
         return func(args)
@@ -131,6 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader left (`seqnb ledger | head`): as the Python docs advise, say nothing
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the flush at exit does not fail again
+        return 1
     except OSError as exc:
         where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
         print(f"error:{where} {exc.strerror or exc}; check the path and its permissions", file=sys.stderr)

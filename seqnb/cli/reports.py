@@ -49,9 +49,18 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"{spec.id}  ({', '.join(spec.aliases)})  {spec.currency} {spec.price_per_image}/image")
         for f in spec:
             req = " required" if f.required else ""
-            enum = f" one of {len(f.enum)}" if f.enum else ""
-            print(f"    {f.wire:<38} {f.kind}{req}{enum}  [{f.name}]")
+            default = f" default {f.default}" if f.default is not None and not f.required else ""
+            print(f"    {f.wire:<38} {f.kind}{req}{default}  [{f.name}]")
+            if f.enum:
+                print(f"        one of: {_values(f.enum)}")
     return 0
+
+
+def _values(enum: tuple[Any, ...]) -> str:
+    """An enum's values, a run of consecutive whole numbers as ``1-15``."""
+    if len(enum) > 2 and all(type(v) is int for v in enum) and list(enum) == list(range(enum[0], enum[0] + len(enum))):
+        return f"{enum[0]}-{enum[-1]}"
+    return ", ".join(str(v) for v in enum)
 
 
 def runs_table(frame: Any) -> Any:
@@ -64,8 +73,8 @@ def runs_table(frame: Any) -> Any:
 
     return pd.DataFrame(
         {
-            "run": frame["id"].str.slice(0, 8),
-            "model": [get_model(str(m)).short_name for m in frame["model"]],
+            "run": frame["id"],
+            "model": frame["model"],
             "prompt": [cut(p, 34) for p in frame["prompt"]],
             "seed": frame["seed"],
             "size": frame["size"],

@@ -9,7 +9,7 @@ from typing import Any
 
 from .reports import runs_table
 
-__all__ = ["DEMO_PROMPTS", "cmd_demo", "cmd_run"]
+__all__ = ["DEFAULT_OUT", "DEMO_PROMPTS", "LOST_NOTE", "cmd_demo", "cmd_run"]
 
 
 def _progress(runs: list[Any], label: str, timeout: float | None = None, file: Any = None) -> None:
@@ -41,8 +41,14 @@ def _progress(runs: list[Any], label: str, timeout: float | None = None, file: A
             time.sleep(0.1)
 
 
+DEFAULT_OUT = "seqnb-images"
+"""Where ``seqnb run`` saves the images of the embedded emulator, whose URLs end with the command."""
+
+LOST_NOTE = "the embedded emulator ended with the seqnb command that ran it (Ctrl-C); nothing was charged"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """Submit one request, show its progress, print the image URLs."""
+    """Submit one request, show its progress, then save the images (or print their URLs)."""
 
     from ..errors import Timeout
     from ..model.prompt_count import stated_count
@@ -59,20 +65,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cost = request.cost()  # before connecting: a bad price setting fails here, alone
     client = connect(base_url=args.base_url)
+    embedded = client.backend.token_source == "embedded emulator"
     print(f"backend: {client.backend}", file=sys.stderr)
-    print(f"estimated cost: {cost} ({request.count} images)", file=sys.stderr)
+    print(f"estimated cost: {cost} ({request.count} image{'s' * (request.count != 1)})", file=sys.stderr)
     run = client.submit(request)
     try:
-        _progress([run], f"run {run.id[:8]}", args.timeout, file=sys.stderr)
+        _progress([run], f"run {run.id}", args.timeout, file=sys.stderr)
     except KeyboardInterrupt:
-        outcome = run.cancel()
-        if outcome == "cancelled":
-            print(f"cancelled run {run.id} (request {run.request_id}); nothing is charged for it", file=sys.stderr)
-        else:
-            print(
-                f"request {run.request_id} is already running: the service cannot cancel it; it will finish and be charged",
-                file=sys.stderr,
-            )
+        _interrupted(client, run, embedded)
         return 130
     except Timeout:
         print(f"stopped watching after {args.timeout} s; request {run.request_id} was NOT cancelled", file=sys.stderr)
@@ -83,12 +83,54 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     if run.short:
         print(f"note: the model returned {len(run.images)} of {run.requested} images", file=sys.stderr)
-    for url in run.images:
-        print(url)
     client.settle(timeout=120)
+    out = args.out or (DEFAULT_OUT if embedded else None)
+    if out is None:
+        for url in run.images:
+            print(url)
+        print(
+            "(RunComfy keeps these URLs for a while; --out DIR saves the images with their provenance)", file=sys.stderr
+        )
+    else:
+        _save(client, run, out, said=args.out is not None)
     with contextlib.redirect_stdout(sys.stderr):
         _where_next(client)
     return 0
+
+
+def _save(client: Any, run: Any, out: str, *, said: bool) -> None:
+    """Save the run's frames into ``out`` and print one file per line; say why when the folder was not asked for."""
+    paths = client.gallery.save(run, out)
+    for path in paths:
+        print(path)
+    if len(paths) < len(run.images):
+        print(f"note: {len(run.images) - len(paths)} image(s) could not be downloaded", file=sys.stderr)
+    if not said:
+        print(
+            f"saved into {out}/ (the embedded emulator's image URLs end with this command; --out DIR to choose)",
+            file=sys.stderr,
+        )
+
+
+def _interrupted(client: Any, run: Any, embedded: bool) -> None:
+    """Ctrl-C: cancel the run if still queued; on the embedded emulator, which ends with us, mark it lost."""
+    outcome = run.cancel()
+    if outcome == "cancelled":
+        print(f"cancelled run {run.id} (request {run.request_id}); nothing is charged for it", file=sys.stderr)
+    elif embedded:
+        client.call(_lose(run.aio))
+        print(f"run {run.id} stopped: {LOST_NOTE}", file=sys.stderr)
+    else:
+        print(
+            f"request {run.request_id} is already running: the service cannot cancel it; it will finish and be "
+            f"charged (`seqnb.connect().resume()` in Python watches it to its end)",
+            file=sys.stderr,
+        )
+    client.close()
+
+
+async def _lose(run: Any) -> None:
+    run.transition("lost", error=LOST_NOTE)
 
 
 DEMO_PROMPTS = [
@@ -122,7 +164,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _where_next(client: Any) -> None:
     """Where the images and the ledger are, and what to try next."""
     if client.gallery is not None:
-        print(f"images:  {client.gallery.cache.directory}")
+        print(f"cache:   {client.gallery.cache.directory}")
     if client.ledger is not None:
         print(f"ledger:  {client.ledger.location}  (seqnb ledger --path {client.ledger.location})")
     print("next:    in JupyterLab, `import seqnb; seqnb.Studio()` (or open notebooks/quickstart.ipynb);")

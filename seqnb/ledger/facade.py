@@ -56,6 +56,12 @@ DEFAULT_LEDGER = "seqnb-ledger.sqlite"
 _INT64 = range(-(2**63), 2**63)
 
 
+def _options_of(resolved: dict[str, Any]) -> dict[str, Any]:
+    """A run's options beyond model, prompt, seed, size and count, in one flat dict (``optimize``, extra fields)."""
+    out = {k: v for k, v in resolved.items() if k not in ("model", "prompt", "seed", "size", "count", "options")}
+    return {**out, **resolved.get("options", {})}
+
+
 class Ledger:
     """Every run in one database; ``Ledger()`` opens ``$SEQNB_LEDGER`` or ``./seqnb-ledger.sqlite``.
 
@@ -153,7 +159,7 @@ class Ledger:
         row = (
             run.id, run.request_id, backend.kind, backend.base_url, run.model, request.prompt,
             seed, resolved.get("size"), run.requested, run.returned,
-            json.dumps({k: v for k, v in resolved.items() if k not in ("model", "prompt", "seed", "size", "count")}, sort_keys=True, default=str),
+            json.dumps(_options_of(resolved), sort_keys=True, default=str),
             json.dumps(request.payload(), sort_keys=True, ensure_ascii=False),
             state, run.error, run.created_at, run.submitted_at, run.started_at, run.finished_at,
             run.server_created_at, run.server_finished_at, str(cost.amount), cost.currency, run.sweep_id,

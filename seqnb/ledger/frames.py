@@ -20,6 +20,7 @@ __all__ = [
     "frame_of",
     "images_frame",
     "sessions_frame",
+    "short_names",
     "spend",
     "spend_frame",
 ]
@@ -48,6 +49,14 @@ def epoch(value: Any) -> float:
     return float(stamp.timestamp())
 
 
+def short_names(models: pd.Series) -> pd.Series:
+    """Model ids as the short names seqnb shows everywhere (``seedream-4.5``); an id it does not know stays as it is."""
+    from ..model.spec import models as known
+
+    names = {m.id: m.short_name for m in known()}
+    return models.map(lambda m: names.get(m, m) if isinstance(m, str) else m)
+
+
 def frame_of(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
     """The runs' rows as a typed frame: datetimes (UTC), categories, nullable integers, strings, float money.
 
@@ -62,6 +71,7 @@ def frame_of(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
         frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601", errors="coerce").astype(
             "datetime64[ns, UTC]"
         )
+    frame["model"] = short_names(frame["model"])
     for col in ("model", "status", "backend", "size", "currency"):
         frame[col] = frame[col].astype("category")
     for col in ("seed", "default_seed", "requested", "returned"):
@@ -71,8 +81,9 @@ def frame_of(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
             frame[col] = frame[col].astype("string")
     frame["est_cost"] = pd.to_numeric(frame["est_cost"], errors="coerce").astype("float64")
     frame["consistency"] = pd.to_numeric(frame["consistency"], errors="coerce").astype("float64")
-    frame["queue_s"] = (frame["started_at"].fillna(frame["finished_at"]) - frame["submitted_at"]).dt.total_seconds()
-    frame["run_s"] = (frame["finished_at"] - frame["started_at"]).dt.total_seconds()
+    queued = frame["started_at"].fillna(frame["finished_at"]) - frame["submitted_at"]
+    frame["queue_s"] = queued.dt.total_seconds().round(1)  # tenths: the pace of a poll, no false precision
+    frame["run_s"] = (frame["finished_at"] - frame["started_at"]).dt.total_seconds().round(1)
     return frame
 
 
@@ -110,6 +121,7 @@ def compare(frame: pd.DataFrame) -> pd.DataFrame:
 def spend_frame(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
     """The few columns ``spend`` needs, typed as ``frame_of`` types them (the same tolerance for odd values)."""
     frame = pd.DataFrame.from_records(rows, columns=columns)
+    frame["model"] = short_names(frame["model"])
     seconds = pd.to_numeric(frame["created_at"], errors="coerce")
     frame["created_at"] = pd.to_datetime(seconds, unit="s", utc=True).astype("datetime64[ns, UTC]")
     for col in ("model", "status", "backend", "currency"):

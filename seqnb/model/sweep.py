@@ -77,12 +77,12 @@ class SweepPlan:
             if spent > limit:
                 raise BudgetExceeded(
                     f"sweep {self.id}: estimated {self.total_text()} is over the budget of {limit} "
-                    f"({self.runs} runs, {self.images} images); nothing was sent. Raise budget= or shrink the grid"
+                    f"({self.runs} run{'s' * (self.runs != 1)}, {self.images} image{'s' * (self.images != 1)}); nothing was sent. Raise budget= or shrink the grid"
                 )
         return self
 
     def summary(self) -> str:
-        return f"sweep {self.id}: {self.runs} runs, {self.images} images, estimated {self.total_text()}"
+        return f"sweep {self.id}: {self.runs} run{'s' * (self.runs != 1)}, {self.images} image{'s' * (self.images != 1)}, estimated {self.total_text()}"
 
     def __repr__(self) -> str:
         return f"<SweepPlan {self.summary()}>"

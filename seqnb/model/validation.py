@@ -201,7 +201,7 @@ def _check_prompt_count(spec: ModelSpec, prompt: str, count: Any) -> list[Proble
             Problem(
                 pf.name,
                 f"does not say how many images to make; the page asks the prompt to state it "
-                f"(count is {count}). Add e.g. 'Generate {count} images of ...'",
+                f"(count is {count}). Add e.g. 'Generate {count} image{'s' * (count != 1)} of ...'",
                 severity="warning",
                 code="count_missing",
                 wire=pf.wire,

@@ -92,7 +92,7 @@ function render({ model, el }) {
       if (r.status === "completed") state += ` · ${r.images}/${r.count} images`;
       const clock = `data-start="${r.created}"` + (r.finished ? ` data-end="${r.finished}"` : "");
       return `<tr class="seqnb-run" data-run="${esc(r.id)}">
-        <td><code>${esc(r.id.slice(0, 8))}</code> ${esc(r.model)} · seed ${esc(r.seed ?? "-")} · ${r.count} img<br>
+        <td><code>${esc(r.id)}</code> ${esc(r.model)} · seed ${esc(r.seed ?? "-")} · ${r.count} img<br>
           <span class="seqnb-prompt">${esc(r.prompt)}</span></td>
         <td><span class="seqnb-pill" style="background:${COLOURS[r.bucket]}"></span> ${esc(state)}
           ${r.note ? `<br><span class="seqnb-note">${esc(r.note)}</span>` : ""}</td>

@@ -184,7 +184,7 @@ class JobBoard(anywidget.AnyWidget):
     def _report(self, outcomes: dict[str, str], what: str = "") -> None:
         if not what and len(outcomes) == 1:
             ((run_id, outcome),) = outcomes.items()
-            label = f"run <code>{html.escape(run_id[:8])}</code>"
+            label = f"run <code>{html.escape(run_id)}</code>"
             if outcome == "cancelled":
                 self.message = f"{label} cancelled; nothing is charged for it"
             elif outcome == "not_cancellable":

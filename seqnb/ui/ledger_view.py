@@ -153,7 +153,7 @@ class LedgerView(w.VBox):
             seed = "-" if pd.isna(row["seed"]) else row["seed"]
             score = "" if pd.isna(row["consistency"]) else f" · consistency {row['consistency']:.2f}"
             prompt = str(row["prompt"])[:50]
-            label = f"{str(row['id'])[:8]} {row['status']} · seed {seed} · {row['size']} · {prompt}{score}"
+            label = f"{row['id']} {row['status']} · seed {seed} · {row['size']} · {prompt}{score}"
             options.append((label, str(row["id"])))
         before = tuple(self.selection.value)
         keep = tuple(v for v in before if v in {value for _, value in options})
@@ -223,7 +223,7 @@ class LedgerView(w.VBox):
         new_seed = seed if seed is not None else fresh_seed()
         run = self.client.rerun(ids[0], seed=new_seed)
         self.message.value = (
-            f"re-running <code>{html.escape(ids[0][:8])}</code> with seed {new_seed} as <code>{run.id[:8]}</code>"
+            f"re-running <code>{html.escape(ids[0])}</code> with seed {new_seed} as <code>{run.id}</code>"
         )
         return run
 

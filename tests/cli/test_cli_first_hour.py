@@ -1,0 +1,154 @@
+"""What a new user meets first on the command line (issue #23): help, version, pipes, Ctrl-C, saved images."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import seqnb
+from seqnb.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(tmp_path: Path, *args: str, **kw: object) -> subprocess.Popen[str]:
+    """``python -m seqnb.cli ARGS`` in ``tmp_path`` with no token: the embedded emulator, a ledger and cache there."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNCOMFY_", "SEQNB_"))}
+    env.update(
+        PYTHONPATH=str(ROOT),
+        SEQNB_LEDGER=str(tmp_path / "ledger.sqlite"),
+        SEQNB_CACHE=str(tmp_path / "cache"),
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "seqnb.cli", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,  # type: ignore[call-overload]
+    )
+
+
+def finished(proc: subprocess.Popen[str], timeout: float = 120) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"seqnb {seqnb.__version__}"
+
+
+def test_bare_seqnb_prints_the_help_and_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    out = capsys.readouterr().out
+    for command in ("run", "demo", "ledger", "cache", "doctor", "emulator", "models", "validate"):
+        assert f"\n    {command} " in out, out
+    assert "RUNCOMFY_TOKEN" in out and "embedded emulator" in out
+
+
+def test_every_argument_has_a_help_text() -> None:
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    assert commands
+    missing = [
+        f"{name} {'/'.join(action.option_strings) or action.dest}"
+        for name, sub in commands.items()
+        for action in sub._actions
+        if not action.help
+    ]
+    assert not missing, missing
+
+
+def test_help_says_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv, expected in [
+        (["run", "--help"], ["default: seedream-4.5", "else the model's default (3", "--out DIR", "RUNCOMFY_TOKEN"]),
+        (["emulator", "--help"], ["(default: 8765)"]),
+        (["ledger", "--help"], ["(default: 20)", "in_progress, completed"]),
+    ]:
+        with pytest.raises(SystemExit):
+            main(argv)
+        out = " ".join(capsys.readouterr().out.split())
+        for text in expected:
+            assert text in out, (argv, text, out)
+
+
+def test_models_lists_the_values_each_field_takes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "one of: 1-15" in out and "one of: fast, standard" in out and "2560x1440 (16:9)" in out
+    assert "one of 8" not in out
+
+
+def test_ledger_status_must_be_a_status(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["ledger", "--path", str(tmp_path / "l.sqlite"), "--status", "bogus"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert "'bogus'" in err and "completed" in err and "in_progress" in err
+
+
+def test_ledger_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
+    ledger = seqnb.Ledger(tmp_path / "ledger.sqlite")
+    ledger.close()
+    proc = cli(tmp_path, "ledger", stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    proc.stdout.close()  # the reader is gone before seqnb writes, as with `seqnb ledger | head -0`
+    proc.wait(timeout=60)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    assert "Broken pipe" not in err and "Traceback" not in err and "Exception ignored" not in err, err
+    assert proc.returncode == 1
+
+
+def test_run_on_the_embedded_emulator_saves_the_images(tmp_path: Path) -> None:
+    status, out, err = finished(cli(tmp_path, "run", "Generate 2 images of a kite", "--seed", "4"))
+    assert status == 0, err
+    files = [Path(line) for line in out.split()]
+    assert [f.name[13:] for f in files] == ["01of02.png", "02of02.png"] and all(f.name[12] == "-" for f in files)
+    run_id = files[0].name[:12]
+    for f in files:
+        path = tmp_path / f
+        assert path.parent.name == "seqnb-images" and path.is_file()
+        with Image.open(path) as img:
+            meta = json.loads(img.info["seqnb"])
+        assert meta["run_id"] == run_id and meta["seed"] == 4 and meta["prompt"] == "Generate 2 images of a kite"
+    assert "http://127.0.0.1" not in out and "saved into seqnb-images/" in err
+    assert "(2 images)" in err
+
+
+def test_run_out_saves_where_asked(tmp_path: Path) -> None:
+    status, out, err = finished(cli(tmp_path, "run", "Generate 1 image of a gull", "--out", "shots"))
+    assert status == 0, err
+    (line,) = out.split()
+    assert line.startswith("shots/") and line.endswith("-01of01.png") and (tmp_path / line).is_file()
+    assert "(1 image)" in err and "saved into" not in err
+
+
+def test_ctrl_c_on_the_embedded_emulator_marks_the_run_lost(tmp_path: Path) -> None:
+    proc = cli(tmp_path, "run", "Generate 15 images of a slow kite")
+    assert proc.stderr is not None
+    seen = ""
+    while "in progress" not in seen:
+        char = proc.stderr.read(1)
+        assert char, seen
+        seen += char
+    proc.send_signal(signal.SIGINT)
+    status, _, err = finished(proc, 60)
+    assert status == 130, err
+    assert "will finish and be charged" not in err and "nothing was charged" in err
+    frame = seqnb.Ledger(tmp_path / "ledger.sqlite").runs()
+    assert list(frame["status"]) == ["lost"]
+    assert "embedded emulator ended" in frame["error"][0]
+    spend = seqnb.Ledger(tmp_path / "ledger.sqlite").spend()
+    assert spend["in_flight"].sum() == 0 and spend["simulated"].sum() == 0
