@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .. import errors
 from ..model.pricing import format_money
 from .auth import Secret
+from .backend import checked_url
 from .catalog.entry import fetched_text
 from .transport import get_once
 
@@ -66,11 +67,16 @@ class Balance:
 def account_base_for(backend: Backend, given: str | None = None) -> str:
     """Where the balance is asked: ``given``, else the emulator itself, else ``$RUNCOMFY_API_BASE``, else RunComfy's."""
     if given:
-        return given.rstrip("/")
+        return checked_url(given, "account_base_url", DEFAULT_ACCOUNT_BASE).rstrip("/")
     if backend.kind == "emulator":
         parts = urlsplit(backend.base_url)
         return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
-    return (os.environ.get(ACCOUNT_BASE_ENV) or DEFAULT_ACCOUNT_BASE).rstrip("/")
+    configured = os.environ.get(ACCOUNT_BASE_ENV)
+    return (
+        checked_url(configured, ACCOUNT_BASE_ENV, DEFAULT_ACCOUNT_BASE).rstrip("/")
+        if configured
+        else DEFAULT_ACCOUNT_BASE
+    )
 
 
 def parse_balance(body: Any, source: str, fetched_at: float) -> Balance:

@@ -16,6 +16,8 @@ from typing import Any, NoReturn
 
 import httpx
 
+from ..errors import SettingInvalid
+
 __all__ = ["BearerAuth", "Secret", "resolve_token", "token_file"]
 
 
@@ -30,6 +32,11 @@ class Secret:
         value = value.strip()
         if not value:
             raise ValueError("the token is empty")
+        if not (value.isascii() and value.isprintable()) or any(c.isspace() for c in value):
+            raise SettingInvalid(
+                f"the token from {source} holds a space, a line break or a character no HTTP header can carry: "
+                "copy it again from your RunComfy profile, alone (it is never shown)"
+            )
         object.__setattr__(self, "_value", value)
         object.__setattr__(self, "source", source)
 
@@ -81,13 +88,24 @@ def resolve_token(token: str | Secret | None = None, environ: Mapping[str, str] 
         return Secret(env["RUNCOMFY_TOKEN"], "RUNCOMFY_TOKEN")
     path = token_file(env)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError) as exc:
+        raise SettingInvalid(
+            f"{path}: cannot read the token `runcomfy login` saved ({exc}); run `runcomfy login` again"
+        ) from None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
     value = data.get("access_token") if isinstance(data, dict) else None
-    if isinstance(value, str) and value.strip():
-        return Secret(value, "runcomfy login")
-    return None
+    if not isinstance(value, str) or not value.strip():
+        raise SettingInvalid(
+            f'{path}: not a token file like {{"access_token": "..."}}; run `runcomfy login` again, or set '
+            "RUNCOMFY_CONFIG_DIR to the folder of a good one"
+        )
+    return Secret(value, "runcomfy login")
 
 
 class BearerAuth(httpx.Auth):

@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "EMULATOR_HEADER",
     "Backend",
+    "checked_url",
     "configured_base_url",
     "is_seqnb_emulator",
     "resolve_backend",
@@ -68,6 +69,18 @@ def is_seqnb_emulator(url: str, timeout: float = 3.0) -> bool:
     return EMULATOR_HEADER in answer.headers
 
 
+def checked_url(url: str, where: str, example: str = DEFAULT_BASE_URL) -> str:
+    """``url`` when it is an http(s) URL with a host, else ``SettingInvalid`` naming ``where`` and an example."""
+    parts = urlsplit(url.strip())
+    try:
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise errors.SettingInvalid(f"{where}: {url!r} is not an http(s) URL with a host; write e.g. {example}")
+    return url.strip()
+
+
 def configured_base_url() -> str | None:
     """The Model API base from the environment: ``RUNCOMFY_BASE_URL``, else RunComfy CLI's ``RUNCOMFY_MODEL_API_BASE``."""
     return os.environ.get("RUNCOMFY_BASE_URL") or os.environ.get("RUNCOMFY_MODEL_API_BASE") or None
@@ -90,6 +103,15 @@ def resolve_backend(token: str | Secret | None, base_url: str | None) -> tuple[B
             Secret(emu.token, "embedded emulator"),
             emu.base_url + "/v1",
         )
+    if url is not None:
+        where = (
+            "base_url"
+            if base_url
+            else "RUNCOMFY_BASE_URL"
+            if os.environ.get("RUNCOMFY_BASE_URL")
+            else "RUNCOMFY_MODEL_API_BASE"
+        )
+        url = checked_url(url, where)
     url = url or DEFAULT_BASE_URL
     if secret is None:
         if not _is_local(url):

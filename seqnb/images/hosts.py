@@ -34,6 +34,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..errors import SettingInvalid
+
 __all__ = [
     "ALLOW_ENV",
     "HostBlocked",
@@ -115,18 +117,24 @@ def host_entry(url: str) -> str:
     return _entry(parts.hostname or "", port)
 
 
-def _normalise(entry: str) -> str:
+def _normalise(entry: str, where: str = "allow_hosts") -> str:
     entry = entry.strip()
-    if "://" in entry:
-        return host_entry(entry)
-    parts = urlsplit("//" + entry)
     try:
-        port = parts.port
+        if "://" in entry:
+            parts = urlsplit(entry)
+            parts.port  # noqa: B018 (raises on a bad port)
+            if parts.hostname:
+                return host_entry(entry)
+        else:
+            parts = urlsplit("//" + entry)
+            port = parts.port
+            if parts.hostname:
+                return _entry(parts.hostname, port)
     except ValueError:
-        raise ValueError(f"allowed image host {entry!r} has a bad port: write 'name' or 'name:port'") from None
-    if not parts.hostname:
-        raise ValueError(f"allowed image host {entry!r} names no host: write 'name' or 'name:port'")
-    return _entry(parts.hostname, port)
+        raise SettingInvalid(
+            f"{where}: {entry!r} has a bad port; write 'name' or 'name:port', e.g. files.lan,10.0.0.7:8080"
+        ) from None
+    raise SettingInvalid(f"{where}: {entry!r} names no host; write 'name' or 'name:port', e.g. files.lan,10.0.0.7:8080")
 
 
 @dataclass(frozen=True)
@@ -138,10 +146,10 @@ class HostPolicy:
     @classmethod
     def of(cls, hosts: Iterable[str] = (), *, env: bool = True) -> HostPolicy:
         """The given hosts, plus those of ``$SEQNB_ALLOW_IMAGE_HOSTS`` when ``env``."""
-        entries = list(hosts)
+        allowed = {_normalise(e) for e in hosts}
         if env:
-            entries += [e for e in os.environ.get(ALLOW_ENV, "").split(",") if e.strip()]
-        return cls(frozenset(_normalise(e) for e in entries))
+            allowed |= {_normalise(e, ALLOW_ENV) for e in os.environ.get(ALLOW_ENV, "").split(",") if e.strip()}
+        return cls(frozenset(allowed))
 
     def including(self, hosts: Iterable[str]) -> HostPolicy:
         extra = frozenset(_normalise(h) for h in hosts)

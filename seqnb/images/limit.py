@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from ..errors import SettingInvalid
+
 __all__ = [
     "DEFAULT_MAX_TOTAL_BYTES",
     "MAX_BYTES_ENV",
@@ -48,7 +50,7 @@ def parse_size(text: str, name: str = "size") -> int:
     """Bytes from ``"2147483648"``, ``"500M"``, ``"2G"``, ``"1.5GiB"`` (K/M/G/T are powers of 1024)."""
     match = _SIZE.match(text)
     if match is None:
-        raise ValueError(f"{name} {text!r} is not a size: write bytes or a number with K, M, G or T (e.g. 2G)")
+        raise SettingInvalid(f"{name} {text!r} is not a size: write bytes or a number with K, M, G or T (e.g. 2G)")
     number, unit, _ = match.groups()
     return int(float(number) * 1024 ** "_KMGT".index(unit.upper() or "_"))
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..errors import ImageRefused
+from ..errors import ImageRefused, SettingInvalid
 from .limit import CacheUsage, PruneResult, cache_files, default_max_total_bytes, evict_lru, human_size
 
 __all__ = ["MAX_IMAGE_BYTES", "CachedImage", "ImageStore", "disk_refusal", "verify_image"]
@@ -85,6 +85,11 @@ class ImageStore:
         self, directory: str | os.PathLike[str], *, max_bytes: int = MAX_IMAGE_BYTES, max_total_bytes: int | None = None
     ) -> None:
         self.directory = Path(directory)
+        if self.directory.exists() and not self.directory.is_dir():
+            raise SettingInvalid(
+                f"image cache {str(self.directory)!r} is a file, not a folder: set SEQNB_CACHE (or directory=) to a "
+                "folder, e.g. ~/.cache/seqnb/images"
+            )
         self.max_bytes = max_bytes
         self.max_total_bytes = max_total_bytes if max_total_bytes is not None else default_max_total_bytes()
         self._total: int | None = None  # bytes held, known after the first scan, kept up by this process

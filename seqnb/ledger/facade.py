@@ -78,7 +78,8 @@ class Ledger:
         budget: Decimal | str | float | None = None,
         currency: str = "USD",
     ) -> None:
-        self.store: Store = open_store(target or os.environ.get("SEQNB_LEDGER") or DEFAULT_LEDGER)
+        where = "path" if target else "SEQNB_LEDGER"
+        self.store: Store = open_store(target or os.environ.get("SEQNB_LEDGER") or DEFAULT_LEDGER, where)
         self.location = self.store.location
         """Where the runs are, fit to print: the file, or the database URL without its password."""
         self.path: Path | None = self.store.path if isinstance(self.store, SqliteStore) else None

@@ -21,7 +21,7 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import LedgerError
+from ..errors import LedgerError, SettingInvalid
 from .stores.base import Store
 
 if TYPE_CHECKING:
@@ -48,7 +48,13 @@ class SessionInfo:
     @classmethod
     def here(cls) -> SessionInfo:
         """This process: the user is ``$SEQNB_USER``, else JupyterHub's user, else the login name."""
-        user = os.environ.get("SEQNB_USER") or os.environ.get("JUPYTERHUB_USER")
+        mine = os.environ.get("SEQNB_USER", "").strip()
+        if "@" in mine or not mine.isprintable():
+            raise SettingInvalid(
+                f"SEQNB_USER: {mine!r} cannot name a user: no '@' (it joins user and host, as in by='alice@hub-3') "
+                "and no control characters; write e.g. alice"
+            )
+        user = mine or os.environ.get("JUPYTERHUB_USER")
         if not user:
             try:
                 user = getpass.getuser()

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ...errors import SettingInvalid
 from .entry import TTL, CatalogEntry, CatalogWarning
 
 __all__ = ["CatalogCache", "catalog_cache_path"]
@@ -39,6 +40,11 @@ class CatalogCache:
 
     def __init__(self, path: str | os.PathLike[str] | None = None, ttl: float = TTL) -> None:
         self.path = Path(path) if path is not None else catalog_cache_path()
+        if self.path.is_dir():
+            raise SettingInvalid(
+                f"catalog cache {str(self.path)!r} is a folder: set SEQNB_CATALOG_CACHE to a file, "
+                "e.g. ~/.cache/seqnb/catalog.json"
+            )
         self.ttl = ttl
         self._lock = threading.Lock()
 

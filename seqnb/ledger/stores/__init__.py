@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ...errors import SettingInvalid
 from .base import Store
 from .postgres import PostgresStore
 from .sqlite import SqliteStore
@@ -17,8 +18,13 @@ def is_url(target: str | os.PathLike[str]) -> bool:
     return isinstance(target, str) and target.split("://", 1)[0].lower() in ("postgresql", "postgres")
 
 
-def open_store(target: str | os.PathLike[str]) -> Store:
+def open_store(target: str | os.PathLike[str], where: str = "ledger") -> Store:
     """The store for a file path or a ``postgresql://`` URL."""
     if is_url(target):
         return PostgresStore(str(target))
+    if isinstance(target, str) and "://" in target:
+        raise SettingInvalid(
+            f"{where}: {target!r} is not a ledger: a ledger is a file path or a postgresql:// URL, "
+            "e.g. ./seqnb-ledger.sqlite or postgresql://user@host/seqnb"
+        )
     return SqliteStore(Path(target).expanduser())
