@@ -26,6 +26,8 @@ SeqnbError
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -55,6 +57,7 @@ __all__ = [
     "TransportError",
     "UnknownModelError",
     "Unsendable",
+    "user_stacklevel",
 ]
 
 
@@ -227,3 +230,18 @@ class ConnectError(TransportError):
 
 class Timeout(SeqnbError, TimeoutError):
     """A deadline passed."""
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` of a ``warnings.warn`` made by the caller that points at the first line outside seqnb.
+
+    However deep inside seqnb the warning is made, and whether the user called the sync facade or
+    the async core, it names the user's line, not seqnb's (nor asyncio's).
+    """
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame = frame.f_back
+        level += 1
+    return level

@@ -234,7 +234,11 @@ class AsyncClient:
                 why = f"run {other.id} already completed with the same seed: expect the same images"
             else:
                 continue
-            warnings.warn(f"identical request: {why}; you will be charged again", DuplicateSubmitWarning, stacklevel=4)
+            warnings.warn(
+                f"identical request: {why}; you will be charged again",
+                DuplicateSubmitWarning,
+                stacklevel=errors.user_stacklevel(),
+            )
             return
 
     # --- I/O ---------------------------------------------------------------------------------
@@ -384,7 +388,7 @@ class AsyncClient:
     async def sweep(
         self, *args: Any, budget: Decimal | str | float | None = None, concurrency: int = 8, **kw: Any
     ) -> Sweep:
-        """Build the grid, validate it all, refuse it over ``budget``, then submit ``concurrency`` at a time."""
+        """Build the grid (or take a plan from ``plan()``), validate it all, refuse it over ``budget``, then submit ``concurrency`` at a time."""
         runs = self.prepare_sweep(*args, budget=budget, **kw)
         await self.send_all(runs, concurrency)
         return runs

@@ -37,10 +37,6 @@ class BalanceUnchecked(UserWarning):
 BALANCE_FRESH = 5.0
 """Seconds a balance read counts as "now" for a sweep's balance check."""
 
-_USER_FRAME = 6
-"""How far up a sweep's balance warning points: check_balance here, AsyncClient.check_balance,
-sweeps.prepare_sweep, AsyncClient.prepare_sweep, the sweep call (sync or async), the user."""
-
 
 class Money:
     """A client's prices and balance: ``AsyncClient`` delegates its money methods here."""
@@ -144,7 +140,7 @@ class Money:
                 f"sweep {plan.id} is sent without a balance check: the balance at {self.account_base} could not "
                 f"be read ({str(exc).split(' - ')[0]}); the service refuses what the balance cannot pay",
                 BalanceUnchecked,
-                stacklevel=_USER_FRAME,
+                stacklevel=errors.user_stacklevel(),
             )
             return
         others = [c for c in plan.total if c != found.currency]
@@ -153,6 +149,6 @@ class Money:
                 f"sweep {plan.id}: the part priced in {', '.join(others)} cannot be checked against a balance in "
                 f"{found.currency}",
                 BalanceUnchecked,
-                stacklevel=_USER_FRAME,
+                stacklevel=errors.user_stacklevel(),
             )
         check_balance(plan, found)

@@ -62,8 +62,12 @@ def prepare_sweep(
     allow_over_balance: bool = False,
     **kw: Any,
 ) -> Sweep:
-    """Plan, check (rules, ``budget``, and the balance unless ``allow_over_balance``), then prepare every run."""
-    planned = client.plan(*args, **kw).check(budget)
+    """Plan, check (rules, ``budget``, and the balance unless ``allow_over_balance``), then prepare every run.
+
+    Given a ``SweepPlan`` (from ``client.plan``) alone, that very plan is sent, under its own id, once.
+    """
+    planned = _given_plan(args, kw) or client.plan(*args, **kw)
+    planned.check(budget)
     if not allow_over_balance:
         client.check_balance(planned)
     runs: list[AsyncRun] = []
@@ -77,7 +81,23 @@ def prepare_sweep(
         for run in runs:
             run.transition("failed", detail="not sent", error=f"not sent: the sweep stopped: {exc}")
         raise
+    planned.sent = True
     return Sweep(runs, planned)
+
+
+def _given_plan(args: tuple[Any, ...], kw: dict[str, Any]) -> SweepPlan | None:
+    """The ``SweepPlan`` a sweep was called with, checked to be alone and not sent yet; None for a grid."""
+    if not args or not isinstance(args[0], SweepPlan):
+        return None
+    given: SweepPlan = args[0]
+    if len(args) > 1 or kw:
+        extra = ", ".join([*(repr(a) for a in args[1:]), *kw])
+        raise TypeError(f"sweep(plan) takes the plan alone (and budget=, allow_over_balance=), not also {extra}")
+    if given.sent:
+        raise errors.SettingInvalid(
+            f"sweep {given.id} was sent already: plan it again (client.plan(...)) to send the same grid as a new sweep"
+        )
+    return given
 
 
 async def send_all(

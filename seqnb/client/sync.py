@@ -157,6 +157,8 @@ class Client:
     ) -> Sweep:
         """Build, validate and price the grid, refuse it over ``budget`` or the balance, then submit in the background.
 
+        ``sweep(plan)`` sends a plan from ``plan()`` as it is, under the id it printed.
+
         ``allow_over_balance=True`` sends a sweep whose estimate is over the balance anyway.
         """
         runs = self.aio.prepare_sweep(*args, budget=budget, **kw)

@@ -35,6 +35,8 @@ class SweepPlan:
     reports: list[Report]
     costs: list[Cost]
     id: str = field(default_factory=lambda: "sw-" + uuid.uuid4().hex[:8])
+    sent: bool = field(default=False, repr=False, compare=False)
+    """Whether ``client.sweep(plan)`` sent this plan (a plan is sent once, under its own id)."""
 
     @property
     def runs(self) -> int:
