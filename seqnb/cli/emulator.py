@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from .arguments import CommandError
@@ -55,7 +56,11 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         "token: " + ("any Bearer token is accepted" if args.token is None else "the one given with --token"),
         file=sys.stderr,
     )
-    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="warning", access_log=False)
+    served = uvicorn.Config(
+        create_app(config), host=args.host, port=args.port, log_level="warning", access_log=not args.quiet
+    )
+    logging.getLogger("uvicorn.access").setLevel(logging.INFO)  # a line per request, the startup chatter kept out
+    uvicorn.Server(served).run()
     return 0
 
 

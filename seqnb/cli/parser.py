@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     p.add_argument("--port", type=port, default=8765, help="port to listen on (default: %(default)s)")
     p.add_argument("--token", default=None, help="the one token to accept (default: any Bearer token)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no log line per request on the console")
     g = p.add_argument_group("pacing")
     g.add_argument("--workers", type=count, default=4, help="jobs run at once")
     g.add_argument("--speed", type=positive, default=1.0, help="divide every duration by this")

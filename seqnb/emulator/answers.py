@@ -19,8 +19,10 @@ from ..model.spec import COUNT_RANGE, ModelSpec
 from ..model.validation import server_problems
 
 __all__ = [
+    "BAD_BODY",
     "Drop",
     "DroppedConnection",
+    "bad_body",
     "error_answer",
     "iso_time",
     "parse_submit",
@@ -71,16 +73,26 @@ def error_answer(status: int, message: str, error_code: int | None = None) -> JS
     return JSONResponse(body, status_code=status)
 
 
+BAD_BODY = 400000
+"""The emulator's ``error_code`` for a submit body that is no JSON object (RunComfy documents none for it;
+like 413001 for a body too large, the emulator's own, so that every error it answers carries a code)."""
+
+
+def bad_body(message: str) -> JSONResponse:
+    """A 400 for a body that is no JSON object, with its ``error_code`` as every other error has."""
+    return error_answer(400, message, BAD_BODY)
+
+
 def parse_submit(spec: ModelSpec, body: bytes) -> tuple[dict[str, Any], int] | JSONResponse:
     """The payload and its count, or the answer refusing it. CPU-bound: runs in a worker thread."""
     try:
         payload = json.loads(body or b"null")
     except json.JSONDecodeError as exc:
-        return error_answer(400, f"Body is not valid JSON: {exc}")
+        return bad_body(f"Body is not valid JSON: {exc}")
     except (ValueError, RecursionError) as exc:  # numbers past int's digit limit, nesting past the stack
-        return error_answer(400, f"Body is not JSON this service can read: {type(exc).__name__}")
+        return bad_body(f"Body is not JSON this service can read: {type(exc).__name__}")
     if not isinstance(payload, dict):
-        return error_answer(400, "Body must be a JSON object with the model's input fields")
+        return bad_body("Body must be a JSON object with the model's input fields")
     rejected = server_problems(spec, payload)
     if rejected:
         detail = [{"loc": ["body", p.wire], "msg": p.message, "type": p.code} for p in rejected]

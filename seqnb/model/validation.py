@@ -241,15 +241,36 @@ def _check_prompt_count(spec: ModelSpec, prompt: str, count: Any) -> list[Proble
     ]
 
 
+def _misnamed(spec: ModelSpec, payload: Mapping[str, Any]) -> dict[str, str]:
+    """This model's required wire name -> the key given instead, when the payload uses another model's name for
+    its role (``prompt`` for seedream-4.0's ``text``): one problem that names both, which the service answers too."""
+    out: dict[str, str] = {}
+    for key in payload:
+        if not isinstance(key, str) or spec.field(key) is not None:
+            continue
+        for other in models():
+            f = other.field(key)
+            mine = spec.role(f.role) if f is not None and f.role else None
+            if mine is not None and mine.required and mine.wire not in payload:
+                out.setdefault(mine.wire, key)
+                break
+    return out
+
+
 def _schema_problems(spec: ModelSpec, payload: Mapping[str, Any]) -> list[Problem]:
     """What the page's input schema says about the payload, plus unknown fields; linear in its size."""
     problems: list[Problem] = []
+    misnamed = _misnamed(spec, payload)
     for key in payload:
-        if spec.field(key) is None:
+        if spec.field(key) is None and key not in misnamed.values():
             problems.append(_unknown_field(spec, str(key)))
     for f in spec:
         if f.wire not in payload:
-            if f.required:
+            given = misnamed.get(f.wire)
+            if given is not None:
+                message = f"{spec.short_name}'s {f.name} field is {f.wire!r}, not {given!r}: rename it"
+                problems.append(Problem(f.name, message, code="required", wire=f.wire))
+            elif f.required:
                 how = {
                     "count": "a whole number from 1 to 15",
                     "prompt": "the prompt text, stating the number of images",

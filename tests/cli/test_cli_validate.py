@@ -29,7 +29,8 @@ def test_invalid_exits_2_with_one_line_per_problem(capsys: pytest.CaptureFixture
     code = main(["validate", "-m", "seedream-4.0", "-j", '{"prompt": "a", "image_size": "huge", "seed": "1"}'])
     out = capsys.readouterr().out.strip().splitlines()
     assert code == 2
-    assert len(out) == 4  # unknown prompt, missing text, bad image_size, seed type
+    assert len(out) == 3  # prompt given for text, bad image_size, seed type
+    assert "prompt field is 'text', not 'prompt'" in out[0]
     assert all(line.startswith("error: ") for line in out)
 
 

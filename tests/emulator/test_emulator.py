@@ -185,7 +185,7 @@ def test_error_bodies(emu: EmulatorServer, http: httpx.Client) -> None:
     locs = {tuple(d["loc"]) for d in r.json()["detail"]}
     assert locs == {("body", "prompt"), ("body", "resolution"), ("body", "sequential_image_generation_options")}
     r = http.post(f"/v1/models/{M45}", content=b"{not json", headers={"Content-Type": "application/json"})
-    assert r.status_code == 400 and "JSON" in r.json()["error_message"]
+    assert r.status_code == 400 and "JSON" in r.json()["error_message"] and r.json()["error_code"] == 400000
     # the service checks the schema; the count-in-prompt rule is seqnb's own guard
     assert (
         http.post(

@@ -91,7 +91,7 @@ def test_bodies_up_to_the_cap_are_read_and_larger_ones_refused(http: httpx.Clien
 def test_unreadable_json_is_a_400_never_a_500(http: httpx.Client, body: bytes, why: str) -> None:
     r = http.post(f"/v1/models/{M40}", content=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 400, why
-    assert "JSON" in r.json()["error_message"]
+    assert "JSON" in r.json()["error_message"] and r.json()["error_code"] == 400000
 
 
 def test_a_megabyte_prompt_full_of_counts_is_judged_on_the_schema_alone(http: httpx.Client) -> None:
