@@ -20,7 +20,8 @@ from typing import Any, Literal
 
 from . import errors
 from .api.auth import Secret
-from .model.pricing import Price
+from .api.backend import EMBEDDED, NO_TOKEN
+from .model.pricing import Price, amount_text
 
 __all__ = ["Check", "DoctorReport", "diagnose"]
 
@@ -183,7 +184,8 @@ def _user_prices() -> Check | None:
     return Check("user prices", "info", "SEQNB_PRICES sets " + ", ".join(f"{k} {v}" for k, v in shown.items()), shown)
 
 
-def _network(api: str, account: str, secret: Secret, emulated: bool) -> list[Check]:
+def _network(api: str, account: str, secret: Secret, emulated: bool, tokened: bool = True) -> list[Check]:
+    """The catalog, prices, schemas and balance as the service answers them; ``tokened``: a token of the user's is sent."""
     from ._loop import run_detached
     from .api.account import DEADLINE as BALANCE_DEADLINE
     from .api.account import Balance
@@ -202,10 +204,15 @@ def _network(api: str, account: str, secret: Secret, emulated: bool) -> list[Che
     path = f"GET {api}/models/{PROBE_MODEL}"
     if isinstance(probe, CatalogEntry):
         out.append(
-            Check("model api", "ok", f"the token is accepted: {path} answered its catalog entry", {"call": path})
+            Check(
+                "model api",
+                "ok",
+                f"{'the token is accepted' if tokened else 'the service answers'}: {path} answered its catalog entry",
+                {"call": path},
+            )
         )
     else:
-        why = "the token is refused" if isinstance(probe, errors.AuthError) else "the call failed"
+        why = _refused(tokened) if isinstance(probe, errors.AuthError) else "the call failed"
         out.append(
             Check("model api", "fail", f"{why}: {path}: {_first_line(probe)}", {"call": path, "error": str(probe)})
         )
@@ -249,16 +256,25 @@ def _network(api: str, account: str, secret: Secret, emulated: bool) -> list[Che
             Check(
                 "balance",
                 "ok",
-                f"{balance} ({account_source}; {call} also accepts the token)",
-                {"amount": str(balance.amount), "currency": balance.currency, "source": balance.source, "call": call},
+                f"{balance} ({account_source}; {call} {'also accepts the token' if tokened else 'answers too'})",
+                {
+                    "amount": amount_text(balance.amount),
+                    "currency": balance.currency,
+                    "source": balance.source,
+                    "call": call,
+                },
             )
         )
     else:
-        why = "the token is refused" if isinstance(balance, errors.AuthError) else "cannot be read"
+        why = _refused(tokened) if isinstance(balance, errors.AuthError) else "cannot be read"
         out.append(
             Check("balance", "fail", f"{why}: {call}: {_first_line(balance)}", {"call": call, "error": str(balance)})
         )
     return out
+
+
+def _refused(tokened: bool) -> str:
+    return "the token is refused" if tokened else "the server wants a token and none is set (RUNCOMFY_TOKEN=...)"
 
 
 def _scrub(check: Check, secret: str) -> Check:
@@ -292,8 +308,12 @@ def diagnose(
         emulated = backend.kind == "emulator"
         account = account_base_for(backend, account_base_url)
         source = {"source": backend.token_source}
-        if backend.token_source == "embedded emulator":
+        tokened = backend.token_source not in (EMBEDDED, NO_TOKEN)
+        if backend.token_source == EMBEDDED:
             checks.append(Check("token", "info", f"none in use: {backend}", source))
+        elif not tokened:
+            what = "seqnb's offline emulator: nothing is charged" if emulated else "not known to be seqnb's emulator"
+            checks.append(Check("token", "info", f"none in use: {backend.base_url} is a local server, {what}", source))
         else:
             where = "; the server is seqnb's offline emulator: nothing is charged" if emulated else ""
             checks.append(Check("token", "ok", f"from {backend.token_source} (never shown){where}", source))
@@ -305,9 +325,9 @@ def diagnose(
                 {"backend": backend.kind, "model_api": api, "account_api": account},
             )
         )
-        checks += _network(api, account, secret, emulated)
+        checks += _network(api, account, secret, emulated, tokened)
     user = _user_prices()
     checks += [*([user] if user is not None else []), _ledger(ledger), _cache(cache_dir), _versions()]
-    if secret is not None:
+    if secret is not None and secret.source != NO_TOKEN:  # the placeholder "local" is no secret (and a common word)
         checks = [_scrub(c, secret.reveal()) for c in checks]
     return DoctorReport(tuple(checks))

@@ -20,7 +20,9 @@ from .auth import Secret, resolve_token
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "EMBEDDED",
     "EMULATOR_HEADER",
+    "NO_TOKEN",
     "Backend",
     "checked_url",
     "configured_base_url",
@@ -29,6 +31,10 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL = "https://model-api.runcomfy.net"
+EMBEDDED = "embedded emulator"
+"""The token source of the embedded emulator (its own token, no RunComfy one)."""
+NO_TOKEN = "none (local server)"
+"""The token source when a local server is used without a token (a placeholder is sent, no token of the user's)."""
 
 
 @dataclass(frozen=True)
@@ -99,8 +105,8 @@ def resolve_backend(token: str | Secret | None, base_url: str | None) -> tuple[B
 
         emu = embedded()
         return (
-            Backend("emulator", emu.base_url, "embedded emulator"),
-            Secret(emu.token, "embedded emulator"),
+            Backend("emulator", emu.base_url, EMBEDDED),
+            Secret(emu.token, EMBEDDED),
             emu.base_url + "/v1",
         )
     if url is not None:
@@ -118,6 +124,6 @@ def resolve_backend(token: str | Secret | None, base_url: str | None) -> tuple[B
             raise errors.AuthError(
                 f"no RunComfy token for {url}: pass token=..., set RUNCOMFY_TOKEN, or run `runcomfy login`"
             )
-        secret = Secret("local", "none (local server)")
+        secret = Secret("local", NO_TOKEN)
     kind = "emulator" if _is_local(url) and is_seqnb_emulator(url) else "runcomfy"
     return Backend(kind, url.rstrip("/"), secret.source), secret, _api_base(url)

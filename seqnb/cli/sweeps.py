@@ -7,6 +7,7 @@ import contextlib
 import sys
 from typing import Any
 
+from ..api.backend import EMBEDDED
 from .reports import runs_table
 
 __all__ = ["DEFAULT_OUT", "DEMO_PROMPTS", "LOST_NOTE", "cmd_demo", "cmd_run"]
@@ -65,7 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cost = request.cost()  # before connecting: a bad price setting fails here, alone
     client = connect(base_url=args.base_url)
-    embedded = client.backend.token_source == "embedded emulator"
+    embedded = client.backend.token_source == EMBEDDED
     print(f"backend: {client.backend}", file=sys.stderr)
     print(f"estimated cost: {cost} ({request.count} image{'s' * (request.count != 1)})", file=sys.stderr)
     run = client.submit(request)

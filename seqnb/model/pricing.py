@@ -20,6 +20,7 @@ __all__ = [
     "Cost",
     "Price",
     "PriceInput",
+    "amount_text",
     "format_money",
     "parse_amount",
     "price_for",
@@ -53,10 +54,15 @@ class Cost:
         return format_money(self.amount, self.currency)
 
 
+def amount_text(amount: Decimal) -> str:
+    """``0.12``; more decimals only when the amount has them (``0.105``): the one way seqnb writes an amount."""
+    shown = amount.quantize(Decimal("0.01")) if amount == amount.quantize(Decimal("0.01")) else amount.normalize()
+    return f"{shown:f}"
+
+
 def format_money(amount: Decimal, currency: str) -> str:
     """``USD 0.12``; more decimals only when the amount has them (``USD 0.105``)."""
-    shown = amount.quantize(Decimal("0.01")) if amount == amount.quantize(Decimal("0.01")) else amount.normalize()
-    return f"{currency} {shown:f}"
+    return f"{currency} {amount_text(amount)}"
 
 
 def parse_amount(value: object, where: str, example: str = "5.00") -> Decimal:

@@ -70,7 +70,8 @@ def test_doctor_json_is_the_same_report_as_data(
     assert checks["token"]["details"] == {"source": "RUNCOMFY_TOKEN"}
     assert checks["prices"]["details"]["bytedance/seedream-4-0/sequential"]["catalog"] == "$0.025/image"
     assert checks["prices"]["details"]["bytedance/seedream-4-0/sequential"]["builtin"] == "USD 0.03"
-    assert checks["balance"]["details"]["amount"] == "3.5" and checks["balance"]["details"]["currency"] == "USD"
+    assert checks["balance"]["details"]["amount"] == "3.50" and checks["balance"]["details"]["currency"] == "USD"
+    assert "USD 3.50" in checks["balance"]["summary"]  # one way to write money, in the text and in the data
     assert checks["ledger"]["status"] == "info" and "none yet" in checks["ledger"]["summary"]
     assert emu.token not in text
 
@@ -121,6 +122,23 @@ def test_without_a_token_it_describes_the_embedded_emulator(
     status, text = doctor(capsys)
     assert status == 0, text
     assert "info  token" in text and "offline emulator" in text and "nothing is charged" in text
+    assert "the token is accepted" not in text and "accepts the token" not in text
+    assert "the service answers" in text
+
+
+def test_a_local_server_without_a_token_is_said_plainly(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("RUNCOMFY_TOKEN", "RUNCOMFY_BASE_URL", "RUNCOMFY_MODEL_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RUNCOMFY_CONFIG_DIR", str(tmp_path))
+    with emulator(**FAST) as emu:  # an emulator that wants its own token
+        status, text = doctor(capsys, "--base-url", emu.base_url, "--ledger", str(tmp_path / "l.sqlite"))
+    assert status == 1
+    token = next(line for line in text.splitlines() if line.split()[1:2] == ["token"])
+    assert token.startswith("info") and "none in use" in token and "local server" in token, token
+    assert "********" not in text and "from none" not in text
+    assert "the server wants a token and none is set" in text and "the token is refused" not in text
 
 
 def test_user_prices_are_shown_and_a_bad_setting_is_a_problem(
