@@ -69,22 +69,24 @@ def frame_label(frame: Frame) -> str:
     return LABELS.get(frame.state, frame.state.replace("_", " "))
 
 
-def placeholder(size: int, text: str, detail: str = "") -> Image.Image:
-    """A grey tile saying ``text``, and below it as much of ``detail`` as fits."""
-    tile = Image.new("RGB", (size, size), (236, 236, 236))
+def placeholder(size: int, text: str, detail: str = "", height: int | None = None) -> Image.Image:
+    """A grey tile ``size`` wide (and ``height`` high, else square) saying ``text``, and as much of ``detail`` as fits."""
+    high = height or size
+    tile = Image.new("RGB", (size, high), (236, 236, 236))
+    tile.info["placeholder"] = True
     draw = ImageDraw.Draw(tile)
-    draw.rectangle((0, 0, size - 1, size - 1), outline=(190, 190, 190), width=2)
+    draw.rectangle((0, 0, size - 1, high - 1), outline=(190, 190, 190), width=2)
     big = max(11, size // 14)
     if not detail:
-        draw.text((size / 2, size / 2), text, fill=(120, 120, 120), font=font(big), anchor="mm")
+        draw.text((size / 2, high / 2), text, fill=(120, 120, 120), font=font(big), anchor="mm")
         return tile
-    draw.text((size / 2, size / 5), text, fill=(110, 110, 110), font=font(big), anchor="mm")
+    draw.text((size / 2, high / 5), text, fill=(110, 110, 110), font=font(big), anchor="mm")
     small = max(9, size // 22)
     width = max(8, int((size - 8) / (small * 0.55)))
-    room = max(1, int((size - size / 5 - big) / (small + 2)))
+    room = max(1, int((high - high / 5 - big) / (small + 2)))
     lines = textwrap.wrap(detail, width)[:room]
     draw.multiline_text(
-        (size / 2, size / 5 + big), "\n".join(lines), fill=(130, 130, 130), font=font(small), anchor="ma",
+        (size / 2, high / 5 + big), "\n".join(lines), fill=(130, 130, 130), font=font(small), anchor="ma",
         align="center", spacing=2,
     )  # fmt: skip
     return tile
@@ -146,14 +148,14 @@ def row_caption(run: RunCore, label: str, score: float | None, sep: str = "  ") 
     return sep.join(bits)
 
 
-def tile(cache: ImageStore, frame: Frame, size: int) -> Image.Image:
-    """A frame's thumbnail, or a grey placeholder saying why there is none.
+def tile(cache: ImageStore, frame: Frame, size: int, height: int | None = None) -> Image.Image:
+    """A frame's thumbnail, or a grey placeholder (``height`` high, else square) saying why there is none.
 
     A thumbnail the cache cannot store (disk full, read-only) is made in memory; an original that
     vanished (evicted by another process since) gives a placeholder, never an exception.
     """
     if frame.image is None:
-        return placeholder(size, frame_label(frame), frame.reason)
+        return placeholder(size, frame_label(frame), frame.reason, height)
     try:
         try:
             with Image.open(cache.thumbnail(frame.image, size)) as thumb:
@@ -165,9 +167,11 @@ def tile(cache: ImageStore, frame: Frame, size: int) -> Image.Image:
             with Image.open(io.BytesIO(cache.render_thumbnail(frame.image, size))) as thumb:
                 return thumb.convert("RGB")
     except FileNotFoundError:
-        return placeholder(size, LABELS["evicted"], "evicted from the image cache; show the run again to refetch it")
+        return placeholder(
+            size, LABELS["evicted"], "evicted from the image cache; show the run again to refetch it", height
+        )
     except Exception as exc:  # an unreadable file must not cost the other tiles
-        return placeholder(size, LABELS["error"], f"{type(exc).__name__}: {exc}")
+        return placeholder(size, LABELS["error"], f"{type(exc).__name__}: {exc}", height)
 
 
 def sheet(cache: ImageStore, rows: Sequence[tuple[RunCore, Sequence[Frame], float | None]], size: int) -> Image.Image:
@@ -177,18 +181,29 @@ def sheet(cache: ImageStore, rows: Sequence[tuple[RunCore, Sequence[Frame], floa
     label_h = max(16, size // 9)
     caption_h = max(14, size // 11)
     pad = max(4, size // 32)
-    row_h = label_h + size + caption_h + pad
+    tiles = [_row_tiles(cache, frames, size) for _, frames, _ in rows]
+    heights = [max((p.height for p in pictures), default=size) for pictures in tiles]
     width = pad + columns * (size + pad)
-    out = Image.new("RGB", (width, pad + row_h * len(cores)), "white")
+    out = Image.new("RGB", (width, pad + sum(label_h + h + caption_h + pad for h in heights)), "white")
     draw = ImageDraw.Draw(out)
     label_font, caption_font = font(max(11, label_h - 4)), font(max(10, caption_h - 3))
-    for row, ((run, frames, score), label) in enumerate(zip(rows, differing_labels(cores), strict=True)):
-        y = pad + row * row_h
+    y = pad
+    for (run, frames, score), label, pictures, high in zip(rows, differing_labels(cores), tiles, heights, strict=True):
         draw.text((pad, y), row_caption(run, label, score), fill=(20, 20, 20), font=label_font)
-        for frame in frames:
+        for frame, picture in zip(frames, pictures, strict=True):
             x = pad + frame.index * (size + pad)
-            picture = tile(cache, frame, size)
-            out.paste(picture, (x + (size - picture.width) // 2, y + label_h + (size - picture.height) // 2))
+            out.paste(picture, (x + (size - picture.width) // 2, y + label_h + (high - picture.height) // 2))
             caption = f"{frame.index + 1}/{frame.count}" + ("" if frame.image else f" {frame_label(frame)}")
-            draw.text((x, y + label_h + size + 1), caption, fill=(90, 90, 90), font=caption_font)
+            draw.text((x, y + label_h + high + 1), caption, fill=(90, 90, 90), font=caption_font)
+        y += label_h + high + caption_h + pad
     return out
+
+
+def _row_tiles(cache: ImageStore, frames: Sequence[Frame], size: int) -> list[Image.Image]:
+    """A row's tiles, as high as its tallest picture (a 16:9 row is not padded to a square), placeholders too."""
+    pictures = [tile(cache, frame, size) for frame in frames]
+    high = max((p.height for p in pictures if not p.info.get("placeholder")), default=size)
+    return [
+        tile(cache, frame, size, high) if p.info.get("placeholder") and p.height != high else p
+        for frame, p in zip(frames, pictures, strict=True)
+    ]
