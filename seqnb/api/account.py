@@ -1,7 +1,7 @@
 """The RunComfy account: its balance, and the check that refuses a sweep the balance cannot pay.
 
 RunComfy answers the balance at ``GET https://api.runcomfy.net/prod/v2/balance`` with
-``balance_usd`` and ``currency`` (API-NOTES; the host differs from the Model API's). The account
+``balance_usd`` and ``currency`` (as `runcomfy balance` reads it; the host differs from the Model API's). The account
 API base is configurable like the Model API base: the ``account_base_url=`` argument, else
 ``$RUNCOMFY_API_BASE``, else https://api.runcomfy.net; for seqnb's emulator, the emulator itself.
 ``parse_balance``, ``balance_text`` and ``check_balance`` are pure; ``fetch_balance`` is the shell.

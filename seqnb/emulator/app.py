@@ -1,6 +1,6 @@
 """The emulator's ASGI app: RunComfy's routes over the emulator's state, with auth, errors and faults.
 
-Routes (as in shared/seeds and API-NOTES; ``/v1`` is part of RunComfy's ``model_api_base``):
+Routes (as RunComfy's model pages and CLI use them; ``/v1`` is part of RunComfy's ``model_api_base``):
     POST /v1/models/{model_id}              submit   -> {request_id, status_url, result_url, cancel_url}
     GET  /v1/requests/{request_id}/status   status   -> {request_id, status, queue_position?, status_url, result_url}
     GET  /v1/requests/{request_id}/result   result   -> {request_id, status, output, created_at, finished_at, error}

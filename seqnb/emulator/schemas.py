@@ -1,6 +1,6 @@
 """The models' input schemas exactly as their RunComfy pages publish them (what the catalog serves).
 
-Copied from the pages in ``shared/seeds`` (``tests/fixtures/*.input.json`` hold the same text;
+Copied from the model pages, kept in ``tests/fixtures/seeds`` (``tests/fixtures/*.input.json`` hold the same text;
 a test keeps the two equal). Data, not code: the emulator must not read files at run time.
 """
 

@@ -3,7 +3,7 @@
 Where a price comes from, first found wins: the ``prices=`` argument, the ``SEQNB_PRICES``
 environment variable (e.g. ``SEQNB_PRICES="seedream-4.0=0.035,seedream-4.5=0.05 EUR"``), the
 ``fallback`` a client passes (RunComfy's catalog price, read by ``seqnb.api.catalog.service``), then the
-spec's built-in list price (BytePlus's, API-NOTES). Every ``Price`` says its source.
+spec's built-in list price (BytePlus's published per-image price). Every ``Price`` says its source.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What may be asked of each model: declarative specs, taken from the model pages in shared/seeds.
+"""What may be asked of each model: declarative specs, taken from the model pages (kept in tests/fixtures/seeds).
 
 Adding a model is a data change: append a ``ModelSpec`` to ``MODELS`` (or call ``register``).
 Nothing in this module does I/O.

@@ -2,7 +2,7 @@
 
 ``GET {model_api_base}/models/{model_id}`` answers ``model_id``, ``display_name``, ``categories``,
 ``base_price_usd``, ``price_unit`` and (asked with ``include_schema=true``) ``input_schema``
-(API-NOTES). ``base_price_usd`` per ``price_unit`` becomes the ``Price`` of every estimate, its
+(RunComfy's catalog, as its CLI reads it). ``base_price_usd`` per ``price_unit`` becomes the ``Price`` of every estimate, its
 source saying "RunComfy catalog, fetched ..."; a unit other than ``image`` is not used (seqnb
 estimates per image) and is said so, and the built-in list price is used instead, its source
 saying why.
