@@ -168,5 +168,6 @@ def _where_next(client: Any) -> None:
         print(f"cache:   {client.gallery.cache.directory}")
     if client.ledger is not None:
         print(f"ledger:  {client.ledger.location}  (seqnb ledger --path {client.ledger.location})")
-    print("next:    in JupyterLab, `import seqnb; seqnb.Studio()` (or open notebooks/quickstart.ipynb);")
+    print("next:    python3 -m pip install -e '.[notebooks]' && jupyter lab, then `import seqnb; seqnb.Studio()`")
+    print("         (or open notebooks/quickstart.ipynb);")
     print("         with a RunComfy token (RUNCOMFY_TOKEN=... or `runcomfy login`), the same calls run on RunComfy")

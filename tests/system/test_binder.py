@@ -46,6 +46,7 @@ def test_binder_requirements_cover_the_package_dependencies() -> None:
     binder = (ROOT / "binder" / "requirements.txt").read_text().splitlines()
     assert names(project["dependencies"]) <= names(binder)
     assert {"jupyterlab", "ipykernel", "matplotlib"} <= names(binder)
+    assert names(project["optional-dependencies"]["notebooks"]) <= names(binder)  # Binder has what the extra brings
     assert os.access(ROOT / "binder" / "postBuild", os.X_OK)
 
 
