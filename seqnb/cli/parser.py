@@ -102,7 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="only the runs in this state: " + ", ".join(STATUSES),
     )
     p.add_argument("--model", default=None, help="only the runs of this model, e.g. seedream-4.5")
-    p.add_argument("--by", default="model", choices=["model", "day", "sweep", "status"], help="group the spend by")
+    p.add_argument(
+        "--by",
+        default="model",
+        choices=["model", "day", "sweep", "status"],
+        help="group the spend by (default: %(default)s)",
+    )
     p.set_defaults(func=cmd_ledger)
 
     p = sub.add_parser("cache", help="show the image cache, or prune it (least recently used first)")
@@ -133,15 +138,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", default=None, help="the one token to accept (default: any Bearer token)")
     p.add_argument("--quiet", "-q", action="store_true", help="no log line per request on the console")
     g = p.add_argument_group("pacing")
-    g.add_argument("--workers", type=count, default=4, help="jobs run at once")
-    g.add_argument("--speed", type=positive, default=1.0, help="divide every duration by this")
-    g.add_argument("--queue-wait", type=seconds, default=0.5, help="least seconds a job stays queued")
-    g.add_argument("--base-seconds", type=seconds, default=0.5, help="seconds per job before its images")
+    g.add_argument("--workers", type=count, default=4, help="jobs run at once (default: %(default)s)")
+    g.add_argument("--speed", type=positive, default=1.0, help="divide every duration by this (default: %(default)s)")
+    g.add_argument(
+        "--queue-wait", type=seconds, default=0.5, help="least seconds a job stays queued (default: %(default)s)"
+    )
+    g.add_argument(
+        "--base-seconds", type=seconds, default=0.5, help="seconds per job before its images (default: %(default)s)"
+    )
     g.add_argument(
         "--seconds-per-image", type=seconds, default=1.0, help="seconds per image of a job (default: %(default)s)"
     )
     g.add_argument("--service-time", type=seconds, default=None, help="fixed seconds per job, whatever its count")
-    g.add_argument("--image-ttl", type=seconds, default=3600.0, help="seconds image URLs stay valid")
+    g.add_argument(
+        "--image-ttl", type=seconds, default=3600.0, help="seconds image URLs stay valid (default: %(default)s)"
+    )
     g.add_argument(
         "--image-format", choices=["jpeg", "png"], default="jpeg", help="format of the images (default: %(default)s)"
     )
@@ -158,10 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--slow-seconds", type=seconds, default=3.0, help="how long --slow holds an answer (default: %(default)s)"
     )
-    g.add_argument("--retry-after", type=seconds, default=1.0, help="Retry-After of injected 429s")
+    g.add_argument(
+        "--retry-after", type=seconds, default=1.0, help="Retry-After of injected 429s (default: %(default)s)"
+    )
     g.add_argument("--fault-seed", type=int, default=0, help="seed of the fault dice: the same seed, the same faults")
     g.add_argument("--fault-routes", default="submit,status,result,cancel", help="API calls that faults apply to")
     p.set_defaults(func=cmd_emulator)
+    for choice in sub._choices_actions:  # each command's --help starts by saying what it does
+        command = sub.choices[choice.dest]
+        command.description = command.description or (choice.help or "").capitalize() + "."
     return parser
 
 

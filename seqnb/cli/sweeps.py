@@ -23,7 +23,8 @@ def _progress(runs: list[Any], label: str, timeout: float | None = None, file: A
     from ..errors import Timeout
 
     deadline = None if timeout is None else time.monotonic() + timeout
-    with tqdm(total=len(runs), desc=label, unit="run", leave=True, file=file) as bar:
+    # disable=None: no bar into a pipe or a log (a redraw every 0.1 s), only the closing line below
+    with tqdm(total=len(runs), desc=label, unit="run", leave=True, file=file, disable=None) as bar:
         while True:
             done = sum(r.done for r in runs)
             bar.n = done
@@ -36,6 +37,8 @@ def _progress(runs: list[Any], label: str, timeout: float | None = None, file: A
             bar.set_postfix_str(postfix, refresh=False)
             bar.refresh()
             if done == len(runs):
+                if bar.disable:
+                    print(f"{label}: {postfix}", file=file or sys.stderr)
                 return
             if deadline is not None and time.monotonic() > deadline:
                 raise Timeout(f"stopped watching after {timeout} s")

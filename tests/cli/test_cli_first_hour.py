@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,12 @@ def test_every_argument_has_a_help_text() -> None:
     assert not missing, missing
 
 
+def test_each_command_says_what_it_does(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["models", "--help"])
+    assert "\nList the models, their fields and prices.\n" in capsys.readouterr().out
+
+
 def test_help_says_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     for argv, expected in [
         (["run", "--help"], ["default: seedream-4.5", "else the model's default (3", "--out DIR", "RUNCOMFY_TOKEN"]),
@@ -125,6 +132,7 @@ def test_run_on_the_embedded_emulator_saves_the_images(tmp_path: Path) -> None:
         assert meta["run_id"] == run_id and meta["seed"] == 4 and meta["prompt"] == "Generate 2 images of a kite"
     assert "http://127.0.0.1" not in out and "saved into seqnb-images/" in err
     assert "(2 images)" in err
+    assert "\r" not in err and f"run {run_id}: completed 1\n" in err  # into a pipe: one closing line, no redraws
 
 
 def test_run_out_saves_where_asked(tmp_path: Path) -> None:
@@ -137,12 +145,12 @@ def test_run_out_saves_where_asked(tmp_path: Path) -> None:
 
 def test_ctrl_c_on_the_embedded_emulator_marks_the_run_lost(tmp_path: Path) -> None:
     proc = cli(tmp_path, "run", "Generate 15 images of a slow kite")
-    assert proc.stderr is not None
-    seen = ""
-    while "in progress" not in seen:
-        char = proc.stderr.read(1)
-        assert char, seen
-        seen += char
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "ledger.sqlite").exists() or "in_progress" not in set(
+        seqnb.Ledger(tmp_path / "ledger.sqlite").runs()["status"]
+    ):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     status, _, err = finished(proc, 60)
     assert status == 130, err
