@@ -95,6 +95,9 @@ def cmd_ledger(args: argparse.Namespace) -> int:
 
     ledger = Ledger(args.path)
     filters = {k: v for k, v in {"sweep": args.sweep, "status": args.status, "model": args.model}.items() if v}
+    if args.sweep and args.sweep not in (known := ledger.sweeps()):
+        recent = ", ".join(known[:5]) or "none yet"
+        raise CommandError(f"--sweep: no sweep {args.sweep!r} in {ledger.location}; the most recent: {recent}")
     if args.export:
         target = ledger.export(args.export, **filters)
         print(f"wrote {ledger.count(**filters)} runs to {target}")

@@ -229,11 +229,17 @@ def _check_prompt_count(spec: ModelSpec, prompt: str, count: Any) -> list[Proble
         fixes.append(Fix(f"set count to {said.value}", {"count": said.value}))
     fixes.append(Fix(f"rewrite the prompt to say {count}", {"prompt": rewrite_count(prompt, count, mentions)}))
     cf = spec.count_field
+    fix = (
+        f"Set count to {said.value} or change the prompt"
+        if said.value in COUNT_RANGE
+        else f"A sequential request makes {COUNT_RANGE.start} to {COUNT_RANGE.stop - 1} images: ask for at most "
+        f"{COUNT_RANGE.stop - 1} in the prompt"
+    )
     return [
         Problem(
             cf.name,
             f"is {count} but the prompt asks for {said.value} ({said.text!r}); they must agree, and you pay "
-            f"for {count}. Set count to {said.value} or change the prompt",
+            f"for {count}. {fix}",
             code="count_mismatch",
             wire=cf.wire,
             fixes=tuple(fixes),

@@ -160,3 +160,15 @@ def test_ctrl_c_on_the_embedded_emulator_marks_the_run_lost(tmp_path: Path) -> N
     assert "embedded emulator ended" in frame["error"][0]
     spend = seqnb.Ledger(tmp_path / "ledger.sqlite").spend()
     assert spend["in_flight"].sum() == 0 and spend["simulated"].sum() == 0
+
+
+def test_ledger_sweep_must_be_a_sweep_of_the_ledger(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["ledger", "--path", str(tmp_path / "l.sqlite"), "--sweep", "sw-nope"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "no sweep 'sw-nope'" in err and "none yet" in err
+
+
+def test_a_prompt_asking_for_more_than_15_is_told_the_limit(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "Generate 20 images of a kite"]) == 2
+    err = capsys.readouterr().err
+    assert "at most 15" in err and "Set count to 20" not in err
