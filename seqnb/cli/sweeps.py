@@ -76,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         _progress([run], f"run {run.id}", args.timeout, file=sys.stderr)
     except KeyboardInterrupt:
-        _interrupted(client, run, embedded)
+        _interrupted(client, [run], embedded)
         return 130
     except Timeout:
         print(f"stopped watching after {args.timeout} s; request {run.request_id} was NOT cancelled", file=sys.stderr)
@@ -116,25 +116,29 @@ def _save(client: Any, run: Any, out: str, *, said: bool) -> None:
         )
 
 
-def _interrupted(client: Any, run: Any, embedded: bool) -> None:
-    """Ctrl-C: cancel the run if still queued; on the embedded emulator, which ends with us, mark it lost."""
-    outcome = run.cancel()
-    if outcome == "cancelled":
-        print(f"cancelled run {run.id} (request {run.request_id}); nothing is charged for it", file=sys.stderr)
-    elif embedded:
-        client.call(_lose(run.aio))
-        print(f"run {run.id} stopped: {LOST_NOTE}", file=sys.stderr)
-    else:
-        print(
-            f"request {run.request_id} is already running: the service cannot cancel it; it will finish and be "
-            f"charged (`seqnb.connect().resume()` in Python watches it to its end)",
-            file=sys.stderr,
-        )
+def _interrupted(client: Any, runs: list[Any], embedded: bool) -> None:
+    """Ctrl-C: cancel the runs still queued; on the embedded emulator, which ends with us, mark the others lost."""
+    outcomes = client.cancel_queued(runs)
+    for run in runs:
+        if outcomes.get(run.id) == "cancelled":
+            print(f"cancelled run {run.id} (request {run.request_id}); nothing is charged for it", file=sys.stderr)
+        elif run.done:
+            continue
+        elif embedded:
+            client.call(_lose(run.aio))
+            print(f"run {run.id} stopped: {LOST_NOTE}", file=sys.stderr)
+        else:
+            print(
+                f"request {run.request_id} is already running: the service cannot cancel it; it will finish and be "
+                f"charged (`seqnb.connect().resume()` in Python watches it to its end)",
+                file=sys.stderr,
+            )
     client.close()
 
 
 async def _lose(run: Any) -> None:
-    run.transition("lost", error=LOST_NOTE)
+    if not run.done:
+        run.transition("lost", error=LOST_NOTE)
 
 
 DEMO_PROMPTS = [
@@ -156,7 +160,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     runs = client.sweep(
         prompts=DEMO_PROMPTS, seeds=[11, 22, 33], models=["seedream-4.0", "seedream-4.5"], budget=args.budget
     )
-    _progress(list(runs), "runs")
+    try:
+        _progress(list(runs), "runs")
+    except KeyboardInterrupt:
+        _interrupted(client, list(runs), embedded=True)
+        return 130
     client.settle(timeout=120)  # the images are downloaded and scored before the table is read
     print()
     print(runs_table(client.ledger.runs(sweep=runs.id)).to_string(index=False))

@@ -172,3 +172,19 @@ def test_a_prompt_asking_for_more_than_15_is_told_the_limit(capsys: pytest.Captu
     assert main(["run", "Generate 20 images of a kite"]) == 2
     err = capsys.readouterr().err
     assert "at most 15" in err and "Set count to 20" not in err
+
+
+def test_ctrl_c_during_the_demo_leaves_nothing_in_flight(tmp_path: Path) -> None:
+    proc = cli(tmp_path, "demo")
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "ledger.sqlite").exists() or "in_progress" not in set(
+        seqnb.Ledger(tmp_path / "ledger.sqlite").runs()["status"]
+    ):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    status, _, err = finished(proc, 60)
+    assert status == 130, err
+    ledger = seqnb.Ledger(tmp_path / "ledger.sqlite")
+    assert not set(ledger.runs()["status"]) & {"created", "submitting", "in_queue", "in_progress"}
+    assert ledger.spend()["in_flight"].sum() == 0 and "will finish and be charged" not in err
