@@ -7,7 +7,6 @@ import contextlib
 import sys
 from typing import Any
 
-from ..api.backend import EMBEDDED
 from .reports import runs_table
 
 __all__ = ["DEFAULT_OUT", "DEMO_PROMPTS", "LOST_NOTE", "cmd_demo", "cmd_run"]
@@ -65,6 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(problem, file=sys.stderr)
     if not report.ok:
         return 2
+    from ..api.backend import EMBEDDED
     from ..session import connect
 
     cost = request.cost()  # before connecting: a bad price setting fails here, alone
