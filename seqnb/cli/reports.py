@@ -38,7 +38,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for problem in report.problems:
         print(problem, file=sys.stdout if problem.severity == "error" else sys.stderr)
     if report.ok:
-        print(f"ok: valid for {spec.id}" + (f" ({len(report.warnings)} warning(s))" if report.warnings else ""))
+        print(
+            f"ok: valid for {spec.short_name} ({spec.id})"
+            + (f", {len(report.warnings)} warning(s)" if report.warnings else "")
+        )
         return 0
     return 2
 

@@ -22,7 +22,7 @@ def test_valid_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
         )
         == 0
     )
-    assert "ok: valid for bytedance/seedream-4-5/sequential" in capsys.readouterr().out
+    assert "ok: valid for seedream-4.5 (bytedance/seedream-4-5/sequential)" in capsys.readouterr().out
 
 
 def test_invalid_exits_2_with_one_line_per_problem(capsys: pytest.CaptureFixture[str]) -> None:
