@@ -84,6 +84,17 @@ def _ledger(path: str | None) -> Check:
     target = path or os.environ.get("SEQNB_LEDGER") or DEFAULT_LEDGER
     if target.startswith(("postgresql://", "postgres://")):
         return _server_ledger(target)
+    if "://" in target:
+        setting = "--ledger" if path else "SEQNB_LEDGER"
+        return Check(
+            "ledger", "fail", f"{setting}: {target!r} is not a file path or a postgresql:// URL", {"target": target}
+        )
+    from .ledger.sessions import SessionInfo
+
+    try:
+        SessionInfo.here()  # who the ledger would record: a bad SEQNB_USER says so here
+    except errors.SettingInvalid as exc:
+        return Check("ledger", "fail", str(exc), {"user": os.environ.get("SEQNB_USER", "")})
     where = Path(target).expanduser()
     details: dict[str, Any] = {"path": str(where.resolve()), "schema_supported": SCHEMA_VERSION}
     if not where.exists():
@@ -273,6 +284,9 @@ def _network(api: str, account: str, secret: Secret, emulated: bool, tokened: bo
     return out
 
 
+_URL_SETTINGS = ("base_url", "RUNCOMFY_BASE_URL", "RUNCOMFY_MODEL_API_BASE", "account_base_url", "RUNCOMFY_API_BASE")
+
+
 def _refused(tokened: bool) -> str:
     return "the token is refused" if tokened else "the server wants a token and none is set (RUNCOMFY_TOKEN=...)"
 
@@ -302,11 +316,14 @@ def diagnose(
     secret: Secret | None = None
     try:
         backend, secret, api = resolve_backend(token, base_url)
+        account = account_base_for(backend, account_base_url)
+    except errors.SettingInvalid as exc:  # a bad base URL or token setting
+        where = "urls" if str(exc).startswith(_URL_SETTINGS) else "token"
+        checks.append(Check(where, "fail", _first_line(exc), {}))
     except errors.SeqnbError as exc:
         checks.append(Check("token", "fail", _first_line(exc), {}))
     else:
         emulated = backend.kind == "emulator"
-        account = account_base_for(backend, account_base_url)
         source = {"source": backend.token_source}
         tokened = backend.token_source not in (EMBEDDED, NO_TOKEN)
         if backend.token_source == EMBEDDED:

@@ -165,3 +165,27 @@ def test_doctor_reads_a_team_ledger_on_postgresql(pg_url: str) -> None:
     check = _ledger(pg_url)
     assert check.status == "ok" and "0 runs" in check.summary and "schema" in check.summary
     assert "password" not in check.summary
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "check"),
+    [
+        ("RUNCOMFY_BASE_URL", "not a url", "urls"),
+        ("RUNCOMFY_API_BASE", "not a url", "urls"),
+        ("RUNCOMFY_TOKEN", "two words", "token"),
+        ("SEQNB_LEDGER", "mysql://db/seqnb", "ledger"),
+        ("SEQNB_USER", "alice@hub", "ledger"),
+        ("SEQNB_CACHE_MAX_BYTES", "lots", "image cache"),
+    ],
+)
+def test_a_bad_setting_is_a_failed_check_naming_it(
+    name: str, value: str, check: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if name == "RUNCOMFY_API_BASE":  # read only for RunComfy: a token and a (closed) non-emulator URL
+        monkeypatch.setenv("RUNCOMFY_TOKEN", "abc")
+        monkeypatch.setenv("RUNCOMFY_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv(name, value)
+    status, text = doctor(capsys)
+    assert status == 1 and "Traceback" not in text and "error:" not in text, text
+    line = next(x for x in text.splitlines() if x.startswith("fail") and x[6:].startswith(check))
+    assert name in line, line
