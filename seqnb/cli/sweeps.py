@@ -93,7 +93,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for url in run.images:
             print(url)
         print(
-            "(RunComfy keeps these URLs for a while; --out DIR saves the images with their provenance)", file=sys.stderr
+            "(the service keeps these URLs for a while; --out DIR saves the images with their provenance)",
+            file=sys.stderr,
         )
     else:
         _save(client, run, out, said=args.out is not None)
