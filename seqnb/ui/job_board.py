@@ -5,6 +5,7 @@ size (recent sweeps with aggregate bars, one page of runs) at most ``1 / interva
 coalescing every change in between; the browser draws it and runs the clocks itself. Clicks come
 back as custom messages handled by plain methods (``cancel``, ``cancel_sweep``, ``cancel_queued``)
 that tests and scripts call too. Everything happens on the client's loop (the kernel's, in Jupyter).
+The front end is ``static/board.js`` and ``static/board.css``, real files shipped as package data.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import html
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import anywidget
@@ -22,18 +24,25 @@ from ..client.run import Run
 from ..client.sync import Client
 from ..errors import SeqnbError
 from ..runs.run import AsyncRun, RunCore, RunEvent
-from .board_front import CSS, ESM
-from .board_state import FILTERS, BoardState
+from .board_state import FILTERS, VOCABULARY, BoardState
 from .throttle import Throttle
 
 __all__ = ["JobBoard"]
+
+STATIC = Path(__file__).parent / "static"
 
 
 class JobBoard(anywidget.AnyWidget):
     """Every run of a client: a row per sweep with its aggregate bar and ETA, then a page of runs, Cancel."""
 
-    _esm = ESM
-    _css = CSS
+    _esm = STATIC / "board.js"
+    _css = STATIC / "board.css"
+    # anywidget reads both once; it watches them only with ANYWIDGET_HMR=1, and never inside site-packages.
+
+    vocabulary = traitlets.Dict(
+        default_value=VOCABULARY,
+        help="the groups of runs, their colours and the status filters: the names board.js draws with",
+    ).tag(sync=True)
 
     snapshot = traitlets.Dict(help="what the board shows: summary, counts, recent sweeps, one page of runs").tag(
         sync=True
