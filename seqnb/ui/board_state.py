@@ -17,10 +17,19 @@ from typing import Any
 from ..model.pricing import format_money
 from ..runs.run import RunCore
 
-__all__ = ["BUCKETS", "BoardState", "bucket_of"]
+__all__ = ["BUCKETS", "COLOURS", "FILTERS", "VOCABULARY", "BoardState", "bucket_of"]
 
 BUCKETS: tuple[str, ...] = ("queued", "in_progress", "completed", "failed", "cancelled", "unknown")
 """How the board groups the run states (the order of the aggregate bar)."""
+COLOURS: dict[str, str] = {
+    "queued": "#90caf9",
+    "in_progress": "#1e88e5",
+    "completed": "#43a047",
+    "failed": "#e53935",
+    "cancelled": "#fb8c00",
+    "unknown": "#9e9e9e",
+}
+"""The colour of each group on the bars and pills."""
 
 _BUCKET = {
     "created": "queued",
@@ -36,6 +45,8 @@ _BUCKET = {
 _ACTIVE_BUCKETS = frozenset({"queued", "in_progress"})
 FILTERS: tuple[str, ...] = ("all", "active", *BUCKETS)
 """The status filters the board offers."""
+VOCABULARY: dict[str, Any] = {"buckets": list(BUCKETS), "filters": list(FILTERS), "colours": COLOURS}
+"""The names the front end draws with, sent in the widget's state: ``static/board.js`` has no copy of them."""
 
 
 def bucket_of(status: str) -> str:
@@ -247,6 +258,7 @@ class BoardState:
             "requested": tally.requested,
             "spend": " + ".join(format_money(v, c) for c, v in tally.charged.items()) or "nothing yet",
             "spend_label": "simulated" if self.simulated else "charged",
+            "left": left,
             "eta": self._eta(tally, now, expected_end) if left else None,
             "cancellable": tally.counts["queued"],
             "created": tally.created_at,
