@@ -17,15 +17,13 @@ import heapq
 import itertools
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from .. import errors
 from ..api import protocol
+from ..api.transport import Transport
 from .pacing import DurationModel, PollPolicy, first_delay, next_delay
 from .run import AsyncRun, RunEvent
-
-if TYPE_CHECKING:
-    from ..client.core import AsyncClient
 
 __all__ = ["Poller"]
 
@@ -33,10 +31,10 @@ log = logging.getLogger("seqnb.poller")
 
 
 class Poller:
-    """Watches many runs with one task on the client's loop."""
+    """Watches many runs with one task on the client's loop, asking through the client's transport."""
 
-    def __init__(self, client: AsyncClient, policy: PollPolicy | None = None) -> None:
-        self.client = client
+    def __init__(self, transport: Transport, policy: PollPolicy | None = None) -> None:
+        self.transport = transport
         self.policy = policy or PollPolicy()
         self.durations = DurationModel()
         self._heap: list[tuple[float, int, int, AsyncRun]] = []
@@ -258,13 +256,13 @@ class Poller:
             )
         route: Literal["status", "result"] = "result" if via_result else "status"
         try:
-            body = await self.client.transport.call("GET", f"/requests/{rid}/{route}", request_id=rid, route=route)
+            body = await self.transport.call("GET", f"/requests/{rid}/{route}", request_id=rid, route=route)
         except errors.NotFound:
             return run.transition("lost", error=f"the service no longer knows request {rid}")
         seen = protocol.read_result(body) if via_result else protocol.read_status(body)
         if seen.status in ("completed", "failed") and not via_result:
             await self._await_token()  # the follow-up call counts against the client-wide cap too
-            body = await self.client.transport.call("GET", f"/requests/{rid}/result", request_id=rid, route="result")
+            body = await self.transport.call("GET", f"/requests/{rid}/result", request_id=rid, route="result")
             seen = protocol.read_result(body)
             if seen.status not in ("completed", "failed", "cancelled"):
                 if seen.status is None:
