@@ -26,18 +26,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LedgerError
 from ..runs.run import AsyncRun, RunCore
 from .budget import TeamBudget
-from .recorder import Recorder
+from .recorder import Recorder, run_row
 from .resume import RESUMABLE, Scope, claim_runs, restore_run
-from .schema import SELECT_RUNS, SELECT_SPEND, UPSERT_RUN, migrate, runs_filter
+from .schema import SELECT_RUNS, SELECT_SPEND, UPSERT_RUN, migrate, run_values, runs_filter
 from .sessions import HEARTBEAT_SECONDS, SessionInfo, SessionKeeper
 from .stores import SqliteStore, Store, open_store
 
@@ -52,7 +50,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_LEDGER", "Ledger"]
 
 DEFAULT_LEDGER = "seqnb-ledger.sqlite"
-_INT64 = range(-(2**63), 2**63)
 
 
 class Ledger:
@@ -138,30 +135,13 @@ class Ledger:
         has one (``BudgetExceeded``). Returns False, writing nothing, when another session has
         taken the run over (``claim``): this session no longer owns it.
         """
-        request = run.request
-        resolved = request.resolved()
-        cost = request.cost()
-        seed = request.sent_seed  # the seed sent; the model's default goes apart, when none was sent
-        default_seed = resolved.get("seed") if seed is None else None
-        if isinstance(seed, int) and seed not in _INT64:
-            raise LedgerError(
-                f"ledger {self.location}: cannot record run {run.id}: seed {seed} does not fit a 64-bit integer; "
-                "use a seed from -1 to 2147483647"
-            )
         state = status or run.status
-        row = (
-            run.id, run.request_id, backend.kind, backend.base_url, run.model, request.prompt,
-            seed, resolved.get("size"), run.requested, run.returned,
-            json.dumps({k: v for k, v in resolved.items() if k not in ("model", "prompt", "seed", "size", "count")}, sort_keys=True, default=str),
-            json.dumps(request.payload(), sort_keys=True, ensure_ascii=False),
-            state, run.error, run.created_at, run.submitted_at, run.started_at, run.finished_at,
-            run.server_created_at, run.server_finished_at, str(cost.amount), cost.currency, run.sweep_id,
-            time.time(), run.parent_id, run.note, owner, owner, default_seed,
-        )  # fmt: skip
+        row = run_row(run, backend, owner, state, self.location)
+        cost = run.request.cost()
         with self.store.guard(f"record run {run.id}"), self.store.transaction():
             if state == "created" and not self.team_budget.reserving:
                 self.team_budget.check({cost.currency: cost.amount}, backend.kind, f"run {run.id}", exclude=run.id)
-            written = bool(self.store.execute(UPSERT_RUN, row).rowcount)
+            written = bool(self.store.execute(UPSERT_RUN, run_values(row)).rowcount)
             if written and run.status == "completed" and run.images:
                 self.store.executemany(
                     "INSERT INTO images (run_id, idx, url) VALUES (?, ?, ?) "

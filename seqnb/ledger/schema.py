@@ -6,13 +6,22 @@ PostgreSQL reads as their 8-byte kinds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import LedgerError
 from .stores.base import Store
 
-__all__ = ["MIGRATIONS", "RUN_COLUMNS", "SCHEMA_VERSION", "SELECT_RUNS", "UPSERT_RUN", "migrate", "runs_filter"]
+__all__ = [
+    "MIGRATIONS",
+    "RUN_COLUMNS",
+    "SCHEMA_VERSION",
+    "SELECT_RUNS",
+    "UPSERT_RUN",
+    "migrate",
+    "run_values",
+    "runs_filter",
+]
 
 # Each entry moves the schema one version up; never edit a released one, append. Written for
 # SQLite; PostgreSQL reads REAL and INTEGER as their 8-byte kinds (``Store.ddl``).
@@ -114,6 +123,17 @@ UPSERT_RUN = (
     "owner=COALESCE(runs.owner, excluded.owner) "
     "WHERE runs.owner IS NULL OR runs.owner = excluded.owner"
 )
+
+
+def run_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A run row by column name as ``UPSERT_RUN``'s arguments, in ``RUN_COLUMNS`` order; refuses a missing or extra column."""
+    missing = [c for c in RUN_COLUMNS if c not in row]
+    extra = sorted(set(row) - set(RUN_COLUMNS))
+    if missing or extra:
+        raise ValueError(f"a run row must have exactly RUN_COLUMNS: missing {missing}, extra {extra}")
+    return tuple(row[c] for c in RUN_COLUMNS)
+
+
 SELECT_RUNS = (
     'SELECT runs.*, s.username AS "user", s.host AS host, s.kernel AS kernel '
     "FROM runs LEFT JOIN sessions s ON s.id = runs.session"
