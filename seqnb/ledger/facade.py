@@ -296,21 +296,27 @@ class Ledger:
         return compare(self._select(runs))
 
     def spend(
-        self, by: str | Sequence[str] = "model", *, who: str | Sequence[str] | None = None, **filters: Any
+        self,
+        by: str | Sequence[str] = "model",
+        *,
+        who: str | Sequence[str] | None = None,
+        actual: bool = False,
+        **filters: Any,
     ) -> pd.DataFrame:
-        """Estimated spend of everyone, grouped by model, day, sweep, status, currency, backend, user or host.
+        """Spend of everyone, grouped by model, day, sweep, status, currency, backend, user or host.
 
-        ``charged``: completed runs on RunComfy (billed on the count asked); ``simulated``: completed
-        runs on seqnb's emulator (nothing charged); ``in_flight``: not yet ended; ``in_doubt``:
-        submits that may have reached the service (``unknown``). ``who`` keeps some people's runs
-        (as ``runs(by=...)``); the other filters are those of ``runs``.
+        What the service charged where it said so, else the estimate: ``charged`` (RunComfy),
+        ``simulated`` (seqnb's emulator: nothing charged), ``cost_known``, ``in_flight``,
+        ``in_doubt`` (see ``frames.spend``). ``actual=True``: the estimate against the charge, with
+        the difference and the runs flagged. ``who`` keeps some people's runs (as ``runs(by=...)``);
+        the other filters are those of ``runs``.
         """
         from .frames import spend, spend_frame
 
         page = self.store.page(filters.pop("limit", None), filters.pop("offset", 0))
         where, args = runs_filter(self.store.like, by=who, **filters)
         sql = SELECT_SPEND + where + " ORDER BY runs.created_at DESC" + page
-        return spend(spend_frame(*self._query(sql, args)), by)
+        return spend(spend_frame(*self._query(sql, args)), by, actual)
 
     def export(self, path: str | os.PathLike[str], **filters: Any) -> Path:
         """Write the runs to CSV, JSON or Parquet, chosen by the file's extension."""

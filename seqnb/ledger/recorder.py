@@ -140,4 +140,8 @@ def run_row(run: RunCore, backend: Backend, owner: str | None, state: str, where
         "session": owner,
         "owner": owner,
         "default_seed": default_seed,
+        "cost": None if run.cost is None else str(run.cost),
+        "cost_source": run.cost_source,
+        "est_source": cost.source,
+        "cost_differs": None if (differs := run.cost_differs) is None else int(differs),
     }

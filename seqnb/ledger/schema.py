@@ -105,6 +105,13 @@ MIGRATIONS: list[str] = [
         set_by TEXT
     );
     """,
+    # 5: what the service charged (``include_cost``), beside seqnb's estimate, and where each came from
+    """
+    ALTER TABLE runs ADD COLUMN cost TEXT;
+    ALTER TABLE runs ADD COLUMN cost_source TEXT;
+    ALTER TABLE runs ADD COLUMN est_source TEXT;
+    ALTER TABLE runs ADD COLUMN cost_differs INTEGER;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -113,7 +120,7 @@ RUN_COLUMNS = (
     "id", "request_id", "backend", "base_url", "model", "prompt", "seed", "size", "requested", "returned",
     "options", "payload", "status", "error", "created_at", "submitted_at", "started_at", "finished_at",
     "server_created_at", "server_finished_at", "est_cost", "currency", "sweep_id", "updated_at", "parent_id", "note",
-    "session", "owner", "default_seed",
+    "session", "owner", "default_seed", "cost", "cost_source", "est_source", "cost_differs",
 )  # fmt: skip
 # A run's maker (session) never changes; its watcher (owner) changes only by a claim, and a session
 # that lost its run to a claim can no longer write it (the WHERE): the lease is the row itself.
@@ -140,7 +147,7 @@ SELECT_RUNS = (
 )
 SELECT_SPEND = (  # only what spend() groups and sums: no prompt, payload or options to read and type
     "SELECT runs.id, runs.model, runs.created_at, runs.sweep_id, runs.status, runs.currency, runs.backend, "
-    'runs.est_cost, runs.requested, s.username AS "user", s.host AS host '
+    'runs.est_cost, runs.cost, runs.cost_differs, runs.requested, s.username AS "user", s.host AS host '
     "FROM runs LEFT JOIN sessions s ON s.id = runs.session"
 )
 

@@ -17,13 +17,15 @@ import heapq
 import itertools
 import logging
 import time
+from decimal import Decimal
 from typing import Any, Literal
 
 from .. import errors
 from ..api import protocol
 from ..api.transport import Transport
+from ..model.request import Request
 from .pacing import DurationModel, PollPolicy, first_delay, next_delay
-from .run import AsyncRun, RunEvent
+from .run import AsyncRun, RunEvent, charge_differs, expected_charge
 
 __all__ = ["Poller"]
 
@@ -33,8 +35,10 @@ log = logging.getLogger("seqnb.poller")
 class Poller:
     """Watches many runs with one task on the client's loop, asking through the client's transport."""
 
-    def __init__(self, transport: Transport, policy: PollPolicy | None = None) -> None:
+    def __init__(self, transport: Transport, policy: PollPolicy | None = None, cost_source: str = "runcomfy") -> None:
         self.transport = transport
+        self.cost_source = cost_source
+        """Who a charge read from a result comes from (the backend's kind: ``runcomfy``, ``emulator``)."""
         self.policy = policy or PollPolicy()
         self.durations = DurationModel()
         self._heap: list[tuple[float, int, int, AsyncRun]] = []
@@ -256,13 +260,13 @@ class Poller:
             )
         route: Literal["status", "result"] = "result" if via_result else "status"
         try:
-            body = await self.transport.call("GET", f"/requests/{rid}/{route}", request_id=rid, route=route)
+            body = await self.transport.call("GET", _path(rid, route), request_id=rid, route=route)
         except errors.NotFound:
             return run.transition("lost", error=f"the service no longer knows request {rid}")
         seen = protocol.read_result(body) if via_result else protocol.read_status(body)
         if seen.status in ("completed", "failed") and not via_result:
             await self._await_token()  # the follow-up call counts against the client-wide cap too
-            body = await self.transport.call("GET", f"/requests/{rid}/result", request_id=rid, route="result")
+            body = await self.transport.call("GET", _path(rid, "result"), request_id=rid, route="result")
             seen = protocol.read_result(body)
             if seen.status not in ("completed", "failed", "cancelled"):
                 if seen.status is None:
@@ -288,14 +292,23 @@ class Poller:
         status = seen.status
         assert status is not None
         info: dict[str, Any] = {"server_created_at": seen.created_at, "server_finished_at": seen.finished_at}
+        notes: list[str] = []
         if status == "completed":
             info["images"] = list(seen.images)
             if len(seen.images) < run.requested:
-                info["note"] = (
+                notes.append(
                     f"the model returned {len(seen.images)} of {run.requested} images (you pay for {run.requested})"
                 )
         elif status == "failed":
             info["error"] = seen.error or "failed"
+        if seen.cost is not None:
+            info["cost"], info["cost_source"] = seen.cost, self.cost_source
+            if charge_differs(run.request, status, seen.cost):
+                notes.append(charge_note(run.request, status, seen.cost, self.cost_source))
+        elif seen.cost_problem and status != "cancelled":
+            notes.append(seen.cost_problem)
+        if notes:  # set with the change itself: the ledger writes the row on that event
+            info["note"] = "; ".join(notes)
         moved = run.transition(status, **info)
         started = self._started.get(run.id) if run.id in self._queued_seen else None
         learnable = started is not None or run.id not in self._queued_seen
@@ -311,3 +324,17 @@ class Poller:
             if run.done or expected is None:
                 continue
             self._schedule(run, max(0.0, expected - now - self.policy.margin))
+
+
+def _path(rid: str, route: Literal["status", "result"]) -> str:
+    """The status or result call's path; the result asks what the run cost (RunComfy's ``include_cost``)."""
+    return f"/requests/{rid}/result?include_cost=true" if route == "result" else f"/requests/{rid}/status"
+
+
+def charge_note(request: Request, status: str, cost: Decimal, source: str) -> str:
+    """What a run's note says when its charge is more than a cent from what seqnb expected."""
+    if status == "completed":
+        expected = f"estimated USD {expected_charge(request, status):f}"
+    else:
+        expected = f"expected nothing for a {status} run"
+    return f"CHARGE DIFFERS: {source} charged USD {cost:f}, where seqnb {expected}"

@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..api.protocol import RunStatus
@@ -29,13 +30,24 @@ from ..model.request import Request
 if TYPE_CHECKING:
     from ..client.core import AsyncClient
 
-__all__ = ["ACTIVE", "TERMINAL", "AsyncRun", "RunCore", "RunEvent"]
+__all__ = [
+    "ACTIVE",
+    "CENT",
+    "TERMINAL",
+    "AsyncRun",
+    "RunCore",
+    "RunEvent",
+    "charge_differs",
+    "expected_charge",
+]
 
 log = logging.getLogger("seqnb.runs")
 
 TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled", "unknown", "lost"})
 ACTIVE: frozenset[str] = frozenset({"in_queue", "in_progress"})
 """States the service is working on: the poller watches these."""
+CENT = Decimal("0.01")
+"""A charge further than this from what seqnb expected is flagged (``RunCore.cost_differs``)."""
 
 _ALLOWED: dict[str, frozenset[str]] = {
     "created": frozenset({"submitting", "failed", "cancelled"}),
@@ -44,6 +56,18 @@ _ALLOWED: dict[str, frozenset[str]] = {
     "in_progress": frozenset({"completed", "failed", "lost"}),
     "unknown": frozenset({"in_queue", "in_progress", "completed", "failed", "cancelled", "lost"}),
 }
+
+
+def expected_charge(request: Request, status: str) -> Decimal:
+    """What seqnb expects a run in ``status`` to be charged: its estimate once completed, nothing otherwise."""
+    return request.cost().amount if status == "completed" else Decimal(0)
+
+
+def charge_differs(request: Request, status: str, cost: Decimal | None) -> bool | None:
+    """Whether ``cost`` (USD) is more than a cent from the expected charge; None when either cannot be compared."""
+    if cost is None or request.cost().currency != "USD":
+        return None
+    return abs(cost - expected_charge(request, status)) > CENT
 
 
 @dataclass(frozen=True)
@@ -81,6 +105,10 @@ class RunCore:
     sweep_id: str | None = None
     parent_id: str | None = None
     cancel_outcome: str | None = None
+    cost: Decimal | None = None
+    """What the service said the run cost, in USD, once it ended; None: it did not say (spend counts the estimate)."""
+    cost_source: str | None = None
+    """Who said what it cost: ``runcomfy`` or ``emulator`` (None while the cost is unknown)."""
     note: str = ""
     watching: bool = False
     _subscribers: list[Subscriber] = field(default_factory=list, repr=False)
@@ -107,6 +135,16 @@ class RunCore:
     def short(self) -> bool:
         """Completed with fewer images than asked (the model may do that; you pay for the count asked)."""
         return self.status == "completed" and len(self.images) < self.requested
+
+    @property
+    def expected_cost(self) -> Decimal:
+        """What seqnb expects the service to charge (see ``expected_charge``)."""
+        return expected_charge(self.request, self.status)
+
+    @property
+    def cost_differs(self) -> bool | None:
+        """Whether the charge is more than a cent from ``expected_cost``; None while the charge (or a USD estimate) is unknown."""
+        return charge_differs(self.request, self.status, self.cost)
 
     @property
     def done(self) -> bool:
