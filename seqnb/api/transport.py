@@ -6,7 +6,8 @@ Retry rules (they decide whether money is spent twice):
 - submit is retried only when the request certainly did not reach the service: the connection
   was never made, or the service answered 429. Anything else that leaves it in doubt raises an
   error with ``maybe_sent`` set, and the run becomes ``unknown``; an answer that refuses it (any
-  4xx, or an HTTP 200 with an ``error_code``) is definite: nothing was charged.
+  4xx, or an HTTP 200 with an ``error_code``) is definite: nothing was charged. A 402 (insufficient
+  balance) is never retried, on any call.
 A 429 slows every call of this client down until its Retry-After has passed (capped at
 ``RetryPolicy.max_retry_after``), except cancels: they go out at once. Every attempt has a deadline.
 """
@@ -88,7 +89,8 @@ def map_error(
 ) -> errors.APIError | None:
     """The error a response stands for, or None. Also catches HTTP 200 bodies with an ``error_code``.
 
-    On submit a 404 means the model id is unknown, and any refusal the service states (another
+    A 402 on any call is ``InsufficientBalance`` (never retried). On submit a 404 means the model
+    id is unknown, and any refusal the service states (another
     4xx, or an HTTP 200 with an ``error_code``) is definite: nothing was made, nothing charged.
     """
     try:
@@ -103,6 +105,8 @@ def map_error(
     kw: dict[str, Any] = {"status_code": status, "error_code": code, "request_id": request_id, "body": body}
     if code in _CODE_CLASSES:
         return _CODE_CLASSES[code](message, **kw)
+    if status == 402:  # insufficient balance, on any call, as RunComfy's own nodes read it (no error_code needed)
+        return errors.InsufficientBalance("insufficient balance" if message == "no details" else message, **kw)
     if status == 429:
         return errors.RateLimited(message, retry_after=retry_after_seconds(response.headers.get("Retry-After")), **kw)
     if status in (401, 403):

@@ -1,15 +1,18 @@
-"""The widgets and what was charged: the job board sums the service's charge where it said one.
-Real widgets, real clients over loopback (a stand-in that answers as RunComfy's nodes expect)."""
+"""The widgets and what was charged: the job board sums the service's charge where it said one, and the Studio shows
+a balance refusal beside the balance. Real widgets, real clients over loopback (the emulator, and a stand-in)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 import seqnb
+from seqnb.images.cache import ImageCache
 from seqnb.runs.pacing import PollPolicy
+from seqnb.testing import emulator
 from seqnb.ui.job_board import JobBoard
 from tests.hostile import HostileServer, Reply, Script, accepted
 
@@ -54,3 +57,20 @@ def test_the_board_sums_what_the_service_charged(server: HostileServer, result: 
     assert (row["spend"], row["spend_label"]) == (spend, label)
     board.close()
     client.close()
+
+
+def test_the_studio_shows_a_balance_refusal_beside_the_balance(tmp_path: Path) -> None:
+    with emulator(balance="0.10", queue_wait=0.05, base_seconds=0.1, seconds_per_image=0.05) as emu:
+        client = seqnb.connect(emu.token, emu.base_url, ledger=tmp_path / "l.sqlite", download=ImageCache(tmp_path))
+        studio = seqnb.Studio(client)
+        assert "balance USD 0.10" in studio.balance.value and "insufficient" not in studio.balance.value
+        studio.panel.model.value = "seedream-4.5"
+        studio.panel.prompt.value = "Generate 2 images of a heron"
+        studio.panel.count.value = 2
+        studio.panel.submit().wait(20)  # USD 0.08 of the 0.10
+        refused = studio.panel.submit()  # the service refuses the next one: 0.02 left
+        assert refused is not None and refused.status == "failed" and "client.balance()" in (refused.error or "")
+        until(lambda: "balance USD 0.02" in studio.balance.value)  # read again after the refusal
+        assert "insufficient balance" in studio.balance.value and "Add funds" in studio.balance.value
+        studio.close()
+        client.close()
