@@ -30,12 +30,15 @@ from .. import errors
 from .auth import BearerAuth, Secret
 from .protocol import error_code, error_fields, error_message
 
-__all__ = ["RetryPolicy", "Route", "Transport", "map_error", "retry_after_seconds"]
+__all__ = ["MAX_BODY", "RetryPolicy", "Route", "Transport", "map_error", "retry_after_seconds"]
 
 log = logging.getLogger("seqnb.transport")
 _random = random.Random()  # backoff jitter; the global generator belongs to the user
 
 Route = Literal["submit", "status", "result", "cancel"]
+
+MAX_BODY = 64 * 1024 * 1024
+"""Largest request body seqnb sends (64 MiB, the cap of RunComfy's own nodes); a larger one never leaves."""
 
 _CODE_CLASSES: dict[int, type[errors.APIError]] = {
     400001: errors.ModelNotFound,
@@ -153,7 +156,7 @@ class Transport:
             limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=keep)
             self._http = httpx.AsyncClient(
                 base_url=self.base_url,
-                auth=BearerAuth(self._token),
+                auth=BearerAuth(self._token, self.base_url),
                 timeout=self._timeout,
                 limits=limits,
                 headers={"User-Agent": "seqnb"},
@@ -198,6 +201,12 @@ class Transport:
             request = http.build_request(method, path, json=json)
         except (UnicodeEncodeError, TypeError, ValueError) as exc:
             raise errors.Unsendable(f"{method} {path}: the request cannot be encoded ({exc}); it was not sent") from exc
+        if len(request.content) > MAX_BODY:
+            raise errors.Unsendable(
+                f"{method} {path}: the request body is {len(request.content) / 2**20:.1f} MiB, over the "
+                f"{MAX_BODY // 2**20} MiB a request may carry; it was not sent: make it smaller "
+                "(large inputs go as URLs, not inline data)"
+            )
         try:
             # At most max_concurrency calls in flight: the service is spared bursts, and httpcore's
             # pool (whose queue handling grows with the square of waiting requests) never queues.
