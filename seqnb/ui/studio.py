@@ -158,6 +158,9 @@ class Studio(w.VBox):
         if event.detail == BALANCE_REFUSED:  # shown with the balance, read again now
             self.refusal = "refused: insufficient balance. Add funds to your RunComfy account, then send again"
             self.refresh_balance()
+        elif self.refusal and event.old == "submitting" and event.new == "in_queue":
+            self.refusal = ""  # the service accepts submits again
+            self.refresh_balance()
         if event.new not in TERMINAL or event.old == event.new:
             return
         if not self.ledger_view.visible:

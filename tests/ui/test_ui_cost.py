@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -72,5 +73,9 @@ def test_the_studio_shows_a_balance_refusal_beside_the_balance(tmp_path: Path) -
         assert refused is not None and refused.status == "failed" and "client.balance()" in (refused.error or "")
         until(lambda: "balance USD 0.02" in studio.balance.value)  # read again after the refusal
         assert "insufficient balance" in studio.balance.value and "Add funds" in studio.balance.value
+        emu.state.account.start += Decimal("1.00")  # funds added on the account
+        assert studio.panel.submit().wait(20).status == "completed"  # type: ignore[union-attr]
+        until(lambda: "insufficient" not in studio.balance.value)  # accepted again: the refusal is gone
+        assert "balance USD" in studio.balance.value
         studio.close()
         client.close()
