@@ -65,9 +65,12 @@ def expected_charge(request: Request, status: str) -> Decimal:
 
 def charge_differs(request: Request, status: str, cost: Decimal | None) -> bool | None:
     """Whether ``cost`` (USD) is more than a cent from the expected charge; None when either cannot be compared."""
-    if cost is None or request.cost().currency != "USD":
+    try:
+        if cost is None or request.cost().currency != "USD":
+            return None
+        return abs(cost - expected_charge(request, status)) > CENT
+    except ValueError:  # a request with no count to estimate (an attached job told too little): nothing to compare
         return None
-    return abs(cost - expected_charge(request, status)) > CENT
 
 
 @dataclass(frozen=True)
