@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--image-ttl", type=seconds, default=3600.0, help="seconds image URLs stay valid")
     g.add_argument("--image-format", choices=["jpeg", "png"], default="jpeg")
     g.add_argument("--balance", type=amount, default=None, help="account balance in USD (default: unlimited)")
+    g.add_argument(
+        "--failed-cost-share",
+        type=probability,
+        default=0.0,
+        help="share of its price a failed run is charged (UNCONFIRMED on RunComfy; default 0)",
+    )
     p.add_argument(
         "--controls",
         action="store_true",

@@ -80,7 +80,7 @@ class AsyncClient:
         )
         # seqnb's own emulator is polled as fast as is useful; anything else at RunComfy's own tools' pace
         pace = PollPolicy() if self.backend.kind == "emulator" else PollPolicy.for_service()
-        self.poller = Poller(self, poll or pace)
+        self.poller = Poller(self.transport, poll or pace, cost_source=self.backend.kind)
         self.money = Money(self.backend, api, secret, prices, account_base_url, catalog_cache)
         """This client's prices and balance (its price, cost and balance methods delegate to it)."""
         self.catalog = self.money.catalog

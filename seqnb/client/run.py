@@ -19,7 +19,8 @@ class Run:
     READ_THROUGH: tuple[str, ...] = (
         "id", "request", "request_id", "status", "queue_position", "error", "model", "requested", "returned",
         "short", "done", "cancellable", "queue_text", "cancel_outcome", "sweep_id", "parent_id", "note", "notes", "created_at",
-        "submitted_at", "started_at", "finished_at", "server_created_at", "server_finished_at",
+        "submitted_at", "started_at", "finished_at", "server_created_at", "server_finished_at", "cost", "cost_source",
+        "expected_cost", "cost_differs",
     )  # fmt: skip
     """The ``AsyncRun`` attributes a ``Run`` reads through (``images`` is read as a copy)."""
 

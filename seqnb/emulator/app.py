@@ -4,6 +4,7 @@ Routes (as in shared/seeds and API-NOTES; ``/v1`` is part of RunComfy's ``model_
     POST /v1/models/{model_id}              submit   -> {request_id, status_url, result_url, cancel_url}
     GET  /v1/requests/{request_id}/status   status   -> {request_id, status, queue_position?, status_url, result_url}
     GET  /v1/requests/{request_id}/result   result   -> {request_id, status, output, created_at, finished_at, error}
+                                                        (+ cost, USD, once ended, with ?include_cost=true)
     POST /v1/requests/{request_id}/cancel   cancel   -> {request_id, status, outcome}
     GET  /v1/models?search=&category=&kind=&include_schema=&limit=&offset=   catalog -> {models, total}
     GET  /v1/models/categories              catalog  -> {categories}
@@ -260,7 +261,7 @@ class Emulator:
             output = {"images": self.state.image_urls(job, service_root(request))}
         elif state == "failed":
             error = job.fail_message
-        body = {
+        body: dict[str, Any] = {
             "request_id": job.id,
             "status": state,
             "output": output,
@@ -268,6 +269,8 @@ class Emulator:
             "finished_at": iso_time(finished),
             "error": error,
         }
+        if finished is not None and request.query_params.get("include_cost", "").lower() in ("true", "1"):
+            body["cost"] = float(self.state.account.charge(job, state))  # RunComfy's include_cost: USD, a number
         return self.answer(JSONResponse(body), drop_after)
 
     async def cancel(self, request: Request) -> Response:

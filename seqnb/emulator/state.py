@@ -51,14 +51,16 @@ class Counters:
 
 
 class Account:
-    """The wallet: runs are charged (price x requested count) when they complete; cancelled or failed ones cost nothing.
+    """The wallet: runs are charged (price x requested count) when they complete; cancelled ones cost nothing,
+    failed ones ``failed_share`` of their price (``EmulatorConfig.failed_cost_share``, 0 by default).
 
     A run's fate is fixed when it is accepted (faults are drawn then), so charges are settled lazily
     from each pending run's schedule, whenever the balance is asked for.
     """
 
-    def __init__(self, start: Decimal | None) -> None:
+    def __init__(self, start: Decimal | None, failed_share: Decimal = Decimal(0)) -> None:
         self.limited = start is not None
+        self.failed_share = failed_share
         self.start = start if start is not None else UNLIMITED_BALANCE
         self.spent = Decimal(0)
         self._pending: list[Job] = []
@@ -68,11 +70,17 @@ class Account:
         still = []
         for job in self._pending:
             state = job.state(now)
-            if state == "completed":
-                self.spent += job.cost
-            elif state in ("in_queue", "in_progress"):
+            if state in ("in_queue", "in_progress"):
                 still.append(job)
+            else:
+                self.spent += self.charge(job, state)
         self._pending = still
+
+    def charge(self, job: Job, state: str) -> Decimal:
+        """What a job that ended in ``state`` is charged: its price if completed, a share of it if failed, else 0."""
+        if state == "completed":
+            return job.cost
+        return job.cost * self.failed_share if state == "failed" else Decimal(0)
 
     def balance(self, now: float) -> Decimal:
         self.settle(now)
@@ -101,7 +109,7 @@ class EmulatorState:
         self.counters = Counters()
         self.dice = FaultDice(self.config.faults)
         self.route_dice: dict[str, FaultDice] = {}
-        self.account = Account(self.config.balance)
+        self.account = Account(self.config.balance, self.config.failed_cost_share)
         self.files: dict[str, tuple[str, int]] = {}
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._cache_lock = threading.Lock()

@@ -26,19 +26,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LedgerError
-from ..model.seeds import SEED_HINT
 from ..runs.run import AsyncRun, RunCore
 from .budget import TeamBudget
-from .recorder import Recorder
+from .recorder import Recorder, run_row
 from .resume import RESUMABLE, Scope, claim_runs, restore_run
-from .schema import SELECT_RUNS, SELECT_SPEND, UPSERT_RUN, migrate, runs_filter
+from .schema import SELECT_RUNS, SELECT_SPEND, UPSERT_RUN, migrate, run_values, runs_filter
 from .sessions import HEARTBEAT_SECONDS, SessionInfo, SessionKeeper
 from .stores import SqliteStore, Store, open_store
 
@@ -53,7 +50,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_LEDGER", "Ledger"]
 
 DEFAULT_LEDGER = "seqnb-ledger.sqlite"
-_INT64 = range(-(2**63), 2**63)
 
 
 class Ledger:
@@ -139,30 +135,13 @@ class Ledger:
         has one (``BudgetExceeded``). Returns False, writing nothing, when another session has
         taken the run over (``claim``): this session no longer owns it.
         """
-        request = run.request
-        resolved = request.resolved()
-        cost = request.cost()
-        seed = request.sent_seed  # the seed sent; the model's default goes apart, when none was sent
-        default_seed = resolved.get("seed") if seed is None else None
-        if isinstance(seed, int) and seed not in _INT64:
-            raise LedgerError(
-                f"ledger {self.location}: cannot record run {run.id}: seed {seed} does not fit a 64-bit integer; "
-                + SEED_HINT
-            )
         state = status or run.status
-        row = (
-            run.id, run.request_id, backend.kind, backend.base_url, run.model, request.prompt,
-            seed, resolved.get("size"), run.requested, run.returned,
-            json.dumps({k: v for k, v in resolved.items() if k not in ("model", "prompt", "seed", "size", "count")}, sort_keys=True, default=str),
-            json.dumps(request.payload(), sort_keys=True, ensure_ascii=False),
-            state, run.error, run.created_at, run.submitted_at, run.started_at, run.finished_at,
-            run.server_created_at, run.server_finished_at, str(cost.amount), cost.currency, run.sweep_id,
-            time.time(), run.parent_id, run.note, owner, owner, default_seed,
-        )  # fmt: skip
+        row = run_row(run, backend, owner, state, self.location)
+        cost = run.request.cost()
         with self.store.guard(f"record run {run.id}"), self.store.transaction():
             if state == "created" and not self.team_budget.reserving:
                 self.team_budget.check({cost.currency: cost.amount}, backend.kind, f"run {run.id}", exclude=run.id)
-            written = bool(self.store.execute(UPSERT_RUN, row).rowcount)
+            written = bool(self.store.execute(UPSERT_RUN, run_values(row)).rowcount)
             if written and run.status == "completed" and run.images:
                 self.store.executemany(
                     "INSERT INTO images (run_id, idx, url) VALUES (?, ?, ?) "
@@ -317,21 +296,27 @@ class Ledger:
         return compare(self._select(runs))
 
     def spend(
-        self, by: str | Sequence[str] = "model", *, who: str | Sequence[str] | None = None, **filters: Any
+        self,
+        by: str | Sequence[str] = "model",
+        *,
+        who: str | Sequence[str] | None = None,
+        actual: bool = False,
+        **filters: Any,
     ) -> pd.DataFrame:
-        """Estimated spend of everyone, grouped by model, day, sweep, status, currency, backend, user or host.
+        """Spend of everyone, grouped by model, day, sweep, status, currency, backend, user or host.
 
-        ``charged``: completed runs on RunComfy (billed on the count asked); ``simulated``: completed
-        runs on seqnb's emulator (nothing charged); ``in_flight``: not yet ended; ``in_doubt``:
-        submits that may have reached the service (``unknown``). ``who`` keeps some people's runs
-        (as ``runs(by=...)``); the other filters are those of ``runs``.
+        What the service charged where it said so, else the estimate: ``charged`` (RunComfy),
+        ``simulated`` (seqnb's emulator: nothing charged), ``cost_known``, ``in_flight``,
+        ``in_doubt`` (see ``frames.spend``). ``actual=True``: the estimate against the charge, with
+        the difference and the runs flagged. ``who`` keeps some people's runs (as ``runs(by=...)``);
+        the other filters are those of ``runs``.
         """
         from .frames import spend, spend_frame
 
         page = self.store.page(filters.pop("limit", None), filters.pop("offset", 0))
         where, args = runs_filter(self.store.like, by=who, **filters)
         sql = SELECT_SPEND + where + " ORDER BY runs.created_at DESC" + page
-        return spend(spend_frame(*self._query(sql, args)), by)
+        return spend(spend_frame(*self._query(sql, args)), by, actual)
 
     def export(self, path: str | os.PathLike[str], **filters: Any) -> Path:
         """Write the runs to CSV, JSON or Parquet, chosen by the file's extension."""

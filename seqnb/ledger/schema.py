@@ -6,13 +6,22 @@ PostgreSQL reads as their 8-byte kinds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import LedgerError
 from .stores.base import Store
 
-__all__ = ["MIGRATIONS", "RUN_COLUMNS", "SCHEMA_VERSION", "SELECT_RUNS", "UPSERT_RUN", "migrate", "runs_filter"]
+__all__ = [
+    "MIGRATIONS",
+    "RUN_COLUMNS",
+    "SCHEMA_VERSION",
+    "SELECT_RUNS",
+    "UPSERT_RUN",
+    "migrate",
+    "run_values",
+    "runs_filter",
+]
 
 # Each entry moves the schema one version up; never edit a released one, append. Written for
 # SQLite; PostgreSQL reads REAL and INTEGER as their 8-byte kinds (``Store.ddl``).
@@ -96,6 +105,13 @@ MIGRATIONS: list[str] = [
         set_by TEXT
     );
     """,
+    # 5: what the service charged (``include_cost``), beside seqnb's estimate, and where each came from
+    """
+    ALTER TABLE runs ADD COLUMN cost TEXT;
+    ALTER TABLE runs ADD COLUMN cost_source TEXT;
+    ALTER TABLE runs ADD COLUMN est_source TEXT;
+    ALTER TABLE runs ADD COLUMN cost_differs INTEGER;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -104,7 +120,7 @@ RUN_COLUMNS = (
     "id", "request_id", "backend", "base_url", "model", "prompt", "seed", "size", "requested", "returned",
     "options", "payload", "status", "error", "created_at", "submitted_at", "started_at", "finished_at",
     "server_created_at", "server_finished_at", "est_cost", "currency", "sweep_id", "updated_at", "parent_id", "note",
-    "session", "owner", "default_seed",
+    "session", "owner", "default_seed", "cost", "cost_source", "est_source", "cost_differs",
 )  # fmt: skip
 # A run's maker (session) never changes; its watcher (owner) changes only by a claim, and a session
 # that lost its run to a claim can no longer write it (the WHERE): the lease is the row itself.
@@ -114,13 +130,24 @@ UPSERT_RUN = (
     "owner=COALESCE(runs.owner, excluded.owner) "
     "WHERE runs.owner IS NULL OR runs.owner = excluded.owner"
 )
+
+
+def run_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A run row by column name as ``UPSERT_RUN``'s arguments, in ``RUN_COLUMNS`` order; refuses a missing or extra column."""
+    missing = [c for c in RUN_COLUMNS if c not in row]
+    extra = sorted(set(row) - set(RUN_COLUMNS))
+    if missing or extra:
+        raise ValueError(f"a run row must have exactly RUN_COLUMNS: missing {missing}, extra {extra}")
+    return tuple(row[c] for c in RUN_COLUMNS)
+
+
 SELECT_RUNS = (
     'SELECT runs.*, s.username AS "user", s.host AS host, s.kernel AS kernel '
     "FROM runs LEFT JOIN sessions s ON s.id = runs.session"
 )
 SELECT_SPEND = (  # only what spend() groups and sums: no prompt, payload or options to read and type
     "SELECT runs.id, runs.model, runs.created_at, runs.sweep_id, runs.status, runs.currency, runs.backend, "
-    'runs.est_cost, runs.requested, s.username AS "user", s.host AS host '
+    'runs.est_cost, runs.cost, runs.cost_differs, runs.requested, s.username AS "user", s.host AS host '
     "FROM runs LEFT JOIN sessions s ON s.id = runs.session"
 )
 

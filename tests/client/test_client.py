@@ -234,6 +234,8 @@ def response(status: int, body: Any, headers: dict[str, str] | None = None) -> h
         (403, {"error_code": 403001, "message": "no"}, errors.PermissionDenied),
         (400, {"error_code": 400001, "error_message": "bad model"}, errors.ModelNotFound),
         (400, {"error_code": 400002, "error_message": "top up"}, errors.InsufficientBalance),
+        (402, {"error_message": "Add funds to your account"}, errors.InsufficientBalance),  # no error_code needed
+        (402, {}, errors.InsufficientBalance),
         (404, {"error_code": 404001, "error_message": "gone"}, errors.NotFound),
         (422, {"detail": [{"loc": ["body", "prompt"], "msg": "too long"}]}, errors.InputRejected),
         (429, {"error": "slow down"}, errors.RateLimited),
