@@ -102,8 +102,16 @@ class Client:
         sweep_id: str | None = None,
         **kw: Any,
     ) -> Run:
-        """Validate and record the run now, submit it in the background, and return at once."""
-        run = self.aio.prepare(as_request(request, prompt, kw), parent_id=parent_id, sweep_id=sweep_id)
+        """Validate and record the run now, submit it in the background, and return at once.
+
+        A request with references returns once they are uploaded (local files) and checked.
+        """
+        wanted = as_request(request, prompt, kw)
+        if wanted.references:
+            wanted = self._runner.run(self.aio.references.resolve(wanted))
+        run = self.aio.prepare(wanted, parent_id=parent_id, sweep_id=sweep_id)
+        if run.request.references:
+            self._runner.run(self.aio.references.check([run]))  # RequestInvalid here, the run failed and not sent
         self._runner.spawn(_quietly(self.aio.send(run, deadline)))
         return self.wrap(run)
 
@@ -159,10 +167,13 @@ class Client:
 
         ``allow_over_balance=True`` sends a sweep whose estimate is over the balance anyway.
         """
+        if kw.get("references") is not None:  # local files become URLs before the grid is planned
+            kw["references"] = self._runner.run(self.aio.references.resolve_axis(kw["references"]))
         runs = self.aio.prepare_sweep(*args, budget=budget, **kw)
+        self._runner.run(self.aio.references.check(list(runs)))  # RequestInvalid here, and nothing is sent
         if not quiet:
             print(runs.plan.summary())
-        self._runner.spawn(self.aio.send_all(list(runs), concurrency))
+        self._runner.spawn(_quietly(self.aio.send_all(list(runs), concurrency)))
         return Sweep([self.wrap(r) for r in runs], runs.plan)
 
     def wait_all(self, runs: Iterable[Run] | None = None, timeout: float | None = None) -> list[Run]:

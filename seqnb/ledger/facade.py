@@ -153,11 +153,12 @@ class Ledger:
         row = (
             run.id, run.request_id, backend.kind, backend.base_url, run.model, request.prompt,
             seed, resolved.get("size"), run.requested, run.returned,
-            json.dumps({k: v for k, v in resolved.items() if k not in ("model", "prompt", "seed", "size", "count")}, sort_keys=True, default=str),
+            json.dumps({k: v for k, v in resolved.items() if k not in ("model", "prompt", "seed", "size", "count", "references")}, sort_keys=True, default=str),
             json.dumps(request.payload(), sort_keys=True, ensure_ascii=False),
             state, run.error, run.created_at, run.submitted_at, run.started_at, run.finished_at,
             run.server_created_at, run.server_finished_at, str(cost.amount), cost.currency, run.sweep_id,
             time.time(), run.parent_id, run.note, owner, owner, default_seed,
+            json.dumps(list(request.references)) if request.references else None,
         )  # fmt: skip
         with self.store.guard(f"record run {run.id}"), self.store.transaction():
             if state == "created" and not self.team_budget.reserving:
