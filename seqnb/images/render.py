@@ -103,6 +103,7 @@ def provenance(run: RunCore, frame: int | None = None) -> dict[str, Any]:
         "request_id": run.request_id,
         "run_id": run.id,
         "payload": run.request.payload(),
+        "references": list(run.request.references),
     }
 
 
@@ -113,7 +114,8 @@ def png_info(meta: dict[str, Any]) -> PngImagePlugin.PngInfo:
         info.add_itxt(
             "parameters",
             f"{meta['prompt']}\nSeed: {meta.get('seed')}, Size: {meta.get('size')}, Model: {meta.get('model')}, "
-            f"Frame: {meta.get('frame')}, Request: {meta.get('request_id')}",
+            f"Frame: {meta.get('frame')}, Request: {meta.get('request_id')}"
+            + (f", References: {' '.join(meta['references'])}" if meta.get("references") else ""),
         )
     return info
 
