@@ -169,6 +169,8 @@ def _check_field(spec: FieldSpec, value: Any) -> list[Problem]:
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             shown = f"{value!r} ({type(value).__name__})"
             return [Problem(name, f"must be a list of image URLs, got {shown}", code="type", wire=wire)]
+        if spec.required and not value:
+            return [Problem(name, "is empty: give at least one image URL", code="required", wire=wire)]
         if spec.max_items is not None and len(value) > spec.max_items:
             over = len(value) - spec.max_items
             return [
