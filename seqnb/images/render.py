@@ -121,14 +121,21 @@ def png_info(meta: dict[str, Any]) -> PngImagePlugin.PngInfo:
 
 
 def differing_labels(runs: Sequence[RunCore]) -> list[str]:
-    """Row labels naming only what differs between the runs (model, prompt, seed, size, count)."""
-    keys = ("model", "prompt", "seed", "size", "count")
-    values = [{k: r.request.resolved().get(k) if k != "count" else r.requested for k in keys} for r in runs]
+    """Row labels naming only what differs between the runs (model, prompt, seed, size, count, references)."""
+    keys = ("model", "prompt", "seed", "size", "count", "references")
+    values = [
+        {k: r.request.resolved().get(k) if k != "count" else r.requested for k in keys[:-1]}
+        | {"references": r.request.references}
+        for r in runs
+    ]
     differ = [k for k in keys if len({repr(v[k]) for v in values}) > 1] or ["seed"]
 
     def show(key: str, value: Any) -> str:
         if key == "model":
             return get_model(str(value)).short_name
+        if key == "references":  # the first file's name, and how many more
+            more = f" +{len(value) - 1}" if len(value) > 1 else ""
+            return (str(value[0]).rsplit("/", 1)[-1][:30] + more) if value else "none"
         text = str(value)
         return text if len(text) <= 40 else text[:39] + "…"
 
