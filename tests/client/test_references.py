@@ -198,3 +198,16 @@ def test_without_an_uploader_a_local_file_for_runcomfy_is_refused_naming_it(tmp_
     assert str(picture) in problem.message and "uploader" in problem.message
     _, missing = asyncio.run(upload_local([str(tmp_path / "nope.png")], None, None))
     assert "nope.png is no file here" in missing[0].message
+
+
+def test_in_jupyter_the_check_runs_in_the_background_and_fails_the_run_not_sent(emu: EmulatorServer) -> None:
+    async def go() -> None:  # a client on the caller's running loop, as in a Jupyter kernel: nothing may block
+        client = seqnb.Client(emu.token, emu.base_url)
+        gone = emu.base_url.removesuffix("/v1") + "/files/nothing.png"
+        run = client.submit("seedream-4.5-edit", FOX, count=2, references=[gone])
+        await asyncio.wait_for(run.aio.wait(), 30)
+        assert run.status == "failed" and run.error is not None and "nothing.png is gone" in run.error
+        await client.aio.aclose()
+
+    asyncio.run(go())
+    assert emu.counters.submits == 0
