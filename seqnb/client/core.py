@@ -37,10 +37,9 @@ from ..model.validation import Report, validate_payload
 from ..runs.pacing import PollPolicy
 from ..runs.poller import Poller
 from ..runs.run import AsyncRun, RunCore, RunEvent, Subscriber
-from . import adopt, sweeps
+from . import adopt, references, sweeps
 from .cancel import cancel_each, cancel_run
 from .money import Money
-from .references import ReferenceGate
 from .submit import IN_DOUBT, submit_failure
 from .sweeps import Sweep
 
@@ -94,8 +93,7 @@ class AsyncClient:
         self.live_schema = live_schema
         """Validate with the catalog's live input schema instead of the built-in spec (see ``validate``)."""
         self.max_concurrency = max_concurrency
-        self.references = ReferenceGate(self, uploader, reference_deadline)
-        """Reference images: local files uploaded (``uploader``), every URL checked before a submit."""
+        self.references = references.ReferenceGate(self, uploader, reference_deadline)  # uploads and checks
         self._runs: dict[str, AsyncRun] = {}
         self.ledger: Ledger | None = None
         """The ledger recording this client's runs (``Ledger.attach`` sets it)."""
@@ -387,17 +385,14 @@ class AsyncClient:
 
     async def send_all(self, runs: Iterable[AsyncRun], concurrency: int = 8, deadline: float | None = None) -> None:
         """Check every reference, then submit prepared runs, ``concurrency`` at a time; stop after an auth or balance failure."""
-        batch = list(runs)
-        await self.references.check(batch)  # all or none: one bad reference and nothing of the batch is sent
+        batch = await self.references.check(runs)  # all or none: one bad reference and nothing of the batch is sent
         await sweeps.send_all(self.send, batch, concurrency, deadline)
 
     async def sweep(
         self, *args: Any, budget: Decimal | str | float | None = None, concurrency: int = 8, **kw: Any
     ) -> Sweep:
         """Build the grid, validate it all, refuse it over ``budget``, then submit ``concurrency`` at a time."""
-        if kw.get("references") is not None:  # local files become URLs before the grid is planned
-            kw["references"] = await self.references.resolve_axis(kw["references"])
-        runs = self.prepare_sweep(*args, budget=budget, **kw)
+        runs = self.prepare_sweep(*args, budget=budget, **await self.references.resolve_sweep(kw))
         await self.send_all(runs, concurrency)
         return runs
 

@@ -9,7 +9,7 @@ with a ``RequestInvalid`` naming the URL and the fix. URLs that passed are not f
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from ..images.cache import ImageCache
@@ -74,19 +74,29 @@ class ReferenceGate:
         mapped = dict(zip(flat, await self._uploaded("sweep", flat), strict=True))
         return [[mapped[r] for r in ([refs] if isinstance(refs, str) else refs)] for refs in axis]
 
-    async def check(self, runs: Iterable[AsyncRun]) -> None:
-        """Fetch every reference of ``runs`` not checked yet; on a problem, fail the runs using it (not sent) and raise."""
-        pending = [r for r in runs if r.status == "created"]
+    async def resolve_sweep(self, options: dict[str, Any]) -> dict[str, Any]:
+        """A sweep's keyword arguments with the local files of its ``references`` axis uploaded."""
+        if options.get("references") is None:
+            return options
+        return {**options, "references": await self.resolve_axis(options["references"])}
+
+    async def check(self, runs: Iterable[AsyncRun]) -> list[AsyncRun]:
+        """Fetch every reference of ``runs`` not checked yet (returns them, as a list); on a problem, fail them and raise.
+
+        All the runs still to send fail (not sent) when one reference fails: a sweep goes whole or not at all.
+        """
+        batch = list(runs)
+        pending = [r for r in batch if r.status == "created"]
         targets = [r for r in pending if r.request.references]
         wanted = [u for r in targets for u in r.request.references if u not in self.images]
         if not wanted:
-            return
+            return batch
         allow = [host_entry(self.client.backend.base_url)]
         found, problems = await check_references(wanted, self.cache, allow=allow, deadline=self.deadline)
         self.images.update(found)
         if not problems:
-            return
+            return batch
         said = "; ".join(p.message for p in problems.values())
-        for run in pending:  # all of them: a sweep is sent whole or not at all
+        for run in pending:
             run.transition("failed", detail="not sent", error=f"not sent: a reference failed its check: {said}")
         raise errors.RequestInvalid(Report(targets[0].request.model.id, tuple(problems.values())))

@@ -170,8 +170,8 @@ class Client:
 
         ``allow_over_balance=True`` sends a sweep whose estimate is over the balance anyway.
         """
-        if kw.get("references") is not None:  # local files become URLs before the grid is planned
-            kw["references"] = self._runner.run(self.aio.references.resolve_axis(kw["references"]))
+        if kw.get("references") is not None:  # local files become URLs before the plan
+            kw = self._runner.run(self.aio.references.resolve_sweep(kw))
         runs = self.aio.prepare_sweep(*args, budget=budget, **kw)
         if not self._runner.attached:  # in Jupyter, send_all checks them in the background instead
             self._runner.run(self.aio.references.check(list(runs)))  # RequestInvalid here, and nothing is sent
