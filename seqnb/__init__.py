@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "connect": ".session",
     "ConnectError": ".errors",
     "consistency": ".images.scoring",
+    "reference_similarity": ".images.scoring",
     "contact_sheet": ".images.gallery",
     "Cost": ".model.pricing",
     "DuplicateSubmitWarning": ".client.core",
@@ -123,6 +124,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; the same names as _EXPO
     from .images.gallery import compare_grid as compare_grid
     from .images.gallery import contact_sheet as contact_sheet
     from .images.scoring import consistency as consistency
+    from .images.scoring import reference_similarity as reference_similarity
     from .ledger.facade import Ledger as Ledger
     from .model.pricing import Cost as Cost
     from .model.pricing import Price as Price

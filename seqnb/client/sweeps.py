@@ -47,7 +47,7 @@ def plan(client: AsyncClient, *args: Any, **kw: Any) -> SweepPlan:
     if kw.get("prices") is None:
         kw["prices"] = client.prices
     planned = plan_sweep(*args, **kw)
-    if client.live_schema:
+    if client.live_schema or any(r.references for r in planned.requests):  # the client knows its http hosts
         planned.reports = [client.validate(r) for r in planned.requests]
         planned.costs = [
             r.cost(kw["prices"]) for r, rep in zip(planned.requests, planned.reports, strict=True) if rep.ok

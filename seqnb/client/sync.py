@@ -102,8 +102,19 @@ class Client:
         sweep_id: str | None = None,
         **kw: Any,
     ) -> Run:
-        """Validate and record the run now, submit it in the background, and return at once."""
-        run = self.aio.prepare(as_request(request, prompt, kw), parent_id=parent_id, sweep_id=sweep_id)
+        """Validate and record the run now, submit it in the background, and return at once.
+
+        A request with references returns once they are uploaded (local files) and, outside Jupyter,
+        checked (``RequestInvalid`` naming the URL). In Jupyter (the kernel's loop) nothing blocks on
+        the check: it runs before the submit in the background, and a bad reference fails the run
+        as not sent, saying why (``run.error``, the job board).
+        """
+        wanted = as_request(request, prompt, kw)
+        if wanted.references:
+            wanted = self._runner.run(self.aio.references.resolve(wanted))
+        run = self.aio.prepare(wanted, parent_id=parent_id, sweep_id=sweep_id)
+        if run.request.references and not self._runner.attached:
+            self._runner.run(self.aio.references.check([run]))  # RequestInvalid here, the run failed and not sent
         self._runner.spawn(_quietly(self.aio.send(run, deadline)))
         return self.wrap(run)
 
@@ -159,10 +170,14 @@ class Client:
 
         ``allow_over_balance=True`` sends a sweep whose estimate is over the balance anyway.
         """
+        if kw.get("references") is not None:  # local files become URLs before the plan
+            kw = self._runner.run(self.aio.references.resolve_sweep(kw))
         runs = self.aio.prepare_sweep(*args, budget=budget, **kw)
+        if not self._runner.attached:  # in Jupyter, send_all checks them in the background instead
+            self._runner.run(self.aio.references.check(list(runs)))  # RequestInvalid here, and nothing is sent
         if not quiet:
             print(runs.plan.summary())
-        self._runner.spawn(self.aio.send_all(list(runs), concurrency))
+        self._runner.spawn(_quietly(self.aio.send_all(list(runs), concurrency)))
         return Sweep([self.wrap(r) for r in runs], runs.plan)
 
     def wait_all(self, runs: Iterable[Run] | None = None, timeout: float | None = None) -> list[Run]:

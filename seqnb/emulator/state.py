@@ -14,8 +14,9 @@ from typing import Any
 from ..model.spec import get_model, size_dimensions
 from .config import EmulatorConfig
 from .faults import FaultDice, Faults, Route
-from .images import render
+from .images import Colour, dominant_colour, render
 from .queue import Job, JobQueue
+from .uploads import Uploads
 
 __all__ = ["UNLIMITED_BALANCE", "Account", "Counters", "EmulatorState"]
 
@@ -111,6 +112,9 @@ class EmulatorState:
         self.route_dice: dict[str, FaultDice] = {}
         self.account = Account(self.config.balance, self.config.failed_cost_share)
         self.files: dict[str, tuple[str, int]] = {}
+        self.uploads = Uploads()
+        """Files users uploaded (``POST /files``): local reference images."""
+        self._tints: dict[str, Colour | None] = {}
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._cache_lock = threading.Lock()
 
@@ -138,6 +142,8 @@ class EmulatorState:
         self.account.forget_unfinished(self.queue.advance())
         self.queue.forget_all()
         self.files.clear()
+        self.uploads.clear()
+        self._tints.clear()
 
     # --- jobs --------------------------------------------------------------------------------
 
@@ -175,6 +181,15 @@ class EmulatorState:
                 job.files.append(name)
         return [f"{root}/files/{name}" for name in job.files]
 
+    def tint(self, job: Job) -> Colour | None:
+        """The dominant colour of a job's references (read once per job), or None without any."""
+        if job.id not in self._tints:
+            refs = get_model(job.model).references_field
+            urls = job.payload.get(refs.wire) if refs else None
+            found = [self.uploads.read(str(u)) for u in urls] if isinstance(urls, list) else []
+            self._tints[job.id] = dominant_colour([d for d in found if d is not None])
+        return self._tints[job.id]
+
     def image_bytes(self, job: Job, index: int, name: str) -> bytes:
         with self._cache_lock:
             if name in self._cache:
@@ -186,7 +201,8 @@ class EmulatorState:
         size = size or spec.default("size") or "2048x2048"
         seed = job.payload.get("seed", spec.default("seed"))
         width, height = size_dimensions(str(size), prompt)
-        data = render(job.model, prompt, seed, width, height, index, job.count, self.config.image_format)
+        tint = self.tint(job)
+        data = render(job.model, prompt, seed, width, height, index, job.count, self.config.image_format, tint)
         with self._cache_lock:
             self._cache[name] = data
             while len(self._cache) > 48:

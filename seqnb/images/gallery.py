@@ -27,7 +27,7 @@ from . import render
 from .cache import ImageCache
 from .hosts import host_entry
 from .render import Frame
-from .scoring import consistency
+from .scoring import consistency, most_drifting, reference_similarity
 from .store import CachedImage
 
 if TYPE_CHECKING:
@@ -62,6 +62,8 @@ class Gallery:
         self.thumb = thumb
         self._frames: dict[str, list[Frame]] = {}
         self._scores: dict[str, float | None] = {}
+        self._references: dict[str, list[Frame]] = {}
+        self._likeness: dict[str, list[float | None]] = {}
         self._runner: LoopRunner | None = None
         self._pending: set[asyncio.Task[Any]] = set()
         self._allowed: set[str] = set()
@@ -80,6 +82,11 @@ class Gallery:
         frames = [frame_of(index, run.requested, result) for index, result in enumerate(results)]
         frames += [Frame(i, run.requested, None, "not_returned") for i in range(len(results), run.requested)]
         score = await asyncio.to_thread(self._score, frames)
+        if run.request.references:
+            found = await self.cache.fetch_all(list(run.request.references), allow=self._allowed_for(run))
+            refs = [frame_of(i, len(found), r) for i, r in enumerate(found)]
+            self._references[run.id] = refs
+            self._likeness[run.id] = await asyncio.to_thread(self._liken, frames, refs)
         self._scores[run.id] = score
         self._frames[run.id] = frames
         self._record(run, frames[: len(results)], score)
@@ -99,6 +106,18 @@ class Gallery:
         except Exception as exc:  # a file evicted or unreadable since: no score, not a lost run
             log.warning("consistency not scored: %s: %s", type(exc).__name__, exc)
             return None
+
+    @staticmethod
+    def _liken(frames: list[Frame], refs: list[Frame]) -> list[float | None]:
+        """Each frame's similarity to the references (None for a frame without an image, or when unscorable)."""
+        try:
+            scores = iter(
+                reference_similarity([f.image.path for f in frames if f.image], [r.image.path for r in refs if r.image])
+            )
+            return [next(scores, None) if f.image else None for f in frames]
+        except Exception as exc:  # like consistency: no score, not a lost run
+            log.warning("similarity to references not scored: %s: %s", type(exc).__name__, exc)
+            return [None for _ in frames]
 
     def _record(self, run: RunCore, frames: list[Frame], score: float | None) -> None:
         if self.ledger is None:
@@ -181,6 +200,20 @@ class Gallery:
         """The run's consistency score (downloading its images first if needed)."""
         self.frames(run)
         return self._scores.get(getattr(run, "aio", run).id)
+
+    def references(self, run: RunCore | Any) -> list[Frame]:
+        """The run's reference images as frames (downloading them with its frames if needed); empty without any."""
+        self.frames(run)
+        return self._references.get(getattr(run, "aio", run).id, [])
+
+    def reference_similarity(self, run: RunCore | Any) -> list[float | None]:
+        """Each frame's similarity to the run's references (0 to 1; None where a frame has no image); empty without any."""
+        self.frames(run)
+        return self._likeness.get(getattr(run, "aio", run).id, [])
+
+    def most_drifting(self, run: RunCore | Any) -> int | None:
+        """The index of the frame least like the references (the one that drifts most), or None."""
+        return most_drifting(self.reference_similarity(run))
 
     def ready(self, run: RunCore | Any) -> bool:
         """Whether the run's frames are known, so ``frames`` answers without a download."""

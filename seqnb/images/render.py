@@ -103,6 +103,7 @@ def provenance(run: RunCore, frame: int | None = None) -> dict[str, Any]:
         "request_id": run.request_id,
         "run_id": run.id,
         "payload": run.request.payload(),
+        "references": list(run.request.references),
     }
 
 
@@ -113,20 +114,28 @@ def png_info(meta: dict[str, Any]) -> PngImagePlugin.PngInfo:
         info.add_itxt(
             "parameters",
             f"{meta['prompt']}\nSeed: {meta.get('seed')}, Size: {meta.get('size')}, Model: {meta.get('model')}, "
-            f"Frame: {meta.get('frame')}, Request: {meta.get('request_id')}",
+            f"Frame: {meta.get('frame')}, Request: {meta.get('request_id')}"
+            + (f", References: {' '.join(meta['references'])}" if meta.get("references") else ""),
         )
     return info
 
 
 def differing_labels(runs: Sequence[RunCore]) -> list[str]:
-    """Row labels naming only what differs between the runs (model, prompt, seed, size, count)."""
-    keys = ("model", "prompt", "seed", "size", "count")
-    values = [{k: r.request.resolved().get(k) if k != "count" else r.requested for k in keys} for r in runs]
+    """Row labels naming only what differs between the runs (model, prompt, seed, size, count, references)."""
+    keys = ("model", "prompt", "seed", "size", "count", "references")
+    values = [
+        {k: r.request.resolved().get(k) if k != "count" else r.requested for k in keys[:-1]}
+        | {"references": r.request.references}
+        for r in runs
+    ]
     differ = [k for k in keys if len({repr(v[k]) for v in values}) > 1] or ["seed"]
 
     def show(key: str, value: Any) -> str:
         if key == "model":
             return get_model(str(value)).short_name
+        if key == "references":  # the first file's name, and how many more
+            more = f" +{len(value) - 1}" if len(value) > 1 else ""
+            return (str(value[0]).rsplit("/", 1)[-1][:30] + more) if value else "none"
         text = str(value)
         return text if len(text) <= 40 else text[:39] + "…"
 

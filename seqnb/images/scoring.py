@@ -8,10 +8,12 @@ from pathlib import Path
 
 from PIL import Image
 
-__all__ = ["consistency"]
+__all__ = ["consistency", "most_drifting", "reference_similarity"]
+
+Signature = tuple[list[float], list[float]]
 
 
-def _signature(path: Path) -> tuple[list[float], list[float]]:
+def _signature(path: Path) -> Signature:
     with Image.open(path) as img:
         img.draft("RGB", (64, 64))
         small = img.convert("RGB").resize((32, 32), Image.Resampling.BILINEAR)
@@ -36,9 +38,34 @@ def consistency(paths: Sequence[Path]) -> float | None:
     if len(paths) < 2:
         return None
     sigs = [_signature(p) for p in paths]
-    scores = []
-    for (h1, g1), (h2, g2) in combinations(sigs, 2):
-        colour = sum(min(a, b) for a, b in zip(h1, h2, strict=True))  # both histograms sum to 1
-        structure = max(0.0, sum(a * b for a, b in zip(g1, g2, strict=True)))  # unrelated or inverted: 0
-        scores.append(0.5 * colour + 0.5 * structure)
+    scores = [_alike(a, b) for a, b in combinations(sigs, 2)]
     return round(sum(scores) / len(scores), 4)
+
+
+def _alike(one: Signature, other: Signature) -> float:
+    """The score of one pair: half colour-histogram intersection, half grayscale correlation (at least 0)."""
+    (h1, g1), (h2, g2) = one, other
+    colour = sum(min(a, b) for a, b in zip(h1, h2, strict=True))  # both histograms sum to 1
+    structure = max(0.0, sum(a * b for a, b in zip(g1, g2, strict=True)))  # unrelated or inverted: 0
+    return 0.5 * colour + 0.5 * structure
+
+
+def reference_similarity(frames: Sequence[Path], references: Sequence[Path]) -> list[float]:
+    """Each frame's likeness to the reference images, from 0 to 1: its mean pair score (as ``consistency``'s) with each.
+
+    Empty without references. Deterministic, like ``consistency``.
+    """
+    if not references:
+        return []
+    refs = [_signature(p) for p in references]
+    out = []
+    for path in frames:
+        sig = _signature(path)
+        out.append(round(sum(_alike(sig, r) for r in refs) / len(refs), 4))
+    return out
+
+
+def most_drifting(scores: Sequence[float | None]) -> int | None:
+    """The index of the frame least like the references (the first of equals), or None with fewer than two scores."""
+    known = [(s, i) for i, s in enumerate(scores) if s is not None]
+    return min(known)[1] if len(known) >= 2 else None

@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LedgerError
+from ..model.seeds import SEED_HINT
 from ..runs.run import AsyncRun, RunCore, RunEvent
 
 if TYPE_CHECKING:
@@ -104,10 +105,9 @@ def run_row(run: RunCore, backend: Backend, owner: str | None, state: str, where
     default_seed = resolved.get("seed") if seed is None else None
     if isinstance(seed, int) and seed not in _INT64:
         raise LedgerError(
-            f"ledger {where}: cannot record run {run.id}: seed {seed} does not fit a 64-bit integer; "
-            "use a seed from -1 to 2147483647"
+            f"ledger {where}: cannot record run {run.id}: seed {seed} does not fit a 64-bit integer; " + SEED_HINT
         )
-    options = {k: v for k, v in resolved.items() if k not in ("model", "prompt", "seed", "size", "count")}
+    options = {k: v for k, v in resolved.items() if k not in ("model", "prompt", "seed", "size", "count", "references")}
     cost = request.cost()
     return {
         "id": run.id,
@@ -143,4 +143,5 @@ def run_row(run: RunCore, backend: Backend, owner: str | None, state: str, where
         "cost_source": run.cost_source,
         "est_source": cost.source,
         "cost_differs": None if (differs := run.cost_differs) is None else int(differs),
+        "reference_urls": json.dumps(list(request.references)) if request.references else None,
     }

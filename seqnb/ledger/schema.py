@@ -112,6 +112,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN est_source TEXT;
     ALTER TABLE runs ADD COLUMN cost_differs INTEGER;
     """,
+    # 6: the reference images of an edit-sequential run, a JSON list ("references" is reserved in SQL)
+    """
+    ALTER TABLE runs ADD COLUMN reference_urls TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -120,7 +124,7 @@ RUN_COLUMNS = (
     "id", "request_id", "backend", "base_url", "model", "prompt", "seed", "size", "requested", "returned",
     "options", "payload", "status", "error", "created_at", "submitted_at", "started_at", "finished_at",
     "server_created_at", "server_finished_at", "est_cost", "currency", "sweep_id", "updated_at", "parent_id", "note",
-    "session", "owner", "default_seed", "cost", "cost_source", "est_source", "cost_differs",
+    "session", "owner", "default_seed", "cost", "cost_source", "est_source", "cost_differs", "reference_urls",
 )  # fmt: skip
 # A run's maker (session) never changes; its watcher (owner) changes only by a claim, and a session
 # that lost its run to a claim can no longer write it (the WHERE): the lease is the row itself.

@@ -29,6 +29,7 @@ ASYNC_ONLY = {
     "money": "",
     "poller": "",
     "recorder": "",
+    "references": "",
     "transport": "",
     "user_prices": "",
 }
