@@ -237,6 +237,10 @@ class Ledger:
         rows, _ = read_marks(self.store, ids, reader(by), ("rating", "verdict", "tag", "untag", "comment"))
         return fold(rows, ids)
 
+    def record_score(self, run_id: str, name: str, score: float) -> None:
+        """Record a user scorer's score of a series: a ``score`` mark by ``scorer:<name>`` (``marks(by=...)`` reads it)."""
+        write_marks(self.store, run_id, [(None, "score", repr(float(score)))], f"scorer:{name}")
+
     def health(self) -> str | None:
         """None when every run this ledger was told about is written; else what is not, and why."""
         unsaved = [(r, run_id) for r in self.keeper.recorders for run_id in r.unsaved]

@@ -237,30 +237,42 @@ def state_query(who: str | None, concat: str, run_ids: Sequence[str] | None = No
 def judged_ids(
     who: str | None, *, rating_at_least: int | None = None, verdict: str | None = None, tag: str | None = None
 ) -> tuple[list[str], list[Any]]:
-    """``runs.id IN (...)`` conditions (and their arguments) for the mark filters of ``Ledger.runs``."""
+    """``runs.id IN (...)`` conditions (and their arguments) for the mark filters of ``Ledger.runs``.
+
+    Each keeps the runs whose latest mark of a slot matches: a mark with no later one of the same
+    slot (``NOT EXISTS``), so every step is an index probe on ``marks(run_id, kind)`` and the plan
+    stays good on a fresh table no planner has statistics for.
+    """
     where: list[str] = []
     args: list[Any] = []
     if rating_at_least is not None:
         if not isinstance(rating_at_least, int) or isinstance(rating_at_least, bool) or not 1 <= rating_at_least <= 5:
             raise SettingInvalid(f"rating_at_least={rating_at_least!r}: give 1 to 5 stars")
-        latest = _latest(who, "'rating'", args)
-        where.append(f"runs.id IN (SELECT run_id FROM marks WHERE id IN ({latest}) AND CAST(value AS INTEGER) >= ?)")
-        args.append(rating_at_least)
+        where.append(_current(who, "'rating'", "CAST(m.value AS INTEGER) >= ?", rating_at_least, args))
     if verdict is not None:
         if verdict not in VERDICTS:
             raise SettingInvalid(f"verdict={verdict!r}: give 'picked', 'rejected', or 'none' (runs with neither)")
-        latest = _latest(who, "'verdict'", args)
         if verdict == "none":
-            where.append(f"runs.id NOT IN (SELECT run_id FROM marks WHERE id IN ({latest}) AND value <> 'none')")
+            where.append("NOT " + _current(who, "'verdict'", "m.value <> ?", "none", args))
         else:
-            where.append(f"runs.id IN (SELECT run_id FROM marks WHERE id IN ({latest}) AND value = ?)")
-            args.append(verdict)
+            where.append(_current(who, "'verdict'", "m.value = ?", verdict, args))
     if tag is not None:
         (name,) = _listed([tag], "tag")
-        latest = _latest(who, "'tag', 'untag'", args)
-        where.append(f"runs.id IN (SELECT run_id FROM marks WHERE id IN ({latest}) AND kind = 'tag' AND value = ?)")
-        args.append(name)
+        where.append(_current(who, "'tag', 'untag'", "m.kind = 'tag' AND m.value = ?", name, args))
     return where, args
+
+
+def _current(who: str | None, kinds: str, test: str, value: Any, args: list[Any]) -> str:
+    """``runs.id IN`` the runs whose latest whole-run mark among ``kinds`` (by ``who``) passes ``test``."""
+    mine = ' AND m."by" = ?' if who is not None else ""
+    later_mine = ' AND n."by" = m."by"' if who is not None else ""  # a later mark by someone else does not count
+    same_tag = " AND n.value = m.value" if "'tag'" in kinds else ""  # each tag is a slot of its own
+    args += [*([who] if who is not None else []), value]
+    return (
+        f"runs.id IN (SELECT m.run_id FROM marks m WHERE m.kind IN ({kinds}) AND m.frame IS NULL{mine} AND {test} "
+        f"AND NOT EXISTS (SELECT 1 FROM marks n WHERE n.run_id = m.run_id AND n.kind IN ({kinds}) "
+        f"AND n.frame IS NULL{same_tag}{later_mine} AND n.id > m.id))"
+    )
 
 
 def adopt_tags(store: Store) -> int:
