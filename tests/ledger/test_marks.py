@@ -7,9 +7,11 @@ database (``tests/postgres.py``); runs come from the emulator over loopback.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -19,6 +21,7 @@ from seqnb.emulator import EmulatorServer
 from seqnb.ledger.facade import Ledger
 from seqnb.ledger.marks import RunMarks
 from seqnb.ledger.sessions import user_here
+from seqnb.ledger.stores import SqliteStore
 from tests import postgres
 from tests.postgres import Target
 
@@ -202,3 +205,75 @@ def test_an_empty_page_of_runs_still_has_the_mark_columns(target: Target) -> Non
     for frame in (ledger.runs(), ledger.runs(text="nothing like this"), ledger.runs(verdict="picked")):
         assert frame.empty and {"rating", "verdict", "tags", "comment"} <= set(frame.columns)
     ledger.close()
+
+
+def test_a_mark_the_ledger_cannot_write_is_a_ledger_error_and_the_run_row_stays(
+    emu: EmulatorServer, tmp_path: Path
+) -> None:
+    client = seqnb.connect(emu.token, emu.base_url, ledger=tmp_path / "l.sqlite", download=False)
+    run = client.submit(seqnb.Request("seedream-4.5", "Generate 2 images of a fox", count=2, seed=1)).wait(20)
+    ledger = client.ledger
+    assert ledger is not None
+    before = ledger.runs().drop(columns=["queue_s", "run_s"])
+    original = SqliteStore.connection
+
+    def read_only(self: SqliteStore) -> sqlite3.Connection:
+        conn: sqlite3.Connection = original(self)
+        conn.execute("PRAGMA query_only=1")
+        return conn
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(SqliteStore, "connection", read_only)
+        with pytest.raises(seqnb.LedgerError, match=f"cannot mark run {run.id}: .*read-only"):
+            run.rate(5)
+    pd.testing.assert_frame_equal(ledger.runs().drop(columns=["queue_s", "run_s"]), before)
+    assert ledger.marks(by="*").empty
+    ledger.store.execute("PRAGMA query_only=0")  # the ledger writable again: the mark goes in
+    run.rate(5)
+    assert run.marks.rating == 5
+    client.close()
+
+
+def test_many_processes_marking_one_run_at_once_lose_nothing(emu: EmulatorServer, target: Target) -> None:
+    client, (run, *_) = sweep(emu, target, seeds=1)
+    client.close()
+    env = {**{k: v for k, v in os.environ.items() if k != "RUNCOMFY_TOKEN"}, "PYTHONPATH": os.getcwd()}
+    code = f"""
+        import sys
+        from seqnb.ledger.facade import Ledger
+        ledger = Ledger({target.url!r})
+        who = sys.argv[1]
+        for i in range(40):
+            ledger.mark({run.id!r}, rating=1 + i % 5, tags=[f"{{who}}-{{i}}"], by=who)
+        ledger.mark({run.id!r}, rating=3, verdict="picked", by=who)
+    """
+    procs = [
+        subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), who], env=env, stderr=subprocess.PIPE)
+        for who in ("ann", "ben", "cy")
+    ]
+    assert all(p.wait(timeout=120) == 0 for p in procs), [p.stderr.read() for p in procs if p.stderr]
+    ledger = Ledger(target.url)
+    log = ledger.marks(by="*")
+    assert len(log) == 3 * (40 * 2 + 2) and log["id"].is_unique and log["id"].is_monotonic_increasing
+    for who in ("ann", "ben", "cy"):
+        mine = ledger.marks_of([run.id], by=who)[run.id]
+        assert mine.rating == 3 and mine.verdict == "picked" and len(mine.tags) == 40
+    assert ledger.count(verdict="picked", marks_by="*") == 1 and ledger.count(rating_at_least=3, marks_by="ann") == 1
+    ledger.close()
+
+
+def test_the_ledger_tab_lists_each_runs_rating_and_verdict(emu: EmulatorServer, target: Target) -> None:
+    from seqnb.ui.ledger_view import LedgerView
+
+    client, (a, b, c) = sweep(emu, target)
+    a.rate(4)
+    a.pick()
+    b.reject()
+    ledger = client.ledger
+    assert ledger is not None
+    view = LedgerView(ledger, client, visible=False)
+    view.refresh()
+    labels = {value: label for label, value in view.selection.options}
+    assert " completed ★4 picked · " in labels[a.id] and " completed rejected · " in labels[b.id]
+    assert "★" not in labels[c.id] and "picked" not in labels[c.id]
+    client.close()
