@@ -86,8 +86,8 @@ def mark_rows(
     rows += [(None, "tag", t) for t in _listed(tags, "tags")]
     rows += [(None, "untag", t) for t in _listed(untag, "untag")]
     if comment is not None:
-        if not isinstance(comment, str):
-            raise SettingInvalid(f"comment={comment!r}: give text, or '' to clear the comment")
+        if not isinstance(comment, str) or len(comment) > 10_000:
+            raise SettingInvalid("comment: give text of at most 10,000 characters, or '' to clear the comment")
         rows.append((None, "comment", comment.strip()))
     if not rows:
         raise SettingInvalid("nothing to mark: give rating=, verdict=, tags=, untag= or comment=")

@@ -16,9 +16,9 @@ from seqnb.testing import FAST, emulator
 DUSK = "Generate 2 images of a lighthouse at dusk"
 
 
-def explored(emu: EmulatorServer, tmp_path: Path) -> tuple[seqnb.Client, list[seqnb.Run]]:
+def explored(emu: EmulatorServer, tmp_path: Path, **kw: Any) -> tuple[seqnb.Client, list[seqnb.Run]]:
     """Three cheap runs (2K, seeds 1-3), the first and last picked, the middle one rejected."""
-    client = seqnb.connect(emu.token, emu.base_url, ledger=tmp_path / "ledger.sqlite", download=False)
+    client = seqnb.connect(emu.token, emu.base_url, ledger=tmp_path / "ledger.sqlite", download=False, **kw)
     runs = list(client.sweep(prompts=[DUSK], seeds=[1, 2, 3], sizes=["2K"], quiet=True))
     client.wait_all(runs, timeout=60)
     runs[0].pick()
@@ -135,3 +135,15 @@ def test_the_async_client_promotes_the_same_way(emu: EmulatorServer, tmp_path: P
             await aio.aclose()
 
     assert asyncio.run(main()) == [(a.id, "completed", "4K")]
+
+
+def test_a_balance_that_cannot_be_read_is_said_at_the_users_line(emu: EmulatorServer, tmp_path: Path) -> None:
+    from seqnb.client.money import BalanceUnchecked
+
+    with pytest.warns(BalanceUnchecked):
+        client, (a, *_) = explored(emu, tmp_path, account_base_url="http://127.0.0.1:9")  # nothing listens there
+    with pytest.warns(BalanceUnchecked, match="without a balance check") as said:
+        promoted = client.promote([a], resolution="4K", quiet=True)
+    assert said[0].filename == __file__  # the warning points at the user's line, not into seqnb
+    client.wait_all(promoted, timeout=30)
+    client.close()

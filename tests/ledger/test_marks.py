@@ -75,6 +75,8 @@ def test_bad_marks_are_refused_naming_the_field_and_write_nothing(emu: EmulatorS
         (dict(tags=["a,b"]), "is not a tag"),
         (dict(tags=[""]), "is not a tag"),
         (dict(), "nothing to mark"),
+        (dict(comment="x" * 10_001), "at most 10,000 characters"),
+        (dict(comment=3), "comment: give text"),
         (dict(rating=3, by="*"), "by='\\*'"),
     ]
     for kwargs, message in cases:
