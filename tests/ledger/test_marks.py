@@ -279,3 +279,17 @@ def test_the_ledger_tab_lists_each_runs_rating_and_verdict(emu: EmulatorServer, 
     assert " completed ★4 picked · " in labels[a.id] and " completed rejected · " in labels[b.id]
     assert "★" not in labels[c.id] and "picked" not in labels[c.id]
     client.close()
+
+
+def test_the_job_board_rows_show_the_marks_at_the_next_redraw(emu: EmulatorServer, target: Target) -> None:
+    from seqnb.ui.job_board import JobBoard
+
+    client, (a, b, c) = sweep(emu, target)
+    board = JobBoard(client)
+    a.rate(5)
+    a.pick()
+    b.reject()
+    rows = {r["id"]: r for r in board.flush()["rows"]}
+    assert rows[a.id]["marks"] == "★5 picked" and rows[b.id]["marks"] == "rejected" and rows[c.id]["marks"] == ""
+    board.close()
+    client.close()
