@@ -64,6 +64,7 @@ _EXPORTS: dict[str, str] = {
     "RetryPolicy": ".api.transport",
     "Run": ".client.run",
     "RunEvent": ".runs.run",
+    "RunMarks": ".ledger.marks",
     "RunStatus": ".api.protocol",
     "SchemaDriftWarning": ".api.catalog.drift",
     "Secret": ".api.auth",
@@ -126,6 +127,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; the same names as _EXPO
     from .images.scoring import consistency as consistency
     from .images.scoring import reference_similarity as reference_similarity
     from .ledger.facade import Ledger as Ledger
+    from .ledger.marks import RunMarks as RunMarks
     from .model.pricing import Cost as Cost
     from .model.pricing import Price as Price
     from .model.pricing import price_for as price_for

@@ -37,7 +37,7 @@ from ..model.validation import Report, validate_payload
 from ..runs.pacing import PollPolicy
 from ..runs.poller import Poller
 from ..runs.run import AsyncRun, RunCore, RunEvent, Subscriber
-from . import adopt, references, sweeps
+from . import adopt, promote, references, sweeps
 from .cancel import cancel_each, cancel_run
 from .money import Money
 from .submit import IN_DOUBT, submit_failure
@@ -49,8 +49,6 @@ if TYPE_CHECKING:
     from ..ledger.recorder import Recorder
 
 __all__ = ["AsyncClient", "DuplicateSubmitWarning", "as_request"]
-
-"""Fresh seeds are drawn from 0 to this (the range the upstream API documents)."""
 
 
 class DuplicateSubmitWarning(UserWarning):
@@ -382,6 +380,23 @@ class AsyncClient:
     ) -> Sweep:
         """Plan, check (rules, ``budget``, and the balance unless ``allow_over_balance``), then prepare every run."""
         return sweeps.prepare_sweep(self, *args, budget=budget, allow_over_balance=allow_over_balance, **kw)
+
+    def prepare_promote(self, runs: Any, **kw: Any) -> Sweep:
+        """The chosen runs planned again with changes, checked like a sweep, prepared (not sent); see ``promote``."""
+        return promote.prepare_promote(self, runs, **kw)
+
+    async def promote(
+        self,
+        runs: Any,
+        *,
+        budget: Decimal | str | float | None = None,
+        allow_over_balance: bool = False,
+        **changes: Any,
+    ) -> Sweep:
+        """Make chosen runs again with changes (``resolution="4K"``) as their children; ``seqnb.client.promote``."""
+        promoted = self.prepare_promote(runs, budget=budget, allow_over_balance=allow_over_balance, **changes)
+        await self.send_all(promoted)
+        return promoted
 
     async def send_all(self, runs: Iterable[AsyncRun], concurrency: int = 8, deadline: float | None = None) -> None:
         """Check every reference, then submit prepared runs, ``concurrency`` at a time; stop after an auth or balance failure."""

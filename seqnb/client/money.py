@@ -37,9 +37,10 @@ class BalanceUnchecked(UserWarning):
 BALANCE_FRESH = 5.0
 """Seconds a balance read counts as "now" for a sweep's balance check."""
 
-_USER_FRAME = 6
+_USER_FRAME = 7
 """How far up a sweep's balance warning points: check_balance here, AsyncClient.check_balance,
-sweeps.prepare_sweep, AsyncClient.prepare_sweep, the sweep call (sync or async), the user."""
+sweeps.prepare_plan, sweeps.prepare_sweep (or promote.prepare_promote), AsyncClient.prepare_sweep
+(or prepare_promote), the sweep (or promote) call, sync or async, the user."""
 
 
 class Money:

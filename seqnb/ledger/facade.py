@@ -24,7 +24,6 @@ base URL.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
@@ -33,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..runs.run import AsyncRun, RunCore
 from .budget import TeamBudget
+from .lineage import family
+from .marks import RunMarks, fold, mark_rows, read_marks, reader, state_query, write_marks, writer
 from .recorder import Recorder, run_row
 from .resume import RESUMABLE, Scope, claim_runs, restore_run
 from .schema import SELECT_RUNS, SELECT_SPEND, UPSERT_RUN, migrate, run_values, runs_filter
@@ -195,12 +196,50 @@ class Ledger:
             self.store.execute("UPDATE runs SET consistency=? WHERE id=?", (score, run_id))
 
     def annotate(self, run_id: str, *, note: str | None = None, tags: Iterable[str] | None = None) -> None:
-        """Attach a free-text note and tags to a run."""
-        with self.store.guard(f"annotate run {run_id}"), self.store.transaction():
-            if note is not None:
+        """Attach a free-text note to a run, and make its tags (yours, as marks) exactly ``tags``."""
+        if note is not None:
+            with self.store.guard(f"annotate run {run_id}"):
                 self.store.execute("UPDATE runs SET note=? WHERE id=?", (note, run_id))
-            if tags is not None:
-                self.store.execute("UPDATE runs SET tags=? WHERE id=?", (json.dumps(sorted(set(tags))), run_id))
+        if tags is not None:
+            wanted, now = set(tags), set(self.marks_of([run_id])[run_id].tags)
+            if wanted != now:
+                self.mark(run_id, tags=sorted(wanted - now), untag=sorted(now - wanted))
+
+    # --- marks ---------------------------------------------------------------------------------
+
+    def mark(
+        self,
+        run_id: str,
+        *,
+        frame: int | None = None,
+        rating: int | None = None,
+        verdict: str | None = None,
+        tags: Iterable[str] = (),
+        untag: Iterable[str] = (),
+        comment: str | None = None,
+        by: str | None = None,
+    ) -> None:
+        """Judge a run, written at once: ``rating`` 1-5 (0 clears; with ``frame``, a frame's), ``verdict`` ``"picked"``/
+        ``"rejected"`` (``"none"`` clears), tags to add or remove, a comment ('' clears); by you unless ``by``. See ``.marks``.
+        """
+        rows = mark_rows(frame=frame, rating=rating, verdict=verdict, tags=tags, untag=untag, comment=comment)
+        write_marks(self.store, run_id, rows, writer(by))
+
+    def marks(self, run_ids: Iterable[str] | None = None, *, by: str | None = None) -> pd.DataFrame:
+        """The mark rows (of some runs, or all) in the order written; yours, or ``by="alice"``'s, or ``by="*"`` everyone's."""
+        from .frames import marks_frame
+
+        return marks_frame(*read_marks(self.store, run_ids, reader(by)))
+
+    def marks_of(self, run_ids: Iterable[str], *, by: str | None = None) -> dict[str, RunMarks]:
+        """Each run's marks as they stand (the latest of each by id), yours or ``by``'s, without pandas: for the views."""
+        ids = list(run_ids)
+        rows, _ = read_marks(self.store, ids, reader(by), ("rating", "verdict", "tag", "untag", "comment"))
+        return fold(rows, ids)
+
+    def record_score(self, run_id: str, name: str, score: float) -> None:
+        """Record a user scorer's score of a series: a ``score`` mark by ``scorer:<name>`` (``marks(by=...)`` reads it)."""
+        write_marks(self.store, run_id, [(None, "score", repr(float(score)))], f"scorer:{name}")
 
     def health(self) -> str | None:
         """None when every run this ledger was told about is written; else what is not, and why."""
@@ -232,6 +271,10 @@ class Ledger:
         until: Any = None,
         ids: Sequence[str] | None = None,
         by: str | Sequence[str] | None = None,
+        rating_at_least: int | None = None,
+        verdict: str | None = None,
+        tag: str | None = None,
+        marks_by: str | None = None,
         limit: int | None = None,
         offset: int = 0,
     ) -> pd.DataFrame:
@@ -240,9 +283,11 @@ class Ledger:
         Each row says who made the run and where (``user``, ``host``, ``kernel``, ``session``)
         and which session watches it now (``owner``). ``by`` keeps the runs of a user
         (``"alice"``), of a user on a host (``"alice@hub-3"``) or of one session (``"se-..."``);
-        give a list for several.
+        give a list for several. The marks as they stand (``rating``, ``verdict``, ``tags``,
+        ``comment``) and their filters (``rating_at_least=4``, ``verdict="picked"``, ``tag="hero"``)
+        are the current user's, or ``marks_by``'s (a name, or ``"*"`` for the latest of anyone's).
         """
-        from .frames import frame_of
+        from .frames import frame_of, with_marks
 
         where, args = runs_filter(
             self.store.like,
@@ -254,9 +299,15 @@ class Ledger:
             until=until,
             ids=ids,
             by=by,
+            rating_at_least=rating_at_least,
+            verdict=verdict,
+            tag=tag,
+            marks_by=marks_by,
         )
         sql = SELECT_RUNS + where + " ORDER BY runs.created_at DESC" + self.store.page(limit, offset)
-        return frame_of(*self._query(sql, args))
+        frame = frame_of(*self._query(sql, args))
+        some = list(frame["id"]) if len(frame) <= 500 else None  # a page: only its runs' marks
+        return with_marks(frame, *self._query(*state_query(reader(marks_by), self.store.concat, some)))
 
     def count(self, **filters: Any) -> int:
         """How many runs match the filters of ``runs`` (one query, no rows loaded)."""
@@ -288,6 +339,14 @@ class Ledger:
 
         sql = "SELECT * FROM images" + (" WHERE run_id = ?" if run_id else "") + " ORDER BY run_id, idx"
         return images_frame(*self._query(sql, (run_id,) if run_id else ()))
+
+    def lineage(self, run_id: str) -> pd.DataFrame:
+        """A run's parents up the chain and children down (reruns, promotes) as ``runs()`` rows with ``generation``
+        (-1 the parent, 0 the run, 1 its children...), oldest first."""
+        generations = family(self.store, run_id)
+        frame = self.runs(ids=list(generations))
+        frame.insert(1, "generation", frame["id"].map(generations).astype("int64"))
+        return frame.sort_values(["generation", "created_at"], kind="stable").reset_index(drop=True)
 
     def compare(self, runs: Any) -> pd.DataFrame:
         """Runs side by side: only the parameters that differ between them, then the outcomes."""

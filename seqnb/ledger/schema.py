@@ -10,9 +10,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import LedgerError
+from .marks import adopt_tags, judged_ids, reader
 from .stores.base import Store
 
 __all__ = [
+    "MARKS_VERSION",
     "MIGRATIONS",
     "RUN_COLUMNS",
     "SCHEMA_VERSION",
@@ -116,9 +118,28 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE runs ADD COLUMN reference_urls TEXT;
     """,
+    # 7: marks, a person's judgement of a run (``seqnb.ledger.marks``): one row per mark, never updated; and
+    # the runs' parent links indexed, for ``Ledger.lineage``
+    """
+    CREATE TABLE marks (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        frame INTEGER,
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        "by" TEXT NOT NULL,
+        "at" REAL NOT NULL
+    );
+    CREATE INDEX marks_run ON marks(run_id, kind);
+    CREATE INDEX marks_by ON marks("by", run_id);
+    CREATE INDEX runs_parent ON runs(parent_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+_INT64 = range(-(2**63), 2**63)
+MARKS_VERSION = 7
+"""The schema that brought marks: migrating past it turns the runs' old ``tags`` column into tag marks."""
 
 RUN_COLUMNS = (
     "id", "request_id", "backend", "base_url", "model", "prompt", "seed", "size", "requested", "returned",
@@ -145,8 +166,11 @@ def run_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple(row[c] for c in RUN_COLUMNS)
 
 
+# The run's own columns (its old ``tags`` column, from before marks, stays unread: its tags became marks in
+# migration 7) and who made it; its marks as they stand are read apart (``marks.state_query``).
 SELECT_RUNS = (
-    'SELECT runs.*, s.username AS "user", s.host AS host, s.kernel AS kernel '
+    f"SELECT {', '.join('runs.' + c for c in RUN_COLUMNS)}, runs.consistency, "
+    's.username AS "user", s.host AS host, s.kernel AS kernel '
     "FROM runs LEFT JOIN sessions s ON s.id = runs.session"
 )
 SELECT_SPEND = (  # only what spend() groups and sums: no prompt, payload or options to read and type
@@ -165,7 +189,10 @@ def migrate(store: Store, target: int = SCHEMA_VERSION) -> None:
             "upgrade seqnb (pip install -U seqnb), or open another ledger"
         )
     if version < target:
-        store.migrate(MIGRATIONS, target)
+        with store.transaction(lock=True):  # the tags of old runs become marks in the same transaction
+            found = store.migrate(MIGRATIONS, target)
+            if found < MARKS_VERSION <= target:
+                adopt_tags(store)
 
 
 def runs_filter(
@@ -179,10 +206,15 @@ def runs_filter(
     until: Any = None,
     ids: Sequence[str] | None = None,
     by: str | Sequence[str] | None = None,
+    rating_at_least: int | None = None,
+    verdict: str | None = None,
+    tag: str | None = None,
+    marks_by: str | None = None,
 ) -> tuple[str, list[Any]]:
     """The WHERE clause (with its leading space, or empty) and its arguments, for the ``runs`` filters.
 
-    ``like`` is the store's case-insensitive LIKE (``Store.like``).
+    ``like`` is the store's case-insensitive LIKE (``Store.like``). The mark filters (``rating_at_least``,
+    ``verdict``, ``tag``) read the marks of ``marks_by`` (``seqnb.ledger.marks.reader``: default the current user).
     """
     from ..model.spec import get_model
     from .frames import epoch
@@ -226,4 +258,8 @@ def runs_filter(
     if until is not None:
         where.append("runs.created_at < ?")
         args.append(epoch(until))
+    if rating_at_least is not None or verdict is not None or tag is not None:
+        judged, judged_args = judged_ids(reader(marks_by), rating_at_least=rating_at_least, verdict=verdict, tag=tag)
+        where += judged
+        args += judged_args
     return (f" WHERE {' AND '.join(where)}" if where else ""), args

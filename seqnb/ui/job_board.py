@@ -86,7 +86,7 @@ class JobBoard(anywidget.AnyWidget):
         def expected_end(run: RunCore) -> float | None:
             return poller.expected_end(run) if isinstance(run, AsyncRun) else None
 
-        return self.state.snapshot(
+        snap = self.state.snapshot(
             page=self.page,
             page_size=page_size or self.page_size,
             status=self.status_filter,
@@ -94,6 +94,24 @@ class JobBoard(anywidget.AnyWidget):
             now=time.time(),
             expected_end=expected_end,
         )
+        judged = self._marks([row["id"] for row in snap["rows"]])
+        for row in snap["rows"]:
+            marks = judged.get(row["id"])
+            row["marks"] = " ".join(
+                ([f"★{marks.rating}"] if marks and marks.rating else [])
+                + ([marks.verdict] if marks and marks.verdict else [])
+            )
+        return snap
+
+    def _marks(self, ids: list[str]) -> dict[str, Any]:
+        """The page's marks as they stand (seen at the board's next redraw); none without a ledger or if it fails."""
+        ledger = self.client.ledger
+        if ledger is None or not ids:
+            return {}
+        try:
+            return ledger.marks_of(ids)
+        except SeqnbError:  # a board without marks, never a board that fails
+            return {}
 
     def flush(self) -> dict[str, Any]:
         """Send the board's state now (pending changes included); returns it. Tests and scripts may call it."""

@@ -79,6 +79,7 @@ function render({ model, el }) {
       let state = words(r.status);
       if (r.queue) state += ` (${esc(r.queue)})`;
       if (r.images != null) state += ` · ${r.images}/${r.count} images`;
+      if (r.marks) state += ` · ${r.marks}`;
       const clock = `data-start="${r.created}"` + (r.finished ? ` data-end="${r.finished}"` : "");
       return `<tr class="seqnb-run" data-run="${esc(r.id)}">
         <td><code>${esc(r.id.slice(0, 8))}</code> ${esc(r.model)} · seed ${esc(r.seed ?? "-")} · ${r.count} img<br>
