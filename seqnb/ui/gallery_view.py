@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from typing import TYPE_CHECKING
 
@@ -11,6 +10,7 @@ import ipywidgets as w
 from ..images.grid import grid
 from ..runs.run import RunEvent
 from .closing import close_tree, replace_children
+from .throttle import Throttle
 
 if TYPE_CHECKING:
     from ..client.sync import Client
@@ -39,14 +39,13 @@ class GalleryView(w.VBox):
         self.client = client
         self.page_size = page_size
         self.size = size
-        self.interval = interval
         self.page = 0
         self.visible = visible
         self.stale = True
         done = sorted((r for r in client.runs() if r.status == "completed"), key=lambda r: r.finished_at or 0)
         self.completed: dict[str, None] = {r.id: None for r in done}
         """Completed run ids in the order they completed (a ``dict`` as an ordered set)."""
-        self._scheduled = False
+        self._throttle = Throttle(interval, self._refresh_due)
         self.prev_button = w.Button(description="newer", icon="chevron-left", layout=w.Layout(width="90px"))
         self.next_button = w.Button(description="older", icon="chevron-right", layout=w.Layout(width="90px"))
         self.label = w.HTML()
@@ -57,6 +56,11 @@ class GalleryView(w.VBox):
         self._unsubscribe = client.subscribe(self._on_event)
         if visible:
             self.refresh()
+
+    @property
+    def interval(self) -> float:
+        """Least time between two live rebuilds of the first page."""
+        return self._throttle.interval
 
     @property
     def pages(self) -> int:
@@ -73,20 +77,9 @@ class GalleryView(w.VBox):
         self.completed[event.run.id] = None
         self.stale = True
         if self.visible and self.page == 0:
-            self._refresh_soon()
-
-    def _refresh_soon(self) -> None:
-        if self._scheduled:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # not on a loop (a script): call refresh() when you want the page
-        self._scheduled = True
-        loop.call_later(self.interval, self._refresh_due)
+            self._throttle.poke()  # not on a loop (a script): call refresh() when you want the page
 
     def _refresh_due(self) -> None:
-        self._scheduled = False
         if self.visible and self.stale:
             self.refresh()
 
@@ -119,7 +112,7 @@ class GalleryView(w.VBox):
             return
         if waiting:
             self.stale = True
-            self._refresh_soon()
+            self._throttle.poke()
         if ready:
             replace_children(self.body, [grid(gallery, ready, self.size)])
         elif not runs:
@@ -128,5 +121,6 @@ class GalleryView(w.VBox):
     def close(self) -> None:
         """Stop following the client and close the view and everything it shows."""
         self._unsubscribe()
+        self._throttle.cancel()
         close_tree(list(self.children))
         super().close()
