@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -224,11 +224,23 @@ class MatrixView(anywidget.AnyWidget):
             self.message = f"no run <code>{html.escape(run_id[:12])}</code> in this matrix"
             return dict(self.lightbox)
         frame = min(max(0, int(frame)), run.requested - 1)
+        self._follow(run)
         frames = self.frames.get(run.id) or self._frames_of(run)
         marks = self.marks.get(run.id, Marks())
         self.lightbox = lightbox_info(run, frame, marks, frames)
         self._send_large(run, frame, frames)
         return dict(self.lightbox)
+
+    def _follow(self, run: RunCore) -> None:
+        """Turn the page behind the lightbox to the run's cell (stepping down may leave the page)."""
+        where = self.matrix.locate(run.id)
+        if where is None:
+            return
+        facet, row, col = where
+        at = (row // self.page_rows, col // self.page_cols, facet)
+        if at != (self.row_page, self.col_page, self.facet_page):
+            self.row_page, self.col_page, self.facet_page = at
+            self.refresh()
 
     def _send_large(self, run: RunCore, frame: int, frames: list[Frame] | None) -> None:
         image = frames[frame].image if frames is not None and frame < len(frames) else None
@@ -341,29 +353,24 @@ class MatrixView(anywidget.AnyWidget):
         (``index``), ``promote`` (``choice``), ``refresh``."""
         c = content if isinstance(content, dict) else {}
         action = c.get("action")
-        try:
-            if action == "open":
-                return self.open_frame(str(c.get("run")), int(c.get("frame", 0)))
-            if action in ("step_frame", "step_run"):
-                return getattr(self, action)(int(c.get("step", 1)))
-            if action == "rate":
-                return self.rate(int(c.get("n", -1)), series=bool(c.get("series")))
-            handlers = {"pick": self.pick, "reject": self.reject, "close": self.close_lightbox, "swap": self.swap}
-            if action in handlers:
-                return handlers[action]()
-            if action == "axes":
-                return self.set_axes(c.get("rows"), c.get("cols"), c.get("facet"))
-            if action == "page":
-                return self.turn(int(c.get("rows", 0)), int(c.get("cols", 0)))
-            if action == "facet":
-                return self.show_facet(int(c.get("index", 0)))
-            if action == "promote":
-                return self.promote(str(c.get("choice", "same settings")))
-            if action == "refresh":
-                return self.refresh()
-        except (TypeError, ValueError) as exc:
-            self.message = f"{html.escape(str(action))}: {html.escape(str(exc))}"
-            return None
+        actions: dict[str, Callable[[], Any]] = {
+            "open": lambda: self.open_frame(str(c.get("run")), int(c.get("frame", 0))),
+            "step_frame": lambda: self.step_frame(int(c.get("step", 1))),
+            "step_run": lambda: self.step_run(int(c.get("step", 1))),
+            "rate": lambda: self.rate(int(c.get("n", -1)), series=bool(c.get("series"))),
+            "pick": self.pick, "reject": self.reject, "close": self.close_lightbox, "swap": self.swap,
+            "axes": lambda: self.set_axes(c.get("rows"), c.get("cols"), c.get("facet")),
+            "page": lambda: self.turn(int(c.get("rows", 0)), int(c.get("cols", 0))),
+            "facet": lambda: self.show_facet(int(c.get("index", 0))),
+            "promote": lambda: self.promote(str(c.get("choice", "same settings"))),
+            "refresh": self.refresh,
+        }  # fmt: skip
+        if action in actions:
+            try:
+                return actions[action]()
+            except (TypeError, ValueError) as exc:
+                self.message = f"{html.escape(str(action))}: {html.escape(str(exc))}"
+                return None
         self.message = f"the matrix does not know the action {html.escape(str(action))!r}"
         return None
 

@@ -183,6 +183,9 @@ def test_paging_a_20_by_20_matrix_keeps_the_widget_count_flat(tmp_path: Path) ->
         view.handle_message({"action": "page", "rows": 1, "cols": -4})
         assert live_widgets() == opened
     assert len(seen) == 400
+    view.open_frame(runs[399].id, 1)  # the lightbox on a run of another page: the page behind follows it
+    assert (view.snapshot["page"]["row_page"], view.snapshot["page"]["col_page"]) == (4, 3)
+    view.close_lightbox()
     view.swap()
     view.handle_message({"action": "axes", "rows": "seed", "cols": "prompt", "facet": None})
     assert live_widgets() == opened
@@ -207,3 +210,26 @@ def test_promote_the_picks_priced_and_linked(sweep: seqnb.Sweep, seqnb_client: s
     seqnb_client.wait_all(promoted, timeout=60)
     assert len(view.matrix.runs) == 14 and view.matrix.unplaced() == ["size"]  # beside their originals
     view.close()
+
+
+def test_the_gallery_tab_has_a_matrix_mode_for_a_sweep(sweep: seqnb.Sweep, seqnb_client: seqnb.Client) -> None:
+    other = seqnb_client.sweep(prompts=["Generate 2 images of an owl"], seeds=[1, 2], quiet=True)
+    seqnb_client.wait_all(other, timeout=60)
+    seqnb_client.settle(timeout=60)
+    studio = seqnb.Studio(seqnb_client)
+    studio.show_tab("Gallery")
+    view = studio.gallery_view
+    view.mode.value = "matrix"  # as the toggle does
+    assert [i for _, i in view.sweep_picker.options] == [other.id, sweep.id]  # newest first
+    assert view.matrix is not None and {r.id for r in view.matrix.matrix.runs} == {r.id for r in other}
+    count = live_widgets()
+    view.sweep_picker.value = sweep.id
+    assert view.matrix.snapshot["total"] == {"runs": 12, "rows": 3, "cols": 4, "picked": 0}
+    assert live_widgets() == count  # the old matrix closed
+    view.matrix.open_frame(sweep[2].id, 1)
+    view.matrix.rate(3)
+    assert seqnb_client.ledger is not None
+    assert seqnb_client.ledger.marks_of([sweep[2].id])[sweep[2].id].frame_ratings == {1: 3}
+    view.mode.value = "recent"
+    assert view.matrix_box.layout.display == "none" and view.body.layout.display == ""
+    studio.close()

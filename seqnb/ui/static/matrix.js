@@ -12,6 +12,8 @@ const STATE_WORDS = { failed: "failed", short: "short", running: "running", queu
 function esc(value) {
   return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
+const PLURAL = { prompt: "prompts", seed: "seeds", model: "models", size: "sizes", count: "counts", optimize: "optimize modes" };
+function many(n, axis) { return axis ? `${n} ${n === 1 ? axis : PLURAL[axis]}` : ""; }
 function stars(n) { return n ? "★".repeat(n) + "☆".repeat(5 - n) : ""; }
 
 function axisSelect(name, value, offered, allowNone) {
@@ -59,17 +61,32 @@ function render({ model, el }) {
   const send = (msg) => model.send(msg);
   let largeUrl = null;
 
+  function frameSize(s) {
+    // As large as the page's columns allow in the width at hand (at most the thumbnails' own size).
+    const frames = Math.max(1, ...s.cells.flat().flat().map((r) => r.frames.length));
+    const width = (el.clientWidth || 1100) - 200 - s.cols.length * 16;
+    return Math.max(40, Math.min(s.size, Math.floor(width / Math.max(1, s.cols.length) / frames) - 3));
+  }
+
+  function locate(runId) {
+    const s = model.get("snapshot") || {};
+    for (let i = 0; i < (s.cells || []).length; i++)
+      for (let j = 0; j < s.cells[i].length; j++)
+        for (const run of s.cells[i][j]) if (run.id === runId) return { run, row: s.rows[i], col: s.cols[j] };
+    return null;
+  }
+
   function drawPage() {
     const s = model.get("snapshot") || {};
     if (!s.axes) return;
-    const p = s.page, t = s.total, a = s.axes;
+    const p = s.page, t = s.total, a = s.axes, size = frameSize(s);
     const rowsShown = s.rows.length ? `${p.row_page * p.rows + 1}-${p.row_page * p.rows + s.rows.length}` : "0";
     const colsShown = s.cols.length ? `${p.col_page * p.cols + 1}-${p.col_page * p.cols + s.cols.length}` : "0";
     const facets = (s.facets || []).map((f, i) =>
       `<button class="seqnb-m-facet${i === p.facet ? " seqnb-m-on" : ""}" data-facet="${i}" title="${esc(f.title)}">${esc(f.label)}</button>`).join("");
     const promote = Object.entries(s.promote || {}).map(([k, v]) => `<option value="${esc(k)}">${esc(v)}</option>`).join("");
     el.querySelector(".seqnb-m-bar").innerHTML =
-      `<b>${t.runs} series</b> <span class="seqnb-m-dims">${t.rows} ${esc(a.rows || "")} × ${t.cols} ${esc(a.cols || "")}</span>` +
+      `<b>${t.runs} series</b> <span class="seqnb-m-dims">${[many(t.rows, a.rows), many(t.cols, a.cols), many((s.facets || []).length, a.facet)].filter(Boolean).join(" × ")}</span>` +
       axisSelect("rows", a.rows, a.offered, true) + axisSelect("cols", a.cols, a.offered, true) +
       axisSelect("facet", a.facet, a.offered, true) +
       `<button class="seqnb-m-swap" title="swap rows and columns">⇄ swap</button>` +
@@ -78,14 +95,14 @@ function render({ model, el }) {
       `<button data-page="cols" data-step="-1" ${p.col_page ? "" : "disabled"}>◀</button>` +
       `cols ${colsShown} of ${t.cols}<button data-page="cols" data-step="1" ${p.col_page + 1 < p.col_pages ? "" : "disabled"}>▶</button></span>` +
       (facets ? `<span class="seqnb-m-facets">${esc(a.facet)}: ${facets}</span>` : "") +
-      `<span class="seqnb-m-picked">${t.picked} picked` +
+      `<span class="seqnb-m-picked${t.picked ? "" : " seqnb-m-zero"}">${t.picked} picked` +
       (promote ? ` <select class="seqnb-m-promote-choice">${promote}</select><button class="seqnb-m-promote" title="re-submit the picked series with this change (priced and checked like a sweep)">Promote</button>` : "") +
       `</span>` + (a.unplaced.length ? `<span class="seqnb-m-unplaced">cells hold several series: ${esc(a.unplaced.join(", "))} vary too</span>` : "") +
       (s.marks ? "" : `<span class="seqnb-m-unplaced">no ledger: marks are off</span>`);
     const corner = `<th class="seqnb-m-corner">${esc(a.rows || "")} \\ ${esc(a.cols || "")}</th>`;
     const head = `<tr>${corner}${s.cols.map((c) => `<th class="seqnb-m-col" title="${esc(c.title)}">${esc(c.label)}</th>`).join("")}</tr>`;
     const body = s.rows.map((r, i) => `<tr><th class="seqnb-m-row" title="${esc(r.title)}">${esc(r.label)}</th>` +
-      s.cells[i].map((cell) => `<td class="seqnb-m-cell">${cell.length ? cell.map((run) => runHtml(run, s.size)).join("")
+      s.cells[i].map((cell) => `<td class="seqnb-m-cell">${cell.length ? cell.map((run) => runHtml(run, size)).join("")
         : `<span class="seqnb-m-none" title="nothing was run with these values">—</span>`}</td>`).join("") + "</tr>").join("");
     el.querySelector(".seqnb-m-table").innerHTML = head + body;
   }
@@ -100,27 +117,37 @@ function render({ model, el }) {
     const fr = b.frame_rating || 0;
     const starButtons = [1, 2, 3, 4, 5].map((n) =>
       `<button data-rate="${n}" class="${n <= fr ? "seqnb-m-on" : ""}" title="rate this frame ${n} (key ${n})">${n <= fr ? "★" : "☆"}</button>`).join("");
+    const seriesButtons = [1, 2, 3, 4, 5].map((n) =>
+      `<button data-rate="${n}" data-series="1" class="${n <= (b.rating || 0) ? "seqnb-m-on" : ""}" title="rate the whole series ${n} (Shift+${n})">${n <= (b.rating || 0) ? "★" : "☆"}</button>`).join("");
     const verdict = b.verdict === "picked" ? "✔ picked" : b.verdict === "rejected" ? "✘ rejected" : "";
+    const here = locate(b.run);
+    const where = here ? [here.row?.label, here.col?.label, here.run.label].filter(Boolean).map(esc).join(" · ") : "";
+    const film = here ? here.run.frames.map((f) => f.src
+      ? `<img src="${f.src}" data-frame="${f.i}" class="${f.i === b.frame ? "seqnb-m-here" : ""}" title="frame ${f.i + 1}">`
+      : `<span data-frame="${f.i}" class="seqnb-m-film-empty${f.i === b.frame ? " seqnb-m-here" : ""}">${f.i + 1}</span>`).join("") : "";
     const missing = b.frame_state !== "cached" ? `<div class="seqnb-m-nolarge">${esc(b.frame_label || b.words || b.frame_state)}</div>` : "";
     box.innerHTML = `<div class="seqnb-m-lb-inner" role="dialog" aria-label="frame ${b.frame + 1} of ${b.count}">
-      <div class="seqnb-m-lb-image"><button class="seqnb-m-lb-nav" data-act="step_frame" data-step="-1" title="previous frame (←)">‹</button>
+      <div class="seqnb-m-lb-left"><div class="seqnb-m-lb-image"><button class="seqnb-m-lb-nav" data-act="step_frame" data-step="-1" title="previous frame (←)">‹</button>
         ${missing || `<img class="seqnb-m-large" alt="frame ${b.frame + 1}">`}
         <button class="seqnb-m-lb-nav" data-act="step_frame" data-step="1" title="next frame (→)">›</button></div>
+        <div class="seqnb-m-film">${film}</div></div>
       <div class="seqnb-m-lb-info">
         <div class="seqnb-m-lb-title"><b>frame ${b.frame + 1} of ${b.count}</b> <span class="seqnb-m-verdict">${verdict}</span>
           ${b.rating ? `<span title="series rating">series ${stars(b.rating)}</span>` : ""}</div>
+        ${where ? `<div class="seqnb-m-lb-where">${where}</div>` : ""}
         <div class="seqnb-m-lb-prompt">${esc(b.prompt)}</div>
         <table class="seqnb-m-lb-facts"><tr><th>seed</th><td>${esc(b.seed)}</td></tr><tr><th>size</th><td>${esc(b.size)}${b.pixels ? ` (${esc(b.pixels)} px)` : ""}</td></tr>
           <tr><th>model</th><td>${esc(b.model)}${b.optimize ? ` · optimize ${esc(b.optimize)}` : ""}</td></tr><tr><th>cost</th><td>${esc(b.cost)}</td></tr>
           <tr><th>run</th><td><code>${esc(b.run)}</code> ${b.state !== "completed" ? esc(b.words || b.status) : ""}</td></tr></table>
-        <div class="seqnb-m-lb-rate">this frame ${starButtons}<button data-rate="0" title="clear this frame's rating (key 0)">clear</button></div>
+        <div class="seqnb-m-lb-rate"><span>this frame</span>${starButtons}<button data-rate="0" title="clear this frame's rating (key 0)">clear</button></div>
+        <div class="seqnb-m-lb-rate"><span>the series</span>${seriesButtons}<button data-rate="0" data-series="1" title="clear the series' rating (Shift+0)">clear</button></div>
         <div class="seqnb-m-lb-acts">
           <button data-act="pick" class="${b.verdict === "picked" ? "seqnb-m-on" : ""}" title="pick this series (key p; again to un-pick)">✔ pick</button>
           <button data-act="reject" class="${b.verdict === "rejected" ? "seqnb-m-on" : ""}" title="reject this series (key x; again to clear)">✘ reject</button>
           <button data-act="step_run" data-step="-1" title="the run above in this column (↑)">↑ run</button>
           <button data-act="step_run" data-step="1" title="the run below in this column (↓)">↓ run</button>
           <button data-act="close" title="close (Esc)">close</button></div>
-        <div class="seqnb-m-lb-keys">← → frames · ↑ ↓ runs · 1-5 rate · 0 clear · p pick · x reject · Esc close</div>
+        <div class="seqnb-m-lb-keys"><kbd>←</kbd> <kbd>→</kbd> frames · <kbd>↑</kbd> <kbd>↓</kbd> runs · <kbd>1</kbd>-<kbd>5</kbd> rate the frame (<kbd>Shift</kbd>: the series) · <kbd>0</kbd> clear · <kbd>p</kbd> pick · <kbd>x</kbd> reject · <kbd>Esc</kbd> close</div>
         <div class="seqnb-m-message">${model.get("message") || ""}</div>
       </div></div>`;
     if (largeUrl && largeUrl.run === b.run && largeUrl.frame === b.frame) box.querySelector(".seqnb-m-large")?.setAttribute("src", largeUrl.url);
@@ -146,8 +173,10 @@ function render({ model, el }) {
   function onBoxClick(event) {
     const t = event.target.closest("button");
     if (event.target === box) { send({ action: "close" }); return; }
+    const film = event.target.closest(".seqnb-m-film [data-frame]");
+    if (film) { send({ action: "open", run: (model.get("lightbox") || {}).run, frame: Number(film.dataset.frame) }); return; }
     if (!t) return;
-    if (t.dataset.rate !== undefined) send({ action: "rate", n: Number(t.dataset.rate) });
+    if (t.dataset.rate !== undefined) send({ action: "rate", n: Number(t.dataset.rate), series: Boolean(t.dataset.series) });
     else if (t.dataset.act) send({ action: t.dataset.act, step: Number(t.dataset.step || 0) });
   }
   function onKey(event) {
@@ -174,6 +203,8 @@ function render({ model, el }) {
     if (m) m.innerHTML = model.get("message") || "";
   }
 
+  const resize = new ResizeObserver(() => drawPage());
+  resize.observe(el);
   el.addEventListener("click", onClick);
   el.addEventListener("change", onChange);
   box.addEventListener("click", onBoxClick);
@@ -191,6 +222,7 @@ function render({ model, el }) {
     model.off("change:message", onMessageText);
     model.off("msg:custom", onMessage);
     if (largeUrl) URL.revokeObjectURL(largeUrl.url);
+    resize.disconnect();
     box.remove();
   };
 }
