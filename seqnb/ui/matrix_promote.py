@@ -18,10 +18,10 @@ if TYPE_CHECKING:
 __all__ = ["CHANGES", "promote_choices", "promote_runs"]
 
 CHANGES: dict[str, dict[str, Any]] = {
-    "same settings": {},
     "4K": {"size": "4K"},
     "4096x4096": {"size": "4096x4096 (1:1)"},
     "optimize standard": {"optimize": "standard"},
+    "same settings": {},
 }
 """What Promote offers: a name and the changes ``client.promote`` gets (only those every picked run's model accepts)."""
 
