@@ -66,10 +66,15 @@ def run_state(run: RunCore) -> tuple[str, str]:
     return "ended", run.status.replace("_", " ") + (f": {run.error}" if run.error else "")
 
 
-def thumb_src(store: ImageStore, frame: Frame, size: int) -> str | None:
-    """The frame's cached thumbnail as a ``data:`` URL, or None (no image, or it vanished from the cache)."""
+def thumb_src(store: ImageStore, frame: Frame, size: int, memo: dict[str, str] | None = None) -> str | None:
+    """The frame's cached thumbnail as a ``data:`` URL, or None (no image, or it vanished from the cache).
+
+    ``memo`` (image sha256 -> URL) spares reading a thumbnail again for a page shown again.
+    """
     if frame.image is None:
         return None
+    if memo is not None and (known := memo.get(frame.image.sha256)) is not None:
+        return known
     try:
         data = store.thumbnail(frame.image, size).read_bytes()
     except OSError as exc:
@@ -77,17 +82,25 @@ def thumb_src(store: ImageStore, frame: Frame, size: int) -> str | None:
             return None
         log.warning("thumbnail of %s not cached (%s); made in memory", frame.image.path, exc)
         data = store.render_thumbnail(frame.image, size)
-    return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+    src = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+    if memo is not None:
+        memo[frame.image.sha256] = src
+    return src
 
 
 def _frames_entry(
-    store: ImageStore, run: RunCore, frames: Sequence[Frame] | None, marks: Marks, size: int
+    store: ImageStore,
+    run: RunCore,
+    frames: Sequence[Frame] | None,
+    marks: Marks,
+    size: int,
+    memo: dict[str, str] | None,
 ) -> list[Any]:
     if frames is None:
         return [{"i": i, "state": "waiting", "label": ""} for i in range(run.requested)]
     out = []
     for frame in frames:
-        src = thumb_src(store, frame, size)
+        src = thumb_src(store, frame, size, memo)
         entry: dict[str, Any] = {"i": frame.index, "state": frame.state if src or frame.image is None else "evicted"}
         if src:
             entry["src"] = src
@@ -101,7 +114,13 @@ def _frames_entry(
 
 
 def run_entry(
-    store: ImageStore, run: RunCore, frames: Sequence[Frame] | None, marks: Marks, size: int, label: str = ""
+    store: ImageStore,
+    run: RunCore,
+    frames: Sequence[Frame] | None,
+    marks: Marks,
+    size: int,
+    label: str = "",
+    memo: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """One run of a cell: state, marks, and its frames in order (thumbnails only once its images are in)."""
     state, words = run_state(run)
@@ -117,7 +136,7 @@ def run_entry(
         "rating": marks.rating,
         "verdict": marks.verdict,
         "tags": list(marks.tags),
-        "frames": _frames_entry(store, run, frames if state not in ("failed", "ended") else [], marks, size),
+        "frames": _frames_entry(store, run, frames if state not in ("failed", "ended") else [], marks, size, memo),
     }
 
 
@@ -132,6 +151,7 @@ def page_snapshot(
     page_rows: int,
     page_cols: int,
     picked: int,
+    thumbs: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The page as the browser draws it: axes, headers, one entry per cell (a list of runs), and counts."""
     placed = (matrix.rows_axis, matrix.cols_axis, matrix.facet_axis)
@@ -142,7 +162,7 @@ def page_snapshot(
             labels = cell_labels(cell, placed)
             out_row.append(
                 [
-                    run_entry(store, run, frames.get(run.id), marks.get(run.id, Marks()), size, label)
+                    run_entry(store, run, frames.get(run.id), marks.get(run.id, Marks()), size, label, thumbs)
                     for run, label in zip(cell, labels, strict=True)
                 ]
             )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,8 @@ __all__ = ["MatrixView", "matrix", "runs_of"]
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
+THUMBS_KEPT = 2000
+"""Thumbnails kept in memory (about 4 kB each) before the memo starts again."""
 
 
 def runs_of(runs: Any, ledger: Ledger | None = None) -> list[Any]:
@@ -99,6 +102,9 @@ class MatrixView(anywidget.AnyWidget):
         """The last large image sent (its message and bytes), for tests and benchmarks."""
         self.stale = False
         self._loading: set[str] = set()
+        self._thumbs: dict[str, str] = {}
+        self._lock = threading.RLock()
+        """Image sha256 -> its thumbnail's data URL, so a page shown again reads no file."""
         self._closed = False
         self._throttle = Throttle(interval, self.refresh)
         self.matrix: Matrix = build_matrix(cores, *choose_axes(cores, rows, cols, facet))
@@ -122,6 +128,10 @@ class MatrixView(anywidget.AnyWidget):
 
     def refresh(self) -> dict[str, Any]:
         """Rebuild the page shown (marks re-read, thumbnails of its cells only) and send it; returns it."""
+        with self._lock:  # run events may refresh from the client's loop while a click does from the kernel's
+            return self._refresh()
+
+    def _refresh(self) -> dict[str, Any]:
         self.stale = False
         m = self.matrix
         page = m.page(self.row_page, self.col_page, rows=self.page_rows, cols=self.page_cols, facet=self.facet_page)
@@ -129,9 +139,11 @@ class MatrixView(anywidget.AnyWidget):
         self.marks = self._read_marks([r.id for r in m.runs])
         frames = {run.id: self._frames_of(run) for run in page.runs()}
         picked = sum(1 for mk in self.marks.values() if mk.verdict == "picked")
+        if len(self._thumbs) > THUMBS_KEPT:
+            self._thumbs.clear()
         snapshot = page_snapshot(
             m, page, store=self.gallery.cache, frames=frames, marks=self.marks, size=self.thumb,
-            page_rows=self.page_rows, page_cols=self.page_cols, picked=picked,
+            page_rows=self.page_rows, page_cols=self.page_cols, picked=picked, thumbs=self._thumbs,
         )  # fmt: skip
         prices = self.client.aio.prices if self.client is not None else None
         snapshot["promote"] = promote_choices(self.picked(), prices) if self.client is not None else {}
@@ -153,7 +165,10 @@ class MatrixView(anywidget.AnyWidget):
                 log.warning("frames of run %s not loaded: %s", run.id, exc)
                 return None
             return self.frames[run.id]
-        if run.id not in self._loading:
+        downloading = isinstance(run, AsyncRun) and run.bound and run.client.gallery is self.gallery
+        if downloading and run.id not in self.gallery.errors:
+            self._throttle.poke()  # its gallery fetches it at completion: look again in a moment
+        elif run.id not in self._loading:
             self._loading.add(run.id)
             asyncio.get_running_loop().create_task(self._load(run))
         return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from seqnb.ledger.facade import Ledger
 from seqnb.model.request import Request
 from seqnb.runs.run import RunCore
 from seqnb.ui.matrix_view import MatrixView
-from tests.ui.test_ui_scale import live_widgets
+from tests.ui.test_ui_scale import live_widgets, until
 
 STYLE = "Generate 3 images of a lighthouse keeper's day, from dawn to night, in "
 STYLES = ("ink drawing", "watercolor", "woodcut")
@@ -233,3 +234,24 @@ def test_the_gallery_tab_has_a_matrix_mode_for_a_sweep(sweep: seqnb.Sweep, seqnb
     view.mode.value = "recent"
     assert view.matrix_box.layout.display == "none" and view.body.layout.display == ""
     studio.close()
+
+
+def test_a_matrix_opened_while_the_sweep_runs_catches_up(seqnb_client: seqnb.Client) -> None:
+    runs = seqnb_client.sweep(
+        prompts=["Generate 2 images of an owl", "Generate 2 images of a bat"], seeds=[1, 2], quiet=True
+    )
+    view = seqnb.matrix(runs)
+    states = {run["state"] for row in view.snapshot["cells"] for cell in row for run in cell}
+    assert states <= {"queued", "running", "completed", "loading"}
+    seqnb_client.wait_all(runs, timeout=60)
+    seqnb_client.settle(timeout=60)
+
+    def cells() -> list[dict[str, Any]]:
+        return [run for row in view.snapshot["cells"] for cell in row for run in cell]
+
+    # the runs' events refresh the page (coalesced, on the client's loop) until every image is in
+    until(lambda: [run["state"] for run in cells()] == ["completed"] * 4, timeout=30)
+    snap = view.snapshot
+    assert all(f["src"].startswith("data:image/jpeg") for run in cells() for f in run["frames"])
+    assert view.refresh() == snap  # shown again from the memo: the same page, no file read
+    view.close()
