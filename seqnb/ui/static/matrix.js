@@ -181,7 +181,7 @@ function render({ model, el }) {
   }
   function onKey(event) {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
-    const digit = /^Digit([0-5])$/.exec(event.code);
+    const digit = /^(?:Digit|Numpad)([0-5])$/.exec(event.code);
     let msg = KEYS[event.key] || KEYS[event.key.toLowerCase?.()];
     if (digit) msg = { action: "rate", n: Number(digit[1]), series: event.shiftKey };
     if (!msg) return;
