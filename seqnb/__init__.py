@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "connect": ".session",
     "ConnectError": ".errors",
     "consistency": ".images.scoring",
+    "reference_similarity": ".images.scoring",
     "contact_sheet": ".images.gallery",
     "Cost": ".model.pricing",
     "DuplicateSubmitWarning": ".client.core",
@@ -45,6 +46,7 @@ _EXPORTS: dict[str, str] = {
     "Ledger": ".ledger.facade",
     "LedgerError": ".errors",
     "ModelNotFound": ".errors",
+    "matrix": ".ui.matrix_view",
     "models": ".model.spec",
     "ModelSpec": ".model.spec",
     "NotFound": ".errors",
@@ -63,6 +65,7 @@ _EXPORTS: dict[str, str] = {
     "RetryPolicy": ".api.transport",
     "Run": ".client.run",
     "RunEvent": ".runs.run",
+    "RunMarks": ".ledger.marks",
     "RunStatus": ".api.protocol",
     "SchemaDriftWarning": ".api.catalog.drift",
     "Secret": ".api.auth",
@@ -123,7 +126,9 @@ if TYPE_CHECKING:  # what type checkers and editors see; the same names as _EXPO
     from .images.gallery import compare_grid as compare_grid
     from .images.gallery import contact_sheet as contact_sheet
     from .images.scoring import consistency as consistency
+    from .images.scoring import reference_similarity as reference_similarity
     from .ledger.facade import Ledger as Ledger
+    from .ledger.marks import RunMarks as RunMarks
     from .model.pricing import Cost as Cost
     from .model.pricing import Price as Price
     from .model.pricing import price_for as price_for
@@ -145,6 +150,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; the same names as _EXPO
     from .runs.run import AsyncRun as AsyncRun
     from .runs.run import RunEvent as RunEvent
     from .session import connect as connect
+    from .ui.matrix_view import matrix as matrix
     from .ui.studio import Studio as Studio
 
 __all__ = sorted([*_EXPORTS, "__version__"])

@@ -13,7 +13,7 @@ SeqnbError
 │   ├── PermissionDenied      error_code 403001: the request belongs to another account (not a token problem)
 │   ├── InputRejected         400/422: the service rejected the input (.fields)
 │   ├── ModelNotFound         error_code 400001, or 404 on submit: no such model id (or a retired one)
-│   ├── InsufficientBalance   error_code 400002: top up before submitting
+│   ├── InsufficientBalance   HTTP 402, error_code 400002: add funds on RunComfy (client.balance() shows it)
 │   ├── NotFound              404, error_code 404001: request id unknown or expired
 │   ├── RequestRefused        another 4xx, or an HTTP 200 with an error_code on submit: refused, nothing charged
 │   ├── RateLimited           429 (.retry_after seconds)
@@ -181,7 +181,10 @@ class ModelNotFound(APIError):
 
 
 class InsufficientBalance(APIError):
-    hint = "top up your RunComfy balance; nothing was charged for this request"
+    hint = (
+        "the account's balance is too low: add funds to your RunComfy account, then send again "
+        "(client.balance() shows what it holds); nothing was charged for this request"
+    )
 
 
 class NotFound(APIError):

@@ -12,6 +12,8 @@ from seqnb.emulator import EmulatorServer
 
 M40 = "bytedance/seedream-4-0/sequential"
 M45 = "bytedance/seedream-4-5/sequential"
+E40 = "bytedance/seedream-4-0/edit-sequential"
+E45 = "bytedance/seedream-4-5/edit-sequential"
 
 
 @pytest.fixture(autouse=True)

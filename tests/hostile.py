@@ -52,6 +52,8 @@ class HostileServer:
         self.submits: list[tuple[dict[str, Any] | None, int]] = []
         """(submitted JSON body, status answered) for every POST to a model."""
         self.paths: list[str] = []
+        self.queries: list[str] = []
+        """The query string of every call, beside ``paths``."""
         self._lock = threading.Lock()
         self._serving: ThreadedApp | None = None
 
@@ -66,6 +68,7 @@ class HostileServer:
             self.calls = Counter()
             self.submits = []
             self.paths = []
+            self.queries = []
 
     def _route(self, method: str, path: str) -> str | None:
         if method == "POST" and path.startswith("/v1/models/"):
@@ -90,6 +93,7 @@ class HostileServer:
         route = self._route(scope["method"], scope["path"])
         with self._lock:
             self.paths.append(scope["path"])
+            self.queries.append(scope.get("query_string", b"").decode("latin-1"))
             if route is None:
                 reply = Reply(404, {"error_message": "no such route"})
             else:

@@ -109,14 +109,27 @@ def resolve_token(token: str | Secret | None = None, environ: Mapping[str, str] 
 
 
 class BearerAuth(httpx.Auth):
-    """Adds ``Authorization: Bearer`` to each request, reading the secret only then."""
+    """Adds ``Authorization: Bearer`` to each request to the API's ``origin``, reading the secret only then.
 
-    def __init__(self, secret: Secret) -> None:
+    A request anywhere else (an absolute URL to another scheme, host or port) goes without the token.
+    """
+
+    def __init__(self, secret: Secret, origin: str | None = None) -> None:
         self._secret = secret
+        self._origin = _origin(httpx.URL(origin)) if origin is not None else None
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._secret.reveal()}"
+        if self._origin is None or _origin(request.url) == self._origin:
+            request.headers["Authorization"] = f"Bearer {self._secret.reveal()}"
+        else:
+            request.headers.pop("Authorization", None)
         yield request
 
     def __repr__(self) -> str:
         return f"BearerAuth({self._secret!r})"
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port made explicit: what "the same origin" compares."""
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, url.port if url.port is not None else default

@@ -8,6 +8,9 @@ Unknown fields are ignored.
 - output: ``{"images": [...]}``, ``{"image": ...}``, a list, or one string; entries are URLs or
   ``{"url": ...}``;
 - timestamps: ISO strings (naive means UTC) or epoch numbers in seconds or milliseconds;
+- cost: a top-level ``cost`` in a result answer (asked with ``include_cost=true``), a finite
+  non-negative JSON number in USD, as RunComfy's own nodes read it; anything else (a string, a
+  negative number, NaN, none at all) is an unknown cost with a problem saying why;
 - request ids: printable URL-path characters only (no whitespace, ``/``, ``%``, ``?``, ``#``), at
   most ``MAX_REQUEST_ID`` long, before they go into a URL path.
 """
@@ -18,6 +21,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 __all__ = [
@@ -33,6 +37,7 @@ __all__ = [
     "normalize_status",
     "quote",
     "read_cancel",
+    "read_cost",
     "read_result",
     "read_status",
     "request_id",
@@ -218,6 +223,10 @@ class Observation:
     created_at: str | None = None
     finished_at: str | None = None
     problem: str | None = None
+    cost: Decimal | None = None
+    """What the service says the run cost, in USD (a result answer of a run that ended); None: not said."""
+    cost_problem: str | None = None
+    """Why an ended run's cost is unknown (no ``cost``, or one that is no amount)."""
 
 
 def _position(value: Any) -> int | None:
@@ -236,6 +245,19 @@ def read_status(body: Any) -> Observation:
     return Observation(status, queue_position=position)
 
 
+def read_cost(body: Any) -> tuple[Decimal | None, str | None]:
+    """(the USD ``cost`` of a result answer, or None; why it is None) — a finite non-negative number or nothing."""
+    value = body.get("cost") if isinstance(body, dict) else None
+    if value is None:
+        return None, "the service did not say what this run cost (no cost in its result): seqnb counts the estimate"
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
+        return Decimal(str(value)), None
+    return (
+        None,
+        f"the service's cost {quote(value, 60)} is not an amount of zero or more USD: seqnb counts the estimate",
+    )
+
+
 def read_result(body: Any) -> Observation:
     """A result answer: ``{status, output, created_at, finished_at, error}`` (the current state before the end)."""
     seen = read_status(body)
@@ -243,16 +265,21 @@ def read_result(body: Any) -> Observation:
         return seen
     assert isinstance(body, dict)
     created, finished = iso_time(body.get("created_at")), iso_time(body.get("finished_at"))
+    ended: dict[str, Any] = {"created_at": created, "finished_at": finished}
+    if seen.status in ("completed", "failed", "cancelled"):
+        ended["cost"], ended["cost_problem"] = read_cost(body)
     if seen.status == "completed":
         urls = image_urls(body.get("output"))
         if urls is None:
             output = quote(body.get("output"))
             error = f"the service says completed, but its output holds no image URL seqnb can read: {output}"
-            return Observation("failed", error=error, created_at=created, finished_at=finished)
-        return Observation("completed", images=tuple(urls), created_at=created, finished_at=finished)
+            return Observation("failed", error=error, **ended)
+        return Observation("completed", images=tuple(urls), **ended)
     if seen.status == "failed":
         error = _text(body.get("error")) if body.get("error") else "failed"
-        return Observation("failed", error=error, created_at=created, finished_at=finished)
+        return Observation("failed", error=error, **ended)
+    if seen.status == "cancelled":
+        return Observation("cancelled", **ended)
     return Observation(seen.status, queue_position=seen.queue_position, created_at=created, finished_at=finished)
 
 

@@ -6,7 +6,8 @@ Retry rules (they decide whether money is spent twice):
 - submit is retried only when the request certainly did not reach the service: the connection
   was never made, or the service answered 429. Anything else that leaves it in doubt raises an
   error with ``maybe_sent`` set, and the run becomes ``unknown``; an answer that refuses it (any
-  4xx, or an HTTP 200 with an ``error_code``) is definite: nothing was charged.
+  4xx, or an HTTP 200 with an ``error_code``) is definite: nothing was charged. A 402 (insufficient
+  balance) is never retried, on any call.
 A 429 slows every call of this client down until its Retry-After has passed (capped at
 ``RetryPolicy.max_retry_after``), except cancels: they go out at once. Every attempt has a deadline.
 """
@@ -29,12 +30,15 @@ from .. import errors
 from .auth import BearerAuth, Secret
 from .protocol import error_code, error_fields, error_message
 
-__all__ = ["RetryPolicy", "Route", "Transport", "map_error", "retry_after_seconds"]
+__all__ = ["MAX_BODY", "RetryPolicy", "Route", "Transport", "map_error", "retry_after_seconds"]
 
 log = logging.getLogger("seqnb.transport")
 _random = random.Random()  # backoff jitter; the global generator belongs to the user
 
 Route = Literal["submit", "status", "result", "cancel"]
+
+MAX_BODY = 64 * 1024 * 1024
+"""Largest request body seqnb sends (64 MiB, the cap of RunComfy's own nodes); a larger one never leaves."""
 
 _CODE_CLASSES: dict[int, type[errors.APIError]] = {
     400001: errors.ModelNotFound,
@@ -88,7 +92,8 @@ def map_error(
 ) -> errors.APIError | None:
     """The error a response stands for, or None. Also catches HTTP 200 bodies with an ``error_code``.
 
-    On submit a 404 means the model id is unknown, and any refusal the service states (another
+    A 402 on any call is ``InsufficientBalance`` (never retried). On submit a 404 means the model
+    id is unknown, and any refusal the service states (another
     4xx, or an HTTP 200 with an ``error_code``) is definite: nothing was made, nothing charged.
     """
     try:
@@ -103,6 +108,8 @@ def map_error(
     kw: dict[str, Any] = {"status_code": status, "error_code": code, "request_id": request_id, "body": body}
     if code in _CODE_CLASSES:
         return _CODE_CLASSES[code](message, **kw)
+    if status == 402:  # insufficient balance, on any call, as RunComfy's own nodes read it (no error_code needed)
+        return errors.InsufficientBalance("insufficient balance" if message == "no details" else message, **kw)
     if status == 429:
         return errors.RateLimited(message, retry_after=retry_after_seconds(response.headers.get("Retry-After")), **kw)
     if status in (401, 403):
@@ -149,7 +156,7 @@ class Transport:
             limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=keep)
             self._http = httpx.AsyncClient(
                 base_url=self.base_url,
-                auth=BearerAuth(self._token),
+                auth=BearerAuth(self._token, self.base_url),
                 timeout=self._timeout,
                 limits=limits,
                 headers={"User-Agent": "seqnb"},
@@ -194,6 +201,12 @@ class Transport:
             request = http.build_request(method, path, json=json)
         except (UnicodeEncodeError, TypeError, ValueError) as exc:
             raise errors.Unsendable(f"{method} {path}: the request cannot be encoded ({exc}); it was not sent") from exc
+        if len(request.content) > MAX_BODY:
+            raise errors.Unsendable(
+                f"{method} {path}: the request body is {len(request.content) / 2**20:.1f} MiB, over the "
+                f"{MAX_BODY // 2**20} MiB a request may carry; it was not sent: make it smaller "
+                "(large inputs go as URLs, not inline data)"
+            )
         try:
             # At most max_concurrency calls in flight: the service is spared bursts, and httpcore's
             # pool (whose queue handling grows with the square of waiting requests) never queues.

@@ -48,6 +48,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         host=args.host,
         controls=args.controls,
         balance=Decimal(args.balance) if args.balance is not None else None,
+        failed_cost_share=Decimal(str(args.failed_cost_share)),
     )
     host = f"[{args.host}]" if ":" in args.host else args.host
     _check_port_free(args.host, args.port)

@@ -157,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--image-format", choices=["jpeg", "png"], default="jpeg", help="format of the images (default: %(default)s)"
     )
     g.add_argument("--balance", type=amount, default=None, help="account balance in USD (default: unlimited)")
+    g.add_argument(
+        "--failed-cost-share",
+        type=probability,
+        default=0.0,
+        help="share of its price a failed run is charged (UNCONFIRMED on RunComfy; default 0)",
+    )
     p.add_argument(
         "--controls",
         action="store_true",

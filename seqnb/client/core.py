@@ -27,6 +27,7 @@ from ..api.auth import Secret
 from ..api.backend import resolve_backend
 from ..api.catalog.cache import CatalogCache
 from ..api.transport import RetryPolicy, Transport
+from ..images.references import Uploader
 from ..model.pricing import Cost, Price, PriceInput
 from ..model.request import Request
 from ..model.seeds import fresh_seed
@@ -36,7 +37,7 @@ from ..model.validation import Report, validate_payload
 from ..runs.pacing import PollPolicy
 from ..runs.poller import Poller
 from ..runs.run import AsyncRun, RunCore, RunEvent, Subscriber
-from . import adopt, sweeps
+from . import adopt, promote, references, sweeps
 from .cancel import cancel_each, cancel_run
 from .money import Money
 from .submit import IN_DOUBT, submit_failure
@@ -48,8 +49,6 @@ if TYPE_CHECKING:
     from ..ledger.recorder import Recorder
 
 __all__ = ["AsyncClient", "DuplicateSubmitWarning", "as_request"]
-
-"""Fresh seeds are drawn from 0 to this (the range the upstream API documents)."""
 
 
 class DuplicateSubmitWarning(UserWarning):
@@ -73,6 +72,8 @@ class AsyncClient:
         account_base_url: str | None = None,
         catalog_cache: CatalogCache | None = None,
         live_schema: bool = False,
+        uploader: Uploader | None = None,
+        reference_deadline: float = 30.0,
     ) -> None:
         self.backend, secret, api = resolve_backend(token, base_url)
         self.transport = Transport(
@@ -80,7 +81,7 @@ class AsyncClient:
         )
         # seqnb's own emulator is polled as fast as is useful; anything else at RunComfy's own tools' pace
         pace = PollPolicy() if self.backend.kind == "emulator" else PollPolicy.for_service()
-        self.poller = Poller(self, poll or pace)
+        self.poller = Poller(self.transport, poll or pace, cost_source=self.backend.kind)
         self.money = Money(self.backend, api, secret, prices, account_base_url, catalog_cache)
         """This client's prices and balance (its price, cost and balance methods delegate to it)."""
         self.catalog = self.money.catalog
@@ -90,6 +91,7 @@ class AsyncClient:
         self.live_schema = live_schema
         """Validate with the catalog's live input schema instead of the built-in spec (see ``validate``)."""
         self.max_concurrency = max_concurrency
+        self.references = references.ReferenceGate(self, uploader, reference_deadline)  # uploads and checks
         self._runs: dict[str, AsyncRun] = {}
         self.ledger: Ledger | None = None
         """The ledger recording this client's runs (``Ledger.attach`` sets it)."""
@@ -172,7 +174,7 @@ class AsyncClient:
         seqnb's own checks (the prompt's image count, the seed range) still apply. When the live
         schema is unknown or unusable, the built-in spec is used (with a warning saying why).
         """
-        builtin = request.validate()
+        builtin = request.validate(http_hosts=self.references.http_hosts())
         if not self.live_schema:
             return builtin
         self.catalog.load([request.model.id])
@@ -181,7 +183,7 @@ class AsyncClient:
             return builtin
         payload = request.payload()
         unset = tuple(p for p in builtin.problems if p.code == "unknown_field" and p.wire not in payload)
-        report = validate_payload(live, payload)
+        report = validate_payload(live, payload, http_hosts=self.references.http_hosts())
         return Report(report.model, unset + report.problems, report.checked)
 
     async def balance(self) -> Balance:
@@ -247,6 +249,7 @@ class AsyncClient:
         """Submit a prepared run and start watching it. Whatever happens, the run ends up in a state that says so."""
         if run.status != "created":
             return run
+        await self.references.check([run])  # before anything is written as sent: a bad reference fails it here
         done = self._submitted.setdefault(run.id, asyncio.Event())
         if self.recorder is not None:
             try:  # write-ahead: the ledger says "submitting" before the POST may leave
@@ -293,7 +296,8 @@ class AsyncClient:
     ) -> AsyncRun:
         """Validate, record and submit one request; returns once the service has accepted it."""
         await self.load_prices()  # awaited here, so that pricing it below never waits on the loop
-        run = self.prepare(as_request(request, prompt, kw), parent_id=parent_id, sweep_id=sweep_id)
+        ready = await self.references.resolve(as_request(request, prompt, kw))  # local files become URLs
+        run = self.prepare(ready, parent_id=parent_id, sweep_id=sweep_id)
         await self.send(run, deadline)
         return run
 
@@ -381,15 +385,33 @@ class AsyncClient:
         """Plan, check (rules, ``budget``, and the balance unless ``allow_over_balance``), then prepare every run."""
         return sweeps.prepare_sweep(self, *args, budget=budget, allow_over_balance=allow_over_balance, **kw)
 
+    def prepare_promote(self, runs: Any, **kw: Any) -> Sweep:
+        """The chosen runs planned again with changes, checked like a sweep, prepared (not sent); see ``promote``."""
+        return promote.prepare_promote(self, runs, **kw)
+
+    async def promote(
+        self,
+        runs: Any,
+        *,
+        budget: Decimal | str | float | None = None,
+        allow_over_balance: bool = False,
+        **changes: Any,
+    ) -> Sweep:
+        """Make chosen runs again with changes (``resolution="4K"``) as their children; ``seqnb.client.promote``."""
+        promoted = self.prepare_promote(runs, budget=budget, allow_over_balance=allow_over_balance, **changes)
+        await self.send_all(promoted)
+        return promoted
+
     async def send_all(self, runs: Iterable[AsyncRun], concurrency: int = 8, deadline: float | None = None) -> None:
-        """Submit prepared runs, ``concurrency`` at a time; stop sending after an auth or balance failure."""
-        await sweeps.send_all(self.send, runs, concurrency, deadline)
+        """Check every reference, then submit prepared runs, ``concurrency`` at a time; stop after an auth or balance failure."""
+        batch = await self.references.check(runs)  # all or none: one bad reference and nothing of the batch is sent
+        await sweeps.send_all(self.send, batch, concurrency, deadline)
 
     async def sweep(
         self, *args: Any, budget: Decimal | str | float | None = None, concurrency: int = 8, **kw: Any
     ) -> Sweep:
         """Build the grid (or take a plan from ``plan()``), validate it all, refuse it over ``budget``, then submit ``concurrency`` at a time."""
-        runs = self.prepare_sweep(*args, budget=budget, **kw)
+        runs = self.prepare_sweep(*args, budget=budget, **await self.references.resolve_sweep(kw))
         await self.send_all(runs, concurrency)
         return runs
 

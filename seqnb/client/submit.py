@@ -13,7 +13,7 @@ from ..api import protocol
 from ..api.protocol import RunStatus
 from ..runs.run import RunCore
 
-__all__ = ["IN_DOUBT", "REJECTED", "submit_failure"]
+__all__ = ["BALANCE_REFUSED", "IN_DOUBT", "REJECTED", "submit_failure"]
 
 REJECTED = (
     errors.InputRejected,
@@ -26,11 +26,16 @@ REJECTED = (
 )
 """Rejections that mean the service certainly made no job (nothing charged)."""
 
+BALANCE_REFUSED = "insufficient balance"
+"""The event detail of a run whose submit was refused for the balance (HTTP 402, error_code 400002)."""
+
 IN_DOUBT = "Check your RunComfy requests before you submit it again, or you may pay twice"
 
 
 def submit_failure(run: RunCore, payload: dict[str, Any], exc: BaseException) -> tuple[RunStatus, str, str]:
     """``(status, detail, error)`` for a run whose submit of ``payload`` raised ``exc``."""
+    if isinstance(exc, errors.InsufficientBalance):
+        return "failed", BALANCE_REFUSED, f"not accepted, not charged: {exc}"
     if isinstance(exc, REJECTED):
         return "failed", "rejected", f"not accepted, not charged: {exc}"
     if isinstance(exc, errors.ConnectError | errors.RateLimited):

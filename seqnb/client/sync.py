@@ -102,8 +102,19 @@ class Client:
         sweep_id: str | None = None,
         **kw: Any,
     ) -> Run:
-        """Validate and record the run now, submit it in the background, and return at once."""
-        run = self.aio.prepare(as_request(request, prompt, kw), parent_id=parent_id, sweep_id=sweep_id)
+        """Validate and record the run now, submit it in the background, and return at once.
+
+        A request with references returns once they are uploaded (local files) and, outside Jupyter,
+        checked (``RequestInvalid`` naming the URL). In Jupyter (the kernel's loop) nothing blocks on
+        the check: it runs before the submit in the background, and a bad reference fails the run
+        as not sent, saying why (``run.error``, the job board).
+        """
+        wanted = as_request(request, prompt, kw)
+        if wanted.references:
+            wanted = self._runner.run(self.aio.references.resolve(wanted))
+        run = self.aio.prepare(wanted, parent_id=parent_id, sweep_id=sweep_id)
+        if run.request.references and not self._runner.attached:
+            self._runner.run(self.aio.references.check([run]))  # RequestInvalid here, the run failed and not sent
         self._runner.spawn(_quietly(self.aio.send(run, deadline)))
         return self.wrap(run)
 
@@ -161,11 +172,36 @@ class Client:
 
         ``allow_over_balance=True`` sends a sweep whose estimate is over the balance anyway.
         """
+        if kw.get("references") is not None:  # local files become URLs before the plan
+            kw = self._runner.run(self.aio.references.resolve_sweep(kw))
         runs = self.aio.prepare_sweep(*args, budget=budget, **kw)
+        if not self._runner.attached:  # in Jupyter, send_all checks them in the background instead
+            self._runner.run(self.aio.references.check(list(runs)))  # RequestInvalid here, and nothing is sent
         if not quiet:
             print(runs.plan.summary())
-        self._runner.spawn(self.aio.send_all(list(runs), concurrency))
+        self._runner.spawn(_quietly(self.aio.send_all(list(runs), concurrency)))
         return Sweep([self.wrap(r) for r in runs], runs.plan)
+
+    def promote(
+        self,
+        runs: Any,
+        *,
+        budget: Decimal | str | float | None = None,
+        allow_over_balance: bool = False,
+        quiet: bool = False,
+        **changes: Any,
+    ) -> Sweep:
+        """Make chosen runs again with ``changes`` (``resolution="4K"``, ``optimize="standard"``...) in the background.
+
+        Each new run is a child of its original (``parent_id``); the lot is priced first and held to
+        ``budget`` and the balance like a sweep (nothing sent when over). ``runs``: runs, run ids, or a
+        frame of runs such as ``ledger.runs(verdict="picked")``.
+        """
+        core = self.aio.prepare_promote(runs, budget=budget, allow_over_balance=allow_over_balance, **changes)
+        if not quiet:
+            print(core.plan.summary().replace("sweep", "promote", 1))
+        self._runner.spawn(self.aio.send_all(list(core)))
+        return Sweep([self.wrap(r) for r in core], core.plan)
 
     def wait_all(self, runs: Iterable[Run] | None = None, timeout: float | None = None) -> list[Run]:
         targets = list(self.runs() if runs is None else runs)

@@ -4,12 +4,14 @@ Routes (as RunComfy's model pages and CLI use them; ``/v1`` is part of RunComfy'
     POST /v1/models/{model_id}              submit   -> {request_id, status_url, result_url, cancel_url}
     GET  /v1/requests/{request_id}/status   status   -> {request_id, status, queue_position?, status_url, result_url}
     GET  /v1/requests/{request_id}/result   result   -> {request_id, status, output, created_at, finished_at, error}
+                                                        (+ cost, USD, once ended, with ?include_cost=true)
     POST /v1/requests/{request_id}/cancel   cancel   -> {request_id, status, outcome}
     GET  /v1/models?search=&category=&kind=&include_schema=&limit=&offset=   catalog -> {models, total}
     GET  /v1/models/categories              catalog  -> {categories}
     GET  /v1/models/{model_id}              catalog  -> one entry, with its input_schema
     GET  /prod/v2/balance                   balance  -> {balance_usd, currency}  (api.runcomfy.net on the real service)
     GET  /files/{name}                      images, no token needed, until they expire
+    POST /files                             (emulator only, loopback) keep an uploaded image -> {url}
     GET  /_emulator/counters, POST /_emulator/faults[?route=], POST /_emulator/restart   (emulator only)
 
 Every answer carries ``x-seqnb-emulator: <seqnb version>``, so a client can tell this emulator
@@ -45,6 +47,7 @@ from .faults import Faults
 from .faults import Route as ApiRoute
 from .queue import Job
 from .state import EmulatorState
+from .uploads import MAX_UPLOAD_BYTES
 
 __all__ = ["VERSION_HEADER", "Emulator", "create_app"]
 
@@ -70,6 +73,7 @@ class Emulator:
             ("/v1/requests/{request_id}/status", self.status, ["GET"]),
             ("/v1/requests/{request_id}/result", self.result, ["GET"]),
             ("/files/{name}", self.file, ["GET"]),
+            ("/files", self.upload, ["POST"]),
             ("/v1/requests/{request_id}/cancel", self.cancel, ["POST"]),
             ("/v1/models", self.catalog_list, ["GET"]),
             ("/v1/models/categories", self.catalog_categories, ["GET"]),
@@ -260,7 +264,7 @@ class Emulator:
             output = {"images": self.state.image_urls(job, service_root(request))}
         elif state == "failed":
             error = job.fail_message
-        body = {
+        body: dict[str, Any] = {
             "request_id": job.id,
             "status": state,
             "output": output,
@@ -268,6 +272,8 @@ class Emulator:
             "finished_at": iso_time(finished),
             "error": error,
         }
+        if finished is not None and request.query_params.get("include_cost", "").lower() in ("true", "1"):
+            body["cost"] = float(self.state.account.charge(job, state))  # RunComfy's include_cost: USD, a number
         return self.answer(JSONResponse(body), drop_after)
 
     async def cancel(self, request: Request) -> Response:
@@ -284,8 +290,31 @@ class Emulator:
             body = {"request_id": job.id, "status": self.state.status_of(job), "outcome": "not_cancellable"}
         return self.answer(JSONResponse(body), drop_after)
 
+    async def upload(self, request: Request) -> Response:
+        """Keep an uploaded image (a local reference) and answer the URL serving it; where the controls answer, no token."""
+        server = request.scope.get("server")
+        if not self.config.controls_for(server[0] if server else None):
+            return PlainTextResponse("Not Found", status_code=404)
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if not media.startswith("image/"):
+            return error_answer(
+                415, f"Upload an image (Content-Type image/png, image/jpeg...), not {media or 'nothing'!r}"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_UPLOAD_BYTES:
+                return error_answer(413, f"An upload is at most {MAX_UPLOAD_BYTES // 2**20} MB")
+            chunks.append(chunk)
+        name = self.state.uploads.add(b"".join(chunks), media)
+        return JSONResponse({"url": f"{service_root(request)}/files/{name}"})
+
     async def file(self, request: Request) -> Response:
         name = request.path_params["name"]
+        uploaded = self.state.uploads.get(name)
+        if uploaded is not None:
+            return Response(uploaded[0], media_type=uploaded[1])
         where = self.state.files.get(name)
         job = self.state.queue.jobs.get(where[0]) if where else None
         if where is None or job is None or job.finished is None:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..model.spec import ModelSpec
-from .schemas import INPUT_SCHEMAS
+from .schemas import EDIT_SCHEMAS, INPUT_SCHEMAS
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "CatalogQuery", "categories", "entry", "input_schema", "page"]
 
@@ -28,7 +28,7 @@ _KIND = "image"
 
 def input_schema(spec: ModelSpec) -> dict[str, Any]:
     """The model's input JSON schema: the page's own when known, else one drawn from the spec."""
-    published = INPUT_SCHEMAS.get(spec.id)
+    published = INPUT_SCHEMAS.get(spec.id) or EDIT_SCHEMAS.get(spec.id)
     if published is not None:
         return published
     properties: dict[str, Any] = {}
@@ -40,6 +40,10 @@ def input_schema(spec: ModelSpec) -> dict[str, Any]:
             prop["default"] = f.default
         if f.max_length is not None:
             prop["maxLength"] = f.max_length
+        if f.kind == "array":
+            prop["items"] = {"type": "string"}
+            if f.max_items is not None:
+                prop["maxItems"] = f.max_items
         properties[f.wire] = prop
     return {
         "type": "object",

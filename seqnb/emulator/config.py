@@ -33,6 +33,9 @@ class EmulatorConfig:
     """Account balance in USD, charged as runs complete; a submit that would overdraw it (counting
     the runs still pending) fails with 400002. None: unlimited (the balance route then counts down
     from ``UNLIMITED_BALANCE``)."""
+    failed_cost_share: Decimal = Decimal(0)
+    """Share (0 to 1) of a completed run's price that a failed run is charged, in the balance and in the
+    result's ``cost``. What RunComfy charges for a failed run is UNCONFIRMED: 0 (nothing) by default."""
     prices: Mapping[str, Decimal | str | float] = field(default_factory=dict)
     """USD per image by model id or alias, for the catalog and the charges; default: the spec's list price."""
     host: str = "127.0.0.1"
@@ -45,6 +48,15 @@ class EmulatorConfig:
         balance: object = self.balance  # "0.10" and 5 are welcome too
         if balance is not None and not isinstance(balance, Decimal):
             object.__setattr__(self, "balance", Decimal(str(balance)))
+        try:
+            share = Decimal(str(self.failed_cost_share))
+        except InvalidOperation:
+            share = Decimal("NaN")
+        if not share.is_finite() or not 0 <= share <= 1:
+            raise ValueError(
+                f"EmulatorConfig.failed_cost_share: give a share from 0 to 1, got {self.failed_cost_share!r}"
+            )
+        object.__setattr__(self, "failed_cost_share", share)
         resolved: dict[str, Decimal] = {}
         for name, given in self.prices.items():
             try:

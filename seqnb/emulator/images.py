@@ -1,7 +1,9 @@
 """Procedural stand-ins for a generated series: one palette and subject per series, a progression per frame.
 
-Each image is a pure function of (model, prompt, seed, width, height, index, count), so a test
-can ask for the same series twice and get the same bytes.
+Each image is a pure function of (model, prompt, seed, width, height, index, count, tint), so a
+test can ask for the same series twice and get the same bytes. ``tint``, the dominant colour of a
+series' reference images, sets its palette: frames then look like their references, as a
+reference series should, and similarity to references can be tested.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from PIL import Image, ImageDraw
 
 from .._fonts import font
 
-__all__ = ["draw_frame", "encode", "render"]
+__all__ = ["dominant_colour", "draw_frame", "encode", "render"]
+
+Colour = tuple[int, int, int]
 
 _SUBJECTS = ("walker", "balloon", "boat", "kite")
 
@@ -26,8 +30,28 @@ def _series_rng(model: str, prompt: str, seed: int | None, width: int, height: i
     return random.Random(hashlib.sha256(key).digest())
 
 
-def _palette(rng: random.Random) -> list[tuple[int, int, int]]:
+def dominant_colour(images: list[bytes]) -> Colour | None:
+    """The most common colour of some images (each reduced to 4 colours), or None when none can be read."""
+    votes: dict[Colour, int] = {}
+    for data in images:
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                img.draft("RGB", (64, 64))
+                small = img.convert("RGB").resize((32, 32)).quantize(4)
+        except Exception:  # not an image (or a broken one): it votes for nothing
+            continue
+        palette = small.getpalette() or []
+        for n, index in small.getcolors() or []:
+            at = int(index) * 3  # type: ignore[arg-type]  # a palette index in "P" mode
+            colour = (palette[at], palette[at + 1], palette[at + 2])
+            votes[colour] = votes.get(colour, 0) + n
+    return max(votes, key=lambda c: votes[c]) if votes else None
+
+
+def _palette(rng: random.Random, tint: Colour | None = None) -> list[tuple[int, int, int]]:
     base = rng.random()
+    if tint is not None:
+        base = colorsys.rgb_to_hsv(*(c / 255 for c in tint))[0]
     colours = []
     for shift, sat, val in (
         (0.0, 0.55, 0.95),
@@ -38,15 +62,18 @@ def _palette(rng: random.Random) -> list[tuple[int, int, int]]:
     ):
         r, g, b = colorsys.hsv_to_rgb((base + shift) % 1.0, sat, val)
         colours.append((int(r * 255), int(g * 255), int(b * 255)))
+    if tint is not None:
+        colours[0] = colours[1] = tint  # the sky is the references' own colour
     return colours
 
 
 def draw_frame(
-    model: str, prompt: str, seed: int | None, width: int, height: int, index: int, count: int
-) -> Image.Image:
+    model: str, prompt: str, seed: int | None, width: int, height: int, index: int, count: int,
+    tint: Colour | None = None,
+) -> Image.Image:  # fmt: skip
     """Frame ``index`` (0-based) of a series of ``count``: same scene, the subject and light moving on."""
     rng = _series_rng(model, prompt, seed, width, height)
-    sky_top, sky_low, hills_far, hills_near, accent = _palette(rng)
+    sky_top, sky_low, hills_far, hills_near, accent = _palette(rng, tint)
     subject = rng.choice(_SUBJECTS)
     t = index / max(1, count - 1)
 
@@ -129,7 +156,8 @@ def encode(img: Image.Image, fmt: str = "jpeg") -> bytes:
 
 
 def render(
-    model: str, prompt: str, seed: int | None, width: int, height: int, index: int, count: int, fmt: str = "jpeg"
-) -> bytes:
+    model: str, prompt: str, seed: int | None, width: int, height: int, index: int, count: int, fmt: str = "jpeg",
+    tint: Colour | None = None,
+) -> bytes:  # fmt: skip
     """The encoded bytes of one frame."""
-    return encode(draw_frame(model, prompt, seed, width, height, index, count), fmt)
+    return encode(draw_frame(model, prompt, seed, width, height, index, count, tint), fmt)

@@ -1,14 +1,19 @@
 """The models' input schemas exactly as their RunComfy pages publish them (what the catalog serves).
 
+The edit-sequential siblings' pages show only example bodies: ``EDIT_SCHEMAS`` is the emulator's
+UNCONFIRMED drawing of theirs (the sequential sibling's fields, plus ``images`` with other hosts'
+limits).
+
 Copied from the model pages, kept in ``tests/fixtures/seeds`` (``tests/fixtures/*.input.json`` hold the same text;
 a test keeps the two equal). Data, not code: the emulator must not read files at run time.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-__all__ = ["INPUT_SCHEMAS"]
+__all__ = ["EDIT_SCHEMAS", "INPUT_SCHEMAS"]
 
 INPUT_SCHEMAS: dict[str, dict[str, Any]] = {
     "bytedance/seedream-4-0/sequential": {
@@ -112,4 +117,25 @@ INPUT_SCHEMAS: dict[str, dict[str, Any]] = {
             "seed": {"title": "Seed", "description": "", "type": "integer", "default": 41722289},
         },
     },
+}
+
+
+def _edit(sibling: str, max_items: int) -> dict[str, Any]:
+    """An edit-sequential schema: the sibling's, plus the reference URLs (UNCONFIRMED limits)."""
+    schema = json.loads(json.dumps(INPUT_SCHEMAS[sibling]))
+    images = {
+        "title": "Reference images",
+        "description": "Public HTTPS URLs of reference images, up to 50 MB each.",
+        "type": "array",
+        "items": {"type": "string"},
+        "maxItems": max_items,
+    }
+    schema["properties"] = {"images": images, **schema["properties"]}
+    schema["required"] = ["images", *schema["required"]]
+    return dict(schema)
+
+
+EDIT_SCHEMAS: dict[str, dict[str, Any]] = {
+    "bytedance/seedream-4-0/edit-sequential": _edit("bytedance/seedream-4-0/sequential", 10),
+    "bytedance/seedream-4-5/edit-sequential": _edit("bytedance/seedream-4-5/sequential", 14),
 }

@@ -14,8 +14,9 @@ from typing import Any
 from ..model.spec import get_model, size_dimensions
 from .config import EmulatorConfig
 from .faults import FaultDice, Faults, Route
-from .images import render
+from .images import Colour, dominant_colour, render
 from .queue import Job, JobQueue
+from .uploads import Uploads
 
 __all__ = ["UNLIMITED_BALANCE", "Account", "Counters", "EmulatorState"]
 
@@ -51,14 +52,16 @@ class Counters:
 
 
 class Account:
-    """The wallet: runs are charged (price x requested count) when they complete; cancelled or failed ones cost nothing.
+    """The wallet: runs are charged (price x requested count) when they complete; cancelled ones cost nothing,
+    failed ones ``failed_share`` of their price (``EmulatorConfig.failed_cost_share``, 0 by default).
 
     A run's fate is fixed when it is accepted (faults are drawn then), so charges are settled lazily
     from each pending run's schedule, whenever the balance is asked for.
     """
 
-    def __init__(self, start: Decimal | None) -> None:
+    def __init__(self, start: Decimal | None, failed_share: Decimal = Decimal(0)) -> None:
         self.limited = start is not None
+        self.failed_share = failed_share
         self.start = start if start is not None else UNLIMITED_BALANCE
         self.spent = Decimal(0)
         self._pending: list[Job] = []
@@ -68,11 +71,17 @@ class Account:
         still = []
         for job in self._pending:
             state = job.state(now)
-            if state == "completed":
-                self.spent += job.cost
-            elif state in ("in_queue", "in_progress"):
+            if state in ("in_queue", "in_progress"):
                 still.append(job)
+            else:
+                self.spent += self.charge(job, state)
         self._pending = still
+
+    def charge(self, job: Job, state: str) -> Decimal:
+        """What a job that ended in ``state`` is charged: its price if completed, a share of it if failed, else 0."""
+        if state == "completed":
+            return job.cost
+        return job.cost * self.failed_share if state == "failed" else Decimal(0)
 
     def balance(self, now: float) -> Decimal:
         self.settle(now)
@@ -101,8 +110,11 @@ class EmulatorState:
         self.counters = Counters()
         self.dice = FaultDice(self.config.faults)
         self.route_dice: dict[str, FaultDice] = {}
-        self.account = Account(self.config.balance)
+        self.account = Account(self.config.balance, self.config.failed_cost_share)
         self.files: dict[str, tuple[str, int]] = {}
+        self.uploads = Uploads()
+        """Files users uploaded (``POST /files``): local reference images."""
+        self._tints: dict[str, Colour | None] = {}
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._cache_lock = threading.Lock()
 
@@ -130,6 +142,8 @@ class EmulatorState:
         self.account.forget_unfinished(self.queue.advance())
         self.queue.forget_all()
         self.files.clear()
+        self.uploads.clear()
+        self._tints.clear()
 
     # --- jobs --------------------------------------------------------------------------------
 
@@ -167,6 +181,15 @@ class EmulatorState:
                 job.files.append(name)
         return [f"{root}/files/{name}" for name in job.files]
 
+    def tint(self, job: Job) -> Colour | None:
+        """The dominant colour of a job's references (read once per job), or None without any."""
+        if job.id not in self._tints:
+            refs = get_model(job.model).references_field
+            urls = job.payload.get(refs.wire) if refs else None
+            found = [self.uploads.read(str(u)) for u in urls] if isinstance(urls, list) else []
+            self._tints[job.id] = dominant_colour([d for d in found if d is not None])
+        return self._tints[job.id]
+
     def image_bytes(self, job: Job, index: int, name: str) -> bytes:
         with self._cache_lock:
             if name in self._cache:
@@ -178,7 +201,8 @@ class EmulatorState:
         size = size or spec.default("size") or "2048x2048"
         seed = job.payload.get("seed", spec.default("seed"))
         width, height = size_dimensions(str(size), prompt)
-        data = render(job.model, prompt, seed, width, height, index, job.count, self.config.image_format)
+        tint = self.tint(job)
+        data = render(job.model, prompt, seed, width, height, index, job.count, self.config.image_format, tint)
         with self._cache_lock:
             self._cache[name] = data
             while len(self._cache) > 48:

@@ -27,7 +27,7 @@ from . import render
 from .cache import ImageCache
 from .hosts import host_entry
 from .render import Frame
-from .scoring import consistency
+from .scoring import BUILTIN, Scorer, most_drifting, named_scorer, reference_similarity, score_value
 from .store import CachedImage
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ..client.core import AsyncClient
     from ..client.sync import Client
     from ..ledger.facade import Ledger
+    from ..ledger.marks import RunMarks
 
 __all__ = ["Gallery", "compare_grid", "contact_sheet", "gallery_of"]
 
@@ -54,14 +55,29 @@ def frame_of(index: int, count: int, result: CachedImage | ImageRefused) -> Fram
 
 
 class Gallery:
-    """Downloads, frames, contact sheets, provenance-tagged saves and consistency scores for runs."""
+    """Downloads, frames, contact sheets, provenance-tagged saves and scores for runs.
 
-    def __init__(self, cache: ImageCache | None = None, ledger: Ledger | None = None, thumb: int = 192) -> None:
+    ``scorer``: your own score of a series (a function from its frame paths to a number, named by
+    its ``__name__`` or given as ``(name, fn)``), used by the views instead of the built-in colour
+    and layout similarity, and recorded in the ledger as a ``score`` mark by ``scorer:<name>``.
+    """
+
+    def __init__(
+        self,
+        cache: ImageCache | None = None,
+        ledger: Ledger | None = None,
+        thumb: int = 192,
+        scorer: Scorer | tuple[str, Scorer] | None = None,
+    ) -> None:
+        self.score_name, self._scorer = named_scorer(scorer)
+        """The name the views show the score under (``colour/layout`` for the built-in)."""
         self.cache = cache or ImageCache()
         self.ledger = ledger
         self.thumb = thumb
         self._frames: dict[str, list[Frame]] = {}
         self._scores: dict[str, float | None] = {}
+        self._references: dict[str, list[Frame]] = {}
+        self._likeness: dict[str, list[float | None]] = {}
         self._runner: LoopRunner | None = None
         self._pending: set[asyncio.Task[Any]] = set()
         self._allowed: set[str] = set()
@@ -80,6 +96,11 @@ class Gallery:
         frames = [frame_of(index, run.requested, result) for index, result in enumerate(results)]
         frames += [Frame(i, run.requested, None, "not_returned") for i in range(len(results), run.requested)]
         score = await asyncio.to_thread(self._score, frames)
+        if run.request.references:
+            found = await self.cache.fetch_all(list(run.request.references), allow=self._allowed_for(run))
+            refs = [frame_of(i, len(found), r) for i, r in enumerate(found)]
+            self._references[run.id] = refs
+            self._likeness[run.id] = await asyncio.to_thread(self._liken, frames, refs)
         self._scores[run.id] = score
         self._frames[run.id] = frames
         self._record(run, frames[: len(results)], score)
@@ -92,13 +113,24 @@ class Gallery:
             allowed.add(host_entry(run.client.backend.base_url))
         return allowed
 
-    @staticmethod
-    def _score(frames: list[Frame]) -> float | None:
+    def _score(self, frames: list[Frame]) -> float | None:
         try:
-            return consistency([f.image.path for f in frames if f.image])
-        except Exception as exc:  # a file evicted or unreadable since: no score, not a lost run
-            log.warning("consistency not scored: %s: %s", type(exc).__name__, exc)
+            return score_value(self._scorer([f.image.path for f in frames if f.image]))
+        except Exception as exc:  # a file evicted or unreadable since, or the user's scorer failed: no score
+            log.warning("%s score not made: %s: %s", self.score_name, type(exc).__name__, exc)
             return None
+
+    @staticmethod
+    def _liken(frames: list[Frame], refs: list[Frame]) -> list[float | None]:
+        """Each frame's similarity to the references (None for a frame without an image, or when unscorable)."""
+        try:
+            scores = iter(
+                reference_similarity([f.image.path for f in frames if f.image], [r.image.path for r in refs if r.image])
+            )
+            return [next(scores, None) if f.image else None for f in frames]
+        except Exception as exc:  # like consistency: no score, not a lost run
+            log.warning("similarity to references not scored: %s: %s", type(exc).__name__, exc)
+            return [None for _ in frames]
 
     def _record(self, run: RunCore, frames: list[Frame], score: float | None) -> None:
         if self.ledger is None:
@@ -113,7 +145,10 @@ class Gallery:
                     )  # fmt: skip
                 else:
                     self.ledger.record_image(run.id, frame.index, state=f"{frame.state}: {frame.reason}")
-            self.ledger.set_consistency(run.id, score)
+            if self.score_name == BUILTIN:
+                self.ledger.set_consistency(run.id, score)
+            elif score is not None:
+                self.ledger.record_score(run.id, self.score_name, score)
         except Exception as exc:  # the frames are kept in memory and shown; the ledger says nothing new
             log.warning("images of run %s not recorded in the ledger: %s", run.id, exc)
             self.errors[run.id] = f"images not recorded in the ledger: {exc}"
@@ -182,20 +217,45 @@ class Gallery:
         self.frames(run)
         return self._scores.get(getattr(run, "aio", run).id)
 
+    def references(self, run: RunCore | Any) -> list[Frame]:
+        """The run's reference images as frames (downloading them with its frames if needed); empty without any."""
+        self.frames(run)
+        return self._references.get(getattr(run, "aio", run).id, [])
+
+    def reference_similarity(self, run: RunCore | Any) -> list[float | None]:
+        """Each frame's similarity to the run's references (0 to 1; None where a frame has no image); empty without any."""
+        self.frames(run)
+        return self._likeness.get(getattr(run, "aio", run).id, [])
+
+    def most_drifting(self, run: RunCore | Any) -> int | None:
+        """The index of the frame least like the references (the one that drifts most), or None."""
+        return most_drifting(self.reference_similarity(run))
+
     def ready(self, run: RunCore | Any) -> bool:
         """Whether the run's frames are known, so ``frames`` answers without a download."""
         return getattr(run, "aio", run).id in self._frames
 
     def score(self, run: RunCore | Any) -> float | None:
-        """The consistency score already known for a run (no download), or None."""
+        """The score already known for a run (no download): the scorer's, else the built-in one; or None."""
         return self._scores.get(getattr(run, "aio", run).id)
+
+    def marks_of(self, runs: Iterable[RunCore]) -> dict[str, RunMarks]:
+        """The runs' marks as they stand (ratings, verdicts), for captions; none without a ledger or when it fails."""
+        if self.ledger is None:
+            return {}
+        try:
+            return self.ledger.marks_of([r.id for r in runs])
+        except Exception as exc:  # a caption without marks, never a grid that fails
+            log.warning("marks not read for the captions: %s", exc)
+            return {}
 
     # --- pictures --------------------------------------------------------------------------
 
     def sheet(self, runs: RunCore | Any | Iterable[Any], size: int | None = None) -> Image.Image:
         """A contact sheet: one row per run, columns aligned by frame index, labelled."""
-        rows = [(run, self.frames(run), self.score(run)) for run in cores_of(runs)]
-        return render.sheet(self.cache, rows, size or self.thumb)
+        cores = cores_of(runs)
+        rows = [(run, self.frames(run), self.score(run)) for run in cores]
+        return render.sheet(self.cache, rows, size or self.thumb, self.score_name, self.marks_of(cores))
 
     def contact_sheet(self, runs: Any, path: str | os.PathLike[str], size: int | None = None) -> Path:
         """Write the contact sheet of ``runs`` as a PNG carrying each run's provenance."""

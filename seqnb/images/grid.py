@@ -1,5 +1,8 @@
 """Series as widgets: a grid of thumbnails per run, labelled by what differs, click to enlarge.
 
+A reference series starts with small thumbnails of its references; each frame then says its
+similarity to them, and the one that drifts most says so.
+
 ipywidgets loads with this module, which the gallery imports only when a grid is asked for.
 """
 
@@ -14,6 +17,7 @@ import ipywidgets as w
 from ..runs.run import RunCore
 from .gallery import cores_of
 from .render import Frame, differing_labels, row_caption, tile
+from .scoring import most_drifting, separating
 
 if TYPE_CHECKING:
     from .gallery import Gallery
@@ -24,6 +28,8 @@ __all__ = ["grid"]
 def grid(gallery: Gallery, runs: Any, size: int | None = None, enlarge: int = 1024) -> w.VBox:
     """An ipywidgets grid: one row per run (label above, frames in order, aligned by index); click to enlarge.
 
+    Each label shows the run's rating and verdict, and its score only where the scores separate the rows.
+
     Returns ``VBox([rows, caption, viewer])``; each row is ``VBox([label, HBox(cells)])``.
     """
     cores = cores_of(runs)
@@ -31,21 +37,48 @@ def grid(gallery: Gallery, runs: Any, size: int | None = None, enlarge: int = 10
     viewer = w.Image(format="jpeg", layout=w.Layout(max_width=f"{enlarge}px", display="none"))
     viewer_caption = w.HTML()
     rows: list[w.Widget] = []
-    for run, label in zip(cores, differing_labels(cores), strict=True):
-        frames = gallery.frames(run)
-        header = w.HTML(f"<b>{html.escape(row_caption(run, label, gallery.score(run), ' · '))}</b>")
-        cells = [_cell(gallery, run, frame, size, viewer, viewer_caption, enlarge) for frame in frames]
+    framed = [(run, gallery.frames(run)) for run in cores]
+    shown = separating([gallery.score(run) for run in cores])  # a score all series share tells nothing
+    marks = gallery.marks_of(cores)
+    for (run, frames), label in zip(framed, differing_labels(cores), strict=True):
+        score = gallery.score(run) if shown else None
+        caption = row_caption(run, label, score, " · ", score_name=gallery.score_name, marks=marks.get(run.id))
+        header = w.HTML(f"<b>{html.escape(caption)}</b>")
+        rated = marks[run.id].frame_ratings if run.id in marks else {}
+        likeness = gallery.reference_similarity(run)
+        drifts = most_drifting(likeness)
+        cells = [_reference_cell(gallery, ref, size // 2) for ref in gallery.references(run)]
+        for frame in frames:
+            likes = likeness[frame.index] if frame.index < len(likeness) else None
+            note = "" if likes is None else f" · ref {likes:.2f}" + (" · drifts most" if frame.index == drifts else "")
+            if frame.index in rated:
+                note += f" · ★{rated[frame.index]}"
+            cells.append(_cell(gallery, run, frame, size, viewer, viewer_caption, enlarge, note))
         rows.append(w.VBox([header, w.HBox(cells, layout=w.Layout(grid_gap="4px"))]))
     return w.VBox([w.VBox(rows), viewer_caption, viewer])
 
 
-def _cell(gallery: Gallery, run: RunCore, frame: Frame, size: int, viewer: Any, caption: Any, enlarge: int) -> Any:
+def _jpeg(gallery: Gallery, frame: Frame, size: int) -> w.Image:
     picture = tile(gallery.cache, frame, size)
     buf = io.BytesIO()
     picture.save(buf, format="JPEG", quality=85)
-    image = w.Image(value=buf.getvalue(), format="jpeg", layout=w.Layout(width=f"{picture.width}px"))
+    return w.Image(value=buf.getvalue(), format="jpeg", layout=w.Layout(width=f"{picture.width}px"))
+
+
+def _reference_cell(gallery: Gallery, ref: Frame, size: int) -> w.VBox:
+    """A small thumbnail of one reference image, before the frames of its series."""
+    label = w.HTML(f"<small>ref {ref.index + 1}</small>")
+    cell = w.VBox([_jpeg(gallery, ref, size), label], layout=w.Layout(width=f"{size + 8}px", align_items="center"))
+    cell.add_class("seqnb-reference")
+    return cell
+
+
+def _cell(
+    gallery: Gallery, run: RunCore, frame: Frame, size: int, viewer: Any, caption: Any, enlarge: int, note: str = ""
+) -> Any:
+    image = _jpeg(gallery, frame, size)
     seed = run.request.resolved().get("seed")
-    text = f"{frame.index + 1}/{frame.count} · seed {seed}"
+    text = f"{frame.index + 1}/{frame.count} · seed {seed}{note}"
     button = w.Button(
         description=text, tooltip="enlarge" if frame.image else frame.state,
         disabled=frame.image is None, layout=w.Layout(width=f"{size}px"),

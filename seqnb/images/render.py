@@ -6,16 +6,20 @@ import io
 import json
 import logging
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image, ImageDraw, PngImagePlugin
 
 from .._fonts import font
 from ..model.spec import get_model
 from ..runs.run import RunCore
+from .scoring import BUILTIN, separating
 from .store import CachedImage, ImageStore
+
+if TYPE_CHECKING:
+    from ..ledger.marks import RunMarks
 
 __all__ = [
     "Frame",
@@ -105,6 +109,7 @@ def provenance(run: RunCore, frame: int | None = None) -> dict[str, Any]:
         "request_id": run.request_id,
         "run_id": run.id,
         "payload": run.request.payload(),
+        "references": list(run.request.references),
     }
 
 
@@ -115,36 +120,59 @@ def png_info(meta: dict[str, Any]) -> PngImagePlugin.PngInfo:
         info.add_itxt(
             "parameters",
             f"{meta['prompt']}\nSeed: {meta.get('seed')}, Size: {meta.get('size')}, Model: {meta.get('model')}, "
-            f"Frame: {meta.get('frame')}, Request: {meta.get('request_id')}",
+            f"Frame: {meta.get('frame')}, Request: {meta.get('request_id')}"
+            + (f", References: {' '.join(meta['references'])}" if meta.get("references") else ""),
         )
     return info
 
 
 def differing_labels(runs: Sequence[RunCore]) -> list[str]:
-    """Row labels naming only what differs between the runs (model, prompt, seed, size, count)."""
-    keys = ("model", "prompt", "seed", "size", "count")
-    values = [{k: r.request.resolved().get(k) if k != "count" else r.requested for k in keys} for r in runs]
+    """Row labels naming only what differs between the runs (model, prompt, seed, size, count, references)."""
+    keys = ("model", "prompt", "seed", "size", "count", "references")
+    values = [
+        {k: r.request.resolved().get(k) if k != "count" else r.requested for k in keys[:-1]}
+        | {"references": r.request.references}
+        for r in runs
+    ]
     differ = [k for k in keys if len({repr(v[k]) for v in values}) > 1] or ["seed"]
 
     def show(key: str, value: Any) -> str:
         if key == "model":
             return get_model(str(value)).short_name
+        if key == "references":  # the first file's name, and how many more
+            more = f" +{len(value) - 1}" if len(value) > 1 else ""
+            return (str(value[0]).rsplit("/", 1)[-1][:30] + more) if value else "none"
         text = str(value)
         return text if len(text) <= 40 else text[:39] + "…"
 
     return [", ".join(f"{k}={show(k, v[k])}" for k in differ) for v in values]
 
 
-def row_caption(run: RunCore, label: str, score: float | None, sep: str = "  ") -> str:
-    """A series' row caption: what differs, its size, whether it came back short, its consistency."""
+def row_caption(
+    run: RunCore,
+    label: str,
+    score: float | None,
+    sep: str = "  ",
+    *,
+    score_name: str = BUILTIN,
+    marks: RunMarks | None = None,
+) -> str:
+    """A series' row caption: what differs, its size, whether it came back short, its rating and verdict, its score.
+
+    Give ``score`` only where it separates the series shown (``scoring.separating``).
+    """
     bits = [label]
     size_name = run.request.resolved().get("size")
     if size_name and "size=" not in label:
         bits.append(str(size_name))
     if run.short:
         bits.append(f"{len(run.images)} of {run.requested} returned")
+    if marks is not None and marks.rating:
+        bits.append(f"★{marks.rating}")
+    if marks is not None and marks.verdict:
+        bits.append(marks.verdict)
     if score is not None:
-        bits.append(f"consistency {score:.2f}")
+        bits.append(f"{score_name} {score:.2f}")
     return sep.join(bits)
 
 
@@ -174,9 +202,17 @@ def tile(cache: ImageStore, frame: Frame, size: int, height: int | None = None) 
         return placeholder(size, LABELS["error"], f"{type(exc).__name__}: {exc}", height)
 
 
-def sheet(cache: ImageStore, rows: Sequence[tuple[RunCore, Sequence[Frame], float | None]], size: int) -> Image.Image:
-    """A contact sheet: one row per run (its frames and score), columns aligned by frame index, labelled."""
+def sheet(
+    cache: ImageStore,
+    rows: Sequence[tuple[RunCore, Sequence[Frame], float | None]],
+    size: int,
+    score_name: str = BUILTIN,
+    marks: Mapping[str, RunMarks] | None = None,
+) -> Image.Image:
+    """A contact sheet: one row per run (its frames, score and marks), columns aligned by frame index, labelled."""
     cores = [run for run, _, _ in rows]
+    shown = separating([score for _, _, score in rows])
+    marks = marks or {}
     columns = max((r.requested for r in cores), default=1)
     label_h = max(16, size // 9)
     caption_h = max(14, size // 11)
@@ -189,7 +225,8 @@ def sheet(cache: ImageStore, rows: Sequence[tuple[RunCore, Sequence[Frame], floa
     label_font, caption_font = font(max(11, label_h - 4)), font(max(10, caption_h - 3))
     y = pad
     for (run, frames, score), label, pictures, high in zip(rows, differing_labels(cores), tiles, heights, strict=True):
-        draw.text((pad, y), row_caption(run, label, score), fill=(20, 20, 20), font=label_font)
+        caption = row_caption(run, label, score if shown else None, score_name=score_name, marks=marks.get(run.id))
+        draw.text((pad, y), caption, fill=(20, 20, 20), font=label_font)
         for frame, picture in zip(frames, pictures, strict=True):
             x = pad + frame.index * (size + pad)
             out.paste(picture, (x + (size - picture.width) // 2, y + label_h + (high - picture.height) // 2))

@@ -78,13 +78,15 @@ class TeamBudget:
                 )
 
     def committed(self, currency: str = "USD", backend: str = "runcomfy", *, exclude: str | None = None) -> Decimal:
-        """Everyone's spend that counts against a budget: completed, in flight and in doubt runs of one backend kind."""
+        """Everyone's spend that counts against a budget: charged (as the service said, else estimated), in flight and
+        in doubt runs of one backend kind."""
         marks = ", ".join("?" * len(COMMITTED))
         with self.store.guard("read the spend"):
-            row = self.store.execute(
-                f"SELECT SUM(CAST(est_cost AS NUMERIC)) FROM runs WHERE currency = ? AND backend = ? "
-                f"AND status IN ({marks}) AND id <> ?",
-                (currency, backend, *COMMITTED, exclude or ""),
+            row = self.store.execute(  # what the service said it charged, where it did (in USD), else the estimate
+                "SELECT SUM(CASE WHEN cost IS NOT NULL AND currency = 'USD' THEN CAST(cost AS NUMERIC) "
+                f"WHEN status IN ({marks}) THEN CAST(est_cost AS NUMERIC) ELSE 0 END) FROM runs "
+                "WHERE currency = ? AND backend = ? AND id <> ?",
+                (*COMMITTED, currency, backend, exclude or ""),
             ).fetchone()
         return _money(row[0])
 

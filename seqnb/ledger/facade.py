@@ -24,21 +24,19 @@ base URL.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LedgerError
-from ..model.seeds import SEED_HINT
 from ..runs.run import AsyncRun, RunCore
 from .budget import TeamBudget
-from .recorder import Recorder
+from .lineage import family
+from .marks import RunMarks, fold, mark_rows, read_marks, reader, state_query, write_marks, writer
+from .recorder import Recorder, run_row
 from .resume import RESUMABLE, Scope, claim_runs, restore_run
-from .schema import SELECT_RUNS, SELECT_SPEND, UPSERT_RUN, migrate, runs_filter
+from .schema import SELECT_RUNS, SELECT_SPEND, UPSERT_RUN, migrate, run_values, runs_filter
 from .sessions import HEARTBEAT_SECONDS, SessionInfo, SessionKeeper
 from .stores import SqliteStore, Store, open_store
 
@@ -53,13 +51,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_LEDGER", "Ledger"]
 
 DEFAULT_LEDGER = "seqnb-ledger.sqlite"
-_INT64 = range(-(2**63), 2**63)
-
-
-def _options_of(resolved: dict[str, Any]) -> dict[str, Any]:
-    """A run's options beyond model, prompt, seed, size and count, in one flat dict (``optimize``, extra fields)."""
-    out = {k: v for k, v in resolved.items() if k not in ("model", "prompt", "seed", "size", "count", "options")}
-    return {**out, **resolved.get("options", {})}
 
 
 class Ledger:
@@ -146,30 +137,13 @@ class Ledger:
         has one (``BudgetExceeded``). Returns False, writing nothing, when another session has
         taken the run over (``claim``): this session no longer owns it.
         """
-        request = run.request
-        resolved = request.resolved()
-        cost = request.cost()
-        seed = request.sent_seed  # the seed sent; the model's default goes apart, when none was sent
-        default_seed = resolved.get("seed") if seed is None else None
-        if isinstance(seed, int) and seed not in _INT64:
-            raise LedgerError(
-                f"ledger {self.location}: cannot record run {run.id}: seed {seed} does not fit a 64-bit integer; "
-                + SEED_HINT
-            )
         state = status or run.status
-        row = (
-            run.id, run.request_id, backend.kind, backend.base_url, run.model, request.prompt,
-            seed, resolved.get("size"), run.requested, run.returned,
-            json.dumps(_options_of(resolved), sort_keys=True, default=str),
-            json.dumps(request.payload(), sort_keys=True, ensure_ascii=False),
-            state, run.error, run.created_at, run.submitted_at, run.started_at, run.finished_at,
-            run.server_created_at, run.server_finished_at, str(cost.amount), cost.currency, run.sweep_id,
-            time.time(), run.parent_id, run.note, owner, owner, default_seed,
-        )  # fmt: skip
+        row = run_row(run, backend, owner, state, self.location)
+        cost = run.request.cost()
         with self.store.guard(f"record run {run.id}"), self.store.transaction():
             if state == "created" and not self.team_budget.reserving:
                 self.team_budget.check({cost.currency: cost.amount}, backend.kind, f"run {run.id}", exclude=run.id)
-            written = bool(self.store.execute(UPSERT_RUN, row).rowcount)
+            written = bool(self.store.execute(UPSERT_RUN, run_values(row)).rowcount)
             if written and run.status == "completed" and run.images:
                 self.store.executemany(
                     "INSERT INTO images (run_id, idx, url) VALUES (?, ?, ?) "
@@ -223,12 +197,50 @@ class Ledger:
             self.store.execute("UPDATE runs SET consistency=? WHERE id=?", (score, run_id))
 
     def annotate(self, run_id: str, *, note: str | None = None, tags: Iterable[str] | None = None) -> None:
-        """Attach a free-text note and tags to a run."""
-        with self.store.guard(f"annotate run {run_id}"), self.store.transaction():
-            if note is not None:
+        """Attach a free-text note to a run, and make its tags (yours, as marks) exactly ``tags``."""
+        if note is not None:
+            with self.store.guard(f"annotate run {run_id}"):
                 self.store.execute("UPDATE runs SET note=? WHERE id=?", (note, run_id))
-            if tags is not None:
-                self.store.execute("UPDATE runs SET tags=? WHERE id=?", (json.dumps(sorted(set(tags))), run_id))
+        if tags is not None:
+            wanted, now = set(tags), set(self.marks_of([run_id])[run_id].tags)
+            if wanted != now:
+                self.mark(run_id, tags=sorted(wanted - now), untag=sorted(now - wanted))
+
+    # --- marks ---------------------------------------------------------------------------------
+
+    def mark(
+        self,
+        run_id: str,
+        *,
+        frame: int | None = None,
+        rating: int | None = None,
+        verdict: str | None = None,
+        tags: Iterable[str] = (),
+        untag: Iterable[str] = (),
+        comment: str | None = None,
+        by: str | None = None,
+    ) -> None:
+        """Judge a run, written at once: ``rating`` 1-5 (0 clears; with ``frame``, a frame's), ``verdict`` ``"picked"``/
+        ``"rejected"`` (``"none"`` clears), tags to add or remove, a comment ('' clears); by you unless ``by``. See ``.marks``.
+        """
+        rows = mark_rows(frame=frame, rating=rating, verdict=verdict, tags=tags, untag=untag, comment=comment)
+        write_marks(self.store, run_id, rows, writer(by))
+
+    def marks(self, run_ids: Iterable[str] | None = None, *, by: str | None = None) -> pd.DataFrame:
+        """The mark rows (of some runs, or all) in the order written; yours, or ``by="alice"``'s, or ``by="*"`` everyone's."""
+        from .frames import marks_frame
+
+        return marks_frame(*read_marks(self.store, run_ids, reader(by)))
+
+    def marks_of(self, run_ids: Iterable[str], *, by: str | None = None) -> dict[str, RunMarks]:
+        """Each run's marks as they stand (the latest of each by id), yours or ``by``'s, without pandas: for the views."""
+        ids = list(run_ids)
+        rows, _ = read_marks(self.store, ids, reader(by), ("rating", "verdict", "tag", "untag", "comment"))
+        return fold(rows, ids)
+
+    def record_score(self, run_id: str, name: str, score: float) -> None:
+        """Record a user scorer's score of a series: a ``score`` mark by ``scorer:<name>`` (``marks(by=...)`` reads it)."""
+        write_marks(self.store, run_id, [(None, "score", repr(float(score)))], f"scorer:{name}")
 
     def health(self) -> str | None:
         """None when every run this ledger was told about is written; else what is not, and why."""
@@ -260,6 +272,10 @@ class Ledger:
         until: Any = None,
         ids: Sequence[str] | None = None,
         by: str | Sequence[str] | None = None,
+        rating_at_least: int | None = None,
+        verdict: str | None = None,
+        tag: str | None = None,
+        marks_by: str | None = None,
         limit: int | None = None,
         offset: int = 0,
     ) -> pd.DataFrame:
@@ -268,9 +284,11 @@ class Ledger:
         Each row says who made the run and where (``user``, ``host``, ``kernel``, ``session``)
         and which session watches it now (``owner``). ``by`` keeps the runs of a user
         (``"alice"``), of a user on a host (``"alice@hub-3"``) or of one session (``"se-..."``);
-        give a list for several.
+        give a list for several. The marks as they stand (``rating``, ``verdict``, ``tags``,
+        ``comment``) and their filters (``rating_at_least=4``, ``verdict="picked"``, ``tag="hero"``)
+        are the current user's, or ``marks_by``'s (a name, or ``"*"`` for the latest of anyone's).
         """
-        from .frames import frame_of
+        from .frames import frame_of, with_marks
 
         where, args = runs_filter(
             self.store.like,
@@ -282,9 +300,15 @@ class Ledger:
             until=until,
             ids=ids,
             by=by,
+            rating_at_least=rating_at_least,
+            verdict=verdict,
+            tag=tag,
+            marks_by=marks_by,
         )
         sql = SELECT_RUNS + where + " ORDER BY runs.created_at DESC" + self.store.page(limit, offset)
-        return frame_of(*self._query(sql, args))
+        frame = frame_of(*self._query(sql, args))
+        some = list(frame["id"]) if len(frame) <= 500 else None  # a page: only its runs' marks
+        return with_marks(frame, *self._query(*state_query(reader(marks_by), self.store.concat, some)))
 
     def count(self, **filters: Any) -> int:
         """How many runs match the filters of ``runs`` (one query, no rows loaded)."""
@@ -317,6 +341,14 @@ class Ledger:
         sql = "SELECT * FROM images" + (" WHERE run_id = ?" if run_id else "") + " ORDER BY run_id, idx"
         return images_frame(*self._query(sql, (run_id,) if run_id else ()))
 
+    def lineage(self, run_id: str) -> pd.DataFrame:
+        """A run's parents up the chain and children down (reruns, promotes) as ``runs()`` rows with ``generation``
+        (-1 the parent, 0 the run, 1 its children...), oldest first."""
+        generations = family(self.store, run_id)
+        frame = self.runs(ids=list(generations))
+        frame.insert(1, "generation", frame["id"].map(generations).astype("int64"))
+        return frame.sort_values(["generation", "created_at"], kind="stable").reset_index(drop=True)
+
     def compare(self, runs: Any) -> pd.DataFrame:
         """Runs side by side: only the parameters that differ between them, then the outcomes."""
         from .frames import compare
@@ -324,21 +356,27 @@ class Ledger:
         return compare(self._select(runs))
 
     def spend(
-        self, by: str | Sequence[str] = "model", *, who: str | Sequence[str] | None = None, **filters: Any
+        self,
+        by: str | Sequence[str] = "model",
+        *,
+        who: str | Sequence[str] | None = None,
+        actual: bool = False,
+        **filters: Any,
     ) -> pd.DataFrame:
-        """Estimated spend of everyone, grouped by model, day, sweep, status, currency, backend, user or host.
+        """Spend of everyone, grouped by model, day, sweep, status, currency, backend, user or host.
 
-        ``charged``: completed runs on RunComfy (billed on the count asked); ``simulated``: completed
-        runs on seqnb's emulator (nothing charged); ``in_flight``: not yet ended; ``in_doubt``:
-        submits that may have reached the service (``unknown``). ``who`` keeps some people's runs
-        (as ``runs(by=...)``); the other filters are those of ``runs``.
+        What the service charged where it said so, else the estimate: ``charged`` (RunComfy),
+        ``simulated`` (seqnb's emulator: nothing charged), ``cost_known``, ``in_flight``,
+        ``in_doubt`` (see ``frames.spend``). ``actual=True``: the estimate against the charge, with
+        the difference and the runs flagged. ``who`` keeps some people's runs (as ``runs(by=...)``);
+        the other filters are those of ``runs``.
         """
         from .frames import spend, spend_frame
 
         page = self.store.page(filters.pop("limit", None), filters.pop("offset", 0))
         where, args = runs_filter(self.store.like, by=who, **filters)
         sql = SELECT_SPEND + where + " ORDER BY runs.created_at DESC" + page
-        return spend(spend_frame(*self._query(sql, args)), by)
+        return spend(spend_frame(*self._query(sql, args)), by, actual)
 
     def export(self, path: str | os.PathLike[str], **filters: Any) -> Path:
         """Write the runs to CSV, JSON or Parquet, chosen by the file's extension."""

@@ -19,10 +19,12 @@ __all__ = [
     "export",
     "frame_of",
     "images_frame",
+    "marks_frame",
     "sessions_frame",
     "short_names",
     "spend",
     "spend_frame",
+    "with_marks",
 ]
 
 IN_FLIGHT = ("created", "submitting", "in_queue", "in_progress")
@@ -31,7 +33,7 @@ SPEND_KEYS = ("model", "day", "sweep", "status", "currency", "backend", "user", 
 _TIMES = ("created_at", "submitted_at", "started_at", "finished_at", "updated_at")
 _STRINGS = (
     "id", "request_id", "base_url", "prompt", "options", "payload", "error", "sweep_id", "parent_id", "tags", "note",
-    "session", "owner", "user", "host", "kernel",
+    "session", "owner", "user", "host", "kernel", "reference_urls",
 )  # fmt: skip
 
 
@@ -72,18 +74,31 @@ def frame_of(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
             "datetime64[ns, UTC]"
         )
     frame["model"] = short_names(frame["model"])
-    for col in ("model", "status", "backend", "size", "currency"):
+    for col in ("model", "status", "backend", "size", "currency", "cost_source", "est_source"):
         frame[col] = frame[col].astype("category")
     for col in ("seed", "default_seed", "requested", "returned"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
     for col in _STRINGS:
         if col in frame:
             frame[col] = frame[col].astype("string")
-    frame["est_cost"] = pd.to_numeric(frame["est_cost"], errors="coerce").astype("float64")
+    _money_columns(frame)
     frame["consistency"] = pd.to_numeric(frame["consistency"], errors="coerce").astype("float64")
     queued = frame["started_at"].fillna(frame["finished_at"]) - frame["submitted_at"]
     frame["queue_s"] = queued.dt.total_seconds().round(1)  # tenths: the pace of a poll, no false precision
     frame["run_s"] = (frame["finished_at"] - frame["started_at"]).dt.total_seconds().round(1)
+    return frame
+
+
+def with_marks(frame: pd.DataFrame, rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
+    """The runs with their marks as they stand (``seqnb.ledger.marks.state_query``'s rows): ``rating`` (Int64),
+    ``verdict``, ``tags`` (sorted, joined by ", "; "" for none) and ``comment``."""
+    marks = pd.DataFrame.from_records(rows, columns=columns).set_index("run_id")
+    marks["tags"] = marks["tags"].map(lambda t: ", ".join(sorted(t.split(","))), na_action="ignore")
+    ids = frame["id"].astype("object")
+    frame["rating"] = pd.to_numeric(ids.map(marks["rating"]), errors="coerce").astype("Int64")
+    frame["verdict"] = ids.map(marks["verdict"]).astype("string")
+    frame["tags"] = ids.map(marks["tags"]).astype("string").fillna("")
+    frame["comment"] = ids.map(marks["comment"]).astype("string")
     return frame
 
 
@@ -93,6 +108,17 @@ def images_frame(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFram
     for col in ("idx", "width", "height", "bytes"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
     for col in ("run_id", "url", "path", "sha256", "state"):
+        frame[col] = frame[col].astype("string")
+    return frame
+
+
+def marks_frame(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
+    """The marks' rows as a typed frame: ``at`` as a UTC datetime, ``frame`` a nullable integer."""
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    frame["at"] = pd.to_datetime(pd.to_numeric(frame["at"]), unit="s", utc=True).astype("datetime64[ns, UTC]")
+    frame["id"] = pd.to_numeric(frame["id"]).astype("int64")
+    frame["frame"] = pd.to_numeric(frame["frame"], errors="coerce").astype("Int64")
+    for col in ("run_id", "kind", "value", "by"):
         frame[col] = frame[col].astype("string")
     return frame
 
@@ -114,8 +140,8 @@ def compare(frame: pd.DataFrame) -> pd.DataFrame:
     """Runs side by side: only the parameters that differ between them, then the outcomes."""
     params = ["model", "prompt", "seed", "size", "requested", "options"]
     differing = [c for c in params if frame[c].astype("string").nunique(dropna=False) > 1]
-    outcomes = ["status", "returned", "consistency", "queue_s", "run_s", "est_cost", "currency", "error"]
-    return frame.set_index("id")[differing + outcomes]
+    outcomes = ["status", "returned", "consistency", "rating", "verdict", "queue_s", "run_s", "est_cost", "cost"]
+    return frame.set_index("id")[differing + [c for c in [*outcomes, "currency", "error"] if c in frame]]
 
 
 def spend_frame(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
@@ -129,16 +155,29 @@ def spend_frame(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame
     for col in ("id", "sweep_id", "user", "host"):
         frame[col] = frame[col].astype("string")
     frame["requested"] = pd.to_numeric(frame["requested"], errors="coerce").astype("Int64")
-    frame["est_cost"] = pd.to_numeric(frame["est_cost"], errors="coerce").astype("float64")
+    _money_columns(frame)
     return frame
 
 
-def spend(frame: pd.DataFrame, by: str | Sequence[str] = "model") -> pd.DataFrame:
-    """Estimated spend grouped by ``by`` (model, day, sweep, status, currency, backend, user, host; any combination).
+def _money_columns(frame: pd.DataFrame) -> None:
+    """The estimate and the charge as float money (an odd value: missing), the flag as a nullable boolean."""
+    for col in ("est_cost", "cost"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    flag = pd.to_numeric(frame["cost_differs"], errors="coerce")
+    frame["cost_differs"] = flag.where(flag.isin([0, 1])).astype("boolean")
 
-    ``charged``: completed runs on RunComfy (billed on the count asked); ``simulated``: completed
-    runs on seqnb's emulator (nothing was charged); ``in_flight``: not yet ended; ``in_doubt``:
-    submits that may have reached the service (``unknown``).
+
+def spend(frame: pd.DataFrame, by: str | Sequence[str] = "model", actual: bool = False) -> pd.DataFrame:
+    """Spend grouped by ``by`` (model, day, sweep, status, currency, backend, user, host; any combination).
+
+    A run counts what the service said it charged (``cost``) where it said so, else seqnb's
+    estimate. ``charged``: ended runs on RunComfy (completed ones billed on the count asked, at the
+    estimate when no charge was said); ``simulated``: the same on seqnb's emulator (nothing was
+    charged); ``cost_known``: runs whose charge the service said; ``in_flight``: estimates of runs
+    not yet ended; ``in_doubt``: submits that may have reached the service (``unknown``).
+    ``actual=True``: the estimate against the charge instead, over the runs whose charge is known
+    (``estimated``: the estimate of completed runs, nothing for the others; ``actual``;
+    ``difference``: actual - estimated; ``flagged``: runs more than a cent off).
     """
     keys = [by] if isinstance(by, str) else list(by)
     unknown = set(keys) - set(SPEND_KEYS)
@@ -146,21 +185,40 @@ def spend(frame: pd.DataFrame, by: str | Sequence[str] = "model") -> pd.DataFram
         raise ValueError(f"spend(by=...) takes {', '.join(SPEND_KEYS)}, not {sorted(unknown)}")
     emulated = frame["backend"].astype("string") == "emulator"
     completed = frame["status"] == "completed"
+    known = frame["cost"].notna() & (frame["currency"].astype("string") == "USD")  # the service charges USD
+    billed = frame["cost"].where(known, frame["est_cost"].where(completed, 0.0))
+    counted = known | completed
+    expected = frame["est_cost"].where(completed, 0.0)
     frame = frame.assign(
         day=frame["created_at"].dt.tz_convert("UTC").dt.date.astype("string"),
         sweep=frame["sweep_id"],
-        charged=frame["est_cost"].where(completed & ~emulated, 0.0),
-        simulated=frame["est_cost"].where(completed & emulated, 0.0),
+        charged=billed.where(counted & ~emulated, 0.0),
+        simulated=billed.where(counted & emulated, 0.0),
+        cost_known=known.astype("int64"),
         in_flight=frame["est_cost"].where(frame["status"].isin(list(IN_FLIGHT)), 0.0),
         in_doubt=frame["est_cost"].where(frame["status"] == "unknown", 0.0),
         images=frame["requested"],
+        estimated=expected.where(known, 0.0),
+        actual=frame["cost"].where(known, 0.0),
+        flagged=(frame["cost_differs"].fillna(False) & known).astype("int64"),
     )
     grouped = frame.groupby([*keys, *(["currency"] if "currency" not in keys else [])], observed=True, dropna=False)
+    if actual:
+        out = grouped.agg(
+            runs=("id", "size"),
+            cost_known=("cost_known", "sum"),
+            estimated=("estimated", "sum"),
+            actual=("actual", "sum"),
+            flagged=("flagged", "sum"),
+        )
+        out.insert(4, "difference", out["actual"] - out["estimated"])
+        return out.reset_index()
     out = grouped.agg(
         runs=("id", "size"),
         images=("images", "sum"),
         charged=("charged", "sum"),
         simulated=("simulated", "sum"),
+        cost_known=("cost_known", "sum"),
         in_flight=("in_flight", "sum"),
         in_doubt=("in_doubt", "sum"),
     )

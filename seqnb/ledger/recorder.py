@@ -10,10 +10,13 @@ no longer written here, and no longer watched.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LedgerError
+from ..model.seeds import SEED_HINT
 from ..runs.run import AsyncRun, RunCore, RunEvent
 
 if TYPE_CHECKING:
@@ -23,9 +26,10 @@ if TYPE_CHECKING:
     from .facade import Ledger
     from .sessions import SessionInfo
 
-__all__ = ["Recorder"]
+__all__ = ["Recorder", "run_row"]
 
 log = logging.getLogger("seqnb.ledger")
+_INT64 = range(-(2**63), 2**63)
 
 
 class Recorder:
@@ -91,3 +95,54 @@ class Recorder:
         self.ledger.end_session(self.session.id)
         if self in self.ledger.keeper.recorders:
             self.ledger.keeper.recorders.remove(self)
+
+
+def run_row(run: RunCore, backend: Backend, owner: str | None, state: str, where: str) -> dict[str, Any]:
+    """A run's row by column name (``schema.run_values`` orders it); ``LedgerError`` for a value the store cannot hold."""
+    request = run.request
+    resolved = request.resolved()
+    seed = request.sent_seed  # the seed sent; the model's default goes apart, when none was sent
+    default_seed = resolved.get("seed") if seed is None else None
+    if isinstance(seed, int) and seed not in _INT64:
+        raise LedgerError(
+            f"ledger {where}: cannot record run {run.id}: seed {seed} does not fit a 64-bit integer; " + SEED_HINT
+        )
+    kept = ("model", "prompt", "seed", "size", "count", "references", "options")
+    options = {**{k: v for k, v in resolved.items() if k not in kept}, **resolved.get("options", {})}  # one flat dict
+    cost = request.cost()
+    return {
+        "id": run.id,
+        "request_id": run.request_id,
+        "backend": backend.kind,
+        "base_url": backend.base_url,
+        "model": run.model,
+        "prompt": request.prompt,
+        "seed": seed,
+        "size": resolved.get("size"),
+        "requested": run.requested,
+        "returned": run.returned,
+        "options": json.dumps(options, sort_keys=True, default=str),
+        "payload": json.dumps(request.payload(), sort_keys=True, ensure_ascii=False),
+        "status": state,
+        "error": run.error,
+        "created_at": run.created_at,
+        "submitted_at": run.submitted_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "server_created_at": run.server_created_at,
+        "server_finished_at": run.server_finished_at,
+        "est_cost": str(cost.amount),
+        "currency": cost.currency,
+        "sweep_id": run.sweep_id,
+        "updated_at": time.time(),
+        "parent_id": run.parent_id,
+        "note": run.note,
+        "session": owner,
+        "owner": owner,
+        "default_seed": default_seed,
+        "cost": None if run.cost is None else str(run.cost),
+        "cost_source": run.cost_source,
+        "est_source": cost.source,
+        "cost_differs": None if (differs := run.cost_differs) is None else int(differs),
+        "reference_urls": json.dumps(list(request.references)) if request.references else None,
+    }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from ..errors import LedgerError
@@ -51,7 +52,18 @@ def restore_run(store: Store, run_id: str) -> AsyncRun:
         sweep_id=record["sweep_id"],
         parent_id=record["parent_id"],
         notes={"restored": record["note"]} if record["note"] else {},
+        cost=_money(record["cost"]),
+        cost_source=record["cost_source"],
     )
+
+
+def _money(value: object) -> Decimal | None:
+    """A stored charge, or None when none was recorded (or another tool wrote something else)."""
+    try:
+        amount = Decimal(str(value)) if value is not None else None
+    except InvalidOperation:
+        return None
+    return amount if amount is not None and amount.is_finite() and amount >= 0 else None
 
 
 def claim_runs(store: Store, session: str, scope: Scope, live: Callable[[], set[str]]) -> list[str]:

@@ -6,13 +6,24 @@ PostgreSQL reads as their 8-byte kinds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import LedgerError
+from .marks import adopt_tags, judged_ids, reader
 from .stores.base import Store
 
-__all__ = ["MIGRATIONS", "RUN_COLUMNS", "SCHEMA_VERSION", "SELECT_RUNS", "UPSERT_RUN", "migrate", "runs_filter"]
+__all__ = [
+    "MARKS_VERSION",
+    "MIGRATIONS",
+    "RUN_COLUMNS",
+    "SCHEMA_VERSION",
+    "SELECT_RUNS",
+    "UPSERT_RUN",
+    "migrate",
+    "run_values",
+    "runs_filter",
+]
 
 # Each entry moves the schema one version up; never edit a released one, append. Written for
 # SQLite; PostgreSQL reads REAL and INTEGER as their 8-byte kinds (``Store.ddl``).
@@ -96,15 +107,45 @@ MIGRATIONS: list[str] = [
         set_by TEXT
     );
     """,
+    # 5: what the service charged (``include_cost``), beside seqnb's estimate, and where each came from
+    """
+    ALTER TABLE runs ADD COLUMN cost TEXT;
+    ALTER TABLE runs ADD COLUMN cost_source TEXT;
+    ALTER TABLE runs ADD COLUMN est_source TEXT;
+    ALTER TABLE runs ADD COLUMN cost_differs INTEGER;
+    """,
+    # 6: the reference images of an edit-sequential run, a JSON list ("references" is reserved in SQL)
+    """
+    ALTER TABLE runs ADD COLUMN reference_urls TEXT;
+    """,
+    # 7: marks, a person's judgement of a run (``seqnb.ledger.marks``): one row per mark, never updated; and
+    # the runs' parent links indexed, for ``Ledger.lineage``
+    """
+    CREATE TABLE marks (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        frame INTEGER,
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        "by" TEXT NOT NULL,
+        "at" REAL NOT NULL
+    );
+    CREATE INDEX marks_run ON marks(run_id, kind);
+    CREATE INDEX marks_by ON marks("by", run_id);
+    CREATE INDEX runs_parent ON runs(parent_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+_INT64 = range(-(2**63), 2**63)
+MARKS_VERSION = 7
+"""The schema that brought marks: migrating past it turns the runs' old ``tags`` column into tag marks."""
 
 RUN_COLUMNS = (
     "id", "request_id", "backend", "base_url", "model", "prompt", "seed", "size", "requested", "returned",
     "options", "payload", "status", "error", "created_at", "submitted_at", "started_at", "finished_at",
     "server_created_at", "server_finished_at", "est_cost", "currency", "sweep_id", "updated_at", "parent_id", "note",
-    "session", "owner", "default_seed",
+    "session", "owner", "default_seed", "cost", "cost_source", "est_source", "cost_differs", "reference_urls",
 )  # fmt: skip
 # A run's maker (session) never changes; its watcher (owner) changes only by a claim, and a session
 # that lost its run to a claim can no longer write it (the WHERE): the lease is the row itself.
@@ -114,13 +155,27 @@ UPSERT_RUN = (
     "owner=COALESCE(runs.owner, excluded.owner) "
     "WHERE runs.owner IS NULL OR runs.owner = excluded.owner"
 )
+
+
+def run_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A run row by column name as ``UPSERT_RUN``'s arguments, in ``RUN_COLUMNS`` order; refuses a missing or extra column."""
+    missing = [c for c in RUN_COLUMNS if c not in row]
+    extra = sorted(set(row) - set(RUN_COLUMNS))
+    if missing or extra:
+        raise ValueError(f"a run row must have exactly RUN_COLUMNS: missing {missing}, extra {extra}")
+    return tuple(row[c] for c in RUN_COLUMNS)
+
+
+# The run's own columns (its old ``tags`` column, from before marks, stays unread: its tags became marks in
+# migration 7) and who made it; its marks as they stand are read apart (``marks.state_query``).
 SELECT_RUNS = (
-    'SELECT runs.*, s.username AS "user", s.host AS host, s.kernel AS kernel '
+    f"SELECT {', '.join('runs.' + c for c in RUN_COLUMNS)}, runs.consistency, "
+    's.username AS "user", s.host AS host, s.kernel AS kernel '
     "FROM runs LEFT JOIN sessions s ON s.id = runs.session"
 )
 SELECT_SPEND = (  # only what spend() groups and sums: no prompt, payload or options to read and type
     "SELECT runs.id, runs.model, runs.created_at, runs.sweep_id, runs.status, runs.currency, runs.backend, "
-    'runs.est_cost, runs.requested, s.username AS "user", s.host AS host '
+    'runs.est_cost, runs.cost, runs.cost_differs, runs.requested, s.username AS "user", s.host AS host '
     "FROM runs LEFT JOIN sessions s ON s.id = runs.session"
 )
 
@@ -134,7 +189,10 @@ def migrate(store: Store, target: int = SCHEMA_VERSION) -> None:
             "upgrade seqnb (pip install -U seqnb), or open another ledger"
         )
     if version < target:
-        store.migrate(MIGRATIONS, target)
+        with store.transaction(lock=True):  # the tags of old runs become marks in the same transaction
+            found = store.migrate(MIGRATIONS, target)
+            if found < MARKS_VERSION <= target:
+                adopt_tags(store)
 
 
 def runs_filter(
@@ -148,10 +206,15 @@ def runs_filter(
     until: Any = None,
     ids: Sequence[str] | None = None,
     by: str | Sequence[str] | None = None,
+    rating_at_least: int | None = None,
+    verdict: str | None = None,
+    tag: str | None = None,
+    marks_by: str | None = None,
 ) -> tuple[str, list[Any]]:
     """The WHERE clause (with its leading space, or empty) and its arguments, for the ``runs`` filters.
 
-    ``like`` is the store's case-insensitive LIKE (``Store.like``).
+    ``like`` is the store's case-insensitive LIKE (``Store.like``). The mark filters (``rating_at_least``,
+    ``verdict``, ``tag``) read the marks of ``marks_by`` (``seqnb.ledger.marks.reader``: default the current user).
     """
     from ..model.spec import get_model
     from .frames import epoch
@@ -195,4 +258,8 @@ def runs_filter(
     if until is not None:
         where.append("runs.created_at < ?")
         args.append(epoch(until))
+    if rating_at_least is not None or verdict is not None or tag is not None:
+        judged, judged_args = judged_ids(reader(marks_by), rating_at_least=rating_at_least, verdict=verdict, tag=tag)
+        where += judged
+        args += judged_args
     return (f" WHERE {' AND '.join(where)}" if where else ""), args

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .pricing import Cost, PriceInput, price_for
@@ -11,6 +11,23 @@ from .spec import COUNT_RANGE, ROLES, ModelSpec, get_model, models
 from .validation import Fix, Problem, Report, validate_payload
 
 __all__ = ["Request", "match_size"]
+
+
+def _no_references(spec: ModelSpec) -> Problem:
+    """The error for references given to a model that takes none, naming its edit-sequential sibling."""
+    sibling = next(
+        (m for m in models() if m.role("references") and m.id == spec.id.replace("/sequential", "/edit-sequential")),
+        None,
+    )
+    owners = [m.short_name for m in models() if m.role("references")]
+    hint = f"use {sibling.short_name!r} ({sibling.id})" if sibling else f"use one of {', '.join(owners)}"
+    return Problem(
+        "references",
+        f"{spec.short_name} takes no reference images: {hint}, its edit-sequential sibling, or leave references unset",
+        code="unknown_field",
+        wire="references",
+        fixes=(Fix("remove references", {"references": None}),),
+    )
 
 
 def match_size(spec: ModelSpec, value: str) -> str | None:
@@ -44,6 +61,7 @@ class Request:
         size: str | None = None,
         seed: int | str | None = None,
         optimize: str | None = None,
+        references: Iterable[str] | None = None,
         **options: Any,
     ) -> None:
         spec = get_model(model)
@@ -52,11 +70,17 @@ class Request:
             seed = None  # nothing sent: the model uses its own default
         values: dict[str, Any] = {}
         extra: list[Problem] = []
-        given = {"prompt": prompt, "count": count, "size": size, "seed": seed, "optimize": optimize}
+        refs = None if references is None else [references] if isinstance(references, str) else list(references)
+        given = {
+            "prompt": prompt, "count": count, "size": size, "seed": seed, "optimize": optimize, "references": refs,
+        }  # fmt: skip
         for role, value in given.items():
             if value is None:
                 continue
             f = spec.role(role)
+            if f is None and role == "references":
+                extra.append(_no_references(spec))
+                continue
             if f is None:
                 owners = [m.short_name for m in models() if m.role(role)]
                 extra.append(
@@ -81,6 +105,8 @@ class Request:
             f = spec.field(wire)
             if f and f.kind == "integer" and isinstance(value, float) and value.is_integer():
                 values[wire] = int(value)
+            elif f and f.kind == "array" and isinstance(value, tuple):
+                values[wire] = list(value)
         self._model = spec
         self._values = values
         self._extra = tuple(extra)
@@ -103,6 +129,12 @@ class Request:
     def prompt(self) -> str | None:
         value = self.get("prompt")
         return value if isinstance(value, str) else None
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        """The reference image URLs (edit-sequential models), in order; empty when none."""
+        value = self.get("references")
+        return tuple(value) if isinstance(value, list | tuple) else ()
 
     @property
     def count(self) -> int:
@@ -149,9 +181,9 @@ class Request:
         }
         return out
 
-    def validate(self) -> Report:
-        """Every problem of this request at once (see ``Report``)."""
-        report = validate_payload(self._model, self.payload())
+    def validate(self, *, http_hosts: Iterable[str] = ()) -> Report:
+        """Every problem of this request at once (see ``Report``); ``http_hosts`` may serve references over http."""
+        report = validate_payload(self._model, self.payload(), http_hosts=http_hosts)
         if not self._extra:
             return report
         return Report(report.model, self._extra + report.problems, report.checked)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -16,6 +16,7 @@ from ..errors import UnknownModelError
 
 __all__ = [
     "COUNT_RANGE",
+    "MAX_REFERENCE_BYTES",
     "MODELS",
     "FieldSpec",
     "ModelSpec",
@@ -26,11 +27,13 @@ __all__ = [
     "size_dimensions",
 ]
 
-Role = Literal["prompt", "count", "size", "seed", "optimize"]
+Role = Literal["prompt", "count", "size", "seed", "optimize", "references"]
 """The shared user vocabulary; each model maps these roles to its own wire names."""
 
-ROLES: tuple[Role, ...] = ("prompt", "count", "size", "seed", "optimize")
+ROLES: tuple[Role, ...] = ("prompt", "count", "size", "seed", "optimize", "references")
 COUNT_RANGE = range(1, 16)
+MAX_REFERENCE_BYTES = 50 * 1024 * 1024
+"""The largest reference image the seed pages allow ("File inputs": images up to 50 MB)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,8 @@ class FieldSpec:
     """One input field of a model, as its page's input schema defines it."""
 
     wire: str
-    kind: Literal["string", "integer"]
+    kind: Literal["string", "integer", "array"]
+    """``array``: a list of strings (the reference image URLs)."""
     title: str
     role: Role | None = None
     enum: tuple[Any, ...] | None = None
@@ -47,7 +51,11 @@ class FieldSpec:
     max_length: int | None = None
     """Longest accepted string, in characters (code points), whether from the schema or the page's words."""
     max_length_origin: Literal["schema", "page"] = "schema"
+    max_items: int | None = None
+    """Most items an array field takes."""
     description: str = ""
+    unconfirmed: bool = False
+    """True when the field's limits and defaults are borrowed, not read in its page's schema."""
 
     @property
     def name(self) -> str:
@@ -67,6 +75,10 @@ class ModelSpec:
     currency: str = "USD"
     price_source: str = "BytePlus list price; RunComfy's own price is unconfirmed"
     notes: str = ""
+    max_total_images: int | None = None
+    """References plus requested images at most this many (None: no such rule)."""
+    unconfirmed: tuple[str, ...] = ()
+    """The facts of this spec that no page confirms (limits borrowed from other hosts or a sibling)."""
     _by_wire: dict[str, FieldSpec] = field(init=False, repr=False, compare=False)
     _by_role: dict[str, FieldSpec] = field(init=False, repr=False, compare=False)
 
@@ -101,6 +113,28 @@ class ModelSpec:
     @property
     def size_field(self) -> FieldSpec | None:
         return self._by_role.get("size")
+
+    @property
+    def references_field(self) -> FieldSpec | None:
+        """The field that carries reference image URLs (edit-sequential models), or None."""
+        return self._by_role.get("references")
+
+    @property
+    def max_references(self) -> int | None:
+        f = self.references_field
+        return f.max_items if f else None
+
+    def with_reference_limits(self, max_references: int | None = None, max_total: int | None = None) -> ModelSpec:
+        """A copy with other reference limits (for ``register``, when the service's are known to differ)."""
+        f = self.references_field
+        if f is None:
+            raise ValueError(f"{self.short_name} takes no references")
+        fields = tuple(
+            replace(g, max_items=max_references if max_references is not None else g.max_items) if g is f else g
+            for g in self.fields
+        )
+        total = max_total if max_total is not None else self.max_total_images
+        return replace(self, fields=fields, max_total_images=total)
 
     @property
     def sizes(self) -> tuple[str, ...]:
@@ -234,7 +268,43 @@ SEEDREAM_4_5 = ModelSpec(
     ),
 )
 
-MODELS: list[ModelSpec] = [SEEDREAM_4_0, SEEDREAM_4_5]
+_EDIT_UNCONFIRMED = (
+    "the most references (from other hosts of the model)",
+    "references plus images at most 15 (from other hosts of the model)",
+    "the size enum and the seed default (the sequential sibling's)",
+)
+
+
+def _edit_sibling(sibling: ModelSpec, max_references: int) -> ModelSpec:
+    """The edit-sequential sibling of a sequential model: its fields plus ``images``, the reference URLs."""
+    images = FieldSpec(
+        wire="images",
+        role="references",
+        kind="array",
+        title="Reference images",
+        required=True,
+        max_items=max_references,
+        unconfirmed=True,
+        description="Public HTTPS URLs of reference images, up to 50 MB each.",
+    )
+    version = sibling.aliases[0].removeprefix("seedream-")
+    return ModelSpec(
+        id=sibling.id.replace("/sequential", "/edit-sequential"),
+        title=sibling.title.replace("sequential", "edit-sequential"),
+        aliases=(*(f"{a}-edit" for a in sibling.aliases[:2]), f"{version}-edit"),
+        fields=(images, *(replace(f, unconfirmed=f.role in ("size", "seed")) for f in sibling.fields)),
+        price_per_image=sibling.price_per_image,
+        price_source=sibling.price_source,
+        notes="A series kept consistent with reference images. " + sibling.notes,
+        max_total_images=15,
+        unconfirmed=_EDIT_UNCONFIRMED,
+    )
+
+
+SEEDREAM_4_0_EDIT = _edit_sibling(SEEDREAM_4_0, 10)
+SEEDREAM_4_5_EDIT = _edit_sibling(SEEDREAM_4_5, 14)
+
+MODELS: list[ModelSpec] = [SEEDREAM_4_0, SEEDREAM_4_5, SEEDREAM_4_0_EDIT, SEEDREAM_4_5_EDIT]
 
 
 def models() -> list[ModelSpec]:

@@ -27,6 +27,18 @@ def _listify(value: Any, default: Sequence[Any]) -> list[Any]:
     return list(value)
 
 
+def _reference_sets(value: Iterable[Sequence[str]] | Sequence[str] | None) -> list[Sequence[str] | None]:
+    """The references axis: a list of URL lists (a flat list of URLs, or one URL, is one set)."""
+    if value is None:
+        return [None]
+    if isinstance(value, str):
+        return [[value]]
+    sets = list(value)
+    if sets and all(isinstance(v, str) for v in sets):
+        return [sets]  # type: ignore[list-item]
+    return [[v] if isinstance(v, str) else list(v) for v in sets]
+
+
 @dataclass
 class SweepPlan:
     """What a sweep would send and cost."""
@@ -97,28 +109,33 @@ def plan_sweep(
     counts: int | Iterable[int] | None = None,
     models: str | Iterable[str] | None = None,
     *,
+    references: Iterable[Sequence[str]] | Sequence[str] | None = None,
     requests: Iterable[Request] | None = None,
     prices: PriceInput | None = None,
     **options: Any,
 ) -> SweepPlan:
-    """The grid models x prompts x sizes x counts x seeds as requests, each validated and priced.
+    """The grid models x prompts x sizes x counts x seeds x references as requests, each validated and priced.
+
+    ``references=[[url, ...], [url, ...]]``: one run per set of reference images (a flat list of
+    URLs is one set), for the edit-sequential models.
 
     Without ``counts``, each prompt's own stated count is used (else the model's default), so a
     grid over prompts that say different numbers stays valid.
     """
     built: list[Request] = list(requests or [])
     if prompts is not None or not built:
-        grid: Iterable[tuple[str, str, str | None, int | None, int | None]] = itertools.product(
+        grid: Iterable[tuple[str, str, str | None, int | None, int | None, Sequence[str] | None]] = itertools.product(
             _listify(models, ["seedream-4.5"]),
             _listify(prompts, []),
             _listify(sizes, [None]),
             _listify(counts, [None]),
             _listify(seeds, [None]),
+            _reference_sets(references),
         )
-        for model, prompt, size, count, seed in grid:
+        for model, prompt, size, count, seed, refs in grid:
             if count is None:
                 count = stated_count(prompt, COUNT_RANGE)
-            built.append(Request(model, prompt, count=count, size=size, seed=seed, **options))
+            built.append(Request(model, prompt, count=count, size=size, seed=seed, references=refs, **options))
     reports = [r.validate() for r in built]
     costs = [r.cost(prices) for r, rep in zip(built, reports, strict=True) if rep.ok]
     return SweepPlan(built, reports, costs)

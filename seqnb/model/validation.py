@@ -9,15 +9,24 @@ characters). Unknown fields are also errors: the service would ignore them silen
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .._netaddr import is_loopback
 from .prompt_count import find_counts, prefix_count, rewrite_count
 from .seeds import SEED_RANGE
 from .spec import COUNT_RANGE, FieldSpec, ModelSpec, get_model, models
 
-__all__ = ["SERVER_ENFORCED", "Fix", "Problem", "Report", "server_problems", "validate_payload"]
+__all__ = [
+    "SERVER_ENFORCED",
+    "Fix",
+    "Problem",
+    "Report",
+    "reference_problems",
+    "server_problems",
+    "validate_payload",
+]
 
 Severity = Literal["error", "warning"]
 Code = Literal[
@@ -31,9 +40,11 @@ Code = Literal[
     "count_ambiguous",
     "seed_range",
     "unencodable",
+    "too_many",
+    "not_https",
 ]
 
-SERVER_ENFORCED: frozenset[str] = frozenset({"type", "enum", "required", "too_long"})
+SERVER_ENFORCED: frozenset[str] = frozenset({"type", "enum", "required", "too_long", "too_many"})
 """Codes the service itself rejects a request for; the rest are seqnb's guards."""
 
 INT64_RANGE = range(-(2**63), 2**63)
@@ -154,6 +165,23 @@ def _unknown_field(spec: ModelSpec, key: str) -> Problem:
 
 def _check_field(spec: FieldSpec, value: Any) -> list[Problem]:
     name, wire = spec.name, spec.wire
+    if spec.kind == "array":
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            shown = f"{value!r} ({type(value).__name__})"
+            return [Problem(name, f"must be a list of image URLs, got {shown}", code="type", wire=wire)]
+        if spec.required and not value:
+            return [Problem(name, "is empty: give at least one image URL", code="required", wire=wire)]
+        if spec.max_items is not None and len(value) > spec.max_items:
+            over = len(value) - spec.max_items
+            return [
+                Problem(
+                    name,
+                    f"has {len(value)} images; at most {spec.max_items} are accepted: remove {over}",
+                    code="too_many",
+                    wire=wire,
+                )
+            ]
+        return []
     if spec.kind == "integer":
         # JSON Schema counts 3.0 as an integer; a bool never is one
         if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
@@ -280,6 +308,7 @@ def _schema_problems(spec: ModelSpec, payload: Mapping[str, Any]) -> list[Proble
                 how = {
                     "count": "a whole number from 1 to 15",
                     "prompt": "the prompt text, stating the number of images",
+                    "references": "references=[url, ...], the reference images",
                 }.get(f.role or "", f"a {f.kind}")
                 problems.append(Problem(f.name, f"is required: give {how}", code="required", wire=f.wire))
             continue
@@ -287,14 +316,83 @@ def _schema_problems(spec: ModelSpec, payload: Mapping[str, Any]) -> list[Proble
     return problems
 
 
+def _url_host(url: str) -> tuple[str, str]:
+    """(scheme, host[:port]) of a URL, lower-cased, without parsing anything but its start."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "", ""
+    netloc = rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1].lower()
+    return scheme.lower(), netloc
+
+
+def reference_problems(
+    spec: ModelSpec, references: Any, count: Any, *, http_hosts: Iterable[str] = ()
+) -> list[Problem]:
+    """What is wrong with a payload's references, without I/O: too many, too many with the count, not https.
+
+    ``http_hosts`` (``host:port`` entries) may be reached over plain http: the emulator's own and
+    allowed hosts; loopback always may.
+    """
+    f = spec.references_field
+    if f is None or not isinstance(references, list | tuple) or not all(isinstance(v, str) for v in references):
+        return []
+    problems: list[Problem] = []
+    total = spec.max_total_images
+    counted = isinstance(count, int) and not isinstance(count, bool)
+    if total is not None and counted and len(references) + count > total:
+        room = total - len(references)
+        fixes = (Fix(f"set count to {room}", {"count": room}),) if room in COUNT_RANGE else ()
+        problems.append(
+            Problem(
+                f.name,
+                f"{len(references)} references plus {count} images is {len(references) + count}; "
+                f"{spec.short_name} takes at most {total} in all: ask for at most {max(room, 0)} images "
+                "or give fewer references",
+                code="too_many",
+                wire=f.wire,
+                fixes=fixes,
+            )
+        )
+    plain = {h.lower() for h in http_hosts}
+    for url in references:
+        scheme, netloc = _url_host(url)
+        host = netloc.rsplit(":", 1)[0] if not netloc.endswith("]") else netloc
+        if scheme == "https" and netloc:
+            continue
+        if scheme == "http" and netloc and (is_loopback(host) or netloc in plain or host in plain):
+            continue
+        what = "has no scheme (a local file?)" if not scheme else f"is not https but {scheme}:"
+        problems.append(
+            Problem(
+                f.name,
+                f"{url!r} {what}: references must be public https URLs. Host the image (or pass a local "
+                "file path to a client with an uploader, see the guide's 'Reference series')",
+                code="not_https",
+                wire=f.wire,
+            )
+        )
+    return problems
+
+
 def server_problems(model: str | ModelSpec, payload: Mapping[str, Any]) -> list[Problem]:
     """Only what the service itself rejects (``SERVER_ENFORCED``): what the emulator answers 422 for."""
     spec = get_model(model)
-    return [p for p in _schema_problems(spec, payload) if p.code in SERVER_ENFORCED]
+    problems = [p for p in _schema_problems(spec, payload) if p.code in SERVER_ENFORCED]
+    refs = spec.references_field
+    if refs is not None:  # references plus images within the limit (UNCONFIRMED, as other hosts of the models)
+        count = payload.get(spec.count_field.wire, spec.count_field.default)
+        found = reference_problems(spec, payload.get(refs.wire), count)
+        problems += [p for p in found if p.code == "too_many"]
+    return problems
 
 
-def validate_payload(model: str | ModelSpec, payload: Mapping[str, Any] | object) -> Report:
-    """Validate raw wire JSON for a model; every problem at once, in time linear in the payload's size."""
+def validate_payload(
+    model: str | ModelSpec, payload: Mapping[str, Any] | object, *, http_hosts: Iterable[str] = ()
+) -> Report:
+    """Validate raw wire JSON for a model; every problem at once, in time linear in the payload's size.
+
+    ``http_hosts``: hosts whose references may be plain http (see ``reference_problems``).
+    """
     spec = get_model(model)
     if not isinstance(payload, Mapping):
         return Report(
@@ -335,8 +433,11 @@ def validate_payload(model: str | ModelSpec, payload: Mapping[str, Any] | object
                         wire=str(wire),
                     )
                 )
+    count = payload.get(spec.count_field.wire, spec.count_field.default)
+    refs = spec.references_field
+    if refs is not None:
+        problems.extend(reference_problems(spec, payload.get(refs.wire), count, http_hosts=http_hosts))
     prompt = payload.get(spec.prompt_field.wire)
     if isinstance(prompt, str):
-        count = payload.get(spec.count_field.wire, spec.count_field.default)
         problems.extend(_check_prompt_count(spec, prompt, count))
     return Report(spec.id, tuple(problems), dict(payload))

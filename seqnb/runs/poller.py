@@ -17,15 +17,15 @@ import heapq
 import itertools
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Literal
+from decimal import Decimal
+from typing import Any, Literal
 
 from .. import errors
 from ..api import protocol
+from ..api.transport import Transport
+from ..model.request import Request
 from .pacing import DurationModel, PollPolicy, first_delay, next_delay
-from .run import AsyncRun, RunEvent
-
-if TYPE_CHECKING:
-    from ..client.core import AsyncClient
+from .run import AsyncRun, NoteSource, RunEvent, charge_differs, expected_charge
 
 __all__ = ["Poller"]
 
@@ -33,10 +33,12 @@ log = logging.getLogger("seqnb.poller")
 
 
 class Poller:
-    """Watches many runs with one task on the client's loop."""
+    """Watches many runs with one task on the client's loop, asking through the client's transport."""
 
-    def __init__(self, client: AsyncClient, policy: PollPolicy | None = None) -> None:
-        self.client = client
+    def __init__(self, transport: Transport, policy: PollPolicy | None = None, cost_source: str = "runcomfy") -> None:
+        self.transport = transport
+        self.cost_source = cost_source
+        """Who a charge read from a result comes from (the backend's kind: ``runcomfy``, ``emulator``)."""
         self.policy = policy or PollPolicy()
         self.durations = DurationModel()
         self._heap: list[tuple[float, int, int, AsyncRun]] = []
@@ -258,13 +260,13 @@ class Poller:
             )
         route: Literal["status", "result"] = "result" if via_result else "status"
         try:
-            body = await self.client.transport.call("GET", f"/requests/{rid}/{route}", request_id=rid, route=route)
+            body = await self.transport.call("GET", _path(rid, route), request_id=rid, route=route)
         except errors.NotFound:
             return run.transition("lost", error=f"the service no longer knows request {rid}")
         seen = protocol.read_result(body) if via_result else protocol.read_status(body)
         if seen.status in ("completed", "failed") and not via_result:
             await self._await_token()  # the follow-up call counts against the client-wide cap too
-            body = await self.client.transport.call("GET", f"/requests/{rid}/result", request_id=rid, route="result")
+            body = await self.transport.call("GET", _path(rid, "result"), request_id=rid, route="result")
             seen = protocol.read_result(body)
             if seen.status not in ("completed", "failed", "cancelled"):
                 if seen.status is None:
@@ -290,15 +292,22 @@ class Poller:
         status = seen.status
         assert status is not None
         info: dict[str, Any] = {"server_created_at": seen.created_at, "server_finished_at": seen.finished_at}
+        notes: dict[NoteSource, str] = {}
         if status == "completed":
             info["images"] = list(seen.images)
             if len(seen.images) < run.requested:
-                info["notes"] = {
-                    "result": f"the model returned {len(seen.images)} of {run.requested} images (you pay for {run.requested})"
-                }
+                notes["result"] = (
+                    f"the model returned {len(seen.images)} of {run.requested} images (you pay for {run.requested})"
+                )
         elif status == "failed":
             info["error"] = seen.error or "failed"
-        moved = run.transition(status, **info)
+        if seen.cost is not None:
+            info["cost"], info["cost_source"] = seen.cost, self.cost_source
+            if charge_differs(run.request, status, seen.cost):
+                notes["charge"] = charge_note(run.request, status, seen.cost, self.cost_source)
+        elif seen.cost_problem and status != "cancelled":
+            notes["charge"] = seen.cost_problem
+        moved = run.transition(status, notes=notes, **info)  # notes with the change: the ledger writes that row
         started = self._started.get(run.id) if run.id in self._queued_seen else None
         learnable = started is not None or run.id not in self._queued_seen
         if status == "completed" and learnable and self.durations.learn(run, started):
@@ -313,3 +322,17 @@ class Poller:
             if run.done or expected is None:
                 continue
             self._schedule(run, max(0.0, expected - now - self.policy.margin))
+
+
+def _path(rid: str, route: Literal["status", "result"]) -> str:
+    """The status or result call's path; the result asks what the run cost (RunComfy's ``include_cost``)."""
+    return f"/requests/{rid}/result?include_cost=true" if route == "result" else f"/requests/{rid}/status"
+
+
+def charge_note(request: Request, status: str, cost: Decimal, source: str) -> str:
+    """What a run's note says when its charge is more than a cent from what seqnb expected."""
+    if status == "completed":
+        expected = f"estimated USD {expected_charge(request, status):f}"
+    else:
+        expected = f"expected nothing for a {status} run"
+    return f"CHARGE DIFFERS: {source} charged USD {cost:f}, where seqnb {expected}"

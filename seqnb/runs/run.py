@@ -21,6 +21,7 @@ import typing
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..api.protocol import RunStatus
@@ -29,14 +30,27 @@ from ..model.request import Request
 
 if TYPE_CHECKING:
     from ..client.core import AsyncClient
+    from ..ledger.marks import RunMarks
 
-__all__ = ["ACTIVE", "TERMINAL", "AsyncRun", "NoteSource", "RunCore", "RunEvent"]
+__all__ = [
+    "ACTIVE",
+    "CENT",
+    "TERMINAL",
+    "AsyncRun",
+    "NoteSource",
+    "RunCore",
+    "RunEvent",
+    "charge_differs",
+    "expected_charge",
+]
 
 log = logging.getLogger("seqnb.runs")
 
 TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled", "unknown", "lost"})
 ACTIVE: frozenset[str] = frozenset({"in_queue", "in_progress"})
 """States the service is working on: the poller watches these."""
+CENT = Decimal("0.01")
+"""A charge further than this from what seqnb expected is flagged (``RunCore.cost_differs``)."""
 
 _ALLOWED: dict[str, frozenset[str]] = {
     "created": frozenset({"submitting", "failed", "cancelled"}),
@@ -45,6 +59,21 @@ _ALLOWED: dict[str, frozenset[str]] = {
     "in_progress": frozenset({"completed", "failed", "lost"}),
     "unknown": frozenset({"in_queue", "in_progress", "completed", "failed", "cancelled", "lost"}),
 }
+
+
+def expected_charge(request: Request, status: str) -> Decimal:
+    """What seqnb expects a run in ``status`` to be charged: its estimate once completed, nothing otherwise."""
+    return request.cost().amount if status == "completed" else Decimal(0)
+
+
+def charge_differs(request: Request, status: str, cost: Decimal | None) -> bool | None:
+    """Whether ``cost`` (USD) is more than a cent from the expected charge; None when either cannot be compared."""
+    try:
+        if cost is None or request.cost().currency != "USD":
+            return None
+        return abs(cost - expected_charge(request, status)) > CENT
+    except ValueError:  # a request with no count to estimate (an attached job told too little): nothing to compare
+        return None
 
 
 @dataclass(frozen=True)
@@ -61,9 +90,9 @@ class RunEvent:
 
 Subscriber = Callable[[RunEvent], None]
 
-NoteSource = Literal["restored", "attach", "result", "poll", "cancel", "watch", "ledger"]
+NoteSource = Literal["restored", "attach", "result", "charge", "poll", "cancel", "watch", "ledger"]
 """Who notes something on a run: its note from the ledger, what an attach did not know, the result
-(a short batch), a poll problem, a cancel, the watch (deadline, taken over), a ledger write that failed."""
+(a short batch), the charge (differs from the estimate, or unreadable), a poll problem, a cancel, the watch (deadline, taken over), a ledger write that failed."""
 
 _NOTE_ORDER: tuple[NoteSource, ...] = typing.get_args(NoteSource)
 
@@ -88,6 +117,10 @@ class RunCore:
     sweep_id: str | None = None
     parent_id: str | None = None
     cancel_outcome: str | None = None
+    cost: Decimal | None = None
+    """What the service said the run cost, in USD, once it ended; None: it did not say (spend counts the estimate)."""
+    cost_source: str | None = None
+    """Who said what it cost: ``runcomfy`` or ``emulator`` (None while the cost is unknown)."""
     notes: dict[NoteSource, str] = field(default_factory=dict)
     """What seqnb has to say about this run, by who says it (see ``NoteSource``); ``note`` joins them."""
     watching: bool = False
@@ -127,6 +160,16 @@ class RunCore:
     def short(self) -> bool:
         """Completed with fewer images than asked (the model may do that; you pay for the count asked)."""
         return self.status == "completed" and len(self.images) < self.requested
+
+    @property
+    def expected_cost(self) -> Decimal:
+        """What seqnb expects the service to charge (see ``expected_charge``)."""
+        return expected_charge(self.request, self.status)
+
+    @property
+    def cost_differs(self) -> bool | None:
+        """Whether the charge is more than a cent from ``expected_cost``; None while the charge (or a USD estimate) is unknown."""
+        return charge_differs(self.request, self.status, self.cost)
 
     @property
     def done(self) -> bool:
@@ -259,3 +302,44 @@ class AsyncRun(RunCore):
         """Ask the service for the current state now."""
         await self.client.refresh(self)
         return self
+
+    # --- marks: the client's ledger judges the run (duck-typed: the ledger is a layer above) ---
+
+    def _ledger(self) -> Any:
+        ledger = self.client.ledger
+        if ledger is None:
+            raise SeqnbError(
+                f"run {self.id}: its client has no ledger to keep marks in; connect with one "
+                "(seqnb.connect(), or seqnb.Ledger().attach(client)), or use ledger.mark(run_id, ...)"
+            )
+        return ledger
+
+    def rate(self, stars: int, frame: int | None = None) -> None:
+        """Rate the series (or one frame, 0-based) 1 to 5 stars; 0 clears. Written to the ledger at once."""
+        self._ledger().mark(self.id, frame=frame, rating=stars)
+
+    def pick(self) -> None:
+        """Mark the run picked (a keeper; ``client.promote`` can make it again at full quality)."""
+        self._ledger().mark(self.id, verdict="picked")
+
+    def reject(self) -> None:
+        """Mark the run rejected."""
+        self._ledger().mark(self.id, verdict="rejected")
+
+    def tag(self, *tags: str) -> None:
+        """Add tags to the run (``ledger.runs(tag=...)`` finds them)."""
+        self._ledger().mark(self.id, tags=tags)
+
+    def untag(self, *tags: str) -> None:
+        """Remove tags from the run."""
+        self._ledger().mark(self.id, untag=tags)
+
+    def comment(self, text: str) -> None:
+        """Set the run's comment ('' clears it)."""
+        self._ledger().mark(self.id, comment=text)
+
+    @property
+    def marks(self) -> RunMarks:
+        """This run's marks as they stand, by the current user (rating, frame ratings, verdict, tags, comment)."""
+        marks: RunMarks = self._ledger().marks_of([self.id])[self.id]
+        return marks

@@ -17,10 +17,19 @@ from typing import Any
 from ..model.pricing import format_money
 from ..runs.run import RunCore
 
-__all__ = ["BUCKETS", "BoardState", "bucket_of"]
+__all__ = ["BUCKETS", "COLOURS", "FILTERS", "VOCABULARY", "BoardState", "bucket_of"]
 
 BUCKETS: tuple[str, ...] = ("queued", "in_progress", "completed", "failed", "cancelled", "unknown")
 """How the board groups the run states (the order of the aggregate bar)."""
+COLOURS: dict[str, str] = {
+    "queued": "#90caf9",
+    "in_progress": "#1e88e5",
+    "completed": "#43a047",
+    "failed": "#e53935",
+    "cancelled": "#fb8c00",
+    "unknown": "#9e9e9e",
+}
+"""The colour of each group on the bars and pills."""
 
 _BUCKET = {
     "created": "queued",
@@ -36,6 +45,8 @@ _BUCKET = {
 _ACTIVE_BUCKETS = frozenset({"queued", "in_progress"})
 FILTERS: tuple[str, ...] = ("all", "active", *BUCKETS)
 """The status filters the board offers."""
+VOCABULARY: dict[str, Any] = {"buckets": list(BUCKETS), "filters": list(FILTERS), "colours": COLOURS}
+"""The names the front end draws with, sent in the widget's state: ``static/board.js`` has no copy of them."""
 
 
 def bucket_of(status: str) -> str:
@@ -55,7 +66,11 @@ class SweepTally:
     """Images returned so far."""
     requested: int = 0
     charged: dict[str, Decimal] = field(default_factory=dict)
-    """Estimated spend of the completed runs, per currency."""
+    """Spend of the ended runs, per currency: what the service said it charged, else the estimate of a completed run."""
+    estimated: int = 0
+    """Runs counted in ``charged`` at their estimate (the service did not say what it charged)."""
+    said: int = 0
+    """Runs counted in ``charged`` at what the service said it charged."""
     latest: dict[tuple[str, int], RunCore] = field(default_factory=dict)
     """Per kind of run, the one submitted last: it should end last (the ETA)."""
 
@@ -80,6 +95,8 @@ class BoardState:
         self._bucket: dict[str, str] = {}
         self._images: dict[str, int] = {}
         self._cost: dict[str, Costed | None] = {}
+        self._counted: dict[str, tuple[Costed, bool]] = {}
+        """What each run adds to its sweep's spend, and whether that is an estimate."""
         self._members: dict[str, dict[str, None]] = {b: {} for b in BUCKETS}
         """Run ids per group, in the order they entered it (``dict`` as an ordered set)."""
         self._active: dict[str, None] = {}
@@ -105,6 +122,7 @@ class BoardState:
                 if latest is None or (latest.submitted_at or 0) <= run.submitted_at:
                     tally.latest[run.kind] = run
             tally.images += images - self._images.get(run.id, 0)
+            self._count_spend(tally, run)
         self._images[run.id] = images
         if old == new:
             return
@@ -124,10 +142,6 @@ class BoardState:
             tally.counts[new] += 1
             if old is not None:
                 tally.counts[old] -= 1
-            cost = self._cost[run.id]
-            if cost is not None and (new == "completed") != (old == "completed"):
-                sign = 1 if new == "completed" else -1
-                tally.charged[cost.currency] = tally.charged.get(cost.currency, Decimal(0)) + sign * cost.amount
 
     def _tally(self, run: RunCore) -> SweepTally | None:
         if run.sweep_id is None:
@@ -136,6 +150,23 @@ class BoardState:
         if tally is None:
             tally = self.sweeps[run.sweep_id] = SweepTally(run.sweep_id, run.created_at)
         return tally
+
+    def _count_spend(self, tally: SweepTally, run: RunCore) -> None:
+        """Move the sweep's spend to what this run counts now: its charge once said (USD), else its estimate once completed."""
+        if run.cost is not None:
+            now: tuple[Costed, bool] | None = (Costed(run.cost, "USD"), False)
+        else:
+            estimate = self._cost.get(run.id)
+            now = (estimate, True) if estimate is not None and run.status == "completed" else None
+        before = self._counted.pop(run.id, None)
+        for counted, sign in ((before, -1), (now, 1)):
+            if counted is not None:
+                cost, estimated = counted
+                tally.charged[cost.currency] = tally.charged.get(cost.currency, Decimal(0)) + sign * cost.amount
+                tally.estimated += sign if estimated else 0
+                tally.said += 0 if estimated else sign
+        if now is not None:
+            self._counted[run.id] = now
 
     def _estimate(self, run: RunCore) -> Costed | None:
         try:
@@ -246,11 +277,20 @@ class BoardState:
             "images": tally.images,
             "requested": tally.requested,
             "spend": " + ".join(format_money(v, c) for c, v in tally.charged.items()) or "nothing yet",
-            "spend_label": "simulated" if self.simulated else "charged",
+            "spend_label": self._spend_label(tally),
+            "left": left,
             "eta": self._eta(tally, now, expected_end) if left else None,
             "cancellable": tally.counts["queued"],
             "created": tally.created_at,
         }
+
+    def _spend_label(self, tally: SweepTally) -> str:
+        """``simulated`` (the emulator); else ``charged``, ``estimated``, or both when only some charges are said."""
+        if self.simulated:
+            return "simulated"
+        if not tally.estimated:
+            return "charged"
+        return "charged + estimated" if tally.said else "estimated"
 
     @staticmethod
     def _eta(tally: SweepTally, now: float, expected_end: Callable[[RunCore], float | None] | None) -> float | None:

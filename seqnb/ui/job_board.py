@@ -5,6 +5,7 @@ size (recent sweeps with aggregate bars, one page of runs) at most ``1 / interva
 coalescing every change in between; the browser draws it and runs the clocks itself. Clicks come
 back as custom messages handled by plain methods (``cancel``, ``cancel_sweep``, ``cancel_queued``)
 that tests and scripts call too. Everything happens on the client's loop (the kernel's, in Jupyter).
+The front end is ``static/board.js`` and ``static/board.css``, real files shipped as package data.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import html
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import anywidget
@@ -22,17 +24,25 @@ from ..client.run import Run
 from ..client.sync import Client
 from ..errors import SeqnbError
 from ..runs.run import AsyncRun, RunCore, RunEvent
-from .board_front import CSS, ESM
-from .board_state import FILTERS, BoardState
+from .board_state import FILTERS, VOCABULARY, BoardState
+from .throttle import Throttle
 
 __all__ = ["JobBoard"]
+
+STATIC = Path(__file__).parent / "static"
 
 
 class JobBoard(anywidget.AnyWidget):
     """Every run of a client: a row per sweep with its aggregate bar and ETA, then a page of runs, Cancel."""
 
-    _esm = ESM
-    _css = CSS
+    _esm = STATIC / "board.js"
+    _css = STATIC / "board.css"
+    # anywidget reads both once; it watches them only with ANYWIDGET_HMR=1, and never inside site-packages.
+
+    vocabulary = traitlets.Dict(
+        default_value=VOCABULARY,
+        help="the groups of runs, their colours and the status filters: the names board.js draws with",
+    ).tag(sync=True)
 
     snapshot = traitlets.Dict(help="what the board shows: summary, counts, recent sweeps, one page of runs").tag(
         sync=True
@@ -45,12 +55,9 @@ class JobBoard(anywidget.AnyWidget):
 
     def __init__(self, client: Client, *, interval: float = 0.25, page_size: int = 20) -> None:
         self.client = client
-        self.interval = interval
-        """Least time between two snapshots: changes in between are sent together."""
         self.state = BoardState(prices=client.aio.prices, simulated=client.backend.kind == "emulator")
         self._lock = threading.Lock()  # events may come from the caller's thread and from the client's loop
-        self._scheduled = False
-        self._dirty = False
+        self._throttle = Throttle(interval, self.flush, spawn=client.spawn)
         self._closed = False
         self.snapshots_sent = 0
         for run in client.runs():
@@ -60,23 +67,18 @@ class JobBoard(anywidget.AnyWidget):
         self.observe(self._view_changed, ["page", "page_size", "status_filter", "text_filter"])
         self.on_msg(self._on_message)
 
+    @property
+    def interval(self) -> float:
+        """Least time between two snapshots: changes in between are sent together."""
+        return self._throttle.interval
+
     # --- kernel -> browser ------------------------------------------------------------------------
 
     def _on_event(self, event: RunEvent) -> None:
         with self._lock:
             self.state.update(event.run)
-            self._dirty = True
-            if self._scheduled or self._closed:
-                return
-            self._scheduled = True
-        try:
-            asyncio.get_running_loop().call_later(self.interval, self.flush)
-        except RuntimeError:  # an event from synchronous code (a run created in the caller's thread)
-            self.client.spawn(self._flush_later())
-
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(self.interval)
-        self.flush()
+        if not self._closed:
+            self._throttle.poke()  # from synchronous code (a run created in the caller's thread): on the client's loop
 
     def _build(self, page_size: int | None = None) -> dict[str, Any]:
         poller = self.client.aio.poller
@@ -84,7 +86,7 @@ class JobBoard(anywidget.AnyWidget):
         def expected_end(run: RunCore) -> float | None:
             return poller.expected_end(run) if isinstance(run, AsyncRun) else None
 
-        return self.state.snapshot(
+        snap = self.state.snapshot(
             page=self.page,
             page_size=page_size or self.page_size,
             status=self.status_filter,
@@ -92,12 +94,29 @@ class JobBoard(anywidget.AnyWidget):
             now=time.time(),
             expected_end=expected_end,
         )
+        judged = self._marks([row["id"] for row in snap["rows"]])
+        for row in snap["rows"]:
+            marks = judged.get(row["id"])
+            row["marks"] = " ".join(
+                ([f"★{marks.rating}"] if marks and marks.rating else [])
+                + ([marks.verdict] if marks and marks.verdict else [])
+            )
+        return snap
+
+    def _marks(self, ids: list[str]) -> dict[str, Any]:
+        """The page's marks as they stand (seen at the board's next redraw); none without a ledger or if it fails."""
+        ledger = self.client.ledger
+        if ledger is None or not ids:
+            return {}
+        try:
+            return ledger.marks_of(ids)
+        except SeqnbError:  # a board without marks, never a board that fails
+            return {}
 
     def flush(self) -> dict[str, Any]:
         """Send the board's state now (pending changes included); returns it. Tests and scripts may call it."""
+        self._throttle.cancel()  # this snapshot carries what a pending one would have
         with self._lock:
-            self._scheduled = False
-            self._dirty = False
             snapshot = self._build()
         if not self._closed:
             self.snapshot = snapshot
@@ -208,6 +227,7 @@ class JobBoard(anywidget.AnyWidget):
     def close(self) -> None:
         """Stop following the client and close the widget."""
         self._closed = True
+        self._throttle.cancel()
         self._unsubscribe()
         super().close()
 

@@ -151,9 +151,12 @@ class LedgerView(w.VBox):
         records: list[dict[Any, Any]] = frame.to_dict("records")
         for row in records:
             seed = "-" if pd.isna(row["seed"]) else row["seed"]
-            score = "" if pd.isna(row["consistency"]) else f" · consistency {row['consistency']:.2f}"
+            score = "" if pd.isna(row["consistency"]) else f" · colour/layout {row['consistency']:.2f}"
+            judged = ("" if pd.isna(row["rating"]) else f" ★{row['rating']}") + (
+                "" if pd.isna(row["verdict"]) else f" {row['verdict']}"
+            )  # the current user's marks (``Ledger.mark``)
             prompt = str(row["prompt"])[:50]
-            label = f"{row['id']} {row['status']} · seed {seed} · {row['size']} · {prompt}{score}"
+            label = f"{row['id']} {row['status']}{judged} · seed {seed} · {row['size']} · {prompt}{score}"
             options.append((label, str(row["id"])))
         before = tuple(self.selection.value)
         keep = tuple(v for v in before if v in {value for _, value in options})

@@ -1,11 +1,14 @@
 """The request panel: compose one request or a sweep; nothing invalid or over budget can leave.
 
 State lives in the widgets; every action is a plain method (``request``, ``check``, ``apply_fix``,
-``roll_seed``, ``submit``, ``plan``, ``sweep``) that a button merely calls, and that tests call too.
+``roll_seed``, ``submit``, ``plan``, ``sweep``, ``load_references``) that a button merely calls,
+and that tests call too. An edit-sequential model shows a references box (one URL per line) and
+their thumbnails, fetched kernel-side through the image cache into one HTML widget.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -17,6 +20,7 @@ from ..client.run import Run
 from ..client.sweeps import Sweep
 from ..client.sync import Client
 from ..errors import SeqnbError
+from ..images.references import check_references
 from ..model.pricing import format_money
 from ..model.request import Request
 from ..model.seeds import fresh_seed
@@ -26,6 +30,9 @@ from ..model.validation import Fix, Problem, Report
 from .closing import close_tree
 
 __all__ = ["RequestPanel", "parse_seeds"]
+
+_DEFAULT_MODEL = "seedream-4.5"
+_THUMB = 96
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -90,7 +97,8 @@ class RequestPanel(w.VBox):
         self.message = w.HTML()
 
         names = [m.short_name for m in models()]
-        self.model = w.Dropdown(options=names, value=names[-1], description="Model")
+        default = _DEFAULT_MODEL if _DEFAULT_MODEL in names else names[-1]
+        self.model = w.Dropdown(options=names, value=default, description="Model")
         self.prompt = w.Textarea(
             value="Generate 3 images of a lighthouse keeper's day, from dawn to night",
             description="Prompt",
@@ -98,6 +106,14 @@ class RequestPanel(w.VBox):
             continuous_update=True,
         )
         self.counter = w.HTML()
+        self.references = w.Textarea(
+            placeholder="one reference image URL per line (public https)",
+            description="References",
+            layout=w.Layout(width="100%", height="60px"),
+            continuous_update=False,
+        )
+        self.reference_thumbs = w.HTML()
+        self.reference_box = w.VBox([self.references, self.reference_thumbs], layout=w.Layout(display="none"))
         self.count = w.BoundedIntText(value=3, min=1, max=15, description="Images")
         self.size = w.Dropdown(description="Size")
         self.optimize = w.ToggleButtons(options=["fast", "standard"], description="Optimize")
@@ -115,7 +131,7 @@ class RequestPanel(w.VBox):
         )
         self.sweep_seeds = w.Text(value="1-3", description="Seeds")
         self.sweep_sizes = w.SelectMultiple(description="Sizes", rows=4)
-        self.sweep_models = w.SelectMultiple(options=names, value=[names[-1]], description="Models", rows=2)
+        self.sweep_models = w.SelectMultiple(options=names, value=[default], description="Models", rows=2)
         self.budget = w.Text(value="5.00", description="Budget")
         self.sweep_summary = w.HTML()
         self.sweep_button = w.Button(description="Run sweep", button_style="warning", icon="th")
@@ -133,8 +149,9 @@ class RequestPanel(w.VBox):
         self.dice.on_click(lambda _: self.roll_seed())
         self.submit_button.on_click(lambda _: self.submit())
         self.sweep_button.on_click(lambda _: self.sweep())
-        for widget in (self.prompt, self.count, self.size, self.optimize, self.seed):
+        for widget in (self.prompt, self.count, self.size, self.optimize, self.seed, self.references):
             widget.observe(lambda _: self.check(), "value")
+        self.references.observe(lambda _: self.client.spawn(self.load_references()), "value")
         self.model.observe(lambda _: self._model_changed(), "value")
         for widget in (
             self.sweep_prompts,
@@ -154,6 +171,7 @@ class RequestPanel(w.VBox):
                 self.model,
                 self.prompt,
                 self.counter,
+                self.reference_box,
                 w.HBox([self.count, self.size]),
                 self.optimize,
                 w.HBox([self.seed, self.dice, self.lock]),
@@ -180,6 +198,7 @@ class RequestPanel(w.VBox):
         self.size.options = sizes
         self.size.value = keep
         self.optimize.layout.display = "" if spec.role("optimize") else "none"
+        self.reference_box.layout.display = "" if spec.role("references") else "none"
         union = sorted({s for name in self.sweep_models.value for s in get_model(name).sizes} or sizes)
         self.sweep_sizes.options = union
         self.check()
@@ -190,16 +209,37 @@ class RequestPanel(w.VBox):
         options: dict[str, Any] = {}
         if spec.role("optimize"):
             options["optimize"] = self.optimize.value
+        if spec.role("references"):
+            options["references"] = self.reference_urls()
         return Request(
             spec, self.prompt.value, count=self.count.value, size=self.size.value, seed=self.seed.value, **options
         )
+
+    def reference_urls(self) -> list[str]:
+        """The references box, one URL per line (blank lines skipped)."""
+        return [line.strip() for line in self.references.value.splitlines() if line.strip()]
+
+    async def load_references(self) -> None:
+        """Fetch the references through the image cache and show their thumbnails (or why each failed)."""
+        urls = self.reference_urls()
+        gate = self.client.aio.references
+        found, problems = await check_references(urls, gate.cache, allow=gate.http_hosts(), deadline=gate.deadline)
+        cells = []
+        for url in urls:
+            image = found.get(url)
+            if image is None:
+                continue
+            data = base64.b64encode(gate.cache.thumbnail(image, _THUMB).read_bytes()).decode()
+            cells.append(f"<img src='data:image/jpeg;base64,{data}' title='{html.escape(url)}' style='margin:2px'>")
+        notes = [f"<div style='color:#b00020'>{html.escape(p.message)}</div>" for p in problems.values()]
+        self.reference_thumbs.value = "".join(cells) + "".join(notes)
 
     # --- actions -----------------------------------------------------------------------------
 
     def check(self) -> Report:
         """Validate and show every problem next to the fields, with one-click fixes; price it."""
         request = self.request()
-        report = request.validate()
+        report = request.validate(http_hosts=self.client.aio.references.http_hosts())  # the emulator's: http is fine
         self.last_report = report
         spec = request.model
         limit = spec.prompt_field.max_length
@@ -263,7 +303,13 @@ class RequestPanel(w.VBox):
         seeds = parse_seeds(self.sweep_seeds.value) or [self.seed.value]
         chosen_models = list(self.sweep_models.value) or [self.model.value]
         sizes = list(self.sweep_sizes.value) or None
-        return self.client.plan(prompts=prompts, seeds=seeds, sizes=sizes, models=chosen_models)
+        return self.client.plan(
+            prompts=prompts, seeds=seeds, sizes=sizes, models=chosen_models, references=self._reference_axis()
+        )
+
+    def _reference_axis(self) -> list[list[str]] | None:
+        chosen = list(self.sweep_models.value) or [self.model.value]
+        return [self.reference_urls()] if any(get_model(m).role("references") for m in chosen) else None
 
     def _budget(self) -> Decimal | None:
         text = self.budget.value.strip()
@@ -311,6 +357,7 @@ class RequestPanel(w.VBox):
             seeds=parse_seeds(self.sweep_seeds.value) or [self.seed.value],
             sizes=list(self.sweep_sizes.value) or None,
             models=list(self.sweep_models.value) or [self.model.value],
+            references=self._reference_axis(),
             budget=self._budget(),
             quiet=True,
         )

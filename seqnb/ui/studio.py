@@ -18,6 +18,7 @@ from collections.abc import Callable
 import ipywidgets as w
 
 from ..api.account import Balance, balance_text
+from ..client.submit import BALANCE_REFUSED
 from ..client.sync import Client
 from ..errors import SeqnbError
 from ..ledger.facade import Ledger
@@ -28,6 +29,7 @@ from .gallery_view import GalleryView
 from .job_board import JobBoard
 from .ledger_view import LedgerView
 from .request_panel import RequestPanel
+from .throttle import Throttle
 
 __all__ = ["Studio"]
 
@@ -53,6 +55,8 @@ class Studio(w.VBox):
         self.balance = w.HTML()
         """The account's balance, read when the Studio connects and after each sweep is sent."""
         self._balance_task: asyncio.Task[None] | None = None
+        self.refusal = ""
+        """Why the service last refused a submit for the balance (HTTP 402), shown beside it until the next client."""
         self.token = w.Password(placeholder="RunComfy token (kept in the kernel only)", continuous_update=False)
         self.connect_button = w.Button(description="Connect", icon="plug")
         self.connect_button.on_click(lambda _: self.connect_token())
@@ -61,7 +65,7 @@ class Studio(w.VBox):
         self.tabs.observe(lambda _: self._tab_changed(), "selected_index")
         self._parts: list[w.Widget] = []
         self._unsubscribe: Callable[[], None] | None = None
-        self._ledger_refresh_pending = False
+        self._ledger_throttle = Throttle(interval, self._refresh_ledger_now)
         super().__init__(
             [w.HBox([self.backend, self.balance, self.token, self.connect_button]), self.message, self.tabs]
         )
@@ -88,6 +92,7 @@ class Studio(w.VBox):
             unsubscribe()
         for part in old:
             part.close()
+        self.refusal = ""
         kind = client.backend.kind
         colour = "#2e7d32" if kind == "emulator" else "#1565c0"
         self.backend.value = f"<span style='color:{colour}'><b>{html.escape(str(client.backend))}</b></span>"
@@ -98,7 +103,10 @@ class Studio(w.VBox):
         aio = self.client.aio
 
         def show(found: Balance | BaseException) -> None:
-            self.balance.value = f"<span style='color:#555'>&nbsp;· {html.escape(balance_text(found))}</span>"
+            text = f"<span style='color:#555'>&nbsp;· {html.escape(balance_text(found))}</span>"
+            if self.refusal:
+                text += f" <span style='color:#b00020'>{html.escape(self.refusal)}</span>"
+            self.balance.value = text
 
         try:
             loop = asyncio.get_running_loop()
@@ -148,24 +156,22 @@ class Studio(w.VBox):
         return client
 
     def _on_event(self, event: RunEvent) -> None:
+        if event.detail == BALANCE_REFUSED:  # shown with the balance, read again now
+            self.refusal = "refused: insufficient balance. Add funds to your RunComfy account, then send again"
+            self.refresh_balance()
+        elif self.refusal and event.old == "submitting" and event.new == "in_queue":
+            self.refusal = ""  # the service accepts submits again
+            self.refresh_balance()
         if event.new not in TERMINAL or event.old == event.new:
             return
         if not self.ledger_view.visible:
             self.ledger_view.stale = True
             return
-        if self._ledger_refresh_pending:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        if not self._ledger_throttle.poke():  # not on a loop: caught up when next shown
             self.ledger_view.stale = True
-            return
-        self._ledger_refresh_pending = True
-        loop.call_later(self.interval, self._refresh_ledger_now)
 
     def _refresh_ledger_now(self) -> None:
         """Re-read the ledger's page at most once per ``interval``, however many runs end meanwhile."""
-        self._ledger_refresh_pending = False
         if self.ledger_view.visible:
             self.ledger_view.refresh(full=False)
 
@@ -178,6 +184,7 @@ class Studio(w.VBox):
         """Stop following the client and close every widget of the Studio."""
         if self._unsubscribe is not None:
             self._unsubscribe()
+        self._ledger_throttle.cancel()
         for part in self._parts:
             part.close()
         close_tree(list(self.children))

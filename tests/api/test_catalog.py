@@ -92,16 +92,16 @@ def test_estimates_use_the_catalogs_price_and_say_where_it_comes_from(tmp_path: 
         frame = client.ledger.runs().set_index("id")
         assert float(frame.loc[run.id, "est_cost"]) == pytest.approx(0.15)
         assert float(frame.loc[sweep[0].id, "est_cost"]) == pytest.approx(0.10)
-        assert emu.counters.catalog_calls == 2  # one entry per model, read once for every estimate above
+        assert emu.counters.catalog_calls == 4  # one entry per model, read once for every estimate above
         client.close()
 
 
 def test_user_prices_still_win_and_then_the_catalog_is_not_asked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SEQNB_PRICES", "seedream-4.0=0.02")
+    monkeypatch.setenv("SEQNB_PRICES", "seedream-4.0=0.02,seedream-4.0-edit=0.02")
     with emulator(**FAST, prices={"seedream-4.5": "0.05"}) as emu:
-        client = connected(emu, tmp_path, prices={"seedream-4.5": "0.07 EUR"})
+        client = connected(emu, tmp_path, prices={"seedream-4.5": "0.07 EUR", "seedream-4.5-edit": "0.07 EUR"})
         assert client.price("seedream-4.5") == Price(Decimal("0.07"), "EUR", "argument")
         assert client.price("seedream-4.0") == Price(Decimal("0.02"), "USD", "SEQNB_PRICES")
         assert client.plan(prompts=["Generate 2 images of a fox"]).total == {"EUR": Decimal("0.14")}
@@ -121,20 +121,20 @@ def test_the_catalog_is_kept_on_disk_for_a_day_and_can_be_read_again(tmp_path: P
         assert path.is_file() and path.parent == Path(os.environ["SEQNB_CACHE"])  # next to the images
         stored = json.loads(path.read_text())
         assert f"{emu.base_url}/v1 {M45}" in stored["entries"]
-        assert emu.counters.catalog_calls == 2
+        assert emu.counters.catalog_calls == 4  # one entry per model
 
         second = seqnb.Client(emu.token, emu.base_url)
         assert second.price("seedream-4.5") == fetched  # from disk: same figure, same "fetched" time
-        assert emu.counters.catalog_calls == 2
-        second.refresh_prices()
         assert emu.counters.catalog_calls == 4
+        second.refresh_prices()
+        assert emu.counters.catalog_calls == 8
 
         for record in stored["entries"].values():  # a day later
             record["fetched_at"] -= TTL + 1
         path.write_text(json.dumps(stored))
         third = seqnb.Client(emu.token, emu.base_url)
         assert third.price("seedream-4.5").per_image == Decimal("0.05")
-        assert emu.counters.catalog_calls == 6
+        assert emu.counters.catalog_calls == 12
         assert not list(path.parent.glob(".tmp-catalog-*"))  # atomic writes leave nothing behind
         for client in (first, second, third):
             client.close()
@@ -296,4 +296,4 @@ def test_the_async_client_reads_the_catalog_before_it_prices_a_submit() -> None:
         run = asyncio.run(go())
         cost = run.request.cost()
         assert cost.amount == Decimal("0.18") and cost.source.startswith("emulator catalog, fetched")
-        assert emu.counters.catalog_calls == 2
+        assert emu.counters.catalog_calls == 4  # one entry per model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -114,6 +115,38 @@ def test_result_answers() -> None:
     for error, text in [({"message": "boom"}, "boom"), ("boom", "boom"), (None, "failed"), (["a", "b"], "a")]:
         failed = protocol.read_result({"status": "failed", "error": error})
         assert failed.status == "failed" and text in (failed.error or "")
+
+
+@pytest.mark.parametrize(
+    ("cost", "expected"),
+    [
+        (0.12, Decimal("0.12")),
+        (0, Decimal(0)),
+        (3, Decimal(3)),
+        (1e-7, Decimal("1E-7")),
+        ("0.12", None),  # a string is no amount, as RunComfy's own nodes read it
+        (-0.01, None),
+        (math.nan, None),
+        (math.inf, None),
+        (True, None),
+        ([0.12], None),
+        ({"usd": 0.12}, None),
+        (None, None),
+    ],
+)
+def test_a_cost_is_a_finite_non_negative_number_or_unknown_with_a_problem(cost: Any, expected: Decimal | None) -> None:
+    body = {"status": "completed", "output": {"images": ["https://x.test/a.png"]}, "cost": cost}
+    seen = protocol.read_result(body)
+    assert seen.status == "completed" and seen.cost == expected
+    assert (seen.cost_problem is None) is (expected is not None)
+    if expected is None:
+        assert "estimate" in (seen.cost_problem or "")
+    assert protocol.read_cost({"status": "completed"}) == (None, protocol.read_cost({})[1])  # missing: unknown
+    failed = protocol.read_result({"status": "failed", "error": "x", "cost": cost})
+    cancelled = protocol.read_result({"status": "canceled", "cost": cost})
+    assert failed.cost == expected and cancelled.status == "cancelled" and cancelled.cost == expected
+    running = protocol.read_result({"status": "in_progress", "cost": cost})
+    assert running.cost is None and running.cost_problem is None  # a run not yet ended has no cost to say
 
 
 def test_cancel_answers() -> None:

@@ -13,6 +13,7 @@ ASYNC_ONLY = {
     "prepare_attach": "attach",
     "prepare_rerun": "rerun",
     "prepare_sweep": "sweep",
+    "prepare_promote": "promote",
     "send": "submit",
     "send_all": "sweep",
     "adopt": "submit",
@@ -29,10 +30,11 @@ ASYNC_ONLY = {
     "money": "",
     "poller": "",
     "recorder": "",
+    "references": "",
     "transport": "",
     "user_prices": "",
 }
-SYNC_ONLY_PARAMETERS = {"sweep": {"quiet"}}  # quiet: the sync sweep prints the plan's summary, as a cell wants
+SYNC_ONLY_PARAMETERS = {"sweep": {"quiet"}, "promote": {"quiet"}}  # quiet: no summary printed, as a cell wants
 SYNC_ONLY = {
     "aio": "the async core it drives",
     "attached": "whether work runs on the caller's loop (Jupyter) or seqnb's thread",

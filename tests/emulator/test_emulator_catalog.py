@@ -11,8 +11,8 @@ import pytest
 
 import seqnb
 from seqnb.emulator import VERSION_HEADER, EmulatorServer, Faults
-from seqnb.emulator.schemas import INPUT_SCHEMAS
-from tests.conftest import M40, M45
+from seqnb.emulator.schemas import EDIT_SCHEMAS, INPUT_SCHEMAS
+from tests.conftest import E40, E45, M40, M45
 
 from .test_emulator import on_clock
 
@@ -53,26 +53,32 @@ def test_list_search_filters_and_pages(http: httpx.Client) -> None:
         assert r.status_code == 200, r.text
         return [m["model_id"] for m in r.json()["models"]], r.json()["total"]
 
-    assert ids() == ([M40, M45], 2)
-    assert ids(limit=1) == ([M40], 2)
-    assert ids(limit=1, offset=1) == ([M45], 2)
-    assert ids(limit=1, offset=2) == ([], 2)
-    assert ids(search="seedream-4-5") == ([M45], 1)
-    assert ids(search="SEEDREAM") == ([M40, M45], 2)
-    assert ids(search="4.0") == ([M40], 1)  # the display name
+    assert ids() == ([M40, M45, E40, E45], 4)
+    assert ids(limit=1) == ([M40], 4)
+    assert ids(limit=1, offset=1) == ([M45], 4)
+    assert ids(limit=1, offset=4) == ([], 4)
+    assert ids(search="seedream-4-5") == ([M45, E45], 2)
+    assert ids(search="SEEDREAM") == ([M40, M45, E40, E45], 4)
+    assert ids(search="4.0 sequential") == ([M40], 1)  # the display name
+    assert ids(search="edit-sequential") == ([E40, E45], 2)
     assert ids(search="flux") == ([], 0)
-    assert ids(category="text-to-image") == ([M40, M45], 2)
+    assert ids(category="text-to-image") == ([M40, M45, E40, E45], 4)
     assert ids(category="text-to-video") == ([], 0)
-    assert ids(kind="image", search="4-0") == ([M40], 1)
+    assert ids(kind="image", search="4-0/seq") == ([M40], 1)
     assert ids(kind="video") == ([], 0)
 
 
 def test_list_gives_schemas_only_when_asked(http: httpx.Client) -> None:
     plain = http.get("/v1/models").json()["models"]
     assert all("input_schema" not in m for m in plain)
-    assert {m["model_id"]: m["base_price_usd"] for m in plain} == {M40: 0.03, M45: 0.04}
+    assert {m["model_id"]: m["base_price_usd"] for m in plain} == {M40: 0.03, M45: 0.04, E40: 0.03, E45: 0.04}
     full = http.get("/v1/models", params={"include_schema": "true"}).json()["models"]
-    assert [m["input_schema"] for m in full] == [page_schema(M40), page_schema(M45)]
+    assert [m["input_schema"] for m in full] == [
+        page_schema(M40),
+        page_schema(M45),
+        EDIT_SCHEMAS[E40],
+        EDIT_SCHEMAS[E45],
+    ]
 
 
 @pytest.mark.parametrize(

@@ -18,9 +18,11 @@ import pandas as pd
 import pytest
 
 import seqnb
+from seqnb.api.backend import Backend
 from seqnb.emulator import EmulatorServer
 from seqnb.ledger.facade import Ledger
-from seqnb.ledger.schema import MIGRATIONS, SCHEMA_VERSION
+from seqnb.ledger.recorder import run_row
+from seqnb.ledger.schema import MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, run_values
 from seqnb.testing import emulator
 from tests import postgres
 from tests.postgres import Target
@@ -155,6 +157,19 @@ def test_the_token_never_reaches_the_store(emu: EmulatorServer, target: Target) 
     assert b"bytedance/seedream-4-0/sequential" in blob  # the file does hold the runs
 
 
+def test_a_run_row_is_built_by_column_name_and_has_exactly_the_run_columns() -> None:
+    """The row names every column of ``RUN_COLUMNS`` once; a column missing from it, or one too many, is refused."""
+    run = seqnb.AsyncRun(request=seqnb.Request("seedream-4.5", "Generate 2 images of a lynx", count=2, seed=9))
+    row = run_row(run, Backend("emulator", "http://127.0.0.1:1", "test"), "se-1", "created", "here")
+    assert list(row) == list(RUN_COLUMNS)
+    values = run_values(row)
+    assert values[RUN_COLUMNS.index("seed")] == 9 and values[RUN_COLUMNS.index("status")] == "created"
+    with pytest.raises(ValueError, match=r"missing \['note'\], extra \[\]"):
+        run_values({k: v for k, v in row.items() if k != "note"})
+    with pytest.raises(ValueError, match=r"missing \[\], extra \['colour'\]"):
+        run_values({**row, "colour": "red"})
+
+
 def test_migrates_a_first_release_ledger(target: Target) -> None:
     store = target.store()
     assert store.migrate(MIGRATIONS, 1) == 0  # the first release's schema, as it made it
@@ -167,10 +182,10 @@ def test_migrates_a_first_release_ledger(target: Target) -> None:
     ledger = Ledger(target.url)
     assert ledger.version == SCHEMA_VERSION == len(MIGRATIONS)
     frame = ledger.runs()
-    assert frame.loc[0, "id"] == "r1" and frame.loc[0, "tags"] == "[]" and frame.loc[0, "note"] == ""
+    assert frame.loc[0, "id"] == "r1" and frame.loc[0, "tags"] == "" and frame.loc[0, "note"] == ""
     assert pd.isna(frame.loc[0, "consistency"])  # added by migration 3
     ledger.annotate("r1", note="the good one", tags=["keeper"])
-    assert ledger.runs().loc[0, "note"] == "the good one"
+    assert ledger.runs().loc[0, "note"] == "the good one" and ledger.runs().loc[0, "tags"] == "keeper"  # a mark
     newer = target.store()
     newer.set_version(99)
     newer.close()

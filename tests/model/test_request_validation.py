@@ -14,7 +14,12 @@ def codes(report: seqnb.Report) -> dict[str, str]:
 
 def test_models_aliases_and_ids() -> None:
     ids = [m.id for m in seqnb.models()]
-    assert ids == ["bytedance/seedream-4-0/sequential", "bytedance/seedream-4-5/sequential"]
+    assert ids == [
+        "bytedance/seedream-4-0/sequential",
+        "bytedance/seedream-4-5/sequential",
+        "bytedance/seedream-4-0/edit-sequential",
+        "bytedance/seedream-4-5/edit-sequential",
+    ]
     assert seqnb.get_model("seedream-4.0").id == ids[0]
     assert seqnb.get_model("SEEDREAM-4.5").id == ids[1]
     assert seqnb.get_model("bytedance/seedream-4-5/sequential").id == ids[1]

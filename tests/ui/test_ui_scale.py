@@ -144,6 +144,7 @@ def test_board_state_is_bounded_and_moves_per_event() -> None:
     assert len(snap["sweeps"]) == 2 and snap["sweeps_hidden"] == 1 and len(snap["rows"]) == 10
     assert snap["rows"][0]["status"] == "in_queue"  # active runs first
     assert sum(s["counts"]["completed"] for s in snap["sweeps"]) <= 50
+    assert all(s["left"] == s["counts"]["queued"] + s["counts"]["in_progress"] > 0 for s in snap["sweeps"])
     assert state.snapshot(status="completed", page_size=10, now=time.time())["rows"][0]["id"] == runs[49].id
     with pytest.raises(ValueError, match="status filter"):
         state.snapshot(status="bogus", now=0)

@@ -97,6 +97,10 @@ def _field_drift(model: str, f: FieldSpec, prop: Mapping[str, Any], required: bo
         if numbers and isinstance(live_limit, int | float) and _agrees(name, live_limit, numbers):
             continue  # a bound the enum already keeps
         add("limit", f"the live schema sets {name} {live_limit!r}, which seqnb does not check")
+    live_items = prop.get("maxItems")
+    if f.kind == "array" and live_items != f.max_items:
+        borrowed = " (the built-in limit is UNCONFIRMED)" if f.unconfirmed else ""
+        add("limit", f"maxItems is {live_items} live, {f.max_items} built in{borrowed}")
     if required != f.required:
         add("required", "required live, optional built in" if required else "optional live, required built in")
     if "default" in prop and prop.get("default") != f.default:
@@ -148,11 +152,12 @@ def spec_from_schema(spec: ModelSpec, schema: Any) -> ModelSpec:
         if not isinstance(prop, Mapping):
             raise ValueError(f"field {wire!r} is not an object")
         kind = prop.get("type")
-        if kind not in ("string", "integer"):
-            raise ValueError(f"field {wire!r} has type {kind!r}; seqnb validates strings and integers only")
+        if kind not in ("string", "integer", "array"):
+            raise ValueError(f"field {wire!r} has type {kind!r}; seqnb validates strings, integers and arrays only")
         ours = spec.field(str(wire))
         enum = prop.get("enum")
         max_length = prop.get("maxLength")
+        max_items = prop.get("maxItems")
         origin: Literal["schema", "page"] = "schema"
         if max_length is None and ours is not None and ours.max_length_origin == "page":
             max_length, origin = ours.max_length, "page"
@@ -167,6 +172,7 @@ def spec_from_schema(spec: ModelSpec, schema: Any) -> ModelSpec:
                 required=str(wire) in required,
                 max_length=max_length if isinstance(max_length, int) else None,
                 max_length_origin=origin,
+                max_items=max_items if isinstance(max_items, int) else None,
                 description=str(prop.get("description") or ""),
             )
         )
@@ -179,4 +185,6 @@ def spec_from_schema(spec: ModelSpec, schema: Any) -> ModelSpec:
         currency=spec.currency,
         price_source=spec.price_source,
         notes=spec.notes,
+        max_total_images=spec.max_total_images,
+        unconfirmed=spec.unconfirmed,
     )

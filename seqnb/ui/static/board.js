@@ -1,20 +1,8 @@
-"""The job board's front end: an ES module and a style sheet for anywidget (no build step, no npm).
-
-It draws the snapshot the kernel sends (``JobBoard.snapshot``), computes every clock itself from
-the snapshot's timestamps, and sends clicks back as custom messages (``{"action": "cancel", ...}``).
-"""
-
-from __future__ import annotations
-
-__all__ = ["CSS", "ESM"]
-
-ESM = r"""
-const COLOURS = {
-  queued: "#90caf9", in_progress: "#1e88e5", completed: "#43a047",
-  failed: "#e53935", cancelled: "#fb8c00", unknown: "#9e9e9e",
-};
-const BUCKETS = ["queued", "in_progress", "completed", "failed", "cancelled", "unknown"];
-const FILTERS = ["all", "active", ...BUCKETS];
+// The job board's front end (anywidget, no build step): draws the snapshot the kernel sends
+// (JobBoard.snapshot), runs every clock itself from the snapshot's timestamps, and sends clicks back
+// as custom messages ({action: "cancel", ...}). The names it draws with (the groups of runs, their
+// colours, the status filters) come from the kernel in the "vocabulary" trait: seqnb/ui/board_state.py
+// owns them, this file has no copy.
 
 function esc(value) {
   return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
@@ -27,24 +15,25 @@ function seconds(s) {
   if (m < 60) return m + " min " + String(Math.floor(s % 60)).padStart(2, "0") + " s";
   return Math.floor(m / 60) + " h " + String(m % 60).padStart(2, "0") + " min";
 }
-function bar(counts, total) {
-  const parts = BUCKETS.filter((b) => counts[b] > 0).map((b) =>
-    `<span class="seqnb-seg" style="flex:${counts[b]};background:${COLOURS[b]}" title="${counts[b]} ${words(b)}"></span>`);
+function bar(v, counts, total) {
+  const parts = v.buckets.filter((b) => counts[b] > 0).map((b) =>
+    `<span class="seqnb-seg" style="flex:${counts[b]};background:${v.colours[b]}" title="${counts[b]} ${words(b)}"></span>`);
   return `<span class="seqnb-bar">${total ? parts.join("") : ""}</span>`;
 }
-function tally(counts) {
-  return BUCKETS.filter((b) => counts[b] > 0).map((b) =>
-    `<span style="color:${COLOURS[b]}">&#9632;</span> ${counts[b]} ${words(b)}`).join(" &middot; ");
+function tally(v, counts) {
+  return v.buckets.filter((b) => counts[b] > 0).map((b) =>
+    `<span style="color:${v.colours[b]}">&#9632;</span> ${counts[b]} ${words(b)}`).join(" &middot; ");
 }
 
 function render({ model, el }) {
+  const v = model.get("vocabulary"); // {buckets, filters, colours}: fixed for the widget's life
   el.classList.add("seqnb-board");
   el.innerHTML = `
     <div class="seqnb-head"><b class="seqnb-summary"></b><span class="seqnb-total"></span>
       <button class="seqnb-cancel-all" title="cancel every run still queued">Cancel all queued</button></div>
     <table class="seqnb-sweeps"></table>
     <div class="seqnb-controls">
-      <select class="seqnb-filter">${FILTERS.map((f) => `<option value="${f}">${words(f)}</option>`).join("")}</select>
+      <select class="seqnb-filter">${v.filters.map((f) => `<option value="${f}">${words(f)}</option>`).join("")}</select>
       <input class="seqnb-text" type="search" placeholder="filter: prompt or run id">
       <button class="seqnb-prev">&lsaquo;</button><span class="seqnb-page"></span><button class="seqnb-next">&rsaquo;</button>
     </div>
@@ -70,13 +59,13 @@ function render({ model, el }) {
     const s = model.get("snapshot") || {};
     if (s.now) offset = s.now - Date.now() / 1000;
     $(".seqnb-summary").textContent = s.summary || "";
-    $(".seqnb-total").innerHTML = s.total ? bar(s.counts, s.total) : "";
+    $(".seqnb-total").innerHTML = s.total ? bar(v, s.counts, s.total) : "";
     $(".seqnb-cancel-all").disabled = !s.cancellable;
     $(".seqnb-sweeps").innerHTML = (s.sweeps || []).map((w) => `
-      <tr><td><code>${esc(w.id)}</code></td><td>${bar(w.counts, w.runs)}</td>
-      <td>${w.runs} runs: ${tally(w.counts)}</td>
+      <tr><td><code>${esc(w.id)}</code></td><td>${bar(v, w.counts, w.runs)}</td>
+      <td>${w.runs} runs: ${tally(v, w.counts)}</td>
       <td>${w.images}/${w.requested} images &middot; ${esc(w.spend_label || "charged")} ${esc(w.spend)}</td>
-      <td class="seqnb-eta" ${w.eta ? `data-eta="${w.eta}"` : ""}>${w.eta ? "" : (w.counts.queued + w.counts.in_progress ? "estimating…" : "done")}</td>
+      <td class="seqnb-eta" ${w.eta ? `data-eta="${w.eta}"` : ""}>${w.eta ? "" : (w.left ? "estimating…" : "done")}</td>
       <td><button data-sweep="${esc(w.id)}" ${w.cancellable ? "" : "disabled"}>Cancel the rest</button></td></tr>`).join("")
       + (s.sweeps_hidden ? `<tr><td colspan="6">and ${s.sweeps_hidden} earlier sweeps (see the Ledger)</td></tr>` : "");
     const select = $(".seqnb-filter");
@@ -89,12 +78,13 @@ function render({ model, el }) {
     $(".seqnb-runs").innerHTML = (s.rows || []).map((r) => {
       let state = words(r.status);
       if (r.queue) state += ` (${esc(r.queue)})`;
-      if (r.status === "completed") state += ` · ${r.images}/${r.count} images`;
+      if (r.images != null) state += ` · ${r.images}/${r.count} images`;
+      if (r.marks) state += ` · ${r.marks}`;
       const clock = `data-start="${r.created}"` + (r.finished ? ` data-end="${r.finished}"` : "");
       return `<tr class="seqnb-run" data-run="${esc(r.id)}">
         <td><code>${esc(r.id)}</code> ${esc(r.model)} · seed ${esc(r.seed ?? "-")} · ${r.count} img<br>
           <span class="seqnb-prompt">${esc(r.prompt)}</span></td>
-        <td><span class="seqnb-pill" style="background:${COLOURS[r.bucket]}"></span> ${esc(state)}
+        <td><span class="seqnb-pill" style="background:${v.colours[r.bucket]}"></span> ${esc(state)}
           ${r.note ? `<br><span class="seqnb-note">${esc(r.note)}</span>` : ""}</td>
         <td class="seqnb-clock" ${clock}></td>
         <td><button data-cancel="${esc(r.id)}" ${r.cancellable ? "" : "disabled"}>Cancel</button></td></tr>`;
@@ -137,22 +127,3 @@ function render({ model, el }) {
 }
 
 export default { render };
-"""
-
-CSS = """
-.seqnb-board { font-size: 13px; font-family: var(--jp-ui-font-family, sans-serif); }
-.seqnb-board .seqnb-head { display: flex; gap: 12px; align-items: center; margin-bottom: 6px; }
-.seqnb-board .seqnb-head .seqnb-total .seqnb-bar { width: 240px; }
-.seqnb-board .seqnb-bar { display: inline-flex; width: 160px; height: 10px; background: #eee; border-radius: 3px;
-  overflow: hidden; vertical-align: middle; }
-.seqnb-board .seqnb-seg { display: block; height: 100%; }
-.seqnb-board table { border-collapse: collapse; margin: 4px 0; }
-.seqnb-board td { padding: 2px 8px; vertical-align: top; border-bottom: 1px solid #eee; }
-.seqnb-board .seqnb-sweeps td:first-child, .seqnb-board .seqnb-sweeps td:last-child { white-space: nowrap; }
-.seqnb-board .seqnb-controls { display: flex; gap: 6px; align-items: center; margin-top: 8px; }
-.seqnb-board .seqnb-prompt { color: #666; }
-.seqnb-board .seqnb-note { color: #8a6d00; font-size: smaller; }
-.seqnb-board .seqnb-pill { display: inline-block; width: 10px; height: 10px; border-radius: 5px; }
-.seqnb-board .seqnb-clock { font-variant-numeric: tabular-nums; min-width: 70px; }
-.seqnb-board .seqnb-message { margin-top: 6px; }
-"""
