@@ -1,51 +1,71 @@
 """Series as widgets: a grid of thumbnails per run, labelled by what differs, click to enlarge.
 
-ipywidgets loads with this module, which the gallery imports only when a grid is asked for.
+ipywidgets loads with this module, which the gallery imports only when a grid is asked for. A grid's
+output carries, besides its widget view, the same thumbnails as static HTML (``seqnb.images.fallback``),
+so a saved notebook shows them wherever it is opened.
 """
 
 from __future__ import annotations
 
 import html
-import io
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
 from ..runs.run import RunCore
+from .fallback import Cell, HtmlBudget, SeriesRow, StaticFallback, cell_text, jpeg_bytes, series_html
 from .gallery import cores_of
 from .render import Frame, differing_labels, row_caption, tile
 
 if TYPE_CHECKING:
     from .gallery import Gallery
 
-__all__ = ["grid"]
+__all__ = ["SeriesGrid", "grid"]
 
 
-def grid(gallery: Gallery, runs: Any, size: int | None = None, enlarge: int = 1024) -> w.VBox:
+class SeriesGrid(StaticFallback, w.VBox):
+    """The grid's box: its output also carries the thumbnails and labels as HTML, for saved notebooks."""
+
+    def __init__(self, children: list[w.Widget], rows: list[SeriesRow]) -> None:
+        self.rows = rows
+        super().__init__(children)
+
+    def static_html(self, budget: HtmlBudget | None = None) -> str:
+        return series_html(self.rows, budget)
+
+    def static_text(self) -> str:
+        frames = sum(len(r.cells) for r in self.rows)
+        return f"<seqnb grid: {len(self.rows)} run(s), {frames} frame(s)>"
+
+
+def grid(gallery: Gallery, runs: Any, size: int | None = None, enlarge: int = 1024) -> SeriesGrid:
     """An ipywidgets grid: one row per run (label above, frames in order, aligned by index); click to enlarge.
 
-    Returns ``VBox([rows, caption, viewer])``; each row is ``VBox([label, HBox(cells)])``.
+    Returns ``SeriesGrid([rows, caption, viewer])`` (a ``VBox``); each row is ``VBox([label, HBox(cells)])``.
     """
     cores = cores_of(runs)
     size = size or gallery.thumb
     viewer = w.Image(format="jpeg", layout=w.Layout(max_width=f"{enlarge}px", display="none"))
     viewer_caption = w.HTML()
     rows: list[w.Widget] = []
+    statics: list[SeriesRow] = []
     for run, label in zip(cores, differing_labels(cores), strict=True):
         frames = gallery.frames(run)
-        header = w.HTML(f"<b>{html.escape(row_caption(run, label, gallery.score(run), ' · '))}</b>")
-        cells = [_cell(gallery, run, frame, size, viewer, viewer_caption, enlarge) for frame in frames]
-        rows.append(w.VBox([header, w.HBox(cells, layout=w.Layout(grid_gap="4px"))]))
-    return w.VBox([w.VBox(rows), viewer_caption, viewer])
+        caption = row_caption(run, label, gallery.score(run), " · ")
+        header = w.HTML(f"<b>{html.escape(caption)}</b>")
+        made = [_cell(gallery, run, frame, size, viewer, viewer_caption, enlarge) for frame in frames]
+        rows.append(w.VBox([header, w.HBox([c for c, _ in made], layout=w.Layout(grid_gap="4px"))]))
+        statics.append(SeriesRow(caption, tuple(s for _, s in made)))
+    return SeriesGrid([w.VBox(rows), viewer_caption, viewer], statics)
 
 
-def _cell(gallery: Gallery, run: RunCore, frame: Frame, size: int, viewer: Any, caption: Any, enlarge: int) -> Any:
+def _cell(
+    gallery: Gallery, run: RunCore, frame: Frame, size: int, viewer: Any, caption: Any, enlarge: int
+) -> tuple[Any, Cell]:
     picture = tile(gallery.cache, frame, size)
-    buf = io.BytesIO()
-    picture.save(buf, format="JPEG", quality=85)
-    image = w.Image(value=buf.getvalue(), format="jpeg", layout=w.Layout(width=f"{picture.width}px"))
-    seed = run.request.resolved().get("seed")
-    text = f"{frame.index + 1}/{frame.count} · seed {seed}"
+    data = jpeg_bytes(picture)
+    image = w.Image(value=data, format="jpeg", layout=w.Layout(width=f"{picture.width}px"))
+    text = cell_text(run, frame)
     button = w.Button(
         description=text, tooltip="enlarge" if frame.image else frame.state,
         disabled=frame.image is None, layout=w.Layout(width=f"{size}px"),
@@ -61,4 +81,4 @@ def _cell(gallery: Gallery, run: RunCore, frame: Frame, size: int, viewer: Any, 
     button.on_click(show)
     cell = w.VBox([image, button], layout=w.Layout(width=f"{size + 8}px", align_items="center"))
     cell.show = show  # the click action, callable from tests and scripts
-    return cell
+    return cell, Cell(data, text, picture.width, picture.height)

@@ -18,6 +18,7 @@ from ..runs.run import RunCore
 from .store import CachedImage, ImageStore
 
 __all__ = [
+    "LABELS",
     "Frame",
     "differing_labels",
     "frame_label",

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from ..api.backend import Backend
     from ..client.core import AsyncClient
     from ..client.sync import Client
+    from ..images.report import Full
     from ..model.sweep import SweepPlan
 
 __all__ = ["DEFAULT_LEDGER", "Ledger"]
@@ -337,6 +338,22 @@ class Ledger:
         from .frames import export
 
         return export(self.runs(**filters), path)
+
+    def report(self, path: str | os.PathLike[str], *, full: Full = "none", thumb: int = 256, **filters: Any) -> Path:
+        """One self-contained HTML file of the runs matching ``filters`` (``sweep=``, ``since=``, ...; see ``runs``).
+
+        ``full="embed"`` puts the full-size images inside, ``full="beside"`` writes them next to it.
+        """
+        from ..images.share import report_ledger  # the images layer draws it; the ledger only chooses
+
+        return report_ledger(self, path, full=full, thumb=thumb, **filters)
+
+    def export_images(self, directory: str | os.PathLike[str], **filters: Any) -> list[Path]:
+        """Write the full-size frames of the matching runs as PNGs carrying their provenance, and ``runs.csv``."""
+        from ..images.share import export_ledger
+
+        done = export_ledger(self, directory, **filters)
+        return [*done.images, done.table]
 
     def _select(self, runs: Any) -> pd.DataFrame:
         if isinstance(runs, str):
