@@ -63,6 +63,7 @@ _EXPORTS: dict[str, str] = {
     "RetryPolicy": ".api.transport",
     "Run": ".client.run",
     "RunEvent": ".runs.run",
+    "RunMarks": ".ledger.marks",
     "RunStatus": ".api.protocol",
     "SchemaDriftWarning": ".api.catalog.drift",
     "Secret": ".api.auth",
@@ -124,6 +125,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; the same names as _EXPO
     from .images.gallery import contact_sheet as contact_sheet
     from .images.scoring import consistency as consistency
     from .ledger.facade import Ledger as Ledger
+    from .ledger.marks import RunMarks as RunMarks
     from .model.pricing import Cost as Cost
     from .model.pricing import Price as Price
     from .model.pricing import price_for as price_for

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ..runs.run import AsyncRun, Subscriber
 
 if TYPE_CHECKING:
+    from ..ledger.marks import RunMarks
     from .sync import Client
 
 __all__ = ["Run"]
@@ -57,6 +58,35 @@ class Run:
 
     def summary(self) -> str:
         return self.aio.summary()
+
+    def rate(self, stars: int, frame: int | None = None) -> None:
+        """Rate the series (or one frame, 0-based) 1 to 5 stars; 0 clears. Written to the ledger at once."""
+        self.aio.rate(stars, frame)
+
+    def pick(self) -> None:
+        """Mark the run picked (``client.promote`` can make it again at full quality)."""
+        self.aio.pick()
+
+    def reject(self) -> None:
+        """Mark the run rejected."""
+        self.aio.reject()
+
+    def tag(self, *tags: str) -> None:
+        """Add tags to the run."""
+        self.aio.tag(*tags)
+
+    def untag(self, *tags: str) -> None:
+        """Remove tags from the run."""
+        self.aio.untag(*tags)
+
+    def comment(self, text: str) -> None:
+        """Set the run's comment ('' clears it)."""
+        self.aio.comment(text)
+
+    @property
+    def marks(self) -> RunMarks:
+        """This run's marks as they stand, by the current user."""
+        return self.aio.marks
 
     def grid(self, size: int | None = None) -> Any:
         """This series as an ipywidgets grid, from its client's gallery (images come from the local cache)."""

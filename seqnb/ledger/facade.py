@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import LedgerError
 from ..runs.run import AsyncRun, RunCore
 from .budget import TeamBudget
+from .marks import RunMarks, fold, mark_rows, read_marks, reader, write_marks, writer
 from .recorder import Recorder
 from .resume import RESUMABLE, Scope, claim_runs, restore_run
 from .schema import SELECT_RUNS, SELECT_SPEND, UPSERT_RUN, migrate, runs_filter
@@ -222,6 +223,46 @@ class Ledger:
                 self.store.execute("UPDATE runs SET note=? WHERE id=?", (note, run_id))
             if tags is not None:
                 self.store.execute("UPDATE runs SET tags=? WHERE id=?", (json.dumps(sorted(set(tags))), run_id))
+
+    # --- marks ---------------------------------------------------------------------------------
+
+    def mark(
+        self,
+        run_id: str,
+        *,
+        frame: int | None = None,
+        rating: int | None = None,
+        verdict: str | None = None,
+        tags: Iterable[str] = (),
+        untag: Iterable[str] = (),
+        comment: str | None = None,
+        by: str | None = None,
+    ) -> None:
+        """Judge a run, written at once (``seqnb.ledger.marks``): ``rating`` 1-5 (0 clears; with ``frame``, one frame's),
+        ``verdict`` ``"picked"``/``"rejected"`` (``"none"`` clears), tags to add or remove, a comment ('' clears).
+
+        ``by`` defaults to this session's user. Bad input raises ``SettingInvalid`` naming the field.
+        """
+        rows = mark_rows(frame=frame, rating=rating, verdict=verdict, tags=tags, untag=untag, comment=comment)
+        write_marks(self.store, run_id, rows, writer(by))
+
+    def marks(self, run_ids: Iterable[str] | None = None, *, by: str | None = None) -> pd.DataFrame:
+        """The mark rows (of some runs, or all) in the order written: id, run, frame, kind, value, by whom, at.
+
+        ``by``: the current user's by default, ``"alice"`` for Alice's, ``"*"`` for everyone's.
+        """
+        from .frames import marks_frame
+
+        return marks_frame(*read_marks(self.store, run_ids, reader(by)))
+
+    def marks_of(self, run_ids: Iterable[str], *, by: str | None = None) -> dict[str, RunMarks]:
+        """Each run's marks as they stand (the latest of each, by id order), without pandas: what the views show.
+
+        ``by``: the current user's by default; ``"alice"`` for Alice's, ``"*"`` for everyone's (the latest of anyone).
+        """
+        ids = list(run_ids)
+        rows, _ = read_marks(self.store, ids, reader(by), ("rating", "verdict", "tag", "untag", "comment"))
+        return fold(rows, ids)
 
     def health(self) -> str | None:
         """None when every run this ledger was told about is written; else what is not, and why."""

@@ -19,6 +19,7 @@ __all__ = [
     "export",
     "frame_of",
     "images_frame",
+    "marks_frame",
     "sessions_frame",
     "spend",
     "spend_frame",
@@ -82,6 +83,17 @@ def images_frame(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFram
     for col in ("idx", "width", "height", "bytes"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
     for col in ("run_id", "url", "path", "sha256", "state"):
+        frame[col] = frame[col].astype("string")
+    return frame
+
+
+def marks_frame(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
+    """The marks' rows as a typed frame: ``at`` as a UTC datetime, ``frame`` a nullable integer."""
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    frame["at"] = pd.to_datetime(pd.to_numeric(frame["at"]), unit="s", utc=True).astype("datetime64[ns, UTC]")
+    frame["id"] = pd.to_numeric(frame["id"]).astype("int64")
+    frame["frame"] = pd.to_numeric(frame["frame"], errors="coerce").astype("Int64")
+    for col in ("run_id", "kind", "value", "by"):
         frame[col] = frame[col].astype("string")
     return frame
 

@@ -96,6 +96,20 @@ MIGRATIONS: list[str] = [
         set_by TEXT
     );
     """,
+    # 5: marks, a person's judgement of a run (``seqnb.ledger.marks``): one row per mark, never updated
+    """
+    CREATE TABLE marks (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        frame INTEGER,
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        "by" TEXT NOT NULL,
+        "at" REAL NOT NULL
+    );
+    CREATE INDEX marks_run ON marks(run_id, kind);
+    CREATE INDEX marks_by ON marks("by", run_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -27,7 +27,7 @@ from .stores.base import Store
 if TYPE_CHECKING:
     from .recorder import Recorder
 
-__all__ = ["HEARTBEAT_SECONDS", "SessionInfo", "SessionKeeper", "pid_alive"]
+__all__ = ["HEARTBEAT_SECONDS", "SessionInfo", "SessionKeeper", "pid_alive", "user_here"]
 
 log = logging.getLogger("seqnb.ledger")
 
@@ -47,15 +47,20 @@ class SessionInfo:
 
     @classmethod
     def here(cls) -> SessionInfo:
-        """This process: the user is ``$SEQNB_USER``, else JupyterHub's user, else the login name."""
-        user = os.environ.get("SEQNB_USER") or os.environ.get("JUPYTERHUB_USER")
-        if not user:
-            try:
-                user = getpass.getuser()
-            except Exception:  # no user name in some containers
-                user = "unknown"
+        """This process, its user as ``user_here`` says."""
         kernel = os.environ.get("JPY_SESSION_NAME") or None
-        return cls("se-" + uuid.uuid4().hex[:12], user, socket.gethostname(), os.getpid(), kernel)
+        return cls("se-" + uuid.uuid4().hex[:12], user_here(), socket.gethostname(), os.getpid(), kernel)
+
+
+def user_here() -> str:
+    """This process's user: ``$SEQNB_USER``, else JupyterHub's user, else the login name."""
+    user = os.environ.get("SEQNB_USER") or os.environ.get("JUPYTERHUB_USER")
+    if not user:
+        try:
+            user = getpass.getuser()
+        except Exception:  # no user name in some containers
+            user = "unknown"
+    return user
 
 
 def pid_alive(pid: int) -> bool:

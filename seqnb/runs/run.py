@@ -28,6 +28,7 @@ from ..model.request import Request
 
 if TYPE_CHECKING:
     from ..client.core import AsyncClient
+    from ..ledger.marks import RunMarks
 
 __all__ = ["ACTIVE", "TERMINAL", "AsyncRun", "RunCore", "RunEvent"]
 
@@ -232,3 +233,44 @@ class AsyncRun(RunCore):
         """Ask the service for the current state now."""
         await self.client.refresh(self)
         return self
+
+    # --- marks: the client's ledger judges the run (duck-typed: the ledger is a layer above) ---
+
+    def _ledger(self) -> Any:
+        ledger = self.client.ledger
+        if ledger is None:
+            raise SeqnbError(
+                f"run {self.id}: its client has no ledger to keep marks in; connect with one "
+                "(seqnb.connect(), or seqnb.Ledger().attach(client)), or use ledger.mark(run_id, ...)"
+            )
+        return ledger
+
+    def rate(self, stars: int, frame: int | None = None) -> None:
+        """Rate the series (or one frame, 0-based) 1 to 5 stars; 0 clears. Written to the ledger at once."""
+        self._ledger().mark(self.id, frame=frame, rating=stars)
+
+    def pick(self) -> None:
+        """Mark the run picked (a keeper; ``client.promote`` can make it again at full quality)."""
+        self._ledger().mark(self.id, verdict="picked")
+
+    def reject(self) -> None:
+        """Mark the run rejected."""
+        self._ledger().mark(self.id, verdict="rejected")
+
+    def tag(self, *tags: str) -> None:
+        """Add tags to the run (``ledger.runs(tag=...)`` finds them)."""
+        self._ledger().mark(self.id, tags=tags)
+
+    def untag(self, *tags: str) -> None:
+        """Remove tags from the run."""
+        self._ledger().mark(self.id, untag=tags)
+
+    def comment(self, text: str) -> None:
+        """Set the run's comment ('' clears it)."""
+        self._ledger().mark(self.id, comment=text)
+
+    @property
+    def marks(self) -> RunMarks:
+        """This run's marks as they stand, by the current user (rating, frame ratings, verdict, tags, comment)."""
+        marks: RunMarks = self._ledger().marks_of([self.id])[self.id]
+        return marks

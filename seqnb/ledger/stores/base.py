@@ -31,6 +31,8 @@ class Store:
     errors: tuple[type[BaseException], ...] = ()
     """What the driver raises when the database fails (turned into ``LedgerError`` by the ledger)."""
     like = "LIKE"
+    concat = "group_concat"
+    """The text aggregate joining a group's values with a separator: ``concat(value, ',')``."""
 
     def __init__(self) -> None:
         self._local = threading.local()

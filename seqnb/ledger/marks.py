@@ -1,0 +1,256 @@
+"""Marks: a person's judgement of a run (rating, pick or reject, tags, comment), one ledger row per mark.
+
+A mark is written at once, in its own transaction, to the ``marks`` table, never to the run's row
+(so a mark can never lose or stale a run's row). Marks are a log: the current state of a run is
+its marks folded in ``id`` order, the latest mark of each slot winning (one slot each for the run's
+rating, each frame's rating, the verdict, the comment, and one per tag, which ``tag`` sets and
+``untag`` clears). A rating of 0, the verdict ``"none"`` and an empty comment clear their slot.
+Each mark says who made it (``by``: the session's user, ``seqnb.ledger.sessions.user_here``), so
+on a team ledger each person's marks are their own: reads default to the current user's marks,
+``by="alice"`` reads Alice's, ``by="*"`` everyone's (then the latest mark of anyone wins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import SettingInvalid
+from .sessions import user_here
+from .stores.base import Store
+
+__all__ = [
+    "EVERYONE",
+    "KINDS",
+    "VERDICTS",
+    "RunMarks",
+    "fold",
+    "judged_ids",
+    "mark_rows",
+    "read_marks",
+    "reader",
+    "state_join",
+    "write_marks",
+]
+
+KINDS = ("rating", "verdict", "tag", "untag", "comment", "score")
+VERDICTS = ("picked", "rejected", "none")
+EVERYONE = "*"
+"""``by=EVERYONE`` reads everyone's marks; the latest mark of anyone wins."""
+_CHUNK = 500  # ids per IN (...): far below either store's limit on bound parameters
+_COLUMNS = 'id, run_id, frame, kind, value, "by", "at"'
+
+
+@dataclass(frozen=True)
+class RunMarks:
+    """A run's marks as they stand now (the latest of each, by id order): what the views show."""
+
+    rating: int | None = None
+    frame_ratings: dict[int, int] = field(default_factory=dict)
+    verdict: str | None = None
+    tags: tuple[str, ...] = ()
+    comment: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.rating or self.frame_ratings or self.verdict or self.tags or self.comment)
+
+
+def mark_rows(
+    *,
+    frame: int | None = None,
+    rating: int | None = None,
+    verdict: str | None = None,
+    tags: Iterable[str] = (),
+    untag: Iterable[str] = (),
+    comment: str | None = None,
+) -> list[tuple[int | None, str, str]]:
+    """The (frame, kind, value) rows of one ``Ledger.mark`` call, every argument checked first (``SettingInvalid``)."""
+    if frame is not None and (not isinstance(frame, int) or isinstance(frame, bool) or frame < 0):
+        raise SettingInvalid(f"frame={frame!r}: give the 0-based index of a frame of the series, e.g. frame=0")
+    if frame is not None and (verdict is not None or comment is not None or _listed(tags, "tags") or list(untag)):
+        raise SettingInvalid(
+            "frame= goes with rating= only: a verdict, tags and a comment are for the whole run; drop frame="
+        )
+    rows: list[tuple[int | None, str, str]] = []
+    if rating is not None:
+        if not isinstance(rating, int) or isinstance(rating, bool) or not 0 <= rating <= 5:
+            raise SettingInvalid(f"rating={rating!r}: give 1 to 5 stars, or 0 to clear the rating")
+        rows.append((frame, "rating", str(rating)))
+    if verdict is not None:
+        if verdict not in VERDICTS:
+            raise SettingInvalid(f"verdict={verdict!r}: give 'picked', 'rejected', or 'none' to clear it")
+        rows.append((None, "verdict", verdict))
+    rows += [(None, "tag", t) for t in _listed(tags, "tags")]
+    rows += [(None, "untag", t) for t in _listed(untag, "untag")]
+    if comment is not None:
+        if not isinstance(comment, str):
+            raise SettingInvalid(f"comment={comment!r}: give text, or '' to clear the comment")
+        rows.append((None, "comment", comment.strip()))
+    if not rows:
+        raise SettingInvalid("nothing to mark: give rating=, verdict=, tags=, untag= or comment=")
+    return rows
+
+
+def _listed(tags: Iterable[str], name: str) -> list[str]:
+    if isinstance(tags, str):
+        tags = [tags]
+    out = []
+    for tag in tags:
+        if not isinstance(tag, str) or not tag.strip() or "," in tag or len(tag.strip()) > 64:
+            raise SettingInvalid(f"{name}: {tag!r} is not a tag; a tag is 1-64 characters without commas, e.g. 'hero'")
+        out.append(tag.strip())
+    return out
+
+
+def writer(by: str | None) -> str:
+    """Who a new mark is by: ``by`` if given (a name), else this session's user."""
+    if by is None:
+        return user_here()
+    if not isinstance(by, str) or not by.strip() or by == EVERYONE:
+        raise SettingInvalid(f"by={by!r}: a mark is by one person; give a user name, or leave by= out for yours")
+    return by.strip()
+
+
+def reader(by: str | None) -> str | None:
+    """Whose marks a read shows: None for everyone's (``by="*"``), else a user name (default: this session's user)."""
+    if by == EVERYONE:
+        return None
+    return writer(by)
+
+
+def write_marks(store: Store, run_id: str, rows: Sequence[tuple[int | None, str, str]], by: str) -> None:
+    """Write one call's marks in one transaction, after checking the run exists and has the frame marked."""
+    with store.guard(f"mark run {run_id}"), store.transaction():
+        found = store.execute("SELECT requested, returned FROM runs WHERE id=?", (run_id,)).fetchall()
+        if not found:
+            raise SettingInvalid(f"run_id={run_id!r}: no such run in ledger {store.location}; ledger.runs() lists them")
+        count = found[0][1] if found[0][1] is not None else found[0][0]
+        for frame, _, _ in rows:
+            if frame is not None and frame >= count:
+                raise SettingInvalid(
+                    f"frame={frame}: run {run_id} has {count} frame(s); give 0 to {count - 1} (0-based)"
+                )
+        at = store.now()
+        store.executemany(
+            'INSERT INTO marks (run_id, frame, kind, value, "by", "at") VALUES (?, ?, ?, ?, ?, ?)',
+            [(run_id, frame, kind, value, by, at) for frame, kind, value in rows],
+        )
+
+
+def read_marks(
+    store: Store, run_ids: Iterable[str] | None, who: str | None, kinds: Sequence[str] = KINDS
+) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """The mark rows (in id order) of some runs (None: all), by one person (None: everyone), of some kinds."""
+    where = [f"kind IN ({', '.join('?' * len(kinds))})"]
+    args: list[Any] = list(kinds)
+    if who is not None:
+        where.append('"by" = ?')
+        args.append(who)
+    sql = f"SELECT {_COLUMNS} FROM marks WHERE {' AND '.join(where)}"
+    columns = [c.strip().strip('"') for c in _COLUMNS.split(",")]
+    with store.guard("read marks"):
+        if run_ids is None:
+            rows, _ = store.fetch(sql + " ORDER BY id", args)
+            return rows, columns
+        rows = []
+        for chunk in _chunks(list(dict.fromkeys(run_ids))):
+            found, _ = store.fetch(sql + f" AND run_id IN ({', '.join('?' * len(chunk))})", [*args, *chunk])
+            rows += found
+    return sorted(rows, key=lambda r: r[0]), columns
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def fold(rows: Iterable[Sequence[Any]], run_ids: Iterable[str]) -> dict[str, RunMarks]:
+    """The current marks of each run from its mark rows in id order (``read_marks``): the latest of each slot wins."""
+    state: dict[str, dict[str, Any]] = {
+        r: {"rating": None, "frame_ratings": {}, "verdict": None, "tags": {}, "comment": None} for r in run_ids
+    }
+    for _, run_id, frame, kind, value, *_ in rows:
+        slot = state.setdefault(
+            run_id, {"rating": None, "frame_ratings": {}, "verdict": None, "tags": {}, "comment": None}
+        )
+        if kind == "rating" and frame is None:
+            slot["rating"] = int(value) or None
+        elif kind == "rating":
+            slot["frame_ratings"].pop(int(frame), None)
+            if int(value):
+                slot["frame_ratings"][int(frame)] = int(value)
+        elif kind == "verdict":
+            slot["verdict"] = None if value == "none" else value
+        elif kind in ("tag", "untag"):
+            slot["tags"][value] = kind == "tag"
+        elif kind == "comment":
+            slot["comment"] = value or None
+    return {
+        run_id: RunMarks(
+            rating=s["rating"],
+            frame_ratings=dict(sorted(s["frame_ratings"].items())),
+            verdict=s["verdict"],
+            tags=tuple(sorted(t for t, on in s["tags"].items() if on)),
+            comment=s["comment"],
+        )
+        for run_id, s in state.items()
+    }
+
+
+def _latest(who: str | None, kinds: str, args: list[Any]) -> str:
+    """The ids of the latest whole-run mark of each (run, slot), for ``kinds`` (an SQL list), by ``who``."""
+    by = ""
+    if who is not None:
+        by = ' AND "by" = ?'
+        args.append(who)
+    slot = "CASE WHEN kind IN ('tag', 'untag') THEN 'tag:' || value ELSE kind END"
+    return f"SELECT MAX(id) FROM marks WHERE frame IS NULL AND kind IN ({kinds}){by} GROUP BY run_id, {slot}"
+
+
+def state_join(who: str | None, concat: str) -> tuple[str, list[Any]]:
+    """The LEFT JOIN giving each run its current ``rating``, ``verdict``, ``tags`` and ``comment`` (alias ``mk``).
+
+    ``concat`` is the store's text aggregate (``group_concat`` or ``string_agg``); tags come joined by
+    commas, in no order (the frame sorts them).
+    """
+    args: list[Any] = []
+    latest = _latest(who, "'rating', 'verdict', 'tag', 'untag', 'comment'", args)
+    sql = (
+        " LEFT JOIN (SELECT run_id, "
+        "MAX(CASE WHEN kind = 'rating' AND value <> '0' THEN CAST(value AS INTEGER) END) AS rating, "
+        "MAX(CASE WHEN kind = 'verdict' AND value <> 'none' THEN value END) AS verdict, "
+        f"{concat}(CASE WHEN kind = 'tag' THEN value END, ',') AS tags, "
+        "MAX(CASE WHEN kind = 'comment' AND value <> '' THEN value END) AS comment "
+        f"FROM marks WHERE id IN ({latest}) GROUP BY run_id) mk ON mk.run_id = runs.id"
+    )
+    return sql, args
+
+
+def judged_ids(
+    who: str | None, *, rating_at_least: int | None = None, verdict: str | None = None, tag: str | None = None
+) -> tuple[list[str], list[Any]]:
+    """``runs.id IN (...)`` conditions (and their arguments) for the mark filters of ``Ledger.runs``."""
+    where: list[str] = []
+    args: list[Any] = []
+    if rating_at_least is not None:
+        if not isinstance(rating_at_least, int) or isinstance(rating_at_least, bool) or not 1 <= rating_at_least <= 5:
+            raise SettingInvalid(f"rating_at_least={rating_at_least!r}: give 1 to 5 stars")
+        latest = _latest(who, "'rating'", args)
+        where.append(f"runs.id IN (SELECT run_id FROM marks WHERE id IN ({latest}) AND CAST(value AS INTEGER) >= ?)")
+        args.append(rating_at_least)
+    if verdict is not None:
+        if verdict not in VERDICTS:
+            raise SettingInvalid(f"verdict={verdict!r}: give 'picked', 'rejected', or 'none' (runs with neither)")
+        latest = _latest(who, "'verdict'", args)
+        if verdict == "none":
+            where.append(f"runs.id NOT IN (SELECT run_id FROM marks WHERE id IN ({latest}) AND value <> 'none')")
+        else:
+            where.append(f"runs.id IN (SELECT run_id FROM marks WHERE id IN ({latest}) AND value = ?)")
+            args.append(verdict)
+    if tag is not None:
+        (name,) = _listed([tag], "tag")
+        latest = _latest(who, "'tag', 'untag'", args)
+        where.append(f"runs.id IN (SELECT run_id FROM marks WHERE id IN ({latest}) AND kind = 'tag' AND value = ?)")
+        args.append(name)
+    return where, args

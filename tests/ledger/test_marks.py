@@ -1,0 +1,136 @@
+"""Marks on both stores: ratings, picks, tags and comments written at once, read back as state, frames and filters.
+
+Every test that takes ``target`` runs twice, once on a real SQLite file and once on a real PostgreSQL
+database (``tests/postgres.py``); runs come from the emulator over loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+
+import seqnb
+from seqnb.emulator import EmulatorServer
+from seqnb.ledger.facade import Ledger
+from seqnb.ledger.marks import RunMarks
+from seqnb.ledger.sessions import user_here
+from tests import postgres
+from tests.postgres import Target
+
+pg_cluster, target = postgres.pg_cluster, postgres.target  # fixtures: each test runs on SQLite, then PostgreSQL
+
+
+def sweep(emu: EmulatorServer, target: Target, seeds: int = 3) -> tuple[seqnb.Client, list[seqnb.Run]]:
+    client = seqnb.connect(emu.token, emu.base_url, ledger=target.url, download=False)
+    runs = client.sweep(prompts=["Generate 3 images of a lighthouse"], seeds=list(range(seeds)), quiet=True)
+    client.wait_all(runs, timeout=60)
+    return client, list(runs)
+
+
+def test_run_methods_write_marks_the_ledger_reads_back(emu: EmulatorServer, target: Target) -> None:
+    client, (a, b, c) = sweep(emu, target)
+    a.rate(4)
+    a.rate(5, frame=2)
+    a.pick()
+    a.tag("hero", "dusk")
+    a.comment("the light on the water")
+    b.reject()
+    b.rate(2)
+    assert a.marks == RunMarks(
+        rating=4, frame_ratings={2: 5}, verdict="picked", tags=("dusk", "hero"), comment="the light on the water"
+    )
+    a.untag("dusk")
+    a.rate(0, frame=2)
+    a.rate(3)  # the latest mark of each slot wins
+    assert a.marks == RunMarks(rating=3, verdict="picked", tags=("hero",), comment="the light on the water")
+    state = client.ledger.marks_of([a.id, b.id, c.id])
+    assert state[b.id] == RunMarks(rating=2, verdict="rejected") and state[c.id] == RunMarks() and not state[c.id]
+    log = client.ledger.marks([a.id])
+    assert list(log["kind"]) == ["rating", "rating", "verdict", "tag", "tag", "comment", "untag", "rating", "rating"]
+    assert log["id"].is_monotonic_increasing and str(log["at"].dtype) == "datetime64[ns, UTC]"
+    assert log.loc[1, "frame"] == 2 and pd.isna(log.loc[0, "frame"])
+    assert set(log["by"]) == {user_here()}
+    client.close()
+
+
+def test_bad_marks_are_refused_naming_the_field_and_write_nothing(emu: EmulatorServer, target: Target) -> None:
+    client, (run, *_) = sweep(emu, target, seeds=1)
+    ledger = client.ledger
+    assert ledger is not None
+    cases = [
+        (dict(rating=6), "rating=6: give 1 to 5 stars, or 0"),
+        (dict(rating=True), "rating=True"),
+        (dict(verdict="maybe"), "verdict='maybe'"),
+        (dict(rating=3, frame=3), "frame=3: run .* has 3 frame"),
+        (dict(rating=3, frame=-1), "frame=-1"),
+        (dict(verdict="picked", frame=0), "frame= goes with rating= only"),
+        (dict(tags=["a,b"]), "is not a tag"),
+        (dict(tags=[""]), "is not a tag"),
+        (dict(), "nothing to mark"),
+        (dict(rating=3, by="*"), "by='\\*'"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(seqnb.SettingInvalid, match=message):
+            ledger.mark(run.id, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(seqnb.SettingInvalid, match="run_id='r-nope': no such run"):
+        ledger.mark("r-nope", rating=3)
+    with pytest.raises(ValueError, match="rating=9"):  # SettingInvalid is a ValueError
+        run.rate(9)
+    assert ledger.marks(by="*").empty
+    client.close()
+
+
+def test_each_persons_marks_are_their_own(emu: EmulatorServer, target: Target) -> None:
+    client, (a, *_) = sweep(emu, target)
+    ledger = client.ledger
+    assert ledger is not None
+    ledger.mark(a.id, rating=5, verdict="picked", by="alice")
+    ledger.mark(a.id, rating=2, by="bob")
+    a.rate(4)  # the current user
+    assert ledger.marks_of([a.id])[a.id].rating == 4 and ledger.marks_of([a.id])[a.id].verdict is None
+    assert ledger.marks_of([a.id], by="alice")[a.id] == RunMarks(rating=5, verdict="picked")
+    assert ledger.marks_of([a.id], by="*")[a.id] == RunMarks(rating=4, verdict="picked")  # the latest of anyone
+    assert set(ledger.marks(by="*")["by"]) == {"alice", "bob", user_here()}
+    assert list(ledger.marks(by="bob")["value"]) == ["2"]
+    client.close()
+
+
+def test_a_run_without_a_ledger_says_how_to_get_one(emu: EmulatorServer) -> None:
+    with seqnb.Client(emu.token, emu.base_url) as client:
+        run = client.submit(seqnb.Request("seedream-4.5", "Generate 1 image of a moth", count=1)).wait(20)
+        with pytest.raises(seqnb.SeqnbError, match="has no ledger to keep marks in"):
+            run.pick()
+
+
+def test_marks_survive_a_kernel_restart(emu: EmulatorServer, target: Target) -> None:
+    client, (a, b, _) = sweep(emu, target)
+    client.close()
+    env = {**{k: v for k, v in os.environ.items() if k != "RUNCOMFY_TOKEN"}, "PYTHONPATH": os.getcwd()}
+    write = f"""
+        from seqnb.ledger.facade import Ledger
+        ledger = Ledger({target.url!r})
+        ledger.mark({a.id!r}, rating=5, verdict="picked", tags=["hero"])
+        ledger.mark({a.id!r}, frame=1, rating=4)
+        ledger.mark({b.id!r}, verdict="rejected", comment="too dark")
+        ledger.close()
+    """
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(write)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    read = f"""
+        from seqnb.ledger.facade import Ledger
+        state = Ledger({target.url!r}).marks_of([{a.id!r}, {b.id!r}])
+        print(repr(state[{a.id!r}]))
+        print(repr(state[{b.id!r}]))
+    """
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(read)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        repr(RunMarks(rating=5, frame_ratings={1: 4}, verdict="picked", tags=("hero",))),
+        repr(RunMarks(verdict="rejected", comment="too dark")),
+    ]
+    assert Ledger(target.url).marks_of([a.id])[a.id].rating == 5
