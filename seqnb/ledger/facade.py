@@ -380,20 +380,29 @@ class Ledger:
 
         return export(self.runs(**filters), path)
 
-    def report(self, path: str | os.PathLike[str], *, full: Full = "none", thumb: int = 256, **filters: Any) -> Path:
+    def report(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        picked: bool = False,
+        full: Full = "none",
+        thumb: int = 256,
+        **filters: Any,
+    ) -> Path:
         """One self-contained HTML file of the runs matching ``filters`` (``sweep=``, ``since=``, ...; see ``runs``).
 
-        ``full="embed"`` puts the full-size images inside, ``full="beside"`` writes them next to it.
+        ``picked``: only runs you picked (``marks_by="*"``: anyone). ``full="embed"`` puts the full-size
+        images inside, ``full="beside"`` writes them in a folder next to it.
         """
         from ..images.share import report_ledger  # the images layer draws it; the ledger only chooses
 
-        return report_ledger(self, path, full=full, thumb=thumb, **filters)
+        return report_ledger(self, path, picked=picked, full=full, thumb=thumb, **filters)
 
-    def export_images(self, directory: str | os.PathLike[str], **filters: Any) -> list[Path]:
-        """Write the full-size frames of the matching runs as PNGs carrying their provenance, and ``runs.csv``."""
+    def export_images(self, directory: str | os.PathLike[str], *, picked: bool = False, **filters: Any) -> list[Path]:
+        """Write the full-size frames of the matching (``picked``) runs as PNGs with their provenance, and ``runs.csv``."""
         from ..images.share import export_ledger
 
-        done = export_ledger(self, directory, **filters)
+        done = export_ledger(self, directory, picked=picked, **filters)
         return [*done.images, done.table]
 
     def _select(self, runs: Any) -> pd.DataFrame:
