@@ -53,6 +53,12 @@ def _values(series: Series) -> dict[str, str]:
     }
 
 
+def _settings(series: Series) -> dict[str, Any]:
+    """The wire payload but the prompt, which the page shows on its own."""
+    prompt = series.run.request.model.role("prompt")
+    return {k: v for k, v in series.run.request.payload().items() if prompt is None or k != prompt.wire}
+
+
 def _natural(value: str) -> tuple[int, float, str]:
     try:
         return (0, float(value), value)
@@ -102,7 +108,7 @@ def report_data(
         runs.append(
             {
                 "id": one.run.id, "request_id": one.run.request_id, "model_id": one.run.model, **vals,
-                "settings": {k: v for k, v in one.run.request.payload().items() if k != "prompt"},
+                "settings": _settings(one),
                 "size_name": resolved.get("size"), "consistency": one.score, "frames": frames,
                 **{k: v for k, v in one.row.items() if k != "consistency"},
             }

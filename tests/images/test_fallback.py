@@ -63,9 +63,7 @@ def test_a_grid_output_carries_its_thumbnails_and_labels_as_html(
     assert "file:" not in page and str(tmp_path) not in page and seqnb_emulator.token not in page
 
 
-def test_the_static_html_is_capped_with_a_note(
-    seqnb_client: seqnb.Client, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_static_html_is_capped_with_a_note(seqnb_client: seqnb.Client, monkeypatch: pytest.MonkeyPatch) -> None:
     runs = sweep(seqnb_client)
     whole = seqnb.compare_grid(runs, size=96)._repr_mimebundle_()
     assert whole is not None and "not embedded" not in whole["text/html"]
