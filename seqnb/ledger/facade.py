@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import LedgerError
 from ..runs.run import AsyncRun, RunCore
+from . import share
 from .budget import TeamBudget
 from .marks import RunMarks, fold, mark_rows, read_marks, reader, write_marks, writer
 from .recorder import Recorder
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
     from ..api.backend import Backend
     from ..client.core import AsyncClient
     from ..client.sync import Client
-    from ..images.report import Full
     from ..model.sweep import SweepPlan
 
 __all__ = ["DEFAULT_LEDGER", "Ledger"]
@@ -374,36 +374,7 @@ class Ledger:
         sql = SELECT_SPEND + where + " ORDER BY runs.created_at DESC" + page
         return spend(spend_frame(*self._query(sql, args)), by)
 
-    def export(self, path: str | os.PathLike[str], **filters: Any) -> Path:
-        """Write the runs to CSV, JSON or Parquet, chosen by the file's extension."""
-        from .frames import export
-
-        return export(self.runs(**filters), path)
-
-    def report(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        picked: bool = False,
-        full: Full = "none",
-        thumb: int = 256,
-        **filters: Any,
-    ) -> Path:
-        """One self-contained HTML file of the runs matching ``filters`` (``sweep=``, ``since=``, ...; see ``runs``).
-
-        ``picked``: only runs you picked (``marks_by="*"``: anyone). ``full="embed"`` puts the full-size
-        images inside, ``full="beside"`` writes them in a folder next to it.
-        """
-        from ..images.share import report_ledger  # the images layer draws it; the ledger only chooses
-
-        return report_ledger(self, path, picked=picked, full=full, thumb=thumb, **filters)
-
-    def export_images(self, directory: str | os.PathLike[str], *, picked: bool = False, **filters: Any) -> list[Path]:
-        """Write the full-size frames of the matching (``picked``) runs as PNGs with their provenance, and ``runs.csv``."""
-        from ..images.share import export_ledger
-
-        done = export_ledger(self, directory, picked=picked, **filters)
-        return [*done.images, done.table]
+    export, report, export_images = share.export, share.report, share.export_images  # the runs handed over
 
     def _select(self, runs: Any) -> pd.DataFrame:
         if isinstance(runs, str):
