@@ -45,6 +45,7 @@ _EXPORTS: dict[str, str] = {
     "Ledger": ".ledger.facade",
     "LedgerError": ".errors",
     "ModelNotFound": ".errors",
+    "matrix": ".ui.matrix_view",
     "models": ".model.spec",
     "ModelSpec": ".model.spec",
     "NotFound": ".errors",
@@ -147,6 +148,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; the same names as _EXPO
     from .runs.run import AsyncRun as AsyncRun
     from .runs.run import RunEvent as RunEvent
     from .session import connect as connect
+    from .ui.matrix_view import matrix as matrix
     from .ui.studio import Studio as Studio
 
 __all__ = sorted([*_EXPORTS, "__version__"])

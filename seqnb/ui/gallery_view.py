@@ -1,8 +1,8 @@
-"""The Studio's Gallery tab: a client's completed runs as grids (``seqnb.images.grid``), a page at a time."""
+"""The Studio's Gallery tab: a client's completed runs as grids (``seqnb.images.grid``), a page at a time, or one
+sweep as a matrix of series (``seqnb.ui.matrix_view``)."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from typing import TYPE_CHECKING
 
@@ -11,6 +11,8 @@ import ipywidgets as w
 from ..images.grid import grid
 from ..runs.run import RunEvent
 from .closing import close_tree, replace_children
+from .matrix_view import MatrixView
+from .throttle import Throttle
 
 if TYPE_CHECKING:
     from ..client.sync import Client
@@ -25,6 +27,7 @@ class GalleryView(w.VBox):
     when it is turned, when the view is shown, and, while shown on the first page, at most once
     per ``interval`` as runs complete; a hidden view only notes that it is stale. Runs whose images
     are still downloading show up on a later rebuild: the view never downloads, so it never blocks.
+    The Matrix mode shows one sweep (the client's, or any in its ledger) as a ``MatrixView``.
     """
 
     def __init__(
@@ -39,24 +42,35 @@ class GalleryView(w.VBox):
         self.client = client
         self.page_size = page_size
         self.size = size
-        self.interval = interval
         self.page = 0
         self.visible = visible
         self.stale = True
         done = sorted((r for r in client.runs() if r.status == "completed"), key=lambda r: r.finished_at or 0)
         self.completed: dict[str, None] = {r.id: None for r in done}
         """Completed run ids in the order they completed (a ``dict`` as an ordered set)."""
-        self._scheduled = False
+        self._throttle = Throttle(interval, self._refresh_due)
         self.prev_button = w.Button(description="newer", icon="chevron-left", layout=w.Layout(width="90px"))
         self.next_button = w.Button(description="older", icon="chevron-right", layout=w.Layout(width="90px"))
         self.label = w.HTML()
         self.body = w.VBox([w.HTML("<i>completed runs appear here</i>")])
         self.prev_button.on_click(lambda _: self.turn(-1))
         self.next_button.on_click(lambda _: self.turn(1))
-        super().__init__([w.HBox([self.prev_button, self.label, self.next_button]), self.body])
+        self.mode = w.ToggleButtons(options=[("Recent", "recent"), ("Matrix", "matrix")], value="recent")
+        self.sweep_picker = w.Dropdown(description="sweep", options=[], layout=w.Layout(display="none", width="420px"))
+        self.pager = w.HBox([self.prev_button, self.label, self.next_button])
+        self.matrix_box = w.VBox([])
+        self.matrix: MatrixView | None = None
+        self.mode.observe(lambda change: self.set_mode(change["new"]), "value")
+        self.sweep_picker.observe(lambda change: self.show_sweep(change["new"]), "value")
+        super().__init__([w.HBox([self.mode, self.sweep_picker]), self.pager, self.body, self.matrix_box])
         self._unsubscribe = client.subscribe(self._on_event)
         if visible:
             self.refresh()
+
+    @property
+    def interval(self) -> float:
+        """Least time between two live rebuilds of the first page."""
+        return self._throttle.interval
 
     @property
     def pages(self) -> int:
@@ -73,20 +87,9 @@ class GalleryView(w.VBox):
         self.completed[event.run.id] = None
         self.stale = True
         if self.visible and self.page == 0:
-            self._refresh_soon()
-
-    def _refresh_soon(self) -> None:
-        if self._scheduled:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # not on a loop (a script): call refresh() when you want the page
-        self._scheduled = True
-        loop.call_later(self.interval, self._refresh_due)
+            self._throttle.poke()  # not on a loop (a script): call refresh() when you want the page
 
     def _refresh_due(self) -> None:
-        self._scheduled = False
         if self.visible and self.stale:
             self.refresh()
 
@@ -101,8 +104,52 @@ class GalleryView(w.VBox):
         self.page = min(max(0, self.page + step), self.pages - 1)
         self.refresh()
 
+    # --- the matrix mode -------------------------------------------------------------------
+
+    def recent_sweeps(self, limit: int = 12) -> list[tuple[str, str]]:
+        """(label, sweep id) of the newest sweeps in the ledger (else of this client's runs), for the picker."""
+        ledger = self.client.ledger
+        mine: dict[str, int] = {}
+        for run in self.client.runs():
+            if run.sweep_id:
+                mine[run.sweep_id] = mine.get(run.sweep_id, 0) + 1
+        ids = ledger.sweeps()[:limit] if ledger is not None else list(reversed(mine))[:limit]
+        counts = {i: mine.get(i) or (ledger.count(sweep=i) if ledger is not None else 0) for i in ids}
+        return [(f"{i} · {counts[i]} runs" + ("" if i in mine else " · from the ledger"), i) for i in ids]
+
+    def set_mode(self, mode: str) -> None:
+        """``"recent"``: the newest completed runs, a page at a time; ``"matrix"``: one sweep as a matrix."""
+        self.mode.value = mode
+        matrix = mode == "matrix"
+        self.pager.layout.display = self.body.layout.display = "none" if matrix else ""
+        self.sweep_picker.layout.display = self.matrix_box.layout.display = "" if matrix else "none"
+        if not matrix:
+            self.show(self.visible)
+            return
+        options = self.recent_sweeps()
+        self.sweep_picker.options = options
+        if options and self.sweep_picker.value not in [i for _, i in options]:
+            self.sweep_picker.value = options[0][1]  # shown through the observer
+        elif not options:
+            replace_children(self.matrix_box, [w.HTML("<i>no sweep yet: send one, then choose it here</i>")])
+        elif self.matrix is None:
+            self.show_sweep(self.sweep_picker.value)
+
+    def show_sweep(self, sweep_id: str | None) -> MatrixView | None:
+        """Show a sweep as a matrix (this client's runs of it, else its runs rebuilt from the ledger); the old one closed."""
+        if not sweep_id:
+            return None
+        runs = [r for r in self.client.runs() if r.sweep_id == sweep_id]
+        source: object = runs or sweep_id
+        self.matrix = MatrixView(source, client=self.client, ledger=self.client.ledger, gallery=self.client.gallery)
+        replace_children(self.matrix_box, [self.matrix])
+        return self.matrix
+
     def refresh(self) -> None:
         """Rebuild the current page from the runs whose images are in (the previous page is closed)."""
+        if self.mode.value == "matrix":
+            self.stale = True  # the recent runs catch up when that mode is shown again
+            return
         self.stale = False
         gallery = self.client.gallery
         self.page = min(self.page, self.pages - 1)
@@ -119,7 +166,7 @@ class GalleryView(w.VBox):
             return
         if waiting:
             self.stale = True
-            self._refresh_soon()
+            self._throttle.poke()
         if ready:
             replace_children(self.body, [grid(gallery, ready, self.size)])
         elif not runs:
@@ -128,5 +175,6 @@ class GalleryView(w.VBox):
     def close(self) -> None:
         """Stop following the client and close the view and everything it shows."""
         self._unsubscribe()
+        self._throttle.cancel()
         close_tree(list(self.children))
         super().close()

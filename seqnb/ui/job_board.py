@@ -24,6 +24,7 @@ from ..errors import SeqnbError
 from ..runs.run import AsyncRun, RunCore, RunEvent
 from .board_front import CSS, ESM
 from .board_state import FILTERS, BoardState
+from .throttle import Throttle
 
 __all__ = ["JobBoard"]
 
@@ -45,12 +46,9 @@ class JobBoard(anywidget.AnyWidget):
 
     def __init__(self, client: Client, *, interval: float = 0.25, page_size: int = 20) -> None:
         self.client = client
-        self.interval = interval
-        """Least time between two snapshots: changes in between are sent together."""
         self.state = BoardState(prices=client.aio.prices, simulated=client.backend.kind == "emulator")
         self._lock = threading.Lock()  # events may come from the caller's thread and from the client's loop
-        self._scheduled = False
-        self._dirty = False
+        self._throttle = Throttle(interval, self.flush, spawn=client.spawn)
         self._closed = False
         self.snapshots_sent = 0
         for run in client.runs():
@@ -60,23 +58,18 @@ class JobBoard(anywidget.AnyWidget):
         self.observe(self._view_changed, ["page", "page_size", "status_filter", "text_filter"])
         self.on_msg(self._on_message)
 
+    @property
+    def interval(self) -> float:
+        """Least time between two snapshots: changes in between are sent together."""
+        return self._throttle.interval
+
     # --- kernel -> browser ------------------------------------------------------------------------
 
     def _on_event(self, event: RunEvent) -> None:
         with self._lock:
             self.state.update(event.run)
-            self._dirty = True
-            if self._scheduled or self._closed:
-                return
-            self._scheduled = True
-        try:
-            asyncio.get_running_loop().call_later(self.interval, self.flush)
-        except RuntimeError:  # an event from synchronous code (a run created in the caller's thread)
-            self.client.spawn(self._flush_later())
-
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(self.interval)
-        self.flush()
+        if not self._closed:
+            self._throttle.poke()  # from synchronous code (a run created in the caller's thread): on the client's loop
 
     def _build(self, page_size: int | None = None) -> dict[str, Any]:
         poller = self.client.aio.poller
@@ -95,9 +88,8 @@ class JobBoard(anywidget.AnyWidget):
 
     def flush(self) -> dict[str, Any]:
         """Send the board's state now (pending changes included); returns it. Tests and scripts may call it."""
+        self._throttle.cancel()  # this snapshot carries what a pending one would have
         with self._lock:
-            self._scheduled = False
-            self._dirty = False
             snapshot = self._build()
         if not self._closed:
             self.snapshot = snapshot
@@ -208,6 +200,7 @@ class JobBoard(anywidget.AnyWidget):
     def close(self) -> None:
         """Stop following the client and close the widget."""
         self._closed = True
+        self._throttle.cancel()
         self._unsubscribe()
         super().close()
 

@@ -29,6 +29,7 @@ from .gallery_view import GalleryView
 from .job_board import JobBoard
 from .ledger_view import LedgerView
 from .request_panel import RequestPanel
+from .throttle import Throttle
 
 __all__ = ["Studio"]
 
@@ -62,7 +63,7 @@ class Studio(StaticFallback, w.VBox):
         self.tabs.observe(lambda _: self._tab_changed(), "selected_index")
         self._parts: list[w.Widget] = []
         self._unsubscribe: Callable[[], None] | None = None
-        self._ledger_refresh_pending = False
+        self._ledger_throttle = Throttle(interval, self._refresh_ledger_now)
         super().__init__(
             [w.HBox([self.backend, self.balance, self.token, self.connect_button]), self.message, self.tabs]
         )
@@ -154,19 +155,11 @@ class Studio(StaticFallback, w.VBox):
         if not self.ledger_view.visible:
             self.ledger_view.stale = True
             return
-        if self._ledger_refresh_pending:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        if not self._ledger_throttle.poke():  # not on a loop: caught up when next shown
             self.ledger_view.stale = True
-            return
-        self._ledger_refresh_pending = True
-        loop.call_later(self.interval, self._refresh_ledger_now)
 
     def _refresh_ledger_now(self) -> None:
         """Re-read the ledger's page at most once per ``interval``, however many runs end meanwhile."""
-        self._ledger_refresh_pending = False
         if self.ledger_view.visible:
             self.ledger_view.refresh(full=False)
 
@@ -179,6 +172,7 @@ class Studio(StaticFallback, w.VBox):
         """Stop following the client and close every widget of the Studio."""
         if self._unsubscribe is not None:
             self._unsubscribe()
+        self._ledger_throttle.cancel()
         for part in self._parts:
             part.close()
         close_tree(list(self.children))

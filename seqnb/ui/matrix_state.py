@@ -1,0 +1,228 @@
+"""What the matrix widget sends: one page as compact data (labels, cell states, marks, the visible thumbnails).
+
+Plain functions over ``seqnb.images.matrix`` and the image cache; ``MatrixView`` calls them and
+tests read their output. Thumbnails are data URLs of the cache's JPEG thumbnails, made only for
+the cells of the page; a frame without an image is sent as its state and label, drawn by the browser.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..images.matrix import Matrix, Page, axis_value, cell_labels
+from ..images.render import Frame, frame_label
+from ..images.store import ImageStore
+from ..model.spec import get_model
+from ..runs.run import ACTIVE, AsyncRun, RunCore
+
+__all__ = ["Marks", "lightbox_info", "page_snapshot", "run_state", "thumb_src"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Marks:
+    """A run's marks as the views show them (``Ledger.marks_of`` gives them; none without a ledger)."""
+
+    rating: int = 0
+    frame_ratings: Mapping[int, int] | None = None
+    verdict: str = "none"
+    tags: tuple[str, ...] = ()
+    comment: str = ""
+
+    @classmethod
+    def of(cls, marks: Any) -> Marks:
+        """From a ledger's ``RunMarks`` (or None: no marks)."""
+        if marks is None:
+            return cls()
+        return cls(
+            int(getattr(marks, "rating", 0) or 0),
+            dict(getattr(marks, "frame_ratings", None) or {}),
+            str(getattr(marks, "verdict", None) or "none"),
+            tuple(getattr(marks, "tags", ()) or ()),
+            str(getattr(marks, "comment", None) or ""),
+        )
+
+    def frame_rating(self, frame: int) -> int:
+        return int((self.frame_ratings or {}).get(frame, 0))
+
+
+def run_state(run: RunCore) -> tuple[str, str]:
+    """What a cell says about its run: ``(state, words)``; state is completed, short, failed, running, queued or ended."""
+    if run.status == "completed":
+        if run.short:
+            return "short", f"{len(run.images)} of {run.requested} returned"
+        return "completed", ""
+    if run.status == "failed":
+        return "failed", run.error or "failed"
+    if run.status in ACTIVE:
+        return ("running", "running") if run.status == "in_progress" else ("queued", "queued")
+    if run.status in ("created", "submitting"):
+        return "queued", "not sent yet" if run.status == "created" else "sending"
+    return "ended", run.status.replace("_", " ") + (f": {run.error}" if run.error else "")
+
+
+def thumb_src(store: ImageStore, frame: Frame, size: int, memo: dict[str, str] | None = None) -> str | None:
+    """The frame's cached thumbnail as a ``data:`` URL, or None (no image, or it vanished from the cache).
+
+    ``memo`` (image sha256 -> URL) spares reading a thumbnail again for a page shown again.
+    """
+    if frame.image is None:
+        return None
+    if memo is not None and (known := memo.get(frame.image.sha256)) is not None:
+        return known
+    try:
+        data = store.thumbnail(frame.image, size).read_bytes()
+    except OSError as exc:
+        if not frame.image.path.exists():
+            return None
+        log.warning("thumbnail of %s not cached (%s); made in memory", frame.image.path, exc)
+        data = store.render_thumbnail(frame.image, size)
+    src = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+    if memo is not None:
+        memo[frame.image.sha256] = src
+    return src
+
+
+def _frames_entry(
+    store: ImageStore,
+    run: RunCore,
+    frames: Sequence[Frame] | None,
+    marks: Marks,
+    size: int,
+    memo: dict[str, str] | None,
+) -> list[Any]:
+    if frames is None:
+        return [{"i": i, "state": "waiting", "label": ""} for i in range(run.requested)]
+    out = []
+    for frame in frames:
+        src = thumb_src(store, frame, size, memo)
+        entry: dict[str, Any] = {"i": frame.index, "state": frame.state if src or frame.image is None else "evicted"}
+        if src:
+            entry["src"] = src
+        else:
+            entry["label"] = frame_label(Frame(frame.index, frame.count, None, entry["state"]))
+            entry["reason"] = frame.reason
+        if rating := marks.frame_rating(frame.index):
+            entry["rating"] = rating
+        out.append(entry)
+    return out
+
+
+def run_entry(
+    store: ImageStore,
+    run: RunCore,
+    frames: Sequence[Frame] | None,
+    marks: Marks,
+    size: int,
+    label: str = "",
+    memo: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One run of a cell: state, marks, and its frames in order (thumbnails only once its images are in)."""
+    state, words = run_state(run)
+    if state in ("completed", "short") and frames is None:
+        state, words = "loading", "images loading"
+    return {
+        "id": run.id,
+        "status": run.status,
+        "state": state,
+        "words": words,
+        "label": label,
+        "requested": run.requested,
+        "rating": marks.rating,
+        "verdict": marks.verdict,
+        "tags": list(marks.tags),
+        "frames": _frames_entry(store, run, frames if state not in ("failed", "ended") else [], marks, size, memo),
+    }
+
+
+def page_snapshot(
+    matrix: Matrix,
+    page: Page,
+    *,
+    store: ImageStore,
+    frames: Mapping[str, Sequence[Frame] | None],
+    marks: Mapping[str, Marks],
+    size: int,
+    page_rows: int,
+    page_cols: int,
+    picked: int,
+    thumbs: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The page as the browser draws it: axes, headers, one entry per cell (a list of runs), and counts."""
+    placed = (matrix.rows_axis, matrix.cols_axis, matrix.facet_axis)
+    cells = []
+    for row in page.cells:
+        out_row = []
+        for cell in row:
+            labels = cell_labels(cell, placed)
+            out_row.append(
+                [
+                    run_entry(store, run, frames.get(run.id), marks.get(run.id, Marks()), size, label, thumbs)
+                    for run, label in zip(cell, labels, strict=True)
+                ]
+            )
+        cells.append(out_row)
+    return {
+        "axes": {
+            "rows": matrix.rows_axis,
+            "cols": matrix.cols_axis,
+            "facet": matrix.facet_axis,
+            "offered": list(matrix.varying),
+            "unplaced": matrix.unplaced(),
+        },
+        "page": {
+            "row_page": page.row_page,
+            "col_page": page.col_page,
+            "row_pages": page.row_pages,
+            "col_pages": page.col_pages,
+            "facet": page.facet,
+            "rows": page_rows,
+            "cols": page_cols,
+        },
+        "facets": [{"label": h.label, "title": h.title} for h in matrix.facets] if matrix.facet_axis else [],
+        "rows": [{"label": matrix.rows[i].label, "title": matrix.rows[i].title} for i in page.rows],
+        "cols": [{"label": matrix.cols[i].label, "title": matrix.cols[i].title} for i in page.cols],
+        "cells": cells,
+        "total": {"runs": len(matrix.runs), "rows": len(matrix.rows), "cols": len(matrix.cols), "picked": picked},
+        "size": size,
+    }
+
+
+def lightbox_info(run: RunCore, frame: int, marks: Marks, frames: Sequence[Frame] | None) -> dict[str, Any]:
+    """What the lightbox says beside the image: prompt, seed, size, model, cost, run id, state and marks."""
+    resolved = run.request.resolved()
+    prices = run.client.prices if isinstance(run, AsyncRun) and run.bound else None
+    try:
+        cost = str(run.request.cost(prices))
+    except (ValueError, KeyError):
+        cost = ""
+    known = frames[frame] if frames is not None and 0 <= frame < len(frames) else None
+    state, words = run_state(run)
+    return {
+        "open": True,
+        "run": run.id,
+        "frame": frame,
+        "count": run.requested,
+        "prompt": run.request.prompt or "",
+        "seed": "random" if axis_value(run, "seed") is None else str(axis_value(run, "seed")),
+        "size": str(resolved.get("size") or ""),
+        "model": get_model(run.model).short_name,
+        "optimize": str(resolved.get("optimize") or ""),
+        "cost": cost,
+        "status": run.status,
+        "state": state,
+        "words": words,
+        "frame_state": known.state if known else ("waiting" if frames is None else "not_returned"),
+        "frame_label": frame_label(known) if known and known.image is None else "",
+        "pixels": f"{known.image.width}x{known.image.height}" if known and known.image else "",
+        "rating": marks.rating,
+        "frame_rating": marks.frame_rating(frame),
+        "verdict": marks.verdict,
+        "tags": list(marks.tags),
+        "comment": marks.comment,
+    }
