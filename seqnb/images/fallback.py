@@ -26,6 +26,7 @@ from .render import Frame, differing_labels, row_caption, tile
 if TYPE_CHECKING:
     from ..runs.run import RunCore
     from .gallery import Gallery
+    from .matrix import Header
 
 __all__ = [
     "DEFAULT_STATIC_MAX_BYTES",
@@ -36,6 +37,7 @@ __all__ = [
     "StaticFallback",
     "cell_text",
     "jpeg_bytes",
+    "matrix_view_html",
     "series_html",
     "series_rows",
     "static_max_bytes",
@@ -149,6 +151,40 @@ def series_html(rows: Iterable[SeriesRow], budget: HtmlBudget | None = None) -> 
     return "".join(parts)
 
 
+def _header(header: Header, tag: str = "th") -> str:
+    return f'<{tag} title="{html.escape(header.title)}">{html.escape(header.label)}</{tag}>'
+
+
+def matrix_view_html(view: Any, budget: HtmlBudget | None = None) -> str:
+    """A matrix widget's page shown (``seqnb.ui.matrix_view``) as an HTML table: headers, and each cell's series."""
+    budget = budget or HtmlBudget()
+    m = view.matrix
+    page = m.page(view.row_page, view.col_page, rows=view.page_rows, cols=view.page_cols, facet=view.facet_page)
+    names = f"{m.rows_axis or ''} ↓ / {m.cols_axis or ''} →"
+    parts = [budget.text(f"<p><b>{html.escape(m.facets[page.facet].label)}</b></p>" if m.facet_axis else "")]
+    parts.append(budget.text(f"<table><tr><th>{html.escape(names)}</th>"))
+    parts += [budget.text(_header(m.cols[c])) for c in page.cols]
+    for i, row in enumerate(page.rows):
+        parts.append(budget.text("</tr><tr>" + _header(m.rows[row])))
+        for cell in page.cells[i]:
+            parts.append(budget.text("<td>"))
+            for run in cell:
+                frames = view.frames.get(run.id)
+                if not frames:
+                    parts.append(budget.text(f"<small>{html.escape(run.status.replace('_', ' '))}</small><br>"))
+                    continue
+                for frame in frames:
+                    picture = tile(view.gallery.cache, frame, view.thumb)
+                    alt = f"{frame.index + 1}/{frame.count}"
+                    img = budget.image(jpeg_bytes(picture), alt, picture.width, picture.height)
+                    parts.append(img or budget.text(f"<i>{alt} (not embedded)</i> "))
+                parts.append(budget.text("<br>"))
+            parts.append(budget.text("</td>"))
+    more = f"page {page.row_page + 1}/{page.row_pages} of rows, {page.col_page + 1}/{page.col_pages} of columns"
+    parts.append(budget.text(f"</tr></table><p><small>{len(m.runs)} run(s) · {html.escape(more)}</small></p>"))
+    return "".join(parts)
+
+
 class StaticFallback:
     """Mixin for an ipywidget: its output carries ``static_html()`` as ``text/html`` (and ``static_text()``) too."""
 
@@ -158,11 +194,13 @@ class StaticFallback:
     def static_text(self) -> str | None:
         return None
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        view = super()._repr_mimebundle_  # type: ignore[misc]  # the widget's (ipywidgets.Widget, after this mixin)
-        data: dict[str, Any] | None = view(**kwargs)
-        if not data:
-            return data
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget's own bundle (a dict, or anywidget's (data, metadata)) with ``text/html`` added to its data."""
+        view = super()._repr_mimebundle_  # type: ignore[misc]  # the widget's, after this mixin in the MRO
+        bundle = view(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if not data:  # a closed widget shows nothing
+            return bundle
         try:
             budget = HtmlBudget()
             body = self.static_html(budget)
@@ -172,4 +210,4 @@ class StaticFallback:
                 data["text/plain"] = text
         except Exception as exc:  # a saved view is a courtesy: the live widget must still show
             log.warning("no static view of %s: %s: %s", type(self).__name__, type(exc).__name__, exc)
-        return data
+        return bundle

@@ -22,6 +22,7 @@ import anywidget
 import traitlets
 
 from ..errors import SeqnbError
+from ..images.fallback import StaticFallback, matrix_view_html
 from ..images.gallery import Gallery, gallery_of
 from ..images.matrix import Matrix, build_matrix, choose_axes
 from ..images.render import Frame
@@ -59,8 +60,10 @@ def runs_of(runs: Any, ledger: Ledger | None = None) -> list[Any]:
     return list(runs)
 
 
-class MatrixView(anywidget.AnyWidget):
+class MatrixView(StaticFallback, anywidget.AnyWidget):
     """Series laid out by what varies, a page at a time; click a frame for the lightbox, keys to rate, pick, reject."""
+
+    static_html = matrix_view_html  # what a saved notebook shows: the page, its thumbnails inside
 
     _esm = STATIC / "matrix.js"
     _css = STATIC / "matrix.css"

@@ -106,3 +106,20 @@ def test_the_ledger_view_and_the_studio_carry_a_static_summary(seqnb_client: seq
     assert len(embedded(summary["text/html"])) == 6
     studio.close()
     view.close()
+
+
+def test_the_matrix_output_carries_its_page_as_html(seqnb_client: seqnb.Client) -> None:
+    runs = seqnb_client.sweep(
+        prompts=[HOSTILE, "Generate 3 images of a kite"], seeds=[1, 2], models=["seedream-4.0"], quiet=True
+    )
+    seqnb_client.wait_all(runs, timeout=30)
+    seqnb_client.settle()
+    view = seqnb.matrix(runs, rows="prompt", cols="seed")
+    bundle = view._repr_mimebundle_()
+    assert isinstance(bundle, tuple)  # anywidget's (data, metadata): the data gets the HTML
+    data = bundle[0]
+    assert "application/vnd.jupyter.widget-view+json" in data
+    page = data["text/html"]
+    assert len(embedded(page)) == 4 * 3 and "seed 1" in page and "seed 2" in page
+    assert "&lt;img src=x onerror" in page and "<img src=x" not in page and "4 run(s)" in page
+    view.close()
