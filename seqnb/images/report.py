@@ -25,15 +25,13 @@ from typing import Any, Literal
 from ..errors import SeqnbError
 from ..model.spec import get_model
 from .export import frame_provenance, save_png
+from .matrix import build_matrix, choose_axes, varying_axes
 from .series import Series, thumbnails
 
-__all__ = ["AXES", "DEFAULT_THUMB", "Full", "axes_of", "report_data", "report_html", "write_report"]
+__all__ = ["DEFAULT_THUMB", "Full", "axes_of", "report_data", "report_html", "write_report"]
 
 DEFAULT_THUMB = 256
 """Longer side of the embedded thumbnails, in pixels (about 10-20 KB each as JPEG)."""
-
-AXES = ("model", "prompt", "seed", "size", "count")
-"""The parameters a matrix axis may take: those that differ between the runs are offered."""
 
 Full = Literal["none", "embed", "beside"]
 
@@ -59,18 +57,21 @@ def _settings(series: Series) -> dict[str, Any]:
     return {k: v for k, v in series.run.request.payload().items() if prompt is None or k != prompt.wire}
 
 
-def _natural(value: str) -> tuple[int, float, str]:
-    try:
-        return (0, float(value), value)
-    except ValueError:
-        return (1, 0.0, value)
+def axes_of(series: Sequence[Series]) -> dict[str, Any]:
+    """The matrix's axes (``seqnb.images.matrix``): those the runs vary on, each value's label and full text, each run's place.
 
-
-def axes_of(values: Sequence[dict[str, str]]) -> list[dict[str, Any]]:
-    """The parameters that differ between the runs (else the seed), each with its values in natural order."""
-    found = [{"key": k, "values": sorted({v[k] for v in values}, key=_natural)} for k in AXES]
-    differing = [a for a in found if len(a["values"]) > 1]
-    return differing or [a for a in found if a["key"] == "seed"]
+    ``x`` (across) and ``y`` (down) are what the page opens on: prompts across and seeds down when both vary.
+    """
+    cores = sorted((s.run for s in series), key=lambda r: r.created_at)  # values in the order they were asked for
+    varying = varying_axes(cores) or ["seed"]
+    axes, where = [], {}
+    for axis in varying:
+        laid = build_matrix(cores, rows=axis, cols=None)
+        axes.append({"key": axis, "labels": [h.label for h in laid.rows], "titles": [h.title for h in laid.rows]})
+        where[axis] = {run.id: row for (_, row, _), runs in laid.cells.items() for run in runs}
+    rows, cols, _ = choose_axes(cores, "seed", "prompt", None)
+    x = cols or rows or varying[0]
+    return {"axes": axes, "at": where, "x": x, "y": rows if rows and rows != x else ""}
 
 
 def _uri(data: bytes, mime: str = "image/jpeg") -> str:
@@ -89,6 +90,7 @@ def report_data(
     """Everything the page shows, as JSON-ready data (``files``: where ``full="beside"`` writes the full-size PNGs)."""
     thumbs = thumbnails(series, thumb)
     values = [_values(s) for s in series]
+    layout = axes_of(series)
     runs = []
     for one, vals in zip(series, values, strict=True):
         frames = []
@@ -108,6 +110,7 @@ def report_data(
         runs.append(
             {
                 "id": one.run.id, "request_id": one.run.request_id, "model_id": one.run.model, **vals,
+                "at": {axis: at[one.run.id] for axis, at in layout["at"].items()},
                 "settings": _settings(one),
                 "size_name": resolved.get("size"), "consistency": one.score, "frames": frames,
                 **{k: v for k, v in one.row.items() if k != "consistency"},
@@ -116,7 +119,9 @@ def report_data(
     return {
         "title": title,
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "axes": axes_of(values),
+        "axes": layout["axes"],
+        "x": layout["x"],
+        "y": layout["y"],
         "runs": runs,
         "spend": list(spend),
     }

@@ -88,7 +88,9 @@ def test_a_report_opens_from_file_with_the_network_off(seqnb_client: seqnb.Clien
         # The matrix: prompt across, seed down; swap them, then choose another axis.
         assert page.get_attribute("#seqnb-matrix", "data-x") == "prompt"
         across, down = column(page, "#seqnb-matrix th.x-head"), column(page, "#seqnb-matrix th.y-head")
-        assert across == ["Generate 2 images of a crane", "Generate 2 images of a heron"] and down == ["1", "2"]
+        assert across == ["…heron", "…crane"] and down == ["seed 1", "seed 2"]  # labels name what differs
+        titles = page.eval_on_selector_all("#seqnb-matrix th.x-head", "els => els.map(e => e.title)")
+        assert titles == ["Generate 2 images of a heron", "Generate 2 images of a crane"]
         page.click("#swap")
         assert page.get_attribute("#seqnb-matrix", "data-x") == "seed"
         assert column(page, "#seqnb-matrix th.x-head") == down and column(page, "#seqnb-matrix th.y-head") == across

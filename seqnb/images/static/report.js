@@ -5,7 +5,7 @@
   var data = JSON.parse(document.getElementById("seqnb-data").textContent);
   var root = document.getElementById("seqnb-report");
   var runs = data.runs;
-  var LABELS = { model: "model", prompt: "prompt", seed: "seed", size: "size", count: "images asked" };
+  var LABELS = { model: "model", prompt: "prompt", seed: "seed", size: "size", count: "images asked", optimize: "optimize" };
 
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
@@ -78,11 +78,11 @@
 
   // --- the matrix: one axis across, one down, swap them -------------------------------------------------
   var axes = data.axes;
-  var state = { x: axes[0].key, y: axes.length > 1 ? axes[1].key : "" };
+  var state = { x: data.x, y: data.y };
   var matrixBox = el("div", { id: "matrix-box" });
   function axis(key) {
     for (var i = 0; i < axes.length; i++) if (axes[i].key === key) return axes[i];
-    return { key: "", values: [""] };
+    return { key: "", labels: [""], titles: [""] };
   }
   function picker(id, which, allowNone) {
     var select = el("select", { id: id }, (allowNone ? [el("option", { value: "", text: "(none)" })] : []).concat(
@@ -100,11 +100,11 @@
     var x = axis(state.x), y = axis(state.y);
     var table = el("table", { id: "seqnb-matrix", "data-x": x.key, "data-y": y.key });
     table.appendChild(el("tr", {}, [el("th", { class: "corner", text: (LABELS[y.key] || "") + " \u2193 / " + (LABELS[x.key] || x.key) + " \u2192" })]
-      .concat(x.values.map(function (v) { return el("th", { class: "x-head", text: short(v, 80), title: v }); }))));
-    y.values.forEach(function (yv) {
-      var tr = el("tr", {}, [el("th", { class: "y-head", text: short(yv, 80), title: yv })]);
-      x.values.forEach(function (xv) {
-        var here = runs.filter(function (r) { return r[x.key] === xv && (!y.key || r[y.key] === yv); });
+      .concat(x.labels.map(function (label, i) { return el("th", { class: "x-head", text: label, title: x.titles[i] }); }))));
+    y.labels.forEach(function (yLabel, yi) {
+      var tr = el("tr", {}, [el("th", { class: "y-head", text: yLabel, title: y.titles[yi] })]);
+      x.labels.forEach(function (_, xi) {
+        var here = runs.filter(function (r) { return r.at[x.key] === xi && (!y.key || r.at[y.key] === yi); });
         tr.appendChild(el("td", {}, here.map(function (r) {
           return el("div", { class: "cell-run" }, [
             el("a", { href: "#run-" + r.id, text: r.id.slice(0, 8) + (r.consistency === null || r.consistency === undefined ? "" : " \u00b7 " + r.consistency.toFixed(2)) + (r.verdict ? " \u00b7 " + r.verdict : "") }),
