@@ -76,4 +76,5 @@ def export_series(series: Sequence[Series], directory: str | os.PathLike[str], r
                 written.append(save_png(one, frame, out))
             except FileNotFoundError:
                 missing += 1  # evicted from the cache since it was listed
-    return Exported(written, export(rows, out / "runs.csv"), missing)
+    private = [c for c in ("kernel",) if c in rows]  # the notebook's path on the machine that ran it
+    return Exported(written, export(rows.drop(columns=private), out / "runs.csv"), missing)

@@ -87,7 +87,7 @@ class HtmlBudget:
         self.left_out = 0
 
     def text(self, markup: str) -> str:
-        self.used += len(markup)
+        self.used += len(markup.encode("utf-8"))
         return markup
 
     def image(self, data: bytes, alt: str, width: int, height: int, mime: str = "image/jpeg") -> str | None:

@@ -36,8 +36,8 @@ DEFAULT_THUMB = 256
 Full = Literal["none", "embed", "beside"]
 
 ASSETS = Path(__file__).with_name("static")
-CSP = "default-src 'none'; img-src data: file:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
-"""The page may run its own inline script and show inline or local images; it may fetch nothing."""
+CSP = "default-src 'none'; img-src data: file: 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
+"""The page may run its own inline script and show inline images and those beside it; it may fetch nothing else."""
 
 
 def _values(series: Series) -> dict[str, str]:

@@ -119,7 +119,7 @@ def test_export_writes_the_chosen_full_size_pngs_with_provenance_and_a_csv(
     assert seqnb.Request.from_payload(meta["model"], meta["payload"]) == swept[0].request
     with written[2].open(newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert [r["id"] for r in rows] == [swept[0].id] and "picked" in rows[0]["marks"]
+    assert [r["id"] for r in rows] == [swept[0].id] and "picked" in rows[0]["marks"] and "kernel" not in rows[0]
     everything = seqnb_client.export_images(swept, tmp_path / "all")
     assert len(everything) == 4 * 2 + 1
     blob = b"".join(p.read_bytes() for p in everything)
