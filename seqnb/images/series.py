@@ -7,7 +7,9 @@ Nothing here reads or keeps a token; paths are used to read images and never han
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -61,8 +63,8 @@ def plain(value: Any) -> Any:
             return None
     except (TypeError, ValueError):
         pass
-    if hasattr(value, "isoformat"):
-        return str(value.isoformat())
+    if hasattr(value, "strftime"):  # a time: to the second, in UTC as the ledger keeps it
+        return str(value.strftime("%Y-%m-%d %H:%M:%S UTC" if getattr(value, "tzinfo", None) else "%Y-%m-%d %H:%M:%S"))
     if hasattr(value, "item"):  # numpy scalars
         return value.item()
     return str(value)
@@ -70,7 +72,12 @@ def plain(value: Any) -> Any:
 
 def _rows(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
     records: list[dict[Any, Any]] = frame.to_dict("records")
-    return {str(r["id"]): {k: plain(r[k]) for k in ROW_FIELDS if k in r} for r in records}
+    rows = {str(r["id"]): {k: plain(r[k]) for k in ROW_FIELDS if k in r} for r in records}
+    for row in rows.values():
+        if isinstance(row.get("tags"), str):  # stored as a JSON list
+            with contextlib.suppress(ValueError):
+                row["tags"] = json.loads(row["tags"]) or None
+    return rows
 
 
 def _frames_of(run: RunCore, images: pd.DataFrame) -> list[Frame]:

@@ -137,7 +137,7 @@
   var COLUMNS = [
     ["id", "run"], ["created_at", "created"], ["status", "state"], ["model", "model"], ["prompt", "prompt"],
     ["seed", "seed"], ["size", "size"], ["count", "asked"], ["returned", "returned"], ["consistency", "consistency"],
-    ["est_cost", "cost"], ["verdict", "verdict"], ["note", "note"], ["tags", "tags"], ["user", "user"],
+    ["est_cost", "cost"], ["rating", "rating"], ["verdict", "verdict"], ["note", "note"], ["tags", "tags"], ["user", "user"],
   ];
   function sortable(table, rows, cell) {
     var body = el("tbody");
