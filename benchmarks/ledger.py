@@ -1,4 +1,4 @@
-"""The ledger on both stores: ``runs()`` and ``spend()`` of 100,000 rows, one state update, many kernels writing at once.
+"""The ledger on both stores: ``runs()`` and ``spend()`` of 100,000 rows (with and without marks), one state update, many writers.
 
     python benchmarks/ledger.py [--runs 100000] [--writers 4] [--per-writer 250] [--url postgresql://...]
 
@@ -83,6 +83,31 @@ def bench_runs(ledger: Ledger, n: int) -> None:
     print(
         f"  runs() of {n:,} runs into a typed DataFrame: {ours:.3f} s   untyped fetch baseline {baseline:.3f} s   "
         f"ratio {ours / baseline:.2f}   goal < 1 s: {'met' if ours < 1 else 'NOT met'}"
+    )
+
+
+def bench_marks(ledger: Ledger, n: int) -> None:
+    """runs() once a tenth of the runs carry marks (rating, verdict, two tags each), against runs() without any."""
+    bare = best(lambda: ledger.runs())
+    marked = [f"run{i:08d}" for i in range(0, n, 10)]
+    rows = [
+        (run_id, kind, value, "bench", time.time())
+        for k, run_id in enumerate(marked)
+        for kind, value in (("rating", str(1 + k % 5)), ("verdict", "picked" if k % 3 else "rejected"),
+                            ("tag", "hero"), ("tag", f"t{k % 7}"))
+    ]  # fmt: skip
+    for start in range(0, len(rows), 10_000):
+        with ledger.store.transaction():
+            ledger.store.executemany(
+                'INSERT INTO marks (run_id, kind, value, "by", "at") VALUES (?, ?, ?, ?, ?)',
+                rows[start : start + 10_000],
+            )
+    ours = best(lambda: ledger.runs(marks_by="bench"))
+    picked = best(lambda: ledger.runs(marks_by="bench", verdict="picked", rating_at_least=4))
+    assert ledger.runs(marks_by="bench")["rating"].notna().sum() == len(marked)
+    print(
+        f"  runs() of {n:,} runs, {len(marked):,} of them marked ({len(rows):,} marks): {ours:.3f} s   "
+        f"with no marks {bare:.3f} s   ratio {ours / bare:.2f}   filtered (picked, 4+ stars) {picked:.3f} s"
     )
 
 
@@ -195,6 +220,7 @@ def main() -> None:
                 ledger = Ledger(target)
                 bench_runs(ledger, args.runs)
                 bench_spend(ledger, args.runs)
+                bench_marks(ledger, args.runs)
                 bench_update(ledger, args.runs)
                 bench_writers(target, args.writers, args.per_writer)
                 ledger.close()

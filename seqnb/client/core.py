@@ -36,7 +36,7 @@ from ..model.validation import Report, validate_payload
 from ..runs.pacing import PollPolicy
 from ..runs.poller import Poller
 from ..runs.run import AsyncRun, RunCore, RunEvent, Subscriber
-from . import adopt, sweeps
+from . import adopt, promote, sweeps
 from .cancel import cancel_each, cancel_run
 from .money import Money
 from .submit import IN_DOUBT, submit_failure
@@ -371,6 +371,15 @@ class AsyncClient:
     ) -> Sweep:
         """Plan, check (rules, ``budget``, and the balance unless ``allow_over_balance``), then prepare every run."""
         return sweeps.prepare_sweep(self, *args, budget=budget, allow_over_balance=allow_over_balance, **kw)
+
+    def prepare_promote(self, runs: Any, **kw: Any) -> Sweep:
+        """The chosen runs planned again with changes, checked like a sweep, prepared (not sent); see ``promote``."""
+        return promote.prepare_promote(self, runs, **kw)
+
+    async def promote(self, runs: Any, **kw: Any) -> Sweep:
+        """Make chosen runs again with changes (``resolution="4K"``) as their children; ``seqnb.client.promote``."""
+        await self.send_all(promoted := self.prepare_promote(runs, **kw))
+        return promoted
 
     async def send_all(self, runs: Iterable[AsyncRun], concurrency: int = 8, deadline: float | None = None) -> None:
         """Submit prepared runs, ``concurrency`` at a time; stop sending after an auth or balance failure."""

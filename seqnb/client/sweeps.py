@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ from ..runs.run import AsyncRun
 if TYPE_CHECKING:
     from .core import AsyncClient
 
-__all__ = ["Sweep", "plan", "prepare_sweep", "send_all", "wait_all"]
+__all__ = ["Sweep", "plan", "prepare_plan", "prepare_sweep", "send_all", "wait_all"]
 
 # After one of these, the rest of a sweep would fail the same way: stop sending.
 _FATAL = (errors.AuthError, errors.PermissionDenied, errors.InsufficientBalance, errors.ModelNotFound)
@@ -63,16 +63,33 @@ def prepare_sweep(
     **kw: Any,
 ) -> Sweep:
     """Plan, check (rules, ``budget``, and the balance unless ``allow_over_balance``), then prepare every run."""
-    planned = client.plan(*args, **kw).check(budget)
+    return prepare_plan(client, client.plan(*args, **kw), budget=budget, allow_over_balance=allow_over_balance)
+
+
+def prepare_plan(
+    client: AsyncClient,
+    planned: SweepPlan,
+    *,
+    budget: Decimal | str | float | None = None,
+    allow_over_balance: bool = False,
+    parents: Sequence[str | None] = (),
+) -> Sweep:
+    """Check a plan (rules, ``budget``, the balance unless ``allow_over_balance``), then prepare its runs, all or none.
+
+    ``parents``: each request's parent run id (a promote's originals), in the plan's order.
+    """
+    planned.check(budget)
     if not allow_over_balance:
         client.check_balance(planned)
     runs: list[AsyncRun] = []
     reserve = client.recorder.reserve(planned) if client.recorder is not None else contextlib.nullcontext()
+    linked = list(parents) or [None] * planned.runs
     try:
         with reserve:  # all rows or none, within the ledger's team budget (checked atomically)
-            for request, cost in zip(planned.requests, planned.costs, strict=True):
+            for request, cost, parent in zip(planned.requests, planned.costs, linked, strict=True):
                 price = Price(cost.per_image, cost.currency, cost.source)
-                runs.append(client.prepare(PricedRequest.of(request, price), sweep_id=planned.id))
+                prepared = PricedRequest.of(request, price)
+                runs.append(client.prepare(prepared, sweep_id=planned.id, parent_id=parent))
     except errors.LedgerError as exc:  # nothing of the sweep leaves: the runs already written never will
         for run in runs:
             run.transition("failed", detail="not sent", error=f"not sent: the sweep stopped: {exc}")

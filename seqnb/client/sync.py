@@ -191,6 +191,27 @@ class Client:
         self._runner.spawn(self.aio.send_all(list(runs), concurrency))
         return Sweep([self.wrap(r) for r in runs], runs.plan)
 
+    def promote(
+        self,
+        runs: Any,
+        *,
+        budget: Decimal | str | float | None = None,
+        allow_over_balance: bool = False,
+        quiet: bool = False,
+        **changes: Any,
+    ) -> Sweep:
+        """Make chosen runs again with ``changes`` (``resolution="4K"``, ``optimize="standard"``...) in the background.
+
+        Each new run is a child of its original (``parent_id``); the lot is priced first and held to
+        ``budget`` and the balance like a sweep (nothing sent when over). ``runs``: runs, run ids, or a
+        frame of runs such as ``ledger.runs(verdict="picked")``.
+        """
+        core = self.aio.prepare_promote(runs, budget=budget, allow_over_balance=allow_over_balance, **changes)
+        if not quiet:
+            print(core.plan.summary().replace("sweep", "promote", 1))
+        self._runner.spawn(self.aio.send_all(list(core)))
+        return Sweep([self.wrap(r) for r in core], core.plan)
+
     def wait_all(self, runs: Iterable[Run] | None = None, timeout: float | None = None) -> list[Run]:
         targets = list(self.runs() if runs is None else runs)
         self._runner.run(self.aio.wait_all([r.aio for r in targets]), timeout)

@@ -294,9 +294,9 @@ class Matrix:
         return next((r for r in self.runs if r.id == run_id), None)
 
     def unplaced(self) -> list[str]:
-        """Varying axes on no side of the matrix: runs differing only there share a cell."""
-        placed = {self.rows_axis, self.cols_axis, self.facet_axis}
-        return [a for a in self.varying if a not in placed]
+        """The axes on which runs sharing a cell differ (none when every cell holds one series)."""
+        within = {a for runs in self.cells.values() if len(runs) > 1 for a in varying_axes(runs)}
+        return [a for a in self.varying if a in within]
 
 
 def build_matrix(

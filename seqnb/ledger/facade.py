@@ -24,22 +24,20 @@ base URL.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LedgerError
 from ..runs.run import AsyncRun, RunCore
 from . import share
 from .budget import TeamBudget
-from .marks import RunMarks, fold, mark_rows, read_marks, reader, write_marks, writer
+from .lineage import family
+from .marks import RunMarks, fold, mark_rows, read_marks, reader, state_query, write_marks, writer
 from .recorder import Recorder
 from .resume import RESUMABLE, Scope, claim_runs, restore_run
-from .schema import SELECT_RUNS, SELECT_SPEND, UPSERT_RUN, migrate, runs_filter
+from .schema import SELECT_RUNS, SELECT_SPEND, UPSERT_RUN, migrate, run_row, runs_filter
 from .sessions import HEARTBEAT_SECONDS, SessionInfo, SessionKeeper
 from .stores import SqliteStore, Store, open_store
 
@@ -54,7 +52,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_LEDGER", "Ledger"]
 
 DEFAULT_LEDGER = "seqnb-ledger.sqlite"
-_INT64 = range(-(2**63), 2**63)
 
 
 class Ledger:
@@ -140,26 +137,9 @@ class Ledger:
         has one (``BudgetExceeded``). Returns False, writing nothing, when another session has
         taken the run over (``claim``): this session no longer owns it.
         """
-        request = run.request
-        resolved = request.resolved()
-        cost = request.cost()
-        seed = request.sent_seed  # the seed sent; the model's default goes apart, when none was sent
-        default_seed = resolved.get("seed") if seed is None else None
-        if isinstance(seed, int) and seed not in _INT64:
-            raise LedgerError(
-                f"ledger {self.location}: cannot record run {run.id}: seed {seed} does not fit a 64-bit integer; "
-                "use a seed from -1 to 2147483647"
-            )
         state = status or run.status
-        row = (
-            run.id, run.request_id, backend.kind, backend.base_url, run.model, request.prompt,
-            seed, resolved.get("size"), run.requested, run.returned,
-            json.dumps({k: v for k, v in resolved.items() if k not in ("model", "prompt", "seed", "size", "count")}, sort_keys=True, default=str),
-            json.dumps(request.payload(), sort_keys=True, ensure_ascii=False),
-            state, run.error, run.created_at, run.submitted_at, run.started_at, run.finished_at,
-            run.server_created_at, run.server_finished_at, str(cost.amount), cost.currency, run.sweep_id,
-            time.time(), run.parent_id, run.note, owner, owner, default_seed,
-        )  # fmt: skip
+        row = run_row(run, backend, owner, state, self.location)
+        cost = run.request.cost()
         with self.store.guard(f"record run {run.id}"), self.store.transaction():
             if state == "created" and not self.team_budget.reserving:
                 self.team_budget.check({cost.currency: cost.amount}, backend.kind, f"run {run.id}", exclude=run.id)
@@ -217,12 +197,14 @@ class Ledger:
             self.store.execute("UPDATE runs SET consistency=? WHERE id=?", (score, run_id))
 
     def annotate(self, run_id: str, *, note: str | None = None, tags: Iterable[str] | None = None) -> None:
-        """Attach a free-text note and tags to a run."""
-        with self.store.guard(f"annotate run {run_id}"), self.store.transaction():
-            if note is not None:
+        """Attach a free-text note to a run, and make its tags (yours, as marks) exactly ``tags``."""
+        if note is not None:
+            with self.store.guard(f"annotate run {run_id}"):
                 self.store.execute("UPDATE runs SET note=? WHERE id=?", (note, run_id))
-            if tags is not None:
-                self.store.execute("UPDATE runs SET tags=? WHERE id=?", (json.dumps(sorted(set(tags))), run_id))
+        if tags is not None:
+            wanted, now = set(tags), set(self.marks_of([run_id])[run_id].tags)
+            if wanted != now:
+                self.mark(run_id, tags=sorted(wanted - now), untag=sorted(now - wanted))
 
     # --- marks ---------------------------------------------------------------------------------
 
@@ -238,28 +220,20 @@ class Ledger:
         comment: str | None = None,
         by: str | None = None,
     ) -> None:
-        """Judge a run, written at once (``seqnb.ledger.marks``): ``rating`` 1-5 (0 clears; with ``frame``, one frame's),
-        ``verdict`` ``"picked"``/``"rejected"`` (``"none"`` clears), tags to add or remove, a comment ('' clears).
-
-        ``by`` defaults to this session's user. Bad input raises ``SettingInvalid`` naming the field.
+        """Judge a run, written at once: ``rating`` 1-5 (0 clears; with ``frame``, a frame's), ``verdict`` ``"picked"``/
+        ``"rejected"`` (``"none"`` clears), tags to add or remove, a comment ('' clears); by you unless ``by``. See ``.marks``.
         """
         rows = mark_rows(frame=frame, rating=rating, verdict=verdict, tags=tags, untag=untag, comment=comment)
         write_marks(self.store, run_id, rows, writer(by))
 
     def marks(self, run_ids: Iterable[str] | None = None, *, by: str | None = None) -> pd.DataFrame:
-        """The mark rows (of some runs, or all) in the order written: id, run, frame, kind, value, by whom, at.
-
-        ``by``: the current user's by default, ``"alice"`` for Alice's, ``"*"`` for everyone's.
-        """
+        """The mark rows (of some runs, or all) in the order written; yours, or ``by="alice"``'s, or ``by="*"`` everyone's."""
         from .frames import marks_frame
 
         return marks_frame(*read_marks(self.store, run_ids, reader(by)))
 
     def marks_of(self, run_ids: Iterable[str], *, by: str | None = None) -> dict[str, RunMarks]:
-        """Each run's marks as they stand (the latest of each, by id order), without pandas: what the views show.
-
-        ``by``: the current user's by default; ``"alice"`` for Alice's, ``"*"`` for everyone's (the latest of anyone).
-        """
+        """Each run's marks as they stand (the latest of each by id), yours or ``by``'s, without pandas: for the views."""
         ids = list(run_ids)
         rows, _ = read_marks(self.store, ids, reader(by), ("rating", "verdict", "tag", "untag", "comment"))
         return fold(rows, ids)
@@ -294,6 +268,10 @@ class Ledger:
         until: Any = None,
         ids: Sequence[str] | None = None,
         by: str | Sequence[str] | None = None,
+        rating_at_least: int | None = None,
+        verdict: str | None = None,
+        tag: str | None = None,
+        marks_by: str | None = None,
         limit: int | None = None,
         offset: int = 0,
     ) -> pd.DataFrame:
@@ -302,9 +280,11 @@ class Ledger:
         Each row says who made the run and where (``user``, ``host``, ``kernel``, ``session``)
         and which session watches it now (``owner``). ``by`` keeps the runs of a user
         (``"alice"``), of a user on a host (``"alice@hub-3"``) or of one session (``"se-..."``);
-        give a list for several.
+        give a list for several. The marks as they stand (``rating``, ``verdict``, ``tags``,
+        ``comment``) and their filters (``rating_at_least=4``, ``verdict="picked"``, ``tag="hero"``)
+        are the current user's, or ``marks_by``'s (a name, or ``"*"`` for the latest of anyone's).
         """
-        from .frames import frame_of
+        from .frames import frame_of, with_marks
 
         where, args = runs_filter(
             self.store.like,
@@ -316,9 +296,15 @@ class Ledger:
             until=until,
             ids=ids,
             by=by,
+            rating_at_least=rating_at_least,
+            verdict=verdict,
+            tag=tag,
+            marks_by=marks_by,
         )
         sql = SELECT_RUNS + where + " ORDER BY runs.created_at DESC" + self.store.page(limit, offset)
-        return frame_of(*self._query(sql, args))
+        frame = frame_of(*self._query(sql, args))
+        some = list(frame["id"]) if len(frame) <= 500 else None  # a page: only its runs' marks
+        return with_marks(frame, *self._query(*state_query(reader(marks_by), self.store.concat, some)))
 
     def count(self, **filters: Any) -> int:
         """How many runs match the filters of ``runs`` (one query, no rows loaded)."""
@@ -350,6 +336,14 @@ class Ledger:
 
         sql = "SELECT * FROM images" + (" WHERE run_id = ?" if run_id else "") + " ORDER BY run_id, idx"
         return images_frame(*self._query(sql, (run_id,) if run_id else ()))
+
+    def lineage(self, run_id: str) -> pd.DataFrame:
+        """A run's parents up the chain and children down (reruns, promotes) as ``runs()`` rows with ``generation``
+        (-1 the parent, 0 the run, 1 its children...), oldest first."""
+        generations = family(self.store, run_id)
+        frame = self.runs(ids=list(generations))
+        frame.insert(1, "generation", frame["id"].map(generations).astype("int64"))
+        return frame.sort_values(["generation", "created_at"], kind="stable").reset_index(drop=True)
 
     def compare(self, runs: Any) -> pd.DataFrame:
         """Runs side by side: only the parameters that differ between them, then the outcomes."""

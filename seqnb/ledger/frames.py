@@ -23,6 +23,7 @@ __all__ = [
     "sessions_frame",
     "spend",
     "spend_frame",
+    "with_marks",
 ]
 
 IN_FLIGHT = ("created", "submitting", "in_queue", "in_progress")
@@ -77,6 +78,19 @@ def frame_of(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
     return frame
 
 
+def with_marks(frame: pd.DataFrame, rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
+    """The runs with their marks as they stand (``seqnb.ledger.marks.state_query``'s rows): ``rating`` (Int64),
+    ``verdict``, ``tags`` (sorted, joined by ", "; "" for none) and ``comment``."""
+    marks = pd.DataFrame.from_records(rows, columns=columns).set_index("run_id")
+    marks["tags"] = marks["tags"].map(lambda t: ", ".join(sorted(t.split(","))), na_action="ignore")
+    ids = frame["id"].astype("object")
+    frame["rating"] = pd.to_numeric(ids.map(marks["rating"]), errors="coerce").astype("Int64")
+    frame["verdict"] = ids.map(marks["verdict"]).astype("string")
+    frame["tags"] = ids.map(marks["tags"]).astype("string").fillna("")
+    frame["comment"] = ids.map(marks["comment"]).astype("string")
+    return frame
+
+
 def images_frame(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
     """The images' rows as a typed frame."""
     frame = pd.DataFrame.from_records(rows, columns=columns)
@@ -115,8 +129,8 @@ def compare(frame: pd.DataFrame) -> pd.DataFrame:
     """Runs side by side: only the parameters that differ between them, then the outcomes."""
     params = ["model", "prompt", "seed", "size", "requested", "options"]
     differing = [c for c in params if frame[c].astype("string").nunique(dropna=False) > 1]
-    outcomes = ["status", "returned", "consistency", "queue_s", "run_s", "est_cost", "currency", "error"]
-    return frame.set_index("id")[differing + outcomes]
+    outcomes = ["status", "returned", "consistency", "rating", "verdict", "queue_s", "run_s", "est_cost", "currency"]
+    return frame.set_index("id")[differing + [c for c in [*outcomes, "error"] if c in frame]]
 
 
 def spend_frame(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:

@@ -12,6 +12,7 @@ on a team ledger each person's marks are their own: reads default to the current
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,12 +26,13 @@ __all__ = [
     "KINDS",
     "VERDICTS",
     "RunMarks",
+    "adopt_tags",
     "fold",
     "judged_ids",
     "mark_rows",
     "read_marks",
     "reader",
-    "state_join",
+    "state_query",
     "write_marks",
 ]
 
@@ -208,21 +210,26 @@ def _latest(who: str | None, kinds: str, args: list[Any]) -> str:
     return f"SELECT MAX(id) FROM marks WHERE frame IS NULL AND kind IN ({kinds}){by} GROUP BY run_id, {slot}"
 
 
-def state_join(who: str | None, concat: str) -> tuple[str, list[Any]]:
-    """The LEFT JOIN giving each run its current ``rating``, ``verdict``, ``tags`` and ``comment`` (alias ``mk``).
+def state_query(who: str | None, concat: str, run_ids: Sequence[str] | None = None) -> tuple[str, list[Any]]:
+    """Each marked run's ``rating``, ``verdict``, ``tags`` and ``comment`` as they stand, one row per run, in SQL.
 
     ``concat`` is the store's text aggregate (``group_concat`` or ``string_agg``); tags come joined by
-    commas, in no order (the frame sorts them).
+    commas, in no order. Read apart from the runs and mapped onto them (``frames.with_marks``): a join
+    would let a planner without statistics on a fresh ``marks`` table rescan it once per run.
     """
     args: list[Any] = []
     latest = _latest(who, "'rating', 'verdict', 'tag', 'untag', 'comment'", args)
+    some = ""
+    if run_ids is not None:
+        some = f" AND run_id IN ({', '.join('?' * len(run_ids))})" if run_ids else " AND 1 = 0"
+        args += list(run_ids)
     sql = (
-        " LEFT JOIN (SELECT run_id, "
+        "SELECT run_id, "
         "MAX(CASE WHEN kind = 'rating' AND value <> '0' THEN CAST(value AS INTEGER) END) AS rating, "
         "MAX(CASE WHEN kind = 'verdict' AND value <> 'none' THEN value END) AS verdict, "
         f"{concat}(CASE WHEN kind = 'tag' THEN value END, ',') AS tags, "
         "MAX(CASE WHEN kind = 'comment' AND value <> '' THEN value END) AS comment "
-        f"FROM marks WHERE id IN ({latest}) GROUP BY run_id) mk ON mk.run_id = runs.id"
+        f"FROM marks WHERE id IN ({latest}){some} GROUP BY run_id"
     )
     return sql, args
 
@@ -254,3 +261,21 @@ def judged_ids(
         where.append(f"runs.id IN (SELECT run_id FROM marks WHERE id IN ({latest}) AND kind = 'tag' AND value = ?)")
         args.append(name)
     return where, args
+
+
+def adopt_tags(store: Store) -> int:
+    """Turn the tags runs held before marks (their old ``tags`` column) into tag marks by each run's maker; a count."""
+    rows, _ = store.fetch(
+        "SELECT runs.id, runs.tags, s.username, runs.updated_at FROM runs LEFT JOIN sessions s ON s.id = runs.session "
+        "WHERE runs.tags IS NOT NULL AND runs.tags <> '[]' ORDER BY runs.created_at"
+    )
+    marks = []
+    for run_id, tags, user, at in rows:
+        try:
+            names = json.loads(tags)
+        except ValueError:
+            continue  # written by another tool: left where it is
+        if isinstance(names, list):
+            marks += [(run_id, "tag", str(t), user or user_here(), at) for t in names if str(t).strip()]
+    store.executemany('INSERT INTO marks (run_id, kind, value, "by", "at") VALUES (?, ?, ?, ?, ?)', marks)
+    return len(marks)

@@ -6,13 +6,29 @@ PostgreSQL reads as their 8-byte kinds.
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LedgerError
+from .marks import adopt_tags, judged_ids, reader
 from .stores.base import Store
 
-__all__ = ["MIGRATIONS", "RUN_COLUMNS", "SCHEMA_VERSION", "SELECT_RUNS", "UPSERT_RUN", "migrate", "runs_filter"]
+if TYPE_CHECKING:
+    from ..api.backend import Backend
+    from ..runs.run import RunCore
+
+__all__ = [
+    "MARKS_VERSION",
+    "MIGRATIONS",
+    "RUN_COLUMNS",
+    "SCHEMA_VERSION",
+    "SELECT_RUNS",
+    "UPSERT_RUN",
+    "migrate",
+    "runs_filter",
+]
 
 # Each entry moves the schema one version up; never edit a released one, append. Written for
 # SQLite; PostgreSQL reads REAL and INTEGER as their 8-byte kinds (``Store.ddl``).
@@ -96,7 +112,8 @@ MIGRATIONS: list[str] = [
         set_by TEXT
     );
     """,
-    # 5: marks, a person's judgement of a run (``seqnb.ledger.marks``): one row per mark, never updated
+    # 5: marks, a person's judgement of a run (``seqnb.ledger.marks``): one row per mark, never updated; and
+    # the runs' parent links indexed, for ``Ledger.lineage``
     """
     CREATE TABLE marks (
         id INTEGER PRIMARY KEY,
@@ -109,10 +126,14 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX marks_run ON marks(run_id, kind);
     CREATE INDEX marks_by ON marks("by", run_id);
+    CREATE INDEX runs_parent ON runs(parent_id);
     """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+_INT64 = range(-(2**63), 2**63)
+MARKS_VERSION = 5
+"""The schema that brought marks: migrating past it turns the runs' old ``tags`` column into tag marks."""
 
 RUN_COLUMNS = (
     "id", "request_id", "backend", "base_url", "model", "prompt", "seed", "size", "requested", "returned",
@@ -128,8 +149,11 @@ UPSERT_RUN = (
     "owner=COALESCE(runs.owner, excluded.owner) "
     "WHERE runs.owner IS NULL OR runs.owner = excluded.owner"
 )
+# The run's own columns (its old ``tags`` column, from before marks, stays unread: its tags became marks in
+# migration 5) and who made it; its marks as they stand are read apart (``marks.state_query``).
 SELECT_RUNS = (
-    'SELECT runs.*, s.username AS "user", s.host AS host, s.kernel AS kernel '
+    f"SELECT {', '.join('runs.' + c for c in RUN_COLUMNS)}, runs.consistency, "
+    's.username AS "user", s.host AS host, s.kernel AS kernel '
     "FROM runs LEFT JOIN sessions s ON s.id = runs.session"
 )
 SELECT_SPEND = (  # only what spend() groups and sums: no prompt, payload or options to read and type
@@ -137,6 +161,29 @@ SELECT_SPEND = (  # only what spend() groups and sums: no prompt, payload or opt
     'runs.est_cost, runs.requested, s.username AS "user", s.host AS host '
     "FROM runs LEFT JOIN sessions s ON s.id = runs.session"
 )
+
+
+def run_row(run: RunCore, backend: Backend, owner: str | None, state: str, location: str) -> tuple[Any, ...]:
+    """The values of ``RUN_COLUMNS`` for a run, in its state ``state``; ``LedgerError`` for a seed beyond 64 bits."""
+    request = run.request
+    resolved = request.resolved()
+    cost = request.cost()
+    seed = request.sent_seed  # the seed sent; the model's default goes apart, when none was sent
+    default_seed = resolved.get("seed") if seed is None else None
+    if isinstance(seed, int) and seed not in _INT64:
+        raise LedgerError(
+            f"ledger {location}: cannot record run {run.id}: seed {seed} does not fit a 64-bit integer; "
+            "use a seed from -1 to 2147483647"
+        )
+    return (
+        run.id, run.request_id, backend.kind, backend.base_url, run.model, request.prompt,
+        seed, resolved.get("size"), run.requested, run.returned,
+        json.dumps({k: v for k, v in resolved.items() if k not in ("model", "prompt", "seed", "size", "count")}, sort_keys=True, default=str),
+        json.dumps(request.payload(), sort_keys=True, ensure_ascii=False),
+        state, run.error, run.created_at, run.submitted_at, run.started_at, run.finished_at,
+        run.server_created_at, run.server_finished_at, str(cost.amount), cost.currency, run.sweep_id,
+        time.time(), run.parent_id, run.note, owner, owner, default_seed,
+    )  # fmt: skip
 
 
 def migrate(store: Store, target: int = SCHEMA_VERSION) -> None:
@@ -148,7 +195,10 @@ def migrate(store: Store, target: int = SCHEMA_VERSION) -> None:
             "upgrade seqnb (pip install -U seqnb), or open another ledger"
         )
     if version < target:
-        store.migrate(MIGRATIONS, target)
+        with store.transaction(lock=True):  # the tags of old runs become marks in the same transaction
+            found = store.migrate(MIGRATIONS, target)
+            if found < MARKS_VERSION <= target:
+                adopt_tags(store)
 
 
 def runs_filter(
@@ -162,10 +212,15 @@ def runs_filter(
     until: Any = None,
     ids: Sequence[str] | None = None,
     by: str | Sequence[str] | None = None,
+    rating_at_least: int | None = None,
+    verdict: str | None = None,
+    tag: str | None = None,
+    marks_by: str | None = None,
 ) -> tuple[str, list[Any]]:
     """The WHERE clause (with its leading space, or empty) and its arguments, for the ``runs`` filters.
 
-    ``like`` is the store's case-insensitive LIKE (``Store.like``).
+    ``like`` is the store's case-insensitive LIKE (``Store.like``). The mark filters (``rating_at_least``,
+    ``verdict``, ``tag``) read the marks of ``marks_by`` (``seqnb.ledger.marks.reader``: default the current user).
     """
     from ..model.spec import get_model
     from .frames import epoch
@@ -209,4 +264,8 @@ def runs_filter(
     if until is not None:
         where.append("runs.created_at < ?")
         args.append(epoch(until))
+    if rating_at_least is not None or verdict is not None or tag is not None:
+        judged, judged_args = judged_ids(reader(marks_by), rating_at_least=rating_at_least, verdict=verdict, tag=tag)
+        where += judged
+        args += judged_args
     return (f" WHERE {' AND '.join(where)}" if where else ""), args

@@ -61,7 +61,7 @@ def promote_runs(client: Client, runs: Sequence[Any], choice: str) -> tuple[Any,
     if choice not in CHANGES:
         return None, f"Promote offers {', '.join(CHANGES)}, not {html.escape(choice)!r}"
     try:
-        sweep = client.promote(list(runs), **CHANGES[choice])  # type: ignore[attr-defined]
+        sweep = client.promote(list(runs), quiet=True, **CHANGES[choice])
     except (SeqnbError, ValueError, TypeError) as exc:
         return None, f"not promoted: {html.escape(str(exc))}"
     summary = sweep.plan.summary() if hasattr(sweep, "plan") else f"{len(sweep)} runs"

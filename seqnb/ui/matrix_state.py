@@ -1,4 +1,5 @@
-"""What the matrix widget sends: one page as compact data (labels, cell states, marks, the visible thumbnails).
+"""What the matrix widget is given (``runs_of``) and what it sends: one page as compact data (labels, cell states,
+marks, the visible thumbnails).
 
 Plain functions over ``seqnb.images.matrix`` and the image cache; ``MatrixView`` calls them and
 tests read their output. Thumbnails are data URLs of the cache's JPEG thumbnails, made only for
@@ -7,11 +8,12 @@ the cells of the page; a frame without an image is sent as its state and label, 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..images.matrix import Matrix, Page, axis_value, cell_labels
 from ..images.render import Frame, frame_label
@@ -19,7 +21,19 @@ from ..images.store import ImageStore
 from ..model.spec import get_model
 from ..runs.run import ACTIVE, AsyncRun, RunCore
 
-__all__ = ["Marks", "lightbox_info", "page_snapshot", "run_state", "thumb_src"]
+if TYPE_CHECKING:
+    from ..ledger.facade import Ledger
+
+__all__ = [
+    "Marks",
+    "client_ledger",
+    "lightbox_info",
+    "loop_running",
+    "page_snapshot",
+    "run_state",
+    "runs_of",
+    "thumb_src",
+]
 
 log = logging.getLogger(__name__)
 
@@ -226,3 +240,36 @@ def lightbox_info(run: RunCore, frame: int, marks: Marks, frames: Sequence[Frame
         "tags": list(marks.tags),
         "comment": marks.comment,
     }
+
+
+def runs_of(runs: Any, ledger: Ledger | None = None) -> list[Any]:
+    """The runs a matrix is asked for: a list of runs, a ``Sweep``, a frame of ``ledger.runs()`` or a sweep id (both with ``ledger``)."""
+    if isinstance(runs, RunCore) or hasattr(runs, "aio"):
+        return [runs]
+    if isinstance(runs, str) or hasattr(runs, "columns"):
+        if ledger is None:
+            raise TypeError("a sweep id or a ledger frame names runs in a ledger: pass ledger=... too")
+        ids = list(ledger.runs(sweep=runs)["id"]) if isinstance(runs, str) else list(runs["id"])
+        if isinstance(runs, str) and not ids:
+            raise ValueError(f"no sweep {runs!r} in ledger {ledger}: ledger.sweeps() lists them")
+        return [ledger.restore(str(i)) for i in ids]
+    if hasattr(runs, "runs") and not callable(runs.runs):
+        runs = runs.runs
+    return list(runs)
+
+
+def client_ledger(cores: list[RunCore]) -> Ledger | None:
+    """The ledger of the runs' own client, if any."""
+    for core in cores:
+        if isinstance(core, AsyncRun) and core.bound and core.client.ledger is not None:
+            return core.client.ledger
+    return None
+
+
+def loop_running() -> bool:
+    """Whether this thread runs an event loop (Jupyter's kernel, a client's loop) to schedule work on."""
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        return False

@@ -28,36 +28,20 @@ from ..images.matrix import Matrix, build_matrix, choose_axes
 from ..images.render import Frame
 from ..runs.run import AsyncRun, RunCore, RunEvent
 from .matrix_promote import promote_choices, promote_runs
-from .matrix_state import Marks, lightbox_info, page_snapshot
+from .matrix_state import Marks, client_ledger, lightbox_info, loop_running, page_snapshot, runs_of
 from .throttle import Throttle
 
 if TYPE_CHECKING:
     from ..client.sync import Client
     from ..ledger.facade import Ledger
 
-__all__ = ["MatrixView", "matrix", "runs_of"]
+__all__ = ["MatrixView", "matrix"]
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 THUMBS_KEPT = 2000
 """Thumbnails kept in memory (about 4 kB each) before the memo starts again."""
-
-
-def runs_of(runs: Any, ledger: Ledger | None = None) -> list[Any]:
-    """The runs a matrix is asked for: a list of runs, a ``Sweep``, a frame of ``ledger.runs()`` or a sweep id (both with ``ledger``)."""
-    if isinstance(runs, RunCore) or hasattr(runs, "aio"):
-        return [runs]
-    if isinstance(runs, str) or hasattr(runs, "columns"):
-        if ledger is None:
-            raise TypeError("a sweep id or a ledger frame names runs in a ledger: pass ledger=... too")
-        ids = list(ledger.runs(sweep=runs)["id"]) if isinstance(runs, str) else list(runs["id"])
-        if isinstance(runs, str) and not ids:
-            raise ValueError(f"no sweep {runs!r} in ledger {ledger}: ledger.sweeps() lists them")
-        return [ledger.restore(str(i)) for i in ids]
-    if hasattr(runs, "runs") and not callable(runs.runs):
-        runs = runs.runs
-    return list(runs)
 
 
 class MatrixView(StaticFallback, anywidget.AnyWidget):
@@ -95,7 +79,7 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
         """Run id -> the object given (a ``Run`` keeps its client, for Promote)."""
         cores = self._adopt(given)
         self.gallery = gallery or gallery_of(cores)
-        self.ledger = ledger or self.gallery.ledger or _client_ledger(cores)
+        self.ledger = ledger or self.gallery.ledger or client_ledger(cores)
         self.client = client or next((r.client for r in given if hasattr(r, "aio") and hasattr(r, "client")), None)
         self.page_rows, self.page_cols, self.thumb, self.large = page_rows, page_cols, thumb, large
         self.row_page = self.col_page = self.facet_page = 0
@@ -161,7 +145,7 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
             return None
         if run.id in self.frames:
             return self.frames[run.id]
-        if self.gallery.ready(run) or not _loop_running():
+        if self.gallery.ready(run) or not loop_running():
             try:
                 self.frames[run.id] = self.gallery.frames(run)
             except Exception as exc:  # the cell says so; the other cells are drawn
@@ -411,18 +395,3 @@ def matrix(
     ``ledger``, ``gallery``, ``client`` (for Promote), ``page_rows``, ``page_cols``, ``thumb``, ``large``.
     """
     return MatrixView(runs, rows, cols, facet, **options)
-
-
-def _client_ledger(cores: list[RunCore]) -> Ledger | None:
-    for core in cores:
-        if isinstance(core, AsyncRun) and core.bound and core.client.ledger is not None:
-            return core.client.ledger
-    return None
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-        return True
-    except RuntimeError:
-        return False

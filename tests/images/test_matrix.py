@@ -113,3 +113,12 @@ def test_stepping_along_the_rows() -> None:
     assert m.along_rows(runs[5].id, 1) is None
     assert m.locate(runs[4].id) == (0, 2, 0)
     assert m.locate("nope") is None
+
+
+def test_axes_that_follow_another_are_not_said_to_share_cells() -> None:
+    # 4.0 and 4.5 have different default sizes and only 4.0 has an optimize mode: both follow the model
+    runs = [run(seed=s, model=m) for s in (1, 2) for m in ("seedream-4.0", "seedream-4.5")]
+    m = build_matrix(runs, rows="prompt", cols="seed", facet="model")
+    assert m.varying == ("seed", "model", "size", "optimize")
+    assert m.unplaced() == []
+    assert build_matrix(runs, rows="prompt", cols="seed").unplaced() == ["model", "size", "optimize"]

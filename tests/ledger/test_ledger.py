@@ -167,10 +167,10 @@ def test_migrates_a_first_release_ledger(target: Target) -> None:
     ledger = Ledger(target.url)
     assert ledger.version == SCHEMA_VERSION == len(MIGRATIONS)
     frame = ledger.runs()
-    assert frame.loc[0, "id"] == "r1" and frame.loc[0, "tags"] == "[]" and frame.loc[0, "note"] == ""
+    assert frame.loc[0, "id"] == "r1" and frame.loc[0, "tags"] == "" and frame.loc[0, "note"] == ""
     assert pd.isna(frame.loc[0, "consistency"])  # added by migration 3
     ledger.annotate("r1", note="the good one", tags=["keeper"])
-    assert ledger.runs().loc[0, "note"] == "the good one"
+    assert ledger.runs().loc[0, "note"] == "the good one" and ledger.runs().loc[0, "tags"] == "keeper"  # a mark
     newer = target.store()
     newer.set_version(99)
     newer.close()

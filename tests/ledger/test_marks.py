@@ -134,3 +134,71 @@ def test_marks_survive_a_kernel_restart(emu: EmulatorServer, target: Target) -> 
         repr(RunMarks(verdict="rejected", comment="too dark")),
     ]
     assert Ledger(target.url).marks_of([a.id])[a.id].rating == 5
+
+
+def test_runs_shows_the_marks_as_they_stand_and_filters_on_them(emu: EmulatorServer, target: Target) -> None:
+    client, (a, b, c) = sweep(emu, target)
+    ledger = client.ledger
+    assert ledger is not None
+    a.rate(5)
+    a.pick()
+    a.tag("hero", "dusk")
+    a.comment("keeper")
+    b.rate(4)
+    b.tag("hero")
+    b.untag("hero")
+    c.rate(2)
+    c.reject()
+    ledger.mark(c.id, rating=5, verdict="picked", tags=["hero"], by="alice")
+    frame = ledger.runs().set_index("id")
+    assert frame.loc[a.id, "rating"] == 5 and frame.loc[a.id, "verdict"] == "picked"
+    assert frame.loc[a.id, "tags"] == "dusk, hero" and frame.loc[a.id, "comment"] == "keeper"
+    assert frame.loc[b.id, "tags"] == "" and pd.isna(frame.loc[b.id, "verdict"]) and pd.isna(frame.loc[b.id, "comment"])
+    assert str(frame["rating"].dtype) == "Int64" and frame.loc[c.id, "verdict"] == "rejected"
+
+    def ids(**filters: object) -> set[str]:
+        return set(ledger.runs(**filters)["id"])  # type: ignore[arg-type]
+
+    assert ids(rating_at_least=4) == {a.id, b.id} and ledger.count(rating_at_least=4) == 2
+    assert ids(verdict="picked") == {a.id} and ids(verdict="rejected") == {c.id} and ids(verdict="none") == {b.id}
+    assert ids(tag="hero") == {a.id} and ids(tag="dusk", rating_at_least=5) == {a.id}
+    assert ids(tag="hero", marks_by="alice") == {c.id} and ids(verdict="picked", marks_by="*") == {a.id, c.id}
+    assert ledger.runs(marks_by="alice").set_index("id").loc[c.id, "rating"] == 5
+    assert ledger.spend(verdict="picked")["runs"].sum() == 1
+    b.rate(0)  # cleared: no longer rated at all
+    assert ids(rating_at_least=1) == {a.id, c.id} and pd.isna(ledger.runs(ids=[b.id]).loc[0, "rating"])
+    with pytest.raises(seqnb.SettingInvalid, match="rating_at_least=6"):
+        ledger.runs(rating_at_least=6)
+    with pytest.raises(seqnb.SettingInvalid, match="verdict='good'"):
+        ledger.runs(verdict="good")
+    assert {"rating", "verdict"} <= set(ledger.compare([a.id, b.id]).columns)
+    client.close()
+
+
+def test_tags_from_before_marks_become_marks(target: Target) -> None:
+    from seqnb.ledger.schema import MIGRATIONS
+
+    store = target.store()
+    store.migrate(MIGRATIONS, 4)
+    for run_id, tags in (("r1", '["hero", "dusk"]'), ("r2", "[]"), ("r3", "not json")):
+        store.execute(
+            "INSERT INTO runs (id, backend, base_url, model, prompt, requested, payload, status, created_at, "
+            "updated_at, tags) VALUES (?, 'emulator', 'http://127.0.0.1:1', 'bytedance/seedream-4-5/sequential', "
+            "'Generate 2 images of a', 2, '{}', 'completed', 1.0, 1.0, ?)",
+            (run_id, tags),
+        )
+    store.close()
+    ledger = Ledger(target.url)
+    frame = ledger.runs().set_index("id")
+    assert frame.loc["r1", "tags"] == "dusk, hero" and frame.loc["r2", "tags"] == "" and frame.loc["r3", "tags"] == ""
+    assert ledger.marks_of(["r1"])["r1"].tags == ("dusk", "hero")
+    assert len(ledger.marks(by="*")) == 2
+    ledger.close()
+    assert len(Ledger(target.url).marks(by="*")) == 2  # migrated once
+
+
+def test_an_empty_page_of_runs_still_has_the_mark_columns(target: Target) -> None:
+    ledger = Ledger(target.url)
+    for frame in (ledger.runs(), ledger.runs(text="nothing like this"), ledger.runs(verdict="picked")):
+        assert frame.empty and {"rating", "verdict", "tags", "comment"} <= set(frame.columns)
+    ledger.close()

@@ -97,6 +97,9 @@ def test_the_matrix_in_jupyterlab_a_click_arrow_right_and_5_rate_the_second_fram
         matrix = page.locator(".seqnb-matrix")
         matrix.scroll_into_view_if_needed()
         matrix.screenshot(path=str(tmp_path / "matrix.png"))
+        # the keys were the lightbox's: JupyterLab did not take "5" for "make this cell a heading", nor "p" or "x"
+        assert page.locator(".jp-Notebook .jp-MarkdownCell").count() == 0
+        assert page.locator(".jp-Notebook .jp-CodeCell").count() == 2
         no_tracebacks(page)
         browser.close()
 

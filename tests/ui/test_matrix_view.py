@@ -209,6 +209,10 @@ def test_promote_the_picks_priced_and_linked(sweep: seqnb.Sweep, seqnb_client: s
     assert [r.request.size for r in promoted] == ["4K", "4K"]
     assert promoted.plan.costs[0].amount == sweep[0].request.cost().amount
     seqnb_client.wait_all(promoted, timeout=60)
+    assert seqnb_client.ledger is not None
+    family = seqnb_client.ledger.lineage(sweep[7].id)
+    assert list(family["generation"]) == [0, 1] and family["id"][1] == promoted[1].id
+    assert list(seqnb_client.ledger.runs(verdict="picked")["id"]) == [sweep[7].id, sweep[0].id]  # newest first
     assert len(view.matrix.runs) == 14 and view.matrix.unplaced() == ["size"]  # beside their originals
     view.close()
 

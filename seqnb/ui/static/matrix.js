@@ -97,7 +97,7 @@ function render({ model, el }) {
       (facets ? `<span class="seqnb-m-facets">${esc(a.facet)}: ${facets}</span>` : "") +
       `<span class="seqnb-m-picked${t.picked ? "" : " seqnb-m-zero"}">${t.picked} picked` +
       (promote ? ` <select class="seqnb-m-promote-choice">${promote}</select><button class="seqnb-m-promote" title="re-submit the picked series with this change (priced and checked like a sweep)">Promote</button>` : "") +
-      `</span>` + (a.unplaced.length ? `<span class="seqnb-m-unplaced">cells hold several series: ${esc(a.unplaced.join(", "))} vary too</span>` : "") +
+      `</span>` + (a.unplaced.length ? `<span class="seqnb-m-unplaced">some cells hold several series, told apart by ${esc(a.unplaced.join(", "))}</span>` : "") +
       (s.marks ? "" : `<span class="seqnb-m-unplaced">no ledger: marks are off</span>`);
     const corner = `<th class="seqnb-m-corner">${esc(a.rows || "")} \\ ${esc(a.cols || "")}</th>`;
     const head = `<tr>${corner}${s.cols.map((c) => `<th class="seqnb-m-col" title="${esc(c.title)}">${esc(c.label)}</th>`).join("")}</tr>`;
@@ -181,7 +181,7 @@ function render({ model, el }) {
   }
   function onKey(event) {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
-    const digit = /^Digit([0-5])$/.exec(event.code);
+    const digit = /^(?:Digit|Numpad)([0-5])$/.exec(event.code);
     let msg = KEYS[event.key] || KEYS[event.key.toLowerCase?.()];
     if (digit) msg = { action: "rate", n: Number(digit[1]), series: event.shiftKey };
     if (!msg) return;
