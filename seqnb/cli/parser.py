@@ -11,6 +11,7 @@ from ..errors import SeqnbError
 from .arguments import Parser, amount, count, port, positive, probability, seconds
 from .emulator import cmd_emulator, fault_names
 from .reports import cmd_cache, cmd_doctor, cmd_ledger, cmd_models, cmd_validate
+from .share import add_share_commands
 from .sweeps import cmd_demo, cmd_run
 
 __all__ = ["build_parser", "main"]
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fault-seed", type=int, default=0)
     g.add_argument("--fault-routes", default="submit,status,result,cancel", help="API calls that faults apply to")
     p.set_defaults(func=cmd_emulator)
+    add_share_commands(sub)
     return parser
 
 
