@@ -13,6 +13,7 @@ from ..errors import SeqnbError
 from .arguments import Parser, amount, count, port, positive, probability, seconds
 from .emulator import FAULT_HELP, cmd_emulator, fault_names
 from .reports import cmd_cache, cmd_doctor, cmd_ledger, cmd_models, cmd_validate
+from .share import add_share_commands
 from .sweeps import cmd_demo, cmd_run
 
 __all__ = ["build_parser", "main"]
@@ -181,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fault-seed", type=int, default=0, help="seed of the fault dice: the same seed, the same faults")
     g.add_argument("--fault-routes", default="submit,status,result,cancel", help="API calls that faults apply to")
     p.set_defaults(func=cmd_emulator)
+    add_share_commands(sub)
     for choice in sub._choices_actions:  # each command's --help starts by saying what it does
         command = sub.choices[choice.dest]
         command.description = command.description or (choice.help or "").capitalize() + "."

@@ -236,10 +236,9 @@ class AsyncClient:
                 why = f"run {other.id} already completed with the same seed: expect the same images"
             else:
                 continue
+            level = errors.user_stacklevel()
             warnings.warn(
-                f"identical request: {why}; you will be charged again",
-                DuplicateSubmitWarning,
-                stacklevel=errors.user_stacklevel(),
+                f"identical request: {why}; you will be charged again", DuplicateSubmitWarning, stacklevel=level
             )
             return
 

@@ -7,8 +7,10 @@ and runs move on while you work in other cells; elsewhere on one background loop
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Coroutine, Iterable
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .. import errors
@@ -28,6 +30,7 @@ from .sweeps import Sweep
 if TYPE_CHECKING:
     from ..api.account import Balance
     from ..images.gallery import Gallery
+    from ..images.report import Full
     from ..ledger.facade import Ledger
 
 __all__ = ["Client"]
@@ -91,6 +94,30 @@ class Client:
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         return self.aio.subscribe(callback)
+
+    def report(
+        self,
+        runs: Any,
+        path: str | os.PathLike[str],
+        *,
+        full: Full = "none",
+        thumb: int = 256,
+        title: str | None = None,
+    ) -> Path:
+        """One self-contained HTML file of ``runs`` (a run or several), to open anywhere: see ``Ledger.report``."""
+        from ..images.gallery import Gallery, cores_of
+        from ..images.share import report_runs
+
+        gallery = self.gallery or Gallery(ledger=self.ledger)
+        return report_runs(cores_of(runs), path, gallery, self.ledger, title=title, thumb=thumb, full=full)
+
+    def export_images(self, runs: Any, directory: str | os.PathLike[str]) -> list[Path]:
+        """Write the runs' full-size frames as PNGs carrying their provenance, and ``runs.csv`` of their rows."""
+        from ..images.gallery import Gallery, cores_of
+        from ..images.share import export_runs
+
+        done = export_runs(cores_of(runs), directory, self.gallery or Gallery(ledger=self.ledger), self.ledger)
+        return [*done.images, done.table]
 
     def submit(
         self,

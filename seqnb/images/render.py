@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ..ledger.marks import RunMarks
 
 __all__ = [
+    "LABELS",
     "Frame",
     "differing_labels",
     "frame_label",

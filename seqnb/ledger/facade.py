@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..runs.run import AsyncRun, RunCore
+from . import share
 from .budget import TeamBudget
 from .lineage import family
 from .marks import RunMarks, fold, mark_rows, read_marks, reader, state_query, write_marks, writer
@@ -378,11 +379,7 @@ class Ledger:
         sql = SELECT_SPEND + where + " ORDER BY runs.created_at DESC" + page
         return spend(spend_frame(*self._query(sql, args)), by, actual)
 
-    def export(self, path: str | os.PathLike[str], **filters: Any) -> Path:
-        """Write the runs to CSV, JSON or Parquet, chosen by the file's extension."""
-        from .frames import export
-
-        return export(self.runs(**filters), path)
+    export, report, export_images = share.export, share.report, share.export_images  # the runs handed over
 
     def _select(self, runs: Any) -> pd.DataFrame:
         if isinstance(runs, str):

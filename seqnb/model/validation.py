@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .._netaddr import is_loopback
+from .field_names import misnamed_fields, unknown_hint
 from .prompt_count import find_counts, prefix_count, rewrite_count
 from .seeds import SEED_RANGE
-from .spec import COUNT_RANGE, FieldSpec, ModelSpec, get_model, models
+from .spec import COUNT_RANGE, FieldSpec, ModelSpec, get_model
 
 __all__ = [
     "SERVER_ENFORCED",
@@ -136,29 +137,11 @@ def _closest(value: str, choices: tuple[Any, ...]) -> str | None:
 
 
 def _unknown_field(spec: ModelSpec, key: str) -> Problem:
-    hint = ""
-    same_role = None
-    for other in models():
-        f = other.field(key)
-        if other is not spec and f and f.role and spec.role(f.role):
-            same_role = spec.role(f.role)
-            break
-    if same_role is not None:
-        hint = f"; {spec.short_name} calls it {same_role.wire!r}"
-    else:
-        names = [f.wire for f in spec]
-        close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
-        if close:
-            hint = f"; did you mean {close[0]!r}?"
-        else:
-            owners = [m.short_name for m in models() if m.field(key)]
-            if owners:
-                hint = f"; only {', '.join(owners)} accept(s) it"
     return Problem(
         field=key,
         wire=key,
         code="unknown_field",
-        message=f"{spec.short_name} has no field {key!r}{hint}. Remove it or rename it; "
+        message=f"{spec.short_name} has no field {key!r}{unknown_hint(spec, key)}. Remove it or rename it; "
         f"accepted fields: {', '.join(f.wire for f in spec)}",
     )
 
@@ -275,26 +258,10 @@ def _check_prompt_count(spec: ModelSpec, prompt: str, count: Any) -> list[Proble
     ]
 
 
-def _misnamed(spec: ModelSpec, payload: Mapping[str, Any]) -> dict[str, str]:
-    """This model's required wire name -> the key given instead, when the payload uses another model's name for
-    its role (``prompt`` for seedream-4.0's ``text``): one problem that names both, which the service answers too."""
-    out: dict[str, str] = {}
-    for key in payload:
-        if not isinstance(key, str) or spec.field(key) is not None:
-            continue
-        for other in models():
-            f = other.field(key)
-            mine = spec.role(f.role) if f is not None and f.role else None
-            if mine is not None and mine.required and mine.wire not in payload:
-                out.setdefault(mine.wire, key)
-                break
-    return out
-
-
 def _schema_problems(spec: ModelSpec, payload: Mapping[str, Any]) -> list[Problem]:
     """What the page's input schema says about the payload, plus unknown fields; linear in its size."""
     problems: list[Problem] = []
-    misnamed = _misnamed(spec, payload)
+    misnamed = misnamed_fields(spec, payload)
     for key in payload:
         if spec.field(key) is None and key not in misnamed.values():
             problems.append(_unknown_field(spec, str(key)))

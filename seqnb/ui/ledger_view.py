@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..client.run import Run
 from ..client.sync import Client
+from ..images.fallback import HtmlBudget, StaticFallback
 from ..images.gallery import Gallery
 from ..ledger.facade import Ledger
 from ..model.seeds import fresh_seed
@@ -32,7 +33,11 @@ SPEND_LIMIT = 20_000
 of every matching row, ~0.1 s per 20,000 rows here (``python benchmarks/ledger.py``)."""
 
 
-class LedgerView(w.VBox):
+STATIC_COLUMNS = ["id", "status", "model", "seed", "size", "prompt", "returned", "consistency", "est_cost", "currency"]
+"""The columns of the page of runs a saved notebook shows."""
+
+
+class LedgerView(StaticFallback, w.VBox):
     """Filters over the ledger, a page of runs to select from, and their comparison."""
 
     def __init__(
@@ -229,6 +234,27 @@ class LedgerView(w.VBox):
             f"re-running <code>{html.escape(ids[0])}</code> with seed {new_seed} as <code>{run.id}</code>"
         )
         return run
+
+    def static_html(self, budget: HtmlBudget | None = None) -> str:
+        """The page of runs, the spend, the comparison and its grid as HTML (escaped), for saved notebooks."""
+        budget = budget or HtmlBudget()
+        page = self.frame[[c for c in STATIC_COLUMNS if c in self.frame]] if len(self.frame) else None
+        parts = [
+            f"<p><b>{html.escape(self.page_label.value)}</b></p>",
+            self.spend.value
+            if self.spend.value.lstrip().startswith("<table")
+            else f"<p>{html.escape(self.spend.value)}</p>",
+            page.to_html(index=False, na_rep="", float_format=lambda x: f"{x:.2f}") if page is not None else "",
+            self.compare_table.value,
+        ]
+        out = budget.text("".join(parts))
+        for child in self.compare_box.children:
+            if isinstance(child, StaticFallback):
+                out += child.static_html(budget)
+        return out
+
+    def static_text(self) -> str:
+        return f"<seqnb ledger view: {html.escape(self.page_label.value)}>"
 
     def close(self) -> None:
         """Close the view and everything it shows."""

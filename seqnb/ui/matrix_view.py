@@ -22,6 +22,7 @@ import anywidget
 import traitlets
 
 from ..errors import SeqnbError
+from ..images.fallback import StaticFallback, matrix_view_html
 from ..images.gallery import Gallery, gallery_of
 from ..images.matrix import Matrix, build_matrix, choose_axes
 from ..images.render import Frame
@@ -43,8 +44,10 @@ THUMBS_KEPT = 2000
 """Thumbnails kept in memory (about 4 kB each) before the memo starts again."""
 
 
-class MatrixView(anywidget.AnyWidget):
+class MatrixView(StaticFallback, anywidget.AnyWidget):
     """Series laid out by what varies, a page at a time; click a frame for the lightbox, keys to rate, pick, reject."""
+
+    static_html = matrix_view_html  # what a saved notebook shows: the page, its thumbnails inside
 
     _esm = STATIC / "matrix.js"
     _css = STATIC / "matrix.css"

@@ -21,6 +21,7 @@ from ..api.account import Balance, balance_text
 from ..client.submit import BALANCE_REFUSED
 from ..client.sync import Client
 from ..errors import SeqnbError
+from ..images.fallback import HtmlBudget, StaticFallback, series_html, series_rows
 from ..ledger.facade import Ledger
 from ..runs.run import TERMINAL, RunEvent
 from ..session import connect, equip
@@ -37,7 +38,7 @@ TITLES = ("Compose", "Runs", "Gallery", "Ledger")
 RUNS, GALLERY, LEDGER = 1, 2, 3
 
 
-class Studio(w.VBox):
+class Studio(StaticFallback, w.VBox):
     """Everything for a prompt session in one widget; every button calls a plain method."""
 
     def __init__(
@@ -189,6 +190,27 @@ class Studio(w.VBox):
             part.close()
         close_tree(list(self.children))
         super().close()
+
+    def static_html(self, budget: HtmlBudget | None = None) -> str:
+        """The session's summary as HTML, for saved notebooks: backend, runs per status, the latest series."""
+        budget = budget or HtmlBudget()
+        runs = self.client.runs()
+        counts: dict[str, int] = {}
+        for run in runs:
+            counts[run.status] = counts.get(run.status, 0) + 1
+        tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no runs yet"
+        out = budget.text(
+            f"<p><b>seqnb Studio</b> · {html.escape(str(self.client.backend))}{self.balance.value}</p>"
+            f"<p>{len(runs)} run(s) in this session: {html.escape(tally)}</p>"
+        )
+        gallery = self.client.gallery
+        recent = [self.client.run(i).aio for i in self.gallery_view.page_ids()]
+        if gallery is not None and recent:
+            out += series_html(series_rows(gallery, recent, gallery.thumb), budget)
+        return out
+
+    def static_text(self) -> str:
+        return repr(self)
 
     def __repr__(self) -> str:
         return f"<seqnb.Studio {self.client.backend}>"

@@ -43,6 +43,8 @@ SYNC_ONLY = {
     "wrap": "the sync Run of an AsyncRun",
     "close": "the sync aclose",
     "settle": "wait for the gallery's downloads (the async side awaits gallery.settle())",
+    "report": "a file made from the ledger and the image cache: nothing to await",
+    "export_images": "files copied from the image cache: nothing to await",
 }
 
 

@@ -200,6 +200,10 @@ def test_quickstart_in_jupyterlab_shows_completed_runs_and_their_images(
         shown = page.evaluate(f"{SHOWN_IMAGES}.map(i => i.src.slice(0, 5))")
         assert len(shown) >= 6 and all(src in ("blob:", "data:") for src in shown)  # local bytes, never a remote URL
         assert "consistency" in page.inner_text(".jp-Notebook")
+        # The outputs also carry a static HTML copy for saved notebooks; with the kernel live the widget wins.
+        page.wait_for_function(f"{SHOWN_IMAGES}.length >= 9")  # the last cell's grid too
+        assert page.locator(".jp-OutputArea-output.lm-Panel").count() == 2  # the Studio and the grid, as widgets
+        assert page.locator(".jp-OutputArea-output[data-mime-type='text/html']").count() == 0
         no_tracebacks(page)
         browser.close()
 

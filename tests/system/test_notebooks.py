@@ -39,6 +39,10 @@ def test_notebook_runs_offline(path: Path, tmp_path: Path, monkeypatch: pytest.M
     if path.stem == "quickstart":
         last = nb.cells[-2].outputs[0]["data"]["text/plain"]
         assert last.count("'completed', 3") == 2
+        grid = nb.cells[-1].outputs[0]["data"]
+        assert grid["text/html"].count('src="data:image/jpeg;base64,') == 3  # the saved notebook keeps the images
+        studio = next(c for c in nb.cells if c.cell_type == "code").outputs[0]["data"]
+        assert "seqnb Studio" in studio["text/html"] and studio["text/plain"].startswith("<seqnb.Studio")
     if path.stem == "sweep_and_compare":
         assert (tmp_path / "seqnb-output" / "boat-contact-sheet.png").exists()
     if path.stem == "ledger_analysis":
@@ -57,3 +61,57 @@ def test_notebook_runs_offline(path: Path, tmp_path: Path, monkeypatch: pytest.M
     assert sorted(ignored) == sorted(
         str(p.relative_to(tmp_path)) for p in written
     )  # run in the repo: no untracked files
+
+
+SAVED_SESSION = [
+    "import seqnb\n\n"
+    "client = seqnb.connect(ledger='saved-ledger.sqlite')\n"
+    "runs = client.sweep(prompts=['Generate 3 images of a lighthouse'], seeds=[1, 2], models=['seedream-4.0'], "
+    "budget='1.00', quiet=True)\n"
+    "client.wait_all(runs, timeout=120)\n"
+    "client.settle()",
+    "seqnb.compare_grid(runs)",
+    "runs[0].grid(size=128)",
+]
+
+
+@pytest.mark.slow
+def test_a_saved_notebook_shows_the_grids_without_a_kernel_or_widget_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Executed as a user would, then converted as GitHub or nbviewer would see it: every frame is in the HTML."""
+    import base64
+    import io
+    import re
+
+    from nbconvert import HTMLExporter
+    from PIL import Image
+
+    monkeypatch.delenv("RUNCOMFY_TOKEN", raising=False)
+    monkeypatch.delenv("RUNCOMFY_BASE_URL", raising=False)
+    monkeypatch.setenv("RUNCOMFY_CONFIG_DIR", str(tmp_path / "no-login"))
+    monkeypatch.setenv("SEQNB_CACHE", str(tmp_path / "cache"))
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in SAVED_SESSION]
+    NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        store_widget_state=False,
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
+    assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert "widgets" not in nb.metadata  # as a notebook saved without its widget state
+    for cell in nb.cells[1:]:
+        (output,) = cell.outputs
+        assert {"application/vnd.jupyter.widget-view+json", "text/html", "text/plain"} <= set(output["data"])
+    saved = nbformat.writes(nb)
+    assert "file:" not in saved and str(tmp_path) not in saved and len(saved) < 2 * 2 * 1024 * 1024
+    page, _ = HTMLExporter().from_notebook_node(nb)
+    sizes = [
+        Image.open(io.BytesIO(base64.b64decode(data))).size
+        for data in re.findall(r'src="data:image/jpeg;base64,([A-Za-z0-9+/=]+)"', page)
+    ]
+    assert sizes == [(192, 108)] * 6 + [(128, 72)] * 3  # the compare grid's six frames, then the run's three
+    assert page.count("seed=1") == 2 and page.count("seed=2") == 1 and "3/3 · seed 1" in page  # labels too

@@ -1,0 +1,191 @@
+"""One self-contained HTML file for a sweep or a selection: opens from ``file://`` with the network off.
+
+The page is data and a script: every run, frame and spend line goes into one JSON block (``<``,
+``>`` and ``&`` escaped, so no text can close the block), and ``static/report.js``, shipped inside
+the file, draws the matrix (axis choice and swap), the sortable table of runs, each series with its
+prompt, settings, cost, state, consistency, marks and each frame's provenance, and the spend, with
+``textContent`` only: a prompt, note, tag or service answer is never markup. Thumbnails are
+``data:`` URIs; ``full="embed"`` inlines the full-size images too, ``full="beside"`` writes them as
+provenance-carrying PNGs in a folder next to the file (linked relatively). A Content-Security-Policy
+forbids every fetch. No path outside that folder, no URL of an image and no token go into the file.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import SeqnbError
+from ..model.spec import get_model
+from .export import frame_provenance, save_png
+from .matrix import build_matrix, choose_axes, varying_axes
+from .series import Series, thumbnails
+
+__all__ = ["DEFAULT_THUMB", "Full", "axes_of", "report_data", "report_html", "write_report"]
+
+DEFAULT_THUMB = 256
+"""Longer side of the embedded thumbnails, in pixels (about 10-20 KB each as JPEG)."""
+
+Full = Literal["none", "embed", "beside"]
+
+ASSETS = Path(__file__).with_name("static")
+CSP = "default-src 'none'; img-src data: file: 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
+"""The page may run its own inline script and show inline images and those beside it; it may fetch nothing else."""
+
+
+def _values(series: Series) -> dict[str, str]:
+    resolved = series.run.request.resolved()
+    return {
+        "model": get_model(series.run.model).short_name,
+        "prompt": str(series.run.request.prompt or ""),
+        "seed": "" if resolved.get("seed") is None else str(resolved.get("seed")),
+        "size": str(resolved.get("size") or ""),
+        "count": str(series.run.requested),
+    }
+
+
+def _settings(series: Series) -> dict[str, Any]:
+    """The wire payload but the prompt, which the page shows on its own."""
+    prompt = series.run.request.model.role("prompt")
+    return {k: v for k, v in series.run.request.payload().items() if prompt is None or k != prompt.wire}
+
+
+def axes_of(series: Sequence[Series]) -> dict[str, Any]:
+    """The matrix's axes (``seqnb.images.matrix``): those the runs vary on, each value's label and full text, each run's place.
+
+    ``x`` (across) and ``y`` (down) are what the page opens on: prompts across and seeds down when both vary.
+    """
+    cores = sorted((s.run for s in series), key=lambda r: r.created_at)  # values in the order they were asked for
+    varying = varying_axes(cores) or ["seed"]
+    axes, where = [], {}
+    for axis in varying:
+        laid = build_matrix(cores, rows=axis, cols=None)
+        axes.append({"key": axis, "labels": [h.label for h in laid.rows], "titles": [h.title for h in laid.rows]})
+        where[axis] = {run.id: row for (_, row, _), runs in laid.cells.items() for run in runs}
+    rows, cols, _ = choose_axes(cores, "seed", "prompt", None)
+    x = cols or rows or varying[0]
+    return {"axes": axes, "at": where, "x": x, "y": rows if rows and rows != x else ""}
+
+
+def _uri(data: bytes, mime: str = "image/jpeg") -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def report_data(
+    series: Sequence[Series],
+    *,
+    title: str,
+    spend: Sequence[dict[str, Any]] = (),
+    thumb: int = DEFAULT_THUMB,
+    full: Full = "none",
+    files: Path | None = None,
+) -> dict[str, Any]:
+    """Everything the page shows, as JSON-ready data (``files``: where ``full="beside"`` writes the full-size PNGs)."""
+    thumbs = thumbnails(series, thumb)
+    values = [_values(s) for s in series]
+    layout = axes_of(series)
+    runs = []
+    for one, vals in zip(series, values, strict=True):
+        frames = []
+        for frame in one.frames:
+            data, width, height = thumbs[(one.run.id, frame.index)]
+            entry: dict[str, Any] = {
+                "index": frame.index, "src": _uri(data), "width": width, "height": height, "state": frame.state,
+                "reason": frame.reason, "provenance": frame_provenance(one, frame),
+            }  # fmt: skip
+            if frame.image is not None and full == "embed":
+                mime = "image/jpeg" if frame.image.format in ("jpeg", "jpg") else f"image/{frame.image.format}"
+                entry["full"] = _uri(frame.image.path.read_bytes(), mime)
+            elif frame.image is not None and full == "beside" and files is not None:
+                entry["full"] = f"{files.name}/{save_png(one, frame, files).name}"
+            frames.append(entry)
+        resolved = one.run.request.resolved()
+        runs.append(
+            {
+                "id": one.run.id, "request_id": one.run.request_id, "model_id": one.run.model, **vals,
+                "at": {axis: at[one.run.id] for axis, at in layout["at"].items()},
+                "settings": _settings(one),
+                "size_name": resolved.get("size"), "consistency": one.score, "frames": frames,
+                **{k: v for k, v in one.row.items() if k != "consistency"},
+            }
+        )  # fmt: skip
+    return {
+        "title": title,
+        "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "axes": layout["axes"],
+        "x": layout["x"],
+        "y": layout["y"],
+        "runs": runs,
+        "spend": list(spend),
+    }
+
+
+def _script_json(data: dict[str, Any]) -> str:
+    """JSON that cannot end its ``<script>`` block or open a comment, whatever the strings in it say."""
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False, default=str, separators=(",", ":"))
+    for raw, escaped in (
+        ("&", "\\u0026"),
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        text = text.replace(raw, escaped)
+    return text
+
+
+def report_html(data: dict[str, Any]) -> str:
+    """The page: the data block, the stylesheet and the script, inline."""
+    css = (ASSETS / "report.css").read_text(encoding="utf-8")
+    js = (ASSETS / "report.js").read_text(encoding="utf-8")
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(str(data['title']))}</title><style>{css}</style></head>\n<body>"
+        f"<header><h1>{html.escape(str(data['title']))}</h1></header>"
+        '<main id="seqnb-report"><noscript>This report draws itself with the script inside the file; '
+        "allow scripts for this page to see it.</noscript></main>\n"
+        f'<script type="application/json" id="seqnb-data">{_script_json(data)}</script>\n'
+        f"<script>{js}</script>\n</body></html>\n"
+    )
+
+
+def write_report(
+    series: Sequence[Series],
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    spend: Sequence[dict[str, Any]] = (),
+    thumb: int = DEFAULT_THUMB,
+    full: Full = "none",
+) -> Path:
+    """Write the report of ``series`` to ``path`` (an ``.html`` file) and return it."""
+    target = Path(path)
+    if full not in ("none", "embed", "beside"):
+        raise SeqnbError(
+            f"full={full!r}: use 'none', 'embed' (full-size images inside) or 'beside' (a folder next to it)"
+        )
+    if thumb < 16:
+        raise SeqnbError(f"thumb={thumb}: thumbnails need at least 16 pixels (the default is {DEFAULT_THUMB})")
+    files = target.with_name(f"{target.stem}_files") if full == "beside" else None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if files is not None:
+            shutil.rmtree(files, ignore_errors=True)
+            files.mkdir()
+        name = title or f"seqnb report: {len(series)} run(s)"
+        page = report_html(report_data(series, title=name, spend=spend, thumb=thumb, full=full, files=files))
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(page, encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise SeqnbError(f"cannot write the report {target}: {exc.strerror or exc}; choose a writable path") from exc
+    return target

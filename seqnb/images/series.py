@@ -1,0 +1,153 @@
+"""Series to hand over: runs with their frames and ledger rows, from a ledger or from a gallery (no widgets, no HTML).
+
+The report and the export both start here. A series' frames come from the image cache the ledger
+or the gallery names; a frame whose file is gone is a placeholder saying why, never an error.
+Nothing here reads or keeps a token; paths are used to read images and never handed on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+
+from ..runs.run import RunCore
+from .render import LABELS, Frame, frame_label, placeholder
+from .store import CachedImage
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..ledger.facade import Ledger
+    from .gallery import Gallery
+
+__all__ = ["Series", "from_gallery", "from_ledger", "jpeg_of", "plain", "thumbnails"]
+
+ROW_FIELDS = (
+    "status", "est_cost", "currency", "returned", "consistency", "note", "tags", "user", "host", "created_at",
+    "finished_at", "error", "sweep_id", "backend", "verdict", "marks",
+)  # fmt: skip
+"""The ledger columns a series carries (``verdict``/``marks`` when the ledger has them)."""
+
+
+@dataclass(frozen=True)
+class Series:
+    """One run to show or export: the run, its frames in order, its score and its ledger row (plain values)."""
+
+    run: RunCore
+    frames: list[Frame]
+    score: float | None = None
+    row: dict[str, Any] = field(default_factory=dict)
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready value of a frame cell: None for missing, str for times and the rest, numbers as numbers."""
+    if value is None:
+        return None
+    if isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    if hasattr(value, "strftime"):  # a time: to the second, in UTC as the ledger keeps it
+        return str(value.strftime("%Y-%m-%d %H:%M:%S UTC" if getattr(value, "tzinfo", None) else "%Y-%m-%d %H:%M:%S"))
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return str(value)
+
+
+def _rows(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    records: list[dict[Any, Any]] = frame.to_dict("records")
+    rows = {str(r["id"]): {k: plain(r[k]) for k in ROW_FIELDS if k in r} for r in records}
+    for row in rows.values():
+        if isinstance(row.get("tags"), str):  # stored as a JSON list
+            with contextlib.suppress(ValueError):
+                row["tags"] = json.loads(row["tags"]) or None
+    return rows
+
+
+def _frames_of(run: RunCore, images: pd.DataFrame) -> list[Frame]:
+    by_index = {int(r["idx"]): r for r in images.to_dict("records")}
+    frames = []
+    for i in range(run.requested):
+        row = by_index.get(i)
+        if row is None:
+            state = "not_returned" if run.status == "completed" and i >= len(run.images) else "evicted"
+            frames.append(Frame(i, run.requested, None, state, "" if state == "not_returned" else "not downloaded"))
+            continue
+        recorded = str(plain(row.get("state")) or "cached")
+        path = plain(row.get("path"))
+        if recorded == "cached" and path and Path(path).exists():
+            image = CachedImage(
+                str(plain(row.get("url")) or ""), Path(path), str(plain(row.get("sha256")) or ""),
+                int(row["width"]), int(row["height"]), int(row["bytes"]), Path(path).suffix.lstrip(".").lower(),
+            )  # fmt: skip
+            frames.append(Frame(i, run.requested, image))
+        else:
+            state, _, reason = recorded.partition(": ")
+            if state == "cached":
+                state, reason = "evicted", "no longer in the image cache"
+            frames.append(Frame(i, run.requested, None, state, reason))
+    return frames
+
+
+def from_ledger(ledger: Ledger, frame: pd.DataFrame) -> list[Series]:
+    """The series of the runs in ``frame`` (rows of ``ledger.runs``), their frames from the ledger's image rows."""
+    rows = _rows(frame)
+    out = []
+    for run_id, row in rows.items():
+        run = ledger.restore(run_id)
+        score = row.get("consistency")
+        out.append(Series(run, _frames_of(run, ledger.images(run_id)), score, row))
+    return out
+
+
+def from_gallery(gallery: Gallery, runs: Sequence[RunCore], frame: pd.DataFrame | None = None) -> list[Series]:
+    """The series of ``runs`` with the gallery's frames (downloaded if need be) and, when given, their ledger rows."""
+    rows = _rows(frame) if frame is not None else {}
+    out = []
+    for run in runs:
+        frames = gallery.frames(run)
+        row = rows.get(run.id) or {"status": run.status, "returned": run.returned, "note": run.note or None}
+        out.append(Series(run, frames, gallery.score(run), row))
+    return out
+
+
+def jpeg_of(frame: Frame, size: int, quality: int = 80) -> tuple[bytes, int, int]:
+    """A frame's thumbnail as JPEG (longer side at most ``size``), or a placeholder saying why there is none."""
+    picture: Image.Image
+    if frame.image is None:
+        picture = placeholder(size, frame_label(frame), frame.reason)
+    else:
+        try:
+            with Image.open(frame.image.path) as source:
+                source.draft("RGB", (size, size))  # JPEG: decode at 1/2, 1/4 or 1/8 scale directly
+                picture = source.convert("RGB")
+            picture.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        except Exception as exc:  # an unreadable or vanished file costs only its own frame
+            picture = placeholder(size, LABELS["error"], f"{type(exc).__name__}: the cached file cannot be read")
+    buf = io.BytesIO()
+    picture.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue(), picture.width, picture.height
+
+
+def thumbnails(series: Sequence[Series], size: int, quality: int = 80) -> dict[tuple[str, int], tuple[bytes, int, int]]:
+    """Every frame's thumbnail, keyed by (run id, frame index), made a few at a time (Pillow decodes outside the GIL)."""
+    jobs = [(s.run.id, f) for s in series for f in s.frames]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        made = list(pool.map(lambda job: jpeg_of(job[1], size, quality), jobs))
+    return {(run_id, f.index): m for (run_id, f), m in zip(jobs, made, strict=True)}
