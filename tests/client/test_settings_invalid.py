@@ -13,6 +13,7 @@ import seqnb
 from seqnb.api.account import account_base_for
 from seqnb.api.backend import Backend
 from seqnb.api.catalog.cache import CatalogCache
+from seqnb.images.fallback import static_max_bytes
 
 SETTINGS = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 
@@ -57,6 +58,7 @@ BAD: dict[str, tuple[str | Callable[[Path], str], Callable[[Path], Any], str]] =
     "SEQNB_CACHE": (lambda tmp: str(tmp / "a-file"), lambda tmp: seqnb.ImageCache(), "SEQNB_CACHE"),
     "SEQNB_CACHE_MAX_BYTES": ("lots", cache, "SEQNB_CACHE_MAX_BYTES"),
     "SEQNB_ALLOW_IMAGE_HOSTS": ("::::", cache, "SEQNB_ALLOW_IMAGE_HOSTS"),
+    "SEQNB_STATIC_MAX_BYTES": ("plenty", lambda tmp: static_max_bytes(), "SEQNB_STATIC_MAX_BYTES"),
     "SEQNB_CATALOG_CACHE": (lambda tmp: str(tmp), lambda tmp: CatalogCache(), "SEQNB_CATALOG_CACHE"),
     "SEQNB_PRICES": (
         "seedream-4.5",
