@@ -35,7 +35,8 @@ def test_the_readme_examples_run_as_written(tmp_path: Path, monkeypatch: pytest.
     assert not errors, errors[0]["evalue"] if errors else ""
     shown = [[o for o in c.outputs if o.output_type in ("execute_result", "display_data")] for c in nb.cells]
     assert all(shown), [b.splitlines()[0] for b, s in zip(blocks, shown, strict=True) if not s]
-    assert "offline emulator" in shown[1][-1]["data"]["text/plain"]
+    setup = next(i for i, b in enumerate(blocks) if b.rstrip().endswith("client  # says which service you talk to"))
+    assert "offline emulator" in shown[setup][-1]["data"]["text/plain"]
     stderr = "".join(o.get("text", "") for c in nb.cells for o in c.outputs if o.get("name") == "stderr")
     assert "Task was destroyed" not in stderr
 
