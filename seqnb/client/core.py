@@ -33,14 +33,14 @@ from ..model.request import Request
 from ..model.seeds import fresh_seed
 from ..model.spec import ModelSpec
 from ..model.sweep import SweepPlan
-from ..model.validation import Report, validate_payload
+from ..model.validation import Report
 from ..runs.pacing import PollPolicy
 from ..runs.poller import Poller
 from ..runs.run import AsyncRun, RunCore, RunEvent, Subscriber
 from . import adopt, promote, references, sweeps
 from .cancel import cancel_each, cancel_run
 from .money import Money
-from .submit import IN_DOUBT, submit_failure
+from .submit import IN_DOUBT, duplicate_of, live_validate, submit_failure
 from .sweeps import Sweep
 
 if TYPE_CHECKING:
@@ -168,23 +168,8 @@ class AsyncClient:
         return self.money.cost(request)
 
     def validate(self, request: Request) -> Report:
-        """Every problem of a request: by the built-in spec or, with ``live_schema=True``, by the catalog's live schema.
-
-        The live schema replaces only the schema rules (fields, types, enums, limits, required);
-        seqnb's own checks (the prompt's image count, the seed range) still apply. When the live
-        schema is unknown or unusable, the built-in spec is used (with a warning saying why).
-        """
-        builtin = request.validate(http_hosts=self.references.http_hosts())
-        if not self.live_schema:
-            return builtin
-        self.catalog.load([request.model.id])
-        live = self.catalog.live_spec(request.model)
-        if live is None:
-            return builtin
-        payload = request.payload()
-        unset = tuple(p for p in builtin.problems if p.code == "unknown_field" and p.wire not in payload)
-        report = validate_payload(live, payload, http_hosts=self.references.http_hosts())
-        return Report(report.model, unset + report.problems, report.checked)
+        """Every problem of a request: by the built-in spec or, with ``live_schema=True``, the live one (``live_validate``)."""
+        return live_validate(self, request)
 
     async def balance(self) -> Balance:
         """The account's balance now (``RunComfy account at ...`` or the emulator's), also kept as ``last_balance``."""
@@ -205,7 +190,9 @@ class AsyncClient:
         report = self.validate(request)
         if not report.ok:
             raise errors.RequestInvalid(report)
-        self._warn_if_duplicate(request)
+        if why := duplicate_of(self._by_key.get(request.key(), []), request):
+            warn = f"identical request: {why}; you will be charged again"
+            warnings.warn(warn, DuplicateSubmitWarning, stacklevel=errors.user_stacklevel())
         if request.sent_seed is None and not request.uses_model_seed and request.model.role("seed"):
             # A fresh seed, sent and recorded (as -1 does in A1111): a seedless run is never a silent repeat.
             request = request.replace(seed=fresh_seed())
@@ -225,22 +212,6 @@ class AsyncClient:
         for callback in self._subscribers:
             run.subscribe(callback)
         return run
-
-    def _warn_if_duplicate(self, request: Request) -> None:
-        for other in self._by_key.get(request.key(), []):
-            if other.status == "unknown":
-                why = f"run {other.id} with the same request is in doubt (its submit may have reached the service)"
-            elif not other.done:
-                why = f"run {other.id} with the same request is still {other.status}"
-            elif other.status == "completed" and request.seed is not None:
-                why = f"run {other.id} already completed with the same seed: expect the same images"
-            else:
-                continue
-            level = errors.user_stacklevel()
-            warnings.warn(
-                f"identical request: {why}; you will be charged again", DuplicateSubmitWarning, stacklevel=level
-            )
-            return
 
     # --- I/O ---------------------------------------------------------------------------------
 
