@@ -136,7 +136,7 @@ function render({ model, el }) {
           ${b.rating ? `<span title="series rating">series ${stars(b.rating)}</span>` : ""}</div>
         ${where ? `<div class="seqnb-m-lb-where">${where}</div>` : ""}
         <div class="seqnb-m-lb-prompt">${esc(b.prompt)}</div>
-        <table class="seqnb-m-lb-facts"><tr><th>seed</th><td>${esc(b.seed)}</td></tr><tr><th>size</th><td>${esc(b.size)}${b.pixels ? ` (${esc(b.pixels)} px)` : ""}</td></tr>
+        <table class="seqnb-m-lb-facts"><tr><th>seed</th><td>${esc(b.seed)}</td></tr><tr><th>size</th><td>${esc(b.size)}${b.pixels && !String(b.size).startsWith(b.pixels) ? ` (${esc(b.pixels)} px)` : ""}</td></tr>
           <tr><th>model</th><td>${esc(b.model)}${b.optimize ? ` · optimize ${esc(b.optimize)}` : ""}</td></tr><tr><th>cost</th><td>${esc(b.cost)}</td></tr>
           <tr><th>run</th><td><code>${esc(b.run)}</code> ${b.state !== "completed" ? esc(b.words || b.status) : ""}</td></tr></table>
         <div class="seqnb-m-lb-rate"><span>this frame</span>${starButtons}<button data-rate="0" title="clear this frame's rating (key 0)">clear</button></div>
