@@ -199,7 +199,7 @@ def test_quickstart_in_jupyterlab_shows_completed_runs_and_their_images(
         page.wait_for_function(f"{SHOWN_IMAGES}.length >= 6", timeout=120_000)
         shown = page.evaluate(f"{SHOWN_IMAGES}.map(i => i.src.slice(0, 5))")
         assert len(shown) >= 6 and all(src in ("blob:", "data:") for src in shown)  # local bytes, never a remote URL
-        assert "consistency" in page.inner_text(".jp-Notebook")
+        assert "1/3 · seed" in page.inner_text(".jp-Notebook")  # each frame captioned (a score only where it separates)
         # The outputs also carry a static HTML copy for saved notebooks; with the kernel live the widget wins.
         page.wait_for_function(f"{SHOWN_IMAGES}.length >= 9")  # the last cell's grid too
         assert page.locator(".jp-OutputArea-output.lm-Panel").count() == 2  # the Studio and the grid, as widgets
