@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from seqnb.emulator import EmulatorServer
+from tests.file_host import FileHost
 
 M40 = "bytedance/seedream-4-0/sequential"
 M45 = "bytedance/seedream-4-5/sequential"
@@ -71,3 +72,11 @@ def emu(seqnb_emulator: EmulatorServer) -> EmulatorServer:
 def http(emu: EmulatorServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {emu.token}"}, timeout=10) as client:
         yield client
+
+
+@pytest.fixture
+def host() -> Iterator[FileHost]:
+    """A loopback file host (``tests/file_host.py``), shut down after the test."""
+    h = FileHost()
+    yield h
+    h.server.shutdown()

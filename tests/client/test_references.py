@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -19,6 +16,7 @@ from seqnb import ImageCache, RequestInvalid
 from seqnb.emulator import EmulatorServer
 from seqnb.images.references import upload_local
 from seqnb.testing import emulator
+from tests.file_host import FileHost, Served
 
 FOX = "Generate 2 images of a fox"
 FAST = {"queue_wait": 0.0, "service_time": 0.05}
@@ -30,58 +28,25 @@ def png(colour: tuple[int, int, int], size: tuple[int, int] = (64, 64)) -> bytes
     return buf.getvalue()
 
 
-class Host:
-    """A loopback file host: routes of (status, content type, body, declared length, delay)."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, tuple[int, str, bytes, int | None, float]] = {}
-        self.hits: list[str] = []
-        host = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                host.hits.append(self.path)
-                status, kind, body, declared, delay = host.routes.get(self.path, (404, "text/plain", b"no", None, 0))
-                time.sleep(delay)
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(declared if declared is not None else len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.netloc = f"127.0.0.1:{self.server.server_address[1]}"
-        self.url = f"http://{self.netloc}"
-
-
-@pytest.fixture
-def host() -> Iterator[Host]:
-    h = Host()
-    yield h
-    h.server.shutdown()
-
-
 @pytest.fixture
 def emu() -> Iterator[EmulatorServer]:
     with emulator(**FAST) as server:
         yield server
 
 
-def client_of(emu: EmulatorServer, tmp_path: Path, host: Host | None = None, **kw: object) -> seqnb.Client:
+def client_of(emu: EmulatorServer, tmp_path: Path, host: FileHost | None = None, **kw: object) -> seqnb.Client:
     allow = [host.netloc, "127.0.0.1:9"] if host else []
     cache = ImageCache(tmp_path / "images", allow_hosts=allow, retries=1)
     return seqnb.connect(emu.token, emu.base_url, ledger=tmp_path / "ledger.sqlite", download=cache, **kw)
 
 
-def test_every_reference_problem_is_refused_before_the_submit(emu: EmulatorServer, host: Host, tmp_path: Path) -> None:
-    host.routes["/page"] = (200, "text/html", b"<html>a page about a cat</html>", None, 0)
-    host.routes["/huge.png"] = (200, "image/png", png((9, 9, 9)), 60 * 2**20, 0)
-    host.routes["/slow.png"] = (200, "image/png", png((9, 9, 9)), None, 3.0)
-    host.routes["/ok.png"] = (200, "image/png", png((200, 30, 30)), None, 0)
+def test_every_reference_problem_is_refused_before_the_submit(
+    emu: EmulatorServer, host: FileHost, tmp_path: Path
+) -> None:
+    host.routes["/page"] = Served(b"<html>a page about a cat</html>", "text/html", 200)
+    host.routes["/huge.png"] = Served(png((9, 9, 9)), "image/png", 200, length=60 * 2**20)
+    host.routes["/slow.png"] = Served(png((9, 9, 9)), "image/png", 200, delay=3.0)
+    host.routes["/ok.png"] = Served(png((200, 30, 30)), "image/png", 200)
     cases = {
         "https://img.example/cat.png": "private browser window",  # no such host: unreachable
         "http://127.0.0.1:9/cat.png": "private browser window",  # allowed, but nothing listens there
@@ -169,7 +134,7 @@ def test_a_reference_sweep_end_to_end(emu: EmulatorServer, tmp_path: Path) -> No
 
 
 def test_an_uploader_turns_local_files_into_urls_before_the_submit(
-    emu: EmulatorServer, host: Host, tmp_path: Path
+    emu: EmulatorServer, host: FileHost, tmp_path: Path
 ) -> None:
     picture = tmp_path / "cat.png"
     picture.write_bytes(png((40, 200, 40)))
@@ -177,7 +142,7 @@ def test_an_uploader_turns_local_files_into_urls_before_the_submit(
 
     def uploader(path: Path) -> str:
         uploaded.append(path)
-        host.routes["/u/" + path.name] = (200, "image/png", path.read_bytes(), None, 0)
+        host.routes["/u/" + path.name] = Served(path.read_bytes(), "image/png", 200)
         return f"{host.url}/u/{path.name}"
 
     client = client_of(emu, tmp_path, host, uploader=uploader)

@@ -6,9 +6,6 @@ import asyncio
 import base64
 import io
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -19,6 +16,7 @@ from seqnb import Gallery, ImageCache, ImageRefused, consistency
 from seqnb.emulator import EmulatorServer, Faults
 from seqnb.images.store import CachedImage
 from seqnb.testing import emulator
+from tests.file_host import FileHost, Served
 
 
 def png(size: tuple[int, int] = (64, 48), colour: tuple[int, int, int] = (200, 40, 40)) -> bytes:
@@ -27,46 +25,12 @@ def png(size: tuple[int, int] = (64, 48), colour: tuple[int, int, int] = (200, 4
     return buf.getvalue()
 
 
-class FileHost:
-    """A local file host that records the headers it receives."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, tuple[int, str, bytes, dict[str, str]]] = {}
-        self.headers: list[dict[str, str]] = []
-        host = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                host.headers.append({k.lower(): v for k, v in self.headers.items()})
-                status, kind, body, extra = host.routes.get(self.path, (404, "text/plain", b"no", {}))
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", extra.get("Content-Length", str(len(body))))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.netloc = f"127.0.0.1:{self.server.server_address[1]}"
-        self.url = f"http://{self.netloc}"
-
-
-@pytest.fixture
-def host() -> Iterator[FileHost]:
-    h = FileHost()
-    yield h
-    h.server.shutdown()
-
-
 def fetch(cache: ImageCache, url: str) -> CachedImage:
     return asyncio.run(cache.fetch(url))
 
 
 def test_download_is_verified_cached_and_tokenless(host: FileHost, tmp_path: Path) -> None:
-    host.routes["/a.png"] = (200, "image/png", png(), {})
+    host.routes["/a.png"] = Served(png(), "image/png", 200)
     cache = ImageCache(tmp_path, allow_hosts=[host.netloc])
     image = fetch(cache, host.url + "/a.png")
     assert (image.width, image.height, image.format) == (64, 48, "png") and image.path.exists()
@@ -78,11 +42,11 @@ def test_download_is_verified_cached_and_tokenless(host: FileHost, tmp_path: Pat
 
 def test_refusals_are_clear(host: FileHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = ImageCache(tmp_path, max_bytes=10_000, retries=1, allow_hosts=[host.netloc])
-    host.routes["/page"] = (200, "text/html", b"<html>login</html>", {})
-    host.routes["/big.png"] = (200, "image/png", png((400, 400)), {"Content-Length": "999999999"})
-    host.routes["/liar.png"] = (200, "image/png", b"not really a png", {})
-    host.routes["/gone.png"] = (404, "text/plain", b"expired", {})
-    host.routes["/bomb.png"] = (200, "image/png", png((100, 100)), {})
+    host.routes["/page"] = Served(b"<html>login</html>", "text/html", 200)
+    host.routes["/big.png"] = Served(png((400, 400)), "image/png", 200, length=999999999)
+    host.routes["/liar.png"] = Served(b"not really a png", "image/png", 200)
+    host.routes["/gone.png"] = Served(b"expired", "text/plain", 404)
+    host.routes["/bomb.png"] = Served(png((100, 100)), "image/png", 200)
     cases = {"/page": "not_an_image", "/big.png": "too_large", "/liar.png": "not_an_image", "/gone.png": "expired"}
     for path, reason in cases.items():
         with pytest.raises(ImageRefused) as info:
