@@ -15,6 +15,7 @@ A 429 slows every call of this client down until its Retry-After has passed (cap
 from __future__ import annotations
 
 import asyncio
+import json as _json
 import logging
 import math
 import random
@@ -22,13 +23,13 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import httpx
 
 from .. import errors
 from .auth import BearerAuth, Secret
 from .protocol import error_code, error_fields, error_message
+from .wire import Answer, Engine, HttpxWire, Wire, proxied
 
 __all__ = ["MAX_BODY", "RetryPolicy", "Route", "Transport", "map_error", "retry_after_seconds"]
 
@@ -88,7 +89,7 @@ class RetryPolicy:
 
 
 def map_error(
-    response: httpx.Response, request_id: str | None = None, route: Route | None = None
+    response: Answer | httpx.Response, request_id: str | None = None, route: Route | None = None
 ) -> errors.APIError | None:
     """The error a response stands for, or None. Also catches HTTP 200 bodies with an ``error_code``.
 
@@ -111,7 +112,7 @@ def map_error(
     if status == 402:  # insufficient balance, on any call, as RunComfy's own nodes read it (no error_code needed)
         return errors.InsufficientBalance("insufficient balance" if message == "no details" else message, **kw)
     if status == 429:
-        return errors.RateLimited(message, retry_after=retry_after_seconds(response.headers.get("Retry-After")), **kw)
+        return errors.RateLimited(message, retry_after=retry_after_seconds(response.headers.get("retry-after")), **kw)
     if status in (401, 403):
         return errors.AuthError(message, **kw)
     if status == 404:
@@ -143,30 +144,40 @@ class Transport:
         self._limit: asyncio.Semaphore | None = None
         self._token = token
         self._http = http
+        self._wire: Engine | None = None
+        self._elsewhere: Engine | None = None
         self._gate_until = 0.0
 
-    def _client(self) -> httpx.AsyncClient:
-        # Made on first use, so it belongs to the loop that uses it.
-        if self._http is None:
-            # httpcore probes every idle keep-alive connection on each request (a poll() syscall and
-            # more), which tripled client CPU per call at 32 idle connections. On loopback a new
-            # connection is nearly free, so keep few; to a remote service keep them all (TLS handshakes).
-            local = (urlsplit(self.base_url).hostname or "") in ("127.0.0.1", "localhost", "::1")
-            keep = min(8, self.max_concurrency) if local else self.max_concurrency
-            limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=keep)
-            self._http = httpx.AsyncClient(
-                base_url=self.base_url,
-                auth=BearerAuth(self._token, self.base_url),
-                timeout=self._timeout,
-                limits=limits,
-                headers={"User-Agent": "seqnb"},
-            )
-        return self._http
+    def _engine(self, path: str) -> Engine:
+        # Made on first use, so that its connections belong to the loop that uses them.
+        if not path.startswith("/"):  # an absolute URL: httpx's client, whose auth sends the token only to the API
+            if self._elsewhere is None:
+                self._elsewhere = HttpxWire(self._httpx_client())
+            return self._elsewhere
+        if self._wire is None:
+            if self._http is None and not proxied():
+                self._wire = Wire(self.base_url, self._token, self._timeout, max_idle=self.max_concurrency)
+            else:  # a client given to this transport, or httpx's own when the environment names a proxy
+                self._wire = HttpxWire(self._http or self._httpx_client())
+        return self._wire
+
+    def _httpx_client(self) -> httpx.AsyncClient:
+        limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
+        return httpx.AsyncClient(
+            base_url=self.base_url,
+            auth=BearerAuth(self._token, self.base_url),
+            timeout=self._timeout,
+            limits=limits,
+            headers={"User-Agent": "seqnb"},
+        )
 
     async def aclose(self) -> None:
-        if self._http is not None:
+        for engine in (self._wire, self._elsewhere):
+            if engine is not None:
+                await engine.aclose()
+        if self._wire is None and self._http is not None:
             await self._http.aclose()
-            self._http = None
+        self._wire = self._elsewhere = self._http = None
 
     def slow_down(self, seconds: float) -> None:
         """Hold every call of this client but cancels back for ``seconds`` (a 429 was seen), at most ``max_retry_after``."""
@@ -196,26 +207,30 @@ class Transport:
             await self._pass_gate()
         if self._limit is None:
             self._limit = asyncio.Semaphore(self.max_concurrency)
-        http = self._client()
+        engine = self._engine(path)
         try:
-            request = http.build_request(method, path, json=json)
+            body = (
+                None if json is None else _json.dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+            )
+            content = None if body is None else body.encode("utf-8")
         except (UnicodeEncodeError, TypeError, ValueError) as exc:
             raise errors.Unsendable(f"{method} {path}: the request cannot be encoded ({exc}); it was not sent") from exc
-        if len(request.content) > MAX_BODY:
+        if content is not None and len(content) > MAX_BODY:
             raise errors.Unsendable(
-                f"{method} {path}: the request body is {len(request.content) / 2**20:.1f} MiB, over the "
+                f"{method} {path}: the request body is {len(content) / 2**20:.1f} MiB, over the "
                 f"{MAX_BODY // 2**20} MiB a request may carry; it was not sent: make it smaller "
                 "(large inputs go as URLs, not inline data)"
             )
         try:
-            # At most max_concurrency calls in flight: the service is spared bursts, and httpcore's
-            # pool (whose queue handling grows with the square of waiting requests) never queues.
+            # At most max_concurrency calls in flight: the service is spared bursts.
             async with self._limit, asyncio.timeout(self.deadline):
-                response = await http.send(request)
+                response = await engine.exchange(method, path, content)
         except httpx.ConnectError as exc:
             raise errors.ConnectError(f"cannot reach {self.base_url}: {exc}", url=self.base_url) from exc
         except httpx.ConnectTimeout as exc:
             raise errors.ConnectError(f"timed out connecting to {self.base_url}", url=self.base_url) from exc
+        except httpx.UnsupportedProtocol as exc:
+            raise errors.Unsendable(f"{method} {path}: {exc}; it was not sent") from exc
         except (httpx.TimeoutException, TimeoutError) as exc:
             raise errors.Timeout(f"{method} {path}: no answer within {self.deadline:g} s") from exc
         except httpx.TransportError as exc:
