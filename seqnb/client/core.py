@@ -222,10 +222,11 @@ class AsyncClient:
         await self.references.check([run])  # before anything is written as sent: a bad reference fails it here
         done = self._submitted.setdefault(run.id, asyncio.Event())
         if self.recorder is not None:
-            try:  # write-ahead: the ledger says "submitting" before the POST may leave
-                self.recorder.record(run, status="submitting")
-            except errors.LedgerError as exc:
-                run.transition("failed", detail="not sent", error=f"not sent: {exc}")
+            try:  # write-ahead: the ledger says "submitting" before the POST may leave (with the others of this moment)
+                await self.recorder.record_submitting(run)
+            except BaseException as exc:  # not written, or cancelled while it was: nothing leaves
+                why = exc if isinstance(exc, errors.LedgerError) else "cancelled before its submit left"
+                run.transition("failed", detail="not sent", error=f"not sent: {why}")
                 done.set()
                 raise
         run.transition("submitting")

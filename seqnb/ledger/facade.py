@@ -6,9 +6,8 @@ little that differs). One row per run, one per image (``seqnb.ledger.schema``); 
 views (``seqnb.ledger.frames``, pandas loads on first use). Write-ahead means write-or-refuse: a
 new run's row is written before its submit may leave, and if it cannot be written (disk full,
 read-only or corrupt file, server gone, a value that does not fit) the submit does not leave and
-the caller gets a ``LedgerError`` naming the cause. Later writes that fail are kept and retried,
-and shown on the run (``run.notes["ledger"]``, joined into ``run.note``) and by ``Ledger.health()``; they are never swallowed
-(``seqnb.ledger.recorder``).
+the caller gets a ``LedgerError`` naming the cause. Later writes go in batches, and one that
+fails is kept, retried and shown, never swallowed (``seqnb.ledger.recorder``).
 
 Each client attached to a ledger is a *session* (a row in ``sessions``: user, host, pid, kernel
 and a heartbeat on the database's clock; ``seqnb.ledger.sessions``); every run says which session
@@ -37,9 +36,10 @@ from .lineage import family
 from .marks import RunMarks, fold, mark_rows, read_marks, reader, state_query, write_marks, writer
 from .recorder import Recorder, run_row
 from .resume import RESUMABLE, Scope, claim_runs, restore_run
-from .schema import SELECT_RUNS, SELECT_SPEND, UPSERT_RUN, migrate, run_values, runs_filter
+from .schema import SELECT_RUNS, SELECT_SPEND, migrate, runs_filter
 from .sessions import HEARTBEAT_SECONDS, SessionInfo, SessionKeeper
 from .stores import SqliteStore, Store, open_store
+from .writes import write_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -138,20 +138,12 @@ class Ledger:
         has one (``BudgetExceeded``). Returns False, writing nothing, when another session has
         taken the run over (``claim``): this session no longer owns it.
         """
-        state = status or run.status
-        row = run_row(run, backend, owner, state, self.location)
-        cost = run.request.cost()
-        with self.store.guard(f"record run {run.id}"), self.store.transaction():
-            if state == "created" and not self.team_budget.reserving:
-                self.team_budget.check({cost.currency: cost.amount}, backend.kind, f"run {run.id}", exclude=run.id)
-            written = bool(self.store.execute(UPSERT_RUN, run_values(row)).rowcount)
-            if written and run.status == "completed" and run.images:
-                self.store.executemany(
-                    "INSERT INTO images (run_id, idx, url) VALUES (?, ?, ?) "
-                    "ON CONFLICT(run_id, idx) DO UPDATE SET url=excluded.url WHERE images.path IS NULL",
-                    [(run.id, i, url) for i, url in enumerate(run.images)],
-                )
-        return written
+        row = run_row(run, backend, owner, status or run.status, self.location)
+        return self.write_rows([(run, row)])[0]
+
+    def write_rows(self, rows: Sequence[tuple[RunCore, dict[str, Any]]]) -> list[bool]:
+        """Write runs' rows (``recorder.run_row``) in one transaction, all or none (``writes.write_rows``)."""
+        return write_rows(self.store, self.team_budget, rows)
 
     @contextlib.contextmanager
     def reserve(self, plan: SweepPlan, backend: Backend) -> Iterator[None]:
@@ -258,7 +250,13 @@ class Ledger:
 
     # --- reading -----------------------------------------------------------------------------
 
+    def settle(self) -> None:
+        """Write now what this process's sessions have not written yet (every read does this first)."""
+        for recorder in self.keeper.recorders:
+            recorder.flush()
+
     def _query(self, sql: str, args: Sequence[Any] = ()) -> tuple[list[tuple[Any, ...]], list[str]]:
+        self.settle()
         with self.store.guard("read"):
             return self.store.fetch(sql, args)
 
@@ -401,6 +399,7 @@ class Ledger:
 
     def restore(self, run_id: str) -> AsyncRun:
         """A run object rebuilt from its row (not attached to any client)."""
+        self.settle()
         return restore_run(self.store, run_id)
 
     def claim(self, session: str, scope: Scope = "mine") -> list[AsyncRun]:
@@ -413,6 +412,7 @@ class Ledger:
         is atomic (one at a time, across processes and hosts), so two resuming sessions never
         both take one run; the session that lost a run can no longer write it.
         """
+        self.settle()
         taken = claim_runs(self.store, session, scope, self.keeper.live)
         return [self.restore(run_id) for run_id in taken]
 

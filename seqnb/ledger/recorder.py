@@ -1,21 +1,28 @@
 """What one client writes into a ledger: its session, and its runs' rows, write-or-refuse.
 
 A new run's row is written before its submit may leave (``record`` raises ``LedgerError``, and
-the client then sends nothing). Every later change is written as it happens; one that fails is
-kept, retried on every later change and by ``flush``, and shown on the run (``run.notes["ledger"]``, joined into ``run.note``) and by
-``Ledger.health()``, never lost or raised. A run another session took over (``Ledger.claim``) is
-no longer written here, and no longer watched.
+the client then sends nothing); the submits of one moment are written together, in one
+transaction, each still before its own submit leaves (``record_submitting``). Every later change
+is written at the end of the loop's turn in which it happened, with the others of that turn, in
+one transaction (``flush``, which every read of the ledger calls first, so a read never misses
+one). A write that fails is kept, retried on every later change and by ``flush``, and shown on
+the run (``run.notes["ledger"]``, joined into ``run.note``) and by ``Ledger.health()``, never lost
+or raised. A run another session took over (``Ledger.claim``) is no longer written here, and no
+longer watched.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LedgerError
+from ..model.request import Request
 from ..model.seeds import SEED_HINT
 from ..runs.run import AsyncRun, RunCore, RunEvent
 
@@ -26,7 +33,7 @@ if TYPE_CHECKING:
     from .facade import Ledger
     from .sessions import SessionInfo
 
-__all__ = ["Recorder", "run_row"]
+__all__ = ["Recorder", "run_row", "static_columns"]
 
 log = logging.getLogger("seqnb.ledger")
 _INT64 = range(-(2**63), 2**63)
@@ -43,14 +50,75 @@ class Recorder:
         self.session = session
         self.client = client
         self.unsaved: dict[str, RunCore] = {}
-        """Runs whose latest change could not be written yet (retried on every later change and by ``flush``)."""
+        """Runs whose latest change is not written yet: due at the end of this turn of the loop, or failed (retried on
+        every later change and by ``flush``)."""
         self.last_error: LedgerError | None = None
         self.ended = False
+        self._lock = threading.RLock()  # a read on another thread may flush while the loop does
+        self._flush_due: asyncio.Handle | None = None
+        self._submitting: list[tuple[RunCore, asyncio.Future[None]]] = []
+        self._static: dict[str, tuple[Request, dict[str, Any]]] = {}
+        """Runs in flight: the columns of their rows that only their request decides, built once."""
 
     def record(self, run: RunCore, status: str | None = None) -> None:
         """Write a run's row now; raises ``LedgerError`` (the caller must then not send its submit)."""
-        if not self.ledger.record(run, self.backend, self.session.id, status):
-            self._lost(run)
+        self._write([(run, status)], raise_errors=True)
+
+    async def record_submitting(self, run: RunCore) -> None:
+        """Write the run's row as ``submitting``, with the other submits of this moment; ``LedgerError`` if it fails
+        (then its submit must not leave). Returns once the row is committed."""
+        loop = asyncio.get_running_loop()
+        written: asyncio.Future[None] = loop.create_future()
+        self._submitting.append((run, written))
+        if len(self._submitting) == 1:
+            loop.call_soon(self._write_submitting)
+        await written
+
+    def _write_submitting(self) -> None:
+        batch, self._submitting = self._submitting, []
+        waiting = [(run, done) for run, done in batch if not done.done()]
+        outcomes = self._write([(run, "submitting") for run, _ in waiting], raise_errors=False)
+        for (_, done), outcome in zip(waiting, outcomes, strict=True):
+            if isinstance(outcome, LedgerError):
+                done.set_exception(outcome)
+            else:
+                done.set_result(None)
+
+    def _write(self, items: list[tuple[RunCore, str | None]], raise_errors: bool) -> list[bool | LedgerError]:
+        """Write runs' rows in one transaction; per run, written, taken over (False), or why not (``LedgerError``)."""
+        outcomes: list[bool | LedgerError] = []
+        rows: list[tuple[RunCore, dict[str, Any]]] = []
+        for run, status in items:
+            try:
+                rows.append((run, self._row(run, status)))
+                outcomes.append(True)
+            except LedgerError as exc:
+                if raise_errors:
+                    raise
+                outcomes.append(exc)
+        try:
+            written = iter(self.ledger.write_rows(rows) if rows else [])
+        except LedgerError as exc:
+            if raise_errors:
+                raise
+            return [exc for _ in items]
+        for i, outcome in enumerate(outcomes):
+            if outcome is True:
+                run = items[i][0]
+                if not next(written):
+                    outcomes[i] = False
+                    self._lost(run)
+                if run.done:
+                    self._static.pop(run.id, None)
+        return outcomes
+
+    def _row(self, run: RunCore, status: str | None) -> dict[str, Any]:
+        kept = self._static.get(run.id)
+        if kept is None or kept[0] is not run.request:
+            kept = (run.request, static_columns(run, self.backend, self.ledger.location))
+            if not run.done:
+                self._static[run.id] = kept
+        return run_row(run, self.backend, self.session.id, status or run.status, self.ledger.location, kept[1])
 
     def reserve(self, plan: SweepPlan) -> contextlib.AbstractContextManager[None]:
         """Record a sweep's runs all or none, within the team budget if the ledger has one (``Ledger.reserve``)."""
@@ -63,28 +131,49 @@ class Recorder:
             self.client.poller.unwatch(run)
 
     def on_event(self, event: RunEvent) -> None:
-        """Write every change after the submit; a failure is kept, retried and shown, never lost or raised."""
+        """Write every change after the submit, at the end of this turn of the loop; a failure is kept, retried and
+        shown, never lost or raised."""
         if event.detail == "created" or (event.new == "submitting" and event.old == "created"):
             return  # written, or refused, by the client itself before anything may leave
-        self.unsaved[event.run.id] = event.run
+        with self._lock:
+            self.unsaved[event.run.id] = event.run
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop here: write now
+            self.flush()
+            return
+        if self._flush_due is None:
+            self._flush_due = loop.call_soon(self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._flush_due = None
         self.flush()
 
     def flush(self, raise_errors: bool = False) -> None:
-        """Write again every run whose last write failed; ``raise_errors``: raise the ``LedgerError`` if one still does."""
-        for run_id, run in list(self.unsaved.items()):
-            try:
-                self.record(run)
-            except LedgerError as exc:
-                if self.last_error is None or str(exc) != str(self.last_error):
-                    log.error("%s (seqnb keeps it and retries on the next change)", exc)
-                self.last_error = exc
-                run.say("ledger", f"NOT YET IN THE LEDGER ({exc}); seqnb retries on every change")
-                if raise_errors:
-                    raise
+        """Write every change not written yet, in one transaction; ``raise_errors``: raise the ``LedgerError`` if it fails."""
+        with self._lock:
+            runs = list(self.unsaved.values())
+            if not runs:
                 return
-            del self.unsaved[run_id]
-            run.say("ledger", "")
-        self.last_error = None
+            outcomes = self._write([(run, None) for run in runs], raise_errors=False)
+            error: LedgerError | None = None
+            for run, outcome in zip(runs, outcomes, strict=True):
+                if isinstance(outcome, LedgerError):
+                    error = outcome
+                    run.say("ledger", f"NOT YET IN THE LEDGER ({outcome}); seqnb retries on every change")
+                    continue
+                if self.unsaved.get(run.id) is run:
+                    del self.unsaved[run.id]
+                if run.notes.get("ledger"):
+                    run.say("ledger", "")
+            if error is None:
+                self.last_error = None
+                return
+            if self.last_error is None or str(error) != str(self.last_error):
+                log.error("%s (seqnb keeps it and retries on the next change)", error)
+            self.last_error = error
+        if raise_errors:
+            raise error
 
     def end(self) -> None:
         """End this session: its runs in flight may be resumed by another session from now on."""
@@ -97,8 +186,40 @@ class Recorder:
             self.ledger.keeper.recorders.remove(self)
 
 
-def run_row(run: RunCore, backend: Backend, owner: str | None, state: str, where: str) -> dict[str, Any]:
-    """A run's row by column name (``schema.run_values`` orders it); ``LedgerError`` for a value the store cannot hold."""
+def run_row(
+    run: RunCore, backend: Backend, owner: str | None, state: str, where: str, static: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A run's row by column name (``schema.run_values`` orders it); ``LedgerError`` for a value the store cannot hold.
+
+    ``static``: the run's ``static_columns``, when the caller keeps them (they change only with its request).
+    """
+    cost_differs = run.cost_differs
+    return {
+        **(static if static is not None else static_columns(run, backend, where)),
+        "request_id": run.request_id,
+        "returned": run.returned,
+        "status": state,
+        "error": run.error,
+        "created_at": run.created_at,
+        "submitted_at": run.submitted_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "server_created_at": run.server_created_at,
+        "server_finished_at": run.server_finished_at,
+        "sweep_id": run.sweep_id,
+        "updated_at": time.time(),
+        "parent_id": run.parent_id,
+        "note": run.note,
+        "session": owner,
+        "owner": owner,
+        "cost": None if run.cost is None else str(run.cost),
+        "cost_source": run.cost_source,
+        "cost_differs": None if cost_differs is None else int(cost_differs),
+    }
+
+
+def static_columns(run: RunCore, backend: Backend, where: str) -> dict[str, Any]:
+    """The columns of a run's row that only its request decides (JSON of its payload and options, its estimate)."""
     request = run.request
     resolved = request.resolved()
     seed = request.sent_seed  # the seed sent; the model's default goes apart, when none was sent
@@ -112,7 +233,6 @@ def run_row(run: RunCore, backend: Backend, owner: str | None, state: str, where
     cost = request.cost()
     return {
         "id": run.id,
-        "request_id": run.request_id,
         "backend": backend.kind,
         "base_url": backend.base_url,
         "model": run.model,
@@ -120,29 +240,11 @@ def run_row(run: RunCore, backend: Backend, owner: str | None, state: str, where
         "seed": seed,
         "size": resolved.get("size"),
         "requested": run.requested,
-        "returned": run.returned,
         "options": json.dumps(options, sort_keys=True, default=str),
         "payload": json.dumps(request.payload(), sort_keys=True, ensure_ascii=False),
-        "status": state,
-        "error": run.error,
-        "created_at": run.created_at,
-        "submitted_at": run.submitted_at,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "server_created_at": run.server_created_at,
-        "server_finished_at": run.server_finished_at,
         "est_cost": str(cost.amount),
         "currency": cost.currency,
-        "sweep_id": run.sweep_id,
-        "updated_at": time.time(),
-        "parent_id": run.parent_id,
-        "note": run.note,
-        "session": owner,
-        "owner": owner,
         "default_seed": default_seed,
-        "cost": None if run.cost is None else str(run.cost),
-        "cost_source": run.cost_source,
         "est_source": cost.source,
-        "cost_differs": None if (differs := run.cost_differs) is None else int(differs),
         "reference_urls": json.dumps(list(request.references)) if request.references else None,
     }
