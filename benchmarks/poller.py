@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import gc
 import statistics
 import tempfile
@@ -161,8 +162,8 @@ def bench_seqnb(url: str, runs: int, service: float, pacing: str, spread: float 
     figures["cpu_per_run_ms"] = cpu / runs * 1000
     figures["p90_delay"] = percentile(delays, 0.9)
     figures["lag_p99"] = percentile(lags, 0.99)
-    times = [t for t, _ in polls]
-    figures["peak_rate"] = max((sum(1 for u in times if t <= u < t + 1.0) for t in times), default=0)
+    times = sorted(t for t, _ in polls)
+    figures["peak_rate"] = max((bisect.bisect_left(times, t + 1.0) - i for i, t in enumerate(times)), default=0)
     last: dict[str, float] = {}
     gaps = []
     for t, rid in polls:

@@ -228,6 +228,7 @@ class AsyncClient:
                 why = exc if isinstance(exc, errors.LedgerError) else "cancelled before its submit left"
                 run.transition("failed", detail="not sent", error=f"not sent: {why}")
                 done.set()
+                self._submitted.pop(run.id, None)
                 raise
         run.transition("submitting")
         sent_at = time.time()  # when the submit left: the job's clock starts about then, not when the answer came back
@@ -242,6 +243,7 @@ class AsyncClient:
             raise errors.TransportError(f"submit interrupted: {type(exc).__name__}: {exc}") from exc
         finally:
             done.set()
+            self._submitted.pop(run.id, None)  # whoever waits holds the event; nothing is kept per run
         request_id = protocol.request_id(body.get("request_id") if isinstance(body, dict) else None)
         if request_id is None:
             run.transition(

@@ -16,7 +16,7 @@ from .. import errors
 from ..model.priced_request import PricedRequest
 from ..model.pricing import Price
 from ..model.sweep import SweepPlan, plan_sweep
-from ..runs.run import AsyncRun
+from ..runs.run import AsyncRun, RunEvent
 
 if TYPE_CHECKING:
     from .core import AsyncClient
@@ -123,15 +123,18 @@ async def send_all(
     concurrency: int = 8,
     deadline: float | None = None,
 ) -> None:
-    """Submit prepared runs with ``send``, ``concurrency`` at a time; stop sending after an auth or balance failure."""
-    gate = asyncio.Semaphore(concurrency)
+    """Submit prepared runs with ``send``, ``concurrency`` at a time; stop sending after an auth or balance failure.
+
+    ``concurrency`` workers take the runs in order (not a task per run: a sweep of 10,000 makes no 10,000 tasks).
+    """
+    queue = iter(list(runs))
     stop: list[errors.SeqnbError] = []
 
-    async def one(run: AsyncRun) -> None:
-        async with gate:
+    async def worker() -> None:
+        for run in queue:  # one iterator shared by the workers: each run is taken once
             if stop:
                 run.transition("failed", detail="not sent", error=f"not sent: an earlier submit failed: {stop[0]}")
-                return
+                continue
             try:
                 await send(run, deadline)
             except _FATAL as exc:
@@ -139,20 +142,41 @@ async def send_all(
             except errors.SeqnbError:
                 pass  # recorded on the run
 
-    await asyncio.gather(*(one(r) for r in runs))
+    await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
 
 
 async def wait_all(targets: list[AsyncRun], timeout: float | None = None) -> list[AsyncRun]:
-    """Until every run of ``targets`` ends; ``seqnb.Timeout`` after ``timeout`` seconds (the runs go on)."""
+    """Until every run of ``targets`` ends; ``seqnb.Timeout`` after ``timeout`` seconds (the runs go on).
+
+    One future for them all, settled by their events (not a waiting task per run).
+    """
+    waiting = {run.id: run for run in targets if not run.done}
+    for run in waiting.values():
+        if not run.watching and run.request_id:
+            run.client.watch(run)  # as run.wait() does: a run with a request id is watched while waited for
+    if not waiting:
+        return targets
+    ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_change(event: RunEvent) -> None:
+        if event.run.done and waiting.pop(event.run.id, None) is not None and not waiting and not ended.done():
+            ended.set_result(None)
+
+    stops = [run.subscribe(on_change) for run in waiting.values()]
     try:
+        for run in list(waiting.values()):  # ended between the look above and the subscription: nothing to wait for
+            if run.done:
+                on_change(RunEvent(run, run.status, run.status, 0.0, "ended"))
         async with asyncio.timeout(timeout) as scope:
-            await asyncio.gather(*(r.wait() for r in targets))
+            await ended
     except TimeoutError:
         if not scope.expired():
             raise
-        left = sum(not r.done for r in targets)
         raise errors.Timeout(
-            f"{left} of {len(targets)} runs still running after {timeout} s: seqnb stopped waiting, the runs "
+            f"{len(waiting)} of {len(targets)} runs still running after {timeout} s: seqnb stopped waiting, the runs "
             "go on (wait again, or cancel them)"
         ) from None
+    finally:
+        for stop in stops:
+            stop()
     return targets

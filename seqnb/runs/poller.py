@@ -94,7 +94,6 @@ class Poller:
 
     def unwatch(self, run: AsyncRun) -> None:
         run.watching = False
-        self._gen[run.id] = self._gen.get(run.id, 0) + 1
         self._forget(run)
 
     def scheduled(self, run: AsyncRun) -> bool:
@@ -105,6 +104,7 @@ class Poller:
         return run.watching and any(g == gen and r is run for _, _, g, r in self._heap)
 
     def _forget(self, run: AsyncRun) -> None:
+        self._gen.pop(run.id, None)  # its entries left in the heap no longer match: dropped when due
         self._last.pop(run.id, None)
         self._queued_seen.pop(run.id, None)
         self._started.pop(run.id, None)
@@ -120,13 +120,13 @@ class Poller:
         return max(1, len(self._by_kind.get(run.kind, ())))
 
     def _schedule(self, run: AsyncRun, delay: float) -> None:
-        gen = self._gen.get(run.id, 0) + 1
+        gen = next(self._counter)  # unique: an entry of an earlier watch never matches again
         self._gen[run.id] = gen
         at = time.monotonic() + delay
         last = self._last.get(run.id)
         if last is not None:
             at = max(at, last + self.policy.min_interval)
-        heapq.heappush(self._heap, (at, next(self._counter), gen, run))
+        heapq.heappush(self._heap, (at, gen, gen, run))
 
     async def _await_token(self) -> None:
         while wait := self._take_token(time.monotonic()):

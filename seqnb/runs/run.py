@@ -273,6 +273,8 @@ class AsyncRun(RunCore):
         super().emit(event)
         if self._changed is not None:
             self._changed.set()
+            if self.done:
+                self._changed = None  # its waiters hold it; an ended run keeps none
 
     async def wait(self, timeout: float | None = None) -> AsyncRun:
         """Until the run ends (completed, failed, cancelled, unknown, lost). A timeout stops waiting, not the run."""

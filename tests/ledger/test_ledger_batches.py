@@ -107,3 +107,33 @@ def test_a_send_cancelled_while_its_row_is_being_written_sends_nothing(emu: Emul
         ledger.close()
 
     asyncio.run(go())
+
+
+def test_a_finished_sweep_leaves_no_bookkeeping_behind_but_its_runs(emu: EmulatorServer, tmp_path: Path) -> None:
+    """What the ledger holds is not kept twice: once a sweep has ended, the poller, the client's submit events,
+    the recorder's row parts and each run's wait event are gone; the runs themselves stay (``client.runs()``)."""
+
+    async def go() -> None:
+        client = AsyncClient(emu.token, emu.base_url, retry=FAST)
+        ledger = Ledger(tmp_path / "l.sqlite").attach(client)
+        sweep = client.prepare_sweep(prompts=["Generate 2 images of a vole"], seeds=range(30), models=["seedream-4.0"])
+        await client.send_all(sweep, concurrency=10)
+        await asyncio.gather(*(run.wait() for run in sweep[:5]))  # a few waited for one by one, too
+        await client.wait_all(sweep, timeout=60)
+        assert all(run.status == "completed" for run in sweep)
+        poller, recorder = client.poller, client.recorder
+        assert recorder is not None
+        left = {
+            "poller": [d for d in (poller._gen, poller._last, poller._deadlines, poller._quiet, poller._problems) if d],
+            "kinds": [k for k, runs in poller._by_kind.items() if runs],
+            "submit events": client._submitted,
+            "row parts": recorder._static,
+            "unsaved": recorder.unsaved,
+            "wait events": [run.id for run in sweep if run._changed is not None],
+        }
+        assert not any(left.values()), left
+        assert len(client.runs()) == 30 and ledger.count() == 30
+        await client.aclose()
+        ledger.close()
+
+    asyncio.run(go())
