@@ -185,9 +185,12 @@ class AsyncClient:
 
     # --- building runs (no I/O) ------------------------------------------------------------
 
-    def prepare(self, request: Request, **meta: Any) -> AsyncRun:
-        """Validate, create and announce a run, before anything is sent (so it can be recorded first)."""
-        report = self.validate(request)
+    def prepare(self, request: Request, *, report: Report | None = None, **meta: Any) -> AsyncRun:
+        """Validate, create and announce a run, before anything is sent (so it can be recorded first).
+
+        ``report``: the request's validation when the caller has it already (a checked sweep plan's).
+        """
+        report = report or self.validate(request)
         if not report.ok:
             raise errors.RequestInvalid(report)
         if why := duplicate_of(self._by_key.get(request.key(), []), request):

@@ -90,10 +90,11 @@ def prepare_plan(
     linked = list(parents) or [None] * planned.runs
     try:
         with reserve:  # all rows or none, within the ledger's team budget (checked atomically)
-            for request, cost, parent in zip(planned.requests, planned.costs, linked, strict=True):
+            checked = zip(planned.requests, planned.reports, planned.costs, linked, strict=True)
+            for request, report, cost, parent in checked:  # validated by the plan: not again
                 price = Price(cost.per_image, cost.currency, cost.source)
                 prepared = PricedRequest.of(request, price)
-                runs.append(client.prepare(prepared, sweep_id=planned.id, parent_id=parent))
+                runs.append(client.prepare(prepared, report=report, sweep_id=planned.id, parent_id=parent))
     except errors.LedgerError as exc:  # nothing of the sweep leaves: the runs already written never will
         for run in runs:
             run.transition("failed", detail="not sent", error=f"not sent: the sweep stopped: {exc}")

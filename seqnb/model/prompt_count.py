@@ -8,6 +8,7 @@ the same style.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -168,6 +169,11 @@ def _normalise(prompt: str) -> str:
 
 def find_counts(prompt: str) -> list[CountMention]:
     """Every image count stated in the prompt, in order of appearance; time linear in the prompt's length."""
+    return list(_counts(prompt))
+
+
+@functools.lru_cache(maxsize=256)  # a sweep validates one prompt for each of its thousands of runs
+def _counts(prompt: str) -> tuple[CountMention, ...]:
     text = _normalise(prompt)
     found: list[CountMention] = []
     # Which characters a mention already covers: a later pattern's match that overlaps one is
@@ -201,7 +207,7 @@ def find_counts(prompt: str) -> list[CountMention]:
             n = m.group("n")
             add(m, "digits" if n.isdigit() else style, _cjk_value(n))
     found.sort(key=lambda m: m.start)
-    return found
+    return tuple(found)
 
 
 def stated_count(prompt: str, allowed: range = range(1, 16)) -> int | None:
