@@ -134,14 +134,16 @@ MIGRATIONS: list[str] = [
     CREATE INDEX marks_by ON marks("by", run_id);
     CREATE INDEX runs_parent ON runs(parent_id);
     """,
-    # 8: a page of runs with a filter, newest first, read in index order (``Ledger.runs(limit=...)``), and the
-    # filtered counts by index alone: each filter of the Ledger tab with the time it sorts by (the older one-column
-    # indexes stay: harmless, and a dropped index would leave free pages a full disk then writes into unnoticed)
+    # 8: a page of runs picked from an index alone (``Ledger.runs(limit=...)``: the ids in time order), and the
+    # filtered counts by index: each filter of the Ledger tab, then the time it sorts by and the id it picks
+    # (the older one-column indexes stay: a released schema's objects are never dropped)
     """
-    CREATE INDEX runs_model_created ON runs(model, created_at);
-    CREATE INDEX runs_status_created ON runs(status, created_at);
-    CREATE INDEX runs_sweep_created ON runs(sweep_id, created_at);
-    CREATE INDEX runs_session_created ON runs(session, created_at);
+    CREATE INDEX runs_created_id ON runs(created_at, id);
+    CREATE INDEX runs_model_created ON runs(model, created_at, id);
+    CREATE INDEX runs_status_created ON runs(status, created_at, id);
+    CREATE INDEX runs_model_status_created ON runs(model, status, created_at, id);
+    CREATE INDEX runs_sweep_created ON runs(sweep_id, created_at, id);
+    CREATE INDEX runs_session_created ON runs(session, created_at, id);
     """,
 ]
 

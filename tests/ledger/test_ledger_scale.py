@@ -20,7 +20,13 @@ pg_cluster, target = postgres.pg_cluster, postgres.target  # fixtures: each test
 MODELS = ("bytedance/seedream-4-5/sequential", "bytedance/seedream-4-0/sequential")
 STATUSES = ("completed", "failed", "in_queue", "unknown", "cancelled", "completed")
 ODD_COSTS = (None, "", "n/a", "0.1", "1e-3", "0.12", " 0.5 ", "-0.2")
-INDEXES = {"runs_model_created", "runs_status_created", "runs_sweep_created", "runs_session_created"}
+INDEXES = {
+    "runs_model_created",
+    "runs_status_created",
+    "runs_model_status_created",
+    "runs_sweep_created",
+    "runs_session_created",
+}
 
 
 def fill(target: Target, n: int = 60) -> None:
