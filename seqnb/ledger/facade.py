@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, Any
 from ..runs.run import AsyncRun, RunCore
 from . import share
 from .budget import TeamBudget
-from .lineage import family
-from .marks import RunMarks, fold, mark_rows, read_marks, reader, state_query, write_marks, writer
+from .marks import RunMarks, fold, mark_rows, read_marks, reader, write_marks, writer
+from .reads import LedgerReads
 from .recorder import Recorder, run_row
 from .resume import RESUMABLE, Scope, claim_runs, restore_run
-from .schema import SELECT_RUNS, SELECT_SPEND, migrate, runs_filter
+from .schema import migrate
 from .sessions import HEARTBEAT_SECONDS, SessionInfo, SessionKeeper
 from .stores import SqliteStore, Store, open_store
 from .writes import write_rows
@@ -54,7 +54,7 @@ __all__ = ["DEFAULT_LEDGER", "Ledger"]
 DEFAULT_LEDGER = "seqnb-ledger.sqlite"
 
 
-class Ledger:
+class Ledger(LedgerReads):
     """Every run in one database; ``Ledger()`` opens ``$SEQNB_LEDGER`` or ``./seqnb-ledger.sqlite``.
 
     ``target`` is a file path (SQLite) or a ``postgresql://user@host:port/db`` URL (a team's
@@ -248,148 +248,7 @@ class Ledger:
         for recorder in self.keeper.recorders:
             recorder.flush(raise_errors=True)
 
-    # --- reading -----------------------------------------------------------------------------
-
-    def settle(self) -> None:
-        """Write now what this process's sessions have not written yet (every read does this first)."""
-        for recorder in self.keeper.recorders:
-            recorder.flush()
-
-    def _query(self, sql: str, args: Sequence[Any] = ()) -> tuple[list[tuple[Any, ...]], list[str]]:
-        self.settle()
-        with self.store.guard("read"):
-            return self.store.fetch(sql, args)
-
-    def runs(
-        self,
-        *,
-        model: str | Sequence[str] | None = None,
-        status: str | Sequence[str] | None = None,
-        sweep: str | None = None,
-        text: str | None = None,
-        since: Any = None,
-        until: Any = None,
-        ids: Sequence[str] | None = None,
-        by: str | Sequence[str] | None = None,
-        rating_at_least: int | None = None,
-        verdict: str | None = None,
-        tag: str | None = None,
-        marks_by: str | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-    ) -> pd.DataFrame:
-        """One row per run, newest first, with proper dtypes; filters combine with AND; ``limit``/``offset`` page.
-
-        Each row says who made the run and where (``user``, ``host``, ``kernel``, ``session``)
-        and which session watches it now (``owner``). ``by`` keeps the runs of a user
-        (``"alice"``), of a user on a host (``"alice@hub-3"``) or of one session (``"se-..."``);
-        give a list for several. The marks as they stand (``rating``, ``verdict``, ``tags``,
-        ``comment``) and their filters (``rating_at_least=4``, ``verdict="picked"``, ``tag="hero"``)
-        are the current user's, or ``marks_by``'s (a name, or ``"*"`` for the latest of anyone's).
-        """
-        from .frames import frame_of, with_marks
-
-        where, args = runs_filter(
-            self.store.like,
-            model=model,
-            status=status,
-            sweep=sweep,
-            text=text,
-            since=since,
-            until=until,
-            ids=ids,
-            by=by,
-            rating_at_least=rating_at_least,
-            verdict=verdict,
-            tag=tag,
-            marks_by=marks_by,
-        )
-        sql = SELECT_RUNS + where + " ORDER BY runs.created_at DESC" + self.store.page(limit, offset)
-        frame = frame_of(*self._query(sql, args))
-        some = list(frame["id"]) if len(frame) <= 500 else None  # a page: only its runs' marks
-        return with_marks(frame, *self._query(*state_query(reader(marks_by), self.store.concat, some)))
-
-    def count(self, **filters: Any) -> int:
-        """How many runs match the filters of ``runs`` (one query, no rows loaded)."""
-        where, args = runs_filter(self.store.like, **filters)
-        rows, _ = self._query("SELECT COUNT(*) FROM runs LEFT JOIN sessions s ON s.id = runs.session" + where, args)
-        return int(rows[0][0])
-
-    def sweeps(self) -> list[str]:
-        """The sweep ids in the ledger, newest first."""
-        rows, _ = self._query(
-            "SELECT sweep_id FROM runs WHERE sweep_id IS NOT NULL GROUP BY sweep_id ORDER BY MAX(created_at) DESC"
-        )
-        return [r[0] for r in rows]
-
-    def sessions(self) -> pd.DataFrame:
-        """Every session that wrote to this ledger (user, host, pid, kernel, times), with ``live`` now."""
-        from .frames import sessions_frame
-
-        live = self.live_sessions()
-        rows, columns = self._query(
-            'SELECT id, username AS "user", host, pid, kernel, started_at, heartbeat_at, ended_at FROM sessions '
-            "ORDER BY started_at DESC"
-        )
-        return sessions_frame(rows, columns, live)
-
-    def images(self, run_id: str | None = None) -> pd.DataFrame:
-        """One row per image (in frame order), for one run or all."""
-        from .frames import images_frame
-
-        sql = "SELECT * FROM images" + (" WHERE run_id = ?" if run_id else "") + " ORDER BY run_id, idx"
-        return images_frame(*self._query(sql, (run_id,) if run_id else ()))
-
-    def lineage(self, run_id: str) -> pd.DataFrame:
-        """A run's parents up the chain and children down (reruns, promotes) as ``runs()`` rows with ``generation``
-        (-1 the parent, 0 the run, 1 its children...), oldest first."""
-        generations = family(self.store, run_id)
-        frame = self.runs(ids=list(generations))
-        frame.insert(1, "generation", frame["id"].map(generations).astype("int64"))
-        return frame.sort_values(["generation", "created_at"], kind="stable").reset_index(drop=True)
-
-    def compare(self, runs: Any) -> pd.DataFrame:
-        """Runs side by side: only the parameters that differ between them, then the outcomes."""
-        from .frames import compare
-
-        return compare(self._select(runs))
-
-    def spend(
-        self,
-        by: str | Sequence[str] = "model",
-        *,
-        who: str | Sequence[str] | None = None,
-        actual: bool = False,
-        **filters: Any,
-    ) -> pd.DataFrame:
-        """Spend of everyone, grouped by model, day, sweep, status, currency, backend, user or host.
-
-        What the service charged where it said so, else the estimate: ``charged`` (RunComfy),
-        ``simulated`` (seqnb's emulator: nothing charged), ``cost_known``, ``in_flight``,
-        ``in_doubt`` (see ``frames.spend``). ``actual=True``: the estimate against the charge, with
-        the difference and the runs flagged. ``who`` keeps some people's runs (as ``runs(by=...)``);
-        the other filters are those of ``runs``.
-        """
-        from .frames import spend, spend_frame
-
-        page = self.store.page(filters.pop("limit", None), filters.pop("offset", 0))
-        where, args = runs_filter(self.store.like, by=who, **filters)
-        sql = SELECT_SPEND + where + " ORDER BY runs.created_at DESC" + page
-        return spend(spend_frame(*self._query(sql, args)), by, actual)
-
     export, report, export_images = share.export, share.report, share.export_images  # the runs handed over
-
-    def _select(self, runs: Any) -> pd.DataFrame:
-        if isinstance(runs, str):
-            frame = self.runs(sweep=runs)
-            if frame.empty:
-                frame = self.runs(ids=[runs])
-            return frame
-        if hasattr(runs, "columns"):  # already a frame of runs
-            given: pd.DataFrame = runs
-            return given
-        ids = [r if isinstance(r, str) else r.id for r in runs]
-        return self.runs(ids=ids)
 
     # --- bringing runs back ----------------------------------------------------------------
 

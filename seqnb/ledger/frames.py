@@ -167,7 +167,9 @@ def _money_columns(frame: pd.DataFrame) -> None:
     frame["cost_differs"] = flag.where(flag.isin([0, 1])).astype("boolean")
 
 
-def spend(frame: pd.DataFrame, by: str | Sequence[str] = "model", actual: bool = False) -> pd.DataFrame:
+def spend(
+    frame: pd.DataFrame, by: str | Sequence[str] = "model", actual: bool = False, weights: str | None = None
+) -> pd.DataFrame:
     """Spend grouped by ``by`` (model, day, sweep, status, currency, backend, user, host; any combination).
 
     A run counts what the service said it charged (``cost``) where it said so, else seqnb's
@@ -177,7 +179,8 @@ def spend(frame: pd.DataFrame, by: str | Sequence[str] = "model", actual: bool =
     not yet ended; ``in_doubt``: submits that may have reached the service (``unknown``).
     ``actual=True``: the estimate against the charge instead, over the runs whose charge is known
     (``estimated``: the estimate of completed runs, nothing for the others; ``actual``;
-    ``difference``: actual - estimated; ``flagged``: runs more than a cent off).
+    ``difference``: actual - estimated; ``flagged``: runs more than a cent off). ``weights``: a column
+    saying how many runs each row stands for (the groups of ``totals.spend_query``).
     """
     keys = [by] if isinstance(by, str) else list(by)
     unknown = set(keys) - set(SPEND_KEYS)
@@ -189,23 +192,25 @@ def spend(frame: pd.DataFrame, by: str | Sequence[str] = "model", actual: bool =
     billed = frame["cost"].where(known, frame["est_cost"].where(completed, 0.0))
     counted = known | completed
     expected = frame["est_cost"].where(completed, 0.0)
+    n = frame[weights] if weights else 1
     frame = frame.assign(
         day=frame["created_at"].dt.tz_convert("UTC").dt.date.astype("string"),
         sweep=frame["sweep_id"],
-        charged=billed.where(counted & ~emulated, 0.0),
-        simulated=billed.where(counted & emulated, 0.0),
-        cost_known=known.astype("int64"),
-        in_flight=frame["est_cost"].where(frame["status"].isin(list(IN_FLIGHT)), 0.0),
-        in_doubt=frame["est_cost"].where(frame["status"] == "unknown", 0.0),
-        images=frame["requested"],
-        estimated=expected.where(known, 0.0),
-        actual=frame["cost"].where(known, 0.0),
-        flagged=(frame["cost_differs"].fillna(False) & known).astype("int64"),
+        charged=billed.where(counted & ~emulated, 0.0) * n,
+        simulated=billed.where(counted & emulated, 0.0) * n,
+        cost_known=known.astype("int64") * n,
+        in_flight=frame["est_cost"].where(frame["status"].isin(list(IN_FLIGHT)), 0.0) * n,
+        in_doubt=frame["est_cost"].where(frame["status"] == "unknown", 0.0) * n,
+        images=frame["requested"] * n,
+        estimated=expected.where(known, 0.0) * n,
+        actual=frame["cost"].where(known, 0.0) * n,
+        flagged=(frame["cost_differs"].fillna(False) & known).astype("int64") * n,
     )
+    runs = (weights, "sum") if weights else ("id", "size")
     grouped = frame.groupby([*keys, *(["currency"] if "currency" not in keys else [])], observed=True, dropna=False)
     if actual:
         out = grouped.agg(
-            runs=("id", "size"),
+            runs=runs,
             cost_known=("cost_known", "sum"),
             estimated=("estimated", "sum"),
             actual=("actual", "sum"),
@@ -214,7 +219,7 @@ def spend(frame: pd.DataFrame, by: str | Sequence[str] = "model", actual: bool =
         out.insert(4, "difference", out["actual"] - out["estimated"])
         return out.reset_index()
     out = grouped.agg(
-        runs=("id", "size"),
+        runs=runs,
         images=("images", "sum"),
         charged=("charged", "sum"),
         simulated=("simulated", "sum"),

@@ -34,6 +34,8 @@ class Store:
     like = "LIKE"
     concat = "group_concat"
     """The text aggregate joining a group's values with a separator: ``concat(value, ',')``."""
+    day = "CAST(runs.created_at / 86400 AS INTEGER)"
+    """A run's UTC day as whole days since the epoch (``spend(by="day")`` groups by it)."""
 
     def __init__(self) -> None:
         self._local = threading.local()

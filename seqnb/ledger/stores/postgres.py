@@ -44,6 +44,7 @@ class PostgresStore(Store):
     kind = "postgresql"
     like = "ILIKE"  # case-insensitive, as SQLite's LIKE is
     concat = "string_agg"
+    day = "FLOOR(runs.created_at / 86400)"  # a cast would round, not cut
 
     def __init__(self, url: str) -> None:
         super().__init__()
