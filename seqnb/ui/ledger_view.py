@@ -136,7 +136,8 @@ class LedgerView(StaticFallback, w.VBox):
         try:
             if full:
                 current = self.sweep.value
-                self.sweep.options = [_ANY, *self.ledger.sweeps()]
+                recent = self.ledger.recent_sweeps()  # by index: a million runs cost what a thousand do
+                self.sweep.options = [_ANY, *recent, *([current] if current not in (_ANY, *recent) else [])]
                 self.sweep.value = current if current in self.sweep.options else _ANY
             filters = self.filters()
             self.matching = self.ledger.count(**filters)

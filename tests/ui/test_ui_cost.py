@@ -70,7 +70,9 @@ def test_the_studio_shows_a_balance_refusal_beside_the_balance(tmp_path: Path) -
         studio.panel.count.value = 2
         studio.panel.submit().wait(20)  # USD 0.08 of the 0.10
         refused = studio.panel.submit()  # the service refuses the next one: 0.02 left
-        assert refused is not None and refused.status == "failed" and "client.balance()" in (refused.error or "")
+        assert refused is not None  # sent in the background: refused once the service has answered
+        until(lambda: refused.status == "failed")
+        assert "client.balance()" in (refused.error or "")
         until(lambda: "balance USD 0.02" in studio.balance.value)  # read again after the refusal
         assert "insufficient balance" in studio.balance.value and "Add funds" in studio.balance.value
         emu.state.account.start += Decimal("1.00")  # funds added on the account
