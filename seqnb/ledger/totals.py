@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["spend_query", "totals_frame"]
 
 _KEYS = {"model": "runs.model", "sweep": "runs.sweep_id", "user": "s.username", "host": "s.host"}
-_READ = ("status", "backend", "currency", "est_cost", "cost", "cost_differs", "requested")
+_READ = ("status", "backend", "currency", "est_cost", "cost", "cost_differs", "requested")  # runs_spend's order
 _NAMES = {"sweep": "sweep_id", "day": "created_at"}
 
 

@@ -26,6 +26,7 @@ INDEXES = {
     "runs_model_status_created",
     "runs_sweep_created",
     "runs_session_created",
+    "runs_spend",
 }
 
 
@@ -137,4 +138,7 @@ def test_sqlite_serves_the_ledger_tab_by_index(target: Target) -> None:
         ledger.count(**filters)
         ledger.runs(**filters, limit=50, offset=10)
     assert seen and not [s for s in seen if s.startswith("SCAN runs") and "INDEX" not in s], seen
+    seen.clear()
+    ledger.spend("model")  # grouped in the order of an index that holds every value it reads: no sort
+    assert seen == ["SCAN runs USING COVERING INDEX runs_spend"], seen
     ledger.close()
