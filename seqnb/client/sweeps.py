@@ -165,9 +165,6 @@ async def wait_all(targets: list[AsyncRun], timeout: float | None = None) -> lis
 
     stops = [run.subscribe(on_change) for run in waiting.values()]
     try:
-        for run in list(waiting.values()):  # ended between the look above and the subscription: nothing to wait for
-            if run.done:
-                on_change(RunEvent(run, run.status, run.status, 0.0, "ended"))
         async with asyncio.timeout(timeout) as scope:
             await ended
     except TimeoutError:

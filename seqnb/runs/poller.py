@@ -41,7 +41,7 @@ class Poller:
         """Who a charge read from a result comes from (the backend's kind: ``runcomfy``, ``emulator``)."""
         self.policy = policy or PollPolicy()
         self.durations = DurationModel()
-        self._heap: list[tuple[float, int, int, AsyncRun]] = []
+        self._heap: list[tuple[float, int, AsyncRun]] = []
         self._gen: dict[str, int] = {}
         self._quiet: dict[str, int] = {}
         self._deadlines: dict[str, float] = {}
@@ -101,7 +101,7 @@ class Poller:
         if run.id in self._polling:
             return True
         gen = self._gen.get(run.id)
-        return run.watching and any(g == gen and r is run for _, _, g, r in self._heap)
+        return run.watching and any(g == gen and r is run for _, g, r in self._heap)
 
     def _forget(self, run: AsyncRun) -> None:
         self._gen.pop(run.id, None)  # its entries left in the heap no longer match: dropped when due
@@ -126,7 +126,7 @@ class Poller:
         last = self._last.get(run.id)
         if last is not None:
             at = max(at, last + self.policy.min_interval)
-        heapq.heappush(self._heap, (at, gen, gen, run))
+        heapq.heappush(self._heap, (at, gen, run))  # gen: unique, so also the tie-break
 
     async def _await_token(self) -> None:
         while wait := self._take_token(time.monotonic()):
@@ -158,7 +158,7 @@ class Poller:
         now = time.monotonic()
         held = 0.0
         while self._heap and self._heap[0][0] <= now:
-            _, _, gen, run = self._heap[0]
+            _, gen, run = self._heap[0]
             if gen != self._gen.get(run.id) or run.done or not run.watching:
                 heapq.heappop(self._heap)
                 continue
