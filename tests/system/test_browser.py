@@ -137,6 +137,15 @@ def sweep_notebook() -> nbformat.NotebookNode:
             "await client.gallery.settle()\n"
             "print('IMAGES IN', sum(r.status == 'completed' for r in sweep))"
         ),
+        nbformat.v4.new_code_cell(  # the board used while a cell awaits: every click must still reach the kernel
+            "import asyncio\n"
+            "pages = []\n"
+            "studio.board.observe(lambda change: pages.append(change['new']), 'page')\n"
+            "print('WAITING', 'FOR PAGES')\n"  # (the marker is not in the source the page also shows)
+            "while pages[-2:] != [1, 0]:\n"
+            "    await asyncio.sleep(0.05)\n"
+            "print('PAGED WHILE BUSY', pages)"
+        ),
     ]
     return nb
 
@@ -245,10 +254,14 @@ def test_a_sweep_of_300_runs_in_jupyterlab_the_board_keeps_up_and_the_gallery_pa
         rows = page.locator(".seqnb-board .seqnb-run")
         assert rows.count() == 20  # one page, whatever the number of runs
         assert page.locator(".seqnb-board .seqnb-sweeps button", has_text="Cancel the rest").first.is_disabled()
+        # Paged while the last cell awaits: ipykernel 7.4 answers these clicks during the cell, and each must
+        # reach the kernel (seqnb.ui.kernel_comms), not only the first.
+        page.wait_for_function("document.body.innerText.includes('WAITING FOR PAGES')", timeout=120_000)
         page.locator(".seqnb-board .seqnb-next").click()
         page.wait_for_function("document.querySelector('.seqnb-page').textContent.includes('page 2 of 15')")
         page.locator(".seqnb-board .seqnb-prev").click()
         page.wait_for_function("document.querySelector('.seqnb-page').textContent.includes('page 1 of 15')")
+        page.wait_for_function("document.body.innerText.includes('PAGED WHILE BUSY [1, 0]')")
         page.locator(".seqnb-board").scroll_into_view_if_needed()
         page.screenshot(path=str(tmp_path / "studio-runs.png"))
 

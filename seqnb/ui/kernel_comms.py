@@ -1,0 +1,69 @@
+"""Keep widgets answering when they are used while a cell awaits (ipykernel 7.4 and later).
+
+ipykernel 7.4 handles a widget's message while an ``await`` cell runs (before, it waited for the
+cell to end), but it sends no ``status: idle`` for that message. ipywidgets' front end sends a
+model's next change only after the idle of its previous one, so the first change made during the
+cell was the last: the board's second page click, the prompt typed next, never reached the kernel.
+
+:func:`answer_widget_messages` wraps the kernel's dispatch so that such a message gets its idle,
+followed by the running cell's ``busy`` so that JupyterLab still shows the kernel busy. Without
+ipykernel, or with one that has no concurrent comm dispatch, it does nothing.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any
+
+log = logging.getLogger("seqnb.ui")
+
+_MARK = "_seqnb_answers_widget_messages"
+
+
+def _kernel() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
+        return None
+    shell = get_ipython()
+    return getattr(shell, "kernel", None)
+
+
+def answer_widget_messages(kernel: Any = None) -> bool:
+    """Make ``kernel`` (the running one by default) answer every widget message with an idle status.
+
+    Idempotent; returns whether the kernel answers them now (True when it already did)."""
+    kernel = kernel if kernel is not None else _kernel()
+    if kernel is None:
+        return False
+    if getattr(kernel, _MARK, False):
+        return True
+    dispatch = getattr(kernel, "dispatch_shell", None)
+    publish = getattr(kernel, "_publish_status", None)
+    get_parent = getattr(kernel, "get_parent", None)
+    if dispatch is None or publish is None or get_parent is None:
+        return False
+    try:
+        concurrent_dispatch = "concurrent" in inspect.signature(dispatch).parameters
+    except (TypeError, ValueError):
+        return False
+    if not concurrent_dispatch:
+        return False  # this ipykernel answers widget messages between cells, each with its idle
+
+    async def dispatch_shell(msg: Any, /, subshell_id: str | None = None, *, concurrent: bool = False) -> None:
+        running = get_parent("shell") if concurrent else None  # the awaiting cell's request
+        try:
+            await dispatch(msg, subshell_id=subshell_id, concurrent=concurrent)
+        finally:
+            if concurrent:
+                try:
+                    publish("idle", "shell", get_parent("shell"))  # the widget message's own idle
+                    if running:
+                        publish("busy", "shell", running)  # the cell still runs
+                except Exception:  # a status we could not send never breaks the kernel
+                    log.debug("could not send a widget message's idle status", exc_info=True)
+
+    kernel.dispatch_shell = dispatch_shell
+    setattr(kernel, _MARK, True)
+    return True
