@@ -106,7 +106,7 @@ class LedgerReads:
         return [r[0] for r in rows]
 
     def recent_sweeps(self, most: int = 200, within: int = 20_000) -> list[str]:
-        """The newest ``most`` sweep ids among the latest ``within`` runs, newest first: read by index, however large
+        """The newest ``most`` sweep ids among the latest ``within`` runs of sweeps, newest first: read by index, however large
         the ledger (what the Ledger tab offers; ``sweeps()`` lists them all)."""
         rows, _ = self._query(
             "SELECT sweep_id FROM runs WHERE sweep_id IS NOT NULL ORDER BY created_at DESC" + self.store.page(within, 0)
