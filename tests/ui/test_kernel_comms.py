@@ -95,3 +95,30 @@ def test_the_installed_ipykernel_has_the_shape_the_wrapper_relies_on() -> None:
         pytest.skip("this ipykernel answers widget messages only between cells")
     assert parameters["concurrent"].kind is inspect.Parameter.KEYWORD_ONLY
     assert callable(kernel_class._publish_status) and callable(kernel_class.get_parent)
+
+
+@pytest.mark.parametrize(
+    ("version", "setting", "patched"),
+    [
+        ("7.4.0", None, True),  # the release that dispatches comm messages concurrently without their idle
+        ("7.4.3", None, True),
+        ("7.3.0", None, False),  # answers widget messages only between cells, each with its idle
+        ("6.29.5", None, False),
+        ("7.5.0", None, False),  # newer than known: left alone unless asked
+        ("8.1.0", "1", True),
+        ("7.4.0", "0", False),  # turned off
+    ],
+)
+def test_the_patch_applies_only_to_the_affected_versions_or_as_set(
+    version: str, setting: str | None, patched: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if setting is None:
+        monkeypatch.delenv("SEQNB_KERNEL_PATCH", raising=False)
+    else:
+        monkeypatch.setenv("SEQNB_KERNEL_PATCH", setting)
+    kernel = Kernel()
+    original = kernel.dispatch_shell
+    assert answer_widget_messages(kernel, version=version) is patched
+    assert (kernel.dispatch_shell != original) is patched
+    asyncio.run(kernel.cell_receives("page-1"))
+    assert (("idle", "page-1") in kernel.statuses) is patched
