@@ -8,7 +8,7 @@
    body; the ratio says what starlette routing, auth and the queue cost. Goal: >= 2,000/s.
 2. Draw + encode a 3-image 2560x1440 series on one core (JPEG, what the emulator serves; PNG for
    comparison). Goal: < 1 s.
-3. Validate a prompt that states its count 10,000 and 20,000 times (seqnb.validate_payload, the
+3. Validate a prompt that states its count 10,000 and 20,000 times (validate_payload, the
    client's check): the time ratio says how the work grows; linear is 2 (it was ~4: quadratic).
 """
 

@@ -34,7 +34,9 @@ from pathlib import Path
 import httpx
 from _emulator import start as start_emulator
 
-from seqnb import AsyncClient, Ledger, PollPolicy, RetryPolicy
+from seqnb import AsyncClient, Ledger
+from seqnb.api.transport import RetryPolicy
+from seqnb.runs.pacing import PollPolicy
 
 MODEL = "bytedance/seedream-4-0/sequential"
 
@@ -109,31 +111,32 @@ def bench_seqnb(url: str, runs: int, service: float, pacing: str, spread: float 
     async def go(ledger_path: str) -> tuple[float, float, list[float]]:
         poll = PollPolicy.for_service() if pacing == "service" else PollPolicy()
         client = AsyncClient("bench", url, retry=RetryPolicy(), max_concurrency=64, poll=poll)
-        ledger = Ledger(ledger_path).attach(client)
-        call = client.transport.call
+        ledger = Ledger(ledger_path)
+        client.use_ledger(ledger)
+        call = client._transport.call
 
         async def counted(method: str, path: str, **kw: object) -> object:
             if "/requests/" in path:
                 polls.append((time.monotonic(), path.split("/")[2]))
             return await call(method, path, **kw)  # type: ignore[arg-type]
 
-        client.transport.call = counted  # type: ignore[method-assign]
+        client._transport.call = counted  # type: ignore[method-assign]
         stop = asyncio.Event()
         probe = asyncio.create_task(lag_probe(lags, stop))
         gc.collect()
         memory["before"] = rss_mb()
         start = time.time()
-        sweep = client.prepare_sweep(
+        sweep = client._prepare_sweep(
             prompts=["Generate 2 images of a lighthouse"], seeds=range(runs), models=["seedream-4.0"]
         )
         if spread:  # a sweep trickling in, as a user's does: one submit every spread/runs seconds
             sends = []
             for run in sweep:
-                sends.append(asyncio.create_task(client.send(run)))
+                sends.append(asyncio.create_task(client._send(run)))
                 await asyncio.sleep(spread / runs)
             await asyncio.gather(*sends)
         else:
-            await client.send_all(sweep, concurrency=32)
+            await client._send_all(sweep, concurrency=32)
         submitted = time.time() - start
         memory["in_flight"] = rss_mb()
         await client.wait_all(sweep)

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from .errors import Timeout
+from .errors import WaitTimeout
 
 T = TypeVar("T")
 
@@ -73,8 +73,8 @@ def _name(coro: Coroutine[Any, Any, Any]) -> str:
     return str(getattr(coro, "__qualname__", None) or type(coro).__name__)
 
 
-def _timeout(what: str, timeout: float | None) -> Timeout:
-    return Timeout(
+def _timeout(what: str, timeout: float | None) -> WaitTimeout:
+    return WaitTimeout(
         f"{what} did not finish within {timeout} s: seqnb stopped waiting; runs go on (wait again, or cancel them)"
     )
 
@@ -174,7 +174,7 @@ def run_detached(make: Callable[[], Coroutine[Any, Any, T]], timeout: float) -> 
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
-        raise Timeout(f"no answer within {timeout:g} s")
+        raise WaitTimeout(f"no answer within {timeout:g} s")
     if "error" in box:
         raise box["error"]
     return box["value"]  # type: ignore[no-any-return]

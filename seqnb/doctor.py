@@ -66,7 +66,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _versions() -> Check:
-    from . import __version__
+    from ._version import __version__
 
     found = {"seqnb": __version__, "python": sys.version.split()[0]}
     for name in PACKAGES:

@@ -1,43 +1,75 @@
 """Every error seqnb raises, each saying what to do next. None of them ever carries the token.
 
+The names a notebook catches (``seqnb.<Name>``) are in capitals below; the others are finer
+kinds of them, importable from ``seqnb.errors``.
+
 SeqnbError
-├── RequestInvalid        the request breaks the model's rules; nothing was sent (.report)
-│   └── SweepInvalid          some requests of a sweep break them; nothing was sent (.plan)
-├── UnknownModelError     no model has that id or alias (also a KeyError)
-├── SettingInvalid        a setting has a bad value (budget, prices, SEQNB_* variables; also a ValueError)
+├── RequestInvalid        invalid before sending: the request breaks the model's rules; nothing was sent (.report)
+│   └── SweepInvalid          some requests of a sweep (or a promote) break them (.plan)
+├── Unsendable            the request cannot be encoded (a lone surrogate); it never left (.field)
+├── SettingInvalid        a setting or argument has a bad value (also a ValueError)
+├── NotFound              no such thing: a model id or alias, a request id (also a LookupError)
+│   ├── UnknownModelError     no model seqnb knows has that id or alias (also a KeyError)
+│   ├── ModelNotFound         the service knows no such model (error_code 400001, or 404 on submit; also an APIError)
+│   └── RequestNotFound       the service no longer knows the request id (404, error_code 404001; also an APIError)
 ├── BudgetExceeded        a sweep would cost more than its budget; nothing was sent
 ├── LedgerError           the ledger cannot record or read (disk full, read-only, corrupt, value out of range)
 ├── ImageRefused          an image URL gave nothing usable (.reason); the run's other images are kept
 ├── APIError              the service answered with an error (.status_code, .error_code, .request_id)
 │   ├── AuthError             401/403, error_code 400004: token missing, wrong or expired
-│   ├── PermissionDenied      error_code 403001: the request belongs to another account (not a token problem)
-│   ├── InputRejected         400/422: the service rejected the input (.fields)
-│   ├── ModelNotFound         error_code 400001, or 404 on submit: no such model id (or a retired one)
-│   ├── InsufficientBalance   HTTP 402, error_code 400002: add funds on RunComfy (client.balance() shows it)
-│   ├── NotFound              404, error_code 404001: request id unknown or expired
-│   ├── RequestRefused        another 4xx, or an HTTP 200 with an error_code on submit: refused, nothing charged
-│   ├── RateLimited           429 (.retry_after seconds)
+│   ├── Refused               the service refused the request and charged nothing (another 4xx, a 200 with an error_code)
+│   │   ├── InputRejected         400/422: the input does not match the service's schema (.fields)
+│   │   ├── InsufficientBalance   HTTP 402, error_code 400002: add funds on RunComfy
+│   │   └── PermissionDenied      error_code 403001: the request belongs to another account (not a token problem)
+│   ├── RateLimited           429 (.retry_after seconds); seqnb retries what it safely can
 │   └── ServerError           5xx, or an error_code the client does not know
-├── Unsendable            the request cannot be encoded (a lone surrogate): it never left (.field)
 ├── TransportError        no complete answer from the service (.maybe_sent: the request may have arrived)
-│   └── ConnectError          the connection was never made: the request certainly did not arrive
-└── Timeout               a deadline passed (waiting for a run, a sync call, or one HTTP call); the run goes on
+│   ├── ConnectError          the connection was never made: the request certainly did not arrive
+│   └── CallTimeout           one call got no answer within its deadline (it may have arrived)
+└── WaitTimeout           seqnb stopped waiting (for a run, a sweep, a sync call); the runs go on (also a TimeoutError)
+
+SeqnbWarning (a UserWarning): DuplicateSubmitWarning (an identical request again), BalanceUnchecked (a sweep
+sent without its balance check), CatalogWarning and SchemaDriftWarning (the catalog could not be used as is).
+
+Old names kept for one release (a ``DeprecationWarning`` names the new one): ``Timeout`` is
+``WaitTimeout``, ``RequestRefused`` is ``Refused``.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .model.sweep import SweepPlan
-    from .model.validation import Report
+
+class Problems(Protocol):
+    """What ``RequestInvalid`` needs of a validation report (``seqnb.model.validation.Report``)."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def errors(self) -> Sequence[object]: ...
+
+
+class PlanProblems(Protocol):
+    """What ``SweepInvalid`` needs of a plan (``seqnb.model.sweep.SweepPlan``)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def errors(self) -> Sequence[tuple[int, object]]: ...
+
+    def name_of(self, index: int) -> str: ...
+
 
 __all__ = [
     "APIError",
     "AuthError",
     "BudgetExceeded",
+    "CallTimeout",
     "ConnectError",
     "ImageRefused",
     "InputRejected",
@@ -47,16 +79,18 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "RateLimited",
+    "Refused",
     "RequestInvalid",
-    "RequestRefused",
+    "RequestNotFound",
     "SeqnbError",
+    "SeqnbWarning",
     "ServerError",
     "SettingInvalid",
     "SweepInvalid",
-    "Timeout",
     "TransportError",
     "UnknownModelError",
     "Unsendable",
+    "WaitTimeout",
     "user_stacklevel",
 ]
 
@@ -65,28 +99,36 @@ class SeqnbError(Exception):
     """Base of every seqnb error."""
 
 
+class SeqnbWarning(UserWarning):
+    """Base of every seqnb warning: something worth knowing that did not stop anything."""
+
+
 class RequestInvalid(SeqnbError, ValueError):
     """The request breaks the model's rules; it was not sent."""
 
-    def __init__(self, report: Report) -> None:
+    def __init__(self, report: Problems) -> None:
         self.report = report
         lines = "\n".join(f"  - {p}" for p in report.errors)
         super().__init__(f"request for {report.model} not sent, fix these first:\n{lines}")
 
 
 class SweepInvalid(RequestInvalid):
-    """Some requests of a sweep break the rules; nothing was sent."""
+    """Some requests of a sweep (or a promote) break the rules; nothing was sent."""
 
-    def __init__(self, plan: SweepPlan, report: Report) -> None:
+    def __init__(self, plan: PlanProblems, report: Problems) -> None:
         self.plan = plan
         self.report = report
-        lines = "\n".join(f"  - run {i + 1} ({plan.requests[i].model.short_name}): {p}" for i, p in plan.errors[:20])
+        lines = "\n".join(f"  - {plan.name_of(i)}: {p}" for i, p in plan.errors[:20])
         more = f"\n  ... and {len(plan.errors) - 20} more" if len(plan.errors) > 20 else ""
-        Exception.__init__(self, f"sweep not sent: {len(plan.errors)} problem(s)\n{lines}{more}")
+        Exception.__init__(self, f"{plan.kind} not sent: {len(plan.errors)} problem(s)\n{lines}{more}")
 
 
-class UnknownModelError(SeqnbError, KeyError):
-    """No model has that id or alias."""
+class NotFound(SeqnbError, LookupError):
+    """No such thing: a model id or alias, a model on the service, a request id."""
+
+
+class UnknownModelError(NotFound, KeyError):
+    """No model seqnb knows has that id or alias."""
 
     def __init__(self, name: str, known: list[str]) -> None:
         super().__init__(name)
@@ -164,35 +206,35 @@ class AuthError(APIError):
     hint = "check the token (argument, RUNCOMFY_TOKEN or `runcomfy login`); tokens are managed in your RunComfy profile"
 
 
-class PermissionDenied(APIError):
+class Refused(APIError):
+    hint = "the service refused this request and charged nothing; read its message before you send it again"
+
+
+class PermissionDenied(Refused):
     hint = "the request belongs to another RunComfy account, or this account may not use it: use that account's token"
 
 
-class InputRejected(APIError):
-    hint = "fix the listed fields; seqnb.validate_payload() shows every problem before you send"
+class InputRejected(Refused):
+    hint = "fix the listed fields; client.validate(request) shows every problem seqnb knows before you send"
 
     def __init__(self, message: str, *, fields: list[str] | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.fields = fields or []
 
 
-class ModelNotFound(APIError):
+class ModelNotFound(NotFound, APIError):
     hint = "use a model id from seqnb.models()"
 
 
-class InsufficientBalance(APIError):
+class InsufficientBalance(Refused):
     hint = (
         "the account's balance is too low: add funds to your RunComfy account, then send again "
         "(client.balance() shows what it holds); nothing was charged for this request"
     )
 
 
-class NotFound(APIError):
+class RequestNotFound(NotFound, APIError):
     hint = "the request id is unknown or has expired on the service"
-
-
-class RequestRefused(APIError):
-    hint = "the service refused this request and charged nothing; read its message before you send it again"
 
 
 class RateLimited(APIError):
@@ -231,8 +273,26 @@ class ConnectError(TransportError):
     maybe_sent = False
 
 
-class Timeout(SeqnbError, TimeoutError):
-    """A deadline passed."""
+class CallTimeout(TransportError):
+    """One call to the service got no answer within its deadline; the request may have arrived."""
+
+
+class WaitTimeout(SeqnbError, TimeoutError):
+    """seqnb stopped waiting (for a run, a sweep, a sync call); what it waited for goes on."""
+
+
+def __getattr__(name: str) -> type[SeqnbError]:
+    """Old names, for one release: each warns and gives the class that replaced it."""
+    from ._lazy import deprecated
+
+    return deprecated(__name__, name, _RENAMED)  # type: ignore[no-any-return]
+
+
+_RENAMED: dict[str, tuple[str, str, str]] = {
+    "Timeout": ("seqnb.errors", "WaitTimeout", "seqnb.WaitTimeout"),
+    "RequestRefused": ("seqnb.errors", "Refused", "seqnb.Refused"),
+}
+"""Old name -> (module, the name that replaced it there, what to write instead)."""
 
 
 def user_stacklevel() -> int:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -69,3 +70,32 @@ def test_the_agreement_check_sees_a_name_missing_from_the_type_checking_block(tm
     init = tmp_path / "__init__.py"
     init.write_text("if TYPE_CHECKING:\n    from .a import X as X\n")
     assert _type_checking_imports(init) == {"X": ".a"} != {"X": ".a", "Y": ".b"}
+
+
+def test_the_surface_is_small_and_old_names_still_work_for_a_release_with_a_warning() -> None:
+    assert len(seqnb._EXPORTS) <= 40, "the public surface is at most 40 names (issue #29)"
+    assert not set(seqnb._RENAMED) & set(seqnb._EXPORTS)
+    for old, (module, new, instead) in seqnb._RENAMED.items():
+        with pytest.warns(DeprecationWarning, match=rf"seqnb\.{old} is deprecated .* use {re.escape(instead)}"):
+            value = getattr(seqnb, old)
+        assert value is getattr(importlib.import_module(module), new), old
+        assert old not in dir(seqnb) and old not in seqnb.__all__
+    with pytest.warns(DeprecationWarning, match="use seqnb.WaitTimeout"):
+        assert seqnb.errors.Timeout is seqnb.WaitTimeout  # the errors module keeps its own old names too
+    with pytest.raises(AttributeError, match="no attribute 'Nonesuch'"):
+        seqnb.Nonesuch  # noqa: B018
+
+
+def test_the_error_tree_has_one_of_each_kind() -> None:
+    """One "not found", one "refused by the service", one "invalid before sending", one "timed out waiting"."""
+    assert issubclass(seqnb.errors.UnknownModelError, seqnb.NotFound) and issubclass(
+        seqnb.errors.ModelNotFound, seqnb.NotFound
+    )
+    assert issubclass(seqnb.errors.RequestNotFound, seqnb.NotFound)
+    for refusal in ("InputRejected", "InsufficientBalance", "PermissionDenied"):
+        assert issubclass(getattr(seqnb.errors, refusal), seqnb.Refused)
+    assert issubclass(seqnb.errors.SweepInvalid, seqnb.RequestInvalid)
+    assert issubclass(seqnb.WaitTimeout, TimeoutError) and seqnb.WaitTimeout.__name__ != "Timeout"
+    assert issubclass(seqnb.errors.CallTimeout, seqnb.TransportError)
+    for name in ("DuplicateSubmitWarning",):
+        assert issubclass(getattr(seqnb, name), seqnb.SeqnbWarning)

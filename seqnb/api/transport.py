@@ -46,7 +46,7 @@ _CODE_CLASSES: dict[int, type[errors.APIError]] = {
     400002: errors.InsufficientBalance,
     400004: errors.AuthError,
     403001: errors.PermissionDenied,
-    404001: errors.NotFound,
+    404001: errors.RequestNotFound,
 }
 
 
@@ -116,11 +116,11 @@ def map_error(
     if status in (401, 403):
         return errors.AuthError(message, **kw)
     if status == 404:
-        return errors.ModelNotFound(message, **kw) if route == "submit" else errors.NotFound(message, **kw)
+        return errors.ModelNotFound(message, **kw) if route == "submit" else errors.RequestNotFound(message, **kw)
     if status in (400, 422):
         return errors.InputRejected(message, fields=error_fields(body), **kw)
     if 400 <= status < 500 or (route == "submit" and status < 400):
-        return errors.RequestRefused(message, **kw)
+        return errors.Refused(message, **kw)
     return errors.ServerError(message, **kw)
 
 
@@ -232,7 +232,7 @@ class Transport:
         except httpx.UnsupportedProtocol as exc:
             raise errors.Unsendable(f"{method} {path}: {exc}; it was not sent") from exc
         except (httpx.TimeoutException, TimeoutError) as exc:
-            raise errors.Timeout(f"{method} {path}: no answer within {self.deadline:g} s") from exc
+            raise errors.CallTimeout(f"{method} {path}: no answer within {self.deadline:g} s") from exc
         except httpx.TransportError as exc:
             raise errors.TransportError(f"{method} {path}: {type(exc).__name__}: {exc}", url=self.base_url) from exc
         except Exception as exc:  # anything else from the network stack: no complete answer, it may have arrived
@@ -249,7 +249,7 @@ class Transport:
 
     @staticmethod
     def _retryable(exc: errors.SeqnbError) -> bool:
-        return isinstance(exc, errors.RateLimited | errors.ServerError | errors.TransportError | errors.Timeout)
+        return isinstance(exc, errors.RateLimited | errors.ServerError | errors.TransportError)
 
     async def call(
         self,
@@ -304,6 +304,6 @@ async def get_once(base_url: str, token: Secret, path: str, deadline: float, *, 
     try:
         return await asyncio.wait_for(transport.call("GET", path), deadline)
     except TimeoutError:
-        raise errors.Timeout(f"{what} gave no answer within {deadline:g} s") from None
+        raise errors.CallTimeout(f"{what} gave no answer within {deadline:g} s") from None
     finally:
         await transport.aclose()

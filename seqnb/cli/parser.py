@@ -29,7 +29,7 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from .._version import __version__
 
     parser = Parser(prog="seqnb", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"seqnb {__version__}")

@@ -14,12 +14,12 @@ __all__ = ["DEFAULT_OUT", "DEMO_PROMPTS", "LOST_NOTE", "cmd_demo", "cmd_run"]
 
 def _progress(runs: list[Any], label: str, timeout: float | None = None, file: Any = None) -> None:
     """A tqdm bar over finished runs, its postfix counting the states (and where a lone run stands in the
-    queue), until every run has ended; ``seqnb.Timeout`` after ``timeout`` seconds (the runs go on)."""
+    queue), until every run has ended; ``seqnb.WaitTimeout`` after ``timeout`` seconds (the runs go on)."""
     import time
 
     from tqdm import tqdm
 
-    from ..errors import Timeout
+    from ..errors import WaitTimeout
 
     deadline = None if timeout is None else time.monotonic() + timeout
     # disable=None: no bar into a pipe or a log (a redraw every 0.1 s), only the closing line below
@@ -40,7 +40,7 @@ def _progress(runs: list[Any], label: str, timeout: float | None = None, file: A
                     print(f"{label}: {postfix}", file=file or sys.stderr)
                 return
             if deadline is not None and time.monotonic() > deadline:
-                raise Timeout(f"stopped watching after {timeout} s")
+                raise WaitTimeout(f"stopped watching after {timeout} s")
             time.sleep(0.1)
 
 
@@ -53,7 +53,7 @@ LOST_NOTE = "the embedded emulator ended with the seqnb command that ran it (Ctr
 def cmd_run(args: argparse.Namespace) -> int:
     """Submit one request, show its progress, then save the images (or print their URLs)."""
 
-    from ..errors import Timeout
+    from ..errors import WaitTimeout
     from ..model.prompt_count import stated_count
     from ..model.request import Request
 
@@ -78,7 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         _interrupted(client, [run], embedded)
         return 130
-    except Timeout:
+    except WaitTimeout:
         print(f"stopped watching after {args.timeout} s; request {run.request_id} was NOT cancelled", file=sys.stderr)
         return 3
     print(file=sys.stderr)
@@ -126,7 +126,7 @@ def _interrupted(client: Any, runs: list[Any], embedded: bool) -> None:
         elif run.done:
             continue
         elif embedded:
-            client.call(_lose(run.aio))
+            client._run(_lose(run.aio))
             print(f"run {run.id} stopped: {LOST_NOTE}", file=sys.stderr)
         else:
             print(

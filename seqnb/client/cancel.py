@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from .. import errors
 from ..api import protocol
-from ..runs.run import AsyncRun, RunEvent
+from ..runs.run import RunCore, RunEvent
 
 if TYPE_CHECKING:
     from ..api.transport import Transport
@@ -24,8 +24,10 @@ if TYPE_CHECKING:
 
 __all__ = ["cancel_each", "cancel_run"]
 
+R = TypeVar("R", bound=RunCore)
 
-async def cancel_run(transport: Transport, poller: Poller, run: AsyncRun) -> str:
+
+async def cancel_run(transport: Transport, poller: Poller, run: RunCore) -> str:
     """Cancel a run that is not submitting; returns ``cancelled`` or ``not_cancellable``.
 
     The cancel goes out at once, even while a 429 slows the client down (``gate=False``).
@@ -41,7 +43,7 @@ async def cancel_run(transport: Transport, poller: Poller, run: AsyncRun) -> str
         return "not_cancellable"
     try:
         body = await transport.call("POST", f"/requests/{rid}/cancel", request_id=rid, route="cancel", gate=False)
-    except (errors.RateLimited, errors.ServerError, errors.TransportError, errors.Timeout) as exc:
+    except (errors.RateLimited, errors.ServerError, errors.TransportError) as exc:
         _say(run, f"cancel failed ({exc}); try again")
         raise
     except errors.APIError as exc:
@@ -54,7 +56,7 @@ async def cancel_run(transport: Transport, poller: Poller, run: AsyncRun) -> str
             if x
         )
         outcome = _not_cancellable(run, f"the service refused the cancel: {exc.message} ({codes})")
-        if isinstance(exc, errors.NotFound):
+        if isinstance(exc, errors.RequestNotFound):
             with contextlib.suppress(Exception):  # a look after the answer: its failure changes no outcome
                 await poller.poll_once(run)
         return outcome
@@ -80,19 +82,19 @@ async def cancel_run(transport: Transport, poller: Poller, run: AsyncRun) -> str
     return _not_cancellable(run, why)
 
 
-async def cancel_each(runs: Iterable[AsyncRun], cancel: Callable[[AsyncRun], Awaitable[str]]) -> dict[str, str]:
+async def cancel_each(runs: Iterable[R], cancel: Callable[[R], Awaitable[str]]) -> dict[str, str]:
     """Cancel every run still queued (or not yet sent) with ``cancel``; returns outcome per run id."""
     targets = [r for r in runs if r.cancellable]
     outcomes = await asyncio.gather(*(cancel(r) for r in targets), return_exceptions=True)
     return {r.id: (o if isinstance(o, str) else f"error: {o}") for r, o in zip(targets, outcomes, strict=True)}
 
 
-def _not_cancellable(run: AsyncRun, why: str) -> str:
+def _not_cancellable(run: RunCore, why: str) -> str:
     run.cancel_outcome = "not_cancellable"
     _say(run, why, "not_cancellable")
     return "not_cancellable"
 
 
-def _say(run: AsyncRun, note: str, detail: str = "cancel") -> None:
+def _say(run: RunCore, note: str, detail: str = "cancel") -> None:
     run.say("cancel", note)
     run.emit(RunEvent(run, run.status, run.status, time.time(), detail))

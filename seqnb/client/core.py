@@ -1,21 +1,27 @@
-"""The client's core: an async client over one httpx.AsyncClient (``seqnb.client.sync`` drives it from sync code).
+"""``AsyncClient``: one client of a RunComfy-compatible Model API (``seqnb.client.sync.Client`` drives it from sync code).
 
 ``seqnb.connect()`` picks the backend: with a token (argument, ``RUNCOMFY_TOKEN`` or the RunComfy
 CLI's login), RunComfy's Model API at ``RUNCOMFY_BASE_URL`` or https://model-api.runcomfy.net;
 without one, the embedded emulator. The code path is the same either way.
 
-Here: prepare (validate, price, record), send, submit, watch. The client's other jobs have their
-own modules, and its methods for them delegate there: prices and balance (``money``),
-cancelling (``cancel``), resume, attach and rerun (``adopt``), sweeps (``sweeps``).
+A run's life here: checked (the model's rules, the prices), recorded in the ledger (write-or-refuse:
+a run that cannot be recorded is never sent), then sent in the background: ``submit``, ``sweep``,
+``promote`` and ``rerun`` return the recorded runs at once, and ``run.accepted()`` waits for the
+service's answer. The client watches every run it sent (one poller), and takes in runs from
+elsewhere: resumed from a ledger, attached by request id.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import re
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
@@ -24,39 +30,55 @@ from .. import errors
 from ..api import protocol
 from ..api.account import Balance
 from ..api.auth import Secret
-from ..api.backend import resolve_backend
+from ..api.backend import Backend, resolve_backend
 from ..api.catalog.cache import CatalogCache
+from ..api.catalog.service import Catalog
 from ..api.transport import RetryPolicy, Transport
+from ..images.cache import ImageCache
+from ..images.hosts import host_entry
 from ..images.references import Uploader
+from ..model.priced_request import PricedRequest
 from ..model.pricing import Cost, Price, PriceInput
 from ..model.request import Request
 from ..model.seeds import fresh_seed
 from ..model.spec import ModelSpec
-from ..model.sweep import SweepPlan
-from ..model.validation import Report
+from ..model.sweep import SweepPlan, plan_sweep
+from ..model.validation import Report, validate_payload
 from ..runs.pacing import PollPolicy
 from ..runs.poller import Poller
-from ..runs.run import AsyncRun, RunCore, RunEvent, Subscriber
-from . import adopt, promote, references, sweeps
+from ..runs.run import RunCore, RunEvent, Subscriber
 from .cancel import cancel_each, cancel_run
 from .money import Money
-from .submit import IN_DOUBT, duplicate_of, live_validate, submit_failure
-from .sweeps import Sweep
+from .references import ReferenceGate
+from .run import AsyncRun, core_of
+from .submit import FATAL, IN_DOUBT, duplicate_of, given_plan, promote_changes, run_ids, submit_failure
+from .sweep import Sweep
 
 if TYPE_CHECKING:
     from ..images.gallery import Gallery
+    from ..images.report import Full
     from ..ledger.facade import Ledger
     from ..ledger.recorder import Recorder
 
 __all__ = ["AsyncClient", "DuplicateSubmitWarning", "as_request"]
 
+REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+"""What a request id may look like before it goes into a URL path (RunComfy's are UUIDs)."""
 
-class DuplicateSubmitWarning(UserWarning):
+
+class DuplicateSubmitWarning(errors.SeqnbWarning):
     """An identical request is already in flight, in doubt, or done with the same seed."""
 
 
+Money_ = Decimal | str | float
+
+
 class AsyncClient:
-    """The async core. Every method that does I/O is a coroutine; nothing here blocks."""
+    """One client of the Model API: every method that talks to the service is a coroutine; nothing here blocks.
+
+    ``ledger``: record every run there (``seqnb.connect`` opens one); ``gallery``: download each run's
+    images when it completes. ``async with seqnb.AsyncClient() as client:`` closes it at the end.
+    """
 
     def __init__(
         self,
@@ -74,34 +96,38 @@ class AsyncClient:
         live_schema: bool = False,
         uploader: Uploader | None = None,
         reference_deadline: float = 30.0,
+        ledger: Ledger | None = None,
+        gallery: Gallery | None = None,
     ) -> None:
+        self.backend: Backend
         self.backend, secret, api = resolve_backend(token, base_url)
-        self.transport = Transport(
+        """Which service this client talks to (never the token)."""
+        self._transport = Transport(
             api, secret, timeout=timeout, retry=retry, http=http, max_concurrency=max_concurrency
         )
         # seqnb's own emulator is polled as fast as is useful; anything else at RunComfy's own tools' pace
         pace = PollPolicy() if self.backend.kind == "emulator" else PollPolicy.for_service()
-        self.poller = Poller(self.transport, poll or pace, cost_source=self.backend.kind)
-        self.money = Money(self.backend, api, secret, prices, account_base_url, catalog_cache)
-        """This client's prices and balance (its price, cost and balance methods delegate to it)."""
-        self.catalog = self.money.catalog
-        """RunComfy's catalog (or the emulator's): prices and live schemas."""
-        self.account_base = self.money.account_base
-        """Where the balance is read (``account_base_url=``, ``RUNCOMFY_API_BASE``, or RunComfy's account API)."""
+        self._poller = Poller(self._transport, poll or pace, cost_source=self.backend.kind)
+        self._money = Money(self.backend, api, secret, prices, account_base_url, catalog_cache)
         self.live_schema = live_schema
         """Validate with the catalog's live input schema instead of the built-in spec (see ``validate``)."""
-        self.max_concurrency = max_concurrency
-        self.references = references.ReferenceGate(self, uploader, reference_deadline)  # uploads and checks
+        self._references = ReferenceGate(self.backend, self._reference_cache, uploader, reference_deadline)
         self._runs: dict[str, AsyncRun] = {}
-        self.ledger: Ledger | None = None
-        """The ledger recording this client's runs (``Ledger.attach`` sets it)."""
-        self.gallery: Gallery | None = None
-        """The gallery downloading this client's images (``Gallery.attach`` sets it)."""
-        self.recorder: Recorder | None = None
-        """This client's session in its ledger: writes each run before its submit may leave."""
         self._by_key: dict[str, list[AsyncRun]] = {}
         self._subscribers: list[Subscriber] = []
-        self._submitted: dict[str, asyncio.Event] = {}
+        self._sending: dict[str, asyncio.Future[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.ledger: Ledger | None = None
+        """The ledger recording this client's runs (``use_ledger``)."""
+        self.gallery: Gallery | None = None
+        """The gallery downloading this client's images (``use_gallery``)."""
+        self._recorder: Recorder | None = None
+        if ledger is not None:
+            self.use_ledger(ledger)
+        if gallery is not None:
+            self.use_gallery(gallery)
+
+    # --- what the client holds ----------------------------------------------------------------
 
     def runs(self) -> list[AsyncRun]:
         """Every run of this client, oldest first."""
@@ -110,8 +136,6 @@ class AsyncClient:
     def run(self, run_id: str) -> AsyncRun:
         """The run with this seqnb id (``KeyError`` if this client has none)."""
         return self._runs[run_id]
-
-    # --- observers --------------------------------------------------------------------------
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(event)`` for every change of every run of this client (created included)."""
@@ -126,67 +150,120 @@ class AsyncClient:
         for run in self._runs.values():
             run.unsubscribe(callback)
 
+    def use_ledger(self, ledger: Ledger) -> None:
+        """Record every run of this client in ``ledger`` from now on (and the ones it already has), as a new session."""
+        if self.ledger is ledger:
+            return
+        recorder = ledger.recorder(self.backend, on_taken_over=self._taken_over)
+        self.ledger, self._recorder = ledger, recorder
+        self.subscribe(recorder.on_event)
+        for run in self._runs.values():
+            recorder.record(run)
+
+    def use_gallery(self, gallery: Gallery) -> None:
+        """Download every run's images into ``gallery`` as soon as it completes (on the client's loop)."""
+        if self.gallery is gallery:
+            return
+        gallery.allow_host(host_entry(self.backend.base_url))  # the emulator serves its images itself
+        gallery.ledger = gallery.ledger or self.ledger
+        self.gallery = gallery
+        self.subscribe(gallery.on_event)
+
+    def _taken_over(self, run: RunCore) -> None:
+        """Another session took this run over (this one was taken for gone): it watches it now, not this client."""
+        self._poller.unwatch(run)
+
+    @property
+    def references(self) -> ReferenceGate:
+        """How this client checks reference images before anything is spent (and the ones it checked)."""
+        return self._references
+
+    def _reference_cache(self) -> ImageCache | None:
+        return self.gallery.cache if self.gallery is not None else None
+
     # --- prices, balance, validation ----------------------------------------------------------
 
     @property
-    def user_prices(self) -> PriceInput | None:
-        """Prices the user set (``prices=``); with ``SEQNB_PRICES`` they win over the catalog's."""
-        return self.money.user_prices
-
-    @user_prices.setter
-    def user_prices(self, value: PriceInput | None) -> None:
-        self.money.user_prices = value
+    def catalog(self) -> Catalog:
+        """RunComfy's catalog (or the emulator's): prices and live schemas."""
+        return self._money.catalog
 
     @property
     def last_balance(self) -> Balance | None:
         """The balance as last read (``balance()``, or a sweep's balance check)."""
-        return self.money.last_balance
+        return self._money.last_balance
 
     def price(self, model: str | ModelSpec) -> Price:
         """What one image of ``model`` costs and where that figure comes from (see ``Money.price``)."""
-        return self.money.price(model)
+        return self._money.price(model)
 
     @property
     def prices(self) -> dict[str, Price]:
-        """Every model's price per image, as this client's estimates use it (see ``price``)."""
-        return self.money.prices()
+        """Every model's price per image, as this client's estimates use it; set it to use your own."""
+        return self._money.prices()
 
     @prices.setter
     def prices(self, value: PriceInput | None) -> None:
-        self.money.user_prices = value
-
-    async def load_prices(self) -> None:
-        """Read what the catalog has not told yet (nothing when every price is the user's); never raises."""
-        await self.money.load_prices()
+        self._money.user_prices = value
 
     async def refresh_prices(self, refresh: bool = True) -> dict[str, Price]:
         """Read the catalog again now (``refresh=False``: only what is not known yet); returns ``prices``."""
-        return await self.money.refresh_prices(refresh)
+        return await self._money.refresh_prices(refresh)
 
     def cost(self, request: Request) -> Cost:
         """A request's estimated cost at this client's prices (what the ledger records for it)."""
-        return self.money.cost(request)
+        return self._money.cost(request)
 
     def validate(self, request: Request) -> Report:
-        """Every problem of a request: by the built-in spec or, with ``live_schema=True``, the live one (``live_validate``)."""
-        return live_validate(self, request)
+        """Every problem of a request, as ``submit`` checks it; sends nothing.
+
+        By the built-in spec or, with ``live_schema=True``, by the catalog's live schema: it replaces
+        only the schema rules (fields, types, enums, limits, required); seqnb's own checks (the
+        prompt's image count, the seed range) still apply. When the live schema is unknown or
+        unusable, the built-in spec is used (with a warning saying why).
+        """
+        hosts = self._references.http_hosts()
+        builtin = request.validate(http_hosts=hosts)
+        if not self.live_schema:
+            return builtin
+        self.catalog.load([request.model.id])
+        live = self.catalog.live_spec(request.model)
+        if live is None:
+            return builtin
+        payload = request.payload()
+        unset = tuple(p for p in builtin.problems if p.code == "unknown_field" and p.wire not in payload)
+        report = validate_payload(live, payload, http_hosts=hosts)
+        return Report(report.model, unset + report.problems, report.checked)
 
     async def balance(self) -> Balance:
         """The account's balance now (``RunComfy account at ...`` or the emulator's), also kept as ``last_balance``."""
-        return await self.money.balance()
+        return await self._money.balance()
 
-    def read_balance(self) -> Balance:
-        """``balance()`` for synchronous code: blocks at most ``seqnb.api.account.DEADLINE`` seconds."""
-        return self.money.read_balance()
+    # --- one run --------------------------------------------------------------------------------
 
-    def check_balance(self, plan: SweepPlan) -> None:
-        """Refuse (``InsufficientBalance``) a plan over the balance read now; warn when it cannot be checked (see ``Money``)."""
-        self.money.check_balance(plan)
+    async def submit(
+        self,
+        request: Request | str,
+        prompt: str | None = None,
+        *,
+        deadline: float | None = None,
+        parent_id: str | None = None,
+        sweep_id: str | None = None,
+        **kw: Any,
+    ) -> AsyncRun:
+        """Check and record one request, then send it in the background; returns the run once it is recorded.
 
-    # --- building runs (no I/O) ------------------------------------------------------------
+        ``await run.accepted()`` waits for the service's answer (and raises a refusal); ``await
+        run.wait()`` for the end. ``RequestInvalid`` here when the request breaks the model's rules.
+        """
+        await self._money.load_prices()  # awaited here, so that pricing it below never waits on the loop
+        ready = await self._references.resolve(as_request(request, prompt, kw))  # local files become URLs
+        run = self._prepare(ready, parent_id=parent_id, sweep_id=sweep_id)
+        self._spawn(self._send_quietly(run, deadline))
+        return run
 
-    def prepare(self, request: Request, *, report: Report | None = None, **meta: Any) -> AsyncRun:
-        """Validate, create and announce a run, before anything is sent (so it can be recorded first).
+    def _prepare(self, request: Request, *, report: Report | None = None, **meta: Any) -> AsyncRun:
+        """Validate, create, record and announce a run, before anything is sent.
 
         ``report``: the request's validation when the caller has it already (a checked sweep plan's).
         """
@@ -199,122 +276,346 @@ class AsyncClient:
         if request.sent_seed is None and not request.uses_model_seed and request.model.role("seed"):
             # A fresh seed, sent and recorded (as -1 does in A1111): a seedless run is never a silent repeat.
             request = request.replace(seed=fresh_seed())
-        run = AsyncRun(request=self.money.priced(request), **meta).bind(self)
-        if self.recorder is not None:
-            self.recorder.record(run)  # write-or-refuse: a run that cannot be recorded is never sent
-        self.adopt(run)
+        run = AsyncRun(request=self._money.priced(request), service=self.backend.base_url, **meta)
+        run._client = self
+        if self._recorder is not None:
+            self._recorder.record(run)  # write-or-refuse: a run that cannot be recorded is never sent
+        self._adopt(run)
         run.emit(RunEvent(run, "created", "created", run.created_at, "created"))
         return run
 
-    def adopt(self, run: AsyncRun) -> AsyncRun:
-        """Take charge of a run (a new one, or one restored from a ledger); it is priced at this client's prices."""
-        run.request = self.money.priced(run.request)
-        run.bind(self)
+    def _adopt(self, core: RunCore) -> AsyncRun:
+        """Take charge of a run (a new one, or one rebuilt from a ledger); it is priced at this client's prices."""
+        run = AsyncRun.of(core, self)
+        run.request = self._money.priced(run.request)
+        run.service = self.backend.base_url
         self._runs[run.id] = run
         self._by_key.setdefault(run.request.key(), []).append(run)
         for callback in self._subscribers:
             run.subscribe(callback)
         return run
 
-    # --- I/O ---------------------------------------------------------------------------------
-
-    async def send(self, run: AsyncRun, deadline: float | None = None) -> AsyncRun:
+    async def _send(self, run: AsyncRun, deadline: float | None = None) -> AsyncRun:
         """Submit a prepared run and start watching it. Whatever happens, the run ends up in a state that says so."""
         if run.status != "created":
             return run
-        await self.references.check([run])  # before anything is written as sent: a bad reference fails it here
-        done = self._submitted.setdefault(run.id, asyncio.Event())
-        if self.recorder is not None:
-            try:  # write-ahead: the ledger says "submitting" before the POST may leave (with the others of this moment)
-                await self.recorder.record_submitting(run)
-            except BaseException as exc:  # not written, or cancelled while it was: nothing leaves
-                why = exc if isinstance(exc, errors.LedgerError) else "cancelled before its submit left"
-                run.transition("failed", detail="not sent", error=f"not sent: {why}")
-                done.set()
-                self._submitted.pop(run.id, None)
-                raise
-        run.transition("submitting")
-        sent_at = time.time()  # when the submit left: the job's clock starts about then, not when the answer came back
-        payload = run.request.payload()
+        done = self._sending.setdefault(run.id, asyncio.get_running_loop().create_future())
         try:
-            body = await self.transport.submit(run.model, payload)
-        except BaseException as exc:  # refused, not sent, or in doubt: the run says which
-            status, detail, error = submit_failure(run, payload, exc)
-            run.transition(status, detail=detail, error=error)
-            if isinstance(exc, errors.SeqnbError) or not isinstance(exc, Exception):
-                raise  # seqnb's own errors, and cancellation, go on as they are
-            raise errors.TransportError(f"submit interrupted: {type(exc).__name__}: {exc}") from exc
+            await self._references.check([run])  # before anything is written as sent: a bad reference fails it here
+            if _cancelled(run):
+                return run  # cancelled meanwhile: never sent
+            if self._recorder is not None:
+                try:  # write-ahead: the ledger says "submitting" before the POST may leave (with the others of this moment)
+                    await self._recorder.record_submitting(run)
+                except BaseException as exc:  # not written, or cancelled while it was: nothing leaves
+                    why = exc if isinstance(exc, errors.LedgerError) else "cancelled before its submit left"
+                    run.transition("failed", detail="not sent", error=f"not sent: {why}")
+                    raise
+                if _cancelled(run):  # cancelled while its row was written: the row says so again, nothing leaves
+                    self._recorder.record(run)
+                    return run
+            run.transition("submitting")
+            sent_at = time.time()  # when the submit left: the job's clock starts about then, not when it was answered
+            payload = run.request.payload()
+            try:
+                body = await self._transport.submit(run.model, payload)
+            except BaseException as exc:  # refused, not sent, or in doubt: the run says which
+                status, detail, error = submit_failure(run, payload, exc)
+                run.transition(status, detail=detail, error=error)
+                if isinstance(exc, errors.SeqnbError) or not isinstance(exc, Exception):
+                    raise  # seqnb's own errors, and cancellation, go on as they are
+                raise errors.TransportError(f"submit interrupted: {type(exc).__name__}: {exc}") from exc
+            request_id = protocol.request_id(body.get("request_id") if isinstance(body, dict) else None)
+            if request_id is None:
+                run.transition(
+                    "unknown",
+                    detail="in doubt",
+                    error="the service accepted the submit but answered no usable request_id "
+                    f"({protocol.quote(body)}): seqnb cannot follow it. {IN_DOUBT}",
+                )
+                raise errors.ServerError("submit answer has no usable request_id", body=body)
+            run.transition("in_queue", request_id=request_id, submitted_at=sent_at)
+            self._poller.watch(run, deadline=deadline)
+            return run
+        except BaseException as exc:
+            run._submit_error = exc if isinstance(exc, errors.SeqnbError) else None
+            raise
         finally:
-            done.set()
-            self._submitted.pop(run.id, None)  # whoever waits holds the event; nothing is kept per run
-        request_id = protocol.request_id(body.get("request_id") if isinstance(body, dict) else None)
-        if request_id is None:
-            run.transition(
-                "unknown",
-                detail="in doubt",
-                error=f"the service accepted the submit but answered no usable request_id ({protocol.quote(body)}): "
-                f"seqnb cannot follow it. {IN_DOUBT}",
-            )
-            raise errors.ServerError("submit answer has no usable request_id", body=body)
-        run.transition("in_queue", request_id=request_id, submitted_at=sent_at)
-        self.poller.watch(run, deadline=deadline)
-        return run
+            if not done.done():
+                done.set_result(None)
+            self._sending.pop(run.id, None)  # whoever waits holds the future; nothing is kept per run
 
-    async def submit(
-        self,
-        request: Request | str,
-        prompt: str | None = None,
-        *,
-        deadline: float | None = None,
-        parent_id: str | None = None,
-        sweep_id: str | None = None,
-        **kw: Any,
-    ) -> AsyncRun:
-        """Validate, record and submit one request; returns once the service has accepted it."""
-        await self.load_prices()  # awaited here, so that pricing it below never waits on the loop
-        ready = await self.references.resolve(as_request(request, prompt, kw))  # local files become URLs
-        run = self.prepare(ready, parent_id=parent_id, sweep_id=sweep_id)
-        await self.send(run, deadline)
-        return run
+    async def _send_quietly(self, run: AsyncRun, deadline: float | None = None) -> None:
+        with contextlib.suppress(errors.SeqnbError):  # said on the run: run.error, run.accepted(), the board
+            await self._send(run, deadline)
+
+    def _spawn(self, coro: Any) -> None:
+        """Run ``coro`` in the background on this loop, kept until it ends (``aclose`` waits for submits in flight)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def watch(self, run: AsyncRun, deadline: float | None = None) -> None:
         """Watch a run that has a request id (again), e.g. after a deadline or a restart."""
         if run.id not in self._runs:
-            self.adopt(run)
-        self.poller.watch(run, delay=0, deadline=deadline)
+            run = self._adopt(run)
+        self._poller.watch(run, delay=0, deadline=deadline)
+
+    def expected_end(self, run: RunCore) -> float | None:
+        """When the run should end (wall clock), from how long runs of its kind took; None while unknown."""
+        return self._poller.expected_end(run)
 
     async def refresh(self, run: AsyncRun) -> AsyncRun:
+        """Ask the service for a run's state now."""
         if run.request_id and not run.done:
-            await self.poller.poll_once(run)
+            await self._poller.poll_once(run)
         return run
 
     async def cancel(self, run: AsyncRun) -> str:
         """Cancel a run while it is queued; returns ``cancelled`` or ``not_cancellable`` (see ``cancel``)."""
         if run.status == "submitting":  # cancel what the submit made, once the service has answered it
-            await self._submitted.setdefault(run.id, asyncio.Event()).wait()
-        return await cancel_run(self.transport, self.poller, run)
+            sending = self._sending.get(run.id)
+            if sending is not None:
+                await asyncio.shield(sending)
+        return await cancel_run(self._transport, self._poller, run)
 
     async def cancel_queued(self, runs: Iterable[AsyncRun] | None = None) -> dict[str, str]:
         """Cancel every run still queued (or not yet sent); returns outcome per run id."""
-        return await cancel_each(self._runs.values() if runs is None else runs, self.cancel)
+        return await cancel_each(list(self._runs.values() if runs is None else runs), self.cancel)
 
-    # --- runs from elsewhere ----------------------------------------------------------------
+    # --- many runs ------------------------------------------------------------------------------
+
+    def plan(self, *args: Any, **kw: Any) -> SweepPlan:
+        """The sweep that ``sweep()`` would send, validated and priced at this client's prices (nothing is sent)."""
+        if "count" in kw:
+            raise errors.SettingInvalid(
+                "sweep: the image count axis is counts=, a list (counts=[2] for one value), not count="
+            )
+        if kw.get("prices") is None:
+            kw["prices"] = self.prices
+        planned = plan_sweep(*args, **kw)
+        if self.live_schema or any(r.references for r in planned.requests):  # the client knows its http hosts
+            planned.reports = [self.validate(r) for r in planned.requests]
+            planned.costs = [
+                r.cost(kw["prices"]) for r, rep in zip(planned.requests, planned.reports, strict=True) if rep.ok
+            ]
+        return planned
+
+    async def sweep(
+        self,
+        *args: Any,
+        budget: Money_ | None = None,
+        allow_over_balance: bool = False,
+        concurrency: int = 8,
+        **kw: Any,
+    ) -> Sweep:
+        """Plan the grid (or take a plan from ``plan()``), check it (rules, ``budget``, the balance unless
+        ``allow_over_balance``), record every run, then send them ``concurrency`` at a time in the background.
+
+        Returns once every run is recorded; nothing is recorded or sent when a check fails.
+        """
+        await self._money.load_prices()
+        kw = await self._references.resolve_sweep(kw)
+        runs = self._prepare_sweep(*args, budget=budget, allow_over_balance=allow_over_balance, **kw)
+        self._spawn(self._send_all_quietly(runs, concurrency))
+        return runs
+
+    def _prepare_sweep(
+        self, *args: Any, budget: Money_ | None = None, allow_over_balance: bool = False, **kw: Any
+    ) -> Sweep:
+        """Plan (or take the plan given), check, and record every run of a sweep, all or none; nothing is sent."""
+        planned = given_plan(args, kw) or self.plan(*args, **kw)
+        return self._prepare_plan(planned, budget=budget, allow_over_balance=allow_over_balance)
+
+    async def promote(
+        self,
+        runs: Any,
+        *,
+        budget: Money_ | None = None,
+        allow_over_balance: bool = False,
+        again: bool = False,
+        **changes: Any,
+    ) -> Sweep:
+        """Make chosen runs again with ``changes`` (``resolution="4K"``...), each a child of its original.
+
+        Priced first and held to ``budget`` and the balance like a sweep (all or none), then sent in
+        the background. ``runs``: runs, run ids, or a frame of runs (``ledger.runs(verdict="picked")``).
+        A run that already has a promoted child with the same request is not made again unless ``again``.
+        """
+        await self._money.load_prices()
+        planned, parents = self._plan_promote(runs, changes, again)
+        promoted = self._prepare_plan(planned, budget=budget, allow_over_balance=allow_over_balance, parents=parents)
+        self._spawn(self._send_all_quietly(promoted))
+        return promoted
+
+    def _plan_promote(self, runs: Any, changes: dict[str, Any], again: bool) -> tuple[SweepPlan, list[str]]:
+        ids = run_ids(runs)
+        if not ids:
+            raise errors.SettingInvalid(
+                "runs: nothing to promote; give the runs to make again, e.g. ledger.runs(verdict='picked')"
+            )
+        originals = [self._recorded(run_id, "promote") for run_id in ids]
+        requests, parents = [], []
+        for original in originals:
+            request = promote_changes(original, changes)
+            if not again and self._has_child(original.id, request):
+                continue
+            requests.append(request)
+            parents.append(original.id)
+        if not requests:
+            raise errors.SettingInvalid(
+                f"promote: every run given ({', '.join(ids)}) has been promoted with these changes already; "
+                "nothing was sent. Pass again=True to make them once more (and pay again)"
+            )
+        planned = self.plan(requests=requests)
+        planned.kind, planned.parents = "promote", parents
+        return planned, parents
+
+    def _has_child(self, parent_id: str, request: Request) -> bool:
+        """Whether a run made from ``parent_id`` with the same request exists (here, or in the ledger)."""
+        key = request.key()
+        if any(
+            r.parent_id == parent_id and r.request.key() == key for r in self._runs.values() if r.status != "failed"
+        ):
+            return True
+        if self.ledger is None:
+            return False
+        return any(child.request.key() == key for child in self.ledger.children(parent_id))
+
+    def _prepare_plan(
+        self,
+        planned: SweepPlan,
+        *,
+        budget: Money_ | None = None,
+        allow_over_balance: bool = False,
+        parents: Sequence[str | None] = (),
+    ) -> Sweep:
+        """Check a plan (rules, ``budget``, the balance unless ``allow_over_balance``), then prepare its runs, all or none.
+
+        ``parents``: each request's parent run id (a promote's originals), in the plan's order.
+        """
+        if planned.sent:
+            raise errors.SettingInvalid(
+                f"sweep {planned.id} was sent already: plan it again (client.plan(...)) to send the same grid as a "
+                "new sweep"
+            )
+        planned.check(budget)
+        if not allow_over_balance:
+            self._money.check_balance(planned)
+        runs: list[AsyncRun] = []
+        reserve = self._recorder.reserve(planned) if self._recorder is not None else contextlib.nullcontext()
+        linked = list(parents) or [None] * planned.runs
+        try:
+            with reserve:  # all rows or none, within the ledger's team budget (checked atomically)
+                checked = zip(planned.requests, planned.reports, planned.costs, linked, strict=True)
+                for request, report, cost, parent in checked:  # validated by the plan: not again
+                    price = Price(cost.per_image, cost.currency, cost.source)
+                    prepared = PricedRequest.of(request, price)
+                    runs.append(self._prepare(prepared, report=report, sweep_id=planned.id, parent_id=parent))
+        except errors.LedgerError as exc:  # nothing of the sweep leaves: the runs already written never will
+            for run in runs:
+                run.transition("failed", detail="not sent", error=f"not sent: the {planned.kind} stopped: {exc}")
+            raise
+        planned.sent = True
+        return Sweep(runs, planned)
+
+    async def _send_all(self, runs: Iterable[AsyncRun], concurrency: int = 8, deadline: float | None = None) -> None:
+        """Check every reference, then submit prepared runs, ``concurrency`` at a time; stop after an auth or balance
+        failure. ``concurrency`` workers take the runs in order (a sweep of 10,000 makes no 10,000 tasks)."""
+        runs = list(runs)
+        try:
+            batch = await self._references.check(runs)  # all or none: one bad reference and nothing is sent
+        except errors.SeqnbError as exc:  # the runs say why (failed, not sent); accepted() raises it
+            for run in runs:
+                run._submit_error = exc
+            raise
+        queue = iter(batch)
+        stop: list[errors.SeqnbError] = []
+
+        async def worker() -> None:
+            for run in queue:  # one iterator shared by the workers: each run is taken once
+                if stop:
+                    run.transition("failed", detail="not sent", error=f"not sent: an earlier submit failed: {stop[0]}")
+                    run._submit_error = stop[0]
+                    continue
+                try:
+                    await self._send(run, deadline)
+                except FATAL as exc:
+                    stop.append(exc)
+                except errors.SeqnbError:
+                    pass  # said on the run
+
+        await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+
+    async def _send_all_quietly(self, runs: Iterable[AsyncRun], concurrency: int = 8) -> None:
+        with contextlib.suppress(errors.SeqnbError):  # said on the runs: run.error, run.accepted(), the board
+            await self._send_all(runs, concurrency)
+
+    async def wait_all(self, runs: Iterable[AsyncRun] | None = None, timeout: float | None = None) -> list[AsyncRun]:
+        """Until every run ends; ``WaitTimeout`` after ``timeout`` seconds (the runs go on).
+
+        One future for them all, settled by their events (not a waiting task per run).
+        """
+        targets = list(self._runs.values() if runs is None else runs)
+        waiting = {run.id: run for run in targets if not run.done}
+        for run in waiting.values():
+            if not run.watching and run.request_id:
+                self.watch(run)  # as run.wait() does: a run with a request id is watched while waited for
+        if not waiting:
+            return targets
+        ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_change(event: RunEvent) -> None:
+            if event.run.done and waiting.pop(event.run.id, None) is not None and not waiting and not ended.done():
+                ended.set_result(None)
+
+        stops = [run.subscribe(on_change) for run in waiting.values()]
+        try:
+            async with asyncio.timeout(timeout) as scope:
+                await ended
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise errors.WaitTimeout(
+                f"{len(waiting)} of {len(targets)} runs still running after {timeout} s: seqnb stopped waiting, the "
+                "runs go on (wait again, or cancel them)"
+            ) from None
+        finally:
+            for stop in stops:
+                stop()
+        return targets
+
+    # --- runs from elsewhere ------------------------------------------------------------------
 
     async def resume(self, ledger: Ledger | None = None, *, scope: Literal["mine", "team"] = "mine") -> list[AsyncRun]:
-        """Watch again every run of ``ledger`` (default: this client's) still in flight when its session ended.
+        """Adopt the runs of ``ledger`` (default: this client's) no live session owns; watch again those still in flight.
 
-        ``scope="mine"``: only runs of your own (same user) sessions; ``"team"``: anyone's. See ``adopt.resume``.
+        ``scope="mine"``: only runs of your own (same user) sessions; ``"team"``: anyone's (see ``Ledger.claim``).
+        Queued and running runs are watched again (an id the service no longer knows becomes
+        ``lost``); runs whose submit was in flight become ``unknown``, never resubmitted; runs
+        written but never sent become ``failed`` ("not sent"). Returns the runs watched again.
         """
-        return adopt.resume(self, ledger, scope)
-
-    def prepare_attach(
-        self, request_id: str, model: str | ModelSpec, prompt: str | None = None, **known: Any
-    ) -> AsyncRun:
-        """Adopt a job submitted elsewhere (RunComfy's CLI or playground), recorded before it is watched.
-
-        ``known``: whatever is known of its request (``count=``, ``size=``, ``seed=``, wire fields). See ``adopt``.
-        """
-        return adopt.prepare_attach(self, request_id, model, prompt, known)
+        if ledger is not None:
+            self.use_ledger(ledger)
+        if self.ledger is None or self._recorder is None:
+            raise errors.LedgerError("this client has no ledger: pass one, or use seqnb.connect() (it records to one)")
+        resumed: list[AsyncRun] = []
+        for restored in self.ledger.claim(self._recorder.session.id, scope):  # only runs no live session owns
+            if restored.id in self._runs:
+                continue  # already this client's: nothing to adopt twice
+            run = self._adopt(restored)  # its changes are recorded from here on
+            if run.status == "created":  # written, never sent: nothing to watch, nothing charged
+                run.transition("failed", error="not sent: the session ended before its submit; rerun it")
+            elif run.status == "submitting":
+                run.transition(
+                    "unknown",
+                    error="the session ended while its submit was in flight: it may or may not have reached "
+                    "the service. Check your RunComfy requests before you submit it again",
+                )
+            else:
+                self.watch(run)
+                resumed.append(run)
+        return resumed
 
     async def attach(
         self,
@@ -325,86 +626,146 @@ class AsyncClient:
         deadline: float | None = None,
         **known: Any,
     ) -> AsyncRun:
-        """Adopt a job submitted elsewhere and watch it: its images are downloaded and it is recorded like any run.
+        """Adopt a job submitted elsewhere (RunComfy's CLI or playground): recorded, then watched like any run.
 
-        An id the service does not know becomes ``lost``. See ``prepare_attach``.
+        ``known``: whatever is known of its request (``count=``, ``size=``, ``seed=``, wire fields);
+        the rest stays unknown (the estimate assumes the model's default count). An id the service
+        does not know becomes ``lost``. ``SettingInvalid`` for a malformed request id.
         """
-        run = self.prepare_attach(request_id, model, prompt, **known)
+        rid = request_id.strip() if isinstance(request_id, str) else ""
+        if not REQUEST_ID.fullmatch(rid):
+            raise errors.SettingInvalid(
+                f"request_id {request_id!r} is not a RunComfy request id: give the id the service answered "
+                "(letters, digits, '-', '_', '.' or ':', at most 128 characters), e.g. from `runcomfy` or the playground"
+            )
+        for run in self._runs.values():
+            if run.request_id == rid:
+                return run  # attached (or submitted) here already
+        request = self._money.priced(Request(model, prompt, **known))
+        unknown = [] if prompt is not None else ["prompt"]
+        if "count" not in known and request.model.count_field.wire not in known:
+            unknown.append(f"count (estimated at {request.count})")
+        note = "attached: submitted outside seqnb" + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+        run = AsyncRun(
+            request=request, request_id=rid, status="in_queue", notes={"attach": note}, service=self.backend.base_url
+        )
+        run._client = self
+        if unknown:
+            run.subscribe(_AttachedNote(note))  # before the ledger's and the gallery's: they record the note it sets
+        if self._recorder is not None:
+            self._recorder.record(run)  # write-or-refuse: a run the ledger cannot hold is not attached
+        self._adopt(run)
+        run.emit(RunEvent(run, run.status, run.status, run.created_at, "created"))
         if not run.done and not run.watching:
             self.watch(run, deadline)
         return run
 
-    def prepare_rerun(self, run: RunCore | Any | str, **changes: Any) -> AsyncRun:
-        """A new prepared run with a recorded run's request and ``changes``, linked to it as its parent."""
-        return adopt.prepare_rerun(self, run, changes)
+    async def rerun(self, run: Any, *, deadline: float | None = None, **changes: Any) -> AsyncRun:
+        """Submit a recorded run's request again with ``changes`` (e.g. ``seed=7``), linked to it as its parent.
 
-    async def rerun(self, run: RunCore | Any | str, *, deadline: float | None = None, **changes: Any) -> AsyncRun:
-        """Submit a recorded run again with ``changes`` (e.g. ``seed=2``), linked to it as its parent."""
-        await self.load_prices()
-        child = self.prepare_rerun(run, **changes)
-        await self.send(child, deadline)
+        Returns once the new run is recorded; it is sent in the background, as by ``submit``.
+        """
+        await self._money.load_prices()
+        parent = self._recorded(run if isinstance(run, str) else core_of(run).id, "rerun")
+        child = self._prepare(parent.request.replace(**changes), parent_id=parent.id, sweep_id=parent.sweep_id)
+        self._spawn(self._send_quietly(child, deadline))
         return child
 
-    # --- sweeps ------------------------------------------------------------------------------
+    def _recorded(self, run_id: str, what: str) -> RunCore:
+        """A run of this client, or rebuilt from its ledger; ``SettingInvalid`` naming it when there is none."""
+        known = self._runs.get(run_id)
+        if known is not None:
+            return known
+        if self.ledger is None:
+            raise errors.SettingInvalid(f"runs: cannot {what} {run_id!r}: this client has no run with that id")
+        try:
+            return self.ledger.restore(run_id)
+        except errors.LedgerError as exc:
+            raise errors.SettingInvalid(f"runs: cannot {what} {run_id!r}: {exc}") from exc
 
-    def plan(self, *args: Any, **kw: Any) -> SweepPlan:
-        """The sweep that ``sweep()`` would send, validated and priced at this client's prices (nothing is sent)."""
-        return sweeps.plan(self, *args, **kw)
+    async def settle(self, timeout: float | None = None) -> None:
+        """Until the images of every completed run are downloaded and scored (see ``Gallery.settle``)."""
+        if self.gallery is not None:
+            await self.gallery.settle(timeout)
 
-    def prepare_sweep(
-        self,
-        *args: Any,
-        budget: Decimal | str | float | None = None,
-        allow_over_balance: bool = False,
-        **kw: Any,
-    ) -> Sweep:
-        """Plan, check (rules, ``budget``, and the balance unless ``allow_over_balance``), then prepare every run."""
-        return sweeps.prepare_sweep(self, *args, budget=budget, allow_over_balance=allow_over_balance, **kw)
+    # --- what travels ---------------------------------------------------------------------------
 
-    def prepare_promote(self, runs: Any, **kw: Any) -> Sweep:
-        """The chosen runs planned again with changes, checked like a sweep, prepared (not sent); see ``promote``."""
-        return promote.prepare_promote(self, runs, **kw)
+    def _gallery_or_new(self) -> Gallery:
+        from ..images.gallery import Gallery
 
-    async def promote(
+        return self.gallery or Gallery(ledger=self.ledger)
+
+    def _chosen(self, runs: Any, what: str) -> list[RunCore]:
+        """Runs given as runs or run ids: their states (a run id not of this client is read from its ledger)."""
+        if isinstance(runs, RunCore) or hasattr(runs, "aio"):
+            return [core_of(runs)]
+        return [
+            self._recorded(r, what) if isinstance(r, str) else core_of(r)
+            for r in ([runs] if isinstance(runs, str) else runs)
+        ]
+
+    def report(
         self,
         runs: Any,
+        path: str | os.PathLike[str],
         *,
-        budget: Decimal | str | float | None = None,
-        allow_over_balance: bool = False,
-        **changes: Any,
-    ) -> Sweep:
-        """Make chosen runs again with changes (``resolution="4K"``) as their children; ``seqnb.client.promote``."""
-        promoted = self.prepare_promote(runs, budget=budget, allow_over_balance=allow_over_balance, **changes)
-        await self.send_all(promoted)
-        return promoted
+        full: Full = "none",
+        thumb: int = 256,
+        title: str | None = None,
+    ) -> Path:
+        """One self-contained HTML file of ``runs`` to open anywhere: runs, run ids, or a frame of the ledger
+        (``client.ledger.runs(verdict="picked")``, any filter). ``full="embed"`` puts the full-size images inside,
+        ``"beside"`` writes them in a folder next to it."""
+        from ..images.share import report_ledger, report_runs
 
-    async def send_all(self, runs: Iterable[AsyncRun], concurrency: int = 8, deadline: float | None = None) -> None:
-        """Check every reference, then submit prepared runs, ``concurrency`` at a time; stop after an auth or balance failure."""
-        batch = await self.references.check(runs)  # all or none: one bad reference and nothing of the batch is sent
-        await sweeps.send_all(self.send, batch, concurrency, deadline)
+        if hasattr(runs, "columns") and self.ledger is not None:  # a frame of the ledger: its rows, its cached frames
+            return report_ledger(self.ledger, path, ids=run_ids(runs), title=title, thumb=thumb, full=full)
+        chosen = self._chosen(runs, "report")
+        return report_runs(chosen, path, self._gallery_or_new(), self.ledger, title=title, thumb=thumb, full=full)
 
-    async def sweep(
-        self, *args: Any, budget: Decimal | str | float | None = None, concurrency: int = 8, **kw: Any
-    ) -> Sweep:
-        """Build the grid (or take a plan from ``plan()``), validate it all, refuse it over ``budget``, then submit ``concurrency`` at a time."""
-        runs = self.prepare_sweep(*args, budget=budget, **await self.references.resolve_sweep(kw))
-        await self.send_all(runs, concurrency)
-        return runs
+    def export_images(self, runs: Any, directory: str | os.PathLike[str]) -> list[Path]:
+        """Write the runs' full-size frames as PNGs carrying their provenance, and ``runs.csv`` of their rows; ``runs``
+        as for ``report``."""
+        from ..images.share import export_ledger, export_runs
 
-    async def wait_all(self, runs: Iterable[AsyncRun] | None = None, timeout: float | None = None) -> list[AsyncRun]:
-        """Until every run ends; ``seqnb.Timeout`` after ``timeout`` seconds (the runs go on)."""
-        return await sweeps.wait_all(list(self._runs.values() if runs is None else runs), timeout)
+        if hasattr(runs, "columns") and self.ledger is not None:
+            done = export_ledger(self.ledger, directory, ids=run_ids(runs))
+        else:
+            done = export_runs(self._chosen(runs, "export"), directory, self._gallery_or_new(), self.ledger)
+        return [*done.images, done.table]
+
+    # --- the end ----------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
+        """Stop watching and downloading; submits in flight are answered first (never cut off mid-way)."""
+        sending = [f for f in self._sending.values() if not f.done()]
+        if sending:
+            await asyncio.wait(sending, timeout=self._transport.deadline)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         for run in self._runs.values():
-            self.poller.unwatch(run)
-        await self.poller.stop()
-        await self.transport.aclose()
-        if self.recorder is not None:
-            self.recorder.end()  # its runs in flight may be resumed by another session from now on
+            self._poller.unwatch(run)
+        await self._poller.stop()
+        if self.gallery is not None:
+            await self.gallery.aclose()
+        await self._transport.aclose()
+        if self._recorder is not None:
+            self._recorder.end()  # its runs in flight may be resumed by another session from now on
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     def __repr__(self) -> str:
         return f"<seqnb.AsyncClient {self.backend}>"
+
+
+def _cancelled(run: RunCore) -> bool:
+    """Whether a run about to be sent was cancelled meanwhile (while its references or its row were awaited)."""
+    return run.status != "created"
 
 
 def as_request(request: Request | str, prompt: str | None, kw: dict[str, Any]) -> Request:
@@ -413,3 +774,17 @@ def as_request(request: Request | str, prompt: str | None, kw: dict[str, Any]) -
             return request.replace(**({"prompt": prompt} if prompt is not None else {}), **kw)
         return request
     return Request(request, prompt, **kw)
+
+
+class _AttachedNote:
+    """Keeps an attached run's note honest: what was not known stays said, and a short-batch note that assumed a count
+    is replaced."""
+
+    def __init__(self, note: str) -> None:
+        self.note = note
+
+    def __call__(self, event: RunEvent) -> None:
+        run = event.run
+        if event.new == "completed":
+            run.say("attach", f"{self.note}; the service returned {len(run.images)} image(s)")
+            run.say("result", "")  # its count was a guess, so a short-batch note would be too

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["BALANCE_FRESH", "BalanceUnchecked", "Money"]
 
 
-class BalanceUnchecked(UserWarning):
+class BalanceUnchecked(errors.SeqnbWarning):
     """A sweep goes out without the balance check: the balance could not be read or compared."""
 
 

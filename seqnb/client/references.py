@@ -8,29 +8,40 @@ with a ``RequestInvalid`` naming the URL and the fix. URLs that passed are not f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from .. import errors
+from ..api.backend import Backend
 from ..images.cache import ImageCache
 from ..images.hosts import host_entry
 from ..images.references import Uploader, check_references, is_local, upload_local
 from ..images.store import CachedImage
 from ..model.request import Request
 from ..model.validation import Report
-from ..runs.run import AsyncRun
-
-if TYPE_CHECKING:
-    from .core import AsyncClient
+from ..runs.run import RunCore
 
 __all__ = ["ReferenceGate"]
 
+R = TypeVar("R", bound=RunCore)
+
 
 class ReferenceGate:
-    """One client's reference checks: ``uploader`` for local files, ``deadline`` seconds per reference."""
+    """One client's reference checks: ``uploader`` for local files, ``deadline`` seconds per reference.
 
-    def __init__(self, client: AsyncClient, uploader: Uploader | None = None, deadline: float = 30.0) -> None:
-        self.client = client
+    ``backend``: the client's service (its host serves the emulator's uploads); ``gallery_cache``: the
+    cache of the client's gallery, when it has one (references are kept there, for its grids).
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        gallery_cache: Callable[[], ImageCache | None],
+        uploader: Uploader | None = None,
+        deadline: float = 30.0,
+    ) -> None:
+        self.backend = backend
+        self._gallery_cache = gallery_cache
         self.uploader = uploader
         self.deadline = deadline
         self.images: dict[str, CachedImage] = {}
@@ -40,22 +51,22 @@ class ReferenceGate:
     @property
     def cache(self) -> ImageCache:
         """Where references are kept: the gallery's cache when one is attached, else the default cache."""
-        gallery = self.client.gallery
-        if gallery is not None:
-            return gallery.cache
+        cache = self._gallery_cache()
+        if cache is not None:
+            return cache
         if self._cache is None:
             self._cache = ImageCache()
         return self._cache
 
     def http_hosts(self) -> list[str]:
         """Hosts references may use over plain http: the client's own (the emulator) and the allowed ones."""
-        return [host_entry(self.client.backend.base_url), *self.cache.policy.allowed]
+        return [host_entry(self.backend.base_url), *self.cache.policy.allowed]
 
     async def _uploaded(self, model: str, refs: Sequence[str]) -> list[str]:
         if not any(is_local(r) for r in refs):
             return list(refs)
-        emulated = self.client.backend.kind == "emulator"
-        root = self.client.backend.base_url.rstrip("/").removesuffix("/v1") if emulated else None
+        emulated = self.backend.kind == "emulator"
+        root = self.backend.base_url.rstrip("/").removesuffix("/v1") if emulated else None
         urls, problems = await upload_local(refs, self.uploader, root, self.deadline)
         if problems:
             raise errors.RequestInvalid(Report(model, tuple(problems)))
@@ -80,7 +91,7 @@ class ReferenceGate:
             return options
         return {**options, "references": await self.resolve_axis(options["references"])}
 
-    async def check(self, runs: Iterable[AsyncRun]) -> list[AsyncRun]:
+    async def check(self, runs: Iterable[R]) -> list[R]:
         """Fetch every reference of ``runs`` not checked yet (returns them, as a list); on a problem, fail them and raise.
 
         All the runs still to send fail (not sent) when one reference fails: a sweep goes whole or not at all.
@@ -91,7 +102,7 @@ class ReferenceGate:
         wanted = [u for r in targets for u in r.request.references if u not in self.images]
         if not wanted:
             return batch
-        allow = [host_entry(self.client.backend.base_url)]
+        allow = [host_entry(self.backend.base_url)]
         found, problems = await check_references(wanted, self.cache, allow=allow, deadline=self.deadline)
         self.images.update(found)
         if not problems:

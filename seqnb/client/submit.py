@@ -1,38 +1,40 @@
-"""Before and after a submit: what a request must pass, what it would repeat, and what a failed submit means.
+"""What a submit means, I/O-free: which runs it would repeat, what its failure says, which plan or runs a call names.
 
-``live_validate``: the built-in spec's rules, or the catalog's live schema's. ``duplicate_of``:
-an identical request in flight, in doubt or done with the same seed (I/O-free). ``submit_failure``
-(I/O-free): which state a run goes to when its submit fails, and what its error tells the user; a
-run in doubt (its POST may have reached the service) is never resubmitted.
+``submit_failure``: which state a run goes to when its submit fails, and what its error tells the
+user; a run in doubt (its POST may have reached the service) is never resubmitted. ``duplicate_of``:
+an identical request in flight, in doubt or done with the same seed. ``run_ids``, ``given_plan``
+and ``promote_changes``: what a sweep or a promote was called with.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import errors
 from ..api import protocol
 from ..api.protocol import RunStatus
 from ..model.request import Request
-from ..model.validation import Report, validate_payload
+from ..model.sweep import SweepPlan
 from ..runs.run import RunCore
 
-if TYPE_CHECKING:
-    from .core import AsyncClient
+__all__ = [
+    "BALANCE_REFUSED",
+    "FATAL",
+    "IN_DOUBT",
+    "REJECTED",
+    "duplicate_of",
+    "given_plan",
+    "promote_changes",
+    "run_ids",
+    "submit_failure",
+]
 
-__all__ = ["BALANCE_REFUSED", "IN_DOUBT", "REJECTED", "duplicate_of", "live_validate", "submit_failure"]
-
-REJECTED = (
-    errors.InputRejected,
-    errors.AuthError,
-    errors.PermissionDenied,
-    errors.ModelNotFound,
-    errors.InsufficientBalance,
-    errors.NotFound,
-    errors.RequestRefused,
-)
+REJECTED = (errors.Refused, errors.AuthError, errors.ModelNotFound, errors.RequestNotFound)
 """Rejections that mean the service certainly made no job (nothing charged)."""
+
+FATAL = (errors.AuthError, errors.PermissionDenied, errors.InsufficientBalance, errors.ModelNotFound)
+"""After one of these the rest of a sweep would fail the same way: it stops sending."""
 
 BALANCE_REFUSED = "insufficient balance"
 """The event detail of a run whose submit was refused for the balance (HTTP 402, error_code 400002)."""
@@ -72,27 +74,6 @@ def _unsendable(run: RunCore, payload: dict[str, Any], exc: errors.Unsendable) -
     )
 
 
-def live_validate(client: AsyncClient, request: Request) -> Report:
-    """Every problem of a request: by the built-in spec or, with ``client.live_schema``, by the catalog's live schema.
-
-    The live schema replaces only the schema rules (fields, types, enums, limits, required);
-    seqnb's own checks (the prompt's image count, the seed range) still apply. When the live
-    schema is unknown or unusable, the built-in spec is used (with a warning saying why).
-    """
-    hosts = client.references.http_hosts()
-    builtin = request.validate(http_hosts=hosts)
-    if not client.live_schema:
-        return builtin
-    client.catalog.load([request.model.id])
-    live = client.catalog.live_spec(request.model)
-    if live is None:
-        return builtin
-    payload = request.payload()
-    unset = tuple(p for p in builtin.problems if p.code == "unknown_field" and p.wire not in payload)
-    report = validate_payload(live, payload, http_hosts=hosts)
-    return Report(report.model, unset + report.problems, report.checked)
-
-
 def duplicate_of(others: Iterable[RunCore], request: Request) -> str | None:
     """Why ``request`` repeats one of ``others`` (runs of the same request), or None: in doubt, in flight, or same seed."""
     for other in others:
@@ -103,3 +84,38 @@ def duplicate_of(others: Iterable[RunCore], request: Request) -> str | None:
         if other.status == "completed" and request.seed is not None:
             return f"run {other.id} already completed with the same seed: expect the same images"
     return None
+
+
+def run_ids(runs: Any) -> list[str]:
+    """The run ids among ``runs``: runs of either client, run ids, a frame of runs (its ``id`` column or its index)."""
+    if isinstance(runs, str | RunCore) or hasattr(runs, "aio"):  # one run
+        runs = [runs]
+    elif hasattr(runs, "columns"):  # a frame from ledger.runs(), or one indexed by run id
+        runs = list(runs["id"]) if "id" in runs.columns else list(runs.index)
+    ids: list[str] = []
+    for item in runs:
+        run_id = item if isinstance(item, str) else getattr(item, "id", None)
+        if not isinstance(run_id, str) or not run_id:
+            raise errors.SettingInvalid(
+                f"runs: {item!r} is not a run; give runs, run ids, or a frame of runs (ledger.runs(verdict='picked'))"
+            )
+        if run_id not in ids:
+            ids.append(run_id)
+    return ids
+
+
+def given_plan(args: tuple[Any, ...], kw: dict[str, Any]) -> SweepPlan | None:
+    """The ``SweepPlan`` a sweep was called with, checked to be alone; None for a grid."""
+    if not args or not isinstance(args[0], SweepPlan):
+        return None
+    if len(args) > 1 or kw:
+        extra = ", ".join([*(repr(a) for a in args[1:]), *kw])
+        raise errors.SettingInvalid(
+            f"sweep(plan) takes the plan alone (and budget=, allow_over_balance=, concurrency=), not also {extra}"
+        )
+    return args[0]
+
+
+def promote_changes(original: RunCore, changes: dict[str, Any]) -> Request:
+    """The request a promote makes of ``original``: its request (prompt, model, seed) with ``changes``."""
+    return original.request.replace(**changes)

@@ -1,34 +1,33 @@
-"""The synchronous facade: ``Client`` has the names of ``AsyncClient`` and drives it; nothing is implemented twice.
+"""``Client``: the synchronous mirror of ``AsyncClient``, with the same names meaning the same things; it drives the core.
 
-In Jupyter its work runs on the kernel's own loop, so ``submit`` and ``sweep`` return at once
-and runs move on while you work in other cells; elsewhere on one background loop thread.
+In Jupyter its work runs on the kernel's own loop, so ``submit`` and ``sweep`` return at once and
+runs move on while you work in other cells; elsewhere on one background loop thread. Calls that
+wait (``wait_all``, ``run.wait``, ``balance``...) block, with a timeout where one makes sense.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Coroutine, Iterable
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from .. import errors
 from .._loop import LoopRunner
-from ..api.auth import Secret
+from ..api.account import Balance
 from ..api.backend import Backend
-from ..model.pricing import Cost, Price
+from ..api.catalog.service import Catalog
+from ..model.pricing import Cost, Price, PriceInput
 from ..model.request import Request
 from ..model.spec import ModelSpec
 from ..model.sweep import SweepPlan
 from ..model.validation import Report
-from ..runs.run import AsyncRun, Subscriber
-from .core import AsyncClient, as_request
-from .run import Run
-from .sweeps import Sweep
+from ..runs.run import RunCore, Subscriber
+from .core import AsyncClient, Money_, as_request
+from .references import ReferenceGate
+from .run import AsyncRun, Run
+from .sweep import Sweep
 
 if TYPE_CHECKING:
-    from ..api.account import Balance
     from ..images.gallery import Gallery
     from ..images.report import Full
     from ..ledger.facade import Ledger
@@ -39,24 +38,41 @@ T = TypeVar("T")
 
 
 class Client:
-    """The synchronous facade: same names as ``AsyncClient``; it never blocks the notebook except in ``wait``.
+    """The synchronous client: ``AsyncClient``'s names and meanings; it never blocks a cell except to wait.
 
-    In Jupyter its work runs on the kernel's own loop, so ``submit`` and ``sweep`` return at once
-    and runs move on while you work in other cells.
+    ``submit``, ``sweep``, ``promote`` and ``rerun`` return the recorded runs at once (as the async
+    ones do) and send them in the background; ``run.accepted()`` and ``run.wait()`` block when asked.
     """
 
-    def __init__(self, token: str | Secret | None = None, base_url: str | None = None, **kw: Any) -> None:
+    def __init__(self, token: str | Any = None, base_url: str | None = None, **kw: Any) -> None:
         self._runner = LoopRunner()
         self.aio = AsyncClient(token, base_url, **kw)
-        self._wrappers: dict[str, Run] = {}
+        """The ``AsyncClient`` this drives (the same runs, ledger and gallery)."""
+        self._mirrors: dict[str, Run] = {}
+
+    def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        return self._runner.run(coro, timeout)
+
+    def _mirror(self, run: AsyncRun) -> Run:
+        """The ``Run`` of one of this client's runs (always the same object)."""
+        mirror = self._mirrors.get(run.id)
+        if mirror is None:
+            mirror = self._mirrors[run.id] = Run(run, self)
+        return mirror
+
+    def _sweep(self, runs: Sweep) -> Sweep:
+        return Sweep([self._mirror(r) for r in runs], runs.plan)
+
+    # --- what the client holds ----------------------------------------------------------------
 
     @property
     def backend(self) -> Backend:
+        """Which service this client talks to (never the token)."""
         return self.aio.backend
 
     @property
     def ledger(self) -> Ledger | None:
-        """The ledger recording this client's runs (``seqnb.connect`` attaches one)."""
+        """The ledger recording this client's runs (``seqnb.connect`` records to one)."""
         return self.aio.ledger
 
     @property
@@ -65,59 +81,77 @@ class Client:
         return self.aio.gallery
 
     @property
-    def attached(self) -> bool:
-        """True when work runs on the caller's loop (Jupyter), False on seqnb's background thread."""
-        return self._runner.attached
-
-    def wrap(self, run: AsyncRun) -> Run:
-        """The synchronous ``Run`` of one of this client's async runs (always the same object)."""
-        wrapper = self._wrappers.get(run.id)
-        if wrapper is None:
-            wrapper = self._wrappers[run.id] = Run(run, self)
-        return wrapper
-
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run a coroutine of this client's async core to completion, from synchronous code."""
-        return self._runner.run(coro, timeout)
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Start a coroutine on this client's loop and return at once (in Jupyter: the kernel's loop)."""
-        self._runner.spawn(coro)
+    def live_schema(self) -> bool:
+        """Whether requests are validated with the catalog's live input schema."""
+        return self.aio.live_schema
 
     def runs(self) -> list[Run]:
         """Every run of this client, oldest first."""
-        return [self.wrap(r) for r in self.aio.runs()]
+        return [self._mirror(r) for r in self.aio.runs()]
 
     def run(self, run_id: str) -> Run:
-        """The run with this seqnb id."""
-        return self.wrap(self.aio.run(run_id))
+        """The run with this seqnb id (``KeyError`` if this client has none)."""
+        return self._mirror(self.aio.run(run_id))
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(event)`` for every change of every run of this client (created included)."""
         return self.aio.subscribe(callback)
 
-    def report(
-        self,
-        runs: Any,
-        path: str | os.PathLike[str],
-        *,
-        full: Full = "none",
-        thumb: int = 256,
-        title: str | None = None,
-    ) -> Path:
-        """One self-contained HTML file of ``runs`` (a run or several), to open anywhere: see ``Ledger.report``."""
-        from ..images.gallery import Gallery, cores_of
-        from ..images.share import report_runs
+    def use_ledger(self, ledger: Ledger) -> None:
+        """Record every run of this client in ``ledger`` from now on (and the ones it already has)."""
+        self.aio.use_ledger(ledger)
 
-        gallery = self.gallery or Gallery(ledger=self.ledger)
-        return report_runs(cores_of(runs), path, gallery, self.ledger, title=title, thumb=thumb, full=full)
+    def use_gallery(self, gallery: Gallery) -> None:
+        """Download every run's images into ``gallery`` as soon as it completes."""
+        self.aio.use_gallery(gallery)
 
-    def export_images(self, runs: Any, directory: str | os.PathLike[str]) -> list[Path]:
-        """Write the runs' full-size frames as PNGs carrying their provenance, and ``runs.csv`` of their rows."""
-        from ..images.gallery import Gallery, cores_of
-        from ..images.share import export_runs
+    @property
+    def references(self) -> ReferenceGate:
+        """How this client checks reference images before anything is spent (and the ones it checked)."""
+        return self.aio.references
 
-        done = export_runs(cores_of(runs), directory, self.gallery or Gallery(ledger=self.ledger), self.ledger)
-        return [*done.images, done.table]
+    # --- prices, balance, validation ----------------------------------------------------------
+
+    @property
+    def catalog(self) -> Catalog:
+        """RunComfy's catalog (or the emulator's): prices and live schemas."""
+        return self.aio.catalog
+
+    @property
+    def last_balance(self) -> Balance | None:
+        """The balance as last read (``balance()``, or a sweep's balance check)."""
+        return self.aio.last_balance
+
+    def price(self, model: str | ModelSpec) -> Price:
+        """What one image of ``model`` costs here, and where that figure comes from."""
+        return self.aio.price(model)
+
+    @property
+    def prices(self) -> dict[str, Price]:
+        """Every model's price per image, as this client's estimates use it; set it to use your own."""
+        return self.aio.prices
+
+    @prices.setter
+    def prices(self, value: PriceInput | None) -> None:
+        self.aio.prices = value
+
+    def refresh_prices(self, refresh: bool = True) -> dict[str, Price]:
+        """Read the catalog again now (``refresh=False``: only what is not known yet); returns ``prices``."""
+        return self._run(self.aio.refresh_prices(refresh))
+
+    def cost(self, request: Request) -> Cost:
+        """A request's estimated cost at this client's prices (the request panel's estimate)."""
+        return self.aio.cost(request)
+
+    def validate(self, request: Request) -> Report:
+        """Every problem of a request, as ``submit`` checks it (see ``AsyncClient.validate``); sends nothing."""
+        return self.aio.validate(request)
+
+    def balance(self) -> Balance:
+        """The account's balance now, with its currency, source and when it was read (blocks a few seconds at most)."""
+        return self.aio._money.read_balance()
+
+    # --- one run --------------------------------------------------------------------------------
 
     def submit(
         self,
@@ -129,49 +163,102 @@ class Client:
         sweep_id: str | None = None,
         **kw: Any,
     ) -> Run:
-        """Validate and record the run now, submit it in the background, and return at once.
+        """Check and record one request, then send it in the background; returns the run once it is recorded.
 
-        A request with references returns once they are uploaded (local files) and, outside Jupyter,
-        checked (``RequestInvalid`` naming the URL). In Jupyter (the kernel's loop) nothing blocks on
-        the check: it runs before the submit in the background, and a bad reference fails the run
-        as not sent, saying why (``run.error``, the job board).
+        ``run.accepted()`` blocks until the service answers (and raises a refusal); ``run.wait()``
+        until the end. ``RequestInvalid`` here when the request breaks the model's rules.
         """
         wanted = as_request(request, prompt, kw)
-        if wanted.references:
-            wanted = self._runner.run(self.aio.references.resolve(wanted))
-        run = self.aio.prepare(wanted, parent_id=parent_id, sweep_id=sweep_id)
-        if run.request.references and not self._runner.attached:
-            self._runner.run(self.aio.references.check([run]))  # RequestInvalid here, the run failed and not sent
-        self._runner.spawn(_quietly(self.aio.send(run, deadline)))
-        return self.wrap(run)
+        if wanted.references:  # local files become URLs first
+            wanted = self._run(self.aio._references.resolve(wanted))
+        run = self.aio._prepare(wanted, parent_id=parent_id, sweep_id=sweep_id)
+        self._runner.spawn(self.aio._send_quietly(run, deadline))
+        return self._mirror(run)
+
+    def watch(self, run: Run, deadline: float | None = None) -> None:
+        """Watch a run that has a request id (again), e.g. after a deadline or a restart."""
+        self._run(_call(self.aio.watch, run.aio, deadline))
+
+    def expected_end(self, run: Run | RunCore) -> float | None:
+        """When the run should end (wall clock), from how long runs of its kind took; None while unknown."""
+        return self.aio.expected_end(run.aio if isinstance(run, Run) else run)
+
+    def refresh(self, run: Run) -> Run:
+        """Ask the service for a run's state now."""
+        self._run(self.aio.refresh(run.aio))
+        return run
+
+    def cancel(self, run: Run) -> str:
+        """Cancel a run while it is queued; returns ``cancelled`` or ``not_cancellable``."""
+        return self._run(self.aio.cancel(run.aio))
+
+    def cancel_queued(self, runs: Iterable[Run] | None = None) -> dict[str, str]:
+        """Cancel every run still queued (or not yet sent); returns outcome per run id."""
+        return self._run(self.aio.cancel_queued(None if runs is None else [r.aio for r in runs]))
+
+    # --- many runs ------------------------------------------------------------------------------
 
     def plan(self, *args: Any, **kw: Any) -> SweepPlan:
+        """The sweep that ``sweep()`` would send, validated and priced at this client's prices (nothing is sent)."""
         return self.aio.plan(*args, **kw)
 
-    @property
-    def prices(self) -> dict[str, Price]:
-        """Every model's price per image, as this client's estimates use it (see ``AsyncClient.price``)."""
-        return self.aio.prices
+    def sweep(
+        self,
+        *args: Any,
+        budget: Money_ | None = None,
+        allow_over_balance: bool = False,
+        concurrency: int = 8,
+        quiet: bool = False,
+        **kw: Any,
+    ) -> Sweep:
+        """Plan the grid (or take a plan from ``plan()``), check it (rules, ``budget``, the balance unless
+        ``allow_over_balance``), record every run, then send them in the background; prints the plan's
+        line unless ``quiet``. Nothing is recorded or sent when a check fails.
+        """
+        if kw.get("references") is not None:  # local files become URLs before the plan
+            kw = self._run(self.aio._references.resolve_sweep(kw))
+        runs = self.aio._prepare_sweep(*args, budget=budget, allow_over_balance=allow_over_balance, **kw)
+        if not quiet:
+            print(runs.plan.summary())
+        self._runner.spawn(self.aio._send_all_quietly(list(runs), concurrency))
+        return self._sweep(runs)
 
-    def price(self, model: str | ModelSpec) -> Price:
-        """What one image of ``model`` costs here, and where that figure comes from."""
-        return self.aio.price(model)
+    def promote(
+        self,
+        runs: Any,
+        *,
+        budget: Money_ | None = None,
+        allow_over_balance: bool = False,
+        again: bool = False,
+        quiet: bool = False,
+        **changes: Any,
+    ) -> Sweep:
+        """Make chosen runs again with ``changes`` (``resolution="4K"``...), each a child of its original; see
+        ``AsyncClient.promote``. Prints the plan's line unless ``quiet``."""
+        planned, parents = self.aio._plan_promote(runs, changes, again)
+        promoted = self.aio._prepare_plan(
+            planned, budget=budget, allow_over_balance=allow_over_balance, parents=parents
+        )
+        if not quiet:
+            print(promoted.plan.summary())
+        self._runner.spawn(self.aio._send_all_quietly(list(promoted)))
+        return self._sweep(promoted)
 
-    def cost(self, request: Request) -> Cost:
-        """A request's estimated cost at this client's prices (the request panel's estimate)."""
-        return self.aio.cost(request)
+    def wait_all(self, runs: Iterable[Run] | None = None, timeout: float | None = None) -> list[Run]:
+        """Until every run ends; ``WaitTimeout`` after ``timeout`` seconds (the runs go on)."""
+        targets = list(self.runs() if runs is None else runs)
+        self._run(self.aio.wait_all([r.aio for r in targets]), timeout)
+        return targets
 
-    def validate(self, request: Request) -> Report:
-        """Every problem of a request, as ``submit`` would check it (see ``AsyncClient.validate``); sends nothing."""
-        return self.aio.validate(request)
+    def settle(self, timeout: float | None = None) -> None:
+        """Wait until the images of every completed run are downloaded and scored (see ``Gallery``)."""
+        self._run(self.aio.settle(), timeout)
 
-    def refresh_prices(self, refresh: bool = True) -> dict[str, Price]:
-        """Read the catalog again now (``refresh=False``: only what is not known yet); returns ``prices``."""
-        return self._runner.run(self.aio.refresh_prices(refresh))
+    # --- runs from elsewhere ------------------------------------------------------------------
 
-    def balance(self) -> Balance:
-        """The account's balance now, with its currency, source and when it was read."""
-        return self.aio.read_balance()
+    def resume(self, ledger: Ledger | None = None, *, scope: Literal["mine", "team"] = "mine") -> list[Run]:
+        """Watch again every run of the ledger still in flight when its last session ended (see ``AsyncClient.resume``)."""
+        return [self._mirror(r) for r in self._run(self.aio.resume(ledger, scope=scope))]
 
     def attach(
         self,
@@ -183,90 +270,35 @@ class Client:
         **known: Any,
     ) -> Run:
         """Adopt a job submitted elsewhere: recorded now, watched in the background (see ``AsyncClient.attach``)."""
-        return self.wrap(self._runner.run(self.aio.attach(request_id, model, prompt, deadline=deadline, **known)))
-
-    def sweep(
-        self,
-        *args: Any,
-        budget: Decimal | str | float | None = None,
-        concurrency: int = 8,
-        quiet: bool = False,
-        **kw: Any,
-    ) -> Sweep:
-        """Build, validate and price the grid, refuse it over ``budget`` or the balance, then submit in the background.
-
-        ``sweep(plan)`` sends a plan from ``plan()`` as it is, under the id it printed.
-
-        ``allow_over_balance=True`` sends a sweep whose estimate is over the balance anyway.
-        """
-        if kw.get("references") is not None:  # local files become URLs before the plan
-            kw = self._runner.run(self.aio.references.resolve_sweep(kw))
-        runs = self.aio.prepare_sweep(*args, budget=budget, **kw)
-        if not self._runner.attached:  # in Jupyter, send_all checks them in the background instead
-            self._runner.run(self.aio.references.check(list(runs)))  # RequestInvalid here, and nothing is sent
-        if not quiet:
-            print(runs.plan.summary())
-        self._runner.spawn(_quietly(self.aio.send_all(list(runs), concurrency)))
-        return Sweep([self.wrap(r) for r in runs], runs.plan)
-
-    def promote(
-        self,
-        runs: Any,
-        *,
-        budget: Decimal | str | float | None = None,
-        allow_over_balance: bool = False,
-        quiet: bool = False,
-        **changes: Any,
-    ) -> Sweep:
-        """Make chosen runs again with ``changes`` (``resolution="4K"``, ``optimize="standard"``...) in the background.
-
-        Each new run is a child of its original (``parent_id``); the lot is priced first and held to
-        ``budget`` and the balance like a sweep (nothing sent when over). ``runs``: runs, run ids, or a
-        frame of runs such as ``ledger.runs(verdict="picked")``.
-        """
-        core = self.aio.prepare_promote(runs, budget=budget, allow_over_balance=allow_over_balance, **changes)
-        if not quiet:
-            print(core.plan.summary().replace("sweep", "promote", 1))
-        self._runner.spawn(self.aio.send_all(list(core)))
-        return Sweep([self.wrap(r) for r in core], core.plan)
-
-    def wait_all(self, runs: Iterable[Run] | None = None, timeout: float | None = None) -> list[Run]:
-        targets = list(self.runs() if runs is None else runs)
-        self._runner.run(self.aio.wait_all([r.aio for r in targets]), timeout)
-        return targets
-
-    def settle(self, timeout: float | None = None) -> None:
-        """Wait until the images of every completed run are downloaded and scored (see ``Gallery``)."""
-        if self.gallery is not None:
-            self._runner.run(self.gallery.settle(), timeout)
-
-    def cancel(self, run: Run) -> str:
-        """Cancel a run while it is queued; returns ``cancelled`` or ``not_cancellable``."""
-        return self._runner.run(self.aio.cancel(run.aio))
-
-    def refresh(self, run: Run) -> Run:
-        """Ask the service for a run's state now."""
-        self._runner.run(self.aio.refresh(run.aio))
-        return run
-
-    def cancel_queued(self, runs: Iterable[Run] | None = None) -> dict[str, str]:
-        return self._runner.run(self.aio.cancel_queued(None if runs is None else [r.aio for r in runs]))
-
-    def watch(self, run: Run, deadline: float | None = None) -> None:
-        self._runner.run(_call(self.aio.watch, run.aio, deadline))
-
-    def resume(self, ledger: Ledger | None = None, *, scope: Literal["mine", "team"] = "mine") -> list[Run]:
-        """Watch again every run of the ledger still in flight when its last session ended (see ``AsyncClient.resume``)."""
-        return [self.wrap(r) for r in self._runner.run(self.aio.resume(ledger, scope=scope))]
+        return self._mirror(self._run(self.aio.attach(request_id, model, prompt, deadline=deadline, **known)))
 
     def rerun(self, run: Run | AsyncRun | str, *, deadline: float | None = None, **changes: Any) -> Run:
         """Submit a recorded run's request again with ``changes`` (e.g. ``seed=7``), linked to it as its parent."""
-        core = self.aio.prepare_rerun(run, **changes)
-        self._runner.spawn(_quietly(self.aio.send(core, deadline)))
-        return self.wrap(core)
+        return self._mirror(self._run(self.aio.rerun(run, deadline=deadline, **changes)))
+
+    # --- what travels ---------------------------------------------------------------------------
+
+    def report(
+        self,
+        runs: Any,
+        path: str | os.PathLike[str],
+        *,
+        full: Full = "none",
+        thumb: int = 256,
+        title: str | None = None,
+    ) -> Path:
+        """One self-contained HTML file of ``runs`` (a run or several), to open anywhere: see ``Ledger.report``."""
+        return self.aio.report(runs, path, full=full, thumb=thumb, title=title)
+
+    def export_images(self, runs: Any, directory: str | os.PathLike[str]) -> list[Path]:
+        """Write the runs' full-size frames as PNGs carrying their provenance, and ``runs.csv`` of their rows."""
+        return self.aio.export_images(runs, directory)
+
+    # --- the end ----------------------------------------------------------------------------------
 
     def close(self) -> None:
-        self._runner.run(self.aio.aclose())
+        """Stop watching and downloading; submits in flight are answered first."""
+        self._run(self.aio.aclose())
 
     def __enter__(self) -> Client:
         return self
@@ -276,11 +308,6 @@ class Client:
 
     def __repr__(self) -> str:
         return f"<seqnb.Client {self.backend}>"
-
-
-async def _quietly(coro: Any) -> None:
-    with contextlib.suppress(errors.SeqnbError):  # recorded on the run; run.error and the board show it
-        await coro
 
 
 async def _call(fn: Callable[..., Any], *args: Any) -> Any:

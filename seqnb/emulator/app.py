@@ -64,7 +64,7 @@ class Emulator:
     """
 
     def __init__(self, state: EmulatorState) -> None:
-        from .. import __version__
+        from .._version import __version__
 
         self.state = state
         self.token = state.config.token

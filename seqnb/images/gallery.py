@@ -22,7 +22,7 @@ from PIL import Image
 
 from .._loop import LoopRunner
 from ..errors import ImageRefused
-from ..runs.run import AsyncRun, RunCore, RunEvent
+from ..runs.run import RunCore, RunEvent
 from . import render
 from .cache import ImageCache
 from .hosts import host_entry
@@ -31,14 +31,10 @@ from .scoring import BUILTIN, Scorer, most_drifting, named_scorer, reference_sim
 from .store import CachedImage
 
 if TYPE_CHECKING:
-    import ipywidgets
-
-    from ..client.core import AsyncClient
-    from ..client.sync import Client
     from ..ledger.facade import Ledger
     from ..ledger.marks import RunMarks
 
-__all__ = ["Gallery", "compare_grid", "contact_sheet", "gallery_of"]
+__all__ = ["Gallery", "cores_of"]
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +103,9 @@ class Gallery:
         return frames
 
     def _allowed_for(self, run: RunCore) -> set[str]:
-        """Hosts this run's images may come from although not public: the attached clients' and its own client's."""
-        allowed = set(self._allowed)
-        if isinstance(run, AsyncRun) and run.bound:
-            allowed.add(host_entry(run.client.backend.base_url))
-        return allowed
+        """Hosts this run's images may come from although not public: the clients' whose runs this gallery downloads,
+        and the service of the client that owns the run (never a host read from a ledger row)."""
+        return self._allowed | {host_entry(run.service)} if run.service else set(self._allowed)
 
     def _score(self, frames: list[Frame]) -> float | None:
         try:
@@ -166,29 +160,30 @@ class Gallery:
             self._runner = LoopRunner()
         return self._runner.run(coro)
 
-    def attach(self, client: Client | AsyncClient) -> Gallery:
-        """Download every run of this client as soon as it completes (on the client's loop).
+    def allow_host(self, host: str) -> None:
+        """Let images come from ``host`` (``name:port``) although it is not public: a client's own service (the emulator
+        serves its images itself)."""
+        self._allowed.add(host)
 
-        The client's own host (the emulator serves its images itself) may be downloaded from
-        although it is not public.
-        """
-        aio: AsyncClient = client.aio if hasattr(client, "aio") else client
-        self._allowed.add(host_entry(aio.backend.base_url))
+    def on_event(self, event: RunEvent) -> None:
+        """A client's run changed: download its images as soon as it completes (on the client's loop), never raising."""
+        if event.new != "completed" or event.old == "completed":
+            return
+        try:
+            task = asyncio.get_running_loop().create_task(self._download_logged(event.run))
+        except Exception as exc:  # never into the poller
+            log.error("images of run %s not downloaded: %s", event.run.id, exc)
+            self.errors[event.run.id] = f"download not started: {exc}"
+            return
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
-        def on_event(event: RunEvent) -> None:
-            if event.new == "completed" and event.old != "completed":
-                try:
-                    task = asyncio.get_running_loop().create_task(self._download_logged(event.run))
-                except Exception as exc:  # never into the poller
-                    log.error("images of run %s not downloaded: %s", event.run.id, exc)
-                    self.errors[event.run.id] = f"download not started: {exc}"
-                    return
-                self._pending.add(task)
-                task.add_done_callback(self._pending.discard)
-
-        aio.subscribe(on_event)
-        aio.gallery = self
-        return self
+    async def aclose(self) -> None:
+        """Stop the downloads still running (their runs keep their URLs: ``frames`` fetches them again when asked)."""
+        running = [t for t in self._pending if not t.done()]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
     async def _download_logged(self, run: RunCore) -> None:
         try:
@@ -198,7 +193,7 @@ class Gallery:
             self.errors[run.id] = f"download failed: {type(exc).__name__}: {exc}"
 
     async def settle(self, timeout: float | None = None) -> None:
-        """Wait for downloads started by ``attach`` to finish; always returns.
+        """Wait for the downloads started at completions (``on_event``) to finish; always returns.
 
         Each download is bounded by the cache's deadlines; ``timeout`` (default: the run deadline
         plus a minute) bounds the wait itself, after which the stragglers are left running and logged.
@@ -282,34 +277,9 @@ class Gallery:
             written.append(target)
         return written
 
-    def grid(self, runs: Any, size: int | None = None, enlarge: int = 1024) -> ipywidgets.VBox:
-        """The runs as an ipywidgets grid (see ``seqnb.images.grid``)."""
-        from .grid import grid  # ipywidgets loads only when a grid is asked for
-
-        return grid(self, runs, size, enlarge)
-
 
 def cores_of(runs: Any) -> list[RunCore]:
-    """The run cores of a run, a sync ``Run``, or an iterable of either."""
+    """The run states of a run (``RunCore``, ``AsyncRun`` or a sync ``Run``), or of an iterable of them."""
     if isinstance(runs, RunCore) or hasattr(runs, "aio"):
         runs = [runs]
     return [getattr(r, "aio", r) for r in runs]
-
-
-def gallery_of(runs: Any) -> Gallery:
-    """The gallery of the runs' own client (``seqnb.connect`` attaches one), else a new one over the default cache."""
-    for core in cores_of(runs):
-        gallery = core.client.gallery if isinstance(core, AsyncRun) and core.bound else None
-        if isinstance(gallery, Gallery):
-            return gallery
-    return Gallery()
-
-
-def compare_grid(runs: Any, size: int | None = None) -> ipywidgets.VBox:
-    """Several runs as one grid widget: a row per run, frames aligned, labels naming what differs."""
-    return gallery_of(runs).grid(runs, size)
-
-
-def contact_sheet(runs: Any, path: str | os.PathLike[str], size: int | None = None) -> Path:
-    """Several runs as a PNG contact sheet carrying their provenance."""
-    return gallery_of(runs).contact_sheet(runs, path, size)

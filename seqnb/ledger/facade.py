@@ -24,18 +24,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..runs.run import AsyncRun, RunCore
+from ..runs.run import RunCore
 from . import share
 from .budget import TeamBudget
 from .marks import RunMarks, fold, mark_rows, read_marks, reader, write_marks, writer
 from .reads import LedgerReads
 from .recorder import Recorder, run_row
-from .resume import RESUMABLE, Scope, claim_runs, restore_run
+from .resume import RESUMABLE, Scope, children_of, claim_runs, restore_run
 from .schema import migrate
 from .sessions import HEARTBEAT_SECONDS, SessionInfo, SessionKeeper
 from .stores import SqliteStore, Store, open_store
@@ -45,8 +45,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..api.backend import Backend
-    from ..client.core import AsyncClient
-    from ..client.sync import Client
     from ..model.sweep import SweepPlan
 
 __all__ = ["DEFAULT_LEDGER", "Ledger"]
@@ -119,17 +117,14 @@ class Ledger(LedgerReads):
 
     # --- recording ---------------------------------------------------------------------------
 
-    def attach(self, client: Client | AsyncClient) -> Ledger:
-        """Record every run of this client from now on (and the ones it already has), as a new session."""
-        aio: AsyncClient = client.aio if hasattr(client, "aio") else client
-        recorder = Recorder(self, aio.backend, self.open_session(), aio)
+    def recorder(self, backend: Backend, on_taken_over: Callable[[RunCore], None] | None = None) -> Recorder:
+        """A new session here, and what records its runs (a client's: ``AsyncClient.use_ledger``).
+
+        ``on_taken_over(run)``: called when another session has taken one of its runs over.
+        """
+        recorder = Recorder(self, backend, self.open_session(), on_taken_over)
         self.keeper.recorders.append(recorder)
-        aio.ledger = self
-        aio.recorder = recorder
-        aio.subscribe(recorder.on_event)
-        for run in aio.runs():
-            recorder.record(run)
-        return self
+        return recorder
 
     def record(self, run: RunCore, backend: Backend, owner: str | None = None, status: str | None = None) -> bool:
         """Write the run's row (with ``status`` instead of its own, if given); idempotent. Raises ``LedgerError``.
@@ -248,7 +243,15 @@ class Ledger(LedgerReads):
         for recorder in self.keeper.recorders:
             recorder.flush(raise_errors=True)
 
-    export, report, export_images = share.export, share.report, share.export_images  # the runs handed over
+    export = share.export  # the runs handed over as rows
+
+    def report(self, *args: Any, **kw: Any) -> NoReturn:
+        """Moved: ``client.report(client.ledger.runs(...), path)`` (the images layer draws it, above the ledger)."""
+        share.moved("report")
+
+    def export_images(self, *args: Any, **kw: Any) -> NoReturn:
+        """Moved: ``client.export_images(client.ledger.runs(...), directory)``."""
+        share.moved("export_images")
 
     # --- bringing runs back ----------------------------------------------------------------
 
@@ -256,12 +259,17 @@ class Ledger(LedgerReads):
         """Runs not yet ended (what a resume could pick up, whoever watches them now)."""
         return self.runs(status=list(RESUMABLE))
 
-    def restore(self, run_id: str) -> AsyncRun:
-        """A run object rebuilt from its row (not attached to any client)."""
+    def restore(self, run_id: str) -> RunCore:
+        """A run rebuilt from its row (belonging to no client: ``client.resume`` adopts runs)."""
         self.settle()
         return restore_run(self.store, run_id)
 
-    def claim(self, session: str, scope: Scope = "mine") -> list[AsyncRun]:
+    def children(self, run_id: str) -> list[RunCore]:
+        """The runs made from ``run_id`` (reruns and promotes), rebuilt from their rows, oldest first."""
+        self.settle()
+        return [restore_run(self.store, child) for child in children_of(self.store, run_id)]
+
+    def claim(self, session: str, scope: Scope = "mine") -> list[RunCore]:
         """Take over the runs not yet ended whose session is gone; returns them rebuilt, now owned by ``session``.
 
         A run another live session owns is left alone (it is being watched, or its submit is

@@ -19,16 +19,16 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LedgerError
 from ..model.request import Request
 from ..model.seeds import SEED_HINT
-from ..runs.run import AsyncRun, RunCore, RunEvent
+from ..runs.run import RunCore, RunEvent
 
 if TYPE_CHECKING:
     from ..api.backend import Backend
-    from ..client.core import AsyncClient
     from ..model.sweep import SweepPlan
     from .facade import Ledger
     from .sessions import SessionInfo
@@ -40,15 +40,22 @@ _INT64 = range(-(2**63), 2**63)
 
 
 class Recorder:
-    """What one client writes into a ledger: its session, and its runs' rows (see ``Ledger.attach``)."""
+    """What one client writes into a ledger: its session, and its runs' rows (see ``Ledger.recorder``).
+
+    ``on_taken_over(run)``: told when another session has taken one of its runs over (the client stops watching it).
+    """
 
     def __init__(
-        self, ledger: Ledger, backend: Backend, session: SessionInfo, client: AsyncClient | None = None
+        self,
+        ledger: Ledger,
+        backend: Backend,
+        session: SessionInfo,
+        on_taken_over: Callable[[RunCore], None] | None = None,
     ) -> None:
         self.ledger = ledger
         self.backend = backend
         self.session = session
-        self.client = client
+        self.on_taken_over = on_taken_over
         self.unsaved: dict[str, RunCore] = {}
         """Runs whose latest change is not written yet: due at the end of this turn of the loop, or failed (retried on
         every later change and by ``flush``)."""
@@ -127,8 +134,8 @@ class Recorder:
     def _lost(self, run: RunCore) -> None:
         """Another session took this run over (this one was taken for gone): stop watching it here."""
         run.say("watch", "taken over by another session, which watches it now; this kernel stopped watching it")
-        if self.client is not None and isinstance(run, AsyncRun):
-            self.client.poller.unwatch(run)
+        if self.on_taken_over is not None:
+            self.on_taken_over(run)
 
     def on_event(self, event: RunEvent) -> None:
         """Write every change after the submit, at the end of this turn of the loop; a failure is kept, retried and

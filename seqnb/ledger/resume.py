@@ -13,10 +13,10 @@ from typing import Literal
 
 from ..errors import LedgerError
 from ..model.request import Request
-from ..runs.run import ACTIVE, AsyncRun
+from ..runs.run import ACTIVE, RunCore
 from .stores.base import Store
 
-__all__ = ["RESUMABLE", "SCOPES", "Scope", "claim_runs", "restore_run"]
+__all__ = ["RESUMABLE", "SCOPES", "Scope", "children_of", "claim_runs", "restore_run"]
 
 Scope = Literal["mine", "team"]
 SCOPES = ("mine", "team")
@@ -24,8 +24,8 @@ RESUMABLE = ("created", "submitting", *ACTIVE)
 """Statuses of runs not yet ended: what a resume may pick up."""
 
 
-def restore_run(store: Store, run_id: str) -> AsyncRun:
-    """A run object rebuilt from its row (not attached to any client)."""
+def restore_run(store: Store, run_id: str) -> RunCore:
+    """A run rebuilt from its row (belonging to no client)."""
     with store.guard("read"):
         rows, columns = store.fetch("SELECT * FROM runs WHERE id=?", (run_id,))
         if not rows:
@@ -36,7 +36,7 @@ def restore_run(store: Store, run_id: str) -> AsyncRun:
         request = Request.from_payload(record["model"], json.loads(record["payload"]))
     except (ValueError, TypeError, KeyError) as exc:
         raise LedgerError(f"ledger {store.location}: run {run_id} has an unreadable request ({exc})") from exc
-    return AsyncRun(
+    return RunCore(
         request=request,
         id=record["id"],
         request_id=record["request_id"],
@@ -64,6 +64,13 @@ def _money(value: object) -> Decimal | None:
     except InvalidOperation:
         return None
     return amount if amount is not None and amount.is_finite() and amount >= 0 else None
+
+
+def children_of(store: Store, run_id: str) -> list[str]:
+    """The ids of the runs whose parent is ``run_id``, oldest first."""
+    with store.guard(f"read the children of run {run_id}"):
+        rows = store.execute("SELECT id FROM runs WHERE parent_id=? ORDER BY created_at", (run_id,)).fetchall()
+    return [r[0] for r in rows]
 
 
 def claim_runs(store: Store, session: str, scope: Scope, live: Callable[[], set[str]]) -> list[str]:

@@ -49,6 +49,17 @@ class SweepPlan:
     id: str = field(default_factory=lambda: "sw-" + uuid.uuid4().hex[:8])
     sent: bool = field(default=False, repr=False, compare=False)
     """Whether ``client.sweep(plan)`` sent this plan (a plan is sent once, under its own id)."""
+    kind: str = field(default="sweep", compare=False)
+    """What the plan is for, in its messages: ``sweep``, or ``promote`` (the picks made again)."""
+    parents: list[str] | None = field(default=None, repr=False, compare=False)
+    """For a promote: each request's original run id, in order (its messages name the runs by them)."""
+
+    def name_of(self, index: int) -> str:
+        """How messages name the plan's ``index``-th request: ``run 3 (seedream-4.5)``, or its original's id."""
+        model = self.requests[index].model.short_name
+        if self.parents is not None:
+            return f"the promote of run {self.parents[index]} ({model})"
+        return f"run {index + 1} ({model})"
 
     @property
     def runs(self) -> int:
@@ -81,22 +92,25 @@ class SweepPlan:
     def check(self, budget: Decimal | str | float | None = None) -> SweepPlan:
         """Raise ``SweepInvalid`` or ``BudgetExceeded`` unless the sweep can be sent as planned."""
         if self.errors:
-            raise SweepInvalid(self, Report("sweep", tuple(p for _, p in self.errors)))
+            raise SweepInvalid(self, Report(self.kind, tuple(p for _, p in self.errors)))
         if budget is not None:
             limit = parse_amount(budget, "budget")
             totals = self.total
             if len(totals) > 1:
-                raise BudgetExceeded(f"the sweep mixes currencies ({self.total_text()}); give one budget per currency")
+                raise BudgetExceeded(
+                    f"the {self.kind} mixes currencies ({self.total_text()}); give one budget per currency"
+                )
             spent = next(iter(totals.values()), Decimal(0))
             if spent > limit:
                 raise BudgetExceeded(
-                    f"sweep {self.id}: estimated {self.total_text()} is over the budget of {limit} "
-                    f"({self.runs} run{'s' * (self.runs != 1)}, {self.images} image{'s' * (self.images != 1)}); nothing was sent. Raise budget= or shrink the grid"
+                    f"{self.kind} {self.id}: estimated {self.total_text()} is over the budget of {limit} "
+                    f"({self.runs} run{'s' * (self.runs != 1)}, {self.images} image{'s' * (self.images != 1)}); "
+                    f"nothing was sent. Raise budget= or {'promote fewer runs' if self.parents else 'shrink the grid'}"
                 )
         return self
 
     def summary(self) -> str:
-        return f"sweep {self.id}: {self.runs} run{'s' * (self.runs != 1)}, {self.images} image{'s' * (self.images != 1)}, estimated {self.total_text()}"
+        return f"{self.kind} {self.id}: {self.runs} run{'s' * (self.runs != 1)}, {self.images} image{'s' * (self.images != 1)}, estimated {self.total_text()}"
 
     def __repr__(self) -> str:
         return f"<SweepPlan {self.summary()}>"

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .run import AsyncRun
+    from .run import RunCore
 
 __all__ = ["DurationModel", "PollPolicy", "first_delay", "next_delay"]
 
@@ -115,7 +115,7 @@ class DurationModel:
     def __init__(self) -> None:
         self._seconds: dict[tuple[str, int], float] = {}
 
-    def learn(self, run: AsyncRun, started: float | None = None) -> bool:
+    def learn(self, run: RunCore, started: float | None = None) -> bool:
         """Fold in a completed run; returns whether the estimate is new or moved by more than 10%.
 
         ``started``: when a run that waited in the queue was seen to start (its wait is no part of
@@ -136,7 +136,7 @@ class DurationModel:
         self._seconds[run.kind] = new
         return old is None or abs(new - old) > 0.1 * old
 
-    def expected_end(self, run: AsyncRun, started: float | None = None) -> float | None:
+    def expected_end(self, run: RunCore, started: float | None = None) -> float | None:
         """Wall-clock time the run should end (counted from ``started``, else its submit), or None."""
         seconds = self._seconds.get(run.kind)
         start = started if started is not None else run.submitted_at

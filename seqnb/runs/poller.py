@@ -17,6 +17,7 @@ import heapq
 import itertools
 import logging
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -25,11 +26,33 @@ from ..api import protocol
 from ..api.transport import Transport
 from ..model.request import Request
 from .pacing import DurationModel, PollPolicy, first_delay, next_delay
-from .run import AsyncRun, NoteSource, RunEvent, charge_differs, expected_charge
+from .run import NoteSource, RunCore, RunEvent, charge_differs, expected_charge
 
 __all__ = ["Poller"]
 
 log = logging.getLogger("seqnb.poller")
+
+
+@dataclass(eq=False)
+class _Watch:
+    """What the poller keeps about one run it watches; dropped whole when the run ends or is let go."""
+
+    run: RunCore
+    gen: int = -1
+    """The generation of its due heap entry: an entry with another one is stale and dropped when due."""
+    quiet: int = 0
+    """Polls in a row that saw no change (the next delay grows with it)."""
+    deadline: float | None = None
+    """When to stop watching (monotonic), if the caller gave a deadline."""
+    last: float | None = None
+    """When it was last polled (monotonic): two polls are at least ``min_interval`` apart."""
+    polling: bool = False
+    problem: str | None = None
+    """The problem last shown on the run (``run.notes["poll"]``), until a poll gets through."""
+    queued_seen: float | None = None
+    """When a poll last saw it waiting in the queue (wall clock): its clock then starts when it starts."""
+    started: float | None = None
+    """For such a run: when it was seen to start (the middle of the two polls around it)."""
 
 
 class Poller:
@@ -41,43 +64,37 @@ class Poller:
         """Who a charge read from a result comes from (the backend's kind: ``runcomfy``, ``emulator``)."""
         self.policy = policy or PollPolicy()
         self.durations = DurationModel()
-        self._heap: list[tuple[float, int, AsyncRun]] = []
-        self._gen: dict[str, int] = {}
-        self._quiet: dict[str, int] = {}
-        self._deadlines: dict[str, float] = {}
+        self._watches: dict[str, _Watch] = {}
+        self._heap: list[tuple[float, int, _Watch]] = []
         self._counter = itertools.count()
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
-        self._polling: set[str] = set()
-        self._problems: dict[str, str] = {}
-        self._by_kind: dict[tuple[str, int], set[AsyncRun]] = {}
-        self._last: dict[str, float] = {}
+        self._by_kind: dict[tuple[str, int], set[RunCore]] = {}
         self._tokens = 1.0
         self._refilled = time.monotonic()
-        self._queued_seen: dict[str, float] = {}
-        """Runs a poll saw waiting in the queue, and when it last did (wall clock)."""
-        self._started: dict[str, float] = {}
-        """For those runs: when they were seen to start (the middle of the two polls around it)."""
 
-    def expected_end(self, run: AsyncRun) -> float | None:
+    def expected_end(self, run: RunCore) -> float | None:
         """When the run should end: from its submit, or, for one that waited in the queue, from its start."""
-        if run.id in self._queued_seen:
-            started = self._started.get(run.id)
-            return None if started is None else self.durations.expected_end(run, started)
+        watch = self._watches.get(run.id)
+        if watch is not None and watch.queued_seen is not None:
+            return None if watch.started is None else self.durations.expected_end(run, watch.started)
         return self.durations.expected_end(run)
 
-    def watch(self, run: AsyncRun, delay: float | None = None, deadline: float | None = None) -> None:
+    def watch(self, run: RunCore, delay: float | None = None, deadline: float | None = None) -> None:
         """Start (or keep) watching a run; must be called on the client's loop."""
         if run.done:
             return
         run.watching = True
+        watch = self._watches.get(run.id)
+        if watch is None or watch.run is not run:
+            watch = self._watches[run.id] = _Watch(run)
         self._by_kind.setdefault(run.kind, set()).add(run)
         if deadline is not None:
-            self._deadlines[run.id] = time.monotonic() + deadline
+            watch.deadline = time.monotonic() + deadline
         if delay is None:  # many runs in flight spread their first looks over their shared budget
             delay = first_delay(self.policy, self._siblings(run))
-        self._schedule(run, delay)
+        self._schedule(watch, delay)
         if self._task is None or self._task.done():
             self._wake = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run(), name="seqnb-poller")
@@ -92,41 +109,40 @@ class Poller:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._task = None
 
-    def unwatch(self, run: AsyncRun) -> None:
+    def unwatch(self, run: RunCore) -> None:
         run.watching = False
         self._forget(run)
 
-    def scheduled(self, run: AsyncRun) -> bool:
+    def scheduled(self, run: RunCore) -> bool:
         """Whether a poll of this run is under way or due (what "watched" promises)."""
-        if run.id in self._polling:
-            return True
-        gen = self._gen.get(run.id)
-        return run.watching and any(g == gen and r is run for _, g, r in self._heap)
+        watch = self._watches.get(run.id)
+        if watch is None or watch.run is not run:
+            return False
+        return watch.polling or (run.watching and any(g == watch.gen for _, g, _ in self._heap))
 
-    def _forget(self, run: AsyncRun) -> None:
-        self._gen.pop(run.id, None)  # its entries left in the heap no longer match: dropped when due
-        self._last.pop(run.id, None)
-        self._queued_seen.pop(run.id, None)
-        self._started.pop(run.id, None)
-        self._deadlines.pop(run.id, None)
-        self._quiet.pop(run.id, None)
-        self._problems.pop(run.id, None)
+    @property
+    def watched(self) -> int:
+        """How many runs the poller keeps anything about (none once they end)."""
+        return len(self._watches)
+
+    def _forget(self, run: RunCore) -> None:
+        watch = self._watches.get(run.id)
+        if watch is not None and watch.run is run:
+            del self._watches[run.id]  # its entries left in the heap no longer match: dropped when due
         siblings = self._by_kind.get(run.kind)
         if siblings is not None:
             siblings.discard(run)
 
-    def _siblings(self, run: AsyncRun) -> int:
+    def _siblings(self, run: RunCore) -> int:
         """Runs of the same kind being watched (itself included)."""
         return max(1, len(self._by_kind.get(run.kind, ())))
 
-    def _schedule(self, run: AsyncRun, delay: float) -> None:
-        gen = next(self._counter)  # unique: an entry of an earlier watch never matches again
-        self._gen[run.id] = gen
+    def _schedule(self, watch: _Watch, delay: float) -> None:
+        watch.gen = next(self._counter)  # unique: an entry of an earlier watch never matches again
         at = time.monotonic() + delay
-        last = self._last.get(run.id)
-        if last is not None:
-            at = max(at, last + self.policy.min_interval)
-        heapq.heappush(self._heap, (at, gen, run))  # gen: unique, so also the tie-break
+        if watch.last is not None:
+            at = max(at, watch.last + self.policy.min_interval)
+        heapq.heappush(self._heap, (at, watch.gen, watch))  # gen: unique, so also the tie-break
 
     async def _await_token(self) -> None:
         while wait := self._take_token(time.monotonic()):
@@ -158,12 +174,12 @@ class Poller:
         now = time.monotonic()
         held = 0.0
         while self._heap and self._heap[0][0] <= now:
-            _, gen, run = self._heap[0]
-            if gen != self._gen.get(run.id) or run.done or not run.watching:
+            _, gen, watch = self._heap[0]
+            run = watch.run
+            if gen != watch.gen or self._watches.get(run.id) is not watch or run.done or not run.watching:
                 heapq.heappop(self._heap)
                 continue
-            deadline = self._deadlines.get(run.id)
-            if deadline is not None and now >= deadline:
+            if watch.deadline is not None and now >= watch.deadline:
                 heapq.heappop(self._heap)
                 self._stop_watching(run)
                 continue
@@ -171,9 +187,9 @@ class Poller:
             if held:  # the client-wide cap: the earliest due poll waits for the next token
                 break
             heapq.heappop(self._heap)
-            self._last[run.id] = now
-            self._polling.add(run.id)
-            task = asyncio.get_running_loop().create_task(self._poll(run))
+            watch.last = now
+            watch.polling = True
+            task = asyncio.get_running_loop().create_task(self._poll(watch))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
         self._wake.clear()
@@ -187,13 +203,14 @@ class Poller:
             async with asyncio.timeout(timeout if timeout is not None else 1.0):
                 await self._wake.wait()
 
-    def _stop_watching(self, run: AsyncRun) -> None:
+    def _stop_watching(self, run: RunCore) -> None:
         run.watching = False
         self._forget(run)
         run.say("watch", f"stopped watching at its deadline while {run.status}; it was not cancelled")
         run.emit(RunEvent(run, run.status, run.status, time.time(), "deadline"))
 
-    async def _poll(self, run: AsyncRun) -> None:
+    async def _poll(self, watch: _Watch) -> None:
+        run = watch.run
         try:
             changed = False
             try:
@@ -205,47 +222,48 @@ class Poller:
                 changed = await self.poll_once(run, via_result=due or paced)
             except errors.SeqnbError as exc:
                 log.warning("status of run %s failed after retries: %s", run.id, exc)
-                self._problem(run, f"status calls fail ({exc}); seqnb keeps asking")
+                self._problem(watch, f"status calls fail ({exc}); seqnb keeps asking")
             except Exception as exc:  # a bug or an answer nothing foresaw: keep the run watched, say so
                 log.exception("polling run %s failed", run.id)
                 self._problem(
-                    run, f"seqnb could not follow the service's answer ({type(exc).__name__}: {exc}); it keeps asking"
+                    watch, f"seqnb could not follow the service's answer ({type(exc).__name__}: {exc}); it keeps asking"
                 )
             if run.done:
                 self._forget(run)
                 return
-            if not run.watching:
+            if not run.watching or self._watches.get(run.id) is not watch:
                 return
-            quiet = 0 if changed else self._quiet.get(run.id, 0) + 1
-            self._quiet[run.id] = quiet
+            watch.quiet = 0 if changed else watch.quiet + 1
             try:
                 expected = self.expected_end(run)
                 until = None if expected is None else expected - time.time()
-                delay = next_delay(self.policy, run.status, quiet, until, self._siblings(run), run.queue_position)
+                delay = next_delay(self.policy, run.status, watch.quiet, until, self._siblings(run), run.queue_position)
             except Exception:
                 log.exception("planning the next poll of run %s failed", run.id)
                 delay = self.policy.cap_queued
-            self._schedule(run, delay)
+            self._schedule(watch, delay)
             assert self._wake is not None
             self._wake.set()
         finally:
-            self._polling.discard(run.id)
+            watch.polling = False
 
-    def _problem(self, run: AsyncRun, text: str) -> None:
+    def _problem(self, watch: _Watch, text: str) -> None:
         """Show on the run why polling is not getting through (once per distinct problem)."""
         text = text if len(text) <= 400 else text[:397] + "..."
-        if self._problems.get(run.id) == text:
+        if watch.problem == text:
             return
-        self._problems[run.id] = text
-        run.say("poll", text)
-        run.emit(RunEvent(run, run.status, run.status, time.time(), "poll problem"))
+        watch.problem = text
+        watch.run.say("poll", text)
+        watch.run.emit(RunEvent(watch.run, watch.run.status, watch.run.status, time.time(), "poll problem"))
 
-    def _solved(self, run: AsyncRun) -> None:
-        problem = self._problems.pop(run.id, None)
-        if problem is not None and run.notes.get("poll") == problem:
-            run.say("poll", "")
+    def _solved(self, watch: _Watch | None) -> None:
+        if watch is None or watch.problem is None:
+            return
+        if watch.run.notes.get("poll") == watch.problem:
+            watch.run.say("poll", "")
+        watch.problem = None
 
-    async def poll_once(self, run: AsyncRun, *, via_result: bool = False) -> bool:
+    async def poll_once(self, run: RunCore, *, via_result: bool = False) -> bool:
         """Ask the service about a run; returns whether its state changed.
 
         Normally a status call, then the result once it has ended. When the run is expected to have
@@ -258,10 +276,12 @@ class Poller:
             return run.transition(
                 "lost", error=f"request id {protocol.quote(run.request_id)} cannot be asked about (not URL-safe)"
             )
+        watch = self._watches.get(run.id)
+        watch = watch if watch is not None and watch.run is run else None
         route: Literal["status", "result"] = "result" if via_result else "status"
         try:
             body = await self.transport.call("GET", _path(rid, route), request_id=rid, route=route)
-        except errors.NotFound:
+        except errors.RequestNotFound:
             return run.transition("lost", error=f"the service no longer knows request {rid}")
         seen = protocol.read_result(body) if via_result else protocol.read_status(body)
         if seen.status in ("completed", "failed") and not via_result:
@@ -270,24 +290,33 @@ class Poller:
             seen = protocol.read_result(body)
             if seen.status not in ("completed", "failed", "cancelled"):
                 if seen.status is None:
-                    self._problem(run, seen.problem or "unreadable result")
+                    self._note(run, watch, seen.problem or "unreadable result")
                 return False  # the result lags the status: ask again soon
         if seen.status is None:
-            self._problem(run, seen.problem or "unreadable answer")
+            self._note(run, watch, seen.problem or "unreadable answer")
             return False
-        self._solved(run)
+        self._solved(watch)
         if seen.status in ("completed", "failed", "cancelled"):
-            return self._record_result(run, seen)
-        now = time.time()
-        if seen.status == "in_queue" and seen.queue_position:
-            self._queued_seen[run.id] = now  # it waits behind other jobs: its clock starts when it starts
-        elif seen.status == "in_progress" and run.id in self._queued_seen and run.id not in self._started:
-            self._started[run.id] = (self._queued_seen[run.id] + now) / 2
+            return self._record_result(run, seen, watch)
+        if watch is not None:
+            now = time.time()
+            if seen.status == "in_queue" and seen.queue_position:
+                watch.queued_seen = now  # it waits behind other jobs: its clock starts when it starts
+            elif seen.status == "in_progress" and watch.queued_seen is not None and watch.started is None:
+                watch.started = (watch.queued_seen + now) / 2
         if seen.status == run.status and seen.queue_position == run.queue_position:
             return False
         return run.transition(seen.status, queue_position=seen.queue_position)
 
-    def _record_result(self, run: AsyncRun, seen: protocol.Observation) -> bool:
+    def _note(self, run: RunCore, watch: _Watch | None, text: str) -> None:
+        """A problem of a poll made outside the watch (a cancel's look, a refresh) is still shown on the run."""
+        if watch is not None:
+            self._problem(watch, text)
+        else:
+            run.say("poll", text)
+            run.emit(RunEvent(run, run.status, run.status, time.time(), "poll problem"))
+
+    def _record_result(self, run: RunCore, seen: protocol.Observation, watch: _Watch | None) -> bool:
         """Record an ended run's result; returns whether the state changed."""
         status = seen.status
         assert status is not None
@@ -308,8 +337,9 @@ class Poller:
         elif seen.cost_problem and status != "cancelled":
             notes["charge"] = seen.cost_problem
         moved = run.transition(status, notes=notes, **info)  # notes with the change: the ledger writes that row
-        started = self._started.get(run.id) if run.id in self._queued_seen else None
-        learnable = started is not None or run.id not in self._queued_seen
+        queued = watch is not None and watch.queued_seen is not None
+        started = watch.started if watch is not None and queued else None
+        learnable = started is not None or not queued
         if status == "completed" and learnable and self.durations.learn(run, started):
             self._replan(run.kind)
         return moved
@@ -319,9 +349,10 @@ class Poller:
         now = time.time()
         for run in list(self._by_kind.get(kind, ())):
             expected = self.expected_end(run)
-            if run.done or expected is None:
+            watch = self._watches.get(run.id)
+            if run.done or expected is None or watch is None:
                 continue
-            self._schedule(run, max(0.0, expected - now - self.policy.margin))
+            self._schedule(watch, max(0.0, expected - now - self.policy.margin))
 
 
 def _path(rid: str, route: Literal["status", "result"]) -> str:

@@ -7,13 +7,13 @@
                     └──► unknown   (the submit may or may not have reached the service)
     in_queue / in_progress ──► lost   (the service no longer knows the request id)
 
-``RunCore`` is the I/O-free part (fields, transitions, events); ``AsyncRun`` adds the async
-calls; ``seqnb.client.run.Run`` is the synchronous mirror with the same method names.
+``RunCore`` is the whole state, I/O-free (fields, transitions, events): the poller, the ledger
+and the gallery work on it. The client layer adds the calls (``seqnb.client.run``: ``AsyncRun``
+and its synchronous mirror ``Run``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import time
@@ -22,21 +22,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from ..api.protocol import RunStatus
-from ..errors import SeqnbError, Timeout
 from ..model.request import Request
-
-if TYPE_CHECKING:
-    from ..client.core import AsyncClient
-    from ..ledger.marks import RunMarks
 
 __all__ = [
     "ACTIVE",
     "CENT",
     "TERMINAL",
-    "AsyncRun",
     "NoteSource",
     "RunCore",
     "RunEvent",
@@ -121,6 +115,9 @@ class RunCore:
     """What the service said the run cost, in USD, once it ended; None: it did not say (spend counts the estimate)."""
     cost_source: str | None = None
     """Who said what it cost: ``runcomfy`` or ``emulator`` (None while the cost is unknown)."""
+    service: str | None = None
+    """The base URL of the service the client that owns it talks to: its images may come from that host although
+    it is not public (the emulator serves its own). None for a run rebuilt from a ledger row until a client adopts it."""
     notes: dict[NoteSource, str] = field(default_factory=dict)
     """What seqnb has to say about this run, by who says it (see ``NoteSource``); ``note`` joins them."""
     watching: bool = False
@@ -246,102 +243,3 @@ class RunCore:
         if self.error:
             parts.append(self.error)
         return " ".join(parts)
-
-
-class AsyncRun(RunCore):
-    """A run with its async calls (wait, cancel, refresh)."""
-
-    _client: AsyncClient | None = None
-    _changed: asyncio.Event | None = None
-
-    def bind(self, client: AsyncClient) -> AsyncRun:
-        self._client = client
-        return self
-
-    @property
-    def bound(self) -> bool:
-        """Whether the run belongs to a client."""
-        return self._client is not None
-
-    @property
-    def client(self) -> AsyncClient:
-        if self._client is None:
-            raise SeqnbError("this run is not attached to a client")
-        return self._client
-
-    def emit(self, event: RunEvent) -> None:
-        super().emit(event)
-        if self._changed is not None:
-            self._changed.set()
-            if self.done:
-                self._changed = None  # its waiters hold it; an ended run keeps none
-
-    async def wait(self, timeout: float | None = None) -> AsyncRun:
-        """Until the run ends (completed, failed, cancelled, unknown, lost). A timeout stops waiting, not the run."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if not self.done and not self.watching and self.request_id:
-            self.client.watch(self)
-        while not self.done:
-            if self._changed is None:
-                self._changed = asyncio.Event()
-            self._changed.clear()
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise Timeout(
-                    f"run {self.id} still {self.status} after {timeout} s (it keeps running; wait again or cancel)"
-                )
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                continue
-        return self
-
-    async def cancel(self) -> str:
-        """Cancel if the service still can; returns the outcome: ``cancelled`` or ``not_cancellable``."""
-        return await self.client.cancel(self)
-
-    async def refresh(self) -> AsyncRun:
-        """Ask the service for the current state now."""
-        await self.client.refresh(self)
-        return self
-
-    # --- marks: the client's ledger judges the run (duck-typed: the ledger is a layer above) ---
-
-    def _ledger(self) -> Any:
-        ledger = self.client.ledger
-        if ledger is None:
-            raise SeqnbError(
-                f"run {self.id}: its client has no ledger to keep marks in; connect with one "
-                "(seqnb.connect(), or seqnb.Ledger().attach(client)), or use ledger.mark(run_id, ...)"
-            )
-        return ledger
-
-    def rate(self, stars: int, frame: int | None = None) -> None:
-        """Rate the series (or one frame, 0-based) 1 to 5 stars; 0 clears. Written to the ledger at once."""
-        self._ledger().mark(self.id, frame=frame, rating=stars)
-
-    def pick(self) -> None:
-        """Mark the run picked (a keeper; ``client.promote`` can make it again at full quality)."""
-        self._ledger().mark(self.id, verdict="picked")
-
-    def reject(self) -> None:
-        """Mark the run rejected."""
-        self._ledger().mark(self.id, verdict="rejected")
-
-    def tag(self, *tags: str) -> None:
-        """Add tags to the run (``ledger.runs(tag=...)`` finds them)."""
-        self._ledger().mark(self.id, tags=tags)
-
-    def untag(self, *tags: str) -> None:
-        """Remove tags from the run."""
-        self._ledger().mark(self.id, untag=tags)
-
-    def comment(self, text: str) -> None:
-        """Set the run's comment ('' clears it)."""
-        self._ledger().mark(self.id, comment=text)
-
-    @property
-    def marks(self) -> RunMarks:
-        """This run's marks as they stand, by the current user (rating, frame ratings, verdict, tags, comment)."""
-        marks: RunMarks = self._ledger().marks_of([self.id])[self.id]
-        return marks

@@ -20,10 +20,11 @@ from typing import Any
 import anywidget
 import traitlets
 
+from .._loop import LoopRunner
 from ..client.run import Run
 from ..client.sync import Client
 from ..errors import SeqnbError
-from ..runs.run import AsyncRun, RunCore, RunEvent
+from ..runs.run import RunCore, RunEvent
 from .board_state import FILTERS, VOCABULARY, BoardState
 from .throttle import Throttle
 
@@ -57,7 +58,8 @@ class JobBoard(anywidget.AnyWidget):
         self.client = client
         self.state = BoardState(prices=client.aio.prices, simulated=client.backend.kind == "emulator")
         self._lock = threading.Lock()  # events may come from the caller's thread and from the client's loop
-        self._throttle = Throttle(interval, self.flush, spawn=client.spawn)
+        self._runner = LoopRunner()  # the kernel's loop in Jupyter (the client's), else seqnb's loop thread
+        self._throttle = Throttle(interval, self.flush, spawn=self._runner.spawn)
         self._closed = False
         self.snapshots_sent = 0
         for run in client.runs():
@@ -81,18 +83,13 @@ class JobBoard(anywidget.AnyWidget):
             self._throttle.poke()  # from synchronous code (a run created in the caller's thread): on the client's loop
 
     def _build(self, page_size: int | None = None) -> dict[str, Any]:
-        poller = self.client.aio.poller
-
-        def expected_end(run: RunCore) -> float | None:
-            return poller.expected_end(run) if isinstance(run, AsyncRun) else None
-
         snap = self.state.snapshot(
             page=self.page,
             page_size=page_size or self.page_size,
             status=self.status_filter,
             text=self.text_filter,
             now=time.time(),
-            expected_end=expected_end,
+            expected_end=self.client.expected_end,
         )
         judged = self._marks([row["id"] for row in snap["rows"]])
         for row in snap["rows"]:
@@ -165,7 +162,7 @@ class JobBoard(anywidget.AnyWidget):
             self.message = f"no run <code>{html.escape(run_id[:12])}</code> on this board"
             return "unknown_run"
         if _loop_running():
-            self.client.spawn(self._cancel_async([run]))
+            self._runner.spawn(self._cancel_async([run]))
             return "requested"
         outcome = run.cancel()
         self._report({run.id: outcome})
@@ -173,20 +170,25 @@ class JobBoard(anywidget.AnyWidget):
 
     def cancel_sweep(self, sweep_id: str) -> dict[str, str]:
         """Cancel every run of a sweep that is still queued (the rest finish and are charged)."""
-        runs = [self.client.wrap(r) for r in self.state.sweep_runs(sweep_id) if isinstance(r, AsyncRun)]
+        runs = self._mine(self.state.sweep_runs(sweep_id))
         return self._cancel_many([r for r in runs if r.cancellable], f"sweep <code>{html.escape(sweep_id)}</code>")
 
     def cancel_queued(self) -> dict[str, str]:
         """Cancel every run still queued or not yet sent."""
-        runs = [self.client.wrap(r) for r in self.state.in_bucket("queued") if isinstance(r, AsyncRun)]
+        runs = self._mine(self.state.in_bucket("queued"))
         return self._cancel_many(runs, "all queued runs")
+
+    def _mine(self, runs: list[RunCore]) -> list[Run]:
+        """The board's runs that belong to its client, as the client's ``Run``s."""
+        mine = {r.id for r in self.client.aio.runs()}
+        return [self.client.run(r.id) for r in runs if r.id in mine]
 
     def _cancel_many(self, runs: list[Run], what: str) -> dict[str, str]:
         if not runs:
             self.message = f"{what}: nothing left to cancel"
             return {}
         if _loop_running():
-            self.client.spawn(self._cancel_async(runs, what))
+            self._runner.spawn(self._cancel_async(runs, what))
             return {r.id: "requested" for r in runs}
         outcomes = self.client.cancel_queued(runs)
         self._report(outcomes, what)

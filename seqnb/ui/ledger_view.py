@@ -15,10 +15,12 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
+from .._loop import LoopRunner
 from ..client.run import Run
 from ..client.sync import Client
 from ..images.fallback import HtmlBudget, StaticFallback
 from ..images.gallery import Gallery
+from ..images.grid import grid
 from ..ledger.facade import Ledger
 from ..model.seeds import fresh_seed
 from ..model.spec import models
@@ -210,10 +212,10 @@ class LedgerView(StaticFallback, w.VBox):
         gallery = self.gallery or Gallery(ledger=self.ledger)
         missing = [r for r in completed if not gallery.ready(r)]
         if not missing or self.client is None:
-            replace_children(self.compare_box, [gallery.grid(completed, size=128)])
+            replace_children(self.compare_box, [grid(gallery, completed, size=128)])
         else:
             replace_children(self.compare_box, [w.HTML(f"<i>fetching the images of {len(missing)} run(s)…</i>")])
-            self.client.spawn(self._fetch_then_show(gallery, completed, missing, self._shown))
+            LoopRunner().spawn(self._fetch_then_show(gallery, completed, missing, self._shown))
 
     async def _fetch_then_show(
         self, gallery: Gallery, runs: Sequence[RunCore], missing: Sequence[RunCore], shown: int
@@ -221,7 +223,7 @@ class LedgerView(StaticFallback, w.VBox):
         await asyncio.gather(*(gallery.download(r) for r in missing), return_exceptions=True)
         if shown != self._shown:
             return  # the selection changed meanwhile
-        replace_children(self.compare_box, [gallery.grid(runs, size=128)])
+        replace_children(self.compare_box, [grid(gallery, runs, size=128)])
 
     def rerun_selected(self, seed: int | None = None) -> Run | None:
         """Submit the selected run again with a new seed, linked to it in the ledger."""

@@ -15,11 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..client.run import AsyncRun
 from ..images.matrix import Matrix, Page, axis_value, cell_labels
 from ..images.render import Frame, frame_label
 from ..images.store import ImageStore
 from ..model.spec import get_model
-from ..runs.run import ACTIVE, AsyncRun, RunCore
+from ..runs.run import ACTIVE, RunCore
 
 if TYPE_CHECKING:
     from ..ledger.facade import Ledger

@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
+from ..client.run import AsyncRun
 from ..errors import SeqnbError
 from ..images.fallback import StaticFallback, matrix_view_html
-from ..images.gallery import Gallery, gallery_of
+from ..images.gallery import Gallery
 from ..images.matrix import Matrix, build_matrix, choose_axes
 from ..images.render import Frame
-from ..runs.run import AsyncRun, RunCore, RunEvent
+from ..runs.run import RunCore, RunEvent
+from ..session import gallery_of
 from .matrix_promote import promote_choices, promote_runs
 from .matrix_state import Marks, client_ledger, lightbox_info, loop_running, page_snapshot, runs_of
 from .throttle import Throttle
@@ -132,7 +134,7 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
             m, page, store=self.gallery.cache, frames=frames, marks=self.marks, size=self.thumb,
             page_rows=self.page_rows, page_cols=self.page_cols, picked=picked, thumbs=self._thumbs,
         )  # fmt: skip
-        prices = self.client.aio.prices if self.client is not None else None
+        prices = self.client.prices if self.client is not None else None
         snapshot["promote"] = promote_choices(self.picked(), prices) if self.client is not None else {}
         snapshot["marks"] = self.ledger is not None
         if not self._closed:

@@ -16,8 +16,9 @@ from typing import Any
 
 import ipywidgets as w
 
+from .._loop import LoopRunner
 from ..client.run import Run
-from ..client.sweeps import Sweep
+from ..client.sweep import Sweep
 from ..client.sync import Client
 from ..errors import SeqnbError
 from ..images.references import check_references
@@ -151,7 +152,7 @@ class RequestPanel(w.VBox):
         self.sweep_button.on_click(lambda _: self.sweep())
         for widget in (self.prompt, self.count, self.size, self.optimize, self.seed, self.references):
             widget.observe(lambda _: self.check(), "value")
-        self.references.observe(lambda _: self.client.spawn(self.load_references()), "value")
+        self.references.observe(lambda _: LoopRunner().spawn(self.load_references()), "value")
         self.model.observe(lambda _: self._model_changed(), "value")
         for widget in (
             self.sweep_prompts,
@@ -222,7 +223,7 @@ class RequestPanel(w.VBox):
     async def load_references(self) -> None:
         """Fetch the references through the image cache and show their thumbnails (or why each failed)."""
         urls = self.reference_urls()
-        gate = self.client.aio.references
+        gate = self.client.references
         found, problems = await check_references(urls, gate.cache, allow=gate.http_hosts(), deadline=gate.deadline)
         cells = []
         for url in urls:
@@ -239,7 +240,7 @@ class RequestPanel(w.VBox):
     def check(self) -> Report:
         """Validate and show every problem next to the fields, with one-click fixes; price it."""
         request = self.request()
-        report = request.validate(http_hosts=self.client.aio.references.http_hosts())  # the emulator's: http is fine
+        report = self.client.validate(request)  # the client's rules: its own host (the emulator) may use http
         self.last_report = report
         spec = request.model
         limit = spec.prompt_field.max_length

@@ -16,6 +16,7 @@ from seqnb.api.account import DEFAULT_ACCOUNT_BASE, Balance, account_base_for, b
 from seqnb.api.backend import Backend
 from seqnb.client.core import AsyncClient
 from seqnb.client.money import BalanceUnchecked
+from seqnb.errors import ConnectError
 from seqnb.testing import FAST, emulator
 
 FOX2 = "Generate 2 images of a fox"
@@ -81,8 +82,8 @@ def test_a_balance_that_cannot_be_read_is_said_and_does_not_stop_the_sweep(tmp_p
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
     with emulator(**FAST) as emu:
         client = connected(emu, tmp_path, account_base_url=closed)
-        assert client.aio.account_base == closed
-        with pytest.raises(seqnb.ConnectError):
+        assert client.aio._money.account_base == closed
+        with pytest.raises(ConnectError):
             client.balance()
         with pytest.warns(BalanceUnchecked, match="without a balance check") as said:
             runs = client.sweep(prompts=[FOX2], seeds=[1], quiet=True)

@@ -68,7 +68,7 @@ def test_runcomfy_model_api_base_is_honoured_with_or_without_v1(
     monkeypatch.setenv("RUNCOMFY_TOKEN", emu.token)
     client = seqnb.Client()
     assert client.backend.base_url.startswith(emu.base_url)
-    assert client.aio.transport.base_url == emu.base_url + "/v1"
+    assert client.aio._transport.base_url == emu.base_url + "/v1"
     run = client.submit(seqnb.Request("seedream-4.5", "Generate 1 image of a fox", count=1, seed=1)).wait(20)
     assert run.status == "completed"
     client.close()

@@ -27,6 +27,7 @@ from seqnb.emulator import catalog as emulated_catalog
 from seqnb.emulator.schemas import INPUT_SCHEMAS
 from seqnb.model.priced_request import PricedRequest
 from seqnb.model.pricing import Price
+from seqnb.model.spec import get_model
 from seqnb.testing import FAST, emulator
 
 M40 = "bytedance/seedream-4-0/sequential"
@@ -59,7 +60,7 @@ def changed_entry(change: Callable[[dict[str, Any]], None]) -> CatalogHandler:
     """A handler answering the emulator's own entry, changed by ``change``."""
 
     async def handler(model_id: str) -> Response:
-        spec = seqnb.get_model(model_id)
+        spec = get_model(model_id)
         body = json.loads(json.dumps(emulated_catalog.entry(spec, spec.price_per_image, include_schema=True)))
         change(body)
         return JSONResponse(body)
@@ -234,7 +235,7 @@ def test_schema_drift_is_one_warning_per_difference_and_requests_follow_the_buil
 
 @pytest.mark.parametrize("model", [M40, M45])
 def test_the_published_schemas_do_not_drift_from_the_built_in_specs(model: str) -> None:
-    spec = seqnb.get_model(model)
+    spec = get_model(model)
     assert schema_drift(spec, INPUT_SCHEMAS[model]) == []
     redrawn = spec_from_schema(spec, INPUT_SCHEMAS[model])
     assert [(f.wire, f.role, f.kind, f.enum, f.max_length) for f in redrawn] == [
@@ -247,7 +248,7 @@ def test_the_published_schemas_do_not_drift_from_the_built_in_specs(model: str) 
     [None, "text", [], {"properties": []}, {"properties": {"text": 5}}, {"properties": {}, "required": "text"}],
 )
 def test_a_malformed_schema_is_a_warning_never_a_crash(schema: Any) -> None:
-    spec = seqnb.get_model(M40)
+    spec = get_model(M40)
     drift = schema_drift(spec, schema)
     assert drift and all(str(d).startswith(M40) for d in drift)
     with pytest.raises(ValueError):
@@ -255,7 +256,7 @@ def test_a_malformed_schema_is_a_warning_never_a_crash(schema: Any) -> None:
 
 
 def test_a_changed_type_and_limits_are_named() -> None:
-    spec = seqnb.get_model(M40)
+    spec = get_model(M40)
     schema = json.loads(json.dumps(INPUT_SCHEMAS[M40]))
     schema["properties"]["seed"]["type"] = "string"
     schema["properties"]["text"]["maxLength"] = 800

@@ -50,10 +50,10 @@ def submit_and_wait(server: HostileServer, script: Script, ledger: seqnb.Ledger 
     async def go() -> seqnb.AsyncRun:
         client = client_for(server)
         if ledger is not None:
-            ledger.attach(client)
-        run = client.prepare(req())
+            client.use_ledger(ledger)
+        run = client._prepare(req())
         with pytest.raises(errors.SeqnbError) if script.submit[0].status != 200 else _nothing():
-            await client.send(run)
+            await client._send(run)
         if run.request_id:
             await run.wait(10)
         await client.aclose()
@@ -116,9 +116,9 @@ def test_a_request_id_that_cannot_go_into_a_url_leaves_the_run_in_doubt(server: 
 
     async def go() -> seqnb.AsyncRun:
         client = client_for(server)
-        run = client.prepare(req())
+        run = client._prepare(req())
         with pytest.raises(errors.SeqnbError):
-            await client.send(run)
+            await client._send(run)
         await run.wait(5)
         await client.aclose()
         return run
@@ -182,7 +182,7 @@ def test_a_refused_cancel_is_not_cancellable_with_the_services_words(server: Hos
 
     async def go() -> tuple[seqnb.AsyncRun, str]:
         client = client_for(server)
-        run = await client.submit(req())
+        run = await (await client.submit(req())).accepted()
         outcome = await run.cancel()
         await client.aclose()
         return run, outcome
@@ -201,7 +201,7 @@ def test_a_cancel_answered_5xx_is_retried(server: HostileServer) -> None:
 
     async def go() -> str:
         client = client_for(server)
-        run = await client.submit(req())
+        run = await (await client.submit(req())).accepted()
         outcome = await run.cancel()
         assert run.status == "cancelled"
         await client.aclose()
@@ -215,8 +215,8 @@ def test_a_404_on_submit_is_an_unknown_model_and_stops_the_sweep(server: Hostile
 
     async def go() -> list[seqnb.AsyncRun]:
         client = client_for(server)
-        runs = client.prepare_sweep(prompts=["Generate 2 images of a cat"], seeds=range(5))
-        await client.send_all(runs, concurrency=1)
+        runs = client._prepare_sweep(prompts=["Generate 2 images of a cat"], seeds=range(5))
+        await client._send_all(runs, concurrency=1)
         await client.aclose()
         return list(runs)
 
@@ -231,8 +231,9 @@ def test_permission_denied_is_not_a_token_problem(server: HostileServer) -> None
 
     async def go() -> errors.SeqnbError:
         client = client_for(server)
+        run = await client.submit(req())
         with pytest.raises(errors.PermissionDenied) as info:
-            await client.submit(req())
+            await run.accepted()
         await client.aclose()
         return info.value
 
@@ -247,9 +248,9 @@ def test_an_unknown_error_code_on_submit_is_a_definite_refusal(server: HostileSe
 
     async def go() -> seqnb.AsyncRun:
         client = client_for(server)
-        run = client.prepare(req())
+        run = client._prepare(req())
         with pytest.raises(errors.APIError):
-            await client.send(run)
+            await client._send(run)
         await client.aclose()
         return run
 

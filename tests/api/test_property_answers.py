@@ -106,20 +106,20 @@ async def session(server: HostileServer, ledger: seqnb.Ledger) -> tuple[list[seq
     stray: list[Any] = []
     asyncio.get_running_loop().set_exception_handler(lambda loop, context: stray.append(context))
     client = AsyncClient("tok", server.base_url, retry=RETRY, poll=POLL, timeout=5.0)
-    ledger.attach(client)
+    client.use_ledger(ledger)
     runs = [
-        client.prepare(seqnb.Request("seedream-4.5", "Generate 2 images of a fox", count=2, seed=i))
+        client._prepare(seqnb.Request("seedream-4.5", "Generate 2 images of a fox", count=2, seed=i))
         for i in range(RUNS)
     ]
     for run in runs:
         with contextlib.suppress(errors.SeqnbError):
-            await client.send(run)
+            await client._send(run)
     with contextlib.suppress(errors.SeqnbError):
         await runs[0].cancel()
-    with contextlib.suppress(errors.Timeout):
+    with contextlib.suppress(errors.WaitTimeout):
         await client.wait_all(runs, timeout=0.3)
     for run in runs:  # documented states only: ended, or watched with a poll under way or due
-        assert run.status in TERMINAL or (run.watching and client.poller.scheduled(run)), run.summary()
+        assert run.status in TERMINAL or (run.watching and client._poller.scheduled(run)), run.summary()
         if run.request_id is not None:
             assert protocol.request_id(run.request_id) == run.request_id
         if run.server_created_at is not None:

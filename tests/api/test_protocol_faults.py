@@ -68,7 +68,7 @@ class FaultyHTTP(httpx.AsyncBaseTransport):
 
 def faulty_calls(client: AsyncClient, k: int, fault: BaseException) -> list[int]:
     """The k-th call of seqnb's transport (submit or call) raises ``fault``; returns the call counter."""
-    transport = client.transport
+    transport = client._transport
     count = [0]
 
     def wrap(method: Any) -> Any:
@@ -104,16 +104,16 @@ async def session(emu: EmulatorServer, k: int, where: str) -> tuple[list[seqnb.A
     else:
         client = AsyncClient(emu.token, emu.base_url, retry=FAST_RETRY, poll=FAST_POLL)
         calls = faulty_calls(client, k, fault)
-    runs = [client.prepare(req(seed=100 * k + i)) for i in range(3)]
+    runs = [client._prepare(req(seed=100 * k + i)) for i in range(3)]
     for run in runs:
         try:
-            await client.send(run)
+            await client._send(run)
         except errors.SeqnbError:
             assert run.status in ("failed", "unknown")
     with contextlib.suppress(errors.SeqnbError):
         await runs[2].cancel()
     for run in runs:
-        await run.wait(20)  # raises seqnb.Timeout if a run were stranded
+        await run.wait(20)  # raises seqnb.WaitTimeout if a run were stranded
     await client.aclose()
     return runs, faulty.n if where == "http" else calls[0]
 

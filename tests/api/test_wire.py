@@ -211,7 +211,7 @@ def test_a_server_that_never_answers_times_out_and_one_that_refuses_is_not_reach
 
         async with Server(handler) as server:
             t = transport(server.url, timeout=0.3)
-            with pytest.raises(errors.Timeout):
+            with pytest.raises(errors.CallTimeout):
                 await t.call("GET", "/requests/r/status")
             await t.aclose()
             port = server.port

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from seqnb.cli import main
+from seqnb.errors import UnknownModelError
+from seqnb.model.sweep import plan_sweep
 
 
 @pytest.fixture
@@ -83,9 +85,9 @@ def test_bad_prices_in_the_environment(capsys: pytest.CaptureFixture[str], monke
 def test_python_callers_get_seqnb_messages_too() -> None:
     import seqnb
 
-    with pytest.raises(seqnb.UnknownModelError, match=r"seedream-4\.5"):
+    with pytest.raises(UnknownModelError, match=r"seedream-4\.5"):
         seqnb.Request(None)  # type: ignore[arg-type]
-    plan = seqnb.plan_sweep(prompts=["Generate 2 images of a fox"], seeds=[1])
+    plan = plan_sweep(prompts=["Generate 2 images of a fox"], seeds=[1])
     for bad in ("NaN", "Infinity", "-1", "five"):
         with pytest.raises(seqnb.SettingInvalid, match="budget"):
             plan.check(budget=bad)

@@ -39,9 +39,9 @@ def test_a_402_on_submit_is_insufficient_balance_and_stops_the_sweep(
 
     async def go() -> list[seqnb.AsyncRun]:
         client = client_for(server)
-        ledger.attach(client)
-        runs = client.prepare_sweep(prompts=[OWL2], seeds=range(5), models=["seedream-4.5"], allow_over_balance=True)
-        await client.send_all(runs, concurrency=1)
+        client.use_ledger(ledger)
+        runs = client._prepare_sweep(prompts=[OWL2], seeds=range(5), models=["seedream-4.5"], allow_over_balance=True)
+        await client._send_all(runs, concurrency=1)
         await client.wait_all(runs[:1], timeout=10)
         await client.aclose()
         return list(runs)
@@ -63,8 +63,8 @@ def test_a_402_stops_a_sweep_sent_several_at_a_time(server: HostileServer) -> No
 
     async def go() -> list[seqnb.AsyncRun]:
         client = client_for(server)
-        runs = client.prepare_sweep(prompts=[OWL2], seeds=range(12), models=["seedream-4.5"], allow_over_balance=True)
-        await client.send_all(runs, concurrency=3)
+        runs = client._prepare_sweep(prompts=[OWL2], seeds=range(12), models=["seedream-4.5"], allow_over_balance=True)
+        await client._send_all(runs, concurrency=3)
         await client.aclose()
         return list(runs)
 
@@ -82,7 +82,7 @@ def test_a_402_on_any_call_is_insufficient_balance_and_never_retried(server: Hos
         client = client_for(server)
         method = "POST" if route == "cancel" else "GET"
         with pytest.raises(errors.InsufficientBalance) as info:
-            await client.transport.call(method, f"/requests/req-1/{route}", request_id="req-1", route=route)  # type: ignore[arg-type]
+            await client._transport.call(method, f"/requests/req-1/{route}", request_id="req-1", route=route)  # type: ignore[arg-type]
         await client.aclose()
         return info.value
 

@@ -52,7 +52,7 @@ def run_on(server: HostileServer, script: Script, ledger: seqnb.Ledger) -> seqnb
 
     async def go() -> seqnb.AsyncRun:
         client = client_for(server)
-        ledger.attach(client)
+        client.use_ledger(ledger)
         run = await client.submit(seqnb.Request("seedream-4.5", OWL2, count=2, seed=1))
         await run.wait(10)
         await client.aclose()

@@ -30,7 +30,7 @@ def test_a_plan_is_sent_under_the_id_it_printed(tmp_path: Path) -> None:
         assert set(client.ledger.runs(sweep=plan.id)["status"]) == {"completed"}
         with pytest.raises(seqnb.SettingInvalid, match="sent already"):
             client.sweep(plan, quiet=True)
-        with pytest.raises(TypeError, match="the plan alone"):
+        with pytest.raises(seqnb.SettingInvalid, match="the plan alone"):
             client.sweep(client.plan(prompts=[CAT]), seeds=[3], quiet=True)
         with pytest.raises(seqnb.BudgetExceeded):
             client.sweep(client.plan(prompts=[CAT], seeds=range(5)), budget="0.01", quiet=True)
@@ -44,7 +44,7 @@ def test_the_balance_warning_points_at_the_users_line_from_a_coroutine() -> None
             aio = AsyncClient(emu.token, emu.base_url, account_base_url=CLOSED)
             with warnings.catch_warnings(record=True) as said:
                 warnings.simplefilter("always")
-                aio.prepare_sweep(prompts=[CAT], seeds=[1])  # the core called straight from a coroutine
+                aio._prepare_sweep(prompts=[CAT], seeds=[1])  # the core called straight from a coroutine
             await aio.aclose()
             return said
 

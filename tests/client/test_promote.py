@@ -126,7 +126,7 @@ def test_the_async_client_promotes_the_same_way(emu: EmulatorServer, tmp_path: P
     async def main() -> list[Any]:
         aio = AsyncClient(emu.token, emu.base_url)
         assert ledger is not None
-        ledger.attach(aio)
+        aio.use_ledger(ledger)
         try:
             promoted = await aio.promote([a.id], resolution="4K")
             await aio.wait_all(promoted, timeout=30)

@@ -15,6 +15,7 @@ import seqnb
 from seqnb import ImageCache, RequestInvalid
 from seqnb.emulator import EmulatorServer
 from seqnb.images.references import upload_local
+from seqnb.images.scoring import reference_similarity
 from seqnb.testing import emulator
 from tests.file_host import FileHost, Served
 
@@ -59,8 +60,8 @@ def test_every_reference_problem_is_refused_before_the_submit(
     client = client_of(emu, tmp_path, host, reference_deadline=1.0)
     try:
         for url, fix in cases.items():
-            with pytest.raises(RequestInvalid) as info:
-                client.submit("seedream-4.5-edit", FOX, count=2, references=[host.url + "/ok.png", url])
+            with pytest.raises(RequestInvalid) as info:  # at submit (rules), or before the POST (fetched)
+                client.submit("seedream-4.5-edit", FOX, count=2, references=[host.url + "/ok.png", url]).accepted(30)
             assert url in str(info.value) and fix in str(info.value), (url, str(info.value))
         with pytest.raises(RequestInvalid, match="at most 10"):
             client.submit("seedream-4.0-edit", FOX, count=2, references=[host.url + "/ok.png"] * 11)
@@ -78,8 +79,9 @@ def test_the_async_client_refuses_a_bad_reference_before_the_submit(emu: Emulato
     async def go() -> None:
         client = seqnb.AsyncClient(emu.token, emu.base_url)
         gone = emu.base_url.removesuffix("/v1") + "/files/nothing.png"
+        sent = await client.submit(seqnb.Request("4.0-edit", FOX, count=2, references=[gone]))
         with pytest.raises(RequestInvalid, match=r"nothing\.png is gone"):
-            await client.submit(seqnb.Request("4.0-edit", FOX, count=2, references=[gone]))
+            await sent.accepted(timeout=30)
         (run,) = client.runs()
         assert run.status == "failed" and run.error is not None and run.error.startswith("not sent")
         await client.aclose()
@@ -109,7 +111,7 @@ def test_a_reference_sweep_end_to_end(emu: EmulatorServer, tmp_path: Path) -> No
         assert all(len(s) == 2 and all(v is not None for v in s) for s in own)
         red_frames = [f.image.path for f in gallery.frames(sweep[0]) if f.image]
         blue_ref = [f.image.path for f in gallery.references(sweep[1]) if f.image]
-        crossed = seqnb.reference_similarity(red_frames, blue_ref)
+        crossed = reference_similarity(red_frames, blue_ref)
         assert min(v for v in own[0] if v is not None) > max(crossed)  # frames look like their own references
         assert gallery.most_drifting(sweep[0]) in (0, 1)
 
@@ -122,7 +124,7 @@ def test_a_reference_sweep_end_to_end(emu: EmulatorServer, tmp_path: Path) -> No
         rows = client.ledger.runs().set_index("id")
         assert [json.loads(rows.loc[r.id, "reference_urls"]) for r in sweep] == [list(u) for u in urls]
 
-        box = gallery.grid(sweep)
+        box = seqnb.compare_grid(sweep)
         headers = [row.children[0].value for row in box.children[0].children]
         assert all("references=up-" in h for h in headers) and headers[0] != headers[1]  # the rows say what differs
         first_row = box.children[0].children[0].children[1].children

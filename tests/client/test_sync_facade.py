@@ -8,48 +8,40 @@ import seqnb
 from seqnb.emulator import EmulatorServer
 
 ASYNC_ONLY = {
-    # the steps the sync one-call methods (submit, sweep, attach, rerun, balance) take in one go
-    "prepare": "submit",
-    "prepare_attach": "attach",
-    "prepare_rerun": "rerun",
-    "prepare_sweep": "sweep",
-    "prepare_promote": "promote",
-    "send": "submit",
-    "send_all": "sweep",
-    "adopt": "submit",
-    "check_balance": "sweep",
-    "load_prices": "submit",
-    "read_balance": "balance",
-    "aclose": "close",
-    # the core's parts and settings, read through ``client.aio``
-    "account_base": "",
-    "catalog": "",
-    "last_balance": "",
-    "live_schema": "",
-    "max_concurrency": "",
-    "money": "",
-    "poller": "",
-    "recorder": "",
-    "references": "",
-    "transport": "",
-    "user_prices": "",
+    "aclose": "close",  # and ``async with``: the sync side closes with ``close()`` and ``with``
+}
+ASYNC_RUN_ONLY = {  # the state machine's own parts, which the client and the poller use: not for a notebook
+    "bound": "whether a client owns it",
+    "emit": "tell subscribers of a change",
+    "kind": "(model, count), for the poller's pace",
+    "of": "adopt a run rebuilt from a ledger",
+    "say": "set a note",
+    "transition": "move to a state",
+    "unsubscribe": "the function subscribe returns does it",
+    "watching": "whether the poller watches it",
 }
 SYNC_ONLY_PARAMETERS = {"sweep": {"quiet"}, "promote": {"quiet"}}  # quiet: no summary printed, as a cell wants
 SYNC_ONLY = {
-    "aio": "the async core it drives",
-    "attached": "whether work runs on the caller's loop (Jupyter) or seqnb's thread",
-    "call": "run a coroutine of the core from sync code",
-    "spawn": "start a coroutine of the core in the background",
-    "wrap": "the sync Run of an AsyncRun",
+    "aio": "the async client it drives",
     "close": "the sync aclose",
-    "settle": "wait for the gallery's downloads (the async side awaits gallery.settle())",
-    "report": "a file made from the ledger and the image cache: nothing to await",
-    "export_images": "files copied from the image cache: nothing to await",
 }
 
 
 def _public(obj: object) -> set[str]:
     return {n for n in dir(obj) if not n.startswith("_")}
+
+
+def test_the_sync_run_has_the_async_runs_names_and_typed_attributes(seqnb_emulator: EmulatorServer) -> None:
+    """``Run`` mirrors ``AsyncRun``: the same public names (its ``aio`` and ``client`` aside), each declared, none
+    forwarded by ``__getattr__`` (editors and mypy see them)."""
+    with seqnb.Client(seqnb_emulator.token, seqnb_emulator.base_url) as client:
+        run = client.submit("seedream-4.5", "Generate 1 image of a wren", count=1, seed=4).wait(20)
+        mirrored = _public(run) - {"aio"}
+        assert _public(run.aio) - mirrored == set(ASYNC_RUN_ONLY), "mirror a new AsyncRun name on Run, or list it"
+        assert not hasattr(seqnb.Run, "__getattr__")
+        for name in mirrored - {"client"}:
+            assert name in vars(seqnb.Run), f"Run.{name} is not declared on the class"
+        assert run.status == run.aio.status == "completed" and run.images == run.aio.images
 
 
 def test_the_sync_client_has_the_async_names_but_the_listed_ones(seqnb_emulator: EmulatorServer) -> None:

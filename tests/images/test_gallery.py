@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 import seqnb
-from seqnb import Gallery, ImageCache, ImageRefused, consistency
+from seqnb import Gallery, ImageCache, ImageRefused
 from seqnb.emulator import EmulatorServer, Faults
+from seqnb.images.scoring import consistency
 from seqnb.images.store import CachedImage
 from seqnb.testing import emulator
 from tests.file_host import FileHost, Served

@@ -54,7 +54,7 @@ def test_a_report_is_one_escaped_file_with_everything_a_reader_needs(
     seqnb_client: seqnb.Client, seqnb_emulator: EmulatorServer, swept: list[seqnb.Run], tmp_path: Path
 ) -> None:
     assert seqnb_client.ledger is not None
-    target = seqnb_client.ledger.report(tmp_path / "out" / "sweep.html", sweep=swept[0].sweep_id)
+    target = seqnb_client.report(seqnb_client.ledger.runs(sweep=swept[0].sweep_id), tmp_path / "out" / "sweep.html")
     assert sorted(p.name for p in target.parent.iterdir()) == ["sweep.html"]  # one file, nothing beside it
     page = target.read_text(encoding="utf-8")
     assert page.count("</script>") == 2 and page.count("<script") == 2  # the data block and the page's own script
@@ -89,16 +89,18 @@ def test_picked_since_and_the_full_size_images(
 ) -> None:
     ledger = seqnb_client.ledger
     assert ledger is not None
-    picked = page_data(ledger.report(tmp_path / "picked.html", picked=True).read_text())
+    picked = page_data(seqnb_client.report(ledger.runs(verdict="picked"), tmp_path / "picked.html").read_text())
     assert [r["id"] for r in picked["runs"]] == [swept[0].id]
-    with pytest.raises(seqnb.LedgerError, match=r"no run in .* matches since='2099-01-01'"):
-        ledger.report(tmp_path / "none.html", since="2099-01-01")
-    beside = ledger.report(tmp_path / "b" / "r.html", ids=[swept[1].id], full="beside")
+    with pytest.raises(seqnb.LedgerError, match=r"no run in .* matches"):
+        seqnb_client.report(ledger.runs(since="2099-01-01"), tmp_path / "none.html")
+    with pytest.raises(seqnb.SeqnbError, match=r"moved to the client: client\.report\(client\.ledger\.runs"):
+        ledger.report(tmp_path / "old.html", picked=True)  # the old call says what to write instead
+    beside = seqnb_client.report(ledger.runs(ids=[swept[1].id]), tmp_path / "b" / "r.html", full="beside")
     frames = page_data(beside.read_text())["runs"][0]["frames"]
     assert [f["full"] for f in frames] == [f"r_files/{swept[1].id}-0{i}of02.png" for i in (1, 2)]
     with Image.open(beside.parent / frames[1]["full"]) as img:
         assert img.size == (2560, 1440) and json.loads(img.text["seqnb"])["frame"] == 1
-    embed = page_data(ledger.report(tmp_path / "e.html", ids=[swept[1].id], full="embed").read_text())
+    embed = page_data(seqnb_client.report([swept[1].id], tmp_path / "e.html", full="embed").read_text())
     assert decoded(embed["runs"][0]["frames"][0]["full"]).size == (2560, 1440)
     from_client = page_data(seqnb_client.report(swept[:2], tmp_path / "c.html").read_text())
     assert {r["id"] for r in from_client["runs"]} == {swept[0].id, swept[1].id}
@@ -110,7 +112,7 @@ def test_export_writes_the_chosen_full_size_pngs_with_provenance_and_a_csv(
 ) -> None:
     ledger = seqnb_client.ledger
     assert ledger is not None
-    written = ledger.export_images(tmp_path / "chosen", picked=True)
+    written = seqnb_client.export_images(ledger.runs(verdict="picked"), tmp_path / "chosen")
     assert [p.name for p in written] == [f"{swept[0].id}-01of02.png", f"{swept[0].id}-02of02.png", "runs.csv"]
     with Image.open(written[1]) as img:
         meta = json.loads(img.text["seqnb"])

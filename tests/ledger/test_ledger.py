@@ -48,7 +48,8 @@ def python(code: str, **kw: object) -> subprocess.Popen[str]:
 
 def test_runs_are_written_before_their_submit_leaves(emu: EmulatorServer, target: Target) -> None:
     client = seqnb.Client(emu.token, emu.base_url)
-    ledger = Ledger(target.url).attach(client)
+    ledger = Ledger(target.url)
+    client.use_ledger(ledger)
     seen_in_file: list[str] = []
 
     def on_event(event: seqnb.RunEvent) -> None:

@@ -11,10 +11,11 @@ from typing import Any
 
 import seqnb
 from seqnb import AsyncClient
+from seqnb.api.transport import RetryPolicy
 from seqnb.emulator import EmulatorServer
 from seqnb.ledger.facade import Ledger
 
-FAST = seqnb.RetryPolicy(attempts=3, base=0.01, cap=0.05)
+FAST = RetryPolicy(attempts=3, base=0.01, cap=0.05)
 
 
 def committed_status(path: Path, run_id: str) -> str | None:
@@ -33,7 +34,8 @@ def test_the_submits_of_one_moment_share_a_transaction_and_each_row_is_committed
 
     async def go() -> tuple[list[Any], Ledger]:
         client = AsyncClient(emu.token, emu.base_url, retry=FAST)
-        ledger = Ledger(path).attach(client)
+        ledger = Ledger(path)
+        client.use_ledger(ledger)
         write_rows = ledger.write_rows
 
         def counted(rows: Any) -> list[bool]:
@@ -41,7 +43,7 @@ def test_the_submits_of_one_moment_share_a_transaction_and_each_row_is_committed
             return write_rows(rows)
 
         ledger.write_rows = counted  # type: ignore[method-assign]
-        submit = client.transport.submit
+        submit = client._transport.submit
         by_seed: dict[int, str] = {}
 
         async def checked(model_id: str, payload: dict[str, Any]) -> Any:
@@ -49,10 +51,10 @@ def test_the_submits_of_one_moment_share_a_transaction_and_each_row_is_committed
             seen_at_post[run_id] = committed_status(path, run_id)
             return await submit(model_id, payload)
 
-        client.transport.submit = checked  # type: ignore[method-assign]
-        sweep = client.prepare_sweep(prompts=["Generate 2 images of a wren"], seeds=range(40), models=["seedream-4.0"])
+        client._transport.submit = checked  # type: ignore[method-assign]
+        sweep = client._prepare_sweep(prompts=["Generate 2 images of a wren"], seeds=range(40), models=["seedream-4.0"])
         by_seed.update({run.request.seed: run.id for run in sweep})
-        await client.send_all(sweep, concurrency=40)
+        await client._send_all(sweep, concurrency=40)
         await client.wait_all(sweep, timeout=60)
         await client.aclose()
         return list(sweep), ledger
@@ -72,9 +74,10 @@ def test_a_read_in_the_same_moment_as_a_change_sees_it(emu: EmulatorServer, tmp_
 
     async def go() -> None:
         client = AsyncClient(emu.token, emu.base_url, retry=FAST)
-        ledger = Ledger(path).attach(client)
-        run = client.prepare(seqnb.Request("seedream-4.5", "Generate 2 images of a newt", count=2, seed=4))
-        await client.send(run)  # in_queue now; its write is due at the end of this turn of the loop
+        ledger = Ledger(path)
+        client.use_ledger(ledger)
+        run = client._prepare(seqnb.Request("seedream-4.5", "Generate 2 images of a newt", count=2, seed=4))
+        await client._send(run)  # in_queue now; its write is due at the end of this turn of the loop
         assert committed_status(path, run.id) == "submitting"  # not written yet: batched
         frame = ledger.runs(ids=[run.id])  # a read writes what is due first
         assert frame["status"].tolist() == ["in_queue"] and frame["request_id"].tolist() == [run.request_id]
@@ -92,10 +95,11 @@ def test_a_send_cancelled_while_its_row_is_being_written_sends_nothing(emu: Emul
 
     async def go() -> None:
         client = AsyncClient(emu.token, emu.base_url, retry=FAST)
-        ledger = Ledger(path).attach(client)
-        run = client.prepare(seqnb.Request("seedream-4.5", "Generate 2 images of a mole", count=2, seed=8))
+        ledger = Ledger(path)
+        client.use_ledger(ledger)
+        run = client._prepare(seqnb.Request("seedream-4.5", "Generate 2 images of a mole", count=2, seed=8))
         submits = emu.counters.submits
-        sending = asyncio.create_task(client.send(run))
+        sending = asyncio.create_task(client._send(run))
         await asyncio.sleep(0)  # the send waits for its batch
         sending.cancel()
         await asyncio.gather(sending, return_exceptions=True)
@@ -115,18 +119,20 @@ def test_a_finished_sweep_leaves_no_bookkeeping_behind_but_its_runs(emu: Emulato
 
     async def go() -> None:
         client = AsyncClient(emu.token, emu.base_url, retry=FAST)
-        ledger = Ledger(tmp_path / "l.sqlite").attach(client)
-        sweep = client.prepare_sweep(prompts=["Generate 2 images of a vole"], seeds=range(30), models=["seedream-4.0"])
-        await client.send_all(sweep, concurrency=10)
+        ledger = Ledger(tmp_path / "l.sqlite")
+        client.use_ledger(ledger)
+        sweep = client._prepare_sweep(prompts=["Generate 2 images of a vole"], seeds=range(30), models=["seedream-4.0"])
+        await client._send_all(sweep, concurrency=10)
         await asyncio.gather(*(run.wait() for run in sweep[:5]))  # a few waited for one by one, too
         await client.wait_all(sweep, timeout=60)
         assert all(run.status == "completed" for run in sweep)
-        poller, recorder = client.poller, client.recorder
+        poller, recorder = client._poller, client._recorder
         assert recorder is not None
         left = {
-            "poller": [d for d in (poller._gen, poller._last, poller._deadlines, poller._quiet, poller._problems) if d],
+            "poller": poller.watched,
             "kinds": [k for k, runs in poller._by_kind.items() if runs],
-            "submit events": client._submitted,
+            "submits in flight": client._sending,
+            "tasks": client._tasks,
             "row parts": recorder._static,
             "unsaved": recorder.unsaved,
             "wait events": [run.id for run in sweep if run._changed is not None],

@@ -182,8 +182,8 @@ def test_later_write_failures_are_kept_shown_and_retried_and_never_called_not_se
         ledger.flush()
 
     # the session dies before the disk is back: another session resumes from the stale row
-    client.aio.poller.unwatch(run.aio)
-    recorder = client.aio.recorder
+    client.aio._poller.unwatch(run.aio)
+    recorder = client.aio._recorder
     assert recorder is not None
     trouble.mode = None
     ledger.end_session(recorder.session.id)
@@ -204,7 +204,7 @@ def test_resume_leaves_the_runs_of_a_live_session_alone(tmp_path: Path) -> None:
         owner = connected(emu, path)
         queued = owner.submit(seqnb.Request("seedream-4.5", "Generate 2 images of a lynx", count=2, seed=1))
         until(lambda: queued.status == "in_queue")
-        unsent = owner.aio.prepare(seqnb.Request("seedream-4.5", "Generate 2 images of a lynx", count=2, seed=2))
+        unsent = owner.aio._prepare(seqnb.Request("seedream-4.5", "Generate 2 images of a lynx", count=2, seed=2))
         other = connected(emu, path)  # a second kernel on the same ledger
         assert other.resume() == []
         assert unsent.status == "created" and queued.status == "in_queue"  # untouched, not called "not sent"

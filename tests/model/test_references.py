@@ -7,28 +7,28 @@ import pytest
 import seqnb
 from seqnb.api.catalog.drift import schema_drift, spec_from_schema
 from seqnb.emulator.schemas import EDIT_SCHEMAS
-from seqnb.model.spec import MODELS, register
+from seqnb.model.spec import MODELS, get_model, register
 from seqnb.model.sweep import plan_sweep
-from seqnb.model.validation import server_problems
+from seqnb.model.validation import Problem, server_problems
 from tests.conftest import E40, E45
 
 REF = "https://img.example/cat.png"
 FOX = "Generate 3 images of a fox"
 
 
-def errors_of(request: seqnb.Request) -> list[seqnb.Problem]:
+def errors_of(request: seqnb.Request) -> list[Problem]:
     return request.validate().errors
 
 
 def test_the_siblings_carry_their_own_wire_names_and_unconfirmed_limits() -> None:
-    e40, e45 = seqnb.get_model("seedream-4.0-edit"), seqnb.get_model("4.5-edit")
+    e40, e45 = get_model("seedream-4.0-edit"), get_model("4.5-edit")
     assert (e40.id, e45.id) == (E40, E45)
     assert (e40.prompt_field.wire, e45.prompt_field.wire) == ("text", "prompt")
     assert e40.references_field is not None and e40.references_field.wire == "images"
     assert (e40.max_references, e45.max_references, e40.max_total_images) == (10, 14, 15)
     assert e40.references_field.unconfirmed and e40.unconfirmed  # borrowed from other hosts, and says so
-    assert e40.sizes == seqnb.get_model("4.0").sizes and e45.default("seed") == seqnb.get_model("4.5").default("seed")
-    assert e40.price_per_image == seqnb.get_model("4.0").price_per_image
+    assert e40.sizes == get_model("4.0").sizes and e45.default("seed") == get_model("4.5").default("seed")
+    assert e40.price_per_image == get_model("4.0").price_per_image
     r40 = seqnb.Request("4.0-edit", FOX, count=3, references=[REF])
     r45 = seqnb.Request("4.5-edit", FOX, count=3, references=(REF,))
     assert r40.payload() == {"images": [REF], "text": FOX, "sequential_image_generation_options": 3}
@@ -83,7 +83,7 @@ def test_a_sweep_takes_a_references_axis() -> None:
 
 
 def test_the_unconfirmed_limits_can_be_overridden_as_data() -> None:
-    spec = seqnb.get_model("4.0-edit")
+    spec = get_model("4.0-edit")
     saved = list(MODELS)
     try:
         register(spec.with_reference_limits(max_references=12, max_total=20))
@@ -94,7 +94,7 @@ def test_the_unconfirmed_limits_can_be_overridden_as_data() -> None:
 
 
 def test_the_live_schema_is_checked_against_the_built_in_limits() -> None:
-    spec = seqnb.get_model(E40)
+    spec = get_model(E40)
     assert schema_drift(spec, EDIT_SCHEMAS[E40]) == []
     live = {**EDIT_SCHEMAS[E40], "properties": {**EDIT_SCHEMAS[E40]["properties"]}}
     live["properties"]["images"] = {**live["properties"]["images"], "maxItems": 6}

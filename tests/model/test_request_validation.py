@@ -5,10 +5,13 @@ from decimal import Decimal
 import pytest
 
 import seqnb
-from seqnb import Request, validate_payload
+from seqnb import Request
+from seqnb.errors import UnknownModelError
+from seqnb.model.spec import FieldSpec, ModelSpec, get_model, register
+from seqnb.model.validation import Report, validate_payload
 
 
-def codes(report: seqnb.Report) -> dict[str, str]:
+def codes(report: Report) -> dict[str, str]:
     return {p.field: p.code for p in report.problems}
 
 
@@ -20,11 +23,11 @@ def test_models_aliases_and_ids() -> None:
         "bytedance/seedream-4-0/edit-sequential",
         "bytedance/seedream-4-5/edit-sequential",
     ]
-    assert seqnb.get_model("seedream-4.0").id == ids[0]
-    assert seqnb.get_model("SEEDREAM-4.5").id == ids[1]
-    assert seqnb.get_model("bytedance/seedream-4-5/sequential").id == ids[1]
-    with pytest.raises(seqnb.UnknownModelError, match=r"unknown model 'seedream-5'.*seedream-4\.0"):
-        seqnb.get_model("seedream-5")
+    assert get_model("seedream-4.0").id == ids[0]
+    assert get_model("SEEDREAM-4.5").id == ids[1]
+    assert get_model("bytedance/seedream-4-5/sequential").id == ids[1]
+    with pytest.raises(UnknownModelError, match=r"unknown model 'seedream-5'.*seedream-4\.0"):
+        get_model("seedream-5")
 
 
 def test_vocabulary_maps_to_each_models_wire_names() -> None:
@@ -223,19 +226,17 @@ def test_check_raises_with_every_error_and_nothing_sent() -> None:
 
 
 def test_adding_a_model_is_a_data_change() -> None:
-    spec = seqnb.ModelSpec(
+    spec = ModelSpec(
         id="acme/storyboard/sequential",
         title="Acme",
         aliases=("acme",),
         price_per_image=Decimal("0.01"),
         fields=(
-            seqnb.FieldSpec(
-                wire="caption", role="prompt", kind="string", title="Caption", required=True, max_length=50
-            ),
-            seqnb.FieldSpec(wire="n", role="count", kind="integer", title="N", enum=tuple(range(1, 5)), default=2),
+            FieldSpec(wire="caption", role="prompt", kind="string", title="Caption", required=True, max_length=50),
+            FieldSpec(wire="n", role="count", kind="integer", title="N", enum=tuple(range(1, 5)), default=2),
         ),
     )
-    seqnb.register(spec)
+    register(spec)
     try:
         r = Request("acme", "Generate 2 images of a fox")
         assert r.payload() == {"caption": "Generate 2 images of a fox", "n": 2}

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import seqnb
+from seqnb.model.spec import get_model
+from seqnb.model.validation import validate_payload
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 SCHEMAS = {
@@ -58,7 +59,7 @@ def valid_value(prop: dict[str, Any]) -> st.SearchStrategy[Any]:
 @st.composite
 def valid_payloads(draw: st.DrawFn, model: str) -> dict[str, Any]:
     """Payloads that follow the schema and the pages' stated rules."""
-    spec = seqnb.get_model(model)
+    spec = get_model(model)
     props = schema_for(model)["properties"]
     payload: dict[str, Any] = {}
     for name, prop in props.items():
@@ -97,7 +98,7 @@ def test_schema_fixture_is_the_seed_page_schema(model: str) -> None:
 def test_valid_payloads_are_accepted_by_both(model: str, data: st.DataObject) -> None:
     payload = data.draw(valid_payloads(model))
     assert schema_accepts(model, payload), payload
-    report = seqnb.validate_payload(model, payload)
+    report = validate_payload(model, payload)
     assert report.ok, (payload, str(report))
 
 
@@ -107,7 +108,7 @@ def test_valid_payloads_are_accepted_by_both(model: str, data: st.DataObject) ->
 @given(data=st.data())
 def test_seqnb_accepts_only_what_the_schema_accepts(model: str, data: st.DataObject) -> None:
     payload = data.draw(mixed_payloads(model))
-    report = seqnb.validate_payload(model, payload)
+    report = validate_payload(model, payload)
     if not schema_accepts(model, payload):
         assert not report.ok, f"jsonschema rejects but seqnb accepts: {payload!r}"
     if report.ok:
@@ -144,6 +145,6 @@ def test_broken_payloads_are_rejected_by_both(model: str, data: st.DataObject) -
     else:
         payload[name] = bad
     assert not schema_accepts(model, payload), payload
-    report = seqnb.validate_payload(model, payload)
+    report = validate_payload(model, payload)
     assert not report.ok
     assert any(p.wire == name for p in report.errors), str(report)

@@ -6,6 +6,7 @@ import random
 
 import seqnb
 from seqnb.model.seeds import FRESH_SEEDS, SEED_HINT, SEED_RANGE, fresh_seed
+from seqnb.model.validation import validate_payload
 from seqnb.ui.request_panel import RequestPanel
 
 
@@ -30,10 +31,8 @@ def test_the_request_panel_rolls_from_seqnbs_generator(seqnb_client: seqnb.Clien
 
 def test_validation_and_the_hint_use_the_one_range() -> None:
     last = SEED_RANGE.stop - 1
-    ok = seqnb.validate_payload("seedream-4.5", {"prompt": "Generate 2 images of a kite", "seed": last, **_count()})
-    bad = seqnb.validate_payload(
-        "seedream-4.5", {"prompt": "Generate 2 images of a kite", "seed": last + 1, **_count()}
-    )
+    ok = validate_payload("seedream-4.5", {"prompt": "Generate 2 images of a kite", "seed": last, **_count()})
+    bad = validate_payload("seedream-4.5", {"prompt": "Generate 2 images of a kite", "seed": last + 1, **_count()})
     assert not ok.problems and [p.code for p in bad.problems] == ["seed_range"]  # a warning: it may be wrapped
     assert str(last) in SEED_HINT and str(SEED_RANGE.start) in SEED_HINT
 

@@ -8,16 +8,17 @@ import time
 import pytest
 
 import seqnb
-from seqnb import AsyncClient, PollPolicy
+from seqnb import AsyncClient
 from seqnb.emulator import EmulatorServer
+from seqnb.runs.pacing import PollPolicy
 from seqnb.testing import emulator
 
 
 def test_the_pace_follows_the_backend(emu: EmulatorServer) -> None:
-    assert seqnb.Client(emu.token, emu.base_url).aio.poller.policy.min_interval == 0.0  # the emulator: fast
-    service = AsyncClient("tok", "https://model-api.runcomfy.net").poller.policy
+    assert seqnb.Client(emu.token, emu.base_url).aio._poller.policy.min_interval == 0.0  # the emulator: fast
+    service = AsyncClient("tok", "https://model-api.runcomfy.net")._poller.policy
     assert service.min_interval == 1.0 and service.max_rate == 10.0
-    mine = AsyncClient("tok", "https://model-api.runcomfy.net", poll=PollPolicy.for_service(2.0, 4.0)).poller.policy
+    mine = AsyncClient("tok", "https://model-api.runcomfy.net", poll=PollPolicy.for_service(2.0, 4.0))._poller.policy
     assert mine.min_interval == 2.0 and mine.max_rate == 4.0
 
 
@@ -27,16 +28,16 @@ def test_one_poll_per_run_per_second_and_a_cap_for_the_client() -> None:
 
     async def go(url: str, token: str) -> list[seqnb.AsyncRun]:
         client = AsyncClient(token, url, poll=PollPolicy.for_service(min_interval=1.0, max_rate=4.0))
-        call = client.transport.call
+        call = client._transport.call
 
         async def counted(method: str, path: str, **kw: object) -> object:
             if "/requests/" in path:
                 polls.append((time.monotonic(), path.split("/")[2], path.rsplit("/", 1)[1]))
             return await call(method, path, **kw)  # type: ignore[arg-type]
 
-        client.transport.call = counted  # type: ignore[method-assign]
-        sweep = client.prepare_sweep(prompts=["Generate 1 image of a fox"], seeds=range(12), models=["seedream-4.5"])
-        await client.send_all(sweep)
+        client._transport.call = counted  # type: ignore[method-assign]
+        sweep = client._prepare_sweep(prompts=["Generate 1 image of a fox"], seeds=range(12), models=["seedream-4.5"])
+        await client._send_all(sweep)
         await client.wait_all(sweep, timeout=120)
         await client.aclose()
         return list(sweep)

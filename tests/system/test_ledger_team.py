@@ -258,7 +258,7 @@ def test_a_kernel_taken_for_gone_stops_watching_the_run_another_took_over(target
 def taken_over(target: Target, slow_emu: EmulatorServer) -> None:
     first = seqnb.connect(slow_emu.token, slow_emu.base_url, ledger=target.url, download=False)
     run = first.submit(seqnb.Request("seedream-4.5", "Generate 2 images of a shrew", count=2, seed=5))
-    recorder = first.aio.recorder
+    recorder = first.aio._recorder
     ledger = first.ledger
     assert recorder is not None and ledger is not None
     while ledger.count(status="in_queue") < 1:  # the queued row written, not only seen
@@ -271,7 +271,7 @@ def taken_over(target: Target, slow_emu: EmulatorServer) -> None:
     assert taken[0].status == "completed"
     assert not run.aio.watching and "taken over by another session" in run.note  # the first kernel let go
     row = Ledger(target.url).runs().iloc[0]
-    assert row["status"] == "completed" and row["owner"] == second.aio.recorder.session.id  # type: ignore[union-attr]
+    assert row["status"] == "completed" and row["owner"] == second.aio._recorder.session.id  # type: ignore[union-attr]
     assert slow_emu.counters.submits == 1
 
 

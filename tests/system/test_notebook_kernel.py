@@ -31,7 +31,7 @@ client = seqnb.connect()
 t0 = time.monotonic()
 runs = client.sweep(prompts=["Generate 3 images of a lighthouse at dusk"], seeds=range(4), quiet=True)
 elapsed = time.monotonic() - t0
-print("attached", client.attached, "backend", client.backend.kind)
+print("attached", client._runner.attached, "backend", client.backend.kind)
 print("returned_in", round(elapsed, 3), "done_now", sum(r.done for r in runs))
 """,
         # cell 2: keep working; the kernel's loop runs the poller between cells

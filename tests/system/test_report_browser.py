@@ -64,7 +64,7 @@ def test_a_report_opens_from_file_with_the_network_off(seqnb_client: seqnb.Clien
     seqnb_client.settle()
     assert seqnb_client.ledger is not None
     seqnb_client.ledger.annotate(runs[0].id, note=HOSTILE_NOTE)
-    report = seqnb_client.ledger.report(tmp_path / "report.html", full="beside")
+    report = seqnb_client.report(seqnb_client.ledger.runs(), tmp_path / "report.html", full="beside")
 
     attempts: list[str] = []
     with sync_playwright() as p:

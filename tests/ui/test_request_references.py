@@ -40,7 +40,7 @@ def test_references_box_follows_the_model_and_shows_thumbnails(client: seqnb.Cli
     gone = emu.base_url + "/files/nothing.png"
     panel.references.value = f"{red}\n\n{blue}\n{gone}\n"
     assert panel.request().references == (red, blue, gone) and panel.check().ok
-    client.call(panel.load_references(), timeout=30)
+    client._run(panel.load_references(), timeout=30)
     thumbs = panel.reference_thumbs.value
     assert thumbs.count("<img ") == 2 and "nothing.png is gone" in thumbs
     panel.references.value = red

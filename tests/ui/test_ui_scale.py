@@ -13,10 +13,10 @@ import pytest
 
 import seqnb
 from seqnb.api.backend import Backend
+from seqnb.client.run import AsyncRun
 from seqnb.emulator import EmulatorServer
 from seqnb.images.cache import ImageCache
 from seqnb.ledger.facade import Ledger
-from seqnb.runs.run import AsyncRun
 from seqnb.testing import emulator
 from seqnb.ui.board_state import BoardState
 from seqnb.ui.gallery_view import GalleryView

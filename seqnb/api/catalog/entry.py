@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ...errors import SeqnbWarning
 from ...model.pricing import Price
 from ...model.spec import ModelSpec, get_model
 
@@ -34,7 +35,7 @@ TTL = 24 * 3600.0
 PRICE_UNIT = "image"
 
 
-class CatalogWarning(UserWarning):
+class CatalogWarning(SeqnbWarning):
     """The catalog could not be used as is (unreachable, unreadable, priced in another unit)."""
 
 

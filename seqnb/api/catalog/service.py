@@ -72,7 +72,7 @@ def why_unavailable(exc: errors.SeqnbError) -> str:
     """Why a catalog read failed, in a few words for a price's source."""
     if isinstance(exc, errors.AuthError):
         return "the catalog refused the token"
-    if isinstance(exc, errors.ModelNotFound | errors.NotFound):
+    if isinstance(exc, errors.NotFound):
         return "the catalog has no entry for this model"
     text = str(exc).split(" - ")[0]
     return f"catalog unavailable: {text}"
