@@ -20,13 +20,14 @@ from starlette.types import Receive, Scope, Send
 
 import seqnb
 from seqnb.api.catalog.cache import catalog_cache_path
-from seqnb.api.catalog.drift import SchemaDriftWarning, schema_drift, spec_from_schema
+from seqnb.api.catalog.drift import SchemaDriftWarning, schema_drift
 from seqnb.api.catalog.entry import TTL, CatalogEntry, CatalogWarning
 from seqnb.emulator import EmulatorServer
 from seqnb.emulator import catalog as emulated_catalog
 from seqnb.emulator.schemas import INPUT_SCHEMAS
 from seqnb.model.priced_request import PricedRequest
 from seqnb.model.pricing import Price
+from seqnb.model.spec import spec_from_schema
 from seqnb.testing import FAST, emulator
 
 M40 = "bytedance/seedream-4-0/sequential"

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from ...model.spec import FieldSpec, ModelSpec
 from .entry import CatalogWarning
 
-__all__ = ["DriftKind", "SchemaDrift", "SchemaDriftWarning", "schema_drift", "spec_from_schema"]
+__all__ = ["DriftKind", "SchemaDrift", "SchemaDriftWarning", "schema_drift"]
 
 
 class SchemaDriftWarning(CatalogWarning):
@@ -139,52 +139,3 @@ def schema_drift(spec: ModelSpec, schema: Any) -> list[SchemaDrift]:
                 SchemaDrift(model, f.wire, "removed", "the live schema no longer has it; seqnb still sends it when set")
             )
     return out
-
-
-def spec_from_schema(spec: ModelSpec, schema: Any) -> ModelSpec:
-    """The built-in spec redrawn from a live input schema (roles kept by wire name); ``ValueError`` if it cannot be."""
-    if not isinstance(schema, Mapping) or not isinstance(schema.get("properties"), Mapping):
-        raise ValueError("the live schema is not a JSON schema object with properties")
-    required_list = schema.get("required", [])
-    required = {str(r) for r in required_list} if isinstance(required_list, list) else set()
-    fields: list[FieldSpec] = []
-    for wire, prop in schema["properties"].items():
-        if not isinstance(prop, Mapping):
-            raise ValueError(f"field {wire!r} is not an object")
-        kind = prop.get("type")
-        if kind not in ("string", "integer", "array"):
-            raise ValueError(f"field {wire!r} has type {kind!r}; seqnb validates strings, integers and arrays only")
-        ours = spec.field(str(wire))
-        enum = prop.get("enum")
-        max_length = prop.get("maxLength")
-        max_items = prop.get("maxItems")
-        origin: Literal["schema", "page"] = "schema"
-        if max_length is None and ours is not None and ours.max_length_origin == "page":
-            max_length, origin = ours.max_length, "page"
-        fields.append(
-            FieldSpec(
-                wire=str(wire),
-                kind=kind,
-                title=str(prop.get("title") or wire),
-                role=ours.role if ours is not None else None,
-                enum=tuple(enum) if isinstance(enum, list) else None,
-                default=prop.get("default"),
-                required=str(wire) in required,
-                max_length=max_length if isinstance(max_length, int) else None,
-                max_length_origin=origin,
-                max_items=max_items if isinstance(max_items, int) else None,
-                description=str(prop.get("description") or ""),
-            )
-        )
-    return ModelSpec(
-        id=spec.id,
-        title=spec.title,
-        aliases=spec.aliases,
-        fields=tuple(fields),
-        price_per_image=spec.price_per_image,
-        currency=spec.currency,
-        price_source=spec.price_source,
-        notes=spec.notes,
-        max_total_images=spec.max_total_images,
-        unconfirmed=spec.unconfirmed,
-    )
