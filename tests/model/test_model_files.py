@@ -10,20 +10,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 import seqnb
 from seqnb.api.catalog.drift import schema_drift
-from seqnb.model.spec import MODEL_FILES, load_model, spec_from_schema
+from seqnb.model.spec import MODEL_FILES, MODELS, load_model, spec_from_schema
+from seqnb.testing import FAST, emulator
 from tests.conftest import E40, E45, M40, M45
+from tests.seed_pages import PAGES, page_schema
 
 FOX = "Generate 3 images of a fox"
-
-
-def page_schema(model: str) -> dict[str, Any]:
-    """The JSON after "Input schema" in the model's page (tests/fixtures/seeds, copies of shared/seeds)."""
-    text = (Path(__file__).parents[1] / "fixtures" / "seeds" / (model.split("/")[1] + "-sequential.txt")).read_text()
-    return dict(json.loads(text[text.index("Input schema") + len("Input schema") : text.index("Output schema")]))
 
 
 def model_file(model: str) -> dict[str, Any]:
@@ -31,7 +28,7 @@ def model_file(model: str) -> dict[str, Any]:
     return dict(json.loads(path.read_text(encoding="utf-8")))
 
 
-@pytest.mark.parametrize("model", [M40, M45])
+@pytest.mark.parametrize("model", list(PAGES))
 def test_a_sequential_models_shipped_schema_is_its_pages_own(model: str) -> None:
     assert model_file(model)["input_schema"] == page_schema(model)
     assert seqnb.get_model(model).input_schema() == page_schema(model)
@@ -110,6 +107,29 @@ def test_a_hand_written_spec_gets_its_schema_drawn_from_its_fields() -> None:
         "default": 2,
     }
     assert spec_from_schema(spec, schema) == spec and schema_drift(spec, schema) == []
+
+
+def test_adding_a_model_is_adding_a_file(tmp_path: Path) -> None:
+    about = model_file(M45)
+    about.update(id="acme/storyboard/sequential", title="Acme storyboard", aliases=["acme"], price_per_image="0.01")
+    about["input_schema"]["properties"]["resolution"]["enum"] = ["2K"]
+    about["input_schema"]["properties"]["resolution"]["default"] = "2K"
+    path = tmp_path / "acme.json"
+    path.write_text(json.dumps(about), encoding="utf-8")
+    saved = list(MODELS)
+    try:
+        spec = seqnb.register(path)
+        assert seqnb.get_model("acme") is spec and spec.sizes == ("2K",) and spec.prompt_field.max_length == 599
+        assert not seqnb.Request("acme", FOX, count=3, size="4K").validate().ok
+        with emulator(**FAST) as emu:
+            served = httpx.get(f"{emu.base_url}/v1/models/{spec.id}", headers={"Authorization": f"Bearer {emu.token}"})
+            assert served.json()["input_schema"] == about["input_schema"]
+            client = seqnb.Client(emu.token, emu.base_url)
+            run = client.submit(seqnb.Request("acme", FOX, count=3, seed=1)).wait(30)
+            assert run.status == "completed" and run.request.cost().amount == Decimal("0.03")
+            client.close()
+    finally:
+        MODELS[:] = saved
 
 
 @pytest.mark.parametrize(
