@@ -15,7 +15,7 @@ import pytest
 
 import seqnb
 from seqnb.api.catalog.drift import schema_drift
-from seqnb.model.spec import MODEL_FILES, MODELS, load_model, spec_from_schema
+from seqnb.model.spec import MODEL_FILES, MODELS, Validation, load_model, spec_from_schema
 from seqnb.testing import FAST, emulator
 from tests.conftest import E40, E45, M40, M45
 from tests.seed_pages import PAGES, page_schema
@@ -74,6 +74,18 @@ def test_the_pages_worded_limit_stays_and_only_a_stricter_live_one_drifts() -> N
         assert bool(schema_drift(spec, live)) is drifts, limit
     assert spec_from_schema(spec, page_schema(M45)).prompt_field.max_length == 599
     assert spec_from_schema(spec, live).prompt_field.max_length == 598
+
+
+def test_a_live_schema_gives_its_format_and_validations_for_later_checks() -> None:
+    spec = seqnb.get_model(E45)
+    live = spec.input_schema()
+    rule = {"validation_rule": "width_pixels>", "validation_value": 14, "validation_error": "too narrow"}
+    live["properties"]["images"].update(maxItems=3, validations=[rule, {"no": "rule"}])
+    images = spec_from_schema(spec, live).references_field
+    assert images is not None and images.format == "image_uris" and images.max_items == 3
+    assert images.validations == (Validation("width_pixels>", 14, "too narrow"),)
+    (drift,) = [d for d in schema_drift(spec, live) if d.kind == "validations"]
+    assert "width_pixels> 14 ('too narrow')" in drift.detail and "does not check validations" in drift.detail
 
 
 def test_overridden_reference_limits_are_in_the_schema_too() -> None:
