@@ -43,10 +43,11 @@ _KINDS: dict[str, DriftKind] = {
     "default": "default",
     "format": "format",
     "validations": "validations",
+    "required": "required",
     **dict.fromkeys((*_LIMITS, *_BOUNDS), "limit"),
 }
 _WORDS = ("title", "description")
-_CHECKED = ("type", "items", "enum", "default", "maxLength", "maxItems")
+_CHECKED = ("type", "items", "enum", "default", "required", "maxLength", "maxItems")
 """What seqnb reads of a field (a live rule in anything else is not checked before sending)."""
 
 
@@ -76,6 +77,8 @@ def _show(value: Any) -> str:
 def _property(key: str, ours: Any, live: Any, f: FieldSpec | None) -> str | None:
     """How one property of a field differs, in words; None when the difference changes nothing."""
     unchecked = "" if key in _CHECKED else f"; seqnb does not check {key}"
+    if key == "required":
+        return "required live, optional built in" if live else "optional live, required built in"
     if key == "enum" and (ours is None or live is None):
         if live is None:
             return "the live schema no longer restricts it to a list of values"
@@ -98,6 +101,7 @@ def _property(key: str, ours: Any, live: Any, f: FieldSpec | None) -> str | None
 
 def _differences(ours: Mapping[str, Any], live: Mapping[str, Any], f: FieldSpec | None) -> list[tuple[DriftKind, str]]:
     """Every property of one field that differs between the built-in and the live schema."""
+    borrowed = " (the built-in value is UNCONFIRMED)" if f is not None and f.unconfirmed else ""
     out: list[tuple[DriftKind, str]] = []
     for key in dict.fromkeys([*ours, *live]):
         if key in _WORDS or ours.get(key) == live.get(key):
@@ -109,13 +113,18 @@ def _differences(ours: Mapping[str, Any], live: Mapping[str, Any], f: FieldSpec 
             continue
         detail = _property(key, ours.get(key), live.get(key), f)
         if detail is not None:
-            out.append((_KINDS.get(key, "other"), detail))
+            out.append((_KINDS.get(key, "other"), detail + borrowed))
     return out
 
 
-def _required(schema: Mapping[str, Any]) -> set[str]:
+def _fields(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Each field's definition by wire name, whether it is required as one more property."""
     listed = schema.get("required", [])
-    return {str(r) for r in listed} if isinstance(listed, list) else set()
+    required = {str(r) for r in listed} if isinstance(listed, list) else set()
+    return {
+        str(w): {**p, "required": str(w) in required} if isinstance(p, Mapping) else p
+        for w, p in schema["properties"].items()
+    }
 
 
 def schema_drift(spec: ModelSpec, schema: Any) -> list[SchemaDrift]:
@@ -123,29 +132,19 @@ def schema_drift(spec: ModelSpec, schema: Any) -> list[SchemaDrift]:
     model = spec.id
     if not isinstance(schema, Mapping) or not isinstance(schema.get("properties"), Mapping):
         return [SchemaDrift(model, "", "schema", "it is not a JSON schema object with properties")]
-    builtin = spec.input_schema()
-    ours, live = builtin["properties"], schema["properties"]
-    ours_required, live_required = _required(builtin), _required(schema)
+    ours, live = _fields(spec.input_schema()), _fields(schema)
     out: list[SchemaDrift] = []
-    for wire, prop in live.items():
+    for wire in dict.fromkeys([*live, *ours]):
+        prop = live.get(wire)
         if wire not in ours:
             kind = prop.get("type") if isinstance(prop, Mapping) else None
             detail = f"the live schema has a field seqnb does not know (type {kind!r}); seqnb refuses it"
-            out.append(SchemaDrift(model, str(wire), "added", detail))
-        elif not isinstance(prop, Mapping):
-            out.append(SchemaDrift(model, wire, "schema", f"its live definition is not an object: {prop!r}"))
-    for wire, prop in ours.items():
-        if wire not in live:
+            out.append(SchemaDrift(model, wire, "added", detail))
+        elif wire not in live:
             detail = "the live schema no longer has it; seqnb still sends it when set"
             out.append(SchemaDrift(model, wire, "removed", detail))
-            continue
-        if not isinstance(live[wire], Mapping):
-            continue
-        f = spec.field(wire)
-        borrowed = " (the built-in value is UNCONFIRMED)" if f is not None and f.unconfirmed else ""
-        for kind, detail in _differences(prop, live[wire], f):
-            out.append(SchemaDrift(model, wire, kind, detail + borrowed))
-        if (wire in live_required) != (wire in ours_required):
-            detail = "required live, optional built in" if wire in live_required else "optional live, required built in"
-            out.append(SchemaDrift(model, wire, "required", detail + borrowed))
+        elif not isinstance(prop, Mapping):
+            out.append(SchemaDrift(model, wire, "schema", f"its live definition is not an object: {prop!r}"))
+        else:
+            out += [SchemaDrift(model, wire, k, d) for k, d in _differences(ours[wire], prop, spec.field(wire))]
     return out
