@@ -2,7 +2,8 @@
 
 Shapes (RunComfy's docs and its CLI): an entry carries ``model_id``, ``display_name``,
 ``categories``, ``base_price_usd`` and ``price_unit`` (the CLI shows ``$<price>/<unit>``), plus
-``input_schema`` when asked (RunComfy's own integrations read that name). The list answers
+``input_schema`` when asked (RunComfy's own integrations read that name): the one in the model's
+file (``seqnb/model/models/``), as its page publishes it. The list answers
 ``{"models": [...], "total": N}``. UNCONFIRMED, and so the emulator's choice: the ``kind`` values
 (``image`` here), the default and largest ``limit`` (20 and 100), and that ``search`` is a
 case-insensitive substring match on id, name and categories.
@@ -16,41 +17,13 @@ from decimal import Decimal
 from typing import Any
 
 from ..model.spec import ModelSpec
-from .schemas import EDIT_SCHEMAS, INPUT_SCHEMAS
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "CatalogQuery", "categories", "entry", "input_schema", "page"]
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "CatalogQuery", "categories", "entry", "page"]
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 _CATEGORIES = ("text-to-image",)
 _KIND = "image"
-
-
-def input_schema(spec: ModelSpec) -> dict[str, Any]:
-    """The model's input JSON schema: the page's own when known, else one drawn from the spec."""
-    published = INPUT_SCHEMAS.get(spec.id) or EDIT_SCHEMAS.get(spec.id)
-    if published is not None:
-        return published
-    properties: dict[str, Any] = {}
-    for f in spec:
-        prop: dict[str, Any] = {"title": f.title, "description": f.description, "type": f.kind}
-        if f.enum is not None:
-            prop["enum"] = list(f.enum)
-        if f.default is not None:
-            prop["default"] = f.default
-        if f.max_length is not None:
-            prop["maxLength"] = f.max_length
-        if f.kind == "array":
-            prop["items"] = {"type": "string"}
-            if f.max_items is not None:
-                prop["maxItems"] = f.max_items
-        properties[f.wire] = prop
-    return {
-        "type": "object",
-        "title": "Input",
-        "required": [f.wire for f in spec if f.required],
-        "properties": properties,
-    }
 
 
 def entry(spec: ModelSpec, price: Decimal, *, include_schema: bool) -> dict[str, Any]:
@@ -64,7 +37,7 @@ def entry(spec: ModelSpec, price: Decimal, *, include_schema: bool) -> dict[str,
         "price_unit": "image",
     }
     if include_schema:
-        out["input_schema"] = input_schema(spec)
+        out["input_schema"] = spec.input_schema()
     return out
 
 

@@ -1,1 +1,1 @@
-"""The model layer: what may be asked of each model, validated and priced. Pure: no I/O. Private modules; the public names are in ``seqnb``."""
+"""The model layer: what may be asked of each model (one JSON file each, in ``models/``), validated and priced. No I/O but reading those files on first use. Private modules; the public names are in ``seqnb``."""

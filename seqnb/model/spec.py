@@ -1,30 +1,40 @@
-"""What may be asked of each model: declarative specs, taken from the model pages (kept in tests/fixtures/seeds).
+"""What may be asked of each model: ``ModelSpec`` / ``FieldSpec``, drawn from one JSON file per model.
 
-Adding a model is a data change: append a ``ModelSpec`` to ``MODELS`` (or call ``register``).
-Nothing in this module does I/O.
+Each model is one file in ``seqnb/model/models/`` (package data): its id, names and price, the roles its
+wire fields play, the limits its page states only in words, what no page confirms, and its
+``input_schema`` (the page's own, verbatim, or seqnb's drawing where the page shows none).
+``spec_from_schema`` is the one way a spec is made from a schema: from those files, and from a live
+catalog schema alike. Adding a model is adding a file (or ``register(path)``). The files are read on
+first use, never on ``import seqnb``.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Literal, NamedTuple, cast
 
 from ..errors import UnknownModelError
 
 __all__ = [
     "COUNT_RANGE",
     "MAX_REFERENCE_BYTES",
-    "MODELS",
     "FieldSpec",
     "ModelSpec",
     "Role",
+    "Validation",
     "get_model",
+    "load_model",
     "models",
     "register",
     "size_dimensions",
+    "spec_from_schema",
 ]
 
 Role = Literal["prompt", "count", "size", "seed", "optimize", "references"]
@@ -34,11 +44,22 @@ ROLES: tuple[Role, ...] = ("prompt", "count", "size", "seed", "optimize", "refer
 COUNT_RANGE = range(1, 16)
 MAX_REFERENCE_BYTES = 50 * 1024 * 1024
 """The largest reference image the seed pages allow ("File inputs": images up to 50 MB)."""
+MODEL_FILES = Path(__file__).with_name("models")
+"""The built-in models, one JSON file each."""
+
+
+class Validation(NamedTuple):
+    """One of the service's own rules for a field (a catalog schema's ``validations``), with its error text."""
+
+    rule: str
+    """``width_pixels>``, ``width/height<``, ..."""
+    value: Any
+    error: str
 
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One input field of a model, as its page's input schema defines it."""
+    """One input field of a model, as its input schema defines it."""
 
     wire: str
     kind: Literal["string", "integer", "array"]
@@ -56,6 +77,10 @@ class FieldSpec:
     description: str = ""
     unconfirmed: bool = False
     """True when the field's limits and defaults are borrowed, not read in its page's schema."""
+    format: str | None = None
+    """The schema's ``format`` (``image_uris``: a list of image URLs)."""
+    validations: tuple[Validation, ...] = ()
+    """The service's own rules, as a live catalog schema gives them (the pages give none)."""
 
     @property
     def name(self) -> str:
@@ -79,6 +104,8 @@ class ModelSpec:
     """References plus requested images at most this many (None: no such rule)."""
     unconfirmed: tuple[str, ...] = ()
     """The facts of this spec that no page confirms (limits borrowed from other hosts or a sibling)."""
+    schema_json: str | None = field(default=None, repr=False, compare=False)
+    """The input schema the fields were drawn from, as JSON text (None: a spec written by hand)."""
     _by_wire: dict[str, FieldSpec] = field(init=False, repr=False, compare=False)
     _by_role: dict[str, FieldSpec] = field(init=False, repr=False, compare=False)
 
@@ -124,17 +151,26 @@ class ModelSpec:
         f = self.references_field
         return f.max_items if f else None
 
+    def input_schema(self) -> dict[str, Any]:
+        """The model's input JSON schema, a fresh copy: the one its fields were drawn from, else drawn from them."""
+        if self.schema_json is not None:
+            return dict(json.loads(self.schema_json))
+        return _drawn_schema(self.fields)
+
     def with_reference_limits(self, max_references: int | None = None, max_total: int | None = None) -> ModelSpec:
         """A copy with other reference limits (for ``register``, when the service's are known to differ)."""
         f = self.references_field
         if f is None:
             raise ValueError(f"{self.short_name} takes no references")
-        fields = tuple(
-            replace(g, max_items=max_references if max_references is not None else g.max_items) if g is f else g
-            for g in self.fields
+        limit = max_references if max_references is not None else f.max_items
+        schema = self.input_schema()
+        schema["properties"][f.wire]["maxItems"] = limit
+        return replace(
+            self,
+            fields=tuple(replace(g, max_items=limit) if g is f else g for g in self.fields),
+            max_total_images=max_total if max_total is not None else self.max_total_images,
+            schema_json=json.dumps(schema),
         )
-        total = max_total if max_total is not None else self.max_total_images
-        return replace(self, fields=fields, max_total_images=total)
 
     @property
     def sizes(self) -> tuple[str, ...]:
@@ -151,170 +187,188 @@ class ModelSpec:
         return iter(self.fields)
 
 
-_COUNT_DESCRIPTION = (
-    "This value must align with the number of images specified in the prompt. "
-    "The final price will be calculated based on this value."
-)
+# --- specs drawn from schemas ---------------------------------------------------------------------
 
-_SIZES_4_0 = (
-    "2048:2048 (1:1)",
-    "2304:1728 (4:3)",
-    "1728:2304 (3:4)",
-    "2560:1440 (16:9)",
-    "1440:2560 (9:16)",
-    "2496:1664 (3:2)",
-    "1664:2496 (2:3)",
-    "3024:1296 (21:9)",
-)
-
-_SIZES_4_5 = (
-    "2K",
-    "4K",
-    "2048x2048 (1:1)",
-    "2304x1728 (4:3)",
-    "1728x2304 (3:4)",
-    "2560x1440 (16:9)",
-    "1440x2560 (9:16)",
-    "2496x1664 (3:2)",
-    "1664x2496 (2:3)",
-    "3024x1296 (21:9)",
-    "4096x4096 (1:1)",
-)
-
-SEEDREAM_4_0 = ModelSpec(
-    id="bytedance/seedream-4-0/sequential",
-    title="Seedream 4.0 sequential",
-    aliases=("seedream-4.0", "seedream-4-0", "4.0"),
-    price_per_image=Decimal("0.03"),
-    fields=(
-        FieldSpec(
-            wire="text",
-            role="prompt",
-            kind="string",
-            title="Prompt",
-            required=True,
-            max_length=600,
-            default="Generate 3 images of a beautiful sunset over a calm ocean.",
-            description="Must state the number of images to generate.",
-        ),
-        FieldSpec(
-            wire="image_size",
-            role="size",
-            kind="string",
-            title="Aspect Ratio (W:H)",
-            enum=_SIZES_4_0,
-            default="2560:1440 (16:9)",
-        ),
-        FieldSpec(wire="seed", role="seed", kind="integer", title="Seed"),
-        FieldSpec(
-            wire="sequential_image_generation_options",
-            role="count",
-            kind="integer",
-            title="Maximum Number of Output Images",
-            enum=tuple(COUNT_RANGE),
-            default=3,
-            description=_COUNT_DESCRIPTION,
-        ),
-        FieldSpec(
-            wire="optimize_prompt_options",
-            role="optimize",
-            kind="string",
-            title="Optimize Prompt",
-            enum=("fast", "standard"),
-            default="fast",
-            description="standard: higher quality, slower; fast: quicker, lower quality.",
-        ),
-    ),
-)
-
-SEEDREAM_4_5 = ModelSpec(
-    id="bytedance/seedream-4-5/sequential",
-    title="Seedream 4.5 sequential",
-    aliases=("seedream-4.5", "seedream-4-5", "4.5"),
-    price_per_image=Decimal("0.04"),
-    notes="For 2K and 4K the model picks width and height: describe the aspect ratio in the prompt.",
-    fields=(
-        FieldSpec(
-            wire="prompt",
-            role="prompt",
-            kind="string",
-            title="Prompt",
-            required=True,
-            max_length=599,
-            max_length_origin="page",
-            default="Generate 3 images of a beautiful sunset over a calm ocean.",
-            description="Must be less than 600 characters and state the number of images.",
-        ),
-        FieldSpec(
-            wire="sequential_image_generation_options",
-            role="count",
-            kind="integer",
-            title="Maximum Number of Output Images",
-            enum=tuple(COUNT_RANGE),
-            default=3,
-            required=True,
-            description=_COUNT_DESCRIPTION,
-        ),
-        FieldSpec(
-            wire="resolution",
-            role="size",
-            kind="string",
-            title="Resolution",
-            enum=_SIZES_4_5,
-            default="2048x2048 (1:1)",
-            description="2K/4K let the model choose width and height from the prompt.",
-        ),
-        FieldSpec(wire="seed", role="seed", kind="integer", title="Seed", default=41722289),
-    ),
-)
-
-_EDIT_UNCONFIRMED = (
-    "the most references (from other hosts of the model)",
-    "references plus images at most 15 (from other hosts of the model)",
-    "the size enum and the seed default (the sequential sibling's)",
-)
+_FILE_KEYS: dict[str, type] = {
+    **dict.fromkeys(("id", "title", "price_per_image", "currency", "price_source", "notes", "schema_source"), str),
+    **dict.fromkeys(("aliases", "unconfirmed", "unconfirmed_fields"), list),
+    **dict.fromkeys(("roles", "page_limits", "input_schema"), dict),
+    "max_total_images": int,
+}
+"""A model file's keys and their JSON types (``id``, ``title``, ``price_per_image`` and ``roles`` are needed)."""
 
 
-def _edit_sibling(sibling: ModelSpec, max_references: int) -> ModelSpec:
-    """The edit-sequential sibling of a sequential model: its fields plus ``images``, the reference URLs."""
-    images = FieldSpec(
-        wire="images",
-        role="references",
-        kind="array",
-        title="Reference images",
-        required=True,
-        max_items=max_references,
-        unconfirmed=True,
-        description="Public HTTPS URLs of reference images, up to 50 MB each.",
+def _check_about(about: Mapping[str, Any]) -> None:
+    """``ValueError`` naming the first unknown, missing or mistyped key of a model's description."""
+    for key, value in about.items():
+        if key not in _FILE_KEYS:
+            raise ValueError(f"unknown key {key!r}; a model file has {', '.join(_FILE_KEYS)}")
+        if value is not None and not isinstance(value, _FILE_KEYS[key]):
+            raise ValueError(f"{key!r} must be a JSON {_FILE_KEYS[key].__name__}, got {value!r}")
+    for key in ("id", "title", "price_per_image", "roles"):
+        if about.get(key) is None:
+            raise ValueError(f"it has no {key!r}")
+    for role in about["roles"]:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r} in 'roles'; the roles are {', '.join(ROLES)}")
+    price = about["price_per_image"]
+    try:
+        Decimal(price)
+    except ArithmeticError:
+        raise ValueError(f"'price_per_image' must be an amount such as \"0.04\", got {price!r}") from None
+
+
+def _about(spec: ModelSpec) -> dict[str, Any]:
+    """What a spec says besides its fields, as a model file says it (a live schema confirms every field)."""
+    return {
+        "id": spec.id,
+        "title": spec.title,
+        "aliases": list(spec.aliases),
+        "price_per_image": str(spec.price_per_image),
+        "currency": spec.currency,
+        "price_source": spec.price_source,
+        "notes": spec.notes,
+        "roles": {f.role: f.wire for f in spec if f.role},
+        "page_limits": {f.wire: {"maxLength": f.max_length} for f in spec if f.max_length_origin == "page"},
+        "max_total_images": spec.max_total_images,
+        "unconfirmed": list(spec.unconfirmed),
+    }
+
+
+_VALIDATION_KEYS = _RULE, _VALUE, _ERROR = ("validation_rule", "validation_value", "validation_error")
+
+
+def _validations(raw: Any) -> tuple[Validation, ...]:
+    """A schema's ``validations`` read leniently: entries without a rule are left out."""
+    rules = [v for v in raw if isinstance(v, Mapping) and v.get(_RULE)] if isinstance(raw, list) else []
+    return tuple(Validation(str(v[_RULE]), v.get(_VALUE), str(v.get(_ERROR) or "")) for v in rules)
+
+
+def _field(wire: str, prop: Any, about: Mapping[str, Any], required: bool) -> FieldSpec:
+    if not isinstance(prop, Mapping):
+        raise ValueError(f"field {wire!r} is not an object")
+    kind = prop.get("type")
+    if kind not in ("string", "integer", "array"):
+        raise ValueError(f"field {wire!r} has type {kind!r}; seqnb validates strings, integers and arrays only")
+    role = next((r for r, w in about["roles"].items() if w == wire), None)
+    enum, max_length, max_items, form = (prop.get(k) for k in ("enum", "maxLength", "maxItems", "format"))
+    page_limit = (about.get("page_limits") or {}).get(wire)
+    origin: Literal["schema", "page"] = "schema"
+    if max_length is None and isinstance(page_limit, Mapping):
+        max_length, origin = page_limit.get("maxLength"), "page"
+    return FieldSpec(
+        wire=wire,
+        kind=kind,
+        title=str(prop.get("title") or wire),
+        role=cast(Role | None, role),
+        enum=tuple(enum) if isinstance(enum, list) else None,
+        default=prop.get("default"),
+        required=required,
+        max_length=max_length if isinstance(max_length, int) else None,
+        max_length_origin=origin,
+        max_items=max_items if isinstance(max_items, int) else None,
+        description=str(prop.get("description") or ""),
+        unconfirmed=wire in (about.get("unconfirmed_fields") or ()),
+        format=form if isinstance(form, str) else None,
+        validations=_validations(prop.get("validations")),
     )
-    version = sibling.aliases[0].removeprefix("seedream-")
+
+
+def spec_from_schema(model: ModelSpec | Mapping[str, Any], schema: Any) -> ModelSpec:
+    """A spec drawn from an input schema, the rest from ``model``: a model file, or the spec a live schema redraws.
+
+    The one way a spec is made from a schema, for the built-in files and RunComfy's live schemas
+    alike: fields in the schema's order, roles kept by wire name, a page's worded limit where the
+    schema sets none. ``ValueError`` naming what cannot be used.
+    """
+    about = _about(model) if isinstance(model, ModelSpec) else model
+    _check_about(about)
+    if not isinstance(schema, Mapping) or not isinstance(schema.get("properties"), Mapping):
+        raise ValueError("the input schema is not a JSON schema object with properties")
+    required_list = schema.get("required", [])
+    required = {str(r) for r in required_list} if isinstance(required_list, list) else set()
+    fields = tuple(_field(str(w), prop, about, str(w) in required) for w, prop in schema["properties"].items())
     return ModelSpec(
-        id=sibling.id.replace("/sequential", "/edit-sequential"),
-        title=sibling.title.replace("sequential", "edit-sequential"),
-        aliases=(*(f"{a}-edit" for a in sibling.aliases[:2]), f"{version}-edit"),
-        fields=(images, *(replace(f, unconfirmed=f.role in ("size", "seed")) for f in sibling.fields)),
-        price_per_image=sibling.price_per_image,
-        price_source=sibling.price_source,
-        notes="A series kept consistent with reference images. " + sibling.notes,
-        max_total_images=15,
-        unconfirmed=_EDIT_UNCONFIRMED,
+        id=about["id"],
+        title=about["title"],
+        aliases=tuple(str(a) for a in about.get("aliases") or ()),
+        fields=fields,
+        price_per_image=Decimal(about["price_per_image"]),
+        currency=about.get("currency") or "USD",
+        price_source=about.get("price_source") or ModelSpec.price_source,
+        notes=about.get("notes") or "",
+        max_total_images=about.get("max_total_images"),
+        unconfirmed=tuple(str(u) for u in about.get("unconfirmed") or ()),
+        schema_json=json.dumps(schema),
     )
 
 
-SEEDREAM_4_0_EDIT = _edit_sibling(SEEDREAM_4_0, 10)
-SEEDREAM_4_5_EDIT = _edit_sibling(SEEDREAM_4_5, 14)
+def _drawn_schema(fields: tuple[FieldSpec, ...]) -> dict[str, Any]:
+    """An input schema drawn from a hand-written spec's fields (a page's worded limit stays out, as in the files)."""
+    properties: dict[str, Any] = {}
+    for f in fields:
+        drawn = {
+            "title": f.title,
+            "description": f.description,
+            "type": f.kind,
+            "items": {"type": "string"} if f.kind == "array" else None,
+            "format": f.format,
+            "enum": list(f.enum) if f.enum is not None else None,
+            "default": f.default,
+            "maxLength": f.max_length if f.max_length_origin == "schema" else None,
+            "maxItems": f.max_items,
+            "validations": [dict(zip(_VALIDATION_KEYS, v, strict=True)) for v in f.validations] or None,
+        }
+        properties[f.wire] = {k: v for k, v in drawn.items() if v is not None}
+    required = [f.wire for f in fields if f.required]
+    return {"type": "object", "title": "Input", "required": required, "properties": properties}
 
-MODELS: list[ModelSpec] = [SEEDREAM_4_0, SEEDREAM_4_5, SEEDREAM_4_0_EDIT, SEEDREAM_4_5_EDIT]
+
+def load_model(path: str | os.PathLike[str]) -> ModelSpec:
+    """The spec a model file describes; ``ValueError`` naming the file and what is wrong in it."""
+    path = Path(path)
+    try:
+        about = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(about, dict):
+            raise ValueError("it is not a JSON object")
+        _check_about(about)
+        schema = about.get("input_schema")
+        missing = [w for w in about["roles"].values() if w not in ((schema or {}).get("properties") or {})]
+        if missing:
+            raise ValueError(f"'roles' names {', '.join(map(repr, missing))}, not in its input_schema's properties")
+        return spec_from_schema(about, schema)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"model file {path}: {exc}") from None
+
+
+# --- the registry ---------------------------------------------------------------------------------
+
+
+@functools.cache
+def _registry() -> list[ModelSpec]:
+    """The known models: the built-in files, read on first use (models without references first, each by id)."""
+    found = [load_model(path) for path in MODEL_FILES.glob("*.json")]
+    return sorted(found, key=lambda m: (m.references_field is not None, m.id))
+
+
+def __getattr__(name: str) -> Any:
+    """``MODELS``, the registry list itself, loaded on first use."""
+    if name == "MODELS":
+        return _registry()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def models() -> list[ModelSpec]:
     """Every model seqnb knows, in registration order."""
-    return list(MODELS)
+    return list(_registry())
 
 
-def register(spec: ModelSpec) -> ModelSpec:
-    """Add (or replace, by id) a model spec; returns it."""
-    MODELS[:] = [m for m in MODELS if m.id != spec.id] + [spec]
+def register(spec: ModelSpec | str | os.PathLike[str]) -> ModelSpec:
+    """Add (or replace, by id) a model: a spec, or the path of a model file; returns its spec."""
+    if not isinstance(spec, ModelSpec):
+        spec = load_model(spec)
+    registry = _registry()
+    registry[:] = [m for m in registry if m.id != spec.id] + [spec]
     return spec
 
 
@@ -322,13 +376,14 @@ def get_model(name: str | ModelSpec) -> ModelSpec:
     """Look a model up by full id or alias (case-insensitive)."""
     if isinstance(name, ModelSpec):
         return name
+    registry = _registry()
     if not isinstance(name, str):
-        raise UnknownModelError(repr(name), [m.short_name for m in MODELS] + [m.id for m in MODELS])
+        raise UnknownModelError(repr(name), [m.short_name for m in registry] + [m.id for m in registry])
     wanted = name.strip().strip("/").lower()
-    for spec in MODELS:
+    for spec in registry:
         if wanted == spec.id or wanted in spec.aliases:
             return spec
-    raise UnknownModelError(name, [m.short_name for m in MODELS] + [m.id for m in MODELS])
+    raise UnknownModelError(name, [m.short_name for m in registry] + [m.id for m in registry])
 
 
 _DIMS = re.compile(r"^\s*(\d+)\s*[:x×*]\s*(\d+)")

@@ -20,15 +20,15 @@ from starlette.types import Receive, Scope, Send
 
 import seqnb
 from seqnb.api.catalog.cache import catalog_cache_path
-from seqnb.api.catalog.drift import SchemaDriftWarning, schema_drift, spec_from_schema
+from seqnb.api.catalog.drift import SchemaDriftWarning, schema_drift
 from seqnb.api.catalog.entry import TTL, CatalogEntry, CatalogWarning
 from seqnb.emulator import EmulatorServer
 from seqnb.emulator import catalog as emulated_catalog
-from seqnb.emulator.schemas import INPUT_SCHEMAS
 from seqnb.model.priced_request import PricedRequest
 from seqnb.model.pricing import Price
-from seqnb.model.spec import get_model
+from seqnb.model.spec import get_model, spec_from_schema
 from seqnb.testing import FAST, emulator
+from tests.seed_pages import page_schema
 
 M40 = "bytedance/seedream-4-0/sequential"
 M45 = "bytedance/seedream-4-5/sequential"
@@ -236,8 +236,8 @@ def test_schema_drift_is_one_warning_per_difference_and_requests_follow_the_buil
 @pytest.mark.parametrize("model", [M40, M45])
 def test_the_published_schemas_do_not_drift_from_the_built_in_specs(model: str) -> None:
     spec = get_model(model)
-    assert schema_drift(spec, INPUT_SCHEMAS[model]) == []
-    redrawn = spec_from_schema(spec, INPUT_SCHEMAS[model])
+    assert schema_drift(spec, page_schema(model)) == []
+    redrawn = spec_from_schema(spec, page_schema(model))
     assert [(f.wire, f.role, f.kind, f.enum, f.max_length) for f in redrawn] == [
         (f.wire, f.role, f.kind, f.enum, f.max_length) for f in spec
     ]
@@ -257,7 +257,7 @@ def test_a_malformed_schema_is_a_warning_never_a_crash(schema: Any) -> None:
 
 def test_a_changed_type_and_limits_are_named() -> None:
     spec = get_model(M40)
-    schema = json.loads(json.dumps(INPUT_SCHEMAS[M40]))
+    schema = page_schema(M40)
     schema["properties"]["seed"]["type"] = "string"
     schema["properties"]["text"]["maxLength"] = 800
     schema["properties"]["sequential_image_generation_options"]["maximum"] = 15  # agrees with the enum: no drift

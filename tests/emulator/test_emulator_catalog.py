@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,22 +9,11 @@ import pytest
 
 import seqnb
 from seqnb.emulator import VERSION_HEADER, EmulatorServer, Faults
-from seqnb.emulator.schemas import EDIT_SCHEMAS, INPUT_SCHEMAS
+from seqnb.model.spec import get_model
 from tests.conftest import E40, E45, M40, M45
+from tests.seed_pages import page_schema
 
 from .test_emulator import on_clock
-
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-
-
-def page_schema(model: str) -> dict[str, Any]:
-    name = model.split("/")[1] + "-sequential.input.json"
-    return dict(json.loads((FIXTURES / name).read_text(encoding="utf-8")))
-
-
-def test_the_shipped_schemas_are_the_pages_own() -> None:
-    shipped = INPUT_SCHEMAS
-    assert shipped == {M40: page_schema(M40), M45: page_schema(M45)}
 
 
 def test_one_entry_with_its_input_schema(http: httpx.Client) -> None:
@@ -76,8 +63,8 @@ def test_list_gives_schemas_only_when_asked(http: httpx.Client) -> None:
     assert [m["input_schema"] for m in full] == [
         page_schema(M40),
         page_schema(M45),
-        EDIT_SCHEMAS[E40],
-        EDIT_SCHEMAS[E45],
+        get_model(E40).input_schema(),
+        get_model(E45).input_schema(),
     ]
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 import seqnb
-from seqnb.api.catalog.drift import schema_drift, spec_from_schema
-from seqnb.emulator.schemas import EDIT_SCHEMAS
-from seqnb.model.spec import MODELS, get_model, register
+from seqnb.api.catalog.drift import schema_drift
+from seqnb.model.spec import MODELS, get_model, register, spec_from_schema
 from seqnb.model.sweep import plan_sweep
 from seqnb.model.validation import Problem, server_problems
 from tests.conftest import E40, E45
@@ -95,9 +94,9 @@ def test_the_unconfirmed_limits_can_be_overridden_as_data() -> None:
 
 def test_the_live_schema_is_checked_against_the_built_in_limits() -> None:
     spec = get_model(E40)
-    assert schema_drift(spec, EDIT_SCHEMAS[E40]) == []
-    live = {**EDIT_SCHEMAS[E40], "properties": {**EDIT_SCHEMAS[E40]["properties"]}}
-    live["properties"]["images"] = {**live["properties"]["images"], "maxItems": 6}
+    assert schema_drift(spec, spec.input_schema()) == []
+    live = spec.input_schema()
+    live["properties"]["images"]["maxItems"] = 6
     (drift,) = schema_drift(spec, live)
     assert (
         drift.field == "images" and "maxItems is 6 live, 10 built in" in drift.detail and "UNCONFIRMED" in drift.detail

@@ -1,29 +1,54 @@
-"""Schema drift: RunComfy's live input schema compared with seqnb's built-in spec (no I/O).
+"""Schema drift: RunComfy's live input schema compared with the model's built-in one (no I/O).
 
-Every field added, removed or changed (type, enum, limits, required, default) is one
-``SchemaDrift``, warned once per model as a ``SchemaDriftWarning``. Requests still follow the
-built-in spec unless a client opts into the live schema (``live_schema=True``: validation then
-uses ``spec_from_schema``).
+Two schemas compared field by field: a field added or removed, and each property that differs
+(type, enum values added or dropped, limits, required, default, format, validations) is one
+``SchemaDrift``, warned once per model as a ``SchemaDriftWarning``. Titles and descriptions are
+words, not rules, and are left out. A limit the model's page states only in words (4.5's prompt
+"less than 600 characters") drifts only when the live schema is stricter. Requests still follow
+the built-in spec unless a client opts into the live schema (``live_schema=True``: validation
+then uses ``spec_from_schema``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from ...model.spec import FieldSpec, ModelSpec
 from .entry import CatalogWarning
 
-__all__ = ["DriftKind", "SchemaDrift", "SchemaDriftWarning", "schema_drift", "spec_from_schema"]
+__all__ = ["DriftKind", "SchemaDrift", "SchemaDriftWarning", "schema_drift"]
 
 
 class SchemaDriftWarning(CatalogWarning):
     """RunComfy's live input schema differs from seqnb's built-in spec."""
 
 
-DriftKind = Literal["schema", "added", "removed", "type", "enum", "limit", "required", "default"]
-_LIMITS = ("maxLength", "minLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+DriftKind = Literal[
+    "schema", "added", "removed", "type", "enum", "limit", "required", "default", "format", "validations", "other"
+]
+_LIMITS = ("maxLength", "minLength", "pattern", "maxItems", "minItems")
+_BOUNDS: dict[str, Callable[[float, int], bool]] = {
+    "minimum": lambda bound, v: v >= bound,
+    "exclusiveMinimum": lambda bound, v: v > bound,
+    "maximum": lambda bound, v: v <= bound,
+    "exclusiveMaximum": lambda bound, v: v < bound,
+}
+"""Numeric bounds, each with whether a value keeps it (a bound every value of the enum keeps changes nothing)."""
+_KINDS: dict[str, DriftKind] = {
+    "type": "type",
+    "items": "type",
+    "enum": "enum",
+    "default": "default",
+    "format": "format",
+    "validations": "validations",
+    "required": "required",
+    **dict.fromkeys((*_LIMITS, *_BOUNDS), "limit"),
+}
+_WORDS = ("title", "description")
+_CHECKED = ("type", "items", "enum", "default", "required", "maxLength", "maxItems")
+"""What seqnb reads of a field (a live rule in anything else is not checked before sending)."""
 
 
 @dataclass(frozen=True)
@@ -43,148 +68,83 @@ class SchemaDrift:
         )
 
 
-def _show(values: Iterable[Any]) -> str:
-    return ", ".join(repr(v) for v in values)
+def _show(value: Any) -> str:
+    if isinstance(value, Mapping) and "validation_rule" in value:
+        return f"{value['validation_rule']} {value.get('validation_value')!r} ({value.get('validation_error')!r})"
+    return repr(value)
 
 
-def _agrees(name: str, limit: float, numbers: list[int]) -> bool:
-    """Whether a numeric bound is already implied by an enum of whole numbers."""
-    if name == "minimum":
-        return limit <= min(numbers)
-    if name == "exclusiveMinimum":
-        return limit < min(numbers)
-    if name == "maximum":
-        return limit >= max(numbers)
-    return name == "exclusiveMaximum" and limit > max(numbers)
-
-
-def _field_drift(model: str, f: FieldSpec, prop: Mapping[str, Any], required: bool) -> list[SchemaDrift]:
-    out: list[SchemaDrift] = []
-
-    def add(kind: DriftKind, detail: str) -> None:
-        out.append(SchemaDrift(model, f.wire, kind, detail))
-
-    live_type = prop.get("type")
-    if live_type is not None and live_type != f.kind:
-        add("type", f"type is {live_type!r} live, {f.kind!r} built in")
-    live_enum = prop.get("enum")
-    if live_enum is not None or f.enum is not None:
-        live = list(live_enum) if isinstance(live_enum, list) else None
-        ours = list(f.enum) if f.enum is not None else None
+def _property(key: str, ours: Any, live: Any, f: FieldSpec | None) -> str | None:
+    """How one property of a field differs, in words; None when the difference changes nothing."""
+    unchecked = "" if key in _CHECKED else f"; seqnb does not check {key}"
+    if key == "required":
+        return "required live, optional built in" if live else "optional live, required built in"
+    if key == "enum" and (ours is None or live is None):
         if live is None:
-            add("enum", "the live schema no longer restricts it to a list of values")
-        elif ours is None:
-            add("enum", f"the live schema restricts it to {_show(live)}")
-        else:
-            added = [v for v in live if v not in ours]
-            removed = [v for v in ours if v not in live]
-            if added or removed:
-                parts = ([f"adds {_show(added)}"] if added else []) + ([f"drops {_show(removed)}"] if removed else [])
-                add("enum", "the live enum " + " and ".join(parts))
-    for name in _LIMITS:
-        live_limit = prop.get(name)
-        if name == "maxLength":
-            if f.max_length_origin == "page":  # our limit comes from the page's words, not its schema
-                if isinstance(live_limit, int) and f.max_length is not None and live_limit < f.max_length:
-                    add("limit", f"maxLength is {live_limit} live; seqnb allows {f.max_length} (from the page)")
-                continue
-            if live_limit != f.max_length:
-                add("limit", f"maxLength is {live_limit} live, {f.max_length} built in")
+            return "the live schema no longer restricts it to a list of values"
+        return f"the live schema restricts it to {', '.join(map(_show, live))}"
+    if isinstance(ours, list | None) and isinstance(live, list | None):  # enum values, validations
+        added = [_show(v) for v in live or () if v not in (ours or ())]
+        dropped = [_show(v) for v in ours or () if v not in (live or ())]
+        parts = ([f"adds {', '.join(added)}"] if added else []) + ([f"drops {', '.join(dropped)}"] if dropped else [])
+        return f"the live {key} list " + " and ".join(parts) + unchecked if parts else None
+    numbers = [v for v in (f.enum or ()) if type(v) is int] if f else []
+    bound = _BOUNDS.get(key)
+    if bound and ours is None and numbers and isinstance(live, int | float) and all(bound(live, v) for v in numbers):
+        return None  # a bound every value of the enum keeps
+    if ours is None:
+        return f"the live schema sets {key} {_show(live)}{unchecked}"
+    if live is None:
+        return f"the live schema no longer sets {key} (built in: {_show(ours)})"
+    return f"{key} is {_show(live)} live, {_show(ours)} built in{unchecked}"
+
+
+def _differences(ours: Mapping[str, Any], live: Mapping[str, Any], f: FieldSpec | None) -> list[tuple[DriftKind, str]]:
+    """Every property of one field that differs between the built-in and the live schema."""
+    borrowed = " (the built-in value is UNCONFIRMED)" if f is not None and f.unconfirmed else ""
+    out: list[tuple[DriftKind, str]] = []
+    for key in dict.fromkeys([*ours, *live]):
+        if key in _WORDS or ours.get(key) == live.get(key):
             continue
-        if live_limit is None:
+        if key == "maxLength" and f is not None and f.max_length_origin == "page":
+            limit = live.get(key)  # the built-in limit is the page's words, not in its schema
+            if isinstance(limit, int) and f.max_length is not None and limit < f.max_length:
+                out.append(("limit", f"maxLength is {limit} live; seqnb allows {f.max_length} (from the page)"))
             continue
-        numbers = [v for v in (f.enum or ()) if isinstance(v, int)]
-        if numbers and isinstance(live_limit, int | float) and _agrees(name, live_limit, numbers):
-            continue  # a bound the enum already keeps
-        add("limit", f"the live schema sets {name} {live_limit!r}, which seqnb does not check")
-    live_items = prop.get("maxItems")
-    if f.kind == "array" and live_items != f.max_items:
-        borrowed = " (the built-in limit is UNCONFIRMED)" if f.unconfirmed else ""
-        add("limit", f"maxItems is {live_items} live, {f.max_items} built in{borrowed}")
-    if required != f.required:
-        add("required", "required live, optional built in" if required else "optional live, required built in")
-    if "default" in prop and prop.get("default") != f.default:
-        add("default", f"default is {prop.get('default')!r} live, {f.default!r} built in")
+        detail = _property(key, ours.get(key), live.get(key), f)
+        if detail is not None:
+            out.append((_KINDS.get(key, "other"), detail + borrowed))
     return out
+
+
+def _fields(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Each field's definition by wire name, whether it is required as one more property."""
+    listed = schema.get("required", [])
+    required = {str(r) for r in listed} if isinstance(listed, list) else set()
+    return {
+        str(w): {**p, "required": str(w) in required} if isinstance(p, Mapping) else p
+        for w, p in schema["properties"].items()
+    }
 
 
 def schema_drift(spec: ModelSpec, schema: Any) -> list[SchemaDrift]:
-    """Every difference between a live input schema and the built-in spec; never raises."""
+    """Every difference between a live input schema and the model's built-in one; never raises."""
     model = spec.id
     if not isinstance(schema, Mapping) or not isinstance(schema.get("properties"), Mapping):
         return [SchemaDrift(model, "", "schema", "it is not a JSON schema object with properties")]
-    props: Mapping[str, Any] = schema["properties"]
-    required_list = schema.get("required", [])
-    required = {str(r) for r in required_list} if isinstance(required_list, list) else set()
+    ours, live = _fields(spec.input_schema()), _fields(schema)
     out: list[SchemaDrift] = []
-    for wire, prop in props.items():
-        f = spec.field(str(wire))
-        if f is None:
+    for wire in dict.fromkeys([*live, *ours]):
+        prop = live.get(wire)
+        if wire not in ours:
             kind = prop.get("type") if isinstance(prop, Mapping) else None
-            out.append(
-                SchemaDrift(
-                    model,
-                    str(wire),
-                    "added",
-                    f"the live schema has a field seqnb does not know (type {kind!r}); seqnb refuses it",
-                )
-            )
+            detail = f"the live schema has a field seqnb does not know (type {kind!r}); seqnb refuses it"
+            out.append(SchemaDrift(model, wire, "added", detail))
+        elif wire not in live:
+            detail = "the live schema no longer has it; seqnb still sends it when set"
+            out.append(SchemaDrift(model, wire, "removed", detail))
         elif not isinstance(prop, Mapping):
-            out.append(SchemaDrift(model, f.wire, "schema", f"its live definition is not an object: {prop!r}"))
+            out.append(SchemaDrift(model, wire, "schema", f"its live definition is not an object: {prop!r}"))
         else:
-            out.extend(_field_drift(model, f, prop, f.wire in required))
-    for f in spec:
-        if f.wire not in props:
-            out.append(
-                SchemaDrift(model, f.wire, "removed", "the live schema no longer has it; seqnb still sends it when set")
-            )
+            out += [SchemaDrift(model, wire, k, d) for k, d in _differences(ours[wire], prop, spec.field(wire))]
     return out
-
-
-def spec_from_schema(spec: ModelSpec, schema: Any) -> ModelSpec:
-    """The built-in spec redrawn from a live input schema (roles kept by wire name); ``ValueError`` if it cannot be."""
-    if not isinstance(schema, Mapping) or not isinstance(schema.get("properties"), Mapping):
-        raise ValueError("the live schema is not a JSON schema object with properties")
-    required_list = schema.get("required", [])
-    required = {str(r) for r in required_list} if isinstance(required_list, list) else set()
-    fields: list[FieldSpec] = []
-    for wire, prop in schema["properties"].items():
-        if not isinstance(prop, Mapping):
-            raise ValueError(f"field {wire!r} is not an object")
-        kind = prop.get("type")
-        if kind not in ("string", "integer", "array"):
-            raise ValueError(f"field {wire!r} has type {kind!r}; seqnb validates strings, integers and arrays only")
-        ours = spec.field(str(wire))
-        enum = prop.get("enum")
-        max_length = prop.get("maxLength")
-        max_items = prop.get("maxItems")
-        origin: Literal["schema", "page"] = "schema"
-        if max_length is None and ours is not None and ours.max_length_origin == "page":
-            max_length, origin = ours.max_length, "page"
-        fields.append(
-            FieldSpec(
-                wire=str(wire),
-                kind=kind,
-                title=str(prop.get("title") or wire),
-                role=ours.role if ours is not None else None,
-                enum=tuple(enum) if isinstance(enum, list) else None,
-                default=prop.get("default"),
-                required=str(wire) in required,
-                max_length=max_length if isinstance(max_length, int) else None,
-                max_length_origin=origin,
-                max_items=max_items if isinstance(max_items, int) else None,
-                description=str(prop.get("description") or ""),
-            )
-        )
-    return ModelSpec(
-        id=spec.id,
-        title=spec.title,
-        aliases=spec.aliases,
-        fields=tuple(fields),
-        price_per_image=spec.price_per_image,
-        currency=spec.currency,
-        price_source=spec.price_source,
-        notes=spec.notes,
-        max_total_images=spec.max_total_images,
-        unconfirmed=spec.unconfirmed,
-    )

@@ -5,8 +5,8 @@ seqnb uses the catalog for two things:
 - **prices** (``seqnb.api.catalog.entry``): ``base_price_usd`` per ``price_unit`` becomes the
   ``Price`` of every estimate. A catalog that cannot be read within ``DEADLINE`` seconds never
   blocks anything: the built-in list price is used, its source saying why.
-- **schema drift** (``seqnb.api.catalog.drift``): the live input schema is compared with seqnb's
-  built-in spec; every difference is one ``SchemaDriftWarning``.
+- **schema drift** (``seqnb.api.catalog.drift``): the live input schema is compared with the
+  model's built-in one (its file's); every difference is one ``SchemaDriftWarning``.
 
 Entries are cached on disk for a day (``seqnb.api.catalog.cache``). The pure parts (entries, prices,
 drift) do no I/O; this module is the thin shell: ``fetch_entry`` / ``fetch_entries`` (one call
@@ -26,11 +26,11 @@ from urllib.parse import quote
 from ... import errors
 from ..._loop import run_detached
 from ...model.pricing import Price
-from ...model.spec import ModelSpec, get_model
+from ...model.spec import ModelSpec, get_model, spec_from_schema
 from ..auth import Secret
 from ..transport import get_once
 from .cache import CatalogCache
-from .drift import SchemaDrift, SchemaDriftWarning, schema_drift, spec_from_schema
+from .drift import SchemaDrift, SchemaDriftWarning, schema_drift
 from .entry import CatalogEntry, CatalogWarning, builtin_price, price_of
 
 __all__ = ["DEADLINE", "Catalog", "why_unavailable"]
