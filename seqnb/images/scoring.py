@@ -18,6 +18,7 @@ from typing import Any
 from PIL import Image
 
 from ..errors import SettingInvalid
+from ..model.spec import COUNT_RANGE
 
 __all__ = [
     "BUILTIN",
@@ -63,6 +64,9 @@ def consistency(paths: Sequence[Path]) -> float | None:
     same layout, 0 for unrelated or inverted ones). Deterministic: the same files always give the
     same score. Pure noise scores about 0.5 (same flat palette, no shared structure).
     """
+    paths = paths[
+        : max(COUNT_RANGE)
+    ]  # a series has at most 15 frames: a longer list (a hostile row) is not compared pair by pair
     if len(paths) < 2:
         return None
     sigs = [_signature(p) for p in paths]

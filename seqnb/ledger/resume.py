@@ -13,6 +13,7 @@ from typing import Literal
 
 from ..errors import LedgerError
 from ..model.request import Request
+from ..model.spec import COUNT_RANGE
 from ..runs.run import ACTIVE, RunCore
 from .stores.base import Store
 
@@ -30,7 +31,9 @@ def restore_run(store: Store, run_id: str) -> RunCore:
         rows, columns = store.fetch("SELECT * FROM runs WHERE id=?", (run_id,))
         if not rows:
             raise LedgerError(f"no run {run_id!r} in ledger {store.location}: check the id (ledger.runs() lists them)")
-        images, _ = store.fetch("SELECT url FROM images WHERE run_id=? ORDER BY idx", (run_id,))
+        images, _ = store.fetch(
+            "SELECT url FROM images WHERE run_id=? ORDER BY idx LIMIT ?", (run_id, max(COUNT_RANGE))
+        )
     record = dict(zip(columns, rows[0], strict=True))
     try:
         request = Request.from_payload(record["model"], json.loads(record["payload"]))
@@ -42,7 +45,7 @@ def restore_run(store: Store, run_id: str) -> RunCore:
         request_id=record["request_id"],
         status=record["status"],
         error=record["error"],
-        images=[u for (u,) in images if u],
+        images=[u for (u,) in images if u][: request.count],  # never more than asked (a hostile row may hold 10,000)
         created_at=record["created_at"],
         submitted_at=record["submitted_at"],
         started_at=record["started_at"],

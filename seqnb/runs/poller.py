@@ -323,10 +323,15 @@ class Poller:
         info: dict[str, Any] = {"server_created_at": seen.created_at, "server_finished_at": seen.finished_at}
         notes: dict[NoteSource, str] = {}
         if status == "completed":
-            info["images"] = list(seen.images)
+            info["images"] = list(seen.images[: run.requested])  # never more than asked: each one is a download
             if len(seen.images) < run.requested:
                 notes["result"] = (
                     f"the model returned {len(seen.images)} of {run.requested} images (you pay for {run.requested})"
+                )
+            elif len(seen.images) > run.requested:
+                notes["result"] = (
+                    f"the service answered {len(seen.images)} image URLs for {run.requested} asked; seqnb kept the "
+                    f"first {run.requested}"
                 )
         elif status == "failed":
             info["error"] = seen.error or "failed"

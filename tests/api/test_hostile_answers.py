@@ -91,6 +91,17 @@ def test_every_output_shape_gives_its_urls(server: HostileServer, output: Any, i
     assert run.status == "completed" and run.images == images
 
 
+def test_more_urls_than_asked_keep_the_count_asked_and_say_so(server: HostileServer, tmp_path: Path) -> None:
+    """1,000 URLs for a count=2 run: 2 images kept (each one is a download, an image row, a frame to score)."""
+    ledger = seqnb.Ledger(tmp_path / "l.sqlite")
+    urls = [f"https://x.test/{i}.png" for i in range(1000)]
+    run = submit_and_wait(server, completed({"images": urls}), ledger)
+    assert run.status == "completed" and run.images == urls[:2] and run.returned == 2 and not run.short
+    assert "answered 1000 image URLs for 2 asked; seqnb kept the first 2" in run.note
+    assert len(ledger.images(run.id)) == 2 and ledger.restore(run.id).images == urls[:2]
+    ledger.close()
+
+
 def test_an_output_that_holds_no_urls_fails_quoting_the_answer(server: HostileServer) -> None:
     run = submit_and_wait(server, completed(42))
     assert run.status == "failed" and "42" in (run.error or "") and "output" in (run.error or "")

@@ -111,3 +111,16 @@ def test_row_captions_show_marks_then_the_score_under_its_name(emu: EmulatorServ
     assert caption == "seed=3 · 2048x2048 (1:1) · ★3 · rejected · clip 0.93"
     assert row_caption(run.aio, label, None, " · ") == "seed=3 · 2048x2048 (1:1)"
     client.close()
+
+
+def test_the_consistency_score_is_bounded_whatever_the_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """10,000 frames (a hostile ledger row) are not compared pair by pair: a series has at most 15."""
+    from seqnb.images import scoring
+
+    frame = tmp_path / "f.png"
+    Image.new("RGB", (32, 32), (200, 40, 40)).save(frame)
+    read: list[Path] = []
+    signature = scoring._signature
+    monkeypatch.setattr(scoring, "_signature", lambda p: read.append(p) or signature(p))
+    assert scoring.consistency([frame] * 10_000) is not None
+    assert len(read) == 15

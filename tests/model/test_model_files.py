@@ -182,7 +182,7 @@ def test_the_model_files_are_read_on_first_use_not_on_import() -> None:
         "sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == 'open' else None)\n"
         "import seqnb, seqnb.model.spec, seqnb.cli.parser\n"
         "before = [p for p in opened if p.endswith('.json')]\n"
-        "get_model('4.5')\n"
+        "seqnb.model.spec.get_model('4.5')\n"
         "print(len(before), len([p for p in opened if p.endswith('.json')]))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
