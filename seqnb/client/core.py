@@ -37,6 +37,8 @@ from ..api.transport import RetryPolicy, Transport
 from ..images.cache import ImageCache
 from ..images.hosts import host_entry
 from ..images.references import Uploader
+from ..model.labels import derived_label
+from ..model.labels import labels as run_labels
 from ..model.priced_request import PricedRequest
 from ..model.pricing import Cost, Price, PriceInput
 from ..model.request import Request
@@ -265,7 +267,8 @@ class AsyncClient:
     def _prepare(self, request: Request, *, report: Report | None = None, **meta: Any) -> AsyncRun:
         """Validate, create, record and announce a run, before anything is sent.
 
-        ``report``: the request's validation when the caller has it already (a checked sweep plan's).
+        ``report``: the request's validation when the caller has it already (a checked sweep plan's); ``meta``: the
+        run's ``sweep_id``, ``parent_id`` and ``label`` (a lone run's, its model and prompt, by default).
         """
         report = report or self.validate(request)
         if not report.ok:
@@ -276,6 +279,7 @@ class AsyncClient:
         if request.sent_seed is None and not request.uses_model_seed and request.model.role("seed"):
             # A fresh seed, sent and recorded (as -1 does in A1111): a seedless run is never a silent repeat.
             request = request.replace(seed=fresh_seed())
+        meta.setdefault("label", run_labels([request])[0])
         run = AsyncRun(request=self._money.priced(request), service=self.backend.base_url, **meta)
         run._client = self
         if self._recorder is not None:
@@ -468,7 +472,11 @@ class AsyncClient:
                 "nothing was sent. Pass again=True to make them once more (and pay again)"
             )
         planned = self.plan(requests=requests)
+        by_id = {o.id: o for o in originals}
         planned.kind, planned.parents = "promote", parents
+        planned.labels = [
+            derived_label(by_id[p].label, by_id[p].request, r) for p, r in zip(parents, requests, strict=True)
+        ]
         return planned, parents
 
     def _has_child(self, parent_id: str, request: Request) -> bool:
@@ -507,11 +515,13 @@ class AsyncClient:
         linked = list(parents) or [None] * planned.runs
         try:
             with reserve:  # all rows or none, within the ledger's team budget (checked atomically)
-                checked = zip(planned.requests, planned.reports, planned.costs, linked, strict=True)
-                for request, report, cost, parent in checked:  # validated by the plan: not again
+                checked = zip(planned.requests, planned.reports, planned.costs, linked, planned.labels, strict=True)
+                for request, report, cost, parent, label in checked:  # validated by the plan: not again
                     price = Price(cost.per_image, cost.currency, cost.source)
                     prepared = PricedRequest.of(request, price)
-                    runs.append(self._prepare(prepared, report=report, sweep_id=planned.id, parent_id=parent))
+                    runs.append(
+                        self._prepare(prepared, report=report, sweep_id=planned.id, parent_id=parent, label=label)
+                    )
         except errors.LedgerError as exc:  # nothing of the sweep leaves: the runs already written never will
             for run in runs:
                 run.transition("failed", detail="not sent", error=f"not sent: the {planned.kind} stopped: {exc}")
@@ -647,7 +657,12 @@ class AsyncClient:
             unknown.append(f"count (estimated at {request.count})")
         note = "attached: submitted outside seqnb" + (f"; unknown: {', '.join(unknown)}" if unknown else "")
         run = AsyncRun(
-            request=request, request_id=rid, status="in_queue", notes={"attach": note}, service=self.backend.base_url
+            request=request,
+            request_id=rid,
+            status="in_queue",
+            notes={"attach": note},
+            service=self.backend.base_url,
+            label=run_labels([request])[0],
         )
         run._client = self
         if unknown:
@@ -667,7 +682,9 @@ class AsyncClient:
         """
         await self._money.load_prices()
         parent = self._recorded(run if isinstance(run, str) else core_of(run).id, "rerun")
-        child = self._prepare(parent.request.replace(**changes), parent_id=parent.id, sweep_id=parent.sweep_id)
+        request = parent.request.replace(**changes)
+        label = derived_label(parent.label, parent.request, request)
+        child = self._prepare(request, parent_id=parent.id, sweep_id=parent.sweep_id, label=label)
         self._spawn(self._send_quietly(child, deadline))
         return child
 

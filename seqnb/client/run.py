@@ -208,6 +208,7 @@ class Run:
     expected_cost: _Same[Decimal] = _Same()
     cost_differs: _Same[bool | None] = _Same()
     service: _Same[str | None] = _Same()
+    label: _Same[str] = _Same()
     marks: _Same[RunMarks] = _Same()
 
     def __init__(self, core: AsyncRun, client: Client) -> None:

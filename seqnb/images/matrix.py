@@ -4,45 +4,20 @@ No widgets and no I/O: ``seqnb.ui.matrix_view`` draws it in Jupyter and a static
 it as HTML. ``build_matrix(runs, rows="prompt", cols="seed", facet="model")`` places each run at
 the coordinate of its values; several runs at one coordinate share the cell (their differences
 are named by ``cell_labels``), a combination nobody ran is an empty cell. Labels name only what
-differs; prompts are labelled by the words that differ from the other prompts (``prompt_labels``),
+differs; prompts are labelled by the words that differ from the other prompts (``seqnb.model.labels``),
 the whole prompt kept as the header's ``title`` for hover.
 """
 
 from __future__ import annotations
 
-import difflib
-import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model.spec import get_model
+from ..model.labels import AXES, MISSING, axis_labels, request_value, show_value
 from ..runs.run import RunCore
 
-__all__ = [
-    "AXES",
-    "Header",
-    "Matrix",
-    "Page",
-    "axis_labels",
-    "axis_value",
-    "build_matrix",
-    "cell_labels",
-    "choose_axes",
-    "prompt_labels",
-    "varying_axes",
-]
-
-AXES: tuple[str, ...] = ("prompt", "seed", "model", "size", "count", "optimize")
-"""What a matrix can be laid out along, in the order the pickers offer them."""
-
-MAX_DIFF_CHARS = 200
-"""A prompt label longer than this (prompts that share almost nothing) is cut; the title keeps it whole."""
-
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+(?:['’\-][^\W{_CJK}]+)*|[^\w\s]+")
-"""Words (a CJK character is a word: those scripts put no spaces between words), and runs of punctuation."""
+__all__ = ["Header", "Matrix", "Page", "axis_value", "build_matrix", "cell_labels", "choose_axes", "varying_axes"]
 
 
 def _core(run: Any) -> RunCore:
@@ -54,13 +29,10 @@ def _core(run: Any) -> RunCore:
 
 def axis_value(run: RunCore, axis: str) -> Any:
     """The run's value on an axis: the prompt, the effective seed, the model id, the size option, the count, the optimize mode."""
-    if axis == "model":
-        return run.model
-    if axis == "count":
-        return run.requested
     if axis not in AXES:
         raise ValueError(f"no matrix axis {axis!r}: choose one of {', '.join(AXES)}")
-    return run.request.resolved().get(axis)
+    value = request_value(run.request, axis)
+    return None if value is MISSING else value  # a model without the field sits with the unset ones
 
 
 def varying_axes(runs: Iterable[Any]) -> list[str]:
@@ -90,99 +62,6 @@ def choose_axes(
     return placed[0], placed[1], placed[2]
 
 
-# --- labels ---------------------------------------------------------------------------------------
-
-
-def _tokens(text: str) -> list[re.Match[str]]:
-    return list(_TOKEN.finditer(text))
-
-
-def _shared(words: list[str], other: list[str]) -> set[int]:
-    """Indexes of ``words`` that line up with a word of ``other`` (difflib's longest matching blocks)."""
-    matcher = difflib.SequenceMatcher(None, words, other, autojunk=False)
-    return {block.a + k for block in matcher.get_matching_blocks() for k in range(block.size)}
-
-
-def prompt_labels(prompts: Sequence[str]) -> list[str]:
-    """Each prompt by the words that differ from the other prompts: ``"… ink drawing"`` vs ``"… watercolor"``.
-
-    Words every other prompt has at the same place in the alignment are elided as ``…``; a prompt
-    that only lacks words the others have says ``without “…”``; identical prompts keep their text.
-    """
-    distinct = list(dict.fromkeys(prompts))
-    tokens = {p: _tokens(p) for p in distinct}
-    words = {p: [m.group() for m in tokens[p]] for p in distinct}
-    labels: dict[str, str] = {}
-    for prompt in distinct:
-        mine = words[prompt]
-        shared = set(range(len(mine)))
-        for other in distinct:
-            if other != prompt:
-                shared &= _shared(mine, words[other])
-        labels[prompt] = _diff_label(prompt, tokens[prompt], shared) or _missing_label(prompt, distinct, words)
-    return [labels[p] for p in prompts]
-
-
-def _diff_label(text: str, tokens: list[re.Match[str]], shared: set[int]) -> str:
-    """The original text of each run of differing words, joined by ``…`` where shared words were left out."""
-    runs: list[tuple[int, int]] = []
-    for i in range(len(tokens)):
-        if i in shared:
-            continue
-        if runs and runs[-1][1] == i - 1:
-            runs[-1] = (runs[-1][0], i)
-        else:
-            runs.append((i, i))
-    worded = [(a, b) for a, b in runs if any(not _punct(tokens[k].group()) for k in range(a, b + 1))]
-    if not worded:
-        return ""
-    parts = []
-    for n, (a, b) in enumerate(worded):
-        start = a == 0 or (n > 0 and worded[n - 1][1] == a - 1)
-        parts.append(("" if start else "…") + text[tokens[a].start() : tokens[b].end()])
-    label = " ".join(parts)
-    if worded[-1][1] < len(tokens) - 1 and not all(_punct(t.group()) for t in tokens[worded[-1][1] + 1 :]):
-        label += "…"
-    return label if len(label) <= MAX_DIFF_CHARS else label[: MAX_DIFF_CHARS - 1] + "…"
-
-
-def _punct(word: str) -> bool:
-    """Only punctuation (an emoji is a word: it may be the difference)."""
-    return all(unicodedata.category(ch).startswith("P") for ch in word)
-
-
-def _missing_label(prompt: str, distinct: list[str], words: dict[str, list[str]]) -> str:
-    """A prompt all of whose words the others share: named by the words it lacks, else by its text."""
-    mine = words[prompt]
-    for other in distinct:
-        if other == prompt:
-            continue
-        theirs = words[other]
-        extra = [theirs[i] for i in sorted(set(range(len(theirs))) - _shared(theirs, mine)) if not _punct(theirs[i])]
-        if extra:
-            return "without “" + " ".join(extra)[:MAX_DIFF_CHARS] + "”"
-    return prompt if len(prompt) <= MAX_DIFF_CHARS else prompt[: MAX_DIFF_CHARS - 1] + "…"
-
-
-def _show(axis: str, value: Any) -> str:
-    if axis == "model":
-        return get_model(str(value)).short_name
-    if axis == "seed":
-        return "random seed" if value is None else f"seed {value}"
-    if axis == "count":
-        return f"{value} images"
-    if axis == "optimize":
-        return "no optimize" if value is None else f"optimize {value}"
-    return "default" if value is None else str(value)
-
-
-def axis_labels(axis: str, values: Sequence[Any]) -> list[str]:
-    """Short labels of an axis's values: prompts by their differing words, the rest as ``seed 7``, ``4.5``, ``4 images``."""
-    if axis == "prompt":
-        return prompt_labels(["" if v is None else str(v) for v in values])
-    return [_show(axis, v) for v in values]
-
-
 @dataclass(frozen=True)
 class Header:
     """One value of an axis: the value itself, its short label, and the full text for hover."""
@@ -200,7 +79,8 @@ def _headers(axis: str | None, cores: Sequence[RunCore]) -> tuple[Header, ...]:
         values.sort(key=lambda v: (v is None, v if isinstance(v, int) else 0))
     labels = axis_labels(axis, values)
     return tuple(
-        Header(v, lab, _show(axis, v) if axis != "prompt" else str(v)) for v, lab in zip(values, labels, strict=True)
+        Header(v, lab, show_value(axis, v) if axis != "prompt" else str(v))
+        for v, lab in zip(values, labels, strict=True)
     )
 
 

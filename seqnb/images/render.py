@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image, ImageDraw, PngImagePlugin
 
 from .._fonts import font
-from ..model.spec import get_model
+from ..model.labels import labels
 from ..runs.run import RunCore
 from .scoring import BUILTIN, separating
 from .store import CachedImage, ImageStore
@@ -128,25 +128,12 @@ def png_info(meta: dict[str, Any]) -> PngImagePlugin.PngInfo:
 
 
 def differing_labels(runs: Sequence[RunCore]) -> list[str]:
-    """Row labels naming only what differs between the runs (model, prompt, seed, size, count, references)."""
-    keys = ("model", "prompt", "seed", "size", "count", "references")
-    values = [
-        {k: r.request.resolved().get(k) if k != "count" else r.requested for k in keys[:-1]}
-        | {"references": r.request.references}
-        for r in runs
-    ]
-    differ = [k for k in keys if len({repr(v[k]) for v in values}) > 1] or ["seed"]
-
-    def show(key: str, value: Any) -> str:
-        if key == "model":
-            return get_model(str(value)).short_name
-        if key == "references":  # the first file's name, and how many more
-            more = f" +{len(value) - 1}" if len(value) > 1 else ""
-            return (str(value[0]).rsplit("/", 1)[-1][:30] + more) if value else "none"
-        text = str(value)
-        return text if len(text) <= 40 else text[:39] + "…"
-
-    return [", ".join(f"{k}={show(k, v[k])}" for k in differ) for v in values]
+    """The runs' labels, kept since they were made (``seqnb.model.labels``); where two runs shown together share one,
+    or one has none (a row written before labels), what tells them apart among the runs shown."""
+    own = [r.label for r in runs]
+    if all(own) and len(set(own)) == len(own):
+        return own
+    return labels([r.request for r in runs])
 
 
 def row_caption(

@@ -33,7 +33,7 @@ SPEND_KEYS = ("model", "day", "sweep", "status", "currency", "backend", "user", 
 _TIMES = ("created_at", "submitted_at", "started_at", "finished_at", "updated_at")
 _STRINGS = (
     "id", "request_id", "base_url", "prompt", "options", "payload", "error", "sweep_id", "parent_id", "tags", "note",
-    "session", "owner", "user", "host", "kernel", "reference_urls",
+    "session", "owner", "user", "host", "kernel", "reference_urls", "label",
 )  # fmt: skip
 
 

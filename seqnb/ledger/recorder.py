@@ -254,4 +254,5 @@ def static_columns(run: RunCore, backend: Backend, where: str) -> dict[str, Any]
         "default_seed": default_seed,
         "est_source": cost.source,
         "reference_urls": json.dumps(list(request.references)) if request.references else None,
+        "label": run.label or None,
     }

@@ -53,6 +53,7 @@ def restore_run(store: Store, run_id: str) -> RunCore:
         server_created_at=record["server_created_at"],
         server_finished_at=record["server_finished_at"],
         sweep_id=record["sweep_id"],
+        label=record["label"] or "",
         parent_id=record["parent_id"],
         notes={"restored": record["note"]} if record["note"] else {},
         cost=_money(record["cost"]),

@@ -147,6 +147,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX runs_session_created ON runs(session, created_at, id);
     CREATE INDEX runs_spend ON runs(model, status, backend, currency, est_cost, cost, cost_differs, requested);
     """,
+    # 9: a run's label, what tells it apart from the runs around it (``seqnb.model.labels``), computed once when made
+    """
+    ALTER TABLE runs ADD COLUMN label TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -158,7 +162,7 @@ RUN_COLUMNS = (
     "id", "request_id", "backend", "base_url", "model", "prompt", "seed", "size", "requested", "returned",
     "options", "payload", "status", "error", "created_at", "submitted_at", "started_at", "finished_at",
     "server_created_at", "server_finished_at", "est_cost", "currency", "sweep_id", "updated_at", "parent_id", "note",
-    "session", "owner", "default_seed", "cost", "cost_source", "est_source", "cost_differs", "reference_urls",
+    "session", "owner", "default_seed", "cost", "cost_source", "est_source", "cost_differs", "reference_urls", "label",
 )  # fmt: skip
 # A run's maker (session) never changes; its watcher (owner) changes only by a claim, and a session
 # that lost its run to a claim can no longer write it (the WHERE): the lease is the row itself.

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import BudgetExceeded, SweepInvalid
+from .labels import labels as run_labels
 from .pricing import Cost, PriceInput, format_money, parse_amount
 from .prompt_count import stated_count
 from .request import Request
@@ -53,6 +54,12 @@ class SweepPlan:
     """What the plan is for, in its messages: ``sweep``, or ``promote`` (the picks made again)."""
     parents: list[str] | None = field(default=None, repr=False, compare=False)
     """For a promote: each request's original run id, in order (its messages name the runs by them)."""
+    labels: list[str] = field(default_factory=list, repr=False, compare=False)
+    """Each request's label: what tells it apart from the others of the plan (``seqnb.model.labels``)."""
+
+    def __post_init__(self) -> None:
+        if not self.labels:
+            self.labels = run_labels(self.requests)
 
     def name_of(self, index: int) -> str:
         """How messages name the plan's ``index``-th request: ``run 3 (seedream-4.5)``, or its original's id."""

@@ -110,6 +110,9 @@ class RunCore:
     server_finished_at: str | None = None
     sweep_id: str | None = None
     parent_id: str | None = None
+    label: str = ""
+    """What tells it apart from the runs around it (``seqnb.model.labels``): its sweep's differing words and values,
+    or its model and prompt; computed once, when it is made, and kept in the ledger."""
     cancel_outcome: str | None = None
     cost: Decimal | None = None
     """What the service said the run cost, in USD, once it ended; None: it did not say (spend counts the estimate)."""

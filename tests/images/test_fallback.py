@@ -56,7 +56,7 @@ def test_a_grid_output_carries_its_thumbnails_and_labels_as_html(
     page = bundle["text/html"]
     images = embedded(page)
     assert len(images) == 6 and all(i.size == (96, 54) for i in images)  # 2560x1440 frames, longer side 96
-    assert page.count("seed=1") == 1 and page.count("seed=2") == 1 and "3/3 · seed 2" in page
+    assert page.count("<b>seed 1") == 1 and page.count("<b>seed 2") == 1 and "3/3 · seed 2" in page
     single = runs[0].grid(size=64)._repr_mimebundle_()
     assert single is not None and len(embedded(single["text/html"])) == 3
     assert "<script" not in page and "onerror=alert" not in page.replace("&lt;img src=x onerror=alert", "")
@@ -74,7 +74,7 @@ def test_the_static_html_is_capped_with_a_note(seqnb_client: seqnb.Client, monke
     kept = len(embedded(page))
     assert 0 < kept < 6 and len(page) <= 6 * 1024 + 400  # the note itself may pass the cap by a line
     assert f"{6 - kept} image(s) not embedded" in page and STATIC_MAX_ENV in page
-    assert page.count("(not embedded)") == 6 - kept and "seed=2" in page  # every label is still there
+    assert page.count("(not embedded)") == 6 - kept and "<b>seed 2" in page  # every label is still there
     monkeypatch.setenv(STATIC_MAX_ENV, "0")
     none = seqnb.compare_grid(runs, size=96)._repr_mimebundle_()
     assert none is not None and not embedded(none["text/html"]) and "6 image(s) not embedded" in none["text/html"]

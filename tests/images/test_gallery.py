@@ -121,7 +121,7 @@ def test_widget_grid_and_click_to_enlarge(emu: EmulatorServer, tmp_path: Path) -
     assert Image.open(io.BytesIO(viewer.value)).size[0] <= 1024
     compared = seqnb.compare_grid(runs, size=64).children[0]
     labels = [row.children[0].value for row in compared.children]
-    assert len(labels) == 2 and "seed=1" in labels[0] and "seed=2" in labels[1] and "model" not in labels[0]
+    assert len(labels) == 2 and "seed 1" in labels[0] and "seed 2" in labels[1] and "seedream" not in labels[0]
     assert [len(row.children[1].children) for row in compared.children] == [3, 3]  # frames aligned by index
 
 

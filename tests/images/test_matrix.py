@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from seqnb.images.matrix import build_matrix, cell_labels, choose_axes, prompt_labels, varying_axes
+from seqnb.images.matrix import build_matrix, cell_labels, choose_axes, varying_axes
+from seqnb.model.labels import prompt_labels
 from seqnb.model.request import Request
 from seqnb.runs.run import RunCore
 

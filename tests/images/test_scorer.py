@@ -108,8 +108,9 @@ def test_row_captions_show_marks_then_the_score_under_its_name(emu: EmulatorServ
     run = client.submit(seqnb.Request("seedream-4.5", "Generate 2 images of a boat", count=2, seed=3)).wait(30)
     (label,) = differing_labels([run.aio])
     caption = row_caption(run.aio, label, 0.93, " · ", score_name="clip", marks=RunMarks(rating=3, verdict="rejected"))
-    assert caption == "seed=3 · 2048x2048 (1:1) · ★3 · rejected · clip 0.93"
-    assert row_caption(run.aio, label, None, " · ") == "seed=3 · 2048x2048 (1:1)"
+    shown = "seedream-4.5 · seed 3 · Generate 2 images of a boat · 2048x2048 (1:1)"
+    assert caption == shown + " · ★3 · rejected · clip 0.93"
+    assert row_caption(run.aio, label, None, " · ") == shown
     client.close()
 
 

@@ -1,0 +1,203 @@
+"""A run's label: what makes it different from the runs around it, in a few words (pure, no I/O).
+
+One function names runs everywhere (the job board, Recent, the Ledger tab, the matrix and its
+lightbox, the report, contact sheets, ``ledger.runs()["label"]``): ``labels(requests)`` gives each
+request of a group (a sweep) the values it differs on: its prompt by the words that differ from the
+other prompts (``prompt_labels``: "… in watercolour" / "… in ink"), then its model, seed, size,
+count, optimize mode and references where those vary. A lone request is named by its model, seed and
+prompt. The whole prompt stays beside it, for hover.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+from .request import Request
+from .spec import get_model
+
+__all__ = [
+    "AXES",
+    "MAX_DIFF_CHARS",
+    "MISSING",
+    "axis_labels",
+    "derived_label",
+    "labels",
+    "prompt_labels",
+    "request_value",
+    "show_value",
+]
+
+AXES: tuple[str, ...] = ("prompt", "seed", "model", "size", "count", "optimize")
+"""What runs are told apart by (and a matrix laid out along), in the order the pickers offer them."""
+
+MAX_DIFF_CHARS = 200
+"""A prompt label longer than this (prompts that share almost nothing) is cut; the title keeps it whole."""
+
+LONE_PROMPT_CHARS = 80
+"""A run with nothing around it is named by its prompt, cut to this many characters."""
+
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+(?:['’\-][^\W{_CJK}]+)*|[^\w\s]+")
+"""Words (a CJK character is a word: those scripts put no spaces between words), and runs of punctuation."""
+
+
+_ROLES = {"size": "size", "optimize": "optimize", "references": "references"}
+"""Axes a model may not have: a request of such a model has no value there (``request_value`` gives ``MISSING``)."""
+MISSING = object()
+"""The value of an axis for a model that has no such field (4.5 has no optimize mode): no difference to name."""
+
+
+def request_value(request: Request, axis: str) -> Any:
+    """A request's value on an axis: the prompt, the effective seed, the model id, the size option, the count, the
+    optimize mode, the references; ``MISSING`` where its model has no such field."""
+    if axis in _ROLES and request.model.role(_ROLES[axis]) is None:
+        return MISSING
+    if axis == "model":
+        return request.model.id
+    if axis == "count":
+        return request.count
+    if axis == "references":
+        return tuple(request.references)
+    if axis not in AXES:
+        raise ValueError(f"no axis {axis!r}: choose one of {', '.join(AXES)}")
+    return request.resolved().get(axis)
+
+
+def labels(requests: Sequence[Request]) -> list[str]:
+    """Each request by what tells it apart from the others: the values it differs on, joined by `` · ``."""
+    if len(requests) < 2:
+        return [_lone(r) for r in requests]
+    values = {a: [request_value(r, a) for r in requests] for a in (*AXES, "references")}
+    axes = [a for a, vs in values.items() if len({repr(v) for v in vs if v is not MISSING}) > 1]
+    if not axes:
+        return [_lone(r) for r in requests]
+    per_axis = [axis_labels(a, values[a]) for a in axes]
+    return [" · ".join(shown[i] for shown in per_axis if shown[i]) for i in range(len(requests))]
+
+
+def derived_label(label: str, before: Request, after: Request) -> str:
+    """The label of a run made from another (a rerun, a promote): the original's label and what changed,
+    ``… in ink · seed 3 → 4K``."""
+    changed = [
+        show_value(a, request_value(after, a))
+        for a in (*AXES, "references")
+        if a != "prompt" and repr(request_value(before, a)) != repr(request_value(after, a))
+    ]
+    if repr(before.prompt) != repr(after.prompt):
+        changed.insert(0, "new prompt")
+    return f"{label or _lone(before)} → {', '.join(changed) or 'again'}"
+
+
+def _lone(request: Request) -> str:
+    prompt = " ".join((request.prompt or "").split())
+    cut = prompt if len(prompt) <= LONE_PROMPT_CHARS else prompt[: LONE_PROMPT_CHARS - 1] + "…"
+    seed = request.resolved().get("seed")
+    return " · ".join([request.model.short_name, *([f"seed {seed}"] if seed is not None else []), cut])
+
+
+def show_value(axis: str, value: Any) -> str:
+    """One value of an axis in a few words: ``seed 7``, ``seedream-4.5``, ``4 images``."""
+    if axis == "model":
+        return get_model(str(value)).short_name
+    if axis == "seed":
+        return "model's seed" if value is None else f"seed {value}"
+    if axis == "count":
+        return f"{value} images"
+    if axis == "optimize":
+        return "no optimize" if value is None else f"optimize {value}"
+    if axis == "references":
+        names = [str(v).rsplit("/", 1)[-1][:30] for v in value or ()]
+        return ("refs " + names[0] + (f" +{len(names) - 1}" if len(names) > 1 else "")) if names else "no refs"
+    return "default size" if value is None and axis == "size" else "default" if value is None else str(value)
+
+
+def axis_labels(axis: str, values: Sequence[Any]) -> list[str]:
+    """Short labels of an axis's values: prompts by their differing words, sizes by their ratios where those tell them
+    apart, the rest as ``seed 7``, ``4.5``, ``4 images``; ``""`` where a model has no such field."""
+    if axis == "prompt":
+        return prompt_labels(["" if v is None else str(v) for v in values])
+    shown = ["" if v is MISSING else show_value(axis, v) for v in values]
+    if axis == "size":
+        ratios = [_RATIO.sub(r"\1", s) for s in shown]
+        if len(set(ratios)) == len(set(shown)):
+            return ratios
+    return shown
+
+
+_RATIO = re.compile(r"^\S+ \((\d+:\d+)\)$")
+"""``2560x1440 (16:9)`` -> ``16:9``: a size by its ratio, where the ratios alone tell the sizes apart."""
+
+
+def _tokens(text: str) -> list[re.Match[str]]:
+    return list(_TOKEN.finditer(text))
+
+
+def _shared(words: list[str], other: list[str]) -> set[int]:
+    """Indexes of ``words`` that line up with a word of ``other`` (difflib's longest matching blocks)."""
+    matcher = difflib.SequenceMatcher(None, words, other, autojunk=False)
+    return {block.a + k for block in matcher.get_matching_blocks() for k in range(block.size)}
+
+
+def prompt_labels(prompts: Sequence[str]) -> list[str]:
+    """Each prompt by the words that differ from the other prompts: ``"… ink drawing"`` vs ``"… watercolor"``.
+
+    Words every other prompt has at the same place in the alignment are elided as ``…``; a prompt
+    that only lacks words the others have says ``without “…”``; identical prompts keep their text.
+    """
+    distinct = list(dict.fromkeys(prompts))
+    tokens = {p: _tokens(p) for p in distinct}
+    words = {p: [m.group() for m in tokens[p]] for p in distinct}
+    labels: dict[str, str] = {}
+    for prompt in distinct:
+        mine = words[prompt]
+        shared = set(range(len(mine)))
+        for other in distinct:
+            if other != prompt:
+                shared &= _shared(mine, words[other])
+        labels[prompt] = _diff_label(prompt, tokens[prompt], shared) or _missing_label(prompt, distinct, words)
+    return [labels[p] for p in prompts]
+
+
+def _diff_label(text: str, tokens: list[re.Match[str]], shared: set[int]) -> str:
+    """The original text of each run of differing words, joined by ``…`` where shared words were left out."""
+    runs: list[tuple[int, int]] = []
+    for i in range(len(tokens)):
+        if i in shared:
+            continue
+        if runs and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    worded = [(a, b) for a, b in runs if any(not _punct(tokens[k].group()) for k in range(a, b + 1))]
+    if not worded:
+        return ""
+    parts = []
+    for n, (a, b) in enumerate(worded):
+        start = a == 0 or (n > 0 and worded[n - 1][1] == a - 1)
+        parts.append(("" if start else "…") + text[tokens[a].start() : tokens[b].end()])
+    label = " ".join(parts)
+    if worded[-1][1] < len(tokens) - 1 and not all(_punct(t.group()) for t in tokens[worded[-1][1] + 1 :]):
+        label += "…"
+    return label if len(label) <= MAX_DIFF_CHARS else label[: MAX_DIFF_CHARS - 1] + "…"
+
+
+def _punct(word: str) -> bool:
+    """Only punctuation (an emoji is a word: it may be the difference)."""
+    return all(unicodedata.category(ch).startswith("P") for ch in word)
+
+
+def _missing_label(prompt: str, distinct: list[str], words: dict[str, list[str]]) -> str:
+    """A prompt all of whose words the others share: named by the words it lacks, else by its text."""
+    mine = words[prompt]
+    for other in distinct:
+        if other == prompt:
+            continue
+        theirs = words[other]
+        extra = [theirs[i] for i in sorted(set(range(len(theirs))) - _shared(theirs, mine)) if not _punct(theirs[i])]
+        if extra:
+            return "without “" + " ".join(extra)[:MAX_DIFF_CHARS] + "”"
+    return prompt if len(prompt) <= MAX_DIFF_CHARS else prompt[: MAX_DIFF_CHARS - 1] + "…"
