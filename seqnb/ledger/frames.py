@@ -21,6 +21,7 @@ __all__ = [
     "export",
     "frame_of",
     "images_frame",
+    "inert_csv",
     "marks_frame",
     "sessions_frame",
     "short_names",
@@ -242,14 +243,34 @@ def spend(
     return out.reset_index()
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet reads as the start of a formula in a CSV cell (OWASP's list for CSV injection)."""
+
+
+def _inert(value: Any) -> Any:
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def inert_csv(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every text cell that a spreadsheet would evaluate (``=HYPERLINK(``, ``+cmd|``, ``@SUM(``)
+    prefixed with a single quote, as OWASP advises; numbers stay numbers (a negative number is data)."""
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if values.dtype == object or isinstance(values.dtype, pd.StringDtype | pd.CategoricalDtype):
+            out[column] = values.astype(object).map(_inert)
+    return out
+
+
 def export(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write runs to CSV, JSON or Parquet, chosen by the file's extension."""
+    """Write runs to CSV, JSON or Parquet, chosen by the file's extension (a CSV's text cells inert: ``inert_csv``)."""
     target = Path(path)
     suffix = target.suffix.lower()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".csv":
-            frame.to_csv(target, index=False)
+            # CRLF ends a row (RFC 4180), so a cell holding a lone CR is quoted too and cannot break a row
+            inert_csv(frame).to_csv(target, index=False, lineterminator="\r\n")
         elif suffix == ".json":
             frame.to_json(target, orient="records", date_format="iso", indent=1)
         elif suffix == ".parquet":
