@@ -91,7 +91,7 @@ class AsyncClient:
         self.live_schema = live_schema
         """Validate with the catalog's live input schema instead of the built-in spec (see ``validate``)."""
         self.max_concurrency = max_concurrency
-        self.references = references.ReferenceGate(self, uploader, reference_deadline)  # uploads and checks
+        self.references = references.ReferenceGate(self, uploader, reference_deadline, secret)  # uploads and checks
         self._runs: dict[str, AsyncRun] = {}
         self.ledger: Ledger | None = None
         """The ledger recording this client's runs (``Ledger.attach`` sets it)."""

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
+from ..api.auth import Secret
 from ..images.cache import ImageCache
 from ..images.hosts import host_entry
 from ..images.references import Uploader, check_references, is_local, upload_local
@@ -29,9 +30,12 @@ __all__ = ["ReferenceGate"]
 class ReferenceGate:
     """One client's reference checks: ``uploader`` for local files, ``deadline`` seconds per reference."""
 
-    def __init__(self, client: AsyncClient, uploader: Uploader | None = None, deadline: float = 30.0) -> None:
+    def __init__(
+        self, client: AsyncClient, uploader: Uploader | None = None, deadline: float = 30.0, token: Secret | None = None
+    ) -> None:
         self.client = client
         self.uploader = uploader
+        self._token = token  # the emulator's upload route takes the client's token
         self.deadline = deadline
         self.images: dict[str, CachedImage] = {}
         """Every reference checked so far, by URL, as cached."""
@@ -56,7 +60,7 @@ class ReferenceGate:
             return list(refs)
         emulated = self.client.backend.kind == "emulator"
         root = self.client.backend.base_url.rstrip("/").removesuffix("/v1") if emulated else None
-        urls, problems = await upload_local(refs, self.uploader, root, self.deadline)
+        urls, problems = await upload_local(refs, self.uploader, root, self.deadline, self._token)
         if problems:
             raise errors.RequestInvalid(Report(model, tuple(problems)))
         return urls
