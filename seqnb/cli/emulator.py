@@ -57,6 +57,8 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         "token: " + ("any Bearer token is accepted" if args.token is None else "the one given with --token"),
         file=sys.stderr,
     )
+    if args.token is None:  # the controls and uploads need a secret no web page can know
+        print(f"controls and uploads (/_emulator/*, POST /files): Bearer {config.control_token}", file=sys.stderr)
     served = uvicorn.Config(
         create_app(config), host=args.host, port=args.port, log_level="warning", access_log=not args.quiet
     )

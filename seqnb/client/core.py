@@ -113,7 +113,7 @@ class AsyncClient:
         self._money = Money(self.backend, api, secret, prices, account_base_url, catalog_cache)
         self.live_schema = live_schema
         """Validate with the catalog's live input schema instead of the built-in spec (see ``validate``)."""
-        self._references = ReferenceGate(self.backend, self._reference_cache, uploader, reference_deadline)
+        self._references = ReferenceGate(self.backend, self._reference_cache, uploader, reference_deadline, secret)
         self._runs: dict[str, AsyncRun] = {}
         self._by_key: dict[str, list[AsyncRun]] = {}
         self._subscribers: list[Subscriber] = []

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from .. import errors
+from ..api.auth import Secret
 from ..api.backend import Backend
 from ..images.cache import ImageCache
 from ..images.hosts import host_entry
@@ -39,10 +40,12 @@ class ReferenceGate:
         gallery_cache: Callable[[], ImageCache | None],
         uploader: Uploader | None = None,
         deadline: float = 30.0,
+        token: Secret | None = None,
     ) -> None:
         self.backend = backend
         self._gallery_cache = gallery_cache
         self.uploader = uploader
+        self._token = token  # the emulator's upload route takes the client's token
         self.deadline = deadline
         self.images: dict[str, CachedImage] = {}
         """Every reference checked so far, by URL, as cached."""
@@ -68,6 +71,9 @@ class ReferenceGate:
         emulated = self.backend.kind == "emulator"
         root = self.backend.base_url.rstrip("/").removesuffix("/v1") if emulated else None
         urls, problems = await upload_local(refs, self.uploader, root, self.deadline)
+        emulated = self.backend.kind == "emulator"
+        root = self.backend.base_url.rstrip("/").removesuffix("/v1") if emulated else None
+        urls, problems = await upload_local(refs, self.uploader, root, self.deadline, self._token)
         if problems:
             raise errors.RequestInvalid(Report(model, tuple(problems)))
         return urls

@@ -1,4 +1,5 @@
-"""The building blocks of the emulator's answers: error bodies, URLs, times, the parsed submit, a dropped connection.
+"""The building blocks of the emulator's answers: error bodies, URLs, times, the parsed submit, a dropped connection,
+and who may use its controls and uploads.
 
 I/O-free apart from ``Drop``, the answer that starts and then closes the connection (an injected
 fault); its exception is kept out of uvicorn's error log.
@@ -8,21 +9,24 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from ..model.spec import COUNT_RANGE, ModelSpec
 from ..model.validation import server_problems
+from .config import EmulatorConfig
 
 __all__ = [
     "BAD_BODY",
     "Drop",
     "DroppedConnection",
     "bad_body",
+    "control_refusal",
     "error_answer",
     "iso_time",
     "parse_submit",
@@ -113,3 +117,23 @@ def request_urls(request: Request, request_id: str) -> dict[str, str]:
     """The status and result URLs of a request."""
     root = f"{service_root(request)}/v1/requests/{request_id}"
     return {"status_url": f"{root}/status", "result_url": f"{root}/result"}
+
+
+def control_refusal(config: EmulatorConfig, request: Request) -> Response | None:
+    """Why a control route (``/_emulator/*``) or an upload will not answer this call, or None.
+
+    404 when the controls are off where the call arrived; 403 when a web page made it (it carries an
+    ``Origin``, or a ``Sec-Fetch-Site`` other than ``none``: any page the user opens can send requests
+    to loopback); 401 without ``config.control_token`` (the token, else this process's secret).
+    """
+    server = request.scope.get("server")
+    if not config.controls_for(server[0] if server else None):
+        return PlainTextResponse("Not Found", status_code=404)
+    if "origin" in request.headers or request.headers.get("sec-fetch-site", "none").lower() != "none":
+        message = "A web page may not use the emulator's controls or uploads: call them from a program"
+        return error_answer(403, message, 403001)
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip(), config.control_token):
+        needs = "the emulator's token" if config.token is not None else "the control token it printed at start"
+        return error_answer(401, f"The emulator's controls and uploads need Authorization: Bearer <{needs}>", 400004)
+    return None

@@ -11,15 +11,15 @@ Routes (as RunComfy's model pages and CLI use them; ``/v1`` is part of RunComfy'
     GET  /v1/models/{model_id}              catalog  -> one entry, with its input_schema
     GET  /prod/v2/balance                   balance  -> {balance_usd, currency}  (api.runcomfy.net on the real service)
     GET  /files/{name}                      images, no token needed, until they expire
-    POST /files                             (emulator only, loopback) keep an uploaded image -> {url}
+    POST /files                             (emulator only, loopback, control token) keep an uploaded image -> {url}
     GET  /_emulator/counters, POST /_emulator/faults[?route=], POST /_emulator/restart   (emulator only)
 
 Every answer carries ``x-seqnb-emulator: <seqnb version>``, so a client can tell this emulator
 from the real service (behind a loopback tunnel, say). Request bodies are read up to
 ``EmulatorConfig.body_limit`` (1 MB) and refused with 413 as soon as they pass it; JSON parsing and
 validation run in a worker thread, so no request holds up the event loop. The control routes
-(``/_emulator/*``) need the token whenever one is set, and answer only on loopback unless
-``EmulatorConfig.controls`` is True.
+(``/_emulator/*``) and uploads answer only on loopback unless ``EmulatorConfig.controls``, need
+``EmulatorConfig.control_token`` and refuse web pages (``answers.control_refusal``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from starlette.routing import Route
 
 from ..model.spec import models
 from . import catalog
-from .answers import Drop, error_answer, iso_time, parse_submit, request_urls, service_root
+from .answers import Drop, control_refusal, error_answer, iso_time, parse_submit, request_urls, service_root
 from .config import EmulatorConfig
 from .faults import Faults
 from .faults import Route as ApiRoute
@@ -189,13 +189,11 @@ class Emulator:
         return response
 
     def controls_refusal(self, request: Request) -> Response | None:
-        """Why a control route will not answer this call (404 when off here, 401 without the token), or None."""
-        server = request.scope.get("server")
-        if not self.config.controls_for(server[0] if server else None):
-            return PlainTextResponse("Not Found", status_code=404)
-        if self.config.token is not None and not self.authorized(request):
-            return self.unauthorized()
-        return None
+        """``answers.control_refusal``, counted among the unauthorized calls when it refuses one."""
+        refused = control_refusal(self.config, request)
+        if refused is not None and refused.status_code != 404:
+            self.state.counters.unauthorized += 1
+        return refused
 
     @staticmethod
     def answer(response: Response, drop_after: bool) -> Response:
@@ -291,10 +289,10 @@ class Emulator:
         return self.answer(JSONResponse(body), drop_after)
 
     async def upload(self, request: Request) -> Response:
-        """Keep an uploaded image (a local reference) and answer the URL serving it; where the controls answer, no token."""
-        server = request.scope.get("server")
-        if not self.config.controls_for(server[0] if server else None):
-            return PlainTextResponse("Not Found", status_code=404)
+        """Keep an uploaded image (a local reference) and answer the URL serving it; as the controls, by program only."""
+        refused = self.controls_refusal(request)
+        if refused is not None:
+            return refused
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if not media.startswith("image/"):
             return error_answer(

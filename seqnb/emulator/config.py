@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -12,10 +13,14 @@ from ..model.spec import get_model
 from .faults import Faults
 from .queue import QueueConfig
 
-__all__ = ["BODY_LIMIT", "EmulatorConfig"]
+__all__ = ["BODY_LIMIT", "CONTROL_SECRET", "EmulatorConfig"]
 
 BODY_LIMIT = 1024 * 1024
 """Largest request body the emulator reads (1 MB); a larger one is answered 413 before it is read."""
+
+CONTROL_SECRET = secrets.token_urlsafe(18)
+"""This process's secret: the Bearer token the control routes and uploads of an emulator without a
+token of its own take (``EmulatorConfig.control_token``). ``seqnb emulator`` prints it at start."""
 
 
 @dataclass(frozen=True)
@@ -23,7 +28,8 @@ class EmulatorConfig:
     """Everything that shapes the emulated service."""
 
     token: str | None = None
-    """The one token accepted; None accepts any non-empty Bearer token."""
+    """The one token accepted; None accepts any non-empty Bearer token on the API's routes (the
+    controls and uploads then take ``CONTROL_SECRET``)."""
     queue: QueueConfig = field(default_factory=QueueConfig)
     faults: Faults = field(default_factory=Faults)
     image_ttl: float = 3600.0
@@ -72,6 +78,14 @@ class EmulatorConfig:
         """USD per image on this model."""
         found = self.prices.get(model_id)
         return Decimal(found) if found is not None else get_model(model_id).price_per_image
+
+    @property
+    def control_token(self) -> str:
+        """The Bearer token ``/_emulator/*`` and ``POST /files`` take: the token, else this process's ``CONTROL_SECRET``.
+
+        Any web page the user opens can send a request to loopback; none can know this.
+        """
+        return self.token if self.token is not None else CONTROL_SECRET
 
     def controls_for(self, local_address: str | None) -> bool:
         """Whether the ``/_emulator/*`` routes answer a call that arrived on ``local_address``.

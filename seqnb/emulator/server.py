@@ -165,6 +165,12 @@ class EmulatorServer:
         return self.config.token or "any-token"
 
     @property
+    def control_token(self) -> str:
+        """The Bearer token of the control routes (``/_emulator/*``) and ``POST /files``: the token, or without one
+        this process's secret (``EmulatorConfig.control_token``)."""
+        return self.config.control_token
+
+    @property
     def port(self) -> int:
         assert self._serving is not None, "not started"
         return self._serving.port

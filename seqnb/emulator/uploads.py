@@ -2,7 +2,9 @@
 
 RunComfy's Model API has no known upload route: with the emulator, ``POST /files`` keeps an image
 and answers the URL serving it, so local files can be references in tests and demos. The
-emulator reads references only from its own files or from loopback hosts, never the network.
+emulator reads references only from its own uploaded files: it fetches no URL at all, so a
+reference can never make it call the network, loopback or a private address (another service
+on this machine, a router's admin page).
 """
 
 from __future__ import annotations
@@ -11,10 +13,6 @@ import secrets
 import threading
 from collections import OrderedDict
 from urllib.parse import urlsplit
-
-import httpx
-
-from .._netaddr import is_loopback
 
 __all__ = ["MAX_UPLOAD_BYTES", "Uploads"]
 
@@ -45,20 +43,19 @@ class Uploads:
         with self._lock:
             return self._files.get(name)
 
+    def __len__(self) -> int:
+        """How many uploaded files are kept."""
+        with self._lock:
+            return len(self._files)
+
     def clear(self) -> None:
         with self._lock:
             self._files.clear()
 
-    def read(self, url: str, timeout: float = 5.0) -> bytes | None:
-        """The bytes of a reference: an uploaded file (any host), or fetched from a loopback host; else None."""
-        parts = urlsplit(url)
-        name = parts.path.rsplit("/", 1)[-1]
-        if parts.path.startswith("/files/") and (own := self.get(name)) is not None:
-            return own[0]
-        if parts.scheme not in ("http", "https") or not is_loopback(parts.hostname or ""):
-            return None  # the emulator never reaches beyond this machine
-        try:
-            response = httpx.get(url, timeout=timeout, trust_env=False)
-        except httpx.HTTPError:
+    def read(self, url: str) -> bytes | None:
+        """The bytes of a reference when it is one of the uploaded files (named by its ``/files/`` path), else None."""
+        path = urlsplit(url).path
+        if not path.startswith("/files/"):
             return None
-        return response.content if response.status_code == 200 and len(response.content) <= MAX_UPLOAD_BYTES else None
+        own = self.get(path.rsplit("/", 1)[-1])
+        return own[0] if own is not None else None

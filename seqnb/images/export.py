@@ -1,8 +1,15 @@
-"""What was chosen, written out: each series' full-size frames as PNGs carrying their provenance, and a CSV of the rows."""
+"""What was chosen, written out: each series' full-size frames as PNGs carrying their provenance, and a CSV of the rows.
+
+A run id comes from a ledger anyone on a team may write: it is never used raw in a file name
+(``file_stem``), and every file is checked to land inside the folder asked for (``inside``).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +25,20 @@ from .series import Series
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Exported", "export_series", "frame_name", "frame_provenance", "save_png"]
+__all__ = [
+    "Exported",
+    "export_series",
+    "file_stem",
+    "frame_file",
+    "frame_name",
+    "frame_provenance",
+    "inside",
+    "save_png",
+]
+
+log = logging.getLogger(__name__)
+
+_PLAIN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -43,17 +63,52 @@ def frame_provenance(series: Series, frame: Frame) -> dict[str, Any]:
     return meta
 
 
+def file_stem(run_id: str) -> str:
+    """A run id as the stem of a file name: the id itself when it is plain (``[A-Za-z0-9_-]``, at most 64),
+    else ``run-`` and a hash of it (an id like ``../../tmp/x`` names no path)."""
+    if _PLAIN.fullmatch(run_id):
+        return run_id
+    return "run-" + hashlib.sha256(run_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def frame_file(run_id: str, index: int, count: int) -> str:
+    """``<run id>-02of04.png`` (the id as ``file_stem`` makes it safe): sorts by run, then frame."""
+    return f"{file_stem(run_id)}-{index + 1:02d}of{count:02d}.png"
+
+
 def frame_name(series: Series, frame: Frame) -> str:
-    """``<run id>-02of04.png``: sorts by run, then frame."""
-    return f"{series.run.id}-{frame.index + 1:02d}of{frame.count:02d}.png"
+    """The file name of a series' frame (``frame_file``)."""
+    return frame_file(series.run.id, frame.index, frame.count)
 
 
-def save_png(series: Series, frame: Frame, directory: Path) -> Path:
-    """Write one frame full-size as PNG with its provenance (``seqnb`` and A1111's ``parameters`` text chunks)."""
+def inside(directory: Path, name: str) -> Path:
+    """``directory / name``, refused (``SeqnbError``) unless it lands right inside ``directory``."""
+    target = directory / name
+    if target.resolve().parent != directory.resolve():
+        raise SeqnbError(f"refused to write {name!r}: it would land outside {directory}")
+    return target
+
+
+UNREADABLE = (OSError, ValueError, Image.DecompressionBombError)
+"""What reading a cached image may raise (gone, unreadable, not an image): it costs only its own frame."""
+
+
+def save_png(series: Series, frame: Frame, directory: Path) -> Path | None:
+    """Write one frame full-size as PNG with its provenance (``seqnb`` and A1111's ``parameters`` text chunks).
+
+    None when the cached image cannot be read (gone since it was listed, or no image): that frame
+    only is missing. A failure to write raises ``OSError``.
+    """
     assert frame.image is not None
-    target = directory / frame_name(series, frame)
-    with Image.open(frame.image.path) as img:
-        img.save(target, format="PNG", pnginfo=png_info(frame_provenance(series, frame)))
+    target = inside(directory, frame_name(series, frame))
+    try:
+        source = Image.open(frame.image.path)
+        source.load()
+    except UNREADABLE as exc:
+        log.warning("frame %d of run %r not read: %s: %s", frame.index + 1, series.run.id, type(exc).__name__, exc)
+        return None
+    with source:
+        source.save(target, format="PNG", pnginfo=png_info(frame_provenance(series, frame)))
     return target
 
 
@@ -73,8 +128,14 @@ def export_series(series: Sequence[Series], directory: str | os.PathLike[str], r
                 missing += 1
                 continue
             try:
-                written.append(save_png(one, frame, out))
-            except FileNotFoundError:
-                missing += 1  # evicted from the cache since it was listed
+                saved = save_png(one, frame, out)
+            except OSError as exc:
+                raise SeqnbError(
+                    f"cannot write into {out}: {exc.strerror or exc}; free some space or choose another folder"
+                ) from exc
+            if saved is None:
+                missing += 1
+            else:
+                written.append(saved)
     private = [c for c in ("kernel",) if c in rows]  # the notebook's path on the machine that ran it
     return Exported(written, export(rows.drop(columns=private), out / "runs.csv"), missing)

@@ -25,6 +25,7 @@ from ..errors import ImageRefused
 from ..runs.run import RunCore, RunEvent
 from . import render
 from .cache import ImageCache
+from .export import frame_file, inside
 from .hosts import host_entry
 from .render import Frame
 from .scoring import BUILTIN, Scorer, most_drifting, named_scorer, reference_similarity, score_value
@@ -271,7 +272,7 @@ class Gallery:
         for frame in self.frames(core):
             if frame.image is None:
                 continue
-            target = out / f"{core.id}-{frame.index + 1:02d}of{frame.count:02d}.png"
+            target = inside(out, frame_file(core.id, frame.index, frame.count))
             with Image.open(frame.image.path) as img:
                 img.save(target, format="PNG", pnginfo=render.png_info(render.provenance(core, frame.index)))
             written.append(target)

@@ -109,7 +109,9 @@ def _cell(
             return
         viewer.value = gallery.cache.thumbnail(frame.image, enlarge).read_bytes()
         viewer.layout.display = ""
-        caption.value = f"<b>{html.escape(text)}</b> · {frame.image.width}x{frame.image.height} · run {run.id}"
+        caption.value = (
+            f"<b>{html.escape(text)}</b> · {frame.image.width}x{frame.image.height} · run {html.escape(run.id)}"
+        )
 
     button.on_click(show)
     cell = w.VBox([image, button], layout=w.Layout(width=f"{size + 8}px", align_items="center"))

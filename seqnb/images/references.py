@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from ..api.auth import BearerAuth, Secret
 from ..errors import ImageRefused
 from ..model.spec import MAX_REFERENCE_BYTES
 from ..model.validation import Problem
@@ -53,11 +54,13 @@ def _path(reference: str) -> Path:
     return Path(reference.removeprefix("file://")).expanduser()
 
 
-async def upload_to_emulator(root: str, path: Path, timeout: float = 30.0) -> str:
-    """Upload a local image to the emulator's file route (``POST {root}/files``); returns the URL serving it."""
+async def upload_to_emulator(root: str, path: Path, timeout: float = 30.0, token: Secret | None = None) -> str:
+    """Upload a local image to the emulator's file route (``POST {root}/files``, with the client's ``token``, which
+    the route needs); returns the URL serving it."""
     kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     data = await asyncio.to_thread(path.read_bytes)
-    async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http:  # no token: the emulator needs none
+    auth = BearerAuth(token, root) if token is not None else None
+    async with httpx.AsyncClient(timeout=timeout, trust_env=False, auth=auth) as http:
         response = await http.post(f"{root}/files", content=data, headers={"content-type": kind})
     if response.status_code != 200:
         raise ValueError(f"the emulator refused {path} (HTTP {response.status_code}: {response.text[:200]})")
@@ -65,7 +68,11 @@ async def upload_to_emulator(root: str, path: Path, timeout: float = 30.0) -> st
 
 
 async def upload_local(
-    references: Sequence[str], uploader: Uploader | None, emulator_root: str | None, timeout: float = 30.0
+    references: Sequence[str],
+    uploader: Uploader | None,
+    emulator_root: str | None,
+    timeout: float = 30.0,
+    token: Secret | None = None,
 ) -> tuple[list[str], list[Problem]]:
     """The references with each local file replaced by a URL serving it: the ``uploader``'s, else the emulator's."""
     out: list[str] = []
@@ -83,7 +90,7 @@ async def upload_local(
             if uploader is not None:
                 url = await asyncio.wait_for(asyncio.to_thread(uploader, path), timeout)
             elif emulator_root is not None:
-                url = await upload_to_emulator(emulator_root, path, timeout)
+                url = await upload_to_emulator(emulator_root, path, timeout, token)
             else:
                 problems.append(
                     Problem(

@@ -48,6 +48,7 @@ LABELS = {
     "bomb": "refused (bomb)",
     "disk": "disk error",
     "evicted": "not in cache",
+    "outside": "no image",
     "error": "failed",
 }
 """What a placeholder tile says for each frame state (the ``ImageRefused`` reasons and the gallery's own)."""

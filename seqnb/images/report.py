@@ -8,16 +8,19 @@ prompt, settings, cost, state, consistency, marks and each frame's provenance, a
 ``data:`` URIs; ``full="embed"`` inlines the full-size images too, ``full="beside"`` writes them as
 provenance-carrying PNGs in a folder next to the file (linked relatively). A Content-Security-Policy
 forbids every fetch. No path outside that folder, no URL of an image and no token go into the file.
+That folder (``NAME_files/``, the very name a browser's "save page, complete" uses) is seqnb's only
+when seqnb made it (a ``.seqnb-report`` file inside says so): any other is left alone, with a clear error.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import html
 import json
 import os
-import shutil
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -28,12 +31,16 @@ from .export import frame_provenance, save_png
 from .matrix import build_matrix, choose_axes, varying_axes
 from .series import Series, thumbnails
 
-__all__ = ["DEFAULT_THUMB", "Full", "axes_of", "report_data", "report_html", "write_report"]
+__all__ = ["DEFAULT_THUMB", "FILES_MARK", "Full", "axes_of", "report_data", "report_html", "write_report"]
 
 DEFAULT_THUMB = 256
 """Longer side of the embedded thumbnails, in pixels (about 10-20 KB each as JPEG)."""
 
 Full = Literal["none", "embed", "beside"]
+
+FILES_MARK = ".seqnb-report"
+"""The file that marks a report's ``NAME_files/`` folder as seqnb's: only such a folder is ever emptied."""
+_FRAME_PNG = re.compile(r"[A-Za-z0-9_-]+-\d{2,}of\d{2,}\.png")  # the names export.frame_file makes
 
 ASSETS = Path(__file__).with_name("static")
 CSP = "default-src 'none'; img-src data: file: 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
@@ -102,9 +109,12 @@ def report_data(
             }  # fmt: skip
             if frame.image is not None and full == "embed":
                 mime = "image/jpeg" if frame.image.format in ("jpeg", "jpg") else f"image/{frame.image.format}"
-                entry["full"] = _uri(frame.image.path.read_bytes(), mime)
+                with contextlib.suppress(OSError):  # gone from the cache since it was listed: the thumbnail stands in
+                    entry["full"] = _uri(frame.image.path.read_bytes(), mime)
             elif frame.image is not None and full == "beside" and files is not None:
-                entry["full"] = f"{files.name}/{save_png(one, frame, files).name}"
+                saved = save_png(one, frame, files)
+                if saved is not None:
+                    entry["full"] = f"{files.name}/{saved.name}"
             frames.append(entry)
         resolved = one.run.request.resolved()
         runs.append(
@@ -179,8 +189,7 @@ def write_report(
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if files is not None:
-            shutil.rmtree(files, ignore_errors=True)
-            files.mkdir()
+            _files_folder(files)
         name = title or f"seqnb report: {len(series)} run(s)"
         page = report_html(report_data(series, title=name, spend=spend, thumb=thumb, full=full, files=files))
         tmp = target.with_name(f".{target.name}.tmp")
@@ -189,3 +198,24 @@ def write_report(
     except OSError as exc:
         raise SeqnbError(f"cannot write the report {target}: {exc.strerror or exc}; choose a writable path") from exc
     return target
+
+
+def _files_folder(files: Path) -> None:
+    """Make the folder of full-size images beside a report, or empty it of seqnb's PNGs when seqnb made it.
+
+    A folder (or file) of that name that seqnb did not make is never touched: ``SeqnbError`` says so.
+    """
+    if not files.exists() and not files.is_symlink():
+        files.mkdir()
+        (files / FILES_MARK).write_text(
+            "made by seqnb report; its PNGs are replaced when that report is written again\n"
+        )
+        return
+    if files.is_symlink() or not files.is_dir() or not (files / FILES_MARK).is_file():
+        raise SeqnbError(
+            f"{files} already exists and seqnb did not make it: it is left alone. Give the report another "
+            "name, or move or remove that folder yourself, then write the report again"
+        )
+    for old in files.iterdir():
+        if _FRAME_PNG.fullmatch(old.name) and old.is_file() and not old.is_symlink():
+            old.unlink()

@@ -2,7 +2,10 @@
 
 The report and the export both start here. A series' frames come from the image cache the ledger
 or the gallery names; a frame whose file is gone is a placeholder saying why, never an error.
-Nothing here reads or keeps a token; paths are used to read images and never handed on.
+Nothing here reads or keeps a token; paths are used to read images and never handed on. A ledger
+row's path is read only when it is an image cache's file of that row's hash (``cached_path``:
+``.../objects/ab/<sha256>.png``, symlinks resolved): a row naming any other file (anyone on a team
+may write one) is a frame with no image, and a note in the log.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +25,7 @@ from PIL import Image
 
 from ..runs.run import RunCore
 from .render import LABELS, Frame, frame_label, placeholder
-from .store import CachedImage
+from .store import CachedImage, is_object
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,7 +33,12 @@ if TYPE_CHECKING:
     from ..ledger.facade import Ledger
     from .gallery import Gallery
 
-__all__ = ["Series", "from_gallery", "from_ledger", "jpeg_of", "plain", "thumbnails"]
+__all__ = ["OUTSIDE", "Series", "cached_path", "from_gallery", "from_ledger", "jpeg_of", "plain", "thumbnails"]
+
+log = logging.getLogger(__name__)
+
+OUTSIDE = "the ledger names a file that is not in an image cache: not read"
+"""The reason of a frame whose ledger row names a file elsewhere than in an image cache."""
 
 ROW_FIELDS = (
     "status", "est_cost", "currency", "returned", "consistency", "note", "tags", "user", "host", "created_at",
@@ -80,6 +89,33 @@ def _rows(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return rows
 
 
+def cached_path(path: str, sha256: str) -> Path | None:
+    """``path`` resolved, when it is an image cache's file of the image ``sha256`` (``store.is_object``); else None."""
+    try:
+        found = Path(path).resolve()
+        return found if is_object(found, sha256) and found.is_file() else None
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL in the name
+        return None
+
+
+def _cached_image(run: RunCore, i: int, row: dict[Any, Any]) -> CachedImage | Frame | None:
+    """The image a row of state ``cached`` names in an image cache; a "no image" frame when it names any
+    other file; None when the file is gone."""
+    path, sha = str(plain(row.get("path")) or ""), str(plain(row.get("sha256")) or "")
+    found = cached_path(path, sha) if path else None
+    if found is None:
+        with contextlib.suppress(OSError, ValueError):
+            if Path(path).exists():
+                log.warning("frame %d of run %r: %s (%s)", i + 1, run.id, OUTSIDE, path)
+                return Frame(i, run.requested, None, "outside", OUTSIDE)
+        return None
+    try:
+        size = int(row["width"]), int(row["height"]), int(row["bytes"])
+    except (TypeError, ValueError):  # a row that says no size: not an image seqnb recorded
+        return None
+    return CachedImage(str(plain(row.get("url")) or ""), found, sha, *size, found.suffix.lstrip(".").lower())
+
+
 def _frames_of(run: RunCore, images: pd.DataFrame) -> list[Frame]:
     by_index = {int(r["idx"]): r for r in images.to_dict("records")}
     frames = []
@@ -90,13 +126,11 @@ def _frames_of(run: RunCore, images: pd.DataFrame) -> list[Frame]:
             frames.append(Frame(i, run.requested, None, state, "" if state == "not_returned" else "not downloaded"))
             continue
         recorded = str(plain(row.get("state")) or "cached")
-        path = plain(row.get("path"))
-        if recorded == "cached" and path and Path(path).exists():
-            image = CachedImage(
-                str(plain(row.get("url")) or ""), Path(path), str(plain(row.get("sha256")) or ""),
-                int(row["width"]), int(row["height"]), int(row["bytes"]), Path(path).suffix.lstrip(".").lower(),
-            )  # fmt: skip
-            frames.append(Frame(i, run.requested, image))
+        found = _cached_image(run, i, row) if recorded == "cached" else None
+        if isinstance(found, CachedImage):
+            frames.append(Frame(i, run.requested, found))
+        elif isinstance(found, Frame):
+            frames.append(found)
         else:
             state, _, reason = recorded.partition(": ")
             if state == "cached":

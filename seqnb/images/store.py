@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 import warnings
@@ -26,7 +27,7 @@ from PIL import Image
 from ..errors import ImageRefused, SettingInvalid
 from .limit import CacheUsage, PruneResult, cache_files, default_max_total_bytes, evict_lru, human_size
 
-__all__ = ["MAX_IMAGE_BYTES", "CachedImage", "ImageStore", "disk_refusal", "verify_image"]
+__all__ = ["FORMATS", "MAX_IMAGE_BYTES", "CachedImage", "ImageStore", "disk_refusal", "is_object", "verify_image"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,24 @@ class CachedImage:
     format: str
 
 
+FORMATS = ("jpeg", "png", "webp", "gif", "bmp", "tiff")
+"""The image formats the store keeps."""
+_SHA = re.compile(r"[0-9a-f]{64}")
+
+
+def is_object(path: Path, sha256: str) -> bool:
+    """Whether ``path`` (resolved) is where an image store keeps the image of hash ``sha256``:
+    ``.../objects/<2 hex>/<sha256>.<image format>``. A ledger row naming any other file is not read."""
+    ext = path.suffix.lstrip(".")
+    return (
+        _SHA.fullmatch(sha256) is not None
+        and path.stem == sha256
+        and path.parent.name == sha256[:2]
+        and path.parent.parent.name == "objects"
+        and ext in ("jpg", *FORMATS)
+    )
+
+
 def verify_image(url: str, data: bytes) -> tuple[str, int, int]:
     """Decode with Pillow's decompression-bomb guard on; returns (format, width, height) or raises ``ImageRefused``."""
     try:
@@ -59,7 +78,7 @@ def verify_image(url: str, data: bytes) -> tuple[str, int, int]:
         raise ImageRefused(url, "bomb", f"refused as a decompression bomb ({exc})") from None
     except Exception as exc:
         raise ImageRefused(url, "not_an_image", f"is not a readable image ({type(exc).__name__}: {exc})") from None
-    if fmt not in ("jpeg", "png", "webp", "gif", "bmp", "tiff"):
+    if fmt not in FORMATS:
         raise ImageRefused(url, "not_an_image", f"has unsupported image format {fmt!r}")
     return fmt, width, height
 

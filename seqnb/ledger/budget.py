@@ -2,7 +2,8 @@
 
 The check reads everyone's committed spend (completed, in flight and in doubt runs of one backend
 kind) under the store's serializing lock, and the rows it lets through are written before that
-lock is let go: two kernels racing cannot both pass.
+lock is let go: two kernels racing cannot both pass. A charge no one could believe (more than
+``charge_ceiling`` of its estimate, or no amount at all) is never summed: its run counts its estimate.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BudgetExceeded
-from ..model.pricing import format_money
+from ..model.pricing import CHARGE_CEILING_UNKNOWN, CHARGE_FLOOR, CHARGE_SUSPECT_FACTOR, format_money
 from ..runs.run import ACTIVE
 from .sessions import SessionInfo
 from .stores.base import Store
@@ -24,17 +25,31 @@ if TYPE_CHECKING:
     from ..api.backend import Backend
     from ..model.sweep import SweepPlan
 
-__all__ = ["COMMITTED", "TeamBudget"]
+__all__ = ["BELIEVED_CHARGE", "COMMITTED", "TeamBudget"]
 
 COMMITTED = ("completed", "created", "submitting", *ACTIVE, "unknown")
 """Statuses whose cost counts against a budget: charged, or may yet be (in flight, in doubt)."""
 
 
+_COST, _EST = "CAST(cost AS NUMERIC)", "CAST(est_cost AS NUMERIC)"
+BELIEVED_CHARGE = (
+    f"({_COST} >= 0 AND {_COST} <= CASE WHEN {_EST} >= 0 AND {_EST} < 1e300 THEN CASE WHEN "
+    f"{CHARGE_SUSPECT_FACTOR} * {_EST} > {CHARGE_FLOOR} THEN {CHARGE_SUSPECT_FACTOR} * {_EST} "
+    f"ELSE {CHARGE_FLOOR} END ELSE {CHARGE_CEILING_UNKNOWN} END)"
+)
+"""SQL true when a row's charge is believed: ``charge_ceiling`` of ``seqnb.model.pricing``, in SQL
+(SQLite and PostgreSQL alike: an infinite or NaN charge is never at most the ceiling)."""
+
+
 def _money(value: Any) -> Decimal:
-    """A sum from the database as an exact amount (SQLite sums in floating point: round to micro-units)."""
+    """A sum from the database as an exact amount (SQLite sums in floating point: round to micro-units).
+
+    A sum that is no number (a hostile row's estimate of NaN) counts as infinite: over any budget.
+    """
     if value is None:
         return Decimal(0)
-    return Decimal(str(round(float(value), 6))) if isinstance(value, float) else Decimal(str(value))
+    amount = Decimal(str(round(float(value), 6))) if isinstance(value, float) else Decimal(str(value))
+    return Decimal("Infinity") if amount.is_nan() else amount
 
 
 class TeamBudget:
@@ -82,8 +97,8 @@ class TeamBudget:
         in doubt runs of one backend kind."""
         marks = ", ".join("?" * len(COMMITTED))
         with self.store.guard("read the spend"):
-            row = self.store.execute(  # what the service said it charged, where it did (in USD), else the estimate
-                "SELECT SUM(CASE WHEN cost IS NOT NULL AND currency = 'USD' THEN CAST(cost AS NUMERIC) "
+            row = self.store.execute(  # what the service said it charged, where believed (in USD), else the estimate
+                f"SELECT SUM(CASE WHEN cost IS NOT NULL AND currency = 'USD' AND {BELIEVED_CHARGE} THEN {_COST} "
                 f"WHEN status IN ({marks}) THEN CAST(est_cost AS NUMERIC) ELSE 0 END) FROM runs "
                 "WHERE currency = ? AND backend = ? AND id <> ?",
                 (*COMMITTED, currency, backend, exclude or ""),

@@ -11,14 +11,17 @@ from typing import Any
 import pandas as pd
 
 from ..errors import LedgerError
+from ..model.pricing import CHARGE_CEILING_UNKNOWN, CHARGE_FLOOR, CHARGE_SUSPECT_FACTOR
 
 __all__ = [
     "IN_FLIGHT",
+    "believed_charge",
     "compare",
     "epoch",
     "export",
     "frame_of",
     "images_frame",
+    "inert_csv",
     "marks_frame",
     "sessions_frame",
     "short_names",
@@ -167,13 +170,23 @@ def _money_columns(frame: pd.DataFrame) -> None:
     frame["cost_differs"] = flag.where(flag.isin([0, 1])).astype("boolean")
 
 
+def believed_charge(frame: pd.DataFrame) -> pd.Series:
+    """Which rows' charge (``cost``) is said and believed: at most ``charge_ceiling`` of their estimate
+    (``seqnb.model.pricing``); an absurd one (``1e308``, infinite) stays on its row but is never summed."""
+    estimate = frame["est_cost"].where(frame["est_cost"].between(0, 1e300, inclusive="left"))
+    ceiling = (estimate * CHARGE_SUSPECT_FACTOR).clip(lower=float(CHARGE_FLOOR))
+    ceiling = ceiling.fillna(float(CHARGE_CEILING_UNKNOWN))
+    cost = frame["cost"]
+    return cost.notna() & (cost >= 0) & (cost <= ceiling)
+
+
 def spend(
     frame: pd.DataFrame, by: str | Sequence[str] = "model", actual: bool = False, weights: str | None = None
 ) -> pd.DataFrame:
     """Spend grouped by ``by`` (model, day, sweep, status, currency, backend, user, host; any combination).
 
-    A run counts what the service said it charged (``cost``) where it said so, else seqnb's
-    estimate. ``charged``: ended runs on RunComfy (completed ones billed on the count asked, at the
+    A run counts what the service said it charged (``cost``) where it said so and the charge is
+    believed (``believed_charge``), else seqnb's estimate. ``charged``: ended runs on RunComfy (completed ones billed on the count asked, at the
     estimate when no charge was said); ``simulated``: the same on seqnb's emulator (nothing was
     charged); ``cost_known``: runs whose charge the service said; ``in_flight``: estimates of runs
     not yet ended; ``in_doubt``: submits that may have reached the service (``unknown``).
@@ -188,7 +201,7 @@ def spend(
         raise ValueError(f"spend(by=...) takes {', '.join(SPEND_KEYS)}, not {sorted(unknown)}")
     emulated = frame["backend"].astype("string") == "emulator"
     completed = frame["status"] == "completed"
-    known = frame["cost"].notna() & (frame["currency"].astype("string") == "USD")  # the service charges USD
+    known = believed_charge(frame) & (frame["currency"].astype("string") == "USD")  # the service charges USD
     billed = frame["cost"].where(known, frame["est_cost"].where(completed, 0.0))
     counted = known | completed
     expected = frame["est_cost"].where(completed, 0.0)
@@ -230,14 +243,34 @@ def spend(
     return out.reset_index()
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet reads as the start of a formula in a CSV cell (OWASP's list for CSV injection)."""
+
+
+def _inert(value: Any) -> Any:
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def inert_csv(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every text cell that a spreadsheet would evaluate (``=HYPERLINK(``, ``+cmd|``, ``@SUM(``)
+    prefixed with a single quote, as OWASP advises; numbers stay numbers (a negative number is data)."""
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if values.dtype == object or isinstance(values.dtype, pd.StringDtype | pd.CategoricalDtype):
+            out[column] = values.astype(object).map(_inert)
+    return out
+
+
 def export(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write runs to CSV, JSON or Parquet, chosen by the file's extension."""
+    """Write runs to CSV, JSON or Parquet, chosen by the file's extension (a CSV's text cells inert: ``inert_csv``)."""
     target = Path(path)
     suffix = target.suffix.lower()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".csv":
-            frame.to_csv(target, index=False)
+            # CRLF ends a row (RFC 4180), so a cell holding a lone CR is quoted too and cannot break a row
+            inert_csv(frame).to_csv(target, index=False, lineterminator="\r\n")
         elif suffix == ".json":
             frame.to_json(target, orient="records", date_format="iso", indent=1)
         elif suffix == ".parquet":

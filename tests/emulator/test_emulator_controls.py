@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from seqnb.emulator import EmulatorConfig, EmulatorServer, create_app
+from seqnb.emulator.config import CONTROL_SECRET
 from seqnb.testing import emulator
 
 CONTROLS = [("GET", "/_emulator/counters"), ("POST", "/_emulator/faults"), ("POST", "/_emulator/restart")]
@@ -43,9 +44,14 @@ def test_controls_need_the_token_when_one_is_set(emu: EmulatorServer, method: st
 
 
 @pytest.mark.parametrize(("method", "path"), CONTROLS)
-def test_controls_stay_open_on_loopback_without_a_token(method: str, path: str) -> None:
+def test_without_a_token_the_controls_take_this_processs_secret(method: str, path: str) -> None:
+    """Any Bearer token opens the API of an emulator without a token, but not its controls: a web page could send one."""
     with emulator(token=None) as emu:
-        assert call(emu, method, path, None).status_code == 200
+        for token in (None, "any-token"):
+            r = call(emu, method, path, token)
+            assert r.status_code == 401 and "control token it printed at start" in r.json()["error_message"]
+        assert emu.control_token == CONTROL_SECRET and len(CONTROL_SECRET) >= 24
+        assert call(emu, method, path, emu.control_token).status_code == 200
 
 
 @pytest.mark.parametrize(("method", "path"), CONTROLS)

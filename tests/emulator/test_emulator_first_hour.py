@@ -70,6 +70,13 @@ def test_seqnb_emulator_logs_each_request_on_its_console(tmp_path: Path) -> None
         assert r.status_code == 404
         while "/v1/requests/nope/status" not in Path(log.name).read_text() and time.monotonic() < deadline:
             time.sleep(0.1)
+        # without --token, the controls take the secret it printed (any page could send any other token)
+        secret = (
+            Path(log.name).read_text().split("controls and uploads (/_emulator/*, POST /files): Bearer ")[1].split()[0]
+        )
+        restart = f"http://127.0.0.1:{port}/_emulator/restart"
+        assert httpx.post(restart, headers={"Authorization": "Bearer sekrit-42"}).status_code == 401
+        assert httpx.post(restart, headers={"Authorization": f"Bearer {secret}"}).status_code == 200
     finally:
         proc.terminate()
         proc.wait(timeout=30)

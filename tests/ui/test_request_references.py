@@ -26,7 +26,8 @@ def client(emu: EmulatorServer, tmp_path: Path) -> Iterator[seqnb.Client]:
 def uploaded(emu: EmulatorServer, colour: tuple[int, int, int]) -> str:
     buf = io.BytesIO()
     Image.new("RGB", (40, 40), colour).save(buf, format="PNG")
-    r = httpx.post(f"{emu.base_url}/files", content=buf.getvalue(), headers={"content-type": "image/png"})
+    headers = {"content-type": "image/png", "Authorization": f"Bearer {emu.control_token}"}
+    r = httpx.post(f"{emu.base_url}/files", content=buf.getvalue(), headers=headers)
     return str(r.json()["url"])
 
 

@@ -2,10 +2,28 @@
 // (JobBoard.snapshot), runs every clock itself from the snapshot's timestamps, and sends clicks back
 // as custom messages ({action: "cancel", ...}). The names it draws with (the groups of runs, their
 // colours, the status filters) come from the kernel in the "vocabulary" trait: seqnb/ui/board_state.py
-// owns them, this file has no copy.
+// owns them, this file has no copy. Markup is made only by the html`...` tag, which escapes every
+// value put into it (a run id or a prompt from a team ledger is never markup), and reaches the page
+// only through put(): no other code assigns innerHTML.
 
+class Markup { constructor(text) { this.text = text; } }
 function esc(value) {
-  return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+  return String(value ?? "").replace(/[&<>"'`]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;", "`": "&#96;" })[c]);
+}
+function piece(value) {
+  if (value instanceof Markup) return value.text;
+  if (Array.isArray(value)) return value.map(piece).join("");
+  return value === false || value === null || value === undefined ? "" : esc(value);
+}
+// html`<b>${text}</b>`: every value escaped, but markup made by html itself (or a list of it) kept.
+function html(strings, ...values) {
+  return new Markup(strings.reduce((out, s, i) => out + piece(values[i - 1]) + s));
+}
+// The kernel's own message: HTML it made, every value in it escaped there (job_board.py).
+function kernelHtml(text) { return new Markup(String(text ?? "")); }
+function put(node, markup) {
+  if (!(markup instanceof Markup)) throw new TypeError("put() takes markup made by html`...`");
+  node.innerHTML = markup.text;
 }
 function words(bucket) { return bucket.replace("_", " "); }
 function seconds(s) {
@@ -17,28 +35,28 @@ function seconds(s) {
 }
 function bar(v, counts, total) {
   const parts = v.buckets.filter((b) => counts[b] > 0).map((b) =>
-    `<span class="seqnb-seg" style="flex:${counts[b]};background:${v.colours[b]}" title="${counts[b]} ${words(b)}"></span>`);
-  return `<span class="seqnb-bar">${total ? parts.join("") : ""}</span>`;
+    html`<span class="seqnb-seg" style="flex:${counts[b]};background:${v.colours[b]}" title="${counts[b]} ${words(b)}"></span>`);
+  return html`<span class="seqnb-bar">${total ? parts : ""}</span>`;
 }
 function tally(v, counts) {
-  return v.buckets.filter((b) => counts[b] > 0).map((b) =>
-    `<span style="color:${v.colours[b]}">&#9632;</span> ${counts[b]} ${words(b)}`).join(" &middot; ");
+  return v.buckets.filter((b) => counts[b] > 0).map((b, i) =>
+    html`${i > 0 && html` &middot; `}<span style="color:${v.colours[b]}">&#9632;</span> ${counts[b]} ${words(b)}`);
 }
 
 function render({ model, el }) {
   const v = model.get("vocabulary"); // {buckets, filters, colours}: fixed for the widget's life
   el.classList.add("seqnb-board");
-  el.innerHTML = `
+  put(el, html`
     <div class="seqnb-head"><b class="seqnb-summary"></b><span class="seqnb-total"></span>
       <button class="seqnb-cancel-all" title="cancel every run still queued">Cancel all queued</button></div>
     <table class="seqnb-sweeps"></table>
     <div class="seqnb-controls">
-      <select class="seqnb-filter">${v.filters.map((f) => `<option value="${f}">${words(f)}</option>`).join("")}</select>
+      <select class="seqnb-filter">${v.filters.map((f) => html`<option value="${f}">${words(f)}</option>`)}</select>
       <input class="seqnb-text" type="search" placeholder="filter: prompt or run id">
       <button class="seqnb-prev">&lsaquo;</button><span class="seqnb-page"></span><button class="seqnb-next">&rsaquo;</button>
     </div>
     <table class="seqnb-runs"></table>
-    <div class="seqnb-message"></div>`;
+    <div class="seqnb-message"></div>`);
   const $ = (sel) => el.querySelector(sel);
   let offset = 0; // kernel clock - browser clock, in seconds
   const now = () => Date.now() / 1000 + offset;
@@ -59,15 +77,15 @@ function render({ model, el }) {
     const s = model.get("snapshot") || {};
     if (s.now) offset = s.now - Date.now() / 1000;
     $(".seqnb-summary").textContent = s.summary || "";
-    $(".seqnb-total").innerHTML = s.total ? bar(v, s.counts, s.total) : "";
+    put($(".seqnb-total"), html`${s.total ? bar(v, s.counts, s.total) : ""}`);
     $(".seqnb-cancel-all").disabled = !s.cancellable;
-    $(".seqnb-sweeps").innerHTML = (s.sweeps || []).map((w) => `
-      <tr><td><code>${esc(w.id)}</code></td><td>${bar(v, w.counts, w.runs)}</td>
+    put($(".seqnb-sweeps"), html`${(s.sweeps || []).map((w) => html`
+      <tr><td><code>${w.id}</code></td><td>${bar(v, w.counts, w.runs)}</td>
       <td>${w.runs} runs: ${tally(v, w.counts)}</td>
-      <td>${w.images}/${w.requested} images &middot; ${esc(w.spend_label || "charged")} ${esc(w.spend)}</td>
-      <td class="seqnb-eta" ${w.eta ? `data-eta="${w.eta}"` : ""}>${w.eta ? "" : (w.left ? "estimating…" : "done")}</td>
-      <td><button data-sweep="${esc(w.id)}" ${w.cancellable ? "" : "disabled"}>Cancel the rest</button></td></tr>`).join("")
-      + (s.sweeps_hidden ? `<tr><td colspan="6">and ${s.sweeps_hidden} earlier sweeps (see the Ledger)</td></tr>` : "");
+      <td>${w.images}/${w.requested} images &middot; ${w.spend_label || "charged"} ${w.spend}</td>
+      <td class="seqnb-eta" ${w.eta ? html`data-eta="${w.eta}"` : ""}>${w.eta ? "" : (w.left ? "estimating…" : "done")}</td>
+      <td><button data-sweep="${w.id}" ${!w.cancellable && "disabled"}>Cancel the rest</button></td></tr>`)}${
+      s.sweeps_hidden > 0 && html`<tr><td colspan="6">and ${s.sweeps_hidden} earlier sweeps (see the Ledger)</td></tr>`}`);
     const select = $(".seqnb-filter");
     if (document.activeElement !== select) select.value = model.get("status_filter");
     const text = $(".seqnb-text");
@@ -75,21 +93,20 @@ function render({ model, el }) {
     $(".seqnb-page").textContent = ` page ${(s.page || 0) + 1} of ${s.pages || 1} · ${s.matching || 0} runs `;
     $(".seqnb-prev").disabled = !s.page;
     $(".seqnb-next").disabled = (s.page || 0) + 1 >= (s.pages || 1);
-    $(".seqnb-runs").innerHTML = (s.rows || []).map((r) => {
+    put($(".seqnb-runs"), html`${(s.rows || []).map((r) => {
       let state = words(r.status);
-      if (r.queue) state += ` (${esc(r.queue)})`;
+      if (r.queue) state += ` (${r.queue})`;
       if (r.images != null) state += ` · ${r.images}/${r.count} images`;
       if (r.marks) state += ` · ${r.marks}`;
-      const clock = `data-start="${r.created}"` + (r.finished ? ` data-end="${r.finished}"` : "");
-      return `<tr class="seqnb-run" data-run="${esc(r.id)}">
-        <td><code>${esc(r.id)}</code> ${esc(r.model)} · seed ${esc(r.seed ?? "-")} · ${r.count} img<br>
-          <span class="seqnb-prompt">${esc(r.prompt)}</span></td>
-        <td><span class="seqnb-pill" style="background:${v.colours[r.bucket]}"></span> ${esc(state)}
-          ${r.note ? `<br><span class="seqnb-note">${esc(r.note)}</span>` : ""}</td>
-        <td class="seqnb-clock" ${clock}></td>
-        <td><button data-cancel="${esc(r.id)}" ${r.cancellable ? "" : "disabled"}>Cancel</button></td></tr>`;
-    }).join("");
-    $(".seqnb-message").innerHTML = model.get("message") || "";
+      return html`<tr class="seqnb-run" data-run="${r.id}">
+        <td><code>${r.id}</code> ${r.model} · seed ${r.seed ?? "-"} · ${r.count} img<br>
+          <span class="seqnb-prompt">${r.prompt}</span></td>
+        <td><span class="seqnb-pill" style="background:${v.colours[r.bucket]}"></span> ${state}
+          ${r.note && html`<br><span class="seqnb-note">${r.note}</span>`}</td>
+        <td class="seqnb-clock" data-start="${r.created}" ${r.finished ? html`data-end="${r.finished}"` : ""}></td>
+        <td><button data-cancel="${r.id}" ${!r.cancellable && "disabled"}>Cancel</button></td></tr>`;
+    })}`);
+    put($(".seqnb-message"), kernelHtml(model.get("message")));
     tick();
   }
 

@@ -1,5 +1,8 @@
 // The matrix of series and its lightbox (seqnb.ui.matrix_view): draws the page the kernel sends,
 // and sends every click and key back as a custom message that a plain Python method handles.
+// Markup is made only by the html`...` tag below, which escapes every value put into it (a run id,
+// a prompt, a label: anyone on a team ledger may write them), and reaches the page only through
+// put(): no other code assigns innerHTML, so no edit can forget to escape.
 
 const AXES = ["prompt", "seed", "model", "size", "count", "optimize"];
 const KEYS = {
@@ -9,49 +12,69 @@ const KEYS = {
 };
 const STATE_WORDS = { failed: "failed", short: "short", running: "running", queued: "queued", loading: "loading", ended: "" };
 
+class Markup { constructor(text) { this.text = text; } }
 function esc(value) {
-  return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+  return String(value ?? "").replace(/[&<>"'`]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;", "`": "&#96;" })[c]);
+}
+function piece(value) {
+  if (value instanceof Markup) return value.text;
+  if (Array.isArray(value)) return value.map(piece).join("");
+  return value === false || value === null || value === undefined ? "" : esc(value);
+}
+// html`<b>${text}</b>`: every value escaped, but markup made by html itself (or a list of it) kept.
+function html(strings, ...values) {
+  return new Markup(strings.reduce((out, s, i) => out + piece(values[i - 1]) + s));
+}
+// Pieces of markup one after another (a plain string among them is escaped like any value).
+function cat(...parts) { return new Markup(parts.map(piece).join("")); }
+// The kernel's own message: HTML it made, every value in it escaped there (matrix_view.py).
+function kernelHtml(text) { return new Markup(String(text ?? "")); }
+function put(node, markup) {
+  if (!(markup instanceof Markup)) throw new TypeError("put() takes markup made by html`...`");
+  node.innerHTML = markup.text;
 }
 const PLURAL = { prompt: "prompts", seed: "seeds", model: "models", size: "sizes", count: "counts", optimize: "optimize modes" };
 function many(n, axis) { return axis ? `${n} ${n === 1 ? axis : PLURAL[axis]}` : ""; }
-function stars(n) { return n ? "★".repeat(n) + "☆".repeat(5 - n) : ""; }
+function rating(n) { return Math.max(0, Math.min(5, Math.trunc(Number(n)) || 0)); } // 0-5, whatever a row says
+function stars(n) { n = rating(n); return n ? "★".repeat(n) + "☆".repeat(5 - n) : ""; }
 
 function axisSelect(name, value, offered, allowNone) {
   const opts = AXES.filter((a) => offered.includes(a) || a === value)
-    .map((a) => `<option value="${a}"${a === value ? " selected" : ""}>${a}</option>`);
-  if (allowNone) opts.unshift(`<option value=""${value ? "" : " selected"}>none</option>`);
-  return `<label>${name} <select data-axis="${name}">${opts.join("")}</select></label>`;
+    .map((a) => html`<option value="${a}" ${a === value && "selected"}>${a}</option>`);
+  if (allowNone) opts.unshift(html`<option value="" ${!value && "selected"}>none</option>`);
+  return html`<label>${name} <select data-axis="${name}">${opts}</select></label>`;
 }
 
 function frameHtml(run, f, size) {
-  const badge = f.rating ? `<span class="seqnb-m-fstar">${"★".repeat(f.rating)}</span>` : "";
+  const badge = rating(f.rating) > 0 && html`<span class="seqnb-m-fstar">${"★".repeat(rating(f.rating))}</span>`;
   const tip = `frame ${f.i + 1} of ${run.requested}` + (f.reason ? ": " + f.reason : f.label ? ": " + f.label : "");
   if (f.src) {
-    return `<button class="seqnb-m-frame" data-run="${run.id}" data-frame="${f.i}" title="${esc(tip)} (click to open)">` +
-      `<img src="${f.src}" width="${size}" height="${size}" alt="${esc(tip)}">${badge}</button>`;
+    return html`<button class="seqnb-m-frame" data-run="${run.id}" data-frame="${f.i}" title="${tip} (click to open)">${
+      html`<img src="${f.src}" width="${size}" height="${size}" alt="${tip}">`}${badge}</button>`;
   }
-  return `<span class="seqnb-m-frame seqnb-m-empty seqnb-m-${esc(f.state)}" style="width:${size}px;height:${size}px" title="${esc(tip)}">` +
-    `${esc(f.label || (f.state === "waiting" ? "" : f.state))}${badge}</span>`;
+  const words = f.label || (f.state === "waiting" ? "" : f.state);
+  return html`<span class="seqnb-m-frame seqnb-m-empty seqnb-m-${f.state}" style="width:${size}px;height:${size}px" title="${
+    tip}">${words}${badge}</span>`;
 }
 
 function runHtml(run, size) {
-  const verdict = run.verdict === "picked" ? `<span class="seqnb-m-pick">✔ picked</span>`
-    : run.verdict === "rejected" ? `<span class="seqnb-m-reject">✘ rejected</span>` : "";
+  const verdict = run.verdict === "picked" ? html`<span class="seqnb-m-pick">✔ picked</span>`
+    : run.verdict === "rejected" ? html`<span class="seqnb-m-reject">✘ rejected</span>` : "";
   const state = STATE_WORDS[run.state] !== undefined && run.state !== "completed"
-    ? `<span class="seqnb-m-state seqnb-m-st-${run.state}" title="${esc(run.words)}">${esc(run.words || run.state)}</span>` : "";
-  const tags = (run.tags || []).map((t) => `<span class="seqnb-m-tag">#${esc(t)}</span>`).join("");
-  const head = [run.label ? `<span class="seqnb-m-sub">${esc(run.label)}</span>` : "",
-    run.rating ? `<span class="seqnb-m-star" title="series rated ${run.rating} of 5">${stars(run.rating)}</span>` : "",
-    verdict, state, tags].join("");
-  const frames = run.frames.map((f) => frameHtml(run, f, size)).join("");
-  return `<div class="seqnb-m-run seqnb-m-v-${run.verdict} seqnb-m-st-${run.state}" data-run="${run.id}">` +
-    `<div class="seqnb-m-runhead">${head}</div><div class="seqnb-m-strip">${frames}</div></div>`;
+    && html`<span class="seqnb-m-state seqnb-m-st-${run.state}" title="${run.words}">${run.words || run.state}</span>`;
+  const tags = (run.tags || []).map((t) => html`<span class="seqnb-m-tag">#${t}</span>`);
+  const head = [run.label && html`<span class="seqnb-m-sub">${run.label}</span>`,
+    rating(run.rating) > 0 && html`<span class="seqnb-m-star" title="series rated ${run.rating} of 5">${stars(run.rating)}</span>`,
+    verdict, state, tags];
+  const frames = run.frames.map((f) => frameHtml(run, f, size));
+  return cat(html`<div class="seqnb-m-run seqnb-m-v-${run.verdict} seqnb-m-st-${run.state}" data-run="${run.id}">`,
+    html`<div class="seqnb-m-runhead">${head}</div><div class="seqnb-m-strip">${frames}</div></div>`);
 }
 
 function render({ model, el }) {
   el.classList.add("seqnb-matrix");
-  el.innerHTML = `<div class="seqnb-m-bar"></div><div class="seqnb-m-scroll"><table class="seqnb-m-table"></table></div>
-    <div class="seqnb-m-message"></div>`;
+  put(el, html`<div class="seqnb-m-bar"></div><div class="seqnb-m-scroll"><table class="seqnb-m-table"></table></div>
+    <div class="seqnb-m-message"></div>`);
   const box = document.createElement("div"); // the lightbox lives on the page body: an output area may clip it
   box.className = "seqnb-m-lightbox";
   box.tabIndex = -1;
@@ -83,28 +106,30 @@ function render({ model, el }) {
     const rowsShown = s.rows.length ? `${p.row_page * p.rows + 1}-${p.row_page * p.rows + s.rows.length}` : "0";
     const colsShown = s.cols.length ? `${p.col_page * p.cols + 1}-${p.col_page * p.cols + s.cols.length}` : "0";
     const facets = (s.facets || []).map((f, i) =>
-      `<button class="seqnb-m-facet${i === p.facet ? " seqnb-m-on" : ""}" data-facet="${i}" title="${esc(f.title)}">${esc(f.label)}</button>`).join("");
-    const promote = Object.entries(s.promote || {}).map(([k, v]) => `<option value="${esc(k)}">${esc(v)}</option>`).join("");
-    el.querySelector(".seqnb-m-bar").innerHTML =
-      `<b>${t.runs} series</b> <span class="seqnb-m-dims">${[many(t.rows, a.rows), many(t.cols, a.cols), many((s.facets || []).length, a.facet)].filter(Boolean).join(" × ")}</span>` +
-      axisSelect("rows", a.rows, a.offered, true) + axisSelect("cols", a.cols, a.offered, true) +
-      axisSelect("facet", a.facet, a.offered, true) +
-      `<button class="seqnb-m-swap" title="swap rows and columns">⇄ swap</button>` +
-      `<span class="seqnb-m-pager"><button data-page="rows" data-step="-1" ${p.row_page ? "" : "disabled"}>▲</button>` +
-      `rows ${rowsShown} of ${t.rows}<button data-page="rows" data-step="1" ${p.row_page + 1 < p.row_pages ? "" : "disabled"}>▼</button>` +
-      `<button data-page="cols" data-step="-1" ${p.col_page ? "" : "disabled"}>◀</button>` +
-      `cols ${colsShown} of ${t.cols}<button data-page="cols" data-step="1" ${p.col_page + 1 < p.col_pages ? "" : "disabled"}>▶</button></span>` +
-      (facets ? `<span class="seqnb-m-facets">${esc(a.facet)}: ${facets}</span>` : "") +
-      `<span class="seqnb-m-picked${t.picked ? "" : " seqnb-m-zero"}">${t.picked} picked` +
-      (promote ? ` <select class="seqnb-m-promote-choice">${promote}</select><button class="seqnb-m-promote" title="re-submit the picked series with this change (priced and checked like a sweep)">Promote</button>` : "") +
-      `</span>` + (a.unplaced.length ? `<span class="seqnb-m-unplaced">some cells hold several series, told apart by ${esc(a.unplaced.join(", "))}</span>` : "") +
-      (s.marks ? "" : `<span class="seqnb-m-unplaced">no ledger: marks are off</span>`);
-    const corner = `<th class="seqnb-m-corner">${esc(a.rows || "")} \\ ${esc(a.cols || "")}</th>`;
-    const head = `<tr>${corner}${s.cols.map((c) => `<th class="seqnb-m-col" title="${esc(c.title)}">${esc(c.label)}</th>`).join("")}</tr>`;
-    const body = s.rows.map((r, i) => `<tr><th class="seqnb-m-row" title="${esc(r.title)}">${esc(r.label)}</th>` +
-      s.cells[i].map((cell) => `<td class="seqnb-m-cell">${cell.length ? cell.map((run) => runHtml(run, size)).join("")
-        : `<span class="seqnb-m-none" title="nothing was run with these values">—</span>`}</td>`).join("") + "</tr>").join("");
-    el.querySelector(".seqnb-m-table").innerHTML = head + body;
+      html`<button class="seqnb-m-facet${i === p.facet && " seqnb-m-on"}" data-facet="${i}" title="${f.title}">${f.label}</button>`);
+    const promote = Object.entries(s.promote || {}).map(([k, v]) => html`<option value="${k}">${v}</option>`);
+    const dims = [many(t.rows, a.rows), many(t.cols, a.cols), many((s.facets || []).length, a.facet)].filter(Boolean).join(" × ");
+    put(el.querySelector(".seqnb-m-bar"), cat(
+      html`<b>${t.runs} series</b> <span class="seqnb-m-dims">${dims}</span>`,
+      axisSelect("rows", a.rows, a.offered, true), axisSelect("cols", a.cols, a.offered, true),
+      axisSelect("facet", a.facet, a.offered, true),
+      html`<button class="seqnb-m-swap" title="swap rows and columns">⇄ swap</button>`,
+      html`<span class="seqnb-m-pager"><button data-page="rows" data-step="-1" ${!p.row_page && "disabled"}>▲</button>`,
+      html`rows ${rowsShown} of ${t.rows}<button data-page="rows" data-step="1" ${p.row_page + 1 >= p.row_pages && "disabled"}>▼</button>`,
+      html`<button data-page="cols" data-step="-1" ${!p.col_page && "disabled"}>◀</button>`,
+      html`cols ${colsShown} of ${t.cols}<button data-page="cols" data-step="1" ${p.col_page + 1 >= p.col_pages && "disabled"}>▶</button></span>`,
+      facets.length > 0 && html`<span class="seqnb-m-facets">${a.facet}: ${facets}</span>`,
+      html`<span class="seqnb-m-picked${!t.picked && " seqnb-m-zero"}">${t.picked} picked`,
+      promote.length > 0 && html` <select class="seqnb-m-promote-choice">${promote}</select><button class="seqnb-m-promote" title="re-submit the picked series with this change (priced and checked like a sweep)">Promote</button>`,
+      html`</span>`,
+      a.unplaced.length > 0 && html`<span class="seqnb-m-unplaced">some cells hold several series, told apart by ${a.unplaced.join(", ")}</span>`,
+      !s.marks && html`<span class="seqnb-m-unplaced">no ledger: marks are off</span>`));
+    const corner = html`<th class="seqnb-m-corner">${a.rows || ""} \\ ${a.cols || ""}</th>`;
+    const head = html`<tr>${corner}${s.cols.map((c) => html`<th class="seqnb-m-col" title="${c.title}">${c.label}</th>`)}</tr>`;
+    const body = s.rows.map((r, i) => html`<tr><th class="seqnb-m-row" title="${r.title}">${r.label}</th>${
+      s.cells[i].map((cell) => html`<td class="seqnb-m-cell">${cell.length ? cell.map((run) => runHtml(run, size))
+        : html`<span class="seqnb-m-none" title="nothing was run with these values">—</span>`}</td>`)}</tr>`);
+    put(el.querySelector(".seqnb-m-table"), cat(head, body));
   }
 
   function drawBox() {
@@ -114,42 +139,43 @@ function render({ model, el }) {
       return;
     }
     const wasHidden = box.hidden;
-    const fr = b.frame_rating || 0;
+    const fr = rating(b.frame_rating), sr = rating(b.rating);
     const starButtons = [1, 2, 3, 4, 5].map((n) =>
-      `<button data-rate="${n}" class="${n <= fr ? "seqnb-m-on" : ""}" title="rate this frame ${n} (key ${n})">${n <= fr ? "★" : "☆"}</button>`).join("");
+      html`<button data-rate="${n}" class="${n <= fr && "seqnb-m-on"}" title="rate this frame ${n} (key ${n})">${n <= fr ? "★" : "☆"}</button>`);
     const seriesButtons = [1, 2, 3, 4, 5].map((n) =>
-      `<button data-rate="${n}" data-series="1" class="${n <= (b.rating || 0) ? "seqnb-m-on" : ""}" title="rate the whole series ${n} (Shift+${n})">${n <= (b.rating || 0) ? "★" : "☆"}</button>`).join("");
+      html`<button data-rate="${n}" data-series="1" class="${n <= sr && "seqnb-m-on"}" title="rate the whole series ${n} (Shift+${n})">${n <= sr ? "★" : "☆"}</button>`);
     const verdict = b.verdict === "picked" ? "✔ picked" : b.verdict === "rejected" ? "✘ rejected" : "";
     const here = locate(b.run);
-    const where = here ? [here.row?.label, here.col?.label, here.run.label].filter(Boolean).map(esc).join(" · ") : "";
-    const film = here ? here.run.frames.map((f) => f.src
-      ? `<img src="${f.src}" data-frame="${f.i}" class="${f.i === b.frame ? "seqnb-m-here" : ""}" title="frame ${f.i + 1}">`
-      : `<span data-frame="${f.i}" class="seqnb-m-film-empty${f.i === b.frame ? " seqnb-m-here" : ""}">${f.i + 1}</span>`).join("") : "";
-    const missing = b.frame_state !== "cached" ? `<div class="seqnb-m-nolarge">${esc(b.frame_label || b.words || b.frame_state)}</div>` : "";
-    box.innerHTML = `<div class="seqnb-m-lb-inner" role="dialog" aria-label="frame ${b.frame + 1} of ${b.count}">
+    const where = here ? [here.row?.label, here.col?.label, here.run.label].filter(Boolean).join(" · ") : "";
+    const film = here && here.run.frames.map((f) => f.src
+      ? html`<img src="${f.src}" data-frame="${f.i}" class="${f.i === b.frame && "seqnb-m-here"}" title="frame ${f.i + 1}">`
+      : html`<span data-frame="${f.i}" class="seqnb-m-film-empty${f.i === b.frame && " seqnb-m-here"}">${f.i + 1}</span>`);
+    const missing = b.frame_state !== "cached" && html`<div class="seqnb-m-nolarge">${b.frame_label || b.words || b.frame_state}</div>`;
+    const size = cat(b.size, b.pixels && !String(b.size).startsWith(b.pixels) && ` (${b.pixels} px)`);
+    put(box, html`<div class="seqnb-m-lb-inner" role="dialog" aria-label="frame ${b.frame + 1} of ${b.count}">
       <div class="seqnb-m-lb-left"><div class="seqnb-m-lb-image"><button class="seqnb-m-lb-nav" data-act="step_frame" data-step="-1" title="previous frame (←)">‹</button>
-        ${missing || `<img class="seqnb-m-large" alt="frame ${b.frame + 1}">`}
+        ${missing || html`<img class="seqnb-m-large" alt="frame ${b.frame + 1}">`}
         <button class="seqnb-m-lb-nav" data-act="step_frame" data-step="1" title="next frame (→)">›</button></div>
         <div class="seqnb-m-film">${film}</div></div>
       <div class="seqnb-m-lb-info">
         <div class="seqnb-m-lb-title"><b>frame ${b.frame + 1} of ${b.count}</b> <span class="seqnb-m-verdict">${verdict}</span>
-          ${b.rating ? `<span title="series rating">series ${stars(b.rating)}</span>` : ""}</div>
-        ${where ? `<div class="seqnb-m-lb-where">${where}</div>` : ""}
-        <div class="seqnb-m-lb-prompt">${esc(b.prompt)}</div>
-        <table class="seqnb-m-lb-facts"><tr><th>seed</th><td>${esc(b.seed)}</td></tr><tr><th>size</th><td>${esc(b.size)}${b.pixels && !String(b.size).startsWith(b.pixels) ? ` (${esc(b.pixels)} px)` : ""}</td></tr>
-          <tr><th>model</th><td>${esc(b.model)}${b.optimize ? ` · optimize ${esc(b.optimize)}` : ""}</td></tr><tr><th>cost</th><td>${esc(b.cost)}</td></tr>
-          <tr><th>run</th><td><code>${esc(b.run)}</code> ${b.state !== "completed" ? esc(b.words || b.status) : ""}</td></tr></table>
+          ${sr > 0 && html`<span title="series rating">series ${stars(sr)}</span>`}</div>
+        ${where && html`<div class="seqnb-m-lb-where">${where}</div>`}
+        <div class="seqnb-m-lb-prompt">${b.prompt}</div>
+        <table class="seqnb-m-lb-facts"><tr><th>seed</th><td>${b.seed}</td></tr><tr><th>size</th><td>${size}</td></tr>
+          <tr><th>model</th><td>${b.model}${b.optimize && ` · optimize ${b.optimize}`}</td></tr><tr><th>cost</th><td>${b.cost}</td></tr>
+          <tr><th>run</th><td><code>${b.run}</code> ${b.state !== "completed" && (b.words || b.status)}</td></tr></table>
         <div class="seqnb-m-lb-rate"><span>this frame</span>${starButtons}<button data-rate="0" title="clear this frame's rating (key 0)">clear</button></div>
         <div class="seqnb-m-lb-rate"><span>the series</span>${seriesButtons}<button data-rate="0" data-series="1" title="clear the series' rating (Shift+0)">clear</button></div>
         <div class="seqnb-m-lb-acts">
-          <button data-act="pick" class="${b.verdict === "picked" ? "seqnb-m-on" : ""}" title="pick this series (key p; again to un-pick)">✔ pick</button>
-          <button data-act="reject" class="${b.verdict === "rejected" ? "seqnb-m-on" : ""}" title="reject this series (key x; again to clear)">✘ reject</button>
+          <button data-act="pick" class="${b.verdict === "picked" && "seqnb-m-on"}" title="pick this series (key p; again to un-pick)">✔ pick</button>
+          <button data-act="reject" class="${b.verdict === "rejected" && "seqnb-m-on"}" title="reject this series (key x; again to clear)">✘ reject</button>
           <button data-act="step_run" data-step="-1" title="the run above in this column (↑)">↑ run</button>
           <button data-act="step_run" data-step="1" title="the run below in this column (↓)">↓ run</button>
           <button data-act="close" title="close (Esc)">close</button></div>
         <div class="seqnb-m-lb-keys"><kbd>←</kbd> <kbd>→</kbd> frames · <kbd>↑</kbd> <kbd>↓</kbd> runs · <kbd>1</kbd>-<kbd>5</kbd> rate the frame (<kbd>Shift</kbd>: the series) · <kbd>0</kbd> clear · <kbd>p</kbd> pick · <kbd>x</kbd> reject · <kbd>Esc</kbd> close</div>
-        <div class="seqnb-m-message">${model.get("message") || ""}</div>
-      </div></div>`;
+        <div class="seqnb-m-message">${kernelHtml(model.get("message"))}</div>
+      </div></div>`);
     if (largeUrl && largeUrl.run === b.run && largeUrl.frame === b.frame) box.querySelector(".seqnb-m-large")?.setAttribute("src", largeUrl.url);
     box.hidden = false;
     if (wasHidden || !box.contains(document.activeElement)) box.focus();
@@ -198,9 +224,9 @@ function render({ model, el }) {
     if (b.run === msg.run && b.frame === msg.frame) box.querySelector(".seqnb-m-large")?.setAttribute("src", largeUrl.url);
   }
   function onMessageText() {
-    el.querySelector(":scope > .seqnb-m-message").innerHTML = model.get("message") || "";
+    put(el.querySelector(":scope > .seqnb-m-message"), kernelHtml(model.get("message")));
     const m = box.querySelector(".seqnb-m-message");
-    if (m) m.innerHTML = model.get("message") || "";
+    if (m) put(m, kernelHtml(model.get("message")));
   }
 
   const resize = new ResizeObserver(() => drawPage());
