@@ -459,17 +459,26 @@ class AsyncClient:
                 "runs: nothing to promote; give the runs to make again, e.g. ledger.runs(verdict='picked')"
             )
         originals = [self._recorded(run_id, "promote") for run_id in ids]
-        requests, parents = [], []
+        requests, parents, left = [], [], []
         for original in originals:
             request = promote_changes(original, changes)
-            if not again and self._has_child(original.id, request):
-                continue
-            requests.append(request)
-            parents.append(original.id)
+            if isinstance(request, str):
+                left.append(request)
+            elif not again and self._has_child(original.id, request):
+                left.append(f"run {original.id} was promoted with these changes already (again=True makes it again)")
+            else:
+                requests.append(request)
+                parents.append(original.id)
+        said = "; ".join(left)
         if not requests:
             raise errors.SettingInvalid(
-                f"promote: every run given ({', '.join(ids)}) has been promoted with these changes already; "
-                "nothing was sent. Pass again=True to make them once more (and pay again)"
+                f"promote (make chosen runs again with changes, each a child of its original): nothing to send: {said}"
+            )
+        if left:
+            warnings.warn(
+                f"promote: {len(left)} of {len(ids)} runs are not made again: {said}",
+                errors.SeqnbWarning,
+                stacklevel=errors.user_stacklevel(),
             )
         planned = self.plan(requests=requests)
         by_id = {o.id: o for o in originals}
