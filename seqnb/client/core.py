@@ -227,9 +227,12 @@ class AsyncClient:
         if self.recorder is not None:
             try:  # write-ahead: the ledger says "submitting" before the POST may leave (with the others of this moment)
                 await self.recorder.record_submitting(run)
-            except BaseException as exc:  # not written, or cancelled while it was: nothing leaves
+            except BaseException as exc:  # not written, taken over, or cancelled while it was: nothing leaves
                 why = exc if isinstance(exc, errors.LedgerError) else "cancelled before its submit left"
-                run.transition("failed", detail="not sent", error=f"not sent: {why}")
+                if isinstance(exc, errors.RunTakenOver):  # its owner now says what becomes of it, not this kernel
+                    run.transition("failed", detail="taken over", error=str(exc))
+                else:
+                    run.transition("failed", detail="not sent", error=f"not sent: {why}")
                 done.set()
                 self._submitted.pop(run.id, None)
                 raise
