@@ -9,12 +9,13 @@ read-only or corrupt file, server gone, a value that does not fit) the submit do
 the caller gets a ``LedgerError`` naming the cause. Later writes go in batches, and one that
 fails is kept, retried and shown, never swallowed (``seqnb.ledger.recorder``).
 
-Each client attached to a ledger is a *session* (a row in ``sessions``: user, host, pid, kernel
-and a heartbeat on the database's clock; ``seqnb.ledger.sessions``); every run says which session
+Each client attached to a ledger is a *session* (a row in ``sessions``: user, host, pid, kernel,
+machine and a heartbeat it renews; ``seqnb.ledger.sessions``); every run says which session
 made it (``user``, ``host``, ``kernel`` in ``runs()``) and which one watches it now (``owner``).
-``Client.resume`` takes over only runs whose session is gone (ended, its process dead, or its
-heartbeat stale), by default only the user's own (``scope="mine"``); a session whose run was
-taken over can no longer write it, and stops watching it (``seqnb.ledger.resume``). A team budget
+``Client.resume`` takes over only runs whose session is gone (ended, its process dead on its own
+machine, or its heartbeat stale, judged without comparing two clocks), by default only the
+user's own (``scope="mine"``); a session whose run was taken over can no longer write it, stops
+watching it, and never sends its submit (``seqnb.ledger.resume``). A team budget
 (``set_budget``, ``seqnb.ledger.budget``) is checked atomically before any run or sweep is
 recorded, against the spend of everyone. The token is never stored: only the backend's kind and
 base URL.
@@ -23,6 +24,7 @@ base URL.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
@@ -37,7 +39,7 @@ from .reads import LedgerReads
 from .recorder import Recorder, run_row
 from .resume import RESUMABLE, Scope, claim_runs, restore_run
 from .schema import migrate
-from .sessions import HEARTBEAT_SECONDS, SessionInfo, SessionKeeper
+from .sessions import HEARTBEAT_SECONDS, MISSED_BEATS, SessionInfo, SessionKeeper
 from .stores import SqliteStore, Store, open_store
 from .writes import write_rows
 
@@ -50,6 +52,8 @@ if TYPE_CHECKING:
     from ..model.sweep import SweepPlan
 
 __all__ = ["DEFAULT_LEDGER", "Ledger"]
+
+log = logging.getLogger("seqnb.ledger")
 
 DEFAULT_LEDGER = "seqnb-ledger.sqlite"
 
@@ -114,7 +118,8 @@ class Ledger(LedgerReads):
         self.keeper.end(session)
 
     def live_sessions(self) -> set[str]:
-        """The sessions that are still alive: not ended, and on this host with a live process or else beating."""
+        """The sessions that are still alive: not ended, and on this machine with a live process or else beating
+        (judged without comparing two clocks; see ``seqnb.ledger.sessions``)."""
         return self.keeper.live()
 
     # --- recording ---------------------------------------------------------------------------
@@ -272,7 +277,16 @@ class Ledger(LedgerReads):
         both take one run; the session that lost a run can no longer write it.
         """
         self.settle()
-        taken = claim_runs(self.store, session, scope, self.keeper.live)
+        taken, left = claim_runs(self.store, session, scope, self.keeper.live)
+        unsure = dict(self.keeper.unsure)
+        if waiting := [owner for owner in left if owner in unsure]:
+            wait = max(unsure[owner] for owner in waiting)
+            log.warning(
+                "%d run(s) not taken over: their session(s) run on another machine, and on an SQLite ledger (whose "
+                "clock is each writer's own) seqnb takes runs only from a session it has watched stay silent for "
+                "%d heartbeats; if those sessions are gone, resume again in %.0f s",
+                len(waiting), MISSED_BEATS, wait,
+            )  # fmt: skip
         return [self.restore(run_id) for run_id in taken]
 
     def __repr__(self) -> str:

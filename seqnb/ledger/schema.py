@@ -147,6 +147,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX runs_session_created ON runs(session, created_at, id);
     CREATE INDEX runs_spend ON runs(model, status, backend, currency, est_cost, cost, cost_differs, requested);
     """,
+    # 9: liveness that compares no two clocks and trusts no host name (``seqnb.ledger.sessions``): the machine a
+    # session's pid means something on, the heartbeat counter the session renews, and how often it promised to
+    """
+    ALTER TABLE sessions ADD COLUMN machine TEXT;
+    ALTER TABLE sessions ADD COLUMN beats INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN beat_seconds REAL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

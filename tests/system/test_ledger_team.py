@@ -7,6 +7,7 @@ budget race against SQLite too); every process is a separate client with its own
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -302,8 +303,7 @@ def test_two_processes_filling_one_shared_image_cache_never_corrupt_it(tmp_path:
     filler = f"""
         import io, sys
         from PIL import Image
-        from seqnb.images.cache import ImageCache
-        cache = ImageCache({str(shared)!r})
+                cache = ImageCache({str(shared)!r})
         images = []
         for i in range(40):  # the same 40 images in both processes, each under two URLs
             buf = io.BytesIO()
@@ -352,3 +352,50 @@ def test_many_kernels_opening_a_new_team_ledger_at_once_all_get_it(pg: str) -> N
         thread.join(60)
     assert not errors, errors[0]
     assert Ledger(pg).version == SCHEMA_VERSION
+
+
+def test_two_kernels_on_one_sqlite_ledger_one_clock_two_minutes_ahead_submit_every_run_exactly_once(
+    tmp_path: Path, slow_emu: EmulatorServer
+) -> None:
+    """Each kernel sends runs while the other resumes; the second one runs "on another machine" whose clock is 120 s
+    ahead (its ``time.time``, its host name and its machine id are that machine's). Ahead, not behind: a client whose
+    clock is behind the service's waits out the difference before it polls a run (the poller's pacing, not the
+    ledger's concern), and the old rule took sessions for gone in both directions."""
+    path = tmp_path / "l.sqlite"
+    Ledger(path).close()  # the schema, made once
+    kernel = """
+        import json, socket, sys, time
+        if {skew}:  # another machine: its own clock and its own name
+            real = time.time
+            time.time = lambda: real() + {skew}
+            socket.gethostname = lambda: "far-host"
+            import seqnb.ledger.sessions
+            seqnb.ledger.sessions.machine_id = lambda: "a-machine-far-away"
+        import seqnb
+        client = seqnb.connect({token!r}, {base!r}, ledger={path!r}, download=False)
+        print("READY", flush=True)
+        sys.stdin.readline()
+        mine, resumed = [], []
+        for round in range(4):
+            mine += client.sweep(prompts=["Generate 2 images of a {animal}"], seeds=range(round * 5, round * 5 + 5),
+                                 quiet=True)
+            resumed += client.resume()  # the other kernel is sending runs right now
+            time.sleep(0.3)
+        client.wait_all(mine + resumed, timeout=120)
+        print(json.dumps({{"mine": [r.id for r in mine], "resumed": [r.id for r in resumed]}}))
+    """
+    procs = [
+        python(
+            kernel.format(skew=skew, token=slow_emu.token, base=slow_emu.base_url, path=str(path), animal=animal), "ana"
+        )
+        for skew, animal in ((0, "skua"), (120, "gull"))
+    ]
+    ready(procs)
+    outs = [json.loads(out) for out in finish(procs)]
+    frame = Ledger(path).runs()
+    assert len(frame) == 40 and sorted(frame["id"]) == sorted(i for out in outs for i in out["mine"])
+    assert slow_emu.counters.submits == 40  # every run submitted exactly once
+    assert frame["request_id"].notna().all() and frame["request_id"].is_unique
+    assert set(frame["status"]) == {"completed"}  # none called "not sent", none in doubt: each reached the service once
+    assert not frame["error"].fillna("").str.contains("not sent").any()
+    assert [out["resumed"] for out in outs] == [[], []] and (frame["owner"] == frame["session"]).all()  # live: kept
