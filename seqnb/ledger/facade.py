@@ -15,7 +15,8 @@ made it (``user``, ``host``, ``kernel`` in ``runs()``) and which one watches it 
 ``Client.resume`` takes over only runs whose session is gone (ended, its process dead on its own
 machine, or its heartbeat stale, judged without comparing two clocks), by default only the
 user's own (``scope="mine"``); a session whose run was taken over can no longer write it, stops
-watching it, and never sends its submit (``seqnb.ledger.resume``). A team budget
+watching it, and never sends its submit (``seqnb.ledger.resume``). A run's image rows, as the
+gallery fills them in, are kept and retried like its own row (``seqnb.ledger.image_rows``). A team budget
 (``set_budget``, ``seqnb.ledger.budget``) is checked atomically before any run or sweep is
 recorded, against the spend of everyone. The token is never stored: only the backend's kind and
 base URL.
@@ -26,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from ..runs.run import AsyncRun, RunCore
 from . import share
 from .budget import TeamBudget
+from .image_rows import UNSET, ImageRows, Score
 from .marks import RunMarks, fold, mark_rows, read_marks, reader, write_marks, writer
 from .reads import LedgerReads
 from .recorder import Recorder, run_row
@@ -86,6 +88,8 @@ class Ledger(LedgerReads):
         """This process's sessions here (one per attached client), their heartbeat, which sessions are live."""
         self.team_budget = TeamBudget(self.store)
         """The budgets stored here, and the check of every run and sweep against them."""
+        self.image_rows = ImageRows(self.store)
+        """The runs' image rows as the gallery fills them in: written, or kept and retried until they are."""
         if budget is not None:
             self.set_budget(budget, currency)
 
@@ -179,20 +183,14 @@ class Ledger(LedgerReads):
         """The team budget stored in this ledger for ``currency``, if any."""
         return self.team_budget.amount(currency)
 
-    def record_image(self, run_id: str, idx: int, **fields: Any) -> None:
-        """Update one image row (local path, size, hash, state) after the gallery fetched it."""
-        allowed = {"url", "path", "width", "height", "bytes", "sha256", "state"}
-        unknown = set(fields) - allowed
-        if unknown:
-            raise ValueError(f"unknown image fields {sorted(unknown)}; use {sorted(allowed)}")
-        sets = ", ".join(f"{k}=?" for k in fields)
-        with self.store.guard(f"record an image of run {run_id}"):
-            self.store.execute(f"UPDATE images SET {sets} WHERE run_id=? AND idx=?", (*fields.values(), run_id, idx))
+    def record_images(self, run: RunCore, images: Mapping[int, Mapping[str, Any]], consistency: Score = UNSET) -> None:
+        """Record what the gallery made of a run's images (frame index -> its ``url``, ``path``, ``width``, ``height``,
+        ``bytes``, ``sha256``, ``state``) and, when given, the series' ``consistency`` score (see ``seqnb.consistency``).
 
-    def set_consistency(self, run_id: str, score: float | None) -> None:
-        """Store a series' consistency score (see ``seqnb.consistency``)."""
-        with self.store.guard(f"record the consistency of run {run_id}"):
-            self.store.execute("UPDATE runs SET consistency=? WHERE id=?", (score, run_id))
+        Never raises for the ledger: a write that fails is kept, shown on the run, reported by ``health()`` and
+        retried on every later change, by every read and by ``flush()`` (``seqnb.ledger.image_rows``).
+        """
+        self.image_rows.record(run, images, consistency)
 
     def annotate(self, run_id: str, *, note: str | None = None, tags: Iterable[str] | None = None) -> None:
         """Attach a free-text note to a run, and make its tags (yours, as marks) exactly ``tags``."""
@@ -241,17 +239,21 @@ class Ledger(LedgerReads):
         write_marks(self.store, run_id, [(None, "score", repr(float(score)))], f"scorer:{name}")
 
     def health(self) -> str | None:
-        """None when every run this ledger was told about is written; else what is not, and why."""
+        """None when every run and image row this ledger was told about is written; else what is not, and why."""
         unsaved = [(r, run_id) for r in self.keeper.recorders for run_id in r.unsaved]
-        if not unsaved:
-            return None
-        error = next((r.last_error for r, _ in unsaved if r.last_error is not None), None)
-        return f"{len(unsaved)} run(s) not yet written to the ledger (retrying): {error}"
+        said = []
+        if unsaved:
+            error = next((r.last_error for r, _ in unsaved if r.last_error is not None), None)
+            said.append(f"{len(unsaved)} run(s) not yet written to the ledger (retrying): {error}")
+        if images := len(self.image_rows.waiting):
+            said.append(f"the image rows of {images} run(s) not yet written (retrying): {self.image_rows.last_error}")
+        return "; ".join(said) or None
 
     def flush(self) -> None:
         """Write again every change a failed write left behind; raises ``LedgerError`` if it still fails."""
         for recorder in self.keeper.recorders:
             recorder.flush(raise_errors=True)
+        self.image_rows.flush(raise_errors=True)
 
     export, report, export_images = share.export, share.report, share.export_images  # the runs handed over
 

@@ -177,6 +177,7 @@ class Recorder:
 
     def flush(self, raise_errors: bool = False) -> None:
         """Write every change not written yet, in one transaction; ``raise_errors``: raise the ``LedgerError`` if it fails."""
+        self.ledger.image_rows.flush()  # image rows a failed write left behind are retried on every change too
         with self._lock:
             runs = list(self.unsaved.values())
             if not runs:
@@ -191,7 +192,7 @@ class Recorder:
                 if self.unsaved.get(run.id) is run:
                     del self.unsaved[run.id]
                 if run.notes.get("ledger"):
-                    run.say("ledger", "")
+                    run.say("ledger", self.ledger.image_rows.note(run.id))
             if error is None:
                 self.last_error = None
                 return

@@ -22,6 +22,7 @@ import pytest
 
 import seqnb
 from seqnb.emulator import EmulatorServer
+from seqnb.images.cache import ImageCache
 from seqnb.ledger.facade import Ledger
 from seqnb.ledger.schema import SCHEMA_VERSION
 from seqnb.testing import emulator
@@ -303,7 +304,8 @@ def test_two_processes_filling_one_shared_image_cache_never_corrupt_it(tmp_path:
     filler = f"""
         import io, sys
         from PIL import Image
-                cache = ImageCache({str(shared)!r})
+        from seqnb.images.cache import ImageCache
+        cache = ImageCache({str(shared)!r})
         images = []
         for i in range(40):  # the same 40 images in both processes, each under two URLs
             buf = io.BytesIO()
@@ -399,3 +401,33 @@ def test_two_kernels_on_one_sqlite_ledger_one_clock_two_minutes_ahead_submit_eve
     assert set(frame["status"]) == {"completed"}  # none called "not sent", none in doubt: each reached the service once
     assert not frame["error"].fillna("").str.contains("not sent").any()
     assert [out["resumed"] for out in outs] == [[], []] and (frame["owner"] == frame["session"]).all()  # live: kept
+
+
+def test_image_rows_survive_a_twenty_second_postgresql_outage_mid_sweep(pg_cluster: Cluster, tmp_path: Path) -> None:
+    own = Cluster(pg_cluster.bin).start()  # a server of its own: stopping it stops no other test's
+    try:
+        url = own.create_database()
+        with emulator(workers=2, queue_wait=0.2, base_seconds=1.0, seconds_per_image=0.3) as emu:  # about 24 s
+            client = seqnb.connect(emu.token, emu.base_url, ledger=url, download=ImageCache(tmp_path / "cache"))
+            runs = client.sweep(prompts=["Generate 2 images of a shag"], seeds=range(30), quiet=True)
+            while not all(r.request_id for r in runs):  # every submit left, and was written as leaving
+                time.sleep(0.05)
+            own.halt()
+            time.sleep(20)  # the sweep goes on: runs complete and their images are fetched, the ledger gone
+            during = sum(r.status == "completed" for r in runs)
+            own.launch()
+            client.wait_all(runs, timeout=120)
+            client.settle(120)
+            assert client.ledger is not None
+            client.ledger.flush()
+            client.close()
+        assert 0 < during < 30  # the outage fell mid-sweep
+        ledger = Ledger(url)
+        frame = ledger.runs()
+        assert len(frame) == 30 and set(frame["status"]) == {"completed"}
+        images = ledger.images()
+        assert len(images) == 60 and set(images["state"]) == {"cached"}  # every completed run, all its image rows
+        assert images["sha256"].notna().all() and images["path"].map(lambda p: Path(p).exists()).all()
+        ledger.close()
+    finally:
+        own.stop()
