@@ -371,3 +371,20 @@ def test_image_rows_a_failing_disk_refused_are_kept_shown_retried_and_all_writte
     assert len(rows) == 6 * 2 + 1 and {state for _, _, state, _, _ in rows} == {"cached"}
     assert all(Path(p).exists() and sha for _, _, _, p, sha in rows)  # every frame, with its file and its hash
     assert ledger.health() is None and not any("NOT YET" in r.note for r in runs)
+
+
+def test_export_finds_in_the_image_cache_the_frames_whose_rows_missed_them(emu: EmulatorServer, tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    client = seqnb.connect(emu.token, emu.base_url, ledger=path)  # images into $SEQNB_CACHE, as the export reads
+    runs = client.sweep(prompts=["Generate 2 images of a marten"], seeds=range(2), quiet=True)
+    client.wait_all(runs, timeout=30)
+    client.settle(30)
+    client.close()
+    with sqlite3.connect(path) as conn:  # what an outage left in an older seqnb: the URLs, nothing of the files
+        conn.execute("UPDATE images SET path=NULL, sha256=NULL, width=NULL, height=NULL, bytes=NULL, state='remote' "
+                     "WHERE run_id=?", (runs[0].id,))  # fmt: skip
+        # and a cache that moved since its files were recorded, at URLs it no longer knows: the hashes still say
+        conn.execute("UPDATE images SET path='/moved/away.png', url='https://gone.example/x.png' WHERE run_id=?",
+                     (runs[1].id,))  # fmt: skip
+    written = Ledger(path).export_images(tmp_path / "out")
+    assert len([p for p in written if p.suffix == ".png"]) == 4  # every frame, none "had no image to write"
