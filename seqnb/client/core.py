@@ -311,9 +311,12 @@ class AsyncClient:
             if self._recorder is not None:
                 try:  # write-ahead: the ledger says "submitting" before the POST may leave (with the others of this moment)
                     await self._recorder.record_submitting(run)
-                except BaseException as exc:  # not written, or cancelled while it was: nothing leaves
-                    why = exc if isinstance(exc, errors.LedgerError) else "cancelled before its submit left"
-                    run.transition("failed", detail="not sent", error=f"not sent: {why}")
+                except BaseException as exc:  # not written, taken over, or cancelled while it was: nothing leaves
+                    if isinstance(exc, errors.RunTakenOver):  # its owner now says what becomes of it, not this client
+                        run.transition("failed", detail="taken over", error=str(exc))
+                    else:
+                        why = exc if isinstance(exc, errors.LedgerError) else "cancelled before its submit left"
+                        run.transition("failed", detail="not sent", error=f"not sent: {why}")
                     raise
                 if _cancelled(run):  # cancelled while its row was written: the row says so again, nothing leaves
                     self._recorder.record(run)
@@ -624,7 +627,9 @@ class AsyncClient:
                 continue  # already this client's: nothing to adopt twice
             run = self._adopt(restored)  # its changes are recorded from here on
             if run.status == "created":  # written, never sent: nothing to watch, nothing charged
-                run.transition("failed", error="not sent: the session ended before its submit; rerun it")
+                run.transition(
+                    "failed", error="not sent: its session ended before the submit left, so nothing was charged"
+                )
             elif run.status == "submitting":
                 run.transition(
                     "unknown",

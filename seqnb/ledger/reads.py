@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .image_rows import ImageRows
 from .lineage import family
 from .marks import reader, state_query
 from .schema import SELECT_RUNS, runs_filter
@@ -25,15 +26,18 @@ __all__ = ["LedgerReads"]
 
 
 class LedgerReads:
-    """The read methods of ``Ledger``: what it needs is its ``store`` and its ``keeper`` (the recorders to settle)."""
+    """The read methods of ``Ledger``: what it needs is its ``store``, its ``keeper`` (the recorders to settle) and its
+    ``image_rows`` (settled too)."""
 
     store: Store
     keeper: SessionKeeper
+    image_rows: ImageRows
 
     def settle(self) -> None:
-        """Write now what this process's sessions have not written yet (every read does this first)."""
+        """Write now what this process's sessions and gallery have not written yet (every read does this first)."""
         for recorder in self.keeper.recorders:
             recorder.flush()
+        self.image_rows.flush()
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> tuple[list[tuple[Any, ...]], list[str]]:
         self.settle()

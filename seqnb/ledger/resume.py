@@ -77,8 +77,9 @@ def children_of(store: Store, run_id: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def claim_runs(store: Store, session: str, scope: Scope, live: Callable[[], set[str]]) -> list[str]:
-    """Make ``session`` the owner of the runs not yet ended whose session is gone; returns their ids.
+def claim_runs(store: Store, session: str, scope: Scope, live: Callable[[], set[str]]) -> tuple[list[str], list[str]]:
+    """Make ``session`` the owner of the runs not yet ended whose session is gone; returns their ids, and the owner
+    of each run of the scope it left alone (a live session's).
 
     ``live`` tells the sessions alive now (``SessionKeeper.live``); it is asked inside the lock.
     The rules are ``Ledger.claim``'s.
@@ -93,11 +94,11 @@ def claim_runs(store: Store, session: str, scope: Scope, live: Callable[[], set[
             f"WHERE runs.status IN ({', '.join('?' * len(RESUMABLE))}) ORDER BY runs.created_at",
             RESUMABLE,
         ).fetchall()
-        taken = [
-            run_id
+        mine = [
+            (run_id, owner)
             for run_id, owner, user in rows
-            if owner is None
-            or (owner not in alive and owner != session and (scope == "team" or (me is not None and user == me[0])))
+            if owner is None or (owner != session and (scope == "team" or (me is not None and user == me[0])))
         ]
+        taken = [run_id for run_id, owner in mine if owner not in alive]
         store.executemany("UPDATE runs SET owner=? WHERE id=?", [(session, run_id) for run_id in taken])
-    return taken
+    return taken, [owner for _, owner in mine if owner in alive]

@@ -151,6 +151,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE runs ADD COLUMN label TEXT;
     """,
+    # 10: liveness that compares no two clocks and trusts no host name (``seqnb.ledger.sessions``): the machine a
+    # session's pid means something on, the heartbeat counter the session renews, and how often it promised to
+    """
+    ALTER TABLE sessions ADD COLUMN machine TEXT;
+    ALTER TABLE sessions ADD COLUMN beats INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN beat_seconds REAL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

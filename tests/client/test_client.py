@@ -22,6 +22,7 @@ from seqnb.api.auth import Secret, resolve_token
 from seqnb.api.transport import RetryPolicy, map_error
 from seqnb.client.core import AsyncClient, DuplicateSubmitWarning
 from seqnb.emulator import EmulatorServer, Faults
+from seqnb.errors import SweepInvalid
 from seqnb.runs.pacing import PollPolicy, next_delay
 from seqnb.runs.run import RunEvent
 from seqnb.testing import emulator
@@ -77,8 +78,8 @@ def test_real_service_needs_a_token(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     with pytest.raises(errors.AuthError, match="RUNCOMFY_TOKEN"):
         AsyncClient(None, "https://model-api.runcomfy.net")
     client = AsyncClient("tok", "https://model-api.runcomfy.net")
-    assert client.backend.kind == "runcomfy" and client.transport.base_url == "https://model-api.runcomfy.net/v1"
-    assert AsyncClient("tok", "https://example.test/v2/").transport.base_url == "https://example.test/v2"
+    assert client.backend.kind == "runcomfy" and client._transport.base_url == "https://model-api.runcomfy.net/v1"
+    assert AsyncClient("tok", "https://example.test/v2/")._transport.base_url == "https://example.test/v2"
 
 
 def test_the_token_never_shows(emu: EmulatorServer, caplog: pytest.LogCaptureFixture) -> None:
@@ -92,9 +93,9 @@ def test_the_token_never_shows(emu: EmulatorServer, caplog: pytest.LogCaptureFix
     assert secret not in repr(client) and secret not in str(client.backend)
 
     async def go() -> seqnb.AsyncRun:
-        run = client.prepare(req())
+        run = client._prepare(req())
         with pytest.raises(errors.AuthError) as info:
-            await client.send(run)
+            await client._send(run)
         assert secret not in str(info.value) and secret not in repr(info.value.body)
         await client.aclose()
         return run
@@ -134,7 +135,7 @@ def test_wait_timeout_stops_waiting_not_the_run() -> None:
         async def go() -> seqnb.AsyncRun:
             client = client_for(emu)
             run = await client.submit(req())
-            with pytest.raises(errors.Timeout, match="keeps running"):
+            with pytest.raises(errors.WaitTimeout, match="keeps running"):
                 await run.wait(0.2)
             await run.wait(10)
             await client.aclose()
@@ -169,9 +170,9 @@ def test_cancel_is_honest() -> None:
 
         async def go() -> None:
             client = client_for(emu)
-            running = await client.submit(req(seed=1))
-            queued = await client.submit(req(seed=2))
-            never_sent = client.prepare(req(seed=3))
+            running = await (await client.submit(req(seed=1))).accepted()
+            queued = await (await client.submit(req(seed=2))).accepted()
+            never_sent = client._prepare(req(seed=3))
             while running.status != "in_progress":
                 await client.refresh(running)
                 await asyncio.sleep(0.02)
@@ -236,7 +237,7 @@ def response(status: int, body: Any, headers: dict[str, str] | None = None) -> h
         (400, {"error_code": 400002, "error_message": "top up"}, errors.InsufficientBalance),
         (402, {"error_message": "Add funds to your account"}, errors.InsufficientBalance),  # no error_code needed
         (402, {}, errors.InsufficientBalance),
-        (404, {"error_code": 404001, "error_message": "gone"}, errors.NotFound),
+        (404, {"error_code": 404001, "error_message": "gone"}, errors.RequestNotFound),
         (422, {"detail": [{"loc": ["body", "prompt"], "msg": "too long"}]}, errors.InputRejected),
         (429, {"error": "slow down"}, errors.RateLimited),
         (502, {"detail": "bad gateway"}, errors.ServerError),
@@ -287,14 +288,14 @@ def test_submit_is_never_retried_when_it_may_have_arrived() -> None:
 
         async def go() -> None:
             client = client_for(emu)
-            run = client.prepare(req())
+            run = client._prepare(req())
             with pytest.raises(errors.TransportError):
-                await client.send(run)
+                await client._send(run)
             assert run.status == "unknown" and "before you submit it again" in (run.error or "")
             assert emu.counters.submits == 1  # one job exists on the service, one attempt made
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                client.prepare(req())
+                client._prepare(req())
             assert any(issubclass(w.category, DuplicateSubmitWarning) and "in doubt" in str(w.message) for w in caught)
             await client.aclose()
 
@@ -313,8 +314,8 @@ def test_a_submit_cancelled_in_flight_is_in_doubt_and_the_cancellation_goes_on(e
         client = client_for(
             emu, http=httpx.AsyncClient(base_url=emu.base_url, transport=httpx.MockTransport(never_answers))
         )
-        run = client.prepare(req())
-        sending = asyncio.create_task(client.send(run))
+        run = client._prepare(req())
+        sending = asyncio.create_task(client._send(run))
         await arrived.wait()
         assert run.status == "submitting"
         sending.cancel()
@@ -333,8 +334,8 @@ def test_submit_is_retried_when_it_certainly_did_not_arrive() -> None:
 
         async def go() -> list[seqnb.AsyncRun]:
             client = client_for(emu, retry=RetryPolicy(base=0.01, cap=0.05, submit_attempts=10))
-            runs = [client.prepare(req(seed=i)) for i in range(20)]
-            await client.send_all(runs)
+            runs = [client._prepare(req(seed=i)) for i in range(20)]
+            await client._send_all(runs)
             await client.wait_all(runs, timeout=30)
             await client.aclose()
             return runs
@@ -346,9 +347,9 @@ def test_submit_is_retried_when_it_certainly_did_not_arrive() -> None:
 
     async def refused() -> seqnb.AsyncRun:
         client = AsyncClient("tok", "http://127.0.0.1:9", retry=FAST_RETRY)  # nothing listens on port 9
-        run = client.prepare(req())
+        run = client._prepare(req())
         with pytest.raises(errors.ConnectError):
-            await client.send(run)
+            await client._send(run)
         await client.aclose()
         return run
 
@@ -365,7 +366,7 @@ def test_rate_limit_slows_every_call_down() -> None:
             run = await client.submit(req())
             start = time.monotonic()
             with pytest.raises(errors.RateLimited):
-                await client.transport.call("GET", f"/requests/{run.request_id}/status")
+                await client._transport.call("GET", f"/requests/{run.request_id}/status")
             elapsed = time.monotonic() - start
             await client.aclose()
             return elapsed
@@ -400,10 +401,10 @@ def test_faults_in_a_sweep_of_200_runs_never_cost_twice() -> None:
 
         async def go() -> list[seqnb.AsyncRun]:
             client = client_for(emu, timeout=1.0, max_concurrency=64)
-            runs = client.prepare_sweep(
+            runs = client._prepare_sweep(
                 prompts=["Generate 2 images of a fox", "Generate 3 images of an owl"], seeds=range(100)
             )
-            await client.send_all(runs, concurrency=16)
+            await client._send_all(runs, concurrency=16)
             for run in runs[:20]:  # some cancels in the mix
                 if run.cancellable:
                     await run.cancel()
@@ -443,14 +444,14 @@ def test_sweep_validates_prices_and_respects_the_budget(emu: EmulatorServer) -> 
     assert plan.runs == 12 and plan.images == 36 and str(plan.total_text()) == "USD 1.26"
     assert [r.count for r in plan.requests[:6]] == [2, 2, 2, 4, 4, 4]  # each prompt's own count
     with pytest.raises(errors.BudgetExceeded, match=r"over the budget of 1\.00"):
-        client.prepare_sweep(
+        client._prepare_sweep(
             prompts=["Generate 2 images of a cat", "Generate 4 images of a dog"],
             seeds=[1, 2, 3],
             models=["seedream-4.0", "seedream-4.5"],
             budget="1.00",
         )
-    with pytest.raises(seqnb.SweepInvalid) as info:
-        client.prepare_sweep(
+    with pytest.raises(SweepInvalid) as info:
+        client._prepare_sweep(
             prompts=["Generate 2 images of a cat"], counts=[2, 3], sizes=["2K", "16:9"], models=["seedream-4.0"]
         )
     assert "run 1" in str(info.value) and "size" in str(info.value)
@@ -462,9 +463,9 @@ def test_sweep_stops_sending_after_an_auth_failure(emu: EmulatorServer) -> None:
 
     async def go() -> list[seqnb.AsyncRun]:
         client = AsyncClient("wrong-token", emu.base_url, retry=FAST_RETRY)
-        runs = client.prepare_sweep(prompts=["Generate 2 images of a cat"], seeds=range(10))
+        runs = client._prepare_sweep(prompts=["Generate 2 images of a cat"], seeds=range(10))
         refused_before_sending.append(emu.counters.unauthorized)
-        await client.send_all(runs, concurrency=1)
+        await client._send_all(runs, concurrency=1)
         await client.aclose()
         return list(runs)
 
@@ -479,7 +480,7 @@ def test_sweep_stops_sending_after_an_auth_failure(emu: EmulatorServer) -> None:
 
 def test_sync_facade_returns_at_once_and_drives_the_async_core(emu: EmulatorServer) -> None:
     client = seqnb.connect(emu.token, emu.base_url, retry=FAST_RETRY)
-    assert not client.attached
+    assert not client._runner.attached
     events: list[RunEvent] = []
     client.subscribe(events.append)
     runs = client.sweep(prompts=["Generate 2 images of a cat"], seeds=range(6), quiet=True)
@@ -516,10 +517,10 @@ def test_a_prompt_that_cannot_be_encoded_fails_not_sent_naming_the_prompt(emu: E
         client = client_for(emu)
         request = seqnb.Request("seedream-4.5", "Generate 2 images of a fox \ud800", count=2, seed=1)
         with pytest.raises(seqnb.RequestInvalid, match="lone surrogate"):  # validation names it first
-            client.prepare(request)
-        run = client.adopt(seqnb.AsyncRun(request=request))  # and past validation, the transport still refuses it
+            client._prepare(request)
+        run = client._adopt(seqnb.AsyncRun(request=request))  # and past validation, the transport still refuses it
         with pytest.raises(errors.SeqnbError):
-            await client.send(run)
+            await client._send(run)
         await asyncio.wait_for(run.wait(), 5)
         await client.aclose()
         return run
@@ -534,9 +535,9 @@ def test_http_200_with_an_error_code_on_submit_is_a_refusal_not_a_doubt(emu: Emu
 
     async def go() -> seqnb.AsyncRun:
         client = client_for(emu)
-        run = client.prepare(req())
+        run = client._prepare(req())
         with pytest.raises(errors.APIError):
-            await client.send(run)
+            await client._send(run)
         await client.aclose()
         return run
 
@@ -579,11 +580,11 @@ def test_sync_waits_raise_seqnb_timeout_saying_the_run_goes_on() -> None:
         run = client.submit(req())
         with pytest.raises(seqnb.SeqnbError) as info:
             run.wait(0.2)
-        assert isinstance(info.value, seqnb.Timeout) and "keeps running" in str(info.value)
-        with pytest.raises(seqnb.Timeout, match="go on"):
+        assert isinstance(info.value, seqnb.WaitTimeout) and "keeps running" in str(info.value)
+        with pytest.raises(seqnb.WaitTimeout, match="go on"):
             client.wait_all(timeout=0.2)
-        with pytest.raises(seqnb.Timeout, match="go on"):
-            client.call(asyncio.sleep(5), timeout=0.1)
+        with pytest.raises(seqnb.WaitTimeout, match="go on"):
+            client._run(asyncio.sleep(5), timeout=0.1)
         assert not run.done
         client.close()
 
@@ -594,7 +595,7 @@ def test_wait_all_raises_seqnb_timeout() -> None:
         async def go() -> None:
             client = client_for(emu)
             run = await client.submit(req())
-            with pytest.raises(seqnb.Timeout, match="1 of 1 runs"):
+            with pytest.raises(seqnb.WaitTimeout, match="1 of 1 runs"):
                 await client.wait_all([run], timeout=0.2)
             await client.aclose()
 

@@ -307,11 +307,15 @@ def test_a_failing_download_task_is_logged_and_kept_never_raised_into_the_poller
     def disk_full(*args: object, **kw: object) -> None:
         raise seqnb.LedgerError("the ledger cannot record: database or disk is full")
 
-    monkeypatch.setattr(client.ledger, "record_image", disk_full)  # what a full disk makes the real ledger say
-    first = client.submit(seqnb.Request("seedream-4.0", "Generate 2 images of a crane", count=2, seed=1)).wait(30)
-    client.settle(30)
-    assert [f.state for f in client.gallery.frames(first)] == ["cached", "cached"]  # kept and shown all the same
-    assert "disk is full" in client.gallery.errors[first.id] and "not recorded in the ledger" in caplog.text
+    with monkeypatch.context() as patched:  # what a full disk makes the real ledger say
+        patched.setattr(client.ledger.image_rows, "_write", disk_full)
+        first = client.submit(seqnb.Request("seedream-4.0", "Generate 2 images of a crane", count=2, seed=1)).wait(30)
+        client.settle(30)
+        assert [f.state for f in client.gallery.frames(first)] == ["cached", "cached"]  # kept and shown all the same
+        assert "images NOT YET IN THE LEDGER" in first.note and "disk is full" in (client.ledger.health() or "")
+        assert "keeps the image rows" in caplog.text
+    client.ledger.flush()  # the disk has room again: the kept rows go in
+    assert list(client.ledger.images(first.id)["state"]) == ["cached", "cached"] and client.ledger.health() is None
 
     def crash(run: RunCore) -> None:
         raise RuntimeError("a bug in the gallery")
