@@ -522,6 +522,10 @@ class AsyncClient:
         planned.check(budget)
         if not allow_over_balance:
             self._money.check_balance(planned)
+        for note in planned.notes:  # said before anything is recorded or sent: models compared at different sizes
+            warnings.warn(
+                f"{planned.kind} {planned.id}: {note}", errors.SeqnbWarning, stacklevel=errors.user_stacklevel()
+            )
         runs: list[AsyncRun] = []
         reserve = self._recorder.reserve(planned) if self._recorder is not None else contextlib.nullcontext()
         linked = list(parents) or [None] * planned.runs

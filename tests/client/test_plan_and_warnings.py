@@ -63,3 +63,12 @@ def test_a_duplicate_submit_warning_points_at_the_users_line() -> None:
         assert said[0].filename == __file__
         client.wait_all(timeout=30)
         client.close()
+
+
+def test_a_sweep_across_models_of_different_sizes_says_so_before_it_is_sent(tmp_path: Path) -> None:
+    with emulator(**FAST) as emu:
+        client = seqnb.connect(emu.token, emu.base_url, ledger=tmp_path / "l.sqlite", download=False)
+        with pytest.warns(seqnb.SeqnbWarning, match=r"models make different sizes .* sizes=\['2560x1440'\]"):
+            runs = client.sweep(prompts=[CAT], seeds=[1], models=["seedream-4.0", "seedream-4.5"], quiet=True)
+        client.wait_all(runs, timeout=30)
+        client.close()
