@@ -72,3 +72,13 @@ def test_a_sweep_across_models_of_different_sizes_says_so_before_it_is_sent(tmp_
             runs = client.sweep(prompts=[CAT], seeds=[1], models=["seedream-4.0", "seedream-4.5"], quiet=True)
         client.wait_all(runs, timeout=30)
         client.close()
+
+
+def test_sweep_count_says_counts(tmp_path: Path) -> None:
+    """client.sweep(..., count=2) raised a raw TypeError (#33): the axis is counts=."""
+    with emulator(**FAST) as emu:
+        client = seqnb.connect(emu.token, emu.base_url, ledger=tmp_path / "l.sqlite", download=False)
+        with pytest.raises(seqnb.SettingInvalid, match=r"counts=\[2\]"):
+            client.sweep(prompts=[CAT], count=2, quiet=True)
+        assert client.runs() == []
+        client.close()
