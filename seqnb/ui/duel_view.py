@@ -33,6 +33,7 @@ from ..model.spec import get_model
 from ..runs.run import RunCore
 from ..session import gallery_of
 from .matrix_state import client_ledger, loop_running, runs_of, thumb_src
+from .matrix_view import MatrixView
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -311,6 +312,11 @@ class DuelView(StaticFallback, anywidget.AnyWidget):
     def effects(self, by: str = "prompt") -> pd.DataFrame:
         """Strength per value of an axis over these series (``Ledger.effects``)."""
         return self.ledger.effects([run.id for run in self.series], by)
+
+    def matrix(self, rows: str | None = "prompt", cols: str | None = "seed", **options: Any) -> MatrixView:
+        """These series as a matrix whose rows and columns are in the ranking's order, strongest first."""
+        runs = [self.originals[run.id] for run in self.series]
+        return MatrixView(runs, rows, cols, ledger=self.ledger, gallery=self.gallery, rank=self.ranking(), **options)
 
     def plot(self, by: str | None = None, top: int = 30) -> Any:
         """The ranking (or ``by`` an axis's effects) with 95% intervals, as a matplotlib Axes."""

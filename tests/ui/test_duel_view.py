@@ -159,6 +159,10 @@ def test_effects_by_prompt_recover_the_prompt_a_simulated_judge_prefers(
     assert found["low"][0] > found["high"][2]
     ranked = view.ranking()
     assert ranked["label"][0].startswith("…ink drawing") and ranked["label"].iloc[-1].startswith("…woodcut")
+    matrix = view.matrix()  # rows by the ranking: each prompt by the mean strength of its series
+    means = ranked.assign(prompt=ranked["label"].str.split(" · ").str[0]).groupby("prompt")["strength"].mean()
+    assert [r["label"] for r in matrix.snapshot["rows"]] == list(means.sort_values(ascending=False).index)
+    matrix.close()
     view.close()
 
 
@@ -192,3 +196,29 @@ def test_the_gallery_tab_has_a_duel_mode(sweep: seqnb.Sweep, seqnb_client: seqnb
     view.mode.value = "recent"
     assert view.matrix_box.layout.display == "none"
     studio.close()
+
+
+def test_the_matrix_can_put_rows_and_columns_in_the_ranking_order(tmp_path: Any) -> None:
+    from seqnb.images.cache import ImageCache
+    from seqnb.images.matrix import build_matrix
+    from seqnb.model.request import Request
+    from seqnb.runs.run import RunCore
+    from seqnb.ui.matrix_view import MatrixView
+
+    runs = [RunCore(Request("seedream-4.5", STYLE + s, count=3, seed=n)) for s in STYLES for n in (1, 2)]
+    strength = {
+        r.id: {"woodcut": 2.0, "ink drawing": 0.5, "watercolor": -1.0}[r.request.prompt[len(STYLE) :]] for r in runs
+    }
+    strength[runs[1].id] += 1.0  # ink drawing, seed 2
+    plain = build_matrix(runs, "prompt", "seed")
+    assert [h.label for h in plain.rows] == ["…ink drawing", "…watercolor", "…woodcut"]
+    ranked = build_matrix(runs, "prompt", "seed", strength=strength)
+    assert [h.label for h in ranked.rows] == ["…woodcut", "…ink drawing", "…watercolor"]
+    assert [h.label for h in ranked.cols] == ["seed 2", "seed 1"]
+    assert [h.label for h in ranked.swapped().cols] == ["…woodcut", "…ink drawing", "…watercolor"]
+    frame = __import__("pandas").DataFrame({"run_id": list(strength), "strength": list(strength.values())})
+    view = MatrixView(runs, gallery=seqnb.Gallery(ImageCache(tmp_path / "images")), rank=frame)
+    assert [r["label"] for r in view.snapshot["rows"]] == ["…woodcut", "…ink drawing", "…watercolor"]
+    view.set_axes("seed", "prompt")
+    assert [c["label"] for c in view.snapshot["cols"]] == ["…woodcut", "…ink drawing", "…watercolor"]
+    view.close()
