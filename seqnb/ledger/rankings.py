@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from .facade import Ledger
 
-__all__ = ["JUDGED_AXES", "duels", "effects", "judging_tables", "plot_ranking", "ranking", "top_runs"]
+__all__ = ["JUDGED_AXES", "duels", "effects", "judging_tables", "plot_ranking", "ranking"]
 
 JUDGED_AXES = ("prompt", "model", "seed", "size")
 """The axes ``effects`` can fit, as ``ledger.runs()`` names their columns."""
@@ -232,10 +232,3 @@ def judging_tables(ledger: Ledger, run_ids: Sequence[str], duels_by: str | None 
                 }
             )
     return tables
-
-
-def top_runs(ledger: Ledger, frame: pd.DataFrame, top: int, duels_by: str | None = None) -> list[str]:
-    """The ids of the ``top`` strongest series among the runs of ``frame`` (by the ranking of their duels)."""
-    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-        raise SettingInvalid(f"top={top!r}: give how many of the strongest series to keep, e.g. top=5")
-    return [str(i) for i in ranking(ledger, frame, duels_by=duels_by)["run_id"].head(top)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -120,3 +121,32 @@ def test_the_ranking_and_the_effects_name_each_series_by_what_differs(emu: Emula
         > ranked.set_index("run_id").loc[wood2, "strength"]
     )
     assert ledger.ranking(sweep=runs.id, duels_by="alice")["comparisons"].sum() == 0  # Alice judged nothing
+
+
+def test_the_report_shows_the_ranking_and_effects_and_the_export_takes_the_strongest(
+    seqnb_client: seqnb.Client, tmp_path: Path
+) -> None:
+    from tests.images.test_report import page_data
+
+    runs = seqnb_client.sweep(prompts=[STYLE + s for s in ("ink", "watercolor")], seeds=[1, 2], quiet=True)
+    seqnb_client.wait_all(runs, timeout=60)
+    seqnb_client.settle(timeout=60)
+    ledger = seqnb_client.ledger
+    assert ledger is not None
+    plain = page_data(seqnb_client.report(ledger.runs(sweep=runs.id), tmp_path / "plain.html").read_text())
+    assert plain["tables"] == []  # no duels: nothing to rank
+    ink1, ink2, wc1, wc2 = (r.id for r in runs)
+    for a, b in ((ink1, wc1), (ink2, wc2), (ink1, wc2)):
+        ledger.record_duel(a, b, "left")
+    data = page_data(seqnb_client.report(ledger.runs(sweep=runs.id), tmp_path / "judged.html").read_text())
+    titles = [t["title"] for t in data["tables"]]
+    assert titles == ["Ranking from 3 duel(s)", "Strength by prompt", "Strength by seed"]
+    assert data["tables"][0]["rows"][0]["run_id"] == ink1 and data["tables"][0]["rows"][0]["label"] == "…ink · seed 1"
+    assert [r["label"] for r in data["tables"][1]["rows"]] == ["…ink", "…watercolor"]
+    strongest = ledger.ranking(sweep=runs.id)["run_id"][:2]  # the top two of the ranking
+    written = seqnb_client.export_images(strongest, tmp_path / "top")
+    names = " ".join(p.name for p in written if p.suffix == ".png")
+    assert ink1 in names and ink2 in names and wc1 not in names and wc2 not in names
+    assert len([p for p in written if p.suffix == ".png"]) == 2 * 2  # the two strongest series, two frames each
+    by_runs = page_data(seqnb_client.report(list(runs), tmp_path / "runs.html").read_text())
+    assert [t["title"] for t in by_runs["tables"]] == titles  # runs given as runs: the same tables
