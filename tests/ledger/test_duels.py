@@ -121,6 +121,16 @@ def test_the_ranking_and_the_effects_name_each_series_by_what_differs(emu: Emula
         > ranked.set_index("run_id").loc[wood2, "strength"]
     )
     assert ledger.ranking(sweep=runs.id, duels_by="alice")["comparisons"].sum() == 0  # Alice judged nothing
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = ledger.plot_ranking(sweep=runs.id)
+    top_down = sorted(zip(ax.get_yticks(), [t.get_text() for t in ax.get_yticklabels()], strict=True), reverse=True)
+    assert [label for _, label in top_down] == list(ranked["label"])  # strongest on top
+    assert len(ax.lines) + len(ax.collections) >= 2  # the points and their interval bars
+    by_prompt = ledger.plot_ranking(runs.id, by="prompt")
+    ticks = zip(by_prompt.get_yticks(), [t.get_text() for t in by_prompt.get_yticklabels()], strict=True)
+    assert [label for _, label in sorted(ticks, reverse=True)] == ["…ink", "…watercolor", "…woodcut"]
 
 
 def test_the_report_shows_the_ranking_and_effects_and_the_export_takes_the_strongest(
