@@ -10,7 +10,7 @@ the whole prompt kept as the header's ``title`` for hover.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,12 +71,19 @@ class Header:
     title: str
 
 
-def _headers(axis: str | None, cores: Sequence[RunCore]) -> tuple[Header, ...]:
+def _headers(
+    axis: str | None, cores: Sequence[RunCore], strength: Mapping[str, float] | None = None
+) -> tuple[Header, ...]:
     if axis is None:
         return (Header(None, "", ""),)
     values = list(dict.fromkeys(axis_value(r, axis) for r in cores))
     if axis in ("seed", "count"):
         values.sort(key=lambda v: (v is None, v if isinstance(v, int) else 0))
+    if strength:  # strongest first: each value by the mean strength of its runs (a run not ranked counts as 0)
+        scores: dict[str, list[float]] = {}
+        for run in cores:
+            scores.setdefault(repr(axis_value(run, axis)), []).append(float(strength.get(run.id, 0.0)))
+        values.sort(key=lambda v: -sum(scores[repr(v)]) / len(scores[repr(v)]))
     labels = axis_labels(axis, values)
     return tuple(
         Header(v, lab, show_value(axis, v) if axis != "prompt" else str(v))
@@ -133,13 +140,17 @@ class Matrix:
     runs: tuple[RunCore, ...]
     cells: dict[tuple[int, int, int], tuple[RunCore, ...]] = field(repr=False)
     """(facet, row, column) -> the runs there, in the order given; absent where nothing was run."""
+    strength: Mapping[str, float] | None = field(default=None, repr=False)
+    """Run id -> its strength (a ranking from duels): rows, columns and facets strongest first."""
 
     def cell(self, row: int, col: int, facet: int = 0) -> tuple[RunCore, ...]:
         return self.cells.get((facet, row, col), ())
 
     def swapped(self) -> Matrix:
         """The same runs with rows and columns exchanged."""
-        return build_matrix(self.runs, rows=self.cols_axis, cols=self.rows_axis, facet=self.facet_axis)
+        return build_matrix(
+            self.runs, rows=self.cols_axis, cols=self.rows_axis, facet=self.facet_axis, strength=self.strength
+        )
 
     def page(self, row_page: int = 0, col_page: int = 0, *, rows: int = 6, cols: int = 6, facet: int = 0) -> Page:
         """A window of ``rows`` x ``cols`` cells of one facet; page numbers are clamped into range."""
@@ -180,12 +191,17 @@ class Matrix:
 
 
 def build_matrix(
-    runs: Iterable[Any], rows: str | None = "prompt", cols: str | None = "seed", facet: str | None = None
+    runs: Iterable[Any],
+    rows: str | None = "prompt",
+    cols: str | None = "seed",
+    facet: str | None = None,
+    strength: Mapping[str, float] | None = None,
 ) -> Matrix:
     """Place runs (``Run``, ``AsyncRun`` or ``RunCore``) by their values on the axes given (None: one row/column/facet).
 
     The axes are used as asked; see ``choose_axes`` for the ones that vary. Rows, columns and facets
-    are the values in order of first appearance (seeds and counts sorted).
+    are the values in order of first appearance (seeds and counts sorted), or, given each run's
+    ``strength`` (``Ledger.ranking``), strongest first.
     """
     axes = [rows, cols, facet]
     for axis in axes:
@@ -195,7 +211,7 @@ def build_matrix(
     if len(set(named)) != len(named):
         raise ValueError(f"rows, cols and facet must be different axes, got {rows!r}, {cols!r}, {facet!r}")
     cores = tuple(dict.fromkeys(_core(r) for r in runs))
-    row_h, col_h, facet_h = _headers(rows, cores), _headers(cols, cores), _headers(facet, cores)
+    row_h, col_h, facet_h = (_headers(axis, cores, strength) for axis in (rows, cols, facet))
 
     def index(axis: str | None, headers: tuple[Header, ...]) -> dict[str, int]:
         return {repr(h.value): i for i, h in enumerate(headers)} if axis else {}
@@ -207,5 +223,5 @@ def build_matrix(
         cells.setdefault((f, r, c), []).append(run)
     return Matrix(
         rows, cols, facet, row_h, col_h, facet_h, tuple(varying_axes(cores)), cores,
-        {k: tuple(v) for k, v in cells.items()},
+        {k: tuple(v) for k, v in cells.items()}, strength,
     )  # fmt: skip

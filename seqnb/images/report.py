@@ -93,6 +93,7 @@ def report_data(
     thumb: int = DEFAULT_THUMB,
     full: Full = "none",
     files: Path | None = None,
+    tables: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """Everything the page shows, as JSON-ready data (``files``: where ``full="beside"`` writes the full-size PNGs)."""
     thumbs = thumbnails(series, thumb)
@@ -134,6 +135,7 @@ def report_data(
         "y": layout["y"],
         "runs": runs,
         "spend": list(spend),
+        "tables": list(tables),  # titled tables of plain rows: the ranking and axis effects from duels
     }
 
 
@@ -176,8 +178,9 @@ def write_report(
     spend: Sequence[dict[str, Any]] = (),
     thumb: int = DEFAULT_THUMB,
     full: Full = "none",
+    tables: Sequence[dict[str, Any]] = (),
 ) -> Path:
-    """Write the report of ``series`` to ``path`` (an ``.html`` file) and return it."""
+    """Write the report of ``series`` to ``path`` (an ``.html`` file) and return it; ``tables``: more titled tables."""
     target = Path(path)
     if full not in ("none", "embed", "beside"):
         raise SeqnbError(
@@ -191,7 +194,9 @@ def write_report(
         if files is not None:
             _files_folder(files)
         name = title or f"seqnb report: {len(series)} run(s)"
-        page = report_html(report_data(series, title=name, spend=spend, thumb=thumb, full=full, files=files))
+        page = report_html(
+            report_data(series, title=name, spend=spend, thumb=thumb, full=full, files=files, tables=tables)
+        )
         tmp = target.with_name(f".{target.name}.tmp")
         tmp.write_text(page, encoding="utf-8")
         os.replace(tmp, target)

@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..runs.run import RunCore
-from . import share
+from . import rankings, share
 from .budget import TeamBudget
+from .duels import record_duel, remove_duel
 from .image_rows import UNSET, ImageRows, Score
 from .marks import RunMarks, fold, mark_rows, read_marks, reader, write_marks, writer
 from .reads import LedgerReads
@@ -259,6 +260,18 @@ class Ledger(LedgerReads):
     def export_images(self, *args: Any, **kw: Any) -> NoReturn:
         """Moved: ``client.export_images(client.ledger.runs(...), directory)``."""
         share.moved("export_images")
+
+    # --- duels (``seqnb.ledger.duels``, ``seqnb.ledger.rankings``) ----------------------------------
+
+    def record_duel(self, left: str, right: str, outcome: str, *, blind: bool = True, by: str | None = None) -> int:
+        """Record a choice between two runs (``outcome``: ``"left"``, ``"right"`` or ``"tie"``), by you; its duel id."""
+        return record_duel(self.store, left, right, outcome, blind=blind, by=writer(by))
+
+    def remove_duel(self, duel_id: int, *, by: str | None = None) -> None:
+        """Take back one of your duels (an undo): its row is deleted."""
+        remove_duel(self.store, duel_id, writer(by))
+
+    duels, ranking, effects, plot_ranking = rankings.duels, rankings.ranking, rankings.effects, rankings.plot_ranking
 
     # --- bringing runs back ----------------------------------------------------------------
 

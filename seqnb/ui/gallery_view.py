@@ -1,16 +1,19 @@
 """The Studio's Gallery tab: a client's completed runs as grids (``seqnb.images.grid``), a page at a time, or one
-sweep as a matrix of series (``seqnb.ui.matrix_view``)."""
+sweep as a matrix of series (``seqnb.ui.matrix_view``) or as a duel (``seqnb.ui.duel_view``)."""
 
 from __future__ import annotations
 
+import html
 import itertools
 from typing import TYPE_CHECKING
 
 import ipywidgets as w
 
+from ..errors import SeqnbError
 from ..images.grid import grid
 from ..runs.run import RunEvent
 from .closing import close_tree, replace_children
+from .duel_view import DuelView
 from .matrix_view import MatrixView
 from .throttle import Throttle
 
@@ -55,11 +58,13 @@ class GalleryView(w.VBox):
         self.body = w.VBox([w.HTML("<i>completed runs appear here</i>")])
         self.prev_button.on_click(lambda _: self.turn(-1))
         self.next_button.on_click(lambda _: self.turn(1))
-        self.mode = w.ToggleButtons(options=[("Recent", "recent"), ("Matrix", "matrix")], value="recent")
+        self.mode = w.ToggleButtons(
+            options=[("Recent", "recent"), ("Matrix", "matrix"), ("Duel", "duel")], value="recent"
+        )
         self.sweep_picker = w.Dropdown(description="sweep", options=[], layout=w.Layout(display="none", width="420px"))
         self.pager = w.HBox([self.prev_button, self.label, self.next_button])
         self.matrix_box = w.VBox([])
-        self.matrix: MatrixView | None = None
+        self.matrix: MatrixView | DuelView | None = None
         self.mode.observe(lambda change: self.set_mode(change["new"]), "value")
         self.sweep_picker.observe(lambda change: self.show_sweep(change["new"]), "value")
         super().__init__([w.HBox([self.mode, self.sweep_picker]), self.pager, self.body, self.matrix_box])
@@ -118,9 +123,10 @@ class GalleryView(w.VBox):
         return [(f"{i} · {counts[i]} runs" + ("" if i in mine else " · from the ledger"), i) for i in ids]
 
     def set_mode(self, mode: str) -> None:
-        """``"recent"``: the newest completed runs, a page at a time; ``"matrix"``: one sweep as a matrix."""
+        """``"recent"``: the newest completed runs, a page at a time; ``"matrix"``: one sweep as a matrix; ``"duel"``:
+        one sweep's series two at a time, blind."""
         self.mode.value = mode
-        matrix = mode == "matrix"
+        matrix = mode in ("matrix", "duel")
         self.pager.layout.display = self.body.layout.display = "none" if matrix else ""
         self.sweep_picker.layout.display = self.matrix_box.layout.display = "" if matrix else "none"
         if not matrix:
@@ -132,22 +138,32 @@ class GalleryView(w.VBox):
             self.sweep_picker.value = options[0][1]  # shown through the observer
         elif not options:
             replace_children(self.matrix_box, [w.HTML("<i>no sweep yet: send one, then choose it here</i>")])
-        elif self.matrix is None:
+        elif self.matrix is None or isinstance(self.matrix, DuelView) != (mode == "duel"):
             self.show_sweep(self.sweep_picker.value)
 
-    def show_sweep(self, sweep_id: str | None) -> MatrixView | None:
-        """Show a sweep as a matrix (this client's runs of it, else its runs rebuilt from the ledger); the old one closed."""
+    def show_sweep(self, sweep_id: str | None) -> MatrixView | DuelView | None:
+        """Show a sweep as a matrix or a duel (this client's runs of it, else its runs rebuilt from the ledger); the old
+        one closed."""
         if not sweep_id:
             return None
         runs = [r for r in self.client.runs() if r.sweep_id == sweep_id]
         source: object = runs or sweep_id
-        self.matrix = MatrixView(source, client=self.client, ledger=self.client.ledger, gallery=self.client.gallery)
+        ledger, gallery = self.client.ledger, self.client.gallery
+        try:
+            if self.mode.value == "duel":
+                self.matrix = DuelView(source, ledger=ledger, gallery=gallery)
+            else:
+                self.matrix = MatrixView(source, client=self.client, ledger=ledger, gallery=gallery)
+        except (SeqnbError, ValueError) as exc:
+            self.matrix = None
+            replace_children(self.matrix_box, [w.HTML(f"<i>{html.escape(str(exc))}</i>")])
+            return None
         replace_children(self.matrix_box, [self.matrix])
         return self.matrix
 
     def refresh(self) -> None:
         """Rebuild the current page from the runs whose images are in (the previous page is closed)."""
-        if self.mode.value == "matrix":
+        if self.mode.value != "recent":
             self.stale = True  # the recent runs catch up when that mode is shown again
             return
         self.stale = False

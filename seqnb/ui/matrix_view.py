@@ -75,6 +75,7 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
         thumb: int = 96,
         large: int = 1024,
         interval: float = 0.5,
+        rank: Any = None,
     ) -> None:
         given = runs_of(runs, ledger)
         self.originals: dict[str, Any] = {}
@@ -96,7 +97,8 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
         """Image sha256 -> its thumbnail's data URL, so a page shown again reads no file."""
         self._closed = False
         self._throttle = Throttle(interval, self.refresh)
-        self.matrix: Matrix = build_matrix(cores, *choose_axes(cores, rows, cols, facet))
+        strength = dict(zip(rank["run_id"], rank["strength"], strict=True)) if hasattr(rank, "columns") else rank
+        self.matrix: Matrix = build_matrix(cores, *choose_axes(cores, rows, cols, facet), strength=strength)
         self._unsubscribe = [core.subscribe(self._on_event) for core in cores]
         super().__init__()
         self.on_msg(lambda _, content, buffers: self.handle_message(content))
@@ -188,7 +190,8 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
     def set_axes(self, rows: str | None, cols: str | None, facet: str | None = None) -> None:
         """Lay the runs out anew (back to the first page); an axis may be None (one row, column or facet)."""
         try:
-            self.matrix = build_matrix(self.matrix.runs, rows or None, cols or None, facet or None)
+            m = self.matrix
+            self.matrix = build_matrix(m.runs, rows or None, cols or None, facet or None, strength=m.strength)
         except ValueError as exc:
             self.message = html.escape(str(exc))
             return
@@ -216,7 +219,7 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
         new = self._adopt(runs)
         self._unsubscribe += [core.subscribe(self._on_event) for core in new]
         m = self.matrix
-        self.matrix = build_matrix([*m.runs, *new], m.rows_axis, m.cols_axis, m.facet_axis)
+        self.matrix = build_matrix([*m.runs, *new], m.rows_axis, m.cols_axis, m.facet_axis, strength=m.strength)
         self.refresh()
 
     # --- the lightbox -----------------------------------------------------------------------
@@ -394,6 +397,7 @@ def matrix(
 
     ``runs``: a list of runs, a ``Sweep``, or a frame of ``ledger.runs()`` or a sweep id with
     ``ledger=``. An axis that does not vary gives its place to one that does. Options:
-    ``ledger``, ``gallery``, ``client`` (for Promote), ``page_rows``, ``page_cols``, ``thumb``, ``large``.
+    ``ledger``, ``gallery``, ``client`` (for Promote), ``page_rows``, ``page_cols``, ``thumb``, ``large``,
+    ``rank`` (``ledger.ranking(...)``, or run id -> strength: rows and columns strongest first).
     """
     return MatrixView(runs, rows, cols, facet, **options)

@@ -183,7 +183,7 @@ def test_migration_10_keeps_a_version_8_ledger_with_its_runs_and_sessions(emu: E
         "'0.08', 'USD', 'se-old', 'se-old')"
     )
     ledger = Ledger(target.url)
-    assert ledger.version == SCHEMA_VERSION == 10
+    assert ledger.version == SCHEMA_VERSION >= 10  # and on to the latest (the duels: 11)
     frame = ledger.runs()
     assert list(frame["id"]) == ["r1"] and frame.loc[0, "user"] == "ana" and frame.loc[0, "status"] == "completed"
     assert target.execute("SELECT machine, beats, beat_seconds FROM sessions WHERE id='se-old'") == [(None, 0, None)]
