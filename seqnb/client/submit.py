@@ -92,8 +92,9 @@ def run_ids(runs: Any) -> list[str]:
     """The run ids among ``runs``: runs of either client, run ids, a frame of runs (its ``id`` column or its index)."""
     if isinstance(runs, str | RunCore) or hasattr(runs, "aio"):  # one run
         runs = [runs]
-    elif hasattr(runs, "columns"):  # a frame from ledger.runs(), or one indexed by run id
-        runs = list(runs["id"]) if "id" in runs.columns else list(runs.index)
+    elif hasattr(runs, "columns"):  # a frame of ledger.runs() or ledger.ranking(), or one indexed by run id
+        column = next((c for c in ("id", "run_id") if c in runs.columns), None)
+        runs = list(runs[column]) if column else list(runs.index)
     ids: list[str] = []
     for item in runs:
         run_id = item if isinstance(item, str) else getattr(item, "id", None)

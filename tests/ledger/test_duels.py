@@ -153,7 +153,7 @@ def test_the_report_shows_the_ranking_and_effects_and_the_export_takes_the_stron
     assert titles == ["Ranking from 3 duel(s)", "Strength by prompt", "Strength by seed"]
     assert data["tables"][0]["rows"][0]["run_id"] == ink1 and data["tables"][0]["rows"][0]["label"] == "…ink · seed 1"
     assert [r["label"] for r in data["tables"][1]["rows"]] == ["…ink", "…watercolor"]
-    strongest = ledger.ranking(sweep=runs.id)["run_id"][:2]  # the top two of the ranking
+    strongest = ledger.ranking(sweep=runs.id).head(2)  # the top two of the ranking, the frame itself
     written = seqnb_client.export_images(strongest, tmp_path / "top")
     names = " ".join(p.name for p in written if p.suffix == ".png")
     assert ink1 in names and ink2 in names and wc1 not in names and wc2 not in names
