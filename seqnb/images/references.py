@@ -13,8 +13,7 @@ import mimetypes
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-import httpx
-
+from .._http import AsyncClient
 from ..errors import ImageRefused
 from ..model.spec import MAX_REFERENCE_BYTES
 from ..model.validation import Problem
@@ -57,7 +56,7 @@ async def upload_to_emulator(root: str, path: Path, timeout: float = 30.0) -> st
     """Upload a local image to the emulator's file route (``POST {root}/files``); returns the URL serving it."""
     kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     data = await asyncio.to_thread(path.read_bytes)
-    async with httpx.AsyncClient(timeout=timeout, trust_env=False) as http:  # no token: the emulator needs none
+    async with AsyncClient(timeout=timeout, trust_env=False) as http:  # no token: the emulator needs none
         response = await http.post(f"{root}/files", content=data, headers={"content-type": kind})
     if response.status_code != 200:
         raise ValueError(f"the emulator refused {path} (HTTP {response.status_code}: {response.text[:200]})")
