@@ -88,12 +88,13 @@ def is_seqnb_emulator(url: str, timeout: float = 3.0) -> bool:
 
 def checked_url(url: str, where: str, example: str = DEFAULT_BASE_URL) -> str:
     """``url`` when it is an http(s) URL with a host, else ``SettingInvalid`` naming ``where`` and an example."""
-    parts = urlsplit(url.strip())
     try:
+        parts = urlsplit(url.strip())
         parts.port  # noqa: B018 (raises on a bad port)
-    except ValueError:
-        parts = parts._replace(netloc="")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # a bad port, an unclosed [IPv6 bracket
+        usable = False
+    if not usable:
         raise errors.SettingInvalid(f"{where}: {url!r} is not an http(s) URL with a host; write e.g. {example}")
     return url.strip()
 
