@@ -28,7 +28,7 @@ __all__ = ["Check", "DoctorReport", "diagnose"]
 Status = Literal["ok", "info", "warn", "fail"]
 PROBE_MODEL = "bytedance/seedream-4-5/sequential"
 """The model whose catalog entry is the authenticated call that proves the token."""
-PACKAGES = ("httpx", "ipywidgets", "pandas", "pillow", "starlette", "uvicorn", "nest-asyncio", "ipykernel")
+PACKAGES = ("aiohttp", "httpx", "ipywidgets", "pandas", "pillow", "starlette", "uvicorn", "nest-asyncio", "ipykernel")
 
 
 @dataclass(frozen=True)
