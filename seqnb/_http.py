@@ -22,9 +22,14 @@ answers, and proxies; seqnb adds only:
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import contextlib
 import functools
 import os
 import ssl
+import threading
+import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -169,6 +174,11 @@ class _Connector(aiohttp.TCPConnector):
     means to close; aiohttp would read them as the answer to the next request sent on it.
     """
 
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.home = asyncio.get_running_loop()
+        _open.add(self)
+
     async def _get(self, key: Any, traces: list[Any]) -> aiohttp.connector.Connection | None:
         while (connection := await super()._get(key, traces)) is not None:
             protocol = connection.protocol
@@ -176,6 +186,35 @@ class _Connector(aiohttp.TCPConnector):
                 return connection
             connection.close()
         return None
+
+
+_open: weakref.WeakSet[_Connector] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_left_open() -> None:
+    """At exit, the pools of clients never closed are shut quietly.
+
+    A script that ends without ``client.close()`` would otherwise end on aiohttp's "Unclosed client
+    session" lines. A pool is shut on its own loop when that loop still runs (the portal thread
+    of ``seqnb._loop``), else at once: ``_close`` is what ``close()`` does before it waits.
+    """
+    for connector in list(_open):
+        if connector.closed or connector.home.is_closed():
+            continue
+        shut = threading.Event()
+
+        def close(connector: _Connector = connector, shut: threading.Event = shut) -> None:
+            with contextlib.suppress(Exception):
+                connector._close()
+            shut.set()
+
+        if not connector.home.is_running():
+            close()
+            continue
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            connector.home.call_soon_threadsafe(close)
+            shut.wait(1.0)
 
 
 def session(

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
 import ssl
 import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -357,3 +359,22 @@ def test_the_token_is_in_no_repr_and_odd_paths_are_not_sent() -> None:
         await t.aclose()
 
     asyncio.run(go())
+
+
+def test_a_script_that_never_closes_its_client_ends_quietly(tmp_path: Path) -> None:
+    """The pools of clients left open are shut at exit: no "Unclosed client session" lines from aiohttp."""
+    script = tmp_path / "forgetful.py"
+    script.write_text(
+        "import seqnb\n"
+        "client = seqnb.connect(ledger=False)\n"  # the embedded emulator; images downloaded too
+        "run = client.submit(seqnb.Request('seedream-4.0', 'Generate 2 images of a gull', count=2, seed=1))\n"
+        "run.wait(30)\n"
+        "print(run.status, len(client.gallery.frames(run)))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )  # fmt: skip
+    assert done.stdout.strip() == "completed 2", done.stderr
+    assert "Unclosed" not in done.stderr, done.stderr
