@@ -29,7 +29,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
@@ -231,16 +231,8 @@ class Transport:
                 proxy_auth=None if proxy is None or proxy.auth is None else aiohttp.BasicAuth(*proxy.auth),
                 proxy_headers=None if proxy is None else proxy.headers,
             ) as response:
-                if (response.content_length or 0) > MAX_ANSWER:
-                    raise _TooLarge
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.content.iter_chunked(65536):  # decompressed: the cap holds after
-                    size += len(chunk)
-                    if size > MAX_ANSWER:
-                        raise _TooLarge
-                    chunks.append(chunk)
-                return Answer(response.status, response.headers, b"".join(chunks))
+                body = await _capped(response.content.iter_chunked(65536), response.content_length)
+                return Answer(response.status, response.headers, body)
         except aiohttp.ClientError as exc:
             mapped = http_error(exc, httpx.URL(url))
             if mapped is None:
@@ -379,16 +371,22 @@ async def _through(http: httpx.AsyncClient, method: str, path: str, content: byt
     headers = {"Content-Type": "application/json"} if content is not None else None
     async with http.stream(method, path, content=content, headers=headers) as response:
         declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_ANSWER:
+        body = await _capped(response.aiter_bytes(), int(declared) if declared.isdigit() else None)
+    return Answer(response.status_code, response.headers, body)
+
+
+async def _capped(chunks: AsyncIterator[bytes], declared: int | None) -> bytes:
+    """An answer's body, decompressed, read as it arrives; ``_TooLarge`` as soon as it is over ``MAX_ANSWER``."""
+    if (declared or 0) > MAX_ANSWER:
+        raise _TooLarge
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_ANSWER:
             raise _TooLarge
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():  # decoded (gzip, deflate): the cap holds after decompression
-            size += len(chunk)
-            if size > MAX_ANSWER:
-                raise _TooLarge
-            chunks.append(chunk)
-    return Answer(response.status_code, response.headers, b"".join(chunks))
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 async def get_once(base_url: str, token: Secret, path: str, deadline: float, *, what: str, attempts: int = 1) -> Any:
