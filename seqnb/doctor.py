@@ -28,7 +28,7 @@ __all__ = ["Check", "DoctorReport", "diagnose"]
 Status = Literal["ok", "info", "warn", "fail"]
 PROBE_MODEL = "bytedance/seedream-4-5/sequential"
 """The model whose catalog entry is the authenticated call that proves the token."""
-PACKAGES = ("httpx", "ipywidgets", "pandas", "pillow", "starlette", "uvicorn", "nest-asyncio", "ipykernel")
+PACKAGES = ("aiohttp", "httpx", "ipywidgets", "pandas", "pillow", "starlette", "uvicorn", "nest-asyncio", "ipykernel")
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,9 @@ def _cache(directory: str | None) -> Check:
     return Check("image cache", "ok", summary, details)
 
 
-async def _probe(api: str, account: str, secret: Secret, account_source: str) -> tuple[dict[str, Any], Any]:
+async def _probe(
+    api: str, account: str, secret: Secret, account_secret: Secret | None, account_source: str
+) -> tuple[dict[str, Any], Any]:
     import asyncio
 
     from .api.account import fetch_balance
@@ -162,7 +164,7 @@ async def _probe(api: str, account: str, secret: Secret, account_source: str) ->
 
     entries, balance = await asyncio.gather(
         fetch_entries(api, secret, [m.id for m in models()]),
-        fetch_balance(account, secret, account_source),
+        fetch_balance(account, account_secret, account_source),
         return_exceptions=True,
     )
     if isinstance(entries, BaseException):  # pragma: no cover - fetch_entries keeps failures in place
@@ -195,8 +197,13 @@ def _user_prices() -> Check | None:
     return Check("user prices", "info", "SEQNB_PRICES sets " + ", ".join(f"{k} {v}" for k, v in shown.items()), shown)
 
 
-def _network(api: str, account: str, secret: Secret, emulated: bool, tokened: bool = True) -> list[Check]:
-    """The catalog, prices, schemas and balance as the service answers them; ``tokened``: a token of the user's is sent."""
+def _network(
+    api: str, account: str, secret: Secret, emulated: bool, tokened: bool = True, account_secret: Secret | None = None
+) -> list[Check]:
+    """The catalog, prices, schemas and balance as the service answers them; ``tokened``: a token of the user's is sent.
+
+    ``account_secret``: the token the balance call may carry (``balance_secret``), None for none.
+    """
     from ._loop import run_detached
     from .api.account import DEADLINE as BALANCE_DEADLINE
     from .api.account import Balance
@@ -208,7 +215,8 @@ def _network(api: str, account: str, secret: Secret, emulated: bool, tokened: bo
     account_source = f"{'offline emulator' if emulated else 'RunComfy account'} at {account}"
     label = "emulator catalog" if emulated else "RunComfy catalog"
     entries, balance = run_detached(
-        lambda: _probe(api, account, secret, account_source), max(service.DEADLINE, BALANCE_DEADLINE) + 2.0
+        lambda: _probe(api, account, secret, account_secret, account_source),
+        max(service.DEADLINE, BALANCE_DEADLINE) + 2.0,
     )
     out: list[Check] = []
     probe = entries[PROBE_MODEL]
@@ -309,7 +317,7 @@ def diagnose(
     cache_dir: str | None = None,
 ) -> DoctorReport:
     """Look at everything seqnb would use; never raises for what it finds (it reports it)."""
-    from .api.account import account_base_for
+    from .api.account import account_base_for, balance_secret
     from .api.backend import resolve_backend
 
     checks: list[Check] = []
@@ -342,7 +350,7 @@ def diagnose(
                 {"backend": backend.kind, "model_api": api, "account_api": account},
             )
         )
-        checks += _network(api, account, secret, emulated, tokened)
+        checks += _network(api, account, secret, emulated, tokened, balance_secret(backend, account_base_url, secret))
     user = _user_prices()
     checks += [*([user] if user is not None else []), _ledger(ledger), _cache(cache_dir), _versions()]
     if secret is not None and secret.source != NO_TOKEN:  # the placeholder "local" is no secret (and a common word)

@@ -79,4 +79,4 @@ def host() -> Iterator[FileHost]:
     """A loopback file host (``tests/file_host.py``), shut down after the test."""
     h = FileHost()
     yield h
-    h.server.shutdown()
+    h.close()
