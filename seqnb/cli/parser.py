@@ -185,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_share_commands(sub)
     for choice in sub._choices_actions:  # each command's --help starts by saying what it does
         command = sub.choices[choice.dest]
-        command.description = command.description or (choice.help or "").capitalize() + "."
+        said = choice.help or ""
+        command.description = command.description or said[:1].upper() + said[1:] + "."  # names keep their case
     return parser
 
 

@@ -188,3 +188,21 @@ def test_ctrl_c_during_the_demo_leaves_nothing_in_flight(tmp_path: Path) -> None
     ledger = seqnb.Ledger(tmp_path / "ledger.sqlite")
     assert not set(ledger.runs()["status"]) & {"created", "submitting", "in_queue", "in_progress"}
     assert ledger.spend()["in_flight"].sum() == 0 and "will finish and be charged" not in err
+
+
+@pytest.mark.parametrize(
+    ("command", "words"),
+    [
+        ("run", "their URLs on RunComfy"),
+        ("emulator", "RunComfy's Model API"),
+        ("report", "self-contained HTML file"),
+        ("export", "full-size PNGs (with their provenance) and a CSV"),
+    ],
+)
+def test_each_command_keeps_the_case_of_its_names(
+    capsys: pytest.CaptureFixture[str], command: str, words: str
+) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert words in out, out
