@@ -21,10 +21,15 @@ __all__ = [
 ]
 
 
+SANE = 1e9
+"""The largest value a bound-less number may take (a guard against overflow, not a limit worth naming in help)."""
+
+
 def number(
     kind: type[float] | type[int], low: float, high: float, what: str, example: str, *, above: bool = False
 ) -> Callable[[str], Any]:
-    """An argparse type: a number of ``kind`` from ``low`` (excluded when ``above``) to ``high``, or a one-line error."""
+    """An argparse type: a number of ``kind`` from ``low`` (excluded when ``above``) to ``high``, or a one-line error
+    naming the bound it broke (both for a real range such as a port's; a whole number above 0 is "1 or more")."""
 
     def parse(text: str) -> float | int:
         try:
@@ -32,17 +37,27 @@ def number(
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}, e.g. {example}") from None
         if not ((low < value if above else low <= value) and value <= high and value == value):
-            bound = f"above {low:g}" if above else f"from {low:g}"
-            raise argparse.ArgumentTypeError(f"{text} must be {what} {bound} to {high:g}, e.g. {example}")
+            raise argparse.ArgumentTypeError(
+                f"{text} must be {what} {_bounds(kind, low, high, above, value)}, e.g. {example}"
+            )
         return value
 
     return parse
 
 
+def _bounds(kind: type[float] | type[int], low: float, high: float, above: bool, value: float) -> str:
+    least = f"{low + 1 if kind is int and above else low:g}"  # a whole number above 0 is one of 1 or more
+    if high < SANE:  # a real range, such as a port's: name both ends
+        return f"above {low:g} and at most {high:g}" if above and kind is float else f"from {least} to {high:g}"
+    if value > high:
+        return f"of at most {high:.0f}"
+    return f"above {low:g}" if above and kind is float else f"of {least} or more"
+
+
 probability = number(float, 0.0, 1.0, "a probability", "0.1")
-seconds = number(float, 0.0, 1e9, "a number of seconds", "2.5")
-positive = number(float, 0.0, 1e9, "a number", "10", above=True)
-count = number(int, 0, 10**9, "a whole number", "20", above=True)
+seconds = number(float, 0.0, SANE, "a time in seconds", "2.5")
+positive = number(float, 0.0, SANE, "a number", "10", above=True)
+count = number(int, 0, SANE, "a whole number", "20", above=True)
 port = number(int, 0, 65535, "a port number", "8765")
 
 
