@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import SeqnbError
+
+if TYPE_CHECKING:
+    from ..ledger.facade import Ledger
 
 __all__ = [
     "CommandError",
     "Parser",
     "amount",
     "count",
+    "existing_ledger",
     "number",
     "port",
     "positive",
@@ -81,3 +87,25 @@ class Parser(argparse.ArgumentParser):
 
 class CommandError(SeqnbError):
     """A command cannot do what was asked; the message says what to change."""
+
+
+def existing_ledger(target: str | None, flag: str) -> Ledger:
+    """The ledger a command reads: ``target`` (given as ``flag``), else ``$SEQNB_LEDGER`` or ./seqnb-ledger.sqlite.
+
+    A ledger file that does not exist is an error naming it, never a new empty ledger (nor its folders):
+    reading made one, and a mistyped path then showed "0 runs" instead of saying so.
+    """
+    from ..ledger.facade import DEFAULT_LEDGER, Ledger
+    from ..ledger.stores import is_url
+
+    chosen = target or os.environ.get("SEQNB_LEDGER") or DEFAULT_LEDGER
+    if not is_url(chosen) and "://" not in chosen:
+        path = Path(chosen).expanduser()
+        if not path.exists():
+            setting = flag if target else ("SEQNB_LEDGER" if os.environ.get("SEQNB_LEDGER") else "the default ledger")
+            raise CommandError(
+                f"{setting}: no ledger at {path.absolute()}: the file does not exist. Check the path ({flag} PATH "
+                f"or SEQNB_LEDGER); a ledger is made by the first run recorded in it: `seqnb demo --ledger "
+                f"{chosen}`, `SEQNB_LEDGER={chosen} seqnb run ...`, or seqnb.connect(ledger={chosen!r}) in Python"
+            )
+    return Ledger(chosen)

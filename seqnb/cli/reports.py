@@ -9,7 +9,7 @@ from typing import Any
 
 from ..model.spec import get_model, models
 from ..model.validation import validate_payload
-from .arguments import CommandError
+from .arguments import CommandError, existing_ledger
 
 __all__ = ["cmd_cache", "cmd_doctor", "cmd_ledger", "cmd_models", "cmd_validate", "runs_table"]
 
@@ -94,9 +94,7 @@ def runs_table(frame: Any) -> Any:
 
 def cmd_ledger(args: argparse.Namespace) -> int:
     """Print the recent runs and the spend, or export the ledger."""
-    from ..ledger.facade import Ledger
-
-    ledger = Ledger(args.path)
+    ledger = existing_ledger(args.path, "--path")
     filters = {k: v for k, v in {"sweep": args.sweep, "status": args.status, "model": args.model}.items() if v}
     if args.sweep and args.sweep not in (known := ledger.sweeps()):
         recent = ", ".join(known[:5]) or "none yet"

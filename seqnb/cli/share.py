@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .arguments import count
+from .arguments import count, existing_ledger
 
 __all__ = ["add_share_commands", "cmd_export", "cmd_report"]
 
@@ -56,9 +56,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Write the report and say where it is and how big."""
     from ..images.limit import human_size
     from ..images.share import report_ledger
-    from ..ledger.facade import Ledger
-
-    ledger = Ledger(args.ledger)
+    ledger = existing_ledger(args.ledger, "--ledger")
     try:
         target = report_ledger(ledger, args.path, title=args.title, thumb=args.thumb, full=args.full, **_chosen(args))
     finally:
@@ -70,9 +68,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Write the PNGs and the CSV, and say how many."""
     from ..images.share import export_ledger
-    from ..ledger.facade import Ledger
-
-    ledger = Ledger(args.ledger)
+    ledger = existing_ledger(args.ledger, "--ledger")
     try:
         done = export_ledger(ledger, args.directory, **_chosen(args))
     finally:

@@ -10,6 +10,7 @@ import pytest
 
 from seqnb.cli import main
 from seqnb.errors import UnknownModelError
+from seqnb.ledger.facade import Ledger
 from seqnb.model.sweep import plan_sweep
 
 
@@ -74,8 +75,39 @@ def test_a_ledger_that_cannot_open(capsys: pytest.CaptureFixture[str], tmp_path:
     fails_in_one_line(capsys, ["ledger", "--path", str(path)], str(path), cause)
 
 
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["ledger", "--path"], "--path"),
+        (["ledger", "--export", "out.csv", "--path"], "--path"),
+        (["report", "r.html", "--ledger"], "--ledger"),
+        (["export", "shots", "--ledger"], "--ledger"),
+    ],
+)
+def test_a_ledger_that_does_not_exist_is_not_made(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], flag: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "typo" / "nonexist.sqlite"
+    line = fails_in_one_line(capsys, [*argv, str(path)], f"{flag}: no ledger at {path}", "does not exist")
+    assert "seqnb demo --ledger" in line  # how to make one
+    assert list(tmp_path.iterdir()) == []  # no ledger, no folder, no report, no export
+
+
+def test_the_default_ledger_that_does_not_exist_is_not_made(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SEQNB_LEDGER", raising=False)
+    fails_in_one_line(capsys, ["ledger"], f"the default ledger: no ledger at {tmp_path / 'seqnb-ledger.sqlite'}")
+    monkeypatch.setenv("SEQNB_LEDGER", str(tmp_path / "team.sqlite"))
+    fails_in_one_line(capsys, ["ledger"], f"SEQNB_LEDGER: no ledger at {tmp_path / 'team.sqlite'}")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_export_to_an_unknown_format(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "l.sqlite"
+    Ledger(path).close()
     fails_in_one_line(capsys, ["ledger", "--path", str(path), "--export", str(tmp_path / "x.xlsx")], ".csv, .json")
 
 

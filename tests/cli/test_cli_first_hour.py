@@ -163,6 +163,7 @@ def test_ctrl_c_on_the_embedded_emulator_marks_the_run_lost(tmp_path: Path) -> N
 
 
 def test_ledger_sweep_must_be_a_sweep_of_the_ledger(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    seqnb.Ledger(tmp_path / "l.sqlite").close()
     assert main(["ledger", "--path", str(tmp_path / "l.sqlite"), "--sweep", "sw-nope"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "no sweep 'sw-nope'" in err and "none yet" in err
