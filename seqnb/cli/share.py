@@ -56,6 +56,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Write the report and say where it is and how big."""
     from ..images.limit import human_size
     from ..images.share import report_ledger
+
     ledger = existing_ledger(args.ledger, "--ledger")
     try:
         target = report_ledger(ledger, args.path, title=args.title, thumb=args.thumb, full=args.full, **_chosen(args))
@@ -68,6 +69,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Write the PNGs and the CSV, and say how many."""
     from ..images.share import export_ledger
+
     ledger = existing_ledger(args.ledger, "--ledger")
     try:
         done = export_ledger(ledger, args.directory, **_chosen(args))

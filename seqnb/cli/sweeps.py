@@ -7,7 +7,7 @@ import contextlib
 import sys
 from typing import Any
 
-from .reports import runs_table
+from .reports import runs_table, table_text
 
 __all__ = ["DEFAULT_OUT", "DEMO_PROMPTS", "LOST_NOTE", "cmd_demo", "cmd_run"]
 
@@ -168,7 +168,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 130
     client.settle(timeout=120)  # the images are downloaded and scored before the table is read
     print()
-    print(runs_table(client.ledger.runs(sweep=runs.id)).to_string(index=False))
+    print(table_text(runs_table(client.ledger.runs(sweep=runs.id))))
     print(f"\n{sum(r.status == 'completed' for r in runs)}/{len(runs)} completed, estimated {runs.plan.total_text()}")
     _where_next(client)
     return 0

@@ -200,10 +200,22 @@ def test_ctrl_c_during_the_demo_leaves_nothing_in_flight(tmp_path: Path) -> None
         ("export", "full-size PNGs (with their provenance) and a CSV"),
     ],
 )
-def test_each_command_keeps_the_case_of_its_names(
-    capsys: pytest.CaptureFixture[str], command: str, words: str
-) -> None:
+def test_each_command_keeps_the_case_of_its_names(capsys: pytest.CaptureFixture[str], command: str, words: str) -> None:
     with pytest.raises(SystemExit):
         main([command, "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert words in out, out
+
+
+@pytest.mark.seqnb_emulator(queue_wait=60)
+@pytest.mark.parametrize("by", ["model", "sweep"])
+def test_ledger_prints_no_nan(capsys: pytest.CaptureFixture[str], seqnb_client: seqnb.Client, by: str) -> None:
+    request = seqnb.Request("seedream-4.5", "Generate 2 images of a heron", count=2, seed=3)
+    run = seqnb_client.submit(request).accepted(20)
+    assert run.status == "in_queue"  # no queue or run time yet, no images, outside any sweep
+    assert seqnb_client.ledger is not None
+    assert main(["ledger", "--path", str(seqnb_client.ledger.location), "--by", by]) == 0
+    tables = capsys.readouterr().out.split("\n", 1)[1]  # below the ledger's path
+    assert "NaN" not in tables and "nan" not in tables and "<NA>" not in tables, tables
+    (row,) = [line for line in tables.splitlines() if line.startswith(run.id)]
+    assert row.split()[-6:] == ["–/2", "in_queue", "–", "–", "USD", "0.08"]
