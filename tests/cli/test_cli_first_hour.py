@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,15 +16,16 @@ from PIL import Image
 
 import seqnb
 from seqnb.cli import build_parser, main
+from seqnb.cli.sweeps import LOST_NOTE
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cli(tmp_path: Path, *args: str, **kw: object) -> subprocess.Popen[str]:
+def cli(tmp_path: Path, *args: str, pythonpath: Path = ROOT, **kw: object) -> subprocess.Popen[str]:
     """``python -m seqnb.cli ARGS`` in ``tmp_path`` with no token: the embedded emulator, a ledger and cache there."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNCOMFY_", "SEQNB_"))}
     env.update(
-        PYTHONPATH=str(ROOT),
+        PYTHONPATH=str(pythonpath),
         SEQNB_LEDGER=str(tmp_path / "ledger.sqlite"),
         SEQNB_CACHE=str(tmp_path / "cache"),
     )
@@ -132,7 +134,9 @@ def test_run_on_the_embedded_emulator_saves_the_images(tmp_path: Path) -> None:
         assert meta["run_id"] == run_id and meta["seed"] == 4 and meta["prompt"] == "Generate 2 images of a kite"
     assert "http://127.0.0.1" not in out and "saved into seqnb-images/" in err
     assert "(2 images)" in err
-    assert "\r" not in err and f"run {run_id}: completed 1\n" in err  # into a pipe: one closing line, no redraws
+    assert "\r" not in err  # into a pipe: no bar, no redraws; the last line says how the run ended and where
+    last = err.splitlines()[-1]
+    assert last.startswith(f"run {run_id} completed in ") and ": 2 images saved into seqnb-images/ (" in last, err
 
 
 def test_run_out_saves_where_asked(tmp_path: Path) -> None:
@@ -140,7 +144,36 @@ def test_run_out_saves_where_asked(tmp_path: Path) -> None:
     assert status == 0, err
     (line,) = out.split()
     assert line.startswith("shots/") and line.endswith("-01of01.png") and (tmp_path / line).is_file()
-    assert "(1 image)" in err and "saved into" not in err
+    assert "(1 image)" in err and err.splitlines()[-1].endswith(": 1 image saved into shots/")
+
+
+def test_the_next_hint_of_a_checkout_names_its_files(tmp_path: Path) -> None:
+    status, _, err = finished(cli(tmp_path, "run", "Generate 1 image of a gull"))
+    assert status == 0, err
+    assert f"pip install -e '{ROOT}[notebooks]' && jupyter lab {ROOT / 'notebooks' / 'quickstart.ipynb'}" in err
+    assert (ROOT / "notebooks" / "quickstart.ipynb").is_file()
+
+
+def test_the_next_hint_of_an_installed_package_names_no_checkout(tmp_path: Path) -> None:
+    site = tmp_path / "site-packages"  # the package alone, as a wheel installs it: no pyproject, no notebooks
+    shutil.copytree(ROOT / "seqnb", site / "seqnb", ignore=shutil.ignore_patterns("__pycache__"))
+    work = tmp_path / "work"
+    work.mkdir()
+    status, _, err = finished(cli(work, "run", "Generate 1 image of a gull", pythonpath=site))
+    assert status == 0, err
+    assert "python3 -m pip install 'seqnb[notebooks]' && jupyter lab" in err and "seqnb.Studio()" in err
+    assert "quickstart.ipynb" not in err and " -e " not in err and str(ROOT) not in err
+
+
+def test_timeout_on_the_embedded_emulator_ends_its_run_lost(tmp_path: Path) -> None:
+    status, _, err = finished(cli(tmp_path, "run", "Generate 15 images of a slow kite", "--timeout", "0.5"))
+    assert status == 3, err
+    ledger = seqnb.Ledger(tmp_path / "ledger.sqlite")
+    frame = ledger.runs()
+    assert list(frame["status"]) == ["lost"] and frame["error"][0] == LOST_NOTE
+    assert f"run {frame['id'][0]} lost" in err and "NOT cancelled" not in err
+    spend = ledger.spend()
+    assert spend["in_flight"].sum() == 0 and spend["simulated"].sum() == 0
 
 
 def test_ctrl_c_on_the_embedded_emulator_marks_the_run_lost(tmp_path: Path) -> None:
