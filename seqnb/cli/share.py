@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from .arguments import count, existing_ledger
@@ -62,7 +63,18 @@ def cmd_report(args: argparse.Namespace) -> int:
         target = report_ledger(ledger, args.path, title=args.title, thumb=args.thumb, full=args.full, **_chosen(args))
     finally:
         ledger.close()
-    print(f"wrote {target} ({human_size(target.stat().st_size)}): open it in any browser, no network needed")
+    said = f"wrote {target} ({human_size(target.stat().st_size)})"
+    if args.full == "beside":
+        folder = target.with_name(
+            f"{target.stem}_files"
+        )  # write_report's folder: the name a browser's "save page" uses
+        pngs = [p for p in folder.glob("*.png") if p.is_file()]
+        size = human_size(sum(p.stat().st_size for p in pngs))
+        said += (
+            f" and its full-size images in {folder}{os.sep} ({len(pngs)} PNGs, {size}): the page shows them from "
+            "that folder, so keep it beside the page when you move or send it"
+        )
+    print(f"{said}; open it in any browser, no network needed")
     return 0
 
 
