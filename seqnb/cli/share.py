@@ -10,7 +10,7 @@ from .arguments import count, existing_ledger
 
 __all__ = ["add_share_commands", "cmd_export", "cmd_report"]
 
-LEDGER_HELP = "ledger file or postgresql:// URL (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)"
+LEDGER_HELP = "an existing ledger file or postgresql:// URL (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)"
 
 
 def _filters(p: argparse.ArgumentParser) -> None:
