@@ -55,12 +55,19 @@ def test_notebook_runs_offline(path: Path, tmp_path: Path, monkeypatch: pytest.M
         input="\n".join(str(p.relative_to(tmp_path)) for p in written),
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=ROOT if (ROOT / ".git").exists() else _repository_of_the_gitignore(tmp_path / "ignore-check"),
         check=False,
     ).stdout.split()
     assert sorted(ignored) == sorted(
         str(p.relative_to(tmp_path)) for p in written
     )  # run in the repo: no untracked files
+
+
+def _repository_of_the_gitignore(folder: Path) -> Path:
+    """Outside a git checkout (an unpacked sdist), an empty repository holding only the .gitignore, for git's check."""
+    subprocess.run(["git", "init", "-q", str(folder)], check=True)
+    shutil.copy(ROOT / ".gitignore", folder / ".gitignore")
+    return folder
 
 
 SAVED_SESSION = [
