@@ -54,7 +54,7 @@ HISTORY_RUNS = 200
 """How many of your latest runs a view reads back from a ledger (with the whole of the newest sweeps among them)."""
 HISTORY_SWEEPS = 5
 """How many of your newest sweeps are read back whole (the job board shows five)."""
-HISTORY_SWEEP_RUNS = 5_000
+HISTORY_SWEEP_RUNS = 2_000
 """At most this many runs of one sweep are read back."""
 
 RunsCallback = Callable[[Sequence[RunCore]], None]

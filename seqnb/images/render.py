@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image, ImageDraw, PngImagePlugin
 
 from .._fonts import font
-from ..model.labels import labels, named_with, show_value
+from ..model.labels import labels, named_with, says, show_value
 from ..runs.run import RunCore
 from .scoring import BUILTIN, separating
 from .store import CachedImage, ImageStore
@@ -147,6 +148,10 @@ def differing_labels(runs: Sequence[RunCore]) -> list[str]:
     ]
 
 
+_RATIO = re.compile(r"\((\d+:\d+)\)")
+"""The ratio a size names, ``2560x1440 (16:9)`` -> ``16:9``: a label that says it says the size."""
+
+
 def row_caption(
     run: RunCore,
     label: str,
@@ -162,7 +167,8 @@ def row_caption(
     """
     bits = [label]
     size_name = run.request.resolved().get("size")
-    if size_name and "size=" not in label:
+    ratio = _RATIO.search(str(size_name or ""))
+    if size_name and not says(label, str(size_name)) and not (ratio and says(label, ratio.group(1))):
         bits.append(str(size_name))
     if run.short:
         bits.append(f"{len(run.images)} of {run.requested} returned")

@@ -30,6 +30,7 @@ __all__ = [
     "named_with",
     "prompt_labels",
     "request_value",
+    "says",
     "show_value",
     "sweep_label",
     "sweep_label_of",
@@ -102,10 +103,15 @@ def filled_labels(runs: Sequence[tuple[str, Request, str | None]]) -> list[str]:
     return out
 
 
+def says(label: str, value: str) -> bool:
+    """Whether a label says ``value`` as whole words (``seed 1`` is not said by ``seed 12``)."""
+    return re.search(rf"(?<![\w.-]){re.escape(value)}(?![\w.-])", label) is not None
+
+
 def named_with(label: str, *values: str) -> str:
-    """``label`` followed by each of ``values`` it does not say yet as whole words (``seed 1`` is not said by ``seed
-    12``): a run's model and seed where runs of several models or seeds sit side by side."""
-    missing = [v for v in values if v and re.search(rf"(?<![\w.-]){re.escape(v)}(?![\w.-])", label) is None]
+    """``label`` followed by each of ``values`` it does not say yet (``says``): a run's model and seed where runs of
+    several models or seeds sit side by side."""
+    missing = [v for v in values if v and not says(label, v)]
     return " · ".join([label, *missing]) if label else " · ".join(missing)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ..model.labels import labels, sweep_label_of
+from ..model.labels import labels, says, sweep_label_of
 from ..model.pricing import format_money
 from ..runs.run import RunCore
 
@@ -234,13 +234,17 @@ class BoardState:
         expected_end: Callable[[RunCore], float | None] | None = None,
         read_only: Callable[[RunCore], bool] | None = None,
     ) -> dict[str, Any]:
-        """What the board shows, as JSON-ready data of bounded size. ``read_only`` tells the runs only shown (rows
-        read back from a ledger, no client watching them): they have no Cancel."""
+        """What the board shows, as JSON-ready data of bounded size: a row's ``prompt`` is an index into
+        ``prompts``. ``read_only`` tells the runs only shown (rows read back from a ledger, no client watching them):
+        they have no Cancel."""
         total, ids = self.matching(status, text)
         pages = max(1, -(-total // page_size))
         page = min(max(0, page), pages - 1)
         shown = [self.runs[i] for i in itertools.islice(ids, page * page_size, (page + 1) * page_size)]
         rows = [self.row(run, read_only is not None and read_only(run)) for run in shown]
+        prompts: dict[str, int] = {}
+        for row in rows:  # each whole prompt sent once per snapshot, however many rows share it (a sweep's do)
+            row["prompt"] = prompts.setdefault(row["prompt"], len(prompts))
         recent = list(itertools.islice(reversed(self.sweeps.values()), self.sweeps_shown))
         return {
             "now": now,
@@ -251,6 +255,7 @@ class BoardState:
             "sweeps": [self.sweep_row(t, now, expected_end) for t in recent],
             "sweeps_hidden": max(0, len(self.sweeps) - len(recent)),
             "rows": rows,
+            "prompts": list(prompts),
             "page": page,
             "pages": pages,
             "matching": total,
@@ -264,11 +269,14 @@ class BoardState:
         if read_only:
             left = "" if run.done else " (as its session left it: another kernel may watch it)"
             note = f"read back from the ledger{left}" + (f"; {note}" if note else "")
+        label = run.label or labels([request])[0]
+        model, seed = request.model.short_name, request.resolved().get("seed")
         return {
             "id": run.id,
-            "label": run.label or labels([request])[0],
-            "model": request.model.short_name,
-            "seed": request.resolved().get("seed"),
+            "label": label,
+            "model": model,
+            "seed": seed,
+            "said": [v for v in (model, f"seed {seed}") if says(label, v)],  # what the meta line need not repeat
             "count": run.requested,
             "prompt": request.prompt or "",
             "status": run.status,

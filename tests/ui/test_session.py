@@ -62,8 +62,10 @@ def test_a_studio_made_after_connect_shows_that_clients_runs_by_their_labels(
     rows = {r["id"]: r for r in board["rows"]}
     for run in runs:  # each row names its differing word, its model and seed; the whole prompt is its title
         row = rows[run.id]
-        assert style_of(run.request.prompt) in row["label"] and row["prompt"] == run.request.prompt
+        assert style_of(run.request.prompt) in row["label"] and board["prompts"][row["prompt"]] == run.request.prompt
         assert (row["model"], row["seed"]) == (run.request.model.short_name, run.request.resolved()["seed"])
+        assert row["said"] == [row["model"], f"seed {row['seed']}"]  # the label says both: the meta line need not
+    assert len(board["prompts"]) == 3  # each whole prompt sent once
     (sweep_row,) = board["sweeps"]
     assert "(watercolour / ink / oil paint)" in sweep_row["label"] and "2 seeds × 2 models" in sweep_row["label"]
 
@@ -72,6 +74,7 @@ def test_a_studio_made_after_connect_shows_that_clients_runs_by_their_labels(
     shown = captions(studio.gallery_view.body.children[0])
     assert len(shown) == 4 and all(any(s in c for s in STYLES) and "seedream-4." in c for c in shown)
     assert all('title="Generate 3 images of a lighthouse keeper' in c for c in shown)  # the whole prompt on hover
+    assert all(c.count("1:1") + c.count("16:9") == 1 for c in shown)  # the size said once, by its ratio
 
     studio.show_tab("Ledger")
     options = [label for label, _ in studio.ledger_view.selection.options]

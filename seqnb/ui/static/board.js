@@ -108,8 +108,9 @@ function render({ model, el }) {
       if (r.queue) state += ` (${r.queue})`;
       if (r.images != null) state += ` · ${r.images}/${r.count} images`;
       return html`<tr class="seqnb-run${r.read_only ? " seqnb-read-only" : ""}" data-run="${r.id}">
-        <td class="seqnb-run-name"><span class="seqnb-label" title="${r.prompt}">${r.label}</span><br>
-          <span class="seqnb-meta">${r.model} · seed ${r.seed ?? "-"} · ${r.count} img · <code>${r.id}</code></span></td>
+        <td class="seqnb-run-name"><span class="seqnb-label" title="${(s.prompts || [])[r.prompt] ?? ""}">${r.label}</span><br>
+          <span class="seqnb-meta">${[r.model, "seed " + (r.seed ?? "-")].filter((v) => !(r.said || []).includes(v))
+            .map((v) => v + " · ")}${r.count} img · <code>${r.id}</code></span></td>
         <td><span class="seqnb-pill" style="background:${v.colours[r.bucket]}"></span> ${state}${
           r.rating ? html` · ★${r.rating}` : ""}${r.verdict === "picked" ? html` · <span class="seqnb-picked">✔ picked</span>` : ""}${
           r.verdict === "rejected" ? html` · <span class="seqnb-rejected">✘ rejected</span>` : ""}
