@@ -114,4 +114,4 @@ def test_a_saved_notebook_shows_the_grids_without_a_kernel_or_widget_state(
         for data in re.findall(r'src="data:image/jpeg;base64,([A-Za-z0-9+/=]+)"', page)
     ]
     assert sizes == [(192, 108)] * 6 + [(128, 72)] * 3  # the compare grid's six frames, then the run's three
-    assert page.count("seed=1") == 2 and page.count("seed=2") == 1 and "3/3 · seed 1" in page  # labels too
+    assert page.count("<b>seed 1") == 2 and page.count("<b>seed 2") == 1 and "3/3 · seed 1" in page  # labels too
