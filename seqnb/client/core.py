@@ -124,6 +124,7 @@ class AsyncClient:
         self.gallery: Gallery | None = None
         """The gallery downloading this client's images (``use_gallery``)."""
         self._recorder: Recorder | None = None
+        self._closed = False
         if ledger is not None:
             self.use_ledger(ledger)
         if gallery is not None:
@@ -642,6 +643,7 @@ class AsyncClient:
                 )
             else:
                 self.watch(run)
+                run.emit(RunEvent(run, run.status, run.status, time.time(), "resumed"))  # the views take it in
                 resumed.append(run)
         return resumed
 
@@ -771,8 +773,14 @@ class AsyncClient:
 
     # --- the end ----------------------------------------------------------------------------------
 
+    @property
+    def closed(self) -> bool:
+        """Whether ``aclose`` was called: the client watches and sends nothing more."""
+        return self._closed
+
     async def aclose(self) -> None:
         """Stop watching and downloading; submits in flight are answered first (never cut off mid-way)."""
+        self._closed = True
         sending = [f for f in self._sending.values() if not f.done()]
         if sending:
             await asyncio.wait(sending, timeout=self._transport.deadline)

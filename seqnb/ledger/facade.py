@@ -40,7 +40,7 @@ from .image_rows import UNSET, ImageRows, Score
 from .marks import RunMarks, fold, mark_rows, read_marks, reader, write_marks, writer
 from .reads import LedgerReads
 from .recorder import Recorder, run_row
-from .resume import RESUMABLE, Scope, children_of, claim_runs, restore_run
+from .resume import RESUMABLE, Scope, children_of, claim_runs, restore_run, restore_runs
 from .schema import migrate
 from .sessions import HEARTBEAT_SECONDS, MISSED_BEATS, SessionInfo, SessionKeeper
 from .stores import SqliteStore, Store, open_store
@@ -283,6 +283,11 @@ class Ledger(LedgerReads):
         """A run rebuilt from its row (belonging to no client: ``client.resume`` adopts runs)."""
         self.settle()
         return restore_run(self.store, run_id)
+
+    def restore_many(self, run_ids: Sequence[str]) -> list[RunCore]:
+        """Runs rebuilt from their rows in a few queries, in the order given (a row that cannot be read is left out)."""
+        self.settle()
+        return restore_runs(self.store, run_ids)
 
     def children(self, run_id: str) -> list[RunCore]:
         """The runs made from ``run_id`` (reruns and promotes), rebuilt from their rows, oldest first."""
