@@ -80,7 +80,7 @@ def _timeout(what: str, timeout: float | None) -> WaitTimeout:
 
 
 async def _bounded(coro: Coroutine[Any, Any, T], timeout: float | None, what: str) -> T:
-    """``coro`` under a deadline that raises ``seqnb.Timeout`` (not a bare TimeoutError)."""
+    """``coro`` under a deadline that raises ``WaitTimeout`` (not a bare TimeoutError)."""
     try:
         async with asyncio.timeout(timeout) as scope:
             return await coro
@@ -103,13 +103,11 @@ def _make_reentrant(loop: asyncio.AbstractEventLoop) -> None:
 class LoopRunner:
     """Runs coroutines on one home loop: the caller's running loop, else the shared portal thread."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        if loop is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = _portal()
-        self.loop = loop
+    def __init__(self) -> None:
+        try:
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = _portal()
         self._tasks: set[asyncio.Future[Any]] = set()
 
     @property
@@ -124,11 +122,7 @@ class LoopRunner:
             return False
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run to completion and return the result, blocking the caller.
-
-        After ``timeout`` seconds, ``seqnb.Timeout`` (a ``SeqnbError``) saying what timed out; only
-        the waiting stops: runs go on.
-        """
+        """Run to completion and return the result, blocking the caller; ``WaitTimeout`` after ``timeout`` seconds."""
         what = _name(coro)
         bounded = _bounded(coro, timeout, what)
         if self._in_loop_thread():
@@ -142,7 +136,7 @@ class LoopRunner:
             return future.result(None if timeout is None else timeout + _GRACE)
         except concurrent.futures.TimeoutError:
             if future.done():
-                raise  # the coroutine's own TimeoutError (or seqnb.Timeout): it speaks for itself
+                raise  # the coroutine's own TimeoutError (or WaitTimeout): it speaks for itself
             future.cancel()
             raise _timeout(what, timeout) from None
 

@@ -47,15 +47,7 @@ async def cancel_run(transport: Transport, poller: Poller, run: RunCore) -> str:
         _say(run, f"cancel failed ({exc}); try again")
         raise
     except errors.APIError as exc:
-        codes = ", ".join(
-            x
-            for x in (
-                f"HTTP {exc.status_code}" if exc.status_code else "",
-                f"error_code {exc.error_code}" if exc.error_code else "",
-            )
-            if x
-        )
-        outcome = _not_cancellable(run, f"the service refused the cancel: {exc.message} ({codes})")
+        outcome = _not_cancellable(run, f"the service refused the cancel: {exc.message} ({exc.codes})")
         if isinstance(exc, errors.RequestNotFound):
             with contextlib.suppress(Exception):  # a look after the answer: its failure changes no outcome
                 await poller.poll_once(run)

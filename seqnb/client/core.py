@@ -280,12 +280,14 @@ class AsyncClient:
             # A fresh seed, sent and recorded (as -1 does in A1111): a seedless run is never a silent repeat.
             request = request.replace(seed=fresh_seed())
         meta.setdefault("label", run_labels([request])[0])
-        run = AsyncRun(request=self._money.priced(request), service=self.backend.base_url, **meta)
-        run._client = self
+        return self._take_new(AsyncRun(request=self._money.priced(request), service=self.backend.base_url, **meta))
+
+    def _take_new(self, run: AsyncRun) -> AsyncRun:
+        """Record a new run (write-or-refuse: a run that cannot be recorded is never sent), adopt and announce it."""
         if self._recorder is not None:
-            self._recorder.record(run)  # write-or-refuse: a run that cannot be recorded is never sent
+            self._recorder.record(run)
         self._adopt(run)
-        run.emit(RunEvent(run, "created", "created", run.created_at, "created"))
+        run.emit(RunEvent(run, run.status, run.status, run.created_at, "created"))
         return run
 
     def _adopt(self, core: RunCore) -> AsyncRun:
@@ -682,13 +684,9 @@ class AsyncClient:
             service=self.backend.base_url,
             label=run_labels([request])[0],
         )
-        run._client = self
         if unknown:
-            run.subscribe(_AttachedNote(note))  # before the ledger's and the gallery's: they record the note it sets
-        if self._recorder is not None:
-            self._recorder.record(run)  # write-or-refuse: a run the ledger cannot hold is not attached
-        self._adopt(run)
-        run.emit(RunEvent(run, run.status, run.status, run.created_at, "created"))
+            run.subscribe(_attached_note(note))  # before the ledger's and the gallery's: they record the note it sets
+        self._take_new(run)  # a run the ledger cannot hold is not attached
         if not run.done and not run.watching:
             self.watch(run, deadline)
         return run
@@ -811,15 +809,13 @@ def as_request(request: Request | str, prompt: str | None, kw: dict[str, Any]) -
     return Request(request, prompt, **kw)
 
 
-class _AttachedNote:
+def _attached_note(note: str) -> Subscriber:
     """Keeps an attached run's note honest: what was not known stays said, and a short-batch note that assumed a count
     is replaced."""
 
-    def __init__(self, note: str) -> None:
-        self.note = note
-
-    def __call__(self, event: RunEvent) -> None:
-        run = event.run
+    def on_change(event: RunEvent) -> None:
         if event.new == "completed":
-            run.say("attach", f"{self.note}; the service returned {len(run.images)} image(s)")
-            run.say("result", "")  # its count was a guess, so a short-batch note would be too
+            event.run.say("attach", f"{note}; the service returned {len(event.run.images)} image(s)")
+            event.run.say("result", "")  # its count was a guess, so a short-batch note would be too
+
+    return on_change
