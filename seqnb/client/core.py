@@ -39,9 +39,8 @@ from ..images.hosts import host_entry
 from ..images.references import Uploader
 from ..model.labels import derived_label
 from ..model.labels import labels as run_labels
-from ..model.priced_request import PricedRequest
 from ..model.pricing import Cost, Price, PriceInput
-from ..model.request import Request
+from ..model.request import PricedRequest, Request
 from ..model.seeds import fresh_seed
 from ..model.spec import ModelSpec
 from ..model.sweep import SweepPlan, plan_sweep

@@ -19,9 +19,8 @@ from ..api.auth import Secret
 from ..api.backend import Backend
 from ..api.catalog.cache import CatalogCache
 from ..api.catalog.service import Catalog
-from ..model.priced_request import PricedRequest
 from ..model.pricing import Cost, Price, PriceInput, user_price
-from ..model.request import Request
+from ..model.request import PricedRequest, Request
 from ..model.spec import ModelSpec, get_model, models
 
 if TYPE_CHECKING:

@@ -1,4 +1,5 @@
-"""A request in the shared vocabulary (prompt, count, size, seed, optimize), mapped to a model's wire names."""
+"""A request in the shared vocabulary (prompt, count, size, seed, optimize), mapped to a model's wire names; and a
+request carrying the price its client resolved (``PricedRequest``)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .pricing import Cost, PriceInput, price_for
+from .pricing import Cost, Price, PriceInput, price_for
 from .spec import COUNT_RANGE, ROLES, ModelSpec, get_model, models
 from .validation import Fix, Problem, Report, validate_payload
 
-__all__ = ["Request", "match_size"]
+__all__ = ["PricedRequest", "Request", "match_size"]
 
 
 def _no_references(spec: ModelSpec) -> Problem:
@@ -252,3 +253,29 @@ class Request:
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
         return f"Request({self._model.short_name!r}, {fields})"
+
+
+class PricedRequest(Request):
+    """A ``Request`` carrying the price its client resolved, so every later ``cost()`` (the ledger's too) uses it.
+
+    An explicit ``prices=`` naming its model still wins; ``replace`` keeps the price.
+    """
+
+    __slots__ = ("price",)
+    price: Price
+
+    @classmethod
+    def of(cls, request: Request, price: Price) -> PricedRequest:
+        priced = cls.__new__(cls)
+        for name in Request.__slots__:
+            object.__setattr__(priced, name, getattr(request, name))
+        priced.price = price
+        return priced
+
+    def cost(self, prices: PriceInput | None = None) -> Cost:
+        if prices and any(get_model(key).id == self.model.id for key in prices):
+            return super().cost(prices)
+        return super().cost({self.model.id: self.price})
+
+    def replace(self, **changes: Any) -> PricedRequest:
+        return PricedRequest.of(super().replace(**changes), self.price)

@@ -3,7 +3,8 @@
 Each problem is tied to a field, is an error or a warning, says how to fix it, and may carry
 one-call fixes. Only the rules of the model pages are enforced: their input schemas, plus what
 the pages state in words (the prompt states the image count; the 4.5 prompt is under 600
-characters). Unknown fields are also errors: the service would ignore them silently.
+characters). Unknown fields are also errors: the service would ignore them silently; their message says what
+the field may have meant (another model's name for a role, a near miss, a field only another model has).
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .._netaddr import is_loopback
-from .field_names import misnamed_fields, unknown_hint
 from .prompt_count import find_counts, prefix_count, rewrite_count
 from .seeds import SEED_RANGE
-from .spec import COUNT_RANGE, FieldSpec, ModelSpec, get_model
+from .spec import COUNT_RANGE, FieldSpec, ModelSpec, get_model, models
 
 __all__ = [
     "SERVER_ENFORCED",
@@ -136,12 +136,41 @@ def _closest(value: str, choices: tuple[Any, ...]) -> str | None:
     return match[0] if match else None
 
 
+def _unknown_hint(spec: ModelSpec, key: str) -> str:
+    """What an unknown field ``key`` may have meant, as ``"; ..."`` to end a message, or empty."""
+    for other in models():
+        f = other.field(key)
+        if other is not spec and f and f.role and (mine := spec.role(f.role)):
+            return f"; {spec.short_name} calls it {mine.wire!r}"
+    close = difflib.get_close_matches(key, [f.wire for f in spec], n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    owners = [m.short_name for m in models() if m.field(key)]
+    return f"; only {', '.join(owners)} accept(s) it" if owners else ""
+
+
+def _misnamed_fields(spec: ModelSpec, payload: Mapping[str, Any]) -> dict[str, str]:
+    """This model's required wire name -> the key given instead, when the payload uses another model's name for
+    its role (``prompt`` for seedream-4.0's ``text``): one problem that names both, which the service answers too."""
+    out: dict[str, str] = {}
+    for key in payload:
+        if not isinstance(key, str) or spec.field(key) is not None:
+            continue
+        for other in models():
+            f = other.field(key)
+            mine = spec.role(f.role) if f is not None and f.role else None
+            if mine is not None and mine.required and mine.wire not in payload:
+                out.setdefault(mine.wire, key)
+                break
+    return out
+
+
 def _unknown_field(spec: ModelSpec, key: str) -> Problem:
     return Problem(
         field=key,
         wire=key,
         code="unknown_field",
-        message=f"{spec.short_name} has no field {key!r}{unknown_hint(spec, key)}. Remove it or rename it; "
+        message=f"{spec.short_name} has no field {key!r}{_unknown_hint(spec, key)}. Remove it or rename it; "
         f"accepted fields: {', '.join(f.wire for f in spec)}",
     )
 
@@ -261,7 +290,7 @@ def _check_prompt_count(spec: ModelSpec, prompt: str, count: Any) -> list[Proble
 def _schema_problems(spec: ModelSpec, payload: Mapping[str, Any]) -> list[Problem]:
     """What the page's input schema says about the payload, plus unknown fields; linear in its size."""
     problems: list[Problem] = []
-    misnamed = misnamed_fields(spec, payload)
+    misnamed = _misnamed_fields(spec, payload)
     for key in payload:
         if spec.field(key) is None and key not in misnamed.values():
             problems.append(_unknown_field(spec, str(key)))
