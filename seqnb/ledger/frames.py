@@ -27,6 +27,7 @@ __all__ = [
     "short_names",
     "spend",
     "spend_frame",
+    "totals_frame",
     "with_marks",
 ]
 
@@ -162,6 +163,19 @@ def spend_frame(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame
     return frame
 
 
+def totals_frame(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
+    """The groups typed as ``spend_frame`` types runs (a day as its midnight), with their count ``n``."""
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    for column in ("id", "model", "created_at", "sweep_id", "user", "host"):
+        if column not in frame:
+            frame[column] = None
+    if len(frame):
+        frame["created_at"] = pd.to_numeric(frame["created_at"], errors="coerce") * 86400
+    typed = spend_frame(list(frame.itertuples(index=False, name=None)), list(frame.columns))
+    typed["n"] = pd.to_numeric(frame["n"]).astype("int64")
+    return typed
+
+
 def _money_columns(frame: pd.DataFrame) -> None:
     """The estimate and the charge as float money (an odd value: missing), the flag as a nullable boolean."""
     for col in ("est_cost", "cost"):
@@ -193,7 +207,7 @@ def spend(
     ``actual=True``: the estimate against the charge instead, over the runs whose charge is known
     (``estimated``: the estimate of completed runs, nothing for the others; ``actual``;
     ``difference``: actual - estimated; ``flagged``: runs more than a cent off). ``weights``: a column
-    saying how many runs each row stands for (the groups of ``totals.spend_query``).
+    saying how many runs each row stands for (the groups of ``reads._spend_query``).
     """
     keys = [by] if isinstance(by, str) else list(by)
     unknown = set(keys) - set(SPEND_KEYS)

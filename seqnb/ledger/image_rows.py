@@ -1,6 +1,6 @@
 """What the gallery learned of a run's images, into the ledger: kept and retried, never lost to an outage.
 
-A run's image rows start with its URLs, written with its completed row (``seqnb.ledger.writes``).
+A run's image rows start with its URLs, written with its completed row (``seqnb.ledger.recorder.write_rows``).
 When the gallery has fetched them, each row gets its file, size, hash and state, and the run its
 consistency score: one write per run (``ImageRows.record``), an upsert, so it never depends on the
 URL rows being there first. A write that fails (the server gone, the disk full) is kept, retried on

@@ -13,13 +13,13 @@ on a team ledger each person's marks are their own: reads default to the current
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import SettingInvalid
 from .sessions import user_here
-from .stores.base import Store
+from .stores.base import Store, chunks
 
 __all__ = [
     "EVERYONE",
@@ -40,7 +40,6 @@ KINDS = ("rating", "verdict", "tag", "untag", "comment", "score")
 VERDICTS = ("picked", "rejected", "none")
 EVERYONE = "*"
 """``by=EVERYONE`` reads everyone's marks; the latest mark of anyone wins."""
-_CHUNK = 500  # ids per IN (...): far below either store's limit on bound parameters
 _COLUMNS = 'id, run_id, frame, kind, value, "by", "at"'
 
 
@@ -156,15 +155,10 @@ def read_marks(
             rows, _ = store.fetch(sql + " ORDER BY id", args)
             return rows, columns
         rows = []
-        for chunk in _chunks(list(dict.fromkeys(run_ids))):
+        for chunk in chunks(list(dict.fromkeys(run_ids))):
             found, _ = store.fetch(sql + f" AND run_id IN ({', '.join('?' * len(chunk))})", [*args, *chunk])
             rows += found
     return sorted(rows, key=lambda r: r[0]), columns
-
-
-def _chunks(items: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
 
 
 def fold(rows: Iterable[Sequence[Any]], run_ids: Iterable[str]) -> dict[str, RunMarks]:

@@ -10,7 +10,8 @@ one transaction (``flush``, which every read of the ledger calls first, so a rea
 one). A write that fails is kept, retried on every later change and by ``flush``, and shown on
 the run (``run.notes["ledger"]``, joined into ``run.note``) and by ``Ledger.health()``, never lost
 or raised. A run another session took over (``Ledger.claim``) is no longer written here, and no
-longer watched.
+longer watched. ``write_rows`` writes many runs' rows in one transaction, a new run checked against the
+team budget first.
 """
 
 from __future__ import annotations
@@ -21,13 +22,17 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LedgerError, RunTakenOver
 from ..model.request import Request
 from ..model.seeds import SEED_HINT
 from ..runs.run import RunCore, RunEvent
+from .budget import TeamBudget
+from .schema import UPSERT_RUN, run_values
+from .stores import Store
 
 if TYPE_CHECKING:
     from ..api.backend import Backend
@@ -35,10 +40,14 @@ if TYPE_CHECKING:
     from .facade import Ledger
     from .sessions import SessionInfo
 
-__all__ = ["Recorder", "run_row", "static_columns"]
+__all__ = ["Recorder", "run_row", "static_columns", "write_rows"]
 
 log = logging.getLogger("seqnb.ledger")
 _INT64 = range(-(2**63), 2**63)
+_UPSERT_IMAGE = (
+    "INSERT INTO images (run_id, idx, url) VALUES (?, ?, ?) "
+    "ON CONFLICT(run_id, idx) DO UPDATE SET url=excluded.url WHERE images.path IS NULL"
+)
 
 
 class Recorder:
@@ -283,3 +292,20 @@ def static_columns(run: RunCore, backend: Backend, where: str) -> dict[str, Any]
         "reference_urls": json.dumps(list(request.references)) if request.references else None,
         "label": run.label or None,
     }
+
+
+def write_rows(store: Store, budget: TeamBudget, rows: Sequence[tuple[RunCore, dict[str, Any]]]) -> list[bool]:
+    """Upsert runs' rows (and a completed run's image URLs) in one transaction; per run, whether it was written
+    (False: another session owns it now). A new run (``created``) is checked against the team budget first."""
+    written: list[bool] = []
+    what = f"record run {rows[0][0].id}" if len(rows) == 1 else f"record {len(rows)} runs"
+    with store.guard(what), store.transaction():
+        for run, row in rows:
+            if row["status"] == "created" and not budget.reserving:
+                cost = {row["currency"]: Decimal(row["est_cost"])}
+                budget.check(cost, row["backend"], f"run {run.id}", exclude=run.id)
+            done = bool(store.execute(UPSERT_RUN, run_values(row)).rowcount)
+            if done and run.status == "completed" and run.images:
+                store.executemany(_UPSERT_IMAGE, [(run.id, i, url) for i, url in enumerate(run.images)])
+            written.append(done)
+    return written

@@ -20,7 +20,7 @@ from typing import Any
 from ...errors import BudgetExceeded, LedgerError
 from ...model.seeds import SEED_HINT
 
-__all__ = ["Store", "common_cause"]
+__all__ = ["Store", "chunks", "common_cause"]
 
 
 class Store:
@@ -203,3 +203,9 @@ def common_cause(exc: BaseException) -> tuple[str, str] | None:
     if "nul (0x00)" in text:
         return "the text holds a NUL character, which PostgreSQL cannot store", "remove it from the prompt"
     return None
+
+
+def chunks(items: Sequence[str]) -> Iterator[list[str]]:
+    """``items`` 500 at a time, for one ``IN (...)`` each: far below either store's limit on bound parameters."""
+    for start in range(0, len(items), 500):
+        yield list(items[start : start + 500])
