@@ -19,17 +19,20 @@ from the real service (behind a loopback tunnel, say). Request bodies are read u
 ``EmulatorConfig.body_limit`` (1 MB) and refused with 413 as soon as they pass it; JSON parsing and
 validation run in a worker thread, so no request holds up the event loop. The control routes
 (``/_emulator/*``) and uploads answer only on loopback unless ``EmulatorConfig.controls``, need
-``EmulatorConfig.control_token`` and refuse web pages (``answers.control_refusal``).
+``EmulatorConfig.control_token`` and refuse web pages (``control_refusal``). A dropped connection
+(``Drop``, an injected fault) is kept out of uvicorn's error log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any, cast, get_args
 
 from starlette.applications import Starlette
@@ -38,23 +41,130 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from ..model.spec import models
+from ..model.spec import COUNT_RANGE, ModelSpec, models
+from ..model.validation import server_problems
 from . import catalog
-from .answers import Drop, control_refusal, error_answer, iso_time, parse_submit, request_urls, service_root
 from .config import EmulatorConfig
 from .faults import Faults
 from .faults import Route as ApiRoute
 from .queue import Job
-from .state import EmulatorState
-from .uploads import MAX_UPLOAD_BYTES
+from .state import MAX_UPLOAD_BYTES, EmulatorState
 
-__all__ = ["VERSION_HEADER", "Emulator", "create_app"]
+__all__ = ["BAD_BODY", "VERSION_HEADER", "Emulator", "create_app", "error_answer"]
 
 VERSION_HEADER = "x-seqnb-emulator"
 """Header on every answer of the emulator; its value is seqnb's version."""
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+# --- the building blocks of the answers: I/O-free but for Drop -------------------------------
+
+
+class DroppedConnection(Exception):
+    """Raised after a response has started, so the server closes the connection mid-answer."""
+
+
+class QuietDrops(logging.Filter):
+    """Keeps the dropped connections the emulator injects out of uvicorn's error log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        while exc is not None:
+            if isinstance(exc, DroppedConnection):
+                return False
+            exc = exc.__cause__ or exc.__context__
+        return True
+
+
+logging.getLogger("uvicorn.error").addFilter(QuietDrops())
+
+
+class Drop(Response):
+    """Starts an answer, then drops the connection."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"64")]})
+        raise DroppedConnection
+
+
+def iso_time(ts: float | None) -> str | None:
+    """A time as the service writes it (ISO 8601 in UTC, milliseconds, ``Z``), or None."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def error_answer(status: int, message: str, error_code: int | None = None) -> JSONResponse:
+    """An error as the service answers it: ``{error_code?, error_message}`` with this HTTP status."""
+    body: dict[str, Any] = {"error_message": message}
+    if error_code is not None:
+        body = {"error_code": error_code, **body}
+    return JSONResponse(body, status_code=status)
+
+
+BAD_BODY = 400000
+"""The emulator's ``error_code`` for a submit body that is no JSON object (RunComfy documents none for it;
+like 413001 for a body too large, the emulator's own, so that every error it answers carries a code)."""
+
+
+def bad_body(message: str) -> JSONResponse:
+    """A 400 for a body that is no JSON object, with its ``error_code`` as every other error has."""
+    return error_answer(400, message, BAD_BODY)
+
+
+def parse_submit(spec: ModelSpec, body: bytes) -> tuple[dict[str, Any], int] | JSONResponse:
+    """The payload and its count, or the answer refusing it. CPU-bound: runs in a worker thread."""
+    try:
+        payload = json.loads(body or b"null")
+    except json.JSONDecodeError as exc:
+        return bad_body(f"Body is not valid JSON: {exc}")
+    except (ValueError, RecursionError) as exc:  # numbers past int's digit limit, nesting past the stack
+        return bad_body(f"Body is not JSON this service can read: {type(exc).__name__}")
+    if not isinstance(payload, dict):
+        return bad_body("Body must be a JSON object with the model's input fields")
+    rejected = server_problems(spec, payload)
+    if rejected:
+        detail = [{"loc": ["body", p.wire], "msg": p.message, "type": p.code} for p in rejected]
+        return JSONResponse({"detail": detail}, status_code=422)
+    count = int(payload.get(spec.count_field.wire, spec.count_field.default))
+    if count not in COUNT_RANGE:  # pragma: no cover - the enum check already refused it
+        return error_answer(422, "bad count")
+    return payload, count
+
+
+def service_root(request: Request) -> str:
+    """The scheme and host this call reached, as the start of the URLs in the answer."""
+    host = request.headers.get("host") or "127.0.0.1"
+    return f"{request.scope.get('scheme', 'http')}://{host}"
+
+
+def request_urls(request: Request, request_id: str) -> dict[str, str]:
+    """The status and result URLs of a request."""
+    root = f"{service_root(request)}/v1/requests/{request_id}"
+    return {"status_url": f"{root}/status", "result_url": f"{root}/result"}
+
+
+def control_refusal(config: EmulatorConfig, request: Request) -> Response | None:
+    """Why a control route (``/_emulator/*``) or an upload will not answer this call, or None.
+
+    404 when the controls are off where the call arrived; 403 when a web page made it (it carries an
+    ``Origin``, or a ``Sec-Fetch-Site`` other than ``none``: any page the user opens can send requests
+    to loopback); 401 without ``config.control_token`` (the token, else this process's secret).
+    """
+    server = request.scope.get("server")
+    if not config.controls_for(server[0] if server else None):
+        return PlainTextResponse("Not Found", status_code=404)
+    if "origin" in request.headers or request.headers.get("sec-fetch-site", "none").lower() != "none":
+        message = "A web page may not use the emulator's controls or uploads: call them from a program"
+        return error_answer(403, message, 403001)
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip(), config.control_token):
+        needs = "the emulator's token" if config.token is not None else "the control token it printed at start"
+        return error_answer(401, f"The emulator's controls and uploads need Authorization: Bearer <{needs}>", 400004)
+    return None
 
 
 class Emulator:
@@ -189,7 +299,7 @@ class Emulator:
         return response
 
     def controls_refusal(self, request: Request) -> Response | None:
-        """``answers.control_refusal``, counted among the unauthorized calls when it refuses one."""
+        """``control_refusal``, counted among the unauthorized calls when it refuses one."""
         refused = control_refusal(self.config, request)
         if refused is not None and refused.status_code != 404:
             self.state.counters.unauthorized += 1
