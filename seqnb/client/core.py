@@ -112,7 +112,8 @@ class AsyncClient:
         self._money = Money(self.backend, api, secret, prices, account_base_url, catalog_cache)
         self.live_schema = live_schema
         """Validate with the catalog's live input schema instead of the built-in spec (see ``validate``)."""
-        self._references = ReferenceGate(self.backend, self._reference_cache, uploader, reference_deadline, secret)
+        self.references = ReferenceGate(self.backend, self._reference_cache, uploader, reference_deadline, secret)
+        """How this client checks reference images before anything is spent (and the ones it checked)."""
         self._runs: dict[str, AsyncRun] = {}
         self._by_key: dict[str, list[AsyncRun]] = {}
         self._subscribers: list[Subscriber] = []
@@ -174,11 +175,6 @@ class AsyncClient:
         """Another session took this run over (this one was taken for gone): it watches it now, not this client."""
         self._poller.unwatch(run)
 
-    @property
-    def references(self) -> ReferenceGate:
-        """How this client checks reference images before anything is spent (and the ones it checked)."""
-        return self._references
-
     def _reference_cache(self) -> ImageCache | None:
         return self.gallery.cache if self.gallery is not None else None
 
@@ -223,7 +219,7 @@ class AsyncClient:
         prompt's image count, the seed range) still apply. When the live schema is unknown or
         unusable, the built-in spec is used (with a warning saying why).
         """
-        hosts = self._references.http_hosts()
+        hosts = self.references.http_hosts()
         builtin = request.validate(http_hosts=hosts)
         if not self.live_schema:
             return builtin
@@ -258,7 +254,7 @@ class AsyncClient:
         run.wait()`` for the end. ``RequestInvalid`` here when the request breaks the model's rules.
         """
         await self._money.load_prices()  # awaited here, so that pricing it below never waits on the loop
-        ready = await self._references.resolve(as_request(request, prompt, kw))  # local files become URLs
+        ready = await self.references.resolve(as_request(request, prompt, kw))  # local files become URLs
         run = self._prepare(ready, parent_id=parent_id, sweep_id=sweep_id)
         self._spawn(self._send_quietly(run, deadline))
         return run
@@ -306,7 +302,7 @@ class AsyncClient:
             return run
         done = self._sending.setdefault(run.id, asyncio.get_running_loop().create_future())
         try:
-            await self._references.check([run])  # before anything is written as sent: a bad reference fails it here
+            await self.references.check([run])  # before anything is written as sent: a bad reference fails it here
             if _cancelled(run):
                 return run  # cancelled meanwhile: never sent
             if self._recorder is not None:
@@ -423,7 +419,7 @@ class AsyncClient:
         Returns once every run is recorded; nothing is recorded or sent when a check fails.
         """
         await self._money.load_prices()
-        kw = await self._references.resolve_sweep(kw)
+        kw = await self.references.resolve_sweep(kw)
         runs = self._prepare_sweep(*args, budget=budget, allow_over_balance=allow_over_balance, **kw)
         self._spawn(self._send_all_quietly(runs, concurrency))
         return runs
@@ -551,7 +547,7 @@ class AsyncClient:
         failure. ``concurrency`` workers take the runs in order (a sweep of 10,000 makes no 10,000 tasks)."""
         runs = list(runs)
         try:
-            batch = await self._references.check(runs)  # all or none: one bad reference and nothing is sent
+            batch = await self.references.check(runs)  # all or none: one bad reference and nothing is sent
         except errors.SeqnbError as exc:  # the runs say why (failed, not sent); accepted() raises it
             for run in runs:
                 run._submit_error = exc

@@ -118,7 +118,7 @@ class Client:
         """
         wanted = as_request(request, prompt, kw)
         if wanted.references:  # local files become URLs first
-            wanted = self._run(self.aio._references.resolve(wanted))
+            wanted = self._run(self.aio.references.resolve(wanted))
         run = self.aio._prepare(wanted, parent_id=parent_id, sweep_id=sweep_id)
         self._runner.spawn(self.aio._send_quietly(run, deadline))
         return self._mirror(run)
@@ -162,7 +162,7 @@ class Client:
         line unless ``quiet``. Nothing is recorded or sent when a check fails.
         """
         if kw.get("references") is not None:  # local files become URLs before the plan
-            kw = self._run(self.aio._references.resolve_sweep(kw))
+            kw = self._run(self.aio.references.resolve_sweep(kw))
         runs = self.aio._prepare_sweep(*args, budget=budget, allow_over_balance=allow_over_balance, **kw)
         if not quiet:
             print(runs.plan.summary())
