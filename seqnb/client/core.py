@@ -31,8 +31,7 @@ from ..api import protocol
 from ..api.account import Balance
 from ..api.auth import Secret
 from ..api.backend import Backend, resolve_backend
-from ..api.catalog.cache import CatalogCache
-from ..api.catalog.service import Catalog
+from ..api.catalog.service import Catalog, CatalogCache
 from ..api.transport import RetryPolicy, Transport
 from ..images.cache import ImageCache
 from ..images.hosts import host_entry

@@ -17,8 +17,7 @@ from ..api.account import DEADLINE as BALANCE_DEADLINE
 from ..api.account import Balance, account_base_for, check_balance, fetch_balance
 from ..api.auth import Secret
 from ..api.backend import Backend
-from ..api.catalog.cache import CatalogCache
-from ..api.catalog.service import Catalog
+from ..api.catalog.service import Catalog, CatalogCache
 from ..model.pricing import Cost, Price, PriceInput, user_price
 from ..model.request import PricedRequest, Request
 from ..model.spec import ModelSpec, get_model, models

@@ -19,9 +19,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 import seqnb
-from seqnb.api.catalog.cache import catalog_cache_path
 from seqnb.api.catalog.drift import SchemaDriftWarning, schema_drift
 from seqnb.api.catalog.entry import TTL, CatalogEntry, CatalogWarning
+from seqnb.api.catalog.service import catalog_cache_path
 from seqnb.emulator import EmulatorServer
 from seqnb.emulator import catalog as emulated_catalog
 from seqnb.model.pricing import Price
