@@ -223,11 +223,13 @@ class Poller:
                 changed = await self.poll_once(run, via_result=due or paced)
             except errors.SeqnbError as exc:
                 log.warning("status of run %s failed after retries: %s", run.id, exc)
-                self._problem(watch, f"status calls fail ({exc}); seqnb keeps asking")
+                self._problem(run, watch, f"status calls fail ({exc}); seqnb keeps asking")
             except Exception as exc:  # a bug or an answer nothing foresaw: keep the run watched, say so
                 log.exception("polling run %s failed", run.id)
                 self._problem(
-                    watch, f"seqnb could not follow the service's answer ({type(exc).__name__}: {exc}); it keeps asking"
+                    run,
+                    watch,
+                    f"seqnb could not follow the service's answer ({type(exc).__name__}: {exc}); it keeps asking",
                 )
             if run.done:
                 self._forget(run)
@@ -248,14 +250,16 @@ class Poller:
         finally:
             watch.polling = False
 
-    def _problem(self, watch: _Watch, text: str) -> None:
-        """Show on the run why polling is not getting through (once per distinct problem)."""
+    def _problem(self, run: RunCore, watch: _Watch | None, text: str) -> None:
+        """Show on the run why polling is not getting through (once per distinct problem while it is watched; a
+        cancel's look or a refresh is outside the watch, and still shown)."""
         text = text if len(text) <= 400 else text[:397] + "..."
-        if watch.problem == text:
-            return
-        watch.problem = text
-        watch.run.say("poll", text)
-        watch.run.emit(RunEvent(watch.run, watch.run.status, watch.run.status, time.time(), "poll problem"))
+        if watch is not None:
+            if watch.problem == text:
+                return
+            watch.problem = text
+        run.say("poll", text)
+        run.emit(RunEvent(run, run.status, run.status, time.time(), "poll problem"))
 
     def _solved(self, watch: _Watch | None) -> None:
         if watch is None or watch.problem is None:
@@ -291,10 +295,10 @@ class Poller:
             seen = protocol.read_result(body)
             if seen.status not in ("completed", "failed", "cancelled"):
                 if seen.status is None:
-                    self._note(run, watch, seen.problem or "unreadable result")
+                    self._problem(run, watch, seen.problem or "unreadable result")
                 return False  # the result lags the status: ask again soon
         if seen.status is None:
-            self._note(run, watch, seen.problem or "unreadable answer")
+            self._problem(run, watch, seen.problem or "unreadable answer")
             return False
         self._solved(watch)
         if seen.status in ("completed", "failed", "cancelled"):
@@ -308,14 +312,6 @@ class Poller:
         if seen.status == run.status and seen.queue_position == run.queue_position:
             return False
         return run.transition(seen.status, queue_position=seen.queue_position)
-
-    def _note(self, run: RunCore, watch: _Watch | None, text: str) -> None:
-        """A problem of a poll made outside the watch (a cancel's look, a refresh) is still shown on the run."""
-        if watch is not None:
-            self._problem(watch, text)
-        else:
-            run.say("poll", text)
-            run.emit(RunEvent(run, run.status, run.status, time.time(), "poll problem"))
 
     def _record_result(self, run: RunCore, seen: protocol.Observation, watch: _Watch | None) -> bool:
         """Record an ended run's result; returns whether the state changed."""
