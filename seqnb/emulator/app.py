@@ -179,33 +179,42 @@ class Emulator:
         self.state = state
         self.token = state.config.token
         self.stamp = (VERSION_HEADER.encode(), __version__.encode())
-        routes = [  # the calls made most often first: the router tries them in order
-            ("/v1/requests/{request_id}/status", self.status, ["GET"]),
-            ("/v1/requests/{request_id}/result", self.result, ["GET"]),
-            ("/files/{name}", self.file, ["GET"]),
-            ("/files", self.upload, ["POST"]),
-            ("/v1/requests/{request_id}/cancel", self.cancel, ["POST"]),
-            ("/v1/models", self.catalog_list, ["GET"]),
-            ("/v1/models/categories", self.catalog_categories, ["GET"]),
-            ("/v1/models/{model_id:path}", self.submit, ["POST"]),
-            ("/v1/models/{model_id:path}", self.catalog_entry, ["GET"]),
-            ("/prod/v2/balance", self.balance, ["GET"]),
-            ("/", self.index, ["GET"]),
-            ("/_emulator/counters", self.counters, ["GET"]),
-            ("/_emulator/faults", self.set_faults, ["POST"]),
-            ("/_emulator/restart", self.restart, ["POST"]),
+        routes = [  # the calls made most often first: the router tries them in order; then who may make each
+            ("/v1/requests/{request_id}/status", self.status, "GET", "api"),
+            ("/v1/requests/{request_id}/result", self.result, "GET", "api"),
+            ("/files/{name}", self.file, "GET", "anyone"),
+            ("/files", self.upload, "POST", "control"),
+            ("/v1/requests/{request_id}/cancel", self.cancel, "POST", "api"),
+            ("/v1/models", self.catalog_list, "GET", "token"),
+            ("/v1/models/categories", self.catalog_categories, "GET", "token"),
+            ("/v1/models/{model_id:path}", self.submit, "POST", "api"),
+            ("/v1/models/{model_id:path}", self.catalog_entry, "GET", "token"),
+            ("/prod/v2/balance", self.balance, "GET", "token"),
+            ("/", self.index, "GET", "anyone"),
+            ("/_emulator/counters", self.counters, "GET", "control"),
+            ("/_emulator/faults", self.set_faults, "POST", "control"),
+            ("/_emulator/restart", self.restart, "POST", "control"),
         ]
         self.app = Starlette(
-            routes=[Route(path, self.stamped(handler), methods=methods) for path, handler, methods in routes],
+            routes=[Route(path, self.stamped(handler, who), methods=[method]) for path, handler, method, who in routes],
             exception_handlers={HTTPException: self.http_error},
         )
         self.app.state.emulator = state
 
-    def stamped(self, handler: Handler) -> Handler:
-        """The handler, its answers carrying the version header (cheaper per call than a middleware)."""
+    def stamped(self, handler: Handler, who: str) -> Handler:
+        """The handler behind its gate, its answers carrying the version header (cheaper per call than a middleware).
+
+        ``who``: ``token`` (the API's token), ``control`` (``control_refusal``), ``api`` (the handler's own
+        ``guard``: the token and the faults), ``anyone``.
+        """
 
         async def endpoint(request: Request) -> Response:
-            response = await handler(request)
+            if who == "token" and not self.authorized(request):
+                response = self.unauthorized()
+            elif who == "control" and (refused := self.controls_refusal(request)) is not None:
+                response = refused
+            else:
+                response = await handler(request)
             response.raw_headers.append(self.stamp)
             return response
 
@@ -274,24 +283,24 @@ class Emulator:
             return None, error_answer(404, f"Request {rid!r} not found or expired", 404001), False
         return job, Response(), drop_after
 
-    async def read_body(self, request: Request) -> bytes | Response:
-        """The body, read while it stays within ``body_limit``; past it, the 413 answer (the rest is never read)."""
-        limit = self.config.body_limit
+    async def read_body(self, request: Request, limit: int | None = None) -> bytes | Response:
+        """The body, read while it stays within ``limit`` (default ``body_limit``); past it, the 413 answer (the rest is
+        never read)."""
+        limit = limit or self.config.body_limit
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            return self.too_large()
+            return self.too_large(limit)
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                return self.too_large()
+                return self.too_large(limit)
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def too_large(self) -> Response:
+    def too_large(self, limit: int) -> Response:
         self.state.counters.too_large += 1
-        limit = self.config.body_limit
         response = error_answer(
             413, f"Request body is larger than {limit} bytes: send at most {limit // 1024} KB", 413001
         )
@@ -400,22 +409,15 @@ class Emulator:
 
     async def upload(self, request: Request) -> Response:
         """Keep an uploaded image (a local reference) and answer the URL serving it; as the controls, by program only."""
-        refused = self.controls_refusal(request)
-        if refused is not None:
-            return refused
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if not media.startswith("image/"):
             return error_answer(
                 415, f"Upload an image (Content-Type image/png, image/jpeg...), not {media or 'nothing'!r}"
             )
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_UPLOAD_BYTES:
-                return error_answer(413, f"An upload is at most {MAX_UPLOAD_BYTES // 2**20} MB")
-            chunks.append(chunk)
-        name = self.state.uploads.add(b"".join(chunks), media)
+        body = await self.read_body(request, MAX_UPLOAD_BYTES)
+        if isinstance(body, Response):
+            return body
+        name = self.state.uploads.add(body, media)
         return JSONResponse({"url": f"{service_root(request)}/files/{name}"})
 
     async def file(self, request: Request) -> Response:
@@ -438,8 +440,6 @@ class Emulator:
     # --- catalog and balance -------------------------------------------------------------------
 
     async def catalog_list(self, request: Request) -> Response:
-        if not self.authorized(request):
-            return self.unauthorized()
         self.state.counters.catalog_calls += 1
         try:
             query = catalog.CatalogQuery.parse(request.query_params)
@@ -448,14 +448,10 @@ class Emulator:
         return JSONResponse(catalog.page(models(), query, self.config.price))
 
     async def catalog_categories(self, request: Request) -> Response:
-        if not self.authorized(request):
-            return self.unauthorized()
         self.state.counters.catalog_calls += 1
         return JSONResponse({"categories": catalog.categories(models())})
 
     async def catalog_entry(self, request: Request) -> Response:
-        if not self.authorized(request):
-            return self.unauthorized()
         self.state.counters.catalog_calls += 1
         model_id = request.path_params["model_id"].strip("/")
         spec = next((m for m in models() if m.id == model_id), None)
@@ -465,8 +461,6 @@ class Emulator:
         return JSONResponse(catalog.entry(spec, self.config.price(spec.id), include_schema=True))
 
     async def balance(self, request: Request) -> Response:
-        if not self.authorized(request):
-            return self.unauthorized()
         self.state.counters.balance_calls += 1
         left = self.state.account.balance(self.state.queue.advance())
         return JSONResponse({"balance_usd": float(left), "currency": "USD"})
@@ -474,17 +468,11 @@ class Emulator:
     # --- the emulator's own controls -----------------------------------------------------------
 
     async def counters(self, request: Request) -> Response:
-        refused = self.controls_refusal(request)
-        if refused is not None:
-            return refused
         snap = self.state.counters.snapshot()
         snap["queue_depth"] = self.state.queue.depth()
         return JSONResponse(snap)
 
     async def set_faults(self, request: Request) -> Response:
-        refused = self.controls_refusal(request)
-        if refused is not None:
-            return refused
         route = request.query_params.get("route") or None
         if route is not None and route not in get_args(ApiRoute):
             return error_answer(
@@ -502,9 +490,6 @@ class Emulator:
         return JSONResponse(asdict(faults))
 
     async def restart(self, request: Request) -> Response:
-        refused = self.controls_refusal(request)
-        if refused is not None:
-            return refused
         self.state.restart()
         return JSONResponse({"restarted": True})
 

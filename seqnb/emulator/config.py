@@ -54,10 +54,7 @@ class EmulatorConfig:
         balance: object = self.balance  # "0.10" and 5 are welcome too
         if balance is not None and not isinstance(balance, Decimal):
             object.__setattr__(self, "balance", Decimal(str(balance)))
-        try:
-            share = Decimal(str(self.failed_cost_share))
-        except InvalidOperation:
-            share = Decimal("NaN")
+        share = _amount(self.failed_cost_share)
         if not share.is_finite() or not 0 <= share <= 1:
             raise ValueError(
                 f"EmulatorConfig.failed_cost_share: give a share from 0 to 1, got {self.failed_cost_share!r}"
@@ -65,10 +62,7 @@ class EmulatorConfig:
         object.__setattr__(self, "failed_cost_share", share)
         resolved: dict[str, Decimal] = {}
         for name, given in self.prices.items():
-            try:
-                price = Decimal(str(given))
-            except InvalidOperation:
-                price = Decimal("NaN")
+            price = _amount(given)
             if not price.is_finite() or price < 0:
                 raise ValueError(f"EmulatorConfig.prices[{name!r}]: give a price of 0 or more USD, got {given!r}")
             resolved[get_model(name).id] = price
@@ -96,3 +90,11 @@ class EmulatorConfig:
         if self.controls is not None:
             return self.controls
         return is_loopback(self.host) and local_address is not None and is_loopback(local_address)
+
+
+def _amount(value: object) -> Decimal:
+    """``value`` as a Decimal; NaN when it is none (the caller's range check then refuses it, naming the field)."""
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return Decimal("NaN")
