@@ -68,7 +68,7 @@ class Poller:
         self._watches: dict[str, _Watch] = {}
         self._heap: list[tuple[float, int, _Watch]] = []
         self._counter = itertools.count()
-        self._wake: asyncio.Event | None = None
+        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._by_kind: dict[tuple[str, int], set[RunCore]] = {}
@@ -99,7 +99,6 @@ class Poller:
         if self._task is None or self._task.done():
             self._wake = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run(), name="seqnb-poller")
-        assert self._wake is not None
         self._wake.set()
 
     async def stop(self) -> None:
@@ -162,7 +161,6 @@ class Poller:
         return (1.0 - self._tokens) / rate
 
     async def _run(self) -> None:
-        assert self._wake is not None
         while True:
             try:
                 await self._step()
@@ -171,7 +169,6 @@ class Poller:
                 await asyncio.sleep(self.policy.fast)
 
     async def _step(self) -> None:
-        assert self._wake is not None
         now = time.monotonic()
         held = 0.0
         while self._heap and self._heap[0][0] <= now:
@@ -245,7 +242,6 @@ class Poller:
                 log.exception("planning the next poll of run %s failed", run.id)
                 delay = self.policy.cap_queued
             self._schedule(watch, delay)
-            assert self._wake is not None
             self._wake.set()
         finally:
             watch.polling = False
