@@ -19,7 +19,7 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -446,12 +446,12 @@ class AsyncClient:
         A run that already has a promoted child with the same request is not made again unless ``again``.
         """
         await self._money.load_prices()
-        planned, parents = self._plan_promote(runs, changes, again)
-        promoted = self._prepare_plan(planned, budget=budget, allow_over_balance=allow_over_balance, parents=parents)
+        planned = self._plan_promote(runs, changes, again)
+        promoted = self._prepare_plan(planned, budget=budget, allow_over_balance=allow_over_balance)
         self._spawn(self._send_all_quietly(promoted))
         return promoted
 
-    def _plan_promote(self, runs: Any, changes: dict[str, Any], again: bool) -> tuple[SweepPlan, list[str]]:
+    def _plan_promote(self, runs: Any, changes: dict[str, Any], again: bool) -> SweepPlan:
         ids = run_ids(runs)
         if not ids:
             raise errors.SettingInvalid(
@@ -485,7 +485,7 @@ class AsyncClient:
         planned.labels = [
             derived_label(by_id[p].label, by_id[p].request, r) for p, r in zip(parents, requests, strict=True)
         ]
-        return planned, parents
+        return planned
 
     def _has_child(self, parent_id: str, request: Request) -> bool:
         """Whether a run made from ``parent_id`` with the same request exists (here, or in the ledger)."""
@@ -499,17 +499,10 @@ class AsyncClient:
         return any(child.request.key() == key for child in self.ledger.children(parent_id))
 
     def _prepare_plan(
-        self,
-        planned: SweepPlan,
-        *,
-        budget: Money_ | None = None,
-        allow_over_balance: bool = False,
-        parents: Sequence[str | None] = (),
+        self, planned: SweepPlan, *, budget: Money_ | None = None, allow_over_balance: bool = False
     ) -> Sweep:
-        """Check a plan (rules, ``budget``, the balance unless ``allow_over_balance``), then prepare its runs, all or none.
-
-        ``parents``: each request's parent run id (a promote's originals), in the plan's order.
-        """
+        """Check a plan (rules, ``budget``, the balance unless ``allow_over_balance``), then prepare its runs, all or none
+        (a promote's each the child of its original)."""
         if planned.sent:
             raise errors.SettingInvalid(
                 f"sweep {planned.id} was sent already: plan it again (client.plan(...)) to send the same grid as a "
@@ -524,13 +517,12 @@ class AsyncClient:
             )
         runs: list[AsyncRun] = []
         reserve = self._recorder.reserve(planned) if self._recorder is not None else contextlib.nullcontext()
-        linked = list(parents) or [None] * planned.runs
+        linked: list[str | None] = list(planned.parents) if planned.parents else [None] * planned.runs
         try:
             with reserve:  # all rows or none, within the ledger's team budget (checked atomically)
                 checked = zip(planned.requests, planned.reports, planned.costs, linked, planned.labels, strict=True)
                 for request, report, cost, parent, label in checked:  # validated by the plan: not again
-                    price = Price(cost.per_image, cost.currency, cost.source)
-                    prepared = PricedRequest.of(request, price)
+                    prepared = PricedRequest.of(request, Price(cost.per_image, cost.currency, cost.source))
                     runs.append(
                         self._prepare(prepared, report=report, sweep_id=planned.id, parent_id=parent, label=label)
                     )
@@ -541,7 +533,7 @@ class AsyncClient:
         planned.sent = True
         return Sweep(runs, planned)
 
-    async def _send_all(self, runs: Iterable[AsyncRun], concurrency: int = 8, deadline: float | None = None) -> None:
+    async def _send_all(self, runs: Iterable[AsyncRun], concurrency: int = 8) -> None:
         """Check every reference, then submit prepared runs, ``concurrency`` at a time; stop after an auth or balance
         failure. ``concurrency`` workers take the runs in order (a sweep of 10,000 makes no 10,000 tasks)."""
         runs = list(runs)
@@ -561,7 +553,7 @@ class AsyncClient:
                     run._submit_error = stop[0]
                     continue
                 try:
-                    await self._send(run, deadline)
+                    await self._send(run)
                 except FATAL as exc:
                     stop.append(exc)
                 except errors.SeqnbError:

@@ -181,10 +181,8 @@ class Client:
     ) -> Sweep:
         """Make chosen runs again with ``changes`` (``resolution="4K"``...), each a child of its original; see
         ``AsyncClient.promote``. Prints the plan's line unless ``quiet``."""
-        planned, parents = self.aio._plan_promote(runs, changes, again)
-        promoted = self.aio._prepare_plan(
-            planned, budget=budget, allow_over_balance=allow_over_balance, parents=parents
-        )
+        planned = self.aio._plan_promote(runs, changes, again)
+        promoted = self.aio._prepare_plan(planned, budget=budget, allow_over_balance=allow_over_balance)
         if not quiet:
             print(promoted.plan.summary())
         self._runner.spawn(self.aio._send_all_quietly(list(promoted)))
