@@ -189,10 +189,7 @@ def jpeg_of(frame: Frame, size: int, quality: int = 80) -> tuple[bytes, int, int
         picture = placeholder(size, frame_label(frame), frame.reason)
     else:
         try:
-            with Image.open(frame.image.path) as source:
-                source.draft("RGB", (size, size))  # JPEG: decode at 1/2, 1/4 or 1/8 scale directly
-                picture = source.convert("RGB")
-            picture.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+            picture = frame.image.shrunk(size)
         except Exception as exc:  # an unreadable or vanished file costs only its own frame
             picture = placeholder(size, LABELS["error"], f"{type(exc).__name__}: the cached file cannot be read")
     buf = io.BytesIO()
