@@ -146,7 +146,5 @@ class FaultDice:
         fail = rng.random() < f.fail
         short = rng.random() < f.short and count > 1
         return JobFaults(
-            fail=fail,
-            returned=rng.randint(1, count - 1) if short else None,
-            expire=rng.random() < f.expire,
+            fail=fail, returned=rng.randint(1, count - 1) if short else None, expire=rng.random() < f.expire
         )

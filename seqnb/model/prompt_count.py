@@ -65,15 +65,9 @@ _LINKING = re.compile(r"\b(?:per|each|every|for|of|in|on|to|with|from|at|by|a|an
 """Words that cannot stand between a number and its image noun: "one moment per image" counts moments."""
 _EN_PATTERNS = (
     # "3 images", "three cinematic pictures", "4-panel", "6-frame"
-    re.compile(
-        r"(?<![\w.,/-])(?P<n>" + _NUMBER + r")(?:\s+|-)" + _FILLER + r"(?P<noun>" + _EN_NOUNS + r")\b",
-        re.I,
-    ),
+    re.compile(r"(?<![\w.,/-])(?P<n>" + _NUMBER + r")(?:\s+|-)" + _FILLER + r"(?P<noun>" + _EN_NOUNS + r")\b", re.I),
     # "a series of 4 frames", "a set of five", "sequence of 6"
-    re.compile(
-        r"\b(?:series|set|sequence|collection|batch|group|grid)\s+of\s+(?P<n>" + _NUMBER + r")\b",
-        re.I,
-    ),
+    re.compile(r"\b(?:series|set|sequence|collection|batch|group|grid)\s+of\s+(?P<n>" + _NUMBER + r")\b", re.I),
 )
 
 _KO_NATIVE = {

@@ -19,15 +19,7 @@ from .prompt_count import find_counts, prefix_count, rewrite_count
 from .seeds import SEED_RANGE
 from .spec import COUNT_RANGE, FieldSpec, ModelSpec, get_model, models
 
-__all__ = [
-    "SERVER_ENFORCED",
-    "Fix",
-    "Problem",
-    "Report",
-    "reference_problems",
-    "server_problems",
-    "validate_payload",
-]
+__all__ = ["SERVER_ENFORCED", "Fix", "Problem", "Report", "reference_problems", "server_problems", "validate_payload"]
 
 Severity = Literal["error", "warning"]
 Code = Literal[
@@ -392,8 +384,7 @@ def validate_payload(
     spec = get_model(model)
     if not isinstance(payload, Mapping):
         return Report(
-            spec.id,
-            (Problem("payload", f"must be a JSON object, got {type(payload).__name__}", code="type"),),
+            spec.id, (Problem("payload", f"must be a JSON object, got {type(payload).__name__}", code="type"),)
         )
     problems = _schema_problems(spec, payload)
     seed_field = spec.role("seed")

@@ -20,15 +20,7 @@ from ...errors import SeqnbWarning
 from ...model.pricing import Price
 from ...model.spec import ModelSpec, get_model
 
-__all__ = [
-    "PRICE_UNIT",
-    "TTL",
-    "CatalogEntry",
-    "CatalogWarning",
-    "builtin_price",
-    "fetched_text",
-    "price_of",
-]
+__all__ = ["PRICE_UNIT", "TTL", "CatalogEntry", "CatalogWarning", "builtin_price", "fetched_text", "price_of"]
 
 TTL = 24 * 3600.0
 """Seconds a catalog entry is trusted (one day); ``refresh=True`` reads it again sooner."""
