@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import LedgerError, RunTakenOver
 from ..model.request import Request
-from ..model.seeds import SEED_HINT
+from ..model.seeds import INT64_RANGE, SEED_HINT
 from ..runs.run import RunCore, RunEvent
 from .budget import TeamBudget
 from .schema import UPSERT_RUN, run_values
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["Recorder", "run_row", "static_columns", "write_rows"]
 
 log = logging.getLogger("seqnb.ledger")
-_INT64 = range(-(2**63), 2**63)
 _UPSERT_IMAGE = (
     "INSERT INTO images (run_id, idx, url) VALUES (?, ?, ?) "
     "ON CONFLICT(run_id, idx) DO UPDATE SET url=excluded.url WHERE images.path IS NULL"
@@ -267,7 +266,7 @@ def static_columns(run: RunCore, backend: Backend, where: str) -> dict[str, Any]
     resolved = request.resolved()
     seed = request.sent_seed  # the seed sent; the model's default goes apart, when none was sent
     default_seed = resolved.get("seed") if seed is None else None
-    if isinstance(seed, int) and seed not in _INT64:
+    if isinstance(seed, int) and seed not in INT64_RANGE:
         raise LedgerError(
             f"ledger {where}: cannot record run {run.id}: seed {seed} does not fit a 64-bit integer; " + SEED_HINT
         )

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from .._netaddr import is_loopback
 from .prompt_count import find_counts, prefix_count, rewrite_count
-from .seeds import SEED_RANGE
+from .seeds import INT64_RANGE, SEED_RANGE
 from .spec import COUNT_RANGE, FieldSpec, ModelSpec, get_model, models
 
 __all__ = ["SERVER_ENFORCED", "Fix", "Problem", "Report", "reference_problems", "server_problems", "validate_payload"]
@@ -39,8 +39,6 @@ Code = Literal[
 
 SERVER_ENFORCED: frozenset[str] = frozenset({"type", "enum", "required", "too_long", "too_many"})
 """Codes the service itself rejects a request for; the rest are seqnb's guards."""
-
-INT64_RANGE = range(-(2**63), 2**63)
 
 
 @dataclass(frozen=True)
