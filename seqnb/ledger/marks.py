@@ -163,13 +163,11 @@ def read_marks(
 
 def fold(rows: Iterable[Sequence[Any]], run_ids: Iterable[str]) -> dict[str, RunMarks]:
     """The current marks of each run from its mark rows in id order (``read_marks``): the latest of each slot wins."""
-    state: dict[str, dict[str, Any]] = {
-        r: {"rating": None, "frame_ratings": {}, "verdict": None, "tags": {}, "comment": None} for r in run_ids
-    }
+    state: dict[str, dict[str, Any]] = {}
+    for run_id in run_ids:
+        state[run_id] = {"rating": None, "frame_ratings": {}, "verdict": None, "tags": {}, "comment": None}
     for _, run_id, frame, kind, value, *_ in rows:
-        slot = state.setdefault(
-            run_id, {"rating": None, "frame_ratings": {}, "verdict": None, "tags": {}, "comment": None}
-        )
+        slot = state[run_id]
         if kind == "rating" and frame is None:
             slot["rating"] = int(value) or None
         elif kind == "rating":
