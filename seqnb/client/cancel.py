@@ -1,9 +1,7 @@
 """Cancelling runs: one cancel call per run, its outcome said on the run, never a silent failure.
 
-``AsyncClient.cancel`` waits for a submit in flight, then calls ``cancel_run``; ``cancel_each``
-cancels many at once. A refusal (any 4xx) is ``not_cancellable`` with the service's words in
-``run.note``; 5xx and transport errors are retried by the transport, and raise once retries run
-out (the note says so).
+A refusal (any 4xx) is ``not_cancellable`` with the service's words in ``run.note``; 5xx and transport errors are
+retried by the transport, and raise once retries run out (the note says so).
 """
 
 from __future__ import annotations

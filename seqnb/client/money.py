@@ -1,9 +1,5 @@
-"""A client's money: what its runs cost (its prices) and what the account holds (its balance).
-
-``Money`` is the collaborator an ``AsyncClient`` owns for both: prices from ``prices=`` or
-``SEQNB_PRICES``, else the service's catalog (``seqnb.api.catalog.service``), else the built-in list price;
-the balance from the account API (``seqnb.api.account``), and the check that refuses a sweep over it.
-"""
+"""A client's money: what its runs cost (its prices) and what the account holds (its balance), and the check that
+refuses a sweep over it; ``Money`` is the collaborator an ``AsyncClient`` owns for both."""
 
 from __future__ import annotations
 

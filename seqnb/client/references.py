@@ -1,9 +1,7 @@
 """A client's reference images: local files uploaded before a run is prepared, every URL checked before a submit.
 
-The client's ``submit``/``sweep`` call ``resolve`` (local paths become URLs: the user's
-``uploader``, else the emulator's file route) and its ``send``/``send_all`` call ``check`` before
-anything may leave: a reference that cannot be fetched fails every run using it as "not sent",
-with a ``RequestInvalid`` naming the URL and the fix. URLs that passed are not fetched again.
+A reference that cannot be fetched fails every run using it as "not sent", with a ``RequestInvalid`` naming the
+URL and the fix; URLs that passed are not fetched again.
 """
 
 from __future__ import annotations

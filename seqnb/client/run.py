@@ -1,9 +1,5 @@
-"""A run as users hold it: ``AsyncRun`` (the state with its async calls) and ``Run``, its synchronous mirror.
-
-``AsyncRun`` is the run's state itself (a ``RunCore``: what the poller, the ledger and the gallery
-work on) bound to the client that owns it. ``Run`` reads the same state through typed attributes
-and has the same methods, blocking where the async ones await.
-"""
+"""A run as users hold it: ``AsyncRun`` (the run's state itself, bound to the client that owns it, with its async
+calls) and ``Run``, its synchronous mirror: the same state through typed attributes, blocking where it awaits."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
 """What a submit means, I/O-free: which runs it would repeat, what its failure says, which plan or runs a call names.
 
-``submit_failure``: which state a run goes to when its submit fails, and what its error tells the
-user; a run in doubt (its POST may have reached the service) is never resubmitted. ``duplicate_of``:
-an identical request in flight, in doubt or done with the same seed. ``run_ids``, ``given_plan``
-and ``promote_changes``: what a sweep or a promote was called with.
+A run in doubt (its POST may have reached the service) is never resubmitted.
 """
 
 from __future__ import annotations

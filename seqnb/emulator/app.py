@@ -14,13 +14,8 @@ Routes (as RunComfy's model pages and CLI use them; ``/v1`` is part of RunComfy'
     POST /files                             (emulator only, loopback, control token) keep an uploaded image -> {url}
     GET  /_emulator/counters, POST /_emulator/faults[?route=], POST /_emulator/restart   (emulator only)
 
-Every answer carries ``x-seqnb-emulator: <seqnb version>``, so a client can tell this emulator
-from the real service (behind a loopback tunnel, say). Request bodies are read up to
-``EmulatorConfig.body_limit`` (1 MB) and refused with 413 as soon as they pass it; JSON parsing and
-validation run in a worker thread, so no request holds up the event loop. The control routes
-(``/_emulator/*``) and uploads answer only on loopback unless ``EmulatorConfig.controls``, need
-``EmulatorConfig.control_token`` and refuse web pages (``control_refusal``). A dropped connection
-(``Drop``, an injected fault) is kept out of uvicorn's error log.
+Request bodies are refused with 413 as soon as they pass ``EmulatorConfig.body_limit``; JSON parsing and
+validation run in a worker thread, so no request holds up the event loop.
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
-"""The ledger's reads: runs, counts, sessions, images, lineage, comparisons and spend, each a bounded query.
+"""The ledger's reads: runs, counts, sessions, images, lineage, comparisons, spend and exports, each a bounded query.
 
-A mixin of ``Ledger`` (``seqnb.ledger.facade``): every read goes through ``_query``, which first writes
-what this process's recorders have not written yet. A page of runs picks its ids by index
-(``runs.id IN (SELECT id ... LIMIT ?)``), then reads only those rows. ``spend`` is one GROUP BY over the
-values its rules read, with how many runs share them: few groups for many runs, weighed by their counts in
-``frames.spend``, so the SQL can never read an odd value (``'n/a'``, ``''``, ``'1e-3'``) differently from it.
-The runs handed over as rows (``export``) are read here too; the report and the full-size images are drawn by
-the images layer, above the ledger (``client.report``, ``client.export_images``).
+A mixin of ``Ledger`` (``seqnb.ledger.facade``): every read first writes what this process's recorders have not
+written yet. A page of runs picks its ids by index, then reads only those rows; ``spend`` is one GROUP BY over the
+values its rules read, weighed in ``frames.spend``, so the SQL can never read an odd value differently from it.
 """
 
 from __future__ import annotations

@@ -1,17 +1,9 @@
 """What one client writes into a ledger: its session, and its runs' rows, write-or-refuse.
 
-A new run's row is written before its submit may leave (``record`` raises ``LedgerError``, and
-the client then sends nothing); the submits of one moment are written together, in one
-transaction, each still before its own submit leaves (``record_submitting``). The ``submitting``
-write is also the lease: a run another session has taken over is not written, and
-``record_submitting`` raises ``RunTakenOver`` so that its submit never leaves from here. Every later change
-is written at the end of the loop's turn in which it happened, with the others of that turn, in
-one transaction (``flush``, which every read of the ledger calls first, so a read never misses
-one). A write that fails is kept, retried on every later change and by ``flush``, and shown on
-the run (``run.notes["ledger"]``, joined into ``run.note``) and by ``Ledger.health()``, never lost
-or raised. A run another session took over (``Ledger.claim``) is no longer written here, and no
-longer watched. ``write_rows`` writes many runs' rows in one transaction, a new run checked against the
-team budget first.
+A new run's row is written before its submit may leave, and the ``submitting`` write is the lease: a run another
+session has taken over is not written, and its submit never leaves from here. Every later change is written at the
+end of the loop's turn in which it happened, with the others of that turn, in one transaction; one that fails is
+kept, retried and shown on the run and by ``Ledger.health()``, never lost or raised.
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
 """One model's entry in RunComfy's catalog, and the price per image it gives (no I/O).
 
-``GET {model_api_base}/models/{model_id}`` answers ``model_id``, ``display_name``, ``categories``,
-``base_price_usd``, ``price_unit`` and (asked with ``include_schema=true``) ``input_schema``
-(RunComfy's catalog, as its CLI reads it). ``base_price_usd`` per ``price_unit`` becomes the ``Price`` of every estimate, its
-source saying "RunComfy catalog, fetched ..."; a unit other than ``image`` is not used (seqnb
-estimates per image) and is said so, and the built-in list price is used instead, its source
-saying why.
+``base_price_usd`` per ``price_unit`` becomes the ``Price`` of every estimate; a unit other than ``image`` is not
+used (seqnb estimates per image), and the built-in list price is used instead, its source saying why.
 """
 
 from __future__ import annotations

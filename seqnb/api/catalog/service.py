@@ -1,19 +1,8 @@
-"""RunComfy's model catalog for one client: entries fetched within a short deadline, kept for a day.
+"""RunComfy's model catalog for one client: its prices and live schemas, fetched within a short deadline, kept for a day.
 
-seqnb uses the catalog for two things:
-
-- **prices** (``seqnb.api.catalog.entry``): ``base_price_usd`` per ``price_unit`` becomes the
-  ``Price`` of every estimate. A catalog that cannot be read within ``DEADLINE`` seconds never
-  blocks anything: the built-in list price is used, its source saying why.
-- **schema drift** (``seqnb.api.catalog.drift``): the live input schema is compared with the
-  model's built-in one (its file's); every difference is one ``SchemaDriftWarning``.
-
-Entries are kept on disk for a day (``CatalogCache``), so a new session prices without asking the catalog again:
-one JSON file (``catalog_cache_path()``: ``$SEQNB_CATALOG_CACHE``, else ``catalog.json`` in ``$SEQNB_CACHE``, else
-``~/.cache/seqnb/catalog.json``), keyed by API base and model id, only fresh entries kept, written atomically; a
-cache that cannot be written is a ``CatalogWarning``, never an error. The pure parts (entries, prices, drift) do
-no I/O; this module is the thin shell: ``fetch_entry`` / ``fetch_entries`` (one call each, no retries),
-``CatalogCache`` and ``Catalog``.
+A catalog that cannot be read within ``DEADLINE`` seconds never blocks anything: the built-in list price is used,
+its source saying why. Entries are kept on disk for a day (``CatalogCache``), so a new session prices without
+asking the catalog again. The pure parts (entries, prices, drift) do no I/O; this module is the thin shell.
 """
 
 from __future__ import annotations
