@@ -41,7 +41,6 @@ __all__ = [
     "read_result",
     "read_status",
     "request_id",
-    "unsendable",
 ]
 
 RunStatus = Literal[
@@ -303,14 +302,3 @@ def read_cancel(body: Any) -> CancelAnswer:
     if outcome == "not_cancellable" or status in ("in_progress", "completed", "failed"):
         return CancelAnswer("not_cancellable", status)
     return CancelAnswer(None, status, problem=f"the service's answer to cancel was not understood: {quote(body)}")
-
-
-def unsendable(payload: dict[str, Any]) -> tuple[str, int, str] | None:
-    """(field, position, character) of the first string value that cannot be encoded as UTF-8 (a lone surrogate)."""
-    for key, value in payload.items():
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                return key, exc.start, value[exc.start]
-    return None

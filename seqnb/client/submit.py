@@ -9,11 +9,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import errors
-from ..api import protocol
 from ..api.protocol import RunStatus
 from ..model.request import Request, match_size
 from ..model.spec import models
 from ..model.sweep import SweepPlan
+from ..model.validation import unencodable
 from ..runs.run import RunCore
 
 __all__ = [
@@ -62,7 +62,7 @@ def submit_failure(run: RunCore, payload: dict[str, Any], exc: BaseException) ->
 
 
 def _unsendable(run: RunCore, payload: dict[str, Any], exc: errors.Unsendable) -> str:
-    where = protocol.unsendable(payload)
+    where = next(unencodable(payload), None)
     if where is None:
         return str(exc)
     field, position, char = where

@@ -19,7 +19,16 @@ from .prompt_count import find_counts, prefix_count, rewrite_count
 from .seeds import INT64_RANGE, SEED_RANGE
 from .spec import COUNT_RANGE, FieldSpec, ModelSpec, get_model, models
 
-__all__ = ["SERVER_ENFORCED", "Fix", "Problem", "Report", "reference_problems", "server_problems", "validate_payload"]
+__all__ = [
+    "SERVER_ENFORCED",
+    "Fix",
+    "Problem",
+    "Report",
+    "reference_problems",
+    "server_problems",
+    "unencodable",
+    "validate_payload",
+]
 
 Severity = Literal["error", "warning"]
 Code = Literal[
@@ -372,6 +381,16 @@ def server_problems(model: str | ModelSpec, payload: Mapping[str, Any]) -> list[
     return problems
 
 
+def unencodable(payload: Mapping[str, Any]) -> Iterator[tuple[str, int, str]]:
+    """(field, position, character) of each string value that cannot be encoded as UTF-8 (a lone surrogate)."""
+    for wire, value in payload.items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                yield str(wire), exc.start, value[exc.start]
+
+
 def validate_payload(
     model: str | ModelSpec, payload: Mapping[str, Any] | object, *, http_hosts: Iterable[str] = ()
 ) -> Report:
@@ -403,21 +422,17 @@ def validate_payload(
                 wire="seed",
             )
         )
-    for wire, value in payload.items():
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                f = spec.field(str(wire))
-                problems.append(
-                    Problem(
-                        (f.role or f.wire) if f else str(wire),
-                        f"holds a character that cannot be sent at position {exc.start} ({value[exc.start]!r}, a lone "
-                        "surrogate, often left by a bad copy-paste): remove it",
-                        code="unencodable",
-                        wire=str(wire),
-                    )
-                )
+    for wire, position, char in unencodable(payload):
+        f = spec.field(wire)
+        problems.append(
+            Problem(
+                (f.role or f.wire) if f else wire,
+                f"holds a character that cannot be sent at position {position} ({char!r}, a lone surrogate, often "
+                "left by a bad copy-paste): remove it",
+                code="unencodable",
+                wire=wire,
+            )
+        )
     count = payload.get(spec.count_field.wire, spec.count_field.default)
     refs = spec.references_field
     if refs is not None:
