@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 __all__ = ["Recorder", "run_row", "static_columns", "write_rows"]
 
 log = logging.getLogger("seqnb.ledger")
+_AS_KEPT = (
+    "request_id", "returned", "error", "created_at", "submitted_at", "started_at", "finished_at", "server_created_at",
+    "server_finished_at", "sweep_id", "parent_id", "note", "cost_source",
+)  # fmt: skip
+"""The columns of a run's row that hold its field of the same name as it is."""
 _UPSERT_IMAGE = (
     "INSERT INTO images (run_id, idx, url) VALUES (?, ?, ?) "
     "ON CONFLICT(run_id, idx) DO UPDATE SET url=excluded.url WHERE images.path IS NULL"
@@ -230,24 +235,12 @@ def run_row(
     cost_differs = run.cost_differs
     return {
         **(static if static is not None else static_columns(run, backend, where)),
-        "request_id": run.request_id,
-        "returned": run.returned,
+        **{column: getattr(run, column) for column in _AS_KEPT},
         "status": state,
-        "error": run.error,
-        "created_at": run.created_at,
-        "submitted_at": run.submitted_at,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "server_created_at": run.server_created_at,
-        "server_finished_at": run.server_finished_at,
-        "sweep_id": run.sweep_id,
         "updated_at": time.time(),
-        "parent_id": run.parent_id,
-        "note": run.note,
         "session": owner,
         "owner": owner,
         "cost": None if run.cost is None else str(run.cost),
-        "cost_source": run.cost_source,
         "cost_differs": None if cost_differs is None else int(cost_differs),
     }
 

@@ -23,6 +23,11 @@ Scope = Literal["mine", "team"]
 SCOPES = ("mine", "team")
 RESUMABLE = ("created", "submitting", *ACTIVE)
 """Statuses of runs not yet ended: what a resume may pick up."""
+_AS_KEPT = (
+    "id", "request_id", "status", "error", "created_at", "submitted_at", "started_at", "finished_at",
+    "server_created_at", "server_finished_at", "sweep_id", "parent_id", "cost_source",
+)  # fmt: skip
+"""The columns a run's field takes as they are (the same name on both)."""
 
 
 def restore_run(store: Store, run_id: str) -> RunCore:
@@ -41,23 +46,11 @@ def restore_run(store: Store, run_id: str) -> RunCore:
         raise LedgerError(f"ledger {store.location}: run {run_id} has an unreadable request ({exc})") from exc
     return RunCore(
         request=request,
-        id=record["id"],
-        request_id=record["request_id"],
-        status=record["status"],
-        error=record["error"],
         images=[u for (u,) in images if u][: request.count],  # never more than asked (a hostile row may hold 10,000)
-        created_at=record["created_at"],
-        submitted_at=record["submitted_at"],
-        started_at=record["started_at"],
-        finished_at=record["finished_at"],
-        server_created_at=record["server_created_at"],
-        server_finished_at=record["server_finished_at"],
-        sweep_id=record["sweep_id"],
         label=record["label"] or "",
-        parent_id=record["parent_id"],
         notes={"restored": record["note"]} if record["note"] else {},
         cost=_money(record["cost"]),
-        cost_source=record["cost_source"],
+        **{column: record[column] for column in _AS_KEPT},
     )
 
 
