@@ -45,7 +45,7 @@ def _portal() -> asyncio.AbstractEventLoop:
         return _portal_loop
 
 
-def _stop_portal(loop: asyncio.AbstractEventLoop, grace: float = 2.0) -> None:
+def _stop_portal(loop: asyncio.AbstractEventLoop) -> None:
     """At exit, cancel the portal's tasks (pollers, downloads) and stop it, so none is destroyed while pending.
 
     The runs themselves go on at the service; the ledger still says they are in flight, and
@@ -61,16 +61,12 @@ def _stop_portal(loop: asyncio.AbstractEventLoop, grace: float = 2.0) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     with contextlib.suppress(Exception):  # a stuck task: the interpreter is going away anyway
-        asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(grace)
+        asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(2.0)
     loop.call_soon_threadsafe(loop.stop)
 
 
 _GRACE = 5.0
 """Seconds past a sync call's timeout before the calling thread gives up on a busy loop."""
-
-
-def _name(coro: Coroutine[Any, Any, Any]) -> str:
-    return str(getattr(coro, "__qualname__", None) or type(coro).__name__)
 
 
 def _timeout(what: str, timeout: float | None) -> WaitTimeout:
@@ -123,7 +119,7 @@ class LoopRunner:
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run to completion and return the result, blocking the caller; ``WaitTimeout`` after ``timeout`` seconds."""
-        what = _name(coro)
+        what = str(getattr(coro, "__qualname__", None) or type(coro).__name__)
         bounded = _bounded(coro, timeout, what)
         if self._in_loop_thread():
             _make_reentrant(self.loop)
