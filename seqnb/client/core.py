@@ -109,6 +109,8 @@ class AsyncClient:
         pace = PollPolicy() if self.backend.kind == "emulator" else PollPolicy.for_service()
         self._poller = Poller(self._transport, poll or pace, cost_source=self.backend.kind)
         self._money = Money(self.backend, api, secret, prices, account_base_url, catalog_cache)
+        self.catalog: Catalog = self._money.catalog
+        """RunComfy's catalog (or the emulator's): prices and live schemas."""
         self.live_schema = live_schema
         """Validate with the catalog's live input schema instead of the built-in spec (see ``validate``)."""
         self.references = ReferenceGate(self.backend, self._reference_cache, uploader, reference_deadline, secret)
@@ -178,11 +180,6 @@ class AsyncClient:
         return self.gallery.cache if self.gallery is not None else None
 
     # --- prices, balance, validation ----------------------------------------------------------
-
-    @property
-    def catalog(self) -> Catalog:
-        """RunComfy's catalog (or the emulator's): prices and live schemas."""
-        return self._money.catalog
 
     @property
     def last_balance(self) -> Balance | None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Literal
 
 from .._netaddr import is_loopback
+from ..model.pricing import amount_or_none
 from ..model.spec import get_model
 from .faults import Faults
 from .queue import QueueConfig
@@ -54,16 +55,16 @@ class EmulatorConfig:
         balance: object = self.balance  # "0.10" and 5 are welcome too
         if balance is not None and not isinstance(balance, Decimal):
             object.__setattr__(self, "balance", Decimal(str(balance)))
-        share = _amount(self.failed_cost_share)
-        if not share.is_finite() or not 0 <= share <= 1:
+        share = amount_or_none(self.failed_cost_share)
+        if share is None or share > 1:
             raise ValueError(
                 f"EmulatorConfig.failed_cost_share: give a share from 0 to 1, got {self.failed_cost_share!r}"
             )
         object.__setattr__(self, "failed_cost_share", share)
         resolved: dict[str, Decimal] = {}
         for name, given in self.prices.items():
-            price = _amount(given)
-            if not price.is_finite() or price < 0:
+            price = amount_or_none(given)
+            if price is None:
                 raise ValueError(f"EmulatorConfig.prices[{name!r}]: give a price of 0 or more USD, got {given!r}")
             resolved[get_model(name).id] = price
         object.__setattr__(self, "prices", resolved)
@@ -90,11 +91,3 @@ class EmulatorConfig:
         if self.controls is not None:
             return self.controls
         return is_loopback(self.host) and local_address is not None and is_loopback(local_address)
-
-
-def _amount(value: object) -> Decimal:
-    """``value`` as a Decimal; NaN when it is none (the caller's range check then refuses it, naming the field)."""
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return Decimal("NaN")

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from ..errors import LedgerError
+from ..model.pricing import amount_or_none
 from ..model.request import Request
 from ..model.spec import COUNT_RANGE
 from ..runs.run import ACTIVE, RunCore
@@ -49,18 +49,9 @@ def restore_run(store: Store, run_id: str) -> RunCore:
         images=[u for (u,) in images if u][: request.count],  # never more than asked (a hostile row may hold 10,000)
         label=record["label"] or "",
         notes={"restored": record["note"]} if record["note"] else {},
-        cost=_money(record["cost"]),
+        cost=amount_or_none(record["cost"]),  # None: not recorded (or not an amount, by another tool)
         **{column: record[column] for column in _AS_KEPT},
     )
-
-
-def _money(value: object) -> Decimal | None:
-    """A stored charge, or None when none was recorded (or another tool wrote something else)."""
-    try:
-        amount = Decimal(str(value)) if value is not None else None
-    except InvalidOperation:
-        return None
-    return amount if amount is not None and amount.is_finite() and amount >= 0 else None
 
 
 def children_of(store: Store, run_id: str) -> list[str]:

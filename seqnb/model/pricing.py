@@ -25,6 +25,7 @@ __all__ = [
     "Cost",
     "Price",
     "PriceInput",
+    "amount_or_none",
     "amount_text",
     "charge_ceiling",
     "charge_suspect",
@@ -116,6 +117,15 @@ def charge_suspect(estimate: Decimal | None, cost: Decimal) -> str | None:
         f"{amount_text(ceiling)}): kept on the run, not counted in spend or the team budget, where the estimate "
         "counts; check the charge on RunComfy's Generations page"
     )
+
+
+def amount_or_none(value: object) -> Decimal | None:
+    """``value`` as a finite amount of money of zero or more, or None for anything else (never raises)."""
+    try:
+        amount = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return amount if amount.is_finite() and amount >= 0 else None
 
 
 def parse_amount(value: object, where: str, example: str = "5.00") -> Decimal:

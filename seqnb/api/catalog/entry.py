@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from ...errors import SeqnbWarning
-from ...model.pricing import Price
+from ...model.pricing import Price, amount_or_none
 from ...model.spec import ModelSpec, get_model
 
 __all__ = ["PRICE_UNIT", "TTL", "CatalogEntry", "CatalogWarning", "builtin_price", "fetched_text", "price_of"]
@@ -54,15 +54,7 @@ class CatalogEntry:
         model_id = body.get("model_id")
         if not isinstance(model_id, str) or not model_id:
             raise ValueError("the catalog entry has no model_id")
-        price: Decimal | None = None
-        given = body.get("base_price_usd")
-        if given is not None and not isinstance(given, bool):
-            try:
-                price = Decimal(str(given))
-            except InvalidOperation:
-                price = None
-            if price is not None and (not price.is_finite() or price < 0):
-                price = None
+        price = amount_or_none(body.get("base_price_usd"))  # a JSON true is no price: Decimal("True") is none
         unit = body.get("price_unit")
         schema = body.get("input_schema")
         categories = body.get("categories")
