@@ -55,7 +55,11 @@ class Client:
             mirror = self._mirrors[run.id] = Run(run, self)
         return mirror
 
-    def _sweep(self, runs: Sweep) -> Sweep:
+    def _send_later(self, runs: Sweep, quiet: bool, concurrency: int = 8) -> Sweep:
+        """Print the plan's line unless ``quiet``, send the recorded runs in the background; their mirrors."""
+        if not quiet:
+            print(runs.plan.summary())
+        self._runner.spawn(self.aio._send_all_quietly(list(runs), concurrency))
         return Sweep([self._mirror(r) for r in runs], runs.plan)
 
     # --- what the client holds, prices, balance, validation: the core's own ------------------
@@ -164,10 +168,7 @@ class Client:
         if kw.get("references") is not None:  # local files become URLs before the plan
             kw = self._run(self.aio.references.resolve_sweep(kw))
         runs = self.aio._prepare_sweep(*args, budget=budget, allow_over_balance=allow_over_balance, **kw)
-        if not quiet:
-            print(runs.plan.summary())
-        self._runner.spawn(self.aio._send_all_quietly(list(runs), concurrency))
-        return self._sweep(runs)
+        return self._send_later(runs, quiet, concurrency)
 
     def promote(
         self,
@@ -182,11 +183,9 @@ class Client:
         """Make chosen runs again with ``changes`` (``resolution="4K"``...), each a child of its original; see
         ``AsyncClient.promote``. Prints the plan's line unless ``quiet``."""
         planned = self.aio._plan_promote(runs, changes, again)
-        promoted = self.aio._prepare_plan(planned, budget=budget, allow_over_balance=allow_over_balance)
-        if not quiet:
-            print(promoted.plan.summary())
-        self._runner.spawn(self.aio._send_all_quietly(list(promoted)))
-        return self._sweep(promoted)
+        return self._send_later(
+            self.aio._prepare_plan(planned, budget=budget, allow_over_balance=allow_over_balance), quiet
+        )
 
     def wait_all(self, runs: Iterable[Run] | None = None, timeout: float | None = None) -> list[Run]:
         """Until every run ends; ``WaitTimeout`` after ``timeout`` seconds (the runs go on)."""
