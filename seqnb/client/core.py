@@ -28,17 +28,16 @@ import httpx
 
 from .. import errors
 from ..api import protocol
-from ..api.account import Balance
 from ..api.auth import Secret
 from ..api.backend import Backend, resolve_backend
-from ..api.catalog.service import Catalog, CatalogCache
+from ..api.catalog.service import CatalogCache
 from ..api.transport import RetryPolicy, Transport
 from ..images.cache import ImageCache
 from ..images.hosts import host_entry
 from ..images.references import Uploader
 from ..model.labels import derived_label
 from ..model.labels import labels as run_labels
-from ..model.pricing import Cost, Price, PriceInput
+from ..model.pricing import Price, PriceInput
 from ..model.request import PricedRequest, Request
 from ..model.seeds import fresh_seed
 from ..model.spec import ModelSpec
@@ -73,7 +72,7 @@ class DuplicateSubmitWarning(errors.SeqnbWarning):
 Money_ = Decimal | str | float
 
 
-class AsyncClient:
+class AsyncClient(Money):
     """One client of the Model API: every method that talks to the service is a coroutine; nothing here blocks.
 
     ``ledger``: record every run there (``seqnb.connect`` opens one); ``gallery``: download each run's
@@ -108,9 +107,7 @@ class AsyncClient:
         # seqnb's own emulator is polled as fast as is useful; anything else at RunComfy's own tools' pace
         pace = PollPolicy() if self.backend.kind == "emulator" else PollPolicy.for_service()
         self._poller = Poller(self._transport, poll or pace, cost_source=self.backend.kind)
-        self._money = Money(self.backend, api, secret, prices, account_base_url, catalog_cache)
-        self.catalog: Catalog = self._money.catalog
-        """RunComfy's catalog (or the emulator's): prices and live schemas."""
+        self._init_money(self.backend, api, secret, prices, account_base_url, catalog_cache)
         self.live_schema = live_schema
         """Validate with the catalog's live input schema instead of the built-in spec (see ``validate``)."""
         self.references = ReferenceGate(self.backend, self._reference_cache, uploader, reference_deadline, secret)
@@ -181,32 +178,6 @@ class AsyncClient:
 
     # --- prices, balance, validation ----------------------------------------------------------
 
-    @property
-    def last_balance(self) -> Balance | None:
-        """The balance as last read (``balance()``, or a sweep's balance check)."""
-        return self._money.last_balance
-
-    def price(self, model: str | ModelSpec) -> Price:
-        """What one image of ``model`` costs and where that figure comes from (see ``Money.price``)."""
-        return self._money.price(model)
-
-    @property
-    def prices(self) -> dict[str, Price]:
-        """Every model's price per image, as this client's estimates use it; set it to use your own."""
-        return self._money.prices()
-
-    @prices.setter
-    def prices(self, value: PriceInput | None) -> None:
-        self._money.user_prices = value
-
-    async def refresh_prices(self, refresh: bool = True) -> dict[str, Price]:
-        """Read the catalog again now (``refresh=False``: only what is not known yet); returns ``prices``."""
-        return await self._money.refresh_prices(refresh)
-
-    def cost(self, request: Request) -> Cost:
-        """A request's estimated cost at this client's prices (what the ledger records for it)."""
-        return self._money.cost(request)
-
     def validate(self, request: Request) -> Report:
         """Every problem of a request, as ``submit`` checks it; sends nothing.
 
@@ -228,10 +199,6 @@ class AsyncClient:
         report = validate_payload(live, payload, http_hosts=hosts)
         return Report(report.model, unset + report.problems, report.checked)
 
-    async def balance(self) -> Balance:
-        """The account's balance now (``RunComfy account at ...`` or the emulator's), also kept as ``last_balance``."""
-        return await self._money.balance()
-
     # --- one run --------------------------------------------------------------------------------
 
     async def submit(
@@ -249,7 +216,7 @@ class AsyncClient:
         ``await run.accepted()`` waits for the service's answer (and raises a refusal); ``await
         run.wait()`` for the end. ``RequestInvalid`` here when the request breaks the model's rules.
         """
-        await self._money.load_prices()  # awaited here, so that pricing it below never waits on the loop
+        await self._load_prices()  # awaited here, so that pricing it below never waits on the loop
         ready = await self.references.resolve(as_request(request, prompt, kw))  # local files become URLs
         run = self._prepare(ready, parent_id=parent_id, sweep_id=sweep_id)
         self._spawn(self._send_quietly(run, deadline))
@@ -271,7 +238,7 @@ class AsyncClient:
             # A fresh seed, sent and recorded (as -1 does in A1111): a seedless run is never a silent repeat.
             request = request.replace(seed=fresh_seed())
         meta.setdefault("label", run_labels([request])[0])
-        return self._take_new(AsyncRun(request=self._money.priced(request), service=self.backend.base_url, **meta))
+        return self._take_new(AsyncRun(request=self._priced(request), service=self.backend.base_url, **meta))
 
     def _take_new(self, run: AsyncRun) -> AsyncRun:
         """Record a new run (write-or-refuse: a run that cannot be recorded is never sent), adopt and announce it."""
@@ -284,7 +251,7 @@ class AsyncClient:
     def _adopt(self, core: RunCore) -> AsyncRun:
         """Take charge of a run (a new one, or one rebuilt from a ledger); it is priced at this client's prices."""
         run = AsyncRun.of(core, self)
-        run.request = self._money.priced(run.request)
+        run.request = self._priced(run.request)
         run.service = self.backend.base_url
         self._runs[run.id] = run
         self._by_key.setdefault(run.request.key(), []).append(run)
@@ -414,7 +381,7 @@ class AsyncClient:
 
         Returns once every run is recorded; nothing is recorded or sent when a check fails.
         """
-        await self._money.load_prices()
+        await self._load_prices()
         kw = await self.references.resolve_sweep(kw)
         runs = self._prepare_sweep(*args, budget=budget, allow_over_balance=allow_over_balance, **kw)
         self._spawn(self._send_all_quietly(runs, concurrency))
@@ -442,7 +409,7 @@ class AsyncClient:
         the background. ``runs``: runs, run ids, or a frame of runs (``ledger.runs(verdict="picked")``).
         A run that already has a promoted child with the same request is not made again unless ``again``.
         """
-        await self._money.load_prices()
+        await self._load_prices()
         planned = self._plan_promote(runs, changes, again)
         promoted = self._prepare_plan(planned, budget=budget, allow_over_balance=allow_over_balance)
         self._spawn(self._send_all_quietly(promoted))
@@ -507,7 +474,7 @@ class AsyncClient:
             )
         planned.check(budget)
         if not allow_over_balance:
-            self._money.check_balance(planned)
+            self._check_balance(planned)
         for note in planned.notes:  # said before anything is recorded or sent: models compared at different sizes
             warnings.warn(
                 f"{planned.kind} {planned.id}: {note}", errors.SeqnbWarning, stacklevel=errors.user_stacklevel()
@@ -654,7 +621,7 @@ class AsyncClient:
         for run in self._runs.values():
             if run.request_id == rid:
                 return run  # attached (or submitted) here already
-        request = self._money.priced(Request(model, prompt, **known))
+        request = self._priced(Request(model, prompt, **known))
         unknown = [] if prompt is not None else ["prompt"]
         if "count" not in known and request.model.count_field.wire not in known:
             unknown.append(f"count (estimated at {request.count})")
@@ -679,7 +646,7 @@ class AsyncClient:
 
         Returns once the new run is recorded; it is sent in the background, as by ``submit``.
         """
-        await self._money.load_prices()
+        await self._load_prices()
         parent = self._recorded(run if isinstance(run, str) else core_of(run).id, "rerun")
         request = parent.request.replace(**changes)
         label = derived_label(parent.label, parent.request, request)

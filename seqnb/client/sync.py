@@ -101,7 +101,7 @@ class Client:
 
     def balance(self) -> Balance:
         """The account's balance now, with its currency, source and when it was read (blocks a few seconds at most)."""
-        return self.aio._money.read_balance()
+        return self.aio._read_balance()
 
     # --- one run --------------------------------------------------------------------------------
 

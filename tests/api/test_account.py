@@ -82,7 +82,7 @@ def test_a_balance_that_cannot_be_read_is_said_and_does_not_stop_the_sweep(tmp_p
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
     with emulator(**FAST) as emu:
         client = connected(emu, tmp_path, account_base_url=closed)
-        assert client.aio._money.account_base == closed
+        assert client.aio._account_base == closed
         with pytest.raises(ConnectError):
             client.balance()
         with pytest.warns(BalanceUnchecked, match="without a balance check") as said:
