@@ -241,7 +241,7 @@ class Emulator:
         """Auth and per-call faults. Returns (a response to send instead, drop-after flag)."""
         if not self.authorized(request):
             return self.unauthorized(), False
-        dice = self.state.dice_for(route)
+        dice = self.state.route_dice.get(route, self.state.dice)
         fault = dice.for_call(route)
         if fault is None:
             return None, False
@@ -334,7 +334,7 @@ class Emulator:
         price = self.state.overdraws(spec.id, count)
         if price is not None:
             counters.submits_rejected += 1
-            left = self.state.account.available(self.state.clock())
+            left = self.state.account.available(self.state.queue.clock())
             return error_answer(400, f"Insufficient balance: {left} left, {price} needed", 400002)
         job = self.state.accept(spec.id, payload, count)
         body_out = {
@@ -421,7 +421,7 @@ class Emulator:
         job = self.state.queue.jobs.get(where[0]) if where else None
         if where is None or job is None or job.finished is None:
             return error_answer(404, "No such file")
-        if self.state.clock() > job.finished + job.image_ttl:
+        if self.state.queue.clock() > job.finished + job.image_ttl:
             self.state.counters.files_expired += 1
             return error_answer(404, "This image URL has expired")
         data = await run_in_threadpool(self.state.image_bytes, job, where[1], name)

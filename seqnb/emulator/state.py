@@ -171,10 +171,6 @@ class EmulatorState:
         self._cache_lock = threading.Lock()
 
     @property
-    def clock(self) -> Callable[[], float]:
-        return self.queue.clock
-
-    @property
     def faults(self) -> Faults:
         return self.dice.faults
 
@@ -185,9 +181,6 @@ class EmulatorState:
             self.route_dice.clear()
         else:
             self.route_dice[route] = FaultDice(faults)
-
-    def dice_for(self, route: Route) -> FaultDice:
-        return self.route_dice.get(route, self.dice)
 
     def restart(self) -> None:
         """Forget every job and file, as a restarted server would."""
@@ -200,8 +193,7 @@ class EmulatorState:
     # --- jobs --------------------------------------------------------------------------------
 
     def status_of(self, job: Job) -> str:
-        now = self.queue.advance()
-        return job.state(now)
+        return job.state(self.queue.advance())
 
     def overdraws(self, model: str, count: int) -> Decimal | None:
         """The price of this submit if it would overdraw a set balance, else None."""
