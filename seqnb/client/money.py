@@ -118,14 +118,9 @@ class Money:
         return found
 
     def _check_balance(self, plan: SweepPlan) -> None:
-        """Refuse (``InsufficientBalance``) a plan whose estimate is over the balance read now.
-
-        "Now": read by this call (a bounded blocking call), or by ``balance()`` within the last
-        ``BALANCE_FRESH`` seconds, so async code can ``await client.balance()`` first and not block.
-
-        When the balance cannot be read, or the plan is priced in another currency, the sweep is
-        not refused: a ``BalanceUnchecked`` warning says so (the service refuses what it cannot charge).
-        """
+        """Refuse (``InsufficientBalance``) a plan whose estimate is over the balance read now (by this bounded call,
+        or by ``balance()`` within ``BALANCE_FRESH`` seconds, so async code can await it first and not block); a
+        balance that cannot be read or compared refuses nothing, a ``BalanceUnchecked`` warning says so."""
         if not plan.requests:
             return
         recent = self.last_balance

@@ -194,18 +194,9 @@ def believed_charge(frame: pd.DataFrame) -> pd.Series:
 def spend(
     frame: pd.DataFrame, by: str | Sequence[str] = "model", actual: bool = False, weights: str | None = None
 ) -> pd.DataFrame:
-    """Spend grouped by ``by`` (model, day, sweep, status, currency, backend, user, host; any combination).
-
-    A run counts what the service said it charged (``cost``) where it said so and the charge is
-    believed (``believed_charge``), else seqnb's estimate. ``charged``: ended runs on RunComfy (completed ones billed on the count asked, at the
-    estimate when no charge was said); ``simulated``: the same on seqnb's emulator (nothing was
-    charged); ``cost_known``: runs whose charge the service said; ``in_flight``: estimates of runs
-    not yet ended; ``in_doubt``: submits that may have reached the service (``unknown``).
-    ``actual=True``: the estimate against the charge instead, over the runs whose charge is known
-    (``estimated``: the estimate of completed runs, nothing for the others; ``actual``;
-    ``difference``: actual - estimated; ``flagged``: runs more than a cent off). ``weights``: a column
-    saying how many runs each row stands for (the groups of ``reads._spend_query``).
-    """
+    """Spend grouped by ``by`` (any of ``SPEND_KEYS``), as ``Ledger.spend`` says; a run counts what the service
+    charged where it said so and the charge is believed (``believed_charge``), else seqnb's estimate. ``weights``: a
+    column saying how many runs each row stands for (the groups of ``reads._spend_query``)."""
     keys = [by] if isinstance(by, str) else list(by)
     unknown = set(keys) - set(SPEND_KEYS)
     if unknown:

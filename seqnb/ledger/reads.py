@@ -160,11 +160,12 @@ class LedgerReads:
     ) -> pd.DataFrame:
         """Spend of everyone, grouped by model, day, sweep, status, currency, backend, user or host.
 
-        What the service charged where it said so, else the estimate: ``charged`` (RunComfy),
-        ``simulated`` (seqnb's emulator: nothing charged), ``cost_known``, ``in_flight``,
-        ``in_doubt`` (see ``frames.spend``). ``actual=True``: the estimate against the charge, with
-        the difference and the runs flagged. ``who`` keeps some people's runs (as ``runs(by=...)``);
-        the other filters are those of ``runs``.
+        What the service charged where it said so (and it is believed), else the estimate: ``charged`` (ended runs
+        on RunComfy), ``simulated`` (the same on seqnb's emulator: nothing charged), ``cost_known`` (runs whose
+        charge was said), ``in_flight`` (estimates of runs not yet ended), ``in_doubt`` (submits that may have
+        reached the service). ``actual=True``: the estimate of completed runs against the charge, over the runs
+        whose charge is known, with the ``difference`` and the runs ``flagged`` (more than a cent off). ``who``
+        keeps some people's runs (as ``runs(by=...)``); the other filters are those of ``runs``.
         """
         from .frames import spend, totals_frame
 
