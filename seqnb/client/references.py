@@ -80,17 +80,15 @@ class ReferenceGate:
             return request
         return request.replace(references=await self._uploaded(request.model.id, refs))
 
-    async def resolve_axis(self, axis: Sequence[Sequence[str]]) -> list[list[str]]:
-        """A sweep's ``references=[[...], [...]]`` axis with every local file uploaded (once each)."""
-        flat = list(dict.fromkeys(r for refs in axis for r in ([refs] if isinstance(refs, str) else refs)))
-        mapped = dict(zip(flat, await self._uploaded("sweep", flat), strict=True))
-        return [[mapped[r] for r in ([refs] if isinstance(refs, str) else refs)] for refs in axis]
-
     async def resolve_sweep(self, options: dict[str, Any]) -> dict[str, Any]:
         """A sweep's keyword arguments with the local files of its ``references`` axis uploaded."""
-        if options.get("references") is None:
+        axis = options.get("references")
+        if axis is None:
             return options
-        return {**options, "references": await self.resolve_axis(options["references"])}
+        sets = [[refs] if isinstance(refs, str) else list(refs) for refs in axis]
+        flat = list(dict.fromkeys(r for refs in sets for r in refs))  # each local file uploaded once
+        mapped = dict(zip(flat, await self._uploaded("sweep", flat), strict=True))
+        return {**options, "references": [[mapped[r] for r in refs] for refs in sets]}
 
     async def check(self, runs: Iterable[R]) -> list[R]:
         """Fetch every reference of ``runs`` not checked yet (returns them, as a list); on a problem, fail them and raise.

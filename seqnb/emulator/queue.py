@@ -160,10 +160,6 @@ class JobQueue:
         if index < len(self._waiting) and self._waiting[index] == job.seq:
             del self._waiting[index]
 
-    def forget_all(self) -> None:
-        for request_id in list(self.jobs):
-            self.forget(request_id)
-
     def depth(self) -> int:
         """Jobs waiting for a worker."""
         self.advance()

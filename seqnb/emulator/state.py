@@ -185,7 +185,8 @@ class EmulatorState:
     def restart(self) -> None:
         """Forget every job and file, as a restarted server would."""
         self.account.forget_unfinished(self.queue.advance())
-        self.queue.forget_all()
+        for request_id in list(self.queue.jobs):
+            self.queue.forget(request_id)
         self.files.clear()
         self.uploads.clear()
         self._tints.clear()

@@ -128,9 +128,6 @@ class ImageStore:
     def _object(self, sha: str, ext: str) -> Path:
         return self.directory / "objects" / sha[:2] / f"{sha}.{ext}"
 
-    def _thumb(self, sha: str, size: int) -> Path:
-        return self.directory / "thumbs" / sha[:2] / f"{sha}-{size}.jpg"
-
     def _url_key(self, url: str) -> Path:
         key = hashlib.sha256(url.encode()).hexdigest()
         return self.directory / "urls" / key[:2] / key
@@ -221,7 +218,7 @@ class ImageStore:
 
     def thumbnail(self, image: CachedImage, size: int = 256) -> Path:
         """A JPEG no larger than ``size`` on its longer side, cached next to the originals (marks both used)."""
-        path = self._thumb(image.sha256, size)
+        path = self.directory / "thumbs" / image.sha256[:2] / f"{image.sha256}-{size}.jpg"
         if self._touch(path):
             self._touch(image.path)
             return path

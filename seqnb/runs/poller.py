@@ -144,10 +144,6 @@ class Poller:
             at = max(at, watch.last + self.policy.min_interval)
         heapq.heappush(self._heap, (at, watch.gen, watch))  # gen: unique, so also the tie-break
 
-    async def _await_token(self) -> None:
-        while wait := self._take_token(time.monotonic()):
-            await asyncio.sleep(wait)
-
     def _take_token(self, now: float) -> float:
         """0 when a poll may go now (and takes a token), else seconds until the client-wide cap allows one."""
         rate = self.policy.max_rate
@@ -286,7 +282,8 @@ class Poller:
             return run.transition("lost", error=f"the service no longer knows request {rid}")
         seen = protocol.read_result(body) if via_result else protocol.read_status(body)
         if seen.status in ("completed", "failed") and not via_result:
-            await self._await_token()  # the follow-up call counts against the client-wide cap too
+            while wait := self._take_token(time.monotonic()):  # the follow-up call counts against the cap too
+                await asyncio.sleep(wait)
             body = await self.transport.call("GET", _path(rid, "result"), request_id=rid, route="result")
             seen = protocol.read_result(body)
             if seen.status not in ("completed", "failed", "cancelled"):
