@@ -46,7 +46,6 @@ from ..model.validation import Report, validate_payload
 from ..runs.pacing import PollPolicy
 from ..runs.poller import Poller
 from ..runs.run import RunCore, RunEvent, Subscriber
-from .cancel import cancel_each, cancel_run
 from .money import Money
 from .references import ReferenceGate
 from .run import AsyncRun, core_of
@@ -339,16 +338,63 @@ class AsyncClient(Money):
         return run
 
     async def cancel(self, run: AsyncRun) -> str:
-        """Cancel a run while it is queued; returns ``cancelled`` or ``not_cancellable`` (see ``cancel``)."""
+        """Cancel a run while it is queued; returns ``cancelled`` or ``not_cancellable``, its outcome said on the run.
+
+        A refusal (any 4xx) is ``not_cancellable`` with the service's words in ``run.note``; 5xx and transport
+        errors are retried by the transport, and raise once retries run out (the note says so). The cancel goes
+        out at once, even while a 429 slows the client down.
+        """
         if run.status == "submitting":  # cancel what the submit made, once the service has answered it
             sending = self._sending.get(run.id)
             if sending is not None:
                 await asyncio.shield(sending)
-        return await cancel_run(self._transport, self._poller, run)
+        if run.status == "created":
+            run.transition("cancelled", detail="never sent", cancel_outcome="cancelled")
+            return "cancelled"
+        if run.status == "cancelled":
+            return "cancelled"
+        rid = protocol.request_id(run.request_id)
+        if run.done or rid is None:
+            run.cancel_outcome = "not_cancellable"  # its note keeps what it says about the run
+            return "not_cancellable"
+        try:
+            body = await self._transport.call(
+                "POST", f"/requests/{rid}/cancel", request_id=rid, route="cancel", gate=False
+            )
+        except errors.SeqnbError as exc:
+            if not isinstance(exc, errors.APIError) or isinstance(exc, errors.RateLimited | errors.ServerError):
+                _say_cancel(run, f"cancel failed ({exc}); try again")  # retried by the transport already
+                raise
+            outcome = _not_cancellable(run, f"the service refused the cancel: {exc.message} ({exc.codes})")
+            if isinstance(exc, errors.RequestNotFound):
+                with contextlib.suppress(Exception):  # a look after the answer: its failure changes no outcome
+                    await self._poller.poll_once(run)
+            return outcome
+        except Exception as exc:
+            _say_cancel(run, f"cancel failed ({type(exc).__name__}: {exc}); try again")
+            raise errors.TransportError(f"cancel interrupted: {type(exc).__name__}: {exc}") from exc
+        answer = protocol.read_cancel(body)
+        if answer.outcome == "cancelled":
+            if not run.transition("cancelled", detail="cancelled", cancel_outcome="cancelled") and not run.done:
+                run.cancel_outcome = "cancelled"
+                _say_cancel(
+                    run, f"the service says cancelled while seqnb saw {run.status}; seqnb keeps watching the run"
+                )
+            return "cancelled"
+        if answer.outcome is None:
+            why = f"{answer.problem}; seqnb keeps watching the run"
+        else:
+            why = "the service says it is already running: it cannot be cancelled and will be charged"
+        if answer.outcome is None or (answer.status is not None and answer.status != run.status):
+            with contextlib.suppress(Exception):  # a look after the answer: its failure changes no outcome
+                await self._poller.poll_once(run)
+        return _not_cancellable(run, why)
 
     async def cancel_queued(self, runs: Iterable[AsyncRun] | None = None) -> dict[str, str]:
         """Cancel every run still queued (or not yet sent); returns outcome per run id."""
-        return await cancel_each(list(self._runs.values() if runs is None else runs), self.cancel)
+        targets = [r for r in (self._runs.values() if runs is None else runs) if r.cancellable]
+        outcomes = await asyncio.gather(*(self.cancel(r) for r in targets), return_exceptions=True)
+        return {r.id: (o if isinstance(o, str) else f"error: {o}") for r, o in zip(targets, outcomes, strict=True)}
 
     # --- many runs ------------------------------------------------------------------------------
 
@@ -749,6 +795,17 @@ class AsyncClient(Money):
 def _cancelled(run: RunCore) -> bool:
     """Whether a run about to be sent was cancelled meanwhile (while its references or its row were awaited)."""
     return run.status != "created"
+
+
+def _not_cancellable(run: RunCore, why: str) -> str:
+    run.cancel_outcome = "not_cancellable"
+    _say_cancel(run, why, "not_cancellable")
+    return "not_cancellable"
+
+
+def _say_cancel(run: RunCore, note: str, detail: str = "cancel") -> None:
+    run.say("cancel", note)
+    run.emit(RunEvent(run, run.status, run.status, time.time(), detail))
 
 
 def as_request(request: Request | str, prompt: str | None, kw: dict[str, Any]) -> Request:
