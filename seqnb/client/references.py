@@ -17,6 +17,7 @@ from ..images.hosts import host_entry
 from ..images.references import Uploader, check_references, is_local, upload_local
 from ..images.store import CachedImage
 from ..model.request import Request
+from ..model.sweep import reference_sets
 from ..model.validation import Report
 from ..runs.run import RunCore
 
@@ -85,7 +86,7 @@ class ReferenceGate:
         axis = options.get("references")
         if axis is None:
             return options
-        sets = [[refs] if isinstance(refs, str) else list(refs) for refs in axis]
+        sets = [list(refs) for refs in reference_sets(axis) if refs is not None]
         flat = list(dict.fromkeys(r for refs in sets for r in refs))  # each local file uploaded once
         mapped = dict(zip(flat, await self._uploaded("sweep", flat), strict=True))
         return {**options, "references": [[mapped[r] for r in refs] for refs in sets]}
