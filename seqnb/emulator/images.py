@@ -13,6 +13,7 @@ import hashlib
 import io
 import math
 import random
+from collections import Counter
 
 from PIL import Image, ImageDraw
 
@@ -32,7 +33,7 @@ def _series_rng(model: str, prompt: str, seed: int | None, width: int, height: i
 
 def dominant_colour(images: list[bytes]) -> Colour | None:
     """The most common colour of some images (each reduced to 4 colours), or None when none can be read."""
-    votes: dict[Colour, int] = {}
+    votes: Counter[Colour] = Counter()
     for data in images:
         try:
             with Image.open(io.BytesIO(data)) as img:
@@ -43,9 +44,8 @@ def dominant_colour(images: list[bytes]) -> Colour | None:
         palette = small.getpalette() or []
         for n, index in small.getcolors() or []:
             at = int(index) * 3  # type: ignore[arg-type]  # a palette index in "P" mode
-            colour = (palette[at], palette[at + 1], palette[at + 2])
-            votes[colour] = votes.get(colour, 0) + n
-    return max(votes, key=lambda c: votes[c]) if votes else None
+            votes[(palette[at], palette[at + 1], palette[at + 2])] += n
+    return votes.most_common(1)[0][0] if votes else None
 
 
 def _palette(rng: random.Random, tint: Colour | None = None) -> list[tuple[int, int, int]]:
