@@ -374,13 +374,12 @@ def get_model(name: str | ModelSpec) -> ModelSpec:
     if isinstance(name, ModelSpec):
         return name
     registry = _registry()
-    if not isinstance(name, str):
-        raise UnknownModelError(repr(name), [m.short_name for m in registry] + [m.id for m in registry])
-    wanted = name.strip().strip("/").lower()
+    wanted = name.strip().strip("/").lower() if isinstance(name, str) else None
     for spec in registry:
         if wanted == spec.id or wanted in spec.aliases:
             return spec
-    raise UnknownModelError(name, [m.short_name for m in registry] + [m.id for m in registry])
+    shown = name if isinstance(name, str) else repr(name)
+    raise UnknownModelError(shown, [m.short_name for m in registry] + [m.id for m in registry])
 
 
 _DIMS = re.compile(r"^\s*(\d+)\s*[:x×*]\s*(\d+)")

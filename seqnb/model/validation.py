@@ -103,14 +103,12 @@ class Report:
         return self.ok
 
     def __str__(self) -> str:
-        if not self.problems:
-            return f"{self.model}: ok"
-        return "\n".join(str(p) for p in self.problems)
+        return "\n".join(str(p) for p in self.problems) or f"{self.model}: ok"
 
     def _repr_markdown_(self) -> str:
-        if not self.problems:
-            return f"**{self.model}**: ok"
-        return "\n".join(f"- **{p.severity}** `{p.field}`: {p.message}" for p in self.problems)
+        return (
+            "\n".join(f"- **{p.severity}** `{p.field}`: {p.message}" for p in self.problems) or f"**{self.model}**: ok"
+        )
 
 
 def _describe_enum(spec: FieldSpec) -> str:
