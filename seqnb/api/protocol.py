@@ -103,12 +103,7 @@ def iso_time(value: Any) -> str | None:
         except ValueError:
             try:
                 stamp = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-            except ValueError:
-                return None
-            if stamp.tzinfo is None:
-                stamp = stamp.replace(tzinfo=UTC)
-            try:
-                seconds = stamp.timestamp()
+                seconds = (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()  # naive means UTC
             except (OverflowError, ValueError, OSError):
                 return None
     if seconds is None or not math.isfinite(seconds):
