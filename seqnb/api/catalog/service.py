@@ -108,13 +108,8 @@ class CatalogCache:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        if (
-            not isinstance(data, dict)
-            or data.get("version") != self.VERSION
-            or not isinstance(data.get("entries"), dict)
-        ):
-            return {}
-        return dict(data["entries"])
+        entries = data.get("entries") if isinstance(data, dict) and data.get("version") == self.VERSION else None
+        return dict(entries) if isinstance(entries, dict) else {}
 
     def get(self, api_base: str, model_id: str, now: float | None = None) -> CatalogEntry | None:
         """The fresh entry for this model from this API, or None."""
