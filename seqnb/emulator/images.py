@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 
 from .._fonts import font
 
-__all__ = ["dominant_colour", "draw_frame", "encode", "render"]
+__all__ = ["dominant_colour", "draw_frame", "render"]
 
 Colour = tuple[int, int, int]
 
@@ -145,19 +145,15 @@ def draw_frame(
     return img
 
 
-def encode(img: Image.Image, fmt: str = "jpeg") -> bytes:
-    """JPEG (what the service returns, and fast) or PNG bytes."""
+def render(
+    model: str, prompt: str, seed: int | None, width: int, height: int, index: int, count: int, fmt: str = "jpeg",
+    tint: Colour | None = None,
+) -> bytes:  # fmt: skip
+    """The encoded bytes of one frame: JPEG (what the service returns, and fast) or PNG."""
     buf = io.BytesIO()
+    img = draw_frame(model, prompt, seed, width, height, index, count, tint)
     if fmt == "png":
         img.save(buf, format="PNG", compress_level=1)
     else:
         img.save(buf, format="JPEG", quality=88)
     return buf.getvalue()
-
-
-def render(
-    model: str, prompt: str, seed: int | None, width: int, height: int, index: int, count: int, fmt: str = "jpeg",
-    tint: Colour | None = None,
-) -> bytes:  # fmt: skip
-    """The encoded bytes of one frame."""
-    return encode(draw_frame(model, prompt, seed, width, height, index, count, tint), fmt)
