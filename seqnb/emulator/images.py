@@ -26,11 +26,6 @@ Colour = tuple[int, int, int]
 _SUBJECTS = ("walker", "balloon", "boat", "kite")
 
 
-def _series_rng(model: str, prompt: str, seed: int | None, width: int, height: int) -> random.Random:
-    key = f"{model}|{prompt}|{seed}|{width}x{height}".encode()
-    return random.Random(hashlib.sha256(key).digest())
-
-
 def dominant_colour(images: list[bytes]) -> Colour | None:
     """The most common colour of some images (each reduced to 4 colours), or None when none can be read."""
     votes: Counter[Colour] = Counter()
@@ -72,7 +67,7 @@ def draw_frame(
     tint: Colour | None = None,
 ) -> Image.Image:  # fmt: skip
     """Frame ``index`` (0-based) of a series of ``count``: same scene, the subject and light moving on."""
-    rng = _series_rng(model, prompt, seed, width, height)
+    rng = random.Random(hashlib.sha256(f"{model}|{prompt}|{seed}|{width}x{height}".encode()).digest())  # per series
     sky_top, sky_low, hills_far, hills_near, accent = _palette(rng, tint)
     subject = rng.choice(_SUBJECTS)
     t = index / max(1, count - 1)
