@@ -21,7 +21,8 @@ BODY_LIMIT = 1024 * 1024
 
 CONTROL_SECRET = secrets.token_urlsafe(18)
 """This process's secret: the Bearer token the control routes and uploads of an emulator without a
-token of its own take (``EmulatorConfig.control_token``). ``seqnb emulator`` prints it at start."""
+token of its own take (``EmulatorConfig.control_token``): any web page the user opens can send requests to
+loopback, none can know this. ``seqnb emulator`` prints it at start."""
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,7 @@ class EmulatorConfig:
 
     @property
     def control_token(self) -> str:
-        """The Bearer token ``/_emulator/*`` and ``POST /files`` take: the token, else this process's ``CONTROL_SECRET``.
-
-        Any web page the user opens can send a request to loopback; none can know this.
-        """
+        """The Bearer token ``/_emulator/*`` and ``POST /files`` take: the token, else this process's ``CONTROL_SECRET``."""
         return self.token if self.token is not None else CONTROL_SECRET
 
     def controls_for(self, local_address: str | None) -> bool:

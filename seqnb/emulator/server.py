@@ -165,8 +165,7 @@ class EmulatorServer:
 
     @property
     def control_token(self) -> str:
-        """The Bearer token of the control routes (``/_emulator/*``) and ``POST /files``: the token, or without one
-        this process's secret (``EmulatorConfig.control_token``)."""
+        """The Bearer token of the control routes and ``POST /files`` (``EmulatorConfig.control_token``)."""
         return self.config.control_token
 
     @property
