@@ -219,11 +219,8 @@ class Poller:
                 self._problem(run, watch, f"status calls fail ({exc}); seqnb keeps asking")
             except Exception as exc:  # a bug or an answer nothing foresaw: keep the run watched, say so
                 log.exception("polling run %s failed", run.id)
-                self._problem(
-                    run,
-                    watch,
-                    f"seqnb could not follow the service's answer ({type(exc).__name__}: {exc}); it keeps asking",
-                )
+                why = f"seqnb could not follow the service's answer ({type(exc).__name__}: {exc}); it keeps asking"
+                self._problem(run, watch, why)
             if run.done:
                 self._forget(run)
                 return
