@@ -148,9 +148,7 @@ def image_urls(output: Any) -> list[str] | None:
         if image is not None:
             return _urls(image)
         return [] if "images" in output else None
-    if isinstance(output, list | str):
-        return _urls(output)
-    return None
+    return _urls(output) if isinstance(output, list | str) else None
 
 
 def _text(value: Any, limit: int = 300) -> str:

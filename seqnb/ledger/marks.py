@@ -115,9 +115,7 @@ def writer(by: str | None) -> str:
 
 def reader(by: str | None) -> str | None:
     """Whose marks a read shows: None for everyone's (``by="*"``), else a user name (default: this session's user)."""
-    if by == EVERYONE:
-        return None
-    return writer(by)
+    return None if by == EVERYONE else writer(by)
 
 
 def write_marks(store: Store, run_id: str, rows: Sequence[tuple[int | None, str, str]], by: str) -> None:

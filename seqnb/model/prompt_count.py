@@ -149,9 +149,7 @@ def _cjk_value(text: str) -> int | None:
         if (tens and not t) or (ones and not o):
             return None
         return t * 10 + o
-    if len(text) == 1:
-        return _CJK_DIGITS.get(text)
-    return None
+    return _CJK_DIGITS.get(text) if len(text) == 1 else None
 
 
 def _cjk_numeral(n: int, style: Style) -> str:

@@ -136,6 +136,4 @@ class DurationModel:
         """Wall-clock time the run should end (counted from ``started``, else its submit), or None."""
         seconds = self._seconds.get(run.kind)
         start = started if started is not None else run.submitted_at
-        if seconds is None or start is None:
-            return None
-        return start + seconds
+        return None if seconds is None or start is None else start + seconds
