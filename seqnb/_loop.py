@@ -45,7 +45,7 @@ def _portal() -> asyncio.AbstractEventLoop:
         return _portal_loop
 
 
-def _stop_portal(loop: asyncio.AbstractEventLoop, grace: float = 2.0) -> None:
+def _stop_portal(loop: asyncio.AbstractEventLoop) -> None:
     """At exit, cancel the portal's tasks (pollers, downloads) and stop it, so none is destroyed while pending.
 
     The runs themselves go on at the service; the ledger still says they are in flight, and
@@ -61,16 +61,12 @@ def _stop_portal(loop: asyncio.AbstractEventLoop, grace: float = 2.0) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     with contextlib.suppress(Exception):  # a stuck task: the interpreter is going away anyway
-        asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(grace)
+        asyncio.run_coroutine_threadsafe(cancel_all(), loop).result(2.0)
     loop.call_soon_threadsafe(loop.stop)
 
 
 _GRACE = 5.0
 """Seconds past a sync call's timeout before the calling thread gives up on a busy loop."""
-
-
-def _name(coro: Coroutine[Any, Any, Any]) -> str:
-    return str(getattr(coro, "__qualname__", None) or type(coro).__name__)
 
 
 def _timeout(what: str, timeout: float | None) -> WaitTimeout:
@@ -80,7 +76,7 @@ def _timeout(what: str, timeout: float | None) -> WaitTimeout:
 
 
 async def _bounded(coro: Coroutine[Any, Any, T], timeout: float | None, what: str) -> T:
-    """``coro`` under a deadline that raises ``seqnb.Timeout`` (not a bare TimeoutError)."""
+    """``coro`` under a deadline that raises ``WaitTimeout`` (not a bare TimeoutError)."""
     try:
         async with asyncio.timeout(timeout) as scope:
             return await coro
@@ -103,13 +99,11 @@ def _make_reentrant(loop: asyncio.AbstractEventLoop) -> None:
 class LoopRunner:
     """Runs coroutines on one home loop: the caller's running loop, else the shared portal thread."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        if loop is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = _portal()
-        self.loop = loop
+    def __init__(self) -> None:
+        try:
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = _portal()
         self._tasks: set[asyncio.Future[Any]] = set()
 
     @property
@@ -124,12 +118,8 @@ class LoopRunner:
             return False
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run to completion and return the result, blocking the caller.
-
-        After ``timeout`` seconds, ``seqnb.Timeout`` (a ``SeqnbError``) saying what timed out; only
-        the waiting stops: runs go on.
-        """
-        what = _name(coro)
+        """Run to completion and return the result, blocking the caller; ``WaitTimeout`` after ``timeout`` seconds."""
+        what = str(getattr(coro, "__qualname__", None) or type(coro).__name__)
         bounded = _bounded(coro, timeout, what)
         if self._in_loop_thread():
             _make_reentrant(self.loop)
@@ -142,7 +132,7 @@ class LoopRunner:
             return future.result(None if timeout is None else timeout + _GRACE)
         except concurrent.futures.TimeoutError:
             if future.done():
-                raise  # the coroutine's own TimeoutError (or seqnb.Timeout): it speaks for itself
+                raise  # the coroutine's own TimeoutError (or WaitTimeout): it speaks for itself
             future.cancel()
             raise _timeout(what, timeout) from None
 

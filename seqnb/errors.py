@@ -195,23 +195,18 @@ class APIError(SeqnbError):
         self.body = body
         super().__init__(message)
 
-    def __str__(self) -> str:
-        parts = [self.message]
-        codes = ", ".join(
-            x
-            for x in (
-                f"HTTP {self.status_code}" if self.status_code else "",
-                f"error_code {self.error_code}" if self.error_code else "",
-            )
-            if x
+    @property
+    def codes(self) -> str:
+        """What the service answered, as ``HTTP 400, error_code 400001`` (empty when it said neither)."""
+        said = (
+            f"HTTP {self.status_code}" if self.status_code else "",
+            f"error_code {self.error_code}" if self.error_code else "",
         )
-        if codes:
-            parts.append(f"({codes})")
-        if self.request_id:
-            parts.append(f"[request {self.request_id}]")
-        if self.hint:
-            parts.append(f"- {self.hint}")
-        return " ".join(parts)
+        return ", ".join(filter(None, said))
+
+    def __str__(self) -> str:
+        said = (f"({self.codes})" if self.codes else "", f"[request {self.request_id}]" if self.request_id else "")
+        return " ".join(filter(None, (self.message, *said, f"- {self.hint}" if self.hint else "")))
 
 
 class AuthError(APIError):

@@ -41,7 +41,6 @@ __all__ = [
     "read_result",
     "read_status",
     "request_id",
-    "unsendable",
 ]
 
 RunStatus = Literal[
@@ -104,12 +103,7 @@ def iso_time(value: Any) -> str | None:
         except ValueError:
             try:
                 stamp = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-            except ValueError:
-                return None
-            if stamp.tzinfo is None:
-                stamp = stamp.replace(tzinfo=UTC)
-            try:
-                seconds = stamp.timestamp()
+                seconds = (stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)).timestamp()  # naive means UTC
             except (OverflowError, ValueError, OSError):
                 return None
     if seconds is None or not math.isfinite(seconds):
@@ -154,9 +148,7 @@ def image_urls(output: Any) -> list[str] | None:
         if image is not None:
             return _urls(image)
         return [] if "images" in output else None
-    if isinstance(output, list | str):
-        return _urls(output)
-    return None
+    return _urls(output) if isinstance(output, list | str) else None
 
 
 def _text(value: Any, limit: int = 300) -> str:
@@ -303,14 +295,3 @@ def read_cancel(body: Any) -> CancelAnswer:
     if outcome == "not_cancellable" or status in ("in_progress", "completed", "failed"):
         return CancelAnswer("not_cancellable", status)
     return CancelAnswer(None, status, problem=f"the service's answer to cancel was not understood: {quote(body)}")
-
-
-def unsendable(payload: dict[str, Any]) -> tuple[str, int, str] | None:
-    """(field, position, character) of the first string value that cannot be encoded as UTF-8 (a lone surrogate)."""
-    for key, value in payload.items():
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                return key, exc.start, value[exc.start]
-    return None

@@ -96,10 +96,9 @@ def existing_ledger(target: str | None, flag: str) -> Ledger:
     reading made one, and a mistyped path then showed "0 runs" instead of saying so.
     """
     from ..ledger.facade import DEFAULT_LEDGER, Ledger
-    from ..ledger.stores import is_url
 
     chosen = target or os.environ.get("SEQNB_LEDGER") or DEFAULT_LEDGER
-    if not is_url(chosen) and "://" not in chosen:
+    if "://" not in chosen:  # a file (a database URL is the server's to answer)
         path = Path(chosen).expanduser()
         if not path.exists():
             setting = flag if target else ("SEQNB_LEDGER" if os.environ.get("SEQNB_LEDGER") else "the default ledger")

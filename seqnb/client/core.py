@@ -19,7 +19,7 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,20 +28,17 @@ import httpx
 
 from .. import errors
 from ..api import protocol
-from ..api.account import Balance
 from ..api.auth import Secret
 from ..api.backend import Backend, resolve_backend
-from ..api.catalog.cache import CatalogCache
-from ..api.catalog.service import Catalog
+from ..api.catalog.service import CatalogCache
 from ..api.transport import RetryPolicy, Transport
 from ..images.cache import ImageCache
 from ..images.hosts import host_entry
 from ..images.references import Uploader
 from ..model.labels import derived_label
 from ..model.labels import labels as run_labels
-from ..model.priced_request import PricedRequest
-from ..model.pricing import Cost, Price, PriceInput
-from ..model.request import Request
+from ..model.pricing import Price, PriceInput
+from ..model.request import PricedRequest, Request
 from ..model.seeds import fresh_seed
 from ..model.spec import ModelSpec
 from ..model.sweep import SweepPlan, plan_sweep
@@ -49,7 +46,6 @@ from ..model.validation import Report, validate_payload
 from ..runs.pacing import PollPolicy
 from ..runs.poller import Poller
 from ..runs.run import RunCore, RunEvent, Subscriber
-from .cancel import cancel_each, cancel_run
 from .money import Money
 from .references import ReferenceGate
 from .run import AsyncRun, core_of
@@ -75,7 +71,7 @@ class DuplicateSubmitWarning(errors.SeqnbWarning):
 Money_ = Decimal | str | float
 
 
-class AsyncClient:
+class AsyncClient(Money):
     """One client of the Model API: every method that talks to the service is a coroutine; nothing here blocks.
 
     ``ledger``: record every run there (``seqnb.connect`` opens one); ``gallery``: download each run's
@@ -110,10 +106,11 @@ class AsyncClient:
         # seqnb's own emulator is polled as fast as is useful; anything else at RunComfy's own tools' pace
         pace = PollPolicy() if self.backend.kind == "emulator" else PollPolicy.for_service()
         self._poller = Poller(self._transport, poll or pace, cost_source=self.backend.kind)
-        self._money = Money(self.backend, api, secret, prices, account_base_url, catalog_cache)
+        self._init_money(self.backend, api, secret, prices, account_base_url, catalog_cache)
         self.live_schema = live_schema
         """Validate with the catalog's live input schema instead of the built-in spec (see ``validate``)."""
-        self._references = ReferenceGate(self.backend, self._reference_cache, uploader, reference_deadline, secret)
+        self.references = ReferenceGate(self.backend, self._reference_cache, uploader, reference_deadline, secret)
+        """How this client checks reference images before anything is spent (and the ones it checked)."""
         self._runs: dict[str, AsyncRun] = {}
         self._by_key: dict[str, list[AsyncRun]] = {}
         self._subscribers: list[Subscriber] = []
@@ -176,46 +173,10 @@ class AsyncClient:
         """Another session took this run over (this one was taken for gone): it watches it now, not this client."""
         self._poller.unwatch(run)
 
-    @property
-    def references(self) -> ReferenceGate:
-        """How this client checks reference images before anything is spent (and the ones it checked)."""
-        return self._references
-
     def _reference_cache(self) -> ImageCache | None:
         return self.gallery.cache if self.gallery is not None else None
 
     # --- prices, balance, validation ----------------------------------------------------------
-
-    @property
-    def catalog(self) -> Catalog:
-        """RunComfy's catalog (or the emulator's): prices and live schemas."""
-        return self._money.catalog
-
-    @property
-    def last_balance(self) -> Balance | None:
-        """The balance as last read (``balance()``, or a sweep's balance check)."""
-        return self._money.last_balance
-
-    def price(self, model: str | ModelSpec) -> Price:
-        """What one image of ``model`` costs and where that figure comes from (see ``Money.price``)."""
-        return self._money.price(model)
-
-    @property
-    def prices(self) -> dict[str, Price]:
-        """Every model's price per image, as this client's estimates use it; set it to use your own."""
-        return self._money.prices()
-
-    @prices.setter
-    def prices(self, value: PriceInput | None) -> None:
-        self._money.user_prices = value
-
-    async def refresh_prices(self, refresh: bool = True) -> dict[str, Price]:
-        """Read the catalog again now (``refresh=False``: only what is not known yet); returns ``prices``."""
-        return await self._money.refresh_prices(refresh)
-
-    def cost(self, request: Request) -> Cost:
-        """A request's estimated cost at this client's prices (what the ledger records for it)."""
-        return self._money.cost(request)
 
     def validate(self, request: Request) -> Report:
         """Every problem of a request, as ``submit`` checks it; sends nothing.
@@ -225,7 +186,7 @@ class AsyncClient:
         prompt's image count, the seed range) still apply. When the live schema is unknown or
         unusable, the built-in spec is used (with a warning saying why).
         """
-        hosts = self._references.http_hosts()
+        hosts = self.references.http_hosts()
         builtin = request.validate(http_hosts=hosts)
         if not self.live_schema:
             return builtin
@@ -237,10 +198,6 @@ class AsyncClient:
         unset = tuple(p for p in builtin.problems if p.code == "unknown_field" and p.wire not in payload)
         report = validate_payload(live, payload, http_hosts=hosts)
         return Report(report.model, unset + report.problems, report.checked)
-
-    async def balance(self) -> Balance:
-        """The account's balance now (``RunComfy account at ...`` or the emulator's), also kept as ``last_balance``."""
-        return await self._money.balance()
 
     # --- one run --------------------------------------------------------------------------------
 
@@ -259,8 +216,8 @@ class AsyncClient:
         ``await run.accepted()`` waits for the service's answer (and raises a refusal); ``await
         run.wait()`` for the end. ``RequestInvalid`` here when the request breaks the model's rules.
         """
-        await self._money.load_prices()  # awaited here, so that pricing it below never waits on the loop
-        ready = await self._references.resolve(as_request(request, prompt, kw))  # local files become URLs
+        await self._load_prices()  # awaited here, so that pricing it below never waits on the loop
+        ready = await self.references.resolve(as_request(request, prompt, kw))  # local files become URLs
         run = self._prepare(ready, parent_id=parent_id, sweep_id=sweep_id)
         self._spawn(self._send_quietly(run, deadline))
         return run
@@ -281,18 +238,20 @@ class AsyncClient:
             # A fresh seed, sent and recorded (as -1 does in A1111): a seedless run is never a silent repeat.
             request = request.replace(seed=fresh_seed())
         meta.setdefault("label", run_labels([request])[0])
-        run = AsyncRun(request=self._money.priced(request), service=self.backend.base_url, **meta)
-        run._client = self
+        return self._take_new(AsyncRun(request=self._priced(request), service=self.backend.base_url, **meta))
+
+    def _take_new(self, run: AsyncRun) -> AsyncRun:
+        """Record a new run (write-or-refuse: a run that cannot be recorded is never sent), adopt and announce it."""
         if self._recorder is not None:
-            self._recorder.record(run)  # write-or-refuse: a run that cannot be recorded is never sent
+            self._recorder.record(run)
         self._adopt(run)
-        run.emit(RunEvent(run, "created", "created", run.created_at, "created"))
+        run.emit(RunEvent(run, run.status, run.status, run.created_at, "created"))
         return run
 
     def _adopt(self, core: RunCore) -> AsyncRun:
         """Take charge of a run (a new one, or one rebuilt from a ledger); it is priced at this client's prices."""
         run = AsyncRun.of(core, self)
-        run.request = self._money.priced(run.request)
+        run.request = self._priced(run.request)
         run.service = self.backend.base_url
         self._runs[run.id] = run
         self._by_key.setdefault(run.request.key(), []).append(run)
@@ -306,7 +265,7 @@ class AsyncClient:
             return run
         done = self._sending.setdefault(run.id, asyncio.get_running_loop().create_future())
         try:
-            await self._references.check([run])  # before anything is written as sent: a bad reference fails it here
+            await self.references.check([run])  # before anything is written as sent: a bad reference fails it here
             if _cancelled(run):
                 return run  # cancelled meanwhile: never sent
             if self._recorder is not None:
@@ -380,16 +339,63 @@ class AsyncClient:
         return run
 
     async def cancel(self, run: AsyncRun) -> str:
-        """Cancel a run while it is queued; returns ``cancelled`` or ``not_cancellable`` (see ``cancel``)."""
+        """Cancel a run while it is queued; returns ``cancelled`` or ``not_cancellable``, its outcome said on the run.
+
+        A refusal (any 4xx) is ``not_cancellable`` with the service's words in ``run.note``; 5xx and transport
+        errors are retried by the transport, and raise once retries run out (the note says so). The cancel goes
+        out at once, even while a 429 slows the client down.
+        """
         if run.status == "submitting":  # cancel what the submit made, once the service has answered it
             sending = self._sending.get(run.id)
             if sending is not None:
                 await asyncio.shield(sending)
-        return await cancel_run(self._transport, self._poller, run)
+        if run.status == "created":
+            run.transition("cancelled", detail="never sent", cancel_outcome="cancelled")
+            return "cancelled"
+        if run.status == "cancelled":
+            return "cancelled"
+        rid = protocol.request_id(run.request_id)
+        if run.done or rid is None:
+            run.cancel_outcome = "not_cancellable"  # its note keeps what it says about the run
+            return "not_cancellable"
+        try:
+            body = await self._transport.call(
+                "POST", f"/requests/{rid}/cancel", request_id=rid, route="cancel", gate=False
+            )
+        except errors.SeqnbError as exc:
+            if not isinstance(exc, errors.APIError) or isinstance(exc, errors.RateLimited | errors.ServerError):
+                _say_cancel(run, f"cancel failed ({exc}); try again")  # retried by the transport already
+                raise
+            outcome = _not_cancellable(run, f"the service refused the cancel: {exc.message} ({exc.codes})")
+            if isinstance(exc, errors.RequestNotFound):
+                with contextlib.suppress(Exception):  # a look after the answer: its failure changes no outcome
+                    await self._poller.poll_once(run)
+            return outcome
+        except Exception as exc:
+            _say_cancel(run, f"cancel failed ({type(exc).__name__}: {exc}); try again")
+            raise errors.TransportError(f"cancel interrupted: {type(exc).__name__}: {exc}") from exc
+        answer = protocol.read_cancel(body)
+        if answer.outcome == "cancelled":
+            if not run.transition("cancelled", detail="cancelled", cancel_outcome="cancelled") and not run.done:
+                run.cancel_outcome = "cancelled"
+                _say_cancel(
+                    run, f"the service says cancelled while seqnb saw {run.status}; seqnb keeps watching the run"
+                )
+            return "cancelled"
+        if answer.outcome is None:
+            why = f"{answer.problem}; seqnb keeps watching the run"
+        else:
+            why = "the service says it is already running: it cannot be cancelled and will be charged"
+        if answer.outcome is None or (answer.status is not None and answer.status != run.status):
+            with contextlib.suppress(Exception):  # a look after the answer: its failure changes no outcome
+                await self._poller.poll_once(run)
+        return _not_cancellable(run, why)
 
     async def cancel_queued(self, runs: Iterable[AsyncRun] | None = None) -> dict[str, str]:
         """Cancel every run still queued (or not yet sent); returns outcome per run id."""
-        return await cancel_each(list(self._runs.values() if runs is None else runs), self.cancel)
+        targets = [r for r in (self._runs.values() if runs is None else runs) if r.cancellable]
+        outcomes = await asyncio.gather(*(self.cancel(r) for r in targets), return_exceptions=True)
+        return {r.id: (o if isinstance(o, str) else f"error: {o}") for r, o in zip(targets, outcomes, strict=True)}
 
     # --- many runs ------------------------------------------------------------------------------
 
@@ -422,8 +428,8 @@ class AsyncClient:
 
         Returns once every run is recorded; nothing is recorded or sent when a check fails.
         """
-        await self._money.load_prices()
-        kw = await self._references.resolve_sweep(kw)
+        await self._load_prices()
+        kw = await self.references.resolve_sweep(kw)
         runs = self._prepare_sweep(*args, budget=budget, allow_over_balance=allow_over_balance, **kw)
         self._spawn(self._send_all_quietly(runs, concurrency))
         return runs
@@ -450,13 +456,13 @@ class AsyncClient:
         the background. ``runs``: runs, run ids, or a frame of runs (``ledger.runs(verdict="picked")``).
         A run that already has a promoted child with the same request is not made again unless ``again``.
         """
-        await self._money.load_prices()
-        planned, parents = self._plan_promote(runs, changes, again)
-        promoted = self._prepare_plan(planned, budget=budget, allow_over_balance=allow_over_balance, parents=parents)
+        await self._load_prices()
+        planned = self._plan_promote(runs, changes, again)
+        promoted = self._prepare_plan(planned, budget=budget, allow_over_balance=allow_over_balance)
         self._spawn(self._send_all_quietly(promoted))
         return promoted
 
-    def _plan_promote(self, runs: Any, changes: dict[str, Any], again: bool) -> tuple[SweepPlan, list[str]]:
+    def _plan_promote(self, runs: Any, changes: dict[str, Any], again: bool) -> SweepPlan:
         ids = run_ids(runs)
         if not ids:
             raise errors.SettingInvalid(
@@ -490,7 +496,7 @@ class AsyncClient:
         planned.labels = [
             derived_label(by_id[p].label, by_id[p].request, r) for p, r in zip(parents, requests, strict=True)
         ]
-        return planned, parents
+        return planned
 
     def _has_child(self, parent_id: str, request: Request) -> bool:
         """Whether a run made from ``parent_id`` with the same request exists (here, or in the ledger)."""
@@ -504,17 +510,10 @@ class AsyncClient:
         return any(child.request.key() == key for child in self.ledger.children(parent_id))
 
     def _prepare_plan(
-        self,
-        planned: SweepPlan,
-        *,
-        budget: Money_ | None = None,
-        allow_over_balance: bool = False,
-        parents: Sequence[str | None] = (),
+        self, planned: SweepPlan, *, budget: Money_ | None = None, allow_over_balance: bool = False
     ) -> Sweep:
-        """Check a plan (rules, ``budget``, the balance unless ``allow_over_balance``), then prepare its runs, all or none.
-
-        ``parents``: each request's parent run id (a promote's originals), in the plan's order.
-        """
+        """Check a plan (rules, ``budget``, the balance unless ``allow_over_balance``), then prepare its runs, all or none
+        (a promote's each the child of its original)."""
         if planned.sent:
             raise errors.SettingInvalid(
                 f"sweep {planned.id} was sent already: plan it again (client.plan(...)) to send the same grid as a "
@@ -522,20 +521,19 @@ class AsyncClient:
             )
         planned.check(budget)
         if not allow_over_balance:
-            self._money.check_balance(planned)
+            self._check_balance(planned)
         for note in planned.notes:  # said before anything is recorded or sent: models compared at different sizes
             warnings.warn(
                 f"{planned.kind} {planned.id}: {note}", errors.SeqnbWarning, stacklevel=errors.user_stacklevel()
             )
         runs: list[AsyncRun] = []
         reserve = self._recorder.reserve(planned) if self._recorder is not None else contextlib.nullcontext()
-        linked = list(parents) or [None] * planned.runs
+        linked: list[str | None] = list(planned.parents) if planned.parents else [None] * planned.runs
         try:
             with reserve:  # all rows or none, within the ledger's team budget (checked atomically)
                 checked = zip(planned.requests, planned.reports, planned.costs, linked, planned.labels, strict=True)
                 for request, report, cost, parent, label in checked:  # validated by the plan: not again
-                    price = Price(cost.per_image, cost.currency, cost.source)
-                    prepared = PricedRequest.of(request, price)
+                    prepared = PricedRequest.of(request, Price(cost.per_image, cost.currency, cost.source))
                     runs.append(
                         self._prepare(prepared, report=report, sweep_id=planned.id, parent_id=parent, label=label)
                     )
@@ -546,12 +544,12 @@ class AsyncClient:
         planned.sent = True
         return Sweep(runs, planned)
 
-    async def _send_all(self, runs: Iterable[AsyncRun], concurrency: int = 8, deadline: float | None = None) -> None:
+    async def _send_all(self, runs: Iterable[AsyncRun], concurrency: int = 8) -> None:
         """Check every reference, then submit prepared runs, ``concurrency`` at a time; stop after an auth or balance
         failure. ``concurrency`` workers take the runs in order (a sweep of 10,000 makes no 10,000 tasks)."""
         runs = list(runs)
         try:
-            batch = await self._references.check(runs)  # all or none: one bad reference and nothing is sent
+            batch = await self.references.check(runs)  # all or none: one bad reference and nothing is sent
         except errors.SeqnbError as exc:  # the runs say why (failed, not sent); accepted() raises it
             for run in runs:
                 run._submit_error = exc
@@ -566,7 +564,7 @@ class AsyncClient:
                     run._submit_error = stop[0]
                     continue
                 try:
-                    await self._send(run, deadline)
+                    await self._send(run)
                 except FATAL as exc:
                     stop.append(exc)
                 except errors.SeqnbError:
@@ -671,7 +669,7 @@ class AsyncClient:
         for run in self._runs.values():
             if run.request_id == rid:
                 return run  # attached (or submitted) here already
-        request = self._money.priced(Request(model, prompt, **known))
+        request = self._priced(Request(model, prompt, **known))
         unknown = [] if prompt is not None else ["prompt"]
         if "count" not in known and request.model.count_field.wire not in known:
             unknown.append(f"count (estimated at {request.count})")
@@ -684,13 +682,9 @@ class AsyncClient:
             service=self.backend.base_url,
             label=run_labels([request])[0],
         )
-        run._client = self
         if unknown:
-            run.subscribe(_AttachedNote(note))  # before the ledger's and the gallery's: they record the note it sets
-        if self._recorder is not None:
-            self._recorder.record(run)  # write-or-refuse: a run the ledger cannot hold is not attached
-        self._adopt(run)
-        run.emit(RunEvent(run, run.status, run.status, run.created_at, "created"))
+            run.subscribe(_attached_note(note))  # before the ledger's and the gallery's: they record the note it sets
+        self._take_new(run)  # a run the ledger cannot hold is not attached
         if not run.done and not run.watching:
             self.watch(run, deadline)
         return run
@@ -700,7 +694,7 @@ class AsyncClient:
 
         Returns once the new run is recorded; it is sent in the background, as by ``submit``.
         """
-        await self._money.load_prices()
+        await self._load_prices()
         parent = self._recorded(run if isinstance(run, str) else core_of(run).id, "rerun")
         request = parent.request.replace(**changes)
         label = derived_label(parent.label, parent.request, request)
@@ -811,6 +805,17 @@ def _cancelled(run: RunCore) -> bool:
     return run.status != "created"
 
 
+def _not_cancellable(run: RunCore, why: str) -> str:
+    run.cancel_outcome = "not_cancellable"
+    _say_cancel(run, why, "not_cancellable")
+    return "not_cancellable"
+
+
+def _say_cancel(run: RunCore, note: str, detail: str = "cancel") -> None:
+    run.say("cancel", note)
+    run.emit(RunEvent(run, run.status, run.status, time.time(), detail))
+
+
 def as_request(request: Request | str, prompt: str | None, kw: dict[str, Any]) -> Request:
     if isinstance(request, Request):
         if prompt is not None or kw:
@@ -819,15 +824,13 @@ def as_request(request: Request | str, prompt: str | None, kw: dict[str, Any]) -
     return Request(request, prompt, **kw)
 
 
-class _AttachedNote:
+def _attached_note(note: str) -> Subscriber:
     """Keeps an attached run's note honest: what was not known stays said, and a short-batch note that assumed a count
     is replaced."""
 
-    def __init__(self, note: str) -> None:
-        self.note = note
-
-    def __call__(self, event: RunEvent) -> None:
-        run = event.run
+    def on_change(event: RunEvent) -> None:
         if event.new == "completed":
-            run.say("attach", f"{self.note}; the service returned {len(run.images)} image(s)")
-            run.say("result", "")  # its count was a guess, so a short-batch note would be too
+            event.run.say("attach", f"{note}; the service returned {len(event.run.images)} image(s)")
+            event.run.say("result", "")  # its count was a guess, so a short-batch note would be too
+
+    return on_change

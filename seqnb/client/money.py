@@ -1,9 +1,5 @@
-"""A client's money: what its runs cost (its prices) and what the account holds (its balance).
-
-``Money`` is the collaborator an ``AsyncClient`` owns for both: prices from ``prices=`` or
-``SEQNB_PRICES``, else the service's catalog (``seqnb.api.catalog.service``), else the built-in list price;
-the balance from the account API (``seqnb.api.account``), and the check that refuses a sweep over it.
-"""
+"""A client's money: what its runs cost (its prices) and what the account holds (its balance), and the check that
+refuses a sweep over it; ``Money`` is the part of ``AsyncClient`` that does both (a mixin)."""
 
 from __future__ import annotations
 
@@ -17,11 +13,9 @@ from ..api.account import DEADLINE as BALANCE_DEADLINE
 from ..api.account import Balance, account_base_for, balance_secret, check_balance, fetch_balance
 from ..api.auth import Secret
 from ..api.backend import Backend
-from ..api.catalog.cache import CatalogCache
-from ..api.catalog.service import Catalog
-from ..model.priced_request import PricedRequest
+from ..api.catalog.service import Catalog, CatalogCache
 from ..model.pricing import Cost, Price, PriceInput, user_price
-from ..model.request import Request
+from ..model.request import PricedRequest, Request
 from ..model.spec import ModelSpec, get_model, models
 
 if TYPE_CHECKING:
@@ -39,9 +33,9 @@ BALANCE_FRESH = 5.0
 
 
 class Money:
-    """A client's prices and balance: ``AsyncClient`` delegates its money methods here."""
+    """A client's prices and balance (the part of ``AsyncClient`` that keeps them)."""
 
-    def __init__(
+    def _init_money(
         self,
         backend: Backend,
         api: str,
@@ -55,14 +49,14 @@ class Money:
             api, secret, label="emulator catalog" if emulated else "RunComfy catalog", cache=catalog_cache
         )
         """The service's catalog at ``api`` (the emulator's for the emulator): prices and live schemas."""
-        self.user_prices = user_prices
+        self._user_prices = user_prices
         """Prices the user set (``prices=``); with ``SEQNB_PRICES`` they win over the catalog's."""
-        self.account_base = account_base_for(backend, account_base_url)
+        self._account_base = account_base_for(backend, account_base_url)
         """Where the balance is read (``account_base_url=``, ``RUNCOMFY_API_BASE``, or RunComfy's account API)."""
         self.last_balance: Balance | None = None
         """The balance as last read (``balance()``, or a sweep's balance check)."""
         self._secret = balance_secret(backend, account_base_url, secret)  # None: the balance is not read (why: said)
-        self._source = f"{'offline emulator' if emulated else 'RunComfy account'} at {self.account_base}"
+        self._source = f"{'offline emulator' if emulated else 'RunComfy account'} at {self._account_base}"
 
     # --- prices -------------------------------------------------------------------------------
 
@@ -74,31 +68,36 @@ class Money:
         else the built-in list price, its source saying why the catalog's is not used.
         """
         spec = get_model(model)
-        mine = user_price(spec, self.user_prices)
+        mine = user_price(spec, self._user_prices)
         if mine is not None:
             return mine
         self.catalog.load([m.id for m in models()])
         return self.catalog.price(spec)
 
+    @property
     def prices(self) -> dict[str, Price]:
-        """Every model's price per image, as the client's estimates use it (see ``price``)."""
+        """Every model's price per image, as this client's estimates use it; set it to use your own."""
         return {spec.id: self.price(spec) for spec in models()}
 
-    async def load_prices(self) -> None:
+    @prices.setter
+    def prices(self, value: PriceInput | None) -> None:
+        self._user_prices = value
+
+    async def _load_prices(self) -> None:
         """Read what the catalog has not told yet (nothing when every price is the user's); never raises."""
-        if any(user_price(m, self.user_prices) is None for m in models()):
+        if any(user_price(m, self._user_prices) is None for m in models()):
             await self.catalog.aload([m.id for m in models()])
 
     async def refresh_prices(self, refresh: bool = True) -> dict[str, Price]:
-        """Read the catalog again now (``refresh=False``: only what is not known yet); returns ``prices()``."""
+        """Read the catalog again now (``refresh=False``: only what is not known yet); returns ``prices``."""
         await self.catalog.aload([m.id for m in models()], refresh=refresh)
-        return self.prices()
+        return self.prices
 
     def cost(self, request: Request) -> Cost:
-        """A request's estimated cost at these prices (what the ledger records for it)."""
+        """A request's estimated cost at this client's prices (what the ledger records for it)."""
         return request.cost({request.model.id: self.price(request.model)})
 
-    def priced(self, request: Request) -> PricedRequest:
+    def _priced(self, request: Request) -> PricedRequest:
         """The request with its price per image fixed (a request already priced keeps its own)."""
         return request if isinstance(request, PricedRequest) else PricedRequest.of(request, self.price(request.model))
 
@@ -106,27 +105,22 @@ class Money:
 
     async def balance(self) -> Balance:
         """The account's balance now (``RunComfy account at ...`` or the emulator's), also kept as ``last_balance``."""
-        found = await fetch_balance(self.account_base, self._secret, self._source)
+        found = await fetch_balance(self._account_base, self._secret, self._source)
         self.last_balance = found
         return found
 
-    def read_balance(self) -> Balance:
+    def _read_balance(self) -> Balance:
         """``balance()`` for synchronous code: blocks at most ``seqnb.api.account.DEADLINE`` seconds."""
         found = run_detached(
-            lambda: fetch_balance(self.account_base, self._secret, self._source), BALANCE_DEADLINE + 1.0
+            lambda: fetch_balance(self._account_base, self._secret, self._source), BALANCE_DEADLINE + 1.0
         )
         self.last_balance = found
         return found
 
-    def check_balance(self, plan: SweepPlan) -> None:
-        """Refuse (``InsufficientBalance``) a plan whose estimate is over the balance read now.
-
-        "Now": read by this call (a bounded blocking call), or by ``balance()`` within the last
-        ``BALANCE_FRESH`` seconds, so async code can ``await client.balance()`` first and not block.
-
-        When the balance cannot be read, or the plan is priced in another currency, the sweep is
-        not refused: a ``BalanceUnchecked`` warning says so (the service refuses what it cannot charge).
-        """
+    def _check_balance(self, plan: SweepPlan) -> None:
+        """Refuse (``InsufficientBalance``) a plan whose estimate is over the balance read now (by this bounded call,
+        or by ``balance()`` within ``BALANCE_FRESH`` seconds, so async code can await it first and not block); a
+        balance that cannot be read or compared refuses nothing, a ``BalanceUnchecked`` warning says so."""
         if not plan.requests:
             return
         recent = self.last_balance
@@ -134,10 +128,10 @@ class Money:
             if recent is not None and 0 <= time.time() - recent.fetched_at < BALANCE_FRESH:
                 found = recent  # read a moment ago (e.g. awaited by an async sweep just before)
             else:
-                found = self.read_balance()
+                found = self._read_balance()
         except errors.SeqnbError as exc:
             warnings.warn(
-                f"sweep {plan.id} is sent without a balance check: the balance at {self.account_base} could not "
+                f"sweep {plan.id} is sent without a balance check: the balance at {self._account_base} could not "
                 f"be read ({str(exc).split(' - ')[0]}); the service refuses what the balance cannot pay",
                 BalanceUnchecked,
                 stacklevel=errors.user_stacklevel(),

@@ -1,9 +1,7 @@
 """A client's reference images: local files uploaded before a run is prepared, every URL checked before a submit.
 
-The client's ``submit``/``sweep`` call ``resolve`` (local paths become URLs: the user's
-``uploader``, else the emulator's file route) and its ``send``/``send_all`` call ``check`` before
-anything may leave: a reference that cannot be fetched fails every run using it as "not sent",
-with a ``RequestInvalid`` naming the URL and the fix. URLs that passed are not fetched again.
+A reference that cannot be fetched fails every run using it as "not sent", with a ``RequestInvalid`` naming the
+URL and the fix; URLs that passed are not fetched again.
 """
 
 from __future__ import annotations
@@ -19,6 +17,7 @@ from ..images.hosts import host_entry
 from ..images.references import Uploader, check_references, is_local, upload_local
 from ..images.store import CachedImage
 from ..model.request import Request
+from ..model.sweep import reference_sets
 from ..model.validation import Report
 from ..runs.run import RunCore
 
@@ -82,17 +81,15 @@ class ReferenceGate:
             return request
         return request.replace(references=await self._uploaded(request.model.id, refs))
 
-    async def resolve_axis(self, axis: Sequence[Sequence[str]]) -> list[list[str]]:
-        """A sweep's ``references=[[...], [...]]`` axis with every local file uploaded (once each)."""
-        flat = list(dict.fromkeys(r for refs in axis for r in ([refs] if isinstance(refs, str) else refs)))
-        mapped = dict(zip(flat, await self._uploaded("sweep", flat), strict=True))
-        return [[mapped[r] for r in ([refs] if isinstance(refs, str) else refs)] for refs in axis]
-
     async def resolve_sweep(self, options: dict[str, Any]) -> dict[str, Any]:
         """A sweep's keyword arguments with the local files of its ``references`` axis uploaded."""
-        if options.get("references") is None:
+        axis = options.get("references")
+        if axis is None:
             return options
-        return {**options, "references": await self.resolve_axis(options["references"])}
+        sets = [list(refs) for refs in reference_sets(axis) if refs is not None]
+        flat = list(dict.fromkeys(r for refs in sets for r in refs))  # each local file uploaded once
+        mapped = dict(zip(flat, await self._uploaded("sweep", flat), strict=True))
+        return {**options, "references": [[mapped[r] for r in refs] for refs in sets]}
 
     async def check(self, runs: Iterable[R]) -> list[R]:
         """Fetch every reference of ``runs`` not checked yet (returns them, as a list); on a problem, fail them and raise.

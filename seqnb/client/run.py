@@ -1,33 +1,32 @@
-"""A run as users hold it: ``AsyncRun`` (the state with its async calls) and ``Run``, its synchronous mirror.
-
-``AsyncRun`` is the run's state itself (a ``RunCore``: what the poller, the ledger and the gallery
-work on) bound to the client that owns it. ``Run`` reads the same state through typed attributes
-and has the same methods, blocking where the async ones await.
-"""
+"""A run as users hold it: ``AsyncRun`` (the run's state itself, bound to the client that owns it, with its async
+calls) and ``Run``, its synchronous mirror: the same state through typed attributes, blocking where it awaits."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, cast, overload
 
 from .. import errors
 from ..api.protocol import RunStatus
 from ..ledger.marks import RunMarks
 from ..model.request import Request
-from ..runs.run import NoteSource, RunCore, RunEvent, Subscriber
+from ..runs.run import NoteSource, RunCore, RunEvent
 
 if TYPE_CHECKING:
     from ..ledger.facade import Ledger
     from .core import AsyncClient
     from .sync import Client
 
-__all__ = ["AsyncRun", "Run", "core_of"]
+__all__ = ["AsyncRun", "Run", "Same", "core_of", "mirrored"]
 
 T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
 
 
 class AsyncRun(RunCore):
@@ -162,54 +161,65 @@ class AsyncRun(RunCore):
         return grid(self.client._gallery_or_new(), [self], size)
 
 
-class _Same(Generic[T]):
-    """An attribute of ``Run`` that reads the same attribute of its ``AsyncRun`` (typed, read-only)."""
+class Same(Generic[T]):
+    """An attribute of a mirror (``Run``, ``Client``) that reads the same attribute of its ``aio`` (typed, read-only)."""
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
 
     @overload
-    def __get__(self, run: None, owner: type) -> _Same[T]: ...
+    def __get__(self, mirror: None, owner: type) -> Same[T]: ...
     @overload
-    def __get__(self, run: Run, owner: type) -> T: ...
-    def __get__(self, run: Run | None, owner: type) -> _Same[T] | T:
-        return self if run is None else getattr(run.aio, self.name)
+    def __get__(self, mirror: object, owner: type) -> T: ...
+    def __get__(self, mirror: Any, owner: type) -> Same[T] | T:
+        return self if mirror is None else cast(T, getattr(mirror.aio, self.name))
+
+
+def mirrored(method: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Any, P], R]:
+    """A method of a mirror (``Run``, ``Client``) that calls the same method of its ``aio``: the same signature and
+    docstring (``inspect.signature``, ``help`` and mypy see them), written once."""
+
+    @functools.wraps(method)
+    def call(mirror: Any, /, *args: P.args, **kw: P.kwargs) -> R:
+        return method(mirror.aio, *args, **kw)
+
+    return call
 
 
 class Run:
     """The synchronous mirror of ``AsyncRun``: the same state and methods, blocking where it awaits."""
 
-    id: _Same[str] = _Same()
-    request: _Same[Request] = _Same()
-    request_id: _Same[str | None] = _Same()
-    status: _Same[RunStatus] = _Same()
-    queue_position: _Same[int | None] = _Same()
-    queue_text: _Same[str] = _Same()
-    error: _Same[str | None] = _Same()
-    model: _Same[str] = _Same()
-    requested: _Same[int] = _Same()
-    returned: _Same[int | None] = _Same()
-    short: _Same[bool] = _Same()
-    done: _Same[bool] = _Same()
-    cancellable: _Same[bool] = _Same()
-    cancel_outcome: _Same[str | None] = _Same()
-    sweep_id: _Same[str | None] = _Same()
-    parent_id: _Same[str | None] = _Same()
-    note: _Same[str] = _Same()
-    notes: _Same[dict[NoteSource, str]] = _Same()
-    created_at: _Same[float] = _Same()
-    submitted_at: _Same[float | None] = _Same()
-    started_at: _Same[float | None] = _Same()
-    finished_at: _Same[float | None] = _Same()
-    server_created_at: _Same[str | None] = _Same()
-    server_finished_at: _Same[str | None] = _Same()
-    cost: _Same[Decimal | None] = _Same()
-    cost_source: _Same[str | None] = _Same()
-    expected_cost: _Same[Decimal] = _Same()
-    cost_differs: _Same[bool | None] = _Same()
-    service: _Same[str | None] = _Same()
-    label: _Same[str] = _Same()
-    marks: _Same[RunMarks] = _Same()
+    id: Same[str] = Same()
+    request: Same[Request] = Same()
+    request_id: Same[str | None] = Same()
+    status: Same[RunStatus] = Same()
+    queue_position: Same[int | None] = Same()
+    queue_text: Same[str] = Same()
+    error: Same[str | None] = Same()
+    model: Same[str] = Same()
+    requested: Same[int] = Same()
+    returned: Same[int | None] = Same()
+    short: Same[bool] = Same()
+    done: Same[bool] = Same()
+    cancellable: Same[bool] = Same()
+    cancel_outcome: Same[str | None] = Same()
+    sweep_id: Same[str | None] = Same()
+    parent_id: Same[str | None] = Same()
+    note: Same[str] = Same()
+    notes: Same[dict[NoteSource, str]] = Same()
+    created_at: Same[float] = Same()
+    submitted_at: Same[float | None] = Same()
+    started_at: Same[float | None] = Same()
+    finished_at: Same[float | None] = Same()
+    server_created_at: Same[str | None] = Same()
+    server_finished_at: Same[str | None] = Same()
+    cost: Same[Decimal | None] = Same()
+    cost_source: Same[str | None] = Same()
+    expected_cost: Same[Decimal] = Same()
+    cost_differs: Same[bool | None] = Same()
+    service: Same[str | None] = Same()
+    label: Same[str] = Same()
+    marks: Same[RunMarks] = Same()
 
     def __init__(self, core: AsyncRun, client: Client) -> None:
         self.aio = core
@@ -220,10 +230,6 @@ class Run:
     def images(self) -> list[str]:
         """The result image URLs (a copy)."""
         return list(self.aio.images)
-
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Call ``callback(event)`` on every change; returns a function that unsubscribes."""
-        return self.aio.subscribe(callback)
 
     def wait(self, timeout: float | None = None) -> Run:
         """Block until the run ends; ``WaitTimeout`` after ``timeout`` seconds (the run goes on)."""
@@ -244,36 +250,15 @@ class Run:
         self.client._run(self.aio.refresh())
         return self
 
-    def summary(self) -> str:
-        return self.aio.summary()
-
-    def rate(self, stars: int, frame: int | None = None) -> None:
-        """Rate the series (or one frame, 0-based) 1 to 5 stars; 0 clears. Written to the ledger at once."""
-        self.aio.rate(stars, frame)
-
-    def pick(self) -> None:
-        """Mark the run picked (``client.promote`` can make it again at full quality)."""
-        self.aio.pick()
-
-    def reject(self) -> None:
-        """Mark the run rejected."""
-        self.aio.reject()
-
-    def tag(self, *tags: str) -> None:
-        """Add tags to the run."""
-        self.aio.tag(*tags)
-
-    def untag(self, *tags: str) -> None:
-        """Remove tags from the run."""
-        self.aio.untag(*tags)
-
-    def comment(self, text: str) -> None:
-        """Set the run's comment ('' clears it)."""
-        self.aio.comment(text)
-
-    def grid(self, size: int | None = None) -> Any:
-        """This series as an ipywidgets grid, from its client's gallery (images come from the local cache)."""
-        return self.aio.grid(size)
+    subscribe = mirrored(AsyncRun.subscribe)
+    summary = mirrored(AsyncRun.summary)
+    rate = mirrored(AsyncRun.rate)
+    pick = mirrored(AsyncRun.pick)
+    reject = mirrored(AsyncRun.reject)
+    tag = mirrored(AsyncRun.tag)
+    untag = mirrored(AsyncRun.untag)
+    comment = mirrored(AsyncRun.comment)
+    grid = mirrored(AsyncRun.grid)
 
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.summary()}>"

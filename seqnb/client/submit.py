@@ -1,9 +1,6 @@
 """What a submit means, I/O-free: which runs it would repeat, what its failure says, which plan or runs a call names.
 
-``submit_failure``: which state a run goes to when its submit fails, and what its error tells the
-user; a run in doubt (its POST may have reached the service) is never resubmitted. ``duplicate_of``:
-an identical request in flight, in doubt or done with the same seed. ``run_ids``, ``given_plan``
-and ``promote_changes``: what a sweep or a promote was called with.
+A run in doubt (its POST may have reached the service) is never resubmitted.
 """
 
 from __future__ import annotations
@@ -12,11 +9,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from .. import errors
-from ..api import protocol
 from ..api.protocol import RunStatus
 from ..model.request import Request, match_size
 from ..model.spec import models
 from ..model.sweep import SweepPlan
+from ..model.validation import unencodable
 from ..runs.run import RunCore
 
 __all__ = [
@@ -65,7 +62,7 @@ def submit_failure(run: RunCore, payload: dict[str, Any], exc: BaseException) ->
 
 
 def _unsendable(run: RunCore, payload: dict[str, Any], exc: errors.Unsendable) -> str:
-    where = protocol.unsendable(payload)
+    where = next(unencodable(payload), None)
     if where is None:
         return str(exc)
     field, position, char = where

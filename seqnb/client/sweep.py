@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,7 +20,5 @@ class Sweep(list[Any]):
         self.id = plan.id
 
     def __repr__(self) -> str:
-        states: dict[str, int] = {}
-        for run in self:
-            states[run.status] = states.get(run.status, 0) + 1
+        states = Counter(run.status for run in self)
         return f"<Sweep {self.plan.summary()}; " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())) + ">"

@@ -7,29 +7,24 @@ wait (``wait_all``, ``run.wait``, ``balance``...) block, with a timeout where on
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Coroutine, Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .._loop import LoopRunner
 from ..api.account import Balance
 from ..api.backend import Backend
 from ..api.catalog.service import Catalog
-from ..model.pricing import Cost, Price, PriceInput
+from ..model.pricing import Price, PriceInput
 from ..model.request import Request
 from ..model.spec import ModelSpec
-from ..model.sweep import SweepPlan
-from ..model.validation import Report
-from ..runs.run import RunCore, Subscriber
+from ..runs.run import RunCore
 from .core import AsyncClient, Money_, as_request
 from .references import ReferenceGate
-from .run import AsyncRun, Run
+from .run import AsyncRun, Run, Same, mirrored
 from .sweep import Sweep
 
 if TYPE_CHECKING:
     from ..images.gallery import Gallery
-    from ..images.report import Full
     from ..ledger.facade import Ledger
 
 __all__ = ["Client"]
@@ -60,30 +55,28 @@ class Client:
             mirror = self._mirrors[run.id] = Run(run, self)
         return mirror
 
-    def _sweep(self, runs: Sweep) -> Sweep:
+    def _send_later(self, runs: Sweep, quiet: bool, concurrency: int = 8) -> Sweep:
+        """Print the plan's line unless ``quiet``, send the recorded runs in the background; their mirrors."""
+        if not quiet:
+            print(runs.plan.summary())
+        self._runner.spawn(self.aio._send_all_quietly(list(runs), concurrency))
         return Sweep([self._mirror(r) for r in runs], runs.plan)
 
-    # --- what the client holds ----------------------------------------------------------------
+    # --- what the client holds, prices, balance, validation: the core's own ------------------
 
-    @property
-    def backend(self) -> Backend:
-        """Which service this client talks to (never the token)."""
-        return self.aio.backend
-
-    @property
-    def ledger(self) -> Ledger | None:
-        """The ledger recording this client's runs (``seqnb.connect`` records to one)."""
-        return self.aio.ledger
-
-    @property
-    def gallery(self) -> Gallery | None:
-        """The gallery downloading this client's images (``seqnb.connect`` attaches one)."""
-        return self.aio.gallery
-
-    @property
-    def live_schema(self) -> bool:
-        """Whether requests are validated with the catalog's live input schema."""
-        return self.aio.live_schema
+    backend: Same[Backend] = Same()
+    ledger: Same[Ledger | None] = Same()
+    gallery: Same[Gallery | None] = Same()
+    live_schema: Same[bool] = Same()
+    references: Same[ReferenceGate] = Same()
+    catalog: Same[Catalog] = Same()
+    last_balance: Same[Balance | None] = Same()
+    subscribe = mirrored(AsyncClient.subscribe)
+    use_ledger = mirrored(AsyncClient.use_ledger)
+    use_gallery = mirrored(AsyncClient.use_gallery)
+    price = mirrored(AsyncClient.price)
+    cost = mirrored(AsyncClient.cost)
+    validate = mirrored(AsyncClient.validate)
 
     def runs(self) -> list[Run]:
         """Every run of this client, oldest first."""
@@ -92,39 +85,6 @@ class Client:
     def run(self, run_id: str) -> Run:
         """The run with this seqnb id (``KeyError`` if this client has none)."""
         return self._mirror(self.aio.run(run_id))
-
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Call ``callback(event)`` for every change of every run of this client (created included)."""
-        return self.aio.subscribe(callback)
-
-    def use_ledger(self, ledger: Ledger) -> None:
-        """Record every run of this client in ``ledger`` from now on (and the ones it already has)."""
-        self.aio.use_ledger(ledger)
-
-    def use_gallery(self, gallery: Gallery) -> None:
-        """Download every run's images into ``gallery`` as soon as it completes."""
-        self.aio.use_gallery(gallery)
-
-    @property
-    def references(self) -> ReferenceGate:
-        """How this client checks reference images before anything is spent (and the ones it checked)."""
-        return self.aio.references
-
-    # --- prices, balance, validation ----------------------------------------------------------
-
-    @property
-    def catalog(self) -> Catalog:
-        """RunComfy's catalog (or the emulator's): prices and live schemas."""
-        return self.aio.catalog
-
-    @property
-    def last_balance(self) -> Balance | None:
-        """The balance as last read (``balance()``, or a sweep's balance check)."""
-        return self.aio.last_balance
-
-    def price(self, model: str | ModelSpec) -> Price:
-        """What one image of ``model`` costs here, and where that figure comes from."""
-        return self.aio.price(model)
 
     @property
     def prices(self) -> dict[str, Price]:
@@ -139,17 +99,9 @@ class Client:
         """Read the catalog again now (``refresh=False``: only what is not known yet); returns ``prices``."""
         return self._run(self.aio.refresh_prices(refresh))
 
-    def cost(self, request: Request) -> Cost:
-        """A request's estimated cost at this client's prices (the request panel's estimate)."""
-        return self.aio.cost(request)
-
-    def validate(self, request: Request) -> Report:
-        """Every problem of a request, as ``submit`` checks it (see ``AsyncClient.validate``); sends nothing."""
-        return self.aio.validate(request)
-
     def balance(self) -> Balance:
         """The account's balance now, with its currency, source and when it was read (blocks a few seconds at most)."""
-        return self.aio._money.read_balance()
+        return self.aio._read_balance()
 
     # --- one run --------------------------------------------------------------------------------
 
@@ -170,7 +122,7 @@ class Client:
         """
         wanted = as_request(request, prompt, kw)
         if wanted.references:  # local files become URLs first
-            wanted = self._run(self.aio._references.resolve(wanted))
+            wanted = self._run(self.aio.references.resolve(wanted))
         run = self.aio._prepare(wanted, parent_id=parent_id, sweep_id=sweep_id)
         self._runner.spawn(self.aio._send_quietly(run, deadline))
         return self._mirror(run)
@@ -198,9 +150,7 @@ class Client:
 
     # --- many runs ------------------------------------------------------------------------------
 
-    def plan(self, *args: Any, **kw: Any) -> SweepPlan:
-        """The sweep that ``sweep()`` would send, validated and priced at this client's prices (nothing is sent)."""
-        return self.aio.plan(*args, **kw)
+    plan = mirrored(AsyncClient.plan)
 
     def sweep(
         self,
@@ -216,12 +166,9 @@ class Client:
         line unless ``quiet``. Nothing is recorded or sent when a check fails.
         """
         if kw.get("references") is not None:  # local files become URLs before the plan
-            kw = self._run(self.aio._references.resolve_sweep(kw))
+            kw = self._run(self.aio.references.resolve_sweep(kw))
         runs = self.aio._prepare_sweep(*args, budget=budget, allow_over_balance=allow_over_balance, **kw)
-        if not quiet:
-            print(runs.plan.summary())
-        self._runner.spawn(self.aio._send_all_quietly(list(runs), concurrency))
-        return self._sweep(runs)
+        return self._send_later(runs, quiet, concurrency)
 
     def promote(
         self,
@@ -235,14 +182,10 @@ class Client:
     ) -> Sweep:
         """Make chosen runs again with ``changes`` (``resolution="4K"``...), each a child of its original; see
         ``AsyncClient.promote``. Prints the plan's line unless ``quiet``."""
-        planned, parents = self.aio._plan_promote(runs, changes, again)
-        promoted = self.aio._prepare_plan(
-            planned, budget=budget, allow_over_balance=allow_over_balance, parents=parents
+        planned = self.aio._plan_promote(runs, changes, again)
+        return self._send_later(
+            self.aio._prepare_plan(planned, budget=budget, allow_over_balance=allow_over_balance), quiet
         )
-        if not quiet:
-            print(promoted.plan.summary())
-        self._runner.spawn(self.aio._send_all_quietly(list(promoted)))
-        return self._sweep(promoted)
 
     def wait_all(self, runs: Iterable[Run] | None = None, timeout: float | None = None) -> list[Run]:
         """Until every run ends; ``WaitTimeout`` after ``timeout`` seconds (the runs go on)."""
@@ -278,21 +221,8 @@ class Client:
 
     # --- what travels ---------------------------------------------------------------------------
 
-    def report(
-        self,
-        runs: Any,
-        path: str | os.PathLike[str],
-        *,
-        full: Full = "none",
-        thumb: int = 256,
-        title: str | None = None,
-    ) -> Path:
-        """One self-contained HTML file of ``runs`` (a run or several), to open anywhere: see ``Ledger.report``."""
-        return self.aio.report(runs, path, full=full, thumb=thumb, title=title)
-
-    def export_images(self, runs: Any, directory: str | os.PathLike[str]) -> list[Path]:
-        """Write the runs' full-size frames as PNGs carrying their provenance, and ``runs.csv`` of their rows."""
-        return self.aio.export_images(runs, directory)
+    report = mirrored(AsyncClient.report)
+    export_images = mirrored(AsyncClient.export_images)
 
     # --- the end ----------------------------------------------------------------------------------
 

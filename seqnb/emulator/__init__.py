@@ -20,7 +20,7 @@ _EXPORTS: dict[str, str] = {
     "EmulatorServer": ".server",
     "EmulatorState": ".state",
     "Faults": ".faults",
-    "ManualClock": ".clock",
+    "ManualClock": ".queue",
     "QueueConfig": ".queue",
     "create_app": ".app",
     "embedded": ".server",
@@ -33,11 +33,11 @@ if TYPE_CHECKING:  # the same names as _EXPORTS (tests/test_public_api.py)
     from .app import VERSION_HEADER as VERSION_HEADER
     from .app import Emulator as Emulator
     from .app import create_app as create_app
-    from .clock import ManualClock as ManualClock
     from .config import BODY_LIMIT as BODY_LIMIT
     from .config import EmulatorConfig as EmulatorConfig
     from .faults import PROBABILITIES as PROBABILITIES
     from .faults import Faults as Faults
+    from .queue import ManualClock as ManualClock
     from .queue import QueueConfig as QueueConfig
     from .server import EmulatorServer as EmulatorServer
     from .server import embedded as embedded

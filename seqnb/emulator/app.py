@@ -14,22 +14,20 @@ Routes (as RunComfy's model pages and CLI use them; ``/v1`` is part of RunComfy'
     POST /files                             (emulator only, loopback, control token) keep an uploaded image -> {url}
     GET  /_emulator/counters, POST /_emulator/faults[?route=], POST /_emulator/restart   (emulator only)
 
-Every answer carries ``x-seqnb-emulator: <seqnb version>``, so a client can tell this emulator
-from the real service (behind a loopback tunnel, say). Request bodies are read up to
-``EmulatorConfig.body_limit`` (1 MB) and refused with 413 as soon as they pass it; JSON parsing and
-validation run in a worker thread, so no request holds up the event loop. The control routes
-(``/_emulator/*``) and uploads answer only on loopback unless ``EmulatorConfig.controls``, need
-``EmulatorConfig.control_token`` and refuse web pages (``answers.control_refusal``).
+Request bodies are refused with 413 as soon as they pass ``EmulatorConfig.body_limit``; JSON parsing and
+validation run in a worker thread, so no request holds up the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any, cast, get_args
 
 from starlette.applications import Starlette
@@ -38,23 +36,127 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from ..model.spec import models
+from ..model.spec import ModelSpec, models
+from ..model.validation import server_problems
 from . import catalog
-from .answers import Drop, control_refusal, error_answer, iso_time, parse_submit, request_urls, service_root
 from .config import EmulatorConfig
 from .faults import Faults
 from .faults import Route as ApiRoute
 from .queue import Job
-from .state import EmulatorState
-from .uploads import MAX_UPLOAD_BYTES
+from .state import MAX_UPLOAD_BYTES, EmulatorState
 
-__all__ = ["VERSION_HEADER", "Emulator", "create_app"]
+__all__ = ["BAD_BODY", "VERSION_HEADER", "Emulator", "create_app", "error_answer"]
 
 VERSION_HEADER = "x-seqnb-emulator"
 """Header on every answer of the emulator; its value is seqnb's version."""
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+# --- the building blocks of the answers: I/O-free but for Drop -------------------------------
+
+
+class DroppedConnection(Exception):
+    """Raised after a response has started, so the server closes the connection mid-answer."""
+
+
+class QuietDrops(logging.Filter):
+    """Keeps the dropped connections the emulator injects out of uvicorn's error log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        while exc is not None:
+            if isinstance(exc, DroppedConnection):
+                return False
+            exc = exc.__cause__ or exc.__context__
+        return True
+
+
+logging.getLogger("uvicorn.error").addFilter(QuietDrops())
+
+
+class Drop(Response):
+    """Starts an answer, then drops the connection."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"64")]})
+        raise DroppedConnection
+
+
+def iso_time(ts: float | None) -> str | None:
+    """A time as the service writes it (ISO 8601 in UTC, milliseconds, ``Z``), or None."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def error_answer(status: int, message: str, error_code: int | None = None) -> JSONResponse:
+    """An error as the service answers it: ``{error_code?, error_message}`` with this HTTP status."""
+    body: dict[str, Any] = {"error_message": message}
+    if error_code is not None:
+        body = {"error_code": error_code, **body}
+    return JSONResponse(body, status_code=status)
+
+
+BAD_BODY = 400000
+"""The emulator's ``error_code`` for a submit body that is no JSON object (RunComfy documents none for it;
+like 413001 for a body too large, the emulator's own, so that every error it answers carries a code)."""
+
+
+def bad_body(message: str) -> JSONResponse:
+    """A 400 for a body that is no JSON object, with its ``error_code`` as every other error has."""
+    return error_answer(400, message, BAD_BODY)
+
+
+def parse_submit(spec: ModelSpec, body: bytes) -> tuple[dict[str, Any], int] | JSONResponse:
+    """The payload and its count, or the answer refusing it. CPU-bound: runs in a worker thread."""
+    try:
+        payload = json.loads(body or b"null")
+    except json.JSONDecodeError as exc:
+        return bad_body(f"Body is not valid JSON: {exc}")
+    except (ValueError, RecursionError) as exc:  # numbers past int's digit limit, nesting past the stack
+        return bad_body(f"Body is not JSON this service can read: {type(exc).__name__}")
+    if not isinstance(payload, dict):
+        return bad_body("Body must be a JSON object with the model's input fields")
+    rejected = server_problems(spec, payload)
+    if rejected:
+        detail = [{"loc": ["body", p.wire], "msg": p.message, "type": p.code} for p in rejected]
+        return JSONResponse({"detail": detail}, status_code=422)
+    return payload, int(payload.get(spec.count_field.wire, spec.count_field.default))
+
+
+def service_root(request: Request) -> str:
+    """The scheme and host this call reached, as the start of the URLs in the answer."""
+    host = request.headers.get("host") or "127.0.0.1"
+    return f"{request.scope.get('scheme', 'http')}://{host}"
+
+
+def request_urls(request: Request, request_id: str) -> dict[str, str]:
+    """The status and result URLs of a request."""
+    root = f"{service_root(request)}/v1/requests/{request_id}"
+    return {"status_url": f"{root}/status", "result_url": f"{root}/result"}
+
+
+def control_refusal(config: EmulatorConfig, request: Request) -> Response | None:
+    """Why a control route (``/_emulator/*``) or an upload will not answer this call, or None.
+
+    404 when the controls are off where the call arrived; 403 when a web page made it (it carries an
+    ``Origin``, or a ``Sec-Fetch-Site`` other than ``none``: any page the user opens can send requests
+    to loopback); 401 without ``config.control_token`` (the token, else this process's secret).
+    """
+    server = request.scope.get("server")
+    if not config.controls_for(server[0] if server else None):
+        return PlainTextResponse("Not Found", status_code=404)
+    if "origin" in request.headers or request.headers.get("sec-fetch-site", "none").lower() != "none":
+        message = "A web page may not use the emulator's controls or uploads: call them from a program"
+        return error_answer(403, message, 403001)
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip(), config.control_token):
+        needs = "the emulator's token" if config.token is not None else "the control token it printed at start"
+        return error_answer(401, f"The emulator's controls and uploads need Authorization: Bearer <{needs}>", 400004)
+    return None
 
 
 class Emulator:
@@ -69,33 +171,42 @@ class Emulator:
         self.state = state
         self.token = state.config.token
         self.stamp = (VERSION_HEADER.encode(), __version__.encode())
-        routes = [  # the calls made most often first: the router tries them in order
-            ("/v1/requests/{request_id}/status", self.status, ["GET"]),
-            ("/v1/requests/{request_id}/result", self.result, ["GET"]),
-            ("/files/{name}", self.file, ["GET"]),
-            ("/files", self.upload, ["POST"]),
-            ("/v1/requests/{request_id}/cancel", self.cancel, ["POST"]),
-            ("/v1/models", self.catalog_list, ["GET"]),
-            ("/v1/models/categories", self.catalog_categories, ["GET"]),
-            ("/v1/models/{model_id:path}", self.submit, ["POST"]),
-            ("/v1/models/{model_id:path}", self.catalog_entry, ["GET"]),
-            ("/prod/v2/balance", self.balance, ["GET"]),
-            ("/", self.index, ["GET"]),
-            ("/_emulator/counters", self.counters, ["GET"]),
-            ("/_emulator/faults", self.set_faults, ["POST"]),
-            ("/_emulator/restart", self.restart, ["POST"]),
+        routes = [  # the calls made most often first: the router tries them in order; then who may make each
+            ("/v1/requests/{request_id}/status", self.status, "GET", "api"),
+            ("/v1/requests/{request_id}/result", self.result, "GET", "api"),
+            ("/files/{name}", self.file, "GET", "anyone"),
+            ("/files", self.upload, "POST", "control"),
+            ("/v1/requests/{request_id}/cancel", self.cancel, "POST", "api"),
+            ("/v1/models", self.catalog_list, "GET", "token"),
+            ("/v1/models/categories", self.catalog_categories, "GET", "token"),
+            ("/v1/models/{model_id:path}", self.submit, "POST", "api"),
+            ("/v1/models/{model_id:path}", self.catalog_entry, "GET", "token"),
+            ("/prod/v2/balance", self.balance, "GET", "token"),
+            ("/", self.index, "GET", "anyone"),
+            ("/_emulator/counters", self.counters, "GET", "control"),
+            ("/_emulator/faults", self.set_faults, "POST", "control"),
+            ("/_emulator/restart", self.restart, "POST", "control"),
         ]
         self.app = Starlette(
-            routes=[Route(path, self.stamped(handler), methods=methods) for path, handler, methods in routes],
+            routes=[Route(path, self.stamped(handler, who), methods=[method]) for path, handler, method, who in routes],
             exception_handlers={HTTPException: self.http_error},
         )
         self.app.state.emulator = state
 
-    def stamped(self, handler: Handler) -> Handler:
-        """The handler, its answers carrying the version header (cheaper per call than a middleware)."""
+    def stamped(self, handler: Handler, who: str) -> Handler:
+        """The handler behind its gate, its answers carrying the version header (cheaper per call than a middleware).
+
+        ``who``: ``token`` (the API's token), ``control`` (``control_refusal``), ``api`` (the handler's own
+        ``guard``: the token and the faults), ``anyone``.
+        """
 
         async def endpoint(request: Request) -> Response:
-            response = await handler(request)
+            if who == "token" and not self.authorized(request):
+                response = self.unauthorized()
+            elif who == "control" and (refused := self.controls_refusal(request)) is not None:
+                response = refused
+            else:
+                response = await handler(request)
             response.raw_headers.append(self.stamp)
             return response
 
@@ -130,7 +241,7 @@ class Emulator:
         """Auth and per-call faults. Returns (a response to send instead, drop-after flag)."""
         if not self.authorized(request):
             return self.unauthorized(), False
-        dice = self.state.dice_for(route)
+        dice = self.state.route_dice.get(route, self.state.dice)
         fault = dice.for_call(route)
         if fault is None:
             return None, False
@@ -164,24 +275,24 @@ class Emulator:
             return None, error_answer(404, f"Request {rid!r} not found or expired", 404001), False
         return job, Response(), drop_after
 
-    async def read_body(self, request: Request) -> bytes | Response:
-        """The body, read while it stays within ``body_limit``; past it, the 413 answer (the rest is never read)."""
-        limit = self.config.body_limit
+    async def read_body(self, request: Request, limit: int | None = None) -> bytes | Response:
+        """The body, read while it stays within ``limit`` (default ``body_limit``); past it, the 413 answer (the rest is
+        never read)."""
+        limit = limit or self.config.body_limit
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            return self.too_large()
+            return self.too_large(limit)
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                return self.too_large()
+                return self.too_large(limit)
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def too_large(self) -> Response:
+    def too_large(self, limit: int) -> Response:
         self.state.counters.too_large += 1
-        limit = self.config.body_limit
         response = error_answer(
             413, f"Request body is larger than {limit} bytes: send at most {limit // 1024} KB", 413001
         )
@@ -189,7 +300,7 @@ class Emulator:
         return response
 
     def controls_refusal(self, request: Request) -> Response | None:
-        """``answers.control_refusal``, counted among the unauthorized calls when it refuses one."""
+        """``control_refusal``, counted among the unauthorized calls when it refuses one."""
         refused = control_refusal(self.config, request)
         if refused is not None and refused.status_code != 404:
             self.state.counters.unauthorized += 1
@@ -223,7 +334,7 @@ class Emulator:
         price = self.state.overdraws(spec.id, count)
         if price is not None:
             counters.submits_rejected += 1
-            left = self.state.account.available(self.state.clock())
+            left = self.state.account.available(self.state.queue.clock())
             return error_answer(400, f"Insufficient balance: {left} left, {price} needed", 400002)
         job = self.state.accept(spec.id, payload, count)
         body_out = {
@@ -290,22 +401,15 @@ class Emulator:
 
     async def upload(self, request: Request) -> Response:
         """Keep an uploaded image (a local reference) and answer the URL serving it; as the controls, by program only."""
-        refused = self.controls_refusal(request)
-        if refused is not None:
-            return refused
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if not media.startswith("image/"):
             return error_answer(
                 415, f"Upload an image (Content-Type image/png, image/jpeg...), not {media or 'nothing'!r}"
             )
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_UPLOAD_BYTES:
-                return error_answer(413, f"An upload is at most {MAX_UPLOAD_BYTES // 2**20} MB")
-            chunks.append(chunk)
-        name = self.state.uploads.add(b"".join(chunks), media)
+        body = await self.read_body(request, MAX_UPLOAD_BYTES)
+        if isinstance(body, Response):
+            return body
+        name = self.state.uploads.add(body, media)
         return JSONResponse({"url": f"{service_root(request)}/files/{name}"})
 
     async def file(self, request: Request) -> Response:
@@ -317,7 +421,7 @@ class Emulator:
         job = self.state.queue.jobs.get(where[0]) if where else None
         if where is None or job is None or job.finished is None:
             return error_answer(404, "No such file")
-        if self.state.clock() > job.finished + job.image_ttl:
+        if self.state.queue.clock() > job.finished + job.image_ttl:
             self.state.counters.files_expired += 1
             return error_answer(404, "This image URL has expired")
         data = await run_in_threadpool(self.state.image_bytes, job, where[1], name)
@@ -328,8 +432,6 @@ class Emulator:
     # --- catalog and balance -------------------------------------------------------------------
 
     async def catalog_list(self, request: Request) -> Response:
-        if not self.authorized(request):
-            return self.unauthorized()
         self.state.counters.catalog_calls += 1
         try:
             query = catalog.CatalogQuery.parse(request.query_params)
@@ -338,14 +440,10 @@ class Emulator:
         return JSONResponse(catalog.page(models(), query, self.config.price))
 
     async def catalog_categories(self, request: Request) -> Response:
-        if not self.authorized(request):
-            return self.unauthorized()
         self.state.counters.catalog_calls += 1
         return JSONResponse({"categories": catalog.categories(models())})
 
     async def catalog_entry(self, request: Request) -> Response:
-        if not self.authorized(request):
-            return self.unauthorized()
         self.state.counters.catalog_calls += 1
         model_id = request.path_params["model_id"].strip("/")
         spec = next((m for m in models() if m.id == model_id), None)
@@ -355,8 +453,6 @@ class Emulator:
         return JSONResponse(catalog.entry(spec, self.config.price(spec.id), include_schema=True))
 
     async def balance(self, request: Request) -> Response:
-        if not self.authorized(request):
-            return self.unauthorized()
         self.state.counters.balance_calls += 1
         left = self.state.account.balance(self.state.queue.advance())
         return JSONResponse({"balance_usd": float(left), "currency": "USD"})
@@ -364,17 +460,11 @@ class Emulator:
     # --- the emulator's own controls -----------------------------------------------------------
 
     async def counters(self, request: Request) -> Response:
-        refused = self.controls_refusal(request)
-        if refused is not None:
-            return refused
         snap = self.state.counters.snapshot()
         snap["queue_depth"] = self.state.queue.depth()
         return JSONResponse(snap)
 
     async def set_faults(self, request: Request) -> Response:
-        refused = self.controls_refusal(request)
-        if refused is not None:
-            return refused
         route = request.query_params.get("route") or None
         if route is not None and route not in get_args(ApiRoute):
             return error_answer(
@@ -392,9 +482,6 @@ class Emulator:
         return JSONResponse(asdict(faults))
 
     async def restart(self, request: Request) -> Response:
-        refused = self.controls_refusal(request)
-        if refused is not None:
-            return refused
         self.state.restart()
         return JSONResponse({"restarted": True})
 

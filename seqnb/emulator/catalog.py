@@ -96,7 +96,4 @@ def page(specs: list[ModelSpec], query: CatalogQuery, price: Callable[[str], Dec
     """``{"models": [...], "total": N}``: the entries matching ``query``, one page of them."""
     found = [s for s in specs if query.matches(s)]
     shown = found[query.offset : query.offset + query.limit]
-    return {
-        "models": [entry(s, price(s.id), include_schema=query.include_schema) for s in shown],
-        "total": len(found),
-    }
+    return {"models": [entry(s, price(s.id), include_schema=query.include_schema) for s in shown], "total": len(found)}

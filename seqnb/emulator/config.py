@@ -5,10 +5,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Literal
 
 from .._netaddr import is_loopback
+from ..model.pricing import amount_or_none
 from ..model.spec import get_model
 from .faults import Faults
 from .queue import QueueConfig
@@ -20,7 +21,8 @@ BODY_LIMIT = 1024 * 1024
 
 CONTROL_SECRET = secrets.token_urlsafe(18)
 """This process's secret: the Bearer token the control routes and uploads of an emulator without a
-token of its own take (``EmulatorConfig.control_token``). ``seqnb emulator`` prints it at start."""
+token of its own take (``EmulatorConfig.control_token``): any web page the user opens can send requests to
+loopback, none can know this. ``seqnb emulator`` prints it at start."""
 
 
 @dataclass(frozen=True)
@@ -54,22 +56,16 @@ class EmulatorConfig:
         balance: object = self.balance  # "0.10" and 5 are welcome too
         if balance is not None and not isinstance(balance, Decimal):
             object.__setattr__(self, "balance", Decimal(str(balance)))
-        try:
-            share = Decimal(str(self.failed_cost_share))
-        except InvalidOperation:
-            share = Decimal("NaN")
-        if not share.is_finite() or not 0 <= share <= 1:
+        share = amount_or_none(self.failed_cost_share)
+        if share is None or share > 1:
             raise ValueError(
                 f"EmulatorConfig.failed_cost_share: give a share from 0 to 1, got {self.failed_cost_share!r}"
             )
         object.__setattr__(self, "failed_cost_share", share)
         resolved: dict[str, Decimal] = {}
         for name, given in self.prices.items():
-            try:
-                price = Decimal(str(given))
-            except InvalidOperation:
-                price = Decimal("NaN")
-            if not price.is_finite() or price < 0:
+            price = amount_or_none(given)
+            if price is None:
                 raise ValueError(f"EmulatorConfig.prices[{name!r}]: give a price of 0 or more USD, got {given!r}")
             resolved[get_model(name).id] = price
         object.__setattr__(self, "prices", resolved)
@@ -81,10 +77,7 @@ class EmulatorConfig:
 
     @property
     def control_token(self) -> str:
-        """The Bearer token ``/_emulator/*`` and ``POST /files`` take: the token, else this process's ``CONTROL_SECRET``.
-
-        Any web page the user opens can send a request to loopback; none can know this.
-        """
+        """The Bearer token ``/_emulator/*`` and ``POST /files`` take: the token, else this process's ``CONTROL_SECRET``."""
         return self.token if self.token is not None else CONTROL_SECRET
 
     def controls_for(self, local_address: str | None) -> bool:

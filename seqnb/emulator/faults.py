@@ -13,7 +13,7 @@ import random
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 __all__ = ["ALL_ROUTES", "PROBABILITIES", "CallFault", "FaultDice", "Faults", "JobFaults"]
 
@@ -99,7 +99,7 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-_CALL_FAULTS: tuple[CallFault, ...] = ("rate_limit", "server_error", "drop", "drop_after", "slow", "error_200")
+_CALL_FAULTS: tuple[CallFault, ...] = get_args(CallFault)
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,5 @@ class FaultDice:
         fail = rng.random() < f.fail
         short = rng.random() < f.short and count > 1
         return JobFaults(
-            fail=fail,
-            returned=rng.randint(1, count - 1) if short else None,
-            expire=rng.random() < f.expire,
+            fail=fail, returned=rng.randint(1, count - 1) if short else None, expire=rng.random() < f.expire
         )

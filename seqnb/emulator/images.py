@@ -13,26 +13,22 @@ import hashlib
 import io
 import math
 import random
+from collections import Counter
 
 from PIL import Image, ImageDraw
 
 from .._fonts import font
 
-__all__ = ["dominant_colour", "draw_frame", "encode", "render"]
+__all__ = ["dominant_colour", "draw_frame", "render"]
 
 Colour = tuple[int, int, int]
 
 _SUBJECTS = ("walker", "balloon", "boat", "kite")
 
 
-def _series_rng(model: str, prompt: str, seed: int | None, width: int, height: int) -> random.Random:
-    key = f"{model}|{prompt}|{seed}|{width}x{height}".encode()
-    return random.Random(hashlib.sha256(key).digest())
-
-
 def dominant_colour(images: list[bytes]) -> Colour | None:
     """The most common colour of some images (each reduced to 4 colours), or None when none can be read."""
-    votes: dict[Colour, int] = {}
+    votes: Counter[Colour] = Counter()
     for data in images:
         try:
             with Image.open(io.BytesIO(data)) as img:
@@ -43,9 +39,8 @@ def dominant_colour(images: list[bytes]) -> Colour | None:
         palette = small.getpalette() or []
         for n, index in small.getcolors() or []:
             at = int(index) * 3  # type: ignore[arg-type]  # a palette index in "P" mode
-            colour = (palette[at], palette[at + 1], palette[at + 2])
-            votes[colour] = votes.get(colour, 0) + n
-    return max(votes, key=lambda c: votes[c]) if votes else None
+            votes[(palette[at], palette[at + 1], palette[at + 2])] += n
+    return votes.most_common(1)[0][0] if votes else None
 
 
 def _palette(rng: random.Random, tint: Colour | None = None) -> list[tuple[int, int, int]]:
@@ -72,7 +67,7 @@ def draw_frame(
     tint: Colour | None = None,
 ) -> Image.Image:  # fmt: skip
     """Frame ``index`` (0-based) of a series of ``count``: same scene, the subject and light moving on."""
-    rng = _series_rng(model, prompt, seed, width, height)
+    rng = random.Random(hashlib.sha256(f"{model}|{prompt}|{seed}|{width}x{height}".encode()).digest())  # per series
     sky_top, sky_low, hills_far, hills_near, accent = _palette(rng, tint)
     subject = rng.choice(_SUBJECTS)
     t = index / max(1, count - 1)
@@ -145,19 +140,15 @@ def draw_frame(
     return img
 
 
-def encode(img: Image.Image, fmt: str = "jpeg") -> bytes:
-    """JPEG (what the service returns, and fast) or PNG bytes."""
+def render(
+    model: str, prompt: str, seed: int | None, width: int, height: int, index: int, count: int, fmt: str = "jpeg",
+    tint: Colour | None = None,
+) -> bytes:  # fmt: skip
+    """The encoded bytes of one frame: JPEG (what the service returns, and fast) or PNG."""
     buf = io.BytesIO()
+    img = draw_frame(model, prompt, seed, width, height, index, count, tint)
     if fmt == "png":
         img.save(buf, format="PNG", compress_level=1)
     else:
         img.save(buf, format="JPEG", quality=88)
     return buf.getvalue()
-
-
-def render(
-    model: str, prompt: str, seed: int | None, width: int, height: int, index: int, count: int, fmt: str = "jpeg",
-    tint: Colour | None = None,
-) -> bytes:  # fmt: skip
-    """The encoded bytes of one frame."""
-    return encode(draw_frame(model, prompt, seed, width, height, index, count, tint), fmt)

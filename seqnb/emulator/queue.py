@@ -1,4 +1,5 @@
-"""The emulated service's queue: FIFO jobs on a fixed number of workers, advanced lazily from a clock.
+"""The emulated service's queue: FIFO jobs on a fixed number of workers, advanced lazily from a clock (the real one,
+or a ``ManualClock`` that moves only when a test says so).
 
 No threads and no I/O: every question ("what state is this job in now?") first advances the
 schedule to the clock's current time, so the answers are exact and cheap.
@@ -9,13 +10,14 @@ from __future__ import annotations
 import bisect
 import heapq
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-__all__ = ["Job", "JobQueue", "QueueConfig"]
+__all__ = ["Job", "JobQueue", "ManualClock", "QueueConfig"]
 
 JobState = Literal["in_queue", "in_progress", "completed", "failed", "cancelled"]
 
@@ -158,11 +160,33 @@ class JobQueue:
         if index < len(self._waiting) and self._waiting[index] == job.seq:
             del self._waiting[index]
 
-    def forget_all(self) -> None:
-        for request_id in list(self.jobs):
-            self.forget(request_id)
-
     def depth(self) -> int:
         """Jobs waiting for a worker."""
         self.advance()
         return len(self._waiting) - self._head
+
+
+class ManualClock:
+    """Monotonic seconds that advance only through ``advance()``; callable like ``time.monotonic``.
+
+    ``EmulatorServer(clock=ManualClock())`` serves a queue whose jobs move on exactly when a test
+    says so. Safe to advance from the test's thread while the emulator's thread reads it.
+    """
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self._now = float(start)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> float:
+        """Move time forward by ``seconds`` (never back); returns the new time."""
+        if seconds < 0:
+            raise ValueError(f"a clock only moves forward: got {seconds} seconds")
+        with self._lock:
+            self._now += seconds
+            return self._now
+
+    def __repr__(self) -> str:
+        return f"<ManualClock {self._now:.3f}>"

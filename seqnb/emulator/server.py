@@ -10,7 +10,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 import uvicorn
@@ -166,8 +165,7 @@ class EmulatorServer:
 
     @property
     def control_token(self) -> str:
-        """The Bearer token of the control routes (``/_emulator/*``) and ``POST /files``: the token, or without one
-        this process's secret (``EmulatorConfig.control_token``)."""
+        """The Bearer token of the control routes and ``POST /files`` (``EmulatorConfig.control_token``)."""
         return self.config.control_token
 
     @property
@@ -201,9 +199,7 @@ class EmulatorServer:
     def __enter__(self) -> EmulatorServer:
         return self.start()
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def __repr__(self) -> str:

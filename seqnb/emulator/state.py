@@ -1,4 +1,11 @@
-"""The emulated service's memory: its queue, image files, account, counters and faults; no HTTP here."""
+"""The emulated service's memory: its queue, image files, uploads, account, counters and faults; no HTTP here.
+
+RunComfy's Model API has no known upload route: with the emulator, ``POST /files`` keeps an image
+and answers the URL serving it, so local files can be references in tests and demos. The
+emulator reads references only from its own uploaded files: it fetches no URL at all, so a
+reference can never make it call the network, loopback or a private address (another service
+on this machine, a router's admin page).
+"""
 
 from __future__ import annotations
 
@@ -10,15 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..model.spec import get_model, size_dimensions
 from .config import EmulatorConfig
 from .faults import FaultDice, Faults, Route
 from .images import Colour, dominant_colour, render
 from .queue import Job, JobQueue
-from .uploads import Uploads
 
-__all__ = ["UNLIMITED_BALANCE", "Account", "Counters", "EmulatorState"]
+__all__ = ["MAX_UPLOAD_BYTES", "UNLIMITED_BALANCE", "Account", "Counters", "EmulatorState", "Uploads"]
 
 UNLIMITED_BALANCE = Decimal("1000000")
 """What the balance route counts down from when the emulator has no balance set (submits are never refused)."""
@@ -101,6 +108,51 @@ class Account:
         self._pending.clear()
 
 
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+"""The largest file ``POST /files`` takes (the pages' 50 MB for an input image)."""
+
+_KEEP = 64
+_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp", "image/gif": ".gif"}
+
+
+class Uploads:
+    """The uploaded files, by name (the most recent ``_KEEP``), and what a reference URL holds."""
+
+    def __init__(self) -> None:
+        self._files: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, data: bytes, media: str) -> str:
+        """Keep a file; returns its name under ``/files/``."""
+        name = "up-" + secrets.token_urlsafe(12) + _EXTENSIONS.get(media, ".bin")
+        with self._lock:
+            self._files[name] = (data, media)
+            while len(self._files) > _KEEP:
+                self._files.popitem(last=False)
+        return name
+
+    def get(self, name: str) -> tuple[bytes, str] | None:
+        with self._lock:
+            return self._files.get(name)
+
+    def __len__(self) -> int:
+        """How many uploaded files are kept."""
+        with self._lock:
+            return len(self._files)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._files.clear()
+
+    def read(self, url: str) -> bytes | None:
+        """The bytes of a reference when it is one of the uploaded files (named by its ``/files/`` path), else None."""
+        path = urlsplit(url).path
+        if not path.startswith("/files/"):
+            return None
+        own = self.get(path.rsplit("/", 1)[-1])
+        return own[0] if own is not None else None
+
+
 class EmulatorState:
     """The service's memory: queue, image files, account, counters, faults; ``clock`` drives the queue and expiry."""
 
@@ -119,10 +171,6 @@ class EmulatorState:
         self._cache_lock = threading.Lock()
 
     @property
-    def clock(self) -> Callable[[], float]:
-        return self.queue.clock
-
-    @property
     def faults(self) -> Faults:
         return self.dice.faults
 
@@ -134,13 +182,11 @@ class EmulatorState:
         else:
             self.route_dice[route] = FaultDice(faults)
 
-    def dice_for(self, route: Route) -> FaultDice:
-        return self.route_dice.get(route, self.dice)
-
     def restart(self) -> None:
         """Forget every job and file, as a restarted server would."""
         self.account.forget_unfinished(self.queue.advance())
-        self.queue.forget_all()
+        for request_id in list(self.queue.jobs):
+            self.queue.forget(request_id)
         self.files.clear()
         self.uploads.clear()
         self._tints.clear()
@@ -148,8 +194,7 @@ class EmulatorState:
     # --- jobs --------------------------------------------------------------------------------
 
     def status_of(self, job: Job) -> str:
-        now = self.queue.advance()
-        return job.state(now)
+        return job.state(self.queue.advance())
 
     def overdraws(self, model: str, count: int) -> Decimal | None:
         """The price of this submit if it would overdraw a set balance, else None."""

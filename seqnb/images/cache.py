@@ -1,18 +1,9 @@
 """The image cache: result images downloaded without the API token, verified, kept by content hash.
 
 Result URLs expire, and on Binder the browser cannot reach a URL only the kernel can: images are
-downloaded as soon as a run completes (with an HTTP client that never carries the API token,
-``seqnb.images.download``), checked, and kept on disk under their SHA-256 with small thumbnails
-next to them (``seqnb.images.store``), within a size limit (``seqnb.images.limit``).
-
-Nothing waits forever and one bad URL never costs the others: each file has a total deadline
-(``file_deadline``, against hosts that drip a byte at a time), each run another
-(``run_deadline``), and every failure of one URL comes back as an ``ImageRefused`` with a
-``reason`` in its place (see ``fetch_all``). Downloads go to public hosts only unless a host is
-allowed (see ``seqnb.images.hosts``).
-
-The names the modules above define for users (``CachedImage``, ``CacheUsage``, ``PruneResult``,
-``parse_size``, ...) are offered here too.
+downloaded as soon as a run completes (``seqnb.images.download``, never with the token), checked and kept
+on disk (``seqnb.images.store``). Nothing waits forever and one bad URL never costs the others: each file and
+each run has a deadline, and every failure of one URL comes back as an ``ImageRefused`` in its place.
 """
 
 from __future__ import annotations
@@ -83,24 +74,9 @@ class ImageCache(ImageStore):
         self.downloads += 1
         return await asyncio.to_thread(self.store, url, data)
 
-    def _refusal(self, url: str, exc: BaseException) -> ImageRefused:
-        """Any failure of one URL as the ``ImageRefused`` that stands in its place."""
-        return refusal(url, exc, file_deadline=self.file_deadline, directory=self.directory)
-
-    async def _fetch_within_deadline(self, url: str, http: httpx.AsyncClient) -> CachedImage:
-        try:
-            async with asyncio.timeout(self.file_deadline):
-                return await self._fetch(url, http)
-        except Exception as exc:  # ExceptionGroup included: one URL's failure is that URL's refusal
-            raise self._refusal(url, exc) from None
-
     async def fetch(self, url: str, *, allow: Iterable[str] = ()) -> CachedImage:
-        """The image at ``url``: from the cache, a ``data:`` URI, or downloaded (retried on 5xx and network errors).
-
-        Every failure is an ``ImageRefused`` whose ``reason`` says which: expired, too_large,
-        not_an_image, bomb, blocked, invalid, unreachable, timeout, disk (or error, for a bug).
-        ``allow`` adds hosts that may be reached although not public, for this call.
-        """
+        """The image at ``url``: from the cache, a ``data:`` URI, or downloaded (retried on 5xx and network errors);
+        every failure an ``ImageRefused`` saying why. ``allow`` adds hosts that may be reached although not public."""
         (result,) = await self.fetch_all([url], allow=allow)
         if isinstance(result, ImageRefused):
             raise result
@@ -117,8 +93,8 @@ class ImageCache(ImageStore):
             async with image_client(self.policy, min(self.timeout, self.file_deadline), allow) as http:
 
                 async def one(url: str) -> CachedImage:
-                    async with gate:
-                        return await self._fetch_within_deadline(url, http)
+                    async with gate, asyncio.timeout(self.file_deadline):  # the file's deadline starts at its turn
+                        return await self._fetch(url, http)
 
                 tasks = {i: asyncio.create_task(one(urls[i])) for i in wanted}
                 try:
@@ -135,8 +111,8 @@ class ImageCache(ImageStore):
                         f"was not downloaded within the {self.run_deadline:g} s allowed for one run; "
                         "try again later, or allow more with ImageCache(run_deadline=...)",
                     )
-                elif (error := task.exception()) is not None:
-                    results[i] = self._refusal(urls[i], error)
+                elif (error := task.exception()) is not None:  # one URL's failure is that URL's refusal
+                    results[i] = refusal(urls[i], error, file_deadline=self.file_deadline, directory=self.directory)
                 else:
                     results[i] = task.result()
         return [r for r in results if r is not None]

@@ -25,16 +25,7 @@ from .series import Series
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = [
-    "Exported",
-    "export_series",
-    "file_stem",
-    "frame_file",
-    "frame_name",
-    "frame_provenance",
-    "inside",
-    "save_png",
-]
+__all__ = ["Exported", "export_series", "file_stem", "frame_file", "frame_provenance", "inside", "save_png"]
 
 log = logging.getLogger(__name__)
 
@@ -76,21 +67,12 @@ def frame_file(run_id: str, index: int, count: int) -> str:
     return f"{file_stem(run_id)}-{index + 1:02d}of{count:02d}.png"
 
 
-def frame_name(series: Series, frame: Frame) -> str:
-    """The file name of a series' frame (``frame_file``)."""
-    return frame_file(series.run.id, frame.index, frame.count)
-
-
 def inside(directory: Path, name: str) -> Path:
     """``directory / name``, refused (``SeqnbError``) unless it lands right inside ``directory``."""
     target = directory / name
     if target.resolve().parent != directory.resolve():
         raise SeqnbError(f"refused to write {name!r}: it would land outside {directory}")
     return target
-
-
-UNREADABLE = (OSError, ValueError, Image.DecompressionBombError)
-"""What reading a cached image may raise (gone, unreadable, not an image): it costs only its own frame."""
 
 
 def save_png(series: Series, frame: Frame, directory: Path) -> Path | None:
@@ -100,11 +82,11 @@ def save_png(series: Series, frame: Frame, directory: Path) -> Path | None:
     only is missing. A failure to write raises ``OSError``.
     """
     assert frame.image is not None
-    target = inside(directory, frame_name(series, frame))
+    target = inside(directory, frame_file(series.run.id, frame.index, frame.count))
     try:
         source = Image.open(frame.image.path)
         source.load()
-    except UNREADABLE as exc:
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:  # gone, unreadable, not an image
         log.warning("frame %d of run %r not read: %s: %s", frame.index + 1, series.run.id, type(exc).__name__, exc)
         return None
     with source:

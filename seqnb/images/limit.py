@@ -63,11 +63,11 @@ def default_max_total_bytes() -> int:
 
 def human_size(n: float) -> str:
     """``512 B``, ``1.5 KiB`` ... ``2.0 GiB``."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
+    for unit in ("B", "KiB", "MiB"):
+        if abs(n) < 1024:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n:.1f} GiB"  # pragma: no cover
+    return f"{n:.1f} GiB"
 
 
 @dataclass(frozen=True)

@@ -64,9 +64,7 @@ def consistency(paths: Sequence[Path]) -> float | None:
     same layout, 0 for unrelated or inverted ones). Deterministic: the same files always give the
     same score. Pure noise scores about 0.5 (same flat palette, no shared structure).
     """
-    paths = paths[
-        : max(COUNT_RANGE)
-    ]  # a series has at most 15 frames: a longer list (a hostile row) is not compared pair by pair
+    paths = paths[: max(COUNT_RANGE)]  # at most 15 frames: a longer list (a hostile row) is not compared pairwise
     if len(paths) < 2:
         return None
     sigs = [_signature(p) for p in paths]
@@ -87,14 +85,8 @@ def reference_similarity(frames: Sequence[Path], references: Sequence[Path]) -> 
 
     Empty without references. Deterministic, like ``consistency``.
     """
-    if not references:
-        return []
     refs = [_signature(p) for p in references]
-    out = []
-    for path in frames:
-        sig = _signature(path)
-        out.append(round(sum(_alike(sig, r) for r in refs) / len(refs), 4))
-    return out
+    return [round(sum(_alike(sig, r) for r in refs) / len(refs), 4) for sig in map(_signature, frames)] if refs else []
 
 
 def most_drifting(scores: Sequence[float | None]) -> int | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -82,12 +81,7 @@ def plain(value: Any) -> Any:
 
 def _rows(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
     records: list[dict[Any, Any]] = frame.to_dict("records")
-    rows = {str(r["id"]): {k: plain(r[k]) for k in ROW_FIELDS if k in r} for r in records}
-    for row in rows.values():
-        if isinstance(row.get("tags"), str):  # stored as a JSON list
-            with contextlib.suppress(ValueError):
-                row["tags"] = json.loads(row["tags"]) or None
-    return rows
+    return {str(r["id"]): {k: plain(r[k]) for k in ROW_FIELDS if k in r} for r in records}
 
 
 def cached_path(path: str, sha256: str) -> Path | None:
@@ -189,10 +183,7 @@ def jpeg_of(frame: Frame, size: int, quality: int = 80) -> tuple[bytes, int, int
         picture = placeholder(size, frame_label(frame), frame.reason)
     else:
         try:
-            with Image.open(frame.image.path) as source:
-                source.draft("RGB", (size, size))  # JPEG: decode at 1/2, 1/4 or 1/8 scale directly
-                picture = source.convert("RGB")
-            picture.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+            picture = frame.image.shrunk(size)
         except Exception as exc:  # an unreadable or vanished file costs only its own frame
             picture = placeholder(size, LABELS["error"], f"{type(exc).__name__}: the cached file cannot be read")
     buf = io.BytesIO()

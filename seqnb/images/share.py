@@ -1,8 +1,7 @@
 """Results that travel: a report or an export of the runs a ledger filter or a client's selection chooses.
 
-``Ledger.report`` / ``Ledger.export_images`` and ``Client.report`` / ``Client.export_images`` are
-one-line calls into here: the ledger (or the runs) chooses, ``seqnb.images.series`` collects,
-``seqnb.images.report`` and ``seqnb.images.export`` write.
+``Client.report`` / ``Client.export_images`` and the command line call into here: the ledger (or the runs)
+chooses, ``seqnb.images.series`` collects, ``seqnb.images.report`` and ``seqnb.images.export`` write.
 """
 
 from __future__ import annotations

@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 MAX_IMAGE_BYTES = 50 * 1024 * 1024
 """The model pages recommend images of at most 50 MB."""
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -47,6 +46,15 @@ class CachedImage:
     height: int
     bytes: int
     format: str
+
+    def shrunk(self, size: int) -> Image.Image:
+        """The image in RGB, no larger than ``size`` on its longer side (a JPEG decodes at a reduced scale, 1/2, 1/4
+        or 1/8, directly)."""
+        with Image.open(self.path) as source:
+            source.draft("RGB", (size, size))
+            small = source.convert("RGB")
+        small.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        return small
 
 
 FORMATS = ("jpeg", "png", "webp", "gif", "bmp", "tiff")
@@ -120,9 +128,6 @@ class ImageStore:
     def _object(self, sha: str, ext: str) -> Path:
         return self.directory / "objects" / sha[:2] / f"{sha}.{ext}"
 
-    def _thumb(self, sha: str, size: int) -> Path:
-        return self.directory / "thumbs" / sha[:2] / f"{sha}-{size}.jpg"
-
     def _url_key(self, url: str) -> Path:
         key = hashlib.sha256(url.encode()).hexdigest()
         return self.directory / "urls" / key[:2] / key
@@ -155,7 +160,7 @@ class ImageStore:
     def find(self, url: str | None, sha256: str | None = None) -> CachedImage | None:
         """A held image by its URL, else by its content hash (what a ledger row that missed its path may still know)."""
         found = self.lookup(url) if url else None
-        if found is not None or not sha256 or not _SHA256.fullmatch(sha256):
+        if found is not None or not sha256 or not _SHA.fullmatch(sha256):
             return found
         for path in sorted((self.directory / "objects" / sha256[:2]).glob(f"{sha256}.*")):
             try:
@@ -206,18 +211,14 @@ class ImageStore:
     # --- thumbnails --------------------------------------------------------------------------
 
     def render_thumbnail(self, image: CachedImage, size: int) -> bytes:
-        """JPEG bytes no larger than ``size`` on the longer side (JPEG originals decode at a reduced scale)."""
-        with Image.open(image.path) as source:
-            source.draft("RGB", (size, size))  # JPEG: decode at 1/2, 1/4 or 1/8 scale directly
-            small = source.convert("RGB")
-            small.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
-            buf = io.BytesIO()
-            small.save(buf, format="JPEG", quality=85)
+        """JPEG bytes no larger than ``size`` on the longer side."""
+        buf = io.BytesIO()
+        image.shrunk(size).save(buf, format="JPEG", quality=85)
         return buf.getvalue()
 
     def thumbnail(self, image: CachedImage, size: int = 256) -> Path:
         """A JPEG no larger than ``size`` on its longer side, cached next to the originals (marks both used)."""
-        path = self._thumb(image.sha256, size)
+        path = self.directory / "thumbs" / image.sha256[:2] / f"{image.sha256}-{size}.jpg"
         if self._touch(path):
             self._touch(image.path)
             return path
@@ -234,11 +235,6 @@ class ImageStore:
         self._total = usage.bytes
         return usage
 
-    def _evict(self, target: int, keep: frozenset[Path] = frozenset()) -> tuple[int, int]:
-        """Remove least recently used files until at most ``target`` bytes remain; (files, bytes) removed."""
-        removed, freed, self._total = evict_lru(self.directory, target, keep)
-        return removed, freed
-
     def _added(self, size: int, keep: Path) -> None:
         """Account for a file just written; past the limit, evict the least recently used (never ``keep``)."""
         if self._total is None:
@@ -246,13 +242,14 @@ class ImageStore:
         else:
             self._total += size
         if self._total > self.max_total_bytes:
-            removed, freed = self._evict(self.max_total_bytes, frozenset({keep}))
+            removed, freed, self._total = evict_lru(self.directory, self.max_total_bytes, frozenset({keep}))
             if removed:
                 log.info("image cache: evicted %d least recently used file(s), %s", removed, human_size(freed))
 
     def prune(self, max_bytes: int | None = None) -> PruneResult:
         """Evict least recently used files down to ``max_bytes`` (default: the limit); drop index entries of evicted images."""
-        removed, freed = self._evict(self.max_total_bytes if max_bytes is None else max_bytes)
+        target = self.max_total_bytes if max_bytes is None else max_bytes
+        removed, freed, self._total = evict_lru(self.directory, target)
         urls = self.directory / "urls"
         for index in urls.glob("*/*") if urls.is_dir() else ():
             if index.name.startswith(".tmp-"):

@@ -12,11 +12,11 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BudgetExceeded
-from ..model.pricing import CHARGE_CEILING_UNKNOWN, CHARGE_FLOOR, CHARGE_SUSPECT_FACTOR, format_money
+from ..model.pricing import CHARGE_CEILING_UNKNOWN, CHARGE_FLOOR, CHARGE_SUSPECT_FACTOR, format_money, parse_amount
 from ..runs.run import ACTIVE
 from .sessions import SessionInfo
 from .stores.base import Store
@@ -111,12 +111,7 @@ class TeamBudget:
             if amount is None:
                 self.store.execute("DELETE FROM budgets WHERE currency = ?", (currency,))
                 return
-            try:
-                value = Decimal(str(amount))
-            except InvalidOperation:
-                raise ValueError(f"budget {amount!r} is not an amount: give e.g. '50.00'") from None
-            if not value.is_finite() or value < 0:
-                raise ValueError(f"budget {amount!r} must be a positive amount, e.g. '50.00'")
+            value = parse_amount(amount, "budget", "50.00")  # a SettingInvalid, also a ValueError
             self.store.execute(
                 "INSERT INTO budgets (currency, amount, set_at, set_by) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(currency) DO UPDATE SET amount=excluded.amount, set_at=excluded.set_at, set_by=excluded.set_by",

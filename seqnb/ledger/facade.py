@@ -30,21 +30,20 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from ..runs.run import RunCore
-from . import rankings, share
+from . import rankings
 from .budget import TeamBudget
 from .duels import record_duel, remove_duel
 from .image_rows import UNSET, ImageRows, Score
 from .marks import RunMarks, fold, mark_rows, read_marks, reader, write_marks, writer
 from .reads import LedgerReads
-from .recorder import Recorder, run_row
+from .recorder import Recorder, run_row, write_rows
 from .resume import RESUMABLE, Scope, children_of, claim_runs, restore_run, restore_runs
 from .schema import migrate
 from .sessions import HEARTBEAT_SECONDS, MISSED_BEATS, SessionInfo, SessionKeeper
 from .stores import SqliteStore, Store, open_store
-from .writes import write_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -250,16 +249,6 @@ class Ledger(LedgerReads):
         for recorder in self.keeper.recorders:
             recorder.flush(raise_errors=True)
         self.image_rows.flush(raise_errors=True)
-
-    export = share.export  # the runs handed over as rows
-
-    def report(self, *args: Any, **kw: Any) -> NoReturn:
-        """Moved: ``client.report(client.ledger.runs(...), path)`` (the images layer draws it, above the ledger)."""
-        share.moved("report")
-
-    def export_images(self, *args: Any, **kw: Any) -> NoReturn:
-        """Moved: ``client.export_images(client.ledger.runs(...), directory)``."""
-        share.moved("export_images")
 
     # --- duels (``seqnb.ledger.duels``, ``seqnb.ledger.rankings``) ----------------------------------
 

@@ -27,6 +27,7 @@ __all__ = [
     "short_names",
     "spend",
     "spend_frame",
+    "totals_frame",
     "with_marks",
 ]
 
@@ -62,28 +63,42 @@ def short_names(models: pd.Series) -> pd.Series:
     return models.map(lambda m: names.get(m, m) if isinstance(m, str) else m)
 
 
-def frame_of(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
-    """The runs' rows as a typed frame: datetimes (UTC), categories, nullable integers, strings, float money.
+def _typed(
+    frame: pd.DataFrame,
+    *,
+    times: Sequence[str] = (),
+    ints: Sequence[str] = (),
+    strings: Sequence[str] = (),
+    categories: Sequence[str] = (),
+) -> pd.DataFrame:
+    """The frame with these columns typed: epoch seconds as UTC datetimes, nullable integers, strings, categories.
 
-    Tolerant by design: one odd value (a non-ISO server time, text in a number column written by
-    another tool) becomes a missing value in its cell, never an error for every row.
+    Tolerant by design: one odd value (text in a number column, written by another tool) becomes a missing value
+    in its cell, never an error for every row.
     """
-    frame = pd.DataFrame.from_records(rows, columns=columns)
-    for col in _TIMES:
+    for col in times:
         seconds = pd.to_numeric(frame[col], errors="coerce")
         frame[col] = pd.to_datetime(seconds, unit="s", utc=True).astype("datetime64[ns, UTC]")
-    for col in ("server_created_at", "server_finished_at"):
+    for col in ints:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
+    for col in (c for c in strings if c in frame):
+        frame[col] = frame[col].astype("string")
+    for col in categories:
+        frame[col] = frame[col].astype("category")
+    return frame
+
+
+def frame_of(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
+    """The runs' rows as a typed frame: datetimes (UTC), categories, nullable integers, strings, float money."""
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    for col in ("server_created_at", "server_finished_at"):  # ISO text; a non-ISO one is missing
         frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601", errors="coerce").astype(
             "datetime64[ns, UTC]"
         )
     frame["model"] = short_names(frame["model"])
-    for col in ("model", "status", "backend", "size", "currency", "cost_source", "est_source"):
-        frame[col] = frame[col].astype("category")
-    for col in ("seed", "default_seed", "requested", "returned"):
-        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
-    for col in _STRINGS:
-        if col in frame:
-            frame[col] = frame[col].astype("string")
+    categories = ("model", "status", "backend", "size", "currency", "cost_source", "est_source")
+    ints = ("seed", "default_seed", "requested", "returned")
+    _typed(frame, times=_TIMES, ints=ints, strings=_STRINGS, categories=categories)
     _money_columns(frame)
     frame["consistency"] = pd.to_numeric(frame["consistency"], errors="coerce").astype("float64")
     queued = frame["started_at"].fillna(frame["finished_at"]) - frame["submitted_at"]
@@ -121,34 +136,22 @@ def with_marks(
 
 def images_frame(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
     """The images' rows as a typed frame."""
-    frame = pd.DataFrame.from_records(rows, columns=columns)
-    for col in ("idx", "width", "height", "bytes"):
-        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("Int64")
-    for col in ("run_id", "url", "path", "sha256", "state"):
-        frame[col] = frame[col].astype("string")
-    return frame
+    ints, strings = ("idx", "width", "height", "bytes"), ("run_id", "url", "path", "sha256", "state")
+    return _typed(pd.DataFrame.from_records(rows, columns=columns), ints=ints, strings=strings)
 
 
 def marks_frame(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
     """The marks' rows as a typed frame: ``at`` as a UTC datetime, ``frame`` a nullable integer."""
     frame = pd.DataFrame.from_records(rows, columns=columns)
-    frame["at"] = pd.to_datetime(pd.to_numeric(frame["at"]), unit="s", utc=True).astype("datetime64[ns, UTC]")
     frame["id"] = pd.to_numeric(frame["id"]).astype("int64")
-    frame["frame"] = pd.to_numeric(frame["frame"], errors="coerce").astype("Int64")
-    for col in ("run_id", "kind", "value", "by"):
-        frame[col] = frame[col].astype("string")
-    return frame
+    return _typed(frame, times=("at",), ints=("frame",), strings=("run_id", "kind", "value", "by"))
 
 
 def sessions_frame(rows: list[tuple[Any, ...]], columns: list[str], live: set[str]) -> pd.DataFrame:
     """The sessions' rows as a typed frame, with ``live``: whether each one is alive now."""
     frame = pd.DataFrame.from_records(rows, columns=columns)
-    for col in ("started_at", "heartbeat_at", "ended_at"):
-        seconds = pd.to_numeric(frame[col], errors="coerce")
-        frame[col] = pd.to_datetime(seconds, unit="s", utc=True).astype("datetime64[ns, UTC]")
-    for col in ("id", "user", "host", "kernel"):
-        frame[col] = frame[col].astype("string")
-    frame["pid"] = pd.to_numeric(frame["pid"], errors="coerce").astype("Int64")
+    times = ("started_at", "heartbeat_at", "ended_at")
+    _typed(frame, times=times, ints=("pid",), strings=("id", "user", "host", "kernel"))
     frame["live"] = frame["id"].isin(live).astype("bool")
     return frame
 
@@ -165,15 +168,23 @@ def spend_frame(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame
     """The few columns ``spend`` needs, typed as ``frame_of`` types them (the same tolerance for odd values)."""
     frame = pd.DataFrame.from_records(rows, columns=columns)
     frame["model"] = short_names(frame["model"])
-    seconds = pd.to_numeric(frame["created_at"], errors="coerce")
-    frame["created_at"] = pd.to_datetime(seconds, unit="s", utc=True).astype("datetime64[ns, UTC]")
-    for col in ("model", "status", "backend", "currency"):
-        frame[col] = frame[col].astype("category")
-    for col in ("id", "sweep_id", "user", "host"):
-        frame[col] = frame[col].astype("string")
-    frame["requested"] = pd.to_numeric(frame["requested"], errors="coerce").astype("Int64")
+    categories, strings = ("model", "status", "backend", "currency"), ("id", "sweep_id", "user", "host")
+    _typed(frame, times=("created_at",), ints=("requested",), strings=strings, categories=categories)
     _money_columns(frame)
     return frame
+
+
+def totals_frame(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
+    """The groups typed as ``spend_frame`` types runs (a day as its midnight), with their count ``n``."""
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    for column in ("id", "model", "created_at", "sweep_id", "user", "host"):
+        if column not in frame:
+            frame[column] = None
+    if len(frame):
+        frame["created_at"] = pd.to_numeric(frame["created_at"], errors="coerce") * 86400
+    typed = spend_frame(list(frame.itertuples(index=False, name=None)), list(frame.columns))
+    typed["n"] = pd.to_numeric(frame["n"]).astype("int64")
+    return typed
 
 
 def _money_columns(frame: pd.DataFrame) -> None:
@@ -197,18 +208,9 @@ def believed_charge(frame: pd.DataFrame) -> pd.Series:
 def spend(
     frame: pd.DataFrame, by: str | Sequence[str] = "model", actual: bool = False, weights: str | None = None
 ) -> pd.DataFrame:
-    """Spend grouped by ``by`` (model, day, sweep, status, currency, backend, user, host; any combination).
-
-    A run counts what the service said it charged (``cost``) where it said so and the charge is
-    believed (``believed_charge``), else seqnb's estimate. ``charged``: ended runs on RunComfy (completed ones billed on the count asked, at the
-    estimate when no charge was said); ``simulated``: the same on seqnb's emulator (nothing was
-    charged); ``cost_known``: runs whose charge the service said; ``in_flight``: estimates of runs
-    not yet ended; ``in_doubt``: submits that may have reached the service (``unknown``).
-    ``actual=True``: the estimate against the charge instead, over the runs whose charge is known
-    (``estimated``: the estimate of completed runs, nothing for the others; ``actual``;
-    ``difference``: actual - estimated; ``flagged``: runs more than a cent off). ``weights``: a column
-    saying how many runs each row stands for (the groups of ``totals.spend_query``).
-    """
+    """Spend grouped by ``by`` (any of ``SPEND_KEYS``), as ``Ledger.spend`` says; a run counts what the service
+    charged where it said so and the charge is believed (``believed_charge``), else seqnb's estimate. ``weights``: a
+    column saying how many runs each row stands for (the groups of ``reads._spend_query``)."""
     keys = [by] if isinstance(by, str) else list(by)
     unknown = set(keys) - set(SPEND_KEYS)
     if unknown:

@@ -1,12 +1,7 @@
 """What the gallery learned of a run's images, into the ledger: kept and retried, never lost to an outage.
 
-A run's image rows start with its URLs, written with its completed row (``seqnb.ledger.writes``).
-When the gallery has fetched them, each row gets its file, size, hash and state, and the run its
-consistency score: one write per run (``ImageRows.record``), an upsert, so it never depends on the
-URL rows being there first. A write that fails (the server gone, the disk full) is kept, retried on
-every later change of any run, by every read and by ``Ledger.flush``, shown on the run
-(``run.notes["ledger"]``) and by ``Ledger.health()``, as a run's own row is
-(``seqnb.ledger.recorder``).
+One upsert per run, so it never depends on the URL rows (written with its completed row) being there first; a
+write that fails is kept and retried like a run's own row (``seqnb.ledger.recorder``).
 """
 
 from __future__ import annotations

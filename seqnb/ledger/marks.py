@@ -13,13 +13,13 @@ on a team ledger each person's marks are their own: reads default to the current
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import SettingInvalid
 from .sessions import user_here
-from .stores.base import Store
+from .stores.base import Store, chunks
 
 __all__ = [
     "EVERYONE",
@@ -40,7 +40,6 @@ KINDS = ("rating", "verdict", "tag", "untag", "comment", "score")
 VERDICTS = ("picked", "rejected", "none")
 EVERYONE = "*"
 """``by=EVERYONE`` reads everyone's marks; the latest mark of anyone wins."""
-_CHUNK = 500  # ids per IN (...): far below either store's limit on bound parameters
 _COLUMNS = 'id, run_id, frame, kind, value, "by", "at"'
 
 
@@ -116,9 +115,7 @@ def writer(by: str | None) -> str:
 
 def reader(by: str | None) -> str | None:
     """Whose marks a read shows: None for everyone's (``by="*"``), else a user name (default: this session's user)."""
-    if by == EVERYONE:
-        return None
-    return writer(by)
+    return None if by == EVERYONE else writer(by)
 
 
 def write_marks(store: Store, run_id: str, rows: Sequence[tuple[int | None, str, str]], by: str) -> None:
@@ -156,26 +153,19 @@ def read_marks(
             rows, _ = store.fetch(sql + " ORDER BY id", args)
             return rows, columns
         rows = []
-        for chunk in _chunks(list(dict.fromkeys(run_ids))):
+        for chunk in chunks(list(dict.fromkeys(run_ids))):
             found, _ = store.fetch(sql + f" AND run_id IN ({', '.join('?' * len(chunk))})", [*args, *chunk])
             rows += found
     return sorted(rows, key=lambda r: r[0]), columns
 
 
-def _chunks(items: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
 def fold(rows: Iterable[Sequence[Any]], run_ids: Iterable[str]) -> dict[str, RunMarks]:
     """The current marks of each run from its mark rows in id order (``read_marks``): the latest of each slot wins."""
-    state: dict[str, dict[str, Any]] = {
-        r: {"rating": None, "frame_ratings": {}, "verdict": None, "tags": {}, "comment": None} for r in run_ids
-    }
+    state: dict[str, dict[str, Any]] = {}
+    for run_id in run_ids:
+        state[run_id] = {"rating": None, "frame_ratings": {}, "verdict": None, "tags": {}, "comment": None}
     for _, run_id, frame, kind, value, *_ in rows:
-        slot = state.setdefault(
-            run_id, {"rating": None, "frame_ratings": {}, "verdict": None, "tags": {}, "comment": None}
-        )
+        slot = state[run_id]
         if kind == "rating" and frame is None:
             slot["rating"] = int(value) or None
         elif kind == "rating":

@@ -1,24 +1,25 @@
-"""The ledger's reads: runs, counts, sessions, images, lineage, comparisons and spend, each a bounded query.
+"""The ledger's reads: runs, counts, sessions, images, lineage, comparisons, spend and exports, each a bounded query.
 
-A mixin of ``Ledger`` (``seqnb.ledger.facade``): every read goes through ``_query``, which first writes
-what this process's recorders have not written yet. A page of runs picks its ids by index
-(``runs.id IN (SELECT id ... LIMIT ?)``), then reads only those rows; ``spend`` is one GROUP BY
-(``seqnb.ledger.totals``).
+A mixin of ``Ledger`` (``seqnb.ledger.facade``): every read first writes what this process's recorders have not
+written yet. A page of runs picks its ids by index, then reads only those rows; ``spend`` is one GROUP BY over the
+values its rules read, weighed in ``frames.spend``, so the SQL can never read an odd value differently from it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from ..errors import SeqnbError, SettingInvalid
 from .image_rows import ImageRows
-from .lineage import family
 from .marks import frame_ratings_query, reader, state_query
 from .schema import SELECT_RUNS, runs_filter
 from .sessions import SessionKeeper
 from .stores import Store
-from .totals import spend_query, totals_frame
+from .stores.base import chunks
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -187,7 +188,7 @@ class LedgerReads:
     def lineage(self, run_id: str) -> pd.DataFrame:
         """A run's parents up the chain and children down (reruns, promotes) as ``runs()`` rows with ``generation``
         (-1 the parent, 0 the run, 1 its children...), oldest first."""
-        generations = family(self.store, run_id)
+        generations = _family(self.store, run_id)
         frame = self.runs(ids=list(generations))
         frame.insert(1, "generation", frame["id"].map(generations).astype("int64"))
         return frame.sort_values(["generation", "created_at"], kind="stable").reset_index(drop=True)
@@ -208,19 +209,34 @@ class LedgerReads:
     ) -> pd.DataFrame:
         """Spend of everyone, grouped by model, day, sweep, status, currency, backend, user or host.
 
-        What the service charged where it said so, else the estimate: ``charged`` (RunComfy),
-        ``simulated`` (seqnb's emulator: nothing charged), ``cost_known``, ``in_flight``,
-        ``in_doubt`` (see ``frames.spend``). ``actual=True``: the estimate against the charge, with
-        the difference and the runs flagged. ``who`` keeps some people's runs (as ``runs(by=...)``);
-        the other filters are those of ``runs``.
+        What the service charged where it said so (and it is believed), else the estimate: ``charged`` (ended runs
+        on RunComfy), ``simulated`` (the same on seqnb's emulator: nothing charged), ``cost_known`` (runs whose
+        charge was said), ``in_flight`` (estimates of runs not yet ended), ``in_doubt`` (submits that may have
+        reached the service). ``actual=True``: the estimate of completed runs against the charge, over the runs
+        whose charge is known, with the ``difference`` and the runs ``flagged`` (more than a cent off). ``who``
+        keeps some people's runs (as ``runs(by=...)``); the other filters are those of ``runs``.
         """
-        from .frames import spend
+        from .frames import spend, totals_frame
 
         page = self.store.page(filters.pop("limit", None), filters.pop("offset", 0))
         where, args = runs_filter(self.store.like, by=who, **filters)
-        sql, columns = spend_query(by, where, page, self.store.day)
+        sql, columns = _spend_query(by, where, page, self.store.day)
         rows, _ = self._query(sql, args)
         return spend(totals_frame(rows, columns), by, actual, weights="n")
+
+    def export(self, path: str | os.PathLike[str], **filters: Any) -> Path:
+        """Write the runs (``filters`` as for ``runs``) to CSV, JSON or Parquet, chosen by the file's extension."""
+        from .frames import export
+
+        return export(self.runs(**filters), path)
+
+    def report(self, *args: Any, **kw: Any) -> NoReturn:
+        """Moved: ``client.report(client.ledger.runs(...), path)`` (the images layer draws it, above the ledger)."""
+        _moved("report")
+
+    def export_images(self, *args: Any, **kw: Any) -> NoReturn:
+        """Moved: ``client.export_images(client.ledger.runs(...), directory)``."""
+        _moved("export_images")
 
     def _select(self, runs: Any) -> pd.DataFrame:
         if isinstance(runs, str):
@@ -233,3 +249,67 @@ class LedgerReads:
             return given
         ids = [r if isinstance(r, str) else r.id for r in runs]
         return self.runs(ids=ids)
+
+
+def _family(store: Store, run_id: str) -> dict[str, int]:
+    """Each run of ``run_id``'s lineage with its generation: -1 its parent, -2 the parent's parent, 0 itself, 1 its children..."""
+    with store.guard(f"read the lineage of run {run_id}"):
+        found = store.execute("SELECT parent_id FROM runs WHERE id=?", (run_id,)).fetchall()
+        if not found:
+            raise SettingInvalid(f"run_id={run_id!r}: no such run in ledger {store.location}; ledger.runs() lists them")
+        generations = {run_id: 0}
+        parent, up = found[0][0], -1
+        while parent is not None and parent not in generations:  # a cycle (written by hand) ends the walk
+            generations[parent] = up
+            rows = store.execute("SELECT parent_id FROM runs WHERE id=?", (parent,)).fetchall()
+            parent, up = (rows[0][0] if rows else None), up - 1
+        level, down = [run_id], 1
+        while level:
+            children: list[str] = []
+            for chunk in chunks(level):
+                rows = store.execute(
+                    f"SELECT id FROM runs WHERE parent_id IN ({', '.join('?' * len(chunk))})", chunk
+                ).fetchall()
+                children += [r[0] for r in rows if r[0] not in generations]
+            for child in children:
+                generations[child] = down
+            level, down = children, down + 1
+    return generations
+
+
+_KEYS = {"model": "runs.model", "sweep": "runs.sweep_id", "user": "s.username", "host": "s.host"}
+_READ = ("status", "backend", "currency", "est_cost", "cost", "cost_differs", "requested")  # runs_spend's order
+_NAMES = {"sweep": "sweep_id", "day": "created_at"}
+
+
+def _spend_query(by: str | Sequence[str], where: str, page: str, day: str) -> tuple[str, list[str]]:
+    """The grouped SELECT for ``runs_filter``'s ``where`` (and a LIMIT/OFFSET ``page``), and its column names.
+
+    ``day`` is the store's whole-days-since-the-epoch expression (``Store.day``). Unknown keys are
+    left to ``frames.spend`` to refuse, by name.
+    """
+    keys = [by] if isinstance(by, str) else list(by)
+    exprs: dict[str, str] = {}
+    for key in keys:
+        if key == "day":
+            exprs["created_at"] = day
+        elif key in _KEYS:
+            exprs[_NAMES.get(key, key)] = _KEYS[key]
+    for column in _READ:
+        exprs[column] = f"runs.{column}"
+    if page:
+        where = f" WHERE runs.id IN (SELECT runs.id FROM runs{where} ORDER BY runs.created_at DESC{page})"
+    join = " LEFT JOIN sessions s ON s.id = runs.session" if {"user", "host"} & set(keys) else ""
+    select = ", ".join(f'{expr} AS "{name}"' for name, expr in exprs.items())
+    groups = ", ".join(exprs.values())
+    sql = f"SELECT {select}, COUNT(*) AS n FROM runs{join}{where} GROUP BY {groups}"
+    return sql, [*exprs, "n"]
+
+
+def _moved(what: str) -> NoReturn:
+    """``ledger.report`` and ``ledger.export_images`` moved to the client: say where, with the call to write."""
+    raise SeqnbError(
+        f"ledger.{what}(...) moved to the client: client.{what}(client.ledger.runs(...filters...), path), e.g. "
+        f'client.{what}(client.ledger.runs(verdict="picked"), "picked{".html" if what == "report" else ""}"); '
+        f"or `seqnb {what.split('_')[0]}` on the command line"
+    )

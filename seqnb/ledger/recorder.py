@@ -1,16 +1,9 @@
 """What one client writes into a ledger: its session, and its runs' rows, write-or-refuse.
 
-A new run's row is written before its submit may leave (``record`` raises ``LedgerError``, and
-the client then sends nothing); the submits of one moment are written together, in one
-transaction, each still before its own submit leaves (``record_submitting``). The ``submitting``
-write is also the lease: a run another session has taken over is not written, and
-``record_submitting`` raises ``RunTakenOver`` so that its submit never leaves from here. Every later change
-is written at the end of the loop's turn in which it happened, with the others of that turn, in
-one transaction (``flush``, which every read of the ledger calls first, so a read never misses
-one). A write that fails is kept, retried on every later change and by ``flush``, and shown on
-the run (``run.notes["ledger"]``, joined into ``run.note``) and by ``Ledger.health()``, never lost
-or raised. A run another session took over (``Ledger.claim``) is no longer written here, and no
-longer watched.
+A new run's row is written before its submit may leave, and the ``submitting`` write is the lease: a run another
+session has taken over is not written, and its submit never leaves from here. Every later change is written at the
+end of the loop's turn in which it happened, with the others of that turn, in one transaction; one that fails is
+kept, retried and shown on the run and by ``Ledger.health()``, never lost or raised.
 """
 
 from __future__ import annotations
@@ -21,13 +14,17 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LedgerError, RunTakenOver
 from ..model.request import Request
-from ..model.seeds import SEED_HINT
+from ..model.seeds import INT64_RANGE, SEED_HINT
 from ..runs.run import RunCore, RunEvent
+from .budget import TeamBudget
+from .schema import UPSERT_RUN, run_values
+from .stores import Store
 
 if TYPE_CHECKING:
     from ..api.backend import Backend
@@ -35,10 +32,18 @@ if TYPE_CHECKING:
     from .facade import Ledger
     from .sessions import SessionInfo
 
-__all__ = ["Recorder", "run_row", "static_columns"]
+__all__ = ["Recorder", "run_row", "static_columns", "write_rows"]
 
 log = logging.getLogger("seqnb.ledger")
-_INT64 = range(-(2**63), 2**63)
+_AS_KEPT = (
+    "request_id", "returned", "error", "created_at", "submitted_at", "started_at", "finished_at", "server_created_at",
+    "server_finished_at", "sweep_id", "parent_id", "note", "cost_source",
+)  # fmt: skip
+"""The columns of a run's row that hold its field of the same name as it is."""
+_UPSERT_IMAGE = (
+    "INSERT INTO images (run_id, idx, url) VALUES (?, ?, ?) "
+    "ON CONFLICT(run_id, idx) DO UPDATE SET url=excluded.url WHERE images.path IS NULL"
+)
 
 
 class Recorder:
@@ -230,24 +235,12 @@ def run_row(
     cost_differs = run.cost_differs
     return {
         **(static if static is not None else static_columns(run, backend, where)),
-        "request_id": run.request_id,
-        "returned": run.returned,
+        **{column: getattr(run, column) for column in _AS_KEPT},
         "status": state,
-        "error": run.error,
-        "created_at": run.created_at,
-        "submitted_at": run.submitted_at,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "server_created_at": run.server_created_at,
-        "server_finished_at": run.server_finished_at,
-        "sweep_id": run.sweep_id,
         "updated_at": time.time(),
-        "parent_id": run.parent_id,
-        "note": run.note,
         "session": owner,
         "owner": owner,
         "cost": None if run.cost is None else str(run.cost),
-        "cost_source": run.cost_source,
         "cost_differs": None if cost_differs is None else int(cost_differs),
     }
 
@@ -258,7 +251,7 @@ def static_columns(run: RunCore, backend: Backend, where: str) -> dict[str, Any]
     resolved = request.resolved()
     seed = request.sent_seed  # the seed sent; the model's default goes apart, when none was sent
     default_seed = resolved.get("seed") if seed is None else None
-    if isinstance(seed, int) and seed not in _INT64:
+    if isinstance(seed, int) and seed not in INT64_RANGE:
         raise LedgerError(
             f"ledger {where}: cannot record run {run.id}: seed {seed} does not fit a 64-bit integer; " + SEED_HINT
         )
@@ -283,3 +276,20 @@ def static_columns(run: RunCore, backend: Backend, where: str) -> dict[str, Any]
         "reference_urls": json.dumps(list(request.references)) if request.references else None,
         "label": run.label or None,
     }
+
+
+def write_rows(store: Store, budget: TeamBudget, rows: Sequence[tuple[RunCore, dict[str, Any]]]) -> list[bool]:
+    """Upsert runs' rows (and a completed run's image URLs) in one transaction; per run, whether it was written
+    (False: another session owns it now). A new run (``created``) is checked against the team budget first."""
+    written: list[bool] = []
+    what = f"record run {rows[0][0].id}" if len(rows) == 1 else f"record {len(rows)} runs"
+    with store.guard(what), store.transaction():
+        for run, row in rows:
+            if row["status"] == "created" and not budget.reserving:
+                cost = {row["currency"]: Decimal(row["est_cost"])}
+                budget.check(cost, row["backend"], f"run {run.id}", exclude=run.id)
+            done = bool(store.execute(UPSERT_RUN, run_values(row)).rowcount)
+            if done and run.status == "completed" and run.images:
+                store.executemany(_UPSERT_IMAGE, [(run.id, i, url) for i, url in enumerate(run.images)])
+            written.append(done)
+    return written

@@ -9,25 +9,28 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from ..errors import LedgerError
+from ..model.pricing import amount_or_none
 from ..model.request import Request
 from ..model.spec import COUNT_RANGE
 from ..runs.run import ACTIVE, RunCore
-from .stores.base import Store
+from .stores.base import Store, chunks
 
 __all__ = ["RESUMABLE", "SCOPES", "Scope", "children_of", "claim_runs", "restore_run", "restore_runs"]
 
 log = logging.getLogger(__name__)
-_CHUNK = 500
-"""Ids per ``IN (...)``: far below either store's limit on bound parameters."""
 
 Scope = Literal["mine", "team"]
 SCOPES = ("mine", "team")
 RESUMABLE = ("created", "submitting", *ACTIVE)
 """Statuses of runs not yet ended: what a resume may pick up."""
+_AS_KEPT = (
+    "id", "request_id", "status", "error", "created_at", "submitted_at", "started_at", "finished_at",
+    "server_created_at", "server_finished_at", "sweep_id", "parent_id", "cost_source",
+)  # fmt: skip
+"""The columns a run's field takes as they are (the same name on both)."""
 
 
 def restore_run(store: Store, run_id: str) -> RunCore:
@@ -49,8 +52,7 @@ def restore_runs(store: Store, run_ids: Sequence[str]) -> list[RunCore]:
     urls: dict[str, list[str]] = {}
     wanted = list(dict.fromkeys(run_ids))
     with store.guard("read"):
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
+        for chunk in chunks(wanted):
             marks = ", ".join("?" * len(chunk))
             rows, columns = store.fetch(f"SELECT * FROM runs WHERE id IN ({marks})", chunk)
             records.update({str(row[0]): dict(zip(columns, row, strict=True)) for row in rows})
@@ -79,33 +81,12 @@ def _rebuilt(record: dict[str, Any], urls: list[str], location: str) -> RunCore:
         raise LedgerError(f"ledger {location}: run {record['id']} has an unreadable request ({exc})") from exc
     return RunCore(
         request=request,
-        id=record["id"],
-        request_id=record["request_id"],
-        status=record["status"],
-        error=record["error"],
         images=[u for u in urls if u][: request.count],  # never more than asked (a hostile row may hold 10,000)
-        created_at=record["created_at"],
-        submitted_at=record["submitted_at"],
-        started_at=record["started_at"],
-        finished_at=record["finished_at"],
-        server_created_at=record["server_created_at"],
-        server_finished_at=record["server_finished_at"],
-        sweep_id=record["sweep_id"],
         label=record["label"] or "",
-        parent_id=record["parent_id"],
         notes={"restored": record["note"]} if record["note"] else {},
-        cost=_money(record["cost"]),
-        cost_source=record["cost_source"],
+        cost=amount_or_none(record["cost"]),  # None: not recorded (or not an amount, by another tool)
+        **{column: record[column] for column in _AS_KEPT},
     )
-
-
-def _money(value: object) -> Decimal | None:
-    """A stored charge, or None when none was recorded (or another tool wrote something else)."""
-    try:
-        amount = Decimal(str(value)) if value is not None else None
-    except InvalidOperation:
-        return None
-    return amount if amount is not None and amount.is_finite() and amount >= 0 else None
 
 
 def children_of(store: Store, run_id: str) -> list[str]:

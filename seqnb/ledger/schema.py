@@ -164,7 +164,6 @@ MIGRATIONS: list[str] = [
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
-_INT64 = range(-(2**63), 2**63)
 MARKS_VERSION = 7
 """The schema that brought marks: migrating past it turns the runs' old ``tags`` column into tag marks."""
 

@@ -1,9 +1,9 @@
 """Cost estimates: price per image x requested count, as Decimal money with its currency.
 
 Where a price comes from, first found wins: the ``prices=`` argument, the ``SEQNB_PRICES``
-environment variable (e.g. ``SEQNB_PRICES="seedream-4.0=0.035,seedream-4.5=0.05 EUR"``), the
-``fallback`` a client passes (RunComfy's catalog price, read by ``seqnb.api.catalog.service``), then the
-spec's built-in list price (BytePlus's published per-image price). Every ``Price`` says its source.
+environment variable (e.g. ``SEQNB_PRICES="seedream-4.0=0.035,seedream-4.5=0.05 EUR"``), a client's
+catalog price (``seqnb.client.money``), then the spec's built-in list price (BytePlus's published
+per-image price). Every ``Price`` says its source.
 A charge the service says is believed up to ``charge_ceiling`` of the estimate (``charge_suspect``);
 money is written by ``format_money``, which never raises, whatever the amount.
 """
@@ -25,6 +25,7 @@ __all__ = [
     "Cost",
     "Price",
     "PriceInput",
+    "amount_or_none",
     "amount_text",
     "charge_ceiling",
     "charge_suspect",
@@ -118,6 +119,15 @@ def charge_suspect(estimate: Decimal | None, cost: Decimal) -> str | None:
     )
 
 
+def amount_or_none(value: object) -> Decimal | None:
+    """``value`` as a finite amount of money of zero or more, or None for anything else (never raises)."""
+    try:
+        amount = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return amount if amount.is_finite() and amount >= 0 else None
+
+
 def parse_amount(value: object, where: str, example: str = "5.00") -> Decimal:
     """A finite amount of money of zero or more, or ``SettingInvalid`` naming ``where`` and an example."""
     try:
@@ -135,14 +145,10 @@ def _parse_price(text: str, where: str) -> tuple[Decimal, str | None]:
     return value, (currency.strip().upper() or None)
 
 
-def prices_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Price]:
+def prices_from_env() -> dict[str, Price]:
     """Per-model prices from ``SEQNB_PRICES`` (``model=amount[ CURRENCY]``, comma-separated)."""
-    env = os.environ if environ is None else environ
-    raw = env.get("SEQNB_PRICES", "").strip()
     out: dict[str, Price] = {}
-    if not raw:
-        return out
-    for item in raw.split(","):
+    for item in os.environ.get("SEQNB_PRICES", "").split(","):
         if not item.strip():
             continue
         name, sep, value = item.partition("=")
@@ -167,7 +173,7 @@ def user_price(model: str | ModelSpec, prices: PriceInput | None = None) -> Pric
     return prices_from_env().get(spec.id)
 
 
-def price_for(model: str | ModelSpec, prices: PriceInput | None = None, *, fallback: Price | None = None) -> Price:
-    """The price per image of a model: argument, then ``SEQNB_PRICES``, then ``fallback``, then the spec's default."""
+def price_for(model: str | ModelSpec, prices: PriceInput | None = None) -> Price:
+    """The price per image of a model: argument, then ``SEQNB_PRICES``, then the spec's default."""
     spec = get_model(model)
-    return user_price(spec, prices) or fallback or Price(spec.price_per_image, spec.currency, spec.price_source)
+    return user_price(spec, prices) or Price(spec.price_per_image, spec.currency, spec.price_source)

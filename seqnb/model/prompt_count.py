@@ -65,15 +65,9 @@ _LINKING = re.compile(r"\b(?:per|each|every|for|of|in|on|to|with|from|at|by|a|an
 """Words that cannot stand between a number and its image noun: "one moment per image" counts moments."""
 _EN_PATTERNS = (
     # "3 images", "three cinematic pictures", "4-panel", "6-frame"
-    re.compile(
-        r"(?<![\w.,/-])(?P<n>" + _NUMBER + r")(?:\s+|-)" + _FILLER + r"(?P<noun>" + _EN_NOUNS + r")\b",
-        re.I,
-    ),
+    re.compile(r"(?<![\w.,/-])(?P<n>" + _NUMBER + r")(?:\s+|-)" + _FILLER + r"(?P<noun>" + _EN_NOUNS + r")\b", re.I),
     # "a series of 4 frames", "a set of five", "sequence of 6"
-    re.compile(
-        r"\b(?:series|set|sequence|collection|batch|group|grid)\s+of\s+(?P<n>" + _NUMBER + r")\b",
-        re.I,
-    ),
+    re.compile(r"\b(?:series|set|sequence|collection|batch|group|grid)\s+of\s+(?P<n>" + _NUMBER + r")\b", re.I),
 )
 
 _KO_NATIVE = {
@@ -155,9 +149,7 @@ def _cjk_value(text: str) -> int | None:
         if (tens and not t) or (ones and not o):
             return None
         return t * 10 + o
-    if len(text) == 1:
-        return _CJK_DIGITS.get(text)
-    return None
+    return _CJK_DIGITS.get(text) if len(text) == 1 else None
 
 
 def _cjk_numeral(n: int, style: Style) -> str:

@@ -1,4 +1,5 @@
-"""A request in the shared vocabulary (prompt, count, size, seed, optimize), mapped to a model's wire names."""
+"""A request in the shared vocabulary (prompt, count, size, seed, optimize), mapped to a model's wire names; and a
+request carrying the price its client resolved (``PricedRequest``)."""
 
 from __future__ import annotations
 
@@ -6,28 +7,26 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .pricing import Cost, PriceInput, price_for
+from .pricing import Cost, Price, PriceInput, price_for
 from .spec import COUNT_RANGE, ROLES, ModelSpec, get_model, models
 from .validation import Fix, Problem, Report, validate_payload
 
-__all__ = ["Request", "match_size"]
+__all__ = ["PricedRequest", "Request", "match_size"]
 
 
-def _no_references(spec: ModelSpec) -> Problem:
-    """The error for references given to a model that takes none, naming its edit-sequential sibling."""
-    sibling = next(
-        (m for m in models() if m.role("references") and m.id == spec.id.replace("/sequential", "/edit-sequential")),
-        None,
-    )
-    owners = [m.short_name for m in models() if m.role("references")]
-    hint = f"use {sibling.short_name!r} ({sibling.id})" if sibling else f"use one of {', '.join(owners)}"
-    return Problem(
-        "references",
-        f"{spec.short_name} takes no reference images: {hint}, its edit-sequential sibling, or leave references unset",
-        code="unknown_field",
-        wire="references",
-        fixes=(Fix("remove references", {"references": None}),),
-    )
+def _no_option(spec: ModelSpec, role: str) -> Problem:
+    """The error for a role this model has no field for, naming the models that have one (for references, its
+    edit-sequential sibling)."""
+    owners = [m for m in models() if m.role(role)]
+    sibling = next((m for m in owners if m.id == spec.id.replace("/sequential", "/edit-sequential")), None)
+    named = ", ".join(m.short_name for m in owners)
+    if role != "references":
+        said = f"has no {role!r} option (only {named}): leave it unset"
+    else:
+        hint = f"use {sibling.short_name!r} ({sibling.id})" if sibling else f"use one of {named}"
+        said = f"takes no reference images: {hint}, its edit-sequential sibling, or leave references unset"
+    fixes = (Fix(f"remove {role}", {role: None}),)
+    return Problem(role, f"{spec.short_name} {said}", code="unknown_field", wire=role, fixes=fixes)
 
 
 def match_size(spec: ModelSpec, value: str) -> str | None:
@@ -78,20 +77,8 @@ class Request:
             if value is None:
                 continue
             f = spec.role(role)
-            if f is None and role == "references":
-                extra.append(_no_references(spec))
-                continue
             if f is None:
-                owners = [m.short_name for m in models() if m.role(role)]
-                extra.append(
-                    Problem(
-                        role,
-                        f"{spec.short_name} has no {role!r} option (only {', '.join(owners)}): leave it unset",
-                        code="unknown_field",
-                        wire=role,
-                        fixes=(Fix(f"remove {role}", {role: None}),),
-                    )
-                )
+                extra.append(_no_option(spec, role))
                 continue
             if role == "size" and isinstance(value, str):
                 value = match_size(spec, value) or value
@@ -252,3 +239,29 @@ class Request:
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
         return f"Request({self._model.short_name!r}, {fields})"
+
+
+class PricedRequest(Request):
+    """A ``Request`` carrying the price its client resolved, so every later ``cost()`` (the ledger's too) uses it.
+
+    An explicit ``prices=`` naming its model still wins; ``replace`` keeps the price.
+    """
+
+    __slots__ = ("price",)
+    price: Price
+
+    @classmethod
+    def of(cls, request: Request, price: Price) -> PricedRequest:
+        priced = cls.__new__(cls)
+        for name in Request.__slots__:
+            object.__setattr__(priced, name, getattr(request, name))
+        priced.price = price
+        return priced
+
+    def cost(self, prices: PriceInput | None = None) -> Cost:
+        if prices and any(get_model(key).id == self.model.id for key in prices):
+            return super().cost(prices)
+        return super().cost({self.model.id: self.price})
+
+    def replace(self, **changes: Any) -> PricedRequest:
+        return PricedRequest.of(super().replace(**changes), self.price)

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import random
 
-__all__ = ["FRESH_SEEDS", "SEED_HINT", "SEED_RANGE", "fresh_seed"]
+__all__ = ["FRESH_SEEDS", "INT64_RANGE", "SEED_HINT", "SEED_RANGE", "fresh_seed"]
 
 SEED_RANGE = range(-1, 2**31)
 """Every seed a request may carry: -1 (the model picks) to 2147483647, as the upstream API documents."""
 
 FRESH_SEEDS = range(0, SEED_RANGE.stop)
 """The seeds seqnb rolls when you ask for a new one (never -1: a rolled seed is one you can reuse)."""
+
+INT64_RANGE = range(-(2**63), 2**63)
+"""What a 64-bit integer holds: no API takes a seed beyond it, and no ledger column holds one."""
 
 SEED_HINT = f"use a seed from {SEED_RANGE.start} to {SEED_RANGE.stop - 1}"
 """What to do about a seed out of range, in the words every message uses."""

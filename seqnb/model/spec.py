@@ -275,12 +275,9 @@ def _field(wire: str, prop: Any, about: Mapping[str, Any], required: bool) -> Fi
 
 
 def spec_from_schema(model: ModelSpec | Mapping[str, Any], schema: Any) -> ModelSpec:
-    """A spec drawn from an input schema, the rest from ``model``: a model file, or the spec a live schema redraws.
-
-    The one way a spec is made from a schema, for the built-in files and RunComfy's live schemas
-    alike: fields in the schema's order, roles kept by wire name, a page's worded limit where the
-    schema sets none. ``ValueError`` naming what cannot be used.
-    """
+    """A spec drawn from an input schema, the rest from ``model``: a model file, or the spec a live schema redraws
+    (fields in the schema's order, roles kept by wire name, a page's worded limit where the schema sets none);
+    ``ValueError`` naming what cannot be used."""
     about = _about(model) if isinstance(model, ModelSpec) else model
     _check_about(about)
     if not isinstance(schema, Mapping) or not isinstance(schema.get("properties"), Mapping):
@@ -377,13 +374,12 @@ def get_model(name: str | ModelSpec) -> ModelSpec:
     if isinstance(name, ModelSpec):
         return name
     registry = _registry()
-    if not isinstance(name, str):
-        raise UnknownModelError(repr(name), [m.short_name for m in registry] + [m.id for m in registry])
-    wanted = name.strip().strip("/").lower()
+    wanted = name.strip().strip("/").lower() if isinstance(name, str) else None
     for spec in registry:
         if wanted == spec.id or wanted in spec.aliases:
             return spec
-    raise UnknownModelError(name, [m.short_name for m in registry] + [m.id for m in registry])
+    shown = name if isinstance(name, str) else repr(name)
+    raise UnknownModelError(shown, [m.short_name for m in registry] + [m.id for m in registry])
 
 
 _DIMS = re.compile(r"^\s*(\d+)\s*[:x×*]\s*(\d+)")

@@ -17,7 +17,7 @@ from .request import Request
 from .spec import COUNT_RANGE, get_model, size_dimensions
 from .validation import Problem, Report
 
-__all__ = ["SweepPlan", "plan_sweep"]
+__all__ = ["SweepPlan", "plan_sweep", "reference_sets"]
 
 
 def _listify(value: Any, default: Sequence[Any]) -> list[Any]:
@@ -28,7 +28,7 @@ def _listify(value: Any, default: Sequence[Any]) -> list[Any]:
     return list(value)
 
 
-def _reference_sets(value: Iterable[Sequence[str]] | Sequence[str] | None) -> list[Sequence[str] | None]:
+def reference_sets(value: Iterable[Sequence[str]] | Sequence[str] | None) -> list[Sequence[str] | None]:
     """The references axis: a list of URL lists (a flat list of URLs, or one URL, is one set)."""
     if value is None:
         return [None]
@@ -186,7 +186,7 @@ def plan_sweep(
             _listify(sizes, [None]),
             _listify(counts, [None]),
             _listify(seeds, [None]),
-            _reference_sets(references),
+            reference_sets(references),
         )
         for model, prompt, size, count, seed, refs in grid:
             if count is None:

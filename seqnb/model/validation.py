@@ -3,7 +3,8 @@
 Each problem is tied to a field, is an error or a warning, says how to fix it, and may carry
 one-call fixes. Only the rules of the model pages are enforced: their input schemas, plus what
 the pages state in words (the prompt states the image count; the 4.5 prompt is under 600
-characters). Unknown fields are also errors: the service would ignore them silently.
+characters). Unknown fields are also errors: the service would ignore them silently; their message says what
+the field may have meant (another model's name for a role, a near miss, a field only another model has).
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .._netaddr import is_loopback
-from .field_names import misnamed_fields, unknown_hint
 from .prompt_count import find_counts, prefix_count, rewrite_count
-from .seeds import SEED_RANGE
-from .spec import COUNT_RANGE, FieldSpec, ModelSpec, get_model
+from .seeds import INT64_RANGE, SEED_RANGE
+from .spec import COUNT_RANGE, FieldSpec, ModelSpec, get_model, models
 
 __all__ = [
     "SERVER_ENFORCED",
@@ -26,6 +26,7 @@ __all__ = [
     "Report",
     "reference_problems",
     "server_problems",
+    "unencodable",
     "validate_payload",
 ]
 
@@ -47,8 +48,6 @@ Code = Literal[
 
 SERVER_ENFORCED: frozenset[str] = frozenset({"type", "enum", "required", "too_long", "too_many"})
 """Codes the service itself rejects a request for; the rest are seqnb's guards."""
-
-INT64_RANGE = range(-(2**63), 2**63)
 
 
 @dataclass(frozen=True)
@@ -104,14 +103,12 @@ class Report:
         return self.ok
 
     def __str__(self) -> str:
-        if not self.problems:
-            return f"{self.model}: ok"
-        return "\n".join(str(p) for p in self.problems)
+        return "\n".join(str(p) for p in self.problems) or f"{self.model}: ok"
 
     def _repr_markdown_(self) -> str:
-        if not self.problems:
-            return f"**{self.model}**: ok"
-        return "\n".join(f"- **{p.severity}** `{p.field}`: {p.message}" for p in self.problems)
+        return (
+            "\n".join(f"- **{p.severity}** `{p.field}`: {p.message}" for p in self.problems) or f"**{self.model}**: ok"
+        )
 
 
 def _describe_enum(spec: FieldSpec) -> str:
@@ -136,12 +133,41 @@ def _closest(value: str, choices: tuple[Any, ...]) -> str | None:
     return match[0] if match else None
 
 
+def _unknown_hint(spec: ModelSpec, key: str) -> str:
+    """What an unknown field ``key`` may have meant, as ``"; ..."`` to end a message, or empty."""
+    for other in models():
+        f = other.field(key)
+        if other is not spec and f and f.role and (mine := spec.role(f.role)):
+            return f"; {spec.short_name} calls it {mine.wire!r}"
+    close = difflib.get_close_matches(key, [f.wire for f in spec], n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    owners = [m.short_name for m in models() if m.field(key)]
+    return f"; only {', '.join(owners)} accept(s) it" if owners else ""
+
+
+def _misnamed_fields(spec: ModelSpec, payload: Mapping[str, Any]) -> dict[str, str]:
+    """This model's required wire name -> the key given instead, when the payload uses another model's name for
+    its role (``prompt`` for seedream-4.0's ``text``): one problem that names both, which the service answers too."""
+    out: dict[str, str] = {}
+    for key in payload:
+        if not isinstance(key, str) or spec.field(key) is not None:
+            continue
+        for other in models():
+            f = other.field(key)
+            mine = spec.role(f.role) if f is not None and f.role else None
+            if mine is not None and mine.required and mine.wire not in payload:
+                out.setdefault(mine.wire, key)
+                break
+    return out
+
+
 def _unknown_field(spec: ModelSpec, key: str) -> Problem:
     return Problem(
         field=key,
         wire=key,
         code="unknown_field",
-        message=f"{spec.short_name} has no field {key!r}{unknown_hint(spec, key)}. Remove it or rename it; "
+        message=f"{spec.short_name} has no field {key!r}{_unknown_hint(spec, key)}. Remove it or rename it; "
         f"accepted fields: {', '.join(f.wire for f in spec)}",
     )
 
@@ -261,7 +287,7 @@ def _check_prompt_count(spec: ModelSpec, prompt: str, count: Any) -> list[Proble
 def _schema_problems(spec: ModelSpec, payload: Mapping[str, Any]) -> list[Problem]:
     """What the page's input schema says about the payload, plus unknown fields; linear in its size."""
     problems: list[Problem] = []
-    misnamed = misnamed_fields(spec, payload)
+    misnamed = _misnamed_fields(spec, payload)
     for key in payload:
         if spec.field(key) is None and key not in misnamed.values():
             problems.append(_unknown_field(spec, str(key)))
@@ -353,6 +379,16 @@ def server_problems(model: str | ModelSpec, payload: Mapping[str, Any]) -> list[
     return problems
 
 
+def unencodable(payload: Mapping[str, Any]) -> Iterator[tuple[str, int, str]]:
+    """(field, position, character) of each string value that cannot be encoded as UTF-8 (a lone surrogate)."""
+    for wire, value in payload.items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                yield str(wire), exc.start, value[exc.start]
+
+
 def validate_payload(
     model: str | ModelSpec, payload: Mapping[str, Any] | object, *, http_hosts: Iterable[str] = ()
 ) -> Report:
@@ -363,8 +399,7 @@ def validate_payload(
     spec = get_model(model)
     if not isinstance(payload, Mapping):
         return Report(
-            spec.id,
-            (Problem("payload", f"must be a JSON object, got {type(payload).__name__}", code="type"),),
+            spec.id, (Problem("payload", f"must be a JSON object, got {type(payload).__name__}", code="type"),)
         )
     problems = _schema_problems(spec, payload)
     seed_field = spec.role("seed")
@@ -385,21 +420,17 @@ def validate_payload(
                 wire="seed",
             )
         )
-    for wire, value in payload.items():
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                f = spec.field(str(wire))
-                problems.append(
-                    Problem(
-                        (f.role or f.wire) if f else str(wire),
-                        f"holds a character that cannot be sent at position {exc.start} ({value[exc.start]!r}, a lone "
-                        "surrogate, often left by a bad copy-paste): remove it",
-                        code="unencodable",
-                        wire=str(wire),
-                    )
-                )
+    for wire, position, char in unencodable(payload):
+        f = spec.field(wire)
+        problems.append(
+            Problem(
+                (f.role or f.wire) if f else wire,
+                f"holds a character that cannot be sent at position {position} ({char!r}, a lone surrogate, often "
+                "left by a bad copy-paste): remove it",
+                code="unencodable",
+                wire=wire,
+            )
+        )
     count = payload.get(spec.count_field.wire, spec.count_field.default)
     refs = spec.references_field
     if refs is not None:

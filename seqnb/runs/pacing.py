@@ -1,10 +1,6 @@
-"""When to look at a run next: the pace of polling, as I/O-free functions of what is known.
-
-``PollPolicy`` is a pace (``PollPolicy()`` for the emulator, ``PollPolicy.for_service()`` for
-RunComfy); ``next_delay`` and ``first_delay`` turn it and a run's state into seconds; the
-``DurationModel`` learns from completed runs how long jobs take, so that the poller can aim at the
-moment a run should end. ``seqnb.runs.poller`` does the I/O.
-"""
+"""When to look at a run next: the pace of polling, as I/O-free functions of what is known (``seqnb.runs.poller``
+does the I/O); the ``DurationModel`` learns from completed runs how long jobs take, so the poller can aim at the
+moment a run should end."""
 
 from __future__ import annotations
 
@@ -140,6 +136,4 @@ class DurationModel:
         """Wall-clock time the run should end (counted from ``started``, else its submit), or None."""
         seconds = self._seconds.get(run.kind)
         start = started if started is not None else run.submitted_at
-        if seconds is None or start is None:
-            return None
-        return start + seconds
+        return None if seconds is None or start is None else start + seconds

@@ -68,7 +68,7 @@ class Poller:
         self._watches: dict[str, _Watch] = {}
         self._heap: list[tuple[float, int, _Watch]] = []
         self._counter = itertools.count()
-        self._wake: asyncio.Event | None = None
+        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._by_kind: dict[tuple[str, int], set[RunCore]] = {}
@@ -99,7 +99,6 @@ class Poller:
         if self._task is None or self._task.done():
             self._wake = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run(), name="seqnb-poller")
-        assert self._wake is not None
         self._wake.set()
 
     async def stop(self) -> None:
@@ -145,10 +144,6 @@ class Poller:
             at = max(at, watch.last + self.policy.min_interval)
         heapq.heappush(self._heap, (at, watch.gen, watch))  # gen: unique, so also the tie-break
 
-    async def _await_token(self) -> None:
-        while wait := self._take_token(time.monotonic()):
-            await asyncio.sleep(wait)
-
     def _take_token(self, now: float) -> float:
         """0 when a poll may go now (and takes a token), else seconds until the client-wide cap allows one."""
         rate = self.policy.max_rate
@@ -162,7 +157,6 @@ class Poller:
         return (1.0 - self._tokens) / rate
 
     async def _run(self) -> None:
-        assert self._wake is not None
         while True:
             try:
                 await self._step()
@@ -171,7 +165,6 @@ class Poller:
                 await asyncio.sleep(self.policy.fast)
 
     async def _step(self) -> None:
-        assert self._wake is not None
         now = time.monotonic()
         held = 0.0
         while self._heap and self._heap[0][0] <= now:
@@ -223,12 +216,11 @@ class Poller:
                 changed = await self.poll_once(run, via_result=due or paced)
             except errors.SeqnbError as exc:
                 log.warning("status of run %s failed after retries: %s", run.id, exc)
-                self._problem(watch, f"status calls fail ({exc}); seqnb keeps asking")
+                self._problem(run, watch, f"status calls fail ({exc}); seqnb keeps asking")
             except Exception as exc:  # a bug or an answer nothing foresaw: keep the run watched, say so
                 log.exception("polling run %s failed", run.id)
-                self._problem(
-                    watch, f"seqnb could not follow the service's answer ({type(exc).__name__}: {exc}); it keeps asking"
-                )
+                why = f"seqnb could not follow the service's answer ({type(exc).__name__}: {exc}); it keeps asking"
+                self._problem(run, watch, why)
             if run.done:
                 self._forget(run)
                 return
@@ -243,19 +235,20 @@ class Poller:
                 log.exception("planning the next poll of run %s failed", run.id)
                 delay = self.policy.cap_queued
             self._schedule(watch, delay)
-            assert self._wake is not None
             self._wake.set()
         finally:
             watch.polling = False
 
-    def _problem(self, watch: _Watch, text: str) -> None:
-        """Show on the run why polling is not getting through (once per distinct problem)."""
+    def _problem(self, run: RunCore, watch: _Watch | None, text: str) -> None:
+        """Show on the run why polling is not getting through (once per distinct problem while it is watched; a
+        cancel's look or a refresh is outside the watch, and still shown)."""
         text = text if len(text) <= 400 else text[:397] + "..."
-        if watch.problem == text:
-            return
-        watch.problem = text
-        watch.run.say("poll", text)
-        watch.run.emit(RunEvent(watch.run, watch.run.status, watch.run.status, time.time(), "poll problem"))
+        if watch is not None:
+            if watch.problem == text:
+                return
+            watch.problem = text
+        run.say("poll", text)
+        run.emit(RunEvent(run, run.status, run.status, time.time(), "poll problem"))
 
     def _solved(self, watch: _Watch | None) -> None:
         if watch is None or watch.problem is None:
@@ -286,15 +279,16 @@ class Poller:
             return run.transition("lost", error=f"the service no longer knows request {rid}")
         seen = protocol.read_result(body) if via_result else protocol.read_status(body)
         if seen.status in ("completed", "failed") and not via_result:
-            await self._await_token()  # the follow-up call counts against the client-wide cap too
+            while wait := self._take_token(time.monotonic()):  # the follow-up call counts against the cap too
+                await asyncio.sleep(wait)
             body = await self.transport.call("GET", _path(rid, "result"), request_id=rid, route="result")
             seen = protocol.read_result(body)
             if seen.status not in ("completed", "failed", "cancelled"):
                 if seen.status is None:
-                    self._note(run, watch, seen.problem or "unreadable result")
+                    self._problem(run, watch, seen.problem or "unreadable result")
                 return False  # the result lags the status: ask again soon
         if seen.status is None:
-            self._note(run, watch, seen.problem or "unreadable answer")
+            self._problem(run, watch, seen.problem or "unreadable answer")
             return False
         self._solved(watch)
         if seen.status in ("completed", "failed", "cancelled"):
@@ -308,14 +302,6 @@ class Poller:
         if seen.status == run.status and seen.queue_position == run.queue_position:
             return False
         return run.transition(seen.status, queue_position=seen.queue_position)
-
-    def _note(self, run: RunCore, watch: _Watch | None, text: str) -> None:
-        """A problem of a poll made outside the watch (a cancel's look, a refresh) is still shown on the run."""
-        if watch is not None:
-            self._problem(watch, text)
-        else:
-            run.say("poll", text)
-            run.emit(RunEvent(run, run.status, run.status, time.time(), "poll problem"))
 
     def _record_result(self, run: RunCore, seen: protocol.Observation, watch: _Watch | None) -> bool:
         """Record an ended run's result; returns whether the state changed."""

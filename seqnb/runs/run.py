@@ -27,16 +27,7 @@ from typing import Any, Literal
 from ..api.protocol import RunStatus
 from ..model.request import Request
 
-__all__ = [
-    "ACTIVE",
-    "CENT",
-    "TERMINAL",
-    "NoteSource",
-    "RunCore",
-    "RunEvent",
-    "charge_differs",
-    "expected_charge",
-]
+__all__ = ["ACTIVE", "CENT", "TERMINAL", "NoteSource", "RunCore", "RunEvent", "charge_differs", "expected_charge"]
 
 log = logging.getLogger("seqnb.runs")
 

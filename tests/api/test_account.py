@@ -90,7 +90,7 @@ def test_a_balance_that_cannot_be_read_is_said_and_does_not_stop_the_sweep(tmp_p
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
     with emulator(**FAST) as emu:
         client = connected(emu, tmp_path, account_base_url=closed)
-        assert client.aio._money.account_base == closed
+        assert client.aio._account_base == closed
         with pytest.raises(ConnectError):
             client.balance()
         with pytest.warns(BalanceUnchecked, match="without a balance check") as said:
@@ -181,7 +181,7 @@ def test_a_balance_for_another_api_is_unchecked_and_says_why_without_sending_the
 
     with emulator(**FAST, token=None) as upstream, stripping_proxy(upstream.base_url) as url:  # any token
         client = seqnb.connect("rc_live_balance_canary", url, ledger=False, download=False)
-        assert client.backend.kind == "runcomfy" and client.aio._money.account_base == DEFAULT_ACCOUNT_BASE
+        assert client.backend.kind == "runcomfy" and client.aio._account_base == DEFAULT_ACCOUNT_BASE
         monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
         with pytest.raises(seqnb.SettingInvalid, match="not read") as info:
             client.balance()

@@ -19,13 +19,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 import seqnb
-from seqnb.api.catalog.cache import catalog_cache_path
 from seqnb.api.catalog.drift import SchemaDriftWarning, schema_drift
 from seqnb.api.catalog.entry import TTL, CatalogEntry, CatalogWarning
+from seqnb.api.catalog.service import catalog_cache_path
 from seqnb.emulator import EmulatorServer
 from seqnb.emulator import catalog as emulated_catalog
-from seqnb.model.priced_request import PricedRequest
 from seqnb.model.pricing import Price
+from seqnb.model.request import PricedRequest
 from seqnb.model.spec import get_model, spec_from_schema
 from seqnb.testing import FAST, emulator
 from tests.seed_pages import page_schema

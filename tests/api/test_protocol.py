@@ -10,6 +10,7 @@ import pytest
 
 import seqnb
 from seqnb.api import protocol
+from seqnb.model.validation import unencodable
 from seqnb.runs.run import RunCore
 
 
@@ -177,8 +178,8 @@ def test_error_bodies_never_break_the_reader() -> None:
 
 
 def test_the_first_character_that_cannot_be_sent_is_found() -> None:
-    assert protocol.unsendable({"text": "fine", "seed": 1}) is None
-    where = protocol.unsendable({"seed": 1, "text": "ab\ud800c"})
+    assert next(unencodable({"text": "fine", "seed": 1}), None) is None
+    where = next(unencodable({"seed": 1, "text": "ab\ud800c"}), None)
     assert where == ("text", 2, "\ud800")
 
 

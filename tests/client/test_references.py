@@ -178,3 +178,18 @@ def test_in_jupyter_the_check_runs_in_the_background_and_fails_the_run_not_sent(
 
     asyncio.run(go())
     assert emu.counters.submits == 0
+
+
+def test_a_flat_list_of_references_is_one_set_in_a_sweep_as_in_its_plan(emu: EmulatorServer, tmp_path: Path) -> None:
+    """``references=[a, b]`` is one set of two (as ``plan`` reads it), local files uploaded or not: one run, not two."""
+    red, blue = tmp_path / "red.png", tmp_path / "blue.png"
+    red.write_bytes(png((220, 30, 30)))
+    blue.write_bytes(png((30, 60, 220)))
+    client = client_of(emu, tmp_path)
+    try:
+        refs = [str(red), str(blue)]
+        assert client.plan(prompts=[FOX], models=["seedream-4.5-edit"], references=refs).runs == 1
+        sweep = client.sweep(prompts=[FOX], models=["seedream-4.5-edit"], references=refs, seeds=[1], quiet=True)
+        assert len(sweep) == 1 and len(sweep[0].request.references) == 2
+    finally:
+        client.close()

@@ -12,7 +12,7 @@ import pytest
 import seqnb
 from seqnb.api.account import account_base_for
 from seqnb.api.backend import Backend
-from seqnb.api.catalog.cache import CatalogCache
+from seqnb.api.catalog.service import CatalogCache
 from seqnb.images.fallback import static_max_bytes
 
 SETTINGS = Path(__file__).resolve().parents[2] / "docs" / "settings.md"

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-import seqnb.emulator.answers as emulator_answers
+import seqnb.emulator.app as emulator_app
 from seqnb.emulator import BODY_LIMIT, EmulatorServer
 from seqnb.model.spec import ModelSpec
 from tests.conftest import M40, M45
@@ -108,14 +108,14 @@ def test_a_submit_being_validated_does_not_hold_up_other_calls(
     """Validation runs in a worker thread: while one submit is held inside it, a status call still answers."""
     rid = http.post(f"/v1/models/{M40}", json={"text": "Generate 3 images of a fox"}).json()["request_id"]
     inside, release = threading.Event(), threading.Event()
-    real = emulator_answers.server_problems
+    real = emulator_app.server_problems
 
     def held(spec: ModelSpec, payload: dict[str, Any]) -> Any:
         inside.set()
         release.wait(20)
         return real(spec, payload)
 
-    monkeypatch.setattr(emulator_answers, "server_problems", held)
+    monkeypatch.setattr(emulator_app, "server_problems", held)
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(http.post, f"/v1/models/{M40}", json={"text": "Generate 2 images of a fox"})
         try:

@@ -1,11 +1,7 @@
 """One model's entry in RunComfy's catalog, and the price per image it gives (no I/O).
 
-``GET {model_api_base}/models/{model_id}`` answers ``model_id``, ``display_name``, ``categories``,
-``base_price_usd``, ``price_unit`` and (asked with ``include_schema=true``) ``input_schema``
-(RunComfy's catalog, as its CLI reads it). ``base_price_usd`` per ``price_unit`` becomes the ``Price`` of every estimate, its
-source saying "RunComfy catalog, fetched ..."; a unit other than ``image`` is not used (seqnb
-estimates per image) and is said so, and the built-in list price is used instead, its source
-saying why.
+``base_price_usd`` per ``price_unit`` becomes the ``Price`` of every estimate; a unit other than ``image`` is not
+used (seqnb estimates per image), and the built-in list price is used instead, its source saying why.
 """
 
 from __future__ import annotations
@@ -13,22 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from ...errors import SeqnbWarning
-from ...model.pricing import Price
+from ...model.pricing import Price, amount_or_none
 from ...model.spec import ModelSpec, get_model
 
-__all__ = [
-    "PRICE_UNIT",
-    "TTL",
-    "CatalogEntry",
-    "CatalogWarning",
-    "builtin_price",
-    "fetched_text",
-    "price_of",
-]
+__all__ = ["PRICE_UNIT", "TTL", "CatalogEntry", "CatalogWarning", "builtin_price", "fetched_text", "price_of"]
 
 TTL = 24 * 3600.0
 """Seconds a catalog entry is trusted (one day); ``refresh=True`` reads it again sooner."""
@@ -66,15 +54,7 @@ class CatalogEntry:
         model_id = body.get("model_id")
         if not isinstance(model_id, str) or not model_id:
             raise ValueError("the catalog entry has no model_id")
-        price: Decimal | None = None
-        given = body.get("base_price_usd")
-        if given is not None and not isinstance(given, bool):
-            try:
-                price = Decimal(str(given))
-            except InvalidOperation:
-                price = None
-            if price is not None and (not price.is_finite() or price < 0):
-                price = None
+        price = amount_or_none(body.get("base_price_usd"))  # a JSON true is no price: Decimal("True") is none
         unit = body.get("price_unit")
         schema = body.get("input_schema")
         categories = body.get("categories")

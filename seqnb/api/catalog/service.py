@@ -1,39 +1,36 @@
-"""RunComfy's model catalog for one client: entries fetched within a short deadline, kept for a day.
+"""RunComfy's model catalog for one client: its prices and live schemas, fetched within a short deadline, kept for a day.
 
-seqnb uses the catalog for two things:
-
-- **prices** (``seqnb.api.catalog.entry``): ``base_price_usd`` per ``price_unit`` becomes the
-  ``Price`` of every estimate. A catalog that cannot be read within ``DEADLINE`` seconds never
-  blocks anything: the built-in list price is used, its source saying why.
-- **schema drift** (``seqnb.api.catalog.drift``): the live input schema is compared with the
-  model's built-in one (its file's); every difference is one ``SchemaDriftWarning``.
-
-Entries are cached on disk for a day (``seqnb.api.catalog.cache``). The pure parts (entries, prices,
-drift) do no I/O; this module is the thin shell: ``fetch_entry`` / ``fetch_entries`` (one call
-each, no retries) and ``Catalog``.
-The names those modules define are offered here too.
+A catalog that cannot be read within ``DEADLINE`` seconds never blocks anything: the built-in list price is used,
+its source saying why. Entries are kept on disk for a day (``CatalogCache``), so a new session prices without
+asking the catalog again. The pure parts (entries, prices, drift) do no I/O; this module is the thin shell.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import os
+import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from ... import errors
 from ..._loop import run_detached
+from ...errors import SettingInvalid
 from ...model.pricing import Price
 from ...model.spec import ModelSpec, get_model, spec_from_schema
 from ..auth import Secret
 from ..transport import get_once
-from .cache import CatalogCache
 from .drift import SchemaDrift, SchemaDriftWarning, schema_drift
-from .entry import CatalogEntry, CatalogWarning, builtin_price, price_of
+from .entry import TTL, CatalogEntry, CatalogWarning, builtin_price, price_of
 
-__all__ = ["DEADLINE", "Catalog", "why_unavailable"]
+__all__ = ["DEADLINE", "Catalog", "CatalogCache", "catalog_cache_path", "why_unavailable"]
 
 DEADLINE = 3.0
 """Seconds a catalog read may take in all before seqnb falls back to the built-in price."""
@@ -76,6 +73,90 @@ def why_unavailable(exc: errors.SeqnbError) -> str:
         return "the catalog has no entry for this model"
     text = str(exc).split(" - ")[0]
     return f"catalog unavailable: {text}"
+
+
+def catalog_cache_path() -> Path:
+    """``$SEQNB_CATALOG_CACHE``, else ``catalog.json`` in ``$SEQNB_CACHE``, else ``~/.cache/seqnb/catalog.json``."""
+    if os.environ.get("SEQNB_CATALOG_CACHE"):
+        return Path(os.environ["SEQNB_CATALOG_CACHE"]).expanduser()
+    if os.environ.get("SEQNB_CACHE"):
+        return Path(os.environ["SEQNB_CACHE"]).expanduser() / "catalog.json"
+    return Path.home() / ".cache" / "seqnb" / "catalog.json"
+
+
+class CatalogCache:
+    """Catalog entries on disk, one JSON file, keyed by API base and model id; only fresh ones are kept."""
+
+    VERSION = 1
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, ttl: float = TTL) -> None:
+        self.path = Path(path) if path is not None else catalog_cache_path()
+        if self.path.is_dir():
+            raise SettingInvalid(
+                f"catalog cache {str(self.path)!r} is a folder: set SEQNB_CATALOG_CACHE to a file, "
+                "e.g. ~/.cache/seqnb/catalog.json"
+            )
+        self.ttl = ttl
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(api_base: str, model_id: str) -> str:
+        return f"{api_base.rstrip('/')} {model_id}"
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        entries = data.get("entries") if isinstance(data, dict) and data.get("version") == self.VERSION else None
+        return dict(entries) if isinstance(entries, dict) else {}
+
+    def get(self, api_base: str, model_id: str, now: float | None = None) -> CatalogEntry | None:
+        """The fresh entry for this model from this API, or None."""
+        record = self._read().get(self.key(api_base, model_id))
+        if not isinstance(record, dict):
+            return None
+        try:
+            fetched_at = float(record["fetched_at"])
+            entry = CatalogEntry.from_json(record["entry"], api_base=api_base, fetched_at=fetched_at)
+        except (KeyError, TypeError, ValueError):
+            return None
+        return entry if entry.fresh(time.time() if now is None else now, self.ttl) else None
+
+    def put(self, entries: Iterable[CatalogEntry]) -> None:
+        """Add entries (dropping the stale ones); a cache that cannot be written is skipped, with a warning."""
+        now = time.time()
+        with self._lock:
+            kept = {
+                k: v
+                for k, v in self._read().items()
+                if isinstance(v, dict)
+                and isinstance(v.get("fetched_at"), int | float)
+                and now - v["fetched_at"] < self.ttl
+            }
+            for entry in entries:
+                kept[self.key(entry.api_base, entry.model_id)] = {
+                    "fetched_at": entry.fetched_at,
+                    "entry": dict(entry.raw),
+                }
+            data = json.dumps({"version": self.VERSION, "entries": kept}, sort_keys=True).encode()
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-catalog-")
+                try:
+                    with os.fdopen(fd, "wb") as fh:
+                        fh.write(data)
+                    os.replace(tmp, self.path)
+                except BaseException:
+                    Path(tmp).unlink(missing_ok=True)
+                    raise
+            except OSError as exc:
+                warnings.warn(
+                    f"the catalog cache {self.path} cannot be written ({exc.strerror or exc}); prices are read "
+                    "again next session. Set SEQNB_CATALOG_CACHE to a writable file",
+                    CatalogWarning,
+                    stacklevel=3,
+                )
 
 
 class Catalog:

@@ -10,19 +10,15 @@ from .base import Store
 from .postgres import PostgresStore
 from .sqlite import SqliteStore
 
-__all__ = ["PostgresStore", "SqliteStore", "Store", "is_url", "open_store"]
-
-
-def is_url(target: str | os.PathLike[str]) -> bool:
-    """True for a ``postgresql://`` (or ``postgres://``) URL."""
-    return isinstance(target, str) and target.split("://", 1)[0].lower() in ("postgresql", "postgres")
+__all__ = ["PostgresStore", "SqliteStore", "Store", "open_store"]
 
 
 def open_store(target: str | os.PathLike[str], where: str = "ledger") -> Store:
-    """The store for a file path or a ``postgresql://`` URL."""
-    if is_url(target):
+    """The store for a file path or a ``postgresql://`` (or ``postgres://``) URL."""
+    scheme = target.split("://", 1)[0].lower() if isinstance(target, str) and "://" in target else None
+    if scheme in ("postgresql", "postgres"):
         return PostgresStore(str(target))
-    if isinstance(target, str) and "://" in target:
+    if scheme is not None:
         raise SettingInvalid(
             f"{where}: {target!r} is not a ledger: a ledger is a file path or a postgresql:// URL, "
             "e.g. ./seqnb-ledger.sqlite or postgresql://user@host/seqnb"

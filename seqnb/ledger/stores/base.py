@@ -1,12 +1,8 @@
 """Where a ledger keeps its rows: an SQLite file (the embedded default) or a PostgreSQL database (for a team).
 
-The ledger writes one SQL for both (``?`` placeholders, the types of ``MIGRATIONS``); a store
-says only what differs: how to connect, how to open a transaction that serializes the checks
-that must be atomic (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-level advisory
-lock), where the schema version lives, whose clock is "now", and what a driver error means.
-``Store.guard`` turns any of its failures into a ``LedgerError`` naming the cause and the fix.
-PostgreSQL (``seqnb.ledger.stores.postgres``) goes through psycopg 3 (``pip install 'seqnb[postgresql]'``),
-imported only when a ``postgresql://`` ledger is opened. ``seqnb.ledger.stores.open_store`` picks one.
+The ledger writes one SQL for both (``?`` placeholders, the types of ``MIGRATIONS``); a store says only what
+differs: how to connect, how to open a transaction that serializes the checks that must be atomic, where the
+schema version lives, whose clock is "now", and what a driver error means (``Store.guard``).
 """
 
 from __future__ import annotations
@@ -20,7 +16,7 @@ from typing import Any
 from ...errors import BudgetExceeded, LedgerError
 from ...model.seeds import SEED_HINT
 
-__all__ = ["Store", "common_cause"]
+__all__ = ["Store", "chunks", "common_cause"]
 
 
 class Store:
@@ -203,3 +199,9 @@ def common_cause(exc: BaseException) -> tuple[str, str] | None:
     if "nul (0x00)" in text:
         return "the text holds a NUL character, which PostgreSQL cannot store", "remove it from the prompt"
     return None
+
+
+def chunks(items: Sequence[str]) -> Iterator[list[str]]:
+    """``items`` 500 at a time, for one ``IN (...)`` each: far below either store's limit on bound parameters."""
+    for start in range(0, len(items), 500):
+        yield list(items[start : start + 500])

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from ...errors import LedgerError
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     import psycopg
 
 __all__ = ["PostgresStore", "redact"]
+
+T = TypeVar("T")
 
 LOCK_KEY = 0x5E0_1ED6E
 """The PostgreSQL advisory lock that serializes migrations, claims and budget checks (one per database)."""
@@ -87,40 +89,31 @@ class PostgresStore(Store):
     def sql(self, statement: str) -> str:
         return statement.replace("?", "%s")
 
-    def execute(self, statement: str, args: Sequence[Any] = ()) -> Any:
+    def _once_more(self, attempt: Callable[[Any], T]) -> T:
+        """``attempt`` on this thread's connection. One the server dropped (a restart, an idle timeout) is seen broken
+        only when used: outside a transaction, try once more on a new one (every statement here is idempotent)."""
+        conn = self.connection()
         try:
-            return super().execute(statement, args)
+            return attempt(conn)
         except self._psycopg.OperationalError:
-            # A connection the server dropped (a restart, an idle timeout) is seen broken only when used:
-            # outside a transaction, open a new one and try once more (every statement here is idempotent).
-            conn = self.thread_connection()
-            if self.in_transaction or conn is None or not self.unusable(conn):
+            if self.in_transaction or not self.unusable(conn):
                 raise
-            return super().execute(statement, args)
+            return attempt(self.connection())
+
+    def execute(self, statement: str, args: Sequence[Any] = ()) -> Any:
+        return self._once_more(lambda conn: conn.execute(self.sql(statement), list(args)))
 
     def fetch(self, statement: str, args: Sequence[Any] = ()) -> tuple[list[tuple[Any, ...]], list[str]]:
         if self.in_transaction:
             return super().fetch(statement, args)
         # binary rows: a fifth faster to read than text for 100,000 runs (numbers arrive unparsed)
-        conn = self.connection()
-        try:
-            cursor = conn.cursor(binary=True).execute(self.sql(statement), list(args))
-        except self._psycopg.OperationalError:
-            if not self.unusable(conn):
-                raise
-            cursor = self.connection().cursor(binary=True).execute(self.sql(statement), list(args))
+        cursor = self._once_more(lambda conn: conn.cursor(binary=True).execute(self.sql(statement), list(args)))
         return cursor.fetchall(), [d[0] for d in cursor.description or ()]
 
     def begin(self, conn: Any, lock: bool) -> None:
-        try:
-            conn.execute("BEGIN")
-        except self._psycopg.OperationalError:
-            if not self.unusable(conn):
-                raise
-            conn = self.connection()  # nothing was done yet: begin again on a new connection
-            conn.execute("BEGIN")
+        self._once_more(lambda fresh: fresh.execute("BEGIN"))  # nothing was done yet: a new connection may begin
         if lock:
-            self.hold_lock(conn)
+            self.hold_lock(self.connection())
 
     def hold_lock(self, conn: Any) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])  # released at COMMIT or ROLLBACK
