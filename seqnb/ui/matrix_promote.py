@@ -240,16 +240,13 @@ def send_offer(client: Client, offer: Offer, choices: Sequence[Choice]) -> tuple
             except (SeqnbError, ValueError, TypeError) as exc:
                 done = "; ".join(s.plan.summary() for s in sent if hasattr(s, "plan"))
                 return sent, None, (f"sent: {html.escape(done)}; " if done else "") + not_sent(exc, ids)
-    lines = [html.escape(s.plan.summary()) for s in sent if hasattr(s, "plan")]
+    names = ", ".join(str(getattr(s, "id", "")) for s in sent)
     notes = "".join(f"<br>{html.escape(str(w.message))}" for w in dict.fromkeys(said, None))
-    return (
-        sent,
-        None,
-        (
-            f"promoted {fresh.runs} picked series ({html.escape(offer.choice)}): {'; '.join(lines)}. "
-            f"They show under their originals, badged ⤴ promoted{notes}"
-        ),
+    text = (
+        f"promoted {fresh.runs} picked series ({html.escape(offer.choice)}), estimated {html.escape(fresh.total_text())}"
+        f" ({html.escape(names)}): they show under their originals, badged ⤴ promoted{notes}"
     )
+    return sent, None, text
 
 
 def not_sent(exc: BaseException, ids: Sequence[str]) -> str:
