@@ -192,14 +192,17 @@ def _strip(view: Any, run: RunCore, frames: Sequence[Frame], size: int, budget: 
     """A series as one table row of frames, in order: it never wraps, however narrow the page."""
     marks = view.marks.get(run.id)
     rated = dict(getattr(marks, "frame_ratings", None) or {})
-    pictures = [tile(view.gallery.cache, frame, size) for frame in frames]
-    high = max((p.height for p in pictures if not p.info.get("placeholder")), default=size)
+    full = budget.used >= budget.limit  # no image fits any more: none is drawn
+    pictures = [None if full else tile(view.gallery.cache, frame, size) for frame in frames]
+    high = max((p.height for p in pictures if p is not None and not p.info.get("placeholder")), default=size)
     parts = [budget.text("<table><tr>")]
     for frame, picture in zip(frames, pictures, strict=True):
-        if picture.info.get("placeholder") and picture.height != high:
+        if picture is not None and picture.info.get("placeholder") and picture.height != high:
             picture = tile(view.gallery.cache, frame, size, high)
         alt = f"{frame.index + 1}/{frame.count}"
-        img = budget.image(jpeg_bytes(picture), alt, picture.width, picture.height)
+        img = budget.image(jpeg_bytes(picture), alt, picture.width, picture.height) if picture is not None else None
+        if picture is None:
+            budget.left_out += 1
         stars = f" ★{rated[frame.index]}" if frame.index in rated else ""
         parts.append(budget.text("<td>") + (img or budget.text(f"<i>{alt} (not embedded)</i>")))
         parts.append(budget.text(f"<br><small>{alt}{stars}</small></td>"))
@@ -237,15 +240,21 @@ def matrix_view_html(view: Any, budget: HtmlBudget | None = None) -> str:
         cells = {(r, c): m.cell(r, c, f) for r in range(len(m.rows)) for c in range(len(m.cols))}
         tables.append((f, cells, {run.id: view.static_frames(run) for cell in cells.values() for run in cell}))
     size = _copy_size(view, [frames or [] for _, _, framed in tables for frames in framed.values()], budget)
-    parts, left_out = [], []
+    parts: list[str] = []
+    left_out: list[str] = []
     for f, cells, framed in tables:
+        label = html.escape(m.facets[f].label) or "the table"
         if budget.used >= budget.limit > 0:
-            left_out.append((m.facets[f].label, sum(len(cell) for cell in cells.values())))
+            left_out.append(f"{label} ({sum(len(cell) for cell in cells.values())} series)")
             continue
         if m.facet_axis:
-            parts.append(budget.text(f"<p><b>{html.escape(m.facet_axis)}: {html.escape(m.facets[f].label)}</b></p>"))
+            parts.append(budget.text(f"<p><b>{html.escape(m.facet_axis)}: {label}</b></p>"))
         parts.append(budget.text(f"<table><tr><th>{names}</th>" + "".join(_header(h) for h in m.cols) + "</tr>"))
         for r, row in enumerate(m.rows):
+            if budget.used >= budget.limit > 0:  # the rest of this table: named, not drawn
+                rest = sum(len(cells[(i, c)]) for i in range(r, len(m.rows)) for c in range(len(m.cols)))
+                left_out.append(f"rows {r + 1}-{len(m.rows)} of {label} ({rest} series)")
+                break
             parts.append(budget.text("<tr>" + _header(row)))
             for c in range(len(m.cols)):
                 cell = cells[(r, c)]
@@ -261,19 +270,17 @@ def matrix_view_html(view: Any, budget: HtmlBudget | None = None) -> str:
                 parts.append(budget.text("</td>"))
             parts.append(budget.text("</tr>"))
         parts.append(budget.text("</table>"))
-    shown = len(m.facets) - len(left_out)
     tables_word = (
         f"{len(m.facets)} table{'s' * (len(m.facets) != 1)} ({html.escape(m.facet_axis)})" if m.facet_axis else ""
     )
     summary = f"{len(m.runs)} series" + (f" in {tables_word}" if tables_word else "")
     if left_out:
         summary += (
-            f"; left out to keep this copy under {human_size(budget.limit)}: "
-            + ", ".join(f"{html.escape(label)} ({n} series)" for label, n in left_out)
-            + f" (set ${STATIC_MAX_ENV}, e.g. 8M, before displaying it again)"
+            f"; left out to keep this copy under {human_size(budget.limit)}: {', '.join(left_out)}"
+            f" (set ${STATIC_MAX_ENV}, e.g. 8M, before displaying it again)"
         )
     elif m.facet_axis:
-        summary += f", all {shown} shown"
+        summary += f", all {len(m.facets)} shown"
     parts.append(budget.text(f"<p><small>{summary}</small></p>"))
     return "".join(parts)
 
