@@ -57,7 +57,7 @@ DEFAULT_THUMB = 256
 DEFAULT_LARGE = 1024
 """Longer side of the frames the viewer shows large (when the full-size images stay out of the report)."""
 
-LARGE_MAX_BYTES = 8 * 1024 * 1024
+LARGE_MAX_BYTES = 6 * 1024 * 1024
 """What the viewer's large frames may add to a report in all: past it they are made smaller, and below twice the
 thumbnails' size left out (the viewer then shows the thumbnail, and says so)."""
 
@@ -125,12 +125,19 @@ def _family_order(series: Sequence[Series]) -> list[Series]:
     return out
 
 
-def _jpeg(picture: Image.Image, size: int, quality: int) -> tuple[bytes, int, int]:
+def _shrunk(picture: Image.Image, size: int) -> Image.Image:
+    """A copy no larger than ``size`` on its longer side (the picture itself when it is that small already)."""
+    if max(picture.size) <= size:
+        return picture
     small = picture.copy()
     small.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return small
+
+
+def _jpeg(picture: Image.Image, quality: int) -> tuple[bytes, int, int]:
     buf = io.BytesIO()
-    small.save(buf, format="JPEG", quality=quality)
-    return buf.getvalue(), small.width, small.height
+    picture.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue(), picture.width, picture.height
 
 
 def _decoded(frame: Frame, size: int) -> Image.Image | None:
@@ -154,8 +161,10 @@ def _pictures(
         picture = _decoded(frame, max(thumb, large))
         if picture is None:
             return jpeg_of(frame, thumb), None
-        bigger = _jpeg(picture, large, 82) if large > thumb and max(picture.size) > thumb else None
-        return _jpeg(picture, thumb, 80), bigger
+        if large > thumb and max(picture.size) > thumb:
+            picture = _shrunk(picture, large)  # the thumbnail is made from it: one reduction of the original
+            return _jpeg(_shrunk(picture, thumb), 80), _jpeg(picture, 82)
+        return _jpeg(_shrunk(picture, thumb), 80), None
 
     with ThreadPoolExecutor(max_workers=4) as pool:  # Pillow decodes outside the GIL
         return list(pool.map(one, frames))
@@ -172,7 +181,8 @@ def _large_size(frames: Sequence[Frame], thumb: int, large: int, budget: int) ->
     per_frame = max(len(data) for data, _, _ in sample) * 4 / 3  # base64
     if per_frame * len(pictured) <= budget:
         return large
-    size = int(large * (budget / (per_frame * len(pictured))) ** 0.5)
+    # a smaller JPEG takes more bytes per pixel than a larger one: its area shrinks a little more than the budget's
+    size = int(large * (0.85 * budget / (per_frame * len(pictured))) ** 0.55)
     return size if size >= 2 * thumb else 0
 
 
