@@ -106,7 +106,7 @@ def test_judging_a_24_run_sweep_with_the_keyboard_in_jupyterlab_then_its_report(
         assert rows == ["…watercolour", "…ink", "…oil paint"]
         assert page.get_attribute(".seqnb-matrix .seqnb-m-row >> nth=1", "title") == STYLE + "ink"
         facets = page.eval_on_selector_all(".seqnb-matrix .seqnb-m-facet", "els => els.map(e => e.textContent)")
-        assert facets == ["seedream-4.0", "seedream-4.5"]
+        assert facets == ["seedream-4.0 1 ✔", "seedream-4.5"]  # each table's button says how many picks it holds
         shapes = page.eval_on_selector_all(
             ".seqnb-matrix .seqnb-m-frame img", "els => els.map(i => i.width / i.height)"
         )
@@ -154,7 +154,7 @@ def test_judging_a_24_run_sweep_with_the_keyboard_in_jupyterlab_then_its_report(
         page.keyboard.press("Escape")
         page.wait_for_selector(".seqnb-m-lightbox", state="hidden")
         page.wait_for_function(f"JSON.stringify({ACTIVE}) === JSON.stringify([{picked_run!r}, '2'])")
-        assert page.locator(".seqnb-matrix .seqnb-m-facet.seqnb-m-on").inner_text() == "seedream-4.5"
+        assert page.locator(".seqnb-matrix .seqnb-m-facet.seqnb-m-on").inner_text() == "seedream-4.5 1 ✔"
         outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
         assert outline == "solid"  # a focus ring you can see
         page.keyboard.press("ArrowLeft")  # the focus moves from frame to frame in the page
@@ -169,7 +169,7 @@ def test_judging_a_24_run_sweep_with_the_keyboard_in_jupyterlab_then_its_report(
         # Promote: two picks of two models; per-model choices; priced by a first click, sent by a second one.
         page.keyboard.press("f")  # back to 4.0's table, where the code above picked ink · seed 3
         page.wait_for_function(
-            "document.querySelector('.seqnb-matrix .seqnb-m-facet.seqnb-m-on').textContent === 'seedream-4.0'"
+            "document.querySelector('.seqnb-matrix .seqnb-m-facet.seqnb-m-on').textContent.startsWith('seedream-4.0')"
         )
         assert "2 picked" in page.inner_text(".seqnb-matrix .seqnb-m-bar")
         choice = "4K on seedream-4.5 · optimize standard on seedream-4.0"

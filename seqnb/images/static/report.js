@@ -82,8 +82,8 @@
   // What tells a cell's series apart where several models or seeds sit side by side: always its model and seed.
   function cellLabel(run) {
     var bits = [run.model, run.seed === "" ? "model's seed" : "seed " + run.seed];
-    axes.forEach(function (a) {
-      if ([state.x, state.y, state.facet, "model", "seed"].indexOf(a.key) < 0) bits.push(a.labels[run.at[a.key]]);
+    axes.forEach(function (a) { // a run made from another sits at its original's place: its badge says what changed
+      if (!run.parent && [state.x, state.y, state.facet, "model", "seed"].indexOf(a.key) < 0) bits.push(a.labels[run.at[a.key]]);
     });
     return bits.filter(Boolean).join(" \u00b7 ");
   }
