@@ -37,7 +37,11 @@ def test_the_saved_copy_of_a_two_facet_matrix_holds_every_series_and_its_marks(
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     nb.cells = [nbformat.v4.new_code_cell(source) for source in SESSION]
     NotebookClient(
-        nb, timeout=300, kernel_name="python3", store_widget_state=False, resources={"metadata": {"path": str(tmp_path)}}
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        store_widget_state=False,
+        resources={"metadata": {"path": str(tmp_path)}},
     ).execute()
     assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     (output,) = nb.cells[-1].outputs
