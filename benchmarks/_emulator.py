@@ -17,10 +17,11 @@ def free_port() -> int:
 
 
 def start(*flags: str) -> tuple[subprocess.Popen[bytes], str]:
-    """The emulator with ``--token bench`` and ``flags`` on a free loopback port; (process, base URL)."""
+    """The emulator with ``--token bench`` and ``flags`` on a free loopback port, quiet; (process, base URL)."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "seqnb.cli", "emulator", "--port", str(port), "--token", "bench", *flags],
+        [sys.executable, "-m", "seqnb.cli", "emulator", "--port", str(port), "--token", "bench", "--quiet", *flags],
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"

@@ -22,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     "connect": ".session",
     "Studio": ".ui.studio",
     "matrix": ".ui.matrix_view",
+    "duel": ".ui.duel_view",
     "compare_grid": ".session",
     "contact_sheet": ".session",
     # what a session is made of
@@ -131,6 +132,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; the same names as _EXPO
     from .session import compare_grid as compare_grid
     from .session import connect as connect
     from .session import contact_sheet as contact_sheet
+    from .ui.duel_view import duel as duel
     from .ui.matrix_view import matrix as matrix
     from .ui.studio import Studio as Studio
 

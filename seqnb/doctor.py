@@ -28,7 +28,7 @@ __all__ = ["Check", "DoctorReport", "diagnose"]
 Status = Literal["ok", "info", "warn", "fail"]
 PROBE_MODEL = "bytedance/seedream-4-5/sequential"
 """The model whose catalog entry is the authenticated call that proves the token."""
-PACKAGES = ("httpx", "ipywidgets", "pandas", "pillow", "starlette", "uvicorn", "nest-asyncio", "ipykernel")
+PACKAGES = ("aiohttp", "httpx", "ipywidgets", "pandas", "pillow", "starlette", "uvicorn", "ipykernel")
 
 
 @dataclass(frozen=True)
@@ -65,16 +65,34 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).split(" - ")[0]
 
 
+def _network_failure(exc: object) -> tuple[str, object] | None:
+    """What kept a call from its host, as a key two hosts share (offline: the same name-lookup failure), or None
+    when the call was answered: the operating system's error under it, by type and errno (its text names the host)."""
+    if not isinstance(exc, errors.ConnectError):
+        return None
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, OSError):
+        cause = cause.__cause__ or cause.__context__
+    return (type(cause).__name__, cause.errno) if cause is not None else ("ConnectError", str(exc))
+
+
 def _versions() -> Check:
     from ._version import __version__
 
     found = {"seqnb": __version__, "python": sys.version.split()[0]}
-    for name in PACKAGES:
+    for name in (*PACKAGES, _nest_asyncio()):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
     return Check("versions", "info", ", ".join(f"{k} {v}" for k, v in found.items()), found)
+
+
+def _nest_asyncio() -> str:
+    """The nest-asyncio seqnb applies (``_loop``): ipykernel's maintained fork when installed, else the original."""
+    import importlib.util
+
+    return "nest-asyncio2" if importlib.util.find_spec("nest_asyncio2") is not None else "nest-asyncio"
 
 
 def _ledger(path: str | None) -> Check:
@@ -153,7 +171,9 @@ def _cache(directory: str | None) -> Check:
     return Check("image cache", "ok", summary, details)
 
 
-async def _probe(api: str, account: str, secret: Secret, account_source: str) -> tuple[dict[str, Any], Any]:
+async def _probe(
+    api: str, account: str, secret: Secret, account_secret: Secret | None, account_source: str
+) -> tuple[dict[str, Any], Any]:
     import asyncio
 
     from .api.account import fetch_balance
@@ -162,7 +182,7 @@ async def _probe(api: str, account: str, secret: Secret, account_source: str) ->
 
     entries, balance = await asyncio.gather(
         fetch_entries(api, secret, [m.id for m in models()]),
-        fetch_balance(account, secret, account_source),
+        fetch_balance(account, account_secret, account_source),
         return_exceptions=True,
     )
     if isinstance(entries, BaseException):  # pragma: no cover - fetch_entries keeps failures in place
@@ -195,8 +215,13 @@ def _user_prices() -> Check | None:
     return Check("user prices", "info", "SEQNB_PRICES sets " + ", ".join(f"{k} {v}" for k, v in shown.items()), shown)
 
 
-def _network(api: str, account: str, secret: Secret, emulated: bool, tokened: bool = True) -> list[Check]:
-    """The catalog, prices, schemas and balance as the service answers them; ``tokened``: a token of the user's is sent."""
+def _network(
+    api: str, account: str, secret: Secret, emulated: bool, tokened: bool = True, account_secret: Secret | None = None
+) -> list[Check]:
+    """The catalog, prices, schemas and balance as the service answers them; ``tokened``: a token of the user's is sent.
+
+    ``account_secret``: the token the balance call may carry (``balance_secret``), None for none.
+    """
     from ._loop import run_detached
     from .api.account import DEADLINE as BALANCE_DEADLINE
     from .api.account import Balance
@@ -208,11 +233,13 @@ def _network(api: str, account: str, secret: Secret, emulated: bool, tokened: bo
     account_source = f"{'offline emulator' if emulated else 'RunComfy account'} at {account}"
     label = "emulator catalog" if emulated else "RunComfy catalog"
     entries, balance = run_detached(
-        lambda: _probe(api, account, secret, account_source), max(service.DEADLINE, BALANCE_DEADLINE) + 2.0
+        lambda: _probe(api, account, secret, account_secret, account_source),
+        max(service.DEADLINE, BALANCE_DEADLINE) + 2.0,
     )
     out: list[Check] = []
     probe = entries[PROBE_MODEL]
     path = f"GET {api}/models/{PROBE_MODEL}"
+    unreached = _network_failure(probe)  # told once, under "model api"; the checks it also struck point there
     if isinstance(probe, CatalogEntry):
         out.append(
             Check(
@@ -231,14 +258,18 @@ def _network(api: str, account: str, secret: Secret, emulated: bool, tokened: bo
     lines: list[str] = []
     status: Status = "ok"
     drift: list[str] = []
+    same_failure: list[str] = []
     for spec in models():
         result = entries.get(spec.id)
         builtin = f"{spec.currency} {spec.price_per_image}"
         if not isinstance(result, CatalogEntry):
             rows[spec.id] = {"catalog": None, "builtin": builtin, "error": str(result)}
+            status = "warn"
+            if unreached is not None and _network_failure(result) == unreached:
+                same_failure.append(f"{spec.short_name} {builtin}{_user_note(spec)}")
+                continue
             why = service.why_unavailable(result) if isinstance(result, errors.SeqnbError) else "catalog unavailable"
             lines.append(f"{spec.short_name}: {why}; built-in {builtin}{_user_note(spec)}")
-            status = "warn"
             continue
         price = price_of(result, label)
         rows[spec.id] = {
@@ -256,6 +287,8 @@ def _network(api: str, account: str, secret: Secret, emulated: bool, tokened: bo
             rows[spec.id]["problem"] = price
         if result.input_schema is not None:
             drift += [str(d) for d in schema_drift(get_model(spec.id), result.input_schema)]
+    if same_failure:
+        lines.insert(0, "catalog not reached (the same failure as model api), built-in " + ", ".join(same_failure))
     out.append(Check("prices", status, "; ".join(lines), rows))
     if drift:
         out.append(Check("schema", "warn", f"{len(drift)} difference(s): " + " | ".join(drift), {"drift": drift}))
@@ -278,9 +311,10 @@ def _network(api: str, account: str, secret: Secret, emulated: bool, tokened: bo
         )
     else:
         why = _refused(tokened) if isinstance(balance, errors.AuthError) else "cannot be read"
-        out.append(
-            Check("balance", "fail", f"{why}: {call}: {_first_line(balance)}", {"call": call, "error": str(balance)})
-        )
+        said = _first_line(balance)
+        if unreached is not None and _network_failure(balance) == unreached:
+            said = f"{account} not reached either (the same failure as model api)"
+        out.append(Check("balance", "fail", f"{why}: {call}: {said}", {"call": call, "error": str(balance)}))
     return out
 
 
@@ -309,7 +343,7 @@ def diagnose(
     cache_dir: str | None = None,
 ) -> DoctorReport:
     """Look at everything seqnb would use; never raises for what it finds (it reports it)."""
-    from .api.account import account_base_for
+    from .api.account import account_base_for, balance_secret
     from .api.backend import resolve_backend
 
     checks: list[Check] = []
@@ -342,7 +376,7 @@ def diagnose(
                 {"backend": backend.kind, "model_api": api, "account_api": account},
             )
         )
-        checks += _network(api, account, secret, emulated, tokened)
+        checks += _network(api, account, secret, emulated, tokened, balance_secret(backend, account_base_url, secret))
     user = _user_prices()
     checks += [*([user] if user is not None else []), _ledger(ledger), _cache(cache_dir), _versions()]
     if secret is not None and secret.source != NO_TOKEN:  # the placeholder "local" is no secret (and a common word)

@@ -14,6 +14,7 @@ SeqnbError
 │   └── RequestNotFound       the service no longer knows the request id (404, error_code 404001; also an APIError)
 ├── BudgetExceeded        a sweep would cost more than its budget; nothing was sent
 ├── LedgerError           the ledger cannot record or read (disk full, read-only, corrupt, value out of range)
+│   └── RunTakenOver          another session took the run over before its submit left: not sent from here
 ├── ImageRefused          an image URL gave nothing usable (.reason); the run's other images are kept
 ├── APIError              the service answered with an error (.status_code, .error_code, .request_id)
 │   ├── AuthError             401/403, error_code 400004: token missing, wrong or expired
@@ -82,6 +83,7 @@ __all__ = [
     "Refused",
     "RequestInvalid",
     "RequestNotFound",
+    "RunTakenOver",
     "SeqnbError",
     "SeqnbWarning",
     "ServerError",
@@ -149,6 +151,16 @@ class BudgetExceeded(SeqnbError):
 
 class LedgerError(SeqnbError):
     """The ledger could not record or read; when recording a new run, its submit was not sent."""
+
+
+class RunTakenOver(LedgerError):
+    """Another session took the run over (``resume`` judged this one gone) before its submit left: it was not sent
+    from here, and the session that owns it now says what becomes of it."""
+
+    def __init__(self, run_id: str, owner: str | None, message: str) -> None:
+        self.run_id = run_id
+        self.owner = owner
+        super().__init__(message)
 
 
 class ImageRefused(SeqnbError):

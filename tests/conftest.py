@@ -27,6 +27,14 @@ def _state_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("RUNCOMFY_API_BASE", "http://127.0.0.1:9")
 
 
+@pytest.fixture(autouse=True)
+def _a_kernel_per_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test is a kernel of its own: the clients connect() registers (what seqnb.Studio() shows) start empty."""
+    import seqnb.session
+
+    monkeypatch.setattr(seqnb.session, "_KERNEL", seqnb.session.KernelSession())
+
+
 def _numeric(name: str) -> bool:
     """An IPv4 address in any spelling the C library accepts (0x7f.1, 2130706433): resolving it asks no one."""
     try:
@@ -79,4 +87,4 @@ def host() -> Iterator[FileHost]:
     """A loopback file host (``tests/file_host.py``), shut down after the test."""
     h = FileHost()
     yield h
-    h.server.shutdown()
+    h.close()

@@ -20,7 +20,12 @@ class Served:
 
 
 class FileHost:
-    """Serves ``routes`` on 127.0.0.1 and records each request's path (``hits``) and headers (``headers``)."""
+    """Serves ``routes`` on 127.0.0.1 and records each request's path (``hits``) and headers (``headers``).
+
+    ``close()`` stops it fully: its socket closed too, so a late client (the emulator fetching a
+    reference for an image it draws) is refused at once instead of waiting out its timeout on a
+    host that still accepts connections but no longer answers.
+    """
 
     def __init__(self) -> None:
         self.routes: dict[str, Served] = {}
@@ -46,6 +51,12 @@ class FileHost:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
         self.netloc = f"127.0.0.1:{self.server.server_address[1]}"
         self.url = f"http://{self.netloc}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(5)

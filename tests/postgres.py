@@ -93,21 +93,7 @@ class Cluster:
         done = self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed: {done.stderr or done.stdout}")
-        settings = [
-            f"-p {self.port}",
-            "-c listen_addresses=127.0.0.1",
-            "-c unix_socket_directories=''",
-            "-c max_connections=300",
-            "-c fsync=off",  # a throwaway cluster: speed over durability
-            "-c synchronous_commit=off",
-            "-c full_page_writes=off",
-            "-c shared_buffers=32MB",
-        ]
-        done = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o", " ".join(settings), "start")  # fmt: skip
-        if done.returncode != 0:
-            log = self.log.read_text(errors="replace") if self.log.exists() else ""
-            raise RuntimeError(f"pg_ctl start failed: {done.stderr or done.stdout}\n{log[-2000:]}")
-        self.running = True
+        self.launch()
         self.watchdog = subprocess.Popen(  # stops the server even if this process is killed before its teardown
             [
                 sys.executable,
@@ -123,6 +109,30 @@ class Cluster:
             start_new_session=True,
         )
         return self
+
+    def launch(self) -> None:
+        """Start the server on its data directory and port (again, after ``halt``)."""
+        settings = [
+            f"-p {self.port}",
+            "-c listen_addresses=127.0.0.1",
+            "-c unix_socket_directories=''",
+            "-c max_connections=300",
+            "-c fsync=off",  # a throwaway cluster: speed over durability
+            "-c synchronous_commit=off",
+            "-c full_page_writes=off",
+            "-c shared_buffers=32MB",
+        ]
+        done = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o", " ".join(settings), "start")  # fmt: skip
+        if done.returncode != 0:
+            log = self.log.read_text(errors="replace") if self.log.exists() else ""
+            raise RuntimeError(f"pg_ctl start failed: {done.stderr or done.stdout}\n{log[-2000:]}")
+        self.running = True
+
+    def halt(self) -> None:
+        """Stop the server (an outage: every connection dropped, none accepted) until ``launch`` starts it again."""
+        done = self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_ctl stop failed: {done.stderr or done.stdout}")
 
     def stop(self) -> None:
         if self.running:

@@ -27,7 +27,7 @@ def test_import_is_light_and_the_cli_answers_without_the_heavy_parts() -> None:
     import subprocess
     import sys
 
-    heavy = ("pandas", "ipywidgets", "httpx", "PIL", "uvicorn", "numpy")
+    heavy = ("pandas", "ipywidgets", "httpx", "aiohttp", "PIL", "uvicorn", "numpy")
     code = (
         "import sys, seqnb, seqnb.cli; seqnb.cli.build_parser().format_help(); "
         f"print(sorted(m for m in {heavy!r} if m in sys.modules))"

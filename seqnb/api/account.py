@@ -4,7 +4,10 @@ RunComfy answers the balance at ``GET https://api.runcomfy.net/prod/v2/balance``
 ``balance_usd`` and ``currency`` (as `runcomfy balance` reads it; the host differs from the Model API's). The account
 API base is configurable like the Model API base: the ``account_base_url=`` argument, else
 ``$RUNCOMFY_API_BASE``, else https://api.runcomfy.net; for seqnb's emulator, the emulator itself.
-``parse_balance``, ``balance_text`` and ``check_balance`` are pure; ``fetch_balance`` is the shell.
+The token goes there only when the Model API is RunComfy's own (a ``runcomfy.net`` host over
+https) or the user named the account API (``balance_secret``); otherwise the balance is not read
+and says why. ``parse_balance``, ``balance_text`` and ``check_balance`` are pure; ``fetch_balance``
+is the shell.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ __all__ = [
     "DEFAULT_ACCOUNT_BASE",
     "Balance",
     "account_base_for",
+    "balance_secret",
     "balance_text",
     "check_balance",
     "fetch_balance",
@@ -79,6 +83,21 @@ def account_base_for(backend: Backend, given: str | None = None) -> str:
     )
 
 
+def is_runcomfy_api(url: str) -> bool:
+    """Whether ``url`` is RunComfy's own API: https on ``runcomfy.net`` or one of its subdomains."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    return parts.scheme == "https" and (host == "runcomfy.net" or host.endswith(".runcomfy.net"))
+
+
+def balance_secret(backend: Backend, given: str | None, secret: Secret) -> Secret | None:
+    """The token the balance call may carry: the client's when its Model API is RunComfy's own, the emulator, or
+    the user named the account API (``given`` or ``$RUNCOMFY_API_BASE``); else None (the balance is not read).
+    """
+    named = bool(given) or bool(os.environ.get(ACCOUNT_BASE_ENV))
+    return secret if named or backend.kind == "emulator" or is_runcomfy_api(backend.base_url) else None
+
+
 def parse_balance(body: Any, source: str, fetched_at: float) -> Balance:
     """A ``Balance`` from the service's answer; ``ServerError`` naming what is wrong with it."""
     value = body.get("balance_usd") if isinstance(body, dict) else None
@@ -92,8 +111,17 @@ def parse_balance(body: Any, source: str, fetched_at: float) -> Balance:
     return Balance(amount, str(currency or "USD").upper(), fetched_at, source)
 
 
-async def fetch_balance(account_base: str, secret: Secret, source: str, deadline: float = DEADLINE) -> Balance:
-    """The balance, in one call (retried once) within ``deadline`` seconds."""
+async def fetch_balance(account_base: str, secret: Secret | None, source: str, deadline: float = DEADLINE) -> Balance:
+    """The balance, in one call (retried once) within ``deadline`` seconds.
+
+    ``secret`` None (``balance_secret``: the Model API is not RunComfy's and no account API was
+    named): nothing is sent, and ``SettingInvalid`` says how to have the balance read.
+    """
+    if secret is None:
+        raise errors.SettingInvalid(
+            f"not read: the Model API is not RunComfy's, and seqnb sends your token to {account_base} only with "
+            f"RunComfy's own; name the account API to read it (account_base_url=... or {ACCOUNT_BASE_ENV}=...)"
+        )
     body = await get_once(
         account_base, secret, BALANCE_PATH, deadline, what=f"{account_base}{BALANCE_PATH}", attempts=2
     )

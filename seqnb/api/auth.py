@@ -10,15 +10,14 @@ from __future__ import annotations
 import hmac
 import json
 import os
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
-
-import httpx
+from urllib.parse import urlsplit
 
 from ..errors import SettingInvalid
 
-__all__ = ["BearerAuth", "Secret", "resolve_token", "token_file"]
+__all__ = ["Secret", "resolve_token", "same_origin", "token_file"]
 
 
 class Secret:
@@ -108,28 +107,18 @@ def resolve_token(token: str | Secret | None = None, environ: Mapping[str, str] 
     return Secret(value, "runcomfy login")
 
 
-class BearerAuth(httpx.Auth):
-    """Adds ``Authorization: Bearer`` to each request to the API's ``origin``, reading the secret only then.
-
-    A request anywhere else (an absolute URL to another scheme, host or port) goes without the token.
+def same_origin(url: str, origin: str) -> bool:
+    """Whether ``url`` is on ``origin``'s scheme, host and port (the scheme's default port made explicit):
+    where the token may go.
     """
-
-    def __init__(self, secret: Secret, origin: str | None = None) -> None:
-        self._secret = secret
-        self._origin = _origin(httpx.URL(origin)) if origin is not None else None
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if self._origin is None or _origin(request.url) == self._origin:
-            request.headers["Authorization"] = f"Bearer {self._secret.reveal()}"
-        else:
-            request.headers.pop("Authorization", None)
-        yield request
-
-    def __repr__(self) -> str:
-        return f"BearerAuth({self._secret!r})"
+    return _origin(url) == _origin(origin)
 
 
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    """(scheme, host, port) with the scheme's default port made explicit: what "the same origin" compares."""
-    default = {"http": 80, "https": 443}.get(url.scheme)
-    return url.scheme, url.host, url.port if url.port is not None else default
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return ("", "", None)  # no origin the API's can equal
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").rstrip("."), port if port is not None else default

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from .. import errors
+from .._http import AsyncClient
+from .._loop import run_detached
 from .._netaddr import is_local_address
 from .auth import Secret, resolve_token
 
@@ -65,24 +67,34 @@ def _is_local(url: str) -> bool:
     return is_local_address(urlsplit(url).hostname or "")
 
 
-def is_seqnb_emulator(url: str, timeout: float = 3.0) -> bool:
-    """Whether the server at ``url`` says it is seqnb's emulator (one unauthenticated GET of its root)."""
-    parts = urlsplit(url)
-    try:
-        answer = httpx.get(urlunsplit((parts.scheme, parts.netloc, "/", "", "")), timeout=timeout)
-    except httpx.HTTPError:
-        return False
+async def _says_emulator(root: str, timeout: float) -> bool:
+    async with AsyncClient(timeout=timeout) as http:  # no token; the environment's proxies, as for API calls
+        try:
+            answer = await http.get(root)
+        except httpx.HTTPError:
+            return False
     return EMULATOR_HEADER in answer.headers
+
+
+def is_seqnb_emulator(url: str, timeout: float = 3.0) -> bool:
+    """Whether the server at ``url`` says it is seqnb's emulator (one unauthenticated GET of its root).
+
+    ``SettingInvalid`` when the environment names a proxy the engine cannot use for it.
+    """
+    parts = urlsplit(url)
+    root = urlunsplit((parts.scheme, parts.netloc, "/", "", ""))
+    return run_detached(lambda: _says_emulator(root, timeout), timeout + 2.0)
 
 
 def checked_url(url: str, where: str, example: str = DEFAULT_BASE_URL) -> str:
     """``url`` when it is an http(s) URL with a host, else ``SettingInvalid`` naming ``where`` and an example."""
-    parts = urlsplit(url.strip())
     try:
+        parts = urlsplit(url.strip())
         parts.port  # noqa: B018 (raises on a bad port)
-    except ValueError:
-        parts = parts._replace(netloc="")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # a bad port, an unclosed [IPv6 bracket
+        usable = False
+    if not usable:
         raise errors.SettingInvalid(f"{where}: {url!r} is not an http(s) URL with a host; write e.g. {example}")
     return url.strip()
 

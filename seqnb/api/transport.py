@@ -1,4 +1,13 @@
-"""HTTP to a RunComfy-compatible API: one httpx.AsyncClient, errors mapped in one place, safe retries.
+"""HTTP to a RunComfy-compatible API: seqnb's engine (aiohttp), errors mapped in one place, safe retries.
+
+Calls go through aiohttp's connection pool (``seqnb._http.session``: the hot path of a sweep, a
+third of the CPU per call of httpx's interface over the same pool), or through the
+``httpx.AsyncClient`` a user gives. seqnb's own rules on top of the library: the token only on
+the API's origin (``same_origin``), no redirect followed, the environment's proxy as httpx reads
+it (``proxy_for``), answers read as they arrive and cut off beyond ``MAX_ANSWER``, a deadline on
+every attempt, and every failure mapped in one place: aiohttp's to httpx's exceptions by
+``seqnb._http.http_error``, those and the answers to seqnb's errors by ``Transport._send`` and
+``map_error``. ``ConnectError`` (certainly not sent) only while no connection was made.
 
 Retry rules (they decide whether money is spent twice):
 - status, result and cancel are idempotent: retried with exponential backoff and full jitter on
@@ -20,18 +29,20 @@ import logging
 import math
 import random
 import time
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
+import aiohttp
 import httpx
 
 from .. import errors
-from .auth import BearerAuth, Secret
+from .._http import http_error, proxy_for, session
+from .auth import Secret, same_origin
 from .protocol import error_code, error_fields, error_message
-from .wire import Answer, Engine, HttpxWire, Wire, proxied
 
-__all__ = ["MAX_BODY", "RetryPolicy", "Route", "Transport", "map_error", "retry_after_seconds"]
+__all__ = ["MAX_ANSWER", "MAX_BODY", "Answer", "RetryPolicy", "Route", "Transport", "map_error", "retry_after_seconds"]
 
 log = logging.getLogger("seqnb.transport")
 _random = random.Random()  # backoff jitter; the global generator belongs to the user
@@ -40,6 +51,9 @@ Route = Literal["submit", "status", "result", "cancel"]
 
 MAX_BODY = 64 * 1024 * 1024
 """Largest request body seqnb sends (64 MiB, the cap of RunComfy's own nodes); a larger one never leaves."""
+
+MAX_ANSWER = 64 * 1024 * 1024
+"""Largest answer read (64 MiB, after decompression): a host that sends more is cut off, not held in memory."""
 
 _CODE_CLASSES: dict[int, type[errors.APIError]] = {
     400001: errors.ModelNotFound,
@@ -124,8 +138,34 @@ def map_error(
     return errors.ServerError(message, **kw)
 
 
+class Answer:
+    """An HTTP answer as ``Transport`` reads it: status, headers (looked up by lower-case name), the whole body."""
+
+    __slots__ = ("content", "headers", "status_code")
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], content: bytes) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.content = content
+
+    def json(self) -> Any:
+        """The body as JSON (``ValueError`` if it is not)."""
+        return _json.loads(self.content)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def __repr__(self) -> str:
+        return f"<Answer {self.status_code}, {len(self.content)} bytes>"
+
+
+class _TooLarge(Exception):
+    """An answer over ``MAX_ANSWER``: cut off."""
+
+
 class Transport:
-    """The client's only door to the network."""
+    """The client's only door to the network: seqnb's engine (aiohttp's pool), or the ``httpx.AsyncClient`` given."""
 
     def __init__(
         self,
@@ -144,40 +184,60 @@ class Transport:
         self._limit: asyncio.Semaphore | None = None
         self._token = token
         self._http = http
-        self._wire: Engine | None = None
-        self._elsewhere: Engine | None = None
+        self._pool: aiohttp.ClientSession | None = None  # made on first use, on the loop that uses it
+        # read now, so that a proxy the engine cannot use is said before any call
+        self._proxy = proxy_for(self.base_url) if http is None else None
+        self._pool_timeout = aiohttp.ClientTimeout(
+            total=None, connect=self._timeout.connect, sock_read=self._timeout.read
+        )
+        self._closed = False
         self._gate_until = 0.0
 
-    def _engine(self, path: str) -> Engine:
-        # Made on first use, so that its connections belong to the loop that uses them.
-        if not path.startswith("/"):  # an absolute URL: httpx's client, whose auth sends the token only to the API
-            if self._elsewhere is None:
-                self._elsewhere = HttpxWire(self._httpx_client())
-            return self._elsewhere
-        if self._wire is None:
-            if self._http is None and not proxied():
-                self._wire = Wire(self.base_url, self._token, self._timeout, max_idle=self.max_concurrency)
-            else:  # a client given to this transport, or httpx's own when the environment names a proxy
-                self._wire = HttpxWire(self._http or self._httpx_client())
-        return self._wire
-
-    def _httpx_client(self) -> httpx.AsyncClient:
-        limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
-        return httpx.AsyncClient(
-            base_url=self.base_url,
-            auth=BearerAuth(self._token, self.base_url),
-            timeout=self._timeout,
-            limits=limits,
-            headers={"User-Agent": "seqnb"},
-        )
-
     async def aclose(self) -> None:
-        for engine in (self._wire, self._elsewhere):
-            if engine is not None:
-                await engine.aclose()
-        if self._wire is None and self._http is not None:
+        self._closed = True
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+        if self._http is not None:
             await self._http.aclose()
-        self._wire = self._elsewhere = self._http = None
+            self._http = None
+
+    async def _exchange(self, method: str, path: str, content: bytes | None) -> Answer:
+        """One request and its whole answer, read as it arrives and cut off beyond ``MAX_ANSWER``."""
+        if self._http is not None:
+            return await _through(self._http, method, path, content)
+        url = self.base_url + path if path.startswith("/") else path
+        proxy = self._proxy
+        if self._pool is None:
+            if self._closed:  # used again after a close: the environment as it is now
+                proxy = self._proxy = proxy_for(self.base_url)
+            self._pool = session(limit=self.max_concurrency, keepalive=4.0)
+        if not path.startswith("/"):
+            proxy = proxy_for(url)
+        headers = {"User-Agent": "seqnb", "Accept": "application/json"}
+        if path.startswith("/") or same_origin(url, self.base_url):  # the token on the API's origin only
+            headers["Authorization"] = f"Bearer {self._token.reveal()}"
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            async with self._pool.request(
+                method,
+                url,
+                data=content,
+                headers=headers,
+                allow_redirects=False,
+                timeout=self._pool_timeout,
+                proxy=None if proxy is None else str(proxy.url),
+                proxy_auth=None if proxy is None or proxy.auth is None else aiohttp.BasicAuth(*proxy.auth),
+                proxy_headers=None if proxy is None else proxy.headers,
+            ) as response:
+                body = await _capped(response.content.iter_chunked(65536), response.content_length)
+                return Answer(response.status, response.headers, body)
+        except aiohttp.ClientError as exc:
+            mapped = http_error(exc, httpx.URL(url))
+            if mapped is None:
+                raise
+            raise mapped from exc
 
     def slow_down(self, seconds: float) -> None:
         """Hold every call of this client but cancels back for ``seconds`` (a 429 was seen), at most ``max_retry_after``."""
@@ -207,7 +267,6 @@ class Transport:
             await self._pass_gate()
         if self._limit is None:
             self._limit = asyncio.Semaphore(self.max_concurrency)
-        engine = self._engine(path)
         try:
             body = (
                 None if json is None else _json.dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -221,22 +280,36 @@ class Transport:
                 f"{MAX_BODY // 2**20} MiB a request may carry; it was not sent: make it smaller "
                 "(large inputs go as URLs, not inline data)"
             )
+        if not (path.isascii() and path.isprintable() and " " not in path):
+            raise errors.Unsendable(f"{method} {path!r}: not a path this client sends; it was not sent")
         try:
             # At most max_concurrency calls in flight: the service is spared bursts.
             async with self._limit, asyncio.timeout(self.deadline):
-                response = await engine.exchange(method, path, content)
+                response = await self._exchange(method, path, content)
+        except errors.SeqnbError:  # a proxy the engine cannot use: refused before anything left
+            raise
         except httpx.ConnectError as exc:
             raise errors.ConnectError(f"cannot reach {self.base_url}: {exc}", url=self.base_url) from exc
         except httpx.ConnectTimeout as exc:
             raise errors.ConnectError(f"timed out connecting to {self.base_url}", url=self.base_url) from exc
-        except httpx.UnsupportedProtocol as exc:
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise errors.Unsendable(f"{method} {path}: {exc}; it was not sent") from exc
         except (httpx.TimeoutException, TimeoutError) as exc:
             raise errors.CallTimeout(f"{method} {path}: no answer within {self.deadline:g} s") from exc
+        except _TooLarge as exc:
+            raise errors.TransportError(
+                f"{method} {path}: the answer is over {MAX_ANSWER // 2**20} MiB, cut off; the request may have arrived",
+                url=self.base_url,
+            ) from exc
         except httpx.TransportError as exc:
-            raise errors.TransportError(f"{method} {path}: {type(exc).__name__}: {exc}", url=self.base_url) from exc
+            raise errors.TransportError(
+                f"{method} {path}: no complete answer ({exc}); the request may have arrived", url=self.base_url
+            ) from exc
         except Exception as exc:  # anything else from the network stack: no complete answer, it may have arrived
-            raise errors.TransportError(f"{method} {path}: {type(exc).__name__}: {exc}", url=self.base_url) from exc
+            raise errors.TransportError(
+                f"{method} {path}: no complete answer ({type(exc).__name__}: {exc}); the request may have arrived",
+                url=self.base_url,
+            ) from exc
         error = map_error(response, request_id, route)
         if error is not None:
             if isinstance(error, errors.RateLimited) and gate:
@@ -291,6 +364,29 @@ class Transport:
                 if attempt >= self.retry.submit_attempts:
                     raise
                 await asyncio.sleep(self.retry.backoff(attempt))
+
+
+async def _through(http: httpx.AsyncClient, method: str, path: str, content: bytes | None) -> Answer:
+    """``Transport._exchange`` through a given ``httpx.AsyncClient`` (its own base URL, headers and auth)."""
+    headers = {"Content-Type": "application/json"} if content is not None else None
+    async with http.stream(method, path, content=content, headers=headers) as response:
+        declared = response.headers.get("content-length", "")
+        body = await _capped(response.aiter_bytes(), int(declared) if declared.isdigit() else None)
+    return Answer(response.status_code, response.headers, body)
+
+
+async def _capped(chunks: AsyncIterator[bytes], declared: int | None) -> bytes:
+    """An answer's body, decompressed, read as it arrives; ``_TooLarge`` as soon as it is over ``MAX_ANSWER``."""
+    if (declared or 0) > MAX_ANSWER:
+        raise _TooLarge
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_ANSWER:
+            raise _TooLarge
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 async def get_once(base_url: str, token: Secret, path: str, deadline: float, *, what: str, attempts: int = 1) -> Any:

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import SeqnbError
+
+if TYPE_CHECKING:
+    from ..ledger.facade import Ledger
 
 __all__ = [
     "CommandError",
     "Parser",
     "amount",
     "count",
+    "existing_ledger",
     "number",
     "port",
     "positive",
@@ -21,10 +27,15 @@ __all__ = [
 ]
 
 
+SANE = 1e9
+"""The largest value a bound-less number may take (a guard against overflow, not a limit worth naming in help)."""
+
+
 def number(
     kind: type[float] | type[int], low: float, high: float, what: str, example: str, *, above: bool = False
 ) -> Callable[[str], Any]:
-    """An argparse type: a number of ``kind`` from ``low`` (excluded when ``above``) to ``high``, or a one-line error."""
+    """An argparse type: a number of ``kind`` from ``low`` (excluded when ``above``) to ``high``, or a one-line error
+    naming the bound it broke (both for a real range such as a port's; a whole number above 0 is "1 or more")."""
 
     def parse(text: str) -> float | int:
         try:
@@ -32,17 +43,27 @@ def number(
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}, e.g. {example}") from None
         if not ((low < value if above else low <= value) and value <= high and value == value):
-            bound = f"above {low:g}" if above else f"from {low:g}"
-            raise argparse.ArgumentTypeError(f"{text} must be {what} {bound} to {high:g}, e.g. {example}")
+            raise argparse.ArgumentTypeError(
+                f"{text} must be {what} {_bounds(kind, low, high, above, value)}, e.g. {example}"
+            )
         return value
 
     return parse
 
 
+def _bounds(kind: type[float] | type[int], low: float, high: float, above: bool, value: float) -> str:
+    least = f"{low + 1 if kind is int and above else low:g}"  # a whole number above 0 is one of 1 or more
+    if high < SANE:  # a real range, such as a port's: name both ends
+        return f"above {low:g} and at most {high:g}" if above and kind is float else f"from {least} to {high:g}"
+    if value > high:
+        return f"of at most {high:.0f}"
+    return f"above {low:g}" if above and kind is float else f"of {least} or more"
+
+
 probability = number(float, 0.0, 1.0, "a probability", "0.1")
-seconds = number(float, 0.0, 1e9, "a number of seconds", "2.5")
-positive = number(float, 0.0, 1e9, "a number", "10", above=True)
-count = number(int, 0, 10**9, "a whole number", "20", above=True)
+seconds = number(float, 0.0, SANE, "a time in seconds", "2.5")
+positive = number(float, 0.0, SANE, "a number", "10", above=True)
+count = number(int, 0, SANE, "a whole number", "20", above=True)
 port = number(int, 0, 65535, "a port number", "8765")
 
 
@@ -66,3 +87,25 @@ class Parser(argparse.ArgumentParser):
 
 class CommandError(SeqnbError):
     """A command cannot do what was asked; the message says what to change."""
+
+
+def existing_ledger(target: str | None, flag: str) -> Ledger:
+    """The ledger a command reads: ``target`` (given as ``flag``), else ``$SEQNB_LEDGER`` or ./seqnb-ledger.sqlite.
+
+    A ledger file that does not exist is an error naming it, never a new empty ledger (nor its folders):
+    reading made one, and a mistyped path then showed "0 runs" instead of saying so.
+    """
+    from ..ledger.facade import DEFAULT_LEDGER, Ledger
+    from ..ledger.stores import is_url
+
+    chosen = target or os.environ.get("SEQNB_LEDGER") or DEFAULT_LEDGER
+    if not is_url(chosen) and "://" not in chosen:
+        path = Path(chosen).expanduser()
+        if not path.exists():
+            setting = flag if target else ("SEQNB_LEDGER" if os.environ.get("SEQNB_LEDGER") else "the default ledger")
+            raise CommandError(
+                f"{setting}: no ledger at {path.absolute()}: the file does not exist. Check the path ({flag} PATH "
+                f"or SEQNB_LEDGER); a ledger is made by the first run recorded in it: `seqnb demo --ledger "
+                f"{chosen}`, `SEQNB_LEDGER={chosen} seqnb run ...`, or seqnb.connect(ledger={chosen!r}) in Python"
+            )
+    return Ledger(chosen)

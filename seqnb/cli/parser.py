@@ -70,7 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
         "URLs; on the embedded emulator, whose URLs end with the command, save into ./seqnb-images)",
     )
     p.add_argument(
-        "--timeout", type=seconds, default=None, help="stop watching (without cancelling) after this many seconds"
+        "--timeout",
+        type=seconds,
+        default=None,
+        help="stop watching after this many seconds, without cancelling: on RunComfy the run goes on (and is charged "
+        "if it completes); on the embedded emulator, which ends with the command, it ends lost",
     )
     p.add_argument("--base-url", default=None, help="API base URL (default: RUNCOMFY_BASE_URL or RunComfy's)")
     p.set_defaults(func=cmd_run)
@@ -90,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--path",
         default=None,
-        help="ledger file or postgresql:// URL (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)",
+        help="an existing ledger file or postgresql:// URL (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)",
     )
     p.add_argument("--export", default=None, help="write the runs to FILE (.csv, .json or .parquet)")
     p.add_argument("--limit", type=count, default=20, help="show at most this many recent runs (default: %(default)s)")
@@ -185,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_share_commands(sub)
     for choice in sub._choices_actions:  # each command's --help starts by saying what it does
         command = sub.choices[choice.dest]
-        command.description = command.description or (choice.help or "").capitalize() + "."
+        said = choice.help or ""
+        command.description = command.description or said[:1].upper() + said[1:] + "."  # names keep their case
     return parser
 
 

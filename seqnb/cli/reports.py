@@ -9,9 +9,12 @@ from typing import Any
 
 from ..model.spec import get_model, models
 from ..model.validation import validate_payload
-from .arguments import CommandError
+from .arguments import CommandError, existing_ledger
 
-__all__ = ["cmd_cache", "cmd_doctor", "cmd_ledger", "cmd_models", "cmd_validate", "runs_table"]
+__all__ = ["BLANK", "cmd_cache", "cmd_doctor", "cmd_ledger", "cmd_models", "cmd_validate", "runs_table", "table_text"]
+
+BLANK = "–"
+"""What a table shows for a value that is not known (a run's time before it ran, a run outside any sweep)."""
 
 
 def _read_json(text: str) -> object:
@@ -82,21 +85,31 @@ def runs_table(frame: Any) -> Any:
             "seed": frame["seed"],
             "size": frame["size"],
             "images": [
-                f"{r if pd.notna(r) else '-'}/{q}" for r, q in zip(frame["returned"], frame["requested"], strict=True)
+                f"{r if pd.notna(r) else BLANK}/{q}" for r, q in zip(frame["returned"], frame["requested"], strict=True)
             ],
             "status": frame["status"],
             "queue_s": frame["queue_s"].round(1),
             "run_s": frame["run_s"].round(1),
-            "est_cost": [f"{c} {a:.2f}" for c, a in zip(frame["currency"], frame["est_cost"], strict=True)],
+            "est_cost": [
+                f"{c} {a:.2f}" if pd.notna(a) else BLANK
+                for c, a in zip(frame["currency"], frame["est_cost"], strict=True)
+            ],
         }
     )
 
 
+def table_text(frame: Any) -> str:
+    """A frame as terminal text: no index, and no ``NaN`` or ``<NA>`` where a value is not known."""
+    import pandas as pd
+
+    text_columns = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    shown = frame.astype({c: object for c in text_columns}).fillna({c: BLANK for c in text_columns})
+    return str(shown.to_string(index=False, na_rep=BLANK))  # na_rep: the numeric columns
+
+
 def cmd_ledger(args: argparse.Namespace) -> int:
     """Print the recent runs and the spend, or export the ledger."""
-    from ..ledger.facade import Ledger
-
-    ledger = Ledger(args.path)
+    ledger = existing_ledger(args.path, "--path")
     filters = {k: v for k, v in {"sweep": args.sweep, "status": args.status, "model": args.model}.items() if v}
     if args.sweep and args.sweep not in (known := ledger.sweeps()):
         recent = ", ".join(known[:5]) or "none yet"
@@ -111,9 +124,9 @@ def cmd_ledger(args: argparse.Namespace) -> int:
         + (f" ({args.limit} most recent shown)" if len(frame) == args.limit else "")
     )
     if not frame.empty:
-        print(runs_table(frame).to_string(index=False))
+        print(table_text(runs_table(frame)))
         print()
-        print(ledger.spend(args.by, **filters).to_string(index=False))
+        print(table_text(ledger.spend(args.by, **filters)))
     return 0
 
 

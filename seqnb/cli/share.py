@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
-from .arguments import count
+from .arguments import count, existing_ledger
 
 __all__ = ["add_share_commands", "cmd_export", "cmd_report"]
 
-LEDGER_HELP = "ledger file or postgresql:// URL (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)"
+LEDGER_HELP = "an existing ledger file or postgresql:// URL (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)"
 
 
 def _filters(p: argparse.ArgumentParser) -> None:
@@ -56,23 +57,32 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Write the report and say where it is and how big."""
     from ..images.limit import human_size
     from ..images.share import report_ledger
-    from ..ledger.facade import Ledger
 
-    ledger = Ledger(args.ledger)
+    ledger = existing_ledger(args.ledger, "--ledger")
     try:
         target = report_ledger(ledger, args.path, title=args.title, thumb=args.thumb, full=args.full, **_chosen(args))
     finally:
         ledger.close()
-    print(f"wrote {target} ({human_size(target.stat().st_size)}): open it in any browser, no network needed")
+    said = f"wrote {target} ({human_size(target.stat().st_size)})"
+    if args.full == "beside":
+        folder = target.with_name(
+            f"{target.stem}_files"
+        )  # write_report's folder: the name a browser's "save page" uses
+        pngs = [p for p in folder.glob("*.png") if p.is_file()]
+        size = human_size(sum(p.stat().st_size for p in pngs))
+        said += (
+            f" and its full-size images in {folder}{os.sep} ({len(pngs)} PNGs, {size}): the page shows them from "
+            "that folder, so keep it beside the page when you move or send it"
+        )
+    print(f"{said}; open it in any browser, no network needed")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write the PNGs and the CSV, and say how many."""
     from ..images.share import export_ledger
-    from ..ledger.facade import Ledger
 
-    ledger = Ledger(args.ledger)
+    ledger = existing_ledger(args.ledger, "--ledger")
     try:
         done = export_ledger(ledger, args.directory, **_chosen(args))
     finally:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from pathlib import Path
 from typing import Any
 
-from .reports import runs_table
+from .reports import runs_table, table_text
 
 __all__ = ["DEFAULT_OUT", "DEMO_PROMPTS", "LOST_NOTE", "cmd_demo", "cmd_run"]
 
 
 def _progress(runs: list[Any], label: str, timeout: float | None = None, file: Any = None) -> None:
-    """A tqdm bar over finished runs, its postfix counting the states (and where a lone run stands in the
-    queue), until every run has ended; ``seqnb.WaitTimeout`` after ``timeout`` seconds (the runs go on)."""
+    """A tqdm bar over finished runs, its postfix counting the states (or, for a lone run, its state and where it
+    stands in the queue), until every run has ended; ``seqnb.WaitTimeout`` after ``timeout`` seconds (the runs go on).
+    Into a pipe or a log there is no bar (a redraw every 0.1 s): the command says how its runs ended."""
     import time
 
     from tqdm import tqdm
@@ -22,36 +24,39 @@ def _progress(runs: list[Any], label: str, timeout: float | None = None, file: A
     from ..errors import WaitTimeout
 
     deadline = None if timeout is None else time.monotonic() + timeout
-    # disable=None: no bar into a pipe or a log (a redraw every 0.1 s), only the closing line below
     with tqdm(total=len(runs), desc=label, unit="run", leave=True, file=file, disable=None) as bar:
         while True:
             done = sum(r.done for r in runs)
             bar.n = done
-            states: dict[str, int] = {}
-            for r in runs:
-                states[r.status] = states.get(r.status, 0) + 1
-            postfix = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(states.items()))
-            if len(runs) == 1 and runs[0].queue_text:
-                postfix += f" ({runs[0].queue_text})"
-            bar.set_postfix_str(postfix, refresh=False)
+            bar.set_postfix_str(_states(runs), refresh=False)
             bar.refresh()
             if done == len(runs):
-                if bar.disable:
-                    print(f"{label}: {postfix}", file=file or sys.stderr)
                 return
             if deadline is not None and time.monotonic() > deadline:
-                raise WaitTimeout(f"stopped watching after {timeout} s")
+                raise WaitTimeout(f"stopped watching after {timeout:g} s")
             time.sleep(0.1)
+
+
+def _states(runs: list[Any]) -> str:
+    """``in queue (3 ahead)`` for a lone run; ``8 completed, 4 in progress`` for several."""
+    if len(runs) == 1:
+        lone = runs[0]
+        return str(lone.status).replace("_", " ") + (f" ({lone.queue_text})" if lone.queue_text else "")
+    states: dict[str, int] = {}
+    for r in runs:
+        states[r.status] = states.get(r.status, 0) + 1
+    return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(states.items()))
 
 
 DEFAULT_OUT = "seqnb-images"
 """Where ``seqnb run`` saves the images of the embedded emulator, whose URLs end with the command."""
 
-LOST_NOTE = "the embedded emulator ended with the seqnb command that ran it (Ctrl-C); nothing was charged"
+LOST_NOTE = "the embedded emulator ended with the seqnb command that ran it (Ctrl-C or --timeout); nothing was charged"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Submit one request, show its progress, then save the images (or print their URLs)."""
+    """Submit one request, show its progress, then save the images (or print their URLs); the last line on
+    stderr says how the run ended and where its images are."""
 
     from ..errors import WaitTimeout
     from ..model.prompt_count import stated_count
@@ -71,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     client = connect(base_url=args.base_url)
     embedded = client.backend.token_source == EMBEDDED
     print(f"backend: {client.backend}", file=sys.stderr)
-    print(f"estimated cost: {cost} ({request.count} image{'s' * (request.count != 1)})", file=sys.stderr)
+    print(f"estimated cost: {cost} ({_images(request.count)})", file=sys.stderr)
     run = client.submit(request)
     try:
         _progress([run], f"run {run.id}", args.timeout, file=sys.stderr)
@@ -79,42 +84,62 @@ def cmd_run(args: argparse.Namespace) -> int:
         _interrupted(client, [run], embedded)
         return 130
     except WaitTimeout:
-        print(f"stopped watching after {args.timeout} s; request {run.request_id} was NOT cancelled", file=sys.stderr)
+        _stopped_watching(client, [run], embedded, args.timeout)
         return 3
-    print(file=sys.stderr)
     if run.status != "completed":
-        print(f"run {run.id} {run.status}: {run.error or ''}", file=sys.stderr)
+        print(f"run {run.id} {run.status}: {run.error or 'no reason given'}", file=sys.stderr)
         return 1
-    if run.short:
-        print(f"note: the model returned {len(run.images)} of {run.requested} images", file=sys.stderr)
     client.settle(timeout=120)
     out = args.out or (DEFAULT_OUT if embedded else None)
     if out is None:
         for url in run.images:
             print(url)
-        print(
-            "(the service keeps these URLs for a while; --out DIR saves the images with their provenance)",
-            file=sys.stderr,
-        )
+        ended = f"{_images(len(run.images))}, URLs printed above (the service keeps them for a while; --out DIR saves "
+        ended += "the images with their provenance)"
     else:
-        _save(client, run, out, said=args.out is not None)
+        assert client.gallery is not None  # connect() gives one
+        saved = client.gallery.save(run, out)
+        for path in saved:
+            print(path)
+        ended = f"{_images(len(saved))} saved into {out}/"
+        if len(saved) < len(run.images):
+            ended += f" ({len(run.images) - len(saved)} could not be downloaded)"
+        if args.out is None:
+            ended += " (the embedded emulator's image URLs end with this command; --out DIR to choose)"
     with contextlib.redirect_stdout(sys.stderr):
         _where_next(client)
+    short = f", {len(run.images)} of the {run.requested} asked" if run.short else ""
+    print(f"run {run.id} completed in {_took(run)}{short}: {ended}", file=sys.stderr)
     return 0
 
 
-def _save(client: Any, run: Any, out: str, *, said: bool) -> None:
-    """Save the run's frames into ``out`` and print one file per line; say why when the folder was not asked for."""
-    paths = client.gallery.save(run, out)
-    for path in paths:
-        print(path)
-    if len(paths) < len(run.images):
-        print(f"note: {len(run.images) - len(paths)} image(s) could not be downloaded", file=sys.stderr)
-    if not said:
-        print(
-            f"saved into {out}/ (the embedded emulator's image URLs end with this command; --out DIR to choose)",
-            file=sys.stderr,
-        )
+def _images(n: int) -> str:
+    return f"{n} image{'s' * (n != 1)}"
+
+
+def _took(run: Any) -> str:
+    start = run.aio.submitted_at or run.aio.created_at
+    return f"{run.aio.finished_at - start:.1f} s" if run.aio.finished_at else "an unknown time"
+
+
+def _stopped_watching(client: Any, runs: list[Any], embedded: bool, timeout: float) -> None:
+    """``--timeout``: nothing is cancelled. On the embedded emulator, which ends with this command, the runs
+    still going are lost as with Ctrl-C; on a real service they go on, and the user is told how to find them."""
+    if embedded:
+        for run in runs:
+            if _lose(client, run):
+                print(f"stopped watching after {timeout:g} s: run {run.id} lost: {LOST_NOTE}", file=sys.stderr)
+        client.close()
+        return
+    client.close()  # submits in flight are answered first: their request ids are known below
+    for run in runs:
+        if not run.done:
+            print(
+                f"stopped watching after {timeout:g} s: run {run.id} is {run.status.replace('_', ' ')} on the "
+                f"service (request {run.request_id}) and was NOT cancelled: it goes on and is charged if it "
+                "completes; `seqnb ledger` lists it, `seqnb.connect().resume()` in Python watches it to its end",
+                file=sys.stderr,
+            )
 
 
 def _interrupted(client: Any, runs: list[Any], embedded: bool) -> None:
@@ -126,8 +151,8 @@ def _interrupted(client: Any, runs: list[Any], embedded: bool) -> None:
         elif run.done:
             continue
         elif embedded:
-            client._run(_lose(run.aio))
-            print(f"run {run.id} stopped: {LOST_NOTE}", file=sys.stderr)
+            if _lose(client, run):
+                print(f"run {run.id} stopped: {LOST_NOTE}", file=sys.stderr)
         else:
             print(
                 f"request {run.request_id} is already running: the service cannot cancel it; it will finish and be "
@@ -137,9 +162,19 @@ def _interrupted(client: Any, runs: list[Any], embedded: bool) -> None:
     client.close()
 
 
-async def _lose(run: Any) -> None:
-    if not run.done:
-        run.transition("lost", error=LOST_NOTE)
+def _lose(client: Any, run: Any) -> bool:
+    """Mark a run of the embedded emulator lost (its submit answered first); False when it had ended already."""
+    return bool(client._run(_lose_when_answered(run.aio)))
+
+
+async def _lose_when_answered(run: Any) -> bool:
+    from ..errors import SeqnbError
+
+    with contextlib.suppress(SeqnbError):  # a refused or unanswered submit ends the run its own way
+        await run.accepted(timeout=30)
+    if run.done or run.status in ("created", "submitting"):
+        return False
+    return bool(run.transition("lost", error=LOST_NOTE))
 
 
 DEMO_PROMPTS = [
@@ -168,7 +203,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 130
     client.settle(timeout=120)  # the images are downloaded and scored before the table is read
     print()
-    print(runs_table(client.ledger.runs(sweep=runs.id)).to_string(index=False))
+    print(table_text(runs_table(client.ledger.runs(sweep=runs.id))))
     print(f"\n{sum(r.status == 'completed' for r in runs)}/{len(runs)} completed, estimated {runs.plan.total_text()}")
     _where_next(client)
     return 0
@@ -180,6 +215,35 @@ def _where_next(client: Any) -> None:
         print(f"cache:   {client.gallery.cache.directory}")
     if client.ledger is not None:
         print(f"ledger:  {client.ledger.location}  (seqnb ledger --path {client.ledger.location})")
-    print("next:    python3 -m pip install -e '.[notebooks]' && jupyter lab, then `import seqnb; seqnb.Studio()`")
-    print("         (or open notebooks/quickstart.ipynb);")
-    print("         with a RunComfy token (RUNCOMFY_TOKEN=... or `runcomfy login`), the same calls run on RunComfy")
+    for n, line in enumerate(next_steps(checkout_of(Path(__file__).resolve().parents[1]), Path.cwd())):
+        print(("next:    " if n == 0 else "         ") + line)
+
+
+def checkout_of(package: Path) -> Path | None:
+    """The source checkout the ``seqnb`` package folder ``package`` lives in (an editable install, or a clone on
+    ``PYTHONPATH``), or None for an installed wheel, which has no notebooks and no pyproject.toml beside it."""
+    root = package.parent
+    found = (root / "pyproject.toml").is_file() and (root / QUICKSTART).is_file()
+    return root if found else None
+
+
+QUICKSTART = Path("notebooks", "quickstart.ipynb")
+"""The notebook a checkout starts with (not in the wheel)."""
+
+
+def next_steps(checkout: Path | None, cwd: Path) -> list[str]:
+    """What to try after a first run, fit to how seqnb was installed: paths only where they exist."""
+    studio = "`import seqnb; seqnb.Studio()`"
+    token = "with a RunComfy token (RUNCOMFY_TOKEN=... or `runcomfy login`), the same calls run on RunComfy"
+    if checkout is None:
+        return [
+            f"python3 -m pip install 'seqnb[notebooks]' && jupyter lab, then in a notebook: {studio};",
+            token,
+        ]
+    here = checkout.relative_to(cwd) if checkout.is_relative_to(cwd) else checkout
+    notebook = here / QUICKSTART
+    return [
+        f"python3 -m pip install -e '{here}[notebooks]' && jupyter lab {notebook}",
+        f"(or, in any notebook: {studio});",
+        token,
+    ]

@@ -124,6 +124,7 @@ class AsyncClient:
         self.gallery: Gallery | None = None
         """The gallery downloading this client's images (``use_gallery``)."""
         self._recorder: Recorder | None = None
+        self._closed = False
         if ledger is not None:
             self.use_ledger(ledger)
         if gallery is not None:
@@ -311,9 +312,12 @@ class AsyncClient:
             if self._recorder is not None:
                 try:  # write-ahead: the ledger says "submitting" before the POST may leave (with the others of this moment)
                     await self._recorder.record_submitting(run)
-                except BaseException as exc:  # not written, or cancelled while it was: nothing leaves
-                    why = exc if isinstance(exc, errors.LedgerError) else "cancelled before its submit left"
-                    run.transition("failed", detail="not sent", error=f"not sent: {why}")
+                except BaseException as exc:  # not written, taken over, or cancelled while it was: nothing leaves
+                    if isinstance(exc, errors.RunTakenOver):  # its owner now says what becomes of it, not this client
+                        run.transition("failed", detail="taken over", error=str(exc))
+                    else:
+                        why = exc if isinstance(exc, errors.LedgerError) else "cancelled before its submit left"
+                        run.transition("failed", detail="not sent", error=f"not sent: {why}")
                     raise
                 if _cancelled(run):  # cancelled while its row was written: the row says so again, nothing leaves
                     self._recorder.record(run)
@@ -459,17 +463,26 @@ class AsyncClient:
                 "runs: nothing to promote; give the runs to make again, e.g. ledger.runs(verdict='picked')"
             )
         originals = [self._recorded(run_id, "promote") for run_id in ids]
-        requests, parents = [], []
+        requests, parents, left = [], [], []
         for original in originals:
             request = promote_changes(original, changes)
-            if not again and self._has_child(original.id, request):
-                continue
-            requests.append(request)
-            parents.append(original.id)
+            if isinstance(request, str):
+                left.append(request)
+            elif not again and self._has_child(original.id, request):
+                left.append(f"run {original.id} was promoted with these changes already (again=True makes it again)")
+            else:
+                requests.append(request)
+                parents.append(original.id)
+        said = "; ".join(left)
         if not requests:
             raise errors.SettingInvalid(
-                f"promote: every run given ({', '.join(ids)}) has been promoted with these changes already; "
-                "nothing was sent. Pass again=True to make them once more (and pay again)"
+                f"promote (make chosen runs again with changes, each a child of its original): nothing to send: {said}"
+            )
+        if left:
+            warnings.warn(
+                f"promote: {len(left)} of {len(ids)} runs are not made again: {said}",
+                errors.SeqnbWarning,
+                stacklevel=errors.user_stacklevel(),
             )
         planned = self.plan(requests=requests)
         by_id = {o.id: o for o in originals}
@@ -510,6 +523,10 @@ class AsyncClient:
         planned.check(budget)
         if not allow_over_balance:
             self._money.check_balance(planned)
+        for note in planned.notes:  # said before anything is recorded or sent: models compared at different sizes
+            warnings.warn(
+                f"{planned.kind} {planned.id}: {note}", errors.SeqnbWarning, stacklevel=errors.user_stacklevel()
+            )
         runs: list[AsyncRun] = []
         reserve = self._recorder.reserve(planned) if self._recorder is not None else contextlib.nullcontext()
         linked = list(parents) or [None] * planned.runs
@@ -615,7 +632,9 @@ class AsyncClient:
                 continue  # already this client's: nothing to adopt twice
             run = self._adopt(restored)  # its changes are recorded from here on
             if run.status == "created":  # written, never sent: nothing to watch, nothing charged
-                run.transition("failed", error="not sent: the session ended before its submit; rerun it")
+                run.transition(
+                    "failed", error="not sent: its session ended before the submit left, so nothing was charged"
+                )
             elif run.status == "submitting":
                 run.transition(
                     "unknown",
@@ -624,6 +643,7 @@ class AsyncClient:
                 )
             else:
                 self.watch(run)
+                run.emit(RunEvent(run, run.status, run.status, time.time(), "resumed"))  # the views take it in
                 resumed.append(run)
         return resumed
 
@@ -753,8 +773,14 @@ class AsyncClient:
 
     # --- the end ----------------------------------------------------------------------------------
 
+    @property
+    def closed(self) -> bool:
+        """Whether ``aclose`` was called: the client watches and sends nothing more."""
+        return self._closed
+
     async def aclose(self) -> None:
         """Stop watching and downloading; submits in flight are answered first (never cut off mid-way)."""
+        self._closed = True
         sending = [f for f in self._sending.values() if not f.done()]
         if sending:
             await asyncio.wait(sending, timeout=self._transport.deadline)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from .. import errors
 from .._loop import run_detached
 from ..api.account import DEADLINE as BALANCE_DEADLINE
-from ..api.account import Balance, account_base_for, check_balance, fetch_balance
+from ..api.account import Balance, account_base_for, balance_secret, check_balance, fetch_balance
 from ..api.auth import Secret
 from ..api.backend import Backend
 from ..api.catalog.cache import CatalogCache
@@ -61,7 +61,7 @@ class Money:
         """Where the balance is read (``account_base_url=``, ``RUNCOMFY_API_BASE``, or RunComfy's account API)."""
         self.last_balance: Balance | None = None
         """The balance as last read (``balance()``, or a sweep's balance check)."""
-        self._secret = secret
+        self._secret = balance_secret(backend, account_base_url, secret)  # None: the balance is not read (why: said)
         self._source = f"{'offline emulator' if emulated else 'RunComfy account'} at {self.account_base}"
 
     # --- prices -------------------------------------------------------------------------------

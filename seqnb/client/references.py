@@ -70,9 +70,6 @@ class ReferenceGate:
             return list(refs)
         emulated = self.backend.kind == "emulator"
         root = self.backend.base_url.rstrip("/").removesuffix("/v1") if emulated else None
-        urls, problems = await upload_local(refs, self.uploader, root, self.deadline)
-        emulated = self.backend.kind == "emulator"
-        root = self.backend.base_url.rstrip("/").removesuffix("/v1") if emulated else None
         urls, problems = await upload_local(refs, self.uploader, root, self.deadline, self._token)
         if problems:
             raise errors.RequestInvalid(Report(model, tuple(problems)))

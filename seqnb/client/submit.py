@@ -14,12 +14,14 @@ from typing import Any
 from .. import errors
 from ..api import protocol
 from ..api.protocol import RunStatus
-from ..model.request import Request
+from ..model.request import Request, match_size
+from ..model.spec import models
 from ..model.sweep import SweepPlan
 from ..runs.run import RunCore
 
 __all__ = [
     "BALANCE_REFUSED",
+    "BEST",
     "FATAL",
     "IN_DOUBT",
     "REJECTED",
@@ -90,8 +92,9 @@ def run_ids(runs: Any) -> list[str]:
     """The run ids among ``runs``: runs of either client, run ids, a frame of runs (its ``id`` column or its index)."""
     if isinstance(runs, str | RunCore) or hasattr(runs, "aio"):  # one run
         runs = [runs]
-    elif hasattr(runs, "columns"):  # a frame from ledger.runs(), or one indexed by run id
-        runs = list(runs["id"]) if "id" in runs.columns else list(runs.index)
+    elif hasattr(runs, "columns"):  # a frame of ledger.runs() or ledger.ranking(), or one indexed by run id
+        column = next((c for c in ("id", "run_id") if c in runs.columns), None)
+        runs = list(runs[column]) if column else list(runs.index)
     ids: list[str] = []
     for item in runs:
         run_id = item if isinstance(item, str) else getattr(item, "id", None)
@@ -116,6 +119,38 @@ def given_plan(args: tuple[Any, ...], kw: dict[str, Any]) -> SweepPlan | None:
     return args[0]
 
 
-def promote_changes(original: RunCore, changes: dict[str, Any]) -> Request:
-    """The request a promote makes of ``original``: its request (prompt, model, seed) with ``changes``."""
-    return original.request.replace(**changes)
+def promote_changes(original: RunCore, changes: dict[str, Any]) -> Request | str:
+    """The request a promote makes of ``original``: its request (prompt, model, seed) with the ``changes`` its model
+    takes (``resolution="4K", optimize="standard"``: 4K on 4.5, standard on 4.0); or why none of them applies."""
+    spec = original.request.model
+    taken: dict[str, Any] = {}
+    for key, value in changes.items():
+        field = spec.role(key) or spec.field(key)
+        if field is not None and field.role == "size" and isinstance(value, str):
+            value = match_size(spec, value) or value
+        if field is not None and (value is None or not field.enum or value in field.enum or not _elsewhere(key, value)):
+            taken[key] = value  # a value no model takes (a typo) is kept: validation names the choices
+    if changes and not taken:
+        asked = ", ".join(f"{k}={v!r}" for k, v in changes.items())
+        best = BEST.get(spec.id)
+        instead = f" (its best: {', '.join(f'{k}={v!r}' for k, v in best.items())})" if best else ""
+        return f"run {original.id} is {spec.short_name}, which takes no {asked}{instead}"
+    return original.request.replace(**taken)
+
+
+def _elsewhere(key: str, value: Any) -> bool:
+    """Whether another model takes ``key=value`` (4.5's 4K): then a model without it is left out of a promote."""
+    for spec in models():
+        field = spec.role(key) or spec.field(key)
+        if field is not None and (not field.enum or value in field.enum):
+            return True
+    return False
+
+
+BEST: dict[str, dict[str, Any]] = {
+    "bytedance/seedream-4-5/sequential": {"resolution": "4K"},
+    "bytedance/seedream-4-5/edit-sequential": {"resolution": "4K"},
+    "bytedance/seedream-4-0/sequential": {"optimize": "standard"},
+    "bytedance/seedream-4-0/edit-sequential": {"optimize": "standard"},
+}
+"""What "full quality" means per model when a promote asks for it (4.0 has no 4K: its standard mode)."""

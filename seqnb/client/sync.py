@@ -296,6 +296,11 @@ class Client:
 
     # --- the end ----------------------------------------------------------------------------------
 
+    @property
+    def closed(self) -> bool:
+        """Whether ``close`` was called: the client watches and sends nothing more."""
+        return self.aio.closed
+
     def close(self) -> None:
         """Stop watching and downloading; submits in flight are answered first."""
         self._run(self.aio.aclose())

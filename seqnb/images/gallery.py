@@ -130,20 +130,22 @@ class Gallery:
     def _record(self, run: RunCore, frames: list[Frame], score: float | None) -> None:
         if self.ledger is None:
             return
-        try:
-            for frame in frames:
-                image = frame.image
-                if image is not None:
-                    self.ledger.record_image(
-                        run.id, frame.index, path=str(image.path), width=image.width, height=image.height,
-                        bytes=image.bytes, sha256=image.sha256, state="cached",
-                    )  # fmt: skip
-                else:
-                    self.ledger.record_image(run.id, frame.index, state=f"{frame.state}: {frame.reason}")
+        images = {
+            frame.index: {
+                "path": str(image.path), "width": image.width, "height": image.height, "bytes": image.bytes,
+                "sha256": image.sha256, "state": "cached",
+            }
+            if (image := frame.image) is not None
+            else {"state": f"{frame.state}: {frame.reason}"}
+            for frame in frames
+        }  # fmt: skip
+        try:  # the ledger keeps what it cannot write yet, retries it and says so on the run: never lost
             if self.score_name == BUILTIN:
-                self.ledger.set_consistency(run.id, score)
-            elif score is not None:
-                self.ledger.record_score(run.id, self.score_name, score)
+                self.ledger.record_images(run, images, consistency=score)
+            else:
+                self.ledger.record_images(run, images)
+                if score is not None:
+                    self.ledger.record_score(run.id, self.score_name, score)
         except Exception as exc:  # the frames are kept in memory and shown; the ledger says nothing new
             log.warning("images of run %s not recorded in the ledger: %s", run.id, exc)
             self.errors[run.id] = f"images not recorded in the ledger: {exc}"

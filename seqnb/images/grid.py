@@ -61,7 +61,7 @@ def grid(gallery: Gallery, runs: Any, size: int | None = None, enlarge: int = 10
     for (run, frames), label in zip(framed, differing_labels(cores), strict=True):
         score = gallery.score(run) if shown else None
         caption = row_caption(run, label, score, " · ", score_name=gallery.score_name, marks=marks.get(run.id))
-        header = w.HTML(f"<b>{html.escape(caption)}</b>")
+        header = w.HTML(f'<b title="{html.escape(run.request.prompt or "")}">{html.escape(caption)}</b>')
         rated = marks[run.id].frame_ratings if run.id in marks else {}
         likeness = gallery.reference_similarity(run)
         drifts = most_drifting(likeness)

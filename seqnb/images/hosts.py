@@ -8,16 +8,15 @@ hops included, goes through ``PublicOnlyTransport``, which
 1. accepts only ``http``/``https`` URLs with a host and a port in 1..65535;
 2. lets an allowed host through as is (``allow_hosts``, ``$SEQNB_ALLOW_IMAGE_HOSTS``, and the
    client's own base URL host, which serves the emulator's images);
-3. otherwise resolves the host once, refuses it if *any* address is not public (loopback,
+3. otherwise judges every address of the host and refuses it if *any* is not public (loopback,
    link-local, private, unspecified, multicast, reserved, or one of those inside an IPv4-mapped,
-   6to4 or NAT64 IPv6 address; decimal and hex spellings such as ``2130706433`` resolve to the
-   address they mean and are judged by it), and
-4. connects to the very address it checked: the request's URL host is replaced by that address,
-   while the ``Host`` header and the TLS server name (``sni_hostname``) stay the original name,
-   so certificates are still verified against it.
+   6to4 or NAT64 IPv6 address): an address written in the URL (in any spelling: ``2130706433``
+   and ``127.1`` are judged as the address they mean) before anything else, a name where the
+   engine's connections resolve it: ``CheckingResolver``, the resolver of its aiohttp pool, looks
+   the name up once, judges every answer, and hands the engine exactly the addresses it checked.
 
-Resolving once and connecting to what was checked (rather than checking the peer of a connection
-already made) means nothing is ever sent to an address that was not checked, and a DNS answer
+The connection therefore goes only to an address that was checked, the ``Host`` header and the
+TLS server name stay the URL's name (certificates are verified against it), and a DNS answer
 that changes between the check and the connect (rebinding) cannot matter: there is no second
 lookup.
 """
@@ -25,21 +24,22 @@ lookup.
 from __future__ import annotations
 
 import asyncio
-import functools
 import ipaddress
 import os
 import socket
-import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
+from aiohttp.abc import AbstractResolver, ResolveResult
 
+from .._http import AioTransport, tls_context
 from ..errors import SettingInvalid
 
 __all__ = [
     "ALLOW_ENV",
+    "CheckingResolver",
     "HostBlocked",
     "HostPolicy",
     "InvalidImageURL",
@@ -180,63 +180,104 @@ def check_url(url: httpx.URL) -> tuple[str, int]:
     return url.host, port
 
 
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    """One verifying TLS context for every image client: making one reads the CA bundle (25 ms, once a run before)."""
-    return httpx.create_ssl_context(trust_env=False)
+def _literal(host: str) -> IPAddress | None:
+    """The address a URL's host writes, in any spelling the C library reads (``127.1``, ``2130706433``), or None for a name."""
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
 
 
-class PublicOnlyTransport(httpx.AsyncBaseTransport):
-    """An httpx transport that sends each request only to a checked public address (or an allowed host)."""
+def _looks_numeric(host: str) -> bool:
+    """Whether aiohttp takes ``host`` for an address (and connects to it without asking the resolver)."""
+    return ":" in host or host.replace(".", "").isdigit()
 
-    def __init__(
-        self,
-        policy: HostPolicy,
-        *,
-        resolve: Resolver | None = None,
-        problem: Callable[[IPAddress], str | None] = address_problem,
-        inner: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
+
+Problem = Callable[[IPAddress], str | None]
+
+
+def _judge(host: str, port: int, answers: Iterable[str], problem: Problem, url: str = "") -> None:
+    """Raise ``HostBlocked`` if any of ``host``'s addresses is not public."""
+    for answer in answers:
+        ip = ipaddress.ip_address(answer.split("%", 1)[0])  # fe80::1%eth0: the scope is not part of it
+        kind = problem(ip)
+        if kind is not None:
+            entry = _entry(host, port)
+            said = "is" if str(ip) == host else f"resolves to {ip},"
+            raise HostBlocked(
+                url,
+                f"host {host} {said} a {kind} address, and images are fetched from public hosts only. "
+                f"If you trust it, allow it: ImageCache(allow_hosts=[{entry!r}]) or {ALLOW_ENV}={entry}",
+            )
+
+
+class CheckingResolver(AbstractResolver):
+    """The resolver of the image engine's connections: each name looked up once, every answer judged, the checked ones used."""
+
+    def __init__(self, policy: HostPolicy, resolve: Resolver, problem: Problem) -> None:
         self.policy = policy
-        self._resolve = resolve or system_resolve
+        self._resolve = resolve
         self._problem = problem
-        # trust_env=False: a proxy from the environment would make the connection (and the
-        # resolution) somewhere this check cannot see.
-        self._inner = inner or httpx.AsyncHTTPTransport(verify=tls_context(), trust_env=False)
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        host, port = check_url(request.url)
-        if self.policy.allows(host, port):
-            return await self._inner.handle_async_request(request)
-        address = await self._checked_address(request, host, port)
-        pinned = httpx.Request(
-            request.method,
-            request.url.copy_with(host=address),
-            headers=request.headers,  # keeps Host: the original name
-            stream=request.stream,
-            extensions={**request.extensions, "sni_hostname": host},  # TLS verified against the name
-        )
-        return await self._inner.handle_async_request(pinned)
-
-    async def _checked_address(self, request: httpx.Request, host: str, port: int) -> str:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         try:
             answers = await self._resolve(host, port)
         except OSError as exc:
-            raise httpx.ConnectError(f"cannot resolve {host!r}: {exc}", request=request) from None
+            raise OSError(exc.errno, f"cannot resolve {host!r}: {exc.strerror or exc}") from None
         if not answers:
-            raise httpx.ConnectError(f"{host!r} resolves to no address", request=request)
-        for answer in answers:
-            ip = ipaddress.ip_address(answer.split("%", 1)[0])  # fe80::1%eth0: the scope is not part of it
-            kind = self._problem(ip)
-            if kind is not None:
-                entry = _entry(host, port)
-                said = "is" if str(ip) == host else f"resolves to {ip},"
-                raise HostBlocked(
-                    str(request.url),
-                    f"host {host} {said} a {kind} address, and images are fetched from public hosts only. "
-                    f"If you trust it, allow it: ImageCache(allow_hosts=[{entry!r}]) or {ALLOW_ENV}={entry}",
-                )
-        return answers[0].split("%", 1)[0]
+            raise OSError(f"{host!r} resolves to no address")
+        if not self.policy.allows(host, port):
+            _judge(host, port, answers, self._problem)
+        return [
+            ResolveResult(
+                hostname=host,
+                host=address.split("%", 1)[0],
+                port=port,
+                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+            )
+            for address in answers
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+class PublicOnlyTransport(httpx.AsyncBaseTransport):
+    """An httpx transport (seqnb's engine) that sends each request only to checked public addresses (or an allowed host).
+
+    ``resolve`` and ``problem`` replace the system's resolver and the public-address rule (tests).
+    Never a proxy: one would connect (and resolve) where this check cannot see.
+    """
+
+    def __init__(
+        self, policy: HostPolicy, *, resolve: Resolver | None = None, problem: Problem = address_problem
+    ) -> None:
+        self.policy = policy
+        self._problem = problem
+        resolver = CheckingResolver(policy, resolve or system_resolve, problem)
+        self._inner = AioTransport(verify=tls_context(trust_env=False), trust_env=False, resolver=lambda: resolver)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host, port = check_url(request.url)
+        url = str(request.url)
+        if not self.policy.allows(host, port):
+            literal = _literal(host)
+            if literal is not None:  # connected to as written: judged here, there is no lookup to check
+                _judge(host, port, [str(literal)], self._problem, url)
+            elif _looks_numeric(host):
+                raise InvalidImageURL(url, f"has the host {host!r}, which is neither a name nor an address")
+        try:
+            return await self._inner.handle_async_request(request)
+        except HostBlocked as exc:  # from the resolver, which does not know the URL
+            raise HostBlocked(url, exc.detail) from None
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -12,7 +12,7 @@ own values; the axes and headers are drawn from the originals alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,12 +131,19 @@ class Header:
     title: str
 
 
-def _headers(axis: str | None, cores: Sequence[RunCore]) -> tuple[Header, ...]:
+def _headers(
+    axis: str | None, cores: Sequence[RunCore], strength: Mapping[str, float] | None = None
+) -> tuple[Header, ...]:
     if axis is None:
         return (Header(None, "", ""),)
     values = list(dict.fromkeys(axis_value(r, axis) for r in cores))
     if axis in ("seed", "count"):
         values.sort(key=lambda v: (v is None, v if isinstance(v, int) else 0))
+    if strength:  # strongest first: each value by the mean strength of its runs (a run not ranked counts as 0)
+        scores: dict[str, list[float]] = {}
+        for run in cores:
+            scores.setdefault(repr(axis_value(run, axis)), []).append(float(strength.get(run.id, 0.0)))
+        values.sort(key=lambda v: -sum(scores[repr(v)]) / len(scores[repr(v)]))
     labels = axis_labels(axis, values)
     return tuple(
         Header(v, lab, show_value(axis, v) if axis != "prompt" else str(v))
@@ -205,6 +212,8 @@ class Matrix:
     cells: dict[tuple[int, int, int], tuple[RunCore, ...]] = field(repr=False)
     """(facet, row, column) -> the runs there, in the order given (each followed by the runs made from it);
     absent where nothing was run."""
+    strength: Mapping[str, float] | None = field(default=None, repr=False)
+    """Run id -> its strength (a ranking from duels): rows, columns and facets strongest first."""
     parents: dict[str, str] = field(default_factory=dict, repr=False)
     """Child id -> parent id, for the runs placed under their original (``lineage``)."""
 
@@ -213,7 +222,9 @@ class Matrix:
 
     def swapped(self) -> Matrix:
         """The same runs with rows and columns exchanged."""
-        return build_matrix(self.runs, rows=self.cols_axis, cols=self.rows_axis, facet=self.facet_axis)
+        return build_matrix(
+            self.runs, rows=self.cols_axis, cols=self.rows_axis, facet=self.facet_axis, strength=self.strength
+        )
 
     def page(self, row_page: int = 0, col_page: int = 0, *, rows: int = 6, cols: int = 6, facet: int = 0) -> Page:
         """A window of ``rows`` x ``cols`` cells of one facet; page numbers are clamped into range."""
@@ -285,12 +296,17 @@ class Matrix:
 
 
 def build_matrix(
-    runs: Iterable[Any], rows: str | None = "prompt", cols: str | None = "seed", facet: str | None = None
+    runs: Iterable[Any],
+    rows: str | None = "prompt",
+    cols: str | None = "seed",
+    facet: str | None = None,
+    strength: Mapping[str, float] | None = None,
 ) -> Matrix:
     """Place runs (``Run``, ``AsyncRun`` or ``RunCore``) by their values on the axes given (None: one row/column/facet).
 
     The axes are used as asked; see ``choose_axes`` for the ones that vary. Rows, columns and facets
-    are the values in order of first appearance (seeds and counts sorted).
+    are the values in order of first appearance (seeds and counts sorted), or, given each run's
+    ``strength`` (``Ledger.ranking``), strongest first.
     """
     axes = [rows, cols, facet]
     for axis in axes:
@@ -302,7 +318,7 @@ def build_matrix(
     cores = tuple(dict.fromkeys(_core(r) for r in runs))
     parents = lineage(cores)
     originals = _originals(cores, parents)
-    row_h, col_h, facet_h = _headers(rows, originals), _headers(cols, originals), _headers(facet, originals)
+    row_h, col_h, facet_h = (_headers(axis, originals, strength) for axis in (rows, cols, facet))
 
     def index(axis: str | None, headers: tuple[Header, ...]) -> dict[str, int]:
         return {repr(h.value): i for i, h in enumerate(headers)} if axis else {}
@@ -318,7 +334,7 @@ def build_matrix(
             made_from.setdefault(parents[run.id], []).append(run)
     return Matrix(
         rows, cols, facet, row_h, col_h, facet_h, tuple(varying_axes(originals)), cores,
-        {k: _with_children(v, made_from) for k, v in cells.items()}, parents,
+        {k: _with_children(v, made_from) for k, v in cells.items()}, strength, parents,
     )  # fmt: skip
 
 

@@ -13,9 +13,8 @@ import mimetypes
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-import httpx
-
-from ..api.auth import BearerAuth, Secret
+from .._http import AsyncClient
+from ..api.auth import Secret
 from ..errors import ImageRefused
 from ..model.spec import MAX_REFERENCE_BYTES
 from ..model.validation import Problem
@@ -59,9 +58,11 @@ async def upload_to_emulator(root: str, path: Path, timeout: float = 30.0, token
     the route needs); returns the URL serving it."""
     kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     data = await asyncio.to_thread(path.read_bytes)
-    auth = BearerAuth(token, root) if token is not None else None
-    async with httpx.AsyncClient(timeout=timeout, trust_env=False, auth=auth) as http:
-        response = await http.post(f"{root}/files", content=data, headers={"content-type": kind})
+    headers = {"content-type": kind}
+    if token is not None:  # the emulator's own route, on the API's origin: the client's token goes there only
+        headers["Authorization"] = f"Bearer {token.reveal()}"
+    async with AsyncClient(timeout=timeout, trust_env=False) as http:
+        response = await http.post(f"{root}/files", content=data, headers=headers)
     if response.status_code != 200:
         raise ValueError(f"the emulator refused {path} (HTTP {response.status_code}: {response.text[:200]})")
     return str(response.json()["url"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image, ImageDraw, PngImagePlugin
 
 from .._fonts import font
-from ..model.labels import labels
+from ..model.labels import labels, named_with, says, show_value
 from ..runs.run import RunCore
 from .scoring import BUILTIN, separating
 from .store import CachedImage, ImageStore
@@ -130,11 +131,25 @@ def png_info(meta: dict[str, Any]) -> PngImagePlugin.PngInfo:
 
 def differing_labels(runs: Sequence[RunCore]) -> list[str]:
     """The runs' labels, kept since they were made (``seqnb.model.labels``); where two runs shown together share one,
-    or one has none (a row written before labels), what tells them apart among the runs shown."""
+    or one has none (a row written before labels), what tells them apart among the runs shown. Where the runs shown
+    span several models or seeds, each label names its model and seed (runs of different sweeps side by side)."""
     own = [r.label for r in runs]
-    if all(own) and len(set(own)) == len(own):
-        return own
-    return labels([r.request for r in runs])
+    if not (all(own) and len(set(own)) == len(own)):
+        return labels([r.request for r in runs])
+    models = {r.request.model.id for r in runs}
+    seeds = {repr(r.request.resolved().get("seed")) for r in runs}
+    return [
+        named_with(
+            label,
+            show_value("model", run.request.model.id) if len(models) > 1 else "",
+            show_value("seed", run.request.resolved().get("seed")) if len(seeds) > 1 else "",
+        )
+        for run, label in zip(runs, own, strict=True)
+    ]
+
+
+_RATIO = re.compile(r"\((\d+:\d+)\)")
+"""The ratio a size names, ``2560x1440 (16:9)`` -> ``16:9``: a label that says it says the size."""
 
 
 def row_caption(
@@ -152,7 +167,8 @@ def row_caption(
     """
     bits = [label]
     size_name = run.request.resolved().get("size")
-    if size_name and "size=" not in label:
+    ratio = _RATIO.search(str(size_name or ""))
+    if size_name and not says(label, str(size_name)) and not (ratio and says(label, ratio.group(1))):
         bits.append(str(size_name))
     if run.short:
         bits.append(f"{len(run.images)} of {run.requested} returned")

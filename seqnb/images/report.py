@@ -200,6 +200,7 @@ def report_data(
     files: Path | None = None,
     large: int = DEFAULT_LARGE,
     large_budget: int = LARGE_MAX_BYTES,
+    tables: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """Everything the page shows, as JSON-ready data (``files``: where ``full="beside"`` writes the full-size PNGs;
     ``large``: the viewer's frames' longer side, within ``large_budget`` bytes for all, when the full size stays out)."""
@@ -254,6 +255,7 @@ def report_data(
         "full": full,
         "runs": runs,
         "spend": list(spend),
+        "tables": list(tables),  # titled tables of plain rows: the ranking and axis effects from duels
     }
 
 
@@ -297,9 +299,11 @@ def write_report(
     thumb: int = DEFAULT_THUMB,
     full: Full = "none",
     large: int = DEFAULT_LARGE,
+    tables: Sequence[dict[str, Any]] = (),
 ) -> Path:
     """Write the report of ``series`` to ``path`` (an ``.html`` file) and return it; ``large``: the longer side of the
-    frames its viewer shows large (0: the thumbnails; with ``full`` the full-size images instead)."""
+    frames its viewer shows large (0: the thumbnails; with ``full`` the full-size images instead); ``tables``: more
+    titled tables."""
     target = Path(path)
     if full not in ("none", "embed", "beside"):
         raise SeqnbError(
@@ -313,7 +317,9 @@ def write_report(
         if files is not None:
             _files_folder(files)
         name = title or f"seqnb report: {len(series)} run(s)"
-        data = report_data(series, title=name, spend=spend, thumb=thumb, full=full, files=files, large=large)
+        data = report_data(
+            series, title=name, spend=spend, thumb=thumb, full=full, files=files, large=large, tables=tables
+        )
         page = report_html(data)
         tmp = target.with_name(f".{target.name}.tmp")
         tmp.write_text(page, encoding="utf-8")

@@ -1,11 +1,12 @@
 """Series to hand over: runs with their frames and ledger rows, from a ledger or from a gallery (no widgets, no HTML).
 
 The report and the export both start here. A series' frames come from the image cache the ledger
-or the gallery names; a frame whose file is gone is a placeholder saying why, never an error.
-Nothing here reads or keeps a token; paths are used to read images and never handed on. A ledger
-row's path is read only when it is an image cache's file of that row's hash (``cached_path``:
-``.../objects/ab/<sha256>.png``, symlinks resolved): a row naming any other file (anyone on a team
-may write one) is a frame with no image, and a note in the log.
+or the gallery names (a frame the ledger's row missed is found in the cache by its URL or hash);
+a frame whose file is gone is a placeholder saying why, never an error. Nothing here reads or keeps a
+token; paths are used to read images and never handed on. A ledger row's path is read only when it is
+an image cache's file of that row's hash (``cached_path``: ``.../objects/ab/<sha256>.png``, symlinks
+resolved): a row naming any other file (anyone on a team may write one) is a frame with no image, and a
+note in the log.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from PIL import Image
 
 from ..runs.run import RunCore
 from .render import LABELS, Frame, frame_label, placeholder
-from .store import CachedImage, is_object
+from .store import CachedImage, ImageStore, is_object
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -116,11 +117,15 @@ def _cached_image(run: RunCore, i: int, row: dict[Any, Any]) -> CachedImage | Fr
     return CachedImage(str(plain(row.get("url")) or ""), found, sha, *size, found.suffix.lstrip(".").lower())
 
 
-def _frames_of(run: RunCore, images: pd.DataFrame) -> list[Frame]:
+def _frames_of(run: RunCore, images: pd.DataFrame, cache: ImageStore) -> list[Frame]:
     by_index = {int(r["idx"]): r for r in images.to_dict("records")}
     frames = []
     for i in range(run.requested):
         row = by_index.get(i)
+        held = _held(cache, run, i, row)
+        if held is not None:
+            frames.append(Frame(i, run.requested, held))
+            continue
         if row is None:
             state = "not_returned" if run.status == "completed" and i >= len(run.images) else "evicted"
             frames.append(Frame(i, run.requested, None, state, "" if state == "not_returned" else "not downloaded"))
@@ -139,14 +144,30 @@ def _frames_of(run: RunCore, images: pd.DataFrame) -> list[Frame]:
     return frames
 
 
-def from_ledger(ledger: Ledger, frame: pd.DataFrame) -> list[Series]:
-    """The series of the runs in ``frame`` (rows of ``ledger.runs``), their frames from the ledger's image rows."""
+def _held(cache: ImageStore, run: RunCore, index: int, row: dict[Any, Any] | None) -> CachedImage | None:
+    """A frame the image cache holds although its row does not say so (a row written before its image was fetched,
+    or missed in an outage): found by the run's URL, else by the hash the row recorded."""
+    recorded = row is not None and plain(row.get("state")) == "cached" and plain(row.get("path"))
+    if recorded and Path(str(recorded)).exists():
+        return None  # the row says where it is
+    url = plain(row.get("url")) if row is not None else None
+    url = url or (run.images[index] if index < len(run.images) else None)
+    sha = plain(row.get("sha256")) if row is not None else None
+    return cache.find(str(url) if url else None, str(sha) if sha else None)
+
+
+def from_ledger(ledger: Ledger, frame: pd.DataFrame, cache: ImageStore | None = None) -> list[Series]:
+    """The series of the runs in ``frame`` (rows of ``ledger.runs``), their frames from the ledger's image rows, or
+    from ``cache`` (default: the image cache, ``$SEQNB_CACHE``) where a row missed what the cache holds."""
+    from .cache import default_cache_dir
+
+    store = cache if cache is not None else ImageStore(default_cache_dir())
     rows = _rows(frame)
     out = []
     for run_id, row in rows.items():
         run = ledger.restore(run_id)
         score = row.get("consistency")
-        out.append(Series(run, _frames_of(run, ledger.images(run_id)), score, row))
+        out.append(Series(run, _frames_of(run, ledger.images(run_id), store), score, row))
     return out
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LedgerError
+from ..ledger.rankings import judging_tables
 from ..runs.run import RunCore
 from .export import Exported, export_series
 from .report import DEFAULT_THUMB, Full, write_report
@@ -89,7 +90,8 @@ def report_ledger(
     frame = _chosen(ledger, filters, picked, marks_by)
     spend = spend_rows(ledger.spend("model", ids=list(frame["id"].astype(str))))
     series = _with_marks(ledger, from_ledger(ledger, frame), marks_by)
-    return write_report(series, path, title=title, spend=spend, thumb=thumb, full=full)
+    tables = judging_tables(ledger, list(frame["id"].astype(str)), marks_by)
+    return write_report(series, path, title=title, spend=spend, thumb=thumb, full=full, tables=tables)
 
 
 def export_ledger(
@@ -127,7 +129,8 @@ def report_runs(
     if ledger is not None:
         _with_marks(ledger, series, None)
     spend = spend_rows(ledger.spend("model", ids=[r.id for r in runs])) if ledger is not None else []
-    return write_report(series, path, title=title, spend=spend, thumb=thumb, full=full)
+    tables = judging_tables(ledger, [r.id for r in runs]) if ledger is not None else []
+    return write_report(series, path, title=title, spend=spend, thumb=thumb, full=full, tables=tables)
 
 
 def export_runs(

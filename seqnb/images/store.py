@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 MAX_IMAGE_BYTES = 50 * 1024 * 1024
 """The model pages recommend images of at most 50 MB."""
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,22 @@ class ImageStore:
         except (OSError, ValueError, KeyError, TypeError):
             return None
         return image if self._touch(path) else None
+
+    def find(self, url: str | None, sha256: str | None = None) -> CachedImage | None:
+        """A held image by its URL, else by its content hash (what a ledger row that missed its path may still know)."""
+        found = self.lookup(url) if url else None
+        if found is not None or not sha256 or not _SHA256.fullmatch(sha256):
+            return found
+        for path in sorted((self.directory / "objects" / sha256[:2]).glob(f"{sha256}.*")):
+            try:
+                with Image.open(path) as img:
+                    fmt, (width, height) = (img.format or "").lower(), img.size
+                size = path.stat().st_size
+            except Exception:  # not an image any more (or gone): as if not held
+                continue
+            if self._touch(path):
+                return CachedImage(url or "", path, sha256, width, height, size, fmt)
+        return None
 
     def _atomic_write(self, path: Path, data: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,12 +9,14 @@ read-only or corrupt file, server gone, a value that does not fit) the submit do
 the caller gets a ``LedgerError`` naming the cause. Later writes go in batches, and one that
 fails is kept, retried and shown, never swallowed (``seqnb.ledger.recorder``).
 
-Each client attached to a ledger is a *session* (a row in ``sessions``: user, host, pid, kernel
-and a heartbeat on the database's clock; ``seqnb.ledger.sessions``); every run says which session
+Each client attached to a ledger is a *session* (a row in ``sessions``: user, host, pid, kernel,
+machine and a heartbeat it renews; ``seqnb.ledger.sessions``); every run says which session
 made it (``user``, ``host``, ``kernel`` in ``runs()``) and which one watches it now (``owner``).
-``Client.resume`` takes over only runs whose session is gone (ended, its process dead, or its
-heartbeat stale), by default only the user's own (``scope="mine"``); a session whose run was
-taken over can no longer write it, and stops watching it (``seqnb.ledger.resume``). A team budget
+``Client.resume`` takes over only runs whose session is gone (ended, its process dead on its own
+machine, or its heartbeat stale, judged without comparing two clocks), by default only the
+user's own (``scope="mine"``); a session whose run was taken over can no longer write it, stops
+watching it, and never sends its submit (``seqnb.ledger.resume``). A run's image rows, as the
+gallery fills them in, are kept and retried like its own row (``seqnb.ledger.image_rows``). A team budget
 (``set_budget``, ``seqnb.ledger.budget``) is checked atomically before any run or sweep is
 recorded, against the spend of everyone. The token is never stored: only the backend's kind and
 base URL.
@@ -23,21 +25,24 @@ base URL.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..runs.run import RunCore
-from . import share
+from . import rankings, share
 from .budget import TeamBudget
+from .duels import record_duel, remove_duel
+from .image_rows import UNSET, ImageRows, Score
 from .marks import RunMarks, fold, mark_rows, read_marks, reader, write_marks, writer
 from .reads import LedgerReads
 from .recorder import Recorder, run_row
-from .resume import RESUMABLE, Scope, children_of, claim_runs, restore_run
+from .resume import RESUMABLE, Scope, children_of, claim_runs, restore_run, restore_runs
 from .schema import migrate
-from .sessions import HEARTBEAT_SECONDS, SessionInfo, SessionKeeper
+from .sessions import HEARTBEAT_SECONDS, MISSED_BEATS, SessionInfo, SessionKeeper
 from .stores import SqliteStore, Store, open_store
 from .writes import write_rows
 
@@ -48,6 +53,8 @@ if TYPE_CHECKING:
     from ..model.sweep import SweepPlan
 
 __all__ = ["DEFAULT_LEDGER", "Ledger"]
+
+log = logging.getLogger("seqnb.ledger")
 
 DEFAULT_LEDGER = "seqnb-ledger.sqlite"
 
@@ -80,6 +87,8 @@ class Ledger(LedgerReads):
         """This process's sessions here (one per attached client), their heartbeat, which sessions are live."""
         self.team_budget = TeamBudget(self.store)
         """The budgets stored here, and the check of every run and sweep against them."""
+        self.image_rows = ImageRows(self.store)
+        """The runs' image rows as the gallery fills them in: written, or kept and retried until they are."""
         if budget is not None:
             self.set_budget(budget, currency)
 
@@ -112,7 +121,8 @@ class Ledger(LedgerReads):
         self.keeper.end(session)
 
     def live_sessions(self) -> set[str]:
-        """The sessions that are still alive: not ended, and on this host with a live process or else beating."""
+        """The sessions that are still alive: not ended, and on this machine with a live process or else beating
+        (judged without comparing two clocks; see ``seqnb.ledger.sessions``)."""
         return self.keeper.live()
 
     # --- recording ---------------------------------------------------------------------------
@@ -169,20 +179,14 @@ class Ledger(LedgerReads):
         """The team budget stored in this ledger for ``currency``, if any."""
         return self.team_budget.amount(currency)
 
-    def record_image(self, run_id: str, idx: int, **fields: Any) -> None:
-        """Update one image row (local path, size, hash, state) after the gallery fetched it."""
-        allowed = {"url", "path", "width", "height", "bytes", "sha256", "state"}
-        unknown = set(fields) - allowed
-        if unknown:
-            raise ValueError(f"unknown image fields {sorted(unknown)}; use {sorted(allowed)}")
-        sets = ", ".join(f"{k}=?" for k in fields)
-        with self.store.guard(f"record an image of run {run_id}"):
-            self.store.execute(f"UPDATE images SET {sets} WHERE run_id=? AND idx=?", (*fields.values(), run_id, idx))
+    def record_images(self, run: RunCore, images: Mapping[int, Mapping[str, Any]], consistency: Score = UNSET) -> None:
+        """Record what the gallery made of a run's images (frame index -> its ``url``, ``path``, ``width``, ``height``,
+        ``bytes``, ``sha256``, ``state``) and, when given, the series' ``consistency`` score (see ``seqnb.consistency``).
 
-    def set_consistency(self, run_id: str, score: float | None) -> None:
-        """Store a series' consistency score (see ``seqnb.consistency``)."""
-        with self.store.guard(f"record the consistency of run {run_id}"):
-            self.store.execute("UPDATE runs SET consistency=? WHERE id=?", (score, run_id))
+        Never raises for the ledger: a write that fails is kept, shown on the run, reported by ``health()`` and
+        retried on every later change, by every read and by ``flush()`` (``seqnb.ledger.image_rows``).
+        """
+        self.image_rows.record(run, images, consistency)
 
     def annotate(self, run_id: str, *, note: str | None = None, tags: Iterable[str] | None = None) -> None:
         """Attach a free-text note to a run, and make its tags (yours, as marks) exactly ``tags``."""
@@ -231,17 +235,21 @@ class Ledger(LedgerReads):
         write_marks(self.store, run_id, [(None, "score", repr(float(score)))], f"scorer:{name}")
 
     def health(self) -> str | None:
-        """None when every run this ledger was told about is written; else what is not, and why."""
+        """None when every run and image row this ledger was told about is written; else what is not, and why."""
         unsaved = [(r, run_id) for r in self.keeper.recorders for run_id in r.unsaved]
-        if not unsaved:
-            return None
-        error = next((r.last_error for r, _ in unsaved if r.last_error is not None), None)
-        return f"{len(unsaved)} run(s) not yet written to the ledger (retrying): {error}"
+        said = []
+        if unsaved:
+            error = next((r.last_error for r, _ in unsaved if r.last_error is not None), None)
+            said.append(f"{len(unsaved)} run(s) not yet written to the ledger (retrying): {error}")
+        if images := len(self.image_rows.waiting):
+            said.append(f"the image rows of {images} run(s) not yet written (retrying): {self.image_rows.last_error}")
+        return "; ".join(said) or None
 
     def flush(self) -> None:
         """Write again every change a failed write left behind; raises ``LedgerError`` if it still fails."""
         for recorder in self.keeper.recorders:
             recorder.flush(raise_errors=True)
+        self.image_rows.flush(raise_errors=True)
 
     export = share.export  # the runs handed over as rows
 
@@ -253,6 +261,18 @@ class Ledger(LedgerReads):
         """Moved: ``client.export_images(client.ledger.runs(...), directory)``."""
         share.moved("export_images")
 
+    # --- duels (``seqnb.ledger.duels``, ``seqnb.ledger.rankings``) ----------------------------------
+
+    def record_duel(self, left: str, right: str, outcome: str, *, blind: bool = True, by: str | None = None) -> int:
+        """Record a choice between two runs (``outcome``: ``"left"``, ``"right"`` or ``"tie"``), by you; its duel id."""
+        return record_duel(self.store, left, right, outcome, blind=blind, by=writer(by))
+
+    def remove_duel(self, duel_id: int, *, by: str | None = None) -> None:
+        """Take back one of your duels (an undo): its row is deleted."""
+        remove_duel(self.store, duel_id, writer(by))
+
+    duels, ranking, effects, plot_ranking = rankings.duels, rankings.ranking, rankings.effects, rankings.plot_ranking
+
     # --- bringing runs back ----------------------------------------------------------------
 
     def pending(self) -> pd.DataFrame:
@@ -263,6 +283,11 @@ class Ledger(LedgerReads):
         """A run rebuilt from its row (belonging to no client: ``client.resume`` adopts runs)."""
         self.settle()
         return restore_run(self.store, run_id)
+
+    def restore_many(self, run_ids: Sequence[str]) -> list[RunCore]:
+        """Runs rebuilt from their rows in a few queries, in the order given (a row that cannot be read is left out)."""
+        self.settle()
+        return restore_runs(self.store, run_ids)
 
     def children(self, run_id: str) -> list[RunCore]:
         """The runs made from ``run_id`` (reruns and promotes), rebuilt from their rows, oldest first."""
@@ -280,7 +305,16 @@ class Ledger(LedgerReads):
         both take one run; the session that lost a run can no longer write it.
         """
         self.settle()
-        taken = claim_runs(self.store, session, scope, self.keeper.live)
+        taken, left = claim_runs(self.store, session, scope, self.keeper.live)
+        unsure = dict(self.keeper.unsure)
+        if waiting := [owner for owner in left if owner in unsure]:
+            wait = max(unsure[owner] for owner in waiting)
+            log.warning(
+                "%d run(s) not taken over: their session(s) run on another machine, and on an SQLite ledger (whose "
+                "clock is each writer's own) seqnb takes runs only from a session it has watched stay silent for "
+                "%d heartbeats; if those sessions are gone, resume again in %.0f s",
+                len(waiting), MISSED_BEATS, wait,
+            )  # fmt: skip
         return [self.restore(run_id) for run_id in taken]
 
     def __repr__(self) -> str:

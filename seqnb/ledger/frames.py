@@ -92,13 +92,27 @@ def frame_of(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
     return frame
 
 
-def with_marks(frame: pd.DataFrame, rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
+def with_marks(
+    frame: pd.DataFrame,
+    rows: list[tuple[Any, ...]],
+    columns: list[str],
+    frame_ratings: Sequence[tuple[Any, ...]] = (),
+) -> pd.DataFrame:
     """The runs with their marks as they stand (``seqnb.ledger.marks.state_query``'s rows): ``rating`` (Int64),
-    ``verdict``, ``tags`` (sorted, joined by ", "; "" for none) and ``comment``."""
+    ``frame_ratings`` (``"1:5 3:4"``: frame 1 has five stars, frame 3 four, numbered from 1 as the views show them;
+    "" for none; from ``marks.frame_ratings_query``'s rows), ``verdict``, ``tags`` (sorted, joined by ", "; "" for
+    none) and ``comment``."""
     marks = pd.DataFrame.from_records(rows, columns=columns).set_index("run_id")
     marks["tags"] = marks["tags"].map(lambda t: ", ".join(sorted(t.split(","))), na_action="ignore")
     ids = frame["id"].astype("object")
     frame["rating"] = pd.to_numeric(ids.map(marks["rating"]), errors="coerce").astype("Int64")
+    rated: dict[str, list[str]] = {}
+    for run_id, index, stars in frame_ratings:  # in frame order
+        if str(stars).isdigit() and 0 < int(stars) <= 5:  # 0 clears; a value another tool wrote is not a rating
+            rated.setdefault(str(run_id), []).append(f"{int(index) + 1}:{int(stars)}")
+    at = list(frame.columns).index("rating") + 1
+    shown = pd.Series([" ".join(rated.get(str(i), ())) for i in ids], index=frame.index, dtype="string")
+    frame.insert(at, "frame_ratings", shown)
     frame["verdict"] = ids.map(marks["verdict"]).astype("string")
     frame["tags"] = ids.map(marks["tags"]).astype("string").fillna("")
     frame["comment"] = ids.map(marks["comment"]).astype("string")

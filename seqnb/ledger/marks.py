@@ -234,6 +234,22 @@ def state_query(who: str | None, concat: str, run_ids: Sequence[str] | None = No
     return sql, args
 
 
+def frame_ratings_query(who: str | None, run_ids: Sequence[str] | None = None) -> tuple[str, list[Any]]:
+    """Each frame rating as it stands (the latest per run and frame, by ``who``), as ``(run_id, frame, stars)`` rows
+    in SQL; a cleared rating (0) is among them, for ``frames.with_marks`` to drop."""
+    args: list[Any] = []
+    by = ""
+    if who is not None:
+        by = ' AND "by" = ?'
+        args.append(who)
+    latest = f"SELECT MAX(id) FROM marks WHERE kind = 'rating' AND frame IS NOT NULL{by} GROUP BY run_id, frame"
+    some = ""
+    if run_ids is not None:
+        some = f" AND run_id IN ({', '.join('?' * len(run_ids))})" if run_ids else " AND 1 = 0"
+        args += list(run_ids)
+    return f"SELECT run_id, frame, value FROM marks WHERE id IN ({latest}){some} ORDER BY run_id, frame", args
+
+
 def judged_ids(
     who: str | None, *, rating_at_least: int | None = None, verdict: str | None = None, tag: str | None = None
 ) -> tuple[list[str], list[Any]]:

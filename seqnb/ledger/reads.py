@@ -9,10 +9,12 @@ what this process's recorders have not written yet. A page of runs picks its ids
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .image_rows import ImageRows
 from .lineage import family
-from .marks import reader, state_query
+from .marks import frame_ratings_query, reader, state_query
 from .schema import SELECT_RUNS, runs_filter
 from .sessions import SessionKeeper
 from .stores import Store
@@ -21,19 +23,34 @@ from .totals import spend_query, totals_frame
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["LedgerReads"]
+__all__ = ["LedgerReads", "SweepFacts"]
+
+
+@dataclass
+class SweepFacts:
+    """One sweep as a picker names it: ``runs`` made from ``started`` (epoch seconds), its distinct ``prompts``, and
+    how many values each other axis takes (``varies``: ``{"seed": 4, "model": 2, ...}``)."""
+
+    id: str
+    runs: int
+    started: float
+    prompts: list[str]
+    varies: dict[str, int]
 
 
 class LedgerReads:
-    """The read methods of ``Ledger``: what it needs is its ``store`` and its ``keeper`` (the recorders to settle)."""
+    """The read methods of ``Ledger``: what it needs is its ``store``, its ``keeper`` (the recorders to settle) and its
+    ``image_rows`` (settled too)."""
 
     store: Store
     keeper: SessionKeeper
+    image_rows: ImageRows
 
     def settle(self) -> None:
-        """Write now what this process's sessions have not written yet (every read does this first)."""
+        """Write now what this process's sessions and gallery have not written yet (every read does this first)."""
         for recorder in self.keeper.recorders:
             recorder.flush()
+        self.image_rows.flush()
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> tuple[list[tuple[Any, ...]], list[str]]:
         self.settle()
@@ -63,9 +80,11 @@ class LedgerReads:
         Each row says who made the run and where (``user``, ``host``, ``kernel``, ``session``)
         and which session watches it now (``owner``). ``by`` keeps the runs of a user
         (``"alice"``), of a user on a host (``"alice@hub-3"``) or of one session (``"se-..."``);
-        give a list for several. The marks as they stand (``rating``, ``verdict``, ``tags``,
-        ``comment``) and their filters (``rating_at_least=4``, ``verdict="picked"``, ``tag="hero"``)
-        are the current user's, or ``marks_by``'s (a name, or ``"*"`` for the latest of anyone's).
+        give a list for several. The marks as they stand (``rating``; ``frame_ratings`` as ``"1:5 3:4"``,
+        frames numbered from 1 as the views show them; ``verdict``, ``tags``, ``comment``) and their filters
+        (``rating_at_least=4``, ``verdict="picked"``, ``tag="hero"``) are the current user's, or ``marks_by``'s
+        (a name, or ``"*"`` for the latest of anyone's). ``label`` says what tells each run apart from the runs
+        around it (``seqnb.model.labels``).
         """
         from .frames import frame_of, with_marks
 
@@ -90,7 +109,16 @@ class LedgerReads:
         sql = SELECT_RUNS + where + " ORDER BY runs.created_at DESC"
         frame = frame_of(*self._query(sql, args))
         some = list(frame["id"]) if len(frame) <= 500 else None  # a page: only its runs' marks
-        return with_marks(frame, *self._query(*state_query(reader(marks_by), self.store.concat, some)))
+        who = reader(marks_by)
+        rated, _ = self._query(*frame_ratings_query(who, some))
+        return with_marks(frame, *self._query(*state_query(who, self.store.concat, some)), frame_ratings=rated)
+
+    def run_ids(self, *, limit: int | None = None, **filters: Any) -> list[str]:
+        """The ids of the runs that match the filters of ``runs``, newest first, read by index (no rows loaded)."""
+        where, args = runs_filter(self.store.like, **filters)
+        page = self.store.page(limit, 0) if limit is not None else ""
+        rows, _ = self._query(f"SELECT runs.id FROM runs{where} ORDER BY runs.created_at DESC{page}", args)
+        return [str(r[0]) for r in rows]
 
     def count(self, **filters: Any) -> int:
         """How many runs match the filters of ``runs`` (one query, no rows loaded)."""
@@ -112,6 +140,31 @@ class LedgerReads:
             "SELECT sweep_id FROM runs WHERE sweep_id IS NOT NULL ORDER BY created_at DESC" + self.store.page(within, 0)
         )
         return list(dict.fromkeys(r[0] for r in rows))[:most]
+
+    def sweep_facts(self, sweep_ids: Sequence[str]) -> dict[str, SweepFacts]:
+        """What names each sweep in a picker (``seqnb.model.labels.sweep_label``), in two grouped queries: when it
+        started, its runs, its distinct prompts (oldest first) and how many models, seeds, sizes and counts it spans."""
+        facts: dict[str, SweepFacts] = {}
+        for start in range(0, len(sweep_ids), 500):
+            chunk = list(sweep_ids[start : start + 500])
+            marks = ", ".join("?" * len(chunk))
+            rows, _ = self._query(
+                "SELECT sweep_id, COUNT(*), MIN(created_at), COUNT(DISTINCT model), COUNT(DISTINCT seed), "
+                f"COUNT(DISTINCT size), COUNT(DISTINCT requested) FROM runs WHERE sweep_id IN ({marks}) "
+                "GROUP BY sweep_id",
+                chunk,
+            )
+            for sweep, runs, started, models, seeds, sizes, counts in rows:
+                varies = {"seed": int(seeds), "model": int(models), "size": int(sizes), "count": int(counts)}
+                facts[sweep] = SweepFacts(sweep, int(runs), float(started or 0), [], varies)
+            prompts, _ = self._query(
+                f"SELECT sweep_id, prompt FROM runs WHERE sweep_id IN ({marks}) "
+                "GROUP BY sweep_id, prompt ORDER BY MIN(created_at)",
+                chunk,
+            )
+            for sweep, prompt in prompts:
+                facts[sweep].prompts.append(str(prompt or ""))
+        return facts
 
     def sessions(self) -> pd.DataFrame:
         """Every session that wrote to this ledger (user, host, pid, kernel, times), with ``live`` now."""

@@ -2,7 +2,9 @@
 
 A new run's row is written before its submit may leave (``record`` raises ``LedgerError``, and
 the client then sends nothing); the submits of one moment are written together, in one
-transaction, each still before its own submit leaves (``record_submitting``). Every later change
+transaction, each still before its own submit leaves (``record_submitting``). The ``submitting``
+write is also the lease: a run another session has taken over is not written, and
+``record_submitting`` raises ``RunTakenOver`` so that its submit never leaves from here. Every later change
 is written at the end of the loop's turn in which it happened, with the others of that turn, in
 one transaction (``flush``, which every read of the ledger calls first, so a read never misses
 one). A write that fails is kept, retried on every later change and by ``flush``, and shown on
@@ -22,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LedgerError
+from ..errors import LedgerError, RunTakenOver
 from ..model.request import Request
 from ..model.seeds import SEED_HINT
 from ..runs.run import RunCore, RunEvent
@@ -72,8 +74,9 @@ class Recorder:
         self._write([(run, status)], raise_errors=True)
 
     async def record_submitting(self, run: RunCore) -> None:
-        """Write the run's row as ``submitting``, with the other submits of this moment; ``LedgerError`` if it fails
-        (then its submit must not leave). Returns once the row is committed."""
+        """Write the run's row as ``submitting``, with the other submits of this moment; ``LedgerError`` if it fails,
+        ``RunTakenOver`` if another session owns the run now (either way its submit must not leave). Returns once
+        the row is committed."""
         loop = asyncio.get_running_loop()
         written: asyncio.Future[None] = loop.create_future()
         self._submitting.append((run, written))
@@ -85,11 +88,34 @@ class Recorder:
         batch, self._submitting = self._submitting, []
         waiting = [(run, done) for run, done in batch if not done.done()]
         outcomes = self._write([(run, "submitting") for run, _ in waiting], raise_errors=False)
-        for (_, done), outcome in zip(waiting, outcomes, strict=True):
+        for (run, done), outcome in zip(waiting, outcomes, strict=True):
             if isinstance(outcome, LedgerError):
                 done.set_exception(outcome)
+            elif outcome is False:  # not ours any more: whoever took it decides, and nothing leaves from here
+                done.set_exception(self._taken_over(run))
             else:
                 done.set_result(None)
+
+    def _taken_over(self, run: RunCore) -> RunTakenOver:
+        """Why a run's submit must not leave: the session that owns it now (named if the ledger says which)."""
+        try:
+            with self.ledger.store.guard("read a run's owner"):
+                row = self.ledger.store.execute(
+                    "SELECT runs.owner, s.username, s.host FROM runs LEFT JOIN sessions s ON s.id = runs.owner "
+                    "WHERE runs.id=?",
+                    (run.id,),
+                ).fetchone()
+        except LedgerError:
+            row = None
+        owner = row[0] if row else None
+        who = f"session {owner} ({row[1]}@{row[2]})" if row and owner else "another session"
+        return RunTakenOver(
+            run.id,
+            owner,
+            f"not sent from this kernel: {who} took run {run.id} over before its submit left (it judged this "
+            "session gone) and owns it now, so nothing was sent or charged from here; that session says what "
+            f"becomes of it (ledger.runs(ids=[{run.id!r}]) shows its row)",
+        )
 
     def _write(self, items: list[tuple[RunCore, str | None]], raise_errors: bool) -> list[bool | LedgerError]:
         """Write runs' rows in one transaction; per run, written, taken over (False), or why not (``LedgerError``)."""
@@ -158,6 +184,7 @@ class Recorder:
 
     def flush(self, raise_errors: bool = False) -> None:
         """Write every change not written yet, in one transaction; ``raise_errors``: raise the ``LedgerError`` if it fails."""
+        self.ledger.image_rows.flush()  # image rows a failed write left behind are retried on every change too
         with self._lock:
             runs = list(self.unsaved.values())
             if not runs:
@@ -172,7 +199,7 @@ class Recorder:
                 if self.unsaved.get(run.id) is run:
                     del self.unsaved[run.id]
                 if run.notes.get("ledger"):
-                    run.say("ledger", "")
+                    run.say("ledger", self.ledger.image_rows.note(run.id))
             if error is None:
                 self.last_error = None
                 return

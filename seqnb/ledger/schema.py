@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import LedgerError
+from .duels import DUELS_MIGRATION
 from .marks import adopt_tags, judged_ids, reader
 from .stores.base import Store
 
@@ -151,6 +152,15 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE runs ADD COLUMN label TEXT;
     """,
+    # 10: liveness that compares no two clocks and trusts no host name (``seqnb.ledger.sessions``): the machine a
+    # session's pid means something on, the heartbeat counter the session renews, and how often it promised to
+    """
+    ALTER TABLE sessions ADD COLUMN machine TEXT;
+    ALTER TABLE sessions ADD COLUMN beats INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN beat_seconds REAL;
+    """,
+    # 11 (duels): a person's choice between two series, one row each (``seqnb.ledger.duels``)
+    DUELS_MIGRATION,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

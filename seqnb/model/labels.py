@@ -25,10 +25,15 @@ __all__ = [
     "MISSING",
     "axis_labels",
     "derived_label",
+    "filled_labels",
     "labels",
+    "named_with",
     "prompt_labels",
     "request_value",
+    "says",
     "show_value",
+    "sweep_label",
+    "sweep_label_of",
 ]
 
 AXES: tuple[str, ...] = ("prompt", "seed", "model", "size", "count", "optimize")
@@ -77,6 +82,86 @@ def labels(requests: Sequence[Request]) -> list[str]:
         return [_lone(r) for r in requests]
     per_axis = [axis_labels(a, values[a]) for a in axes]
     return [" · ".join(shown[i] for shown in per_axis if shown[i]) for i in range(len(requests))]
+
+
+def filled_labels(runs: Sequence[tuple[str, Request, str | None]]) -> list[str]:
+    """The labels of runs read back, given as ``(stored label, request, sweep id)``: a stored label is kept; the runs
+    without one (rows written before labels) are labelled among the others of their sweep given with them, and a run
+    of no sweep on its own."""
+    out = [label for label, _, _ in runs]
+    sweeps: dict[str, list[int]] = {}
+    for i, (label, request, sweep) in enumerate(runs):
+        if label:
+            continue
+        if sweep:
+            sweeps.setdefault(sweep, []).append(i)
+        else:
+            out[i] = _lone(request)
+    for members in sweeps.values():
+        for i, named in zip(members, labels([runs[i][1] for i in members]), strict=True):
+            out[i] = named
+    return out
+
+
+def says(label: str, value: str) -> bool:
+    """Whether a label says ``value`` as whole words (``seed 1`` is not said by ``seed 12``)."""
+    return re.search(rf"(?<![\w.-]){re.escape(value)}(?![\w.-])", label) is not None
+
+
+def named_with(label: str, *values: str) -> str:
+    """``label`` followed by each of ``values`` it does not say yet (``says``): a run's model and seed where runs of
+    several models or seeds sit side by side."""
+    missing = [v for v in values if v and not says(label, v)]
+    return " · ".join([label, *missing]) if label else " · ".join(missing)
+
+
+SWEEP_PROMPT_CHARS = 60
+"""A sweep's shared prompt is cut to about this many characters in its label (its title keeps it whole)."""
+
+_PLURALS = {"prompt": "prompts", "seed": "seeds", "model": "models", "size": "sizes", "count": "counts"}
+
+
+def sweep_label(prompts: Sequence[str], varies: dict[str, int], most: int = 3) -> str:
+    """A sweep in a few words, for the board and the pickers: what its prompts share, what differs between them, and
+    how many values each other axis takes (``varies``: ``{"seed": 4, "model": 2}``), e.g. ``Generate 3 images of a
+    lighthouse keeper's day… (watercolour / ink / oil paint) · 3 prompts × 4 seeds × 2 models``."""
+    distinct = list(dict.fromkeys(" ".join(p.split()) for p in prompts))
+    if len(distinct) <= 1:
+        text = _cut(distinct[0] if distinct else "", SWEEP_PROMPT_CHARS)
+    else:
+        shared = _shared_start(distinct)
+        named = [label.strip("… ") for label in prompt_labels(distinct[:most])]
+        more = f" +{len(distinct) - most}" if len(distinct) > most else ""
+        head = _cut(shared, SWEEP_PROMPT_CHARS) if len(shared) >= 12 else ""
+        text = (f"{head} " if head else "") + "(" + " / ".join(named) + more + ")"
+    axes = {"prompt": len(distinct), **varies}
+    grid = " × ".join(f"{n} {_PLURALS.get(a, a)}" for a, n in axes.items() if n > 1)
+    return f"{text} · {grid}" if grid else text
+
+
+def sweep_label_of(requests: Sequence[Request]) -> str:
+    """``sweep_label`` of a sweep's requests."""
+    varies = {a: len({repr(request_value(r, a)) for r in requests}) for a in ("seed", "model", "size", "count")}
+    return sweep_label([r.prompt or "" for r in requests], varies)
+
+
+def _shared_start(prompts: Sequence[str]) -> str:
+    """The words every prompt starts with, ending in ``…``; '' when they share none."""
+    words = [p.split(" ") for p in prompts]
+    shared: list[str] = []
+    for column in zip(*words, strict=False):
+        if len(set(column)) > 1:
+            break
+        shared.append(column[0])
+    return " ".join(shared).rstrip(",;:") + "…" if shared else ""
+
+
+def _cut(text: str, most: int) -> str:
+    """``text`` cut at a word boundary to at most about ``most`` characters, ending in ``…`` when cut."""
+    if len(text) <= most:
+        return text
+    cut = text[: most - 1].rsplit(" ", 1)[0] if " " in text[: most - 1] else text[: most - 1]
+    return cut.rstrip(",;: …") + "…"
 
 
 def derived_label(label: str, before: Request, after: Request) -> str:

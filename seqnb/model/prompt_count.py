@@ -3,7 +3,8 @@
 Both model pages say the prompt must state how many images to make and that this must
 agree with the count option. This module finds that number in English (digits and number
 words) and in the common Korean, Chinese and Japanese counter forms, and can rewrite it in
-the same style.
+the same style. A number said per image is not a count of images: "one moment per image",
+"one image per hour", "a single frame each", "1枚ずつ", "每三张", "한 장씩".
 """
 
 from __future__ import annotations
@@ -55,6 +56,13 @@ _NUMBER = r"\d+|" + "|".join(sorted(_EN_WORDS, key=len, reverse=True))
 # Up to three describing words may stand between the number and the noun ("3 cinematic wide images"),
 # but never another number.
 _FILLER = r"(?:(?!(?:" + _NUMBER + r")\b)[^\W\d_]+(?:[-'][^\W\d_]+)*[\s,]+){0,3}?"
+_EACH = r"(?:per|each|every|apiece|a\s+piece)\b"
+_DISTRIBUTED_AFTER = re.compile(r"\s*(?:,\s*)?(?:" + _EACH + r"|for\s+(?:each|every)\b)", re.I)
+"""After "one image": "per hour", "each", "for every season": a number said per something, not a count."""
+_DISTRIBUTED_BEFORE = re.compile(r"\b(?:per|each|every)\s+$", re.I)
+"""Before the number: "every 3 frames", "per 2 images"."""
+_LINKING = re.compile(r"\b(?:per|each|every|for|of|in|on|to|with|from|at|by|a|an|the)\b", re.I)
+"""Words that cannot stand between a number and its image noun: "one moment per image" counts moments."""
 _EN_PATTERNS = (
     # "3 images", "three cinematic pictures", "4-panel", "6-frame"
     re.compile(
@@ -98,7 +106,7 @@ _KO_PATTERNS = (
     # "3장", "세 장", "네 장면", "4컷", "이미지 3개"; a particle may follow the counter, another word may not
     re.compile(
         r"(?<![\d가-힣])(?P<n>" + _KO_NUMBER + r")\s*(?:장면|장|컷)"
-        r"(?:(?![가-힣])|(?=의|을|를|이|은|짜리|으로|로|씩|만))"
+        r"(?:(?![가-힣])|(?=의|을|를|이|은|짜리|으로|로|만))"
     ),
     re.compile(r"(?<![\d가-힣])(?P<n>" + _KO_NUMBER + r")\s*개의?\s*(?:이미지|사진|그림|장면|컷)"),
     re.compile(r"(?:이미지|사진|그림|장면)\s*(?P<n>" + _KO_NUMBER + r")\s*(?:개|장)"),
@@ -106,16 +114,19 @@ _KO_PATTERNS = (
 
 _CJK_DIGITS = {"一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _CJK_NUMBER = r"\d+|[一二两兩三四五六七八九十]{1,3}"
-_CJK_BEFORE = r"(?<![\d一二两兩三四五六七八九十第])"  # not inside a longer number, not an ordinal (第3张)
+_CJK_BEFORE = (
+    r"(?<![\d一二两兩三四五六七八九十第每毎])"  # not inside a longer number, not an ordinal (第3张) nor "each" (每3张)
+)
+_CJK_AFTER = r"(?!\s*(?:ごと|毎|ずつ|づつ|一个|一個))"  # not "1枚ごとに", "1枚ずつ" (per sheet, one each)
 _CJK_PATTERNS: tuple[tuple[re.Pattern[str], Style], ...] = (
     # Chinese: "3张", "三张", "四幅", "生成5个画面"
-    (re.compile(_CJK_BEFORE + r"(?P<n>" + _CJK_NUMBER + r")\s*(?:张|張|幅|帧|幀)"), "zh"),
+    (re.compile(_CJK_BEFORE + r"(?P<n>" + _CJK_NUMBER + r")\s*(?:张|張|幅|帧|幀)" + _CJK_AFTER), "zh"),
     (
         re.compile(_CJK_BEFORE + r"(?P<n>" + _CJK_NUMBER + r")\s*[个個]\s*(?:图片|圖片|画面|畫面|图像|圖像|镜头|鏡頭)"),
         "zh",
     ),
     # Japanese: "3枚", "三枚", "4コマ"
-    (re.compile(_CJK_BEFORE + r"(?P<n>" + _CJK_NUMBER + r")\s*(?:枚|コマ)"), "ja"),
+    (re.compile(_CJK_BEFORE + r"(?P<n>" + _CJK_NUMBER + r")\s*(?:枚|コマ)" + _CJK_AFTER), "ja"),
 )
 
 
@@ -193,6 +204,8 @@ def _counts(prompt: str) -> tuple[CountMention, ...]:
 
     for pattern in _EN_PATTERNS:
         for m in pattern.finditer(text):
+            if _distributed(text, m):
+                continue
             word = m.group("n").lower()
             if word.isdigit():
                 add(m, "digits", int(word))
@@ -208,6 +221,17 @@ def _counts(prompt: str) -> tuple[CountMention, ...]:
             add(m, "digits" if n.isdigit() else style, _cjk_value(n))
     found.sort(key=lambda m: m.start)
     return tuple(found)
+
+
+def _distributed(text: str, match: re.Match[str]) -> bool:
+    """Whether an English number-and-noun match says a number per something ("one moment per image"), not a count."""
+    if "noun" not in match.re.groupindex:
+        return False
+    between = text[match.end("n") : match.start("noun")]
+    before = text[max(0, match.start("n") - 12) : match.start("n")]
+    return bool(
+        _LINKING.search(between) or _DISTRIBUTED_BEFORE.search(before) or _DISTRIBUTED_AFTER.match(text, match.end())
+    )
 
 
 def stated_count(prompt: str, allowed: range = range(1, 16)) -> int | None:

@@ -14,7 +14,7 @@ from .labels import labels as run_labels
 from .pricing import Cost, PriceInput, format_money, parse_amount
 from .prompt_count import stated_count
 from .request import Request
-from .spec import COUNT_RANGE
+from .spec import COUNT_RANGE, get_model, size_dimensions
 from .validation import Problem, Report
 
 __all__ = ["SweepPlan", "plan_sweep"]
@@ -56,10 +56,14 @@ class SweepPlan:
     """For a promote: each request's original run id, in order (its messages name the runs by them)."""
     labels: list[str] = field(default_factory=list, repr=False, compare=False)
     """Each request's label: what tells it apart from the others of the plan (``seqnb.model.labels``)."""
+    notes: list[str] = field(default_factory=list, repr=False, compare=False)
+    """What the plan should say before it is sent: models compared at different sizes, and the size they share."""
 
     def __post_init__(self) -> None:
         if not self.labels:
             self.labels = run_labels(self.requests)
+        if not self.notes:
+            self.notes = size_notes(self.requests)
 
     def name_of(self, index: int) -> str:
         """How messages name the plan's ``index``-th request: ``run 3 (seedream-4.5)``, or its original's id."""
@@ -121,6 +125,37 @@ class SweepPlan:
 
     def __repr__(self) -> str:
         return f"<SweepPlan {self.summary()}>"
+
+
+def _dims(size: str | None) -> tuple[int, int] | None:
+    try:
+        return size_dimensions(size) if size else None
+    except ValueError:  # 2K / 4K: the model picks from the prompt
+        return None
+
+
+def size_notes(requests: Sequence[Request]) -> list[str]:
+    """A note when a plan compares models at different sizes (4.0's default is 16:9, 4.5's 1:1), with the size both
+    models have that is nearest to what they were given; none when every model makes the same size."""
+    by_model: dict[str, set[str]] = {}
+    for request in requests:
+        by_model.setdefault(request.model.short_name, set()).add(str(request.size))
+    if len(by_model) < 2:
+        return []
+    shapes = {m: {_dims(s) for s in sizes} for m, sizes in by_model.items()}
+    if len({frozenset(s) for s in shapes.values()}) == 1:
+        return []
+    common = set.intersection(*({d for d in (_dims(s) for s in get_model(r.model.id).sizes) if d} for r in requests))
+    said = "; ".join(f"{m} {', '.join(sorted(s))}" for m, s in by_model.items())
+    if not common:
+        return [f"the models make different sizes ({said}), and share none: compare the series with that in mind"]
+    asked = [d for ds in shapes.values() for d in ds if d]
+    ratio = (asked[0][0] / asked[0][1]) if asked else 1.0
+    w, h = min(common, key=lambda d: (abs(d[0] / d[1] - ratio), -d[0] * d[1]))
+    return [
+        f"the models make different sizes ({said}); for a like-for-like comparison give sizes=['{w}x{h}'], "
+        "which every model here has"
+    ]
 
 
 def plan_sweep(

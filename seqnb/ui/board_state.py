@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from ..model.labels import labels, says, sweep_label_of
 from ..model.pricing import format_money
 from ..runs.run import RunCore
 
@@ -73,6 +74,10 @@ class SweepTally:
     """Runs counted in ``charged`` at what the service said it charged."""
     latest: dict[tuple[str, int], RunCore] = field(default_factory=dict)
     """Per kind of run, the one submitted last: it should end last (the ETA)."""
+    label: str = ""
+    """What the sweep is (``seqnb.model.labels.sweep_label``), made when first shown and again when it grows."""
+    labelled: int = 0
+    """How many runs the sweep had when ``label`` was made."""
 
 
 @dataclass
@@ -109,11 +114,12 @@ class BoardState:
         new = bucket_of(run.status)
         old = self._bucket.get(run.id)
         tally = self._tally(run)
+        self.runs[run.id] = run  # a row read back may be replaced by the same run resumed by a client
+        if tally is not None:
+            tally.runs[run.id] = run
         if old is None:
-            self.runs[run.id] = run
             self._cost[run.id] = self._estimate(run)
             if tally is not None:
-                tally.runs[run.id] = run
                 tally.requested += run.requested
         images = len(run.images) if run.status == "completed" else 0
         if tally is not None:
@@ -208,7 +214,13 @@ class BoardState:
         needle = text.strip().lower()
         if not needle:
             return total, iter(ordered)
-        found = [i for i in ordered if needle in i or needle in (self.runs[i].request.prompt or "").lower()]
+        found = [
+            i
+            for i in ordered
+            if needle in i
+            or needle in (self.runs[i].request.prompt or "").lower()
+            or needle in self.runs[i].label.lower()
+        ]
         return len(found), iter(found)
 
     def snapshot(
@@ -220,12 +232,19 @@ class BoardState:
         text: str = "",
         now: float,
         expected_end: Callable[[RunCore], float | None] | None = None,
+        read_only: Callable[[RunCore], bool] | None = None,
     ) -> dict[str, Any]:
-        """What the board shows, as JSON-ready data of bounded size."""
+        """What the board shows, as JSON-ready data of bounded size: a row's ``prompt`` is an index into
+        ``prompts``. ``read_only`` tells the runs only shown (rows read back from a ledger, no client watching them):
+        they have no Cancel."""
         total, ids = self.matching(status, text)
         pages = max(1, -(-total // page_size))
         page = min(max(0, page), pages - 1)
-        rows = [self.row(self.runs[i]) for i in itertools.islice(ids, page * page_size, (page + 1) * page_size)]
+        shown = [self.runs[i] for i in itertools.islice(ids, page * page_size, (page + 1) * page_size)]
+        rows = [self.row(run, read_only is not None and read_only(run)) for run in shown]
+        prompts: dict[str, int] = {}
+        for row in rows:  # each whole prompt sent once per snapshot, however many rows share it (a sweep's do)
+            row["prompt"] = prompts.setdefault(row["prompt"], len(prompts))
         recent = list(itertools.islice(reversed(self.sweeps.values()), self.sweeps_shown))
         return {
             "now": now,
@@ -236,21 +255,30 @@ class BoardState:
             "sweeps": [self.sweep_row(t, now, expected_end) for t in recent],
             "sweeps_hidden": max(0, len(self.sweeps) - len(recent)),
             "rows": rows,
+            "prompts": list(prompts),
             "page": page,
             "pages": pages,
             "matching": total,
         }
 
-    def row(self, run: RunCore) -> dict[str, Any]:
-        """One run as the board's detail list shows it."""
+    def row(self, run: RunCore, read_only: bool = False) -> dict[str, Any]:
+        """One run as the board's detail list shows it: its label (``run.label``), the whole prompt for hover, its
+        model and seed always (runs of several models or seeds sit side by side)."""
         request = run.request
         note = run.error or run.note
+        if read_only:
+            left = "" if run.done else " (as its session left it: another kernel may watch it)"
+            note = f"read back from the ledger{left}" + (f"; {note}" if note else "")
+        label = run.label or labels([request])[0]
+        model, seed = request.model.short_name, request.resolved().get("seed")
         return {
             "id": run.id,
-            "model": request.model.short_name,
-            "seed": request.resolved().get("seed"),
+            "label": label,
+            "model": model,
+            "seed": seed,
+            "said": [v for v in (model, f"seed {seed}") if says(label, v)],  # what the meta line need not repeat
             "count": run.requested,
-            "prompt": (request.prompt or "")[:80],
+            "prompt": request.prompt or "",
             "status": run.status,
             "bucket": bucket_of(run.status),
             "position": run.queue_position,
@@ -260,7 +288,8 @@ class BoardState:
             "created": run.created_at,
             "started": run.started_at,
             "finished": run.finished_at,
-            "cancellable": run.cancellable,
+            "cancellable": run.cancellable and not read_only,
+            "read_only": read_only,
             "sweep": run.sweep_id,
         }
 
@@ -270,8 +299,11 @@ class BoardState:
         """One sweep's aggregate: counts per group, images, spend so far, ETA."""
         n = len(tally.runs)
         left = tally.counts["queued"] + tally.counts["in_progress"]
+        if tally.labelled != n:  # once per sweep (a sweep's runs are all made at once), again if it grows
+            tally.label, tally.labelled = sweep_label_of([r.request for r in tally.runs.values()]), n
         return {
             "id": tally.id,
+            "label": tally.label,
             "runs": n,
             "counts": {b: tally.counts[b] for b in BUCKETS},
             "images": tally.images,

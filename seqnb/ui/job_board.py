@@ -1,5 +1,8 @@
 """The job board: one widget whose cost does not grow with the number of runs.
 
+It shows the runs of a ``KernelSession`` (``seqnb.session``): in the Studio, every client of the kernel and the
+runs read back from the ledger; ``JobBoard(client)`` alone, that client's.
+
 The kernel keeps the counts per event (``BoardState``, O(1) each) and sends a snapshot of bounded
 size (recent sweeps with aggregate bars, one page of runs) at most ``1 / interval`` times a second,
 coalescing every change in between; the browser draws it and runs the clocks itself. Clicks come
@@ -14,6 +17,7 @@ import asyncio
 import html
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,7 @@ from ..client.run import Run
 from ..client.sync import Client
 from ..errors import SeqnbError
 from ..runs.run import RunCore, RunEvent
+from ..session import KernelSession
 from .board_state import FILTERS, VOCABULARY, BoardState
 from .throttle import Throttle
 
@@ -54,18 +59,26 @@ class JobBoard(anywidget.AnyWidget):
     text_filter = traitlets.Unicode("", help="show runs whose prompt or id contains this").tag(sync=True)
     message = traitlets.Unicode("", help="the outcome of the last action, as HTML").tag(sync=True)
 
-    def __init__(self, client: Client, *, interval: float = 0.25, page_size: int = 20) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        session: KernelSession | None = None,
+        interval: float = 0.25,
+        page_size: int = 20,
+    ) -> None:
         self.client = client
+        """The client whose prices estimate the runs read back."""
+        self.session = session or KernelSession([client])
+        """Whose runs the board shows (the Studio's: the kernel's)."""
         self.state = BoardState(prices=client.aio.prices, simulated=client.backend.kind == "emulator")
         self._lock = threading.Lock()  # events may come from the caller's thread and from the client's loop
         self._runner = LoopRunner()  # the kernel's loop in Jupyter (the client's), else seqnb's loop thread
         self._throttle = Throttle(interval, self.flush, spawn=self._runner.spawn)
         self._closed = False
         self.snapshots_sent = 0
-        for run in client.runs():
-            self.state.update(run.aio)
+        self._unsubscribe = self.session.follow(self._on_event, self._take_runs)
         super().__init__(page_size=page_size, snapshot=self._build(page_size))
-        self._unsubscribe = client.subscribe(self._on_event)
         self.observe(self._view_changed, ["page", "page_size", "status_filter", "text_filter"])
         self.on_msg(self._on_message)
 
@@ -82,6 +95,15 @@ class JobBoard(anywidget.AnyWidget):
         if not self._closed:
             self._throttle.poke()  # from synchronous code (a run created in the caller's thread): on the client's loop
 
+    def _take_runs(self, runs: Sequence[RunCore]) -> None:
+        """Runs the board did not see made: a client's that joined the session, rows read back from the ledger."""
+        with self._lock:
+            for run in runs:
+                self.state.update(run)
+            self.state.simulated = all(c.backend.kind == "emulator" for c in self.session.clients or [self.client])
+        if not self._closed:
+            self._throttle.poke()
+
     def _build(self, page_size: int | None = None) -> dict[str, Any]:
         snap = self.state.snapshot(
             page=self.page,
@@ -89,26 +111,16 @@ class JobBoard(anywidget.AnyWidget):
             status=self.status_filter,
             text=self.text_filter,
             now=time.time(),
-            expected_end=self.client.expected_end,
+            expected_end=self.session.expected_end,
+            read_only=self.session.read_only,
         )
-        judged = self._marks([row["id"] for row in snap["rows"]])
+        ids = [row["id"] for row in snap["rows"]]
+        judged = self.session.marks_of(ids) if ids else {}  # seen at the board's next redraw
         for row in snap["rows"]:
             marks = judged.get(row["id"])
-            row["marks"] = " ".join(
-                ([f"★{marks.rating}"] if marks and marks.rating else [])
-                + ([marks.verdict] if marks and marks.verdict else [])
-            )
+            row["rating"] = marks.rating if marks else None
+            row["verdict"] = marks.verdict if marks else None
         return snap
-
-    def _marks(self, ids: list[str]) -> dict[str, Any]:
-        """The page's marks as they stand (seen at the board's next redraw); none without a ledger or if it fails."""
-        ledger = self.client.ledger
-        if ledger is None or not ids:
-            return {}
-        try:
-            return ledger.marks_of(ids)
-        except SeqnbError:  # a board without marks, never a board that fails
-            return {}
 
     def flush(self) -> dict[str, Any]:
         """Send the board's state now (pending changes included); returns it. Tests and scripts may call it."""
@@ -156,12 +168,19 @@ class JobBoard(anywidget.AnyWidget):
         Clicked in Jupyter, this runs on the kernel's loop, which must not block: the cancel is
         scheduled there and ``requested`` returned. Called from a script, it waits for the outcome.
         """
-        try:
-            run = self.client.run(run_id)
-        except KeyError:
+        shown = self.state.runs.get(run_id)
+        if shown is None:
             self.message = f"no run <code>{html.escape(run_id[:12])}</code> on this board"
             return "unknown_run"
+        (run,) = self._mine([shown]) or (None,)
+        if run is None:
+            self.message = (
+                f"run <code>{html.escape(run_id)}</code> was read back from the ledger and no client here watches it: "
+                "<code>client.resume()</code> takes over your runs whose kernel is gone, then it can be cancelled"
+            )
+            return "read_only"
         if _loop_running():
+            self.message = f"cancelling run <code>{html.escape(run_id)}</code>…"  # answered at once, then the outcome
             self._runner.spawn(self._cancel_async([run]))
             return "requested"
         outcome = run.cancel()
@@ -179,24 +198,34 @@ class JobBoard(anywidget.AnyWidget):
         return self._cancel_many(runs, "all queued runs")
 
     def _mine(self, runs: list[RunCore]) -> list[Run]:
-        """The board's runs that belong to its client, as the client's ``Run``s."""
-        mine = {r.id for r in self.client.aio.runs()}
-        return [self.client.run(r.id) for r in runs if r.id in mine]
+        """The board's runs that a client of its session watches, as their clients' ``Run``s (rows read back from a
+        ledger are left out)."""
+        out = []
+        for shown in runs:
+            client = self.session.client_of(shown)
+            if client is not None:
+                out.append(client.run(shown.id))
+        return out
 
     def _cancel_many(self, runs: list[Run], what: str) -> dict[str, str]:
         if not runs:
             self.message = f"{what}: nothing left to cancel"
             return {}
         if _loop_running():
+            self.message = f"cancelling {what}…"
             self._runner.spawn(self._cancel_async(runs, what))
             return {r.id: "requested" for r in runs}
-        outcomes = self.client.cancel_queued(runs)
+        outcomes: dict[str, str] = {}
+        for client, theirs in _by_client(runs).items():
+            outcomes.update(client.cancel_queued(theirs))
         self._report(outcomes, what)
         return outcomes
 
     async def _cancel_async(self, runs: list[Run], what: str = "") -> None:
+        outcomes: dict[str, str] = {}
         try:
-            outcomes = await self.client.aio.cancel_queued([r.aio for r in runs])
+            for client, theirs in _by_client(runs).items():
+                outcomes.update(await client.aio.cancel_queued([r.aio for r in theirs]))
         except SeqnbError as exc:
             self.message = f"cancel failed: {html.escape(str(exc))}"
             return
@@ -232,6 +261,13 @@ class JobBoard(anywidget.AnyWidget):
         self._throttle.cancel()
         self._unsubscribe()
         super().close()
+
+
+def _by_client(runs: list[Run]) -> dict[Client, list[Run]]:
+    groups: dict[Client, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(run.client, []).append(run)
+    return groups
 
 
 def _loop_running() -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,10 +23,13 @@ from ..images.fallback import HtmlBudget, StaticFallback
 from ..images.gallery import Gallery
 from ..images.grid import grid
 from ..ledger.facade import Ledger
+from ..model.labels import filled_labels, named_with
+from ..model.request import Request
 from ..model.seeds import fresh_seed
 from ..model.spec import models
 from ..runs.run import RunCore
 from .closing import close_tree, replace_children
+from .sweep_names import SweepNames
 
 __all__ = ["LedgerView"]
 
@@ -35,7 +39,19 @@ SPEND_LIMIT = 20_000
 of every matching row, ~0.1 s per 20,000 rows here (``python benchmarks/ledger.py``)."""
 
 
-STATIC_COLUMNS = ["id", "status", "model", "seed", "size", "prompt", "returned", "consistency", "est_cost", "currency"]
+STATIC_COLUMNS = [
+    "label",
+    "status",
+    "model",
+    "seed",
+    "size",
+    "returned",
+    "consistency",
+    "est_cost",
+    "currency",
+    "prompt",
+    "id",
+]
 """The columns of the page of runs a saved notebook shows."""
 
 
@@ -68,12 +84,15 @@ class LedgerView(StaticFallback, w.VBox):
             description="Status",
         )
         self.text = w.Text(description="Prompt has", continuous_update=False)
-        self.sweep = w.Dropdown(options=[_ANY], description="Sweep")
+        self.sweep = w.Dropdown(options=[_ANY], description="Sweep", layout=w.Layout(width="520px"))
+        self._sweep_names = SweepNames(ledger)
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.prev_button = w.Button(description="newer", icon="chevron-left", layout=w.Layout(width="90px"))
         self.next_button = w.Button(description="older", icon="chevron-right", layout=w.Layout(width="90px"))
         self.page_label = w.HTML()
         self.selection = w.SelectMultiple(rows=12, layout=w.Layout(width="100%"))
+        self.prompts = w.HTML()
+        """The whole prompts of the selected runs (a list cannot show each option's prompt on hover)."""
         self.compare_table = w.HTML()
         self.compare_box = w.VBox()
         self.spend = w.HTML()
@@ -96,6 +115,7 @@ class LedgerView(StaticFallback, w.VBox):
                 w.HBox([self.prev_button, self.page_label, self.next_button]),
                 self.selection,
                 w.HBox([self.rerun_button, self.message]),
+                self.prompts,
                 self.compare_table,
                 self.compare_box,
             ]
@@ -139,8 +159,10 @@ class LedgerView(StaticFallback, w.VBox):
             if full:
                 current = self.sweep.value
                 recent = self.ledger.recent_sweeps()  # by index: a million runs cost what a thousand do
-                self.sweep.options = [_ANY, *recent, *([current] if current not in (_ANY, *recent) else [])]
-                self.sweep.value = current if current in self.sweep.options else _ANY
+                ids = [*recent, *([current] if current not in (_ANY, *recent) else [])]
+                live = self.client.aio.runs() if self.client is not None else []
+                self.sweep.options = [(_ANY, _ANY), *self._sweep_names.options(ids, live)]
+                self.sweep.value = current if current in (_ANY, *ids) else _ANY
             filters = self.filters()
             self.matching = self.ledger.count(**filters)
             pages = max(1, -(-self.matching // self.page_size))
@@ -157,15 +179,17 @@ class LedgerView(StaticFallback, w.VBox):
         self.next_button.disabled = self.page + 1 >= pages
         options = []
         records: list[dict[Any, Any]] = frame.to_dict("records")
-        for row in records:
+        row_names = row_labels(records)
+        self.frame["label"] = row_names
+        for row, label in zip(records, row_names, strict=True):
             seed = "-" if pd.isna(row["seed"]) else row["seed"]
             score = "" if pd.isna(row["consistency"]) else f" · colour/layout {row['consistency']:.2f}"
-            judged = ("" if pd.isna(row["rating"]) else f" ★{row['rating']}") + (
-                "" if pd.isna(row["verdict"]) else f" {row['verdict']}"
+            judged = ("" if pd.isna(row["rating"]) else f" · ★{row['rating']}") + (
+                "" if pd.isna(row["verdict"]) else f" · {'✔' if row['verdict'] == 'picked' else '✘'} {row['verdict']}"
             )  # the current user's marks (``Ledger.mark``)
-            prompt = str(row["prompt"])[:50]
-            label = f"{row['id']} {row['status']}{judged} · seed {seed} · {row['size']} · {prompt}{score}"
-            options.append((label, str(row["id"])))
+            named = named_with(label, str(row["model"]), f"seed {seed}")  # rows of several sweeps side by side
+            shown = f"{named} · {row['status']}{judged}{score} · {row['id']}"
+            options.append((shown, str(row["id"])))
         before = tuple(self.selection.value)
         keep = tuple(v for v in before if v in {value for _, value in options})
         if options != list(self.selection.options):
@@ -200,9 +224,11 @@ class LedgerView(StaticFallback, w.VBox):
         ids = list(self.selection.value)
         self.rerun_button.disabled = len(ids) != 1 or self.client is None
         if not ids:
+            self.prompts.value = ""
             self.compare_table.value = ""
             replace_children(self.compare_box, [])
             return
+        self.prompts.value = self.prompts_html(ids)
         table = self.ledger.compare(ids)
         self.compare_table.value = table.to_html(float_format=lambda x: f"{x:.2f}")
         completed = [r for r in (self.ledger.restore(i) for i in ids) if r.status == "completed"]
@@ -216,6 +242,21 @@ class LedgerView(StaticFallback, w.VBox):
         else:
             replace_children(self.compare_box, [w.HTML(f"<i>fetching the images of {len(missing)} run(s)…</i>")])
             LoopRunner().spawn(self._fetch_then_show(gallery, completed, missing, self._shown))
+
+    def prompts_html(self, ids: list[str]) -> str:
+        """The selected runs' labels with their whole prompts (the list shows labels only), as escaped HTML."""
+        rows = self.frame.set_index("id") if len(self.frame) else None
+        lines = []
+        for run_id in ids[:20]:
+            if rows is None or run_id not in rows.index:
+                continue
+            row = rows.loc[run_id]
+            lines.append(
+                f"<div><b>{html.escape(str(row['label']))}</b> <span style='color:#555'>"
+                f"{html.escape(str(row['prompt']))}</span></div>"
+            )
+        more = f"<div><i>and {len(ids) - 20} more</i></div>" if len(ids) > 20 else ""
+        return "".join(lines) + more
 
     async def _fetch_then_show(
         self, gallery: Gallery, runs: Sequence[RunCore], missing: Sequence[RunCore], shown: int
@@ -263,3 +304,26 @@ class LedgerView(StaticFallback, w.VBox):
         """Close the view and everything it shows."""
         close_tree(list(self.children))
         super().close()
+
+
+def row_labels(records: list[dict[Any, Any]]) -> list[str]:
+    """The ``label`` of each ledger row; a row written before labels is labelled by its differing words among the rows
+    of its sweep on the page (``seqnb.model.labels.filled_labels``)."""
+    out: list[str] = []
+    unlabelled: list[tuple[int, Request, str | None]] = []
+    for i, row in enumerate(records):
+        label = "" if pd.isna(row.get("label")) else str(row.get("label") or "")
+        out.append(label)
+        if label:
+            continue
+        try:
+            request = Request.from_payload(str(row["model"]), json.loads(str(row["payload"])))
+        except (ValueError, TypeError, KeyError):
+            out[i] = str(row.get("prompt") or row.get("id"))[:80]  # a row another tool wrote: its prompt
+            continue
+        sweep = row.get("sweep_id")
+        unlabelled.append((i, request, None if pd.isna(sweep) else str(sweep)))
+    named = filled_labels([("", request, sweep) for _, request, sweep in unlabelled])
+    for (i, _, _), label in zip(unlabelled, named, strict=True):
+        out[i] = label
+    return out

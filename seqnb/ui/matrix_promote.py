@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SeqnbError
+from ..errors import SeqnbError, SeqnbWarning
 from ..model.pricing import format_money
 from ..model.spec import get_model
 from ..runs.run import RunCore
@@ -186,13 +186,15 @@ class Offer:
 
 def _plan(client: Client, ids: list[str], changes: dict[str, Any], again: bool) -> SweepPlan | None:
     """The client's promote plan of these picks (nothing sent), or None when each already has that child."""
-    try:
-        planned, _ = client.aio._plan_promote(ids, dict(changes), again)
-    except SeqnbError:
-        if again:
-            raise
-        client.aio._plan_promote(ids, dict(changes), True)  # the same error again (a bad pick), or...
-        return None  # ...every pick has been promoted with these changes already
+    with warnings.catch_warnings():  # the picks it leaves out are the offer's to say, beside its button
+        warnings.simplefilter("ignore", SeqnbWarning)
+        try:
+            planned, _ = client.aio._plan_promote(ids, dict(changes), again)
+        except SeqnbError:
+            if again:
+                raise
+            client.aio._plan_promote(ids, dict(changes), True)  # the same error again (a bad pick), or...
+            return None  # ...every pick has been promoted with these changes already
     planned.check()  # a rule the changed requests break says so now, before any confirm button
     return planned
 

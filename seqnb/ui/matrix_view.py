@@ -81,6 +81,7 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
         thumb: int = 96,
         large: int = 1024,
         interval: float = 0.5,
+        rank: Any = None,
     ) -> None:
         given = runs_of(runs, ledger)
         self.originals: dict[str, Any] = {}
@@ -106,7 +107,8 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
         """Runs made from runs of the matrix, seen in the client's events, to place at the next refresh."""
         self._throttle = Throttle(interval, self._refresh_soon)
         cores += self._adopt(self._known_children(cores))
-        self.matrix: Matrix = build_matrix(cores, *choose_axes(cores, rows, cols, facet))
+        strength = dict(zip(rank["run_id"], rank["strength"], strict=True)) if hasattr(rank, "columns") else rank
+        self.matrix: Matrix = build_matrix(cores, *choose_axes(cores, rows, cols, facet), strength=strength)
         self._unsubscribe = [core.subscribe(self._on_event) for core in cores]
         if self.client is not None:
             self._unsubscribe.append(self.client.subscribe(self._on_client_event))
@@ -246,7 +248,8 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
     def set_axes(self, rows: str | None, cols: str | None, facet: str | None = None) -> None:
         """Lay the runs out anew (back to the first page); an axis may be None (one row, column or facet)."""
         try:
-            self.matrix = build_matrix(self.matrix.runs, rows or None, cols or None, facet or None)
+            m = self.matrix
+            self.matrix = build_matrix(m.runs, rows or None, cols or None, facet or None, strength=m.strength)
         except ValueError as exc:
             self.message = html.escape(str(exc))
             return
@@ -282,7 +285,7 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
             return
         self._unsubscribe += [core.subscribe(self._on_event) for core in new]
         m = self.matrix
-        self.matrix = build_matrix([*m.runs, *new], m.rows_axis, m.cols_axis, m.facet_axis)
+        self.matrix = build_matrix([*m.runs, *new], m.rows_axis, m.cols_axis, m.facet_axis, strength=m.strength)
 
     # --- the lightbox -----------------------------------------------------------------------
 
@@ -531,6 +534,7 @@ def matrix(
 
     ``runs``: a list of runs, a ``Sweep``, or a frame of ``ledger.runs()`` or a sweep id with
     ``ledger=``. An axis that does not vary gives its place to one that does. Options:
-    ``ledger``, ``gallery``, ``client`` (for Promote), ``page_rows``, ``page_cols``, ``thumb``, ``large``.
+    ``ledger``, ``gallery``, ``client`` (for Promote), ``page_rows``, ``page_cols``, ``thumb``, ``large``,
+    ``rank`` (``ledger.ranking(...)``, or run id -> strength: rows and columns strongest first).
     """
     return MatrixView(runs, rows, cols, facet, **options)

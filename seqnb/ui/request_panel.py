@@ -62,13 +62,13 @@ class _ProblemRow:
 
     def __init__(self, apply: Callable[[Fix], None]) -> None:
         self.apply = apply
-        self.text = w.HTML()
+        self.text = w.HTML(layout=w.Layout(flex="1 1 auto"))  # the message wraps; the fix buttons keep their width
         self.buttons: list[w.Button] = []
         self.fixes: tuple[Fix, ...] = ()
-        self.box = w.HBox([self.text])
+        self.box = w.HBox([self.text], layout=w.Layout(align_items="center"))
 
     def _button(self, index: int) -> w.Button:
-        button = w.Button(layout=w.Layout(width="auto"))
+        button = w.Button(layout=w.Layout(width="auto", flex="0 0 auto"))  # never squeezed to "set count t…"
         button.on_click(lambda _: self.apply(self.fixes[index]))
         return button
 
@@ -79,7 +79,7 @@ class _ProblemRow:
         while len(self.buttons) < len(self.fixes):
             self.buttons.append(self._button(len(self.buttons)))
         for button, fix in zip(self.buttons, self.fixes, strict=False):
-            button.description = fix.label[:40]
+            button.description = fix.label  # whole: the button is as wide as its label
             button.tooltip = fix.label
         children = (self.text, *self.buttons[: len(self.fixes)])
         if children != self.box.children:
@@ -115,7 +115,9 @@ class RequestPanel(w.VBox):
         )
         self.reference_thumbs = w.HTML()
         self.reference_box = w.VBox([self.references, self.reference_thumbs], layout=w.Layout(display="none"))
-        self.count = w.BoundedIntText(value=3, min=1, max=15, description="Images")
+        self.count = w.BoundedIntText(
+            value=3, min=1, max=15, description="Count", tooltip="count: how many images the series has (1-15)"
+        )  # "count", as every problem and fix calls it
         self.size = w.Dropdown(description="Size")
         self.optimize = w.ToggleButtons(options=["fast", "standard"], description="Optimize")
         self.seed = w.IntText(value=1, description="Seed")

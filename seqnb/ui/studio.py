@@ -1,7 +1,13 @@
 """The Studio: request panel, job board, gallery and ledger in one widget, for one-line display.
 
 import seqnb
+client = seqnb.connect()
 seqnb.Studio()
+
+It shows the kernel's session (``seqnb.session.kernel_session``): the runs of every client connected
+in the kernel, and, read back from the ledger once per kernel, your recent runs from before (a
+restart), your runs still in flight resumed. ``Studio()`` uses the client connected last, or
+connects one.
 
 Its cost does not grow with the session: the board is one widget sending a bounded snapshot a few
 times a second; the gallery and the ledger show a page each, and only while their tab is shown (a
@@ -23,8 +29,9 @@ from ..client.sync import Client
 from ..errors import SeqnbError
 from ..images.fallback import HtmlBudget, StaticFallback, series_html, series_rows
 from ..ledger.facade import Ledger
-from ..runs.run import TERMINAL, RunEvent
-from ..session import connect, equip
+from ..model.labels import labels
+from ..runs.run import TERMINAL, RunCore, RunEvent
+from ..session import connect, equip, kernel_session
 from .closing import close_tree
 from .gallery_view import GalleryView
 from .job_board import JobBoard
@@ -39,7 +46,12 @@ RUNS, GALLERY, LEDGER = 1, 2, 3
 
 
 class Studio(StaticFallback, w.VBox):
-    """Everything for a prompt session in one widget; every button calls a plain method."""
+    """Everything for a prompt session in one widget; every button calls a plain method.
+
+    ``client``: the client to compose with (default: the one ``seqnb.connect()`` made last in this
+    kernel, else a new one; with ``ledger=``, a new one on that ledger). Every tab shows the runs
+    of the whole kernel.
+    """
 
     def __init__(
         self,
@@ -52,8 +64,10 @@ class Studio(StaticFallback, w.VBox):
         self.recent = recent
         self.interval = interval
         """Least time between two live refreshes of the gallery and ledger tabs while they are shown."""
-        self.backend = w.HTML()
-        self.balance = w.HTML()
+        self.session = kernel_session()
+        """What the Studio shows: every client of the kernel and the runs read back from the ledger."""
+        self.backend = w.HTML(layout=w.Layout(flex="1 1 auto"))
+        self.balance = w.HTML(layout=w.Layout(flex="0 0 auto"))  # never squeezed onto two lines: the backend wraps
         """The account's balance, read when the Studio connects and after each sweep is sent."""
         self._balance_task: asyncio.Task[None] | None = None
         self.refusal = ""
@@ -68,8 +82,16 @@ class Studio(StaticFallback, w.VBox):
         self._unsubscribe: Callable[[], None] | None = None
         self._ledger_throttle = Throttle(interval, self._refresh_ledger_now)
         super().__init__(
-            [w.HBox([self.backend, self.balance, self.token, self.connect_button]), self.message, self.tabs]
+            [
+                w.HBox(
+                    [self.backend, self.balance, self.token, self.connect_button], layout=w.Layout(align_items="center")
+                ),
+                self.message,
+                self.tabs,
+            ]
         )
+        if client is None and ledger is None:
+            client = self.session.latest()
         self.use(client or connect(ledger=ledger if ledger is not None else True))
 
     def use(self, client: Client) -> None:
@@ -77,15 +99,19 @@ class Studio(StaticFallback, w.VBox):
         built for the previous client are closed."""
         equip(client)
         assert client.ledger is not None
+        self.session.add(client)
+        self.session.recall(client)  # once per ledger: your runs in flight resumed, your recent runs read back
         old, unsubscribe = self._parts, self._unsubscribe
         self.client = client
         shown = self.tabs.selected_index or 0
         self.panel = RequestPanel(client, on_sent=lambda runs: self._sent())
-        self.board = JobBoard(client)
-        self.gallery_view = GalleryView(client, page_size=self.recent, interval=self.interval, visible=shown == GALLERY)
+        self.board = JobBoard(client, session=self.session)
+        self.gallery_view = GalleryView(
+            client, session=self.session, page_size=self.recent, interval=self.interval, visible=shown == GALLERY
+        )
         self.ledger_view = LedgerView(client.ledger, client, client.gallery, visible=shown == LEDGER)
         self._parts = [self.panel, self.board, self.gallery_view, self.ledger_view]
-        self._unsubscribe = client.subscribe(self._on_event)
+        self._unsubscribe = self.session.follow(self._on_event, lambda _: None)
         self.tabs.children = self._parts
         for i, title in enumerate(TITLES):
             self.tabs.set_title(i, title)
@@ -104,7 +130,7 @@ class Studio(StaticFallback, w.VBox):
         aio = self.client.aio
 
         def show(found: Balance | BaseException) -> None:
-            text = f"<span style='color:#555'>&nbsp;· {html.escape(balance_text(found))}</span>"
+            text = f"<span style='color:#555;white-space:nowrap'>&nbsp;· {html.escape(balance_text(found))}</span>"
             if self.refusal:
                 text += f" <span style='color:#b00020'>{html.escape(self.refusal)}</span>"
             self.balance.value = text
@@ -192,19 +218,22 @@ class Studio(StaticFallback, w.VBox):
         super().close()
 
     def static_html(self, budget: HtmlBudget | None = None) -> str:
-        """The session's summary as HTML, for saved notebooks: backend, runs per status, the latest series."""
+        """The session as HTML, for saved notebooks: backend, the runs per status, the newest runs by their labels
+        (the whole prompt on hover), the latest series; and that the widget is live only with a running kernel."""
         budget = budget or HtmlBudget()
-        runs = self.client.runs()
+        runs = self.session.runs()
         counts: dict[str, int] = {}
         for run in runs:
             counts[run.status] = counts.get(run.status, 0) + 1
-        tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no runs yet"
+        tally = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items())) or "no runs yet"
         out = budget.text(
             f"<p><b>seqnb Studio</b> · {html.escape(str(self.client.backend))}{self.balance.value}</p>"
+            "<p><i>A saved copy: the Studio is live only with a running kernel (run its cell again).</i></p>"
             f"<p>{len(runs)} run(s) in this session: {html.escape(tally)}</p>"
         )
+        out += budget.text(runs_table(runs[::-1][:STATIC_RUNS], len(runs)))
         gallery = self.client.gallery
-        recent = [self.client.run(i).aio for i in self.gallery_view.page_ids()]
+        recent = [self.gallery_view.completed[i] for i in self.gallery_view.page_ids()]
         if gallery is not None and recent:
             out += series_html(series_rows(gallery, recent, gallery.thumb), budget)
         return out
@@ -214,3 +243,28 @@ class Studio(StaticFallback, w.VBox):
 
     def __repr__(self) -> str:
         return f"<seqnb.Studio {self.client.backend}>"
+
+
+STATIC_RUNS = 50
+"""How many of the newest runs the Studio's saved copy lists."""
+
+
+def runs_table(runs: list[RunCore], total: int) -> str:
+    """The runs as an HTML table (newest first): label (the whole prompt as its title), model, seed, status, images."""
+    if not runs:
+        return ""
+    rows = []
+    for run in runs:
+        label = run.label or labels([run.request])[0]
+        images = f"{len(run.images)}/{run.requested}" if run.status == "completed" else f"-/{run.requested}"
+        cells = (
+            f'<td title="{html.escape(run.request.prompt or "")}">{html.escape(label)}</td>'
+            f"<td>{html.escape(run.request.model.short_name)}</td>"
+            f"<td>{html.escape(str(run.request.resolved().get('seed')))}</td>"
+            f"<td>{html.escape(run.status.replace('_', ' '))}</td><td>{images}</td>"
+            f"<td><code>{html.escape(run.id)}</code></td>"
+        )
+        rows.append(f"<tr>{cells}</tr>")
+    more = f"<p><small>the newest {len(runs)} of {total} run(s)</small></p>" if total > len(runs) else ""
+    head = "<tr><th>run</th><th>model</th><th>seed</th><th>status</th><th>images</th><th>id</th></tr>"
+    return f"<table>{head}{''.join(rows)}</table>{more}"

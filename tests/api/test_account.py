@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 
 import seqnb
-from seqnb.api.account import DEFAULT_ACCOUNT_BASE, Balance, account_base_for, balance_text, parse_balance
+from seqnb.api.account import (
+    DEFAULT_ACCOUNT_BASE,
+    Balance,
+    account_base_for,
+    balance_secret,
+    balance_text,
+    parse_balance,
+)
+from seqnb.api.auth import Secret
 from seqnb.api.backend import Backend
 from seqnb.client.core import AsyncClient
 from seqnb.client.money import BalanceUnchecked
@@ -126,3 +134,62 @@ def test_the_header_line_never_raises() -> None:
     assert balance_text(balance) == "balance USD 12.345"
     assert balance_text(None) == "balance not read yet"
     assert balance_text(seqnb.AuthError("Missing token", status_code=401)).startswith("balance unknown (Missing token")
+
+
+@pytest.mark.parametrize(
+    ("base", "ours"),
+    [
+        ("https://model-api.runcomfy.net", True),
+        ("https://model-api.runcomfy.net/v1", True),
+        ("https://runcomfy.net", True),
+        ("https://eu.model-api.runcomfy.net.", True),
+        ("http://model-api.runcomfy.net", False),  # the token never goes in clear
+        ("https://runcomfy.net.evil.example", False),
+        ("https://evilruncomfy.net", False),
+        ("https://api.example/v1", False),
+        ("http://127.0.0.1:8000/v1", False),  # a tunnel on loopback: RunComfy's perhaps, but not said to be
+    ],
+)
+def test_the_balance_carries_the_token_only_for_runcomfys_own_api_or_a_named_account_api(
+    base: str, ours: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = Secret("tok-balance-canary")
+    backend = Backend("runcomfy", base, "RUNCOMFY_TOKEN")
+    monkeypatch.delenv("RUNCOMFY_API_BASE", raising=False)
+    assert (balance_secret(backend, None, secret) is secret) is ours
+    assert balance_secret(backend, "https://account.example", secret) is secret  # named: the user's choice
+    monkeypatch.setenv("RUNCOMFY_API_BASE", "https://account.example")
+    assert balance_secret(backend, None, secret) is secret
+    assert balance_secret(Backend("emulator", "http://127.0.0.1:1/v1", "embedded emulator"), None, secret) is secret
+
+
+def test_a_balance_for_another_api_is_unchecked_and_says_why_without_sending_the_token(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A service on loopback that is not seqnb's emulator, no account API named: the token is not sent to
+    RunComfy's account API (which the test could not reach anyway: nothing resolves here), and the balance
+    says why it was not read."""
+    from tests.api.test_backend_label import stripping_proxy
+
+    monkeypatch.delenv("RUNCOMFY_API_BASE")
+    asked: list[str] = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kw: Any) -> Any:
+        asked.append(str(host))
+        return real(host, *args, **kw)
+
+    with emulator(**FAST, token=None) as upstream, stripping_proxy(upstream.base_url) as url:  # any token
+        client = seqnb.connect("rc_live_balance_canary", url, ledger=False, download=False)
+        assert client.backend.kind == "runcomfy" and client.aio._money.account_base == DEFAULT_ACCOUNT_BASE
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+        with pytest.raises(seqnb.SettingInvalid, match="not read") as info:
+            client.balance()
+        assert "account_base_url=" in str(info.value) and "RUNCOMFY_API_BASE" in str(info.value)
+        with pytest.warns(BalanceUnchecked, match="not read: the Model API is not RunComfy's"):
+            runs = client.sweep(prompts=[FOX2], seeds=[1], quiet=True)
+        client.wait_all(runs, timeout=30)
+        assert runs[0].status == "completed"
+        assert balance_text(info.value).startswith("balance unknown (not read")
+        client.close()
+    assert "api.runcomfy.net" not in asked  # not even looked up

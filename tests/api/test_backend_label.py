@@ -72,3 +72,20 @@ def test_runcomfy_model_api_base_is_honoured_with_or_without_v1(
     run = client.submit(seqnb.Request("seedream-4.5", "Generate 1 image of a fox", count=1, seed=1)).wait(20)
     assert run.status == "completed"
     client.close()
+
+
+@pytest.mark.parametrize("value", ["http://[::1", "https://[fe80::1/v1", "http://127.0.0.1:99999", "http://:80"])
+@pytest.mark.parametrize("where", ["RUNCOMFY_BASE_URL", "RUNCOMFY_MODEL_API_BASE", "RUNCOMFY_API_BASE", "base_url"])
+def test_a_base_url_that_cannot_be_parsed_is_a_setting_invalid_naming_it(
+    monkeypatch: pytest.MonkeyPatch, where: str, value: str
+) -> None:
+    for name in ("RUNCOMFY_BASE_URL", "RUNCOMFY_MODEL_API_BASE", "RUNCOMFY_API_BASE"):
+        monkeypatch.delenv(name, raising=False)
+    if where == "base_url":
+        make = lambda: seqnb.Client("tok", value)  # noqa: E731
+    else:
+        monkeypatch.setenv(where, value)
+        make = lambda: seqnb.Client("tok", "https://model-api.runcomfy.net" if where == "RUNCOMFY_API_BASE" else None)  # noqa: E731
+    with pytest.raises(seqnb.SettingInvalid) as info:
+        make()
+    assert str(info.value).startswith(f"{where}: {value!r} is not an http(s) URL with a host; write e.g. https://")

@@ -10,6 +10,7 @@ import pytest
 
 from seqnb.cli import main
 from seqnb.errors import UnknownModelError
+from seqnb.ledger.facade import Ledger
 from seqnb.model.sweep import plan_sweep
 
 
@@ -43,11 +44,14 @@ def fails_in_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], *expe
         (["emulator", "--balance", "NaN"], ["--balance", "finite amount"]),
         (["emulator", "--speed", "0"], ["--speed", "above 0"]),
         (["emulator", "--port", "70000"], ["--port", "0 to 65535"]),
-        (["emulator", "--queue-wait", "-1"], ["--queue-wait", "from 0"]),
+        (["emulator", "--queue-wait", "-1"], ["--queue-wait", "-1 must be a time in seconds of 0 or more"]),
+        (["emulator", "--workers", "0"], ["--workers", "0 must be a whole number of 1 or more"]),
+        (["run", "Generate 2 images of a cat", "--timeout", "1e12"], ["--timeout", "of at most 1000000000"]),
         (["demo", "--budget", "NaN"], ["--budget", "finite amount"]),
         (["demo", "--budget", "five"], ["--budget", "not an amount"]),
         (["run", "Generate 2 images of a cat", "--timeout", "soon"], ["--timeout", "seconds"]),
-        (["ledger", "--limit", "-3"], ["--limit", "above 0"]),
+        (["ledger", "--limit", "-3"], ["--limit", "-3 must be a whole number of 1 or more, e.g. 20"]),
+        (["report", "r.html", "--thumb", "0"], ["--thumb", "must be a whole number of 1 or more"]),
         (["nothing"], ["invalid choice"]),
         (["validate", "--model", "seedream-9", "--json", "{}"], ["unknown model", "seedream-4.5"]),
         (["validate", "--model", "4.5", "--json", "{nope"], ["--json", "not readable JSON"]),
@@ -71,8 +75,39 @@ def test_a_ledger_that_cannot_open(capsys: pytest.CaptureFixture[str], tmp_path:
     fails_in_one_line(capsys, ["ledger", "--path", str(path)], str(path), cause)
 
 
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["ledger", "--path"], "--path"),
+        (["ledger", "--export", "out.csv", "--path"], "--path"),
+        (["report", "r.html", "--ledger"], "--ledger"),
+        (["export", "shots", "--ledger"], "--ledger"),
+    ],
+)
+def test_a_ledger_that_does_not_exist_is_not_made(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], flag: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "typo" / "nonexist.sqlite"
+    line = fails_in_one_line(capsys, [*argv, str(path)], f"{flag}: no ledger at {path}", "does not exist")
+    assert "seqnb demo --ledger" in line  # how to make one
+    assert list(tmp_path.iterdir()) == []  # no ledger, no folder, no report, no export
+
+
+def test_the_default_ledger_that_does_not_exist_is_not_made(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SEQNB_LEDGER", raising=False)
+    fails_in_one_line(capsys, ["ledger"], f"the default ledger: no ledger at {tmp_path / 'seqnb-ledger.sqlite'}")
+    monkeypatch.setenv("SEQNB_LEDGER", str(tmp_path / "team.sqlite"))
+    fails_in_one_line(capsys, ["ledger"], f"SEQNB_LEDGER: no ledger at {tmp_path / 'team.sqlite'}")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_export_to_an_unknown_format(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "l.sqlite"
+    Ledger(path).close()
     fails_in_one_line(capsys, ["ledger", "--path", str(path), "--export", str(tmp_path / "x.xlsx")], ".csv, .json")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,15 +16,16 @@ from PIL import Image
 
 import seqnb
 from seqnb.cli import build_parser, main
+from seqnb.cli.sweeps import LOST_NOTE
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cli(tmp_path: Path, *args: str, **kw: object) -> subprocess.Popen[str]:
+def cli(tmp_path: Path, *args: str, pythonpath: Path = ROOT, **kw: object) -> subprocess.Popen[str]:
     """``python -m seqnb.cli ARGS`` in ``tmp_path`` with no token: the embedded emulator, a ledger and cache there."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNCOMFY_", "SEQNB_"))}
     env.update(
-        PYTHONPATH=str(ROOT),
+        PYTHONPATH=str(pythonpath),
         SEQNB_LEDGER=str(tmp_path / "ledger.sqlite"),
         SEQNB_CACHE=str(tmp_path / "cache"),
     )
@@ -132,7 +134,9 @@ def test_run_on_the_embedded_emulator_saves_the_images(tmp_path: Path) -> None:
         assert meta["run_id"] == run_id and meta["seed"] == 4 and meta["prompt"] == "Generate 2 images of a kite"
     assert "http://127.0.0.1" not in out and "saved into seqnb-images/" in err
     assert "(2 images)" in err
-    assert "\r" not in err and f"run {run_id}: completed 1\n" in err  # into a pipe: one closing line, no redraws
+    assert "\r" not in err  # into a pipe: no bar, no redraws; the last line says how the run ended and where
+    last = err.splitlines()[-1]
+    assert last.startswith(f"run {run_id} completed in ") and ": 2 images saved into seqnb-images/ (" in last, err
 
 
 def test_run_out_saves_where_asked(tmp_path: Path) -> None:
@@ -140,7 +144,36 @@ def test_run_out_saves_where_asked(tmp_path: Path) -> None:
     assert status == 0, err
     (line,) = out.split()
     assert line.startswith("shots/") and line.endswith("-01of01.png") and (tmp_path / line).is_file()
-    assert "(1 image)" in err and "saved into" not in err
+    assert "(1 image)" in err and err.splitlines()[-1].endswith(": 1 image saved into shots/")
+
+
+def test_the_next_hint_of_a_checkout_names_its_files(tmp_path: Path) -> None:
+    status, _, err = finished(cli(tmp_path, "run", "Generate 1 image of a gull"))
+    assert status == 0, err
+    assert f"pip install -e '{ROOT}[notebooks]' && jupyter lab {ROOT / 'notebooks' / 'quickstart.ipynb'}" in err
+    assert (ROOT / "notebooks" / "quickstart.ipynb").is_file()
+
+
+def test_the_next_hint_of_an_installed_package_names_no_checkout(tmp_path: Path) -> None:
+    site = tmp_path / "site-packages"  # the package alone, as a wheel installs it: no pyproject, no notebooks
+    shutil.copytree(ROOT / "seqnb", site / "seqnb", ignore=shutil.ignore_patterns("__pycache__"))
+    work = tmp_path / "work"
+    work.mkdir()
+    status, _, err = finished(cli(work, "run", "Generate 1 image of a gull", pythonpath=site))
+    assert status == 0, err
+    assert "python3 -m pip install 'seqnb[notebooks]' && jupyter lab" in err and "seqnb.Studio()" in err
+    assert "quickstart.ipynb" not in err and " -e " not in err and str(ROOT) not in err
+
+
+def test_timeout_on_the_embedded_emulator_ends_its_run_lost(tmp_path: Path) -> None:
+    status, _, err = finished(cli(tmp_path, "run", "Generate 15 images of a slow kite", "--timeout", "0.5"))
+    assert status == 3, err
+    ledger = seqnb.Ledger(tmp_path / "ledger.sqlite")
+    frame = ledger.runs()
+    assert list(frame["status"]) == ["lost"] and frame["error"][0] == LOST_NOTE
+    assert f"run {frame['id'][0]} lost" in err and "NOT cancelled" not in err
+    spend = ledger.spend()
+    assert spend["in_flight"].sum() == 0 and spend["simulated"].sum() == 0
 
 
 def test_ctrl_c_on_the_embedded_emulator_marks_the_run_lost(tmp_path: Path) -> None:
@@ -163,6 +196,7 @@ def test_ctrl_c_on_the_embedded_emulator_marks_the_run_lost(tmp_path: Path) -> N
 
 
 def test_ledger_sweep_must_be_a_sweep_of_the_ledger(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    seqnb.Ledger(tmp_path / "l.sqlite").close()
     assert main(["ledger", "--path", str(tmp_path / "l.sqlite"), "--sweep", "sw-nope"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "no sweep 'sw-nope'" in err and "none yet" in err
@@ -188,3 +222,33 @@ def test_ctrl_c_during_the_demo_leaves_nothing_in_flight(tmp_path: Path) -> None
     ledger = seqnb.Ledger(tmp_path / "ledger.sqlite")
     assert not set(ledger.runs()["status"]) & {"created", "submitting", "in_queue", "in_progress"}
     assert ledger.spend()["in_flight"].sum() == 0 and "will finish and be charged" not in err
+
+
+@pytest.mark.parametrize(
+    ("command", "words"),
+    [
+        ("run", "their URLs on RunComfy"),
+        ("emulator", "RunComfy's Model API"),
+        ("report", "self-contained HTML file"),
+        ("export", "full-size PNGs (with their provenance) and a CSV"),
+    ],
+)
+def test_each_command_keeps_the_case_of_its_names(capsys: pytest.CaptureFixture[str], command: str, words: str) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert words in out, out
+
+
+@pytest.mark.seqnb_emulator(queue_wait=60)
+@pytest.mark.parametrize("by", ["model", "sweep"])
+def test_ledger_prints_no_nan(capsys: pytest.CaptureFixture[str], seqnb_client: seqnb.Client, by: str) -> None:
+    request = seqnb.Request("seedream-4.5", "Generate 2 images of a heron", count=2, seed=3)
+    run = seqnb_client.submit(request).accepted(20)
+    assert run.status == "in_queue"  # no queue or run time yet, no images, outside any sweep
+    assert seqnb_client.ledger is not None
+    assert main(["ledger", "--path", str(seqnb_client.ledger.location), "--by", by]) == 0
+    tables = capsys.readouterr().out.split("\n", 1)[1]  # below the ledger's path
+    assert "NaN" not in tables and "nan" not in tables and "<NA>" not in tables, tables
+    (row,) = [line for line in tables.splitlines() if line.startswith(run.id)]
+    assert row.split()[-6:] == ["–/2", "in_queue", "–", "–", "USD", "0.08"]

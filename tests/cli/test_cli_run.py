@@ -9,6 +9,7 @@ import sys
 import httpx
 import pytest
 
+import seqnb
 from seqnb.emulator import EmulatorServer
 
 
@@ -84,5 +85,10 @@ def test_run_timeout_stops_watching_without_cancelling() -> None:
             emu.base_url,
             env={"RUNCOMFY_TOKEN": emu.token},
         )
-        assert proc.returncode == 3 and "NOT cancelled" in proc.stderr
+        assert proc.returncode == 3, proc.stderr
         assert emu.counters.submits == 1 and emu.counters.cancels == 0
+        (run,) = seqnb.Ledger().runs().itertuples()
+        assert run.status == "in_queue"  # left running on the service, as the user is told
+        said = proc.stderr.splitlines()[-1]
+        assert f"run {run.id} is in queue on the service (request {run.request_id}) and was NOT cancelled" in said
+        assert "charged if it completes" in said and "seqnb ledger" in said

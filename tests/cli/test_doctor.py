@@ -189,3 +189,33 @@ def test_a_bad_setting_is_a_failed_check_naming_it(
     assert status == 1 and "Traceback" not in text and "error:" not in text, text
     line = next(x for x in text.splitlines() if x.startswith("fail") and x[6:].startswith(check))
     assert name in line, line
+
+
+def test_offline_with_a_token_the_name_failure_is_said_once(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RUNCOMFY_TOKEN", "rc-offline-token-1234")
+    for name in ("RUNCOMFY_API_BASE", "RUNCOMFY_BASE_URL", "RUNCOMFY_MODEL_API_BASE"):
+        monkeypatch.delenv(name, raising=False)  # RunComfy's own hosts, which no name lookup reaches here
+    status, text = doctor(capsys, "--ledger", str(tmp_path / "l.sqlite"))
+    assert status == 1
+    lines = {line[6:].split("  ")[0].strip(): line for line in text.splitlines()}
+    assert "fail  model api" in text and "resolve no outside name" in lines["model api"]
+    assert text.count("resolve no outside name") == 1, text  # the conftest's name failure, told where it first struck
+    assert "the same failure as model api" in lines["prices"] and "built-in" in lines["prices"]
+    for spec in seqnb.models():
+        assert f"{spec.short_name} {spec.currency} {spec.price_per_image}" in lines["prices"]
+    assert "fail  balance" in text and "the same failure as model api" in lines["balance"]
+    assert "rc-offline-token-1234" not in text
+
+
+def test_the_versions_name_the_nest_asyncio_seqnb_applies() -> None:
+    import importlib.util
+    from importlib import metadata
+
+    from seqnb.doctor import diagnose
+
+    (versions,) = [c for c in diagnose(ledger="l.sqlite").checks if c.name == "versions"]
+    used = "nest-asyncio2" if importlib.util.find_spec("nest_asyncio2") else "nest-asyncio"  # as seqnb._loop picks
+    assert versions.details[used] == metadata.version(used)
+    assert [name for name in versions.details if name.startswith("nest-asyncio")] == [used]

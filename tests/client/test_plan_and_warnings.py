@@ -63,3 +63,22 @@ def test_a_duplicate_submit_warning_points_at_the_users_line() -> None:
         assert said[0].filename == __file__
         client.wait_all(timeout=30)
         client.close()
+
+
+def test_a_sweep_across_models_of_different_sizes_says_so_before_it_is_sent(tmp_path: Path) -> None:
+    with emulator(**FAST) as emu:
+        client = seqnb.connect(emu.token, emu.base_url, ledger=tmp_path / "l.sqlite", download=False)
+        with pytest.warns(seqnb.SeqnbWarning, match=r"models make different sizes .* sizes=\['2560x1440'\]"):
+            runs = client.sweep(prompts=[CAT], seeds=[1], models=["seedream-4.0", "seedream-4.5"], quiet=True)
+        client.wait_all(runs, timeout=30)
+        client.close()
+
+
+def test_sweep_count_says_counts(tmp_path: Path) -> None:
+    """client.sweep(..., count=2) raised a raw TypeError (#33): the axis is counts=."""
+    with emulator(**FAST) as emu:
+        client = seqnb.connect(emu.token, emu.base_url, ledger=tmp_path / "l.sqlite", download=False)
+        with pytest.raises(seqnb.SettingInvalid, match=r"counts=\[2\]"):
+            client.sweep(prompts=[CAT], count=2, quiet=True)
+        assert client.runs() == []
+        client.close()

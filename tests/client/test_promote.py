@@ -147,3 +147,44 @@ def test_a_balance_that_cannot_be_read_is_said_at_the_users_line(emu: EmulatorSe
     assert said[0].filename == __file__  # the warning points at the user's line, not into seqnb
     client.wait_all(promoted, timeout=30)
     client.close()
+
+
+def test_a_pick_promoted_twice_is_paid_once_unless_asked_again(emu: EmulatorServer, tmp_path: Path) -> None:
+    """A pick promoted from code, then again (the matrix's button, a second cell): one paid submit (#30)."""
+    client, (a, *_) = explored(emu, tmp_path)
+    first = client.promote([a], resolution="4K", quiet=True)
+    client.wait_all(first, timeout=30)
+    before = emu.counters.submits
+    with pytest.raises(seqnb.SettingInvalid, match=rf"run {a.id} was promoted with these changes already"):
+        client.promote([a], resolution="4K", quiet=True)
+    assert emu.counters.submits == before and len(client.runs()) == 4  # nothing sent, nothing recorded
+    again = client.promote([a], resolution="4K", again=True, quiet=True)
+    client.wait_all(again, timeout=30)
+    assert emu.counters.submits == before + 1 and again[0].parent_id == a.id
+    client.close()
+
+
+def test_mixed_models_promote_each_where_it_can_and_say_what_was_left(emu: EmulatorServer, tmp_path: Path) -> None:
+    """One 4.0 and one 4.5 pick with resolution="4K": the 4.5 one at 4K, a clear word about the 4.0 one (#30)."""
+    client = seqnb.connect(emu.token, emu.base_url, ledger=tmp_path / "l.sqlite", download=False)
+    picks = client.sweep(prompts=[DUSK], seeds=[1], models=["seedream-4.0", "seedream-4.5"], quiet=True)
+    client.wait_all(picks, timeout=30)
+    old, new = picks
+    with pytest.warns(
+        seqnb.SeqnbWarning,
+        match=rf"1 of 2 .*run {old.id} is seedream-4.0, which takes no resolution='4K' \(its best: optimize='standard'\)",
+    ):
+        promoted = client.promote(picks, resolution="4K", quiet=True)
+    assert [(r.parent_id, r.request.get("size")) for r in promoted] == [(new.id, "4K")]
+    both = client.promote(picks, resolution="4K", optimize="standard", again=True, quiet=True)  # each at its best
+    assert {r.parent_id: (r.request.size, r.request.get("optimize")) for r in both} == {
+        old.id: ("2560:1440 (16:9)", "standard"),
+        new.id: ("4K", None),
+    }
+    assert all(" → " in r.label for r in both)  # each named by its original and what changed
+    with pytest.raises(
+        seqnb.SettingInvalid, match=r"promote \(make chosen runs again with changes.*\): nothing to send"
+    ):
+        client.promote([old], resolution="4K", quiet=True)
+    client.wait_all([*promoted, *both], timeout=30)
+    client.close()

@@ -126,7 +126,7 @@ def test_a_reference_sweep_end_to_end(emu: EmulatorServer, tmp_path: Path) -> No
 
         box = seqnb.compare_grid(sweep)
         headers = [row.children[0].value for row in box.children[0].children]
-        assert all("references=up-" in h for h in headers) and headers[0] != headers[1]  # the rows say what differs
+        assert all("refs up-" in h for h in headers) and headers[0] != headers[1]  # the rows say what differs
         first_row = box.children[0].children[0].children[1].children
         assert sum("seqnb-reference" in c._dom_classes for c in first_row) == 1
         frame_texts = [c.children[1].description for c in first_row if "seqnb-reference" not in c._dom_classes]

@@ -236,7 +236,9 @@ def test_one_run_with_three_good_and_two_bad_images_keeps_three_frames(hostile: 
 def test_settle_returns_and_the_poller_carries_on_after_hostile_images(
     emu: EmulatorServer, hostile: HostileHost, tmp_path: Path
 ) -> None:
-    cache = quick_cache(tmp_path / "c", hostile, file_deadline=0.5)
+    cache = quick_cache(
+        tmp_path / "c", hostile, file_deadline=3.0
+    )  # the drip never ends; the good images, under load, do
     client = seqnb.connect(emu.token, emu.base_url, ledger=tmp_path / "l.sqlite", download=cache)
     hostile_urls = [hostile.url + "/good/0.png", hostile.url + "/drip.png", hostile.url + "/loop", "http://[::1/x"]
 
@@ -307,11 +309,15 @@ def test_a_failing_download_task_is_logged_and_kept_never_raised_into_the_poller
     def disk_full(*args: object, **kw: object) -> None:
         raise seqnb.LedgerError("the ledger cannot record: database or disk is full")
 
-    monkeypatch.setattr(client.ledger, "record_image", disk_full)  # what a full disk makes the real ledger say
-    first = client.submit(seqnb.Request("seedream-4.0", "Generate 2 images of a crane", count=2, seed=1)).wait(30)
-    client.settle(30)
-    assert [f.state for f in client.gallery.frames(first)] == ["cached", "cached"]  # kept and shown all the same
-    assert "disk is full" in client.gallery.errors[first.id] and "not recorded in the ledger" in caplog.text
+    with monkeypatch.context() as patched:  # what a full disk makes the real ledger say
+        patched.setattr(client.ledger.image_rows, "_write", disk_full)
+        first = client.submit(seqnb.Request("seedream-4.0", "Generate 2 images of a crane", count=2, seed=1)).wait(30)
+        client.settle(30)
+        assert [f.state for f in client.gallery.frames(first)] == ["cached", "cached"]  # kept and shown all the same
+        assert "images NOT YET IN THE LEDGER" in first.note and "disk is full" in (client.ledger.health() or "")
+        assert "keeps the image rows" in caplog.text
+    client.ledger.flush()  # the disk has room again: the kept rows go in
+    assert list(client.ledger.images(first.id)["state"]) == ["cached", "cached"] and client.ledger.health() is None
 
     def crash(run: RunCore) -> None:
         raise RuntimeError("a bug in the gallery")

@@ -19,6 +19,8 @@ import pytest
 
 import seqnb
 from seqnb.emulator import EmulatorServer
+from seqnb.images.cache import ImageCache
+from seqnb.images.share import export_ledger
 from seqnb.ledger.facade import Ledger
 from seqnb.ledger.stores.sqlite import SqliteStore
 from seqnb.testing import emulator
@@ -342,3 +344,49 @@ def test_at_exit_the_background_loop_stops_with_no_task_left_pending(tmp_path: P
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["1", "loop thread alive at exit: []"]  # resumed one run; the loop stopped
     assert "Task was destroyed" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_image_rows_a_failing_disk_refused_are_kept_shown_retried_and_all_written_once_it_is_back(
+    emu: EmulatorServer, tmp_path: Path, trouble: DiskTrouble
+) -> None:
+    path = tmp_path / "l.sqlite"
+    client = seqnb.connect(emu.token, emu.base_url, ledger=path, download=ImageCache(tmp_path / "cache"))
+    ledger = client.ledger
+    assert ledger is not None
+    runs = client.sweep(prompts=["Generate 2 images of a stoat"], seeds=range(6), quiet=True)
+    until(lambda: all(r.request_id for r in runs))  # every submit left, and was written as leaving
+    trouble.mode = "readonly"  # the file turns read-only while the runs are in flight
+    client.wait_all(runs, timeout=60)
+    client.settle(60)  # every image downloaded, and refused by the ledger
+    assert {r.status for r in runs} == {"completed"}
+    health = ledger.health()
+    assert health is not None and "the image rows of 6 run(s) not yet written" in health and "read-only" in health
+    assert all("NOT YET IN THE LEDGER" in r.note for r in runs)
+    with pytest.raises(seqnb.LedgerError, match="read-only"):
+        ledger.flush()
+
+    trouble.mode = None  # the disk is back: the next change of any run writes what was kept
+    client.submit(seqnb.Request("seedream-4.5", "Generate 1 image of a stoat", count=1, seed=9)).wait(30)
+    client.settle(30)
+    rows = sqlite3.connect(path).execute("SELECT run_id, idx, state, path, sha256 FROM images").fetchall()
+    assert len(rows) == 6 * 2 + 1 and {state for _, _, state, _, _ in rows} == {"cached"}
+    assert all(Path(p).exists() and sha for _, _, _, p, sha in rows)  # every frame, with its file and its hash
+    assert ledger.health() is None and not any("NOT YET" in r.note for r in runs)
+
+
+def test_export_finds_in_the_image_cache_the_frames_whose_rows_missed_them(emu: EmulatorServer, tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite"
+    client = seqnb.connect(emu.token, emu.base_url, ledger=path)  # images into $SEQNB_CACHE, as the export reads
+    runs = client.sweep(prompts=["Generate 2 images of a marten"], seeds=range(2), quiet=True)
+    client.wait_all(runs, timeout=30)
+    client.settle(30)
+    client.close()
+    with sqlite3.connect(path) as conn:  # what an outage left in an older seqnb: the URLs, nothing of the files
+        conn.execute("UPDATE images SET path=NULL, sha256=NULL, width=NULL, height=NULL, bytes=NULL, state='remote' "
+                     "WHERE run_id=?", (runs[0].id,))  # fmt: skip
+        # and a cache that moved since its files were recorded, at URLs it no longer knows: the hashes still say
+        conn.execute("UPDATE images SET path='/moved/away.png', url='https://gone.example/x.png' WHERE run_id=?",
+                     (runs[1].id,))  # fmt: skip
+    done = export_ledger(Ledger(path), tmp_path / "out")  # the command line's export (seqnb export)
+    written = [*done.images, done.table]
+    assert len([p for p in written if p.suffix == ".png"]) == 4  # every frame, none "had no image to write"

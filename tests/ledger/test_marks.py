@@ -61,6 +61,25 @@ def test_run_methods_write_marks_the_ledger_reads_back(emu: EmulatorServer, targ
     client.close()
 
 
+def test_ledger_runs_has_the_frame_ratings_as_they_stand(emu: EmulatorServer, target: Target) -> None:
+    client, (a, b, c) = sweep(emu, target)
+    a.rate(5, frame=0)
+    a.rate(4, frame=2)
+    a.rate(2, frame=1)
+    a.rate(0, frame=1)  # cleared
+    b.rate(3, frame=1)
+    b.rate(1, frame=1)  # the latest wins
+    client.ledger.mark(c.id, frame=0, rating=5, by="someone-else")  # not the reader's
+    frame = client.ledger.runs().set_index("id")
+    assert str(frame["frame_ratings"].dtype) == "string"
+    assert frame.loc[a.id, "frame_ratings"] == "1:5 3:4"  # numbered from 1, as the views show frames
+    assert frame.loc[b.id, "frame_ratings"] == "2:1" and frame.loc[c.id, "frame_ratings"] == ""
+    assert client.ledger.runs(marks_by="*").set_index("id").loc[c.id, "frame_ratings"] == "1:5"
+    page = client.ledger.runs(limit=1, offset=2)  # a page reads only its runs' ratings
+    assert list(page["frame_ratings"]) == ["1:5 3:4"]
+    client.close()
+
+
 def test_bad_marks_are_refused_naming_the_field_and_write_nothing(emu: EmulatorServer, target: Target) -> None:
     client, (run, *_) = sweep(emu, target, seeds=1)
     ledger = client.ledger
@@ -276,7 +295,7 @@ def test_the_ledger_tab_lists_each_runs_rating_and_verdict(emu: EmulatorServer, 
     view = LedgerView(ledger, client, visible=False)
     view.refresh()
     labels = {value: label for label, value in view.selection.options}
-    assert " completed ★4 picked · " in labels[a.id] and " completed rejected · " in labels[b.id]
+    assert " · completed · ★4 · ✔ picked · " in labels[a.id] and " · completed · ✘ rejected · " in labels[b.id]
     assert "★" not in labels[c.id] and "picked" not in labels[c.id]
     client.close()
 
@@ -290,6 +309,8 @@ def test_the_job_board_rows_show_the_marks_at_the_next_redraw(emu: EmulatorServe
     a.pick()
     b.reject()
     rows = {r["id"]: r for r in board.flush()["rows"]}
-    assert rows[a.id]["marks"] == "★5 picked" and rows[b.id]["marks"] == "rejected" and rows[c.id]["marks"] == ""
+    assert (rows[a.id]["rating"], rows[a.id]["verdict"]) == (5, "picked")
+    assert (rows[b.id]["rating"], rows[b.id]["verdict"]) == (None, "rejected")
+    assert (rows[c.id]["rating"], rows[c.id]["verdict"]) == (None, None)
     board.close()
     client.close()

@@ -46,3 +46,17 @@ def test_the_ledger_keeps_each_runs_label(tmp_path: Path) -> None:
         assert {frame.loc[r.id, "label"] for r in runs} == {f"…{s} · seed {n}" for s in STYLES for n in (1, 2)}
         assert client.ledger.restore(runs[0].id).label == runs[0].label
         client.close()
+
+
+def test_a_sweep_across_models_says_when_their_sizes_differ_and_offers_one_they_share() -> None:
+    from seqnb.model.sweep import plan_sweep
+
+    mixed = plan_sweep(prompts=[KEEPER.format("ink")], seeds=[1], models=["seedream-4.0", "seedream-4.5"])
+    (note,) = mixed.notes  # 4.0's default is 16:9, 4.5's 1:1: a model comparison that compares shapes too
+    assert "seedream-4.0 2560:1440 (16:9)" in note and "seedream-4.5 2048x2048 (1:1)" in note
+    assert "sizes=['2560x1440']" in note  # the size both models have, nearest to what they were given
+    like = plan_sweep(
+        prompts=[KEEPER.format("ink")], seeds=[1], models=["seedream-4.0", "seedream-4.5"], sizes=["16:9"]
+    )
+    assert like.notes == [] and {r.size for r in like.requests} == {"2560:1440 (16:9)", "2560x1440 (16:9)"}
+    assert plan_sweep(prompts=[KEEPER.format("ink")], seeds=[1, 2]).notes == []  # one model: nothing to say

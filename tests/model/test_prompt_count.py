@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from types import FrameType
@@ -136,3 +137,29 @@ def test_a_megabyte_prompt_is_read_and_rewritten_correctly() -> None:
     assert {p.code for p in report.errors} == {"too_long", "count_mismatch"}
     fixed = next(f for p in report.errors for f in p.fixes if "prompt" in f.changes)
     assert fixed.changes["prompt"] == "Generate 2 images of a cat. 고양이 사진 2장. 两张图片. " * n
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Generate 5 images of a lighthouse keeper's day, one moment per image",
+        "Generate 5 images of a city, one image per hour from dawn",
+        "Generate 3 images of a kite, a single frame each",
+        "Generate 4 images of a tree, one image for each season",
+        "Generate 6 images of a dance, every 2 frames a new step",
+        "이미지 5장, 한 장씩 한 순간",
+        "5张图片，每三张一个场景",
+        "5枚の画像、1枚ごとに一つの瞬間",
+        "5枚の画像を1枚ずつ",
+    ],
+)
+def test_a_number_said_per_image_is_not_a_second_count(prompt: str) -> None:
+    """ "one moment per image" was read as a second count (1, 5) and its fix wrote "five moment per images" (#30)."""
+    assert [m.value for m in find_counts(prompt)] == [int("".join(c for c in prompt if c.isdigit())[0])]
+    report = validate_payload("seedream-4.5", {"prompt": prompt, "sequential_image_generation_options": 7})
+    (problem,) = [p for p in report.problems if p.field == "count"]  # one count, the stated one: no "several counts"
+    assert "several" not in problem.message and problem.fixes
+    fixed = rewrite_count(prompt, 7)
+    assert [m.value for m in find_counts(fixed)] == [7]
+    rest = re.split(r"[,，、を]", prompt, maxsplit=1)[1]
+    assert fixed.endswith(rest)  # the words said per image are left as they were: no "five moment per images"

@@ -198,8 +198,10 @@ def test_default_count_is_checked_against_the_prompt() -> None:
 
 
 def test_several_counts_warn_only_when_one_agrees() -> None:
-    report = Request("seedream-4.5", "Generate 4 images: one image per season", count=4).validate()
+    report = Request("seedream-4.5", "Generate 4 images of a fox, then 2 pictures of its den", count=4).validate()
     assert report.ok and [w.code for w in report.warnings] == ["count_ambiguous"]
+    per = Request("seedream-4.5", "Generate 4 images: one image per season", count=4).validate()
+    assert per.ok and not per.warnings  # a number said per image is no second count (#30)
 
 
 def test_cost_estimates_use_decimal_and_the_requested_count(monkeypatch: pytest.MonkeyPatch) -> None:

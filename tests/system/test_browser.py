@@ -283,6 +283,5 @@ def test_a_sweep_of_300_runs_in_jupyterlab_the_board_keeps_up_and_the_gallery_pa
         page.screenshot(path=str(tmp_path / "studio-gallery.png"))
         no_tracebacks(page)
         browser.close()
-    for name in ("studio-runs.png", "studio-gallery.png"):
-        assert (tmp_path / name).stat().st_size > 30_000
-        keep(tmp_path / name)
+    for name in ("studio-runs.png", "studio-gallery.png"):  # docs/ shows a person's 24-run sweep instead
+        assert (tmp_path / name).stat().st_size > 30_000  # (tests/system/test_session_browser.py keeps those)

@@ -7,6 +7,7 @@ budget race against SQLite too); every process is a separate client with its own
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ import pytest
 
 import seqnb
 from seqnb.emulator import EmulatorServer
+from seqnb.images.cache import ImageCache
 from seqnb.ledger.facade import Ledger
 from seqnb.ledger.schema import SCHEMA_VERSION
 from seqnb.testing import emulator
@@ -352,3 +354,80 @@ def test_many_kernels_opening_a_new_team_ledger_at_once_all_get_it(pg: str) -> N
         thread.join(60)
     assert not errors, errors[0]
     assert Ledger(pg).version == SCHEMA_VERSION
+
+
+def test_two_kernels_on_one_sqlite_ledger_one_clock_two_minutes_ahead_submit_every_run_exactly_once(
+    tmp_path: Path, slow_emu: EmulatorServer
+) -> None:
+    """Each kernel sends runs while the other resumes; the second one runs "on another machine" whose clock is 120 s
+    ahead (its ``time.time``, its host name and its machine id are that machine's). Ahead, not behind: a client whose
+    clock is behind the service's waits out the difference before it polls a run (the poller's pacing, not the
+    ledger's concern), and the old rule took sessions for gone in both directions."""
+    path = tmp_path / "l.sqlite"
+    Ledger(path).close()  # the schema, made once
+    kernel = """
+        import json, socket, sys, time
+        if {skew}:  # another machine: its own clock and its own name
+            real = time.time
+            time.time = lambda: real() + {skew}
+            socket.gethostname = lambda: "far-host"
+            import seqnb.ledger.sessions
+            seqnb.ledger.sessions.machine_id = lambda: "a-machine-far-away"
+        import seqnb
+        client = seqnb.connect({token!r}, {base!r}, ledger={path!r}, download=False)
+        print("READY", flush=True)
+        sys.stdin.readline()
+        mine, resumed = [], []
+        for round in range(4):
+            mine += client.sweep(prompts=["Generate 2 images of a {animal}"], seeds=range(round * 5, round * 5 + 5),
+                                 quiet=True)
+            resumed += client.resume()  # the other kernel is sending runs right now
+            time.sleep(0.3)
+        client.wait_all(mine + resumed, timeout=120)
+        print(json.dumps({{"mine": [r.id for r in mine], "resumed": [r.id for r in resumed]}}))
+    """
+    procs = [
+        python(
+            kernel.format(skew=skew, token=slow_emu.token, base=slow_emu.base_url, path=str(path), animal=animal), "ana"
+        )
+        for skew, animal in ((0, "skua"), (120, "gull"))
+    ]
+    ready(procs)
+    outs = [json.loads(out) for out in finish(procs)]
+    frame = Ledger(path).runs()
+    assert len(frame) == 40 and sorted(frame["id"]) == sorted(i for out in outs for i in out["mine"])
+    assert slow_emu.counters.submits == 40  # every run submitted exactly once
+    assert frame["request_id"].notna().all() and frame["request_id"].is_unique
+    assert set(frame["status"]) == {"completed"}  # none called "not sent", none in doubt: each reached the service once
+    assert not frame["error"].fillna("").str.contains("not sent").any()
+    assert [out["resumed"] for out in outs] == [[], []] and (frame["owner"] == frame["session"]).all()  # live: kept
+
+
+def test_image_rows_survive_a_twenty_second_postgresql_outage_mid_sweep(pg_cluster: Cluster, tmp_path: Path) -> None:
+    own = Cluster(pg_cluster.bin).start()  # a server of its own: stopping it stops no other test's
+    try:
+        url = own.create_database()
+        with emulator(workers=2, queue_wait=0.2, base_seconds=1.0, seconds_per_image=0.3) as emu:  # about 24 s
+            client = seqnb.connect(emu.token, emu.base_url, ledger=url, download=ImageCache(tmp_path / "cache"))
+            runs = client.sweep(prompts=["Generate 2 images of a shag"], seeds=range(30), quiet=True)
+            while not all(r.request_id for r in runs):  # every submit left, and was written as leaving
+                time.sleep(0.05)
+            own.halt()
+            time.sleep(20)  # the sweep goes on: runs complete and their images are fetched, the ledger gone
+            during = sum(r.status == "completed" for r in runs)
+            own.launch()
+            client.wait_all(runs, timeout=120)
+            client.settle(120)
+            assert client.ledger is not None
+            client.ledger.flush()
+            client.close()
+        assert 0 < during < 30  # the outage fell mid-sweep
+        ledger = Ledger(url)
+        frame = ledger.runs()
+        assert len(frame) == 30 and set(frame["status"]) == {"completed"}
+        images = ledger.images()
+        assert len(images) == 60 and set(images["state"]) == {"cached"}  # every completed run, all its image rows
+        assert images["sha256"].notna().all() and images["path"].map(lambda p: Path(p).exists()).all()
+        ledger.close()
+    finally:
+        own.stop()

@@ -55,12 +55,19 @@ def test_notebook_runs_offline(path: Path, tmp_path: Path, monkeypatch: pytest.M
         input="\n".join(str(p.relative_to(tmp_path)) for p in written),
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=ROOT if (ROOT / ".git").exists() else _repository_of_the_gitignore(tmp_path / "ignore-check"),
         check=False,
     ).stdout.split()
     assert sorted(ignored) == sorted(
         str(p.relative_to(tmp_path)) for p in written
     )  # run in the repo: no untracked files
+
+
+def _repository_of_the_gitignore(folder: Path) -> Path:
+    """Outside a git checkout (an unpacked sdist), an empty repository holding only the .gitignore, for git's check."""
+    subprocess.run(["git", "init", "-q", str(folder)], check=True)
+    shutil.copy(ROOT / ".gitignore", folder / ".gitignore")
+    return folder
 
 
 SAVED_SESSION = [
@@ -114,4 +121,4 @@ def test_a_saved_notebook_shows_the_grids_without_a_kernel_or_widget_state(
         for data in re.findall(r'src="data:image/jpeg;base64,([A-Za-z0-9+/=]+)"', page)
     ]
     assert sizes == [(192, 108)] * 6 + [(128, 72)] * 3  # the compare grid's six frames, then the run's three
-    assert page.count("seed=1") == 2 and page.count("seed=2") == 1 and "3/3 · seed 1" in page  # labels too
+    assert page.count("<b>seed 1") == 2 and page.count("<b>seed 2") == 1 and "3/3 · seed 1" in page  # labels too

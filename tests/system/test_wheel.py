@@ -18,7 +18,8 @@ ROOT = Path(__file__).parents[2]
 def test_the_wheel_holds_the_board_front_end(tmp_path: Path) -> None:
     source = tmp_path / "src"  # a copy, so the build leaves no build/ or egg-info in the work tree
     source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "docs/package-index.md"):  # build reads
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(ROOT / "seqnb", source / "seqnb", ignore=shutil.ignore_patterns("__pycache__"))
     out = subprocess.run(

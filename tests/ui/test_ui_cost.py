@@ -73,8 +73,10 @@ def test_the_studio_shows_a_balance_refusal_beside_the_balance(tmp_path: Path) -
         assert refused is not None  # sent in the background: refused once the service has answered
         until(lambda: refused.status == "failed")
         assert "client.balance()" in (refused.error or "")
-        until(lambda: "balance USD 0.02" in studio.balance.value)  # read again after the refusal
-        assert "insufficient balance" in studio.balance.value and "Add funds" in studio.balance.value
+        # Sending read the balance (0.02) before the service refused; the refusal's own read adds the note, later,
+        # on the client's loop: wait for the header that read writes, the balance and the note together.
+        until(lambda: "balance USD 0.02" in studio.balance.value and "insufficient balance" in studio.balance.value)
+        assert "Add funds" in studio.balance.value
         emu.state.account.start += Decimal("1.00")  # funds added on the account
         assert studio.panel.submit().wait(20).status == "completed"  # type: ignore[union-attr]
         until(lambda: "insufficient" not in studio.balance.value)  # accepted again: the refusal is gone

@@ -69,7 +69,7 @@ def test_board_pages_and_filters_a_sweep(fast: EmulatorServer) -> None:
     assert len(board.snapshot["rows"]) == 5 and board.snapshot["page"] == 2
     board.text_filter = "owl"
     assert board.page == 0 and board.snapshot["matching"] == 30 and board.snapshot["pages"] == 2
-    assert all("owl" in r["prompt"] for r in board.snapshot["rows"])
+    assert all("owl" in board.snapshot["prompts"][r["prompt"]] for r in board.snapshot["rows"])
     board.text_filter = owls[3].id[:9]  # a run id
     assert [r["id"] for r in board.snapshot["rows"]] == [owls[3].id]
     board.text_filter = ""

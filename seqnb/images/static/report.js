@@ -221,6 +221,17 @@
         })),
       ]));
     }
+    (data.tables || []).forEach(function (table) { // the ranking and the axis effects, when there are duels
+      if (!table.rows.length) return;
+      var keys = Object.keys(table.rows[0]);
+      box.appendChild(el("h2", { text: table.title }));
+      box.appendChild(el("table", { class: "seqnb-judged" }, [
+        el("thead", {}, [el("tr", {}, keys.map(function (c) { return el("th", { text: c }); }))]),
+        el("tbody", {}, table.rows.map(function (row) {
+          return el("tr", {}, keys.map(function (c) { return el("td", { text: show(row[c]) }); }));
+        })),
+      ]));
+    });
     return box;
   }
 

@@ -36,6 +36,9 @@ class Store:
     """The text aggregate joining a group's values with a separator: ``concat(value, ',')``."""
     day = "CAST(runs.created_at / 86400 AS INTEGER)"
     """A run's UTC day as whole days since the epoch (``spend(by="day")`` groups by it)."""
+    shared_clock = False
+    """Whether ``now`` is one clock for every session (a server's), so that heartbeats may be compared with it; else
+    each writer's own clock, which no other session may compare with its own (``seqnb.ledger.sessions``)."""
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -171,7 +174,7 @@ class Store:
         return script
 
     def now(self) -> float:
-        """Seconds since the epoch on the database's clock (the one every session's heartbeat is measured by)."""
+        """Seconds since the epoch on the database's clock: the server's if ``shared_clock``, else this process's."""
         return time.time()
 
     def cause(self, exc: BaseException) -> tuple[str, str]:

@@ -45,6 +45,7 @@ class PostgresStore(Store):
     like = "ILIKE"  # case-insensitive, as SQLite's LIKE is
     concat = "string_agg"
     day = "FLOOR(runs.created_at / 86400)"  # a cast would round, not cut
+    shared_clock = True  # now() is the server's, for every session on every machine
 
     def __init__(self, url: str) -> None:
         super().__init__()

@@ -26,6 +26,13 @@ function put(node, markup) {
   node.innerHTML = markup.text;
 }
 function words(bucket) { return bucket.replace("_", " "); }
+// A time of day in the browser's own zone (with the date when it is not today).
+function clock(epoch) {
+  if (!epoch) return "";
+  const when = new Date(epoch * 1000);
+  const time = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return when.toDateString() === new Date().toDateString() ? time : when.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + time;
+}
 function seconds(s) {
   if (s < 0) s = 0;
   if (s < 60) return s.toFixed(1) + " s";
@@ -52,13 +59,14 @@ function render({ model, el }) {
     <table class="seqnb-sweeps"></table>
     <div class="seqnb-controls">
       <select class="seqnb-filter">${v.filters.map((f) => html`<option value="${f}">${words(f)}</option>`)}</select>
-      <input class="seqnb-text" type="search" placeholder="filter: prompt or run id">
+      <input class="seqnb-text" type="search" placeholder="filter: label, prompt or run id">
       <button class="seqnb-prev">&lsaquo;</button><span class="seqnb-page"></span><button class="seqnb-next">&rsaquo;</button>
     </div>
     <table class="seqnb-runs"></table>
     <div class="seqnb-message"></div>`);
   const $ = (sel) => el.querySelector(sel);
   let offset = 0; // kernel clock - browser clock, in seconds
+  let unanswered = null; // a timer: an action the kernel has not answered yet
   const now = () => Date.now() / 1000 + offset;
 
   function tick() {
@@ -74,13 +82,15 @@ function render({ model, el }) {
   }
 
   function draw() {
+    clearTimeout(unanswered); // the kernel answered
     const s = model.get("snapshot") || {};
     if (s.now) offset = s.now - Date.now() / 1000;
     $(".seqnb-summary").textContent = s.summary || "";
     put($(".seqnb-total"), html`${s.total ? bar(v, s.counts, s.total) : ""}`);
     $(".seqnb-cancel-all").disabled = !s.cancellable;
     put($(".seqnb-sweeps"), html`${(s.sweeps || []).map((w) => html`
-      <tr><td><code>${w.id}</code></td><td>${bar(v, w.counts, w.runs)}</td>
+      <tr><td class="seqnb-sweep-name" title="${w.label}"><span class="seqnb-label">${w.label || w.id}</span><br>
+        <span class="seqnb-meta"><code>${w.id}</code> &middot; ${clock(w.created)}</span></td><td>${bar(v, w.counts, w.runs)}</td>
       <td>${w.runs} runs: ${tally(v, w.counts)}</td>
       <td>${w.images}/${w.requested} images &middot; ${w.spend_label || "charged"} ${w.spend}</td>
       <td class="seqnb-eta" ${w.eta ? html`data-eta="${w.eta}"` : ""}>${w.eta ? "" : (w.left ? "estimating…" : "done")}</td>
@@ -97,11 +107,13 @@ function render({ model, el }) {
       let state = words(r.status);
       if (r.queue) state += ` (${r.queue})`;
       if (r.images != null) state += ` · ${r.images}/${r.count} images`;
-      if (r.marks) state += ` · ${r.marks}`;
-      return html`<tr class="seqnb-run" data-run="${r.id}">
-        <td><code>${r.id}</code> ${r.model} · seed ${r.seed ?? "-"} · ${r.count} img<br>
-          <span class="seqnb-prompt">${r.prompt}</span></td>
-        <td><span class="seqnb-pill" style="background:${v.colours[r.bucket]}"></span> ${state}
+      return html`<tr class="seqnb-run${r.read_only ? " seqnb-read-only" : ""}" data-run="${r.id}">
+        <td class="seqnb-run-name"><span class="seqnb-label" title="${(s.prompts || [])[r.prompt] ?? ""}">${r.label}</span><br>
+          <span class="seqnb-meta">${[r.model, "seed " + (r.seed ?? "-")].filter((v) => !(r.said || []).includes(v))
+            .map((v) => v + " · ")}${r.count} img · <code>${r.id}</code></span></td>
+        <td><span class="seqnb-pill" style="background:${v.colours[r.bucket]}"></span> ${state}${
+          r.rating ? html` · ★${r.rating}` : ""}${r.verdict === "picked" ? html` · <span class="seqnb-picked">✔ picked</span>` : ""}${
+          r.verdict === "rejected" ? html` · <span class="seqnb-rejected">✘ rejected</span>` : ""}
           ${r.note && html`<br><span class="seqnb-note">${r.note}</span>`}</td>
         <td class="seqnb-clock" data-start="${r.created}" ${r.finished ? html`data-end="${r.finished}"` : ""}></td>
         <td><button data-cancel="${r.id}" ${!r.cancellable && "disabled"}>Cancel</button></td></tr>`;
@@ -110,25 +122,41 @@ function render({ model, el }) {
     tick();
   }
 
+  // A board whose kernel is gone (a saved notebook reopened, the kernel restarted) can draw but not act: say so.
+  // ipywidgets marks such a view "jupyter-widgets-disconnected"; elsewhere, an action the kernel never answers.
+  const gone = "This board's kernel is gone (the notebook was reopened or its kernel restarted): it shows what it "
+    + "showed then and can do nothing. Run the cell again (seqnb.Studio()) for a live one.";
+  const dead = () => !!el.closest(".jupyter-widgets-disconnected");
+  function awaitKernel() {
+    clearTimeout(unanswered);
+    unanswered = setTimeout(() => put($(".seqnb-message"), html`<span class="seqnb-dead">No answer from the kernel: it is busy, or gone. ${gone}</span>`), 5000);
+  }
+  function act(send) {
+    if (dead()) { put($(".seqnb-message"), html`<span class="seqnb-dead">${gone}</span>`); return false; }
+    send();
+    awaitKernel();
+    return true;
+  }
+
   el.addEventListener("click", (event) => {
     const button = event.target.closest("button");
     if (!button || button.disabled) return;
-    if (button.dataset.cancel) { button.disabled = true; model.send({ action: "cancel", run: button.dataset.cancel }); }
-    else if (button.dataset.sweep) { button.disabled = true; model.send({ action: "cancel_sweep", sweep: button.dataset.sweep }); }
-    else if (button.classList.contains("seqnb-cancel-all")) { button.disabled = true; model.send({ action: "cancel_queued" }); }
+    if (dead()) { act(() => {}); return; }
+    if (button.dataset.cancel) { button.disabled = true; act(() => model.send({ action: "cancel", run: button.dataset.cancel })); }
+    else if (button.dataset.sweep) { button.disabled = true; act(() => model.send({ action: "cancel_sweep", sweep: button.dataset.sweep })); }
+    else if (button.classList.contains("seqnb-cancel-all")) { button.disabled = true; act(() => model.send({ action: "cancel_queued" })); }
     else if (button.classList.contains("seqnb-prev") || button.classList.contains("seqnb-next")) {
       const step = button.classList.contains("seqnb-next") ? 1 : -1;
-      model.set("page", Math.max(0, (model.get("snapshot").page || 0) + step));
-      model.save_changes();
+      act(() => { model.set("page", Math.max(0, (model.get("snapshot").page || 0) + step)); model.save_changes(); });
     }
   });
   $(".seqnb-filter").addEventListener("change", (event) => {
-    model.set("status_filter", event.target.value); model.set("page", 0); model.save_changes();
+    act(() => { model.set("status_filter", event.target.value); model.set("page", 0); model.save_changes(); });
   });
   let typing = null;
   $(".seqnb-text").addEventListener("input", (event) => {
     clearTimeout(typing);
-    typing = setTimeout(() => { model.set("text_filter", event.target.value); model.set("page", 0); model.save_changes(); }, 300);
+    typing = setTimeout(() => act(() => { model.set("text_filter", event.target.value); model.set("page", 0); model.save_changes(); }), 300);
   });
 
   model.on("change:snapshot", draw);
@@ -138,6 +166,7 @@ function render({ model, el }) {
   return () => {
     clearInterval(timer);
     clearTimeout(typing);
+    clearTimeout(unanswered);
     model.off("change:snapshot", draw);
     model.off("change:message", draw);
   };
