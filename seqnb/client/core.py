@@ -457,12 +457,14 @@ class AsyncClient(Money):
         A run that already has a promoted child with the same request is not made again unless ``again``.
         """
         await self._load_prices()
-        planned = self._plan_promote(runs, changes, again)
+        planned = self.plan_promote(runs, again=again, **changes)
         promoted = self._prepare_plan(planned, budget=budget, allow_over_balance=allow_over_balance)
         self._spawn(self._send_all_quietly(promoted))
         return promoted
 
-    def _plan_promote(self, runs: Any, changes: dict[str, Any], again: bool) -> SweepPlan:
+    def plan_promote(self, runs: Any, /, *, again: bool = False, **changes: Any) -> SweepPlan:
+        """The promote that ``promote()`` would send, priced at this client's prices (nothing is sent): the picks each
+        model can make with ``changes``, those left out named in a ``SeqnbWarning``; ``plan.parents`` their originals."""
         ids = run_ids(runs)
         if not ids:
             raise errors.SettingInvalid(

@@ -151,6 +151,7 @@ class Client:
     # --- many runs ------------------------------------------------------------------------------
 
     plan = mirrored(AsyncClient.plan)
+    plan_promote = mirrored(AsyncClient.plan_promote)
 
     def sweep(
         self,
@@ -182,7 +183,7 @@ class Client:
     ) -> Sweep:
         """Make chosen runs again with ``changes`` (``resolution="4K"``...), each a child of its original; see
         ``AsyncClient.promote``. Prints the plan's line unless ``quiet``."""
-        planned = self.aio._plan_promote(runs, changes, again)
+        planned = self.aio.plan_promote(runs, again=again, **changes)
         return self._send_later(
             self.aio._prepare_plan(planned, budget=budget, allow_over_balance=allow_over_balance), quiet
         )

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import SettingInvalid
 from .limit import human_size, parse_size
+from .matrix import cell_labels, made_from
 from .render import Frame, differing_labels, row_caption, tile
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_STATIC_MAX_BYTES",
     "STATIC_MAX_ENV",
+    "VERDICTS",
     "Cell",
     "HtmlBudget",
     "SeriesRow",
@@ -155,33 +157,131 @@ def _header(header: Header, tag: str = "th") -> str:
     return f'<{tag} title="{html.escape(header.title)}">{html.escape(header.label)}</{tag}>'
 
 
+VERDICTS = {
+    "picked": '<span style="color:#2e7d32"><b>✔ picked</b></span>',
+    "rejected": '<span style="color:#c62828"><b>✘ rejected</b></span>',
+}
+"""A verdict as a saved copy shows it: a sign and a word that tell picked from rejected even where colours are stripped."""
+
+
+def _stars(n: int) -> str:
+    return "★" * n + "☆" * (5 - n) if n > 0 else ""
+
+
+def _series_caption(view: Any, run: RunCore, label: str, parent: str | None) -> str:
+    """A series' line in the copy: how it was made (promoted from...), its label, its stars, its verdict, its state."""
+    marks = view.marks.get(run.id)
+    rating = int(getattr(marks, "rating", 0) or 0)
+    verdict = str(getattr(marks, "verdict", "") or "")
+    bits = []
+    if parent is not None:
+        made = "↻ rerun" if made_from(run, view.matrix.find(parent)) == "rerun" else "⤴ promoted"
+        bits.append(f'<span style="color:#7e57c2"><b>{made}</b></span> from {html.escape(parent)}')
+    if label:
+        bits.append(f'<span title="{html.escape(run.label)}">{html.escape(label)}</span>')
+    if rating:
+        bits.append(f'<span style="color:#f9a825" title="series rated {rating} of 5">{_stars(rating)}</span>')
+    if verdict in VERDICTS:
+        bits.append(VERDICTS[verdict])
+    if run.status != "completed":
+        bits.append(f"<i>{html.escape(run.status.replace('_', ' '))}</i>")
+    return " · ".join(bits)
+
+
+def _strip(view: Any, run: RunCore, frames: Sequence[Frame], size: int, budget: HtmlBudget) -> str:
+    """A series as one table row of frames, in order: it never wraps, however narrow the page."""
+    marks = view.marks.get(run.id)
+    rated = dict(getattr(marks, "frame_ratings", None) or {})
+    full = budget.used >= budget.limit  # no image fits any more: none is drawn
+    pictures = [None if full else tile(view.gallery.cache, frame, size) for frame in frames]
+    high = max((p.height for p in pictures if p is not None and not p.info.get("placeholder")), default=size)
+    parts = [budget.text("<table><tr>")]
+    for frame, picture in zip(frames, pictures, strict=True):
+        if picture is not None and picture.info.get("placeholder") and picture.height != high:
+            picture = tile(view.gallery.cache, frame, size, high)
+        alt = f"{frame.index + 1}/{frame.count}"
+        img = budget.image(jpeg_bytes(picture), alt, picture.width, picture.height) if picture is not None else None
+        if picture is None:
+            budget.left_out += 1
+        stars = f" ★{rated[frame.index]}" if frame.index in rated else ""
+        parts.append(budget.text("<td>") + (img or budget.text(f"<i>{alt} (not embedded)</i>")))
+        parts.append(budget.text(f"<br><small>{alt}{stars}</small></td>"))
+    parts.append(budget.text("</tr></table>"))
+    return "".join(parts)
+
+
+def _copy_size(view: Any, framed: Sequence[Sequence[Frame]], budget: HtmlBudget) -> int:
+    """The thumbnails' size for the copy: the view's, or smaller so that every frame of every table fits the cap
+    (an image's bytes measured on the first one, and taken to shrink with its area)."""
+    size = int(view.thumb)
+    pictured = [f for frames in framed for f in frames if f.image is not None]
+    if not pictured or budget.limit <= 0:
+        return size
+    firsts = [next(f for f in frames if f.image is not None) for frames in framed if any(f.image for f in frames)]
+    sample = max(len(jpeg_bytes(tile(view.gallery.cache, f, size))) for f in firsts[:: max(1, len(firsts) // 4)][:4])
+    per_image = sample * 4 / 3 + 60  # base64, and its tag
+    markup = 400 * len(framed) + 120 * len(pictured)  # captions, strips' tables, frame numbers
+    share = (budget.limit - budget.used - markup) * 0.95 / len(pictured)
+    if per_image <= share:
+        return size
+    return max(32, int(size * (max(share, 0) / per_image) ** 0.5))
+
+
 def matrix_view_html(view: Any, budget: HtmlBudget | None = None) -> str:
-    """A matrix widget's page shown (``seqnb.ui.matrix_view``) as an HTML table: headers, and each cell's series."""
+    """A matrix widget (``seqnb.ui.matrix_view``) as a saved notebook shows it: every table (facet) whole, each series a
+    strip of frames in order with its stars and verdict, each promoted run under its original; what does not fit the
+    size cap (``$SEQNB_STATIC_MAX_BYTES``) is said: which tables were left out, and why."""
     budget = budget or HtmlBudget()
     m = view.matrix
-    page = m.page(view.row_page, view.col_page, rows=view.page_rows, cols=view.page_cols, facet=view.facet_page)
-    names = f"{m.rows_axis or ''} ↓ / {m.cols_axis or ''} →"
-    parts = [budget.text(f"<p><b>{html.escape(m.facets[page.facet].label)}</b></p>" if m.facet_axis else "")]
-    parts.append(budget.text(f"<table><tr><th>{html.escape(names)}</th>"))
-    parts += [budget.text(_header(m.cols[c])) for c in page.cols]
-    for i, row in enumerate(page.rows):
-        parts.append(budget.text("</tr><tr>" + _header(m.rows[row])))
-        for cell in page.cells[i]:
-            parts.append(budget.text("<td>"))
-            for run in cell:
-                frames = view.frames.get(run.id)
-                if not frames:
-                    parts.append(budget.text(f"<small>{html.escape(run.status.replace('_', ' '))}</small><br>"))
-                    continue
-                for frame in frames:
-                    picture = tile(view.gallery.cache, frame, view.thumb)
-                    alt = f"{frame.index + 1}/{frame.count}"
-                    img = budget.image(jpeg_bytes(picture), alt, picture.width, picture.height)
-                    parts.append(img or budget.text(f"<i>{alt} (not embedded)</i> "))
-                parts.append(budget.text("<br>"))
-            parts.append(budget.text("</td>"))
-    more = f"page {page.row_page + 1}/{page.row_pages} of rows, {page.col_page + 1}/{page.col_pages} of columns"
-    parts.append(budget.text(f"</tr></table><p><small>{len(m.runs)} run(s) · {html.escape(more)}</small></p>"))
+    placed = (m.rows_axis, m.cols_axis, m.facet_axis)
+    names = html.escape(f"{m.rows_axis or ''} ↓ / {m.cols_axis or ''} →")
+    tables = []
+    for f in range(len(m.facets)):
+        cells = {(r, c): m.cell(r, c, f) for r in range(len(m.rows)) for c in range(len(m.cols))}
+        tables.append((f, cells, {run.id: view.static_frames(run) for cell in cells.values() for run in cell}))
+    size = _copy_size(view, [frames or [] for _, _, framed in tables for frames in framed.values()], budget)
+    parts: list[str] = []
+    left_out: list[str] = []
+    for f, cells, framed in tables:
+        label = html.escape(m.facets[f].label) or "the table"
+        if budget.used >= budget.limit > 0:
+            left_out.append(f"{label} ({sum(len(cell) for cell in cells.values())} series)")
+            continue
+        if m.facet_axis:
+            parts.append(budget.text(f"<p><b>{html.escape(m.facet_axis)}: {label}</b></p>"))
+        parts.append(budget.text(f"<table><tr><th>{names}</th>" + "".join(_header(h) for h in m.cols) + "</tr>"))
+        for r, row in enumerate(m.rows):
+            if budget.used >= budget.limit > 0:  # the rest of this table: named, not drawn
+                rest = sum(len(cells[(i, c)]) for i in range(r, len(m.rows)) for c in range(len(m.cols)))
+                left_out.append(f"rows {r + 1}-{len(m.rows)} of {label} ({rest} series)")
+                break
+            parts.append(budget.text("<tr>" + _header(row)))
+            for c in range(len(m.cols)):
+                cell = cells[(r, c)]
+                parts.append(budget.text('<td valign="top">'))
+                for run, label in zip(cell, cell_labels(cell, placed, m.parents), strict=True):
+                    caption = _series_caption(view, run, label, m.parents.get(run.id))
+                    parts.append(budget.text(f"<div>{caption}</div>" if caption else ""))
+                    frames = framed.get(run.id)
+                    if frames:
+                        parts.append(_strip(view, run, frames, size, budget))
+                    else:
+                        parts.append(budget.text(f"<small>{html.escape(run.status.replace('_', ' '))}</small><br>"))
+                parts.append(budget.text("</td>"))
+            parts.append(budget.text("</tr>"))
+        parts.append(budget.text("</table>"))
+    tables_word = (
+        f"{len(m.facets)} table{'s' * (len(m.facets) != 1)} ({html.escape(m.facet_axis)})" if m.facet_axis else ""
+    )
+    summary = f"{len(m.runs)} series" + (f" in {tables_word}" if tables_word else "")
+    if left_out:
+        summary += (
+            f"; left out to keep this copy under {human_size(budget.limit)}: {', '.join(left_out)}"
+            f" (set ${STATIC_MAX_ENV}, e.g. 8M, before displaying it again)"
+        )
+    elif m.facet_axis:
+        summary += f", all {len(m.facets)} shown"
+    parts.append(budget.text(f"<p><small>{summary}</small></p>"))
     return "".join(parts)
 
 

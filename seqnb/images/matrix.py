@@ -5,7 +5,9 @@ it as HTML. ``build_matrix(runs, rows="prompt", cols="seed", facet="model")`` pl
 the coordinate of its values; several runs at one coordinate share the cell (their differences
 are named by ``cell_labels``), a combination nobody ran is an empty cell. Labels name only what
 differs; prompts are labelled by the words that differ from the other prompts (``seqnb.model.labels``),
-the whole prompt kept as the header's ``title`` for hover.
+the whole prompt kept as the header's ``title`` for hover. A run made from another run of the matrix
+(a promote or a rerun: ``run.parent_id``) sits in its original's cell, right under it, whatever its
+own values; the axes and headers are drawn from the originals alone.
 """
 
 from __future__ import annotations
@@ -17,7 +19,19 @@ from typing import Any
 from ..model.labels import AXES, MISSING, axis_labels, request_value, show_value
 from ..runs.run import RunCore
 
-__all__ = ["Header", "Matrix", "Page", "axis_value", "build_matrix", "cell_labels", "choose_axes", "varying_axes"]
+__all__ = [
+    "Header",
+    "Matrix",
+    "Page",
+    "axis_value",
+    "build_matrix",
+    "cell_labels",
+    "changes_label",
+    "choose_axes",
+    "lineage",
+    "made_from",
+    "varying_axes",
+]
 
 
 def _core(run: Any) -> RunCore:
@@ -41,11 +55,57 @@ def varying_axes(runs: Iterable[Any]) -> list[str]:
     return [a for a in AXES if len({repr(axis_value(r, a)) for r in cores}) > 1]
 
 
+def lineage(runs: Iterable[Any]) -> dict[str, str]:
+    """Child id -> parent id, for each run made from another of ``runs`` (a promote, a rerun): it is shown under it.
+
+    A parent chain that loops (only a forged ledger row can make one) is cut: such runs stand alone.
+    """
+    cores = [_core(r) for r in runs]
+    ids = {r.id for r in cores}
+    parent = {r.id: r.parent_id for r in cores if r.parent_id is not None and r.parent_id in ids}
+    for child in list(parent):
+        seen, up = {child}, parent.get(child)
+        while up is not None:
+            if up in seen:
+                parent.pop(child, None)
+                break
+            seen.add(up)
+            up = parent.get(up)
+    return parent
+
+
+def _originals(cores: Sequence[RunCore], parent: dict[str, str]) -> list[RunCore]:
+    return [r for r in cores if r.id not in parent]
+
+
+def changes_label(before: RunCore, after: RunCore) -> str:
+    """What a run made from another changed: ``4K``, ``optimize standard, seed 9``, ``same settings``."""
+    changed = [
+        show_value(a, axis_value(after, a))
+        for a in AXES
+        if a != "prompt" and repr(axis_value(before, a)) != repr(axis_value(after, a))
+    ]
+    if before.request.prompt != after.request.prompt:
+        changed.insert(0, "new prompt")
+    return ", ".join(changed) or "same settings"
+
+
+def made_from(run: RunCore, parent: RunCore | None) -> str:
+    """How a run came from its parent: ``promoted`` (a promote is its own sweep) or ``rerun`` (the parent's sweep)."""
+    if parent is None:
+        return ""
+    return "rerun" if run.sweep_id is not None and run.sweep_id == parent.sweep_id else "promoted"
+
+
 def choose_axes(
     runs: Iterable[Any], rows: str | None = "prompt", cols: str | None = "seed", facet: str | None = "model"
 ) -> tuple[str | None, str | None, str | None]:
-    """The axes asked for, each that does not vary giving its place to the next varying axis not placed (else None)."""
-    varying = varying_axes(runs)
+    """The axes asked for, each that does not vary giving its place to the next varying axis not placed (else None).
+
+    Only the originals count: a promoted run sits under its original whatever it changed.
+    """
+    cores = [_core(r) for r in runs]
+    varying = varying_axes(_originals(cores, lineage(cores)))
     asked = [rows, cols, facet]
     for axis in asked:
         if axis is not None and axis not in AXES:
@@ -91,9 +151,20 @@ def _headers(
     )
 
 
-def cell_labels(runs: Sequence[Any], placed: Iterable[str | None] = ()) -> list[str]:
-    """Labels telling apart the runs that share a cell: their values on the varying axes not placed (else their ids)."""
+def cell_labels(
+    runs: Sequence[Any], placed: Iterable[str | None] = (), parents: dict[str, str] | None = None
+) -> list[str]:
+    """Labels telling apart the runs that share a cell: their values on the varying axes not placed (else their ids).
+
+    ``parents`` (``Matrix.parents``): a run made from another of the cell is labelled by what it changed
+    (``changes_label``), the originals among themselves.
+    """
     cores = [_core(r) for r in runs]
+    if parents:
+        by_id = {r.id: r for r in cores}
+        originals = [r for r in cores if r.id not in parents]
+        own = dict(zip((r.id for r in originals), cell_labels(originals, placed), strict=True))
+        return [own[r.id] if r.id not in parents else changes_label(by_id.get(parents[r.id], r), r) for r in cores]
     if len(cores) < 2:
         return ["" for _ in cores]
     used = set(placed)
@@ -139,9 +210,12 @@ class Matrix:
     varying: tuple[str, ...]
     runs: tuple[RunCore, ...]
     cells: dict[tuple[int, int, int], tuple[RunCore, ...]] = field(repr=False)
-    """(facet, row, column) -> the runs there, in the order given; absent where nothing was run."""
+    """(facet, row, column) -> the runs there, in the order given (each followed by the runs made from it);
+    absent where nothing was run."""
     strength: Mapping[str, float] | None = field(default=None, repr=False)
     """Run id -> its strength (a ranking from duels): rows, columns and facets strongest first."""
+    parents: dict[str, str] = field(default_factory=dict, repr=False)
+    """Child id -> parent id, for the runs placed under their original (``lineage``)."""
 
     def cell(self, row: int, col: int, facet: int = 0) -> tuple[RunCore, ...]:
         return self.cells.get((facet, row, col), ())
@@ -181,12 +255,43 @@ class Matrix:
         index = next(i for i, r in enumerate(column) if r.id == run_id) + step
         return column[index] if 0 <= index < len(column) else None
 
+    def reading_order(self, facet: int) -> list[RunCore]:
+        """The runs of a facet as one reads them: across each row, row after row (a cell's runs in turn)."""
+        return [r for row in range(len(self.rows)) for col in range(len(self.cols)) for r in self.cell(row, col, facet)]
+
+    def along_cols(self, run_id: str, step: int) -> RunCore | None:
+        """The run ``step`` places on in reading order (across the row, then on to the next row), in its facet."""
+        where = self.locate(run_id)
+        if where is None:
+            return None
+        order = self.reading_order(where[0])
+        index = next(i for i, r in enumerate(order) if r.id == run_id) + step
+        return order[index] if 0 <= index < len(order) else None
+
+    def across_facets(self, run_id: str, step: int) -> RunCore | None:
+        """The run at the same row and column ``step`` facets on (round the facets): the same place in the next
+        model's table; the facet's first run when that place is empty; None with one facet."""
+        where = self.locate(run_id)
+        if where is None or len(self.facets) < 2:
+            return None
+        facet, row, col = where
+        target = (facet + step) % len(self.facets)
+        here = self.cell(row, col, target)
+        if here:
+            return here[0]
+        order = self.reading_order(target)
+        return order[0] if order else None
+
     def find(self, run_id: str) -> RunCore | None:
         return next((r for r in self.runs if r.id == run_id), None)
 
     def unplaced(self) -> list[str]:
-        """The axes on which runs sharing a cell differ (none when every cell holds one series)."""
-        within = {a for runs in self.cells.values() if len(runs) > 1 for a in varying_axes(runs)}
+        """The axes on which original runs sharing a cell differ (none when every cell holds one original series)."""
+        within = set()
+        for runs in self.cells.values():
+            originals = [r for r in runs if r.id not in self.parents]
+            if len(originals) > 1:
+                within.update(varying_axes(originals))
         return [a for a in self.varying if a in within]
 
 
@@ -211,17 +316,34 @@ def build_matrix(
     if len(set(named)) != len(named):
         raise ValueError(f"rows, cols and facet must be different axes, got {rows!r}, {cols!r}, {facet!r}")
     cores = tuple(dict.fromkeys(_core(r) for r in runs))
-    row_h, col_h, facet_h = (_headers(axis, cores, strength) for axis in (rows, cols, facet))
+    parents = lineage(cores)
+    originals = _originals(cores, parents)
+    row_h, col_h, facet_h = (_headers(axis, originals, strength) for axis in (rows, cols, facet))
 
     def index(axis: str | None, headers: tuple[Header, ...]) -> dict[str, int]:
         return {repr(h.value): i for i, h in enumerate(headers)} if axis else {}
 
     where = [index(rows, row_h), index(cols, col_h), index(facet, facet_h)]
     cells: dict[tuple[int, int, int], list[RunCore]] = {}
-    for run in cores:
+    for run in originals:
         r, c, f = (where[k][repr(axis_value(run, a))] if a else 0 for k, a in enumerate(axes))
         cells.setdefault((f, r, c), []).append(run)
+    made_from: dict[str, list[RunCore]] = {}
+    for run in cores:
+        if run.id in parents:
+            made_from.setdefault(parents[run.id], []).append(run)
     return Matrix(
-        rows, cols, facet, row_h, col_h, facet_h, tuple(varying_axes(cores)), cores,
-        {k: tuple(v) for k, v in cells.items()}, strength,
+        rows, cols, facet, row_h, col_h, facet_h, tuple(varying_axes(originals)), cores,
+        {k: _with_children(v, made_from) for k, v in cells.items()}, strength, parents,
     )  # fmt: skip
+
+
+def _with_children(runs: list[RunCore], made_from: dict[str, list[RunCore]]) -> tuple[RunCore, ...]:
+    """Each run followed by the runs made from it, theirs after them (depth first, in the order given)."""
+    out: list[RunCore] = []
+    stack = list(reversed(runs))
+    while stack:
+        run = stack.pop()
+        out.append(run)
+        stack.extend(reversed(made_from.get(run.id, ())))
+    return tuple(out)

@@ -2,10 +2,13 @@
 
 The page is data and a script: every run, frame and spend line goes into one JSON block (``<``,
 ``>`` and ``&`` escaped, so no text can close the block), and ``static/report.js``, shipped inside
-the file, draws the matrix (axis choice and swap), the sortable table of runs, each series with its
-prompt, settings, cost, state, consistency, marks and each frame's provenance, and the spend, with
+the file, draws the matrix (axis choice, swap, a table per facet; each cell's series with its model,
+seed, stars and verdict, a promoted run under its original), the sortable table of runs, each series
+with its prompt, settings, cost, state, consistency, marks and each frame's provenance, the spend,
+and a viewer that shows a frame large and is driven by the keys of the matrix widget's lightbox, with
 ``textContent`` only: a prompt, note, tag or service answer is never markup. Thumbnails are
-``data:`` URIs; ``full="embed"`` inlines the full-size images too, ``full="beside"`` writes them as
+``data:`` URIs; the viewer's larger frames too, as large as ``LARGE_MAX_BYTES`` allows for all of
+them; ``full="embed"`` inlines the full-size images instead, ``full="beside"`` writes them as
 provenance-carrying PNGs in a folder next to the file (linked relatively). A Content-Security-Policy
 forbids every fetch. No path outside that folder, no URL of an image and no token go into the file.
 That folder (``NAME_files/``, the very name a browser's "save page, complete" uses) is seqnb's only
@@ -18,23 +21,45 @@ import base64
 import contextlib
 import datetime as dt
 import html
+import io
 import json
 import os
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
+
+from PIL import Image
 
 from ..errors import SeqnbError
 from ..model.spec import get_model
 from .export import frame_provenance, save_png
-from .matrix import build_matrix, choose_axes, varying_axes
-from .series import Series, thumbnails
+from .matrix import build_matrix, choose_axes, lineage, made_from, varying_axes
+from .render import Frame
+from .series import Series, jpeg_of
 
-__all__ = ["DEFAULT_THUMB", "FILES_MARK", "Full", "axes_of", "report_data", "report_html", "write_report"]
+__all__ = [
+    "DEFAULT_LARGE",
+    "DEFAULT_THUMB",
+    "FILES_MARK",
+    "LARGE_MAX_BYTES",
+    "Full",
+    "axes_of",
+    "report_data",
+    "report_html",
+    "write_report",
+]
 
 DEFAULT_THUMB = 256
 """Longer side of the embedded thumbnails, in pixels (about 10-20 KB each as JPEG)."""
+
+DEFAULT_LARGE = 1024
+"""Longer side of the frames the viewer shows large (when the full-size images stay out of the report)."""
+
+LARGE_MAX_BYTES = 6 * 1024 * 1024
+"""What the viewer's large frames may add to a report in all: past it they are made smaller, and below twice the
+thumbnails' size left out (the viewer then shows the thumbnail, and says so)."""
 
 Full = Literal["none", "embed", "beside"]
 
@@ -67,18 +92,98 @@ def _settings(series: Series) -> dict[str, Any]:
 def axes_of(series: Sequence[Series]) -> dict[str, Any]:
     """The matrix's axes (``seqnb.images.matrix``): those the runs vary on, each value's label and full text, each run's place.
 
-    ``x`` (across) and ``y`` (down) are what the page opens on: prompts across and seeds down when both vary.
+    ``x`` (across), ``y`` (down) and ``facet`` (a table per value) are what the page opens on: prompts across,
+    seeds down and a table per model when those vary. A run made from another of the report sits at its place.
     """
     cores = sorted((s.run for s in series), key=lambda r: r.created_at)  # values in the order they were asked for
-    varying = varying_axes(cores) or ["seed"]
+    parents = lineage(cores)
+    varying = varying_axes([r for r in cores if r.id not in parents]) or ["seed"]
     axes, where = [], {}
     for axis in varying:
         laid = build_matrix(cores, rows=axis, cols=None)
         axes.append({"key": axis, "labels": [h.label for h in laid.rows], "titles": [h.title for h in laid.rows]})
         where[axis] = {run.id: row for (_, row, _), runs in laid.cells.items() for run in runs}
-    rows, cols, _ = choose_axes(cores, "seed", "prompt", None)
+    rows, cols, facet = choose_axes(cores, "seed", "prompt", "model")
     x = cols or rows or varying[0]
-    return {"axes": axes, "at": where, "x": x, "y": rows if rows and rows != x else ""}
+    y = rows if rows and rows != x else ""
+    return {"axes": axes, "at": where, "x": x, "y": y, "facet": facet if facet and facet not in (x, y) else ""}
+
+
+def _family_order(series: Sequence[Series]) -> list[Series]:
+    """The series as given, each followed by those made from it (a promoted run under its original)."""
+    parents = lineage([s.run for s in series])
+    made: dict[str, list[Series]] = {}
+    for one in series:
+        if one.run.id in parents:
+            made.setdefault(parents[one.run.id], []).append(one)
+    out: list[Series] = []
+    stack = [s for s in reversed(series) if s.run.id not in parents]
+    while stack:
+        one = stack.pop()
+        out.append(one)
+        stack.extend(reversed(made.get(one.run.id, ())))
+    return out
+
+
+def _shrunk(picture: Image.Image, size: int) -> Image.Image:
+    """A copy no larger than ``size`` on its longer side (the picture itself when it is that small already)."""
+    if max(picture.size) <= size:
+        return picture
+    small = picture.copy()
+    small.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return small
+
+
+def _jpeg(picture: Image.Image, quality: int) -> tuple[bytes, int, int]:
+    buf = io.BytesIO()
+    picture.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue(), picture.width, picture.height
+
+
+def _decoded(frame: Frame, size: int) -> Image.Image | None:
+    """The frame's image decoded at no less than ``size`` on its longer side (JPEGs at a reduced scale), or None."""
+    if frame.image is None:
+        return None
+    try:
+        with Image.open(frame.image.path) as source:
+            source.draft("RGB", (size, size))
+            return source.convert("RGB")
+    except Exception:  # unreadable or gone: jpeg_of draws the placeholder saying so
+        return None
+
+
+def _pictures(
+    frames: Sequence[Frame], thumb: int, large: int
+) -> list[tuple[tuple[bytes, int, int], tuple[bytes, int, int] | None]]:
+    """Each frame's thumbnail and, when ``large``, its larger version, from one decode of its file."""
+
+    def one(frame: Frame) -> tuple[tuple[bytes, int, int], tuple[bytes, int, int] | None]:
+        picture = _decoded(frame, max(thumb, large))
+        if picture is None:
+            return jpeg_of(frame, thumb), None
+        if large > thumb and max(picture.size) > thumb:
+            picture = _shrunk(picture, large)  # the thumbnail is made from it: one reduction of the original
+            return _jpeg(_shrunk(picture, thumb), 80), _jpeg(picture, 82)
+        return _jpeg(_shrunk(picture, thumb), 80), None
+
+    with ThreadPoolExecutor(max_workers=4) as pool:  # Pillow decodes outside the GIL
+        return list(pool.map(one, frames))
+
+
+def _large_size(frames: Sequence[Frame], thumb: int, large: int, budget: int) -> int:
+    """The viewer's frame size: ``large``, or smaller so that all of them fit ``budget``; 0 (none) below twice ``thumb``."""
+    pictured = [f for f in frames if f.image is not None]
+    if large <= thumb or not pictured:
+        return 0
+    sample = [p for _, p in _pictures(pictured[:: max(1, len(pictured) // 3)][:3], thumb, large) if p is not None]
+    if not sample:
+        return 0
+    per_frame = max(len(data) for data, _, _ in sample) * 4 / 3  # base64
+    if per_frame * len(pictured) <= budget:
+        return large
+    # a smaller JPEG takes more bytes per pixel than a larger one: its area shrinks a little more than the budget's
+    size = int(large * (0.85 * budget / (per_frame * len(pictured))) ** 0.55)
+    return size if size >= 2 * thumb else 0
 
 
 def _uri(data: bytes, mime: str = "image/jpeg") -> str:
@@ -93,21 +198,31 @@ def report_data(
     thumb: int = DEFAULT_THUMB,
     full: Full = "none",
     files: Path | None = None,
+    large: int = DEFAULT_LARGE,
+    large_budget: int = LARGE_MAX_BYTES,
     tables: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
-    """Everything the page shows, as JSON-ready data (``files``: where ``full="beside"`` writes the full-size PNGs)."""
-    thumbs = thumbnails(series, thumb)
+    """Everything the page shows, as JSON-ready data (``files``: where ``full="beside"`` writes the full-size PNGs;
+    ``large``: the viewer's frames' longer side, within ``large_budget`` bytes for all, when the full size stays out)."""
+    series = _family_order(series)
+    every = [frame for one in series for frame in one.frames]
+    large_size = _large_size(every, thumb, large, large_budget) if full == "none" else 0
+    made = iter(_pictures(every, thumb, large_size))
     values = [_values(s) for s in series]
     layout = axes_of(series)
+    parents = lineage([s.run for s in series])
+    by_id = {s.run.id: s.run for s in series}
     runs = []
     for one, vals in zip(series, values, strict=True):
         frames = []
         for frame in one.frames:
-            data, width, height = thumbs[(one.run.id, frame.index)]
+            (data, width, height), bigger = next(made)
             entry: dict[str, Any] = {
                 "index": frame.index, "src": _uri(data), "width": width, "height": height, "state": frame.state,
                 "reason": frame.reason, "provenance": frame_provenance(one, frame),
             }  # fmt: skip
+            if bigger is not None:
+                entry["large"] = _uri(bigger[0])
             if frame.image is not None and full == "embed":
                 mime = "image/jpeg" if frame.image.format in ("jpeg", "jpg") else f"image/{frame.image.format}"
                 with contextlib.suppress(OSError):  # gone from the cache since it was listed: the thumbnail stands in
@@ -118,9 +233,11 @@ def report_data(
                     entry["full"] = f"{files.name}/{saved.name}"
             frames.append(entry)
         resolved = one.run.request.resolved()
+        parent = by_id.get(parents.get(one.run.id, ""))
         runs.append(
             {
                 "id": one.run.id, "request_id": one.run.request_id, "model_id": one.run.model, **vals,
+                "label": one.run.label, "parent": parent.id if parent else "", "made": made_from(one.run, parent),
                 "at": {axis: at[one.run.id] for axis, at in layout["at"].items()},
                 "settings": _settings(one),
                 "size_name": resolved.get("size"), "consistency": one.score, "frames": frames,
@@ -133,6 +250,9 @@ def report_data(
         "axes": layout["axes"],
         "x": layout["x"],
         "y": layout["y"],
+        "facet": layout["facet"],
+        "large": large_size,
+        "full": full,
         "runs": runs,
         "spend": list(spend),
         "tables": list(tables),  # titled tables of plain rows: the ranking and axis effects from duels
@@ -178,9 +298,12 @@ def write_report(
     spend: Sequence[dict[str, Any]] = (),
     thumb: int = DEFAULT_THUMB,
     full: Full = "none",
+    large: int = DEFAULT_LARGE,
     tables: Sequence[dict[str, Any]] = (),
 ) -> Path:
-    """Write the report of ``series`` to ``path`` (an ``.html`` file) and return it; ``tables``: more titled tables."""
+    """Write the report of ``series`` to ``path`` (an ``.html`` file) and return it; ``large``: the longer side of the
+    frames its viewer shows large (0: the thumbnails; with ``full`` the full-size images instead); ``tables``: more
+    titled tables."""
     target = Path(path)
     if full not in ("none", "embed", "beside"):
         raise SeqnbError(
@@ -194,9 +317,10 @@ def write_report(
         if files is not None:
             _files_folder(files)
         name = title or f"seqnb report: {len(series)} run(s)"
-        page = report_html(
-            report_data(series, title=name, spend=spend, thumb=thumb, full=full, files=files, tables=tables)
+        data = report_data(
+            series, title=name, spend=spend, thumb=thumb, full=full, files=files, large=large, tables=tables
         )
+        page = report_html(data)
         tmp = target.with_name(f".{target.name}.tmp")
         tmp.write_text(page, encoding="utf-8")
         os.replace(tmp, target)

@@ -51,6 +51,7 @@ def _with_marks(ledger: Ledger, series: list[Series], marks_by: str | None) -> l
         mark = marks.get(one.run.id)
         if mark:
             one.row.update(verdict=mark.verdict, rating=mark.rating, marks=marks_text(mark))
+            one.row["frame_ratings"] = {str(i): r for i, r in (mark.frame_ratings or {}).items()}
     return series
 
 

@@ -3,7 +3,8 @@ marks, the visible thumbnails).
 
 Plain functions over ``seqnb.images.matrix`` and the image cache; ``MatrixView`` calls them and
 tests read their output. Thumbnails are data URLs of the cache's JPEG thumbnails, made only for
-the cells of the page; a frame without an image is sent as its state and label, drawn by the browser.
+the cells of the page, each with its own width and height (a 16:9 frame stays 16:9); a frame without
+an image is sent as its state and label, drawn by the browser in the shape of its series.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..client.run import AsyncRun
-from ..images.matrix import Matrix, Page, axis_value, cell_labels
+from ..images.matrix import Matrix, Page, axis_value, cell_labels, made_from
 from ..images.render import Frame, frame_label
 from ..images.store import ImageStore
 from ..model.spec import get_model
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Marks",
+    "aspect_of",
     "client_ledger",
     "lightbox_info",
     "loop_running",
@@ -81,6 +84,27 @@ def run_state(run: RunCore) -> tuple[str, str]:
     return "ended", run.status.replace("_", " ") + (f": {run.error}" if run.error else "")
 
 
+_SIZE = re.compile(r"(\d+)\s*[x:]\s*(\d+)")
+
+
+def aspect_of(run: RunCore, frames: Sequence[Frame] | None) -> float:
+    """Width over height of a run's frames: its first image's, else its size option's (``2560:1440`` is 16:9), else 1."""
+    for frame in frames or ():
+        if frame.image is not None and frame.image.height > 0:
+            return round(frame.image.width / frame.image.height, 4)
+    found = _SIZE.search(str(run.request.resolved().get("size") or ""))
+    if found and int(found.group(2)) > 0:
+        return round(int(found.group(1)) / int(found.group(2)), 4)
+    return 1.0
+
+
+def fitted(aspect: float, size: int) -> tuple[int, int]:
+    """Width and height of a frame of this aspect whose longer side is ``size`` (as the cache's thumbnails are)."""
+    if aspect >= 1:
+        return size, max(1, round(size / aspect))
+    return max(1, round(size * aspect)), size
+
+
 def thumb_src(store: ImageStore, frame: Frame, size: int, memo: dict[str, str] | None = None) -> str | None:
     """The frame's cached thumbnail as a ``data:`` URL, or None (no image, or it vanished from the cache).
 
@@ -117,8 +141,9 @@ def _frames_entry(
     for frame in frames:
         src = thumb_src(store, frame, size, memo)
         entry: dict[str, Any] = {"i": frame.index, "state": frame.state if src or frame.image is None else "evicted"}
-        if src:
+        if src and frame.image is not None:
             entry["src"] = src
+            entry["w"], entry["h"] = fitted(frame.image.width / max(1, frame.image.height), size)
         else:
             entry["label"] = frame_label(Frame(frame.index, frame.count, None, entry["state"]))
             entry["reason"] = frame.reason
@@ -136,8 +161,10 @@ def run_entry(
     size: int,
     label: str = "",
     memo: dict[str, str] | None = None,
+    parent: RunCore | None = None,
 ) -> dict[str, Any]:
-    """One run of a cell: state, marks, and its frames in order (thumbnails only once its images are in)."""
+    """One run of a cell: state, marks, its frames in order (thumbnails only once its images are in) and their aspect;
+    for a run made from another of the cell (``parent``), how (``promoted``, ``rerun``) and from which."""
     state, words = run_state(run)
     if state in ("completed", "short") and frames is None:
         state, words = "loading", "images loading"
@@ -151,6 +178,10 @@ def run_entry(
         "rating": marks.rating,
         "verdict": marks.verdict,
         "tags": list(marks.tags),
+        "title": run.label or "",
+        "made": made_from(run, parent),
+        "parent": parent.id if parent is not None else "",
+        "aspect": aspect_of(run, frames),
         "frames": _frames_entry(store, run, frames if state not in ("failed", "ended") else [], marks, size, memo),
     }
 
@@ -168,16 +199,33 @@ def page_snapshot(
     picked: int,
     thumbs: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The page as the browser draws it: axes, headers, one entry per cell (a list of runs), and counts."""
+    """The page as the browser draws it: axes, headers, one entry per cell (a list of runs), and counts (the picks of
+    each facet too, so that a pick in another table is found again)."""
     placed = (matrix.rows_axis, matrix.cols_axis, matrix.facet_axis)
+    picked_in: dict[int, int] = {}
+    if matrix.facet_axis:
+        for run_id, mark in marks.items():
+            where = matrix.locate(run_id) if mark.verdict == "picked" else None
+            if where is not None:
+                picked_in[where[0]] = picked_in.get(where[0], 0) + 1
     cells = []
     for row in page.cells:
         out_row = []
         for cell in row:
-            labels = cell_labels(cell, placed)
+            labels = cell_labels(cell, placed, matrix.parents)
+            by_id = {r.id: r for r in cell}
             out_row.append(
                 [
-                    run_entry(store, run, frames.get(run.id), marks.get(run.id, Marks()), size, label, thumbs)
+                    run_entry(
+                        store,
+                        run,
+                        frames.get(run.id),
+                        marks.get(run.id, Marks()),
+                        size,
+                        label,
+                        thumbs,
+                        by_id.get(matrix.parents.get(run.id, "")),
+                    )
                     for run, label in zip(cell, labels, strict=True)
                 ]
             )
@@ -199,17 +247,44 @@ def page_snapshot(
             "rows": page_rows,
             "cols": page_cols,
         },
-        "facets": [{"label": h.label, "title": h.title} for h in matrix.facets] if matrix.facet_axis else [],
+        "facets": [
+            {"label": h.label, "title": h.title, "picked": picked_in.get(i, 0)} for i, h in enumerate(matrix.facets)
+        ]
+        if matrix.facet_axis
+        else [],
         "rows": [{"label": matrix.rows[i].label, "title": matrix.rows[i].title} for i in page.rows],
         "cols": [{"label": matrix.cols[i].label, "title": matrix.cols[i].title} for i in page.cols],
         "cells": cells,
-        "total": {"runs": len(matrix.runs), "rows": len(matrix.rows), "cols": len(matrix.cols), "picked": picked},
+        "total": {
+            "runs": len(matrix.runs),
+            "made": len(matrix.parents),
+            "rows": len(matrix.rows),
+            "cols": len(matrix.cols),
+            "picked": picked,
+        },
         "size": size,
     }
 
 
-def lightbox_info(run: RunCore, frame: int, marks: Marks, frames: Sequence[Frame] | None) -> dict[str, Any]:
-    """What the lightbox says beside the image: prompt, seed, size, model, cost, run id, state and marks."""
+def where_in(matrix: Matrix, run: RunCore) -> str:
+    """Where a run sits, in the words of the headers: ``seedream-4.0 · …ink drawing · seed 2`` (and what a run made
+    from another changed)."""
+    found = matrix.locate(run.id)
+    if found is None:
+        return ""
+    facet, row, col = found
+    cell = matrix.cell(row, col, facet)
+    placed = (matrix.rows_axis, matrix.cols_axis, matrix.facet_axis)
+    own = dict(zip((r.id for r in cell), cell_labels(cell, placed, matrix.parents), strict=True)).get(run.id, "")
+    heads = [matrix.facets[facet], matrix.rows[row], matrix.cols[col]]
+    return " · ".join(h for h in [*(h.label for h in heads), own] if h)
+
+
+def lightbox_info(
+    run: RunCore, frame: int, marks: Marks, frames: Sequence[Frame] | None, matrix: Matrix | None = None
+) -> dict[str, Any]:
+    """What the lightbox says beside the image: where the run sits, prompt, seed, size, model, cost, run id, state and
+    marks (and, for a run made from another, which)."""
     resolved = run.request.resolved()
     prices = run.client.prices if isinstance(run, AsyncRun) and run.bound else None
     try:
@@ -218,11 +293,17 @@ def lightbox_info(run: RunCore, frame: int, marks: Marks, frames: Sequence[Frame
         cost = ""
     known = frames[frame] if frames is not None and 0 <= frame < len(frames) else None
     state, words = run_state(run)
+    parent = matrix.find(matrix.parents[run.id]) if matrix is not None and run.id in matrix.parents else None
     return {
         "open": True,
         "run": run.id,
         "frame": frame,
         "count": run.requested,
+        "where": where_in(matrix, run) if matrix is not None else "",
+        "label": run.label or "",
+        "made": made_from(run, parent),
+        "parent": parent.id if parent is not None else "",
+        "aspect": aspect_of(run, frames),
         "prompt": run.request.prompt or "",
         "seed": "random" if axis_value(run, "seed") is None else str(axis_value(run, "seed")),
         "size": str(resolved.get("size") or ""),

@@ -2,10 +2,13 @@
 
 ``seqnb.matrix(sweep, rows="prompt", cols="seed", facet="model")`` lays runs out by what varies
 (``seqnb.images.matrix``) and sends one page at a time (``matrix_state``): labels, cell states,
-marks and the page's thumbnails only. A click on a frame opens the lightbox; its large image is
-sent on demand as a custom message with the bytes as a buffer. Every key and button of the
-browser sends a message that a plain method here handles (``open``, ``step_frame``, ``step_run``,
-``rate``, ``pick``, ``reject``, ``close_lightbox``, ``promote``...), which tests and scripts call too.
+marks and the page's thumbnails only. A click on a frame (or Enter on the focused one) opens the
+lightbox; its large image is sent on demand as a custom message with the bytes as a buffer. Every key
+and button of the browser sends a message that a plain method here handles (``open_frame``,
+``step_frame`` across series, ``step_run`` down the column, ``step_facet``, ``rate``, ``pick``,
+``reject``, ``close_lightbox``, ``offer_promote`` then ``confirm_promote``...), which tests and
+scripts call too. Runs made from a run of the matrix (a promote, a rerun) show under it, badged,
+whether they were made here, from code in this kernel, or found in the ledger for a pick.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from ..images.matrix import Matrix, build_matrix, choose_axes
 from ..images.render import Frame
 from ..runs.run import RunCore, RunEvent
 from ..session import gallery_of
-from .matrix_promote import promote_choices, promote_runs
+from .matrix_promote import SAME, Offer, not_sent, price_offer, promote_choices, send_offer
 from .matrix_state import Marks, client_ledger, lightbox_info, loop_running, page_snapshot, runs_of
 from .throttle import Throttle
 
@@ -59,6 +62,9 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
     )
     lightbox = traitlets.Dict({"open": False}, help="the frame open in the lightbox and what it says").tag(sync=True)
     message = traitlets.Unicode("", help="the outcome of the last action, as HTML").tag(sync=True)
+    offer = traitlets.Dict(
+        {}, help="the promote priced and waiting for its confirm click: the button's words (the sum), what is left out"
+    ).tag(sync=True)
 
     def __init__(
         self,
@@ -96,10 +102,16 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
         self._lock = threading.RLock()
         """Image sha256 -> its thumbnail's data URL, so a page shown again reads no file."""
         self._closed = False
-        self._throttle = Throttle(interval, self.refresh)
+        self._offer: Offer | None = None
+        self._children: list[Any] = []
+        """Runs made from runs of the matrix, seen in the client's events, to place at the next refresh."""
+        self._throttle = Throttle(interval, self._refresh_soon)
+        cores += self._adopt(self._known_children(cores))
         strength = dict(zip(rank["run_id"], rank["strength"], strict=True)) if hasattr(rank, "columns") else rank
         self.matrix: Matrix = build_matrix(cores, *choose_axes(cores, rows, cols, facet), strength=strength)
         self._unsubscribe = [core.subscribe(self._on_event) for core in cores]
+        if self.client is not None:
+            self._unsubscribe.append(self.client.subscribe(self._on_client_event))
         super().__init__()
         self.on_msg(lambda _, content, buffers: self.handle_message(content))
         self.refresh()
@@ -115,6 +127,32 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
                 cores.append(core)
         return cores
 
+    def _known_children(self, cores: list[RunCore]) -> list[Any]:
+        """Runs already made from these: the client's (this kernel), and the ledger's for the picks."""
+        ids = {core.id for core in cores}
+        found: dict[str, Any] = {}
+        if self.client is not None:
+            for run in self.client.runs():
+                if run.aio.parent_id in ids and run.id not in ids:
+                    found[run.id] = run
+        if self.ledger is not None:
+            try:
+                picked = [i for i, m in self.ledger.marks_of(list(ids)).items() if m.verdict == "picked"]
+                for run_id in picked:
+                    for child in self.ledger.children(run_id):
+                        found.setdefault(child.id, child)
+            except SeqnbError as exc:
+                log.warning("promoted runs of the picks not read: %s", exc)
+        return [run for run_id, run in found.items() if run_id not in ids]
+
+    def _on_client_event(self, event: RunEvent) -> None:
+        """A new run of the client made from a run of the matrix (promoted from code, say) joins it at the next refresh."""
+        run = event.run
+        if run.parent_id in self.originals and run.id not in self.originals:
+            self._children.append(run)
+            if not self._throttle.poke():
+                self.stale = True
+
     # --- the page ---------------------------------------------------------------------------
 
     def refresh(self) -> dict[str, Any]:
@@ -122,8 +160,22 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
         with self._lock:  # run events may refresh from the client's loop while a click does from the kernel's
             return self._refresh()
 
+    def _refresh_soon(self) -> None:
+        """The throttle's refresh, on the client's loop: never waits for the lock, whose holder may be waiting for
+        that very loop (a script's refresh downloading images through it); busy, it looks again a moment later."""
+        if not self._lock.acquire(blocking=False):
+            self._throttle.poke()
+            return
+        try:
+            self._refresh()
+        finally:
+            self._lock.release()
+
     def _refresh(self) -> dict[str, Any]:
         self.stale = False
+        if self._children:
+            children, self._children = self._children, []
+            self._place(children)
         m = self.matrix
         page = m.page(self.row_page, self.col_page, rows=self.page_rows, cols=self.page_cols, facet=self.facet_page)
         self.row_page, self.col_page, self.facet_page = page.row_page, page.col_page, page.facet
@@ -136,9 +188,11 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
             m, page, store=self.gallery.cache, frames=frames, marks=self.marks, size=self.thumb,
             page_rows=self.page_rows, page_cols=self.page_cols, picked=picked, thumbs=self._thumbs,
         )  # fmt: skip
-        prices = self.client.prices if self.client is not None else None
-        snapshot["promote"] = promote_choices(self.picked(), prices) if self.client is not None else {}
+        picked_runs = self.picked()
+        snapshot["promote"] = [c.name for c in promote_choices(picked_runs)] if self.client is not None else []
         snapshot["marks"] = self.ledger is not None
+        if self._offer is not None and self._offer.picks != tuple(r.id for r in picked_runs):
+            self._drop_offer("the picks changed since Promote was priced: click Promote again to see the new total")
         if not self._closed:
             self.snapshot = snapshot
         return snapshot
@@ -163,6 +217,10 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
             self._loading.add(run.id)
             asyncio.get_running_loop().create_task(self._load(run))
         return None
+
+    def static_frames(self, run: RunCore) -> list[Frame] | None:
+        """A run's frames for the saved copy (``images.fallback.matrix_view_html``), whatever page it is on."""
+        return self.frames.get(run.id) or self._frames_of(run)
 
     async def _load(self, run: RunCore) -> None:
         try:
@@ -211,16 +269,23 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
         self.refresh()
 
     def show_facet(self, index: int) -> None:
+        """Show the ``index``-th value of the facet axis (its table)."""
         self.facet_page = index
         self.refresh()
 
     def add(self, runs: Iterable[Any]) -> None:
-        """Put more runs into the matrix (promoted ones beside their originals)."""
+        """Put more runs into the matrix (a run made from one of it under its original, badged)."""
+        with self._lock:
+            self._place(runs)
+            self.refresh()
+
+    def _place(self, runs: Iterable[Any]) -> None:
         new = self._adopt(runs)
+        if not new:
+            return
         self._unsubscribe += [core.subscribe(self._on_event) for core in new]
         m = self.matrix
         self.matrix = build_matrix([*m.runs, *new], m.rows_axis, m.cols_axis, m.facet_axis, strength=m.strength)
-        self.refresh()
 
     # --- the lightbox -----------------------------------------------------------------------
 
@@ -234,7 +299,7 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
         self._follow(run)
         frames = self.frames.get(run.id) or self._frames_of(run)
         marks = self.marks.get(run.id, Marks())
-        self.lightbox = lightbox_info(run, frame, marks, frames)
+        self.lightbox = lightbox_info(run, frame, marks, frames, self.matrix)
         self._send_large(run, frame, frames)
         return dict(self.lightbox)
 
@@ -270,15 +335,26 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
         return (run, int(box.get("frame", 0))) if run is not None else None
 
     def close_lightbox(self) -> None:
+        """Close the lightbox (the browser then puts the focus on the frame last shown)."""
         self.lightbox = {"open": False}
 
     def step_frame(self, step: int) -> dict[str, Any]:
-        """The next (``+1``) or previous (``-1``) frame of the run open (stays at the ends)."""
+        """The next (``+1``) or previous (``-1``) frame; past a series' last frame, the first frame of the next series
+        along the row (then the next row), before its first, the last frame of the previous one."""
         current = self._current()
         if current is None:
             return dict(self.lightbox)
         run, frame = current
-        return self.open_frame(run.id, min(max(0, frame + step), run.requested - 1))
+        if 0 <= frame + step < run.requested:
+            self.message = ""
+            return self.open_frame(run.id, frame + step)
+        target = self.matrix.along_cols(run.id, 1 if step > 0 else -1)
+        if target is None:
+            more = " (f: the next table)" if len(self.matrix.facets) > 1 else ""
+            self.message = f"the {'last' if step > 0 else 'first'} series of this table{more}"
+            return dict(self.lightbox)
+        self.message = ""
+        return self.open_frame(target.id, 0 if step > 0 else target.requested - 1)
 
     def step_run(self, step: int) -> dict[str, Any]:
         """The run ``step`` places down the current column (the next value of the row axis), same frame."""
@@ -290,7 +366,27 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
         if target is None:
             self.message = "no further run " + ("down" if step > 0 else "up") + " this column"
             return dict(self.lightbox)
+        self.message = ""
         return self.open_frame(target.id, frame)
+
+    def step_facet(self, step: int = 1) -> dict[str, Any]:
+        """The next (``+1``) or previous (``-1``) table of the facet axis (round them): in the lightbox, the run at
+        the same row and column there, same frame; else the page shows that table."""
+        facets = len(self.matrix.facets)
+        if facets < 2:
+            self.message = "one table only: choose a facet axis (say model) to switch between tables"
+            return dict(self.lightbox)
+        current = self._current()
+        if current is None:
+            self.show_facet((self.facet_page + step) % facets)
+            return dict(self.lightbox)
+        run, frame = current
+        target = self.matrix.across_facets(run.id, step)
+        if target is None:
+            self.message = "nothing in that table"
+            return dict(self.lightbox)
+        self.message = ""
+        return self.open_frame(target.id, min(frame, target.requested - 1))
 
     def rate(self, n: int, *, series: bool = False) -> None:
         """Rate the frame open 1-5 (0 clears); ``series=True`` rates the whole run instead."""
@@ -330,8 +426,8 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
         self.refresh()
         if self.lightbox.get("open"):
             frames = self.frames.get(run.id)
-            info = lightbox_info(run, int(self.lightbox["frame"]), self.marks.get(run.id, Marks()), frames)
-            self.lightbox = info
+            marks = self.marks.get(run.id, Marks())
+            self.lightbox = lightbox_info(run, int(self.lightbox["frame"]), marks, frames, self.matrix)
 
     # --- promote ----------------------------------------------------------------------------
 
@@ -339,37 +435,78 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
         """The runs of the matrix marked picked, in matrix order."""
         return [r for r in self.matrix.runs if self.marks.get(r.id, Marks()).verdict == "picked"]
 
-    def promote(self, choice: str = "same settings") -> Any:
-        """Re-submit the picked runs with a change (``promote_choices``): priced and checked like a sweep; returns it."""
+    def offer_promote(self, choice: str = SAME, again: bool = False) -> dict[str, Any]:
+        """Price a promote of the picks (``promote_choices`` names the choices) as the client would send it; nothing
+        is sent: ``confirm_promote()`` (the button that states the sum) sends it. ``again``: picks that already have a
+        promoted child with the same request are made once more (and paid again)."""
         if self.client is None:
             self.message = "Promote needs the client that is to send the runs: pass client=..."
-            return None
+            return {}
         picked = self.picked()
-        sweep, text = promote_runs(self.client, [self.originals[r.id] for r in picked], choice)
+        if not picked:
+            self.message = "pick some series first (<kbd>p</kbd> in the lightbox), then Promote"
+            return {}
+        ids = [r.id for r in picked]
+        try:
+            offer = price_offer(self.client, promote_choices(picked), ids, choice, again)
+        except (SeqnbError, ValueError) as exc:
+            self._drop_offer(not_sent(exc, ids))
+            return {}
+        self._offer = offer
+        self.offer = offer.state()
+        self.message = "" if offer.runs else "nothing to send: " + html.escape("; ".join(self.offer["notes"]))
+        return dict(self.offer)
+
+    def confirm_promote(self) -> list[Any]:
+        """Send the promote priced by ``offer_promote`` (planned again: only the runs and sum shown leave); returns the
+        promotes sent, whose runs join the matrix under their originals."""
+        offer = self._offer
+        if offer is None or self.client is None or not offer.runs:
+            self.message = "nothing to confirm: choose a change and click Promote first"
+            return []
+        picked = self.picked()
+        if offer.picks != tuple(r.id for r in picked):
+            self._drop_offer("the picks changed since Promote was priced: nothing was sent; click Promote again")
+            return []
+        sent, fresh, text = send_offer(self.client, offer, promote_choices(picked))
+        self._offer = fresh
+        self.offer = fresh.state() if fresh is not None else {}
         self.message = text
-        if sweep is not None:
+        for sweep in sent:
             self.add(sweep)
-        return sweep
+        return sent
+
+    def cancel_promote(self) -> None:
+        """Forget the promote waiting for its confirm click."""
+        self._drop_offer("")
+
+    def _drop_offer(self, message: str) -> None:
+        self._offer = None
+        self.offer = {}
+        self.message = message
 
     # --- messages ---------------------------------------------------------------------------
 
     def handle_message(self, content: Any) -> Any:
         """Act on a message from the browser: ``{"action": "open", "run": id, "frame": i}``, ``step_frame`` /
-        ``step_run`` with ``"step"``, ``rate`` with ``"n"`` (and ``"series"``), ``pick``, ``reject``, ``close``,
-        ``axes`` (``rows``, ``cols``, ``facet``), ``swap``, ``page`` (``rows``, ``cols``: steps), ``facet``
-        (``index``), ``promote`` (``choice``), ``refresh``."""
+        ``step_run`` / ``step_facet`` with ``"step"``, ``rate`` with ``"n"`` (and ``"series"``), ``pick``,
+        ``reject``, ``close``, ``axes`` (``rows``, ``cols``, ``facet``), ``swap``, ``page`` (``rows``, ``cols``:
+        steps), ``facet`` (``index``), ``promote`` (``choice``, ``again``), ``confirm``, ``cancel_promote``,
+        ``refresh``."""
         c = content if isinstance(content, dict) else {}
         action = c.get("action")
         actions: dict[str, Callable[[], Any]] = {
             "open": lambda: self.open_frame(str(c.get("run")), int(c.get("frame", 0))),
             "step_frame": lambda: self.step_frame(int(c.get("step", 1))),
             "step_run": lambda: self.step_run(int(c.get("step", 1))),
+            "step_facet": lambda: self.step_facet(int(c.get("step", 1))),
             "rate": lambda: self.rate(int(c.get("n", -1)), series=bool(c.get("series"))),
             "pick": self.pick, "reject": self.reject, "close": self.close_lightbox, "swap": self.swap,
             "axes": lambda: self.set_axes(c.get("rows"), c.get("cols"), c.get("facet")),
             "page": lambda: self.turn(int(c.get("rows", 0)), int(c.get("cols", 0))),
             "facet": lambda: self.show_facet(int(c.get("index", 0))),
-            "promote": lambda: self.promote(str(c.get("choice", "same settings"))),
+            "promote": lambda: self.offer_promote(str(c.get("choice", SAME)), again=c.get("again") is True),
+            "confirm": self.confirm_promote, "cancel_promote": self.cancel_promote,
             "refresh": self.refresh,
         }  # fmt: skip
         if action in actions:

@@ -121,5 +121,47 @@ def test_the_matrix_output_carries_its_page_as_html(seqnb_client: seqnb.Client) 
     assert "application/vnd.jupyter.widget-view+json" in data
     page = data["text/html"]
     assert len(embedded(page)) == 4 * 3 and "seed 1" in page and "seed 2" in page
-    assert "&lt;img src=x onerror" in page and "<img src=x" not in page and "4 run(s)" in page
+    assert "&lt;img src=x onerror" in page and "<img src=x" not in page and "4 series" in page
+    view.close()
+
+
+STRIP = re.compile(r"<table><tr>((?:<td><img [^>]*><br><small>[^<]*</small></td>)+)</tr></table>")
+
+
+def test_the_matrix_copy_holds_every_table_its_marks_and_strips_in_order(
+    seqnb_client: seqnb.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = seqnb_client.sweep(
+        prompts=["Generate 3 images of a kite, in ink", "Generate 3 images of a kite, in oil"],
+        seeds=[1, 2],
+        models=["seedream-4.0", "seedream-4.5"],
+        quiet=True,
+    )
+    seqnb_client.wait_all(runs, timeout=30)
+    seqnb_client.settle()
+    runs[0].pick()
+    runs[0].rate(4)
+    runs[0].rate(5, frame=2)
+    runs[5].reject()
+    view = seqnb.matrix(runs, rows="prompt", cols="seed", facet="model")
+    assert view.snapshot["page"]["facet"] == 0  # the page shows one table; the copy holds both
+    page = view._repr_mimebundle_()[0]["text/html"]
+    assert "model: seedream-4.0" in page and "model: seedream-4.5" in page
+    strips = STRIP.findall(page)
+    assert len(strips) == 8  # every series, each one table row of frames: a strip never wraps 2 + 1
+    for strip in strips:
+        assert re.findall(r"<small>(\d)/3", strip) == ["1", "2", "3"]
+    assert page.count("✔ picked") == 1 and page.count("✘ rejected") == 1 and page.count("★★★★☆") == 1
+    assert "3/3 ★5" in page and "8 series in 2 tables (model), all 2 shown" in page
+    sixteen_nine = [i.size for i in embedded(page) if i.size[0] != i.size[1]]
+    assert len(sixteen_nine) == 12 and all(w > h for w, h in sixteen_nine)  # 4.0's 16:9 frames keep their shape
+    monkeypatch.setenv(STATIC_MAX_ENV, f"{len(page) * 19 // 20}B")  # a little short for both tables at 96 pixels
+    small = view._repr_mimebundle_()[0]["text/html"]
+    images = embedded(small)
+    assert len(images) == 24 and max(max(i.size) for i in images) < 96  # every frame, smaller thumbnails
+    assert "not embedded" not in small and "left out" not in small and len(STRIP.findall(small)) == 8
+    monkeypatch.setenv(STATIC_MAX_ENV, "3K")
+    tiny = view._repr_mimebundle_()[0]["text/html"]
+    assert "left out to keep this copy under 3.0 KiB: " in tiny and "seedream-4.5 (4 series)" in tiny
+    assert "model: seedream-4.5" not in tiny and STATIC_MAX_ENV in tiny  # named, not drawn
     view.close()

@@ -123,3 +123,36 @@ def test_axes_that_follow_another_are_not_said_to_share_cells() -> None:
     assert m.varying == ("seed", "model", "size", "optimize")
     assert m.unplaced() == []
     assert build_matrix(runs, rows="prompt", cols="seed").unplaced() == ["model", "size", "optimize"]
+
+
+def test_reading_order_across_the_row_then_the_next_and_the_same_place_in_another_facet() -> None:
+    runs = [
+        run(f"Generate 4 images of {thing}", seed, model=m)
+        for m in ("seedream-4.0", "seedream-4.5")
+        for thing in ("an owl", "a bat")
+        for seed in (1, 2)
+    ]
+    m = build_matrix(runs, rows="prompt", cols="seed", facet="model")
+    assert m.reading_order(0) == runs[:4] and m.reading_order(1) == runs[4:]
+    assert m.along_cols(runs[0].id, 1) is runs[1]  # across the row
+    assert m.along_cols(runs[1].id, 1) is runs[2]  # then on to the next row
+    assert m.along_cols(runs[3].id, 1) is None and m.along_cols(runs[0].id, -1) is None  # a facet's ends
+    assert m.across_facets(runs[2].id, 1) is runs[6] and m.across_facets(runs[6].id, 1) is runs[2]  # round the facets
+    assert build_matrix(runs[:4], rows="prompt", cols="seed").across_facets(runs[0].id, 1) is None
+
+
+def test_a_run_made_from_another_sits_under_it_whatever_it_changed() -> None:
+    runs = [run(seed=s) for s in (1, 2)]
+    child = run(seed=1, size="4K")
+    child.parent_id, child.sweep_id = runs[0].id, "sw-promote"
+    grandchild = run(seed=9, size="4K")
+    grandchild.parent_id = child.id
+    m = build_matrix([child, *runs, grandchild], rows="prompt", cols="seed")
+    assert m.parents == {child.id: runs[0].id, grandchild.id: child.id}
+    assert [h.label for h in m.cols] == ["seed 1", "seed 2"]  # seed 9 and 4K make no column of their own
+    assert m.cell(0, 0) == (runs[0], child, grandchild) and m.unplaced() == [] and m.varying == ("seed",)
+    assert cell_labels(m.cell(0, 0), ["prompt", "seed"], m.parents) == ["", "4K", "seed 9"]
+    assert choose_axes([child, *runs, grandchild], "prompt", "seed", "size") == (None, "seed", None)
+    loop = run(seed=3)
+    loop.parent_id = loop.id  # a forged row naming itself: a run of its own
+    assert build_matrix([loop], rows="seed", cols=None).cell(0, 0) == (loop,)

@@ -126,3 +126,49 @@ def test_export_writes_the_chosen_full_size_pngs_with_provenance_and_a_csv(
     assert len(everything) == 4 * 2 + 1
     blob = b"".join(p.read_bytes() for p in everything)
     assert seqnb_emulator.token.encode() not in blob and str(tmp_path).encode() not in blob
+
+
+def test_the_report_lays_out_tables_per_model_marks_promoted_runs_and_large_frames(
+    seqnb_client: seqnb.Client, tmp_path: Path
+) -> None:
+    runs = seqnb_client.sweep(
+        prompts=["Generate 2 images of a heron, in ink", "Generate 2 images of a heron, in oil"],
+        seeds=[1, 2],
+        models=["seedream-4.0", "seedream-4.5"],
+        quiet=True,
+    )
+    seqnb_client.wait_all(runs, timeout=30)
+    newer = next(r for r in runs if r.model.endswith("4-5/sequential"))
+    newer.pick()
+    newer.rate(4)
+    newer.rate(5, frame=1)
+    (child,) = seqnb_client.promote([newer], resolution="4K", quiet=True)
+    seqnb_client.wait_all([child], timeout=30)
+    seqnb_client.settle()
+    assert seqnb_client.ledger is not None
+    everything = seqnb_client.ledger.runs()  # newest first: the promoted run before its original
+    data = page_data(seqnb_client.report(everything, tmp_path / "r.html").read_text())
+    assert (data["x"], data["y"], data["facet"]) == ("prompt", "seed", "model")  # a table per model
+    sizes = next(a for a in data["axes"] if a["key"] == "size")  # the models' default sizes differ...
+    assert "4K" not in sizes["labels"]  # ...and the promote's 4K adds no value: it sits under its original
+    ids = [r["id"] for r in data["runs"]]
+    assert ids.index(child.id) == ids.index(newer.id) + 1  # under its original
+    shown = {r["id"]: r for r in data["runs"]}
+    assert shown[child.id]["made"] == "promoted" and shown[child.id]["parent"] == newer.id
+    assert shown[child.id]["at"] == shown[newer.id]["at"]  # in its original's cell
+    assert shown[newer.id]["verdict"] == "picked" and shown[newer.id]["rating"] == 4
+    assert shown[newer.id]["frame_ratings"] == {"1": 5}
+    assert shown[newer.id]["label"] and shown[newer.id]["model"] == "seedream-4.5"
+    large = decoded(shown[newer.id]["frames"][0]["large"])
+    assert data["large"] == 1024 and max(large.size) == 1024  # the viewer shows the frame large
+    sixteen_nine = next(r for r in data["runs"] if r["model"] == "seedream-4.0")
+    assert decoded(sixteen_nine["frames"][0]["large"]).size == (1024, 576)
+    from seqnb.images.report import report_data
+    from seqnb.images.series import from_gallery
+
+    assert seqnb_client.gallery is not None
+    series = from_gallery(seqnb_client.gallery, [r.aio for r in runs])
+    tight = report_data(series, title="t", large_budget=400_000)  # 16 frames: too many at 1024 for 400 kB
+    assert 2 * 256 <= tight["large"] < 1024
+    none = report_data(series, title="t", large_budget=20_000)
+    assert none["large"] == 0 and all("large" not in f for r in none["runs"] for f in r["frames"])

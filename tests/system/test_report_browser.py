@@ -99,10 +99,10 @@ def test_a_report_opens_from_file_with_the_network_off(seqnb_client: seqnb.Clien
 
         # The table sorts by a column, both ways.
         page.click("#seqnb-runs th[data-key='seed']")
-        seeds = column(page, "#seqnb-runs tbody tr td:nth-child(6)")
+        seeds = column(page, "#seqnb-runs tbody tr td:nth-child(7)")
         assert seeds == ["1", "1", "2", "2"]
         page.click("#seqnb-runs th[data-key='seed']")
-        assert column(page, "#seqnb-runs tbody tr td:nth-child(6)") == ["2", "2", "1", "1"]
+        assert column(page, "#seqnb-runs tbody tr td:nth-child(7)") == ["2", "2", "1", "1"]
 
         # A frame opens full-size from the folder beside the file.
         page.locator(f"#run-{runs[1].id} img.frame").nth(1).click()

@@ -3,6 +3,7 @@ sends, marks written and read back, paging with a flat widget count, Promote pri
 
 from __future__ import annotations
 
+import html
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 import seqnb
+from seqnb.emulator import EmulatorServer
 from seqnb.images.cache import ImageCache
 from seqnb.ledger.facade import Ledger
 from seqnb.model.request import Request
@@ -112,6 +114,47 @@ def test_every_lightbox_key_and_button(sweep: seqnb.Sweep, seqnb_ledger: Ledger)
     view.close()
 
 
+def test_the_keys_go_on_past_a_series_to_the_next_along_the_row_and_f_to_the_next_table(
+    seqnb_client: seqnb.Client,
+) -> None:
+    runs = seqnb_client.sweep(
+        prompts=[STYLE + s for s in STYLES[:2]], seeds=[1, 2], models=["seedream-4.0", "seedream-4.5"], quiet=True
+    )
+    seqnb_client.wait_all(runs, timeout=60)
+    seqnb_client.settle(timeout=60)
+    view = seqnb.matrix(runs, rows="prompt", cols="seed", facet="model")
+    m = view.matrix
+    assert [h.label for h in m.facets] == ["seedream-4.0", "seedream-4.5"]
+    (wide,) = view.snapshot["cells"][0][0]  # 4.0's frames are 2560x1440: sent 16:9, not cropped to squares
+    assert [(f["w"], f["h"]) for f in wide["frames"]] == [(96, 54)] * 3 and wide["aspect"] == round(2560 / 1440, 4)
+    first, second = m.cell(0, 0, 0)[0], m.cell(0, 1, 0)[0]
+    view.open_frame(first.id, 2)  # the last frame of the first series
+    key(view, "ArrowRight")  # on to the first frame of the next series along the row
+    assert (view.lightbox["run"], view.lightbox["frame"]) == (second.id, 0)
+    assert view.lightbox["where"] == "seedream-4.0 · …ink drawing · seed 2"
+    key(view, "ArrowLeft")  # and back, to the last frame of the previous one
+    assert (view.lightbox["run"], view.lightbox["frame"]) == (first.id, 2)
+    view.open_frame(second.id, 2)
+    key(view, "ArrowRight")  # the end of the row: the next row's first series
+    assert (view.lightbox["run"], view.lightbox["frame"]) == (m.cell(1, 0, 0)[0].id, 0)
+    view.open_frame(m.cell(1, 1, 0)[0].id, 2)
+    key(view, "ArrowRight")  # the end of the table: stays, and says where to go
+    assert view.lightbox["frame"] == 2 and "last series of this table (f: the next table)" in view.message
+    view.open_frame(first.id, 1)
+    view.handle_message({"action": "step_facet", "step": 1})  # the key f: the same place in the next table
+    assert (view.lightbox["run"], view.lightbox["frame"]) == (m.cell(0, 0, 1)[0].id, 1)
+    assert view.snapshot["page"]["facet"] == 1 and view.lightbox["model"] == "seedream-4.5"
+    view.handle_message({"action": "step_facet", "step": -1})  # Shift+F: back
+    assert view.lightbox["run"] == first.id and view.message == ""
+    view.close_lightbox()
+    view.handle_message({"action": "step_facet", "step": 1})  # f without the lightbox: the page shows the next table
+    assert view.snapshot["page"]["facet"] == 1 and view.lightbox == {"open": False}
+    view.set_axes("prompt", "seed", None)
+    view.step_facet(1)
+    assert "one table only" in view.message
+    view.close()
+
+
 def test_marks_are_read_back_in_a_new_process(sweep: seqnb.Sweep, seqnb_ledger: Ledger, tmp_path: Path) -> None:
     view = seqnb.matrix(sweep)
     view.open_frame(sweep[5].id, 2)
@@ -194,26 +237,124 @@ def test_paging_a_20_by_20_matrix_keeps_the_widget_count_flat(tmp_path: Path) ->
     assert live_widgets() <= before + 1 and opened - before <= 2
 
 
-def test_promote_the_picks_priced_and_linked(sweep: seqnb.Sweep, seqnb_client: seqnb.Client) -> None:
+def test_promote_states_the_sum_and_sends_only_on_the_confirm_click(
+    sweep: seqnb.Sweep, seqnb_client: seqnb.Client, emu: EmulatorServer
+) -> None:
     view = seqnb.matrix(sweep)
-    assert view.snapshot["promote"] == {}
+    assert view.snapshot["promote"] == []
     for run in (sweep[0], sweep[7]):
         view.open_frame(run.id, 0)
         view.pick()
-    choices = view.snapshot["promote"]
-    assert set(choices) == {"same settings", "4K", "4096x4096"}  # optimize is a 4.0 option: not offered
-    assert choices["4K"] == "4K · 2 runs · est. USD 0.24"
-    promoted = view.handle_message({"action": "promote", "choice": "4K"})
-    assert promoted is not None and "promoted 2 picked series" in view.message
-    assert [r.parent_id for r in promoted] == [sweep[0].id, sweep[7].id]
-    assert [r.request.size for r in promoted] == ["4K", "4K"]
-    assert promoted.plan.costs[0].amount == sweep[0].request.cost().amount
-    seqnb_client.wait_all(promoted, timeout=60)
+    view.close_lightbox()
+    assert view.snapshot["promote"] == ["4K", "4096x4096", "same settings"]  # optimize is a 4.0 option: not offered
+    before = emu.counters.submits
+    offer = view.handle_message({"action": "promote", "choice": "4K"})  # the Promote button: priced, nothing sent
+    assert offer["button"] == "Confirm: promote 2 runs, USD 0.24" and view.offer == offer
+    assert emu.counters.submits == before and len(seqnb_client.runs()) == 12
+    promoted = view.handle_message({"action": "confirm"})  # the second click, on the button that states the sum
+    assert view.offer == {} and "promoted 2 picked series (4K)" in view.message
+    (sent,) = promoted
+    assert [r.parent_id for r in sent] == [sweep[0].id, sweep[7].id]
+    assert [r.request.size for r in sent] == ["4K", "4K"]
+    assert sent.plan.kind == "promote" and str(sent.plan.total["USD"]) == "0.24"
+    seqnb_client.wait_all(sent, timeout=60)
+    assert emu.counters.submits == before + 2
     assert seqnb_client.ledger is not None
     family = seqnb_client.ledger.lineage(sweep[7].id)
-    assert list(family["generation"]) == [0, 1] and family["id"][1] == promoted[1].id
-    assert list(seqnb_client.ledger.runs(verdict="picked")["id"]) == [sweep[7].id, sweep[0].id]  # newest first
-    assert len(view.matrix.runs) == 14 and view.matrix.unplaced() == ["size"]  # beside their originals
+    assert list(family["generation"]) == [0, 1] and family["id"][1] == sent[1].id
+    # under their originals, badged: the original's cell shows its promoted child
+    assert len(view.matrix.runs) == 14 and view.matrix.unplaced() == []
+    assert view.matrix.cell(0, 0) == (sweep[0].aio, sent[0].aio)
+    cell = view.refresh()["cells"][0][0]
+    assert [(r["id"], r["made"], r["parent"], r["label"]) for r in cell] == [
+        (sweep[0].id, "", "", ""),
+        (sent[0].id, "promoted", sweep[0].id, "4K"),
+    ]
+    box = view.open_frame(sent[0].id, 0)
+    assert box["made"] == "promoted" and box["parent"] == sweep[0].id and box["where"] == "…ink drawing · seed 1 · 4K"
+    view.close()
+
+
+def test_promoting_the_same_pick_twice_sends_one_paid_submit_unless_again_is_chosen(
+    sweep: seqnb.Sweep, seqnb_client: seqnb.Client, emu: EmulatorServer
+) -> None:
+    view = seqnb.matrix(sweep)
+    view.open_frame(sweep[5].id, 0)
+    view.pick()
+    view.close_lightbox()
+    before = emu.counters.submits
+    (child,) = seqnb_client.promote([sweep[5]], resolution="4K", quiet=True)  # promoted from code first
+    seqnb_client.wait_all([child], timeout=60)
+    assert emu.counters.submits == before + 1
+    view.refresh()
+    assert view.matrix.parents == {child.id: sweep[5].id}  # the matrix saw it: under its original
+    offer = view.offer_promote("4K")
+    assert offer["runs"] == 0 and offer["button"] == "" and offer["already"] == [sweep[5].id]
+    assert "already" in view.message and sweep[5].id in view.message
+    assert view.confirm_promote() == [] and "nothing to confirm" in view.message
+    assert emu.counters.submits == before + 1  # not sent again
+    offer = view.handle_message({"action": "promote", "choice": "4K", "again": True})  # the explicit choice
+    assert offer["again"] and offer["button"] == "Confirm: promote 1 run, USD 0.12"
+    (again,) = view.confirm_promote()
+    assert "identical request" in view.message  # the client's warning, said where the click was
+    seqnb_client.wait_all(again, timeout=60)
+    assert emu.counters.submits == before + 2 and again[0].parent_id == sweep[5].id
+    view.close()
+
+
+def test_a_pick_promoted_in_an_earlier_session_shows_under_it_and_is_not_sent_again(
+    sweep: seqnb.Sweep, seqnb_client: seqnb.Client, seqnb_ledger: Ledger, emu: EmulatorServer, tmp_path: Path
+) -> None:
+    sweep[2].pick()
+    (child,) = seqnb_client.promote([sweep[2]], resolution="4K", quiet=True)
+    seqnb_client.wait_all([child], timeout=60)
+    seqnb_client.settle(timeout=60)
+    later = seqnb.connect(emu.token, emu.base_url, ledger=seqnb_ledger, download=ImageCache(tmp_path / "images"))
+    try:  # a new session: the sweep's runs read from the ledger, the client knows none of them
+        view = seqnb.matrix(seqnb_ledger.runs(sweep=sweep.id), ledger=seqnb_ledger, client=later)
+        assert view.matrix.parents == {child.id: sweep[2].id}
+        (cell,) = [c for row in view.snapshot["cells"] for c in row if c and c[0]["id"] == sweep[2].id]
+        assert [(r["id"], r["made"]) for r in cell] == [(sweep[2].id, ""), (child.id, "promoted")]
+        before = emu.counters.submits
+        offer = view.offer_promote("4K")
+        assert offer["runs"] == 0 and offer["already"] == [sweep[2].id]
+        assert emu.counters.submits == before
+        view.close()
+    finally:
+        later.close()
+
+
+def test_picks_that_mix_models_get_per_model_choices(seqnb_client: seqnb.Client, emu: EmulatorServer) -> None:
+    runs = seqnb_client.sweep(
+        prompts=["Generate 2 images of a heron"], seeds=[1, 2], models=["seedream-4.0", "seedream-4.5"], quiet=True
+    )
+    seqnb_client.wait_all(runs, timeout=60)
+    seqnb_client.settle(timeout=60)
+    older = next(r for r in runs if r.model.endswith("4-0/sequential"))
+    newer = next(r for r in runs if r.model.endswith("4-5/sequential"))
+    view = seqnb.matrix(runs)
+    for run in (older, newer):
+        view.open_frame(run.id, 0)
+        view.pick()
+    choices = view.snapshot["promote"]
+    assert "4K" not in choices  # 4.0 has no 4K: not offered as if every pick had it
+    both = "4K on seedream-4.5 · optimize standard on seedream-4.0"
+    assert choices[:2] == [both, "4K on seedream-4.5 · seedream-4.0 left out"] and choices[-1] == "same settings"
+    offer = view.offer_promote("4K on seedream-4.5 · seedream-4.0 left out")
+    assert offer["runs"] == 1 and offer["left_out"] == [older.id] and older.id in offer["notes"][0]
+    offer = view.offer_promote(both)
+    assert offer["button"] == "Confirm: promote 2 runs, USD 0.14" and offer["left_out"] == []
+    before = emu.counters.submits
+    sent = view.confirm_promote()
+    children = [r for sweep in sent for r in sweep]
+    seqnb_client.wait_all(children, timeout=60)
+    assert emu.counters.submits == before + 2
+    made = {r.parent_id: (r.request.get("size"), r.request.get("optimize")) for r in children}
+    assert made[newer.id][0] == "4K" and made[older.id][1] == "standard"
+    assert made[older.id][0] == older.request.get("size")  # 4.0 keeps its size
+    view.offer_promote("4K")
+    said = html.unescape(view.message)
+    assert "Promote offers" in said and "not '4K'" in said and older.id in said and view.offer == {}
     view.close()
 
 
@@ -229,7 +370,7 @@ def test_the_gallery_tab_has_a_matrix_mode_for_a_sweep(sweep: seqnb.Sweep, seqnb
     assert view.matrix is not None and {r.id for r in view.matrix.matrix.runs} == {r.id for r in other}
     count = live_widgets()
     view.sweep_picker.value = sweep.id
-    assert view.matrix.snapshot["total"] == {"runs": 12, "rows": 3, "cols": 4, "picked": 0}
+    assert view.matrix.snapshot["total"] == {"runs": 12, "made": 0, "rows": 3, "cols": 4, "picked": 0}
     assert live_widgets() == count  # the old matrix closed
     view.matrix.open_frame(sweep[2].id, 1)
     view.matrix.rate(3)
