@@ -55,11 +55,19 @@ def source_files(*folders: str) -> set[str]:
 
 
 @pytest.mark.slow
+def _has_build_front_end() -> bool:
+    """Whether ``python -m build`` can run: the package, not a stray build/ folder taken for a namespace package."""
+    try:
+        return importlib.util.find_spec("build.__main__") is not None
+    except ModuleNotFoundError:
+        return False
+
+
 def test_the_sdist_carries_the_whole_test_suite_and_the_license(tmp_path: Path) -> None:
     source = tmp_path / "src"  # a copy: the build leaves no egg-info in the work tree
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*NOT_SOURCE))
     python_path = ""
-    if importlib.util.find_spec("build") is None:  # the build front end, as `python -m build` needs it
+    if not _has_build_front_end():
         tools = tmp_path / "tools"
         pip = [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(tools), "build"]
         subprocess.run(pip, check=True, capture_output=True, timeout=600)
@@ -70,6 +78,7 @@ def test_the_sdist_carries_the_whole_test_suite_and_the_license(tmp_path: Path) 
         text=True,
         timeout=900,
         env={**os.environ, "PYTHONPATH": python_path},
+        cwd=tmp_path,
     )
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
     (sdist,) = (tmp_path / "dist").glob("seqnb-*.tar.gz")

@@ -66,7 +66,12 @@ def test_binder_environment_runs_the_quickstart(tmp_path: Path) -> None:
     env["PATH"] = f"{venv / 'bin'}:{env['PATH']}"
     pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "-r", str(ROOT / "binder" / "requirements.txt")], check=True, env=env, timeout=900)
-    subprocess.run(["bash", str(ROOT / "binder" / "postBuild")], check=True, env=env, cwd=ROOT, timeout=300)
+    # Binder runs postBuild in its own clone; in this checkout it would leave a build/ folder behind.
+    clone = tmp_path / "clone"
+    shutil.copytree(
+        ROOT, clone, ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", ".*_cache")
+    )
+    subprocess.run(["bash", str(clone / "binder" / "postBuild")], check=True, env=env, cwd=clone, timeout=300)
     run = f"""
 import nbformat
 from nbclient import NotebookClient
