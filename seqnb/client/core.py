@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -59,10 +58,6 @@ if TYPE_CHECKING:
     from ..ledger.recorder import Recorder
 
 __all__ = ["AsyncClient", "DuplicateSubmitWarning", "as_request"]
-
-REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-"""What a request id may look like before it goes into a URL path (RunComfy's are UUIDs)."""
-
 
 class DuplicateSubmitWarning(errors.SeqnbWarning):
     """An identical request is already in flight, in doubt, or done with the same seed."""
@@ -292,13 +287,20 @@ class AsyncClient(Money):
                 if isinstance(exc, errors.SeqnbError) or not isinstance(exc, Exception):
                     raise  # seqnb's own errors, and cancellation, go on as they are
                 raise errors.TransportError(f"submit interrupted: {type(exc).__name__}: {exc}") from exc
-            request_id = protocol.request_id(body.get("request_id") if isinstance(body, dict) else None)
+            answered = body.get("request_id") if isinstance(body, dict) else None
+            request_id = protocol.request_id(answered)
             if request_id is None:
+                said = (
+                    f"request_id {protocol.quote(answered, 160)}, which is not a RunComfy request id "
+                    f"({protocol.REQUEST_ID_RULE})"
+                    if answered is not None
+                    else f"no request_id ({protocol.quote(body)})"
+                )
                 run.transition(
                     "unknown",
                     detail="in doubt",
-                    error="the service accepted the submit but answered no usable request_id "
-                    f"({protocol.quote(body)}): seqnb cannot follow it. {IN_DOUBT}",
+                    error=f"the service accepted the submit but answered {said}: seqnb cannot follow it, and asks "
+                    f"nothing about it. {IN_DOUBT}",
                 )
                 raise errors.ServerError("submit answer has no usable request_id", body=body)
             run.transition("in_queue", request_id=request_id, submitted_at=sent_at)
@@ -662,11 +664,11 @@ class AsyncClient(Money):
         the rest stays unknown (the estimate assumes the model's default count). An id the service
         does not know becomes ``lost``. ``SettingInvalid`` for a malformed request id.
         """
-        rid = request_id.strip() if isinstance(request_id, str) else ""
-        if not REQUEST_ID.fullmatch(rid):
+        rid = protocol.request_id(request_id.strip() if isinstance(request_id, str) else None)
+        if rid is None:
             raise errors.SettingInvalid(
                 f"request_id {request_id!r} is not a RunComfy request id: give the id the service answered "
-                "(letters, digits, '-', '_', '.' or ':', at most 128 characters), e.g. from `runcomfy` or the playground"
+                f"({protocol.REQUEST_ID_RULE}), e.g. from `runcomfy` or the playground"
             )
         for run in self._runs.values():
             if run.request_id == rid:
