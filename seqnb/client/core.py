@@ -32,7 +32,6 @@ from ..api.backend import Backend, resolve_backend
 from ..api.catalog.service import CatalogCache
 from ..api.transport import RetryPolicy, Transport
 from ..images.cache import ImageCache
-from ..images.hosts import host_entry
 from ..images.references import Uploader
 from ..model.labels import derived_label
 from ..model.labels import labels as run_labels
@@ -159,7 +158,7 @@ class AsyncClient(Money):
         """Download every run's images into ``gallery`` as soon as it completes (on the client's loop)."""
         if self.gallery is gallery:
             return
-        gallery.allow_host(host_entry(self.backend.base_url))  # the emulator serves its images itself
+        gallery.serve(self.backend)  # the emulator serves its images itself; RunComfy's come from its hosts only
         gallery.ledger = gallery.ledger or self.ledger
         self.gallery = gallery
         self.subscribe(gallery.on_event)
