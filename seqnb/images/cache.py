@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from ..errors import ImageRefused
+from ..model.references import StandIn
 from .download import data_uri_bytes, download, image_client, refusal
 from .hosts import HostPolicy
 from .store import MAX_IMAGE_BYTES, CachedImage, ImageStore
@@ -69,6 +70,12 @@ class ImageCache(ImageStore):
         cached = self.lookup(url)
         if cached is not None:
             return cached
+        stand_in = StandIn.parse(url)
+        if stand_in is not None:  # an inline reference: its bytes were kept here, under their hash
+            found = await asyncio.to_thread(self.find, url, stand_in.sha256)
+            if found is None:
+                raise ImageRefused(url, "gone", f"is an inline image no longer in the image cache {self.directory}")
+            return found
         if url.startswith("data:"):
             return await asyncio.to_thread(self.store, url, data_uri_bytes(url))
         data = await download(http, url, max_bytes=self.max_bytes, retries=self.retries)
@@ -76,7 +83,8 @@ class ImageCache(ImageStore):
         return await asyncio.to_thread(self.store, url, data)
 
     async def fetch(self, url: str, *, allow: Iterable[str] = ()) -> CachedImage:
-        """The image at ``url``: from the cache, a ``data:`` URI, or downloaded (retried on 5xx and network errors);
+        """The image at ``url``: from the cache (an inline reference's stand-in by its hash), a ``data:`` URI, or
+        downloaded (retried on 5xx and network errors);
         every failure an ``ImageRefused`` saying why. ``allow`` adds hosts that may be reached although not public."""
         (result,) = await self.fetch_all([url], allow=allow)
         if isinstance(result, ImageRefused):

@@ -203,6 +203,7 @@ def test_an_http_200_with_an_error_code_from_the_catalog_or_the_balance_is_that_
             await client.refresh_prices()
             price = client.price("seedream-4.5")
             assert price.source.startswith("built-in list price, the catalog refused the token")
+            assert client.catalog.limits_source("seedream-4.5-edit").startswith("built in (UNCONFIRMED)")
         finally:
             await client.aclose()
 
