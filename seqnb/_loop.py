@@ -96,6 +96,28 @@ def _make_reentrant(loop: asyncio.AbstractEventLoop) -> None:
     nest.apply(loop)
 
 
+def _nothing() -> None:
+    """A callback that does nothing: a placeholder in the loop's ready queue."""
+
+
+def _repay(loop: asyncio.AbstractEventLoop, owed: int) -> None:
+    """Leave at least ``owed`` handles in ``loop``'s ready queue after a nested run drained it.
+
+    The loop's iteration that is running the caller counted its ready handles before the call and
+    pops that many. When that iteration is asyncio's own (the first blocking call, the one that
+    patched the loop, is made from inside it), a nested run that ran those handles leaves it
+    popping from an empty queue: ``IndexError: pop from an empty deque`` ends the loop and, in
+    Jupyter, kills the kernel (erdewit/nest_asyncio#11). It still owes at most the handles that
+    were ready when the nested run began; cancelled placeholders make up the difference, and every
+    loop skips a cancelled handle.
+    """
+    ready = getattr(loop, "_ready", None)
+    if ready is None:
+        return
+    for _ in range(owed - len(ready)):
+        loop.call_soon(_nothing).cancel()
+
+
 class LoopRunner:
     """Runs coroutines on one home loop: the caller's running loop, else the shared portal thread."""
 
@@ -123,7 +145,11 @@ class LoopRunner:
         bounded = _bounded(coro, timeout, what)
         if self._in_loop_thread():
             _make_reentrant(self.loop)
-            return self.loop.run_until_complete(bounded)
+            owed = len(getattr(self.loop, "_ready", ()))
+            try:
+                return self.loop.run_until_complete(bounded)
+            finally:
+                _repay(self.loop, owed)
         if not self.loop.is_running() and not self.loop.is_closed():
             return self.loop.run_until_complete(bounded)
         future = asyncio.run_coroutine_threadsafe(bounded, self.loop)

@@ -1,1 +1,1 @@
-"""The client layer: the async core and its jobs (submit, money, cancel, adopt, sweeps), the sync facade ``Client`` and its ``Run``. Private modules."""
+"""The client layer: ``AsyncClient`` (a run's whole life: check, record, send, watch, cancel; sweeps, promotes, resume, attach), its synchronous mirror ``Client``, and the runs users hold (``AsyncRun``, ``Run``). Private modules; the public names are in ``seqnb``."""

@@ -1,1 +1,1 @@
-"""The runs layer: one request's life as a state machine, the pace of polls, and the poller that watches every run. Private modules."""
+"""The runs layer: a run's state as an I/O-free state machine (``RunCore``), the pace of polls, and the poller that watches every run. Private modules."""

@@ -24,6 +24,13 @@ def readme_command() -> list[str]:
     return shlex.split(found.group(1))
 
 
+def what_failed(stderr: str) -> str:
+    """The notebook nbconvert was on and the first traceback (the kernel's own, when the kernel died)."""
+    books = re.findall(r"Converting notebook (\S+)", stderr)
+    first = stderr.find("Traceback (most recent call last)")
+    return f"in {books[-1] if books else '?'}:\n{stderr[first : first + 2500] if first >= 0 else stderr[-2500:]}"
+
+
 def test_the_readme_names_the_notebooks_extra_and_it_is_complete() -> None:
     import tomllib
 
@@ -71,7 +78,7 @@ def test_the_notebooks_run_in_a_venv_made_only_from_the_readme_command(tmp_path:
         timeout=300,
         check=False,
     )
-    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.returncode == 0, what_failed(run.stderr)
     for book in books:
         cells = json.loads(Path(book).read_text(encoding="utf-8"))["cells"]
         assert not [o for c in cells for o in c.get("outputs", []) if o.get("output_type") == "error"], book
