@@ -2,7 +2,8 @@
 
 It reports the token's source (never the token), the base URLs, one authenticated call to the
 Model API (the catalog entry of one model: it proves the token where requests are sent), the
-catalog's prices against the built-in ones and its schema against the built-in spec, the balance
+catalog's prices against the built-in ones and its schema against the built-in spec, the reference
+rules in use (the catalog's live ones, or the built-in ones offline), the balance
 (a second authenticated call, to the account API), the ledger, the image cache and the versions.
 A check that fails makes ``DoctorReport.ok`` false (the command's exit status 1).
 """
@@ -285,8 +286,8 @@ def _network(
         if isinstance(price, str):
             status = "warn"
             rows[spec.id]["problem"] = price
-        if result.input_schema is not None:
-            drift += [str(d) for d in schema_drift(get_model(spec.id), result.input_schema)]
+        if result.input_schema is not None:  # a live reference rule is the one checked: said under "references"
+            drift += [str(d) for d in schema_drift(get_model(spec.id), result.input_schema) if not d.followed]
     if same_failure:
         lines.insert(0, "catalog not reached (the same failure as model api), built-in " + ", ".join(same_failure))
     out.append(Check("prices", status, "; ".join(lines), rows))
@@ -294,6 +295,7 @@ def _network(
         out.append(Check("schema", "warn", f"{len(drift)} difference(s): " + " | ".join(drift), {"drift": drift}))
     elif all(isinstance(e, CatalogEntry) for e in entries.values()):
         out.append(Check("schema", "ok", "the live input schemas match the built-in specs", {"drift": []}))
+    out.append(_reference_rules(entries, label))
     call = f"GET {account}/prod/v2/balance"
     if isinstance(balance, Balance):
         out.append(
@@ -316,6 +318,31 @@ def _network(
             said = f"{account} not reached either (the same failure as model api)"
         out.append(Check("balance", "fail", f"{why}: {call}: {said}", {"call": call, "error": str(balance)}))
     return out
+
+
+def _reference_rules(entries: dict[str, Any], label: str) -> Check:
+    """Which reference rules a client checks per model: the catalog's live ones (its schema's ``maxItems`` and
+    ``validations``), else the built-in ones (offline, or when the catalog cannot be read)."""
+    from .api.catalog.entry import CatalogEntry
+    from .model.spec import models, with_live_reference_limits
+
+    lines: list[str] = []
+    rows: dict[str, Any] = {}
+    for spec in models():
+        if spec.references_field is None:
+            continue
+        entry = entries.get(spec.id)
+        live = with_live_reference_limits(spec, entry.input_schema) if isinstance(entry, CatalogEntry) else None
+        field = (live or spec).references_field
+        assert field is not None
+        source = label if live is not None else "built in, UNCONFIRMED"
+        if live is None:
+            source += ": the catalog gives none" if isinstance(entry, CatalogEntry) else ": catalog not read"
+        rules = [f"{v.rule} {v.value}" for v in field.validations]
+        rows[spec.id] = {"max_items": field.max_items, "validations": rules, "source": source}
+        said = f"{len(rules)} rule(s) per image ({', '.join(rules)})" if rules else "no rule per image"
+        lines.append(f"{spec.short_name}: at most {field.max_items} references, {said} [{source}]")
+    return Check("references", "info", "; ".join(lines), rows)
 
 
 _URL_SETTINGS = ("base_url", "RUNCOMFY_BASE_URL", "RUNCOMFY_MODEL_API_BASE", "account_base_url", "RUNCOMFY_API_BASE")

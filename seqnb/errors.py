@@ -165,12 +165,12 @@ class RunTakenOver(LedgerError):
 
 class ImageRefused(SeqnbError):
     """An image URL gave nothing usable; ``reason``: expired, too_large, not_an_image, bomb, blocked, invalid,
-    unreachable, timeout, disk (or error)."""
+    unreachable, timeout, disk, gone (an inline image no longer in the cache) (or error)."""
 
     def __init__(self, url: str, reason: str, detail: str) -> None:
         self.url = url
         self.reason = reason
-        shown = url if not url.startswith("data:") else url[:40] + "..."
+        shown = url if not url.startswith("data:") or len(url) <= 120 else url[:40] + "..."  # a stand-in is short
         super().__init__(f"image {shown}: {detail}")
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from seqnb.emulator.server import ThreadedApp
 
-ROUTES = ("submit", "status", "result", "cancel")
+ROUTES = ("submit", "status", "result", "cancel", "catalog", "balance")
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,12 @@ class Script:
     status: list[Reply] = field(default_factory=list)
     result: list[Reply] = field(default_factory=list)
     cancel: list[Reply] = field(default_factory=list)
+    catalog: list[Reply] = field(default_factory=lambda: [Reply(404, {"error_message": "no catalog scripted"})])
+    """``GET /v1/models/...``: none by default (a client then checks with its built-in values)."""
+    entries: dict[str, Any] = field(default_factory=dict)
+    """Catalog entries by model id: ``GET /v1/models/{id}`` answers its own (before ``catalog``)."""
+    balance: list[Reply] = field(default_factory=lambda: [Reply(404, {"error_message": "no balance scripted"})])
+    """``GET /prod/v2/balance`` (give ``account_base_url=server.base_url``)."""
 
 
 def accepted(request_id: str = "req-1") -> Reply:
@@ -73,6 +79,10 @@ class HostileServer:
     def _route(self, method: str, path: str) -> str | None:
         if method == "POST" and path.startswith("/v1/models/"):
             return "submit"
+        if method == "GET" and path.startswith("/v1/models"):
+            return "catalog"
+        if method == "GET" and path == "/prod/v2/balance":
+            return "balance"
         if path.startswith("/v1/requests/"):
             tail = path.rsplit("/", 1)[-1]
             if method == "GET" and tail in ("status", "result"):
@@ -101,6 +111,9 @@ class HostileServer:
                 self.calls[route] += 1
                 replies: list[Reply] = getattr(self.script, route)
                 reply = replies[min(n, len(replies) - 1)] if replies else Reply(500, {"error_message": "unscripted"})
+                entry = self.script.entries.get(scope["path"].removeprefix("/v1/models/"))
+                if route == "catalog" and entry is not None:
+                    reply = Reply(200, entry)
                 if route == "submit":
                     try:
                         sent = json.loads(body)

@@ -11,8 +11,8 @@ Unknown fields are ignored.
 - cost: a top-level ``cost`` in a result answer (asked with ``include_cost=true``), a finite
   non-negative JSON number in USD, as RunComfy's own nodes read it; anything else (a string, a
   negative number, NaN, none at all) is an unknown cost with a problem saying why;
-- request ids: printable URL-path characters only (no whitespace, ``/``, ``%``, ``?``, ``#``), at
-  most ``MAX_REQUEST_ID`` long, before they go into a URL path.
+- request ids: RunComfy's own pattern, ``[a-zA-Z0-9_-]{1,128}``, checked before they go into a URL path
+  (the one rule for an answer's id and an id a user attaches).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 __all__ = [
-    "MAX_REQUEST_ID",
+    "REQUEST_ID_RULE",
     "CancelAnswer",
     "Observation",
     "RunStatus",
@@ -47,8 +47,9 @@ RunStatus = Literal[
     "created", "submitting", "in_queue", "in_progress", "completed", "failed", "cancelled", "unknown", "lost"
 ]
 
-MAX_REQUEST_ID = 128
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._~:@!$&'()*+,;=-]+")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+"""RunComfy's own clients check a request id against this before it goes into a URL."""
+REQUEST_ID_RULE = "letters, digits, '-' and '_' only, at most 128 of them"
 _URL = re.compile(r"[^\s\x00-\x1f\x7f]+")
 # What the ledger (pandas datetime64[ns]) can hold, with room: anything outside is no real job time.
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
@@ -83,12 +84,10 @@ def quote(value: Any, limit: int = 200) -> str:
 
 
 def request_id(value: Any) -> str | None:
-    """The request id as a string when it is safe in a URL path, else None."""
+    """The request id as a string when it is one by RunComfy's rule (``REQUEST_ID_RULE``), else None."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if not isinstance(value, str) or not 0 < len(value) <= MAX_REQUEST_ID or value in (".", ".."):
-        return None
-    return value if _REQUEST_ID.fullmatch(value) else None
+    return value if isinstance(value, str) and _REQUEST_ID.fullmatch(value) else None
 
 
 def iso_time(value: Any) -> str | None:

@@ -39,6 +39,7 @@ import httpx
 
 from .. import errors
 from .._http import http_error, proxy_for, session
+from ..model.references import MAX_REQUEST_BYTES
 from .auth import Secret, same_origin
 from .protocol import error_code, error_fields, error_message
 
@@ -49,7 +50,7 @@ _random = random.Random()  # backoff jitter; the global generator belongs to the
 
 Route = Literal["submit", "status", "result", "cancel"]
 
-MAX_BODY = 64 * 1024 * 1024
+MAX_BODY = MAX_REQUEST_BYTES
 """Largest request body seqnb sends (64 MiB, the cap of RunComfy's own nodes); a larger one never leaves."""
 
 MAX_ANSWER = 64 * 1024 * 1024
@@ -278,7 +279,7 @@ class Transport:
             raise errors.Unsendable(
                 f"{method} {path}: the request body is {len(content) / 2**20:.1f} MiB, over the "
                 f"{MAX_BODY // 2**20} MiB a request may carry; it was not sent: make it smaller "
-                "(large inputs go as URLs, not inline data)"
+                "(fewer or smaller inline images, or host them and pass their URLs)"
             )
         if not (path.isascii() and path.isprintable() and " " not in path):
             raise errors.Unsendable(f"{method} {path!r}: not a path this client sends; it was not sent")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -33,14 +32,13 @@ from ..api.backend import Backend, resolve_backend
 from ..api.catalog.service import CatalogCache
 from ..api.transport import RetryPolicy, Transport
 from ..images.cache import ImageCache
-from ..images.hosts import host_entry
 from ..images.references import Uploader
 from ..model.labels import derived_label
 from ..model.labels import labels as run_labels
 from ..model.pricing import Price, PriceInput
 from ..model.request import PricedRequest, Request
 from ..model.seeds import fresh_seed
-from ..model.spec import ModelSpec
+from ..model.spec import ModelSpec, get_model
 from ..model.sweep import SweepPlan, plan_sweep
 from ..model.validation import Report, validate_payload
 from ..runs.pacing import PollPolicy
@@ -59,9 +57,6 @@ if TYPE_CHECKING:
     from ..ledger.recorder import Recorder
 
 __all__ = ["AsyncClient", "DuplicateSubmitWarning", "as_request"]
-
-REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-"""What a request id may look like before it goes into a URL path (RunComfy's are UUIDs)."""
 
 
 class DuplicateSubmitWarning(errors.SeqnbWarning):
@@ -109,8 +104,10 @@ class AsyncClient(Money):
         self._init_money(self.backend, api, secret, prices, account_base_url, catalog_cache)
         self.live_schema = live_schema
         """Validate with the catalog's live input schema instead of the built-in spec (see ``validate``)."""
-        self.references = ReferenceGate(self.backend, self._reference_cache, uploader, reference_deadline, secret)
-        """How this client checks reference images before anything is spent (and the ones it checked)."""
+        self.references = ReferenceGate(
+            self.backend, self._reference_cache, uploader, reference_deadline, spec_in_use=self.spec_in_use
+        )
+        """How this client sends reference images (local ones inline) and checks them before anything is spent."""
         self._runs: dict[str, AsyncRun] = {}
         self._by_key: dict[str, list[AsyncRun]] = {}
         self._subscribers: list[Subscriber] = []
@@ -164,7 +161,7 @@ class AsyncClient(Money):
         """Download every run's images into ``gallery`` as soon as it completes (on the client's loop)."""
         if self.gallery is gallery:
             return
-        gallery.allow_host(host_entry(self.backend.base_url))  # the emulator serves its images itself
+        gallery.serve(self.backend)  # the emulator serves its images itself; RunComfy's come from its hosts only
         gallery.ledger = gallery.ledger or self.ledger
         self.gallery = gallery
         self.subscribe(gallery.on_event)
@@ -178,25 +175,33 @@ class AsyncClient(Money):
 
     # --- prices, balance, validation ----------------------------------------------------------
 
+    def spec_in_use(self, model: str | ModelSpec) -> ModelSpec:
+        """The spec a request for ``model`` is checked by: with ``live_schema=True``, the one the catalog's live schema
+        draws; else the built-in one, with the live reference rules (the most references, ``validations``) whenever
+        the catalog gave them (the built-in ones only offline, or when it cannot be read)."""
+        spec = get_model(model)
+        if self.live_schema or spec.references_field is not None:
+            self.catalog.load([spec.id])  # known already after a submit's first await: no wait then
+        live = self.catalog.live_spec(spec) if self.live_schema else None
+        return live if live is not None else self.catalog.reference_limits(spec)
+
     def validate(self, request: Request) -> Report:
         """Every problem of a request, as ``submit`` checks it; sends nothing.
 
-        By the built-in spec or, with ``live_schema=True``, by the catalog's live schema: it replaces
-        only the schema rules (fields, types, enums, limits, required); seqnb's own checks (the
-        prompt's image count, the seed range) still apply. When the live schema is unknown or
-        unusable, the built-in spec is used (with a warning saying why).
+        By the built-in spec with the catalog's live reference rules (``spec_in_use``) or, with
+        ``live_schema=True``, by the catalog's live schema: it replaces only the schema rules
+        (fields, types, enums, limits, required); seqnb's own checks (the prompt's image count, the
+        seed range) still apply. When the live schema is unknown or unusable, the built-in spec is
+        used (with a warning saying why).
         """
         hosts = self.references.http_hosts()
+        spec = self.spec_in_use(request.model)
         builtin = request.validate(http_hosts=hosts)
-        if not self.live_schema:
-            return builtin
-        self.catalog.load([request.model.id])
-        live = self.catalog.live_spec(request.model)
-        if live is None:
+        if spec is request.model:
             return builtin
         payload = request.payload()
         unset = tuple(p for p in builtin.problems if p.code == "unknown_field" and p.wire not in payload)
-        report = validate_payload(live, payload, http_hosts=hosts)
+        report = validate_payload(spec, payload, http_hosts=hosts)
         return Report(report.model, unset + report.problems, report.checked)
 
     # --- one run --------------------------------------------------------------------------------
@@ -216,8 +221,8 @@ class AsyncClient(Money):
         ``await run.accepted()`` waits for the service's answer (and raises a refusal); ``await
         run.wait()`` for the end. ``RequestInvalid`` here when the request breaks the model's rules.
         """
-        await self._load_prices()  # awaited here, so that pricing it below never waits on the loop
-        ready = await self.references.resolve(as_request(request, prompt, kw))  # local files become URLs
+        await self._load_catalog()  # awaited here, so that pricing and checking it below never wait on the loop
+        ready = await self.references.resolve(as_request(request, prompt, kw))  # local images: inline, or hosted
         run = self._prepare(ready, parent_id=parent_id, sweep_id=sweep_id)
         self._spawn(self._send_quietly(run, deadline))
         return run
@@ -266,6 +271,11 @@ class AsyncClient(Money):
         done = self._sending.setdefault(run.id, asyncio.get_running_loop().create_future())
         try:
             await self.references.check([run])  # before anything is written as sent: a bad reference fails it here
+            try:
+                wire = await self.references.wire_payload(run.request)  # inline images as data URIs, for the body only
+            except errors.SeqnbError as exc:
+                run.transition("failed", detail="not sent", error=f"not sent: {exc}")
+                raise
             if _cancelled(run):
                 return run  # cancelled meanwhile: never sent
             if self._recorder is not None:
@@ -283,22 +293,29 @@ class AsyncClient(Money):
                     return run
             run.transition("submitting")
             sent_at = time.time()  # when the submit left: the job's clock starts about then, not when it was answered
-            payload = run.request.payload()
+            payload = run.request.payload()  # as recorded: an inline image by its stand-in
             try:
-                body = await self._transport.submit(run.model, payload)
+                body = await self._transport.submit(run.model, wire)
             except BaseException as exc:  # refused, not sent, or in doubt: the run says which
                 status, detail, error = submit_failure(run, payload, exc)
                 run.transition(status, detail=detail, error=error)
                 if isinstance(exc, errors.SeqnbError) or not isinstance(exc, Exception):
                     raise  # seqnb's own errors, and cancellation, go on as they are
                 raise errors.TransportError(f"submit interrupted: {type(exc).__name__}: {exc}") from exc
-            request_id = protocol.request_id(body.get("request_id") if isinstance(body, dict) else None)
+            answered = body.get("request_id") if isinstance(body, dict) else None
+            request_id = protocol.request_id(answered)
             if request_id is None:
+                said = (
+                    f"request_id {protocol.quote(answered, 160)}, which is not a RunComfy request id "
+                    f"({protocol.REQUEST_ID_RULE})"
+                    if answered is not None
+                    else f"no request_id ({protocol.quote(body)})"
+                )
                 run.transition(
                     "unknown",
                     detail="in doubt",
-                    error="the service accepted the submit but answered no usable request_id "
-                    f"({protocol.quote(body)}): seqnb cannot follow it. {IN_DOUBT}",
+                    error=f"the service accepted the submit but answered {said}: seqnb cannot follow it, and asks "
+                    f"nothing about it. {IN_DOUBT}",
                 )
                 raise errors.ServerError("submit answer has no usable request_id", body=body)
             run.transition("in_queue", request_id=request_id, submitted_at=sent_at)
@@ -428,7 +445,7 @@ class AsyncClient(Money):
 
         Returns once every run is recorded; nothing is recorded or sent when a check fails.
         """
-        await self._load_prices()
+        await self._load_catalog()
         kw = await self.references.resolve_sweep(kw)
         runs = self._prepare_sweep(*args, budget=budget, allow_over_balance=allow_over_balance, **kw)
         self._spawn(self._send_all_quietly(runs, concurrency))
@@ -456,7 +473,7 @@ class AsyncClient(Money):
         the background. ``runs``: runs, run ids, or a frame of runs (``ledger.runs(verdict="picked")``).
         A run that already has a promoted child with the same request is not made again unless ``again``.
         """
-        await self._load_prices()
+        await self._load_catalog()
         planned = self.plan_promote(runs, again=again, **changes)
         promoted = self._prepare_plan(planned, budget=budget, allow_over_balance=allow_over_balance)
         self._spawn(self._send_all_quietly(promoted))
@@ -662,11 +679,11 @@ class AsyncClient(Money):
         the rest stays unknown (the estimate assumes the model's default count). An id the service
         does not know becomes ``lost``. ``SettingInvalid`` for a malformed request id.
         """
-        rid = request_id.strip() if isinstance(request_id, str) else ""
-        if not REQUEST_ID.fullmatch(rid):
+        rid = protocol.request_id(request_id.strip() if isinstance(request_id, str) else None)
+        if rid is None:
             raise errors.SettingInvalid(
                 f"request_id {request_id!r} is not a RunComfy request id: give the id the service answered "
-                "(letters, digits, '-', '_', '.' or ':', at most 128 characters), e.g. from `runcomfy` or the playground"
+                f"({protocol.REQUEST_ID_RULE}), e.g. from `runcomfy` or the playground"
             )
         for run in self._runs.values():
             if run.request_id == rid:
@@ -696,9 +713,10 @@ class AsyncClient(Money):
 
         Returns once the new run is recorded; it is sent in the background, as by ``submit``.
         """
-        await self._load_prices()
+        await self._load_catalog()
         parent = self._recorded(run if isinstance(run, str) else core_of(run).id, "rerun")
-        request = parent.request.replace(**changes)
+        request = parent.request.replace(**changes)  # an inline image of the parent's found in the cache by its hash
+        request = await self.references.resolve(request, recorded="references" not in changes)
         label = derived_label(parent.label, parent.request, request)
         child = self._prepare(request, parent_id=parent.id, sweep_id=parent.sweep_id, label=label)
         self._spawn(self._send_quietly(child, deadline))

@@ -77,6 +77,7 @@ class Client:
     price = mirrored(AsyncClient.price)
     cost = mirrored(AsyncClient.cost)
     validate = mirrored(AsyncClient.validate)
+    spec_in_use = mirrored(AsyncClient.spec_in_use)
 
     def runs(self) -> list[Run]:
         """Every run of this client, oldest first."""
@@ -121,7 +122,7 @@ class Client:
         until the end. ``RequestInvalid`` here when the request breaks the model's rules.
         """
         wanted = as_request(request, prompt, kw)
-        if wanted.references:  # local files become URLs first
+        if wanted.references:  # local images: inline (their stand-ins), or hosted by the uploader
             wanted = self._run(self.aio.references.resolve(wanted))
         run = self.aio._prepare(wanted, parent_id=parent_id, sweep_id=sweep_id)
         self._runner.spawn(self.aio._send_quietly(run, deadline))
@@ -166,7 +167,7 @@ class Client:
         ``allow_over_balance``), record every run, then send them in the background; prints the plan's
         line unless ``quiet``. Nothing is recorded or sent when a check fails.
         """
-        if kw.get("references") is not None:  # local files become URLs before the plan
+        if kw.get("references") is not None:  # local images: inline or hosted, before the plan
             kw = self._run(self.aio.references.resolve_sweep(kw))
         runs = self.aio._prepare_sweep(*args, budget=budget, allow_over_balance=allow_over_balance, **kw)
         return self._send_later(runs, quiet, concurrency)

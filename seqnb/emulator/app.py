@@ -45,6 +45,7 @@ from .config import EmulatorConfig
 from .faults import Faults
 from .faults import Route as ApiRoute
 from .queue import Job
+from .references import inline_problems
 from .state import MAX_UPLOAD_BYTES, EmulatorState
 
 __all__ = ["BAD_BODY", "VERSION_HEADER", "Emulator", "create_app", "error_answer"]
@@ -111,7 +112,8 @@ def bad_body(message: str) -> JSONResponse:
 
 
 def parse_submit(spec: ModelSpec, body: bytes) -> tuple[dict[str, Any], int] | JSONResponse:
-    """The payload and its count, or the answer refusing it. CPU-bound: runs in a worker thread."""
+    """The payload and its count, or the answer refusing it (the spec's rules, and its inline images decoded and held
+    to the caps and the rules its catalog serves). CPU-bound: runs in a worker thread."""
     try:
         payload = json.loads(body or b"null")
     except json.JSONDecodeError as exc:
@@ -120,7 +122,11 @@ def parse_submit(spec: ModelSpec, body: bytes) -> tuple[dict[str, Any], int] | J
         return bad_body(f"Body is not JSON this service can read: {type(exc).__name__}")
     if not isinstance(payload, dict):
         return bad_body("Body must be a JSON object with the model's input fields")
-    rejected = server_problems(spec, payload)
+    served = catalog.served_spec(spec)  # the schema its catalog serves: the references' rules included
+    rejected = server_problems(served, payload)
+    refs = served.references_field
+    if refs is not None:
+        rejected += inline_problems(refs, payload.get(refs.wire))
     if rejected:
         detail = [{"loc": ["body", p.wire], "msg": p.message, "type": p.code} for p in rejected]
         return JSONResponse({"detail": detail}, status_code=422)

@@ -3,10 +3,12 @@
 Shapes (RunComfy's docs and its CLI): an entry carries ``model_id``, ``display_name``,
 ``categories``, ``base_price_usd`` and ``price_unit`` (the CLI shows ``$<price>/<unit>``), plus
 ``input_schema`` when asked (RunComfy's own integrations read that name): the one in the model's
-file (``seqnb/model/models/``), as its page publishes it. The list answers
-``{"models": [...], "total": N}``. UNCONFIRMED, and so the emulator's choice: the ``kind`` values
-(``image`` here), the default and largest ``limit`` (20 and 100), and that ``search`` is a
-case-insensitive substring match on id, name and categories.
+file (``seqnb/model/models/``), as its page publishes it, its references field (``format:
+image_uris``, ``maxItems``) given the emulator's own ``validations`` (``VALIDATIONS``), as RunComfy's
+catalog gives a media field its rules. The list answers ``{"models": [...], "total": N}``.
+UNCONFIRMED, and so the emulator's choice: the ``kind`` values (``image`` here), the default and
+largest ``limit`` (20 and 100), that ``search`` is a case-insensitive substring match on id, name
+and categories, and the rules of ``VALIDATIONS``.
 """
 
 from __future__ import annotations
@@ -16,14 +18,67 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ..model.spec import ModelSpec
+from ..model.spec import ModelSpec, spec_from_schema
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "CatalogQuery", "categories", "entry", "page"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "VALIDATIONS",
+    "CatalogQuery",
+    "categories",
+    "entry",
+    "input_schema",
+    "page",
+    "served_spec",
+]
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 _CATEGORIES = ("text-to-image",)
 _KIND = "image"
+
+VALIDATIONS: tuple[dict[str, Any], ...] = (
+    {
+        "validation_rule": "width_pixels>",
+        "validation_value": 14,
+        "validation_error": "Each reference image must be more than 14 pixels wide.",
+    },
+    {
+        "validation_rule": "height_pixels>",
+        "validation_value": 14,
+        "validation_error": "Each reference image must be more than 14 pixels high.",
+    },
+    {
+        "validation_rule": "width/height<",
+        "validation_value": 16,
+        "validation_error": "The aspect ratio (width/height) of each reference image must be below 16.",
+    },
+    {
+        "validation_rule": "width/height>",
+        "validation_value": 0.0625,
+        "validation_error": "The aspect ratio (width/height) of each reference image must be above 1/16.",
+    },
+)
+"""The emulator's own rules for each reference image of the edit-sequential models, served in its catalog's schema and
+enforced on the images a submit carries inline (RunComfy's own rules for these models are not published)."""
+_SERVED: dict[tuple[str, str | None], ModelSpec] = {}
+
+
+def input_schema(spec: ModelSpec) -> dict[str, Any]:
+    """The input schema the emulator serves for a model: its file's, the references field given ``VALIDATIONS``."""
+    schema = spec.input_schema()
+    refs = spec.references_field
+    if refs is not None and not refs.validations:
+        schema["properties"][refs.wire]["validations"] = [dict(v) for v in VALIDATIONS]
+    return schema
+
+
+def served_spec(spec: ModelSpec) -> ModelSpec:
+    """The spec of the schema the emulator serves (``input_schema``): the rules its submits are held to."""
+    key = (spec.id, spec.schema_json)
+    if key not in _SERVED:
+        _SERVED[key] = spec_from_schema(spec, input_schema(spec))
+    return _SERVED[key]
 
 
 def entry(spec: ModelSpec, price: Decimal, *, include_schema: bool) -> dict[str, Any]:
@@ -37,7 +92,7 @@ def entry(spec: ModelSpec, price: Decimal, *, include_schema: bool) -> dict[str,
         "price_unit": "image",
     }
     if include_schema:
-        out["input_schema"] = spec.input_schema()
+        out["input_schema"] = input_schema(spec)
     return out
 
 

@@ -10,14 +10,16 @@ from typing import Literal
 
 from .._netaddr import is_loopback
 from ..model.pricing import amount_or_none
+from ..model.references import MAX_REQUEST_BYTES
 from ..model.spec import get_model
 from .faults import Faults
 from .queue import QueueConfig
 
 __all__ = ["BODY_LIMIT", "CONTROL_SECRET", "EmulatorConfig"]
 
-BODY_LIMIT = 1024 * 1024
-"""Largest request body the emulator reads (1 MB); a larger one is answered 413 before it is read."""
+BODY_LIMIT = MAX_REQUEST_BYTES
+"""Largest request body the emulator reads (64 MiB, RunComfy's, inline reference images included); a larger one is
+answered 413 before it is read."""
 
 CONTROL_SECRET = secrets.token_urlsafe(18)
 """This process's secret: the Bearer token the control routes and uploads of an emulator without a

@@ -1,10 +1,9 @@
 """The emulated service's memory: its queue, image files, uploads, account, counters and faults; no HTTP here.
 
-RunComfy's Model API has no known upload route: with the emulator, ``POST /files`` keeps an image
-and answers the URL serving it, so local files can be references in tests and demos. The
-emulator reads references only from its own uploaded files: it fetches no URL at all, so a
-reference can never make it call the network, loopback or a private address (another service
-on this machine, a router's admin page).
+References come inline, as RunComfy's own tools send them (data URIs); RunComfy's Model API has no
+known upload route, and the emulator's ``POST /files`` also keeps an image and answers the URL
+serving it. The emulator reads references only from those two (``references``): it fetches no
+URL at all.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from .config import EmulatorConfig
 from .faults import FaultDice, Faults, Route
 from .images import Colour, dominant_colour, render
 from .queue import Job, JobQueue
+from .references import reference_bytes
 
 __all__ = ["MAX_UPLOAD_BYTES", "UNLIMITED_BALANCE", "Account", "Counters", "EmulatorState", "Uploads"]
 
@@ -231,7 +231,7 @@ class EmulatorState:
         if job.id not in self._tints:
             refs = get_model(job.model).references_field
             urls = job.payload.get(refs.wire) if refs else None
-            found = [self.uploads.read(str(u)) for u in urls] if isinstance(urls, list) else []
+            found = [reference_bytes(self.uploads, str(u)) for u in urls] if isinstance(urls, list) else []
             self._tints[job.id] = dominant_colour([d for d in found if d is not None])
         return self._tints[job.id]
 

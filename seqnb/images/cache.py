@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from ..errors import ImageRefused
+from ..model.references import StandIn
 from .download import data_uri_bytes, download, image_client, refusal
 from .hosts import HostPolicy
 from .store import MAX_IMAGE_BYTES, CachedImage, ImageStore
@@ -34,7 +35,8 @@ class ImageCache(ImageStore):
     ``timeout`` bounds each network operation (connect, one read); ``file_deadline`` the whole
     download of one file, retries included; ``run_deadline`` all the files of one ``fetch_all``.
     ``allow_hosts`` (``name`` or ``name:port``, added to ``$SEQNB_ALLOW_IMAGE_HOSTS``) may be
-    reached although they are not public. ``max_total_bytes`` (default ``$SEQNB_CACHE_MAX_BYTES``
+    reached although they are not public, and a RunComfy run's images may come from them although they are not
+    RunComfy's. ``max_total_bytes`` (default ``$SEQNB_CACHE_MAX_BYTES``
     or 2 GiB) is the cache's size limit. Storage, thumbnails and pruning are ``ImageStore``'s.
     """
 
@@ -68,6 +70,12 @@ class ImageCache(ImageStore):
         cached = self.lookup(url)
         if cached is not None:
             return cached
+        stand_in = StandIn.parse(url)
+        if stand_in is not None:  # an inline reference: its bytes were kept here, under their hash
+            found = await asyncio.to_thread(self.find, url, stand_in.sha256)
+            if found is None:
+                raise ImageRefused(url, "gone", f"is an inline image no longer in the image cache {self.directory}")
+            return found
         if url.startswith("data:"):
             return await asyncio.to_thread(self.store, url, data_uri_bytes(url))
         data = await download(http, url, max_bytes=self.max_bytes, retries=self.retries)
@@ -75,7 +83,8 @@ class ImageCache(ImageStore):
         return await asyncio.to_thread(self.store, url, data)
 
     async def fetch(self, url: str, *, allow: Iterable[str] = ()) -> CachedImage:
-        """The image at ``url``: from the cache, a ``data:`` URI, or downloaded (retried on 5xx and network errors);
+        """The image at ``url``: from the cache (an inline reference's stand-in by its hash), a ``data:`` URI, or
+        downloaded (retried on 5xx and network errors);
         every failure an ``ImageRefused`` saying why. ``allow`` adds hosts that may be reached although not public."""
         (result,) = await self.fetch_all([url], allow=allow)
         if isinstance(result, ImageRefused):
@@ -83,14 +92,23 @@ class ImageCache(ImageStore):
         return result
 
     async def fetch_all(
-        self, urls: Sequence[str], concurrency: int | None = None, *, allow: Iterable[str] = ()
+        self,
+        urls: Sequence[str],
+        concurrency: int | None = None,
+        *,
+        allow: Iterable[str] = (),
+        runcomfy_only: bool = False,
     ) -> list[CachedImage | ImageRefused]:
-        """Every URL, ``concurrency`` at a time, within ``run_deadline``; never raises: each failure is returned in place."""
+        """Every URL, ``concurrency`` at a time, within ``run_deadline``; never raises: each failure is returned in place.
+
+        ``runcomfy_only``: downloaded from RunComfy's own hosts only (and ``allow`` and the allowed hosts): a RunComfy
+        run's images, as RunComfy's own tools fetch them."""
         results: list[CachedImage | ImageRefused | None] = [self.lookup(url) for url in urls]
         wanted = [i for i, found in enumerate(results) if found is None]
         if wanted:
             gate = asyncio.Semaphore(concurrency or self.concurrency)
-            async with image_client(self.policy, min(self.timeout, self.file_deadline), allow) as http:
+            timeout = min(self.timeout, self.file_deadline)
+            async with image_client(self.policy, timeout, allow, runcomfy_only=runcomfy_only) as http:
 
                 async def one(url: str) -> CachedImage:
                     async with gate, asyncio.timeout(self.file_deadline):  # the file's deadline starts at its turn

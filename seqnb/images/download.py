@@ -2,7 +2,7 @@
 
 The HTTP client here is the image cache's own: it never carries an Authorization header, goes
 only where ``seqnb.images.hosts`` lets it (every redirect hop included) and follows few
-redirects. A download is refused as soon as the answer shows it cannot be an image worth
+redirects (none for a RunComfy run's images). A download is refused as soon as the answer shows it cannot be an image worth
 keeping (gone, not an image, over the size cap), and retried on 5xx and network errors. Every
 failure of one URL becomes one ``ImageRefused`` with a ``reason`` (``refusal``).
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from ..errors import ImageRefused
-from .hosts import HostBlocked, HostPolicy, InvalidImageURL, PublicOnlyTransport, check_url
+from .hosts import RUNCOMFY_DOMAIN, HostBlocked, HostPolicy, InvalidImageURL, PublicOnlyTransport, check_url
 from .store import disk_refusal
 
 __all__ = ["MAX_REDIRECTS", "data_uri_bytes", "download", "image_client", "refusal"]
@@ -29,12 +30,18 @@ log = logging.getLogger(__name__)
 MAX_REDIRECTS = 5
 
 
-def image_client(policy: HostPolicy, timeout: float, allow: Iterable[str] = ()) -> httpx.AsyncClient:
-    """An HTTP client for images: no Authorization header ever, public hosts only (and ``allow``), few redirects."""
+def image_client(
+    policy: HostPolicy, timeout: float, allow: Iterable[str] = (), *, runcomfy_only: bool = False
+) -> httpx.AsyncClient:
+    """An HTTP client for images: no Authorization header ever, public hosts only (and ``allow``), few redirects;
+    ``runcomfy_only``: RunComfy's own hosts only (and ``allow``), no redirect followed, as RunComfy's own tools."""
+    chosen = policy.including(allow)
+    if runcomfy_only:
+        chosen = dataclasses.replace(chosen, runcomfy_only=True)
     return httpx.AsyncClient(
-        transport=PublicOnlyTransport(policy.including(allow)),
+        transport=PublicOnlyTransport(chosen),
         timeout=timeout,
-        follow_redirects=True,
+        follow_redirects=not runcomfy_only,
         max_redirects=MAX_REDIRECTS,
         trust_env=False,
     )
@@ -42,6 +49,14 @@ def image_client(policy: HostPolicy, timeout: float, allow: Iterable[str] = ()) 
 
 async def _download_once(http: httpx.AsyncClient, url: str, max_bytes: int) -> bytes:
     async with http.stream("GET", url) as response:
+        if response.is_redirect:  # only a client that follows none sees one: a RunComfy run's images
+            target = response.headers.get("location", "")[:200]
+            raise ImageRefused(
+                url,
+                "blocked",
+                f"redirects to {target}: the images of a RunComfy run are downloaded only from https hosts under "
+                f"{RUNCOMFY_DOMAIN}, without following redirects, as RunComfy's own tools do",
+            )
         if response.status_code in (403, 404, 410):
             raise ImageRefused(
                 url, "expired", f"is gone (HTTP {response.status_code}): the URL expired or never existed"

@@ -32,6 +32,7 @@ from .scoring import BUILTIN, Scorer, most_drifting, named_scorer, reference_sim
 from .store import CachedImage
 
 if TYPE_CHECKING:
+    from ..api.backend import Backend
     from ..ledger.facade import Ledger
     from ..ledger.marks import RunMarks
 
@@ -78,6 +79,7 @@ class Gallery:
         self._runner: LoopRunner | None = None
         self._pending: set[asyncio.Task[Any]] = set()
         self._allowed: set[str] = set()
+        self._emulators: set[str] = set()  # the base URLs of the emulators whose runs this gallery downloads
         self.errors: dict[str, str] = {}
         """Run id -> what went wrong beyond single images (download crashed, ledger not written)."""
 
@@ -89,7 +91,8 @@ class Gallery:
         Never raises for a bad image: each URL that gives nothing is a placeholder frame with its
         reason, and the good frames of the run are kept and recorded.
         """
-        results = await self.cache.fetch_all(run.images, allow=self._allowed_for(run))
+        runcomfy_only = run.service not in self._emulators  # a RunComfy run's, or one read from a ledger row
+        results = await self.cache.fetch_all(run.images, allow=self._allowed_for(run), runcomfy_only=runcomfy_only)
         frames = [frame_of(index, run.requested, result) for index, result in enumerate(results)]
         frames += [Frame(i, run.requested, None, "not_returned") for i in range(len(results), run.requested)]
         score = await asyncio.to_thread(self._score, frames)
@@ -163,10 +166,12 @@ class Gallery:
             self._runner = LoopRunner()
         return self._runner.run(coro)
 
-    def allow_host(self, host: str) -> None:
-        """Let images come from ``host`` (``name:port``) although it is not public: a client's own service (the emulator
-        serves its images itself)."""
-        self._allowed.add(host)
+    def serve(self, backend: Backend) -> None:
+        """Download the images of a client's runs: from its own service's host too (the emulator serves its images
+        itself); a RunComfy run's only from RunComfy's own hosts (and the allowed ones), as RunComfy's tools do."""
+        self._allowed.add(host_entry(backend.base_url))
+        if backend.kind == "emulator":
+            self._emulators.add(backend.base_url)
 
     def on_event(self, event: RunEvent) -> None:
         """A client's run changed: download its images as soon as it completes (on the client's loop), never raising."""

@@ -8,7 +8,10 @@ hops included, goes through ``PublicOnlyTransport``, which
 1. accepts only ``http``/``https`` URLs with a host and a port in 1..65535;
 2. lets an allowed host through as is (``allow_hosts``, ``$SEQNB_ALLOW_IMAGE_HOSTS``, and the
    client's own base URL host, which serves the emulator's images);
-3. otherwise judges every address of the host and refuses it if *any* is not public (loopback,
+3. for the images of a RunComfy run (``HostPolicy.runcomfy_only``), refuses any other host than
+   RunComfy's own, as RunComfy's own tools do: ``https``, ``runcomfy.net`` or a name under it, port
+   443, no user or password in the URL (``runcomfy_problem``);
+4. otherwise judges every address of the host and refuses it if *any* is not public (loopback,
    link-local, private, unspecified, multicast, reserved, or one of those inside an IPv4-mapped,
    6to4 or NAT64 IPv6 address): an address written in the URL (in any spelling: ``2130706433``
    and ``127.1`` are judged as the address they mean) before anything else, a name where the
@@ -24,6 +27,7 @@ lookup.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import os
 import socket
@@ -39,6 +43,7 @@ from ..errors import SettingInvalid
 
 __all__ = [
     "ALLOW_ENV",
+    "RUNCOMFY_DOMAIN",
     "CheckingResolver",
     "HostBlocked",
     "HostPolicy",
@@ -46,11 +51,15 @@ __all__ = [
     "PublicOnlyTransport",
     "address_problem",
     "host_entry",
+    "runcomfy_problem",
     "system_resolve",
 ]
 
 ALLOW_ENV = "SEQNB_ALLOW_IMAGE_HOSTS"
-"""Comma-separated hosts (``name`` or ``name:port``) image downloads may reach although not public."""
+"""Comma-separated hosts (``name`` or ``name:port``) image downloads may reach besides the default ones: although
+not public, or although not RunComfy's for a RunComfy run's images."""
+RUNCOMFY_DOMAIN = "runcomfy.net"
+"""The images of a RunComfy run come from this name or one under it (https, port 443), as RunComfy's own tools check."""
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -141,9 +150,13 @@ def _normalise(entry: str, where: str = "allow_hosts") -> str:
 
 @dataclass(frozen=True)
 class HostPolicy:
-    """Hosts image downloads may reach although they are not public: ``name`` (any port) or ``name:port``."""
+    """Hosts image downloads may reach besides the default ones: ``name`` (any port) or ``name:port``.
+
+    ``runcomfy_only``: besides those, only RunComfy's own hosts (``runcomfy_problem``), for a RunComfy run's images.
+    """
 
     allowed: frozenset[str] = frozenset()
+    runcomfy_only: bool = False
 
     @classmethod
     def of(cls, hosts: Iterable[str] = (), *, env: bool = True) -> HostPolicy:
@@ -155,7 +168,7 @@ class HostPolicy:
 
     def including(self, hosts: Iterable[str]) -> HostPolicy:
         extra = frozenset(_normalise(h) for h in hosts)
-        return self if extra <= self.allowed else HostPolicy(self.allowed | extra)
+        return self if extra <= self.allowed else dataclasses.replace(self, allowed=self.allowed | extra)
 
     def allows(self, host: str, port: int) -> bool:
         return _entry(host, None) in self.allowed or _entry(host, port) in self.allowed
@@ -178,6 +191,20 @@ def check_url(url: httpx.URL) -> tuple[str, int]:
     if not 1 <= port <= 65535:
         raise InvalidImageURL(shown, f"has the impossible port {port} (ports run from 1 to 65535)")
     return url.host, port
+
+
+def runcomfy_problem(url: httpx.URL) -> str | None:
+    """Why ``url`` is not one RunComfy's own tools download an output from, or None when it is."""
+    host = url.host.lower().rstrip(".")
+    if url.scheme != "https":
+        return f"is {url.scheme}, not https"
+    if url.userinfo:
+        return "carries a user or password"
+    if url.port not in (None, 443):
+        return f"uses port {url.port}, not 443"
+    if host != RUNCOMFY_DOMAIN and not host.endswith("." + RUNCOMFY_DOMAIN):
+        return f"is on {host}, not under {RUNCOMFY_DOMAIN}"
+    return None
 
 
 def _literal(host: str) -> IPAddress | None:
@@ -268,6 +295,21 @@ class PublicOnlyTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         host, port = check_url(request.url)
         url = str(request.url)
+        if self.policy.runcomfy_only and request.url.userinfo:  # never, not even from an allowed host
+            raise HostBlocked(
+                url,
+                "carries a user or password: the images of a RunComfy run are downloaded without credentials, as "
+                "RunComfy's own tools do",
+            )
+        outside = self.policy.runcomfy_only and not self.policy.allows(host, port)
+        if outside and (why := runcomfy_problem(request.url)) is not None:
+            entry = _entry(host, port)
+            raise HostBlocked(
+                url,
+                f"{why}: the images of a RunComfy run are downloaded only from https hosts under {RUNCOMFY_DOMAIN} "
+                "(port 443, no user or password in the URL), as RunComfy's own tools do. If RunComfy serves them "
+                f"from {entry} now, allow it: ImageCache(allow_hosts=[{entry!r}]) or {ALLOW_ENV}={entry}",
+            )
         if not self.policy.allows(host, port):
             literal = _literal(host)
             if literal is not None:  # connected to as written: judged here, there is no lookup to check

@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
+from .references import reference_name
 from .request import Request
 from .spec import get_model
 
@@ -195,7 +196,7 @@ def show_value(axis: str, value: Any) -> str:
     if axis == "optimize":
         return "no optimize" if value is None else f"optimize {value}"
     if axis == "references":
-        names = [str(v).rsplit("/", 1)[-1][:30] for v in value or ()]
+        names = [reference_name(v) for v in value or ()]
         return ("refs " + names[0] + (f" +{len(names) - 1}" if len(names) > 1 else "")) if names else "no refs"
     return "default size" if value is None and axis == "size" else "default" if value is None else str(value)
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .pricing import Cost, Price, PriceInput, price_for
+from .references import is_single
 from .spec import COUNT_RANGE, ROLES, ModelSpec, get_model, models
 from .validation import Fix, Problem, Report, validate_payload
 
@@ -60,7 +61,7 @@ class Request:
         size: str | None = None,
         seed: int | str | None = None,
         optimize: str | None = None,
-        references: Iterable[str] | None = None,
+        references: Iterable[Any] | Any = None,
         **options: Any,
     ) -> None:
         spec = get_model(model)
@@ -69,7 +70,7 @@ class Request:
             seed = None  # nothing sent: the model uses its own default
         values: dict[str, Any] = {}
         extra: list[Problem] = []
-        refs = None if references is None else [references] if isinstance(references, str) else list(references)
+        refs = None if references is None else [references] if is_single(references) else list(references)
         given = {
             "prompt": prompt, "count": count, "size": size, "seed": seed, "optimize": optimize, "references": refs,
         }  # fmt: skip
@@ -119,7 +120,8 @@ class Request:
 
     @property
     def references(self) -> tuple[str, ...]:
-        """The reference image URLs (edit-sequential models), in order; empty when none."""
+        """The reference images (edit-sequential models), in order; empty when none: URLs, and the stand-ins of
+        inline images (``seqnb.model.references``); before a client resolves them, also local files, PIL images..."""
         value = self.get("references")
         return tuple(value) if isinstance(value, list | tuple) else ()
 

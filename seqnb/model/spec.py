@@ -35,6 +35,8 @@ __all__ = [
     "register",
     "size_dimensions",
     "spec_from_schema",
+    "validations_of",
+    "with_live_reference_limits",
 ]
 
 Role = Literal["prompt", "count", "size", "seed", "optimize", "references"]
@@ -157,17 +159,30 @@ class ModelSpec:
             return dict(json.loads(self.schema_json))
         return _drawn_schema(self.fields)
 
-    def with_reference_limits(self, max_references: int | None = None, max_total: int | None = None) -> ModelSpec:
-        """A copy with other reference limits (for ``register``, when the service's are known to differ)."""
+    def with_reference_limits(
+        self,
+        max_references: int | None = None,
+        max_total: int | None = None,
+        validations: tuple[Validation, ...] | None = None,
+    ) -> ModelSpec:
+        """A copy with other reference limits: the most references, references plus images at most, the service's
+        rules for each reference image (a live catalog's, or ``register``'s when the service's are known to differ);
+        None keeps the current one."""
         f = self.references_field
         if f is None:
             raise ValueError(f"{self.short_name} takes no references")
         limit = max_references if max_references is not None else f.max_items
+        rules = validations if validations is not None else f.validations
         schema = self.input_schema()
-        schema["properties"][f.wire]["maxItems"] = limit
+        prop = schema["properties"][f.wire]
+        prop["maxItems"] = limit
+        prop.pop("validations", None)
+        if rules:
+            prop["validations"] = [dict(zip(_VALIDATION_KEYS, v, strict=True)) for v in rules]
+        changed = replace(f, max_items=limit, validations=rules)
         return replace(
             self,
-            fields=tuple(replace(g, max_items=limit) if g is f else g for g in self.fields),
+            fields=tuple(changed if g is f else g for g in self.fields),
             max_total_images=max_total if max_total is not None else self.max_total_images,
             schema_json=json.dumps(schema),
         )
@@ -238,7 +253,7 @@ def _about(spec: ModelSpec) -> dict[str, Any]:
 _VALIDATION_KEYS = _RULE, _VALUE, _ERROR = ("validation_rule", "validation_value", "validation_error")
 
 
-def _validations(raw: Any) -> tuple[Validation, ...]:
+def validations_of(raw: Any) -> tuple[Validation, ...]:
     """A schema's ``validations`` read leniently: entries without a rule are left out."""
     rules = [v for v in raw if isinstance(v, Mapping) and v.get(_RULE)] if isinstance(raw, list) else []
     return tuple(Validation(str(v[_RULE]), v.get(_VALUE), str(v.get(_ERROR) or "")) for v in rules)
@@ -270,7 +285,7 @@ def _field(wire: str, prop: Any, about: Mapping[str, Any], required: bool) -> Fi
         description=str(prop.get("description") or ""),
         unconfirmed=wire in (about.get("unconfirmed_fields") or ()),
         format=form if isinstance(form, str) else None,
-        validations=_validations(prop.get("validations")),
+        validations=validations_of(prop.get("validations")),
     )
 
 
@@ -298,6 +313,22 @@ def spec_from_schema(model: ModelSpec | Mapping[str, Any], schema: Any) -> Model
         unconfirmed=tuple(str(u) for u in about.get("unconfirmed") or ()),
         schema_json=json.dumps(schema),
     )
+
+
+def with_live_reference_limits(spec: ModelSpec, schema: Any) -> ModelSpec | None:
+    """The spec with the reference rules a live input schema gives its references field (``maxItems``,
+    ``validations``), or None when it gives none (no such field, or neither rule); the rest stays the spec's."""
+    f = spec.references_field
+    props = schema.get("properties") if isinstance(schema, Mapping) else None
+    prop = props.get(f.wire) if f is not None and isinstance(props, Mapping) else None
+    if not isinstance(prop, Mapping):
+        return None
+    most = prop.get("maxItems")
+    most = most if isinstance(most, int) and not isinstance(most, bool) and most >= 0 else None
+    rules = validations_of(prop.get("validations")) if "validations" in prop else None
+    if most is None and rules is None:
+        return None
+    return spec.with_reference_limits(max_references=most, validations=rules)
 
 
 def _drawn_schema(fields: tuple[FieldSpec, ...]) -> dict[str, Any]:

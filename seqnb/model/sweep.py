@@ -13,6 +13,7 @@ from ..errors import BudgetExceeded, SweepInvalid
 from .labels import labels as run_labels
 from .pricing import Cost, PriceInput, format_money, parse_amount
 from .prompt_count import stated_count
+from .references import is_single
 from .request import Request
 from .spec import COUNT_RANGE, get_model, size_dimensions
 from .validation import Problem, Report
@@ -28,16 +29,17 @@ def _listify(value: Any, default: Sequence[Any]) -> list[Any]:
     return list(value)
 
 
-def reference_sets(value: Iterable[Sequence[str]] | Sequence[str] | None) -> list[Sequence[str] | None]:
-    """The references axis: a list of URL lists (a flat list of URLs, or one URL, is one set)."""
+def reference_sets(value: Iterable[Sequence[Any]] | Sequence[Any] | Any) -> list[Sequence[Any] | None]:
+    """The references axis: a list of reference lists (a flat list of references, or one, is one set); a reference is
+    a URL, or a local file, a PIL image, bytes (``seqnb.model.references.is_single``)."""
     if value is None:
         return [None]
-    if isinstance(value, str):
+    if is_single(value):
         return [[value]]
     sets = list(value)
-    if sets and all(isinstance(v, str) for v in sets):
-        return [sets]  # type: ignore[list-item]
-    return [[v] if isinstance(v, str) else list(v) for v in sets]
+    if sets and all(is_single(v) for v in sets):
+        return [sets]
+    return [[v] if is_single(v) else list(v) for v in sets]
 
 
 @dataclass
@@ -165,7 +167,7 @@ def plan_sweep(
     counts: int | Iterable[int] | None = None,
     models: str | Iterable[str] | None = None,
     *,
-    references: Iterable[Sequence[str]] | Sequence[str] | None = None,
+    references: Iterable[Sequence[Any]] | Sequence[Any] | Any = None,
     requests: Iterable[Request] | None = None,
     prices: PriceInput | None = None,
     **options: Any,
@@ -180,7 +182,7 @@ def plan_sweep(
     """
     built: list[Request] = list(requests or [])
     if prompts is not None or not built:
-        grid: Iterable[tuple[str, str, str | None, int | None, int | None, Sequence[str] | None]] = itertools.product(
+        grid: Iterable[tuple[str, str, str | None, int | None, int | None, Sequence[Any] | None]] = itertools.product(
             _listify(models, ["seedream-4.5"]),
             _listify(prompts, []),
             _listify(sizes, [None]),

@@ -10,12 +10,14 @@ the field may have meant (another model's name for a role, a near miss, a field 
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .._netaddr import is_loopback
 from .prompt_count import find_counts, prefix_count, rewrite_count
+from .references import MAX_INLINE_PIXELS, StandIn, is_image_data_uri, largest_fitting, reference_name
 from .seeds import INT64_RANGE, SEED_RANGE
 from .spec import COUNT_RANGE, FieldSpec, ModelSpec, get_model, models
 
@@ -24,6 +26,7 @@ __all__ = [
     "Fix",
     "Problem",
     "Report",
+    "dimension_problems",
     "reference_problems",
     "server_problems",
     "unencodable",
@@ -44,9 +47,11 @@ Code = Literal[
     "unencodable",
     "too_many",
     "not_https",
+    "too_large",
+    "rule",
 ]
 
-SERVER_ENFORCED: frozenset[str] = frozenset({"type", "enum", "required", "too_long", "too_many"})
+SERVER_ENFORCED: frozenset[str] = frozenset({"type", "enum", "required", "too_long", "too_many", "too_large", "rule"})
 """Codes the service itself rejects a request for; the rest are seqnb's guards."""
 
 
@@ -176,8 +181,9 @@ def _check_field(spec: FieldSpec, value: Any) -> list[Problem]:
     name, wire = spec.name, spec.wire
     if spec.kind == "array":
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            shown = f"{value!r} ({type(value).__name__})"
-            return [Problem(name, f"must be a list of image URLs, got {shown}", code="type", wire=wire)]
+            shown = f"{value!r} ({type(value).__name__})"[:200]
+            said = "a client's submit also takes local files, PIL images and bytes, and sends them inline"
+            return [Problem(name, f"must be a list of image URLs, got {shown} ({said})", code="type", wire=wire)]
         if spec.required and not value:
             return [Problem(name, "is empty: give at least one image URL", code="required", wire=wire)]
         if spec.max_items is not None and len(value) > spec.max_items:
@@ -318,10 +324,69 @@ def _url_host(url: str) -> tuple[str, str]:
     return scheme.lower(), netloc
 
 
+_MEASURES = {"width_pixels": 0, "height_pixels": 1, "width/height": 2}
+
+
+def dimension_problems(spec: FieldSpec, name: str, width: int, height: int) -> list[Problem]:
+    """What the service's own rules for a reference field (``FieldSpec.validations``: ``width_pixels>``,
+    ``width/height<``...) say of one image of ``width`` x ``height`` (``name``: how to name it), each with the
+    service's own error text.
+
+    As RunComfy's own tools read them: ``>`` wants more than the value, ``<`` less; a rule on anything but
+    width, height or their ratio, or with a value that is no number, is left to the service.
+    """
+    measured = (width, height, width / height if height else math.inf)
+    problems: list[Problem] = []
+    for rule in spec.validations:
+        index = _MEASURES.get(rule.rule[:-1])
+        value = rule.value
+        if index is None or rule.rule[-1] not in "<>" or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        actual = measured[index]
+        if (actual <= value) if rule.rule.endswith(">") else (actual >= value):
+            said = rule.error or f"must have {rule.rule} {value}"
+            problems.append(
+                Problem(
+                    spec.name,
+                    f"{name} ({width}x{height}): {said} (the service's rule: {rule.rule} {value})",
+                    code="rule",
+                    wire=spec.wire,
+                )
+            )
+    return problems
+
+
+def _inline_problems(f: FieldSpec, reference: str) -> list[Problem]:
+    """What is wrong with an inline reference without I/O: another kind of data URI, too many pixels, the rules."""
+    stand_in = StandIn.parse(reference)
+    if stand_in is None:
+        if is_image_data_uri(reference):
+            return []  # a data URI the client turns into its stand-in, measured then
+        return [
+            Problem(
+                f.name,
+                f"{reference[:60]!r} is a data: URI but not a base64 image: give an image (a data:image/png;base64,... "
+                "URI, a local file, a PIL image or bytes), or an https URL",
+                code="type",
+                wire=f.wire,
+            )
+        ]
+    w, h = stand_in.width, stand_in.height
+    if w * h > MAX_INLINE_PIXELS:
+        fit = "x".join(map(str, largest_fitting(w, h, MAX_INLINE_PIXELS)))
+        message = (
+            f"{reference_name(reference)} is {w}x{h}, {w * h / 1e6:.1f} megapixels; an inline reference may have at most "
+            f"{MAX_INLINE_PIXELS / 1e6:g}: resize it to at most {fit}"
+        )
+        return [Problem(f.name, message, code="too_large", wire=f.wire)]
+    return dimension_problems(f, reference_name(reference), w, h)
+
+
 def reference_problems(
     spec: ModelSpec, references: Any, count: Any, *, http_hosts: Iterable[str] = ()
 ) -> list[Problem]:
-    """What is wrong with a payload's references, without I/O: too many, too many with the count, not https.
+    """What is wrong with a payload's references, without I/O: too many, too many with the count, not https, an
+    inline one the service would refuse (another kind of data URI, too many pixels, the field's ``validations``).
 
     ``http_hosts`` (``host:port`` entries) may be reached over plain http: the emulator's own and
     allowed hosts; loopback always may.
@@ -348,6 +413,9 @@ def reference_problems(
         )
     plain = {h.lower() for h in http_hosts}
     for url in references:
+        if url.startswith("data:"):
+            problems.extend(_inline_problems(f, url))
+            continue
         scheme, netloc = _url_host(url)
         host = netloc.rsplit(":", 1)[0] if not netloc.endswith("]") else netloc
         if scheme == "https" and netloc:
@@ -358,8 +426,9 @@ def reference_problems(
         problems.append(
             Problem(
                 f.name,
-                f"{url!r} {what}: references must be public https URLs. Host the image (or pass a local "
-                "file path to a client with an uploader, see the guide's 'Reference series')",
+                f"{url!r} {what}: references must be https URLs or images sent inline. Give the URL of a public "
+                "image, or pass the local file (a path, a PIL image or bytes) to a client's submit, which sends it "
+                "inline (see the guide's 'Reference series')",
                 code="not_https",
                 wire=f.wire,
             )
@@ -375,7 +444,7 @@ def server_problems(model: str | ModelSpec, payload: Mapping[str, Any]) -> list[
     if refs is not None:  # references plus images within the limit (UNCONFIRMED, as other hosts of the models)
         count = payload.get(spec.count_field.wire, spec.count_field.default)
         found = reference_problems(spec, payload.get(refs.wire), count)
-        problems += [p for p in found if p.code == "too_many"]
+        problems += [p for p in found if p.code in ("too_many", "type")]  # not https: the service fetches what it can
     return problems
 
 

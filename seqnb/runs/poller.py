@@ -273,20 +273,21 @@ class Poller:
         watch = self._watches.get(run.id)
         watch = watch if watch is not None and watch.run is run else None
         route: Literal["status", "result"] = "result" if via_result else "status"
-        try:
+        followed = False  # the status said it ended, and the result was asked
+        try:  # a request the service no longer knows (HTTP 404, or any answer with error_code 404001) is lost
             body = await self.transport.call("GET", _path(rid, route), request_id=rid, route=route)
+            seen = protocol.read_result(body) if via_result else protocol.read_status(body)
+            if seen.status in ("completed", "failed") and not via_result:
+                while wait := self._take_token(time.monotonic()):  # the follow-up call counts against the cap too
+                    await asyncio.sleep(wait)
+                body = await self.transport.call("GET", _path(rid, "result"), request_id=rid, route="result")
+                seen, followed = protocol.read_result(body), True
         except errors.RequestNotFound:
             return run.transition("lost", error=f"the service no longer knows request {rid}")
-        seen = protocol.read_result(body) if via_result else protocol.read_status(body)
-        if seen.status in ("completed", "failed") and not via_result:
-            while wait := self._take_token(time.monotonic()):  # the follow-up call counts against the cap too
-                await asyncio.sleep(wait)
-            body = await self.transport.call("GET", _path(rid, "result"), request_id=rid, route="result")
-            seen = protocol.read_result(body)
-            if seen.status not in ("completed", "failed", "cancelled"):
-                if seen.status is None:
-                    self._problem(run, watch, seen.problem or "unreadable result")
-                return False  # the result lags the status: ask again soon
+        if followed and seen.status not in ("completed", "failed", "cancelled"):
+            if seen.status is None:
+                self._problem(run, watch, seen.problem or "unreadable result")
+            return False  # the result lags the status: ask again soon
         if seen.status is None:
             self._problem(run, watch, seen.problem or "unreadable answer")
             return False

@@ -140,6 +140,77 @@ def test_a_request_id_that_cannot_go_into_a_url_leaves_the_run_in_doubt(server: 
     assert server.calls["status"] == 0 and server.calls["result"] == 0
 
 
+@pytest.mark.parametrize("rid", ["req/1", "req.1", "tok:en", "r~1", "x" * 129])
+def test_an_id_outside_runcomfys_rule_makes_the_run_unknown_quoting_it_and_no_request_goes_to_a_strange_path(
+    server: HostileServer, rid: str
+) -> None:
+    """RunComfy's own clients check an id against ``[a-zA-Z0-9_-]{1,128}`` before it goes into a URL: so does seqnb."""
+    server.play(Script(submit=[Reply(200, {"request_id": rid})], status=[Reply(200, {"status": "in_queue"})]))
+
+    async def go() -> seqnb.AsyncRun:
+        client = client_for(server)
+        run = client._prepare(req())
+        with pytest.raises(errors.ServerError, match="no usable request_id"):
+            await client._send(run)
+        assert await client.cancel(run) == "not_cancellable"  # nothing to ask about either
+        await client.aclose()
+        return run
+
+    run = asyncio.run(go())
+    assert run.status == "unknown" and run.request_id is None
+    assert repr(rid)[:40] in (run.error or "") and "not a RunComfy request id" in (run.error or "")
+    assert "Check your RunComfy requests" in (run.error or "")
+    assert [p for p in server.paths if p.startswith("/v1/requests")] == []  # no status, result or cancel call
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "status"),
+    [
+        ("status", {"error_code": 404001, "error_message": "Request not found or expired"}, "lost"),
+        ("result", {"error_code": 404001, "error_message": "Request not found or expired"}, "lost"),
+        ("status", {"error_code": 500001, "error_message": "Internal error"}, "completed"),
+        ("result", {"error_code": 500001, "error_message": "Internal error"}, "completed"),
+    ],
+)
+def test_an_http_200_with_an_error_code_on_status_and_result_is_that_error(
+    server: HostileServer, route: str, body: dict[str, Any], status: str
+) -> None:
+    """Never read as an answer: a request the service no longer knows is lost; a server error is asked again."""
+    done = {"request_id": "req-1", "status": "completed", "output": ["https://x.test/a.png"], "created_at": ISO}
+    replies = {
+        "status": [Reply(200, body), Reply(200, {"status": "completed"})],
+        "result": [Reply(200, body), Reply(200, done)],
+    }
+    other = "result" if route == "status" else "status"
+    script = Script(submit=[accepted()], **{route: replies[route], other: replies[other][1:]})
+    run = submit_and_wait(server, script)
+    assert run.status == status, run.error
+    if status == "lost":
+        assert "no longer knows request req-1" in (run.error or "")
+    else:
+        assert server.calls[route] >= 2 and run.images == ["https://x.test/a.png"]
+
+
+def test_an_http_200_with_an_error_code_from_the_catalog_or_the_balance_is_that_error(server: HostileServer) -> None:
+    refused = Reply(200, {"error_code": 400004, "error_message": "Invalid or expired token"})
+    server.play(Script(catalog=[refused], balance=[refused]))
+
+    async def go() -> None:
+        client = client_for(server, account_base_url=server.base_url)
+        try:
+            with pytest.raises(errors.AuthError, match="Invalid or expired token"):
+                await client.balance()
+            await client.refresh_prices()
+            price = client.price("seedream-4.5")
+            assert price.source.startswith("built-in list price, the catalog refused the token")
+            assert client.catalog.limits_source("seedream-4.5-edit").startswith("built in (UNCONFIRMED)")
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())
+    assert server.calls["catalog"] >= 1 and server.calls["balance"] == 1
+
+
 def test_a_status_seqnb_does_not_know_keeps_polling_then_moves_on(server: HostileServer) -> None:
     body = {"status": "completed", "output": {"images": ["https://x.test/a.png"]}, "created_at": ISO}
     script = Script(

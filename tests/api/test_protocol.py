@@ -46,8 +46,12 @@ def test_timestamps_become_iso_utc_or_nothing(value: Any, expected: str | None) 
     ("value", "ok"),
     [
         ("3f2a-11ee-8c90", True),
-        ("req_01HQ.abc:1~x", True),
+        ("req_01HQ-abc_1", True),
+        ("x" * 128, True),
         (12345, True),
+        ("req.1", False),  # RunComfy's own rule: [a-zA-Z0-9_-]{1,128}
+        ("req:1", False),
+        ("a~b", False),
         ("abc\r\nX-Evil: 1", False),
         ("a b", False),
         ("a/b", False),
@@ -63,7 +67,7 @@ def test_timestamps_become_iso_utc_or_nothing(value: Any, expected: str | None) 
         (["a"], False),
     ],
 )
-def test_request_ids_are_checked_before_they_go_into_a_url(value: Any, ok: bool) -> None:
+def test_request_ids_are_checked_by_runcomfys_rule_before_they_go_into_a_url(value: Any, ok: bool) -> None:
     assert (protocol.request_id(value) == str(value)) is ok
     if not ok:
         assert protocol.request_id(value) is None

@@ -69,11 +69,14 @@ def test_an_id_the_service_does_not_know_becomes_lost(emu: EmulatorServer, tmp_p
     client.close()
 
 
-@pytest.mark.parametrize("bad", ["", "  ", "../../models/x", "abc/def", "a b", "x" * 200, "?q=1", None, 42])
+@pytest.mark.parametrize(
+    "bad", ["", "  ", "../../models/x", "abc/def", "a b", "x" * 200, "?q=1", None, 42, "req.1", "a:b", "x" * 129]
+)
 def test_a_malformed_request_id_never_reaches_a_url(bad: object, emu: EmulatorServer, tmp_path: Path) -> None:
+    """One rule for every request id, RunComfy's own: ``[a-zA-Z0-9_-]{1,128}``."""
     client = seqnb.connect(emu.token, emu.base_url, ledger=tmp_path / "l.sqlite", download=False)
     calls = emu.counters.status_calls + emu.counters.result_calls
-    with pytest.raises(seqnb.SettingInvalid, match="request_id"):
+    with pytest.raises(seqnb.SettingInvalid, match=r"request_id .*letters, digits, '-' and '_' only, at most 128"):
         client.attach(bad, "seedream-4.5")  # type: ignore[arg-type]
     assert client.runs() == [] and client.ledger is not None and client.ledger.count() == 0
     assert emu.counters.status_calls + emu.counters.result_calls == calls

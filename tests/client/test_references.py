@@ -1,4 +1,5 @@
-"""Reference series on the emulator: every bad reference refused before the submit, and a reference sweep end to end."""
+"""Reference series on the emulator: local images sent inline as RunComfy's tools send them, recorded without their
+bytes; every bad reference refused before the submit; a reference sweep end to end."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from PIL import Image
 import seqnb
 from seqnb import ImageCache, RequestInvalid
 from seqnb.emulator import EmulatorServer
-from seqnb.images.references import upload_local
 from seqnb.images.scoring import reference_similarity
+from seqnb.model.references import StandIn
 from seqnb.testing import emulator
 from tests.file_host import FileHost, Served
 
@@ -103,7 +104,7 @@ def test_a_reference_sweep_end_to_end(emu: EmulatorServer, tmp_path: Path) -> No
         client.settle(30)
         assert [r.status for r in sweep] == ["completed", "completed"]
         urls = [r.request.references for r in sweep]
-        assert all(len(u) == 1 and "/files/up-" in u[0] for u in urls)  # uploaded to the emulator first
+        assert all(len(u) == 1 and StandIn.parse(u[0]) is not None for u in urls)  # sent inline, kept as stand-ins
 
         gallery = client.gallery
         assert gallery is not None
@@ -126,7 +127,7 @@ def test_a_reference_sweep_end_to_end(emu: EmulatorServer, tmp_path: Path) -> No
 
         box = seqnb.compare_grid(sweep)
         headers = [row.children[0].value for row in box.children[0].children]
-        assert all("refs up-" in h for h in headers) and headers[0] != headers[1]  # the rows say what differs
+        assert all("refs png 64x64 #" in h for h in headers) and headers[0] != headers[1]  # the rows say what differs
         first_row = box.children[0].children[0].children[1].children
         assert sum("seqnb-reference" in c._dom_classes for c in first_row) == 1
         frame_texts = [c.children[1].description for c in first_row if "seqnb-reference" not in c._dom_classes]
@@ -154,17 +155,6 @@ def test_an_uploader_turns_local_files_into_urls_before_the_submit(
         assert run.status == "completed" and "/u/cat.png" in host.hits
     finally:
         client.close()
-
-
-def test_without_an_uploader_a_local_file_for_runcomfy_is_refused_naming_it(tmp_path: Path) -> None:
-    picture = tmp_path / "cat.png"
-    picture.write_bytes(png((40, 200, 40)))
-    urls, problems = asyncio.run(upload_local([str(picture), "https://img.example/a.png"], None, None))
-    assert urls == [str(picture), "https://img.example/a.png"]
-    (problem,) = problems
-    assert str(picture) in problem.message and "uploader" in problem.message
-    _, missing = asyncio.run(upload_local([str(tmp_path / "nope.png")], None, None))
-    assert "nope.png is no file here" in missing[0].message
 
 
 def test_in_jupyter_the_check_runs_in_the_background_and_fails_the_run_not_sent(emu: EmulatorServer) -> None:

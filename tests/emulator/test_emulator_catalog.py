@@ -9,6 +9,7 @@ import pytest
 
 import seqnb
 from seqnb.emulator import VERSION_HEADER, EmulatorServer, Faults
+from seqnb.emulator.catalog import VALIDATIONS
 from seqnb.model.spec import get_model
 from tests.conftest import E40, E45, M40, M45
 from tests.seed_pages import page_schema
@@ -60,12 +61,26 @@ def test_list_gives_schemas_only_when_asked(http: httpx.Client) -> None:
     assert all("input_schema" not in m for m in plain)
     assert {m["model_id"]: m["base_price_usd"] for m in plain} == {M40: 0.03, M45: 0.04, E40: 0.03, E45: 0.04}
     full = http.get("/v1/models", params={"include_schema": "true"}).json()["models"]
-    assert [m["input_schema"] for m in full] == [
-        page_schema(M40),
-        page_schema(M45),
-        get_model(E40).input_schema(),
-        get_model(E45).input_schema(),
-    ]
+    assert [m["input_schema"] for m in full] == [page_schema(M40), page_schema(M45), *map(edit_schema, (E40, E45))]
+
+
+def edit_schema(model: str) -> dict[str, Any]:
+    """An edit-sequential model's file schema, its references field given the emulator's own rules."""
+    schema = get_model(model).input_schema()
+    schema["properties"]["images"]["validations"] = [dict(v) for v in VALIDATIONS]
+    return schema
+
+
+@pytest.mark.parametrize(("model", "most"), [(E40, 10), (E45, 14)])
+def test_an_edit_models_images_are_image_uris_with_their_count_and_the_emulators_rules(
+    http: httpx.Client, model: str, most: int
+) -> None:
+    """As RunComfy's catalog describes a media field: ``format: image_uris``, ``maxItems``, and ``validations``."""
+    images = http.get(f"/v1/models/{model}").json()["input_schema"]["properties"]["images"]
+    assert images["format"] == "image_uris" and images["maxItems"] == most
+    rules = {v["validation_rule"]: v["validation_value"] for v in images["validations"]}
+    assert rules == {"width_pixels>": 14, "height_pixels>": 14, "width/height<": 16, "width/height>": 0.0625}
+    assert all(v["validation_error"] for v in images["validations"])
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,7 @@
-"""The emulator's input bounds over real HTTP: a 1 MB body cap enforced while reading, and no request holding up the rest."""
+"""The emulator's input bounds over real HTTP: a body cap enforced while reading, and no request holding up the rest.
+
+The cap is RunComfy's 64 MiB by default (inline reference images included); these tests set 1 MiB, the same code.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +17,16 @@ import pytest
 
 import seqnb.emulator.app as emulator_app
 from seqnb.emulator import BODY_LIMIT, EmulatorServer
+from seqnb.model.references import MAX_REQUEST_BYTES
 from seqnb.model.spec import ModelSpec
 from tests.conftest import M40, M45
+
+LIMIT = 1024 * 1024
+pytestmark = pytest.mark.seqnb_emulator(body_limit=LIMIT)
+
+
+def test_the_cap_is_runcomfys_64_mib_by_default() -> None:
+    assert BODY_LIMIT == MAX_REQUEST_BYTES == 64 * 2**20
 
 
 def read_answer(raw: socket.socket) -> str:
@@ -37,7 +48,7 @@ def test_a_body_declared_too_large_is_refused_before_it_is_read(emu: EmulatorSer
     with socket.create_connection(("127.0.0.1", emu.port), timeout=10) as raw:
         raw.sendall(
             f"POST /v1/models/{M45} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {emu.token}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {10 * BODY_LIMIT}\r\n\r\n".encode()
+            f"Content-Type: application/json\r\nContent-Length: {10 * LIMIT}\r\n\r\n".encode()
         )  # and not one byte of the body
         head = read_answer(raw)
     assert head.startswith("HTTP/1.1 413")
@@ -54,7 +65,7 @@ def test_a_streamed_body_is_cut_off_once_it_passes_the_cap(emu: EmulatorServer) 
             "Transfer-Encoding: chunked\r\n\r\n".encode()
         )
         chunk = b" " * 65536
-        for _ in range(BODY_LIMIT // len(chunk) + 1):
+        for _ in range(LIMIT // len(chunk) + 1):
             raw.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         head = read_answer(raw)  # the closing 0-length chunk is never sent
     assert head.startswith("HTTP/1.1 413") and "413001" in head
@@ -67,13 +78,13 @@ def test_bodies_up_to_the_cap_are_read_and_larger_ones_refused(http: httpx.Clien
         return payload[:-1] + b" " * (size - len(payload)) + b"}"
 
     headers = {"Content-Type": "application/json"}
-    at_cap = http.post(f"/v1/models/{M45}", content=body_of(BODY_LIMIT), headers=headers)
+    at_cap = http.post(f"/v1/models/{M45}", content=body_of(LIMIT), headers=headers)
     assert at_cap.status_code == 200, at_cap.text
-    over = http.post(f"/v1/models/{M45}", content=body_of(BODY_LIMIT + 1), headers=headers)
+    over = http.post(f"/v1/models/{M45}", content=body_of(LIMIT + 1), headers=headers)
     assert over.status_code == 413 and over.json()["error_code"] == 413001
 
     def streamed() -> Iterator[bytes]:
-        data = body_of(BODY_LIMIT + 1)
+        data = body_of(LIMIT + 1)
         for i in range(0, len(data), 100_000):
             yield data[i : i + 100_000]
 
@@ -96,7 +107,7 @@ def test_unreadable_json_is_a_400_never_a_500(http: httpx.Client, body: bytes, w
 
 def test_a_megabyte_prompt_full_of_counts_is_judged_on_the_schema_alone(http: httpx.Client) -> None:
     """seqnb's count rules are the client's guard; the service checks only the schema (here: too long)."""
-    prompt = ("生成三张图片，" * 60_000)[: BODY_LIMIT // 4]
+    prompt = ("生成三张图片，" * 60_000)[: LIMIT // 4]
     r = http.post(f"/v1/models/{M45}", json={"prompt": prompt, "sequential_image_generation_options": 2})
     assert r.status_code == 422
     assert [(d["loc"], d["type"]) for d in r.json()["detail"]] == [(["body", "prompt"], "too_long")]

@@ -1,7 +1,9 @@
-"""The emulator's edit-sequential routes: the same validation, uploads, and images that take their references' colour."""
+"""The emulator's edit-sequential routes: the same validation, inline images and uploads, and images that take their
+references' colour."""
 
 from __future__ import annotations
 
+import base64
 import io
 from typing import Any
 
@@ -17,10 +19,14 @@ from .test_emulator import on_clock
 FOX = "Generate 2 images of a fox"
 
 
-def png(colour: tuple[int, int, int]) -> bytes:
+def png(colour: tuple[int, int, int], size: tuple[int, int] = (48, 48)) -> bytes:
     buf = io.BytesIO()
-    Image.new("RGB", (48, 48), colour).save(buf, format="PNG")
+    Image.new("RGB", size, colour).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def inline(data: bytes, kind: str = "image/png") -> str:
+    return f"data:{kind};base64," + base64.b64encode(data).decode()
 
 
 def upload(http: httpx.Client, data: bytes, kind: str = "image/png") -> httpx.Response:
@@ -76,3 +82,35 @@ def test_a_series_takes_the_dominant_colour_of_its_references() -> None:
         # a reference beyond this machine is never fetched: the series is made without its trait
         output = http.get(f"/v1/requests/{far}/result").json()["output"]
         assert httpx.get(output["images"][0]).status_code == 200
+
+
+def test_an_inline_image_is_taken_as_runcomfys_tools_send_it_and_colours_the_series() -> None:
+    with on_clock(queue_wait=0, service_time=0.1) as (emu, clock, http):
+        rid = http.post(f"/v1/models/{E40}", json=body(E40, [inline(png((30, 200, 30)))])).json()["request_id"]
+        clock.advance(5)
+        images = http.get(f"/v1/requests/{rid}/result").json()["output"]["images"]
+        with Image.open(io.BytesIO(httpx.get(images[0]).content)) as img:
+            sky = img.convert("RGB").getpixel((2, 2))
+        assert isinstance(sky, tuple) and sky[1] > 180 and sky[0] < 80  # the inline reference's green
+        assert emu.counters.submits == 1
+
+
+@pytest.mark.parametrize(
+    ("reference", "said"),
+    [
+        (inline(png((9, 9, 9), (10, 48))), "Each reference image must be more than 14 pixels wide."),  # its own rule
+        (inline(png((9, 9, 9), (48, 10))), "Each reference image must be more than 14 pixels high."),
+        (inline(png((9, 9, 9), (400, 20))), "must be below 16"),
+        (inline(b"\0" * (6 * 2**20 + 1)), "at most 6,291,456"),  # RunComfy's cap on an inline PNG
+        (inline(b"not an image"), "is not an image"),
+        ("data:image/png;sha256=" + "ab" * 32 + ",48x48", "not a base64 image"),  # a record's stand-in is never sent
+        ("data:text/html;base64,PGI+", "not a base64 image"),
+    ],
+)
+def test_an_inline_image_against_the_rules_is_refused_in_their_words(reference: str, said: str) -> None:
+    with on_clock() as (emu, _, http):
+        r = http.post(f"/v1/models/{E45}", json=body(E45, ["https://img.example/cat.png", reference]))
+        assert r.status_code == 422, r.text
+        (detail,) = r.json()["detail"]
+        assert detail["loc"] == ["body", "images"] and said in detail["msg"], detail
+        assert emu.counters.submits == 0

@@ -223,11 +223,13 @@ def test_one_run_with_three_good_and_two_bad_images_keeps_three_frames(hostile: 
     assert [f.state for f in frames] == ["cached", "timeout", "cached", "blocked", "cached"]
     assert [f.image is not None for f in frames] == [True, False, True, False, True]
     assert "allowed for one image" in frames[1].reason
-    assert "link-local" in frames[3].reason and "SEQNB_ALLOW_IMAGE_HOSTS=169.254.169.254:80" in frames[3].reason
+    # a RunComfy run's images come from RunComfy's hosts only (and the allowed ones): this one is refused unasked
+    assert "only from https hosts under runcomfy.net" in frames[3].reason
+    assert "SEQNB_ALLOW_IMAGE_HOSTS=169.254.169.254:80" in frames[3].reason
     rows = ledger.images(run.id)
     assert list(rows["state"][[0, 2, 4]]) == ["cached"] * 3 and rows["path"][[0, 2, 4]].notna().all()
     assert rows["state"][1].startswith("timeout: took longer than") and rows["path"].isna()[1]
-    assert rows["state"][3].startswith("blocked: host 169.254.169.254 is a link-local address")
+    assert rows["state"][3].startswith("blocked: is http, not https")
     assert gallery.score(run) is not None  # the three good frames are scored
     sheet = gallery.sheet(run, size=96)  # placeholders draw their reason; nothing raises
     assert sheet.width >= 5 * 96

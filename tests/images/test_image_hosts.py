@@ -11,7 +11,14 @@ import httpx
 import pytest
 
 from seqnb import ImageCache, ImageRefused
-from seqnb.images.hosts import HostBlocked, HostPolicy, PublicOnlyTransport, address_problem, host_entry
+from seqnb.images.hosts import (
+    HostBlocked,
+    HostPolicy,
+    PublicOnlyTransport,
+    address_problem,
+    host_entry,
+    runcomfy_problem,
+)
 
 from .test_image_hostile import HostileHost
 
@@ -160,3 +167,67 @@ def test_the_connection_goes_to_the_address_that_was_checked(hostile: HostileHos
     assert lookups == ["images.example"] and checked == ["127.0.0.1"]
     assert hostile.host_headers == [f"images.example:{hostile.port}"]  # the name still goes in Host
     assert str(response.request.url) == f"http://images.example:{hostile.port}/good/0.png"
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("https://runcomfy.net/a.png", None),
+        ("https://cdn.runcomfy.net/outputs/a.png", None),
+        ("https://cdn.runcomfy.net:443/a.png", None),
+        ("https://CDN.RunComfy.net./a.png", None),
+        ("http://cdn.runcomfy.net/a.png", "is http, not https"),
+        ("https://cdn.runcomfy.net:8443/a.png", "uses port 8443, not 443"),
+        ("https://user:pw@cdn.runcomfy.net/a.png", "carries a user or password"),
+        ("https://evilruncomfy.net/a.png", "is on evilruncomfy.net, not under runcomfy.net"),
+        ("https://runcomfy.net.example/a.png", "not under runcomfy.net"),
+        ("https://images.example/a.png", "not under runcomfy.net"),
+    ],
+)
+def test_runcomfys_own_output_hosts_as_its_tools_judge_them(url: str, why: str | None) -> None:
+    found = runcomfy_problem(httpx.URL(url))
+    assert (found is None) == (why is None) and (why is None or why in (found or ""))
+
+
+def test_a_runcomfy_runs_images_come_only_from_runcomfys_hosts_unless_allowed(
+    hostile: HostileHost, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As RunComfy's own tools: https under runcomfy.net, port 443, no credentials; every redirect hop alike."""
+    lookups: list[str] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return ["93.184.215.14"]
+
+    async def refused(url: str, policy: HostPolicy) -> str:
+        async with httpx.AsyncClient(transport=PublicOnlyTransport(policy, resolve=resolve)) as http:
+            with pytest.raises(HostBlocked) as info:
+                await http.get(url)
+        return info.value.detail
+
+    only = HostPolicy(runcomfy_only=True)
+    said = asyncio.run(refused("https://images.example/a.png", only))
+    assert "not under runcomfy.net" in said and "SEQNB_ALLOW_IMAGE_HOSTS=images.example:443" in said
+    assert "is http, not https" in asyncio.run(refused("http://cdn.runcomfy.net/a.png", only))
+    assert lookups == []  # refused before any name was looked up
+
+    cache = ImageCache(tmp_path, allow_hosts=[f"localhost:{hostile.port}"], retries=1)
+    start = f"http://localhost:{hostile.port}"
+    ok = asyncio.run(cache.fetch_all([start + "/good/0.png"], runcomfy_only=True))  # an allowed host: widened
+    assert [getattr(r, "width", None) for r in ok] == [48]
+    (hop,) = asyncio.run(cache.fetch_all([start + "/redirect?to=https://images.example/b.png"], runcomfy_only=True))
+    assert isinstance(hop, ImageRefused) and hop.reason == "blocked"
+    assert "redirects to https://images.example/b.png" in str(hop) and "runcomfy.net" in str(hop)
+    (creds,) = asyncio.run(cache.fetch_all([f"http://u:pw@localhost:{hostile.port}/good/3.png"], runcomfy_only=True))
+    assert isinstance(creds, ImageRefused) and "carries a user or password" in str(creds)  # even from an allowed host
+    hostile.paths.clear()  # a redirect is never followed, not even to an allowed host, as RunComfy's tools do
+    (same,) = asyncio.run(cache.fetch_all([start + f"/redirect?to={start}/good/2.png"], runcomfy_only=True))
+    assert isinstance(same, ImageRefused) and same.reason == "blocked" and "without following redirects" in str(same)
+    assert [p.split("?")[0] for p in hostile.paths] == ["/redirect"]
+    (other,) = asyncio.run(cache.fetch_all([f"http://127.0.0.1:{hostile.port}/good/1.png"], runcomfy_only=True))
+    assert isinstance(other, ImageRefused) and "runcomfy.net" in str(other)
+    monkeypatch.setenv("SEQNB_ALLOW_IMAGE_HOSTS", f"127.0.0.1:{hostile.port}")  # the setting widens the list
+    (widened,) = asyncio.run(
+        ImageCache(tmp_path / "2").fetch_all([f"http://127.0.0.1:{hostile.port}/good/1.png"], runcomfy_only=True)
+    )
+    assert not isinstance(widened, ImageRefused) and widened.width == 48

@@ -95,7 +95,8 @@ def test_a_live_schema_gives_its_format_and_validations_for_later_checks() -> No
     assert images is not None and images.format == "image_uris" and images.max_items == 3
     assert images.validations == (Validation("width_pixels>", 14, "too narrow"),)
     (drift,) = [d for d in schema_drift(spec, live) if d.kind == "validations"]
-    assert "width_pixels> 14 ('too narrow')" in drift.detail and "does not check validations" in drift.detail
+    assert "width_pixels> 14 ('too narrow')" in drift.detail and "does not check" not in drift.detail
+    assert drift.followed and str(drift).endswith("seqnb checks the live value")  # the live rule is the one checked
 
 
 def test_overridden_reference_limits_are_in_the_schema_too() -> None:

@@ -6,9 +6,9 @@ import pytest
 
 import seqnb
 from seqnb.api.catalog.drift import schema_drift
-from seqnb.model.spec import MODELS, get_model, register, spec_from_schema
+from seqnb.model.spec import MODELS, Validation, get_model, register, spec_from_schema
 from seqnb.model.sweep import plan_sweep
-from seqnb.model.validation import Problem, server_problems
+from seqnb.model.validation import SERVER_ENFORCED, Problem, server_problems, validate_payload
 from tests.conftest import E40, E45
 
 REF = "https://img.example/cat.png"
@@ -57,11 +57,38 @@ def test_too_many_references_and_too_many_with_the_count() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["http://img.example/cat.png", "ftp://img.example/cat.png", "./cat.png", "data:image/png;base64,AAAA"],
+    ["http://img.example/cat.png", "ftp://img.example/cat.png", "./cat.png"],
 )
 def test_a_reference_that_is_not_https_is_refused_naming_it(url: str) -> None:
     (problem,) = errors_of(seqnb.Request("4.5-edit", FOX, count=3, references=[url]))
     assert problem.code == "not_https" and url in problem.message and "https" in problem.message
+    assert "inline" in problem.message  # and how to send a local image instead
+
+
+def test_an_image_data_uri_is_a_reference_and_any_other_data_uri_is_refused() -> None:
+    image = "data:image/png;base64,iVBORw0KGgo="
+    assert seqnb.Request("4.5-edit", FOX, count=3, references=[image]).validate().ok
+    for other in ("data:text/html;base64,PGI+", "data:image/png,rawbytes", "data:,hello"):
+        (problem,) = errors_of(seqnb.Request("4.5-edit", FOX, count=3, references=[other]))
+        assert problem.code == "type" and "not a base64 image" in problem.message, other
+        assert problem.code in SERVER_ENFORCED  # the emulator refuses it too
+    bare = server_problems(
+        E45, {"images": ["data:text/plain;base64,aGk="], "prompt": FOX, "sequential_image_generation_options": 3}
+    )
+    assert [p.code for p in bare] == ["type"]
+
+
+def test_a_stand_in_is_a_reference_held_to_the_pixel_cap_and_the_rules_without_io() -> None:
+    """What a record keeps for an inline image (its hash and size) is checked like the image it stands for."""
+    sha = "ab" * 32
+    ok = f"data:image/png;sha256={sha},640x480"
+    assert seqnb.Request("4.5-edit", FOX, count=3, references=[ok]).validate().ok
+    (big,) = errors_of(seqnb.Request("4.5-edit", FOX, count=3, references=[f"data:image/png;sha256={sha},8000x6000"]))
+    assert big.code == "too_large" and "48.0 megapixels" in big.message and "at most 6531x4898" in big.message
+    rule = Validation("width_pixels>", 700, "Reference images must be wider than 700 pixels.")
+    ruled = get_model(E45).with_reference_limits(validations=(rule,))
+    (narrow,) = [p for p in validate_payload(ruled, {"images": [ok], "prompt": FOX}).errors if p.code == "rule"]
+    assert "Reference images must be wider than 700 pixels." in narrow.message and "640x480" in narrow.message
 
 
 def test_loopback_and_allowed_hosts_may_be_plain_http() -> None:

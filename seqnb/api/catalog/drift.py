@@ -6,7 +6,9 @@ Two schemas compared field by field: a field added or removed, and each property
 words, not rules, and are left out. A limit the model's page states only in words (4.5's prompt
 "less than 600 characters") drifts only when the live schema is stricter. Requests still follow
 the built-in spec unless a client opts into the live schema (``live_schema=True``: validation
-then uses ``spec_from_schema``).
+then uses ``spec_from_schema``), but for the reference rules (``maxItems`` and ``validations`` of the
+references field): those of the live schema are always the ones checked, so their differences are
+``followed`` and not warned of.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ _KINDS: dict[str, DriftKind] = {
 _WORDS = ("title", "description")
 _CHECKED = ("type", "items", "enum", "default", "required", "maxLength", "maxItems")
 """What seqnb reads of a field (a live rule in anything else is not checked before sending)."""
+_FOLLOWED = ("maxItems", "validations")
+"""What seqnb always reads of the live references field (``Catalog.reference_limits``)."""
 
 
 @dataclass(frozen=True)
@@ -59,13 +63,17 @@ class SchemaDrift:
     field: str
     kind: DriftKind
     detail: str
+    followed: bool = False
+    """The live value is the one seqnb checks (a reference rule): said, not warned of."""
 
     def __str__(self) -> str:
         where = f"field {self.field!r}" if self.field else "input schema"
-        return (
-            f"{self.model}: RunComfy's live {where} differs from seqnb's built-in spec: {self.detail}. "
-            "seqnb still validates with its built-in spec (live_schema=True uses the live one)"
+        then = (
+            "seqnb checks the live value"
+            if self.followed
+            else "seqnb still validates with its built-in spec (live_schema=True uses the live one)"
         )
+        return f"{self.model}: RunComfy's live {where} differs from seqnb's built-in spec: {self.detail}. {then}"
 
 
 def _show(value: Any) -> str:
@@ -76,7 +84,8 @@ def _show(value: Any) -> str:
 
 def _property(key: str, ours: Any, live: Any, f: FieldSpec | None) -> str | None:
     """How one property of a field differs, in words; None when the difference changes nothing."""
-    unchecked = "" if key in _CHECKED else f"; seqnb does not check {key}"
+    checked = key in _CHECKED or (key in _FOLLOWED and f is not None and f.role == "references")
+    unchecked = "" if checked else f"; seqnb does not check {key}"
     if key == "required":
         return "required live, optional built in" if live else "optional live, required built in"
     if key == "enum" and (ours is None or live is None):
@@ -99,21 +108,23 @@ def _property(key: str, ours: Any, live: Any, f: FieldSpec | None) -> str | None
     return f"{key} is {_show(live)} live, {_show(ours)} built in{unchecked}"
 
 
-def _differences(ours: Mapping[str, Any], live: Mapping[str, Any], f: FieldSpec | None) -> list[tuple[DriftKind, str]]:
-    """Every property of one field that differs between the built-in and the live schema."""
+def _differences(
+    ours: Mapping[str, Any], live: Mapping[str, Any], f: FieldSpec | None
+) -> list[tuple[str, DriftKind, str]]:
+    """Every property of one field that differs between the built-in and the live schema: (property, kind, words)."""
     borrowed = " (the built-in value is UNCONFIRMED)" if f is not None and f.unconfirmed else ""
-    out: list[tuple[DriftKind, str]] = []
+    out: list[tuple[str, DriftKind, str]] = []
     for key in dict.fromkeys([*ours, *live]):
         if key in _WORDS or ours.get(key) == live.get(key):
             continue
         if key == "maxLength" and f is not None and f.max_length_origin == "page":
             limit = live.get(key)  # the built-in limit is the page's words, not in its schema
             if isinstance(limit, int) and f.max_length is not None and limit < f.max_length:
-                out.append(("limit", f"maxLength is {limit} live; seqnb allows {f.max_length} (from the page)"))
+                out.append((key, "limit", f"maxLength is {limit} live; seqnb allows {f.max_length} (from the page)"))
             continue
         detail = _property(key, ours.get(key), live.get(key), f)
         if detail is not None:
-            out.append((_KINDS.get(key, "other"), detail + borrowed))
+            out.append((key, _KINDS.get(key, "other"), detail + borrowed))
     return out
 
 
@@ -146,5 +157,10 @@ def schema_drift(spec: ModelSpec, schema: Any) -> list[SchemaDrift]:
         elif not isinstance(prop, Mapping):
             out.append(SchemaDrift(model, wire, "schema", f"its live definition is not an object: {prop!r}"))
         else:
-            out += [SchemaDrift(model, wire, k, d) for k, d in _differences(ours[wire], prop, spec.field(wire))]
+            f = spec.field(wire)
+            refs = f is not None and f.role == "references"
+            out += [
+                SchemaDrift(model, wire, kind, detail, followed=refs and key in _FOLLOWED)
+                for key, kind, detail in _differences(ours[wire], prop, f)
+            ]
     return out

@@ -24,11 +24,11 @@ from ... import errors
 from ..._loop import run_detached
 from ...errors import SettingInvalid
 from ...model.pricing import Price
-from ...model.spec import ModelSpec, get_model, spec_from_schema
+from ...model.spec import ModelSpec, get_model, spec_from_schema, with_live_reference_limits
 from ..auth import Secret
 from ..transport import get_once
 from .drift import SchemaDrift, SchemaDriftWarning, schema_drift
-from .entry import TTL, CatalogEntry, CatalogWarning, builtin_price, price_of
+from .entry import TTL, CatalogEntry, CatalogWarning, builtin_price, fetched_text, price_of
 
 __all__ = ["DEADLINE", "Catalog", "CatalogCache", "catalog_cache_path", "why_unavailable"]
 
@@ -181,6 +181,7 @@ class Catalog:
         self.drift: dict[str, list[SchemaDrift]] = {}
         self._secret = secret
         self._failed_at: dict[str, float] = {}
+        self._limits: dict[str, tuple[CatalogEntry, ModelSpec | None]] = {}
 
     def _wanted(self, model_ids: Iterable[str], refresh: bool) -> list[str]:
         """The models whose entry is not in memory (or all, on refresh), after trying the disk."""
@@ -216,7 +217,8 @@ class Catalog:
             self.drift[model_id] = drift
             if first:
                 for difference in drift:
-                    warnings.warn(str(difference), SchemaDriftWarning, stacklevel=4)
+                    if not difference.followed:  # a live reference rule is the one checked: nothing to warn of
+                        warnings.warn(str(difference), SchemaDriftWarning, stacklevel=4)
                 price = price_of(result, self.label)
                 if isinstance(price, str):
                     warnings.warn(f"{price}; estimates use the built-in list price", CatalogWarning, stacklevel=4)
@@ -266,6 +268,28 @@ class Catalog:
                 stacklevel=3,
             )
             return None
+
+    def reference_limits(self, model: str | ModelSpec) -> ModelSpec:
+        """The spec with the reference rules of the live schema (``maxItems``, ``validations``) when the entry read
+        gives them, else the spec as built in (no I/O)."""
+        spec = get_model(model)
+        entry = self.entries.get(spec.id)
+        if entry is None or spec.references_field is None:
+            return spec
+        known = self._limits.get(spec.id)
+        if known is None or known[0] is not entry:
+            known = (entry, with_live_reference_limits(spec, entry.input_schema))
+            self._limits[spec.id] = known
+        return known[1] or spec
+
+    def limits_source(self, model: str | ModelSpec) -> str:
+        """Where a model's reference rules come from: this catalog (live) or seqnb's built-in values, and why."""
+        spec = get_model(model)
+        entry = self.entries.get(spec.id)
+        if entry is not None and self.reference_limits(spec) is not spec:
+            return f"{self.label}, {fetched_text(entry.fetched_at)}"
+        why = self.problems.get(spec.id) or ("no reference rules in its schema" if entry else "catalog not read yet")
+        return f"built in (UNCONFIRMED): {why}"
 
     def __repr__(self) -> str:
         return f"<seqnb.Catalog {self.label} at {self.api_base}: {len(self.entries)} entries>"
