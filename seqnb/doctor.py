@@ -132,12 +132,16 @@ def _ledger(path: str | None) -> Check:
         )
     size = sum(p.stat().st_size for p in (where, Path(f"{where}-wal")) if p.exists())
     details.update(size_bytes=size, schema_version=version, runs=runs)
-    summary = f"{where}: {runs} runs, {size / 1024:.0f} KiB, schema {version}"
+    summary = f"{where}: {_runs(runs)}, {size / 1024:.0f} KiB, schema {version}"
     if version > SCHEMA_VERSION:
         return Check("ledger", "fail", f"{summary}, newer than this seqnb's {SCHEMA_VERSION}: upgrade seqnb", details)
     if version < SCHEMA_VERSION:
         return Check("ledger", "info", f"{summary} (migrated to {SCHEMA_VERSION} when next opened)", details)
     return Check("ledger", "ok", summary, details)
+
+
+def _runs(count: int) -> str:
+    return f"{count} run" if count == 1 else f"{count} runs"
 
 
 def _server_ledger(url: str) -> Check:
@@ -147,7 +151,7 @@ def _server_ledger(url: str) -> Check:
 
     try:
         ledger = Ledger(url)
-        summary = f"{ledger.location}: {ledger.count()} runs, schema {ledger.version}"
+        summary = f"{ledger.location}: {_runs(ledger.count())}, schema {ledger.version}"
     except LedgerError as exc:
         return Check("ledger", "fail", str(exc), {"error": str(exc)})
     return Check("ledger", "ok", summary, {"location": str(ledger.location), "schema_version": ledger.version})

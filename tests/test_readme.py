@@ -46,3 +46,26 @@ def test_ci_runs_the_readmes_test_command_verbatim() -> None:
     command = re.search(r"# the tests .*\n(.+)\n", readme)
     assert command, "the README lost its test command"
     assert command.group(1).strip() in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_the_readmes_doctor_sample_has_the_checks_doctor_makes_and_the_current_schema(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from seqnb.ledger.schema import SCHEMA_VERSION
+
+    readme = (ROOT / "README.md").read_text()
+    sample = re.search(r"\$ seqnb doctor\n(.+?)\nresult:", readme, re.S)
+    assert sample, "the README lost its seqnb doctor sample"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNCOMFY_")}
+    env.update(SEQNB_LEDGER=str(tmp_path / "l.sqlite"), RUNCOMFY_CONFIG_DIR=str(tmp_path / "no-login"))
+    done = subprocess.run(
+        [sys.executable, "-m", "seqnb.cli", "doctor"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    def checks(text: str) -> list[str]:
+        return re.findall(r"^(?:ok|info|warn|fail)\s+(\S+(?: \S+)?)\s{2,}", text, re.M)
+
+    assert checks(sample.group(1)) == checks(done.stdout)
+    assert f"schema {SCHEMA_VERSION}" in sample.group(1)

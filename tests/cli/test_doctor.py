@@ -42,7 +42,7 @@ def test_doctor_reports_everything_and_exits_0(
     assert "seedream-4.0-edit: at most 10 references, 4 rule(s) per image (width_pixels> 14" in lines["references"]
     assert lines["references"].count("[emulator catalog]") == 2  # the live rules are the ones in use
     assert lines["balance"].startswith("ok") and "USD" in lines["balance"]
-    assert "1 runs" in lines["ledger"] and f"schema {SCHEMA_VERSION}" in lines["ledger"]
+    assert "1 run," in lines["ledger"] and f"schema {SCHEMA_VERSION}" in lines["ledger"]
     assert "files" in lines["image"]
     assert f"seqnb {seqnb.__version__}" in lines["versions"] and "httpx" in lines["versions"]
     assert text.rstrip().endswith("result: ok")
