@@ -424,6 +424,7 @@ class AsyncClient(Money):
             )
         if kw.get("prices") is None:
             kw["prices"] = self.prices
+        kw = self.references.plan_sweep(kw)  # local references as the sweep would record them
         planned = plan_sweep(*args, **kw)
         if self.live_schema or any(r.references for r in planned.requests):  # the client knows its http hosts
             planned.reports = [self.validate(r) for r in planned.requests]

@@ -121,33 +121,30 @@ class ReferenceGate:
             return problem(reference, "names a cached image that is no inline PNG within the caps", "gone")
         return found
 
-    def _local(self, reference: Any) -> str | Problem:
+    def _local(self, reference: Any, *, upload: bool = True) -> str | Problem:
         """One reference as a request carries it: a URL as given, else the stand-in of its inline PNG (or, with an
-        uploader, the URL it answers). CPU and disk only, but the uploader: run it in a worker thread."""
+        uploader and ``upload``, the URL it answers). CPU and disk only, but the uploader: run it in a worker thread."""
         if _is_url(reference):
             return str(reference)
+        uploader = self.uploader if upload else None
         stand_in = StandIn.parse(reference)
         if stand_in is not None:
             found = self._stand_in_image(reference, stand_in)
-            if isinstance(found, Problem) or self.uploader is None:
+            if isinstance(found, Problem) or uploader is None:
                 return found if isinstance(found, Problem) else str(reference)
-            return self._upload(reference, found)
+            return self._uploaded(reference, uploader(found.path))
         path = local_path(reference)
-        if path is not None and self.uploader is not None:  # hosted as the user chose, the file as it is
+        if path is not None and uploader is not None:  # hosted as the user chose, the file as it is
             if not path.is_file():
                 return problem(shown(reference), "is no file here")
-            return self._uploaded(shown(reference), self.uploader(path))
+            return self._uploaded(shown(reference), uploader(path))
         made = inline(reference)
         if isinstance(made, Problem):
             return made
         cached = self._kept(made)
-        if isinstance(cached, Problem) or self.uploader is None:
+        if isinstance(cached, Problem) or uploader is None:
             return cached if isinstance(cached, Problem) else str(made.stand_in)
-        return self._upload(shown(reference), cached)
-
-    def _upload(self, name: str, cached: CachedImage) -> str | Problem:
-        assert self.uploader is not None
-        return self._uploaded(name, self.uploader(cached.path))
+        return self._uploaded(shown(reference), uploader(cached.path))
 
     @staticmethod
     def _uploaded(name: str, url: Any) -> str | Problem:
@@ -233,12 +230,34 @@ class ReferenceGate:
     async def resolve_sweep(self, options: dict[str, Any]) -> dict[str, Any]:
         """A sweep's keyword arguments with the local references of its ``references`` axis made inline or hosted
         (each once, however many sets it is in)."""
+        sets = self._axis_sets(options)
+        if sets is None:
+            return options
+        unique = list({_key(r): r for refs in sets for r in refs}.values())
+        resolved = await self._resolved(unique)
+        return await asyncio.to_thread(self._with_axis, options, sets, unique, resolved)
+
+    def plan_sweep(self, options: dict[str, Any]) -> dict[str, Any]:
+        """``resolve_sweep`` for a plan: local references made inline (their stand-ins, as a sweep without an
+        uploader records them), never uploaded; the same checks, so a plan refuses what its sweep would."""
+        sets = self._axis_sets(options)
+        if sets is None:
+            return options
+        unique = list({_key(r): r for refs in sets for r in refs}.values())
+        return self._with_axis(options, sets, unique, [self._local(r, upload=False) for r in unique])
+
+    @staticmethod
+    def _axis_sets(options: dict[str, Any]) -> list[list[Any]] | None:
         axis = options.get("references")
         if axis is None:
-            return options
-        sets = [list(refs) for refs in reference_sets(axis) if refs is not None]
-        unique = list({_key(r): r for refs in sets for r in refs}.values())
-        resolved = dict(zip(map(_key, unique), await self._resolved(unique), strict=True))
+            return None
+        return [list(refs) for refs in reference_sets(axis) if refs is not None]
+
+    def _with_axis(
+        self, options: dict[str, Any], sets: list[list[Any]], unique: list[Any], outcomes: Sequence[str | Problem]
+    ) -> dict[str, Any]:
+        """``options`` with each set's references as resolved, each set alone within the cap; else RequestInvalid."""
+        resolved = dict(zip(map(_key, unique), outcomes, strict=True))
         problems = list(dict.fromkeys(r for r in resolved.values() if isinstance(r, Problem)))
         chosen = [[str(resolved[_key(r)]) for r in refs] for refs in sets]
         if (
@@ -247,8 +266,7 @@ class ReferenceGate:
             for index, refs in enumerate(chosen, 1):
                 stand_ins = [r for r in refs if StandIn.parse(r) is not None]
                 if stand_ins:
-                    where = f"set {index} of the references axis: "
-                    found = await asyncio.to_thread(self._over_cap, stand_ins, 0, where)
+                    found = self._over_cap(stand_ins, 0, f"set {index} of the references axis: ")
                     problems += [found] if found is not None else []
         if problems:
             raise errors.RequestInvalid(Report("sweep", tuple(problems)))

@@ -123,7 +123,12 @@ class SweepPlan:
         return self
 
     def summary(self) -> str:
-        return f"{self.kind} {self.id}: {self.runs} run{'s' * (self.runs != 1)}, {self.images} image{'s' * (self.images != 1)}, estimated {self.total_text()}"
+        said = f"{self.kind} {self.id}: {self.runs} run{'s' * (self.runs != 1)}, {self.images} image{'s' * (self.images != 1)}"
+        if self.errors:  # priced only when valid: "estimated nothing" would hide why
+            bad = len({i for i, _ in self.errors})
+            first = self.errors[0][1]
+            return f"{said}; {bad} invalid, cannot be sent (first: {first.field}: {first.message})"
+        return f"{said}, estimated {self.total_text()}"
 
     def __repr__(self) -> str:
         return f"<SweepPlan {self.summary()}>"

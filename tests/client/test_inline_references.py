@@ -115,6 +115,31 @@ def test_a_sweep_takes_pil_images_as_its_references_axis(client: seqnb.Client) -
     assert len({r.request.references for r in sweep}) == 2
 
 
+def test_a_plan_takes_local_references_as_its_sweep_does_and_uploads_nothing(
+    emu: EmulatorServer, tmp_path: Path
+) -> None:
+    hosted: list[Path] = []
+
+    def uploader(path: Path) -> str:
+        hosted.append(path)
+        return emu.base_url + "/files/nothing.png"
+
+    (tmp_path / "red.png").write_bytes(png((220, 30, 30)))
+    client = seqnb.connect(emu.token, emu.base_url, ledger=tmp_path / "l.sqlite", download=False, uploader=uploader)
+    try:
+        plan = client.plan(prompts=[FOX], models=["seedream-4.5-edit"], references=[str(tmp_path / "red.png")])
+        assert plan.errors == [] and plan.total_text() == "USD 0.08"  # priced, as its sweep would be
+        (request,) = plan.requests
+        assert StandIn.parse(request.references[0]) is not None and hosted == []  # a plan spends nothing
+        with pytest.raises(RequestInvalid, match="no file"):
+            client.plan(prompts=[FOX], models=["seedream-4.5-edit"], references=[str(tmp_path / "missing.png")])
+        sweep = client.sweep(plan, quiet=True)  # the plan sent as planned
+        client.wait_all(sweep, timeout=30)
+        assert [r.status for r in sweep] == ["completed"]
+    finally:
+        client.close()
+
+
 def test_an_image_over_32_megapixels_is_refused_with_the_largest_size_that_fits(
     emu: EmulatorServer, client: seqnb.Client
 ) -> None:

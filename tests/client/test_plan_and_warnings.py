@@ -82,3 +82,12 @@ def test_sweep_count_says_counts(tmp_path: Path) -> None:
             client.sweep(prompts=[CAT], count=2, quiet=True)
         assert client.runs() == []
         client.close()
+
+
+def test_a_plan_with_invalid_runs_says_so_and_why_not_estimated_nothing() -> None:
+    from seqnb.model.sweep import plan_sweep
+
+    plan = plan_sweep(prompts=["Generate 2 images of a fox", CAT], counts=[1])
+    said = plan.summary()
+    assert "1 invalid, cannot be sent" in said and "first: count:" in said and "estimated" not in said
+    assert plan_sweep(prompts=[CAT], counts=[1]).summary().endswith("estimated USD 0.04")
