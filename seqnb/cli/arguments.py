@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ..ledger.facade import Ledger
 
 __all__ = [
+    "LEDGER_HELP",
     "CommandError",
     "Parser",
     "amount",
@@ -26,6 +27,7 @@ __all__ = [
     "seconds",
 ]
 
+LEDGER_HELP = "ledger file or postgresql:// URL (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)"
 
 SANE = 1e9
 """The largest value a bound-less number may take (a guard against overflow, not a limit worth naming in help)."""

@@ -10,7 +10,7 @@ from typing import get_args
 
 from ..api.protocol import RunStatus
 from ..errors import SeqnbError
-from .arguments import Parser, amount, count, port, positive, probability, seconds
+from .arguments import LEDGER_HELP, Parser, amount, count, port, positive, probability, seconds
 from .emulator import FAULT_HELP, cmd_emulator, fault_names
 from .reports import cmd_cache, cmd_doctor, cmd_ledger, cmd_models, cmd_validate
 from .share import add_share_commands
@@ -83,19 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--budget", type=amount, default="2.00", help="refuse the sweep above this estimated cost (default 2.00)"
     )
-    p.add_argument(
-        "--ledger",
-        default=None,
-        help="ledger file or postgresql:// URL (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)",
-    )
+    p.add_argument("--ledger", default=None, help=LEDGER_HELP)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("ledger", help="print the recent runs and the spend, or export them")
-    p.add_argument(
-        "--path",
-        default=None,
-        help="an existing ledger file or postgresql:// URL (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)",
-    )
+    p.add_argument("--path", default=None, help="an existing " + LEDGER_HELP)
     p.add_argument("--export", default=None, help="write the runs to FILE (.csv, .json or .parquet)")
     p.add_argument("--limit", type=count, default=20, help="show at most this many recent runs (default: %(default)s)")
     p.add_argument("--sweep", default=None, help="only the runs of this sweep id (sw-...)")
@@ -129,11 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--account-base-url", default=None, help="account API base (default: RUNCOMFY_API_BASE or RunComfy's)"
     )
-    p.add_argument(
-        "--ledger",
-        default=None,
-        help="ledger file or postgresql:// URL (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)",
-    )
+    p.add_argument("--ledger", default=None, help=LEDGER_HELP)
     p.add_argument("--cache-dir", default=None, help="image cache (default: $SEQNB_CACHE or ~/.cache/seqnb/images)")
     p.set_defaults(func=cmd_doctor)
 

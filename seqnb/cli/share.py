@@ -6,16 +6,14 @@ import argparse
 import os
 from typing import Any
 
-from .arguments import count, existing_ledger
+from .arguments import LEDGER_HELP, count, existing_ledger
 
 __all__ = ["add_share_commands", "cmd_export", "cmd_report"]
-
-LEDGER_HELP = "an existing ledger file or postgresql:// URL (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)"
 
 
 def _filters(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("which runs (combined with AND; default: every run)")
-    g.add_argument("--ledger", default=None, help=LEDGER_HELP)
+    g.add_argument("--ledger", default=None, help="an existing " + LEDGER_HELP)
     g.add_argument("--sweep", default=None, help="the runs of one sweep (its id, as `seqnb ledger` shows)")
     g.add_argument("--since", default=None, help="runs created since, e.g. 2026-12-01 or '2026-12-01 14:00'")
     g.add_argument("--until", default=None, help="runs created before, e.g. 2026-12-02")

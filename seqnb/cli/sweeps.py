@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,7 @@ def _states(runs: list[Any]) -> str:
     if len(runs) == 1:
         lone = runs[0]
         return str(lone.status).replace("_", " ") + (f" ({lone.queue_text})" if lone.queue_text else "")
-    states: dict[str, int] = {}
-    for r in runs:
-        states[r.status] = states.get(r.status, 0) + 1
+    states = Counter(str(r.status) for r in runs)
     return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in sorted(states.items()))
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SettingInvalid
-from .stores.base import Store
+from .stores.base import Store, chunks
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,7 +48,6 @@ OUTCOMES = ("left", "right", "tie")
 SCORES = {"left": 1.0, "right": 0.0, "tie": 0.5}
 """Each outcome as the left series' score: a tie is half a win for each."""
 DUEL_COLUMNS = ("id", "left_id", "right_id", "outcome", "blind", "by", "at")
-_CHUNK = 400  # run ids per IN (...), twice per query: far below either store's limit on bound parameters
 
 
 def record_duel(store: Store, left: str, right: str, outcome: str, *, blind: bool, by: str) -> int:
@@ -95,8 +94,7 @@ def read_duels(store: Store, run_ids: Iterable[str] | None, who: str | None) -> 
         ids = list(dict.fromkeys(run_ids))
         wanted = set(ids)
         found: dict[int, tuple[Any, ...]] = {}
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
+        for chunk in chunks(ids, 400):  # 400: each chunk is bound twice per query
             marks = ", ".join("?" * len(chunk))
             rows, _ = store.fetch(
                 f"SELECT {columns} FROM duels WHERE {mine} AND (left_id IN ({marks}) OR right_id IN ({marks}))",

@@ -190,12 +190,25 @@ def fold(rows: Iterable[Sequence[Any]], run_ids: Iterable[str]) -> dict[str, Run
     }
 
 
+def _by(who: str | None, args: list[Any]) -> str:
+    """The SQL that keeps the marks of ``who`` (all marks for None); its argument goes onto ``args``."""
+    if who is None:
+        return ""
+    args.append(who)
+    return ' AND "by" = ?'
+
+
+def _among(run_ids: Sequence[str] | None, args: list[Any]) -> str:
+    """The SQL that keeps the marks of ``run_ids`` (every run's for None); their arguments go onto ``args``."""
+    if run_ids is None:
+        return ""
+    args += list(run_ids)
+    return f" AND run_id IN ({', '.join('?' * len(run_ids))})" if run_ids else " AND 1 = 0"
+
+
 def _latest(who: str | None, kinds: str, args: list[Any]) -> str:
     """The ids of the latest whole-run mark of each (run, slot), for ``kinds`` (an SQL list), by ``who``."""
-    by = ""
-    if who is not None:
-        by = ' AND "by" = ?'
-        args.append(who)
+    by = _by(who, args)
     slot = "CASE WHEN kind IN ('tag', 'untag') THEN 'tag:' || value ELSE kind END"
     return f"SELECT MAX(id) FROM marks WHERE frame IS NULL AND kind IN ({kinds}){by} GROUP BY run_id, {slot}"
 
@@ -209,10 +222,7 @@ def state_query(who: str | None, concat: str, run_ids: Sequence[str] | None = No
     """
     args: list[Any] = []
     latest = _latest(who, "'rating', 'verdict', 'tag', 'untag', 'comment'", args)
-    some = ""
-    if run_ids is not None:
-        some = f" AND run_id IN ({', '.join('?' * len(run_ids))})" if run_ids else " AND 1 = 0"
-        args += list(run_ids)
+    some = _among(run_ids, args)
     sql = (
         "SELECT run_id, "
         "MAX(CASE WHEN kind = 'rating' AND value <> '0' THEN CAST(value AS INTEGER) END) AS rating, "
@@ -228,15 +238,9 @@ def frame_ratings_query(who: str | None, run_ids: Sequence[str] | None = None) -
     """Each frame rating as it stands (the latest per run and frame, by ``who``), as ``(run_id, frame, stars)`` rows
     in SQL; a cleared rating (0) is among them, for ``frames.with_marks`` to drop."""
     args: list[Any] = []
-    by = ""
-    if who is not None:
-        by = ' AND "by" = ?'
-        args.append(who)
+    by = _by(who, args)
     latest = f"SELECT MAX(id) FROM marks WHERE kind = 'rating' AND frame IS NOT NULL{by} GROUP BY run_id, frame"
-    some = ""
-    if run_ids is not None:
-        some = f" AND run_id IN ({', '.join('?' * len(run_ids))})" if run_ids else " AND 1 = 0"
-        args += list(run_ids)
+    some = _among(run_ids, args)
     return f"SELECT run_id, frame, value FROM marks WHERE id IN ({latest}){some} ORDER BY run_id, frame", args
 
 

@@ -146,8 +146,7 @@ class LedgerReads:
         """What names each sweep in a picker (``seqnb.model.labels.sweep_label``), in two grouped queries: when it
         started, its runs, its distinct prompts (oldest first) and how many models, seeds, sizes and counts it spans."""
         facts: dict[str, SweepFacts] = {}
-        for start in range(0, len(sweep_ids), 500):
-            chunk = list(sweep_ids[start : start + 500])
+        for chunk in chunks(sweep_ids):
             marks = ", ".join("?" * len(chunk))
             rows, _ = self._query(
                 "SELECT sweep_id, COUNT(*), MIN(created_at), COUNT(DISTINCT model), COUNT(DISTINCT seed), "

@@ -11,7 +11,6 @@ judged. Every key and button sends a message that a plain method handles (``choo
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
 import secrets
@@ -33,7 +32,7 @@ from ..ledger.duels import OUTCOMES, SCORES
 from ..model.spec import get_model
 from ..runs.run import RunCore
 from ..session import gallery_of
-from .matrix_state import client_ledger, loop_running, runs_of, thumb_src
+from .matrix_state import FrameLoading, client_ledger, runs_of, thumb_src
 from .matrix_view import MatrixView
 
 if TYPE_CHECKING:
@@ -50,7 +49,7 @@ PAIR_AXES = ("prompt", "model", "size", "seed")
 """What a like-for-like pair may differ in (one of), the seed held equal (``Pairing``'s ``held``)."""
 
 
-class DuelView(StaticFallback, anywidget.AnyWidget):
+class DuelView(FrameLoading, StaticFallback, anywidget.AnyWidget):
     """Two series side by side: ← or → for the better one, ↓ a tie, s skip, u undo, f full frames."""
 
     _esm = STATIC / "duel.js"
@@ -148,29 +147,7 @@ class DuelView(StaticFallback, anywidget.AnyWidget):
         i, j = self.current
         return self.originals[self.series[i].id], self.originals[self.series[j].id]
 
-    def _frames_of(self, run: RunCore) -> list[Frame] | None:
-        """The run's frames if its images are in; else fetched (in the background on a loop) and None for now."""
-        if run.id in self.frames:
-            return self.frames[run.id]
-        if self.gallery.ready(run) or not loop_running():
-            try:
-                self.frames[run.id] = self.gallery.frames(run)
-            except Exception as exc:  # that series sits out; the others are judged
-                log.warning("frames of run %s not loaded: %s", run.id, exc)
-                return None
-            return self.frames[run.id]
-        if run.id not in self._loading:
-            self._loading.add(run.id)
-            asyncio.get_running_loop().create_task(self._load(run))
-        return None
-
-    async def _load(self, run: RunCore) -> None:
-        try:
-            self.frames[run.id] = await self.gallery.download(run)
-        except Exception as exc:
-            log.warning("images of run %s not loaded: %s", run.id, exc)
-        finally:
-            self._loading.discard(run.id)
+    def _frames_loaded(self) -> None:
         if self.current is None and not self._closed:
             self._next()
 

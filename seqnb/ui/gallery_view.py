@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 import ipywidgets as w
 
 from .._loop import LoopRunner
-from ..client.run import AsyncRun
 from ..errors import SeqnbError
 from ..images.grid import grid
 from ..runs.run import RunCore, RunEvent
 from ..session import KernelSession
 from .closing import close_tree, replace_children
 from .duel_view import DuelView
+from .matrix_state import downloads_itself
 from .matrix_view import MatrixView
 from .sweep_names import SweepNames
 from .throttle import Throttle
@@ -198,7 +198,7 @@ class GalleryView(w.VBox):
         ready = [r for r in runs if gallery is not None and gallery.ready(r)]
         waiting = len(runs) - len(ready)
         if gallery is not None:
-            self._fetch([r for r in runs if not gallery.ready(r) and not _downloads_itself(r, gallery)])
+            self._fetch([r for r in runs if not gallery.ready(r) and not downloads_itself(r, gallery)])
         self.label.value = f"page {self.page + 1} of {self.pages} · {len(self.completed)} completed runs" + (
             f" · {waiting} still downloading" if waiting and gallery is not None else ""
         )
@@ -238,8 +238,3 @@ class GalleryView(w.VBox):
         self._throttle.cancel()
         close_tree(list(self.children))
         super().close()
-
-
-def _downloads_itself(run: RunCore, gallery: object) -> bool:
-    """Whether the run's own client downloads its images into ``gallery`` when it completes."""
-    return isinstance(run, AsyncRun) and run.bound and run.client.gallery is gallery

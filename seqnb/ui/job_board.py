@@ -13,7 +13,6 @@ The front end is ``static/board.js`` and ``static/board.css``, real files shippe
 
 from __future__ import annotations
 
-import asyncio
 import html
 import threading
 import time
@@ -31,6 +30,7 @@ from ..errors import SeqnbError
 from ..runs.run import RunCore, RunEvent
 from ..session import KernelSession
 from .board_state import FILTERS, VOCABULARY, BoardState
+from .matrix_state import loop_running
 from .throttle import Throttle
 
 __all__ = ["JobBoard"]
@@ -179,7 +179,7 @@ class JobBoard(anywidget.AnyWidget):
                 "<code>client.resume()</code> takes over your runs whose kernel is gone, then it can be cancelled"
             )
             return "read_only"
-        if _loop_running():
+        if loop_running():
             self.message = f"cancelling run <code>{html.escape(run_id)}</code>…"  # answered at once, then the outcome
             self._runner.spawn(self._cancel_async([run]))
             return "requested"
@@ -211,7 +211,7 @@ class JobBoard(anywidget.AnyWidget):
         if not runs:
             self.message = f"{what}: nothing left to cancel"
             return {}
-        if _loop_running():
+        if loop_running():
             self.message = f"cancelling {what}…"
             self._runner.spawn(self._cancel_async(runs, what))
             return {r.id: "requested" for r in runs}
@@ -268,11 +268,3 @@ def _by_client(runs: list[Run]) -> dict[Client, list[Run]]:
     for run in runs:
         groups.setdefault(run.client, []).append(run)
     return groups
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-        return True
-    except RuntimeError:
-        return False

@@ -25,12 +25,15 @@ from ..model.spec import get_model
 from ..runs.run import ACTIVE, RunCore
 
 if TYPE_CHECKING:
+    from ..images.gallery import Gallery
     from ..ledger.facade import Ledger
 
 __all__ = [
+    "FrameLoading",
     "Marks",
     "aspect_of",
     "client_ledger",
+    "downloads_itself",
     "lightbox_info",
     "loop_running",
     "page_snapshot",
@@ -67,6 +70,47 @@ class Marks:
 
     def frame_rating(self, frame: int) -> int:
         return int((self.frame_ratings or {}).get(frame, 0))
+
+
+class FrameLoading:
+    """The matrix's and the duel's runs' frames: read from the gallery once their images are in, else downloaded in
+    the background on the running loop, then ``_frames_loaded()``."""
+
+    gallery: Gallery
+    frames: dict[str, list[Frame]]
+    _loading: set[str]
+
+    def _frames_of(self, run: RunCore) -> list[Frame] | None:
+        """The run's frames if its images are in; else fetched (in the background on a loop) and None for now."""
+        if run.id in self.frames:
+            return self.frames[run.id]
+        if self.gallery.ready(run) or not loop_running():
+            try:
+                self.frames[run.id] = self.gallery.frames(run)
+            except Exception as exc:  # that run's place says so; the others are drawn
+                log.warning("frames of run %s not loaded: %s", run.id, exc)
+                return None
+            return self.frames[run.id]
+        if not self._fetched_elsewhere(run) and run.id not in self._loading:
+            self._loading.add(run.id)
+            asyncio.get_running_loop().create_task(self._load(run))
+        return None
+
+    async def _load(self, run: RunCore) -> None:
+        try:
+            self.frames[run.id] = await self.gallery.download(run)
+        except Exception as exc:
+            log.warning("images of run %s not loaded: %s", run.id, exc)
+        finally:
+            self._loading.discard(run.id)
+        self._frames_loaded()
+
+    def _fetched_elsewhere(self, run: RunCore) -> bool:
+        """Whether the run's images are on their way without this view asking for them."""
+        return False
+
+    def _frames_loaded(self) -> None:
+        """Called after each download this view started, done or failed."""
 
 
 def run_state(run: RunCore) -> tuple[str, str]:
@@ -346,6 +390,11 @@ def client_ledger(cores: list[RunCore]) -> Ledger | None:
         if isinstance(core, AsyncRun) and core.bound and core.client.ledger is not None:
             return core.client.ledger
     return None
+
+
+def downloads_itself(run: RunCore, gallery: object) -> bool:
+    """Whether the run's own client downloads its images into ``gallery`` when it completes."""
+    return isinstance(run, AsyncRun) and run.bound and run.client.gallery is gallery
 
 
 def loop_running() -> bool:

@@ -13,7 +13,6 @@ whether they were made here, from code in this kernel, or found in the ledger fo
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
 import threading
@@ -24,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
-from ..client.run import AsyncRun
 from ..errors import SeqnbError
 from ..images.fallback import StaticFallback, matrix_view_html
 from ..images.gallery import Gallery
@@ -33,7 +31,7 @@ from ..images.render import Frame
 from ..runs.run import RunCore, RunEvent
 from ..session import gallery_of
 from .matrix_promote import SAME, Offer, not_sent, price_offer, promote_choices, send_offer
-from .matrix_state import Marks, client_ledger, lightbox_info, loop_running, page_snapshot, runs_of
+from .matrix_state import FrameLoading, Marks, client_ledger, downloads_itself, lightbox_info, page_snapshot, runs_of
 from .throttle import Throttle
 
 if TYPE_CHECKING:
@@ -49,7 +47,7 @@ THUMBS_KEPT = 2000
 """Thumbnails kept in memory (about 4 kB each) before the memo starts again."""
 
 
-class MatrixView(StaticFallback, anywidget.AnyWidget):
+class MatrixView(FrameLoading, StaticFallback, anywidget.AnyWidget):
     """Series laid out by what varies, a page at a time; click a frame for the lightbox, keys to rate, pick, reject."""
 
     static_html = matrix_view_html  # what a saved notebook shows: the page, its thumbnails inside
@@ -198,37 +196,20 @@ class MatrixView(StaticFallback, anywidget.AnyWidget):
         return snapshot
 
     def _frames_of(self, run: RunCore) -> list[Frame] | None:
-        """The run's frames if its images are in; a completed run's missing images are fetched (in the background on a loop)."""
-        if run.status != "completed":
-            return None
-        if run.id in self.frames:
-            return self.frames[run.id]
-        if self.gallery.ready(run) or not loop_running():
-            try:
-                self.frames[run.id] = self.gallery.frames(run)
-            except Exception as exc:  # the cell says so; the other cells are drawn
-                log.warning("frames of run %s not loaded: %s", run.id, exc)
-                return None
-            return self.frames[run.id]
-        downloading = isinstance(run, AsyncRun) and run.bound and run.client.gallery is self.gallery
-        if downloading and run.id not in self.gallery.errors:
-            self._throttle.poke()  # its gallery fetches it at completion: look again in a moment
-        elif run.id not in self._loading:
-            self._loading.add(run.id)
-            asyncio.get_running_loop().create_task(self._load(run))
-        return None
+        return super()._frames_of(run) if run.status == "completed" else None
+
+    def _fetched_elsewhere(self, run: RunCore) -> bool:
+        """Its own client downloads it into this gallery at completion: the page looks again in a moment."""
+        if downloads_itself(run, self.gallery) and run.id not in self.gallery.errors:
+            self._throttle.poke()
+            return True
+        return False
 
     def static_frames(self, run: RunCore) -> list[Frame] | None:
         """A run's frames for the saved copy (``images.fallback.matrix_view_html``), whatever page it is on."""
         return self.frames.get(run.id) or self._frames_of(run)
 
-    async def _load(self, run: RunCore) -> None:
-        try:
-            self.frames[run.id] = await self.gallery.download(run)
-        except Exception as exc:
-            log.warning("images of run %s not loaded: %s", run.id, exc)
-        finally:
-            self._loading.discard(run.id)
+    def _frames_loaded(self) -> None:
         self._throttle.poke()
 
     def _read_marks(self, ids: list[str]) -> dict[str, Marks]:

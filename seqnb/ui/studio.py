@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import html
 import os
+from collections import Counter
 from collections.abc import Callable
 
 import ipywidgets as w
@@ -191,10 +192,7 @@ class Studio(StaticFallback, w.VBox):
             self.refresh_balance()
         if event.new not in TERMINAL or event.old == event.new:
             return
-        if not self.ledger_view.visible:
-            self.ledger_view.stale = True
-            return
-        if not self._ledger_throttle.poke():  # not on a loop: caught up when next shown
+        if not self.ledger_view.visible or not self._ledger_throttle.poke():  # hidden, or no loop: caught up when shown
             self.ledger_view.stale = True
 
     def _refresh_ledger_now(self) -> None:
@@ -222,9 +220,7 @@ class Studio(StaticFallback, w.VBox):
         (the whole prompt on hover), the latest series; and that the widget is live only with a running kernel."""
         budget = budget or HtmlBudget()
         runs = self.session.runs()
-        counts: dict[str, int] = {}
-        for run in runs:
-            counts[run.status] = counts.get(run.status, 0) + 1
+        counts = Counter(run.status for run in runs)
         tally = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(counts.items())) or "no runs yet"
         out = budget.text(
             f"<p><b>seqnb Studio</b> · {html.escape(str(self.client.backend))}{self.balance.value}</p>"

@@ -201,7 +201,7 @@ def common_cause(exc: BaseException) -> tuple[str, str] | None:
     return None
 
 
-def chunks(items: Sequence[str]) -> Iterator[list[str]]:
-    """``items`` 500 at a time, for one ``IN (...)`` each: far below either store's limit on bound parameters."""
-    for start in range(0, len(items), 500):
-        yield list(items[start : start + 500])
+def chunks(items: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+    """``items`` ``size`` at a time, for one ``IN (...)`` each: far below either store's limit on bound parameters."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
