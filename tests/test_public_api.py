@@ -99,3 +99,15 @@ def test_the_error_tree_has_one_of_each_kind() -> None:
     assert issubclass(seqnb.errors.CallTimeout, seqnb.TransportError)
     for name in ("DuplicateSubmitWarning",):
         assert issubclass(getattr(seqnb, name), seqnb.SeqnbWarning)
+
+
+def test_the_docs_and_notebooks_use_no_name_that_left_the_surface() -> None:
+    root = Path(__file__).parents[1]
+    texts = [root / "README.md", *(root / "docs").glob("*.md"), *(root / "notebooks").glob("*.ipynb")]
+    old = "|".join(map(re.escape, seqnb._RENAMED))
+    found = [
+        f"{path.name}: {m.group(0)}"
+        for path in texts
+        for m in re.finditer(rf"\bseqnb\.(?:{old})\b", path.read_text(encoding="utf-8"))
+    ]
+    assert not found, f"a reader would copy a deprecated name: {found}"
