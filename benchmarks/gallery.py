@@ -26,6 +26,7 @@ from PIL import Image
 
 import seqnb
 from seqnb import Gallery, ImageCache
+from seqnb.images.grid import grid
 from seqnb.testing import emulator
 
 
@@ -83,10 +84,10 @@ def main() -> None:
             cache_dir = Path(tmp) / f"cache{side}"
 
             first_s, first_mb, box = measure(
-                lambda run=run, cache_dir=cache_dir: Gallery(ImageCache(cache_dir), thumb=192).grid(run)
+                lambda run=run, cache_dir=cache_dir: grid(Gallery(ImageCache(cache_dir), thumb=192), [run])
             )
             cached_s, cached_mb, box2 = measure(
-                lambda run=run, cache_dir=cache_dir: Gallery(ImageCache(cache_dir), thumb=192).grid(run)
+                lambda run=run, cache_dir=cache_dir: grid(Gallery(ImageCache(cache_dir), thumb=192), [run])
             )
             naive_s, naive_mb, inline = measure(lambda run=run: naive(run.images))
             print(
