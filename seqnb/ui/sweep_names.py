@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 from ..errors import SeqnbError
 from ..ledger.facade import Ledger
@@ -35,6 +36,8 @@ class SweepNames:
     def __init__(self, ledger: Ledger | None) -> None:
         self.ledger = ledger
         self._facts: dict[str, SweepFacts] = {}
+        self._labels: dict[tuple[str, int], str] = {}
+        """Each sweep's label by its id and run count: a label compares every prompt, too dear for every refresh."""
 
     def options(self, sweep_ids: Sequence[str], runs: Sequence[RunCore] = ()) -> list[tuple[str, str]]:
         """``(name, sweep id)`` for each sweep: ``14:02 · Generate 3 images of… (watercolour / ink / oil paint) ·
@@ -50,18 +53,22 @@ class SweepNames:
             mine = held.get(sweep)
             facts = self._facts.get(sweep)
             if mine:
-                started, label, n = (
-                    min(r.created_at for r in mine),
-                    sweep_label_of([r.request for r in mine]),
-                    len(mine),
-                )
+                started, n = min(r.created_at for r in mine), len(mine)
+                label = self._label(sweep, n, partial(sweep_label_of, [r.request for r in mine]))
             elif facts is not None:
-                started, label, n = facts.started, sweep_label(facts.prompts, facts.varies), facts.runs
+                started, n = facts.started, facts.runs
+                label = self._label(sweep, n, partial(sweep_label, facts.prompts, facts.varies))
             else:
                 out.append((sweep, sweep))
                 continue
             out.append((f"{when(started)} · {label} · {n} run{'s' if n != 1 else ''}", sweep))
         return out
+
+    def _label(self, sweep: str, runs: int, make: Callable[[], str]) -> str:
+        key = (sweep, runs)
+        if key not in self._labels:
+            self._labels[key] = make()
+        return self._labels[key]
 
     def _read(self, sweep_ids: list[str]) -> None:
         if not sweep_ids or self.ledger is None:
