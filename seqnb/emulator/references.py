@@ -15,7 +15,7 @@ import binascii
 import io
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from PIL import Image
 
@@ -23,8 +23,12 @@ from ..model.references import MAX_INLINE_BYTES, MAX_INLINE_PIXELS, StandIn, is_
 from ..model.spec import FieldSpec
 from ..model.validation import Problem, dimension_problems
 
-if TYPE_CHECKING:
-    from .state import Uploads
+
+class _Files(Protocol):
+    """Where the emulator keeps the files uploaded to it (its ``Uploads``)."""
+
+    def read(self, url: str) -> bytes | None: ...
+
 
 __all__ = ["inline_problems", "reference_bytes"]
 
@@ -77,7 +81,7 @@ def inline_problems(field: FieldSpec, references: Any) -> list[Problem]:
     return problems
 
 
-def reference_bytes(uploads: Uploads, reference: str) -> bytes | None:
+def reference_bytes(uploads: _Files, reference: str) -> bytes | None:
     """The bytes of a reference the emulator holds: an inline image, or one of its uploaded files; else None."""
     if reference.startswith("data:"):
         return _decoded(reference)
