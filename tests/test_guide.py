@@ -3,7 +3,6 @@ work fails the suite, as the README's do (tests/test_readme.py)."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -24,21 +23,11 @@ def test_the_guide_lists_every_section_it_has() -> None:
 @pytest.mark.slow
 def test_the_guide_examples_run_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One notebook cell per block, in the guide's order, in a real kernel: no error."""
-    import nbformat
-    from nbclient import NotebookClient
+    from tests.notebook_cells import run_offline
 
     blocks = python_blocks(GUIDE.read_text())
     assert len(blocks) >= 10
-    for name in [k for k in os.environ if k.startswith("RUNCOMFY_") or k == "SEQNB_PRICES"]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("SEQNB_LEDGER", str(tmp_path / "ledger.sqlite"))
-    monkeypatch.setenv("SEQNB_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("RUNCOMFY_CONFIG_DIR", str(tmp_path / "no-login"))
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(b) for b in blocks])
-    NotebookClient(
-        nb, timeout=300, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
+    nb = run_offline(blocks, tmp_path, monkeypatch, allow_errors=True)
     failed = [
         (b.strip().splitlines()[0], o["ename"], o["evalue"][:300])
         for b, c in zip(blocks, nb.cells, strict=True)

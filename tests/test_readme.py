@@ -18,19 +18,11 @@ def python_blocks(text: str) -> list[str]:
 @pytest.mark.slow
 def test_the_readme_examples_run_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One notebook cell per block, as the README says, in a real kernel: no error, and each cell shows something."""
-    import nbformat
-    from nbclient import NotebookClient
+    from tests.notebook_cells import run_offline
 
     blocks = python_blocks((ROOT / "README.md").read_text())
     assert len(blocks) >= 7  # the Studio, the set-up, the five examples
-    for name in [k for k in os.environ if k.startswith("RUNCOMFY_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("SEQNB_LEDGER", str(tmp_path / "ledger.sqlite"))
-    monkeypatch.setenv("SEQNB_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("RUNCOMFY_CONFIG_DIR", str(tmp_path / "no-login"))
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(b) for b in blocks])
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nb = run_offline(blocks, tmp_path, monkeypatch)
     errors = [o for c in nb.cells for o in c.outputs if o.output_type == "error"]
     assert not errors, errors[0]["evalue"] if errors else ""
     shown = [[o for o in c.outputs if o.output_type in ("execute_result", "display_data")] for c in nb.cells]

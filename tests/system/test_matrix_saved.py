@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
+
+from tests.notebook_cells import run_offline
 
 pytestmark = pytest.mark.slow
 
@@ -29,20 +29,7 @@ def test_the_saved_copy_of_a_two_facet_matrix_holds_every_series_and_its_marks(
 ) -> None:
     from nbconvert import HTMLExporter
 
-    monkeypatch.delenv("RUNCOMFY_TOKEN", raising=False)
-    monkeypatch.delenv("RUNCOMFY_BASE_URL", raising=False)
-    monkeypatch.setenv("RUNCOMFY_CONFIG_DIR", str(tmp_path / "no-login"))
-    monkeypatch.setenv("SEQNB_CACHE", str(tmp_path / "cache"))
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in SESSION]
-    NotebookClient(
-        nb,
-        timeout=300,
-        kernel_name="python3",
-        store_widget_state=False,
-        resources={"metadata": {"path": str(tmp_path)}},
-    ).execute()
+    nb = run_offline(SESSION, tmp_path, monkeypatch, store_widget_state=False)
     assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     (output,) = nb.cells[-1].outputs
     assert {"application/vnd.jupyter.widget-view+json", "text/html"} <= set(output["data"])

@@ -10,6 +10,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.notebook_cells import run_offline
+
 ROOT = Path(__file__).parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -94,20 +96,7 @@ def test_a_saved_notebook_shows_the_grids_without_a_kernel_or_widget_state(
     from nbconvert import HTMLExporter
     from PIL import Image
 
-    monkeypatch.delenv("RUNCOMFY_TOKEN", raising=False)
-    monkeypatch.delenv("RUNCOMFY_BASE_URL", raising=False)
-    monkeypatch.setenv("RUNCOMFY_CONFIG_DIR", str(tmp_path / "no-login"))
-    monkeypatch.setenv("SEQNB_CACHE", str(tmp_path / "cache"))
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in SAVED_SESSION]
-    NotebookClient(
-        nb,
-        timeout=300,
-        kernel_name="python3",
-        store_widget_state=False,
-        resources={"metadata": {"path": str(tmp_path)}},
-    ).execute()
+    nb = run_offline(SAVED_SESSION, tmp_path, monkeypatch, store_widget_state=False)
     assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert "widgets" not in nb.metadata  # as a notebook saved without its widget state
     for cell in nb.cells[1:]:

@@ -13,19 +13,8 @@ import seqnb
 from seqnb.errors import SettingInvalid
 from seqnb.ledger.facade import Ledger
 from seqnb.ui.duel_view import DuelView
+from tests.ui.conftest import STYLE, STYLES
 from tests.ui.test_ui_scale import live_widgets
-
-STYLE = "Generate 3 images of a lighthouse keeper's day, from dawn to night, in "
-STYLES = ("ink drawing", "watercolor", "woodcut")
-
-
-@pytest.fixture
-def sweep(seqnb_client: seqnb.Client) -> seqnb.Sweep:
-    """3 prompts x 4 seeds, done and downloaded."""
-    runs = seqnb_client.sweep(prompts=[STYLE + s for s in STYLES], seeds=[1, 2, 3, 4], quiet=True)
-    seqnb_client.wait_all(runs, timeout=60)
-    seqnb_client.settle(timeout=60)
-    return runs
 
 
 def synced(view: DuelView, but: tuple[str, ...] = ()) -> str:

@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import seqnb
 from seqnb.emulator import EmulatorServer
 from seqnb.images.cache import ImageCache
@@ -18,19 +16,8 @@ from seqnb.ledger.facade import Ledger
 from seqnb.model.request import Request
 from seqnb.runs.run import RunCore
 from seqnb.ui.matrix_view import MatrixView
+from tests.ui.conftest import STYLE, STYLES
 from tests.ui.test_ui_scale import live_widgets, until
-
-STYLE = "Generate 3 images of a lighthouse keeper's day, from dawn to night, in "
-STYLES = ("ink drawing", "watercolor", "woodcut")
-
-
-@pytest.fixture
-def sweep(seqnb_client: seqnb.Client) -> seqnb.Sweep:
-    """3 prompts x 4 seeds, done and downloaded."""
-    runs = seqnb_client.sweep(prompts=[STYLE + s for s in STYLES], seeds=[1, 2, 3, 4], quiet=True)
-    seqnb_client.wait_all(runs, timeout=60)
-    seqnb_client.settle(timeout=60)
-    return runs
 
 
 def key(view: MatrixView, name: str, shift: bool = False) -> object:
