@@ -93,13 +93,23 @@ class Poller:
         self._by_kind.setdefault(run.kind, set()).add(run)
         if deadline is not None:
             watch.deadline = time.monotonic() + deadline
-        if delay is None:  # many runs in flight spread their first looks over their shared budget
-            delay = first_delay(self.policy, self._siblings(run))
+        if delay is None:
+            delay = self._first_look(run)
         self._schedule(watch, delay)
         if self._task is None or self._task.done():
             self._wake = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run(), name="seqnb-poller")
         self._wake.set()
+
+    def _first_look(self, run: RunCore) -> float:
+        """Seconds until the first look at a run just watched: aimed at its expected end once runs of its kind
+        have taught how long they take; before that, many runs in flight spread their first looks over their
+        shared budget (which, at 10,000 runs, is minutes: never for a run whose end can be aimed at)."""
+        expected = self.expected_end(run)
+        if expected is None:
+            return first_delay(self.policy, self._siblings(run))
+        until = expected - time.time() - self.policy.margin
+        return max(self.policy.first, min(until, self.policy.cap_far))
 
     async def stop(self) -> None:
         """Stop polling (runs keep their state; ``watch`` starts again)."""

@@ -54,3 +54,27 @@ def test_one_poll_per_run_per_second_and_a_cap_for_the_client() -> None:
         last[rid] = at
     times = [at for at, _, _ in polls]
     assert max(sum(1 for u in times if t <= u < t + 1.0) for t in times) <= 5  # 4 calls/s, one more at an edge
+
+
+def test_runs_sent_after_their_kind_has_ended_are_looked_at_when_they_should_end() -> None:
+    """Many runs in flight share a budget of first looks while nobody knows how long a job takes (20 runs at
+    one look per second: up to 20 s). Once one has ended, a run sent later is aimed at its own expected end."""
+
+    async def go(url: str, token: str) -> tuple[list[float], float]:
+        client = AsyncClient(token, url, poll=PollPolicy(group_rate=1.0))
+        first = client._prepare_sweep(prompts=["Generate 1 image of a fox"], seeds=[0], models=["seedream-4.5"])
+        await client._send_all(first)
+        await client.wait_all(first, timeout=60)
+        later = client._prepare_sweep(
+            prompts=["Generate 1 image of a fox"], seeds=range(1, 21), models=["seedream-4.5"]
+        )
+        await client._send_all(later)
+        sent = time.time()
+        await client.wait_all(later, timeout=60)
+        await client.aclose()
+        return [r.finished_at - sent for r in later if r.finished_at is not None], sent
+
+    with emulator(workers=32, queue_wait=0.0, service_time=1.0) as emu:
+        seen, _ = asyncio.run(go(emu.base_url, emu.token))
+    assert len(seen) == 20
+    assert max(seen) < 3.0, f"the last of 20 runs of a known kind was seen {max(seen):.1f} s after they were sent"
