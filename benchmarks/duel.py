@@ -98,10 +98,12 @@ def fit_cost() -> None:
     left = rng.integers(0, n, m)
     right = (left + rng.integers(1, n, m)) % n
     score = (rng.random(m) < 1.0 / (1.0 + np.exp(truth[right] - truth[left]))).astype(float)
+    # as the ledger's rankings and the duel pairing call it: lists read from the ledger, not arrays
+    left_list, right_list, score_list = left.tolist(), right.tolist(), score.tolist()
     times = []
     for _ in range(5):
         start = time.perf_counter()
-        fit(n, left, right, score)
+        fit(n, left_list, right_list, score_list)
         times.append(time.perf_counter() - start)
     pairing = Pairing(n, seed=0)
     for i, j, s in zip(left, right, score, strict=True):

@@ -84,7 +84,7 @@ def status_rate(proc: subprocess.Popen[bytes], port: int, path: str, args: argpa
     try:
         asyncio.run(hammer(port, path, "bench", args.connections, 1.0))  # warm-up
         n = asyncio.run(hammer(port, path, "bench", args.connections, args.seconds))
-        return n / args.seconds
+        return float(n) / float(args.seconds)
     finally:
         proc.terminate()
         proc.wait(10)

@@ -18,6 +18,7 @@ import io
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,11 @@ def naive(urls: list[str]) -> int:
     return total
 
 
+def cached_grid(run: seqnb.Run, cache_dir: Path) -> Any:
+    """seqnb's grid of a run, from a gallery over the image cache in ``cache_dir``."""
+    return grid(Gallery(ImageCache(cache_dir), thumb=192), [run])
+
+
 def main() -> None:
     with emulator(queue_wait=0, service_time=0.05, workers=4) as emu, tempfile.TemporaryDirectory() as tmp:
         client = seqnb.connect(emu.token, emu.base_url, ledger=False, download=False)
@@ -83,13 +89,9 @@ def main() -> None:
                 httpx.get(url, timeout=120)
             cache_dir = Path(tmp) / f"cache{side}"
 
-            first_s, first_mb, box = measure(
-                lambda run=run, cache_dir=cache_dir: grid(Gallery(ImageCache(cache_dir), thumb=192), [run])
-            )
-            cached_s, cached_mb, box2 = measure(
-                lambda run=run, cache_dir=cache_dir: grid(Gallery(ImageCache(cache_dir), thumb=192), [run])
-            )
-            naive_s, naive_mb, inline = measure(lambda run=run: naive(run.images))
+            first_s, first_mb, box = measure(partial(cached_grid, run, cache_dir))
+            cached_s, cached_mb, box2 = measure(partial(cached_grid, run, cache_dir))
+            naive_s, naive_mb, inline = measure(partial(naive, run.images))
             print(
                 f"15 x {side}x{side}: first grid {first_s:6.2f} s (peak +{first_mb:5.0f} MB)   from cache {cached_s:5.3f} s "
                 f"(peak +{cached_mb:4.0f} MB, {widget_bytes(box2) / 1e6:.2f} MB in the notebook)   naive {naive_s:6.2f} s "

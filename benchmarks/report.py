@@ -44,7 +44,7 @@ def main() -> None:
         results = {}
         for full in ("none", "embed"):
             start = time.perf_counter()
-            path = client.report(client.ledger.runs(), Path(tmp) / f"report-{full}.html", full=full)  # type: ignore[arg-type]
+            path = client.report(client.ledger.runs(), Path(tmp) / f"report-{full}.html", full=full)
             seconds, size = time.perf_counter() - start, path.stat().st_size
             results[full] = (seconds, size)
             label = "thumbnails (default)" if full == "none" else "full size inside (baseline)"

@@ -39,7 +39,7 @@ def install_recording_comm() -> None:
     import comm
     from comm import DummyComm
 
-    class RecordingComm(DummyComm):  # type: ignore[misc]
+    class RecordingComm(DummyComm):
         def publish_msg(
             self, msg_type: str, data: Any = None, metadata: Any = None, buffers: Any = None, **keys: Any
         ) -> None:
