@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..model.labels import labels, says, sweep_label_of
-from ..model.pricing import format_money
+from ..model.pricing import Cost, format_money
 from ..runs.run import RunCore
 
 __all__ = ["BUCKETS", "COLOURS", "FILTERS", "VOCABULARY", "BoardState", "bucket_of"]
@@ -80,12 +80,6 @@ class SweepTally:
     """How many runs the sweep had when ``label`` was made."""
 
 
-@dataclass
-class Costed:
-    amount: Decimal
-    currency: str
-
-
 class BoardState:
     """Every run of a session, grouped for a board that shows a bounded page of them."""
 
@@ -99,9 +93,8 @@ class BoardState:
         self.sweeps: dict[str, SweepTally] = {}
         self._bucket: dict[str, str] = {}
         self._images: dict[str, int] = {}
-        self._cost: dict[str, Costed | None] = {}
-        self._counted: dict[str, tuple[Costed, bool]] = {}
-        """What each run adds to its sweep's spend, and whether that is an estimate."""
+        self._counted: dict[str, tuple[str, Decimal, bool]] = {}
+        """What each run adds to its sweep's spend: currency, amount, and whether that is an estimate."""
         self._members: dict[str, dict[str, None]] = {b: {} for b in BUCKETS}
         """Run ids per group, in the order they entered it (``dict`` as an ordered set)."""
         self._active: dict[str, None] = {}
@@ -117,10 +110,8 @@ class BoardState:
         self.runs[run.id] = run  # a row read back may be replaced by the same run resumed by a client
         if tally is not None:
             tally.runs[run.id] = run
-        if old is None:
-            self._cost[run.id] = self._estimate(run)
-            if tally is not None:
-                tally.requested += run.requested
+        if old is None and tally is not None:
+            tally.requested += run.requested
         images = len(run.images) if run.status == "completed" else 0
         if tally is not None:
             if run.submitted_at is not None:
@@ -159,27 +150,26 @@ class BoardState:
 
     def _count_spend(self, tally: SweepTally, run: RunCore) -> None:
         """Move the sweep's spend to what this run counts now: its charge once said (USD), else its estimate once completed."""
+        now: tuple[str, Decimal, bool] | None = None
         if run.cost is not None:
-            now: tuple[Costed, bool] | None = (Costed(run.cost, "USD"), False)
-        else:
-            estimate = self._cost.get(run.id)
-            now = (estimate, True) if estimate is not None and run.status == "completed" else None
+            now = ("USD", run.cost, False)
+        elif run.status == "completed" and (estimate := self._estimate(run)) is not None:
+            now = (estimate.currency, estimate.amount, True)
         before = self._counted.pop(run.id, None)
         for counted, sign in ((before, -1), (now, 1)):
             if counted is not None:
-                cost, estimated = counted
-                tally.charged[cost.currency] = tally.charged.get(cost.currency, Decimal(0)) + sign * cost.amount
+                currency, amount, estimated = counted
+                tally.charged[currency] = tally.charged.get(currency, Decimal(0)) + sign * amount
                 tally.estimated += sign if estimated else 0
                 tally.said += 0 if estimated else sign
         if now is not None:
             self._counted[run.id] = now
 
-    def _estimate(self, run: RunCore) -> Costed | None:
+    def _estimate(self, run: RunCore) -> Cost | None:
         try:
-            cost = run.request.cost(self.prices)
+            return run.request.cost(self.prices)
         except ValueError:
             return None
-        return Costed(cost.amount, cost.currency)
 
     # --- reading --------------------------------------------------------------------------------
 

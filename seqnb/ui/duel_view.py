@@ -19,20 +19,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import anywidget
 import traitlets
 
 from ..errors import SeqnbError, SettingInvalid
-from ..images.fallback import HtmlBudget, StaticFallback
+from ..images.fallback import HtmlBudget
 from ..images.gallery import Gallery
 from ..images.matrix import axis_value, cell_labels
-from ..images.render import Frame, frame_label
+from ..images.render import frame_label
 from ..judging.pairing import Pairing
 from ..ledger.duels import OUTCOMES, SCORES
 from ..model.spec import get_model
 from ..runs.run import RunCore
-from ..session import gallery_of
-from .matrix_state import FrameLoading, client_ledger, runs_of, thumb_src
+from .matrix_state import SeriesView, thumb_src
 from .matrix_view import MatrixView
 
 if TYPE_CHECKING:
@@ -49,8 +47,10 @@ PAIR_AXES = ("prompt", "model", "size", "seed")
 """What a like-for-like pair may differ in (one of), the seed held equal (``Pairing``'s ``held``)."""
 
 
-class DuelView(FrameLoading, StaticFallback, anywidget.AnyWidget):
+class DuelView(SeriesView):
     """Two series side by side: ← or → for the better one, ↓ a tie, s skip, u undo, f full frames."""
+
+    noun = "duel"
 
     _esm = STATIC / "duel.js"
     _css = STATIC / "duel.css"
@@ -68,7 +68,6 @@ class DuelView(FrameLoading, StaticFallback, anywidget.AnyWidget):
         sync=True
     )
     blind = traitlets.Bool(True, help="nothing names a pair until it is judged").tag(sync=True)
-    message = traitlets.Unicode("", help="the outcome of the last action, as HTML").tag(sync=True)
 
     def __init__(
         self,
@@ -81,17 +80,7 @@ class DuelView(FrameLoading, StaticFallback, anywidget.AnyWidget):
         large: int = 1024,
         seed: int | None = None,
     ) -> None:
-        given = runs_of(runs, ledger)
-        self.originals: dict[str, Any] = {}
-        """Run id -> the object given (``pair`` answers with it)."""
-        for run in given:
-            core = getattr(run, "aio", run)
-            if not isinstance(core, RunCore):
-                raise TypeError(f"a duel is between runs (Run, AsyncRun), not {type(run).__name__}")
-            self.originals.setdefault(core.id, run)
-        cores = [getattr(r, "aio", r) for r in self.originals.values()]
-        self.gallery = gallery or gallery_of(cores)
-        found = ledger or self.gallery.ledger or client_ledger(cores)
+        cores, found = self._given(runs, gallery, ledger)  # ``pair`` answers with the runs as given
         if found is None:
             raise SettingInvalid(
                 "a duel records each choice in a ledger: connect with one (seqnb.connect()) or pass ledger=..."
@@ -113,13 +102,9 @@ class DuelView(FrameLoading, StaticFallback, anywidget.AnyWidget):
         self.current: tuple[int, int] | None = None
         self.token = ""
         self.skipped = 0
-        self.frames: dict[str, list[Frame]] = {}
         self.large_sent: list[tuple[dict[str, Any], bytes]] = []
         """The full frames sent for the pair shown (their messages and bytes), for tests and benchmarks."""
         self._seen: set[frozenset[int]] = set()  # pairs revealed: judged again, they are not judged blind
-        self._loading: set[str] = set()
-        self._thumbs: dict[str, str] = {}
-        self._closed = False
         self.warmed = threading.Event()
         """Set once every loaded series' thumbnails are made (``_warm``): from then on no pair waits for one."""
         self._resume()
@@ -169,16 +154,18 @@ class DuelView(FrameLoading, StaticFallback, anywidget.AnyWidget):
         """Show the pair worth asking now (blind: its token and thumbnails only)."""
         allowed = [self._frames_of(run) is not None for run in self.series]
         pair = self.pairing.next_pair(allowed, avoid)
-        self.current = pair
-        self.token = secrets.token_urlsafe(12) if pair else ""
         if pair is None:
+            self.current, self.token = None, ""
             waiting = len(self._loading)
             self.message = f"images of {waiting} series loading…" if waiting else "fewer than two series can be shown"
             self._show({"token": ""})
             return
-        i, j = pair
-        shown = {"token": self.token, "left": self._side(i), "right": self._side(j)}
-        self._show(shown)
+        self._present(*pair)
+
+    def _present(self, i: int, j: int) -> None:
+        """Show series ``i`` and ``j`` under a new token (and their full frames, if shown)."""
+        self.current, self.token = (i, j), secrets.token_urlsafe(12)
+        self._show({"token": self.token, "left": self._side(i), "right": self._side(j)})
         if self.full:
             self._send_full()
 
@@ -266,12 +253,9 @@ class DuelView(FrameLoading, StaticFallback, anywidget.AnyWidget):
             return
         self.made.pop()
         self.pairing.remove(i, j, score)
-        self.current, self.token = (i, j), secrets.token_urlsafe(12)
         self.reveal = {}
         self.message = "your last choice was taken back: judge this pair again"
-        self._show({"token": self.token, "left": self._side(i), "right": self._side(j)})
-        if self.full:
-            self._send_full()
+        self._present(i, j)
 
     def show_full(self, on: bool | None = None) -> None:
         """Show the pair's frames full-size (``on=None`` toggles); they are sent as custom messages, never synced."""
@@ -285,14 +269,9 @@ class DuelView(FrameLoading, StaticFallback, anywidget.AnyWidget):
             return
         for side, k in zip(("left", "right"), self.current, strict=True):
             for frame in self.frames.get(self.series[k].id) or []:
-                if frame.image is None:
+                data = self._large(frame)
+                if data is None:
                     continue
-                try:
-                    data = self.gallery.cache.thumbnail(frame.image, self.large).read_bytes()
-                except OSError:
-                    if not frame.image.path.exists():
-                        continue
-                    data = self.gallery.cache.render_thumbnail(frame.image, self.large)
                 content = {"kind": "large", "token": self.token, "side": side, "frame": frame.index}
                 self.large_sent.append((content, data))
                 if not self._closed:
@@ -332,10 +311,7 @@ class DuelView(FrameLoading, StaticFallback, anywidget.AnyWidget):
             "undo": self.undo,
             "full": lambda: self.show_full(c.get("on") if isinstance(c.get("on"), bool) else None),
         }
-        if action in actions:
-            return actions[action]()
-        self.message = f"the duel does not know the action {html.escape(str(action))!r}"
-        return None
+        return self._act(action, actions)
 
     def static_html(self, budget: HtmlBudget | None = None) -> str:
         """What a saved notebook shows: how far the duel went (nothing of a pair: it may be blind)."""
@@ -347,10 +323,6 @@ class DuelView(FrameLoading, StaticFallback, anywidget.AnyWidget):
 
     def static_text(self) -> str:
         return f"<seqnb duel: {len(self.series)} series, {len(self.pairing.left)} choice(s)>"
-
-    def close(self) -> None:
-        self._closed = True
-        super().close()
 
 
 def duel(runs: Any, **options: Any) -> DuelView:

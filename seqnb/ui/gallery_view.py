@@ -26,6 +26,7 @@ from .throttle import Throttle
 
 if TYPE_CHECKING:
     from ..client.sync import Client
+    from ..images.gallery import Gallery
 
 __all__ = ["GalleryView"]
 
@@ -85,11 +86,6 @@ class GalleryView(w.VBox):
         self._unsubscribe = self.session.follow(self._on_event, self._take_runs)
         if visible:
             self.refresh()
-
-    @property
-    def interval(self) -> float:
-        """Least time between two live rebuilds of the first page."""
-        return self._throttle.interval
 
     @property
     def pages(self) -> int:
@@ -195,19 +191,18 @@ class GalleryView(w.VBox):
         gallery = self.client.gallery
         self.page = min(self.page, self.pages - 1)
         runs = [self.completed[i] for i in self.page_ids()]
-        ready = [r for r in runs if gallery is not None and gallery.ready(r)]
-        waiting = len(runs) - len(ready)
-        if gallery is not None:
-            self._fetch([r for r in runs if not gallery.ready(r) and not downloads_itself(r, gallery)])
-        self.label.value = f"page {self.page + 1} of {self.pages} · {len(self.completed)} completed runs" + (
-            f" · {waiting} still downloading" if waiting and gallery is not None else ""
-        )
         self.prev_button.disabled = self.page == 0
         self.next_button.disabled = self.page + 1 >= self.pages
+        label = f"page {self.page + 1} of {self.pages} · {len(self.completed)} completed runs"
         if gallery is None:
+            self.label.value = label
             replace_children(self.body, [w.HTML("<i>this client downloads no images (connect with download=True)</i>")])
             return
+        ready = [r for r in runs if gallery.ready(r)]
+        waiting = len(runs) - len(ready)
+        self.label.value = label + (f" · {waiting} still downloading" if waiting else "")
         if waiting:
+            self._fetch(gallery, [r for r in runs if not gallery.ready(r) and not downloads_itself(r, gallery)])
             self.stale = True
             self._throttle.poke()
         if ready:
@@ -215,18 +210,15 @@ class GalleryView(w.VBox):
         elif not runs:
             replace_children(self.body, [w.HTML("<i>completed runs appear here</i>")])
 
-    def _fetch(self, runs: list[RunCore]) -> None:
+    def _fetch(self, gallery: Gallery, runs: list[RunCore]) -> None:
         """Fetch, in the background, the images of shown runs that no client's gallery here downloads; the page is
         rebuilt when they are in."""
         wanted = [r for r in runs if r.id not in self._fetching]
-        if not wanted or self.client.gallery is None:
-            return
-        self._fetching.update(r.id for r in wanted)
-        LoopRunner().spawn(self._fetched(wanted))
+        if wanted:
+            self._fetching.update(r.id for r in wanted)
+            LoopRunner().spawn(self._fetched(gallery, wanted))
 
-    async def _fetched(self, runs: list[RunCore]) -> None:
-        gallery = self.client.gallery
-        assert gallery is not None
+    async def _fetched(self, gallery: Gallery, runs: list[RunCore]) -> None:
         await asyncio.gather(*(gallery.download(r) for r in runs), return_exceptions=True)
         self.stale = True  # (a run whose fetch failed is not fetched again: it stays "still downloading")
         if self.visible and not self._throttle.poke():  # not on a loop: now

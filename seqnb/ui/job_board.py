@@ -80,12 +80,7 @@ class JobBoard(anywidget.AnyWidget):
         self._unsubscribe = self.session.follow(self._on_event, self._take_runs)
         super().__init__(page_size=page_size, snapshot=self._build(page_size))
         self.observe(self._view_changed, ["page", "page_size", "status_filter", "text_filter"])
-        self.on_msg(self._on_message)
-
-    @property
-    def interval(self) -> float:
-        """Least time between two snapshots: changes in between are sent together."""
-        return self._throttle.interval
+        self.on_msg(lambda _, content, buffers: self.handle_message(content))
 
     # --- kernel -> browser ------------------------------------------------------------------------
 
@@ -143,9 +138,6 @@ class JobBoard(anywidget.AnyWidget):
         self.flush()
 
     # --- browser -> kernel ------------------------------------------------------------------------
-
-    def _on_message(self, _: Any, content: Any, buffers: Any) -> None:
-        self.handle_message(content)
 
     def handle_message(self, content: dict[str, Any]) -> Any:
         """Act on a message from the front end: ``{"action": "cancel", "run": id}``, ``cancel_sweep`` with

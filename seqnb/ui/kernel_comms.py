@@ -53,12 +53,9 @@ def wanted(version: str | None = None) -> bool:
 
 
 def _kernel() -> Any:
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
-        return None
-    shell = get_ipython()
-    return getattr(shell, "kernel", None)
+    from IPython import get_ipython  # comes with ipywidgets
+
+    return getattr(get_ipython(), "kernel", None)
 
 
 def answer_widget_messages(kernel: Any = None, *, version: str | None = None) -> bool:

@@ -124,13 +124,8 @@ class LedgerView(StaticFallback, w.VBox):
             self.refresh()
 
     def filters(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.model.value != _ANY:
-            out["model"] = self.model.value
-        if self.status.value != _ANY:
-            out["status"] = self.status.value
-        if self.sweep.value != _ANY:
-            out["sweep"] = self.sweep.value
+        chosen = {"model": self.model.value, "status": self.status.value, "sweep": self.sweep.value}
+        out: dict[str, Any] = {key: value for key, value in chosen.items() if value != _ANY}
         if self.text.value.strip():
             out["text"] = self.text.value.strip()
         return out

@@ -2,7 +2,7 @@
 marks, the visible thumbnails).
 
 Plain functions over ``seqnb.images.matrix`` and the image cache; ``MatrixView`` calls them and
-tests read their output. Thumbnails are data URLs of the cache's JPEG thumbnails, made only for
+tests read their output. ``SeriesView`` is what the matrix and the duel widgets share. Thumbnails are data URLs of the cache's JPEG thumbnails, made only for
 the cells of the page, each with its own width and height (a 16:9 frame stays 16:9); a frame without
 an image is sent as its state and label, drawn by the browser in the shape of its series.
 """
@@ -11,29 +11,34 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import html
 import logging
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import anywidget
+import traitlets
+
 from ..client.run import AsyncRun
+from ..images.fallback import StaticFallback
 from ..images.matrix import Matrix, Page, axis_value, cell_labels, made_from
 from ..images.render import Frame, frame_label
-from ..images.store import ImageStore
+from ..images.store import CachedImage, ImageStore
+from ..ledger.marks import RunMarks
 from ..model.spec import get_model
 from ..runs.run import ACTIVE, RunCore
+from ..session import gallery_of
 
 if TYPE_CHECKING:
     from ..images.gallery import Gallery
     from ..ledger.facade import Ledger
 
 __all__ = [
-    "FrameLoading",
-    "Marks",
+    "SeriesView",
     "aspect_of",
-    "client_ledger",
     "downloads_itself",
+    "image_bytes",
     "lightbox_info",
     "loop_running",
     "page_snapshot",
@@ -45,40 +50,42 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Marks:
-    """A run's marks as the views show them (``Ledger.marks_of`` gives them; none without a ledger)."""
+class SeriesView(StaticFallback, anywidget.AnyWidget):
+    """What the matrix and the duel share: the runs as given (``originals``), their gallery and ledger, their frames
+    (read from the gallery once their images are in, else downloaded in the background on the running loop, then
+    ``_frames_loaded()``), their thumbnails kept, and the browser's messages as plain calls (``handle_message``)."""
 
-    rating: int = 0
-    frame_ratings: Mapping[int, int] | None = None
-    verdict: str = "none"
-    tags: tuple[str, ...] = ()
-    comment: str = ""
+    noun = "view"
+    """What the widget is called in what it says (``the matrix does not know the action ...``)."""
+    large: int
+    """The longer side of the frames sent full-size."""
 
-    @classmethod
-    def of(cls, marks: Any) -> Marks:
-        """From a ledger's ``RunMarks`` (or None: no marks)."""
-        if marks is None:
-            return cls()
-        return cls(
-            int(getattr(marks, "rating", 0) or 0),
-            dict(getattr(marks, "frame_ratings", None) or {}),
-            str(getattr(marks, "verdict", None) or "none"),
-            tuple(getattr(marks, "tags", ()) or ()),
-            str(getattr(marks, "comment", None) or ""),
-        )
+    message = traitlets.Unicode("", help="the outcome of the last action, as HTML").tag(sync=True)
 
-    def frame_rating(self, frame: int) -> int:
-        return int((self.frame_ratings or {}).get(frame, 0))
+    def _given(self, runs: Any, gallery: Gallery | None, ledger: Ledger | None) -> tuple[list[RunCore], Ledger | None]:
+        """Take in the runs asked for (``runs_of``); returns their states and the ledger given, else theirs."""
+        self.originals: dict[str, Any] = {}
+        """Run id -> the object given (a ``Run`` keeps its client)."""
+        self.frames: dict[str, list[Frame]] = {}
+        self._loading: set[str] = set()
+        self._thumbs: dict[str, str] = {}
+        """Image sha256 -> its thumbnail's data URL, so a series shown again reads no file."""
+        self._closed = False
+        cores = self._adopt(runs_of(runs, ledger))
+        self.gallery = gallery or gallery_of(cores)
+        return cores, ledger or self.gallery.ledger or client_ledger(cores)
 
-
-class FrameLoading:
-    """The matrix's and the duel's runs' frames: read from the gallery once their images are in, else downloaded in
-    the background on the running loop, then ``_frames_loaded()``."""
-
-    gallery: Gallery
-    frames: dict[str, list[Frame]]
-    _loading: set[str]
+    def _adopt(self, given: Iterable[Any]) -> list[RunCore]:
+        """The states of the runs not yet in ``originals``, now in it."""
+        cores = []
+        for run in given:
+            core = getattr(run, "aio", run)
+            if not isinstance(core, RunCore):
+                raise TypeError(f"a {self.noun} is made of runs (Run, AsyncRun), not {type(run).__name__}")
+            if core.id not in self.originals:
+                self.originals[core.id] = run
+                cores.append(core)
+        return cores
 
     def _frames_of(self, run: RunCore) -> list[Frame] | None:
         """The run's frames if its images are in; else fetched (in the background on a loop) and None for now."""
@@ -111,6 +118,25 @@ class FrameLoading:
 
     def _frames_loaded(self) -> None:
         """Called after each download this view started, done or failed."""
+
+    def _large(self, frame: Frame | None) -> bytes | None:
+        """A frame's image at the ``large`` size (the widget's), to send as a custom message; None without one."""
+        return image_bytes(self.gallery.cache, frame.image, self.large) if frame is not None else None
+
+    def _act(self, action: Any, actions: dict[str, Callable[[], Any]]) -> Any:
+        """Call the method a browser's message names; a bad argument or an unknown action is said in ``message``."""
+        if action not in actions:
+            self.message = f"the {self.noun} does not know the action {html.escape(str(action))!r}"
+            return None
+        try:
+            return actions[action]()
+        except (TypeError, ValueError) as exc:
+            self.message = f"{html.escape(str(action))}: {html.escape(str(exc))}"
+            return None
+
+    def close(self) -> None:
+        self._closed = True
+        super().close()
 
 
 def run_state(run: RunCore) -> tuple[str, str]:
@@ -149,6 +175,20 @@ def fitted(aspect: float, size: int) -> tuple[int, int]:
     return max(1, round(size * aspect)), size
 
 
+def image_bytes(store: ImageStore, image: CachedImage | None, size: int) -> bytes | None:
+    """An image's cached JPEG thumbnail of ``size`` (made in memory when the cache cannot keep it), or None (no image, or
+    it vanished from the cache)."""
+    if image is None:
+        return None
+    try:
+        return store.thumbnail(image, size).read_bytes()
+    except OSError as exc:
+        if not image.path.exists():
+            return None
+        log.warning("thumbnail of %s not cached (%s); made in memory", image.path, exc)
+        return store.render_thumbnail(image, size)
+
+
 def thumb_src(store: ImageStore, frame: Frame, size: int, memo: dict[str, str] | None = None) -> str | None:
     """The frame's cached thumbnail as a ``data:`` URL, or None (no image, or it vanished from the cache).
 
@@ -158,24 +198,24 @@ def thumb_src(store: ImageStore, frame: Frame, size: int, memo: dict[str, str] |
         return None
     if memo is not None and (known := memo.get(frame.image.sha256)) is not None:
         return known
-    try:
-        data = store.thumbnail(frame.image, size).read_bytes()
-    except OSError as exc:
-        if not frame.image.path.exists():
-            return None
-        log.warning("thumbnail of %s not cached (%s); made in memory", frame.image.path, exc)
-        data = store.render_thumbnail(frame.image, size)
-    src = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+    data = image_bytes(store, frame.image, size)
+    if data is None:
+        return None
+    src = data_url(data)
     if memo is not None:
         memo[frame.image.sha256] = src
     return src
+
+
+def data_url(jpeg: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
 def _frames_entry(
     store: ImageStore,
     run: RunCore,
     frames: Sequence[Frame] | None,
-    marks: Marks,
+    marks: RunMarks,
     size: int,
     memo: dict[str, str] | None,
 ) -> list[Any]:
@@ -191,7 +231,7 @@ def _frames_entry(
         else:
             entry["label"] = frame_label(Frame(frame.index, frame.count, None, entry["state"]))
             entry["reason"] = frame.reason
-        if rating := marks.frame_rating(frame.index):
+        if rating := marks.frame_ratings.get(frame.index):
             entry["rating"] = rating
         out.append(entry)
     return out
@@ -201,7 +241,7 @@ def run_entry(
     store: ImageStore,
     run: RunCore,
     frames: Sequence[Frame] | None,
-    marks: Marks,
+    marks: RunMarks,
     size: int,
     label: str = "",
     memo: dict[str, str] | None = None,
@@ -219,8 +259,8 @@ def run_entry(
         "words": words,
         "label": label,
         "requested": run.requested,
-        "rating": marks.rating,
-        "verdict": marks.verdict,
+        "rating": marks.rating or 0,
+        "verdict": marks.verdict or "none",
         "tags": list(marks.tags),
         "title": run.label or "",
         "made": made_from(run, parent),
@@ -236,7 +276,7 @@ def page_snapshot(
     *,
     store: ImageStore,
     frames: Mapping[str, Sequence[Frame] | None],
-    marks: Mapping[str, Marks],
+    marks: Mapping[str, RunMarks],
     size: int,
     page_rows: int,
     page_cols: int,
@@ -252,28 +292,16 @@ def page_snapshot(
             where = matrix.locate(run_id) if mark.verdict == "picked" else None
             if where is not None:
                 picked_in[where[0]] = picked_in.get(where[0], 0) + 1
-    cells = []
-    for row in page.cells:
-        out_row = []
-        for cell in row:
-            labels = cell_labels(cell, placed, matrix.parents)
-            by_id = {r.id: r for r in cell}
-            out_row.append(
-                [
-                    run_entry(
-                        store,
-                        run,
-                        frames.get(run.id),
-                        marks.get(run.id, Marks()),
-                        size,
-                        label,
-                        thumbs,
-                        by_id.get(matrix.parents.get(run.id, "")),
-                    )
-                    for run, label in zip(cell, labels, strict=True)
-                ]
-            )
-        cells.append(out_row)
+
+    def entries(cell: Sequence[RunCore]) -> list[dict[str, Any]]:
+        by_id = {r.id: r for r in cell}
+        out = []
+        for run, label in zip(cell, cell_labels(cell, placed, matrix.parents), strict=True):
+            parent = by_id.get(matrix.parents.get(run.id, ""))
+            mark = marks.get(run.id, RunMarks())
+            out.append(run_entry(store, run, frames.get(run.id), mark, size, label, thumbs, parent))
+        return out
+
     return {
         "axes": {
             "rows": matrix.rows_axis,
@@ -298,7 +326,7 @@ def page_snapshot(
         else [],
         "rows": [{"label": matrix.rows[i].label, "title": matrix.rows[i].title} for i in page.rows],
         "cols": [{"label": matrix.cols[i].label, "title": matrix.cols[i].title} for i in page.cols],
-        "cells": cells,
+        "cells": [[entries(cell) for cell in row] for row in page.cells],
         "total": {
             "runs": len(matrix.runs),
             "made": len(matrix.parents),
@@ -325,7 +353,7 @@ def where_in(matrix: Matrix, run: RunCore) -> str:
 
 
 def lightbox_info(
-    run: RunCore, frame: int, marks: Marks, frames: Sequence[Frame] | None, matrix: Matrix | None = None
+    run: RunCore, frame: int, marks: RunMarks, frames: Sequence[Frame] | None, matrix: Matrix | None = None
 ) -> dict[str, Any]:
     """What the lightbox says beside the image: where the run sits, prompt, seed, size, model, cost, run id, state and
     marks (and, for a run made from another, which)."""
@@ -360,11 +388,11 @@ def lightbox_info(
         "frame_state": known.state if known else ("waiting" if frames is None else "not_returned"),
         "frame_label": frame_label(known) if known and known.image is None else "",
         "pixels": f"{known.image.width}x{known.image.height}" if known and known.image else "",
-        "rating": marks.rating,
-        "frame_rating": marks.frame_rating(frame),
-        "verdict": marks.verdict,
+        "rating": marks.rating or 0,
+        "frame_rating": marks.frame_ratings.get(frame, 0),
+        "verdict": marks.verdict or "none",
         "tags": list(marks.tags),
-        "comment": marks.comment,
+        "comment": marks.comment or "",
     }
 
 

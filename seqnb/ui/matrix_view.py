@@ -20,18 +20,17 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import anywidget
 import traitlets
 
 from ..errors import SeqnbError
-from ..images.fallback import StaticFallback, matrix_view_html
+from ..images.fallback import matrix_view_html
 from ..images.gallery import Gallery
 from ..images.matrix import Matrix, build_matrix, choose_axes
 from ..images.render import Frame
+from ..ledger.marks import RunMarks
 from ..runs.run import RunCore, RunEvent
-from ..session import gallery_of
 from .matrix_promote import SAME, Offer, not_sent, price_offer, promote_choices, send_offer
-from .matrix_state import FrameLoading, Marks, client_ledger, downloads_itself, lightbox_info, page_snapshot, runs_of
+from .matrix_state import SeriesView, downloads_itself, lightbox_info, page_snapshot
 from .throttle import Throttle
 
 if TYPE_CHECKING:
@@ -47,9 +46,10 @@ THUMBS_KEPT = 2000
 """Thumbnails kept in memory (about 4 kB each) before the memo starts again."""
 
 
-class MatrixView(FrameLoading, StaticFallback, anywidget.AnyWidget):
+class MatrixView(SeriesView):
     """Series laid out by what varies, a page at a time; click a frame for the lightbox, keys to rate, pick, reject."""
 
+    noun = "matrix"
     static_html = matrix_view_html  # what a saved notebook shows: the page, its thumbnails inside
 
     _esm = STATIC / "matrix.js"
@@ -59,7 +59,6 @@ class MatrixView(FrameLoading, StaticFallback, anywidget.AnyWidget):
         sync=True
     )
     lightbox = traitlets.Dict({"open": False}, help="the frame open in the lightbox and what it says").tag(sync=True)
-    message = traitlets.Unicode("", help="the outcome of the last action, as HTML").tag(sync=True)
     offer = traitlets.Dict(
         {}, help="the promote priced and waiting for its confirm click: the button's words (the sum), what is left out"
     ).tag(sync=True)
@@ -81,25 +80,16 @@ class MatrixView(FrameLoading, StaticFallback, anywidget.AnyWidget):
         interval: float = 0.5,
         rank: Any = None,
     ) -> None:
-        given = runs_of(runs, ledger)
-        self.originals: dict[str, Any] = {}
-        """Run id -> the object given (a ``Run`` keeps its client, for Promote)."""
-        cores = self._adopt(given)
-        self.gallery = gallery or gallery_of(cores)
-        self.ledger = ledger or self.gallery.ledger or client_ledger(cores)
+        cores, self.ledger = self._given(runs, gallery, ledger)
+        given = self.originals.values()  # a ``Run`` keeps its client, for Promote
         self.client = client or next((r.client for r in given if hasattr(r, "aio") and hasattr(r, "client")), None)
         self.page_rows, self.page_cols, self.thumb, self.large = page_rows, page_cols, thumb, large
         self.row_page = self.col_page = self.facet_page = 0
-        self.frames: dict[str, list[Frame]] = {}
-        self.marks: dict[str, Marks] = {}
+        self.marks: dict[str, RunMarks] = {}
         self.large_sent: tuple[dict[str, Any], bytes] | None = None
         """The last large image sent (its message and bytes), for tests and benchmarks."""
         self.stale = False
-        self._loading: set[str] = set()
-        self._thumbs: dict[str, str] = {}
         self._lock = threading.RLock()
-        """Image sha256 -> its thumbnail's data URL, so a page shown again reads no file."""
-        self._closed = False
         self._offer: Offer | None = None
         self._children: list[Any] = []
         """Runs made from runs of the matrix, seen in the client's events, to place at the next refresh."""
@@ -113,17 +103,6 @@ class MatrixView(FrameLoading, StaticFallback, anywidget.AnyWidget):
         super().__init__()
         self.on_msg(lambda _, content, buffers: self.handle_message(content))
         self.refresh()
-
-    def _adopt(self, given: Iterable[Any]) -> list[RunCore]:
-        cores = []
-        for run in given:
-            core = getattr(run, "aio", run)
-            if not isinstance(core, RunCore):
-                raise TypeError(f"a matrix is made of runs (Run, AsyncRun), not {type(run).__name__}")
-            if core.id not in self.originals:
-                self.originals[core.id] = run
-                cores.append(core)
-        return cores
 
     def _known_children(self, cores: list[RunCore]) -> list[Any]:
         """Runs already made from these: the client's (this kernel), and the ledger's for the picks."""
@@ -212,11 +191,11 @@ class MatrixView(FrameLoading, StaticFallback, anywidget.AnyWidget):
     def _frames_loaded(self) -> None:
         self._throttle.poke()
 
-    def _read_marks(self, ids: list[str]) -> dict[str, Marks]:
+    def _read_marks(self, ids: list[str]) -> dict[str, RunMarks]:
         if self.ledger is None:
             return {}
         try:
-            return {run_id: Marks.of(m) for run_id, m in self.ledger.marks_of(ids).items()}
+            return self.ledger.marks_of(ids)
         except SeqnbError as exc:
             self.message = f"marks not read: {html.escape(str(exc))}"
             return self.marks
@@ -279,7 +258,7 @@ class MatrixView(FrameLoading, StaticFallback, anywidget.AnyWidget):
         frame = min(max(0, int(frame)), run.requested - 1)
         self._follow(run)
         frames = self.frames.get(run.id) or self._frames_of(run)
-        marks = self.marks.get(run.id, Marks())
+        marks = self.marks.get(run.id, RunMarks())
         self.lightbox = lightbox_info(run, frame, marks, frames, self.matrix)
         self._send_large(run, frame, frames)
         return dict(self.lightbox)
@@ -296,15 +275,9 @@ class MatrixView(FrameLoading, StaticFallback, anywidget.AnyWidget):
             self.refresh()
 
     def _send_large(self, run: RunCore, frame: int, frames: list[Frame] | None) -> None:
-        image = frames[frame].image if frames is not None and frame < len(frames) else None
-        if image is None:
+        data = self._large(frames[frame] if frames is not None and frame < len(frames) else None)
+        if data is None:
             return
-        try:
-            data = self.gallery.cache.thumbnail(image, self.large).read_bytes()
-        except OSError:
-            if not image.path.exists():
-                return
-            data = self.gallery.cache.render_thumbnail(image, self.large)
         content = {"kind": "large", "run": run.id, "frame": frame}
         self.large_sent = (content, data)
         if not self._closed:
@@ -391,7 +364,7 @@ class MatrixView(FrameLoading, StaticFallback, anywidget.AnyWidget):
         current = self._current()
         if current is not None:
             run, _ = current
-            same = self.marks.get(run.id, Marks()).verdict == verdict
+            same = self.marks.get(run.id, RunMarks()).verdict == verdict
             self._mark(run, verdict="none" if same else verdict)
 
     def _mark(self, run: RunCore, **what: Any) -> None:
@@ -407,14 +380,14 @@ class MatrixView(FrameLoading, StaticFallback, anywidget.AnyWidget):
         self.refresh()
         if self.lightbox.get("open"):
             frames = self.frames.get(run.id)
-            marks = self.marks.get(run.id, Marks())
+            marks = self.marks.get(run.id, RunMarks())
             self.lightbox = lightbox_info(run, int(self.lightbox["frame"]), marks, frames, self.matrix)
 
     # --- promote ----------------------------------------------------------------------------
 
     def picked(self) -> list[RunCore]:
         """The runs of the matrix marked picked, in matrix order."""
-        return [r for r in self.matrix.runs if self.marks.get(r.id, Marks()).verdict == "picked"]
+        return [r for r in self.matrix.runs if self.marks.get(r.id, RunMarks()).verdict == "picked"]
 
     def offer_promote(self, choice: str = SAME, again: bool = False) -> dict[str, Any]:
         """Price a promote of the picks (``promote_choices`` names the choices) as the client would send it; nothing
@@ -469,13 +442,9 @@ class MatrixView(FrameLoading, StaticFallback, anywidget.AnyWidget):
     # --- messages ---------------------------------------------------------------------------
 
     def handle_message(self, content: Any) -> Any:
-        """Act on a message from the browser: ``{"action": "open", "run": id, "frame": i}``, ``step_frame`` /
-        ``step_run`` / ``step_facet`` with ``"step"``, ``rate`` with ``"n"`` (and ``"series"``), ``pick``,
-        ``reject``, ``close``, ``axes`` (``rows``, ``cols``, ``facet``), ``swap``, ``page`` (``rows``, ``cols``:
-        steps), ``facet`` (``index``), ``promote`` (``choice``, ``again``), ``confirm``, ``cancel_promote``,
-        ``refresh``."""
+        """Act on a message from the browser, ``{"action": "open", "run": id, "frame": i}`` say: each action below calls
+        its method with the message's arguments."""
         c = content if isinstance(content, dict) else {}
-        action = c.get("action")
         actions: dict[str, Callable[[], Any]] = {
             "open": lambda: self.open_frame(str(c.get("run")), int(c.get("frame", 0))),
             "step_frame": lambda: self.step_frame(int(c.get("step", 1))),
@@ -490,18 +459,10 @@ class MatrixView(FrameLoading, StaticFallback, anywidget.AnyWidget):
             "confirm": self.confirm_promote, "cancel_promote": self.cancel_promote,
             "refresh": self.refresh,
         }  # fmt: skip
-        if action in actions:
-            try:
-                return actions[action]()
-            except (TypeError, ValueError) as exc:
-                self.message = f"{html.escape(str(action))}: {html.escape(str(exc))}"
-                return None
-        self.message = f"the matrix does not know the action {html.escape(str(action))!r}"
-        return None
+        return self._act(c.get("action"), actions)
 
     def close(self) -> None:
         """Stop following the runs and close the widget."""
-        self._closed = True
         self._throttle.cancel()
         for unsubscribe in self._unsubscribe:
             unsubscribe()

@@ -8,7 +8,6 @@ their thumbnails, fetched kernel-side through the image cache into one HTML widg
 
 from __future__ import annotations
 
-import base64
 import html
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -29,6 +28,7 @@ from ..model.spec import get_model, models
 from ..model.sweep import SweepPlan
 from ..model.validation import Fix, Problem, Report
 from .closing import close_tree
+from .matrix_state import data_url
 
 __all__ = ["RequestPanel", "parse_seeds"]
 
@@ -152,19 +152,12 @@ class RequestPanel(w.VBox):
         self.dice.on_click(lambda _: self.roll_seed())
         self.submit_button.on_click(lambda _: self.submit())
         self.sweep_button.on_click(lambda _: self.sweep())
-        for widget in (self.prompt, self.count, self.size, self.optimize, self.seed, self.references):
+        fields = (self.prompt, self.count, self.size, self.optimize, self.seed, self.references, self.sweep_mode)
+        sweep_fields = (self.sweep_prompts, self.sweep_seeds, self.sweep_sizes, self.sweep_models, self.budget)
+        for widget in (*fields, *sweep_fields):
             widget.observe(lambda _: self.check(), "value")
         self.references.observe(lambda _: LoopRunner().spawn(self.load_references()), "value")
         self.model.observe(lambda _: self._model_changed(), "value")
-        for widget in (
-            self.sweep_prompts,
-            self.sweep_seeds,
-            self.sweep_sizes,
-            self.sweep_models,
-            self.budget,
-            self.sweep_mode,
-        ):
-            widget.observe(lambda _: self.check(), "value")
         self.sweep_mode.observe(
             lambda c: setattr(self.sweep_box.layout, "display", "" if c["new"] else "none"), "value"
         )
@@ -232,8 +225,8 @@ class RequestPanel(w.VBox):
             image = found.get(url)
             if image is None:
                 continue
-            data = base64.b64encode(gate.cache.thumbnail(image, _THUMB).read_bytes()).decode()
-            cells.append(f"<img src='data:image/jpeg;base64,{data}' title='{html.escape(url)}' style='margin:2px'>")
+            src = data_url(gate.cache.thumbnail(image, _THUMB).read_bytes())
+            cells.append(f"<img src='{src}' title='{html.escape(url)}' style='margin:2px'>")
         notes = [f"<div style='color:#b00020'>{html.escape(p.message)}</div>" for p in problems.values()]
         self.reference_thumbs.value = "".join(cells) + "".join(notes)
 
@@ -271,12 +264,8 @@ class RequestPanel(w.VBox):
     def apply_fix(self, fix: Fix) -> None:
         """Apply a one-click fix from a problem to the fields."""
         for key, value in fix.changes.items():
-            if key == "prompt":
-                self.prompt.value = value
-            elif key == "count":
-                self.count.value = value
-            elif key == "size":
-                self.size.value = value
+            if key in ("prompt", "count", "size"):  # the fields a fix may change
+                getattr(self, key).value = value
         self.check()
 
     def roll_seed(self) -> int:
@@ -302,17 +291,19 @@ class RequestPanel(w.VBox):
 
     def plan(self) -> SweepPlan:
         """The sweep the sweep fields describe, validated and priced (nothing sent)."""
-        prompts = [p.strip() for p in self.sweep_prompts.value.splitlines() if p.strip()] or [self.prompt.value]
-        seeds = parse_seeds(self.sweep_seeds.value) or [self.seed.value]
-        chosen_models = list(self.sweep_models.value) or [self.model.value]
-        sizes = list(self.sweep_sizes.value) or None
-        return self.client.plan(
-            prompts=prompts, seeds=seeds, sizes=sizes, models=chosen_models, references=self._reference_axis()
-        )
+        return self.client.plan(**self._axes())
 
-    def _reference_axis(self) -> list[list[str]] | None:
+    def _axes(self) -> dict[str, Any]:
+        """The sweep's axes as the sweep fields give them (an empty field: the single request's value)."""
+        prompts = [p.strip() for p in self.sweep_prompts.value.splitlines() if p.strip()] or [self.prompt.value]
         chosen = list(self.sweep_models.value) or [self.model.value]
-        return [self.reference_urls()] if any(get_model(m).role("references") for m in chosen) else None
+        return {
+            "prompts": prompts,
+            "seeds": parse_seeds(self.sweep_seeds.value) or [self.seed.value],
+            "sizes": list(self.sweep_sizes.value) or None,
+            "models": chosen,
+            "references": [self.reference_urls()] if any(get_model(m).role("references") for m in chosen) else None,
+        }
 
     def _budget(self) -> Decimal | None:
         text = self.budget.value.strip()
@@ -354,16 +345,7 @@ class RequestPanel(w.VBox):
         if plan is None or self.sweep_button.disabled:
             self.message.value = "<span style='color:#b00020'>sweep not sent: see the summary above</span>"
             return None
-        prompts = [p.strip() for p in self.sweep_prompts.value.splitlines() if p.strip()] or [self.prompt.value]
-        runs = self.client.sweep(
-            prompts=prompts,
-            seeds=parse_seeds(self.sweep_seeds.value) or [self.seed.value],
-            sizes=list(self.sweep_sizes.value) or None,
-            models=list(self.sweep_models.value) or [self.model.value],
-            references=self._reference_axis(),
-            budget=self._budget(),
-            quiet=True,
-        )
+        runs = self.client.sweep(**self._axes(), budget=self._budget(), quiet=True)
         self.message.value = f"sent {runs.plan.summary()}"
         if self.on_sent is not None:
             self.on_sent(list(runs))

@@ -37,6 +37,7 @@ from .closing import close_tree
 from .gallery_view import GalleryView
 from .job_board import JobBoard
 from .ledger_view import LedgerView
+from .matrix_state import loop_running
 from .request_panel import RequestPanel
 from .throttle import Throttle
 
@@ -114,8 +115,7 @@ class Studio(StaticFallback, w.VBox):
         self._parts = [self.panel, self.board, self.gallery_view, self.ledger_view]
         self._unsubscribe = self.session.follow(self._on_event, lambda _: None)
         self.tabs.children = self._parts
-        for i, title in enumerate(TITLES):
-            self.tabs.set_title(i, title)
+        self.tabs.titles = TITLES
         if unsubscribe is not None:
             unsubscribe()
         for part in old:
@@ -136,9 +136,7 @@ class Studio(StaticFallback, w.VBox):
                 text += f" <span style='color:#b00020'>{html.escape(self.refusal)}</span>"
             self.balance.value = text
 
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        if not loop_running():
             try:
                 show(self.client.balance())
             except SeqnbError as exc:
@@ -151,7 +149,7 @@ class Studio(StaticFallback, w.VBox):
             except SeqnbError as exc:
                 show(exc)
 
-        self._balance_task = loop.create_task(read())
+        self._balance_task = asyncio.get_running_loop().create_task(read())
 
     def show_tab(self, title: str) -> None:
         """Bring a tab to the front by its title (Compose, Runs, Gallery, Ledger)."""
