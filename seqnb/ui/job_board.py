@@ -216,7 +216,10 @@ class JobBoard(anywidget.AnyWidget):
     async def _cancel_async(self, runs: list[Run], what: str = "") -> None:
         outcomes: dict[str, str] = {}
         try:
-            for client, theirs in _by_client(runs).items():
+            if not what:  # one run's Cancel: the service says whether it can still be, as run.cancel() says it
+                (run,) = runs
+                outcomes[run.id] = await run.aio.cancel()
+            for client, theirs in _by_client(runs if what else []).items():
                 outcomes.update(await client.aio.cancel_queued([r.aio for r in theirs]))
         except SeqnbError as exc:
             self.message = f"cancel failed: {html.escape(str(exc))}"

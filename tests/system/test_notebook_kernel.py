@@ -54,3 +54,31 @@ print("extra", extra.status, len(extra.images))
     assert "done_now 0" in first
     assert "states ['completed']" in second
     assert "extra completed 2" in third
+
+
+def test_cancel_clicked_on_a_running_run_in_a_kernel_says_it_will_finish_and_be_charged() -> None:
+    """In a kernel the board's Cancel is scheduled on the loop (a click must not block); the outcome it then shows is
+    the service's for that run: one already running cannot be cancelled, and is charged."""
+    nb = run_cells(
+        """
+import asyncio, os, seqnb
+from seqnb.ui.job_board import JobBoard
+os.environ.pop("RUNCOMFY_TOKEN", None)
+client = seqnb.connect(download=False)
+run = client.submit(seqnb.Request("seedream-4.5", "Generate 15 images of a lighthouse", count=15, seed=3))
+for _ in range(200):
+    if run.status == "in_progress":
+        break
+    await asyncio.sleep(0.05)
+board = JobBoard(client)
+print("status", run.status, "click", board.cancel(run.id))
+for _ in range(100):
+    await asyncio.sleep(0.05)
+    if "cancelling" not in board.message:
+        break
+print("message", board.message)
+""",
+    )
+    out = text_of(nb.cells[0])
+    assert "status in_progress click requested" in out
+    assert "already running: the service cannot cancel it; it will finish and be charged" in out, out
