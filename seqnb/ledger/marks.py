@@ -27,7 +27,7 @@ __all__ = [
     "VERDICTS",
     "RunMarks",
     "adopt_tags",
-    "fold",
+    "current_marks",
     "judged_ids",
     "mark_rows",
     "read_marks",
@@ -137,16 +137,10 @@ def write_marks(store: Store, run_id: str, rows: Sequence[tuple[int | None, str,
         )
 
 
-def read_marks(
-    store: Store, run_ids: Iterable[str] | None, who: str | None, kinds: Sequence[str] = KINDS
-) -> tuple[list[tuple[Any, ...]], list[str]]:
-    """The mark rows (in id order) of some runs (None: all), by one person (None: everyone), of some kinds."""
-    where = [f"kind IN ({', '.join('?' * len(kinds))})"]
-    args: list[Any] = list(kinds)
-    if who is not None:
-        where.append('"by" = ?')
-        args.append(who)
-    sql = f"SELECT {_COLUMNS} FROM marks WHERE {' AND '.join(where)}"
+def read_marks(store: Store, run_ids: Iterable[str] | None, who: str | None) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """The mark rows (in id order) of some runs (None: all), by one person (None: everyone)."""
+    args: list[Any] = list(KINDS)
+    sql = f"SELECT {_COLUMNS} FROM marks WHERE kind IN ({', '.join('?' * len(KINDS))}){_by(who, args)}"
     columns = [c.strip().strip('"') for c in _COLUMNS.split(",")]
     with store.guard("read marks"):
         if run_ids is None:
@@ -159,35 +153,22 @@ def read_marks(
     return sorted(rows, key=lambda r: r[0]), columns
 
 
-def fold(rows: Iterable[Sequence[Any]], run_ids: Iterable[str]) -> dict[str, RunMarks]:
-    """The current marks of each run from its mark rows in id order (``read_marks``): the latest of each slot wins."""
-    state: dict[str, dict[str, Any]] = {}
-    for run_id in run_ids:
-        state[run_id] = {"rating": None, "frame_ratings": {}, "verdict": None, "tags": {}, "comment": None}
-    for _, run_id, frame, kind, value, *_ in rows:
-        slot = state[run_id]
-        if kind == "rating" and frame is None:
-            slot["rating"] = int(value) or None
-        elif kind == "rating":
-            slot["frame_ratings"].pop(int(frame), None)
-            if int(value):
-                slot["frame_ratings"][int(frame)] = int(value)
-        elif kind == "verdict":
-            slot["verdict"] = None if value == "none" else value
-        elif kind in ("tag", "untag"):
-            slot["tags"][value] = kind == "tag"
-        elif kind == "comment":
-            slot["comment"] = value or None
-    return {
-        run_id: RunMarks(
-            rating=s["rating"],
-            frame_ratings=dict(sorted(s["frame_ratings"].items())),
-            verdict=s["verdict"],
-            tags=tuple(sorted(t for t, on in s["tags"].items() if on)),
-            comment=s["comment"],
-        )
-        for run_id, s in state.items()
-    }
+def current_marks(store: Store, run_ids: Sequence[str] | None, who: str | None) -> dict[str, RunMarks]:
+    """Each run's marks as they stand, by ``who`` (None: everyone), read with ``state_query`` and
+    ``frame_ratings_query``: every one of ``run_ids`` (unmarked ones too), or with None every marked run."""
+    found: dict[str, dict[str, Any]] = {}
+    with store.guard("read marks"):
+        for some in [None] if run_ids is None else chunks(list(dict.fromkeys(run_ids))):
+            rows, _ = store.fetch(*state_query(who, store.concat, some))
+            for run_id, rating, verdict, tags, comment in rows:
+                tagged = tuple(sorted(tags.split(","))) if tags else ()
+                found[str(run_id)] = {"rating": rating or None, "verdict": verdict, "tags": tagged, "comment": comment}
+            rated, _ = store.fetch(*frame_ratings_query(who, some))
+            for run_id, index, stars in rated:  # in frame order
+                if str(stars).isdigit() and 0 < int(stars) <= 5:  # 0 clears; a value another tool wrote is not a rating
+                    found.setdefault(str(run_id), {}).setdefault("frame_ratings", {})[int(index)] = int(stars)
+    ids = found if run_ids is None else run_ids
+    return {run_id: RunMarks(**found.get(run_id, {})) for run_id in ids}
 
 
 def _by(who: str | None, args: list[Any]) -> str:

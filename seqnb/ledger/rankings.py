@@ -40,15 +40,7 @@ def _chosen(ledger: Ledger, runs: Any, sweep: str | None, who: str | None) -> pd
     if runs is None:
         ids = {r for row in read_duels(ledger.store, None, who) for r in row[1:3]}
         return ledger.runs(ids=sorted(ids))
-    if isinstance(runs, str):
-        frame = ledger.runs(sweep=runs)
-        return frame if not frame.empty else ledger.runs(ids=[runs])
-    if hasattr(runs, "columns"):
-        given: pd.DataFrame = runs
-        return ledger.runs(ids=[str(i) for i in given["id" if "id" in given.columns else "run_id"]])
-    if hasattr(runs, "runs") and not callable(runs.runs):  # a Sweep
-        runs = runs.runs
-    return ledger.runs(ids=[r if isinstance(r, str) else r.id for r in runs])
+    return ledger._select(runs, reread=True)
 
 
 def duels(ledger: Ledger, runs: Any = None, *, sweep: str | None = None, by: str | None = None) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import SeqnbError, SettingInvalid
 from .image_rows import ImageRows
-from .marks import frame_ratings_query, reader, state_query
+from .marks import current_marks, reader
 from .schema import SELECT_RUNS, runs_filter
 from .sessions import SessionKeeper
 from .stores import Store
@@ -109,10 +109,8 @@ class LedgerReads:
             where = f" WHERE runs.id IN (SELECT runs.id FROM runs{where} ORDER BY runs.created_at DESC{page})"
         sql = SELECT_RUNS + where + " ORDER BY runs.created_at DESC"
         frame = frame_of(*self._query(sql, args))
-        some = list(frame["id"]) if len(frame) <= 500 else None  # a page: only its runs' marks
-        who = reader(marks_by)
-        rated, _ = self._query(*frame_ratings_query(who, some))
-        return with_marks(frame, *self._query(*state_query(who, self.store.concat, some)), frame_ratings=rated)
+        some = [str(i) for i in frame["id"]] if len(frame) <= 500 else None  # a page: only its runs' marks
+        return with_marks(frame, current_marks(self.store, some, reader(marks_by)))
 
     def run_ids(self, *, limit: int | None = None, **filters: Any) -> list[str]:
         """The ids of the runs that match the filters of ``runs``, newest first, read by index (no rows loaded)."""
@@ -237,17 +235,18 @@ class LedgerReads:
         """Moved: ``client.export_images(client.ledger.runs(...), directory)``."""
         _moved("export_images")
 
-    def _select(self, runs: Any) -> pd.DataFrame:
+    def _select(self, runs: Any, reread: bool = False) -> pd.DataFrame:
+        """The runs asked for: a sweep id (else a run id), a frame of ``runs()`` (as given, unless ``reread``: then
+        its ``id`` or ``run_id`` column), a ``Sweep``, runs or run ids."""
         if isinstance(runs, str):
             frame = self.runs(sweep=runs)
-            if frame.empty:
-                frame = self.runs(ids=[runs])
-            return frame
-        if hasattr(runs, "columns"):  # already a frame of runs
+            return frame if not frame.empty else self.runs(ids=[runs])
+        if hasattr(runs, "columns"):
             given: pd.DataFrame = runs
-            return given
-        ids = [r if isinstance(r, str) else r.id for r in runs]
-        return self.runs(ids=ids)
+            return self.runs(ids=[str(i) for i in given["id" if "id" in given else "run_id"]]) if reread else given
+        if hasattr(runs, "runs") and not callable(runs.runs):  # a Sweep
+            runs = runs.runs
+        return self.runs(ids=[r if isinstance(r, str) else r.id for r in runs])
 
 
 def _family(store: Store, run_id: str) -> dict[str, int]:

@@ -159,8 +159,8 @@ class Recorder:
         return run_row(run, self.backend, self.session.id, status or run.status, self.ledger.location, kept[1])
 
     def reserve(self, plan: SweepPlan) -> contextlib.AbstractContextManager[None]:
-        """Record a sweep's runs all or none, within the team budget if the ledger has one (``Ledger.reserve``)."""
-        return self.ledger.reserve(plan, self.backend)
+        """Record a sweep's runs all or none, within the team budget if the ledger has one (``TeamBudget.reserve``)."""
+        return self.ledger.team_budget.reserve(plan, self.backend)
 
     def _lost(self, run: RunCore) -> None:
         """Another session took this run over (this one was taken for gone): stop watching it here."""
