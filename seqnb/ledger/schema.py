@@ -18,6 +18,7 @@ __all__ = [
     "MARKS_VERSION",
     "MIGRATIONS",
     "RUN_COLUMNS",
+    "RUN_FIELDS",
     "SCHEMA_VERSION",
     "SELECT_RUNS",
     "UPSERT_RUN",
@@ -173,6 +174,11 @@ RUN_COLUMNS = (
     "server_created_at", "server_finished_at", "est_cost", "currency", "sweep_id", "updated_at", "parent_id", "note",
     "session", "owner", "default_seed", "cost", "cost_source", "est_source", "cost_differs", "reference_urls", "label",
 )  # fmt: skip
+RUN_FIELDS = (
+    "request_id", "error", "created_at", "submitted_at", "started_at", "finished_at", "server_created_at",
+    "server_finished_at", "sweep_id", "parent_id", "cost_source",
+)  # fmt: skip
+"""The columns that hold a run's field of the same name as it is, written and read back alike."""
 # A run's maker (session) never changes; its watcher (owner) changes only by a claim, and a session
 # that lost its run to a claim can no longer write it (the WHERE): the lease is the row itself.
 UPSERT_RUN = (
