@@ -203,7 +203,7 @@ def spend(
 ) -> pd.DataFrame:
     """Spend grouped by ``by`` (any of ``SPEND_KEYS``), as ``Ledger.spend`` says; a run counts what the service
     charged where it said so and the charge is believed (``believed_charge``), else seqnb's estimate. ``weights``: a
-    column saying how many runs each row stands for (the groups of ``reads._spend_query``)."""
+    column saying how many runs each row stands for (the groups ``Ledger.spend`` reads)."""
     keys = [by] if isinstance(by, str) else list(by)
     unknown = set(keys) - set(SPEND_KEYS)
     if unknown:

@@ -91,6 +91,7 @@ class LedgerReads:
 
         where, args = runs_filter(
             self.store.like,
+            self.store.page(limit, offset),
             model=model,
             status=status,
             sweep=sweep,
@@ -104,9 +105,6 @@ class LedgerReads:
             tag=tag,
             marks_by=marks_by,
         )
-        if limit is not None or offset:  # the page's ids by index first, then only their rows
-            page = self.store.page(limit, offset)
-            where = f" WHERE runs.id IN (SELECT runs.id FROM runs{where} ORDER BY runs.created_at DESC{page})"
         sql = SELECT_RUNS + where + " ORDER BY runs.created_at DESC"
         frame = frame_of(*self._query(sql, args))
         some = [str(i) for i in frame["id"]] if len(frame) <= 500 else None  # a page: only its runs' marks
@@ -115,7 +113,7 @@ class LedgerReads:
     def run_ids(self, *, limit: int | None = None, **filters: Any) -> list[str]:
         """The ids of the runs that match the filters of ``runs``, newest first, read by index (no rows loaded)."""
         where, args = runs_filter(self.store.like, **filters)
-        page = self.store.page(limit, 0) if limit is not None else ""
+        page = self.store.page(limit, 0)
         rows, _ = self._query(f"SELECT runs.id FROM runs{where} ORDER BY runs.created_at DESC{page}", args)
         return [str(r[0]) for r in rows]
 
@@ -216,10 +214,22 @@ class LedgerReads:
         from .frames import spend, totals_frame
 
         page = self.store.page(filters.pop("limit", None), filters.pop("offset", 0))
-        where, args = runs_filter(self.store.like, by=who, **filters)
-        sql, columns = _spend_query(by, where, page, self.store.day)
-        rows, _ = self._query(sql, args)
-        return spend(totals_frame(rows, columns), by, actual, weights="n")
+        where, args = runs_filter(self.store.like, page, by=who, **filters)
+        keys = [by] if isinstance(by, str) else list(by)
+        exprs: dict[str, str] = {}  # each column read by the name frames.spend reads it by (it refuses unknown keys)
+        for key in keys:
+            if key == "day":
+                exprs["created_at"] = self.store.day
+            elif key in _KEYS:
+                exprs[_NAMES.get(key, key)] = _KEYS[key]
+        for column in _READ:
+            exprs[column] = f"runs.{column}"
+        join = " LEFT JOIN sessions s ON s.id = runs.session" if {"user", "host"} & set(keys) else ""
+        select = ", ".join(f'{expr} AS "{name}"' for name, expr in exprs.items())
+        rows, _ = self._query(
+            f"SELECT {select}, COUNT(*) AS n FROM runs{join}{where} GROUP BY {', '.join(exprs.values())}", args
+        )
+        return spend(totals_frame(rows, [*exprs, "n"]), by, actual, weights="n")
 
     def export(self, path: str | os.PathLike[str], **filters: Any) -> Path:
         """Write the runs (``filters`` as for ``runs``) to CSV, JSON or Parquet, chosen by the file's extension."""
@@ -278,30 +288,6 @@ def _family(store: Store, run_id: str) -> dict[str, int]:
 _KEYS = {"model": "runs.model", "sweep": "runs.sweep_id", "user": "s.username", "host": "s.host"}
 _READ = ("status", "backend", "currency", "est_cost", "cost", "cost_differs", "requested")  # runs_spend's order
 _NAMES = {"sweep": "sweep_id", "day": "created_at"}
-
-
-def _spend_query(by: str | Sequence[str], where: str, page: str, day: str) -> tuple[str, list[str]]:
-    """The grouped SELECT for ``runs_filter``'s ``where`` (and a LIMIT/OFFSET ``page``), and its column names.
-
-    ``day`` is the store's whole-days-since-the-epoch expression (``Store.day``). Unknown keys are
-    left to ``frames.spend`` to refuse, by name.
-    """
-    keys = [by] if isinstance(by, str) else list(by)
-    exprs: dict[str, str] = {}
-    for key in keys:
-        if key == "day":
-            exprs["created_at"] = day
-        elif key in _KEYS:
-            exprs[_NAMES.get(key, key)] = _KEYS[key]
-    for column in _READ:
-        exprs[column] = f"runs.{column}"
-    if page:
-        where = f" WHERE runs.id IN (SELECT runs.id FROM runs{where} ORDER BY runs.created_at DESC{page})"
-    join = " LEFT JOIN sessions s ON s.id = runs.session" if {"user", "host"} & set(keys) else ""
-    select = ", ".join(f'{expr} AS "{name}"' for name, expr in exprs.items())
-    groups = ", ".join(exprs.values())
-    sql = f"SELECT {select}, COUNT(*) AS n FROM runs{join}{where} GROUP BY {groups}"
-    return sql, [*exprs, "n"]
 
 
 def _moved(what: str) -> NoReturn:

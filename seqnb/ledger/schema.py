@@ -224,6 +224,7 @@ def migrate(store: Store, target: int = SCHEMA_VERSION) -> None:
 
 def runs_filter(
     like: str,
+    page: str = "",
     *,
     model: str | Sequence[str] | None = None,
     status: str | Sequence[str] | None = None,
@@ -240,7 +241,8 @@ def runs_filter(
 ) -> tuple[str, list[Any]]:
     """The WHERE clause (with its leading space, or empty) and its arguments, for the ``runs`` filters.
 
-    ``like`` is the store's case-insensitive LIKE (``Store.like``). The mark filters (``rating_at_least``,
+    ``like`` is the store's case-insensitive LIKE (``Store.like``); ``page``, a LIMIT / OFFSET clause (``Store.page``),
+    keeps a page of the matching runs, newest first: their ids picked by index, then only their rows read. The mark filters (``rating_at_least``,
     ``verdict``, ``tag``) read the marks of ``marks_by`` (``seqnb.ledger.marks.reader``: default the current user).
     """
     from ..model.spec import get_model
@@ -290,4 +292,7 @@ def runs_filter(
         judged, judged_args = judged_ids(reader(marks_by), rating_at_least=rating_at_least, verdict=verdict, tag=tag)
         where += judged
         args += judged_args
-    return (f" WHERE {' AND '.join(where)}" if where else ""), args
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    if page:
+        clause = f" WHERE runs.id IN (SELECT runs.id FROM runs{clause} ORDER BY runs.created_at DESC{page})"
+    return clause, args
