@@ -199,7 +199,7 @@ def run_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 # The run's own columns (its old ``tags`` column, from before marks, stays unread: its tags became marks in
-# migration 7) and who made it; its marks as they stand are read apart (``marks.state_query``).
+# migration 7) and who made it; its marks as they stand are read apart (``marks.current_marks``).
 SELECT_RUNS = (
     f"SELECT {', '.join('runs.' + c for c in RUN_COLUMNS)}, runs.consistency, "
     's.username AS "user", s.host AS host, s.kernel AS kernel '
