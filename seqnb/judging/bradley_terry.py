@@ -1,6 +1,6 @@
 """Bradley-Terry strengths from pairwise choices, and how sure they are.
 
-``fit`` finds the strengths that make the choices most likely, under a Gaussian prior (``prior_sd``
+``fit`` finds the strengths that make the choices most likely, under a Gaussian prior (``PRIOR_SD``
 logits) that keeps a series never compared, or never beaten, finite; the Laplace approximation at
 that maximum gives their covariance, so each strength comes with an interval. A choice is a
 score for the left series: 1 won, 0 lost, 0.5 a tie (counted as half a win each). A weight below 1
@@ -62,7 +62,6 @@ def fit(
     score: Sequence[float],
     weight: Sequence[float] | None = None,
     *,
-    prior_sd: float = PRIOR_SD,
     start: NDArray[np.float64] | None = None,
 ) -> Strengths:
     """The strengths of ``n`` series from choices (``left[k]`` against ``right[k]``, ``score[k]`` for the left one).
@@ -80,8 +79,8 @@ def fit(
     w = np.ones(len(i)) if weight is None else np.asarray(weight, dtype=np.float64).reshape(-1)
     if not len(i) == len(j) == len(s) == len(w):
         raise ValueError(f"left, right, score and weight differ in length: {len(i)}, {len(j)}, {len(s)}, {len(w)}")
-    if n < 1 or prior_sd <= 0:
-        raise ValueError(f"n={n}, prior_sd={prior_sd}: give at least one series and a positive prior_sd")
+    if n < 1:
+        raise ValueError(f"n={n}: give at least one series")
     if len(i) and (min(i.min(), j.min()) < 0 or max(i.max(), j.max()) >= n or (i == j).any()):
         raise ValueError(f"a choice is between two different series numbered 0 to {n - 1}")
     if len(i) and (s.min() < 0 or s.max() > 1 or w.min() < 0):
@@ -91,7 +90,7 @@ def fit(
     first, second = pairs // n, pairs % n
     wins = np.bincount(where, weights=np.where(i == a, s, 1.0 - s) * w, minlength=len(pairs))
     total = np.bincount(where, weights=w, minlength=len(pairs))
-    precision = 1.0 / prior_sd**2
+    precision = 1.0 / PRIOR_SD**2
 
     def objective(theta: NDArray[np.float64]) -> float:
         d = theta[first] - theta[second]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
-from .bradley_terry import PRIOR_SD, fit
+from .bradley_terry import fit
 
 __all__ = ["Effect", "axis_effects"]
 
@@ -29,12 +29,7 @@ class Effect:
 
 
 def axis_effects(
-    values: Sequence[Hashable],
-    left: Sequence[int],
-    right: Sequence[int],
-    score: Sequence[float],
-    *,
-    prior_sd: float = PRIOR_SD,
+    values: Sequence[Hashable], left: Sequence[int], right: Sequence[int], score: Sequence[float]
 ) -> list[Effect]:
     """Each distinct value of ``values`` (series ``k`` has ``values[k]``) fitted from the duels, strongest first."""
     groups = list(dict.fromkeys(values))
@@ -44,7 +39,7 @@ def axis_effects(
         for i, j, s in zip(left, right, score, strict=True)
         if code[values[i]] != code[values[j]]
     ]
-    strengths = fit(len(groups), [d[0] for d in duels], [d[1] for d in duels], [d[2] for d in duels], prior_sd=prior_sd)
+    strengths = fit(len(groups), [d[0] for d in duels], [d[1] for d in duels], [d[2] for d in duels])
     low, high = strengths.interval()
     counts = [0] * len(groups)
     for a, b, _ in duels:

@@ -68,14 +68,12 @@ class Pairing:
         axes: Sequence[Sequence[Hashable]] | None = None,
         held: Sequence[int] = (),
         seed: int | None = None,
-        prior_sd: float = PRIOR_SD,
     ) -> None:
         import numpy as np
 
         if n < 2:
             raise ValueError(f"a duel needs at least two series, not {n}")
         self.n = n
-        self.prior_sd = prior_sd
         self.rng = np.random.default_rng(seed)
         self.left: list[int] = []
         self.right: list[int] = []
@@ -86,7 +84,7 @@ class Pairing:
         self.met = np.zeros(n, dtype=np.int64)
         """How many duels each series was in."""
         self.apart = one_axis_apart(axes, held) if axes is not None and len(axes) == n else None
-        self.strengths = Strengths(np.zeros(n), np.eye(n) * prior_sd**2)
+        self.strengths = Strengths(np.zeros(n), np.eye(n) * PRIOR_SD**2)
 
     def add(self, i: int, j: int, score: float, *, refit: bool = True) -> None:
         """One more choice: ``score`` for ``i`` against ``j`` (1 won, 0 lost, 0.5 tie); refits unless told not to."""
@@ -119,9 +117,7 @@ class Pairing:
         self.asked[i, j] = self.asked[j, i] = True
 
     def refit(self) -> Strengths:
-        self.strengths = fit(
-            self.n, self.left, self.right, self.score, prior_sd=self.prior_sd, start=self.strengths.mean
-        )
+        self.strengths = fit(self.n, self.left, self.right, self.score, start=self.strengths.mean)
         return self.strengths
 
     def next_pair(self, allowed: Sequence[bool] | None = None, avoid: Iterable[int] = ()) -> tuple[int, int] | None:

@@ -66,7 +66,13 @@ class TeamBudget:
 
     @contextlib.contextmanager
     def reserve(self, plan: SweepPlan, backend: Backend) -> Iterator[None]:
-        """Check a sweep against the budget, then hold one transaction (and the lock) for its rows (``Ledger.reserve``)."""
+        """Record a sweep's runs (``record`` calls in the block, on this thread) in one transaction, all or none.
+
+        With a team budget, the committed spend of everyone plus the sweep's estimate is checked
+        first, under a lock every other check waits for (in any process, on any host), and the
+        sweep's rows are written before that lock is let go: two kernels racing cannot both pass.
+        Raises ``BudgetExceeded`` with nothing written.
+        """
         with self.store.guard(f"record sweep {plan.id}"), self.store.transaction():
             self.check(plan.total, backend.kind, f"sweep {plan.id}")
             self._local.reserved = True

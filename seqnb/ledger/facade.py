@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +37,7 @@ from . import rankings
 from .budget import TeamBudget
 from .duels import record_duel, remove_duel
 from .image_rows import UNSET, ImageRows, Score
-from .marks import RunMarks, fold, mark_rows, read_marks, reader, write_marks, writer
+from .marks import RunMarks, current_marks, mark_rows, read_marks, reader, write_marks, writer
 from .reads import LedgerReads
 from .recorder import Recorder, run_row, write_rows
 from .resume import RESUMABLE, Scope, children_of, claim_runs, restore_run, restore_runs
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..api.backend import Backend
-    from ..model.sweep import SweepPlan
 
 __all__ = ["DEFAULT_LEDGER", "Ledger"]
 
@@ -149,18 +148,6 @@ class Ledger(LedgerReads):
         """Write runs' rows (``recorder.run_row``) in one transaction, all or none (``writes.write_rows``)."""
         return write_rows(self.store, self.team_budget, rows)
 
-    @contextlib.contextmanager
-    def reserve(self, plan: SweepPlan, backend: Backend) -> Iterator[None]:
-        """Record a sweep's runs (``record`` calls in the block, on this thread) in one transaction, all or none.
-
-        With a team budget, the committed spend of everyone plus the sweep's estimate is checked
-        first, under a lock every other check waits for (in any process, on any host), and the
-        sweep's rows are written before that lock is let go: two kernels racing cannot both pass.
-        Raises ``BudgetExceeded`` with nothing written.
-        """
-        with self.team_budget.reserve(plan, backend):
-            yield
-
     def committed(self, currency: str = "USD", backend: str = "runcomfy", *, exclude: str | None = None) -> Decimal:
         """Everyone's spend that counts against a budget: completed, in flight and in doubt runs of one backend kind."""
         return self.team_budget.committed(currency, backend, exclude=exclude)
@@ -225,9 +212,7 @@ class Ledger(LedgerReads):
 
     def marks_of(self, run_ids: Iterable[str], *, by: str | None = None) -> dict[str, RunMarks]:
         """Each run's marks as they stand (the latest of each by id), yours or ``by``'s, without pandas: for the views."""
-        ids = list(run_ids)
-        rows, _ = read_marks(self.store, ids, reader(by), ("rating", "verdict", "tag", "untag", "comment"))
-        return fold(rows, ids)
+        return current_marks(self.store, list(run_ids), reader(by))
 
     def record_score(self, run_id: str, name: str, score: float) -> None:
         """Record a user scorer's score of a series: a ``score`` mark by ``scorer:<name>`` (``marks(by=...)`` reads it)."""

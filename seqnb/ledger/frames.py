@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..errors import LedgerError
 from ..model.pricing import CHARGE_CEILING_UNKNOWN, CHARGE_FLOOR, CHARGE_SUSPECT_FACTOR
+from .marks import RunMarks
 
 __all__ = [
     "IN_FLIGHT",
@@ -107,30 +108,22 @@ def frame_of(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
     return frame
 
 
-def with_marks(
-    frame: pd.DataFrame,
-    rows: list[tuple[Any, ...]],
-    columns: list[str],
-    frame_ratings: Sequence[tuple[Any, ...]] = (),
-) -> pd.DataFrame:
-    """The runs with their marks as they stand (``seqnb.ledger.marks.state_query``'s rows): ``rating`` (Int64),
+def with_marks(frame: pd.DataFrame, marks: Mapping[str, RunMarks]) -> pd.DataFrame:
+    """The runs with their marks as they stand (``seqnb.ledger.marks.current_marks``): ``rating`` (Int64),
     ``frame_ratings`` (``"1:5 3:4"``: frame 1 has five stars, frame 3 four, numbered from 1 as the views show them;
-    "" for none; from ``marks.frame_ratings_query``'s rows), ``verdict``, ``tags`` (sorted, joined by ", "; "" for
-    none) and ``comment``."""
-    marks = pd.DataFrame.from_records(rows, columns=columns).set_index("run_id")
-    marks["tags"] = marks["tags"].map(lambda t: ", ".join(sorted(t.split(","))), na_action="ignore")
-    ids = frame["id"].astype("object")
-    frame["rating"] = pd.to_numeric(ids.map(marks["rating"]), errors="coerce").astype("Int64")
-    rated: dict[str, list[str]] = {}
-    for run_id, index, stars in frame_ratings:  # in frame order
-        if str(stars).isdigit() and 0 < int(stars) <= 5:  # 0 clears; a value another tool wrote is not a rating
-            rated.setdefault(str(run_id), []).append(f"{int(index) + 1}:{int(stars)}")
-    at = list(frame.columns).index("rating") + 1
-    shown = pd.Series([" ".join(rated.get(str(i), ())) for i in ids], index=frame.index, dtype="string")
-    frame.insert(at, "frame_ratings", shown)
-    frame["verdict"] = ids.map(marks["verdict"]).astype("string")
-    frame["tags"] = ids.map(marks["tags"]).astype("string").fillna("")
-    frame["comment"] = ids.map(marks["comment"]).astype("string")
+    "" for none), ``verdict``, ``tags`` (sorted, joined by ", "; "" for none) and ``comment``."""
+    unmarked = RunMarks()
+    got = [marks.get(str(i), unmarked) for i in frame["id"]]
+
+    def column(values: list[Any], dtype: str) -> pd.Series:
+        return pd.Series(values, index=frame.index, dtype=dtype)
+
+    frame["rating"] = column([m.rating for m in got], "Int64")
+    rated = [" ".join(f"{index + 1}:{stars}" for index, stars in m.frame_ratings.items()) for m in got]
+    frame.insert(list(frame.columns).index("rating") + 1, "frame_ratings", column(rated, "string"))
+    frame["verdict"] = column([m.verdict for m in got], "string")
+    frame["tags"] = column([", ".join(m.tags) for m in got], "string")
+    frame["comment"] = column([m.comment for m in got], "string")
     return frame
 
 
@@ -210,7 +203,7 @@ def spend(
 ) -> pd.DataFrame:
     """Spend grouped by ``by`` (any of ``SPEND_KEYS``), as ``Ledger.spend`` says; a run counts what the service
     charged where it said so and the charge is believed (``believed_charge``), else seqnb's estimate. ``weights``: a
-    column saying how many runs each row stands for (the groups of ``reads._spend_query``)."""
+    column saying how many runs each row stands for (the groups ``Ledger.spend`` reads)."""
     keys = [by] if isinstance(by, str) else list(by)
     unknown = set(keys) - set(SPEND_KEYS)
     if unknown:

@@ -27,12 +27,11 @@ __all__ = [
     "VERDICTS",
     "RunMarks",
     "adopt_tags",
-    "fold",
+    "current_marks",
     "judged_ids",
     "mark_rows",
     "read_marks",
     "reader",
-    "state_query",
     "write_marks",
 ]
 
@@ -137,16 +136,10 @@ def write_marks(store: Store, run_id: str, rows: Sequence[tuple[int | None, str,
         )
 
 
-def read_marks(
-    store: Store, run_ids: Iterable[str] | None, who: str | None, kinds: Sequence[str] = KINDS
-) -> tuple[list[tuple[Any, ...]], list[str]]:
-    """The mark rows (in id order) of some runs (None: all), by one person (None: everyone), of some kinds."""
-    where = [f"kind IN ({', '.join('?' * len(kinds))})"]
-    args: list[Any] = list(kinds)
-    if who is not None:
-        where.append('"by" = ?')
-        args.append(who)
-    sql = f"SELECT {_COLUMNS} FROM marks WHERE {' AND '.join(where)}"
+def read_marks(store: Store, run_ids: Iterable[str] | None, who: str | None) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """The mark rows (in id order) of some runs (None: all), by one person (None: everyone)."""
+    sql = f"SELECT {_COLUMNS} FROM marks WHERE kind IN ({', '.join('?' * len(KINDS))})" + _by(who)
+    args = [*KINDS, *([who] if who is not None else [])]
     columns = [c.strip().strip('"') for c in _COLUMNS.split(",")]
     with store.guard("read marks"):
         if run_ids is None:
@@ -159,89 +152,48 @@ def read_marks(
     return sorted(rows, key=lambda r: r[0]), columns
 
 
-def fold(rows: Iterable[Sequence[Any]], run_ids: Iterable[str]) -> dict[str, RunMarks]:
-    """The current marks of each run from its mark rows in id order (``read_marks``): the latest of each slot wins."""
-    state: dict[str, dict[str, Any]] = {}
-    for run_id in run_ids:
-        state[run_id] = {"rating": None, "frame_ratings": {}, "verdict": None, "tags": {}, "comment": None}
-    for _, run_id, frame, kind, value, *_ in rows:
-        slot = state[run_id]
-        if kind == "rating" and frame is None:
-            slot["rating"] = int(value) or None
-        elif kind == "rating":
-            slot["frame_ratings"].pop(int(frame), None)
-            if int(value):
-                slot["frame_ratings"][int(frame)] = int(value)
-        elif kind == "verdict":
-            slot["verdict"] = None if value == "none" else value
-        elif kind in ("tag", "untag"):
-            slot["tags"][value] = kind == "tag"
-        elif kind == "comment":
-            slot["comment"] = value or None
-    return {
-        run_id: RunMarks(
-            rating=s["rating"],
-            frame_ratings=dict(sorted(s["frame_ratings"].items())),
-            verdict=s["verdict"],
-            tags=tuple(sorted(t for t, on in s["tags"].items() if on)),
-            comment=s["comment"],
-        )
-        for run_id, s in state.items()
-    }
+def _by(who: str | None) -> str:
+    """The SQL that keeps the marks of ``who`` (all marks for None; its argument is ``who``)."""
+    return ' AND "by" = ?' if who is not None else ""
 
 
-def _by(who: str | None, args: list[Any]) -> str:
-    """The SQL that keeps the marks of ``who`` (all marks for None); its argument goes onto ``args``."""
-    if who is None:
-        return ""
-    args.append(who)
-    return ' AND "by" = ?'
+def current_marks(store: Store, run_ids: Sequence[str] | None, who: str | None) -> dict[str, RunMarks]:
+    """Each run's marks as they stand, by ``who`` (None: everyone): every one of ``run_ids`` (unmarked ones too), or
+    with None every marked run.
 
-
-def _among(run_ids: Sequence[str] | None, args: list[Any]) -> str:
-    """The SQL that keeps the marks of ``run_ids`` (every run's for None); their arguments go onto ``args``."""
-    if run_ids is None:
-        return ""
-    args += list(run_ids)
-    return f" AND run_id IN ({', '.join('?' * len(run_ids))})" if run_ids else " AND 1 = 0"
-
-
-def _latest(who: str | None, kinds: str, args: list[Any]) -> str:
-    """The ids of the latest whole-run mark of each (run, slot), for ``kinds`` (an SQL list), by ``who``."""
-    by = _by(who, args)
-    slot = "CASE WHEN kind IN ('tag', 'untag') THEN 'tag:' || value ELSE kind END"
-    return f"SELECT MAX(id) FROM marks WHERE frame IS NULL AND kind IN ({kinds}){by} GROUP BY run_id, {slot}"
-
-
-def state_query(who: str | None, concat: str, run_ids: Sequence[str] | None = None) -> tuple[str, list[Any]]:
-    """Each marked run's ``rating``, ``verdict``, ``tags`` and ``comment`` as they stand, one row per run, in SQL.
-
-    ``concat`` is the store's text aggregate (``group_concat`` or ``string_agg``); tags come joined by
-    commas, in no order. Read apart from the runs and mapped onto them (``frames.with_marks``): a join
+    Two queries: each marked run's ``rating``, ``verdict``, ``tags`` and ``comment`` from the latest whole-run mark of
+    each slot, one row per run (tags joined by commas by the store's text aggregate, ``Store.concat``, in no order),
+    and each frame rating as it stands. Read apart from the runs and mapped onto them (``frames.with_marks``): a join
     would let a planner without statistics on a fresh ``marks`` table rescan it once per run.
     """
-    args: list[Any] = []
-    latest = _latest(who, "'rating', 'verdict', 'tag', 'untag', 'comment'", args)
-    some = _among(run_ids, args)
-    sql = (
+    slot = "CASE WHEN kind IN ('tag', 'untag') THEN 'tag:' || value ELSE kind END"
+    kinds = "'rating', 'verdict', 'tag', 'untag', 'comment'"
+    latest = f"SELECT MAX(id) FROM marks WHERE frame IS NULL AND kind IN ({kinds}){_by(who)} GROUP BY run_id, {slot}"
+    state = (
         "SELECT run_id, "
         "MAX(CASE WHEN kind = 'rating' AND value <> '0' THEN CAST(value AS INTEGER) END) AS rating, "
         "MAX(CASE WHEN kind = 'verdict' AND value <> 'none' THEN value END) AS verdict, "
-        f"{concat}(CASE WHEN kind = 'tag' THEN value END, ',') AS tags, "
+        f"{store.concat}(CASE WHEN kind = 'tag' THEN value END, ',') AS tags, "
         "MAX(CASE WHEN kind = 'comment' AND value <> '' THEN value END) AS comment "
-        f"FROM marks WHERE id IN ({latest}){some} GROUP BY run_id"
+        f"FROM marks WHERE id IN ({latest})"
     )
-    return sql, args
-
-
-def frame_ratings_query(who: str | None, run_ids: Sequence[str] | None = None) -> tuple[str, list[Any]]:
-    """Each frame rating as it stands (the latest per run and frame, by ``who``), as ``(run_id, frame, stars)`` rows
-    in SQL; a cleared rating (0) is among them, for ``frames.with_marks`` to drop."""
-    args: list[Any] = []
-    by = _by(who, args)
-    latest = f"SELECT MAX(id) FROM marks WHERE kind = 'rating' AND frame IS NOT NULL{by} GROUP BY run_id, frame"
-    some = _among(run_ids, args)
-    return f"SELECT run_id, frame, value FROM marks WHERE id IN ({latest}){some} ORDER BY run_id, frame", args
+    by_frame = f"SELECT MAX(id) FROM marks WHERE kind = 'rating' AND frame IS NOT NULL{_by(who)} GROUP BY run_id, frame"
+    rated = f"SELECT run_id, frame, value FROM marks WHERE id IN ({by_frame})"
+    found: dict[str, dict[str, Any]] = {}
+    with store.guard("read marks"):
+        for some in [None] if run_ids is None else chunks(list(dict.fromkeys(run_ids))):
+            among = "" if some is None else f" AND run_id IN ({', '.join('?' * len(some))})"
+            args = [*([who] if who is not None else []), *(some or [])]
+            rows, _ = store.fetch(state + among + " GROUP BY run_id", args)
+            for run_id, rating, verdict, tags, comment in rows:
+                tagged = tuple(sorted(tags.split(","))) if tags else ()
+                found[str(run_id)] = {"rating": rating or None, "verdict": verdict, "tags": tagged, "comment": comment}
+            rows, _ = store.fetch(rated + among + " ORDER BY run_id, frame", args)
+            for run_id, index, stars in rows:  # in frame order
+                if str(stars).isdigit() and 0 < int(stars) <= 5:  # 0 clears; a value another tool wrote is not a rating
+                    found.setdefault(str(run_id), {}).setdefault("frame_ratings", {})[int(index)] = int(stars)
+    ids = found if run_ids is None else run_ids
+    return {run_id: RunMarks(**found.get(run_id, {})) for run_id in ids}
 
 
 def judged_ids(

@@ -40,15 +40,7 @@ def _chosen(ledger: Ledger, runs: Any, sweep: str | None, who: str | None) -> pd
     if runs is None:
         ids = {r for row in read_duels(ledger.store, None, who) for r in row[1:3]}
         return ledger.runs(ids=sorted(ids))
-    if isinstance(runs, str):
-        frame = ledger.runs(sweep=runs)
-        return frame if not frame.empty else ledger.runs(ids=[runs])
-    if hasattr(runs, "columns"):
-        given: pd.DataFrame = runs
-        return ledger.runs(ids=[str(i) for i in given["id" if "id" in given.columns else "run_id"]])
-    if hasattr(runs, "runs") and not callable(runs.runs):  # a Sweep
-        runs = runs.runs
-    return ledger.runs(ids=[r if isinstance(r, str) else r.id for r in runs])
+    return ledger._select(runs, reread=True)
 
 
 def duels(ledger: Ledger, runs: Any = None, *, sweep: str | None = None, by: str | None = None) -> pd.DataFrame:
@@ -86,15 +78,19 @@ def labels_of(frame: pd.DataFrame) -> list[str]:
     return [" · ".join(p[k] for p in parts) for k in range(len(frame))]
 
 
-def _judged(ledger: Ledger, runs: Any, sweep: str | None, duels_by: str | None) -> tuple[pd.DataFrame, list[Any]]:
-    """The series to rank (completed, or in a duel) and the duels between them, as (frame, rows)."""
+def _judged(
+    ledger: Ledger, runs: Any, sweep: str | None, duels_by: str | None
+) -> tuple[pd.DataFrame, list[int], list[int], list[float]]:
+    """The series to rank (completed, or in a duel), oldest first, and the duels between them: each duel's left and
+    right series (as rows of that frame) and the left one's score."""
     who = reader(duels_by)
     frame = _chosen(ledger, runs, sweep, who)
     rows = read_duels(ledger.store, list(frame["id"].astype(str)), who)
     dueled = {r for row in rows for r in row[1:3]}
     keep = [(s == "completed") or (i in dueled) for i, s in zip(frame["id"], frame["status"], strict=True)]
     frame = frame[keep].sort_values("created_at", kind="stable").reset_index(drop=True)
-    return frame, rows
+    index = {str(run_id): k for k, run_id in enumerate(frame["id"])}
+    return frame, [index[r[1]] for r in rows], [index[r[2]] for r in rows], [SCORES[r[3]] for r in rows]
 
 
 def ranking(
@@ -109,27 +105,23 @@ def ranking(
 
     from ..judging.bradley_terry import fit, star_evidence
 
-    frame, rows = _judged(ledger, runs, sweep, duels_by)
+    frame, left, right, score = _judged(ledger, runs, sweep, duels_by)
     ids = [str(i) for i in frame["id"]]
     if not ids:
         return pd.DataFrame(columns=RANKING_COLUMNS)
-    index = {run_id: k for k, run_id in enumerate(ids)}
-    left, right = [index[r[1]] for r in rows], [index[r[2]] for r in rows]
-    score = [SCORES[r[3]] for r in rows]
-    weight = [1.0] * len(rows)
+    comparisons, wins = [0] * len(ids), [0.0] * len(ids)
+    for a, b, s in zip(left, right, score, strict=True):
+        comparisons[a] += 1
+        comparisons[b] += 1
+        wins[a] += s
+        wins[b] += 1.0 - s
+    weight = [1.0] * len(score)
     if stars:
         marks = ledger.marks_of(ids, by=duels_by)
         extra = star_evidence([marks[i].rating if i in marks else None for i in ids])
         left, right, score, weight = left + extra[0], right + extra[1], score + extra[2], weight + extra[3]
     strengths = fit(len(ids), left, right, score, weight)
     low, high = strengths.interval()
-    comparisons, wins = [0] * len(ids), [0.0] * len(ids)
-    for row in rows:
-        a, b, s = index[row[1]], index[row[2]], SCORES[row[3]]
-        comparisons[a] += 1
-        comparisons[b] += 1
-        wins[a] += s
-        wins[b] += 1.0 - s
     out = pd.DataFrame(
         {
             "run_id": ids, "label": labels_of(frame), "strength": strengths.mean, "low": low, "high": high,
@@ -147,12 +139,8 @@ def effects(ledger: Ledger, runs: Any, by: str = "prompt", *, duels_by: str | No
     from ..judging.effects import axis_effects
     from ..model.labels import axis_labels
 
-    if by not in JUDGED_AXES:
-        raise SettingInvalid(f"by={by!r}: effects are fitted by {', '.join(map(repr, JUDGED_AXES))}")
-    frame, rows = _judged(ledger, runs, None, duels_by)
-    values = axis_values(frame, by)
-    index = {str(run_id): k for k, run_id in enumerate(frame["id"])}
-    found = axis_effects(values, [index[r[1]] for r in rows], [index[r[2]] for r in rows], [SCORES[r[3]] for r in rows])
+    frame, left, right, score = _judged(ledger, runs, None, duels_by)
+    found = axis_effects(axis_values(frame, by), left, right, score)  # axis_values refuses an axis it does not know
     distinct = [e.value for e in found]
     names = axis_labels(by, distinct)
     return pd.DataFrame(
@@ -207,8 +195,8 @@ def _short(text: str, n: int = 48) -> str:
 
 def judging_tables(ledger: Ledger, run_ids: Sequence[str], duels_by: str | None = None) -> list[dict[str, Any]]:
     """For a report: the ranking and each varying axis's effects as titled tables of plain rows; none without duels."""
-    frame, rows = _judged(ledger, list(run_ids), None, duels_by)
-    if not rows:
+    frame, _, _, score = _judged(ledger, list(run_ids), None, duels_by)
+    if not score:
         return []
 
     def plain(table: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
@@ -218,7 +206,7 @@ def judging_tables(ledger: Ledger, run_ids: Sequence[str], duels_by: str | None 
     ranked = ranking(ledger, frame, duels_by=duels_by)
     tables = [
         {
-            "title": f"Ranking from {len(rows)} duel(s)",
+            "title": f"Ranking from {len(score)} duel(s)",
             "rows": plain(ranked, ["label", "strength", "low", "high", "comparisons", "wins", "run_id"]),
         }
     ]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import SeqnbError, SettingInvalid
 from .image_rows import ImageRows
-from .marks import frame_ratings_query, reader, state_query
+from .marks import current_marks, reader
 from .schema import SELECT_RUNS, runs_filter
 from .sessions import SessionKeeper
 from .stores import Store
@@ -91,6 +91,7 @@ class LedgerReads:
 
         where, args = runs_filter(
             self.store.like,
+            self.store.page(limit, offset),
             model=model,
             status=status,
             sweep=sweep,
@@ -104,20 +105,15 @@ class LedgerReads:
             tag=tag,
             marks_by=marks_by,
         )
-        if limit is not None or offset:  # the page's ids by index first, then only their rows
-            page = self.store.page(limit, offset)
-            where = f" WHERE runs.id IN (SELECT runs.id FROM runs{where} ORDER BY runs.created_at DESC{page})"
         sql = SELECT_RUNS + where + " ORDER BY runs.created_at DESC"
         frame = frame_of(*self._query(sql, args))
-        some = list(frame["id"]) if len(frame) <= 500 else None  # a page: only its runs' marks
-        who = reader(marks_by)
-        rated, _ = self._query(*frame_ratings_query(who, some))
-        return with_marks(frame, *self._query(*state_query(who, self.store.concat, some)), frame_ratings=rated)
+        some = [str(i) for i in frame["id"]] if len(frame) <= 500 else None  # a page: only its runs' marks
+        return with_marks(frame, current_marks(self.store, some, reader(marks_by)))
 
     def run_ids(self, *, limit: int | None = None, **filters: Any) -> list[str]:
         """The ids of the runs that match the filters of ``runs``, newest first, read by index (no rows loaded)."""
         where, args = runs_filter(self.store.like, **filters)
-        page = self.store.page(limit, 0) if limit is not None else ""
+        page = self.store.page(limit, 0)
         rows, _ = self._query(f"SELECT runs.id FROM runs{where} ORDER BY runs.created_at DESC{page}", args)
         return [str(r[0]) for r in rows]
 
@@ -218,10 +214,22 @@ class LedgerReads:
         from .frames import spend, totals_frame
 
         page = self.store.page(filters.pop("limit", None), filters.pop("offset", 0))
-        where, args = runs_filter(self.store.like, by=who, **filters)
-        sql, columns = _spend_query(by, where, page, self.store.day)
-        rows, _ = self._query(sql, args)
-        return spend(totals_frame(rows, columns), by, actual, weights="n")
+        where, args = runs_filter(self.store.like, page, by=who, **filters)
+        keys = [by] if isinstance(by, str) else list(by)
+        exprs: dict[str, str] = {}  # each column read by the name frames.spend reads it by (it refuses unknown keys)
+        for key in keys:
+            if key == "day":
+                exprs["created_at"] = self.store.day
+            elif key in _KEYS:
+                exprs[_NAMES.get(key, key)] = _KEYS[key]
+        for column in _READ:
+            exprs[column] = f"runs.{column}"
+        join = " LEFT JOIN sessions s ON s.id = runs.session" if {"user", "host"} & set(keys) else ""
+        select = ", ".join(f'{expr} AS "{name}"' for name, expr in exprs.items())
+        rows, _ = self._query(
+            f"SELECT {select}, COUNT(*) AS n FROM runs{join}{where} GROUP BY {', '.join(exprs.values())}", args
+        )
+        return spend(totals_frame(rows, [*exprs, "n"]), by, actual, weights="n")
 
     def export(self, path: str | os.PathLike[str], **filters: Any) -> Path:
         """Write the runs (``filters`` as for ``runs``) to CSV, JSON or Parquet, chosen by the file's extension."""
@@ -237,17 +245,18 @@ class LedgerReads:
         """Moved: ``client.export_images(client.ledger.runs(...), directory)``."""
         _moved("export_images")
 
-    def _select(self, runs: Any) -> pd.DataFrame:
+    def _select(self, runs: Any, reread: bool = False) -> pd.DataFrame:
+        """The runs asked for: a sweep id (else a run id), a frame of ``runs()`` (as given, unless ``reread``: then
+        its ``id`` or ``run_id`` column), a ``Sweep``, runs or run ids."""
         if isinstance(runs, str):
             frame = self.runs(sweep=runs)
-            if frame.empty:
-                frame = self.runs(ids=[runs])
-            return frame
-        if hasattr(runs, "columns"):  # already a frame of runs
+            return frame if not frame.empty else self.runs(ids=[runs])
+        if hasattr(runs, "columns"):
             given: pd.DataFrame = runs
-            return given
-        ids = [r if isinstance(r, str) else r.id for r in runs]
-        return self.runs(ids=ids)
+            return self.runs(ids=[str(i) for i in given["id" if "id" in given else "run_id"]]) if reread else given
+        if hasattr(runs, "runs") and not callable(runs.runs):  # a Sweep
+            runs = runs.runs
+        return self.runs(ids=[r if isinstance(r, str) else r.id for r in runs])
 
 
 def _family(store: Store, run_id: str) -> dict[str, int]:
@@ -279,30 +288,6 @@ def _family(store: Store, run_id: str) -> dict[str, int]:
 _KEYS = {"model": "runs.model", "sweep": "runs.sweep_id", "user": "s.username", "host": "s.host"}
 _READ = ("status", "backend", "currency", "est_cost", "cost", "cost_differs", "requested")  # runs_spend's order
 _NAMES = {"sweep": "sweep_id", "day": "created_at"}
-
-
-def _spend_query(by: str | Sequence[str], where: str, page: str, day: str) -> tuple[str, list[str]]:
-    """The grouped SELECT for ``runs_filter``'s ``where`` (and a LIMIT/OFFSET ``page``), and its column names.
-
-    ``day`` is the store's whole-days-since-the-epoch expression (``Store.day``). Unknown keys are
-    left to ``frames.spend`` to refuse, by name.
-    """
-    keys = [by] if isinstance(by, str) else list(by)
-    exprs: dict[str, str] = {}
-    for key in keys:
-        if key == "day":
-            exprs["created_at"] = day
-        elif key in _KEYS:
-            exprs[_NAMES.get(key, key)] = _KEYS[key]
-    for column in _READ:
-        exprs[column] = f"runs.{column}"
-    if page:
-        where = f" WHERE runs.id IN (SELECT runs.id FROM runs{where} ORDER BY runs.created_at DESC{page})"
-    join = " LEFT JOIN sessions s ON s.id = runs.session" if {"user", "host"} & set(keys) else ""
-    select = ", ".join(f'{expr} AS "{name}"' for name, expr in exprs.items())
-    groups = ", ".join(exprs.values())
-    sql = f"SELECT {select}, COUNT(*) AS n FROM runs{join}{where} GROUP BY {groups}"
-    return sql, [*exprs, "n"]
 
 
 def _moved(what: str) -> NoReturn:

@@ -23,7 +23,7 @@ from ..model.request import Request
 from ..model.seeds import INT64_RANGE, SEED_HINT
 from ..runs.run import RunCore, RunEvent
 from .budget import TeamBudget
-from .schema import UPSERT_RUN, run_values
+from .schema import RUN_FIELDS, UPSERT_RUN, run_values
 from .stores import Store
 
 if TYPE_CHECKING:
@@ -35,11 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["Recorder", "run_row", "static_columns", "write_rows"]
 
 log = logging.getLogger("seqnb.ledger")
-_AS_KEPT = (
-    "request_id", "returned", "error", "created_at", "submitted_at", "started_at", "finished_at", "server_created_at",
-    "server_finished_at", "sweep_id", "parent_id", "note", "cost_source",
-)  # fmt: skip
-"""The columns of a run's row that hold its field of the same name as it is."""
 _UPSERT_IMAGE = (
     "INSERT INTO images (run_id, idx, url) VALUES (?, ?, ?) "
     "ON CONFLICT(run_id, idx) DO UPDATE SET url=excluded.url WHERE images.path IS NULL"
@@ -159,8 +154,8 @@ class Recorder:
         return run_row(run, self.backend, self.session.id, status or run.status, self.ledger.location, kept[1])
 
     def reserve(self, plan: SweepPlan) -> contextlib.AbstractContextManager[None]:
-        """Record a sweep's runs all or none, within the team budget if the ledger has one (``Ledger.reserve``)."""
-        return self.ledger.reserve(plan, self.backend)
+        """Record a sweep's runs all or none, within the team budget if the ledger has one (``TeamBudget.reserve``)."""
+        return self.ledger.team_budget.reserve(plan, self.backend)
 
     def _lost(self, run: RunCore) -> None:
         """Another session took this run over (this one was taken for gone): stop watching it here."""
@@ -235,7 +230,7 @@ def run_row(
     cost_differs = run.cost_differs
     return {
         **(static if static is not None else static_columns(run, backend, where)),
-        **{column: getattr(run, column) for column in _AS_KEPT},
+        **{column: getattr(run, column) for column in (*RUN_FIELDS, "returned", "note")},
         "status": state,
         "updated_at": time.time(),
         "session": owner,

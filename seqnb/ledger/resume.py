@@ -16,6 +16,7 @@ from ..model.pricing import amount_or_none
 from ..model.request import Request
 from ..model.spec import COUNT_RANGE
 from ..runs.run import ACTIVE, RunCore
+from .schema import RUN_FIELDS
 from .stores.base import Store, chunks
 
 __all__ = ["RESUMABLE", "SCOPES", "Scope", "children_of", "claim_runs", "restore_run", "restore_runs"]
@@ -26,28 +27,16 @@ Scope = Literal["mine", "team"]
 SCOPES = ("mine", "team")
 RESUMABLE = ("created", "submitting", *ACTIVE)
 """Statuses of runs not yet ended: what a resume may pick up."""
-_AS_KEPT = (
-    "id", "request_id", "status", "error", "created_at", "submitted_at", "started_at", "finished_at",
-    "server_created_at", "server_finished_at", "sweep_id", "parent_id", "cost_source",
-)  # fmt: skip
-"""The columns a run's field takes as they are (the same name on both)."""
 
 
 def restore_run(store: Store, run_id: str) -> RunCore:
-    """A run rebuilt from its row (belonging to no client)."""
-    with store.guard("read"):
-        rows, columns = store.fetch("SELECT * FROM runs WHERE id=?", (run_id,))
-        if not rows:
-            raise LedgerError(f"no run {run_id!r} in ledger {store.location}: check the id (ledger.runs() lists them)")
-        images, _ = store.fetch(
-            "SELECT url FROM images WHERE run_id=? ORDER BY idx LIMIT ?", (run_id, max(COUNT_RANGE))
-        )
-    return _rebuilt(dict(zip(columns, rows[0], strict=True)), [u for (u,) in images], store.location)
+    """A run rebuilt from its row (belonging to no client); ``LedgerError`` if it is missing or unreadable."""
+    return restore_runs(store, [run_id], strict=True)[0]
 
 
-def restore_runs(store: Store, run_ids: Sequence[str]) -> list[RunCore]:
+def restore_runs(store: Store, run_ids: Sequence[str], strict: bool = False) -> list[RunCore]:
     """Many runs rebuilt from their rows in a few queries, in the order given; a missing or unreadable row is left
-    out (and logged): what a view reads back must not fail for one row another tool wrote."""
+    out (and logged): what a view reads back must not fail for one row another tool wrote. ``strict``: raise instead."""
     records: dict[str, dict[str, object]] = {}
     urls: dict[str, list[str]] = {}
     wanted = list(dict.fromkeys(run_ids))
@@ -56,8 +45,8 @@ def restore_runs(store: Store, run_ids: Sequence[str]) -> list[RunCore]:
             marks = ", ".join("?" * len(chunk))
             rows, columns = store.fetch(f"SELECT * FROM runs WHERE id IN ({marks})", chunk)
             records.update({str(row[0]): dict(zip(columns, row, strict=True)) for row in rows})
-            images, _ = store.fetch(
-                f"SELECT run_id, url FROM images WHERE run_id IN ({marks}) AND idx < ? ORDER BY run_id, idx",
+            images, _ = store.fetch(  # never more than a run may have (a hostile row may hold 10,000)
+                f"SELECT run_id, url FROM images WHERE run_id IN ({marks}) AND idx >= 0 AND idx < ? ORDER BY run_id, idx",
                 [*chunk, max(COUNT_RANGE)],
             )
             for run_id, url in images:
@@ -65,11 +54,14 @@ def restore_runs(store: Store, run_ids: Sequence[str]) -> list[RunCore]:
     runs = []
     for run_id in wanted:
         record = records.get(run_id)
-        if record is None:
-            continue
+        if record is None and strict:
+            raise LedgerError(f"no run {run_id!r} in ledger {store.location}: check the id (ledger.runs() lists them)")
         try:
-            runs.append(_rebuilt(record, urls.get(run_id, []), store.location))
+            if record is not None:
+                runs.append(_rebuilt(record, urls.get(run_id, []), store.location))
         except LedgerError as exc:
+            if strict:
+                raise
             log.warning("%s", exc)
     return runs
 
@@ -85,7 +77,7 @@ def _rebuilt(record: dict[str, Any], urls: list[str], location: str) -> RunCore:
         label=record["label"] or "",
         notes={"restored": record["note"]} if record["note"] else {},
         cost=amount_or_none(record["cost"]),  # None: not recorded (or not an amount, by another tool)
-        **{column: record[column] for column in _AS_KEPT},
+        **{column: record[column] for column in ("id", "status", *RUN_FIELDS)},
     )
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "MARKS_VERSION",
     "MIGRATIONS",
     "RUN_COLUMNS",
+    "RUN_FIELDS",
     "SCHEMA_VERSION",
     "SELECT_RUNS",
     "UPSERT_RUN",
@@ -173,6 +174,11 @@ RUN_COLUMNS = (
     "server_created_at", "server_finished_at", "est_cost", "currency", "sweep_id", "updated_at", "parent_id", "note",
     "session", "owner", "default_seed", "cost", "cost_source", "est_source", "cost_differs", "reference_urls", "label",
 )  # fmt: skip
+RUN_FIELDS = (
+    "request_id", "error", "created_at", "submitted_at", "started_at", "finished_at", "server_created_at",
+    "server_finished_at", "sweep_id", "parent_id", "cost_source",
+)  # fmt: skip
+"""The columns that hold a run's field of the same name as it is, written and read back alike."""
 # A run's maker (session) never changes; its watcher (owner) changes only by a claim, and a session
 # that lost its run to a claim can no longer write it (the WHERE): the lease is the row itself.
 UPSERT_RUN = (
@@ -193,7 +199,7 @@ def run_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 # The run's own columns (its old ``tags`` column, from before marks, stays unread: its tags became marks in
-# migration 7) and who made it; its marks as they stand are read apart (``marks.state_query``).
+# migration 7) and who made it; its marks as they stand are read apart (``marks.current_marks``).
 SELECT_RUNS = (
     f"SELECT {', '.join('runs.' + c for c in RUN_COLUMNS)}, runs.consistency, "
     's.username AS "user", s.host AS host, s.kernel AS kernel '
@@ -218,6 +224,7 @@ def migrate(store: Store, target: int = SCHEMA_VERSION) -> None:
 
 def runs_filter(
     like: str,
+    page: str = "",
     *,
     model: str | Sequence[str] | None = None,
     status: str | Sequence[str] | None = None,
@@ -234,7 +241,8 @@ def runs_filter(
 ) -> tuple[str, list[Any]]:
     """The WHERE clause (with its leading space, or empty) and its arguments, for the ``runs`` filters.
 
-    ``like`` is the store's case-insensitive LIKE (``Store.like``). The mark filters (``rating_at_least``,
+    ``like`` is the store's case-insensitive LIKE (``Store.like``); ``page``, a LIMIT / OFFSET clause (``Store.page``),
+    keeps a page of the matching runs, newest first: their ids picked by index, then only their rows read. The mark filters (``rating_at_least``,
     ``verdict``, ``tag``) read the marks of ``marks_by`` (``seqnb.ledger.marks.reader``: default the current user).
     """
     from ..model.spec import get_model
@@ -284,4 +292,7 @@ def runs_filter(
         judged, judged_args = judged_ids(reader(marks_by), rating_at_least=rating_at_least, verdict=verdict, tag=tag)
         where += judged
         args += judged_args
-    return (f" WHERE {' AND '.join(where)}" if where else ""), args
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    if page:
+        clause = f" WHERE runs.id IN (SELECT runs.id FROM runs{clause} ORDER BY runs.created_at DESC{page})"
+    return clause, args

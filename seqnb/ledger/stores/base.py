@@ -16,7 +16,7 @@ from typing import Any
 from ...errors import BudgetExceeded, LedgerError
 from ...model.seeds import SEED_HINT
 
-__all__ = ["Store", "chunks", "common_cause"]
+__all__ = ["Store", "chunks"]
 
 
 class Store:
@@ -174,8 +174,8 @@ class Store:
         return time.time()
 
     def cause(self, exc: BaseException) -> tuple[str, str]:
-        """(what went wrong, what to do) for an error met while using this store."""
-        return common_cause(exc) or (f"{type(exc).__name__}: {exc}", "check the ledger, or open another one")
+        """(what went wrong, what to do) for an error of this store's own kind (``common_cause`` comes first)."""
+        return f"{type(exc).__name__}: {exc}", "check the ledger, or open another one"
 
     @contextlib.contextmanager
     def guard(self, doing: str) -> Iterator[None]:
@@ -185,7 +185,7 @@ class Store:
         except (LedgerError, BudgetExceeded):
             raise
         except self.errors as exc:
-            cause, fix = self.cause(exc)
+            cause, fix = common_cause(exc) or self.cause(exc)
             raise LedgerError(f"ledger {self.location}: cannot {doing}: {cause}; {fix}") from exc
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from ...errors import LedgerError
-from .base import Store, common_cause
+from .base import Store
 
 if TYPE_CHECKING:
     import psycopg
@@ -145,9 +145,6 @@ class PostgresStore(Store):
         return float(self.execute("SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8").fetchone()[0])
 
     def cause(self, exc: BaseException) -> tuple[str, str]:
-        known = common_cause(exc)
-        if known is not None:
-            return known
         psycopg = self._psycopg
         text = str(exc).replace(self._secret, "***") if self._secret else str(exc)
         first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__

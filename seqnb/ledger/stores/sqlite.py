@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from .base import Store, common_cause
+from .base import Store
 
 __all__ = ["SqliteStore"]
 
@@ -51,9 +51,6 @@ class SqliteStore(Store):
         self.execute(f"PRAGMA user_version={int(number)}")
 
     def cause(self, exc: BaseException) -> tuple[str, str]:
-        known = common_cause(exc)
-        if known is not None:
-            return known
         text = str(exc).lower()
         number = getattr(exc, "errno", None)
         if "disk is full" in text or number == errno.ENOSPC:
