@@ -82,8 +82,8 @@ class SeriesRow:
 class HtmlBudget:
     """Bytes of HTML an output may still take; images that do not fit are counted, not embedded."""
 
-    def __init__(self, limit: int | None = None) -> None:
-        self.limit = static_max_bytes() if limit is None else limit
+    def __init__(self) -> None:
+        self.limit = static_max_bytes()
         self.used = 0
         self.left_out = 0
 
@@ -272,10 +272,9 @@ def matrix_view_html(view: Any, budget: HtmlBudget | None = None) -> str:
                 parts.append(budget.text("</td>"))
             parts.append(budget.text("</tr>"))
         parts.append(budget.text("</table>"))
-    tables_word = (
-        f"{len(m.facets)} table{'s' * (len(m.facets) != 1)} ({html.escape(m.facet_axis)})" if m.facet_axis else ""
-    )
-    summary = f"{len(m.runs)} series" + (f" in {tables_word}" if tables_word else "")
+    summary = f"{len(m.runs)} series"
+    if m.facet_axis:
+        summary += f" in {len(m.facets)} table{'s' * (len(m.facets) != 1)} ({html.escape(m.facet_axis)})"
     if left_out:
         summary += (
             f"; left out to keep this copy under {human_size(budget.limit)}: {', '.join(left_out)}"

@@ -243,12 +243,9 @@ def write_report(
     spend: Sequence[dict[str, Any]] = (),
     thumb: int = DEFAULT_THUMB,
     full: Full = "none",
-    large: int = DEFAULT_LARGE,
     tables: Sequence[dict[str, Any]] = (),
 ) -> Path:
-    """Write the report of ``series`` to ``path`` (an ``.html`` file) and return it; ``large``: the longer side of the
-    frames its viewer shows large (0: the thumbnails; with ``full`` the full-size images instead); ``tables``: more
-    titled tables."""
+    """Write the report of ``series`` to ``path`` (an ``.html`` file) and return it; ``tables``: more titled tables."""
     target = Path(path)
     if full not in ("none", "embed", "beside"):
         raise SeqnbError(
@@ -262,9 +259,7 @@ def write_report(
         if files is not None:
             _files_folder(files)
         name = title or f"seqnb report: {len(series)} run(s)"
-        data = report_data(
-            series, title=name, spend=spend, thumb=thumb, full=full, files=files, large=large, tables=tables
-        )
+        data = report_data(series, title=name, spend=spend, thumb=thumb, full=full, files=files, tables=tables)
         page = report_html(data)
         tmp = target.with_name(f".{target.name}.tmp")
         tmp.write_text(page, encoding="utf-8")

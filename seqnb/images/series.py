@@ -131,12 +131,12 @@ def _held(cache: ImageStore, run: RunCore, index: int, row: dict[Any, Any] | Non
     return cache.find(str(url) if url else None, str(sha) if sha else None)
 
 
-def from_ledger(ledger: Ledger, frame: pd.DataFrame, cache: ImageStore | None = None) -> list[Series]:
+def from_ledger(ledger: Ledger, frame: pd.DataFrame) -> list[Series]:
     """The series of the runs in ``frame`` (rows of ``ledger.runs``), their frames from the ledger's image rows, or
-    from ``cache`` (default: the image cache, ``$SEQNB_CACHE``) where a row missed what the cache holds."""
+    from the image cache (``$SEQNB_CACHE``) where a row missed what the cache holds."""
     from .cache import default_cache_dir
 
-    store = cache if cache is not None else ImageStore(default_cache_dir())
+    store = ImageStore(default_cache_dir())
     rows = _rows(frame)
     out = []
     for run_id, row in rows.items():
