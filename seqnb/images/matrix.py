@@ -38,10 +38,6 @@ __all__ = [
 T = TypeVar("T")
 
 
-def _id(run: Any) -> str:
-    return str(run.id)
-
-
 def _core(run: Any) -> RunCore:
     core = getattr(run, "aio", run)
     if not isinstance(core, RunCore):
@@ -87,10 +83,6 @@ def lineage(runs: Iterable[Any]) -> dict[str, str]:
     return parent
 
 
-def _originals(cores: Sequence[RunCore], parent: dict[str, str]) -> list[RunCore]:
-    return [r for r in cores if r.id not in parent]
-
-
 def changes_label(before: RunCore, after: RunCore) -> str:
     """What a run made from another changed: ``4K``, ``optimize standard, seed 9``, ``same settings``."""
     changed = [
@@ -118,7 +110,8 @@ def choose_axes(
     Only the originals count: a promoted run sits under its original whatever it changed.
     """
     cores = [_core(r) for r in runs]
-    varying = varying_axes(_originals(cores, lineage(cores)))
+    parents = lineage(cores)
+    varying = varying_axes([r for r in cores if r.id not in parents])
     asked = [rows, cols, facet]
     _check_axes(*asked)
     placed: list[str | None] = []
@@ -326,7 +319,7 @@ def build_matrix(
         raise ValueError(f"rows, cols and facet must be different axes, got {rows!r}, {cols!r}, {facet!r}")
     cores = tuple(dict.fromkeys(_core(r) for r in runs))
     parents = lineage(cores)
-    originals = _originals(cores, parents)
+    originals = [r for r in cores if r.id not in parents]
     row_h, col_h, facet_h = (_headers(axis, originals, strength) for axis in (rows, cols, facet))
 
     def index(axis: str | None, headers: tuple[Header, ...]) -> dict[str, int]:
@@ -335,7 +328,9 @@ def build_matrix(
     where = [index(rows, row_h), index(cols, col_h), index(facet, facet_h)]
     cells: dict[tuple[int, int, int], list[RunCore]] = {}
     placed: dict[str, tuple[int, int, int]] = {}
-    for run in family_order(cores, parents):  # a run made from another: in its original's cell, right under it
+    for run in family_order(
+        cores, parents, lambda r: r.id
+    ):  # a run made from another: in its original's cell, right under it
         if run.id in parents:
             key = placed[parents[run.id]]
         else:
@@ -349,7 +344,7 @@ def build_matrix(
     )  # fmt: skip
 
 
-def family_order(items: Sequence[T], parents: dict[str, str], key: Callable[[T], str] = _id) -> list[T]:
+def family_order(items: Sequence[T], parents: dict[str, str], key: Callable[[T], str]) -> list[T]:
     """The items in the order given, each followed by those made from it (``parents``: ``lineage``), theirs after
     them (depth first): a promoted run under its original."""
     made: dict[str, list[T]] = {}
