@@ -237,32 +237,29 @@ def matrix_view_html(view: Any, budget: HtmlBudget | None = None) -> str:
     m = view.matrix
     placed = (m.rows_axis, m.cols_axis, m.facet_axis)
     names = html.escape(f"{m.rows_axis or ''} ↓ / {m.cols_axis or ''} →")
-    tables = []
-    for f in range(len(m.facets)):
-        cells = {(r, c): m.cell(r, c, f) for r in range(len(m.rows)) for c in range(len(m.cols))}
-        tables.append((f, cells, {run.id: view.static_frames(run) for cell in cells.values() for run in cell}))
-    size = _copy_size(view, [frames or [] for _, _, framed in tables for frames in framed.values()], budget)
+    framed = {run.id: view.static_frames(run) for f in range(len(m.facets)) for run in m.reading_order(f)}
+    size = _copy_size(view, [frames or [] for frames in framed.values()], budget)
     parts: list[str] = []
     left_out: list[str] = []
-    for f, cells, framed in tables:
-        label = html.escape(m.facets[f].label) or "the table"
+    for f, facet in enumerate(m.facets):
+        label = html.escape(facet.label) or "the table"
         if budget.used >= budget.limit > 0:
-            left_out.append(f"{label} ({sum(len(cell) for cell in cells.values())} series)")
+            left_out.append(f"{label} ({len(m.reading_order(f))} series)")
             continue
         if m.facet_axis:
             parts.append(budget.text(f"<p><b>{html.escape(m.facet_axis)}: {label}</b></p>"))
         parts.append(budget.text(f"<table><tr><th>{names}</th>" + "".join(_header(h) for h in m.cols) + "</tr>"))
         for r, row in enumerate(m.rows):
             if budget.used >= budget.limit > 0:  # the rest of this table: named, not drawn
-                rest = sum(len(cells[(i, c)]) for i in range(r, len(m.rows)) for c in range(len(m.cols)))
+                rest = sum(len(m.cell(i, c, f)) for i in range(r, len(m.rows)) for c in range(len(m.cols)))
                 left_out.append(f"rows {r + 1}-{len(m.rows)} of {label} ({rest} series)")
                 break
             parts.append(budget.text("<tr>" + _header(row)))
             for c in range(len(m.cols)):
-                cell = cells[(r, c)]
+                cell = m.cell(r, c, f)
                 parts.append(budget.text('<td valign="top">'))
-                for run, label in zip(cell, cell_labels(cell, placed, m.parents), strict=True):
-                    caption = _series_caption(view, run, label, m.parents.get(run.id))
+                for run, differs in zip(cell, cell_labels(cell, placed, m.parents), strict=True):
+                    caption = _series_caption(view, run, differs, m.parents.get(run.id))
                     parts.append(budget.text(f"<div>{caption}</div>" if caption else ""))
                     frames = framed.get(run.id)
                     if frames:

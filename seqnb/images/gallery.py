@@ -29,7 +29,6 @@ from .export import save_png
 from .hosts import host_entry
 from .render import Frame
 from .scoring import BUILTIN, Scorer, most_drifting, named_scorer, reference_similarity, score_value
-from .series import Series
 from .store import CachedImage
 
 if TYPE_CHECKING:
@@ -276,8 +275,7 @@ class Gallery:
         core: RunCore = getattr(run, "aio", run)
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        series = Series(core, self.frames(core), self.score(core))
-        return [p for f in series.frames if f.image is not None and (p := save_png(series, f, out)) is not None]
+        return [p for f in self.frames(core) if f.image is not None and (p := save_png(core, f, out)) is not None]
 
 
 def cores_of(runs: Any) -> list[RunCore]:

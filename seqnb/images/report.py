@@ -155,12 +155,13 @@ def report_data(
     by_id = {s.run.id: s.run for s in series}
     runs = []
     for one in series:
+        run, resolved = one.run, one.run.request.resolved()
         frames = []
         for frame in one.frames:
             (data, width, height), bigger = next(made)
             entry: dict[str, Any] = {
                 "index": frame.index, "src": data_uri(data), "width": width, "height": height, "state": frame.state,
-                "reason": frame.reason, "provenance": frame_provenance(one, frame),
+                "reason": frame.reason, "provenance": frame_provenance(run, frame),
             }  # fmt: skip
             if bigger is not None:
                 entry["large"] = data_uri(bigger[0])
@@ -169,11 +170,10 @@ def report_data(
                 with contextlib.suppress(OSError):  # gone from the cache since it was listed: the thumbnail stands in
                     entry["full"] = data_uri(frame.image.path.read_bytes(), mime)
             elif frame.image is not None and full == "beside" and files is not None:
-                saved = save_png(one, frame, files)
+                saved = save_png(run, frame, files)
                 if saved is not None:
                     entry["full"] = f"{files.name}/{saved.name}"
             frames.append(entry)
-        run, resolved = one.run, one.run.request.resolved()
         parent = by_id.get(parents.get(run.id, ""))
         prompt = run.request.model.role("prompt")  # shown on its own, not among the settings
         runs.append(
