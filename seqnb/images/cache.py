@@ -83,30 +83,24 @@ class ImageCache(ImageStore):
         return await asyncio.to_thread(self.store, url, data)
 
     async def fetch(self, url: str, *, allow: Iterable[str] = ()) -> CachedImage:
-        """The image at ``url``: from the cache (an inline reference's stand-in by its hash), a ``data:`` URI, or
-        downloaded (retried on 5xx and network errors);
-        every failure an ``ImageRefused`` saying why. ``allow`` adds hosts that may be reached although not public."""
+        """The image at ``url`` (``fetch_all``), or its ``ImageRefused`` raised."""
         (result,) = await self.fetch_all([url], allow=allow)
         if isinstance(result, ImageRefused):
             raise result
         return result
 
     async def fetch_all(
-        self,
-        urls: Sequence[str],
-        concurrency: int | None = None,
-        *,
-        allow: Iterable[str] = (),
-        runcomfy_only: bool = False,
+        self, urls: Sequence[str], *, allow: Iterable[str] = (), runcomfy_only: bool = False
     ) -> list[CachedImage | ImageRefused]:
-        """Every URL, ``concurrency`` at a time, within ``run_deadline``; never raises: each failure is returned in place.
-
-        ``runcomfy_only``: downloaded from RunComfy's own hosts only (and ``allow`` and the allowed hosts): a RunComfy
-        run's images, as RunComfy's own tools fetch them."""
+        """Every URL's image, ``concurrency`` at a time, within ``run_deadline``: from the cache (an inline reference's
+        stand-in by its hash), a ``data:`` URI, or downloaded (retried on 5xx and network errors). Never raises: each
+        failure is an ``ImageRefused`` in its place, saying why. ``allow`` adds hosts that may be reached although not
+        public; ``runcomfy_only``: downloaded from RunComfy's own hosts only (and ``allow`` and the allowed hosts): a
+        RunComfy run's images, as RunComfy's own tools fetch them."""
         results: list[CachedImage | ImageRefused | None] = [self.lookup(url) for url in urls]
         wanted = [i for i, found in enumerate(results) if found is None]
         if wanted:
-            gate = asyncio.Semaphore(concurrency or self.concurrency)
+            gate = asyncio.Semaphore(self.concurrency)
             timeout = min(self.timeout, self.file_deadline)
             async with image_client(self.policy, timeout, allow, runcomfy_only=runcomfy_only) as http:
 

@@ -36,8 +36,7 @@ def image_client(
     """An HTTP client for images: no Authorization header ever, public hosts only (and ``allow``), few redirects;
     ``runcomfy_only``: RunComfy's own hosts only (and ``allow``), no redirect followed, as RunComfy's own tools."""
     chosen = policy.including(allow)
-    if runcomfy_only:
-        chosen = dataclasses.replace(chosen, runcomfy_only=True)
+    chosen = dataclasses.replace(chosen, runcomfy_only=chosen.runcomfy_only or runcomfy_only)  # never loosened
     return httpx.AsyncClient(
         transport=PublicOnlyTransport(chosen),
         timeout=timeout,

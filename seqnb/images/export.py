@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from PIL import Image
 
 from ..errors import SeqnbError
+from ..runs.run import RunCore
 from .render import Frame, png_info, provenance
 from .series import Series
 
@@ -41,9 +42,9 @@ class Exported:
     missing: int
 
 
-def frame_provenance(series: Series, frame: Frame) -> dict[str, Any]:
+def frame_provenance(run: RunCore, frame: Frame) -> dict[str, Any]:
     """A frame's provenance: the run's request and ids, and the image's hash, size and source host (never a path)."""
-    meta = provenance(series.run, frame.index)
+    meta = provenance(run, frame.index)
     if frame.image is not None:
         meta.update(
             sha256=frame.image.sha256, width=frame.image.width, height=frame.image.height,
@@ -75,22 +76,22 @@ def inside(directory: Path, name: str) -> Path:
     return target
 
 
-def save_png(series: Series, frame: Frame, directory: Path) -> Path | None:
+def save_png(run: RunCore, frame: Frame, directory: Path) -> Path | None:
     """Write one frame full-size as PNG with its provenance (``seqnb`` and A1111's ``parameters`` text chunks).
 
     None when the cached image cannot be read (gone since it was listed, or no image): that frame
     only is missing. A failure to write raises ``OSError``.
     """
     assert frame.image is not None
-    target = inside(directory, frame_file(series.run.id, frame.index, frame.count))
+    target = inside(directory, frame_file(run.id, frame.index, frame.count))
     try:
         source = Image.open(frame.image.path)
         source.load()
     except (OSError, ValueError, Image.DecompressionBombError) as exc:  # gone, unreadable, not an image
-        log.warning("frame %d of run %r not read: %s: %s", frame.index + 1, series.run.id, type(exc).__name__, exc)
+        log.warning("frame %d of run %r not read: %s: %s", frame.index + 1, run.id, type(exc).__name__, exc)
         return None
     with source:
-        source.save(target, format="PNG", pnginfo=png_info(frame_provenance(series, frame)))
+        source.save(target, format="PNG", pnginfo=png_info(frame_provenance(run, frame)))
     return target
 
 
@@ -110,7 +111,7 @@ def export_series(series: Sequence[Series], directory: str | os.PathLike[str], r
                 missing += 1
                 continue
             try:
-                saved = save_png(one, frame, out)
+                saved = save_png(one.run, frame, out)
             except OSError as exc:
                 raise SeqnbError(
                     f"cannot write into {out}: {exc.strerror or exc}; free some space or choose another folder"

@@ -10,19 +10,19 @@ JupyterLab with a live kernel shows the widget view, which outranks ``text/html`
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import logging
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SettingInvalid
-from .limit import human_size, parse_size
+from PIL import Image
+
+from .limit import human_size, size_setting
 from .matrix import cell_labels, made_from
-from .render import Frame, differing_labels, row_caption, tile
+from .render import Frame, data_uri, differing_labels, row_caption, row_tiles, tile
+from .scoring import most_drifting, separating
+from .store import jpeg_bytes
 
 if TYPE_CHECKING:
     from ..runs.run import RunCore
@@ -37,8 +37,7 @@ __all__ = [
     "HtmlBudget",
     "SeriesRow",
     "StaticFallback",
-    "cell_text",
-    "jpeg_bytes",
+    "cells_html",
     "matrix_view_html",
     "series_html",
     "series_rows",
@@ -53,23 +52,23 @@ DEFAULT_STATIC_MAX_BYTES = 2 * 1024 * 1024
 
 def static_max_bytes() -> int:
     """``$SEQNB_STATIC_MAX_BYTES`` when set (e.g. ``500K``, ``4M``; ``0`` embeds no image), else 2 MiB."""
-    text = os.environ.get(STATIC_MAX_ENV, "").strip()
-    if not text:
-        return DEFAULT_STATIC_MAX_BYTES
-    try:
-        return parse_size(text, f"${STATIC_MAX_ENV}")
-    except ValueError as exc:
-        raise SettingInvalid(str(exc)) from None
+    return size_setting(STATIC_MAX_ENV, DEFAULT_STATIC_MAX_BYTES)
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One frame as a saved notebook shows it: its JPEG thumbnail (or none) and its caption."""
+    """One frame as a saved notebook shows it: its JPEG thumbnail (None: not made, the copy being full) and its caption."""
 
     jpeg: bytes | None
     text: str
-    width: int
-    height: int
+    width: int = 0
+    height: int = 0
+
+    @classmethod
+    def of(cls, picture: Image.Image | None, text: str) -> Cell:
+        if picture is None:
+            return cls(None, text)
+        return cls(jpeg_bytes(picture), text, picture.width, picture.height)
 
 
 @dataclass(frozen=True)
@@ -83,8 +82,8 @@ class SeriesRow:
 class HtmlBudget:
     """Bytes of HTML an output may still take; images that do not fit are counted, not embedded."""
 
-    def __init__(self, limit: int | None = None) -> None:
-        self.limit = static_max_bytes() if limit is None else limit
+    def __init__(self) -> None:
+        self.limit = static_max_bytes()
         self.used = 0
         self.left_out = 0
 
@@ -92,10 +91,13 @@ class HtmlBudget:
         self.used += len(markup.encode("utf-8"))
         return markup
 
-    def image(self, data: bytes, alt: str, width: int, height: int, mime: str = "image/jpeg") -> str | None:
-        """An ``<img>`` with the bytes inline, or None (and one more left out) when it would pass the limit."""
-        uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-        tag = f'<img src="{uri}" width="{width}" height="{height}" alt="{html.escape(alt)}">'
+    def image(self, jpeg: bytes | None, alt: str, width: int, height: int) -> str | None:
+        """An ``<img>`` with the JPEG inline, or None (and one more left out) when it would pass the limit or none
+        was made."""
+        if jpeg is None:
+            self.left_out += 1
+            return None
+        tag = f'<img src="{data_uri(jpeg)}" width="{width}" height="{height}" alt="{html.escape(alt)}">'
         if self.used + len(tag) > self.limit:
             self.left_out += 1
             return None
@@ -111,29 +113,41 @@ class HtmlBudget:
         )
 
 
-def jpeg_bytes(picture: Any, quality: int = 85) -> bytes:
-    """A Pillow image as JPEG bytes."""
-    buf = io.BytesIO()
-    picture.save(buf, format="JPEG", quality=quality)
-    return buf.getvalue()
-
-
-def cell_text(run: RunCore, frame: Frame) -> str:
-    """A frame's caption: its place in the series and the run's seed."""
-    return f"{frame.index + 1}/{frame.count} · seed {run.request.resolved().get('seed')}"
-
-
 def series_rows(gallery: Gallery, runs: Sequence[RunCore], size: int) -> list[SeriesRow]:
-    """The runs' rows from the frames the gallery already has (never downloading: a run not in yet is left out)."""
-    ready = [run for run in runs if gallery.ready(run)]
+    """The runs' rows as the grid shows them (``seqnb.images.grid``): each caption with the run's marks and its score
+    where the scores separate the rows; each frame's thumbnail and caption (its place, the seed, its likeness to the
+    references, its stars). Frames not downloaded yet are downloaded."""
+    framed = [gallery.frames(run) for run in runs]  # first: the scores come with the frames
+    shown = separating([gallery.score(run) for run in runs])  # a score all series share tells nothing
+    marks = gallery.marks_of(runs)
     rows = []
-    for run, label in zip(ready, differing_labels(ready), strict=True):
+    for run, frames, label in zip(runs, framed, differing_labels(runs), strict=True):
+        score = gallery.score(run) if shown else None
+        caption = row_caption(run, label, score, " · ", score_name=gallery.score_name, marks=marks.get(run.id))
+        rated = marks[run.id].frame_ratings if run.id in marks else {}
+        likeness = gallery.reference_similarity(run)
+        drifts = most_drifting(likeness)
         cells = []
-        for frame in gallery.frames(run):
-            picture = tile(gallery.cache, frame, size)
-            cells.append(Cell(jpeg_bytes(picture), cell_text(run, frame), picture.width, picture.height))
-        rows.append(SeriesRow(row_caption(run, label, gallery.score(run), " · "), tuple(cells)))
+        for frame in frames:
+            text = f"{frame.index + 1}/{frame.count} · seed {run.request.resolved().get('seed')}"
+            likes = likeness[frame.index] if frame.index < len(likeness) else None
+            if likes is not None:
+                text += f" · ref {likes:.2f}" + (" · drifts most" if frame.index == drifts else "")
+            if frame.index in rated:
+                text += f" · ★{rated[frame.index]}"
+            cells.append(Cell.of(tile(gallery.cache, frame, size), text))
+        rows.append(SeriesRow(caption, tuple(cells)))
     return rows
+
+
+def cells_html(cells: Iterable[Cell], budget: HtmlBudget) -> str:
+    """Frames in order as table cells: each thumbnail inline (or a note that it did not fit), its caption under it."""
+    parts = []
+    for cell in cells:
+        img = budget.image(cell.jpeg, cell.text, cell.width, cell.height)
+        parts.append(budget.text("<td>") + (img or budget.text("<i>(not embedded)</i>")))
+        parts.append(budget.text(f"<br><small>{html.escape(cell.text)}</small></td>"))
+    return "".join(parts)
 
 
 def series_html(rows: Iterable[SeriesRow], budget: HtmlBudget | None = None) -> str:
@@ -144,11 +158,7 @@ def series_html(rows: Iterable[SeriesRow], budget: HtmlBudget | None = None) -> 
         parts.append(
             budget.text(f'<tr><td colspan="{max(1, len(row.cells))}"><b>{html.escape(row.caption)}</b></td></tr><tr>')
         )
-        for cell in row.cells:
-            img = budget.image(cell.jpeg, cell.text, cell.width, cell.height) if cell.jpeg else None
-            shown = img or budget.text(f"<i>{'(not embedded)' if cell.jpeg else '(no image)'}</i>")
-            parts.append(budget.text("<td>") + shown + budget.text(f"<br><small>{html.escape(cell.text)}</small></td>"))
-        parts.append(budget.text("</tr>"))
+        parts.append(cells_html(row.cells, budget) + budget.text("</tr>"))
     parts.append(budget.text("</table>"))
     return "".join(parts)
 
@@ -190,24 +200,16 @@ def _series_caption(view: Any, run: RunCore, label: str, parent: str | None) -> 
 
 def _strip(view: Any, run: RunCore, frames: Sequence[Frame], size: int, budget: HtmlBudget) -> str:
     """A series as one table row of frames, in order: it never wraps, however narrow the page."""
-    marks = view.marks.get(run.id)
-    rated = dict(getattr(marks, "frame_ratings", None) or {})
+    rated = dict(getattr(view.marks.get(run.id), "frame_ratings", None) or {})
     full = budget.used >= budget.limit  # no image fits any more: none is drawn
-    pictures = [None if full else tile(view.gallery.cache, frame, size) for frame in frames]
-    high = max((p.height for p in pictures if p is not None and not p.info.get("placeholder")), default=size)
-    parts = [budget.text("<table><tr>")]
-    for frame, picture in zip(frames, pictures, strict=True):
-        if picture is not None and picture.info.get("placeholder") and picture.height != high:
-            picture = tile(view.gallery.cache, frame, size, high)
-        alt = f"{frame.index + 1}/{frame.count}"
-        img = budget.image(jpeg_bytes(picture), alt, picture.width, picture.height) if picture is not None else None
-        if picture is None:
-            budget.left_out += 1
-        stars = f" ★{rated[frame.index]}" if frame.index in rated else ""
-        parts.append(budget.text("<td>") + (img or budget.text(f"<i>{alt} (not embedded)</i>")))
-        parts.append(budget.text(f"<br><small>{alt}{stars}</small></td>"))
-    parts.append(budget.text("</tr></table>"))
-    return "".join(parts)
+    pictures = [None for _ in frames] if full else row_tiles(view.gallery.cache, frames, size)
+    cells = [
+        Cell.of(
+            picture, f"{frame.index + 1}/{frame.count}" + (f" ★{rated[frame.index]}" if frame.index in rated else "")
+        )
+        for frame, picture in zip(frames, pictures, strict=True)
+    ]
+    return budget.text("<table><tr>") + cells_html(cells, budget) + budget.text("</tr></table>")
 
 
 def _copy_size(view: Any, framed: Sequence[Sequence[Frame]], budget: HtmlBudget) -> int:
@@ -235,32 +237,29 @@ def matrix_view_html(view: Any, budget: HtmlBudget | None = None) -> str:
     m = view.matrix
     placed = (m.rows_axis, m.cols_axis, m.facet_axis)
     names = html.escape(f"{m.rows_axis or ''} ↓ / {m.cols_axis or ''} →")
-    tables = []
-    for f in range(len(m.facets)):
-        cells = {(r, c): m.cell(r, c, f) for r in range(len(m.rows)) for c in range(len(m.cols))}
-        tables.append((f, cells, {run.id: view.static_frames(run) for cell in cells.values() for run in cell}))
-    size = _copy_size(view, [frames or [] for _, _, framed in tables for frames in framed.values()], budget)
+    framed = {run.id: view.static_frames(run) for f in range(len(m.facets)) for run in m.reading_order(f)}
+    size = _copy_size(view, [frames or [] for frames in framed.values()], budget)
     parts: list[str] = []
     left_out: list[str] = []
-    for f, cells, framed in tables:
-        label = html.escape(m.facets[f].label) or "the table"
+    for f, facet in enumerate(m.facets):
+        label = html.escape(facet.label) or "the table"
         if budget.used >= budget.limit > 0:
-            left_out.append(f"{label} ({sum(len(cell) for cell in cells.values())} series)")
+            left_out.append(f"{label} ({len(m.reading_order(f))} series)")
             continue
         if m.facet_axis:
             parts.append(budget.text(f"<p><b>{html.escape(m.facet_axis)}: {label}</b></p>"))
         parts.append(budget.text(f"<table><tr><th>{names}</th>" + "".join(_header(h) for h in m.cols) + "</tr>"))
         for r, row in enumerate(m.rows):
             if budget.used >= budget.limit > 0:  # the rest of this table: named, not drawn
-                rest = sum(len(cells[(i, c)]) for i in range(r, len(m.rows)) for c in range(len(m.cols)))
+                rest = sum(len(m.cell(i, c, f)) for i in range(r, len(m.rows)) for c in range(len(m.cols)))
                 left_out.append(f"rows {r + 1}-{len(m.rows)} of {label} ({rest} series)")
                 break
             parts.append(budget.text("<tr>" + _header(row)))
             for c in range(len(m.cols)):
-                cell = cells[(r, c)]
+                cell = m.cell(r, c, f)
                 parts.append(budget.text('<td valign="top">'))
-                for run, label in zip(cell, cell_labels(cell, placed, m.parents), strict=True):
-                    caption = _series_caption(view, run, label, m.parents.get(run.id))
+                for run, differs in zip(cell, cell_labels(cell, placed, m.parents), strict=True):
+                    caption = _series_caption(view, run, differs, m.parents.get(run.id))
                     parts.append(budget.text(f"<div>{caption}</div>" if caption else ""))
                     frames = framed.get(run.id)
                     if frames:
@@ -270,10 +269,9 @@ def matrix_view_html(view: Any, budget: HtmlBudget | None = None) -> str:
                 parts.append(budget.text("</td>"))
             parts.append(budget.text("</tr>"))
         parts.append(budget.text("</table>"))
-    tables_word = (
-        f"{len(m.facets)} table{'s' * (len(m.facets) != 1)} ({html.escape(m.facet_axis)})" if m.facet_axis else ""
-    )
-    summary = f"{len(m.runs)} series" + (f" in {tables_word}" if tables_word else "")
+    summary = f"{len(m.runs)} series"
+    if m.facet_axis:
+        summary += f" in {len(m.facets)} table{'s' * (len(m.facets) != 1)} ({html.escape(m.facet_axis)})"
     if left_out:
         summary += (
             f"; left out to keep this copy under {human_size(budget.limit)}: {', '.join(left_out)}"

@@ -25,7 +25,7 @@ from ..errors import ImageRefused
 from ..runs.run import RunCore, RunEvent
 from . import render
 from .cache import ImageCache
-from .export import frame_file, inside
+from .export import save_png
 from .hosts import host_entry
 from .render import Frame
 from .scoring import BUILTIN, Scorer, most_drifting, named_scorer, reference_similarity, score_value
@@ -271,19 +271,11 @@ class Gallery:
         return target
 
     def save(self, run: Any, directory: str | os.PathLike[str]) -> list[Path]:
-        """Save a run's frames as PNGs carrying model, prompt, seed, size, request id and run id."""
+        """Save a run's frames as PNGs carrying their provenance (``export.save_png``): an unreadable one is left out."""
         core: RunCore = getattr(run, "aio", run)
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for frame in self.frames(core):
-            if frame.image is None:
-                continue
-            target = inside(out, frame_file(core.id, frame.index, frame.count))
-            with Image.open(frame.image.path) as img:
-                img.save(target, format="PNG", pnginfo=render.png_info(render.provenance(core, frame.index)))
-            written.append(target)
-        return written
+        return [p for f in self.frames(core) if f.image is not None and (p := save_png(core, f, out)) is not None]
 
 
 def cores_of(runs: Any) -> list[RunCore]:

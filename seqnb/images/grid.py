@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from ..runs.run import RunCore
-from .fallback import Cell, HtmlBudget, SeriesRow, StaticFallback, cell_text, jpeg_bytes, series_html
+from .fallback import Cell, HtmlBudget, SeriesRow, StaticFallback, series_html, series_rows
 from .gallery import cores_of
-from .render import Frame, differing_labels, row_caption, tile
-from .scoring import most_drifting, separating
+from .render import Frame, tile
 
 if TYPE_CHECKING:
     from .gallery import Gallery
@@ -53,54 +52,35 @@ def grid(gallery: Gallery, runs: Any, size: int | None = None, enlarge: int = 10
     size = size or gallery.thumb
     viewer = w.Image(format="jpeg", layout=w.Layout(max_width=f"{enlarge}px", display="none"))
     viewer_caption = w.HTML()
+    statics = series_rows(gallery, cores, size)
     rows: list[w.Widget] = []
-    statics: list[SeriesRow] = []
-    framed = [(run, gallery.frames(run)) for run in cores]
-    shown = separating([gallery.score(run) for run in cores])  # a score all series share tells nothing
-    marks = gallery.marks_of(cores)
-    for (run, frames), label in zip(framed, differing_labels(cores), strict=True):
-        score = gallery.score(run) if shown else None
-        caption = row_caption(run, label, score, " · ", score_name=gallery.score_name, marks=marks.get(run.id))
-        header = w.HTML(f'<b title="{html.escape(run.request.prompt or "")}">{html.escape(caption)}</b>')
-        rated = marks[run.id].frame_ratings if run.id in marks else {}
-        likeness = gallery.reference_similarity(run)
-        drifts = most_drifting(likeness)
+    for run, row in zip(cores, statics, strict=True):
+        header = w.HTML(f'<b title="{html.escape(run.request.prompt or "")}">{html.escape(row.caption)}</b>')
         cells: list[Any] = [_reference_cell(gallery, ref, size // 2) for ref in gallery.references(run)]
-        made = []
-        for frame in frames:
-            likes = likeness[frame.index] if frame.index < len(likeness) else None
-            note = "" if likes is None else f" · ref {likes:.2f}" + (" · drifts most" if frame.index == drifts else "")
-            if frame.index in rated:
-                note += f" · ★{rated[frame.index]}"
-            made.append(_cell(gallery, run, frame, size, viewer, viewer_caption, enlarge, note))
-        cells += [c for c, _ in made]
+        for frame, cell in zip(gallery.frames(run), row.cells, strict=True):
+            cells.append(_cell(gallery, run, frame, cell, size, viewer, viewer_caption, enlarge))
         rows.append(w.VBox([header, w.HBox(cells, layout=w.Layout(grid_gap="4px"))]))
-        statics.append(SeriesRow(caption, tuple(s for _, s in made)))
     return SeriesGrid([w.VBox(rows), viewer_caption, viewer], statics)
 
 
-def _jpeg(gallery: Gallery, frame: Frame, size: int) -> tuple[w.Image, bytes, Any]:
-    picture = tile(gallery.cache, frame, size)
-    data = jpeg_bytes(picture)
-    return w.Image(value=data, format="jpeg", layout=w.Layout(width=f"{picture.width}px")), data, picture
+def _image(cell: Cell) -> w.Image:
+    return w.Image(value=cell.jpeg, format="jpeg", layout=w.Layout(width=f"{cell.width}px"))
 
 
 def _reference_cell(gallery: Gallery, ref: Frame, size: int) -> w.VBox:
     """A small thumbnail of one reference image, before the frames of its series."""
     label = w.HTML(f"<small>ref {ref.index + 1}</small>")
-    image = _jpeg(gallery, ref, size)[0]
+    image = _image(Cell.of(tile(gallery.cache, ref, size), ""))
     cell = w.VBox([image, label], layout=w.Layout(width=f"{size + 8}px", align_items="center"))
     cell.add_class("seqnb-reference")
     return cell
 
 
 def _cell(
-    gallery: Gallery, run: RunCore, frame: Frame, size: int, viewer: Any, caption: Any, enlarge: int, note: str = ""
-) -> tuple[Any, Cell]:
-    image, data, picture = _jpeg(gallery, frame, size)
-    text = cell_text(run, frame) + note
+    gallery: Gallery, run: RunCore, frame: Frame, cell: Cell, size: int, viewer: Any, caption: Any, enlarge: int
+) -> w.VBox:
     button = w.Button(
-        description=text, tooltip="enlarge" if frame.image else frame.state,
+        description=cell.text, tooltip="enlarge" if frame.image else frame.state,
         disabled=frame.image is None, layout=w.Layout(width=f"{size}px"),
     )  # fmt: skip
 
@@ -110,10 +90,10 @@ def _cell(
         viewer.value = gallery.cache.thumbnail(frame.image, enlarge).read_bytes()
         viewer.layout.display = ""
         caption.value = (
-            f"<b>{html.escape(text)}</b> · {frame.image.width}x{frame.image.height} · run {html.escape(run.id)}"
+            f"<b>{html.escape(cell.text)}</b> · {frame.image.width}x{frame.image.height} · run {html.escape(run.id)}"
         )
 
     button.on_click(show)
-    cell = w.VBox([image, button], layout=w.Layout(width=f"{size + 8}px", align_items="center"))
-    cell.show = show  # the click action, callable from tests and scripts
-    return cell, Cell(data, text, picture.width, picture.height)
+    box = w.VBox([_image(cell), button], layout=w.Layout(width=f"{size + 8}px", align_items="center"))
+    box.show = show  # the click action, callable from tests and scripts
+    return box

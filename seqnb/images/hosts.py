@@ -130,22 +130,19 @@ def host_entry(url: str) -> str:
 
 def _normalise(entry: str, where: str = "allow_hosts") -> str:
     entry = entry.strip()
+    url = entry if "://" in entry else "//" + entry  # a bare name:port keeps no port but the one it writes
     try:
-        if "://" in entry:
-            parts = urlsplit(entry)
-            parts.port  # noqa: B018 (raises on a bad port)
-            if parts.hostname:
-                return host_entry(entry)
-        else:
-            parts = urlsplit("//" + entry)
-            port = parts.port
-            if parts.hostname:
-                return _entry(parts.hostname, port)
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a bad port)
     except ValueError:
         raise SettingInvalid(
             f"{where}: {entry!r} has a bad port; write 'name' or 'name:port', e.g. files.lan,10.0.0.7:8080"
         ) from None
-    raise SettingInvalid(f"{where}: {entry!r} names no host; write 'name' or 'name:port', e.g. files.lan,10.0.0.7:8080")
+    if not parts.hostname:
+        raise SettingInvalid(
+            f"{where}: {entry!r} names no host; write 'name' or 'name:port', e.g. files.lan,10.0.0.7:8080"
+        )
+    return host_entry(url)
 
 
 @dataclass(frozen=True)

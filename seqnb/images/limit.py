@@ -32,6 +32,7 @@ __all__ = [
     "evict_lru",
     "human_size",
     "parse_size",
+    "size_setting",
 ]
 
 log = logging.getLogger(__name__)
@@ -55,10 +56,15 @@ def parse_size(text: str, name: str = "size") -> int:
     return int(float(number) * 1024 ** "_KMGT".index(unit.upper() or "_"))
 
 
+def size_setting(env: str, default: int) -> int:
+    """The size ``$env`` says (``parse_size``) when set, else ``default``."""
+    text = os.environ.get(env, "").strip()
+    return parse_size(text, f"${env}") if text else default
+
+
 def default_max_total_bytes() -> int:
     """``$SEQNB_CACHE_MAX_BYTES`` when set, else 2 GiB."""
-    text = os.environ.get(MAX_BYTES_ENV, "").strip()
-    return parse_size(text, f"${MAX_BYTES_ENV}") if text else DEFAULT_MAX_TOTAL_BYTES
+    return size_setting(MAX_BYTES_ENV, DEFAULT_MAX_TOTAL_BYTES)
 
 
 def human_size(n: float) -> str:

@@ -12,9 +12,9 @@ own values; the axes and headers are drawn from the originals alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ..model.labels import AXES, MISSING, axis_labels, request_value, show_value
 from ..runs.run import RunCore
@@ -28,10 +28,14 @@ __all__ = [
     "cell_labels",
     "changes_label",
     "choose_axes",
+    "family_order",
     "lineage",
     "made_from",
     "varying_axes",
 ]
+
+
+T = TypeVar("T")
 
 
 def _core(run: Any) -> RunCore:
@@ -41,10 +45,15 @@ def _core(run: Any) -> RunCore:
     return core
 
 
+def _check_axes(*axes: str | None) -> None:
+    for axis in axes:
+        if axis is not None and axis not in AXES:
+            raise ValueError(f"no matrix axis {axis!r}: choose one of {', '.join(AXES)}")
+
+
 def axis_value(run: RunCore, axis: str) -> Any:
     """The run's value on an axis: the prompt, the effective seed, the model id, the size option, the count, the optimize mode."""
-    if axis not in AXES:
-        raise ValueError(f"no matrix axis {axis!r}: choose one of {', '.join(AXES)}")
+    _check_axes(axis)
     value = request_value(run.request, axis)
     return None if value is MISSING else value  # a model without the field sits with the unset ones
 
@@ -74,10 +83,6 @@ def lineage(runs: Iterable[Any]) -> dict[str, str]:
     return parent
 
 
-def _originals(cores: Sequence[RunCore], parent: dict[str, str]) -> list[RunCore]:
-    return [r for r in cores if r.id not in parent]
-
-
 def changes_label(before: RunCore, after: RunCore) -> str:
     """What a run made from another changed: ``4K``, ``optimize standard, seed 9``, ``same settings``."""
     changed = [
@@ -105,11 +110,10 @@ def choose_axes(
     Only the originals count: a promoted run sits under its original whatever it changed.
     """
     cores = [_core(r) for r in runs]
-    varying = varying_axes(_originals(cores, lineage(cores)))
+    parents = lineage(cores)
+    varying = varying_axes([r for r in cores if r.id not in parents])
     asked = [rows, cols, facet]
-    for axis in asked:
-        if axis is not None and axis not in AXES:
-            raise ValueError(f"no matrix axis {axis!r}: choose one of {', '.join(AXES)}")
+    _check_axes(*asked)
     placed: list[str | None] = []
     spare = [a for a in varying if a not in asked]
     for axis in asked:
@@ -251,9 +255,7 @@ class Matrix:
         if where is None:
             return None
         facet, _, col = where
-        column = [r for row in range(len(self.rows)) for r in self.cell(row, col, facet)]
-        index = next(i for i, r in enumerate(column) if r.id == run_id) + step
-        return column[index] if 0 <= index < len(column) else None
+        return _step([r for row in range(len(self.rows)) for r in self.cell(row, col, facet)], run_id, step)
 
     def reading_order(self, facet: int) -> list[RunCore]:
         """The runs of a facet as one reads them: across each row, row after row (a cell's runs in turn)."""
@@ -262,11 +264,7 @@ class Matrix:
     def along_cols(self, run_id: str, step: int) -> RunCore | None:
         """The run ``step`` places on in reading order (across the row, then on to the next row), in its facet."""
         where = self.locate(run_id)
-        if where is None:
-            return None
-        order = self.reading_order(where[0])
-        index = next(i for i, r in enumerate(order) if r.id == run_id) + step
-        return order[index] if 0 <= index < len(order) else None
+        return None if where is None else _step(self.reading_order(where[0]), run_id, step)
 
     def across_facets(self, run_id: str, step: int) -> RunCore | None:
         """The run at the same row and column ``step`` facets on (round the facets): the same place in the next
@@ -295,6 +293,12 @@ class Matrix:
         return [a for a in self.varying if a in within]
 
 
+def _step(order: list[RunCore], run_id: str, step: int) -> RunCore | None:
+    """The run ``step`` places from ``run_id`` in ``order``, or None past either end."""
+    index = next(i for i, r in enumerate(order) if r.id == run_id) + step
+    return order[index] if 0 <= index < len(order) else None
+
+
 def build_matrix(
     runs: Iterable[Any],
     rows: str | None = "prompt",
@@ -309,15 +313,13 @@ def build_matrix(
     ``strength`` (``Ledger.ranking``), strongest first.
     """
     axes = [rows, cols, facet]
-    for axis in axes:
-        if axis is not None and axis not in AXES:
-            raise ValueError(f"no matrix axis {axis!r}: choose one of {', '.join(AXES)}")
+    _check_axes(*axes)
     named = [a for a in axes if a is not None]
     if len(set(named)) != len(named):
         raise ValueError(f"rows, cols and facet must be different axes, got {rows!r}, {cols!r}, {facet!r}")
     cores = tuple(dict.fromkeys(_core(r) for r in runs))
     parents = lineage(cores)
-    originals = _originals(cores, parents)
+    originals = [r for r in cores if r.id not in parents]
     row_h, col_h, facet_h = (_headers(axis, originals, strength) for axis in (rows, cols, facet))
 
     def index(axis: str | None, headers: tuple[Header, ...]) -> dict[str, int]:
@@ -325,25 +327,34 @@ def build_matrix(
 
     where = [index(rows, row_h), index(cols, col_h), index(facet, facet_h)]
     cells: dict[tuple[int, int, int], list[RunCore]] = {}
-    for run in originals:
-        r, c, f = (where[k][repr(axis_value(run, a))] if a else 0 for k, a in enumerate(axes))
-        cells.setdefault((f, r, c), []).append(run)
-    made_from: dict[str, list[RunCore]] = {}
-    for run in cores:
+    placed: dict[str, tuple[int, int, int]] = {}
+    for run in family_order(
+        cores, parents, lambda r: r.id
+    ):  # a run made from another: in its original's cell, right under it
         if run.id in parents:
-            made_from.setdefault(parents[run.id], []).append(run)
+            key = placed[parents[run.id]]
+        else:
+            r, c, f = (where[k][repr(axis_value(run, a))] if a else 0 for k, a in enumerate(axes))
+            key = (f, r, c)
+        placed[run.id] = key
+        cells.setdefault(key, []).append(run)
     return Matrix(
         rows, cols, facet, row_h, col_h, facet_h, tuple(varying_axes(originals)), cores,
-        {k: _with_children(v, made_from) for k, v in cells.items()}, strength, parents,
+        {k: tuple(v) for k, v in cells.items()}, strength, parents,
     )  # fmt: skip
 
 
-def _with_children(runs: list[RunCore], made_from: dict[str, list[RunCore]]) -> tuple[RunCore, ...]:
-    """Each run followed by the runs made from it, theirs after them (depth first, in the order given)."""
-    out: list[RunCore] = []
-    stack = list(reversed(runs))
+def family_order(items: Sequence[T], parents: dict[str, str], key: Callable[[T], str]) -> list[T]:
+    """The items in the order given, each followed by those made from it (``parents``: ``lineage``), theirs after
+    them (depth first): a promoted run under its original."""
+    made: dict[str, list[T]] = {}
+    for item in items:
+        if key(item) in parents:
+            made.setdefault(parents[key(item)], []).append(item)
+    out: list[T] = []
+    stack = [item for item in reversed(items) if key(item) not in parents]
     while stack:
-        run = stack.pop()
-        out.append(run)
-        stack.extend(reversed(made_from.get(run.id, ())))
-    return tuple(out)
+        item = stack.pop()
+        out.append(item)
+        stack.extend(reversed(made.get(key(item), ())))
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -25,12 +26,14 @@ if TYPE_CHECKING:
 __all__ = [
     "LABELS",
     "Frame",
+    "data_uri",
     "differing_labels",
     "frame_label",
     "placeholder",
     "png_info",
     "provenance",
     "row_caption",
+    "row_tiles",
     "sheet",
     "tile",
 ]
@@ -129,6 +132,11 @@ def png_info(meta: dict[str, Any]) -> PngImagePlugin.PngInfo:
     return info
 
 
+def data_uri(data: bytes, mime: str = "image/jpeg") -> str:
+    """Image bytes as a ``data:`` URI, for a page that must hold its images."""
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
 def differing_labels(runs: Sequence[RunCore]) -> list[str]:
     """The runs' labels, kept since they were made (``seqnb.model.labels``); where two runs shown together share one,
     or one has none (a row written before labels), what tells them apart among the runs shown. Where the runs shown
@@ -222,7 +230,7 @@ def sheet(
     label_h = max(16, size // 9)
     caption_h = max(14, size // 11)
     pad = max(4, size // 32)
-    tiles = [_row_tiles(cache, frames, size) for _, frames, _ in rows]
+    tiles = [row_tiles(cache, frames, size) for _, frames, _ in rows]
     heights = [max((p.height for p in pictures), default=size) for pictures in tiles]
     width = pad + columns * (size + pad)
     out = Image.new("RGB", (width, pad + sum(label_h + h + caption_h + pad for h in heights)), "white")
@@ -241,7 +249,7 @@ def sheet(
     return out
 
 
-def _row_tiles(cache: ImageStore, frames: Sequence[Frame], size: int) -> list[Image.Image]:
+def row_tiles(cache: ImageStore, frames: Sequence[Frame], size: int) -> list[Image.Image]:
     """A row's tiles, as high as its tallest picture (a 16:9 row is not padded to a square), placeholders too."""
     pictures = [tile(cache, frame, size) for frame in frames]
     high = max((p.height for p in pictures if not p.info.get("placeholder")), default=size)

@@ -17,11 +17,9 @@ when seqnb made it (a ``.seqnb-report`` file inside says so): any other is left 
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
 import html
-import io
 import json
 import os
 import re
@@ -35,9 +33,10 @@ from PIL import Image
 from ..errors import SeqnbError
 from ..model.spec import get_model
 from .export import frame_provenance, save_png
-from .matrix import build_matrix, choose_axes, lineage, made_from, varying_axes
-from .render import Frame
-from .series import Series, jpeg_of
+from .matrix import build_matrix, choose_axes, family_order, lineage, made_from, varying_axes
+from .render import LABELS, Frame, data_uri, frame_label, placeholder
+from .series import Series
+from .store import jpeg_bytes
 
 __all__ = [
     "DEFAULT_LARGE",
@@ -72,23 +71,6 @@ CSP = "default-src 'none'; img-src data: file: 'self'; style-src 'unsafe-inline'
 """The page may run its own inline script and show inline images and those beside it; it may fetch nothing else."""
 
 
-def _values(series: Series) -> dict[str, str]:
-    resolved = series.run.request.resolved()
-    return {
-        "model": get_model(series.run.model).short_name,
-        "prompt": str(series.run.request.prompt or ""),
-        "seed": "" if resolved.get("seed") is None else str(resolved.get("seed")),
-        "size": str(resolved.get("size") or ""),
-        "count": str(series.run.requested),
-    }
-
-
-def _settings(series: Series) -> dict[str, Any]:
-    """The wire payload but the prompt, which the page shows on its own."""
-    prompt = series.run.request.model.role("prompt")
-    return {k: v for k, v in series.run.request.payload().items() if prompt is None or k != prompt.wire}
-
-
 def axes_of(series: Sequence[Series]) -> dict[str, Any]:
     """The matrix's axes (``seqnb.images.matrix``): those the runs vary on, each value's label and full text, each run's place.
 
@@ -109,47 +91,8 @@ def axes_of(series: Sequence[Series]) -> dict[str, Any]:
     return {"axes": axes, "at": where, "x": x, "y": y, "facet": facet if facet and facet not in (x, y) else ""}
 
 
-def _family_order(series: Sequence[Series]) -> list[Series]:
-    """The series as given, each followed by those made from it (a promoted run under its original)."""
-    parents = lineage([s.run for s in series])
-    made: dict[str, list[Series]] = {}
-    for one in series:
-        if one.run.id in parents:
-            made.setdefault(parents[one.run.id], []).append(one)
-    out: list[Series] = []
-    stack = [s for s in reversed(series) if s.run.id not in parents]
-    while stack:
-        one = stack.pop()
-        out.append(one)
-        stack.extend(reversed(made.get(one.run.id, ())))
-    return out
-
-
-def _shrunk(picture: Image.Image, size: int) -> Image.Image:
-    """A copy no larger than ``size`` on its longer side (the picture itself when it is that small already)."""
-    if max(picture.size) <= size:
-        return picture
-    small = picture.copy()
-    small.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return small
-
-
 def _jpeg(picture: Image.Image, quality: int) -> tuple[bytes, int, int]:
-    buf = io.BytesIO()
-    picture.save(buf, format="JPEG", quality=quality)
-    return buf.getvalue(), picture.width, picture.height
-
-
-def _decoded(frame: Frame, size: int) -> Image.Image | None:
-    """The frame's image decoded at no less than ``size`` on its longer side (JPEGs at a reduced scale), or None."""
-    if frame.image is None:
-        return None
-    try:
-        with Image.open(frame.image.path) as source:
-            source.draft("RGB", (size, size))
-            return source.convert("RGB")
-    except Exception:  # unreadable or gone: jpeg_of draws the placeholder saying so
-        return None
+    return jpeg_bytes(picture, quality), picture.width, picture.height
 
 
 def _pictures(
@@ -158,13 +101,16 @@ def _pictures(
     """Each frame's thumbnail and, when ``large``, its larger version, from one decode of its file."""
 
     def one(frame: Frame) -> tuple[tuple[bytes, int, int], tuple[bytes, int, int] | None]:
-        picture = _decoded(frame, max(thumb, large))
-        if picture is None:
-            return jpeg_of(frame, thumb), None
-        if large > thumb and max(picture.size) > thumb:
-            picture = _shrunk(picture, large)  # the thumbnail is made from it: one reduction of the original
-            return _jpeg(_shrunk(picture, thumb), 80), _jpeg(picture, 82)
-        return _jpeg(_shrunk(picture, thumb), 80), None
+        if frame.image is None:
+            return _jpeg(placeholder(thumb, frame_label(frame), frame.reason), 80), None
+        try:
+            picture = frame.image.shrunk(max(thumb, large))
+        except Exception as exc:  # an unreadable or vanished file costs only its own frame
+            detail = f"{type(exc).__name__}: the cached file cannot be read"
+            return _jpeg(placeholder(thumb, LABELS["error"], detail), 80), None
+        small = picture.copy()  # the thumbnail is made from the larger one: one reduction of the original
+        small.thumbnail((thumb, thumb), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        return _jpeg(small, 80), _jpeg(picture, 82) if large > thumb and max(picture.size) > thumb else None
 
     with ThreadPoolExecutor(max_workers=4) as pool:  # Pillow decodes outside the GIL
         return list(pool.map(one, frames))
@@ -186,10 +132,6 @@ def _large_size(frames: Sequence[Frame], thumb: int, large: int, budget: int) ->
     return size if size >= 2 * thumb else 0
 
 
-def _uri(data: bytes, mime: str = "image/jpeg") -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-
-
 def report_data(
     series: Sequence[Series],
     *,
@@ -204,42 +146,45 @@ def report_data(
 ) -> dict[str, Any]:
     """Everything the page shows, as JSON-ready data (``files``: where ``full="beside"`` writes the full-size PNGs;
     ``large``: the viewer's frames' longer side, within ``large_budget`` bytes for all, when the full size stays out)."""
-    series = _family_order(series)
+    parents = lineage([s.run for s in series])
+    series = family_order(series, parents, lambda s: s.run.id)
     every = [frame for one in series for frame in one.frames]
     large_size = _large_size(every, thumb, large, large_budget) if full == "none" else 0
     made = iter(_pictures(every, thumb, large_size))
-    values = [_values(s) for s in series]
     layout = axes_of(series)
-    parents = lineage([s.run for s in series])
     by_id = {s.run.id: s.run for s in series}
     runs = []
-    for one, vals in zip(series, values, strict=True):
+    for one in series:
+        run, resolved = one.run, one.run.request.resolved()
         frames = []
         for frame in one.frames:
             (data, width, height), bigger = next(made)
             entry: dict[str, Any] = {
-                "index": frame.index, "src": _uri(data), "width": width, "height": height, "state": frame.state,
-                "reason": frame.reason, "provenance": frame_provenance(one, frame),
+                "index": frame.index, "src": data_uri(data), "width": width, "height": height, "state": frame.state,
+                "reason": frame.reason, "provenance": frame_provenance(run, frame),
             }  # fmt: skip
             if bigger is not None:
-                entry["large"] = _uri(bigger[0])
+                entry["large"] = data_uri(bigger[0])
             if frame.image is not None and full == "embed":
                 mime = "image/jpeg" if frame.image.format in ("jpeg", "jpg") else f"image/{frame.image.format}"
                 with contextlib.suppress(OSError):  # gone from the cache since it was listed: the thumbnail stands in
-                    entry["full"] = _uri(frame.image.path.read_bytes(), mime)
+                    entry["full"] = data_uri(frame.image.path.read_bytes(), mime)
             elif frame.image is not None and full == "beside" and files is not None:
-                saved = save_png(one, frame, files)
+                saved = save_png(run, frame, files)
                 if saved is not None:
                     entry["full"] = f"{files.name}/{saved.name}"
             frames.append(entry)
-        resolved = one.run.request.resolved()
-        parent = by_id.get(parents.get(one.run.id, ""))
+        parent = by_id.get(parents.get(run.id, ""))
+        prompt = run.request.model.role("prompt")  # shown on its own, not among the settings
         runs.append(
             {
-                "id": one.run.id, "request_id": one.run.request_id, "model_id": one.run.model, **vals,
-                "label": one.run.label, "parent": parent.id if parent else "", "made": made_from(one.run, parent),
-                "at": {axis: at[one.run.id] for axis, at in layout["at"].items()},
-                "settings": _settings(one),
+                "id": run.id, "request_id": run.request_id, "model_id": run.model,
+                "model": get_model(run.model).short_name, "prompt": str(run.request.prompt or ""),
+                "seed": "" if resolved.get("seed") is None else str(resolved.get("seed")),
+                "size": str(resolved.get("size") or ""), "count": str(run.requested),
+                "label": run.label, "parent": parent.id if parent else "", "made": made_from(run, parent),
+                "at": {axis: at[run.id] for axis, at in layout["at"].items()},
+                "settings": {k: v for k, v in run.request.payload().items() if prompt is None or k != prompt.wire},
                 "size_name": resolved.get("size"), "consistency": one.score, "frames": frames,
                 **{k: v for k, v in one.row.items() if k != "consistency"},
             }
@@ -298,12 +243,9 @@ def write_report(
     spend: Sequence[dict[str, Any]] = (),
     thumb: int = DEFAULT_THUMB,
     full: Full = "none",
-    large: int = DEFAULT_LARGE,
     tables: Sequence[dict[str, Any]] = (),
 ) -> Path:
-    """Write the report of ``series`` to ``path`` (an ``.html`` file) and return it; ``large``: the longer side of the
-    frames its viewer shows large (0: the thumbnails; with ``full`` the full-size images instead); ``tables``: more
-    titled tables."""
+    """Write the report of ``series`` to ``path`` (an ``.html`` file) and return it; ``tables``: more titled tables."""
     target = Path(path)
     if full not in ("none", "embed", "beside"):
         raise SeqnbError(
@@ -317,9 +259,7 @@ def write_report(
         if files is not None:
             _files_folder(files)
         name = title or f"seqnb report: {len(series)} run(s)"
-        data = report_data(
-            series, title=name, spend=spend, thumb=thumb, full=full, files=files, large=large, tables=tables
-        )
+        data = report_data(series, title=name, spend=spend, thumb=thumb, full=full, files=files, tables=tables)
         page = report_html(data)
         tmp = target.with_name(f".{target.name}.tmp")
         tmp.write_text(page, encoding="utf-8")

@@ -12,19 +12,15 @@ note in the log.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import math
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PIL import Image
-
 from ..runs.run import RunCore
-from .render import LABELS, Frame, frame_label, placeholder
+from .render import Frame
 from .store import CachedImage, ImageStore, is_object
 
 if TYPE_CHECKING:
@@ -33,7 +29,7 @@ if TYPE_CHECKING:
     from ..ledger.facade import Ledger
     from .gallery import Gallery
 
-__all__ = ["OUTSIDE", "Series", "cached_path", "from_gallery", "from_ledger", "jpeg_of", "plain", "thumbnails"]
+__all__ = ["OUTSIDE", "Series", "cached_path", "from_gallery", "from_ledger", "plain"]
 
 log = logging.getLogger(__name__)
 
@@ -93,49 +89,34 @@ def cached_path(path: str, sha256: str) -> Path | None:
         return None
 
 
-def _cached_image(run: RunCore, i: int, row: dict[Any, Any]) -> CachedImage | Frame | None:
-    """The image a row of state ``cached`` names in an image cache; a "no image" frame when it names any
-    other file; None when the file is gone."""
-    path, sha = str(plain(row.get("path")) or ""), str(plain(row.get("sha256")) or "")
-    found = cached_path(path, sha) if path else None
-    if found is None:
-        with contextlib.suppress(OSError, ValueError):
-            if Path(path).exists():
-                log.warning("frame %d of run %r: %s (%s)", i + 1, run.id, OUTSIDE, path)
-                return Frame(i, run.requested, None, "outside", OUTSIDE)
-        return None
-    try:
-        size = int(row["width"]), int(row["height"]), int(row["bytes"])
-    except (TypeError, ValueError):  # a row that says no size: not an image seqnb recorded
-        return None
-    return CachedImage(str(plain(row.get("url")) or ""), found, sha, *size, found.suffix.lstrip(".").lower())
-
-
-def _frames_of(run: RunCore, images: pd.DataFrame, cache: ImageStore) -> list[Frame]:
-    by_index = {int(r["idx"]): r for r in images.to_dict("records")}
-    frames = []
-    for i in range(run.requested):
-        row = by_index.get(i)
-        held = _held(cache, run, i, row)
-        if held is not None:
-            frames.append(Frame(i, run.requested, held))
-            continue
-        if row is None:
-            state = "not_returned" if run.status == "completed" and i >= len(run.images) else "evicted"
-            frames.append(Frame(i, run.requested, None, state, "" if state == "not_returned" else "not downloaded"))
-            continue
-        recorded = str(plain(row.get("state")) or "cached")
-        found = _cached_image(run, i, row) if recorded == "cached" else None
-        if isinstance(found, CachedImage):
-            frames.append(Frame(i, run.requested, found))
-        elif isinstance(found, Frame):
-            frames.append(found)
+def _frame(cache: ImageStore, run: RunCore, i: int, row: dict[Any, Any] | None) -> Frame:
+    """Frame ``i`` of a run from its ledger image row (None: no row). A row of state ``cached`` is read only when it
+    names an image cache's file of its hash: one naming any other file is a "no image" frame."""
+    held = _held(cache, run, i, row)
+    if held is not None:
+        return Frame(i, run.requested, held)
+    if row is None:
+        if run.status == "completed" and i >= len(run.images):
+            return Frame(i, run.requested, None, "not_returned")
+        return Frame(i, run.requested, None, "evicted", "not downloaded")
+    recorded = str(plain(row.get("state")) or "cached")
+    if recorded == "cached":
+        path, sha = str(plain(row.get("path")) or ""), str(plain(row.get("sha256")) or "")
+        found = cached_path(path, sha) if path else None
+        if found is None:
+            with contextlib.suppress(OSError, ValueError):
+                if Path(path).exists():
+                    log.warning("frame %d of run %r: %s (%s)", i + 1, run.id, OUTSIDE, path)
+                    return Frame(i, run.requested, None, "outside", OUTSIDE)
         else:
-            state, _, reason = recorded.partition(": ")
-            if state == "cached":
-                state, reason = "evicted", "no longer in the image cache"
-            frames.append(Frame(i, run.requested, None, state, reason))
-    return frames
+            with contextlib.suppress(TypeError, ValueError):  # a row that says no size: not an image seqnb recorded
+                size = int(row["width"]), int(row["height"]), int(row["bytes"])
+                url = str(plain(row.get("url")) or "")
+                return Frame(i, run.requested, CachedImage(url, found, sha, *size, found.suffix.lstrip(".").lower()))
+    state, _, reason = recorded.partition(": ")
+    if state == "cached":
+        state, reason = "evicted", "no longer in the image cache"
+    return Frame(i, run.requested, None, state, reason)
 
 
 def _held(cache: ImageStore, run: RunCore, index: int, row: dict[Any, Any] | None) -> CachedImage | None:
@@ -150,18 +131,20 @@ def _held(cache: ImageStore, run: RunCore, index: int, row: dict[Any, Any] | Non
     return cache.find(str(url) if url else None, str(sha) if sha else None)
 
 
-def from_ledger(ledger: Ledger, frame: pd.DataFrame, cache: ImageStore | None = None) -> list[Series]:
+def from_ledger(ledger: Ledger, frame: pd.DataFrame) -> list[Series]:
     """The series of the runs in ``frame`` (rows of ``ledger.runs``), their frames from the ledger's image rows, or
-    from ``cache`` (default: the image cache, ``$SEQNB_CACHE``) where a row missed what the cache holds."""
+    from the image cache (``$SEQNB_CACHE``) where a row missed what the cache holds."""
     from .cache import default_cache_dir
 
-    store = cache if cache is not None else ImageStore(default_cache_dir())
+    store = ImageStore(default_cache_dir())
     rows = _rows(frame)
     out = []
     for run_id, row in rows.items():
         run = ledger.restore(run_id)
         score = row.get("consistency")
-        out.append(Series(run, _frames_of(run, ledger.images(run_id), store), score, row))
+        by_index = {int(r["idx"]): r for r in ledger.images(run_id).to_dict("records")}
+        frames = [_frame(store, run, i, by_index.get(i)) for i in range(run.requested)]
+        out.append(Series(run, frames, score, row))
     return out
 
 
@@ -174,26 +157,3 @@ def from_gallery(gallery: Gallery, runs: Sequence[RunCore], frame: pd.DataFrame 
         row = rows.get(run.id) or {"status": run.status, "returned": run.returned, "note": run.note or None}
         out.append(Series(run, frames, gallery.score(run), row))
     return out
-
-
-def jpeg_of(frame: Frame, size: int, quality: int = 80) -> tuple[bytes, int, int]:
-    """A frame's thumbnail as JPEG (longer side at most ``size``), or a placeholder saying why there is none."""
-    picture: Image.Image
-    if frame.image is None:
-        picture = placeholder(size, frame_label(frame), frame.reason)
-    else:
-        try:
-            picture = frame.image.shrunk(size)
-        except Exception as exc:  # an unreadable or vanished file costs only its own frame
-            picture = placeholder(size, LABELS["error"], f"{type(exc).__name__}: the cached file cannot be read")
-    buf = io.BytesIO()
-    picture.save(buf, format="JPEG", quality=quality)
-    return buf.getvalue(), picture.width, picture.height
-
-
-def thumbnails(series: Sequence[Series], size: int, quality: int = 80) -> dict[tuple[str, int], tuple[bytes, int, int]]:
-    """Every frame's thumbnail, keyed by (run id, frame index), made a few at a time (Pillow decodes outside the GIL)."""
-    jobs = [(s.run.id, f) for s in series for f in s.frames]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        made = list(pool.map(lambda job: jpeg_of(job[1], size, quality), jobs))
-    return {(run_id, f.index): m for (run_id, f), m in zip(jobs, made, strict=True)}

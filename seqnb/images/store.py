@@ -27,7 +27,9 @@ from PIL import Image
 from ..errors import ImageRefused, SettingInvalid
 from .limit import CacheUsage, PruneResult, cache_files, default_max_total_bytes, evict_lru, human_size
 
-__all__ = ["FORMATS", "MAX_IMAGE_BYTES", "CachedImage", "ImageStore", "disk_refusal", "is_object", "verify_image"]
+__all__ = [
+    "FORMATS", "MAX_IMAGE_BYTES", "CachedImage", "ImageStore", "disk_refusal", "is_object", "jpeg_bytes", "verify_image",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,13 @@ class CachedImage:
             small = source.convert("RGB")
         small.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
         return small
+
+
+def jpeg_bytes(picture: Image.Image, quality: int = 85) -> bytes:
+    """A Pillow image as JPEG bytes."""
+    buf = io.BytesIO()
+    picture.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
 
 
 FORMATS = ("jpeg", "png", "webp", "gif", "bmp", "tiff")
@@ -212,9 +221,7 @@ class ImageStore:
 
     def render_thumbnail(self, image: CachedImage, size: int) -> bytes:
         """JPEG bytes no larger than ``size`` on the longer side."""
-        buf = io.BytesIO()
-        image.shrunk(size).save(buf, format="JPEG", quality=85)
-        return buf.getvalue()
+        return jpeg_bytes(image.shrunk(size))
 
     def thumbnail(self, image: CachedImage, size: int = 256) -> Path:
         """A JPEG no larger than ``size`` on its longer side, cached next to the originals (marks both used)."""

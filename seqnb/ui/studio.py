@@ -229,7 +229,7 @@ class Studio(StaticFallback, w.VBox):
         gallery = self.client.gallery
         recent = [self.gallery_view.completed[i] for i in self.gallery_view.page_ids()]
         if gallery is not None and recent:
-            out += series_html(series_rows(gallery, recent, gallery.thumb), budget)
+            out += series_html(series_rows(gallery, [r for r in recent if gallery.ready(r)], gallery.thumb), budget)
         return out
 
     def static_text(self) -> str:

@@ -84,3 +84,22 @@ def test_the_widgets_front_ends_write_markup_only_through_their_escaping_tag(nam
     assert "if (!(markup instanceof Markup)) throw" in js
     assert not re.search(r"(?<![\w.])`<", js), "a plain template literal making markup: use html`...`"
     assert "insertAdjacentHTML" not in js and "outerHTML" not in js and "document.write" not in js
+
+
+def test_the_matrix_copy_names_the_rows_it_leaves_out_without_a_runs_markup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows cut by the size cap are named by their table, never by the last label drawn (a prompt's words)."""
+    from types import SimpleNamespace
+
+    from seqnb.images.fallback import STATIC_MAX_ENV, matrix_view_html
+    from seqnb.images.matrix import build_matrix
+    from seqnb.runs.run import RunCore
+
+    prompts = [f"<img src=x onerror=alert('{n}')> Generate 2 images of a fox" for n in (1, 2)]
+    runs = [RunCore(seqnb.Request("seedream-4.5", prompt, count=2, seed=s)) for s in (1, 2, 3) for prompt in prompts]
+    view = SimpleNamespace(
+        matrix=build_matrix(runs, rows="seed", cols=None), marks={}, thumb=64, static_frames=lambda run: None
+    )
+    monkeypatch.setenv(STATIC_MAX_ENV, "300B")
+    page = matrix_view_html(view)
+    assert "left out to keep this copy under" in page and re.search(r"rows [23]-3 of the table \(\d series\)", page)
+    no_live_markup(page)
