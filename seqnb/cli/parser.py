@@ -9,9 +9,10 @@ from collections.abc import Callable, Sequence
 from typing import get_args
 
 from ..api.protocol import RunStatus
+from ..emulator.faults import PROBABILITIES
 from ..errors import SeqnbError
 from .arguments import LEDGER_HELP, Parser, amount, count, port, positive, probability, seconds
-from .emulator import FAULT_HELP, cmd_emulator, fault_names
+from .emulator import cmd_emulator
 from .reports import cmd_cache, cmd_doctor, cmd_ledger, cmd_models, cmd_validate
 from .share import add_share_commands
 from .sweeps import cmd_demo, cmd_run
@@ -163,16 +164,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve the /_emulator/* control routes beyond loopback too (they need the token whenever one is set)",
     )
     g = p.add_argument_group("fault injection (probabilities from 0 to 1)")
-    for name in fault_names():
-        g.add_argument(f"--{name.replace('_', '-')}", type=probability, default=0.0, help=FAULT_HELP[name])
+    for name, does in PROBABILITIES.items():
+        g.add_argument(f"--{name.replace('_', '-')}", type=probability, default=0.0, help=does)
     g.add_argument(
         "--slow-seconds", type=seconds, default=3.0, help="how long --slow holds an answer (default: %(default)s)"
     )
     g.add_argument(
         "--retry-after", type=seconds, default=1.0, help="Retry-After of injected 429s (default: %(default)s)"
     )
-    g.add_argument("--fault-seed", type=int, default=0, help="seed of the fault dice: the same seed, the same faults")
-    g.add_argument("--fault-routes", default="submit,status,result,cancel", help="API calls that faults apply to")
+    g.add_argument(
+        "--fault-seed", dest="seed", metavar="FAULT_SEED", type=int, default=0,
+        help="seed of the fault dice: the same seed, the same faults",
+    )  # fmt: skip
+    g.add_argument(
+        "--fault-routes", dest="routes", metavar="FAULT_ROUTES", type=lambda text: tuple(text.split(",")),
+        default="submit,status,result,cancel", help="API calls that faults apply to",
+    )  # fmt: skip
     p.set_defaults(func=cmd_emulator)
     add_share_commands(sub)
     for choice in sub._choices_actions:  # each command's --help starts by saying what it does
