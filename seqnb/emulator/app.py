@@ -415,7 +415,7 @@ class Emulator:
         if self.state.queue.clock() > job.finished + job.image_ttl:
             self.state.counters.files_expired += 1
             return error_answer(404, "This image URL has expired")
-        data = await run_in_threadpool(self.state.image_bytes, job, where[1], name)
+        data = await run_in_threadpool(self.state.image_bytes, job, where[1])
         self.state.counters.files_served += 1
         media = "image/png" if name.endswith(".png") else "image/jpeg"
         return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=3600"})

@@ -8,6 +8,7 @@ URL at all.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 import time
@@ -153,6 +154,10 @@ class Uploads:
         return own[0] if own is not None else None
 
 
+_rendered = functools.lru_cache(maxsize=48)(render)
+"""The frames served last (a frame is a pure function of its arguments: the same series asked twice renders once)."""
+
+
 class EmulatorState:
     """The service's memory: queue, image files, account, counters, faults; ``clock`` drives the queue and expiry."""
 
@@ -167,8 +172,6 @@ class EmulatorState:
         self.uploads = Uploads()
         """Files users uploaded (``POST /files``): local reference images."""
         self._tints: dict[str, Colour | None] = {}
-        self._cache: OrderedDict[str, bytes] = OrderedDict()
-        self._cache_lock = threading.Lock()
 
     @property
     def faults(self) -> Faults:
@@ -235,11 +238,7 @@ class EmulatorState:
             self._tints[job.id] = dominant_colour([d for d in found if d is not None])
         return self._tints[job.id]
 
-    def image_bytes(self, job: Job, index: int, name: str) -> bytes:
-        with self._cache_lock:
-            if name in self._cache:
-                self._cache.move_to_end(name)
-                return self._cache[name]
+    def image_bytes(self, job: Job, index: int) -> bytes:
         spec = get_model(job.model)
         prompt = str(job.payload.get(spec.prompt_field.wire, ""))
         size = job.payload.get(spec.size_field.wire) if spec.size_field else None
@@ -247,9 +246,4 @@ class EmulatorState:
         seed = job.payload.get("seed", spec.default("seed"))
         width, height = size_dimensions(str(size), prompt)
         tint = self.tint(job)
-        data = render(job.model, prompt, seed, width, height, index, job.count, self.config.image_format, tint)
-        with self._cache_lock:
-            self._cache[name] = data
-            while len(self._cache) > 48:
-                self._cache.popitem(last=False)
-        return data
+        return _rendered(job.model, prompt, seed, width, height, index, job.count, self.config.image_format, tint)
