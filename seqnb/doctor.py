@@ -78,22 +78,19 @@ def _network_failure(exc: object) -> tuple[str, object] | None:
 
 
 def _versions() -> Check:
+    import importlib.util
+
     from ._version import __version__
 
     found = {"seqnb": __version__, "python": sys.version.split()[0]}
-    for name in (*PACKAGES, _nest_asyncio()):
+    # the nest-asyncio seqnb applies (``_loop``): ipykernel's maintained fork when installed, else the original
+    nest = "nest-asyncio2" if importlib.util.find_spec("nest_asyncio2") is not None else "nest-asyncio"
+    for name in (*PACKAGES, nest):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
     return Check("versions", "info", ", ".join(f"{k} {v}" for k, v in found.items()), found)
-
-
-def _nest_asyncio() -> str:
-    """The nest-asyncio seqnb applies (``_loop``): ipykernel's maintained fork when installed, else the original."""
-    import importlib.util
-
-    return "nest-asyncio2" if importlib.util.find_spec("nest_asyncio2") is not None else "nest-asyncio"
 
 
 def _ledger(path: str | None) -> Check:
@@ -176,25 +173,6 @@ def _cache(directory: str | None) -> Check:
     return Check("image cache", "ok", summary, details)
 
 
-async def _probe(
-    api: str, account: str, secret: Secret, account_secret: Secret | None, account_source: str
-) -> tuple[dict[str, Any], Any]:
-    import asyncio
-
-    from .api.account import fetch_balance
-    from .api.catalog.service import fetch_entries
-    from .model.spec import models
-
-    entries, balance = await asyncio.gather(
-        fetch_entries(api, secret, [m.id for m in models()]),
-        fetch_balance(account, account_secret, account_source),
-        return_exceptions=True,
-    )
-    if isinstance(entries, BaseException):  # pragma: no cover - fetch_entries keeps failures in place
-        raise entries
-    return entries, balance
-
-
 def _user_prices() -> tuple[Check | None, dict[str, Price]]:
     """``SEQNB_PRICES``, when set, as a check, and the prices it sets (they win over the catalog's)."""
     from .model.pricing import prices_from_env
@@ -231,9 +209,11 @@ def _network(
     ``account_secret``: the token the balance call may carry (``balance_secret``), None for none; ``mine``: the
     prices ``SEQNB_PRICES`` sets (they win).
     """
+    import asyncio
+
     from ._loop import run_detached
     from .api.account import DEADLINE as BALANCE_DEADLINE
-    from .api.account import Balance
+    from .api.account import Balance, fetch_balance
     from .api.catalog import service
     from .api.catalog.drift import schema_drift
     from .api.catalog.entry import CatalogEntry, price_of
@@ -241,10 +221,18 @@ def _network(
 
     account_source = f"{'offline emulator' if emulated else 'RunComfy account'} at {account}"
     label = "emulator catalog" if emulated else "RunComfy catalog"
-    entries, balance = run_detached(
-        lambda: _probe(api, account, secret, account_secret, account_source),
-        max(service.DEADLINE, BALANCE_DEADLINE) + 2.0,
-    )
+
+    async def both_calls() -> tuple[dict[str, Any], Any]:
+        entries, balance = await asyncio.gather(
+            service.fetch_entries(api, secret, [m.id for m in models()]),
+            fetch_balance(account, account_secret, account_source),
+            return_exceptions=True,
+        )
+        if isinstance(entries, BaseException):  # pragma: no cover - fetch_entries keeps failures in place
+            raise entries
+        return entries, balance
+
+    entries, balance = run_detached(both_calls, max(service.DEADLINE, BALANCE_DEADLINE) + 2.0)
     probe = entries[PROBE_MODEL]
     path = f"GET {api}/models/{PROBE_MODEL}"
     unreached = _network_failure(probe)  # told once, under "model api"; the checks it also struck point there
