@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
-from typing import Any
 
 from .arguments import CommandError
 
@@ -18,20 +16,16 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .._netaddr import is_loopback
-    from ..emulator import EmulatorConfig, Faults, QueueConfig, create_app
+    from ..emulator import create_app
+    from ..emulator.server import config_from
 
     if not is_loopback(args.host):
         print(
             f"warning: listening on {args.host}, beyond loopback: other machines can reach this emulator",
             file=sys.stderr,
         )
-    given = vars(args)  # the options are named after the fields of the emulator's configs
-
-    def options_for(kind: Any) -> dict[str, Any]:
-        return {f.name: given[f.name] for f in dataclasses.fields(kind) if f.name in given}
-
-    queue = QueueConfig(**options_for(QueueConfig))
-    config = EmulatorConfig(queue=queue, faults=Faults(**options_for(Faults)), **options_for(EmulatorConfig))
+    given = {k: v for k, v in vars(args).items() if k not in ("command", "func", "port", "quiet")}
+    config = config_from(**given)  # the other options are named after the fields of the emulator's configs
     host = f"[{args.host}]" if ":" in args.host else args.host
     _check_port_free(args.host, args.port)
     print(f"seqnb emulator of RunComfy's Model API on http://{host}:{args.port}", file=sys.stderr)

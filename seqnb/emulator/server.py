@@ -20,7 +20,7 @@ from .faults import Faults, Route
 from .queue import QueueConfig
 from .state import Counters, EmulatorState
 
-__all__ = ["EmulatorServer", "ThreadedApp", "embedded", "serve"]
+__all__ = ["EmulatorServer", "ThreadedApp", "config_from", "embedded", "serve"]
 
 
 class PromptServer(uvicorn.Server):
@@ -153,7 +153,7 @@ class EmulatorServer(ThreadedApp):
         clock: Callable[[], float] = time.monotonic,
         **overrides: Any,
     ) -> None:
-        config = config or _config_from(**overrides)
+        config = config or config_from(**overrides)
         if host is not None and host != config.host:
             config = dataclasses.replace(config, host=host)
         self.config = config
@@ -183,20 +183,21 @@ class EmulatorServer(ThreadedApp):
         return f"<EmulatorServer {where}>"
 
 
-def _config_from(**overrides: Any) -> EmulatorConfig:
-    """An EmulatorConfig from flat keyword arguments (queue and fault settings included).
+def config_from(**options: Any) -> EmulatorConfig:
+    """An EmulatorConfig from flat keyword arguments: its own fields, each queue and fault setting by its field's
+    name, or ``faults`` whole (a Faults, or a dict of its fields).
 
     Without ``token`` a random one is made, so that a test proves the client sends it;
     ``token=None`` accepts any Bearer token; ``controls=True`` serves the ``/_emulator/*`` routes
     beyond loopback too (with the token).
     """
-    overrides.setdefault("token", "emu-" + secrets.token_urlsafe(16))
-    queue_keys = QueueConfig.__dataclass_fields__.keys()
-    queue = {k: overrides.pop(k) for k in list(overrides) if k in queue_keys}
-    faults = overrides.pop("faults", None)
+    options.setdefault("token", "emu-" + secrets.token_urlsafe(16))
+    queue = {k: options.pop(k) for k in list(options) if k in QueueConfig.__dataclass_fields__}
+    settings = {k: options.pop(k) for k in list(options) if k in Faults.__dataclass_fields__}
+    faults = options.pop("faults", None) or Faults(**settings)
     if isinstance(faults, dict):
         faults = Faults(**faults)
-    return EmulatorConfig(queue=QueueConfig(**queue), faults=faults or Faults(), **overrides)
+    return EmulatorConfig(queue=QueueConfig(**queue), faults=faults, **options)
 
 
 def serve(config: EmulatorConfig | None = None, **overrides: Any) -> EmulatorServer:

@@ -24,7 +24,7 @@ from .config import EmulatorConfig
 from .faults import FaultDice, Faults, Route
 from .images import Colour, dominant_colour, render
 from .queue import Job, JobQueue
-from .references import reference_bytes
+from .references import decoded
 
 __all__ = ["MAX_UPLOAD_BYTES", "UNLIMITED_BALANCE", "Account", "Counters", "EmulatorState", "Uploads"]
 
@@ -145,9 +145,12 @@ class Uploads:
         with self._lock:
             self._files.clear()
 
-    def read(self, url: str) -> bytes | None:
-        """The bytes of a reference when it is one of the uploaded files (named by its ``/files/`` path), else None."""
-        path = urlsplit(url).path
+    def read(self, reference: str) -> bytes | None:
+        """The bytes of a reference the emulator holds: an inline image, or one of the uploaded files (named by its
+        ``/files/`` path); else None (any other URL is never fetched)."""
+        if reference.startswith("data:"):
+            return decoded(reference)
+        path = urlsplit(reference).path
         if not path.startswith("/files/"):
             return None
         own = self.get(path.rsplit("/", 1)[-1])
@@ -234,7 +237,7 @@ class EmulatorState:
         if job.id not in self._tints:
             refs = get_model(job.model).references_field
             urls = job.payload.get(refs.wire) if refs else None
-            found = [reference_bytes(self.uploads, str(u)) for u in urls] if isinstance(urls, list) else []
+            found = [self.uploads.read(str(u)) for u in urls] if isinstance(urls, list) else []
             self._tints[job.id] = dominant_colour([d for d in found if d is not None])
         return self._tints[job.id]
 
