@@ -191,7 +191,8 @@ def _user_prices() -> tuple[Check | None, dict[str, Price]]:
 def _failed_call(name: str, call: str, exc: Any, tokened: bool, otherwise: str, said: str | None = None) -> Check:
     """A call that did not answer what was asked: the token refused, else ``otherwise``; ``said``: what went wrong
     (default: the error's first line)."""
-    why = _refused(tokened) if isinstance(exc, errors.AuthError) else otherwise
+    refused = "the token is refused" if tokened else "the server wants a token and none is set (RUNCOMFY_TOKEN=...)"
+    why = refused if isinstance(exc, errors.AuthError) else otherwise
     return Check(name, "fail", f"{why}: {call}: {said or _first_line(exc)}", {"call": call, "error": str(exc)})
 
 
@@ -320,10 +321,6 @@ def _reference_rules(entries: dict[str, Any], label: str) -> Check:
 
 
 _URL_SETTINGS = ("base_url", "RUNCOMFY_BASE_URL", "RUNCOMFY_MODEL_API_BASE", "account_base_url", "RUNCOMFY_API_BASE")
-
-
-def _refused(tokened: bool) -> str:
-    return "the token is refused" if tokened else "the server wants a token and none is set (RUNCOMFY_TOKEN=...)"
 
 
 def _scrub(check: Check, secret: str) -> Check:

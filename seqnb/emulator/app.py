@@ -106,11 +106,6 @@ BAD_BODY = 400000
 like 413001 for a body too large, the emulator's own, so that every error it answers carries a code)."""
 
 
-def bad_body(message: str) -> JSONResponse:
-    """A 400 for a body that is no JSON object, with its ``error_code`` as every other error has."""
-    return error_answer(400, message, BAD_BODY)
-
-
 class Refusal(Exception):
     """An answer given instead of the route's own (no token, a fault, an unknown request, a body refused): raised by
     any step of a handler, answered by the route's gate."""
@@ -125,11 +120,12 @@ def parse_submit(spec: ModelSpec, body: bytes) -> tuple[dict[str, Any], int]:
     try:
         payload = json.loads(body or b"null")
     except json.JSONDecodeError as exc:
-        raise Refusal(bad_body(f"Body is not valid JSON: {exc}")) from None
+        raise Refusal(error_answer(400, f"Body is not valid JSON: {exc}", BAD_BODY)) from None
     except (ValueError, RecursionError) as exc:  # numbers past int's digit limit, nesting past the stack
-        raise Refusal(bad_body(f"Body is not JSON this service can read: {type(exc).__name__}")) from None
+        said = f"Body is not JSON this service can read: {type(exc).__name__}"
+        raise Refusal(error_answer(400, said, BAD_BODY)) from None
     if not isinstance(payload, dict):
-        raise Refusal(bad_body("Body must be a JSON object with the model's input fields"))
+        raise Refusal(error_answer(400, "Body must be a JSON object with the model's input fields", BAD_BODY))
     served = catalog.served_spec(spec)  # the schema its catalog serves: the references' rules included
     rejected = server_problems(served, payload)
     refs = served.references_field
@@ -363,9 +359,8 @@ class Emulator:
         output = None
         error = None
         if state in ("completed", "failed", "cancelled"):
-            end = job.cancelled_at if state == "cancelled" else job.finished
-            assert end is not None
-            finished = job.created_at + (end - job.submitted)
+            assert job.end is not None
+            finished = job.created_at + (job.end - job.submitted)
         if state == "completed":
             output = {"images": self.state.image_urls(job, service_root(request))}
         elif state == "failed":
