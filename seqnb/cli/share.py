@@ -63,9 +63,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         ledger.close()
     said = f"wrote {target} ({human_size(target.stat().st_size)})"
     if args.full == "beside":
-        folder = target.with_name(
-            f"{target.stem}_files"
-        )  # write_report's folder: the name a browser's "save page" uses
+        # write_report's folder: the name a browser's "save page" uses
+        folder = target.with_name(f"{target.stem}_files")
         pngs = [p for p in folder.glob("*.png") if p.is_file()]
         size = human_size(sum(p.stat().st_size for p in pngs))
         said += (
