@@ -14,6 +14,7 @@ import json
 import os
 import sqlite3
 import sys
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -116,12 +117,9 @@ def _ledger(path: str | None) -> Check:
     if not where.exists():
         return Check("ledger", "info", f"none yet at {where.resolve()} (made on the first run)", details)
     try:  # read-only: the doctor never creates or migrates a ledger
-        conn = sqlite3.connect(f"{where.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-        try:
+        with closing(sqlite3.connect(f"{where.resolve().as_uri()}?mode=ro", uri=True, timeout=5)) as conn:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             runs = int(conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]) if version else 0
-        finally:
-            conn.close()
     except sqlite3.Error as exc:
         details["error"] = str(exc)
         return Check(
