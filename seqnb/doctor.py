@@ -216,7 +216,7 @@ def _network(
     from .api.catalog import service
     from .api.catalog.drift import schema_drift
     from .api.catalog.entry import CatalogEntry, price_of
-    from .model.spec import get_model, models
+    from .model.spec import models
 
     account_source = f"{'offline emulator' if emulated else 'RunComfy account'} at {account}"
     label = "emulator catalog" if emulated else "RunComfy catalog"
@@ -271,7 +271,7 @@ def _network(
             status = "warn"
             rows[spec.id]["problem"] = price
         if result.input_schema is not None:  # a live reference rule is the one checked: said under "references"
-            drift += [str(d) for d in schema_drift(get_model(spec.id), result.input_schema) if not d.followed]
+            drift += [str(d) for d in schema_drift(spec, result.input_schema) if not d.followed]
     if same_failure:
         lines.insert(0, "catalog not reached (the same failure as model api), built-in " + ", ".join(same_failure))
     out.append(Check("prices", status, "; ".join(lines), rows))
