@@ -14,6 +14,7 @@ import json
 import os
 import sqlite3
 import sys
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -78,22 +79,19 @@ def _network_failure(exc: object) -> tuple[str, object] | None:
 
 
 def _versions() -> Check:
+    import importlib.util
+
     from ._version import __version__
 
     found = {"seqnb": __version__, "python": sys.version.split()[0]}
-    for name in (*PACKAGES, _nest_asyncio()):
+    # the nest-asyncio seqnb applies (``_loop``): ipykernel's maintained fork when installed, else the original
+    nest = "nest-asyncio2" if importlib.util.find_spec("nest_asyncio2") is not None else "nest-asyncio"
+    for name in (*PACKAGES, nest):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
     return Check("versions", "info", ", ".join(f"{k} {v}" for k, v in found.items()), found)
-
-
-def _nest_asyncio() -> str:
-    """The nest-asyncio seqnb applies (``_loop``): ipykernel's maintained fork when installed, else the original."""
-    import importlib.util
-
-    return "nest-asyncio2" if importlib.util.find_spec("nest_asyncio2") is not None else "nest-asyncio"
 
 
 def _ledger(path: str | None) -> Check:
@@ -119,12 +117,9 @@ def _ledger(path: str | None) -> Check:
     if not where.exists():
         return Check("ledger", "info", f"none yet at {where.resolve()} (made on the first run)", details)
     try:  # read-only: the doctor never creates or migrates a ledger
-        conn = sqlite3.connect(f"{where.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-        try:
+        with closing(sqlite3.connect(f"{where.resolve().as_uri()}?mode=ro", uri=True, timeout=5)) as conn:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             runs = int(conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]) if version else 0
-        finally:
-            conn.close()
     except sqlite3.Error as exc:
         details["error"] = str(exc)
         return Check(
@@ -176,89 +171,75 @@ def _cache(directory: str | None) -> Check:
     return Check("image cache", "ok", summary, details)
 
 
-async def _probe(
-    api: str, account: str, secret: Secret, account_secret: Secret | None, account_source: str
-) -> tuple[dict[str, Any], Any]:
-    import asyncio
-
-    from .api.account import fetch_balance
-    from .api.catalog.service import fetch_entries
-    from .model.spec import models
-
-    entries, balance = await asyncio.gather(
-        fetch_entries(api, secret, [m.id for m in models()]),
-        fetch_balance(account, account_secret, account_source),
-        return_exceptions=True,
-    )
-    if isinstance(entries, BaseException):  # pragma: no cover - fetch_entries keeps failures in place
-        raise entries
-    return entries, balance
-
-
-def _user_note(spec: Any) -> str:
-    """``; SEQNB_PRICES sets USD 0.05 (it wins)`` when the environment overrides the price."""
-    from .model.pricing import prices_from_env
-
-    try:
-        mine = prices_from_env().get(spec.id)
-    except errors.SettingInvalid:
-        return ""  # the "user prices" check says what is wrong
-    return f"; SEQNB_PRICES sets {mine.currency} {mine.per_image} (it wins)" if mine is not None else ""
-
-
-def _user_prices() -> Check | None:
-    """``SEQNB_PRICES``, when set: the prices it sets win over the catalog's."""
+def _user_prices() -> tuple[Check | None, dict[str, Price]]:
+    """``SEQNB_PRICES``, when set, as a check, and the prices it sets (they win over the catalog's)."""
     from .model.pricing import prices_from_env
 
     if not os.environ.get("SEQNB_PRICES", "").strip():
-        return None
+        return None, {}
     try:
         found = prices_from_env()
     except errors.SettingInvalid as exc:
-        return Check("user prices", "fail", str(exc), {"SEQNB_PRICES": os.environ["SEQNB_PRICES"]})
+        return Check("user prices", "fail", str(exc), {"SEQNB_PRICES": os.environ["SEQNB_PRICES"]}), {}
     shown = {k: f"{p.currency} {p.per_image}" for k, p in found.items()}
-    return Check("user prices", "info", "SEQNB_PRICES sets " + ", ".join(f"{k} {v}" for k, v in shown.items()), shown)
+    summary = "SEQNB_PRICES sets " + ", ".join(f"{k} {v}" for k, v in shown.items())
+    return Check("user prices", "info", summary, shown), found
+
+
+def _failed_call(name: str, call: str, exc: Any, tokened: bool, otherwise: str, said: str | None = None) -> Check:
+    """A call that did not answer what was asked: the token refused, else ``otherwise``; ``said``: what went wrong
+    (default: the error's first line)."""
+    refused = "the token is refused" if tokened else "the server wants a token and none is set (RUNCOMFY_TOKEN=...)"
+    why = refused if isinstance(exc, errors.AuthError) else otherwise
+    return Check(name, "fail", f"{why}: {call}: {said or _first_line(exc)}", {"call": call, "error": str(exc)})
 
 
 def _network(
-    api: str, account: str, secret: Secret, emulated: bool, tokened: bool = True, account_secret: Secret | None = None
+    api: str,
+    account: str,
+    secret: Secret,
+    emulated: bool,
+    tokened: bool = True,
+    account_secret: Secret | None = None,
+    mine: dict[str, Price] | None = None,
 ) -> list[Check]:
     """The catalog, prices, schemas and balance as the service answers them; ``tokened``: a token of the user's is sent.
 
-    ``account_secret``: the token the balance call may carry (``balance_secret``), None for none.
+    ``account_secret``: the token the balance call may carry (``balance_secret``), None for none; ``mine``: the
+    prices ``SEQNB_PRICES`` sets (they win).
     """
+    import asyncio
+
     from ._loop import run_detached
     from .api.account import DEADLINE as BALANCE_DEADLINE
-    from .api.account import Balance
+    from .api.account import Balance, fetch_balance
     from .api.catalog import service
     from .api.catalog.drift import schema_drift
     from .api.catalog.entry import CatalogEntry, price_of
-    from .model.spec import get_model, models
+    from .model.spec import models
 
     account_source = f"{'offline emulator' if emulated else 'RunComfy account'} at {account}"
     label = "emulator catalog" if emulated else "RunComfy catalog"
-    entries, balance = run_detached(
-        lambda: _probe(api, account, secret, account_secret, account_source),
-        max(service.DEADLINE, BALANCE_DEADLINE) + 2.0,
-    )
-    out: list[Check] = []
+
+    async def both_calls() -> tuple[dict[str, Any], Any]:
+        entries, balance = await asyncio.gather(
+            service.fetch_entries(api, secret, [m.id for m in models()]),
+            fetch_balance(account, account_secret, account_source),
+            return_exceptions=True,
+        )
+        if isinstance(entries, BaseException):  # pragma: no cover - fetch_entries keeps failures in place
+            raise entries
+        return entries, balance
+
+    entries, balance = run_detached(both_calls, max(service.DEADLINE, BALANCE_DEADLINE) + 2.0)
     probe = entries[PROBE_MODEL]
     path = f"GET {api}/models/{PROBE_MODEL}"
     unreached = _network_failure(probe)  # told once, under "model api"; the checks it also struck point there
     if isinstance(probe, CatalogEntry):
-        out.append(
-            Check(
-                "model api",
-                "ok",
-                f"{'the token is accepted' if tokened else 'the service answers'}: {path} answered its catalog entry",
-                {"call": path},
-            )
-        )
+        said = f"{'the token is accepted' if tokened else 'the service answers'}: {path} answered its catalog entry"
+        out = [Check("model api", "ok", said, {"call": path})]
     else:
-        why = _refused(tokened) if isinstance(probe, errors.AuthError) else "the call failed"
-        out.append(
-            Check("model api", "fail", f"{why}: {path}: {_first_line(probe)}", {"call": path, "error": str(probe)})
-        )
+        out = [_failed_call("model api", path, probe, tokened, "the call failed")]
     rows: dict[str, Any] = {}
     lines: list[str] = []
     status: Status = "ok"
@@ -267,14 +248,16 @@ def _network(
     for spec in models():
         result = entries.get(spec.id)
         builtin = f"{spec.currency} {spec.price_per_image}"
+        wins = mine.get(spec.id) if mine else None
+        note = f"; SEQNB_PRICES sets {wins.currency} {wins.per_image} (it wins)" if wins is not None else ""
         if not isinstance(result, CatalogEntry):
             rows[spec.id] = {"catalog": None, "builtin": builtin, "error": str(result)}
             status = "warn"
             if unreached is not None and _network_failure(result) == unreached:
-                same_failure.append(f"{spec.short_name} {builtin}{_user_note(spec)}")
+                same_failure.append(f"{spec.short_name} {builtin}{note}")
                 continue
             why = service.why_unavailable(result) if isinstance(result, errors.SeqnbError) else "catalog unavailable"
-            lines.append(f"{spec.short_name}: {why}; built-in {builtin}{_user_note(spec)}")
+            lines.append(f"{spec.short_name}: {why}; built-in {builtin}{note}")
             continue
         price = price_of(result, label)
         rows[spec.id] = {
@@ -282,16 +265,13 @@ def _network(
             "builtin": builtin,
             "used": str(price.per_image) if isinstance(price, Price) else None,
         }
-        same = isinstance(price, Price) and price.per_image == spec.price_per_image
-        lines.append(
-            f"{spec.short_name}: {result.price_text()} in the catalog, built-in {builtin}{' (same)' if same else ''}"
-            + _user_note(spec)
-        )
+        same = " (same)" if isinstance(price, Price) and price.per_image == spec.price_per_image else ""
+        lines.append(f"{spec.short_name}: {result.price_text()} in the catalog, built-in {builtin}{same}{note}")
         if isinstance(price, str):
             status = "warn"
             rows[spec.id]["problem"] = price
         if result.input_schema is not None:  # a live reference rule is the one checked: said under "references"
-            drift += [str(d) for d in schema_drift(get_model(spec.id), result.input_schema) if not d.followed]
+            drift += [str(d) for d in schema_drift(spec, result.input_schema) if not d.followed]
     if same_failure:
         lines.insert(0, "catalog not reached (the same failure as model api), built-in " + ", ".join(same_failure))
     out.append(Check("prices", status, "; ".join(lines), rows))
@@ -302,33 +282,24 @@ def _network(
     out.append(_reference_rules(entries, label))
     call = f"GET {account}/prod/v2/balance"
     if isinstance(balance, Balance):
-        out.append(
-            Check(
-                "balance",
-                "ok",
-                f"{balance} ({account_source}; {call} {'also accepts the token' if tokened else 'answers too'})",
-                {
-                    "amount": amount_text(balance.amount),
-                    "currency": balance.currency,
-                    "source": balance.source,
-                    "call": call,
-                },
-            )
-        )
+        said = f"{balance} ({account_source}; {call} {'also accepts the token' if tokened else 'answers too'})"
+        facts = {"amount": amount_text(balance.amount), "currency": balance.currency, "source": balance.source}
+        out.append(Check("balance", "ok", said, {**facts, "call": call}))
+    elif unreached is not None and _network_failure(balance) == unreached:
+        said = f"{account} not reached either (the same failure as model api)"
+        out.append(_failed_call("balance", call, balance, tokened, "cannot be read", said))
     else:
-        why = _refused(tokened) if isinstance(balance, errors.AuthError) else "cannot be read"
-        said = _first_line(balance)
-        if unreached is not None and _network_failure(balance) == unreached:
-            said = f"{account} not reached either (the same failure as model api)"
-        out.append(Check("balance", "fail", f"{why}: {call}: {said}", {"call": call, "error": str(balance)}))
+        out.append(_failed_call("balance", call, balance, tokened, "cannot be read"))
     return out
 
 
 def _reference_rules(entries: dict[str, Any], label: str) -> Check:
-    """Which reference rules a client checks per model: the catalog's live ones (its schema's ``maxItems`` and
-    ``validations``), else the built-in ones (offline, or when the catalog cannot be read)."""
+    """Which reference rules a client checks per model, as its ``Catalog`` says (``limits_in_use``): the catalog's
+    live ones (its schema's ``maxItems`` and ``validations``), else the built-in ones (offline, or when the catalog
+    cannot be read)."""
     from .api.catalog.entry import CatalogEntry
-    from .model.spec import models, with_live_reference_limits
+    from .api.catalog.service import limits_in_use
+    from .model.spec import models
 
     lines: list[str] = []
     rows: dict[str, Any] = {}
@@ -336,12 +307,10 @@ def _reference_rules(entries: dict[str, Any], label: str) -> Check:
         if spec.references_field is None:
             continue
         entry = entries.get(spec.id)
-        live = with_live_reference_limits(spec, entry.input_schema) if isinstance(entry, CatalogEntry) else None
-        field = (live or spec).references_field
+        read = entry if isinstance(entry, CatalogEntry) else None
+        used, source = limits_in_use(spec, read, label, "the catalog gives none" if read else "catalog not read")
+        field = used.references_field
         assert field is not None
-        source = label if live is not None else "built in, UNCONFIRMED"
-        if live is None:
-            source += ": the catalog gives none" if isinstance(entry, CatalogEntry) else ": catalog not read"
         rules = [f"{v.rule} {v.value}" for v in field.validations]
         rows[spec.id] = {"max_items": field.max_items, "validations": rules, "source": source}
         said = f"{len(rules)} rule(s) per image ({', '.join(rules)})" if rules else "no rule per image"
@@ -350,10 +319,6 @@ def _reference_rules(entries: dict[str, Any], label: str) -> Check:
 
 
 _URL_SETTINGS = ("base_url", "RUNCOMFY_BASE_URL", "RUNCOMFY_MODEL_API_BASE", "account_base_url", "RUNCOMFY_API_BASE")
-
-
-def _refused(tokened: bool) -> str:
-    return "the token is refused" if tokened else "the server wants a token and none is set (RUNCOMFY_TOKEN=...)"
 
 
 def _scrub(check: Check, secret: str) -> Check:
@@ -379,6 +344,7 @@ def diagnose(
 
     checks: list[Check] = []
     secret: Secret | None = None
+    user, mine = _user_prices()
     try:
         backend, secret, api = resolve_backend(token, base_url)
         account = account_base_for(backend, account_base_url)
@@ -399,16 +365,10 @@ def diagnose(
         else:
             where = "; the server is seqnb's offline emulator: nothing is charged" if emulated else ""
             checks.append(Check("token", "ok", f"from {backend.token_source} (never shown){where}", source))
-        checks.append(
-            Check(
-                "urls",
-                "info",
-                f"Model API {api}; account API {account}",
-                {"backend": backend.kind, "model_api": api, "account_api": account},
-            )
-        )
-        checks += _network(api, account, secret, emulated, tokened, balance_secret(backend, account_base_url, secret))
-    user = _user_prices()
+        urls = {"backend": backend.kind, "model_api": api, "account_api": account}
+        checks.append(Check("urls", "info", f"Model API {api}; account API {account}", urls))
+        account_secret = balance_secret(backend, account_base_url, secret)
+        checks += _network(api, account, secret, emulated, tokened, account_secret, mine)
     checks += [*([user] if user is not None else []), _ledger(ledger), _cache(cache_dir), _versions()]
     if secret is not None and secret.source != NO_TOKEN:  # the placeholder "local" is no secret (and a common word)
         checks = [_scrub(c, secret.reveal()) for c in checks]

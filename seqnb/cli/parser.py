@@ -9,9 +9,10 @@ from collections.abc import Callable, Sequence
 from typing import get_args
 
 from ..api.protocol import RunStatus
+from ..emulator.faults import PROBABILITIES
 from ..errors import SeqnbError
 from .arguments import LEDGER_HELP, Parser, amount, count, port, positive, probability, seconds
-from .emulator import FAULT_HELP, cmd_emulator, fault_names
+from .emulator import cmd_emulator
 from .reports import cmd_cache, cmd_doctor, cmd_ledger, cmd_models, cmd_validate
 from .share import add_share_commands
 from .sweeps import cmd_demo, cmd_run
@@ -54,17 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--count",
         "-n",
         type=int,
-        default=None,
         help="images (1-15); default: the number the prompt states, else the model's default (3, with a warning)",
     )
-    p.add_argument("--size", "-s", default=None, help="size option, or e.g. 16:9 / 2560x1440")
-    p.add_argument(
-        "--seed", type=int, default=None, help="the same seed and prompt give the same images (default: random)"
-    )
+    p.add_argument("--size", "-s", help="size option, or e.g. 16:9 / 2560x1440")
+    p.add_argument("--seed", type=int, help="the same seed and prompt give the same images (default: random)")
     p.add_argument(
         "--out",
         "-o",
-        default=None,
         metavar="DIR",
         help="save the images into DIR as <run id>-<frame>of<count>.png with their provenance (default: print the "
         "URLs; on the embedded emulator, whose URLs end with the command, save into ./seqnb-images)",
@@ -72,33 +69,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout",
         type=seconds,
-        default=None,
         help="stop watching after this many seconds, without cancelling: on RunComfy the run goes on (and is charged "
         "if it completes); on the embedded emulator, which ends with the command, it ends lost",
     )
-    p.add_argument("--base-url", default=None, help="API base URL (default: RUNCOMFY_BASE_URL or RunComfy's)")
+    p.add_argument("--base-url", help="API base URL (default: RUNCOMFY_BASE_URL or RunComfy's)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="a small sweep on the embedded emulator, ending in a table of the runs")
     p.add_argument(
         "--budget", type=amount, default="2.00", help="refuse the sweep above this estimated cost (default 2.00)"
     )
-    p.add_argument("--ledger", default=None, help=LEDGER_HELP)
+    p.add_argument("--ledger", help=LEDGER_HELP)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("ledger", help="print the recent runs and the spend, or export them")
-    p.add_argument("--path", default=None, help="an existing " + LEDGER_HELP)
-    p.add_argument("--export", default=None, help="write the runs to FILE (.csv, .json or .parquet)")
+    p.add_argument("--path", help="an existing " + LEDGER_HELP)
+    p.add_argument("--export", help="write the runs to FILE (.csv, .json or .parquet)")
     p.add_argument("--limit", type=count, default=20, help="show at most this many recent runs (default: %(default)s)")
-    p.add_argument("--sweep", default=None, help="only the runs of this sweep id (sw-...)")
+    p.add_argument("--sweep", help="only the runs of this sweep id (sw-...)")
     p.add_argument(
         "--status",
-        default=None,
         choices=STATUSES,
         metavar="STATUS",
         help="only the runs in this state: " + ", ".join(STATUSES),
     )
-    p.add_argument("--model", default=None, help="only the runs of this model, e.g. seedream-4.5")
+    p.add_argument("--model", help="only the runs of this model, e.g. seedream-4.5")
     p.add_argument(
         "--by",
         default="model",
@@ -111,24 +106,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "action", nargs="?", choices=["show", "prune"], default="show", help="show (the default) or prune the cache"
     )
-    p.add_argument("--dir", default=None, help="cache folder (default: $SEQNB_CACHE or ~/.cache/seqnb/images)")
-    p.add_argument("--max-bytes", default=None, help="with prune: the size to prune to, e.g. 500M (default: the limit)")
+    p.add_argument("--dir", help="cache folder (default: $SEQNB_CACHE or ~/.cache/seqnb/images)")
+    p.add_argument("--max-bytes", help="with prune: the size to prune to, e.g. 500M (default: the limit)")
     p.set_defaults(func=cmd_cache)
 
     p = sub.add_parser("doctor", help="check the token, URLs, catalog, balance, ledger and cache (exit 1 on a problem)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--base-url", default=None, help="Model API base (default: RUNCOMFY_BASE_URL or RunComfy's)")
-    p.add_argument(
-        "--account-base-url", default=None, help="account API base (default: RUNCOMFY_API_BASE or RunComfy's)"
-    )
-    p.add_argument("--ledger", default=None, help=LEDGER_HELP)
-    p.add_argument("--cache-dir", default=None, help="image cache (default: $SEQNB_CACHE or ~/.cache/seqnb/images)")
+    p.add_argument("--base-url", help="Model API base (default: RUNCOMFY_BASE_URL or RunComfy's)")
+    p.add_argument("--account-base-url", help="account API base (default: RUNCOMFY_API_BASE or RunComfy's)")
+    p.add_argument("--ledger", help=LEDGER_HELP)
+    p.add_argument("--cache-dir", help="image cache (default: $SEQNB_CACHE or ~/.cache/seqnb/images)")
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("emulator", help="serve the local emulator of RunComfy's Model API (for curl and other tools)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     p.add_argument("--port", type=port, default=8765, help="port to listen on (default: %(default)s)")
-    p.add_argument("--token", default=None, help="the one token to accept (default: any Bearer token)")
+    p.add_argument("--token", help="the one token to accept (default: any Bearer token)")
     p.add_argument("--quiet", "-q", action="store_true", help="no log line per request on the console")
     g = p.add_argument_group("pacing")
     g.add_argument("--workers", type=count, default=4, help="jobs run at once (default: %(default)s)")
@@ -142,14 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--seconds-per-image", type=seconds, default=1.0, help="seconds per image of a job (default: %(default)s)"
     )
-    g.add_argument("--service-time", type=seconds, default=None, help="fixed seconds per job, whatever its count")
+    g.add_argument("--service-time", type=seconds, help="fixed seconds per job, whatever its count")
     g.add_argument(
         "--image-ttl", type=seconds, default=3600.0, help="seconds image URLs stay valid (default: %(default)s)"
     )
     g.add_argument(
         "--image-format", choices=["jpeg", "png"], default="jpeg", help="format of the images (default: %(default)s)"
     )
-    g.add_argument("--balance", type=amount, default=None, help="account balance in USD (default: unlimited)")
+    g.add_argument("--balance", type=amount, help="account balance in USD (default: unlimited)")
     g.add_argument(
         "--failed-cost-share",
         type=probability,
@@ -159,20 +152,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--controls",
         action="store_true",
-        default=None,
+        default=None,  # not given: the config's own rule (loopback only), not False (nowhere)
         help="serve the /_emulator/* control routes beyond loopback too (they need the token whenever one is set)",
     )
     g = p.add_argument_group("fault injection (probabilities from 0 to 1)")
-    for name in fault_names():
-        g.add_argument(f"--{name.replace('_', '-')}", type=probability, default=0.0, help=FAULT_HELP[name])
+    for name, does in PROBABILITIES.items():
+        g.add_argument(f"--{name.replace('_', '-')}", type=probability, default=0.0, help=does)
     g.add_argument(
         "--slow-seconds", type=seconds, default=3.0, help="how long --slow holds an answer (default: %(default)s)"
     )
     g.add_argument(
         "--retry-after", type=seconds, default=1.0, help="Retry-After of injected 429s (default: %(default)s)"
     )
-    g.add_argument("--fault-seed", type=int, default=0, help="seed of the fault dice: the same seed, the same faults")
-    g.add_argument("--fault-routes", default="submit,status,result,cancel", help="API calls that faults apply to")
+    g.add_argument(
+        "--fault-seed", dest="seed", metavar="FAULT_SEED", type=int, default=0,
+        help="seed of the fault dice: the same seed, the same faults",
+    )  # fmt: skip
+    g.add_argument(
+        "--fault-routes", dest="routes", metavar="FAULT_ROUTES", type=lambda text: tuple(text.split(",")),
+        default="submit,status,result,cancel", help="API calls that faults apply to",
+    )  # fmt: skip
     p.set_defaults(func=cmd_emulator)
     add_share_commands(sub)
     for choice in sub._choices_actions:  # each command's --help starts by saying what it does

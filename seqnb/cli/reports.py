@@ -32,11 +32,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     try:
         payload = _read_json(args.json)
     except (OSError, json.JSONDecodeError) as exc:
-        print(f"error: --json: not readable JSON ({exc})", file=sys.stderr)
-        return 2
+        raise CommandError(f"--json: not readable JSON ({exc})") from None
     if not isinstance(payload, dict):
-        print('error: --json: must be a JSON object like \'{"text": "..."}\'', file=sys.stderr)
-        return 2
+        raise CommandError('--json: must be a JSON object like \'{"text": "..."}\'')
     report = validate_payload(spec, payload)
     for problem in report.problems:
         print(problem, file=sys.stdout if problem.severity == "error" else sys.stderr)

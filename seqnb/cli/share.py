@@ -13,16 +13,16 @@ __all__ = ["add_share_commands", "cmd_export", "cmd_report"]
 
 def _filters(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("which runs (combined with AND; default: every run)")
-    g.add_argument("--ledger", default=None, help="an existing " + LEDGER_HELP)
-    g.add_argument("--sweep", default=None, help="the runs of one sweep (its id, as `seqnb ledger` shows)")
-    g.add_argument("--since", default=None, help="runs created since, e.g. 2026-12-01 or '2026-12-01 14:00'")
-    g.add_argument("--until", default=None, help="runs created before, e.g. 2026-12-02")
-    g.add_argument("--status", default=None, help="e.g. completed")
-    g.add_argument("--model", default=None, help="model id or alias, e.g. seedream-4.5")
-    g.add_argument("--text", default=None, help="runs whose prompt contains this")
-    g.add_argument("--ids", default=None, help="comma-separated run ids")
+    g.add_argument("--ledger", help="an existing " + LEDGER_HELP)
+    g.add_argument("--sweep", help="the runs of one sweep (its id, as `seqnb ledger` shows)")
+    g.add_argument("--since", help="runs created since, e.g. 2026-12-01 or '2026-12-01 14:00'")
+    g.add_argument("--until", help="runs created before, e.g. 2026-12-02")
+    g.add_argument("--status", help="e.g. completed")
+    g.add_argument("--model", help="model id or alias, e.g. seedream-4.5")
+    g.add_argument("--text", help="runs whose prompt contains this")
+    g.add_argument("--ids", help="comma-separated run ids")
     g.add_argument("--picked", action="store_true", help="only the runs you picked (run.pick(), or the Studio)")
-    g.add_argument("--marks-by", default=None, help="whose marks count: a user name, or '*' for everyone's latest")
+    g.add_argument("--marks-by", help="whose marks count: a user name, or '*' for everyone's latest")
 
 
 def add_share_commands(sub: Any) -> None:
@@ -35,7 +35,7 @@ def add_share_commands(sub: Any) -> None:
         help="full-size images too: beside (default with --full; a folder next to the file) or embed (inside it)",
     )  # fmt: skip
     p.add_argument("--thumb", type=count, default=256, help="thumbnail size in pixels (default 256)")
-    p.add_argument("--title", default=None, help="the page's title")
+    p.add_argument("--title", help="the page's title")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("export", help="write the runs' full-size PNGs (with their provenance) and a CSV of their rows")
@@ -63,9 +63,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         ledger.close()
     said = f"wrote {target} ({human_size(target.stat().st_size)})"
     if args.full == "beside":
-        folder = target.with_name(
-            f"{target.stem}_files"
-        )  # write_report's folder: the name a browser's "save page" uses
+        # write_report's folder: the name a browser's "save page" uses
+        folder = target.with_name(f"{target.stem}_files")
         pngs = [p for p in folder.glob("*.png") if p.is_file()]
         size = human_size(sum(p.stat().st_size for p in pngs))
         said += (

@@ -163,17 +163,16 @@ def _interrupted(client: Any, runs: list[Any], embedded: bool) -> None:
 
 def _lose(client: Any, run: Any) -> bool:
     """Mark a run of the embedded emulator lost (its submit answered first); False when it had ended already."""
-    return bool(client._run(_lose_when_answered(run.aio)))
-
-
-async def _lose_when_answered(run: Any) -> bool:
     from ..errors import SeqnbError
 
-    with contextlib.suppress(SeqnbError):  # a refused or unanswered submit ends the run its own way
-        await run.accepted(timeout=30)
-    if run.done or run.status in ("created", "submitting"):
-        return False
-    return bool(run.transition("lost", error=LOST_NOTE))
+    async def lose_when_answered(aio: Any) -> bool:
+        with contextlib.suppress(SeqnbError):  # a refused or unanswered submit ends the run its own way
+            await aio.accepted(timeout=30)
+        if aio.done or aio.status in ("created", "submitting"):
+            return False
+        return bool(aio.transition("lost", error=LOST_NOTE))
+
+    return bool(client._run(lose_when_answered(run.aio)))
 
 
 DEMO_PROMPTS = [

@@ -28,7 +28,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any, cast, get_args
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -42,13 +42,13 @@ from ..model.spec import ModelSpec, models
 from ..model.validation import server_problems
 from . import catalog
 from .config import EmulatorConfig
-from .faults import Faults
+from .faults import ALL_ROUTES, Faults
 from .faults import Route as ApiRoute
 from .queue import Job
 from .references import inline_problems
 from .state import MAX_UPLOAD_BYTES, EmulatorState
 
-__all__ = ["BAD_BODY", "VERSION_HEADER", "Emulator", "create_app", "error_answer"]
+__all__ = ["BAD_BODY", "VERSION_HEADER", "Emulator", "Refusal", "create_app", "error_answer"]
 
 VERSION_HEADER = "x-seqnb-emulator"
 """Header on every answer of the emulator; its value is seqnb's version."""
@@ -106,22 +106,26 @@ BAD_BODY = 400000
 like 413001 for a body too large, the emulator's own, so that every error it answers carries a code)."""
 
 
-def bad_body(message: str) -> JSONResponse:
-    """A 400 for a body that is no JSON object, with its ``error_code`` as every other error has."""
-    return error_answer(400, message, BAD_BODY)
+class Refusal(Exception):
+    """An answer given instead of the route's own (no token, a fault, an unknown request, a body refused): raised by
+    any step of a handler, answered by the route's gate."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
 
 
-def parse_submit(spec: ModelSpec, body: bytes) -> tuple[dict[str, Any], int] | JSONResponse:
-    """The payload and its count, or the answer refusing it (the spec's rules, and its inline images decoded and held
+def parse_submit(spec: ModelSpec, body: bytes) -> tuple[dict[str, Any], int]:
+    """The payload and its count, or the ``Refusal`` of it (the spec's rules, and its inline images decoded and held
     to the caps and the rules its catalog serves). CPU-bound: runs in a worker thread."""
     try:
         payload = json.loads(body or b"null")
     except json.JSONDecodeError as exc:
-        return bad_body(f"Body is not valid JSON: {exc}")
+        raise Refusal(error_answer(400, f"Body is not valid JSON: {exc}", BAD_BODY)) from None
     except (ValueError, RecursionError) as exc:  # numbers past int's digit limit, nesting past the stack
-        return bad_body(f"Body is not JSON this service can read: {type(exc).__name__}")
+        said = f"Body is not JSON this service can read: {type(exc).__name__}"
+        raise Refusal(error_answer(400, said, BAD_BODY)) from None
     if not isinstance(payload, dict):
-        return bad_body("Body must be a JSON object with the model's input fields")
+        raise Refusal(error_answer(400, "Body must be a JSON object with the model's input fields", BAD_BODY))
     served = catalog.served_spec(spec)  # the schema its catalog serves: the references' rules included
     rejected = server_problems(served, payload)
     refs = served.references_field
@@ -129,7 +133,7 @@ def parse_submit(spec: ModelSpec, body: bytes) -> tuple[dict[str, Any], int] | J
         rejected += inline_problems(refs, payload.get(refs.wire))
     if rejected:
         detail = [{"loc": ["body", p.wire], "msg": p.message, "type": p.code} for p in rejected]
-        return JSONResponse({"detail": detail}, status_code=422)
+        raise Refusal(JSONResponse({"detail": detail}, status_code=422))
     return payload, int(payload.get(spec.count_field.wire, spec.count_field.default))
 
 
@@ -139,34 +143,20 @@ def service_root(request: Request) -> str:
     return f"{request.scope.get('scheme', 'http')}://{host}"
 
 
-def request_urls(request: Request, request_id: str) -> dict[str, str]:
-    """The status and result URLs of a request."""
+def request_urls(request: Request, request_id: str, *calls: str) -> dict[str, str]:
+    """The URLs of a request's ``calls`` (``status``, ``result``, ``cancel``), as ``{call}_url``."""
     root = f"{service_root(request)}/v1/requests/{request_id}"
-    return {"status_url": f"{root}/status", "result_url": f"{root}/result"}
+    return {f"{call}_url": f"{root}/{call}" for call in calls}
 
 
-def control_refusal(config: EmulatorConfig, request: Request) -> Response | None:
-    """Why a control route (``/_emulator/*``) or an upload will not answer this call, or None.
-
-    404 when the controls are off where the call arrived; 403 when a web page made it (it carries an
-    ``Origin``, or a ``Sec-Fetch-Site`` other than ``none``: any page the user opens can send requests
-    to loopback); 401 without ``config.control_token`` (the token, else this process's secret).
-    """
-    server = request.scope.get("server")
-    if not config.controls_for(server[0] if server else None):
-        return PlainTextResponse("Not Found", status_code=404)
-    if "origin" in request.headers or request.headers.get("sec-fetch-site", "none").lower() != "none":
-        message = "A web page may not use the emulator's controls or uploads: call them from a program"
-        return error_answer(403, message, 403001)
+def bearer(request: Request) -> str | None:
+    """The token of the call's ``Authorization: Bearer`` header, or None without one."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip(), config.control_token):
-        needs = "the emulator's token" if config.token is not None else "the control token it printed at start"
-        return error_answer(401, f"The emulator's controls and uploads need Authorization: Bearer <{needs}>", 400004)
-    return None
+    return token.strip() if scheme.lower() == "bearer" else None
 
 
 class Emulator:
-    """The emulated service over HTTP: one handler per route, sharing auth, faults and body reading.
+    """The emulated service over HTTP: one handler per route, behind a gate sharing auth, faults and refusals.
 
     ``Emulator(state).app`` is the Starlette app; ``app.state.emulator`` is the ``EmulatorState``.
     """
@@ -175,17 +165,17 @@ class Emulator:
         from .._version import __version__
 
         self.state = state
-        self.token = state.config.token
+        self.config = state.config
         self.stamp = (VERSION_HEADER.encode(), __version__.encode())
         routes = [  # the calls made most often first: the router tries them in order; then who may make each
-            ("/v1/requests/{request_id}/status", self.status, "GET", "api"),
-            ("/v1/requests/{request_id}/result", self.result, "GET", "api"),
+            ("/v1/requests/{request_id}/status", self.status, "GET", "status"),
+            ("/v1/requests/{request_id}/result", self.result, "GET", "result"),
             ("/files/{name}", self.file, "GET", "anyone"),
             ("/files", self.upload, "POST", "control"),
-            ("/v1/requests/{request_id}/cancel", self.cancel, "POST", "api"),
+            ("/v1/requests/{request_id}/cancel", self.cancel, "POST", "cancel"),
             ("/v1/models", self.catalog_list, "GET", "token"),
             ("/v1/models/categories", self.catalog_categories, "GET", "token"),
-            ("/v1/models/{model_id:path}", self.submit, "POST", "api"),
+            ("/v1/models/{model_id:path}", self.submit, "POST", "submit"),
             ("/v1/models/{model_id:path}", self.catalog_entry, "GET", "token"),
             ("/prod/v2/balance", self.balance, "GET", "token"),
             ("/", self.index, "GET", "anyone"),
@@ -194,25 +184,32 @@ class Emulator:
             ("/_emulator/restart", self.restart, "POST", "control"),
         ]
         self.app = Starlette(
-            routes=[Route(path, self.stamped(handler, who), methods=[method]) for path, handler, method, who in routes],
+            routes=[Route(path, self.gated(handler, who), methods=[method]) for path, handler, method, who in routes],
             exception_handlers={HTTPException: self.http_error},
         )
         self.app.state.emulator = state
 
-    def stamped(self, handler: Handler, who: str) -> Handler:
+    def gated(self, handler: Handler, who: str) -> Handler:
         """The handler behind its gate, its answers carrying the version header (cheaper per call than a middleware).
 
-        ``who``: ``token`` (the API's token), ``control`` (``control_refusal``), ``api`` (the handler's own
-        ``guard``: the token and the faults), ``anyone``.
+        ``who``: an API call's route (``submit``, ``status``...: the token, then the faults of that route), ``token``
+        (the API's token), ``control`` (``check_controls``), ``anyone``. A ``Refusal`` raised on the way is answered.
         """
 
         async def endpoint(request: Request) -> Response:
-            if who == "token" and not self.authorized(request):
-                response = self.unauthorized()
-            elif who == "control" and (refused := self.controls_refusal(request)) is not None:
-                response = refused
-            else:
+            try:
+                drop_after = False
+                if who in ALL_ROUTES:
+                    drop_after = await self.guard(request, who)
+                elif who == "token" and not self.authorized(request):
+                    raise Refusal(self.unauthorized())
+                elif who == "control":
+                    self.check_controls(request)
                 response = await handler(request)
+                if drop_after:  # handled, then the connection closes before the answer
+                    response = Drop()
+            except Refusal as refusal:
+                response = refusal.response
             response.raw_headers.append(self.stamp)
             return response
 
@@ -226,74 +223,92 @@ class Emulator:
         response.raw_headers.append(self.stamp)
         return response
 
-    @property
-    def config(self) -> EmulatorConfig:
-        return self.state.config
-
-    # --- shared preambles ----------------------------------------------------------------------
+    # --- the steps of the gate and the handlers -------------------------------------------------
 
     def authorized(self, request: Request) -> bool:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer(request)
+        if not token:
             return False
-        return self.token is None or secrets.compare_digest(token.strip(), self.token)
+        return self.config.token is None or secrets.compare_digest(token, self.config.token)
 
     def unauthorized(self) -> Response:
         self.state.counters.unauthorized += 1
         return error_answer(401, "Missing, invalid or expired token: send Authorization: Bearer <token>", 400004)
 
-    async def guard(self, request: Request, route: ApiRoute) -> tuple[Response | None, bool]:
-        """Auth and per-call faults. Returns (a response to send instead, drop-after flag)."""
+    async def guard(self, request: Request, route: ApiRoute) -> bool:
+        """Auth and per-call faults of an API call; ``Refusal`` for an answer instead, else whether to drop the
+        connection once the call is handled (``drop_after``)."""
+        if route != "submit":  # status_calls...: counted as they arrive, answered or refused
+            name = f"{route}_calls"
+            setattr(self.state.counters, name, getattr(self.state.counters, name) + 1)
         if not self.authorized(request):
-            return self.unauthorized(), False
+            raise Refusal(self.unauthorized())
         dice = self.state.route_dice.get(route, self.state.dice)
         fault = dice.for_call(route)
         if fault is None:
-            return None, False
+            return False
         counters = self.state.counters
         counters.faults[fault] += 1
         counters.faults[f"{route}.{fault}"] += 1
         if fault == "rate_limit":
             response = error_answer(429, "Too many requests (emulated)")
             response.headers["Retry-After"] = f"{dice.faults.retry_after:g}"
-            return response, False
+            raise Refusal(response)
         if fault == "server_error":
             code = dice.pick((500, 502, 503))
-            return error_answer(code, f"Upstream error {code} (emulated)"), False
+            raise Refusal(error_answer(code, f"Upstream error {code} (emulated)"))
         if fault == "drop":
-            return Drop(), False
+            raise Refusal(Drop())
         if fault == "error_200":
-            return JSONResponse({"error_code": 500001, "error_message": "Internal error (emulated)"}), False
+            raise Refusal(JSONResponse({"error_code": 500001, "error_message": "Internal error (emulated)"}))
         if fault == "slow":
             await asyncio.sleep(dice.faults.slow_seconds)
-            return None, False
-        return None, True  # drop_after
+            return False
+        return True  # drop_after
 
-    async def open_job(self, request: Request, route: ApiRoute) -> tuple[Job | None, Response, bool]:
-        """Auth, faults and the request id of a status/result/cancel call: (job, or the answer instead)."""
-        early, drop_after = await self.guard(request, route)
-        if early is not None:
-            return None, early, False
+    def check_controls(self, request: Request) -> None:
+        """``Refusal`` when a control route (``/_emulator/*``) or an upload will not answer this call.
+
+        404 when the controls are off where the call arrived; 403 when a web page made it (it carries an
+        ``Origin``, or a ``Sec-Fetch-Site`` other than ``none``: any page the user opens can send requests
+        to loopback); 401 without ``config.control_token`` (the token, else this process's secret). The last
+        two are counted among the unauthorized calls.
+        """
+        server = request.scope.get("server")
+        if not self.config.controls_for(server[0] if server else None):
+            raise Refusal(PlainTextResponse("Not Found", status_code=404))
+        if "origin" in request.headers or request.headers.get("sec-fetch-site", "none").lower() != "none":
+            self.state.counters.unauthorized += 1
+            message = "A web page may not use the emulator's controls or uploads: call them from a program"
+            raise Refusal(error_answer(403, message, 403001))
+        token = bearer(request)
+        if token is None or not secrets.compare_digest(token, self.config.control_token):
+            self.state.counters.unauthorized += 1
+            needs = "the emulator's token" if self.config.token is not None else "the control token it printed at start"
+            message = f"The emulator's controls and uploads need Authorization: Bearer <{needs}>"
+            raise Refusal(error_answer(401, message, 400004))
+
+    def job(self, request: Request) -> Job:
+        """The job of a status/result/cancel call; ``Refusal`` (404001) when unknown or forgotten."""
         rid = request.path_params["request_id"]
         job = self.state.queue.get(rid)
         if job is None:
-            return None, error_answer(404, f"Request {rid!r} not found or expired", 404001), False
-        return job, Response(), drop_after
+            raise Refusal(error_answer(404, f"Request {rid!r} not found or expired", 404001))
+        return job
 
-    async def read_body(self, request: Request, limit: int | None = None) -> bytes | Response:
-        """The body, read while it stays within ``limit`` (default ``body_limit``); past it, the 413 answer (the rest is
-        never read)."""
+    async def read_body(self, request: Request, limit: int | None = None) -> bytes:
+        """The body, read while it stays within ``limit`` (default ``body_limit``); past it, the ``Refusal`` with 413
+        (the rest is never read)."""
         limit = limit or self.config.body_limit
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            return self.too_large(limit)
+            raise Refusal(self.too_large(limit))
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                return self.too_large(limit)
+                raise Refusal(self.too_large(limit))
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -305,76 +320,47 @@ class Emulator:
         response.headers["Connection"] = "close"
         return response
 
-    def controls_refusal(self, request: Request) -> Response | None:
-        """``control_refusal``, counted among the unauthorized calls when it refuses one."""
-        refused = control_refusal(self.config, request)
-        if refused is not None and refused.status_code != 404:
-            self.state.counters.unauthorized += 1
-        return refused
-
-    @staticmethod
-    def answer(response: Response, drop_after: bool) -> Response:
-        return Drop() if drop_after else response
-
     # --- the request lifecycle -----------------------------------------------------------------
 
     async def submit(self, request: Request) -> Response:
-        early, drop_after = await self.guard(request, "submit")
-        if early is not None:
-            return early
-        counters = self.state.counters
+        try:
+            job = await self.accept(request)
+        except Refusal:
+            self.state.counters.submits_rejected += 1
+            raise
+        return JSONResponse({"request_id": job.id, **request_urls(request, job.id, "status", "result", "cancel")})
+
+    async def accept(self, request: Request) -> Job:
+        """The job a submit makes, or the ``Refusal`` of its model, its body or the balance."""
         model_id = request.path_params["model_id"].strip("/")
         spec = next((m for m in models() if m.id == model_id), None)
         if spec is None:
-            counters.submits_rejected += 1
-            return error_answer(400, f"Invalid model id {model_id!r}", 400001)
-        body = await self.read_body(request)
-        if isinstance(body, Response):
-            counters.submits_rejected += 1
-            return body
-        parsed = await run_in_threadpool(parse_submit, spec, body)
-        if isinstance(parsed, Response):
-            counters.submits_rejected += 1
-            return parsed
-        payload, count = parsed
+            raise Refusal(error_answer(400, f"Invalid model id {model_id!r}", 400001))
+        payload, count = await run_in_threadpool(parse_submit, spec, await self.read_body(request))
         price = self.state.overdraws(spec.id, count)
         if price is not None:
-            counters.submits_rejected += 1
             left = self.state.account.available(self.state.queue.clock())
-            return error_answer(400, f"Insufficient balance: {left} left, {price} needed", 400002)
-        job = self.state.accept(spec.id, payload, count)
-        body_out = {
-            "request_id": job.id,
-            **request_urls(request, job.id),
-            "cancel_url": f"{service_root(request)}/v1/requests/{job.id}/cancel",
-        }
-        return self.answer(JSONResponse(body_out), drop_after)
+            raise Refusal(error_answer(400, f"Insufficient balance: {left} left, {price} needed", 400002))
+        return self.state.accept(spec.id, payload, count)
 
     async def status(self, request: Request) -> Response:
-        self.state.counters.status_calls += 1
-        job, instead, drop_after = await self.open_job(request, "status")
-        if job is None:
-            return instead
+        job = self.job(request)
         state = self.state.status_of(job)
         body: dict[str, Any] = {"request_id": job.id, "status": state}
         if state == "in_queue":
             body["queue_position"] = self.state.queue.position(job)
-        body.update(request_urls(request, job.id))
-        return self.answer(JSONResponse(body), drop_after)
+        body.update(request_urls(request, job.id, "status", "result"))
+        return JSONResponse(body)
 
     async def result(self, request: Request) -> Response:
-        self.state.counters.result_calls += 1
-        job, instead, drop_after = await self.open_job(request, "result")
-        if job is None:
-            return instead
+        job = self.job(request)
         state = self.state.status_of(job)
         finished = None
         output = None
         error = None
         if state in ("completed", "failed", "cancelled"):
-            end = job.cancelled_at if state == "cancelled" else job.finished
-            assert end is not None
-            finished = job.created_at + (end - job.submitted)
+            assert job.end is not None
+            finished = job.created_at + (job.end - job.submitted)
         if state == "completed":
             output = {"images": self.state.image_urls(job, service_root(request))}
         elif state == "failed":
@@ -389,13 +375,10 @@ class Emulator:
         }
         if finished is not None and request.query_params.get("include_cost", "").lower() in ("true", "1"):
             body["cost"] = float(self.state.account.charge(job, state))  # RunComfy's include_cost: USD, a number
-        return self.answer(JSONResponse(body), drop_after)
+        return JSONResponse(body)
 
     async def cancel(self, request: Request) -> Response:
-        self.state.counters.cancel_calls += 1
-        job, instead, drop_after = await self.open_job(request, "cancel")
-        if job is None:
-            return instead
+        job = self.job(request)
         already = job.cancelled_at is not None
         if self.state.queue.cancel(job):
             if not already:
@@ -403,7 +386,7 @@ class Emulator:
             body = {"request_id": job.id, "status": "cancelled", "outcome": "cancelled"}
         else:
             body = {"request_id": job.id, "status": self.state.status_of(job), "outcome": "not_cancellable"}
-        return self.answer(JSONResponse(body), drop_after)
+        return JSONResponse(body)
 
     async def upload(self, request: Request) -> Response:
         """Keep an uploaded image (a local reference) and answer the URL serving it; as the controls, by program only."""
@@ -412,10 +395,7 @@ class Emulator:
             return error_answer(
                 415, f"Upload an image (Content-Type image/png, image/jpeg...), not {media or 'nothing'!r}"
             )
-        body = await self.read_body(request, MAX_UPLOAD_BYTES)
-        if isinstance(body, Response):
-            return body
-        name = self.state.uploads.add(body, media)
+        name = self.state.uploads.add(await self.read_body(request, MAX_UPLOAD_BYTES), media)
         return JSONResponse({"url": f"{service_root(request)}/files/{name}"})
 
     async def file(self, request: Request) -> Response:
@@ -430,7 +410,7 @@ class Emulator:
         if self.state.queue.clock() > job.finished + job.image_ttl:
             self.state.counters.files_expired += 1
             return error_answer(404, "This image URL has expired")
-        data = await run_in_threadpool(self.state.image_bytes, job, where[1], name)
+        data = await run_in_threadpool(self.state.image_bytes, job, where[1])
         self.state.counters.files_served += 1
         media = "image/png" if name.endswith(".png") else "image/jpeg"
         return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=3600"})
@@ -472,19 +452,14 @@ class Emulator:
 
     async def set_faults(self, request: Request) -> Response:
         route = request.query_params.get("route") or None
-        if route is not None and route not in get_args(ApiRoute):
-            return error_answer(
-                400, f"Bad route {route!r}: use one of {', '.join(get_args(ApiRoute))}, or none for all"
-            )
-        route_name = cast("ApiRoute | None", route)
+        if route is not None and route not in ALL_ROUTES:
+            return error_answer(400, f"Bad route {route!r}: use one of {', '.join(ALL_ROUTES)}, or none for all")
         body = await self.read_body(request)
-        if isinstance(body, Response):
-            return body
         try:
             faults = Faults.from_json(json.loads(body or b"{}"))
         except (ValueError, TypeError, RecursionError) as exc:
             return error_answer(400, f"Bad faults: {exc}")
-        self.state.set_faults(faults, route_name)
+        self.state.set_faults(faults, route)
         return JSONResponse(asdict(faults))
 
     async def restart(self, request: Request) -> Response:

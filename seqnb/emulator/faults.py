@@ -24,26 +24,17 @@ ALL_ROUTES: tuple[Route, ...] = ("submit", "status", "result", "cancel")
 
 @dataclass(frozen=True)
 class Faults:
-    """Probabilities (0..1) of each fault; all zero by default."""
+    """Probabilities (0..1) of each fault (``PROBABILITIES`` says what each does); all zero by default."""
 
     rate_limit: float = 0.0
-    """429 with a Retry-After header."""
     server_error: float = 0.0
-    """500, 502 or 503."""
     drop: float = 0.0
-    """The connection closes before the call is handled (nothing happened on the server)."""
     drop_after: float = 0.0
-    """The call is handled, then the connection closes before the answer is complete."""
     slow: float = 0.0
-    """The answer is held back ``slow_seconds``."""
     error_200: float = 0.0
-    """HTTP 200 whose body carries an ``error_code`` instead of the answer."""
     fail: float = 0.0
-    """A job ends ``failed``."""
     short: float = 0.0
-    """A job returns fewer images than asked."""
     expire: float = 0.0
-    """A job's image URLs expire as soon as it completes."""
     retry_after: float = 1.0
     slow_seconds: float = 3.0
     routes: tuple[Route, ...] = ALL_ROUTES
@@ -90,8 +81,19 @@ class Faults:
         return any(getattr(self, name) > 0 for name in PROBABILITIES)
 
 
-PROBABILITIES = ("rate_limit", "server_error", "drop", "drop_after", "slow", "error_200", "fail", "short", "expire")
-"""The fault probabilities, by ``Faults`` field name: the one list (the CLI makes its flags from it)."""
+PROBABILITIES = {
+    "rate_limit": "a 429 with a Retry-After header",
+    "server_error": "a 500, 502 or 503",
+    "drop": "the connection closes before the call is handled",
+    "drop_after": "the call is handled, then the connection closes before the answer",
+    "slow": "the answer is held back --slow-seconds",
+    "error_200": "an HTTP 200 whose body carries an error_code",
+    "fail": "a job ends failed",
+    "short": "a job returns fewer images than asked",
+    "expire": "a job's image URLs expire as soon as it completes",
+}
+"""The fault probabilities, by ``Faults`` field name, and what each does: the one list (the CLI makes its flags and
+their help from it)."""
 _MAX_SECONDS = 3600.0
 
 

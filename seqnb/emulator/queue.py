@@ -63,6 +63,11 @@ class Job:
     cost: Decimal = Decimal(0)
     """What the run costs when it completes (price x requested count)."""
 
+    @property
+    def end(self) -> float | None:
+        """When the job was cancelled, else when it ends (or ended) running; None while it waits for a worker."""
+        return self.cancelled_at if self.cancelled_at is not None else self.finished
+
     def state(self, now: float) -> JobState:
         if self.cancelled_at is not None:
             return "cancelled"
@@ -127,9 +132,7 @@ class JobQueue:
         job = self.jobs.get(request_id)
         if job is None:
             return None
-        now = self.clock()
-        end = job.cancelled_at if job.cancelled_at is not None else job.finished
-        if end is not None and now > end + self.config.request_ttl:
+        if job.end is not None and self.clock() > job.end + self.config.request_ttl:
             self.forget(request_id)
             return None
         return job

@@ -3,7 +3,7 @@
 An inline image (a base64 data URI, as RunComfy's own tools send references) is decoded and held to
 their caps (32 megapixels, 6 MiB as PNG) and to the rules the emulator's catalog serves for the field
 (``catalog.VALIDATIONS``): a submit that breaks one is answered 422 with the rule's own words. An
-uploaded file (``POST /files``) is read by its URL. Any other URL is taken as given and never
+uploaded file (``POST /files``) is read by its URL (``state.Uploads.read``). Any other URL is taken as given and never
 fetched, so a reference can never make the emulator call the network, loopback or a private
 address (another service on this machine, a router's admin page).
 """
@@ -15,7 +15,7 @@ import binascii
 import io
 import warnings
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from PIL import Image
 
@@ -23,17 +23,10 @@ from ..model.references import MAX_INLINE_BYTES, MAX_INLINE_PIXELS, StandIn, is_
 from ..model.spec import FieldSpec
 from ..model.validation import Problem, dimension_problems
 
-
-class _Files(Protocol):
-    """Where the emulator keeps the files uploaded to it (its ``Uploads``)."""
-
-    def read(self, url: str) -> bytes | None: ...
+__all__ = ["decoded", "inline_problems"]
 
 
-__all__ = ["inline_problems", "reference_bytes"]
-
-
-def _decoded(reference: str) -> bytes | None:
+def decoded(reference: str) -> bytes | None:
     """The bytes of a base64 image data URI, or None when it is none."""
     if not is_image_data_uri(reference):
         return None
@@ -57,7 +50,7 @@ def inline_problems(field: FieldSpec, references: Any) -> list[Problem]:
         if not isinstance(reference, str) or not (is_image_data_uri(reference) or StandIn.parse(reference)):
             continue  # a URL (never fetched), or another kind of data URI (the spec's rules refuse it)
         name = f"{field.wire}[{index}]"
-        data = _decoded(reference)
+        data = decoded(reference)
         if data is None:
             problems.append(_problem(field, f"{name} is a data URI but not a base64 image"))
             continue
@@ -79,10 +72,3 @@ def inline_problems(field: FieldSpec, references: Any) -> list[Problem]:
             continue
         problems.extend(dimension_problems(field, name, width, height))
     return problems
-
-
-def reference_bytes(uploads: _Files, reference: str) -> bytes | None:
-    """The bytes of a reference the emulator holds: an inline image, or one of its uploaded files; else None."""
-    if reference.startswith("data:"):
-        return _decoded(reference)
-    return uploads.read(reference)

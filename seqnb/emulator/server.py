@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 
@@ -20,7 +20,7 @@ from .faults import Faults, Route
 from .queue import QueueConfig
 from .state import Counters, EmulatorState
 
-__all__ = ["EmulatorServer", "ThreadedApp", "embedded", "serve"]
+__all__ = ["EmulatorServer", "ThreadedApp", "config_from", "embedded", "serve"]
 
 
 class PromptServer(uvicorn.Server):
@@ -71,7 +71,7 @@ class PromptServer(uvicorn.Server):
 
 
 class ThreadedApp:
-    """Any ASGI app served by uvicorn in a daemon thread on its own socket; a context manager.
+    """Any ASGI app served by uvicorn in a daemon thread on its own socket (bound on ``start``); a context manager.
 
     The emulator runs on it, and so can a test's own server (``seqnb.testing.serving(app)``).
     """
@@ -80,22 +80,14 @@ class ThreadedApp:
         self.app = app
         self.host = host
         self.name = name
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        # proto must be IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only then, and
-        # without it every answer waits ~40 ms for a delayed ACK.
-        self._sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, port))
-        self._sock.listen(2048)
-        self._sock.setblocking(False)
-        config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30, backlog=2048
-        )
-        self._server = PromptServer(config)
+        self._requested_port = port
+        self._sock: socket.socket | None = None
+        self._server: PromptServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
+        assert self._sock is not None, "not started"
         return int(self._sock.getsockname()[1])
 
     @property
@@ -103,10 +95,21 @@ class ThreadedApp:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    def start(self) -> ThreadedApp:
+    def start(self) -> Self:
         if self._thread is not None:
             return self
-        server, sock = self._server, self._sock
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        # proto must be IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only then, and
+        # without it every answer waits ~40 ms for a delayed ACK.
+        self._sock = sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self._requested_port))
+        sock.listen(2048)
+        sock.setblocking(False)
+        config = uvicorn.Config(
+            self.app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30, backlog=2048
+        )
+        self._server = server = PromptServer(config)
         self._thread = threading.Thread(
             target=lambda: asyncio.run(server.serve(sockets=[sock])), name=self.name, daemon=True
         )
@@ -119,20 +122,22 @@ class ThreadedApp:
         return self
 
     def stop(self) -> None:
-        self._server.stop_soon()
+        if self._server is not None:
+            self._server.stop_soon()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self._sock.close()
-        self._thread = None
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = self._server = self._thread = None
 
-    def __enter__(self) -> ThreadedApp:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
-class EmulatorServer:
+class EmulatorServer(ThreadedApp):
     """The emulator served by uvicorn in a daemon thread; a context manager.
 
     ``with EmulatorServer() as emu: emu.base_url, emu.token, emu.counters``; with
@@ -148,15 +153,12 @@ class EmulatorServer:
         clock: Callable[[], float] = time.monotonic,
         **overrides: Any,
     ) -> None:
-        config = config or _config_from(**overrides)
+        config = config or config_from(**overrides)
         if host is not None and host != config.host:
             config = dataclasses.replace(config, host=host)
         self.config = config
         self.state = EmulatorState(self.config, clock=clock)
-        self.app = create_app(state=self.state)
-        self.host = config.host
-        self._requested_port = port
-        self._serving: ThreadedApp | None = None
+        super().__init__(create_app(state=self.state), config.host, port, name="seqnb-emulator")
 
     @property
     def token(self) -> str:
@@ -169,16 +171,6 @@ class EmulatorServer:
         return self.config.control_token
 
     @property
-    def port(self) -> int:
-        assert self._serving is not None, "not started"
-        return self._serving.port
-
-    @property
-    def base_url(self) -> str:
-        assert self._serving is not None, "not started"
-        return self._serving.base_url
-
-    @property
     def counters(self) -> Counters:
         return self.state.counters
 
@@ -186,41 +178,26 @@ class EmulatorServer:
         """Switch fault injection on or off while serving, for every call or one route."""
         self.state.set_faults(faults or Faults(**probabilities), route)
 
-    def start(self) -> EmulatorServer:
-        if self._serving is None:
-            self._serving = ThreadedApp(self.app, self.host, self._requested_port, name="seqnb-emulator").start()
-        return self
-
-    def stop(self) -> None:
-        if self._serving is not None:
-            self._serving.stop()
-            self._serving = None
-
-    def __enter__(self) -> EmulatorServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
-        where = self.base_url if self._serving is not None else "not started"
+        where = self.base_url if self._thread is not None else "not started"
         return f"<EmulatorServer {where}>"
 
 
-def _config_from(**overrides: Any) -> EmulatorConfig:
-    """An EmulatorConfig from flat keyword arguments (queue and fault settings included).
+def config_from(**options: Any) -> EmulatorConfig:
+    """An EmulatorConfig from flat keyword arguments: its own fields, each queue and fault setting by its field's
+    name, or ``faults`` whole (a Faults, or a dict of its fields).
 
     Without ``token`` a random one is made, so that a test proves the client sends it;
     ``token=None`` accepts any Bearer token; ``controls=True`` serves the ``/_emulator/*`` routes
     beyond loopback too (with the token).
     """
-    overrides.setdefault("token", "emu-" + secrets.token_urlsafe(16))
-    queue_keys = QueueConfig.__dataclass_fields__.keys()
-    queue = {k: overrides.pop(k) for k in list(overrides) if k in queue_keys}
-    faults = overrides.pop("faults", None)
+    options.setdefault("token", "emu-" + secrets.token_urlsafe(16))
+    queue = {k: options.pop(k) for k in list(options) if k in QueueConfig.__dataclass_fields__}
+    settings = {k: options.pop(k) for k in list(options) if k in Faults.__dataclass_fields__}
+    faults = options.pop("faults", None) or Faults(**settings)
     if isinstance(faults, dict):
         faults = Faults(**faults)
-    return EmulatorConfig(queue=QueueConfig(**queue), faults=faults or Faults(), **overrides)
+    return EmulatorConfig(queue=QueueConfig(**queue), faults=faults, **options)
 
 
 def serve(config: EmulatorConfig | None = None, **overrides: Any) -> EmulatorServer:

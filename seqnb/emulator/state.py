@@ -8,12 +8,13 @@ URL at all.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,7 +24,7 @@ from .config import EmulatorConfig
 from .faults import FaultDice, Faults, Route
 from .images import Colour, dominant_colour, render
 from .queue import Job, JobQueue
-from .references import reference_bytes
+from .references import decoded
 
 __all__ = ["MAX_UPLOAD_BYTES", "UNLIMITED_BALANCE", "Account", "Counters", "EmulatorState", "Uploads"]
 
@@ -53,9 +54,7 @@ class Counters:
     faults: Counter[str] = field(default_factory=Counter)
 
     def snapshot(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "faults"}
-        out["faults"] = dict(self.faults)
-        return out
+        return {**vars(self), "faults": dict(self.faults)}
 
 
 class Account:
@@ -144,13 +143,20 @@ class Uploads:
         with self._lock:
             self._files.clear()
 
-    def read(self, url: str) -> bytes | None:
-        """The bytes of a reference when it is one of the uploaded files (named by its ``/files/`` path), else None."""
-        path = urlsplit(url).path
+    def read(self, reference: str) -> bytes | None:
+        """The bytes of a reference the emulator holds: an inline image, or one of the uploaded files (named by its
+        ``/files/`` path); else None (any other URL is never fetched)."""
+        if reference.startswith("data:"):
+            return decoded(reference)
+        path = urlsplit(reference).path
         if not path.startswith("/files/"):
             return None
         own = self.get(path.rsplit("/", 1)[-1])
         return own[0] if own is not None else None
+
+
+_rendered = functools.lru_cache(maxsize=48)(render)
+"""The frames served last (a frame is a pure function of its arguments: the same series asked twice renders once)."""
 
 
 class EmulatorState:
@@ -167,8 +173,6 @@ class EmulatorState:
         self.uploads = Uploads()
         """Files users uploaded (``POST /files``): local reference images."""
         self._tints: dict[str, Colour | None] = {}
-        self._cache: OrderedDict[str, bytes] = OrderedDict()
-        self._cache_lock = threading.Lock()
 
     @property
     def faults(self) -> Faults:
@@ -231,15 +235,11 @@ class EmulatorState:
         if job.id not in self._tints:
             refs = get_model(job.model).references_field
             urls = job.payload.get(refs.wire) if refs else None
-            found = [reference_bytes(self.uploads, str(u)) for u in urls] if isinstance(urls, list) else []
+            found = [self.uploads.read(str(u)) for u in urls] if isinstance(urls, list) else []
             self._tints[job.id] = dominant_colour([d for d in found if d is not None])
         return self._tints[job.id]
 
-    def image_bytes(self, job: Job, index: int, name: str) -> bytes:
-        with self._cache_lock:
-            if name in self._cache:
-                self._cache.move_to_end(name)
-                return self._cache[name]
+    def image_bytes(self, job: Job, index: int) -> bytes:
         spec = get_model(job.model)
         prompt = str(job.payload.get(spec.prompt_field.wire, ""))
         size = job.payload.get(spec.size_field.wire) if spec.size_field else None
@@ -247,9 +247,4 @@ class EmulatorState:
         seed = job.payload.get("seed", spec.default("seed"))
         width, height = size_dimensions(str(size), prompt)
         tint = self.tint(job)
-        data = render(job.model, prompt, seed, width, height, index, job.count, self.config.image_format, tint)
-        with self._cache_lock:
-            self._cache[name] = data
-            while len(self._cache) > 48:
-                self._cache.popitem(last=False)
-        return data
+        return _rendered(job.model, prompt, seed, width, height, index, job.count, self.config.image_format, tint)

@@ -40,7 +40,7 @@ def test_doctor_reports_everything_and_exits_0(
     assert "$0.04/image in the catalog, built-in USD 0.04 (same)" in lines["prices"]
     assert lines["schema"].startswith("ok")  # the emulator's own reference rules are followed, not drift
     assert "seedream-4.0-edit: at most 10 references, 4 rule(s) per image (width_pixels> 14" in lines["references"]
-    assert lines["references"].count("[emulator catalog]") == 2  # the live rules are the ones in use
+    assert lines["references"].count("[emulator catalog, fetched") == 2  # the live rules are the ones in use
     assert lines["balance"].startswith("ok") and "USD" in lines["balance"]
     assert "1 run," in lines["ledger"] and f"schema {SCHEMA_VERSION}" in lines["ledger"]
     assert "files" in lines["image"]
@@ -209,7 +209,7 @@ def test_offline_with_a_token_the_name_failure_is_said_once(
     for spec in seqnb.models():
         assert f"{spec.short_name} {spec.currency} {spec.price_per_image}" in lines["prices"]
     assert "fail  balance" in text and "the same failure as model api" in lines["balance"]
-    assert lines["references"].count("built in, UNCONFIRMED: catalog not read") == 2  # offline: the built-in rules
+    assert lines["references"].count("[built in (UNCONFIRMED): catalog not read]") == 2  # offline: the built-in rules
     assert "seedream-4.5-edit: at most 14 references, no rule per image" in lines["references"]
     assert "rc-offline-token-1234" not in text
 

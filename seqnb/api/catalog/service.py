@@ -30,7 +30,7 @@ from ..transport import get_once
 from .drift import SchemaDrift, SchemaDriftWarning, schema_drift
 from .entry import TTL, CatalogEntry, CatalogWarning, builtin_price, fetched_text, price_of
 
-__all__ = ["DEADLINE", "Catalog", "CatalogCache", "catalog_cache_path", "why_unavailable"]
+__all__ = ["DEADLINE", "Catalog", "CatalogCache", "catalog_cache_path", "limits_in_use", "why_unavailable"]
 
 DEADLINE = 3.0
 """Seconds a catalog read may take in all before seqnb falls back to the built-in price."""
@@ -73,6 +73,15 @@ def why_unavailable(exc: errors.SeqnbError) -> str:
         return "the catalog has no entry for this model"
     text = str(exc).split(" - ")[0]
     return f"catalog unavailable: {text}"
+
+
+def limits_in_use(spec: ModelSpec, entry: CatalogEntry | None, label: str, why: str) -> tuple[ModelSpec, str]:
+    """The spec with the reference rules in use and whose they are: ``label``'s when ``entry``'s live schema gives
+    some (``maxItems``, ``validations``), else the built-in ones, ``why`` saying why not."""
+    live = with_live_reference_limits(spec, entry.input_schema) if entry is not None else None
+    if entry is None or live is None:
+        return spec, f"built in (UNCONFIRMED): {why}"
+    return live, f"{label}, {fetched_text(entry.fetched_at)}"
 
 
 def catalog_cache_path() -> Path:
@@ -286,10 +295,8 @@ class Catalog:
         """Where a model's reference rules come from: this catalog (live) or seqnb's built-in values, and why."""
         spec = get_model(model)
         entry = self.entries.get(spec.id)
-        if entry is not None and self.reference_limits(spec) is not spec:
-            return f"{self.label}, {fetched_text(entry.fetched_at)}"
         why = self.problems.get(spec.id) or ("no reference rules in its schema" if entry else "catalog not read yet")
-        return f"built in (UNCONFIRMED): {why}"
+        return limits_in_use(spec, entry, self.label, why)[1]
 
     def __repr__(self) -> str:
         return f"<seqnb.Catalog {self.label} at {self.api_base}: {len(self.entries)} entries>"
