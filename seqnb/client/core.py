@@ -18,7 +18,7 @@ import contextlib
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from ..ledger.facade import Ledger
     from ..ledger.recorder import Recorder
 
-__all__ = ["AsyncClient", "DuplicateSubmitWarning", "as_request"]
+__all__ = ["AsyncClient", "DuplicateSubmitWarning", "as_request", "quietly"]
 
 
 class DuplicateSubmitWarning(errors.SeqnbWarning):
@@ -224,7 +224,7 @@ class AsyncClient(Money):
         await self._load_catalog()  # awaited here, so that pricing and checking it below never wait on the loop
         ready = await self.references.resolve(as_request(request, prompt, kw))  # local images: inline, or hosted
         run = self._prepare(ready, parent_id=parent_id, sweep_id=sweep_id)
-        self._spawn(self._send_quietly(run, deadline))
+        self._spawn(quietly(self._send(run, deadline)))
         return run
 
     def _prepare(self, request: Request, *, report: Report | None = None, **meta: Any) -> AsyncRun:
@@ -328,10 +328,6 @@ class AsyncClient(Money):
             if not done.done():
                 done.set_result(None)
             self._sending.pop(run.id, None)  # whoever waits holds the future; nothing is kept per run
-
-    async def _send_quietly(self, run: AsyncRun, deadline: float | None = None) -> None:
-        with contextlib.suppress(errors.SeqnbError):  # said on the run: run.error, run.accepted(), the board
-            await self._send(run, deadline)
 
     def _spawn(self, coro: Any) -> None:
         """Run ``coro`` in the background on this loop, kept until it ends (``aclose`` waits for submits in flight)."""
@@ -449,7 +445,7 @@ class AsyncClient(Money):
         await self._load_catalog()
         kw = await self.references.resolve_sweep(kw)
         runs = self._prepare_sweep(*args, budget=budget, allow_over_balance=allow_over_balance, **kw)
-        self._spawn(self._send_all_quietly(runs, concurrency))
+        self._spawn(quietly(self._send_all(runs, concurrency)))
         return runs
 
     def _prepare_sweep(
@@ -477,7 +473,7 @@ class AsyncClient(Money):
         await self._load_catalog()
         planned = self.plan_promote(runs, again=again, **changes)
         promoted = self._prepare_plan(planned, budget=budget, allow_over_balance=allow_over_balance)
-        self._spawn(self._send_all_quietly(promoted))
+        self._spawn(quietly(self._send_all(promoted)))
         return promoted
 
     def plan_promote(self, runs: Any, /, *, again: bool = False, **changes: Any) -> SweepPlan:
@@ -591,10 +587,6 @@ class AsyncClient(Money):
                     pass  # said on the run
 
         await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
-
-    async def _send_all_quietly(self, runs: Iterable[AsyncRun], concurrency: int = 8) -> None:
-        with contextlib.suppress(errors.SeqnbError):  # said on the runs: run.error, run.accepted(), the board
-            await self._send_all(runs, concurrency)
 
     async def wait_all(self, runs: Iterable[AsyncRun] | None = None, timeout: float | None = None) -> list[AsyncRun]:
         """Until every run ends; ``WaitTimeout`` after ``timeout`` seconds (the runs go on).
@@ -720,7 +712,7 @@ class AsyncClient(Money):
         request = await self.references.resolve(request, recorded="references" not in changes)
         label = derived_label(parent.label, parent.request, request)
         child = self._prepare(request, parent_id=parent.id, sweep_id=parent.sweep_id, label=label)
-        self._spawn(self._send_quietly(child, deadline))
+        self._spawn(quietly(self._send(child, deadline)))
         return child
 
     def _recorded(self, run_id: str, what: str) -> RunCore:
@@ -835,6 +827,12 @@ def _not_cancellable(run: RunCore, why: str) -> str:
 def _say_cancel(run: RunCore, note: str, detail: str = "cancel") -> None:
     run.say("cancel", note)
     run.emit(RunEvent(run, run.status, run.status, time.time(), detail))
+
+
+async def quietly(sending: Coroutine[Any, Any, Any]) -> None:
+    """Send in the background: what goes wrong is said on the runs (run.error, run.accepted(), the board)."""
+    with contextlib.suppress(errors.SeqnbError):
+        await sending
 
 
 def as_request(request: Request | str, prompt: str | None, kw: dict[str, Any]) -> Request:

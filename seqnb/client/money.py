@@ -114,11 +114,7 @@ class Money:
 
     def _read_balance(self) -> Balance:
         """``balance()`` for synchronous code: blocks at most ``seqnb.api.account.DEADLINE`` seconds."""
-        found = run_detached(
-            lambda: fetch_balance(self._account_base, self._secret, self._source), BALANCE_DEADLINE + 1.0
-        )
-        self.last_balance = found
-        return found
+        return run_detached(self.balance, BALANCE_DEADLINE + 1.0)
 
     def _check_balance(self, plan: SweepPlan) -> None:
         """Refuse (``InsufficientBalance``) a plan whose estimate is over the balance read now (by this bounded call,
