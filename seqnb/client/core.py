@@ -151,7 +151,8 @@ class AsyncClient(Money):
         """Record every run of this client in ``ledger`` from now on (and the ones it already has), as a new session."""
         if self.ledger is ledger:
             return
-        recorder = ledger.recorder(self.backend, on_taken_over=self._taken_over)
+        # a run another session took over (this one was taken for gone) is watched by that session, not this client
+        recorder = ledger.recorder(self.backend, on_taken_over=self._poller.unwatch)
         self.ledger, self._recorder = ledger, recorder
         self.subscribe(recorder.on_event)
         for run in self._runs.values():
@@ -165,10 +166,6 @@ class AsyncClient(Money):
         gallery.ledger = gallery.ledger or self.ledger
         self.gallery = gallery
         self.subscribe(gallery.on_event)
-
-    def _taken_over(self, run: RunCore) -> None:
-        """Another session took this run over (this one was taken for gone): it watches it now, not this client."""
-        self._poller.unwatch(run)
 
     def _reference_cache(self) -> ImageCache | None:
         return self.gallery.cache if self.gallery is not None else None

@@ -71,6 +71,7 @@ class Client:
     references: Same[ReferenceGate] = Same()
     catalog: Same[Catalog] = Same()
     last_balance: Same[Balance | None] = Same()
+    closed: Same[bool] = Same()
     subscribe = mirrored(AsyncClient.subscribe)
     use_ledger = mirrored(AsyncClient.use_ledger)
     use_gallery = mirrored(AsyncClient.use_gallery)
@@ -227,11 +228,6 @@ class Client:
     export_images = mirrored(AsyncClient.export_images)
 
     # --- the end ----------------------------------------------------------------------------------
-
-    @property
-    def closed(self) -> bool:
-        """Whether ``close`` was called: the client watches and sends nothing more."""
-        return self.aio.closed
 
     def close(self) -> None:
         """Stop watching and downloading; submits in flight are answered first."""
