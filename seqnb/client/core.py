@@ -228,7 +228,7 @@ class AsyncClient(Money):
         """Validate, create, record and announce a run, before anything is sent.
 
         ``report``: the request's validation when the caller has it already (a checked sweep plan's); ``meta``: the
-        run's ``sweep_id``, ``parent_id`` and ``label`` (a lone run's, its model and prompt, by default).
+        run's ``sweep_id``, ``parent_id`` and ``label``.
         """
         report = report or self.validate(request)
         if not report.ok:
@@ -239,11 +239,12 @@ class AsyncClient(Money):
         if request.sent_seed is None and not request.uses_model_seed and request.model.role("seed"):
             # A fresh seed, sent and recorded (as -1 does in A1111): a seedless run is never a silent repeat.
             request = request.replace(seed=fresh_seed())
-        meta.setdefault("label", run_labels([request])[0])
-        return self._take_new(AsyncRun(request=self._priced(request), service=self.backend.base_url, **meta))
+        return self._take_new(AsyncRun(request=self._priced(request), **meta))
 
     def _take_new(self, run: AsyncRun) -> AsyncRun:
-        """Record a new run (write-or-refuse: a run that cannot be recorded is never sent), adopt and announce it."""
+        """Label a new run (a lone run by its model and prompt) unless it has a label, record it (write-or-refuse: a run
+        that cannot be recorded is never sent), adopt and announce it."""
+        run.label = run.label or run_labels([run.request])[0]
         if self._recorder is not None:
             self._recorder.record(run)
         self._adopt(run)
@@ -688,8 +689,6 @@ class AsyncClient(Money):
             request_id=rid,
             status="in_queue",
             notes={"attach": note},
-            service=self.backend.base_url,
-            label=run_labels([request])[0],
         )
         if unknown:
             run.subscribe(_attached_note(note))  # before the ledger's and the gallery's: they record the note it sets
