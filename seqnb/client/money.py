@@ -86,10 +86,8 @@ class Money:
     async def _load_catalog(self) -> None:
         """Read what the catalog has not told yet: the prices that are not the user's, and the reference rules of the
         models that take references (their live limits apply whenever the catalog gives them); never raises."""
-        if any(user_price(m, self._user_prices) is None for m in models()):
-            await self.catalog.aload([m.id for m in models()])
-        else:
-            await self.catalog.aload([m.id for m in models() if m.references_field is not None])
+        priced = all(user_price(m, self._user_prices) is not None for m in models())
+        await self.catalog.aload([m.id for m in models() if not priced or m.references_field is not None])
 
     async def refresh_prices(self, refresh: bool = True) -> dict[str, Price]:
         """Read the catalog again now (``refresh=False``: only what is not known yet); returns ``prices``."""

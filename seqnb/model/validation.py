@@ -439,15 +439,11 @@ def validate_payload(
         )
     for wire, position, char in unencodable(payload):
         f = spec.field(wire)
-        problems.append(
-            Problem(
-                (f.role or f.wire) if f else wire,
-                f"holds a character that cannot be sent at position {position} ({char!r}, a lone surrogate, often "
-                "left by a bad copy-paste): remove it",
-                code="unencodable",
-                wire=wire,
-            )
+        said = (
+            f"holds a character that cannot be sent at position {position} ({char!r}, a lone surrogate, often "
+            "left by a bad copy-paste): remove it"
         )
+        problems.append(Problem(f.name if f else wire, said, code="unencodable", wire=wire))
     count = payload.get(spec.count_field.wire, spec.count_field.default)
     refs = spec.references_field
     if refs is not None:
