@@ -423,20 +423,12 @@ def validate_payload(
     seed = payload.get(seed_field.wire) if seed_field else None
     if isinstance(seed, int) and not isinstance(seed, bool) and seed not in SEED_RANGE:
         beyond = seed not in INT64_RANGE  # no API takes it, and no ledger column holds it
-        problems.append(
-            Problem(
-                "seed",
-                f"{seed} is outside {SEED_RANGE.start}..{SEED_RANGE.stop - 1}, the range the upstream model "
-                + (
-                    "documents, and beyond any 64-bit integer: use a seed in that range"
-                    if beyond
-                    else "documents; it may be rejected or wrapped"
-                ),
-                severity="error" if beyond else "warning",
-                code="seed_range",
-                wire="seed",
-            )
+        said = f"{seed} is outside {SEED_RANGE.start}..{SEED_RANGE.stop - 1}, the range the upstream model documents"
+        said += (
+            ", and beyond any 64-bit integer: use a seed in that range" if beyond else "; it may be rejected or wrapped"
         )
+        severity: Severity = "error" if beyond else "warning"
+        problems.append(Problem("seed", said, severity, "seed_range", "seed"))
     for wire, position, char in unencodable(payload):
         f = spec.field(wire)
         said = (
