@@ -199,14 +199,6 @@ class KernelSession:
     def _resume(client: Client) -> None:
         """``client.resume()`` (mine): at once from a script; on the kernel's loop in Jupyter, where the resumed runs
         reach the views as events."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            try:
-                client.resume()
-            except SeqnbError as exc:
-                log.warning("runs in flight not resumed: %s", exc)
-            return
 
         async def resume() -> None:
             try:
@@ -214,7 +206,12 @@ class KernelSession:
             except SeqnbError as exc:
                 log.warning("runs in flight not resumed: %s", exc)
 
-        LoopRunner().spawn(resume())
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            client._run(resume())
+        else:
+            LoopRunner().spawn(resume())
 
 
 def read_back(

@@ -70,17 +70,13 @@ class Balance:
 
 def account_base_for(backend: Backend, given: str | None = None) -> str:
     """Where the balance is asked: ``given``, else the emulator itself, else ``$RUNCOMFY_API_BASE``, else RunComfy's."""
-    if given:
-        return checked_url(given, "account_base_url", DEFAULT_ACCOUNT_BASE).rstrip("/")
-    if backend.kind == "emulator":
+    if not given and backend.kind == "emulator":
         parts = urlsplit(backend.base_url)
         return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
-    configured = os.environ.get(ACCOUNT_BASE_ENV)
-    return (
-        checked_url(configured, ACCOUNT_BASE_ENV, DEFAULT_ACCOUNT_BASE).rstrip("/")
-        if configured
-        else DEFAULT_ACCOUNT_BASE
-    )
+    url = given or os.environ.get(ACCOUNT_BASE_ENV)
+    if not url:
+        return DEFAULT_ACCOUNT_BASE
+    return checked_url(url, "account_base_url" if given else ACCOUNT_BASE_ENV, DEFAULT_ACCOUNT_BASE).rstrip("/")
 
 
 def is_runcomfy_api(url: str) -> bool:

@@ -99,9 +99,13 @@ def checked_url(url: str, where: str, example: str = DEFAULT_BASE_URL) -> str:
     return url.strip()
 
 
-def configured_base_url() -> str | None:
-    """The Model API base from the environment: ``RUNCOMFY_BASE_URL``, else RunComfy CLI's ``RUNCOMFY_MODEL_API_BASE``."""
-    return os.environ.get("RUNCOMFY_BASE_URL") or os.environ.get("RUNCOMFY_MODEL_API_BASE") or None
+def configured_base_url() -> tuple[str, str] | None:
+    """The Model API base from the environment, and the variable that names it: ``RUNCOMFY_BASE_URL``, else RunComfy
+    CLI's ``RUNCOMFY_MODEL_API_BASE``."""
+    for name in ("RUNCOMFY_BASE_URL", "RUNCOMFY_MODEL_API_BASE"):
+        if os.environ.get(name):
+            return os.environ[name], name
+    return None
 
 
 def resolve_backend(token: str | Secret | None, base_url: str | None) -> tuple[Backend, Secret, str]:
@@ -111,8 +115,8 @@ def resolve_backend(token: str | Secret | None, base_url: str | None) -> tuple[B
     the embedded one), never because its host is local: a tunnel to RunComfy on loopback is RunComfy.
     """
     secret = resolve_token(token)
-    url = base_url or configured_base_url()
-    if secret is None and url is None:
+    given = (base_url, "base_url") if base_url else configured_base_url()
+    if secret is None and given is None:
         from ..emulator import embedded
 
         emu = embedded()
@@ -121,16 +125,7 @@ def resolve_backend(token: str | Secret | None, base_url: str | None) -> tuple[B
             Secret(emu.token, EMBEDDED),
             emu.base_url + "/v1",
         )
-    if url is not None:
-        where = (
-            "base_url"
-            if base_url
-            else "RUNCOMFY_BASE_URL"
-            if os.environ.get("RUNCOMFY_BASE_URL")
-            else "RUNCOMFY_MODEL_API_BASE"
-        )
-        url = checked_url(url, where)
-    url = url or DEFAULT_BASE_URL
+    url = checked_url(*given) if given is not None else DEFAULT_BASE_URL
     if secret is None:
         if not _is_local(url):
             raise errors.AuthError(

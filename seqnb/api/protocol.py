@@ -56,20 +56,13 @@ _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC).timestamp()
 
 _SERVER_STATUS: dict[str, RunStatus] = {
-    "in_queue": "in_queue",
-    "queued": "in_queue",
-    "pending": "in_queue",
-    "in_progress": "in_progress",
-    "running": "in_progress",
-    "processing": "in_progress",
-    "completed": "completed",
-    "succeeded": "completed",
-    "success": "completed",
-    "failed": "failed",
-    "error": "failed",
-    "cancelled": "cancelled",
-    "canceled": "cancelled",
+    **dict.fromkeys(("in_queue", "queued", "pending"), "in_queue"),
+    **dict.fromkeys(("in_progress", "running", "processing"), "in_progress"),
+    **dict.fromkeys(("completed", "succeeded", "success"), "completed"),
+    **dict.fromkeys(("failed", "error"), "failed"),
+    **dict.fromkeys(("cancelled", "canceled"), "cancelled"),
 }
+"""Each status a service may answer (RunComfy's words and their common variants) in seqnb's words."""
 
 
 def normalize_status(value: Any) -> RunStatus | None:
@@ -285,10 +278,8 @@ class CancelAnswer:
 
 def read_cancel(body: Any) -> CancelAnswer:
     """A cancel answer: ``{status, outcome}``."""
-    if not isinstance(body, dict):
-        return CancelAnswer(None, problem=f"the service's answer to cancel was not understood: {quote(body)}")
-    outcome = body.get("outcome")
-    status = normalize_status(body.get("status"))
+    said = body if isinstance(body, dict) else {}  # anything else is not understood
+    outcome, status = said.get("outcome"), normalize_status(said.get("status"))
     if outcome in ("cancelled", "canceled") or status == "cancelled":
         return CancelAnswer("cancelled", "cancelled")
     if outcome == "not_cancellable" or status in ("in_progress", "completed", "failed"):

@@ -245,11 +245,6 @@ class Transport:
         seconds = min(seconds, self.retry.max_retry_after)
         self._gate_until = max(self._gate_until, time.monotonic() + seconds)
 
-    @property
-    def slowed_for(self) -> float:
-        """Seconds the 429 gate still holds calls back."""
-        return max(0.0, self._gate_until - time.monotonic())
-
     async def _pass_gate(self) -> None:
         wait = self._gate_until - time.monotonic()
         if wait > 0:
@@ -321,10 +316,6 @@ class Transport:
         except ValueError as exc:
             raise errors.ServerError(f"{method} {path}: answer is not JSON", status_code=response.status_code) from exc
 
-    @staticmethod
-    def _retryable(exc: errors.SeqnbError) -> bool:
-        return isinstance(exc, errors.RateLimited | errors.ServerError | errors.TransportError)
-
     async def call(
         self,
         method: str,
@@ -335,18 +326,24 @@ class Transport:
         route: Route | None = None,
         gate: bool = True,
     ) -> Any:
-        """An idempotent call, retried on 429, 5xx, timeouts and transport errors.
+        """A call, retried with backoff: an idempotent one on 429, 5xx, timeouts and transport errors; a submit
+        (``route="submit"``) only while it certainly did not arrive (no connection made, or a 429).
 
         ``gate=False`` (cancels) skips the wait a 429 imposed on the client: it goes out at once,
         and after a 429 of its own waits its own Retry-After (capped) before trying again.
         """
+        if route == "submit":
+            retryable: tuple[type[errors.SeqnbError], ...] = (errors.ConnectError, errors.RateLimited)
+            attempts = self.retry.submit_attempts
+        else:
+            retryable, attempts = (errors.RateLimited, errors.ServerError, errors.TransportError), self.retry.attempts
         attempt = 0
         while True:
             try:
                 return await self._send(method, path, json, request_id, route, gate)
-            except errors.SeqnbError as exc:
+            except retryable as exc:
                 attempt += 1
-                if not self._retryable(exc) or attempt >= self.retry.attempts:
+                if attempt >= attempts:
                     raise
                 delay = self.retry.backoff(attempt)
                 if not gate and isinstance(exc, errors.RateLimited):
@@ -356,15 +353,7 @@ class Transport:
 
     async def submit(self, model_id: str, payload: dict[str, Any]) -> Any:
         """POST a new job; retried only while it certainly did not arrive."""
-        attempt = 0
-        while True:
-            try:
-                return await self._send("POST", f"/models/{model_id}", payload, None, "submit")
-            except (errors.ConnectError, errors.RateLimited):
-                attempt += 1
-                if attempt >= self.retry.submit_attempts:
-                    raise
-                await asyncio.sleep(self.retry.backoff(attempt))
+        return await self.call("POST", f"/models/{model_id}", json=payload, route="submit")
 
 
 async def _through(http: httpx.AsyncClient, method: str, path: str, content: bytes | None) -> Answer:

@@ -18,7 +18,7 @@ import contextlib
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from ..ledger.facade import Ledger
     from ..ledger.recorder import Recorder
 
-__all__ = ["AsyncClient", "DuplicateSubmitWarning", "as_request"]
+__all__ = ["AsyncClient", "DuplicateSubmitWarning", "as_request", "quietly"]
 
 
 class DuplicateSubmitWarning(errors.SeqnbWarning):
@@ -151,7 +151,8 @@ class AsyncClient(Money):
         """Record every run of this client in ``ledger`` from now on (and the ones it already has), as a new session."""
         if self.ledger is ledger:
             return
-        recorder = ledger.recorder(self.backend, on_taken_over=self._taken_over)
+        # a run another session took over (this one was taken for gone) is watched by that session, not this client
+        recorder = ledger.recorder(self.backend, on_taken_over=self._poller.unwatch)
         self.ledger, self._recorder = ledger, recorder
         self.subscribe(recorder.on_event)
         for run in self._runs.values():
@@ -165,10 +166,6 @@ class AsyncClient(Money):
         gallery.ledger = gallery.ledger or self.ledger
         self.gallery = gallery
         self.subscribe(gallery.on_event)
-
-    def _taken_over(self, run: RunCore) -> None:
-        """Another session took this run over (this one was taken for gone): it watches it now, not this client."""
-        self._poller.unwatch(run)
 
     def _reference_cache(self) -> ImageCache | None:
         return self.gallery.cache if self.gallery is not None else None
@@ -224,14 +221,14 @@ class AsyncClient(Money):
         await self._load_catalog()  # awaited here, so that pricing and checking it below never wait on the loop
         ready = await self.references.resolve(as_request(request, prompt, kw))  # local images: inline, or hosted
         run = self._prepare(ready, parent_id=parent_id, sweep_id=sweep_id)
-        self._spawn(self._send_quietly(run, deadline))
+        self._spawn(quietly(self._send(run, deadline)))
         return run
 
     def _prepare(self, request: Request, *, report: Report | None = None, **meta: Any) -> AsyncRun:
         """Validate, create, record and announce a run, before anything is sent.
 
         ``report``: the request's validation when the caller has it already (a checked sweep plan's); ``meta``: the
-        run's ``sweep_id``, ``parent_id`` and ``label`` (a lone run's, its model and prompt, by default).
+        run's ``sweep_id``, ``parent_id`` and ``label``.
         """
         report = report or self.validate(request)
         if not report.ok:
@@ -242,11 +239,12 @@ class AsyncClient(Money):
         if request.sent_seed is None and not request.uses_model_seed and request.model.role("seed"):
             # A fresh seed, sent and recorded (as -1 does in A1111): a seedless run is never a silent repeat.
             request = request.replace(seed=fresh_seed())
-        meta.setdefault("label", run_labels([request])[0])
-        return self._take_new(AsyncRun(request=self._priced(request), service=self.backend.base_url, **meta))
+        return self._take_new(AsyncRun(request=self._priced(request), **meta))
 
     def _take_new(self, run: AsyncRun) -> AsyncRun:
-        """Record a new run (write-or-refuse: a run that cannot be recorded is never sent), adopt and announce it."""
+        """Label a new run (a lone run by its model and prompt) unless it has a label, record it (write-or-refuse: a run
+        that cannot be recorded is never sent), adopt and announce it."""
+        run.label = run.label or run_labels([run.request])[0]
         if self._recorder is not None:
             self._recorder.record(run)
         self._adopt(run)
@@ -328,10 +326,6 @@ class AsyncClient(Money):
             if not done.done():
                 done.set_result(None)
             self._sending.pop(run.id, None)  # whoever waits holds the future; nothing is kept per run
-
-    async def _send_quietly(self, run: AsyncRun, deadline: float | None = None) -> None:
-        with contextlib.suppress(errors.SeqnbError):  # said on the run: run.error, run.accepted(), the board
-            await self._send(run, deadline)
 
     def _spawn(self, coro: Any) -> None:
         """Run ``coro`` in the background on this loop, kept until it ends (``aclose`` waits for submits in flight)."""
@@ -449,7 +443,7 @@ class AsyncClient(Money):
         await self._load_catalog()
         kw = await self.references.resolve_sweep(kw)
         runs = self._prepare_sweep(*args, budget=budget, allow_over_balance=allow_over_balance, **kw)
-        self._spawn(self._send_all_quietly(runs, concurrency))
+        self._spawn(quietly(self._send_all(runs, concurrency)))
         return runs
 
     def _prepare_sweep(
@@ -477,7 +471,7 @@ class AsyncClient(Money):
         await self._load_catalog()
         planned = self.plan_promote(runs, again=again, **changes)
         promoted = self._prepare_plan(planned, budget=budget, allow_over_balance=allow_over_balance)
-        self._spawn(self._send_all_quietly(promoted))
+        self._spawn(quietly(self._send_all(promoted)))
         return promoted
 
     def plan_promote(self, runs: Any, /, *, again: bool = False, **changes: Any) -> SweepPlan:
@@ -592,10 +586,6 @@ class AsyncClient(Money):
 
         await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
 
-    async def _send_all_quietly(self, runs: Iterable[AsyncRun], concurrency: int = 8) -> None:
-        with contextlib.suppress(errors.SeqnbError):  # said on the runs: run.error, run.accepted(), the board
-            await self._send_all(runs, concurrency)
-
     async def wait_all(self, runs: Iterable[AsyncRun] | None = None, timeout: float | None = None) -> list[AsyncRun]:
         """Until every run ends; ``WaitTimeout`` after ``timeout`` seconds (the runs go on).
 
@@ -699,8 +689,6 @@ class AsyncClient(Money):
             request_id=rid,
             status="in_queue",
             notes={"attach": note},
-            service=self.backend.base_url,
-            label=run_labels([request])[0],
         )
         if unknown:
             run.subscribe(_attached_note(note))  # before the ledger's and the gallery's: they record the note it sets
@@ -720,7 +708,7 @@ class AsyncClient(Money):
         request = await self.references.resolve(request, recorded="references" not in changes)
         label = derived_label(parent.label, parent.request, request)
         child = self._prepare(request, parent_id=parent.id, sweep_id=parent.sweep_id, label=label)
-        self._spawn(self._send_quietly(child, deadline))
+        self._spawn(quietly(self._send(child, deadline)))
         return child
 
     def _recorded(self, run_id: str, what: str) -> RunCore:
@@ -835,6 +823,12 @@ def _not_cancellable(run: RunCore, why: str) -> str:
 def _say_cancel(run: RunCore, note: str, detail: str = "cancel") -> None:
     run.say("cancel", note)
     run.emit(RunEvent(run, run.status, run.status, time.time(), detail))
+
+
+async def quietly(sending: Coroutine[Any, Any, Any]) -> None:
+    """Send in the background: what goes wrong is said on the runs (run.error, run.accepted(), the board)."""
+    with contextlib.suppress(errors.SeqnbError):
+        await sending
 
 
 def as_request(request: Request | str, prompt: str | None, kw: dict[str, Any]) -> Request:

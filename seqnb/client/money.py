@@ -86,10 +86,8 @@ class Money:
     async def _load_catalog(self) -> None:
         """Read what the catalog has not told yet: the prices that are not the user's, and the reference rules of the
         models that take references (their live limits apply whenever the catalog gives them); never raises."""
-        if any(user_price(m, self._user_prices) is None for m in models()):
-            await self.catalog.aload([m.id for m in models()])
-        else:
-            await self.catalog.aload([m.id for m in models() if m.references_field is not None])
+        priced = all(user_price(m, self._user_prices) is not None for m in models())
+        await self.catalog.aload([m.id for m in models() if not priced or m.references_field is not None])
 
     async def refresh_prices(self, refresh: bool = True) -> dict[str, Price]:
         """Read the catalog again now (``refresh=False``: only what is not known yet); returns ``prices``."""
@@ -114,11 +112,7 @@ class Money:
 
     def _read_balance(self) -> Balance:
         """``balance()`` for synchronous code: blocks at most ``seqnb.api.account.DEADLINE`` seconds."""
-        found = run_detached(
-            lambda: fetch_balance(self._account_base, self._secret, self._source), BALANCE_DEADLINE + 1.0
-        )
-        self.last_balance = found
-        return found
+        return run_detached(self.balance, BALANCE_DEADLINE + 1.0)
 
     def _check_balance(self, plan: SweepPlan) -> None:
         """Refuse (``InsufficientBalance``) a plan whose estimate is over the balance read now (by this bounded call,

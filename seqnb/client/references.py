@@ -230,28 +230,19 @@ class ReferenceGate:
     async def resolve_sweep(self, options: dict[str, Any]) -> dict[str, Any]:
         """A sweep's keyword arguments with the local references of its ``references`` axis made inline or hosted
         (each once, however many sets it is in)."""
-        sets = self._axis_sets(options)
-        if sets is None:
+        axis = _axis(options)
+        if axis is None:
             return options
-        unique = list({_key(r): r for refs in sets for r in refs}.values())
-        resolved = await self._resolved(unique)
-        return await asyncio.to_thread(self._with_axis, options, sets, unique, resolved)
+        resolved = await self._resolved(axis[1])
+        return await asyncio.to_thread(self._with_axis, options, *axis, resolved)
 
     def plan_sweep(self, options: dict[str, Any]) -> dict[str, Any]:
         """``resolve_sweep`` for a plan: local references made inline (their stand-ins, as a sweep without an
         uploader records them), never uploaded; the same checks, so a plan refuses what its sweep would."""
-        sets = self._axis_sets(options)
-        if sets is None:
-            return options
-        unique = list({_key(r): r for refs in sets for r in refs}.values())
-        return self._with_axis(options, sets, unique, [self._local(r, upload=False) for r in unique])
-
-    @staticmethod
-    def _axis_sets(options: dict[str, Any]) -> list[list[Any]] | None:
-        axis = options.get("references")
+        axis = _axis(options)
         if axis is None:
-            return None
-        return [list(refs) for refs in reference_sets(axis) if refs is not None]
+            return options
+        return self._with_axis(options, *axis, [self._local(r, upload=False) for r in axis[1]])
 
     def _with_axis(
         self, options: dict[str, Any], sets: list[list[Any]], unique: list[Any], outcomes: Sequence[str | Problem]
@@ -331,6 +322,15 @@ class ReferenceGate:
             self._remember(ref, uri)
             sent.append(uri)
         return {**payload, field.wire: sent}  # type: ignore[union-attr]
+
+
+def _axis(options: dict[str, Any]) -> tuple[list[list[Any]], list[Any]] | None:
+    """The sets of a sweep's references axis, and every reference in them once; None when it has no such axis."""
+    axis = options.get("references")
+    if axis is None:
+        return None
+    sets = [list(refs) for refs in reference_sets(axis) if refs is not None]
+    return sets, list({_key(r): r for refs in sets for r in refs}.values())
 
 
 def _key(reference: Any) -> Any:

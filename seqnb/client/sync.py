@@ -18,7 +18,7 @@ from ..model.pricing import Price, PriceInput
 from ..model.request import Request
 from ..model.spec import ModelSpec
 from ..runs.run import RunCore
-from .core import AsyncClient, Money_, as_request
+from .core import AsyncClient, Money_, as_request, quietly
 from .references import ReferenceGate
 from .run import AsyncRun, Run, Same, mirrored
 from .sweep import Sweep
@@ -59,7 +59,7 @@ class Client:
         """Print the plan's line unless ``quiet``, send the recorded runs in the background; their mirrors."""
         if not quiet:
             print(runs.plan.summary())
-        self._runner.spawn(self.aio._send_all_quietly(list(runs), concurrency))
+        self._runner.spawn(quietly(self.aio._send_all(list(runs), concurrency)))
         return Sweep([self._mirror(r) for r in runs], runs.plan)
 
     # --- what the client holds, prices, balance, validation: the core's own ------------------
@@ -71,6 +71,7 @@ class Client:
     references: Same[ReferenceGate] = Same()
     catalog: Same[Catalog] = Same()
     last_balance: Same[Balance | None] = Same()
+    closed: Same[bool] = Same()
     subscribe = mirrored(AsyncClient.subscribe)
     use_ledger = mirrored(AsyncClient.use_ledger)
     use_gallery = mirrored(AsyncClient.use_gallery)
@@ -125,7 +126,7 @@ class Client:
         if wanted.references:  # local images: inline (their stand-ins), or hosted by the uploader
             wanted = self._run(self.aio.references.resolve(wanted))
         run = self.aio._prepare(wanted, parent_id=parent_id, sweep_id=sweep_id)
-        self._runner.spawn(self.aio._send_quietly(run, deadline))
+        self._runner.spawn(quietly(self.aio._send(run, deadline)))
         return self._mirror(run)
 
     def watch(self, run: Run, deadline: float | None = None) -> None:
@@ -227,11 +228,6 @@ class Client:
     export_images = mirrored(AsyncClient.export_images)
 
     # --- the end ----------------------------------------------------------------------------------
-
-    @property
-    def closed(self) -> bool:
-        """Whether ``close`` was called: the client watches and sends nothing more."""
-        return self.aio.closed
 
     def close(self) -> None:
         """Stop watching and downloading; submits in flight are answered first."""

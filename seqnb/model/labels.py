@@ -51,7 +51,7 @@ _TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+(?:['’\-][^\W{_CJK}]+)*|[^\w\s]+")
 """Words (a CJK character is a word: those scripts put no spaces between words), and runs of punctuation."""
 
 
-_ROLES = {"size": "size", "optimize": "optimize", "references": "references"}
+_OPTIONAL = ("size", "optimize", "references")
 """Axes a model may not have: a request of such a model has no value there (``request_value`` gives ``MISSING``)."""
 MISSING = object()
 """The value of an axis for a model that has no such field (4.5 has no optimize mode): no difference to name."""
@@ -60,7 +60,7 @@ MISSING = object()
 def request_value(request: Request, axis: str) -> Any:
     """A request's value on an axis: the prompt, the effective seed, the model id, the size option, the count, the
     optimize mode, the references; ``MISSING`` where its model has no such field."""
-    if axis in _ROLES and request.model.role(_ROLES[axis]) is None:
+    if axis in _OPTIONAL and request.model.role(axis) is None:
         return MISSING
     if axis == "model":
         return request.model.id
@@ -119,8 +119,6 @@ def named_with(label: str, *values: str) -> str:
 SWEEP_PROMPT_CHARS = 60
 """A sweep's shared prompt is cut to about this many characters in its label (its title keeps it whole)."""
 
-_PLURALS = {"prompt": "prompts", "seed": "seeds", "model": "models", "size": "sizes", "count": "counts"}
-
 
 def sweep_label(prompts: Sequence[str], varies: dict[str, int], most: int = 3) -> str:
     """A sweep in a few words, for the board and the pickers: what its prompts share, what differs between them, and
@@ -136,7 +134,7 @@ def sweep_label(prompts: Sequence[str], varies: dict[str, int], most: int = 3) -
         head = _cut(shared, SWEEP_PROMPT_CHARS) if len(shared) >= 12 else ""
         text = (f"{head} " if head else "") + "(" + " / ".join(named) + more + ")"
     axes = {"prompt": len(distinct), **varies}
-    grid = " × ".join(f"{n} {_PLURALS.get(a, a)}" for a, n in axes.items() if n > 1)
+    grid = " × ".join(f"{n} {a}s" for a, n in axes.items() if n > 1)  # prompts, seeds, models, sizes, counts
     return f"{text} · {grid}" if grid else text
 
 

@@ -130,12 +130,11 @@ def amount_or_none(value: object) -> Decimal | None:
 
 def parse_amount(value: object, where: str, example: str = "5.00") -> Decimal:
     """A finite amount of money of zero or more, or ``SettingInvalid`` naming ``where`` and an example."""
-    try:
-        amount = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise SettingInvalid(f"{where}: {value!r} is not an amount; write e.g. {example}") from None
-    if not amount.is_finite() or amount < 0:
-        raise SettingInvalid(f"{where}: {value!r} must be a finite amount of zero or more, e.g. {example}")
+    amount = amount_or_none(value)
+    if amount is None:
+        raise SettingInvalid(
+            f"{where}: {value!r} is not an amount: write a finite amount of zero or more, e.g. {example}"
+        )
     return amount
 
 

@@ -125,16 +125,20 @@ class Request:
         value = self.get("references")
         return tuple(value) if isinstance(value, list | tuple) else ()
 
+    def _effective(self, role: str) -> Any:
+        """The value set for a role, else the model's default for it (None when it has neither)."""
+        value = self.get(role)
+        return value if value is not None else self._model.default(role)
+
     @property
     def count(self) -> int:
         """The requested (maximum) number of images; the default when unset."""
-        value = self.get("count")
-        return value if value is not None else self._model.count_field.default  # type: ignore[no-any-return]
+        return self._effective("count")  # type: ignore[no-any-return]
 
     @property
     def size(self) -> str | None:
         """The size option, or the model's default."""
-        return self.get("size") if self.get("size") is not None else self._model.default("size")  # type: ignore[no-any-return]
+        return self._effective("size")  # type: ignore[no-any-return]
 
     @property
     def sent_seed(self) -> int | None:
@@ -149,7 +153,7 @@ class Request:
     @property
     def seed(self) -> int | None:
         """The seed, or the model's default (None when the model picks one at random)."""
-        return self.get("seed") if self.get("seed") is not None else self._model.default("seed")  # type: ignore[no-any-return]
+        return self._effective("seed")  # type: ignore[no-any-return]
 
     def payload(self) -> dict[str, Any]:
         """The wire JSON: what was set, plus the count, which is always sent because it sets the price."""
@@ -161,10 +165,8 @@ class Request:
         """Every role with its effective value (defaults filled in), for ledgers and captions."""
         out: dict[str, Any] = {"model": self._model.id}
         for role in ROLES:
-            f = self._model.role(role)
-            if f is not None:
-                value = self._values.get(f.wire)
-                out[role] = value if value is not None else f.default
+            if self._model.role(role) is not None:
+                out[role] = self._effective(role)
         out["options"] = {
             k: v for k, v in self._values.items() if (f := self._model.field(k)) is None or f.role is None
         }

@@ -75,6 +75,11 @@ class Problem:
     wire: str = ""
     fixes: tuple[Fix, ...] = ()
 
+    @classmethod
+    def of(cls, f: FieldSpec, message: str, code: Code, **kw: Any) -> Problem:
+        """A problem of the field ``f``, named as users know it and by its wire name."""
+        return cls(f.name, message, code=code, wire=f.wire, **kw)
+
     def __str__(self) -> str:
         where = self.field if not self.wire or self.wire == self.field else f"{self.field} ({self.wire})"
         return f"{self.severity}: {where}: {self.message}"
@@ -140,10 +145,9 @@ def _closest(value: str, choices: tuple[Any, ...]) -> str | None:
 
 def _unknown_hint(spec: ModelSpec, key: str) -> str:
     """What an unknown field ``key`` may have meant, as ``"; ..."`` to end a message, or empty."""
-    for other in models():
-        f = other.field(key)
-        if other is not spec and f and f.role and (mine := spec.role(f.role)):
-            return f"; {spec.short_name} calls it {mine.wire!r}"
+    mine = _role_elsewhere(spec, key)
+    if mine is not None:
+        return f"; {spec.short_name} calls it {mine.wire!r}"
     close = difflib.get_close_matches(key, [f.wire for f in spec], n=1, cutoff=0.6)
     if close:
         return f"; did you mean {close[0]!r}?"
@@ -158,13 +162,19 @@ def _misnamed_fields(spec: ModelSpec, payload: Mapping[str, Any]) -> dict[str, s
     for key in payload:
         if not isinstance(key, str) or spec.field(key) is not None:
             continue
-        for other in models():
-            f = other.field(key)
-            mine = spec.role(f.role) if f is not None and f.role else None
-            if mine is not None and mine.required and mine.wire not in payload:
-                out.setdefault(mine.wire, key)
-                break
+        mine = _role_elsewhere(spec, key)
+        if mine is not None and mine.required and mine.wire not in payload:
+            out.setdefault(mine.wire, key)
     return out
+
+
+def _role_elsewhere(spec: ModelSpec, key: str) -> FieldSpec | None:
+    """This model's field for the role another model's field ``key`` plays (4.0's ``text`` for ``prompt``), or None."""
+    for other in models():
+        f = other.field(key)
+        if other is not spec and f is not None and f.role and (mine := spec.role(f.role)):
+            return mine
+    return None
 
 
 def _unknown_field(spec: ModelSpec, key: str) -> Problem:
@@ -177,59 +187,35 @@ def _unknown_field(spec: ModelSpec, key: str) -> Problem:
     )
 
 
-def _check_field(spec: FieldSpec, value: Any) -> list[Problem]:
-    name, wire = spec.name, spec.wire
-    if spec.kind == "array":
+def _check_field(f: FieldSpec, value: Any) -> list[Problem]:
+    if f.kind == "array":
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             shown = f"{value!r} ({type(value).__name__})"[:200]
             said = "a client's submit also takes local files, PIL images and bytes, and sends them inline"
-            return [Problem(name, f"must be a list of image URLs, got {shown} ({said})", code="type", wire=wire)]
-        if spec.required and not value:
-            return [Problem(name, "is empty: give at least one image URL", code="required", wire=wire)]
-        if spec.max_items is not None and len(value) > spec.max_items:
-            over = len(value) - spec.max_items
-            return [
-                Problem(
-                    name,
-                    f"has {len(value)} images; at most {spec.max_items} are accepted: remove {over}",
-                    code="too_many",
-                    wire=wire,
-                )
-            ]
+            return [Problem.of(f, f"must be a list of image URLs, got {shown} ({said})", "type")]
+        if f.required and not value:
+            return [Problem.of(f, "is empty: give at least one image URL", "required")]
+        if f.max_items is not None and len(value) > f.max_items:
+            said = f"has {len(value)} images; at most {f.max_items} are accepted: remove {len(value) - f.max_items}"
+            return [Problem.of(f, said, "too_many")]
         return []
-    if spec.kind == "integer":
+    if f.kind == "integer":
         # JSON Schema counts 3.0 as an integer; a bool never is one
         if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
-            shown = f"{value!r} ({type(value).__name__})"
-            return [Problem(name, f"must be a whole number, got {shown}", code="type", wire=wire)]
+            return [Problem.of(f, f"must be a whole number, got {value!r} ({type(value).__name__})", "type")]
     elif not isinstance(value, str):
-        shown = f"{value!r} ({type(value).__name__})"
-        return [Problem(name, f"must be text, got {shown}", code="type", wire=wire)]
+        return [Problem.of(f, f"must be text, got {value!r} ({type(value).__name__})", "type")]
     problems: list[Problem] = []
-    if spec.enum is not None and value not in spec.enum:
-        closest = _closest(value, spec.enum) if isinstance(value, str) else None
+    if f.enum is not None and value not in f.enum:
+        closest = _closest(value, f.enum) if isinstance(value, str) else None
         hint = f" Did you mean {closest!r}?" if closest else ""
-        fixes = (Fix(f"use {closest!r}", {name: closest}),) if closest else ()
-        problems.append(
-            Problem(
-                name,
-                f"{value!r} is not allowed: use {_describe_enum(spec)}.{hint}",
-                code="enum",
-                wire=wire,
-                fixes=fixes,
-            )
-        )
-    if spec.max_length is not None and isinstance(value, str) and len(value) > spec.max_length:
-        over = len(value) - spec.max_length
-        limit = f"under {spec.max_length + 1}" if spec.max_length_origin == "page" else f"at most {spec.max_length}"
-        problems.append(
-            Problem(
-                name,
-                f"is {len(value)} characters; it must be {limit}: shorten it by {over} character{'s' * (over != 1)}",
-                code="too_long",
-                wire=wire,
-            )
-        )
+        fixes = (Fix(f"use {closest!r}", {f.name: closest}),) if closest else ()
+        problems.append(Problem.of(f, f"{value!r} is not allowed: use {_describe_enum(f)}.{hint}", "enum", fixes=fixes))
+    if f.max_length is not None and isinstance(value, str) and len(value) > f.max_length:
+        over = len(value) - f.max_length
+        limit = f"under {f.max_length + 1}" if f.max_length_origin == "page" else f"at most {f.max_length}"
+        said = f"is {len(value)} characters; it must be {limit}: shorten it by {over} character{'s' * (over != 1)}"
+        problems.append(Problem.of(f, said, "too_long"))
     return problems
 
 
@@ -239,55 +225,36 @@ def _check_prompt_count(spec: ModelSpec, prompt: str, count: Any) -> list[Proble
     pf = spec.prompt_field
     mentions = find_counts(prompt)
     if not mentions:
-        fixed = prefix_count(prompt, count)
-        return [
-            Problem(
-                pf.name,
-                f"does not say how many images to make; the page asks the prompt to state it "
-                f"(count is {count}). Add e.g. 'Generate {count} image{'s' * (count != 1)} of ...'",
-                severity="warning",
-                code="count_missing",
-                wire=pf.wire,
-                fixes=(Fix(f"prefix 'Generate {count} image{'s' * (count != 1)} of'", {"prompt": fixed}),),
-            )
-        ]
+        prefix = Fix(f"prefix 'Generate {count} image{'s' * (count != 1)} of'", {"prompt": prefix_count(prompt, count)})
+        missing = (
+            f"does not say how many images to make; the page asks the prompt to state it "
+            f"(count is {count}). Add e.g. 'Generate {count} image{'s' * (count != 1)} of ...'"
+        )
+        return [Problem.of(pf, missing, "count_missing", severity="warning", fixes=(prefix,))]
     values = sorted({m.value for m in mentions})
     if count in values:
         if len(values) == 1:
             return []
+        rewrite = Fix(f"rewrite every count as {count}", {"prompt": rewrite_count(prompt, count, mentions)})
+        several = f"states several image counts ({', '.join(map(str, values))}); the model may follow any of them"
         return [
-            Problem(
-                pf.name,
-                f"states several image counts ({', '.join(map(str, values))}); the model may follow "
-                f"any of them. Keep only {count}",
-                severity="warning",
-                code="count_ambiguous",
-                wire=pf.wire,
-                fixes=(Fix(f"rewrite every count as {count}", {"prompt": rewrite_count(prompt, count, mentions)}),),
-            )
+            Problem.of(pf, f"{several}. Keep only {count}", "count_ambiguous", severity="warning", fixes=(rewrite,))
         ]
     said = mentions[0]
     fixes = []
     if said.value in COUNT_RANGE:
         fixes.append(Fix(f"set count to {said.value}", {"count": said.value}))
     fixes.append(Fix(f"rewrite the prompt to say {count}", {"prompt": rewrite_count(prompt, count, mentions)}))
-    cf = spec.count_field
     fix = (
         f"Set count to {said.value} or change the prompt"
         if said.value in COUNT_RANGE
         else f"A sequential request makes {COUNT_RANGE.start} to {COUNT_RANGE.stop - 1} images: ask for at most "
         f"{COUNT_RANGE.stop - 1} in the prompt"
     )
-    return [
-        Problem(
-            cf.name,
-            f"is {count} but the prompt asks for {said.value} ({said.text!r}); they must agree, and you pay "
-            f"for {count}. {fix}",
-            code="count_mismatch",
-            wire=cf.wire,
-            fixes=tuple(fixes),
-        )
-    ]
+    message = (
+        f"is {count} but the prompt asks for {said.value} ({said.text!r}); they must agree, and you pay for {count}"
+    )
+    return [Problem.of(spec.count_field, f"{message}. {fix}", "count_mismatch", fixes=tuple(fixes))]
 
 
 def _schema_problems(spec: ModelSpec, payload: Mapping[str, Any]) -> list[Problem]:
@@ -302,14 +269,14 @@ def _schema_problems(spec: ModelSpec, payload: Mapping[str, Any]) -> list[Proble
             given = misnamed.get(f.wire)
             if given is not None:
                 message = f"{spec.short_name}'s {f.name} field is {f.wire!r}, not {given!r}: rename it"
-                problems.append(Problem(f.name, message, code="required", wire=f.wire))
+                problems.append(Problem.of(f, message, "required"))
             elif f.required:
                 how = {
                     "count": "a whole number from 1 to 15",
                     "prompt": "the prompt text, stating the number of images",
                     "references": "references=[url, ...], the reference images",
                 }.get(f.role or "", f"a {f.kind}")
-                problems.append(Problem(f.name, f"is required: give {how}", code="required", wire=f.wire))
+                problems.append(Problem.of(f, f"is required: give {how}", "required"))
             continue
         problems.extend(_check_field(f, payload[f.wire]))
     return problems
@@ -345,14 +312,8 @@ def dimension_problems(spec: FieldSpec, name: str, width: int, height: int) -> l
         actual = measured[index]
         if (actual <= value) if rule.rule.endswith(">") else (actual >= value):
             said = rule.error or f"must have {rule.rule} {value}"
-            problems.append(
-                Problem(
-                    spec.name,
-                    f"{name} ({width}x{height}): {said} (the service's rule: {rule.rule} {value})",
-                    code="rule",
-                    wire=spec.wire,
-                )
-            )
+            message = f"{name} ({width}x{height}): {said} (the service's rule: {rule.rule} {value})"
+            problems.append(Problem.of(spec, message, "rule"))
     return problems
 
 
@@ -362,15 +323,11 @@ def _inline_problems(f: FieldSpec, reference: str) -> list[Problem]:
     if stand_in is None:
         if is_image_data_uri(reference):
             return []  # a data URI the client turns into its stand-in, measured then
-        return [
-            Problem(
-                f.name,
-                f"{reference[:60]!r} is a data: URI but not a base64 image: give an image (a data:image/png;base64,... "
-                "URI, a local file, a PIL image or bytes), or an https URL",
-                code="type",
-                wire=f.wire,
-            )
-        ]
+        said = (
+            f"{reference[:60]!r} is a data: URI but not a base64 image: give an image (a data:image/png;base64,... "
+            "URI, a local file, a PIL image or bytes), or an https URL"
+        )
+        return [Problem.of(f, said, "type")]
     w, h = stand_in.width, stand_in.height
     if w * h > MAX_INLINE_PIXELS:
         fit = "x".join(map(str, largest_fitting(w, h, MAX_INLINE_PIXELS)))
@@ -378,7 +335,7 @@ def _inline_problems(f: FieldSpec, reference: str) -> list[Problem]:
             f"{reference_name(reference)} is {w}x{h}, {w * h / 1e6:.1f} megapixels; an inline reference may have at most "
             f"{MAX_INLINE_PIXELS / 1e6:g}: resize it to at most {fit}"
         )
-        return [Problem(f.name, message, code="too_large", wire=f.wire)]
+        return [Problem.of(f, message, "too_large")]
     return dimension_problems(f, reference_name(reference), w, h)
 
 
@@ -400,17 +357,12 @@ def reference_problems(
     if total is not None and counted and len(references) + count > total:
         room = total - len(references)
         fixes = (Fix(f"set count to {room}", {"count": room}),) if room in COUNT_RANGE else ()
-        problems.append(
-            Problem(
-                f.name,
-                f"{len(references)} references plus {count} images is {len(references) + count}; "
-                f"{spec.short_name} takes at most {total} in all: ask for at most {max(room, 0)} images "
-                "or give fewer references",
-                code="too_many",
-                wire=f.wire,
-                fixes=fixes,
-            )
+        said = (
+            f"{len(references)} references plus {count} images is {len(references) + count}; "
+            f"{spec.short_name} takes at most {total} in all: ask for at most {max(room, 0)} images "
+            "or give fewer references"
         )
+        problems.append(Problem.of(f, said, "too_many", fixes=fixes))
     plain = {h.lower() for h in http_hosts}
     for url in references:
         if url.startswith("data:"):
@@ -423,16 +375,12 @@ def reference_problems(
         if scheme == "http" and netloc and (is_loopback(host) or netloc in plain or host in plain):
             continue
         what = "has no scheme (a local file?)" if not scheme else f"is not https but {scheme}:"
-        problems.append(
-            Problem(
-                f.name,
-                f"{url!r} {what}: references must be https URLs or images sent inline. Give the URL of a public "
-                "image, or pass the local file (a path, a PIL image or bytes) to a client's submit, which sends it "
-                "inline (see the guide's 'Reference series')",
-                code="not_https",
-                wire=f.wire,
-            )
+        said = (
+            f"{url!r} {what}: references must be https URLs or images sent inline. Give the URL of a public "
+            "image, or pass the local file (a path, a PIL image or bytes) to a client's submit, which sends it "
+            "inline (see the guide's 'Reference series')"
         )
+        problems.append(Problem.of(f, said, "not_https"))
     return problems
 
 
@@ -475,31 +423,19 @@ def validate_payload(
     seed = payload.get(seed_field.wire) if seed_field else None
     if isinstance(seed, int) and not isinstance(seed, bool) and seed not in SEED_RANGE:
         beyond = seed not in INT64_RANGE  # no API takes it, and no ledger column holds it
-        problems.append(
-            Problem(
-                "seed",
-                f"{seed} is outside {SEED_RANGE.start}..{SEED_RANGE.stop - 1}, the range the upstream model "
-                + (
-                    "documents, and beyond any 64-bit integer: use a seed in that range"
-                    if beyond
-                    else "documents; it may be rejected or wrapped"
-                ),
-                severity="error" if beyond else "warning",
-                code="seed_range",
-                wire="seed",
-            )
+        said = f"{seed} is outside {SEED_RANGE.start}..{SEED_RANGE.stop - 1}, the range the upstream model documents"
+        said += (
+            ", and beyond any 64-bit integer: use a seed in that range" if beyond else "; it may be rejected or wrapped"
         )
+        severity: Severity = "error" if beyond else "warning"
+        problems.append(Problem("seed", said, severity, "seed_range", "seed"))
     for wire, position, char in unencodable(payload):
         f = spec.field(wire)
-        problems.append(
-            Problem(
-                (f.role or f.wire) if f else wire,
-                f"holds a character that cannot be sent at position {position} ({char!r}, a lone surrogate, often "
-                "left by a bad copy-paste): remove it",
-                code="unencodable",
-                wire=wire,
-            )
+        said = (
+            f"holds a character that cannot be sent at position {position} ({char!r}, a lone surrogate, often "
+            "left by a bad copy-paste): remove it"
         )
+        problems.append(Problem(f.name if f else wire, said, code="unencodable", wire=wire))
     count = payload.get(spec.count_field.wire, spec.count_field.default)
     refs = spec.references_field
     if refs is not None:

@@ -27,7 +27,7 @@ from ..api.transport import Transport
 from ..model.pricing import charge_suspect
 from ..model.request import Request
 from .pacing import DurationModel, PollPolicy, first_delay, next_delay
-from .run import NoteSource, RunCore, RunEvent, charge_differs, expected_charge
+from .run import NoteSource, RunCore, RunEvent, charge_differs, expected_charge, usd_estimate
 
 __all__ = ["Poller"]
 
@@ -335,7 +335,7 @@ class Poller:
             info["error"] = seen.error or "failed"
         if seen.cost is not None:
             info["cost"], info["cost_source"] = seen.cost, self.cost_source
-            suspect = charge_suspect(_estimate(run.request), seen.cost)
+            suspect = charge_suspect(usd_estimate(run.request), seen.cost)
             if suspect is not None:  # kept for the record; spend and the team budget count the estimate
                 notes["charge"] = suspect
             elif charge_differs(run.request, status, seen.cost):
@@ -364,15 +364,6 @@ class Poller:
 def _path(rid: str, route: Literal["status", "result"]) -> str:
     """The status or result call's path; the result asks what the run cost (RunComfy's ``include_cost``)."""
     return f"/requests/{rid}/result?include_cost=true" if route == "result" else f"/requests/{rid}/status"
-
-
-def _estimate(request: Request) -> Decimal | None:
-    """A request's estimate in USD, or None (another currency, or nothing to estimate with)."""
-    try:
-        cost = request.cost()
-    except ValueError:
-        return None
-    return cost.amount if cost.currency == "USD" else None
 
 
 def charge_note(request: Request, status: str, cost: Decimal, source: str) -> str:

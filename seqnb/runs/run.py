@@ -27,7 +27,17 @@ from typing import Any, Literal
 from ..api.protocol import RunStatus
 from ..model.request import Request
 
-__all__ = ["ACTIVE", "CENT", "TERMINAL", "NoteSource", "RunCore", "RunEvent", "charge_differs", "expected_charge"]
+__all__ = [
+    "ACTIVE",
+    "CENT",
+    "TERMINAL",
+    "NoteSource",
+    "RunCore",
+    "RunEvent",
+    "charge_differs",
+    "expected_charge",
+    "usd_estimate",
+]
 
 log = logging.getLogger("seqnb.runs")
 
@@ -51,14 +61,20 @@ def expected_charge(request: Request, status: str) -> Decimal:
     return request.cost().amount if status == "completed" else Decimal(0)
 
 
+def usd_estimate(request: Request) -> Decimal | None:
+    """A request's estimate in USD, or None (another currency, or an attached job that told too little to estimate)."""
+    try:
+        cost = request.cost()
+    except ValueError:
+        return None
+    return cost.amount if cost.currency == "USD" else None
+
+
 def charge_differs(request: Request, status: str, cost: Decimal | None) -> bool | None:
     """Whether ``cost`` (USD) is more than a cent from the expected charge; None when either cannot be compared."""
-    try:
-        if cost is None or request.cost().currency != "USD":
-            return None
-        return abs(cost - expected_charge(request, status)) > CENT
-    except ValueError:  # a request with no count to estimate (an attached job told too little): nothing to compare
+    if cost is None or usd_estimate(request) is None:
         return None
+    return abs(cost - expected_charge(request, status)) > CENT
 
 
 @dataclass(frozen=True)
