@@ -40,6 +40,9 @@ VERDICTS = ("picked", "rejected", "none")
 EVERYONE = "*"
 """``by=EVERYONE`` reads everyone's marks; the latest mark of anyone wins."""
 _COLUMNS = 'id, run_id, frame, kind, value, "by", "at"'
+_STARS = "('1', '2', '3', '4', '5')"
+"""The values a rating mark may hold (0 clears it). Only these are cast to a number: a teammate's row or another tool's
+holding anything else ("lots", "4.5", "9") is no rating, and never breaks a query (PostgreSQL refuses to cast it)."""
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,7 @@ def current_marks(store: Store, run_ids: Sequence[str] | None, who: str | None) 
     latest = f"SELECT MAX(id) FROM marks WHERE frame IS NULL AND kind IN ({kinds}){_by(who)} GROUP BY run_id, {slot}"
     state = (
         "SELECT run_id, "
-        "MAX(CASE WHEN kind = 'rating' AND value <> '0' THEN CAST(value AS INTEGER) END) AS rating, "
+        f"MAX(CASE WHEN kind = 'rating' AND value IN {_STARS} THEN CAST(value AS INTEGER) END) AS rating, "
         "MAX(CASE WHEN kind = 'verdict' AND value <> 'none' THEN value END) AS verdict, "
         f"{store.concat}(CASE WHEN kind = 'tag' THEN value END, ',') AS tags, "
         "MAX(CASE WHEN kind = 'comment' AND value <> '' THEN value END) AS comment "
@@ -210,7 +213,8 @@ def judged_ids(
     if rating_at_least is not None:
         if not isinstance(rating_at_least, int) or isinstance(rating_at_least, bool) or not 1 <= rating_at_least <= 5:
             raise SettingInvalid(f"rating_at_least={rating_at_least!r}: give 1 to 5 stars")
-        where.append(_current(who, "'rating'", "CAST(m.value AS INTEGER) >= ?", rating_at_least, args))
+        stars = f"CASE WHEN m.value IN {_STARS} THEN CAST(m.value AS INTEGER) ELSE 0 END >= ?"
+        where.append(_current(who, "'rating'", stars, rating_at_least, args))
     if verdict is not None:
         if verdict not in VERDICTS:
             raise SettingInvalid(f"verdict={verdict!r}: give 'picked', 'rejected', or 'none' (runs with neither)")

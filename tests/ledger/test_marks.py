@@ -314,3 +314,24 @@ def test_the_job_board_rows_show_the_marks_at_the_next_redraw(emu: EmulatorServe
     assert (rows[c.id]["rating"], rows[c.id]["verdict"]) == (None, None)
     board.close()
     client.close()
+
+
+def test_a_rating_row_no_seqnb_wrote_is_no_rating_and_breaks_no_query(emu: EmulatorServer, target: Target) -> None:
+    """A team ledger holds what any teammate's tool wrote: a rating of "lots", "4.5", "9" or "-1" is no rating, and
+    runs(), its rating filter and marks_of() answer for everyone (PostgreSQL refused to cast such a value, so one
+    hostile row made every teammate's runs() fail; SQLite read "9" as nine stars)."""
+    client, (a, b, c) = sweep(emu, target)
+    ledger = client.ledger
+    assert ledger is not None
+    a.rate(4)
+    b.rate(5)
+    c.rate(3)
+    insert = 'INSERT INTO marks (id, run_id, frame, kind, value, "by", "at") VALUES (?, ?, NULL, \'rating\', ?, ?, ?)'
+    for i, (run, value) in enumerate(((b, "lots"), (c, "4.5"), (c, "9"), (a, "-1"), (a, "4"))):
+        target.execute(insert, (10_000 + i, run.id, value, user_here(), 2e9 + i))
+    frame = ledger.runs().set_index("id")
+    assert frame.loc[a.id, "rating"] == 4  # its latest row is a rating again
+    assert pd.isna(frame.loc[b.id, "rating"]) and pd.isna(frame.loc[c.id, "rating"])
+    assert set(ledger.runs(rating_at_least=1)["id"]) == {a.id} and ledger.count(rating_at_least=5) == 0
+    assert ledger.marks_of([b.id, c.id]) == {b.id: RunMarks(), c.id: RunMarks()}
+    client.close()
