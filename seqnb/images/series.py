@@ -17,7 +17,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..runs.run import RunCore
 from .render import Frame
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ..ledger.facade import Ledger
-    from .gallery import Gallery
 
 __all__ = ["OUTSIDE", "Series", "cached_path", "from_gallery", "from_ledger", "plain"]
 
@@ -148,7 +147,14 @@ def from_ledger(ledger: Ledger, frame: pd.DataFrame) -> list[Series]:
     return out
 
 
-def from_gallery(gallery: Gallery, runs: Sequence[RunCore], frame: pd.DataFrame | None = None) -> list[Series]:
+class FrameSource(Protocol):
+    """What ``from_gallery`` asks of a gallery (``seqnb.images.gallery.Gallery``, which hands series out through here)."""
+
+    def frames(self, run: RunCore) -> list[Frame]: ...
+    def score(self, run: RunCore) -> float | None: ...
+
+
+def from_gallery(gallery: FrameSource, runs: Sequence[RunCore], frame: pd.DataFrame | None = None) -> list[Series]:
     """The series of ``runs`` with the gallery's frames (downloaded if need be) and, when given, their ledger rows."""
     rows = _rows(frame) if frame is not None else {}
     out = []
