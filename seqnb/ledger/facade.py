@@ -37,7 +37,7 @@ from . import rankings
 from .budget import TeamBudget
 from .duels import record_duel, remove_duel
 from .image_rows import UNSET, ImageRows, Score
-from .marks import RunMarks, current_marks, mark_rows, read_marks, reader, write_marks, writer
+from .marks import mark_rows, read_marks, reader, write_marks, writer
 from .reads import LedgerReads
 from .recorder import Recorder, run_row, write_rows
 from .resume import RESUMABLE, Scope, children_of, claim_runs, restore_run, restore_runs
@@ -209,10 +209,6 @@ class Ledger(LedgerReads):
         from .frames import marks_frame
 
         return marks_frame(*read_marks(self.store, run_ids, reader(by)))
-
-    def marks_of(self, run_ids: Iterable[str], *, by: str | None = None) -> dict[str, RunMarks]:
-        """Each run's marks as they stand (the latest of each by id), yours or ``by``'s, without pandas: for the views."""
-        return current_marks(self.store, list(run_ids), reader(by))
 
     def record_score(self, run_id: str, name: str, score: float) -> None:
         """Record a user scorer's score of a series: a ``score`` mark by ``scorer:<name>`` (``marks(by=...)`` reads it)."""

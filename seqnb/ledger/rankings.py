@@ -19,7 +19,7 @@ from .marks import reader
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .facade import Ledger
+    from .reads import LedgerReads
 
 __all__ = ["JUDGED_AXES", "duels", "effects", "judging_tables", "plot_ranking", "ranking"]
 
@@ -28,7 +28,7 @@ JUDGED_AXES = ("prompt", "model", "seed", "size")
 RANKING_COLUMNS = ["run_id", "label", "strength", "low", "high", "comparisons", "wins"]
 
 
-def _chosen(ledger: Ledger, runs: Any, sweep: str | None, who: str | None) -> pd.DataFrame:
+def _chosen(ledger: LedgerReads, runs: Any, sweep: str | None, who: str | None) -> pd.DataFrame:
     """The runs asked for (a sweep id, run ids or runs, a frame of ``runs()``), else every run in the duels of ``who``."""
     if sweep is not None:
         frame = ledger.runs(sweep=sweep)
@@ -43,7 +43,7 @@ def _chosen(ledger: Ledger, runs: Any, sweep: str | None, who: str | None) -> pd
     return ledger._select(runs, reread=True)
 
 
-def duels(ledger: Ledger, runs: Any = None, *, sweep: str | None = None, by: str | None = None) -> pd.DataFrame:
+def duels(ledger: LedgerReads, runs: Any = None, *, sweep: str | None = None, by: str | None = None) -> pd.DataFrame:
     """The duels (between the runs asked for, or all) in the order made: yours, ``by="alice"``'s or ``by="*"`` everyone's."""
     ledger.settle()
     ids = None if runs is None and sweep is None else list(_chosen(ledger, runs, sweep, None)["id"].astype(str))
@@ -79,7 +79,7 @@ def labels_of(frame: pd.DataFrame) -> list[str]:
 
 
 def _judged(
-    ledger: Ledger, runs: Any, sweep: str | None, duels_by: str | None
+    ledger: LedgerReads, runs: Any, sweep: str | None, duels_by: str | None
 ) -> tuple[pd.DataFrame, list[int], list[int], list[float]]:
     """The series to rank (completed, or in a duel), oldest first, and the duels between them: each duel's left and
     right series (as rows of that frame) and the left one's score."""
@@ -94,7 +94,7 @@ def _judged(
 
 
 def ranking(
-    ledger: Ledger, runs: Any = None, *, sweep: str | None = None, duels_by: str | None = None, stars: bool = False
+    ledger: LedgerReads, runs: Any = None, *, sweep: str | None = None, duels_by: str | None = None, stars: bool = False
 ) -> pd.DataFrame:
     """The series strongest first, from a Bradley-Terry fit of the duels between them, with 95% intervals.
 
@@ -131,7 +131,7 @@ def ranking(
     return out.sort_values(["strength", "comparisons"], ascending=False, kind="stable").reset_index(drop=True)
 
 
-def effects(ledger: Ledger, runs: Any, by: str = "prompt", *, duels_by: str | None = None) -> pd.DataFrame:
+def effects(ledger: LedgerReads, runs: Any, by: str = "prompt", *, duels_by: str | None = None) -> pd.DataFrame:
     """Strength per value of one axis (``"prompt"``, ``"model"``, ``"seed"``, ``"size"``) from the duels between the runs,
     strongest first: ``value``, ``label``, ``strength``, ``low``, ``high`` (95%), ``comparisons``."""
     import pandas as pd
@@ -153,7 +153,7 @@ def effects(ledger: Ledger, runs: Any, by: str = "prompt", *, duels_by: str | No
 
 
 def plot_ranking(
-    ledger: Ledger,
+    ledger: LedgerReads,
     runs: Any = None,
     *,
     sweep: str | None = None,
@@ -193,7 +193,7 @@ def _short(text: str, n: int = 48) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def judging_tables(ledger: Ledger, run_ids: Sequence[str], duels_by: str | None = None) -> list[dict[str, Any]]:
+def judging_tables(ledger: LedgerReads, run_ids: Sequence[str], duels_by: str | None = None) -> list[dict[str, Any]]:
     """For a report: the ranking and each varying axis's effects as titled tables of plain rows; none without duels."""
     frame, _, _, score = _judged(ledger, list(run_ids), None, duels_by)
     if not score:

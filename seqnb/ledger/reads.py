@@ -8,14 +8,14 @@ values its rules read, weighed in ``frames.spend``, so the SQL can never read an
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import SeqnbError, SettingInvalid
 from .image_rows import ImageRows
-from .marks import current_marks, reader
+from .marks import RunMarks, current_marks, reader
 from .schema import SELECT_RUNS, runs_filter
 from .sessions import SessionKeeper
 from .stores import Store
@@ -40,12 +40,18 @@ class SweepFacts:
 
 
 class LedgerReads:
-    """The read methods of ``Ledger``: what it needs is its ``store``, its ``keeper`` (the recorders to settle) and its
+    """The read methods of ``Ledger`` (and the type of what ``seqnb.ledger.rankings`` reads, below the ``Ledger`` that
+    imports it): what they need is its ``store`` and ``location``, its ``keeper`` (the recorders to settle) and its
     ``image_rows`` (settled too)."""
 
     store: Store
+    location: str
     keeper: SessionKeeper
     image_rows: ImageRows
+
+    def marks_of(self, run_ids: Iterable[str], *, by: str | None = None) -> dict[str, RunMarks]:
+        """Each run's marks as they stand (the latest of each by id), yours or ``by``'s, without pandas: for the views."""
+        return current_marks(self.store, list(run_ids), reader(by))
 
     def settle(self) -> None:
         """Write now what this process's sessions and gallery have not written yet (every read does this first)."""

@@ -16,21 +16,21 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import LedgerError, RunTakenOver
 from ..model.request import Request
 from ..model.seeds import INT64_RANGE, SEED_HINT
 from ..runs.run import RunCore, RunEvent
 from .budget import TeamBudget
+from .image_rows import ImageRows
 from .schema import RUN_FIELDS, UPSERT_RUN, run_values
+from .sessions import SessionInfo, SessionKeeper
 from .stores import Store
 
 if TYPE_CHECKING:
     from ..api.backend import Backend
     from ..model.sweep import SweepPlan
-    from .facade import Ledger
-    from .sessions import SessionInfo
 
 __all__ = ["Recorder", "run_row", "static_columns", "write_rows"]
 
@@ -41,6 +41,19 @@ _UPSERT_IMAGE = (
 )
 
 
+class RecordedLedger(Protocol):
+    """What a recorder uses of its ledger (``seqnb.ledger.facade.Ledger``, which makes its recorders)."""
+
+    store: Store
+    location: str
+    team_budget: TeamBudget
+    image_rows: ImageRows
+    keeper: SessionKeeper
+
+    def write_rows(self, rows: Sequence[tuple[RunCore, dict[str, Any]]]) -> list[bool]: ...
+    def end_session(self, session: str) -> None: ...
+
+
 class Recorder:
     """What one client writes into a ledger: its session, and its runs' rows (see ``Ledger.recorder``).
 
@@ -49,7 +62,7 @@ class Recorder:
 
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: RecordedLedger,
         backend: Backend,
         session: SessionInfo,
         on_taken_over: Callable[[RunCore], None] | None = None,

@@ -33,13 +33,13 @@ import uuid
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import LedgerError, SettingInvalid
 from .stores.base import Store
 
 if TYPE_CHECKING:
-    from .recorder import Recorder
+    from ..runs.run import RunCore
 
 __all__ = ["HEARTBEAT_SECONDS", "MISSED_BEATS", "SessionInfo", "SessionKeeper", "machine_id", "pid_alive", "user_here"]
 
@@ -127,13 +127,25 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+class Recording(Protocol):
+    """A session's recorder as the keeper and the ledger's reads see it (``seqnb.ledger.recorder.Recorder``)."""
+
+    session: SessionInfo
+    ended: bool
+    unsaved: dict[str, RunCore]
+    last_error: LedgerError | None
+
+    def end(self) -> None: ...
+    def flush(self, raise_errors: bool = False) -> None: ...
+
+
 class SessionKeeper:
     """This process's sessions on one ledger: opens and ends them, keeps them beating, tells which are live."""
 
     def __init__(self, store: Store, heartbeat: float = HEARTBEAT_SECONDS) -> None:
         self.store = store
         self.heartbeat = heartbeat
-        self.recorders: list[Recorder] = []
+        self.recorders: list[Recording] = []
         """One per client attached here (``Ledger.attach``), each a session; ``Recorder.end`` removes it."""
         self._beat_stop = threading.Event()
         self._beat_thread: threading.Thread | None = None
