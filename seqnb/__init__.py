@@ -27,8 +27,8 @@ _EXPORTS: dict[str, str] = {
     "contact_sheet": ".session",
     # what a session is made of
     "Request": ".model.request",
-    "Run": ".client.run",
-    "AsyncRun": ".client.run",
+    "Run": ".client.sync",
+    "AsyncRun": ".client.core",
     "RunEvent": ".runs.run",
     "Sweep": ".client.sweep",
     "SweepPlan": ".model.sweep",
@@ -99,11 +99,11 @@ _RENAMED: dict[str, tuple[str, str, str]] = {
 if TYPE_CHECKING:  # what type checkers and editors see; the same names as _EXPORTS (tested)
     from .api.account import Balance as Balance
     from .client.core import AsyncClient as AsyncClient
+    from .client.core import AsyncRun as AsyncRun
     from .client.core import DuplicateSubmitWarning as DuplicateSubmitWarning
-    from .client.run import AsyncRun as AsyncRun
-    from .client.run import Run as Run
     from .client.sweep import Sweep as Sweep
     from .client.sync import Client as Client
+    from .client.sync import Run as Run
     from .errors import APIError as APIError
     from .errors import AuthError as AuthError
     from .errors import BudgetExceeded as BudgetExceeded

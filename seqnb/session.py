@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._loop import LoopRunner
 from .api.auth import Secret
-from .client.run import AsyncRun
+from .client.core import AsyncRun
 from .client.sync import Client
 from .errors import SeqnbError
 from .images.cache import ImageCache

@@ -1,4 +1,5 @@
-"""``AsyncClient``: one client of a RunComfy-compatible Model API (``seqnb.client.sync.Client`` drives it from sync code).
+"""``AsyncClient``: one client of a RunComfy-compatible Model API (``seqnb.client.sync.Client`` drives it from sync code),
+and ``AsyncRun``, a run it owns: its state with the calls that wait for, cancel and judge it.
 
 ``seqnb.connect()`` picks the backend: with a token (argument, ``RUNCOMFY_TOKEN`` or the RunComfy
 CLI's login), RunComfy's Model API at ``RUNCOMFY_BASE_URL`` or https://model-api.runcomfy.net;
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import time
 import warnings
@@ -33,6 +35,7 @@ from ..api.catalog.service import CatalogCache
 from ..api.transport import RetryPolicy, Transport
 from ..images.cache import ImageCache
 from ..images.references import Uploader
+from ..ledger.marks import RunMarks
 from ..model.labels import derived_label
 from ..model.labels import labels as run_labels
 from ..model.pricing import Price, PriceInput
@@ -46,7 +49,6 @@ from ..runs.poller import Poller
 from ..runs.run import RunCore, RunEvent, Subscriber
 from .money import Money
 from .references import ReferenceGate
-from .run import AsyncRun, core_of
 from .submit import FATAL, IN_DOUBT, duplicate_of, given_plan, promote_changes, run_ids, submit_failure
 from .sweep import Sweep
 
@@ -56,7 +58,7 @@ if TYPE_CHECKING:
     from ..ledger.facade import Ledger
     from ..ledger.recorder import Recorder
 
-__all__ = ["AsyncClient", "DuplicateSubmitWarning", "as_request", "quietly"]
+__all__ = ["AsyncClient", "AsyncRun", "DuplicateSubmitWarning", "as_request", "core_of", "quietly"]
 
 
 class DuplicateSubmitWarning(errors.SeqnbWarning):
@@ -807,6 +809,146 @@ class AsyncClient(Money):
 
     def __repr__(self) -> str:
         return f"<seqnb.AsyncClient {self.backend}>"
+
+
+class AsyncRun(RunCore):
+    """A run bound to its ``AsyncClient``: its state, and the calls that wait for, cancel and judge it."""
+
+    _client: AsyncClient | None = None
+    _changed: asyncio.Event | None = None
+    _submit_error: BaseException | None = None
+    """Why its submit failed, for ``accepted()`` to raise (None: accepted, or not answered yet)."""
+
+    @classmethod
+    def of(cls, core: RunCore, client: AsyncClient) -> AsyncRun:
+        """The ``AsyncRun`` of a run rebuilt elsewhere (a ledger row), owned by ``client``."""
+        if isinstance(core, AsyncRun):
+            core._client = client
+            return core
+        state = {f.name: getattr(core, f.name) for f in dataclasses.fields(RunCore) if f.init}
+        run = cls(**{**state, "_subscribers": []})
+        run._client = client
+        return run
+
+    @property
+    def bound(self) -> bool:
+        """Whether the run belongs to a client (a run rebuilt from a ledger belongs to none until adopted)."""
+        return self._client is not None
+
+    @property
+    def client(self) -> AsyncClient:
+        """The client that owns this run."""
+        if self._client is None:
+            raise errors.SeqnbError(f"run {self.id} belongs to no client; adopt it with client.resume() or attach()")
+        return self._client
+
+    def emit(self, event: RunEvent) -> None:
+        super().emit(event)
+        if self._changed is not None:
+            self._changed.set()
+            if self.done:
+                self._changed = None  # its waiters hold it; an ended run keeps none
+
+    async def wait(self, timeout: float | None = None) -> AsyncRun:
+        """Until the run ends (completed, failed, cancelled, unknown, lost). A timeout stops waiting, not the run."""
+        if not self.done and not self.watching and self.request_id:
+            self.client.watch(self)
+        await self._until(
+            lambda: self.done, timeout, "still {status} after {timeout} s (it keeps running; wait again or cancel)"
+        )
+        return self
+
+    async def accepted(self, timeout: float | None = None) -> AsyncRun:
+        """Until the service has answered this run's submit; returns the run, or raises why it was not accepted.
+
+        ``submit`` and ``sweep`` return once a run is recorded and send it in the background; this is
+        where a refusal (``Refused``, ``AuthError``, ``RequestInvalid`` for a bad reference...) surfaces.
+        """
+        await self._until(
+            lambda: self.status not in ("created", "submitting"),
+            timeout,
+            "no answer to its submit within {timeout} s (still {status})",
+        )
+        if self._submit_error is not None:
+            raise self._submit_error
+        return self
+
+    async def _until(self, settled: Callable[[], bool], timeout: float | None, late: str) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not settled():
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            self._changed.clear()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise errors.WaitTimeout(f"run {self.id}: " + late.format(status=self.status, timeout=timeout))
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                continue
+
+    async def cancel(self) -> str:
+        """Cancel if the service still can; returns the outcome: ``cancelled`` or ``not_cancellable``."""
+        return await self.client.cancel(self)
+
+    async def refresh(self) -> AsyncRun:
+        """Ask the service for the current state now."""
+        await self.client.refresh(self)
+        return self
+
+    # --- marks: written to the client's ledger at once ------------------------------------
+
+    def _ledger(self) -> Ledger:
+        ledger = self.client.ledger
+        if ledger is None:
+            raise errors.SeqnbError(
+                f"run {self.id}: its client has no ledger to keep marks in; use seqnb.connect() "
+                "(it records to one), or ledger.mark(run_id, ...)"
+            )
+        return ledger
+
+    def rate(self, stars: int, frame: int | None = None) -> None:
+        """Rate the series (or one frame, 0-based) 1 to 5 stars; 0 clears. Written to the ledger at once."""
+        self._ledger().mark(self.id, frame=frame, rating=stars)
+
+    def pick(self) -> None:
+        """Mark the run picked (a keeper; ``client.promote`` can make it again at full quality)."""
+        self._ledger().mark(self.id, verdict="picked")
+
+    def reject(self) -> None:
+        """Mark the run rejected."""
+        self._ledger().mark(self.id, verdict="rejected")
+
+    def tag(self, *tags: str) -> None:
+        """Add tags to the run (``ledger.runs(tag=...)`` finds them)."""
+        self._ledger().mark(self.id, tags=tags)
+
+    def untag(self, *tags: str) -> None:
+        """Remove tags from the run."""
+        self._ledger().mark(self.id, untag=tags)
+
+    def comment(self, text: str) -> None:
+        """Set the run's comment ('' clears it)."""
+        self._ledger().mark(self.id, comment=text)
+
+    @property
+    def marks(self) -> RunMarks:
+        """This run's marks as they stand, by the current user (rating, frame ratings, verdict, tags, comment)."""
+        return self._ledger().marks_of([self.id])[self.id]
+
+    def grid(self, size: int | None = None) -> Any:
+        """This series as an ipywidgets grid, from its client's gallery (images come from the local cache)."""
+        from ..images.grid import grid  # ipywidgets and Pillow load only when a grid is asked for
+
+        return grid(self.client._gallery_or_new(), [self], size)
+
+
+def core_of(run: Any) -> RunCore:
+    """The state of a run given as a ``Run``, an ``AsyncRun`` or a ``RunCore``."""
+    core = getattr(run, "aio", run)  # a Run (the sync mirror) holds its AsyncRun as aio
+    if not isinstance(core, RunCore):
+        raise errors.SettingInvalid(f"runs: {run!r} is not a run; give Run, AsyncRun or run ids where accepted")
+    return core
 
 
 def _cancelled(run: RunCore) -> bool:

@@ -1,4 +1,5 @@
 """``Client``: the synchronous mirror of ``AsyncClient``, with the same names meaning the same things; it drives the core.
+``Run`` mirrors ``AsyncRun`` the same way: the same state through typed attributes, blocking where it awaits.
 
 In Jupyter its work runs on the kernel's own loop, so ``submit`` and ``sweep`` return at once and
 runs move on while you work in other cells; elsewhere on one background loop thread. Calls that
@@ -7,29 +8,59 @@ wait (``wait_all``, ``run.wait``, ``balance``...) block, with a timeout where on
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Coroutine, Iterable
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, cast, overload
 
 from .._loop import LoopRunner
 from ..api.account import Balance
 from ..api.backend import Backend
 from ..api.catalog.service import Catalog
+from ..api.protocol import RunStatus
+from ..ledger.marks import RunMarks
 from ..model.pricing import Price, PriceInput
 from ..model.request import Request
 from ..model.spec import ModelSpec
-from ..runs.run import RunCore
-from .core import AsyncClient, Money_, as_request, quietly
+from ..runs.run import NoteSource, RunCore
+from .core import AsyncClient, AsyncRun, Money_, as_request, quietly
 from .references import ReferenceGate
-from .run import AsyncRun, Run, Same, mirrored
 from .sweep import Sweep
 
 if TYPE_CHECKING:
     from ..images.gallery import Gallery
     from ..ledger.facade import Ledger
 
-__all__ = ["Client"]
+__all__ = ["Client", "Run", "Same", "mirrored"]
 
 T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
+
+
+class Same(Generic[T]):
+    """An attribute of a mirror (``Run``, ``Client``) that reads the same attribute of its ``aio`` (typed, read-only)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, mirror: None, owner: type) -> Same[T]: ...
+    @overload
+    def __get__(self, mirror: object, owner: type) -> T: ...
+    def __get__(self, mirror: Any, owner: type) -> Same[T] | T:
+        return self if mirror is None else cast(T, getattr(mirror.aio, self.name))
+
+
+def mirrored(method: Callable[Concatenate[Any, P], R]) -> Callable[Concatenate[Any, P], R]:
+    """A method of a mirror (``Run``, ``Client``) that calls the same method of its ``aio``: the same signature and
+    docstring (``inspect.signature``, ``help`` and mypy see them), written once."""
+
+    @functools.wraps(method)
+    def call(mirror: Any, /, *args: P.args, **kw: P.kwargs) -> R:
+        return method(mirror.aio, *args, **kw)
+
+    return call
 
 
 class Client:
@@ -245,3 +276,81 @@ class Client:
 
 async def _call(fn: Callable[..., Any], *args: Any) -> Any:
     return fn(*args)
+
+
+class Run:
+    """The synchronous mirror of ``AsyncRun``: the same state and methods, blocking where it awaits."""
+
+    id: Same[str] = Same()
+    request: Same[Request] = Same()
+    request_id: Same[str | None] = Same()
+    status: Same[RunStatus] = Same()
+    queue_position: Same[int | None] = Same()
+    queue_text: Same[str] = Same()
+    error: Same[str | None] = Same()
+    model: Same[str] = Same()
+    requested: Same[int] = Same()
+    returned: Same[int | None] = Same()
+    short: Same[bool] = Same()
+    done: Same[bool] = Same()
+    cancellable: Same[bool] = Same()
+    cancel_outcome: Same[str | None] = Same()
+    sweep_id: Same[str | None] = Same()
+    parent_id: Same[str | None] = Same()
+    note: Same[str] = Same()
+    notes: Same[dict[NoteSource, str]] = Same()
+    created_at: Same[float] = Same()
+    submitted_at: Same[float | None] = Same()
+    started_at: Same[float | None] = Same()
+    finished_at: Same[float | None] = Same()
+    server_created_at: Same[str | None] = Same()
+    server_finished_at: Same[str | None] = Same()
+    cost: Same[Decimal | None] = Same()
+    cost_source: Same[str | None] = Same()
+    expected_cost: Same[Decimal] = Same()
+    cost_differs: Same[bool | None] = Same()
+    service: Same[str | None] = Same()
+    label: Same[str] = Same()
+    marks: Same[RunMarks] = Same()
+
+    def __init__(self, core: AsyncRun, client: Client) -> None:
+        self.aio = core
+        """The ``AsyncRun`` this mirrors (the same state)."""
+        self.client = client
+
+    @property
+    def images(self) -> list[str]:
+        """The result image URLs (a copy)."""
+        return list(self.aio.images)
+
+    def wait(self, timeout: float | None = None) -> Run:
+        """Block until the run ends; ``WaitTimeout`` after ``timeout`` seconds (the run goes on)."""
+        self.client._run(self.aio.wait(timeout))
+        return self
+
+    def accepted(self, timeout: float | None = None) -> Run:
+        """Block until the service has answered the submit; raises why it was not accepted (see ``AsyncRun``)."""
+        self.client._run(self.aio.accepted(timeout))
+        return self
+
+    def cancel(self) -> str:
+        """Cancel while queued; returns ``cancelled`` or ``not_cancellable`` (already running)."""
+        return self.client._run(self.aio.cancel())
+
+    def refresh(self) -> Run:
+        """Ask the service for the current state now."""
+        self.client._run(self.aio.refresh())
+        return self
+
+    subscribe = mirrored(AsyncRun.subscribe)
+    summary = mirrored(AsyncRun.summary)
+    rate = mirrored(AsyncRun.rate)
+    pick = mirrored(AsyncRun.pick)
+    reject = mirrored(AsyncRun.reject)
+    tag = mirrored(AsyncRun.tag)
+    untag = mirrored(AsyncRun.untag)
+    comment = mirrored(AsyncRun.comment)
+    grid = mirrored(AsyncRun.grid)
+
+    def __repr__(self) -> str:
+        return f"<Run {self.id} {self.summary()}>"

@@ -8,8 +8,8 @@
     in_queue / in_progress ──► lost   (the service no longer knows the request id)
 
 ``RunCore`` is the whole state, I/O-free (fields, transitions, events): the poller, the ledger
-and the gallery work on it. The client layer adds the calls (``seqnb.client.run``: ``AsyncRun``
-and its synchronous mirror ``Run``).
+and the gallery work on it. The client layer adds the calls (``seqnb.client.core.AsyncRun``, and its
+synchronous mirror ``seqnb.client.sync.Run``).
 """
 
 from __future__ import annotations

@@ -24,8 +24,7 @@ import anywidget
 import traitlets
 
 from .._loop import LoopRunner
-from ..client.run import Run
-from ..client.sync import Client
+from ..client.sync import Client, Run
 from ..errors import SeqnbError
 from ..runs.run import RunCore, RunEvent
 from ..session import KernelSession

@@ -17,8 +17,7 @@ import ipywidgets as w
 import pandas as pd
 
 from .._loop import LoopRunner
-from ..client.run import Run
-from ..client.sync import Client
+from ..client.sync import Client, Run
 from ..images.fallback import HtmlBudget, StaticFallback
 from ..images.gallery import Gallery
 from ..images.grid import grid

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
-from ..client.run import AsyncRun
+from ..client.core import AsyncRun
 from ..images.fallback import StaticFallback
 from ..images.matrix import Matrix, Page, axis_value, cell_labels, made_from
 from ..images.render import Frame, frame_label

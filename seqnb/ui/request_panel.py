@@ -16,9 +16,8 @@ from typing import Any
 import ipywidgets as w
 
 from .._loop import LoopRunner
-from ..client.run import Run
 from ..client.sweep import Sweep
-from ..client.sync import Client
+from ..client.sync import Client, Run
 from ..errors import SeqnbError
 from ..images.references import check_references
 from ..model.pricing import format_money

@@ -13,7 +13,7 @@ import pytest
 
 import seqnb
 from seqnb.api.backend import Backend
-from seqnb.client.run import AsyncRun
+from seqnb.client.core import AsyncRun
 from seqnb.emulator import EmulatorServer
 from seqnb.images.cache import ImageCache
 from seqnb.ledger.facade import Ledger
