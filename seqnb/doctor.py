@@ -95,14 +95,13 @@ def _versions() -> Check:
 
 
 def _ledger(path: str | None) -> Check:
-    from .ledger.facade import DEFAULT_LEDGER
+    from .ledger.facade import ledger_target
     from .ledger.schema import SCHEMA_VERSION
 
-    target = path or os.environ.get("SEQNB_LEDGER") or DEFAULT_LEDGER
+    target, setting = ledger_target(path, "--ledger")
     if target.startswith(("postgresql://", "postgres://")):
         return _server_ledger(target)
     if "://" in target:
-        setting = "--ledger" if path else "SEQNB_LEDGER"
         return Check(
             "ledger", "fail", f"{setting}: {target!r} is not a file path or a postgresql:// URL", {"target": target}
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -97,13 +96,12 @@ def existing_ledger(target: str | None, flag: str) -> Ledger:
     A ledger file that does not exist is an error naming it, never a new empty ledger (nor its folders):
     reading made one, and a mistyped path then showed "0 runs" instead of saying so.
     """
-    from ..ledger.facade import DEFAULT_LEDGER, Ledger
+    from ..ledger.facade import Ledger, ledger_target
 
-    chosen = target or os.environ.get("SEQNB_LEDGER") or DEFAULT_LEDGER
+    chosen, setting = ledger_target(target, flag)
     if "://" not in chosen:  # a file (a database URL is the server's to answer)
         path = Path(chosen).expanduser()
         if not path.exists():
-            setting = flag if target else ("SEQNB_LEDGER" if os.environ.get("SEQNB_LEDGER") else "the default ledger")
             raise CommandError(
                 f"{setting}: no ledger at {path.absolute()}: the file does not exist. Check the path ({flag} PATH "
                 f"or SEQNB_LEDGER); a ledger is made by the first run recorded in it: `seqnb demo --ledger "
