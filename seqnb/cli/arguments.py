@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, get_args
 
+from ..api.protocol import RunStatus
 from ..errors import SeqnbError
 
 if TYPE_CHECKING:
@@ -14,8 +15,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LEDGER_HELP",
+    "STATUSES",
     "CommandError",
     "Parser",
+    "add_run_filters",
     "amount",
     "count",
     "existing_ledger",
@@ -27,6 +30,7 @@ __all__ = [
 ]
 
 LEDGER_HELP = "ledger file or postgresql:// URL (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)"
+STATUSES: tuple[str, ...] = get_args(RunStatus)
 
 SANE = 1e9
 """The largest value a bound-less number may take (a guard against overflow, not a limit worth naming in help)."""
@@ -84,6 +88,20 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def add_run_filters(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The filters ``seqnb ledger``, ``report`` and ``export`` share, declared once so they are spelt alike: the ledger
+    (``--path``, its old name on ``seqnb ledger``, still works, unshown), a sweep, a status, a model. Returns their group."""
+    g = parser.add_argument_group("which runs (combined with AND; default: every run)")
+    g.add_argument("--ledger", help="an existing " + LEDGER_HELP)
+    g.add_argument("--path", dest="ledger", help=argparse.SUPPRESS)  # the old spelling on `seqnb ledger`, unadvertised
+    g.add_argument("--sweep", help="the runs of one sweep (its id, sw-..., as `seqnb ledger` shows)")
+    g.add_argument(
+        "--status", choices=STATUSES, metavar="STATUS", help="the runs in this state: " + ", ".join(STATUSES)
+    )
+    g.add_argument("--model", help="the runs of one model: its id or alias, e.g. seedream-4.5")
+    return g
 
 
 class CommandError(SeqnbError):
