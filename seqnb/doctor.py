@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from . import errors
 from .api.auth import Secret
-from .api.backend import EMBEDDED, NO_TOKEN
+from .api.backend import EMBEDDED, NO_TOKEN, Backend
 from .model.pricing import Price, amount_text
 
 __all__ = ["Check", "DoctorReport", "diagnose"]
@@ -95,14 +95,13 @@ def _versions() -> Check:
 
 
 def _ledger(path: str | None) -> Check:
-    from .ledger.facade import DEFAULT_LEDGER
+    from .ledger.facade import ledger_target
     from .ledger.schema import SCHEMA_VERSION
 
-    target = path or os.environ.get("SEQNB_LEDGER") or DEFAULT_LEDGER
+    target, setting = ledger_target(path, "--ledger")
     if target.startswith(("postgresql://", "postgres://")):
         return _server_ledger(target)
     if "://" in target:
-        setting = "--ledger" if path else "SEQNB_LEDGER"
         return Check(
             "ledger", "fail", f"{setting}: {target!r} is not a file path or a postgresql:// URL", {"target": target}
         )
@@ -198,7 +197,7 @@ def _network(
     api: str,
     account: str,
     secret: Secret,
-    emulated: bool,
+    backend: Backend,
     tokened: bool = True,
     account_secret: Secret | None = None,
     mine: dict[str, Price] | None = None,
@@ -218,8 +217,8 @@ def _network(
     from .api.catalog.entry import CatalogEntry, price_of
     from .model.spec import models
 
-    account_source = f"{'offline emulator' if emulated else 'RunComfy account'} at {account}"
-    label = "emulator catalog" if emulated else "RunComfy catalog"
+    account_source = backend.account_source(account)
+    label = backend.catalog_label
 
     async def both_calls() -> tuple[dict[str, Any], Any]:
         entries, balance = await asyncio.gather(
@@ -368,7 +367,7 @@ def diagnose(
         urls = {"backend": backend.kind, "model_api": api, "account_api": account}
         checks.append(Check("urls", "info", f"Model API {api}; account API {account}", urls))
         account_secret = balance_secret(backend, account_base_url, secret)
-        checks += _network(api, account, secret, emulated, tokened, account_secret, mine)
+        checks += _network(api, account, secret, backend, tokened, account_secret, mine)
     checks += [*([user] if user is not None else []), _ledger(ledger), _cache(cache_dir), _versions()]
     if secret is not None and secret.source != NO_TOKEN:  # the placeholder "local" is no secret (and a common word)
         checks = [_scrub(c, secret.reveal()) for c in checks]

@@ -49,13 +49,10 @@ def serving(app: Any) -> Iterator[str]:
 @contextmanager
 def emulator(**overrides: Any) -> Iterator[EmulatorServer]:
     """A fresh emulator on a free loopback port for the duration of the block."""
-    from .emulator import serve
+    from .emulator import EmulatorServer
 
-    server = serve(**overrides)
-    try:
+    with EmulatorServer(**overrides) as server:
         yield server
-    finally:
-        server.stop()
 
 
 if importlib.util.find_spec("pytest") is not None:  # the plugin; the context manager above works without pytest

@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,10 +47,11 @@ def accepted(request_id: str = "req-1") -> Reply:
     return Reply(200, {"request_id": request_id, "status_url": "x", "result_url": "y", "cancel_url": "z"})
 
 
-class HostileServer:
-    """Serves a ``Script`` over loopback HTTP, counting calls and remembering every submit's body."""
+class HostileServer(ThreadedApp):
+    """Serves a ``Script`` over loopback HTTP, counting calls and remembering every submit's body; a context manager."""
 
     def __init__(self) -> None:
+        super().__init__(self, name="hostile-server")
         self.script = Script()
         self.calls: Counter[str] = Counter()
         self.submits: list[tuple[dict[str, Any] | None, int]] = []
@@ -61,12 +60,6 @@ class HostileServer:
         self.queries: list[str] = []
         """The query string of every call, beside ``paths``."""
         self._lock = threading.Lock()
-        self._serving: ThreadedApp | None = None
-
-    @property
-    def base_url(self) -> str:
-        assert self._serving is not None
-        return self._serving.base_url
 
     def play(self, script: Script) -> None:
         with self._lock:
@@ -125,23 +118,3 @@ class HostileServer:
         headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers]
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
-
-    def start(self) -> HostileServer:
-        self._serving = ThreadedApp(self, name="hostile-server").start()
-        return self
-
-    def stop(self) -> None:
-        if self._serving is not None:
-            self._serving.stop()
-            self._serving = None
-
-
-@contextmanager
-def hostile(script: Script | None = None) -> Iterator[HostileServer]:
-    server = HostileServer().start()
-    if script is not None:
-        server.play(script)
-    try:
-        yield server
-    finally:
-        server.stop()

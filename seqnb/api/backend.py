@@ -53,6 +53,15 @@ class Backend:
             return f"offline emulator at {self.base_url} (no RunComfy token in use; nothing is charged)"
         return f"RunComfy Model API at {self.base_url} (token from {self.token_source})"
 
+    @property
+    def catalog_label(self) -> str:
+        """Whose catalog a price came from, as its source says: ``emulator catalog`` or ``RunComfy catalog``."""
+        return "emulator catalog" if self.kind == "emulator" else "RunComfy catalog"
+
+    def account_source(self, account_base: str) -> str:
+        """Whose balance is read at ``account_base``, as the balance says: the offline emulator or a RunComfy account."""
+        return f"{'offline emulator' if self.kind == 'emulator' else 'RunComfy account'} at {account_base}"
+
 
 def _api_base(url: str) -> str:
     url = url.rstrip("/")

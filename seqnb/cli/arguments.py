@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, get_args
 
+from ..api.protocol import RunStatus
 from ..errors import SeqnbError
 
 if TYPE_CHECKING:
@@ -15,8 +15,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LEDGER_HELP",
+    "STATUSES",
     "CommandError",
     "Parser",
+    "add_run_filters",
     "amount",
     "count",
     "existing_ledger",
@@ -28,6 +30,7 @@ __all__ = [
 ]
 
 LEDGER_HELP = "ledger file or postgresql:// URL (default: $SEQNB_LEDGER or ./seqnb-ledger.sqlite)"
+STATUSES: tuple[str, ...] = get_args(RunStatus)
 
 SANE = 1e9
 """The largest value a bound-less number may take (a guard against overflow, not a limit worth naming in help)."""
@@ -87,6 +90,20 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def add_run_filters(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The filters ``seqnb ledger``, ``report`` and ``export`` share, declared once so they are spelt alike: the ledger
+    (``--path``, its old name on ``seqnb ledger``, still works, unshown), a sweep, a status, a model. Returns their group."""
+    g = parser.add_argument_group("which runs (combined with AND; default: every run)")
+    g.add_argument("--ledger", help="an existing " + LEDGER_HELP)
+    g.add_argument("--path", dest="ledger", help=argparse.SUPPRESS)  # the old spelling on `seqnb ledger`, unadvertised
+    g.add_argument("--sweep", help="the runs of one sweep (its id, sw-..., as `seqnb ledger` shows)")
+    g.add_argument(
+        "--status", choices=STATUSES, metavar="STATUS", help="the runs in this state: " + ", ".join(STATUSES)
+    )
+    g.add_argument("--model", help="the runs of one model: its id or alias, e.g. seedream-4.5")
+    return g
+
+
 class CommandError(SeqnbError):
     """A command cannot do what was asked; the message says what to change."""
 
@@ -97,13 +114,12 @@ def existing_ledger(target: str | None, flag: str) -> Ledger:
     A ledger file that does not exist is an error naming it, never a new empty ledger (nor its folders):
     reading made one, and a mistyped path then showed "0 runs" instead of saying so.
     """
-    from ..ledger.facade import DEFAULT_LEDGER, Ledger
+    from ..ledger.facade import Ledger, ledger_target
 
-    chosen = target or os.environ.get("SEQNB_LEDGER") or DEFAULT_LEDGER
+    chosen, setting = ledger_target(target, flag)
     if "://" not in chosen:  # a file (a database URL is the server's to answer)
         path = Path(chosen).expanduser()
         if not path.exists():
-            setting = flag if target else ("SEQNB_LEDGER" if os.environ.get("SEQNB_LEDGER") else "the default ledger")
             raise CommandError(
                 f"{setting}: no ledger at {path.absolute()}: the file does not exist. Check the path ({flag} PATH "
                 f"or SEQNB_LEDGER); a ledger is made by the first run recorded in it: `seqnb demo --ledger "

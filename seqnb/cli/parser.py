@@ -6,12 +6,10 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import get_args
 
-from ..api.protocol import RunStatus
 from ..emulator.faults import PROBABILITIES
 from ..errors import SeqnbError
-from .arguments import LEDGER_HELP, Parser, amount, count, port, positive, probability, seconds
+from .arguments import LEDGER_HELP, Parser, add_run_filters, amount, count, port, positive, probability, seconds
 from .emulator import cmd_emulator
 from .reports import cmd_cache, cmd_doctor, cmd_ledger, cmd_models, cmd_validate
 from .share import add_share_commands
@@ -24,7 +22,6 @@ EPILOG = (
     "The token comes from RUNCOMFY_TOKEN or `runcomfy login`; without one, run and demo use the embedded "
     "emulator (offline, nothing is charged). `seqnb COMMAND --help` tells more; docs/settings.md lists every setting."
 )
-STATUSES: tuple[str, ...] = get_args(RunStatus)
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -83,17 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("ledger", help="print the recent runs and the spend, or export them")
-    p.add_argument("--path", help="an existing " + LEDGER_HELP)
+    add_run_filters(p)
     p.add_argument("--export", help="write the runs to FILE (.csv, .json or .parquet)")
     p.add_argument("--limit", type=count, default=20, help="show at most this many recent runs (default: %(default)s)")
-    p.add_argument("--sweep", help="only the runs of this sweep id (sw-...)")
-    p.add_argument(
-        "--status",
-        choices=STATUSES,
-        metavar="STATUS",
-        help="only the runs in this state: " + ", ".join(STATUSES),
-    )
-    p.add_argument("--model", help="only the runs of this model, e.g. seedream-4.5")
     p.add_argument(
         "--by",
         default="model",

@@ -107,7 +107,7 @@ def table_text(frame: Any) -> str:
 
 def cmd_ledger(args: argparse.Namespace) -> int:
     """Print the recent runs and the spend, or export the ledger."""
-    ledger = existing_ledger(args.path, "--path")
+    ledger = existing_ledger(args.ledger, "--ledger")
     filters = {k: v for k, v in {"sweep": args.sweep, "status": args.status, "model": args.model}.items() if v}
     if args.sweep and args.sweep not in (known := ledger.sweeps()):
         recent = ", ".join(known[:5]) or "none yet"

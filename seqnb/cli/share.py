@@ -6,19 +6,15 @@ import argparse
 import os
 from typing import Any
 
-from .arguments import LEDGER_HELP, count, existing_ledger
+from .arguments import add_run_filters, count, existing_ledger
 
 __all__ = ["add_share_commands", "cmd_export", "cmd_report"]
 
 
 def _filters(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("which runs (combined with AND; default: every run)")
-    g.add_argument("--ledger", help="an existing " + LEDGER_HELP)
-    g.add_argument("--sweep", help="the runs of one sweep (its id, as `seqnb ledger` shows)")
+    g = add_run_filters(p)
     g.add_argument("--since", help="runs created since, e.g. 2026-12-01 or '2026-12-01 14:00'")
     g.add_argument("--until", help="runs created before, e.g. 2026-12-02")
-    g.add_argument("--status", help="e.g. completed")
-    g.add_argument("--model", help="model id or alias, e.g. seedream-4.5")
     g.add_argument("--text", help="runs whose prompt contains this")
     g.add_argument("--ids", help="comma-separated run ids")
     g.add_argument("--picked", action="store_true", help="only the runs you picked (run.pick(), or the Studio)")

@@ -44,10 +44,7 @@ class Money:
         account_base_url: str | None = None,
         catalog_cache: CatalogCache | None = None,
     ) -> None:
-        emulated = backend.kind == "emulator"
-        self.catalog = Catalog(
-            api, secret, label="emulator catalog" if emulated else "RunComfy catalog", cache=catalog_cache
-        )
+        self.catalog = Catalog(api, secret, label=backend.catalog_label, cache=catalog_cache)
         """The service's catalog at ``api`` (the emulator's for the emulator): prices and live schemas."""
         self._user_prices = user_prices
         """Prices the user set (``prices=``); with ``SEQNB_PRICES`` they win over the catalog's."""
@@ -56,7 +53,7 @@ class Money:
         self.last_balance: Balance | None = None
         """The balance as last read (``balance()``, or a sweep's balance check)."""
         self._secret = balance_secret(backend, account_base_url, secret)  # None: the balance is not read (why: said)
-        self._source = f"{'offline emulator' if emulated else 'RunComfy account'} at {self._account_base}"
+        self._source = backend.account_source(self._account_base)
 
     # --- prices -------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,17 @@ def frame_of(index: int, count: int, result: CachedImage | ImageRefused) -> Fram
     return Frame(index, count, None, result.reason, detail)
 
 
+@dataclass
+class _Fetched:
+    """What the gallery learned of one run's images, kept whole: its frames, their score, its reference images and
+    each frame's likeness to them (both empty without references)."""
+
+    frames: list[Frame]
+    score: float | None
+    references: list[Frame] = field(default_factory=list)
+    likeness: list[float | None] = field(default_factory=list)
+
+
 class Gallery:
     """Downloads, frames, contact sheets, provenance-tagged saves and scores for runs.
 
@@ -72,10 +84,7 @@ class Gallery:
         self.cache = cache or ImageCache()
         self.ledger = ledger
         self.thumb = thumb
-        self._frames: dict[str, list[Frame]] = {}
-        self._scores: dict[str, float | None] = {}
-        self._references: dict[str, list[Frame]] = {}
-        self._likeness: dict[str, list[float | None]] = {}
+        self._fetched: dict[str, _Fetched] = {}
         self._runner: LoopRunner | None = None
         self._pending: set[asyncio.Task[Any]] = set()
         self._allowed: set[str] = set()
@@ -95,15 +104,13 @@ class Gallery:
         results = await self.cache.fetch_all(run.images, allow=self._allowed_for(run), runcomfy_only=runcomfy_only)
         frames = [frame_of(index, run.requested, result) for index, result in enumerate(results)]
         frames += [Frame(i, run.requested, None, "not_returned") for i in range(len(results), run.requested)]
-        score = await asyncio.to_thread(self._score, frames)
+        fetched = _Fetched(frames, await asyncio.to_thread(self._score, frames))
         if run.request.references:
             found = await self.cache.fetch_all(list(run.request.references), allow=self._allowed_for(run))
-            refs = [frame_of(i, len(found), r) for i, r in enumerate(found)]
-            self._references[run.id] = refs
-            self._likeness[run.id] = await asyncio.to_thread(self._liken, frames, refs)
-        self._scores[run.id] = score
-        self._frames[run.id] = frames
-        self._record(run, frames[: len(results)], score)
+            fetched.references = [frame_of(i, len(found), r) for i, r in enumerate(found)]
+            fetched.likeness = await asyncio.to_thread(self._liken, frames, fetched.references)
+        self._fetched[run.id] = fetched
+        self._record(run, frames[: len(results)], fetched.score)
         return frames
 
     def _allowed_for(self, run: RunCore) -> set[str]:
@@ -155,11 +162,15 @@ class Gallery:
 
     def frames(self, run: RunCore | Any) -> list[Frame]:
         """The run's frames in order, downloading what is not cached yet (or was evicted since)."""
+        return self._known(run).frames
+
+    def _known(self, run: RunCore | Any) -> _Fetched:
+        """What is known of the run's images, downloading what is not cached yet (or was evicted since)."""
         core: RunCore = getattr(run, "aio", run)
-        known = self._frames.get(core.id)
-        if known is None or any(f.image is not None and not f.image.path.exists() for f in known):
+        known = self._fetched.get(core.id)
+        if known is None or any(f.image is not None and not f.image.path.exists() for f in known.frames):
             self._run(self.download(core))
-        return self._frames[core.id]
+        return self._fetched[core.id]
 
     def _run(self, coro: Any) -> Any:
         if self._runner is None:
@@ -217,18 +228,15 @@ class Gallery:
 
     def consistency(self, run: RunCore | Any) -> float | None:
         """The run's consistency score (downloading its images first if needed)."""
-        self.frames(run)
-        return self._scores.get(getattr(run, "aio", run).id)
+        return self._known(run).score
 
     def references(self, run: RunCore | Any) -> list[Frame]:
         """The run's reference images as frames (downloading them with its frames if needed); empty without any."""
-        self.frames(run)
-        return self._references.get(getattr(run, "aio", run).id, [])
+        return self._known(run).references
 
     def reference_similarity(self, run: RunCore | Any) -> list[float | None]:
         """Each frame's similarity to the run's references (0 to 1; None where a frame has no image); empty without any."""
-        self.frames(run)
-        return self._likeness.get(getattr(run, "aio", run).id, [])
+        return self._known(run).likeness
 
     def most_drifting(self, run: RunCore | Any) -> int | None:
         """The index of the frame least like the references (the one that drifts most), or None."""
@@ -236,11 +244,12 @@ class Gallery:
 
     def ready(self, run: RunCore | Any) -> bool:
         """Whether the run's frames are known, so ``frames`` answers without a download."""
-        return getattr(run, "aio", run).id in self._frames
+        return getattr(run, "aio", run).id in self._fetched
 
     def score(self, run: RunCore | Any) -> float | None:
         """The score already known for a run (no download): the scorer's, else the built-in one; or None."""
-        return self._scores.get(getattr(run, "aio", run).id)
+        known = self._fetched.get(getattr(run, "aio", run).id)
+        return known.score if known is not None else None
 
     def marks_of(self, runs: Iterable[RunCore]) -> dict[str, RunMarks]:
         """The runs' marks as they stand (ratings, verdicts), for captions; none without a ledger or when it fails."""

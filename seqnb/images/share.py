@@ -71,6 +71,27 @@ def _chosen(ledger: Ledger, filters: dict[str, Any], picked: bool, marks_by: str
     return frame
 
 
+def _report(
+    series: list[Series],
+    ledger: Ledger | None,
+    marks_by: str | None,
+    path: str | os.PathLike[str],
+    *,
+    title: str | None,
+    thumb: int,
+    full: Full,
+) -> Path:
+    """Write the report of ``series``; with a ledger, their marks, their spend by model and the judging tables too."""
+    spend: list[dict[str, Any]] = []
+    tables: list[dict[str, Any]] = []
+    if ledger is not None:
+        ids = [s.run.id for s in series]
+        _with_marks(ledger, series, marks_by)
+        spend = spend_rows(ledger.spend("model", ids=ids))
+        tables = judging_tables(ledger, ids, marks_by)
+    return write_report(series, path, title=title, spend=spend, thumb=thumb, full=full, tables=tables)
+
+
 def report_ledger(
     ledger: Ledger,
     path: str | os.PathLike[str],
@@ -86,11 +107,8 @@ def report_ledger(
 
     ``marks_by``: whose marks show and count as picks (yours by default, ``"*"`` for everyone's latest).
     """
-    frame = _chosen(ledger, filters, picked, marks_by)
-    spend = spend_rows(ledger.spend("model", ids=list(frame["id"].astype(str))))
-    series = _with_marks(ledger, from_ledger(ledger, frame), marks_by)
-    tables = judging_tables(ledger, list(frame["id"].astype(str)), marks_by)
-    return write_report(series, path, title=title, spend=spend, thumb=thumb, full=full, tables=tables)
+    series = from_ledger(ledger, _chosen(ledger, filters, picked, marks_by))
+    return _report(series, ledger, marks_by, path, title=title, thumb=thumb, full=full)
 
 
 def export_ledger(
@@ -125,11 +143,7 @@ def report_runs(
 ) -> Path:
     """The report of some runs, their frames from ``gallery`` (downloaded if need be), rows and spend from ``ledger``."""
     series, _ = _series(runs, gallery, ledger)
-    if ledger is not None:
-        _with_marks(ledger, series, None)
-    spend = spend_rows(ledger.spend("model", ids=[r.id for r in runs])) if ledger is not None else []
-    tables = judging_tables(ledger, [r.id for r in runs]) if ledger is not None else []
-    return write_report(series, path, title=title, spend=spend, thumb=thumb, full=full, tables=tables)
+    return _report(series, ledger, None, path, title=title, thumb=thumb, full=full)
 
 
 def export_runs(

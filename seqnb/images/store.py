@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from .._files import write_atomically
 from ..errors import ImageRefused, SettingInvalid
 from .limit import CacheUsage, PruneResult, cache_files, default_max_total_bytes, evict_lru, human_size
 
@@ -183,15 +183,7 @@ class ImageStore:
         return None
 
     def _atomic_write(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(path, data)
         self._touch(path)
 
     # --- storing ----------------------------------------------------------------------------

@@ -50,11 +50,21 @@ if TYPE_CHECKING:
 
     from ..api.backend import Backend
 
-__all__ = ["DEFAULT_LEDGER", "Ledger"]
+__all__ = ["DEFAULT_LEDGER", "Ledger", "ledger_target"]
 
 log = logging.getLogger("seqnb.ledger")
 
 DEFAULT_LEDGER = "seqnb-ledger.sqlite"
+
+
+def ledger_target(target: str | os.PathLike[str] | None, flag: str = "path") -> tuple[str, str]:
+    """The ledger to open and the setting that chose it, for messages: ``target`` (given as ``flag``), else
+    ``$SEQNB_LEDGER``, else ``DEFAULT_LEDGER`` ("the default ledger")."""
+    if target:
+        return os.fspath(target), flag
+    if chosen := os.environ.get("SEQNB_LEDGER"):
+        return chosen, "SEQNB_LEDGER"
+    return DEFAULT_LEDGER, "the default ledger"
 
 
 class Ledger(LedgerReads):
@@ -73,8 +83,7 @@ class Ledger(LedgerReads):
         budget: Decimal | str | float | None = None,
         currency: str = "USD",
     ) -> None:
-        where = "path" if target else "SEQNB_LEDGER"
-        self.store: Store = open_store(target or os.environ.get("SEQNB_LEDGER") or DEFAULT_LEDGER, where)
+        self.store: Store = open_store(*ledger_target(target))
         self.location = self.store.location
         """Where the runs are, fit to print: the file, or the database URL without its password."""
         self.path: Path | None = self.store.path if isinstance(self.store, SqliteStore) else None

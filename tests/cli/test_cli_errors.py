@@ -78,8 +78,8 @@ def test_a_ledger_that_cannot_open(capsys: pytest.CaptureFixture[str], tmp_path:
 @pytest.mark.parametrize(
     ("argv", "flag"),
     [
-        (["ledger", "--path"], "--path"),
-        (["ledger", "--export", "out.csv", "--path"], "--path"),
+        (["ledger", "--ledger"], "--ledger"),
+        (["ledger", "--export", "out.csv", "--path"], "--ledger"),  # the old spelling: the message teaches the one
         (["report", "r.html", "--ledger"], "--ledger"),
         (["export", "shots", "--ledger"], "--ledger"),
     ],

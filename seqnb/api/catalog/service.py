@@ -11,7 +11,6 @@ import asyncio
 import json
 import math
 import os
-import tempfile
 import threading
 import time
 import warnings
@@ -21,6 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ... import errors
+from ..._files import write_atomically
 from ..._loop import run_detached
 from ...errors import SettingInvalid
 from ...model.pricing import Price
@@ -150,15 +150,7 @@ class CatalogCache:
                 }
             data = json.dumps({"version": self.VERSION, "entries": kept}, sort_keys=True).encode()
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-catalog-")
-                try:
-                    with os.fdopen(fd, "wb") as fh:
-                        fh.write(data)
-                    os.replace(tmp, self.path)
-                except BaseException:
-                    Path(tmp).unlink(missing_ok=True)
-                    raise
+                write_atomically(self.path, data, prefix=".tmp-catalog-")
             except OSError as exc:
                 warnings.warn(
                     f"the catalog cache {self.path} cannot be written ({exc.strerror or exc}); prices are read "
