@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import ipywidgets
 
 __all__ = [
+    "HISTORY_READ_BACK",
     "HISTORY_RUNS",
     "HISTORY_SWEEPS",
     "KernelSession",
@@ -54,8 +55,9 @@ HISTORY_RUNS = 200
 """How many of your latest runs a view reads back from a ledger (with the whole of the newest sweeps among them)."""
 HISTORY_SWEEPS = 5
 """How many of your newest sweeps are read back whole (the job board shows five)."""
-HISTORY_SWEEP_RUNS = 2_000
-"""At most this many runs of one sweep are read back."""
+HISTORY_READ_BACK = 20_000
+"""At most this many runs are read back in all (about 100 MB in the kernel): the newest sweeps are read whole while
+they fit; a sweep past it is read in part, its newest runs, and the session says so (``KernelSession.left_out``)."""
 
 RunsCallback = Callable[[Sequence[RunCore]], None]
 
@@ -80,6 +82,8 @@ class KernelSession:
         self.history: dict[str, RunCore] = {}
         """Runs read back from the ledgers that no client of the kernel holds (shown as they were left), by id."""
         self._recalled: set[str] = set()
+        self.left_out: list[str] = []
+        """What a read back left out, and where it is: one line per sweep read in part (``HISTORY_READ_BACK``)."""
         for client in clients:
             self.add(client)
 
@@ -185,15 +189,27 @@ class KernelSession:
         self._resume(client)
         held = {r.id for c in self.clients for r in c.aio.runs()}
         try:
-            rows = read_back(ledger, skip=held | set(self.history))
+            rows, cut = read_back(ledger, skip=held | set(self.history))
         except SeqnbError as exc:  # the views show the live runs; the Ledger tab says what is wrong with the ledger
             log.warning("recent runs not read back from %s: %s", ledger, exc)
             return 0
         self.history.update({r.id: r for r in rows})
+        for sweep, (read, total) in cut.items():
+            said = (
+                f"sweep {sweep}: its newest {read:,} of {total:,} runs read back (seqnb.session.HISTORY_READ_BACK); "
+                f"all of them are in the Studio's Ledger tab and ledger.runs(sweep={sweep!r})"
+            )
+            self.left_out.append(said)
+            log.warning("%s", said)
         for follower in list(self._followers):
             if rows:
                 follower.on_runs(rows)
         return len(rows)
+
+    def __repr__(self) -> str:
+        clients, runs = len(self.clients), len(self.runs())
+        said = "".join(f"; {line}" for line in self.left_out)
+        return f"<KernelSession: {clients} client{'s' * (clients != 1)}, {runs:,} runs{said}>"
 
     @staticmethod
     def _resume(client: Client) -> None:
@@ -220,25 +236,28 @@ def read_back(
     skip: Collection[str] = (),
     runs: int = HISTORY_RUNS,
     sweeps: int = HISTORY_SWEEPS,
-) -> list[RunCore]:
+) -> tuple[list[RunCore], dict[str, tuple[int, int]]]:
     """Your recent runs from a ledger, oldest first: the latest ``runs`` of yours and the whole of your newest
-    ``sweeps`` sweeps among them (at most ``HISTORY_SWEEP_RUNS`` each), but those in ``skip``; labelled (a row
-    written before labels by its differing words among its sweep's rows read)."""
+    ``sweeps`` sweeps among them, but those in ``skip``; labelled (a row written before labels by its differing words
+    among its sweep's rows read). At most ``HISTORY_READ_BACK`` runs in all: with them, each sweep read in part, as
+    (its runs read back, its runs of yours)."""
     me = user_here()
     latest = [i for i in ledger.run_ids(by=me, limit=runs) if i not in skip]
     found = {r.id: r for r in ledger.restore_many(latest)}
-    newest = list(dict.fromkeys(r.sweep_id for r in found.values() if r.sweep_id))[:sweeps]
-    rest = [
-        i
-        for sweep in newest
-        for i in ledger.run_ids(sweep=sweep, by=me, limit=HISTORY_SWEEP_RUNS)
-        if i not in found and i not in skip
-    ]
-    found.update({r.id: r for r in ledger.restore_many(rest)})
+    cut: dict[str, tuple[int, int]] = {}
+    room = HISTORY_READ_BACK - len(found)
+    for sweep in list(dict.fromkeys(r.sweep_id for r in found.values() if r.sweep_id))[:sweeps]:
+        ids = ledger.run_ids(sweep=sweep, by=me)  # the ids only (no rows loaded), newest first
+        rest = [i for i in ids if i not in found and i not in skip][: max(room, 0)]
+        found.update({r.id: r for r in ledger.restore_many(rest)})
+        room -= len(rest)
+        unread = sum(1 for i in ids if i not in found and i not in skip)
+        if unread:
+            cut[sweep] = (len(ids) - unread, len(ids))
     ordered = sorted(found.values(), key=lambda r: r.created_at)
     for run, label in zip(ordered, filled_labels([(r.label, r.request, r.sweep_id) for r in ordered]), strict=True):
         run.label = label
-    return ordered
+    return ordered, cut
 
 
 _KERNEL = KernelSession()

@@ -154,7 +154,7 @@ class AsyncClient(Money):
         if self.ledger is ledger:
             return
         # a run another session took over (this one was taken for gone) is watched by that session, not this client
-        recorder = ledger.recorder(self.backend, on_taken_over=self._poller.unwatch)
+        recorder = ledger.recorder(self.backend, on_taken_over=self._poller.unwatch, runs=self._runs)
         self.ledger, self._recorder = ledger, recorder
         self.subscribe(recorder.on_event)
         for run in self._runs.values():

@@ -6,12 +6,14 @@ A ``Gallery`` ties the parts together for one client: ``image_cache`` (downloads
 
 One bad image never costs the others: a URL that gives nothing becomes a placeholder frame whose
 ``state`` and ``reason`` say why, recorded in the ledger's image row too. A download started at
-completion never raises into the poller: a failure is logged and kept in ``Gallery.errors``.
+completion never raises into the poller: a failure is logged and kept in ``Gallery.errors``. A run has one
+download at a time: asking for its frames while its images are being fetched waits for that download.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from collections.abc import Iterable
@@ -86,7 +88,8 @@ class Gallery:
         self.thumb = thumb
         self._fetched: dict[str, _Fetched] = {}
         self._runner: LoopRunner | None = None
-        self._pending: set[asyncio.Task[Any]] = set()
+        self._downloads: dict[str, asyncio.Task[list[Frame]]] = {}
+        """Each run's download under way (started at its completion, or asked for): joined, never repeated."""
         self._allowed: set[str] = set()
         self._emulators: set[str] = set()  # the base URLs of the emulators whose runs this gallery downloads
         self.errors: dict[str, str] = {}
@@ -98,8 +101,28 @@ class Gallery:
         """Fetch a completed run's images, record them in the ledger, and score the series.
 
         Never raises for a bad image: each URL that gives nothing is a placeholder frame with its
-        reason, and the good frames of the run are kept and recorded.
+        reason, and the good frames of the run are kept and recorded. A download of the run already
+        under way (the one its completion started) is waited for, not repeated: each image is fetched once.
         """
+        task = self._downloads.get(run.id)
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            task = self._start(run)  # (a task of another loop cannot be awaited here: this loop fetches its own)
+        return await asyncio.shield(task)  # a caller that stops waiting leaves the download to the others
+
+    def _start(self, run: RunCore) -> asyncio.Task[list[Frame]]:
+        task = asyncio.get_running_loop().create_task(self._fetch(run))
+        self._downloads[run.id] = task
+        task.add_done_callback(functools.partial(self._finished, run.id))
+        return task
+
+    def _finished(self, run_id: str, task: asyncio.Task[list[Frame]]) -> None:
+        if self._downloads.get(run_id) is task:
+            del self._downloads[run_id]
+        if not task.cancelled() and (exc := task.exception()) is not None:  # a bug, not a bad image: logged and kept
+            log.error("images of run %s not downloaded", run_id, exc_info=exc)
+            self.errors[run_id] = f"download failed: {type(exc).__name__}: {exc}"
+
+    async def _fetch(self, run: RunCore) -> list[Frame]:
         runcomfy_only = run.service not in self._emulators  # a RunComfy run's, or one read from a ledger row
         results = await self.cache.fetch_all(run.images, allow=self._allowed_for(run), runcomfy_only=runcomfy_only)
         frames = [frame_of(index, run.requested, result) for index, result in enumerate(results)]
@@ -189,37 +212,32 @@ class Gallery:
         if event.new != "completed" or event.old == "completed":
             return
         try:
-            task = asyncio.get_running_loop().create_task(self._download_logged(event.run))
+            self._start(event.run)  # a failure is logged and kept when it ends (``_finished``)
         except Exception as exc:  # never into the poller
             log.error("images of run %s not downloaded: %s", event.run.id, exc)
             self.errors[event.run.id] = f"download not started: {exc}"
-            return
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+
+    def _running(self) -> list[asyncio.Task[list[Frame]]]:
+        """The downloads still running on this loop."""
+        loop = asyncio.get_running_loop()
+        return [t for t in list(self._downloads.values()) if not t.done() and t.get_loop() is loop]
 
     async def aclose(self) -> None:
         """Stop the downloads still running (their runs keep their URLs: ``frames`` fetches them again when asked)."""
-        running = [t for t in self._pending if not t.done()]
+        running = self._running()
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
 
-    async def _download_logged(self, run: RunCore) -> None:
-        try:
-            await self.download(run)
-        except Exception as exc:  # a bug, not a bad image: logged and kept, the poller carries on
-            log.exception("images of run %s not downloaded", run.id)
-            self.errors[run.id] = f"download failed: {type(exc).__name__}: {exc}"
-
     async def settle(self, timeout: float | None = None) -> None:
-        """Wait for the downloads started at completions (``on_event``) to finish; always returns.
+        """Wait for the downloads under way on this loop (started at completions, ``on_event``); always returns.
 
         Each download is bounded by the cache's deadlines; ``timeout`` (default: the run deadline
         plus a minute) bounds the wait itself, after which the stragglers are left running and logged.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (timeout if timeout is not None else self.cache.run_deadline + SETTLE_MARGIN)
-        while running := [t for t in self._pending if not t.done()]:
+        while running := self._running():
             remaining = deadline - loop.time()
             if remaining <= 0:
                 log.warning("settle(): %d image download(s) still running; not waiting longer", len(running))

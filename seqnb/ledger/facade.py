@@ -134,12 +134,18 @@ class Ledger(LedgerReads):
 
     # --- recording ---------------------------------------------------------------------------
 
-    def recorder(self, backend: Backend, on_taken_over: Callable[[RunCore], None] | None = None) -> Recorder:
+    def recorder(
+        self,
+        backend: Backend,
+        on_taken_over: Callable[[RunCore], None] | None = None,
+        runs: Mapping[str, RunCore] | None = None,
+    ) -> Recorder:
         """A new session here, and what records its runs (a client's: ``AsyncClient.use_ledger``).
 
-        ``on_taken_over(run)``: called when another session has taken one of its runs over.
+        ``on_taken_over(run)``: called when another session has taken one of its runs over; ``runs``: the client's
+        runs by id (``annotate`` writes a note onto the one still in flight, so that its later writes keep it).
         """
-        recorder = Recorder(self, backend, self.open_session(), on_taken_over)
+        recorder = Recorder(self, backend, self.open_session(), on_taken_over, runs)
         self.keeper.recorders.append(recorder)
         return recorder
 
@@ -184,8 +190,12 @@ class Ledger(LedgerReads):
         self.image_rows.record(run, images, consistency)
 
     def annotate(self, run_id: str, *, note: str | None = None, tags: Iterable[str] | None = None) -> None:
-        """Attach a free-text note to a run, and make its tags (yours, as marks) exactly ``tags``."""
-        if note is not None:
+        """Attach a free-text note to a run, and make its tags (yours, as marks) exactly ``tags``.
+
+        The note replaces the run's note in the ledger. On a run of a client of this ledger (in flight or not), it
+        becomes the run's own (``run.note`` starts with it, then what seqnb says of the run), so its later writes keep it.
+        """
+        if note is not None and not any(r.annotate(run_id, note) for r in self.keeper.recorders):
             with self.store.guard(f"annotate run {run_id}"):
                 self.store.execute("UPDATE runs SET note=? WHERE id=?", (note, run_id))
         if tags is not None:

@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -58,6 +58,7 @@ class Recorder:
     """What one client writes into a ledger: its session, and its runs' rows (see ``Ledger.recorder``).
 
     ``on_taken_over(run)``: told when another session has taken one of its runs over (the client stops watching it).
+    ``runs``: the client's runs by id, as they come (a note written on one of them becomes its own: ``annotate``).
     """
 
     def __init__(
@@ -66,11 +67,13 @@ class Recorder:
         backend: Backend,
         session: SessionInfo,
         on_taken_over: Callable[[RunCore], None] | None = None,
+        runs: Mapping[str, RunCore] | None = None,
     ) -> None:
         self.ledger = ledger
         self.backend = backend
         self.session = session
         self.on_taken_over = on_taken_over
+        self.runs: Mapping[str, RunCore] = runs if runs is not None else {}
         self.unsaved: dict[str, RunCore] = {}
         """Runs whose latest change is not written yet: due at the end of this turn of the loop, or failed (retried on
         every later change and by ``flush``)."""
@@ -165,6 +168,23 @@ class Recorder:
             if not run.done:
                 self._static[run.id] = kept
         return run_row(run, self.backend, self.session.id, status or run.status, self.ledger.location, kept[1])
+
+    def annotate(self, run_id: str, note: str) -> bool:
+        """Make ``note`` the note the ledger holds for one of this session's runs and write its row now: the run's
+        later writes keep it (and what seqnb says of the run after it). False: not a run this session writes.
+
+        Raises ``LedgerError`` if the write fails; the run keeps the note, and it is retried like any change.
+        """
+        run = self.runs.get(run_id)
+        if run is None or self.ended:
+            return False
+        with self._lock:  # no write of the run's row with its note of before may land after this one
+            run.say("restored", note)
+            self.unsaved[run.id] = run
+            written = self._write([(run, None)], raise_errors=True)[0] is True
+            if self.unsaved.get(run.id) is run:
+                del self.unsaved[run.id]
+        return written
 
     def reserve(self, plan: SweepPlan) -> contextlib.AbstractContextManager[None]:
         """Record a sweep's runs all or none, within the team budget if the ledger has one (``TeamBudget.reserve``)."""

@@ -92,8 +92,9 @@ class RunEvent:
 Subscriber = Callable[[RunEvent], None]
 
 NoteSource = Literal["restored", "attach", "result", "charge", "poll", "cancel", "watch", "ledger"]
-"""Who notes something on a run: its note from the ledger, what an attach did not know, the result
-(a short batch), the charge (differs from the estimate, or unreadable), a poll problem, a cancel, the watch (deadline, taken over), a ledger write that failed."""
+"""Who notes something on a run: its note in the ledger (read back, or written there by ``Ledger.annotate``), what
+an attach did not know, the result (a short batch), the charge (differs from the estimate, or unreadable), a poll
+problem, a cancel, the watch (deadline, taken over), a ledger write that failed."""
 
 _NOTE_ORDER: tuple[NoteSource, ...] = typing.get_args(NoteSource)
 

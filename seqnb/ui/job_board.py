@@ -78,6 +78,7 @@ class JobBoard(anywidget.AnyWidget):
         self.snapshots_sent = 0
         self._unsubscribe = self.session.follow(self._on_event, self._take_runs)
         super().__init__(page_size=page_size, snapshot=self._build(page_size))
+        self.message = "<br>".join(html.escape(line) for line in self.session.left_out)  # a sweep read back in part
         self.observe(self._view_changed, ["page", "page_size", "status_filter", "text_filter"])
         self.on_msg(lambda _, content, buffers: self.handle_message(content))
 

@@ -84,6 +84,21 @@ def test_runs_download_on_completion_into_the_ledger(emu: EmulatorServer, tmp_pa
     assert client.gallery.cache.downloads == 3
 
 
+def test_each_image_is_downloaded_once_whatever_asks_for_it_first(emu: EmulatorServer, tmp_path: Path) -> None:
+    client = seqnb.connect(emu.token, emu.base_url, ledger=tmp_path / "l.sqlite", download=ImageCache(tmp_path / "c"))
+    prompt = "Generate 4 images of a heron, widescreen"
+    run = client.submit(seqnb.Request("seedream-4.5", prompt, count=4, size="2K", seed=4)).wait(30)
+    run.grid(size=96)  # asked at once, while the download started at its completion is still going
+    runs = client.sweep(prompts=[prompt], seeds=[5, 6], models=["seedream-4.5"], sizes=["2K"], quiet=True)
+    client.wait_all(runs, timeout=30)
+    seqnb.compare_grid(runs, size=96)
+    client.settle()
+    assert emu.counters.files_served == 12  # one GET per image: 4 + 2 x 4
+    assert client.gallery is not None and client.gallery.cache.downloads == 12
+    assert [f.state for f in client.gallery.frames(run)] == ["cached"] * 4
+    client.close()
+
+
 def test_grid_order_count_short_batches_and_missing_images(tmp_path: Path) -> None:
     with emulator(queue_wait=0, service_time=0.05, faults=Faults(short=1.0, seed=2)) as emu:
         client = seqnb.connect(emu.token, emu.base_url, ledger=tmp_path / "l.sqlite", download=False)

@@ -321,10 +321,10 @@ def test_a_failing_download_task_is_logged_and_kept_never_raised_into_the_poller
     client.ledger.flush()  # the disk has room again: the kept rows go in
     assert list(client.ledger.images(first.id)["state"]) == ["cached", "cached"] and client.ledger.health() is None
 
-    def crash(run: RunCore) -> None:
+    async def crash(*args: object, **kw: object) -> None:
         raise RuntimeError("a bug in the gallery")
 
-    monkeypatch.setattr(client.gallery, "download", crash)
+    monkeypatch.setattr(client.gallery.cache, "fetch_all", crash)
     second = client.submit(seqnb.Request("seedream-4.0", "Generate 2 images of a crane", count=2, seed=2)).wait(30)
     client.settle(30)
     assert client.gallery.errors[second.id] == "download failed: RuntimeError: a bug in the gallery"

@@ -19,7 +19,7 @@ import pytest
 
 import seqnb
 from seqnb.api.backend import Backend
-from seqnb.emulator import EmulatorServer
+from seqnb.emulator import EmulatorServer, ManualClock
 from seqnb.ledger.facade import Ledger
 from seqnb.ledger.recorder import run_row
 from seqnb.ledger.schema import MIGRATIONS, RUN_COLUMNS, SCHEMA_VERSION, run_values
@@ -192,6 +192,27 @@ def test_migrates_a_first_release_ledger(target: Target) -> None:
     newer.close()
     with pytest.raises(seqnb.LedgerError, match="newer than this seqnb"):
         Ledger(target.url)
+
+
+def test_a_note_written_on_a_run_in_flight_survives_its_later_changes(target: Target) -> None:
+    clock = ManualClock()  # the run ends only when the test moves the clock: it changes after the note
+    with emulator(workers=1, queue_wait=0, service_time=1.0, clock=clock) as emu:
+        client = connected(emu, target)
+        assert client.ledger is not None
+        run = client.submit(seqnb.Request("seedream-4.5", "Generate 2 images of a heron", count=2, seed=3))
+        deadline = time.monotonic() + 20
+        while run.status != "in_progress":
+            assert time.monotonic() < deadline, run.summary()
+            time.sleep(0.05)
+        client.ledger.annotate(run.id, note="the keeper")
+        assert client.cancel(run) == "not_cancellable"  # the run says something of its own, written with its row
+        clock.advance(1.5)
+        assert run.wait(20).status == "completed"
+        client.settle()
+        note = client.ledger.runs(ids=[run.id]).loc[0, "note"]
+        assert note.startswith("the keeper; ") and "already running" in note
+        assert run.note == note  # the run and its row say the same
+        client.close()
 
 
 def test_three_processes_write_one_ledger_at_once(target: Target) -> None:

@@ -203,3 +203,40 @@ def test_fix_buttons_show_their_whole_label_and_the_count_field_is_called_count(
     assert studio.balance.layout.flex == "0 0 auto" and "white-space:nowrap" in studio.balance.value
     studio.close()
     client.close()
+
+
+def test_a_sweep_of_thousands_of_runs_is_read_back_whole_or_says_what_it_left_out(
+    emu: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = connect(emu, tmp_path)
+    made = before.sweep(prompts=[KEEPER.format("ink")], seeds=[1, 2], quiet=True)
+    before.wait_all(made, timeout=30)
+    before.close()
+    with sqlite3.connect(tmp_path / "l.sqlite") as db:  # the rest of a 2,600-run sweep, its rows as seqnb wrote them
+        columns = [r[1] for r in db.execute("PRAGMA table_info(runs)")]
+        row = dict(
+            zip(columns, db.execute("SELECT * FROM runs WHERE sweep_id = ?", (made.id,)).fetchone(), strict=True)
+        )
+        copies = [{**row, "id": f"copy{i:05d}", "created_at": row["created_at"] - 1 - i} for i in range(2_598)]
+        db.executemany(
+            f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            [tuple(c[k] for k in columns) for c in copies],
+        )
+
+    monkeypatch.setattr(seqnb.session, "_KERNEL", seqnb.session.KernelSession())  # a new kernel
+    studio = seqnb.Studio(connect(emu, tmp_path))
+    board = studio.board.flush()
+    assert board["total"] == 2_600  # every run of the sweep, its oldest too
+    assert sum(1 for r in seqnb.session.kernel_session().runs() if r.sweep_id == made.id) == 2_600
+    assert studio.board.message == "" and "left out" not in repr(seqnb.session.kernel_session())
+    studio.close()
+
+    monkeypatch.setattr(seqnb.session, "HISTORY_READ_BACK", 1_000)  # a kernel that may hold fewer
+    monkeypatch.setattr(seqnb.session, "_KERNEL", seqnb.session.KernelSession())
+    studio = seqnb.Studio(connect(emu, tmp_path))
+    assert studio.board.flush()["total"] == 1_000
+    said = repr(seqnb.session.kernel_session())
+    assert f"sweep {made.id}: its newest 1,000 of 2,600 runs read back" in said
+    assert f"ledger.runs(sweep={made.id!r})" in said and "Ledger tab" in said
+    assert html.unescape(studio.board.message) in said
+    studio.close()
