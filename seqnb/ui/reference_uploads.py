@@ -40,15 +40,15 @@ class _Tile:
     """One uploaded image on screen, its thumbnail and a remove button: reused from upload to upload, never replaced."""
 
     def __init__(self, remove: Callable[[int], None], index: int) -> None:
-        self.image = w.Image(format="jpeg", layout=w.Layout(max_width=f"{_THUMB}px", max_height=f"{_THUMB}px"))
+        square = w.Layout(width=f"{_THUMB}px", height=f"{_THUMB}px", object_fit="contain")  # the buttons in line
+        self.image = w.Image(format="jpeg", layout=square)
         self.button = w.Button(description="remove", icon="times", layout=w.Layout(width=f"{_THUMB}px"))
         self.button.on_click(lambda _: remove(index))
-        self.box = w.VBox([self.image, self.button], layout=w.Layout(margin="2px", align_items="center"))
+        self.box = w.VBox([self.image, self.button], layout=w.Layout(margin="2px"))
 
     def show(self, uploaded: Uploaded, thumbnail: bytes) -> w.VBox:
         said = f"{uploaded.name} ({reference_name(uploaded.stand_in)})"
-        self.image.value = thumbnail
-        self.image.tooltip = said
+        self.image.value = thumbnail  # no tooltip on it: ipywidgets 8.1's front end then fails to draw an Image
         self.button.tooltip = f"remove {said}"
         return self.box
 
