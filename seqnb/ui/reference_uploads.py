@@ -89,14 +89,16 @@ class ReferenceUploads:
         if not files:
             return
         refused = []
-        for file in files:
-            name = str(file.get("name") or "image")
-            made = self._inline(name, bytes(file["content"]))
-            if isinstance(made, str):
-                self.images.append(Uploaded(name, made))
-            else:
-                refused.extend(made)
-        self.button.value = ()  # handed over: neither the kernel nor the browser keeps the bytes
+        try:
+            for file in files:
+                name = str(file.get("name") or "image")
+                made = self._inline(name, bytes(file["content"]))
+                if isinstance(made, str):
+                    self.images.append(Uploaded(name, made))
+                else:
+                    refused.extend(made)
+        finally:
+            self.button.value = ()  # handed over: neither the kernel nor the browser keeps the bytes
         self.notes.value = "".join(
             f"<div style='color:#b00020'><b>references</b>: {html.escape(said)}</div>" for said in refused
         )

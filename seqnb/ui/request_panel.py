@@ -1,7 +1,7 @@
 """The request panel: compose one request or a sweep; nothing invalid or over budget can leave.
 
 State lives in the widgets; every action is a plain method (``request``, ``check``, ``apply_fix``,
-``roll_seed``, ``submit``, ``plan``, ``sweep``, ``load_references``) that a button merely calls,
+``roll_seed``, ``submit``, ``plan``, ``sweep``, ``load_references``, ``reference_list``) that a button merely calls,
 and that tests call too. An edit-sequential model shows a references box (one URL per line) and
 their thumbnails, fetched kernel-side through the image cache into one HTML widget, and an upload
 button beside it whose images go inline (``reference_uploads``).
