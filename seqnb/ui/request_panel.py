@@ -1,9 +1,10 @@
 """The request panel: compose one request or a sweep; nothing invalid or over budget can leave.
 
 State lives in the widgets; every action is a plain method (``request``, ``check``, ``apply_fix``,
-``roll_seed``, ``submit``, ``plan``, ``sweep``, ``load_references``) that a button merely calls,
+``roll_seed``, ``submit``, ``plan``, ``sweep``, ``load_references``, ``reference_list``) that a button merely calls,
 and that tests call too. An edit-sequential model shows a references box (one URL per line) and
-their thumbnails, fetched kernel-side through the image cache into one HTML widget.
+their thumbnails, fetched kernel-side through the image cache into one HTML widget, and an upload
+button beside it whose images go inline (``reference_uploads``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..model.sweep import SweepPlan
 from ..model.validation import Fix, Problem, Report
 from .closing import close_tree
 from .matrix_state import data_url
+from .reference_uploads import ReferenceUploads
 
 __all__ = ["RequestPanel", "parse_seeds"]
 
@@ -54,6 +56,11 @@ def parse_seeds(text: str) -> list[int]:
         except ValueError:
             raise ValueError(f"seeds: {part!r} is not a number or a range like 1-5") from None
     return seeds
+
+
+def _refusal(exc: Exception) -> str:
+    """A refusal of the client's, as the panel's message says it: whole, each of its lines kept."""
+    return f"<span style='color:#b00020'>{html.escape(str(exc)).replace(chr(10), '<br>')}</span>"
 
 
 class _ProblemRow:
@@ -109,11 +116,20 @@ class RequestPanel(w.VBox):
         self.references = w.Textarea(
             placeholder="one reference image URL per line (public https)",
             description="References",
-            layout=w.Layout(width="100%", height="60px"),
+            layout=w.Layout(width="auto", flex="1 1 auto", height="60px"),
             continuous_update=False,
         )
         self.reference_thumbs = w.HTML()
-        self.reference_box = w.VBox([self.references, self.reference_thumbs], layout=w.Layout(display="none"))
+        self.uploads = ReferenceUploads(client.references, on_change=self.check)
+        self.reference_box = w.VBox(
+            [
+                w.HBox([self.references, self.uploads.button], layout=w.Layout(align_items="flex-start")),
+                self.uploads.tiles,
+                self.uploads.notes,
+                self.reference_thumbs,
+            ],
+            layout=w.Layout(display="none"),
+        )
         self.count = w.BoundedIntText(
             value=3, min=1, max=15, description="Count", tooltip="count: how many images the series has (1-15)"
         )  # "count", as every problem and fix calls it
@@ -181,7 +197,7 @@ class RequestPanel(w.VBox):
 
     def close(self) -> None:
         """Close the panel and every widget it made (problem rows not on screen included)."""
-        close_tree([*self.children, *(row.box for row in self._problem_rows)])
+        close_tree([*self.children, *(row.box for row in self._problem_rows), *self.uploads.widgets()])
         super().close()
 
     # --- state -> request ---------------------------------------------------------------------
@@ -205,7 +221,7 @@ class RequestPanel(w.VBox):
         if spec.role("optimize"):
             options["optimize"] = self.optimize.value
         if spec.role("references"):
-            options["references"] = self.reference_urls()
+            options["references"] = self.reference_list()
         return Request(
             spec, self.prompt.value, count=self.count.value, size=self.size.value, seed=self.seed.value, **options
         )
@@ -213,6 +229,10 @@ class RequestPanel(w.VBox):
     def reference_urls(self) -> list[str]:
         """The references box, one URL per line (blank lines skipped)."""
         return [line.strip() for line in self.references.value.splitlines() if line.strip()]
+
+    def reference_list(self) -> list[str]:
+        """The references a request or sweep carries: the box's URLs, then the uploaded images' stand-ins."""
+        return [*self.reference_urls(), *self.uploads.stand_ins]
 
     async def load_references(self) -> None:
         """Fetch the references through the image cache and show their thumbnails (or why each failed)."""
@@ -279,7 +299,11 @@ class RequestPanel(w.VBox):
         if not report.ok:
             self.message.value = "<span style='color:#b00020'>not sent: fix the problems above first</span>"
             return None
-        run = self.client.submit(self.request())
+        try:  # local images are checked again as they are made inline (the 64 MiB per request, a cache emptied since)
+            run = self.client.submit(self.request())
+        except SeqnbError as exc:
+            self.message.value = _refusal(exc)
+            return None
         self.message.value = f"sent run <code>{run.id}</code>"
         if self.on_sent is not None:
             self.on_sent([run])
@@ -301,7 +325,7 @@ class RequestPanel(w.VBox):
             "seeds": parse_seeds(self.sweep_seeds.value) or [self.seed.value],
             "sizes": list(self.sweep_sizes.value) or None,
             "models": chosen,
-            "references": [self.reference_urls()] if any(get_model(m).role("references") for m in chosen) else None,
+            "references": [self.reference_list()] if any(get_model(m).role("references") for m in chosen) else None,
         }
 
     def _budget(self) -> Decimal | None:
@@ -344,7 +368,11 @@ class RequestPanel(w.VBox):
         if plan is None or self.sweep_button.disabled:
             self.message.value = "<span style='color:#b00020'>sweep not sent: see the summary above</span>"
             return None
-        runs = self.client.sweep(**self._axes(), budget=self._budget(), quiet=True)
+        try:  # what a plan does not check: the balance, local images gone from the cache since
+            runs = self.client.sweep(**self._axes(), budget=self._budget(), quiet=True)
+        except SeqnbError as exc:
+            self.message.value = _refusal(exc)
+            return None
         self.message.value = f"sent {runs.plan.summary()}"
         if self.on_sent is not None:
             self.on_sent(list(runs))
