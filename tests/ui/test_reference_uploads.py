@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ipywidgets.embed import embed_data
+from ipywidgets.embed import dependency_state, embed_data
 from PIL import Image
 
 import seqnb
@@ -82,7 +82,8 @@ def test_uploaded_images_go_inline_in_the_submit_and_sweep_and_are_recorded_by_s
     assert "remove stray.png" in panel.uploads.tiles.children[2].children[1].tooltip
     panel.uploads.tiles.children[2].children[1].click()  # remove the stray one
     assert panel.uploads.stand_ins == [str(front), str(side_ref)] and len(panel.uploads.tiles.children) == 2
-    state = json.dumps(embed_data(views=[panel])["manager_state"])  # what a saved notebook keeps of the panel
+    # what a saved notebook keeps of the panel: its own widgets (embed_data alone takes every widget of the process)
+    state = json.dumps(embed_data(views=[panel], state=dependency_state([panel]))["manager_state"])
     assert len(state) < 100_000 < len(photo)
 
     assert panel.request().references == (str(front), str(side_ref))
